@@ -1,0 +1,34 @@
+# carchain: two commands.
+#   make run   - set up (idempotent) and run the demo on the embedded node (no Go needed)
+#   make test  - set up everything (incl. CometBFT for network tests), lint, type-check, test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
+
+.PHONY: run test setup setup-network lint bench
+
+run: setup
+	$(BIN)/carchain demo
+
+test: setup setup-network lint
+	$(BIN)/pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,network]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup-network: setup
+	$(BIN)/python scripts/setup_network.py
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/run_all.py

@@ -1,0 +1,1 @@
+"""The node's REST API (FastAPI): thin routes, errors mapped at the edge."""

@@ -1,0 +1,24 @@
+"""The FastAPI application for a node."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from carchain import __version__
+from carchain.api import errors
+from carchain.api.routes import chain, registry, txs
+from carchain.node.backend import NodeBackend
+
+
+def create_app(backend: NodeBackend) -> FastAPI:
+    """Return the API app serving ``backend``."""
+    app = FastAPI(
+        title="carchain node API",
+        version=__version__,
+        description="Submit transactions, read blocks and state with proofs.",
+    )
+    app.state.backend = backend
+    errors.register(app)
+    for routes in (txs, chain, registry):
+        routes.register(app)
+    return app

@@ -1,0 +1,70 @@
+"""Mapping error codes to HTTP statuses, and the handlers that do it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from carchain.core.exceptions import CarchainError
+
+HTTP_STATUS: dict[str, int] = {
+    "malformed_tx": 400,
+    "unknown_tx_type": 400,
+    "invalid_signature": 400,
+    "wrong_chain_id": 400,
+    "invalid_nonce": 409,
+    "unauthorized": 403,
+    "invalid_body": 422,
+    "unsupported_version": 400,
+    "tx_too_large": 413,
+    "not_found": 404,
+    "already_exists": 409,
+    "invalid_state": 409,
+    "mempool_full": 503,
+    "duplicate_tx": 409,
+    "invalid_proof": 422,
+    "invalid_genesis": 422,
+    "decryption_failed": 400,
+    "storage_corrupted": 500,
+    "proof_unavailable": 404,
+    "bad_request": 400,
+}
+
+
+class ApiError(CarchainError):
+    """A request the API itself refuses (bad path parameter, bad encoding)."""
+
+    code = "bad_request"
+
+
+def compute_http_status(code: str) -> int:
+    """Return the HTTP status for an error code (500 only for the unknown)."""
+    return HTTP_STATUS.get(code, 500)
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    """Return the JSON error document every failing route returns."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def register(app: FastAPI) -> None:
+    """Install handlers that turn typed errors into JSON with a stable code."""
+
+    @app.exception_handler(CarchainError)
+    async def _carchain(_: Request, exc: CarchainError) -> JSONResponse:
+        return JSONResponse(
+            status_code=compute_http_status(exc.code),
+            content={"error": exc.to_dict()},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content=error_body(
+                "bad_request",
+                "request does not match the schema",
+                detail=[str(e.get("msg", "")) for e in exc.errors()][:10],
+            ),
+        )

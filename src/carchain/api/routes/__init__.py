@@ -1,0 +1,1 @@
+"""Route modules; each has ``register(app)``."""

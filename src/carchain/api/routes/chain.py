@@ -1,0 +1,88 @@
+"""Node status, blocks and state queries with proofs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+
+from carchain.api.deps import get_backend
+from carchain.api.encoding import parse_hex, proof_json, result_json
+from carchain.api.errors import ApiError
+from carchain.core.exceptions import NotFound, make_error
+from carchain.node.backend import NodeBackend
+
+router = APIRouter(tags=["chain"])
+
+
+@router.get("/status")
+def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
+    """Return chain id, engine, height, app hash and mempool size."""
+    s = backend.status()
+    return {
+        "chain_id": s.chain_id,
+        "engine": s.engine,
+        "height": s.height,
+        "app_hash": s.app_hash.hex(),
+        "mempool_size": s.mempool_size,
+        "latest_block_time_ms": s.latest_block_time_ms,
+    }
+
+
+@router.get("/blocks/{height}")
+def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
+    """Return a committed block: header fields, transactions (base64) and results."""
+    if height < 1:
+        raise ApiError("height must be at least 1")
+    b = backend.get_block(height)
+    if b is None:
+        raise NotFound("no block at this height", height=height)
+    return {
+        "height": b.height,
+        "hash": b.hash.hex(),
+        "time_ms": b.time_ms,
+        "prev_hash": b.prev_hash.hex(),
+        "tx_root": b.tx_root.hex(),
+        "app_hash": b.app_hash.hex(),
+        "proposer": b.proposer.hex(),
+        "txs": [base64.b64encode(t).decode() for t in b.txs],
+        "results": [result_json(r) for r in b.results],
+    }
+
+
+@router.get("/state/{store}")
+def query_state(
+    store: str,
+    backend: Annotated[NodeBackend, Depends(get_backend)],
+    key: Annotated[str | None, Query(max_length=512)] = None,
+    key_hex: Annotated[str | None, Query(max_length=1024)] = None,
+    prove: bool = False,
+) -> dict[str, Any]:
+    """Read one key of committed state; with ``prove`` also the proof and the app hash.
+
+    The proof is two ``simple:v`` ops (key in store root, store root in app hash).
+    ``proof_height`` names the block header whose app hash the proof checks
+    against. A key that was never written cannot be proven absent (404,
+    ``not_found``); a deleted key proves its empty value.
+    """
+    if (key is None) == (key_hex is None):
+        raise ApiError("give exactly one of key and key_hex")
+    raw_key = key.encode() if key is not None else parse_hex(key_hex or "", "key_hex")
+    q = backend.query(store, raw_key, prove)
+    doc: dict[str, Any] = {"store": store, "key": raw_key.hex(), "height": q.height}
+    if q.proof is not None:
+        doc["proof"] = proof_json(q.proof)
+        doc["app_hash"] = q.proof.app_hash.hex()
+        anchor = backend.get_proof_app_hash(q.height)
+        if anchor is not None:
+            doc["proof_height"] = anchor[0]
+    if q.code != 0:
+        raise make_error(q.error_code, q.log, store=store, key=raw_key.hex(), height=q.height)
+    doc["value"] = q.value.hex()
+    return doc
+
+
+def register(app: FastAPI) -> None:
+    """Add the chain routes."""
+    app.include_router(router)

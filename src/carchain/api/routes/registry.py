@@ -1,0 +1,99 @@
+"""Listings of members, vehicles, proposals and account nonces."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Depends, FastAPI, Query
+
+from carchain.api.deps import get_backend
+from carchain.api.encoding import parse_hex, to_jsonable
+from carchain.core import accounts, governance, members, vehicles
+from carchain.core.exceptions import NotFound
+from carchain.node.backend import NodeBackend
+
+router = APIRouter(tags=["registry"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _read(backend: NodeBackend, store: str, key: bytes) -> bytes:
+    q = backend.query(store, key, False)
+    if q.code != 0:
+        raise NotFound("not found")
+    return q.value
+
+
+@router.get("/members")
+def list_members(
+    backend: Annotated[NodeBackend, Depends(get_backend)], limit: Limit = 100, after: str = ""
+) -> dict[str, Any]:
+    """List members by id (paged with ``after``)."""
+    items = [
+        to_jsonable(msgspec.msgpack.decode(v, type=members.Member))
+        for _, v in backend.iterate(
+            members.STORE, b"m/", limit, members.compute_member_key(after) if after else b""
+        )
+    ]
+    return {"members": items}
+
+
+@router.get("/members/{member_id}")
+def get_member(member_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
+    """Return one member."""
+    raw = _read(backend, members.STORE, members.compute_member_key(member_id))
+    return to_jsonable(msgspec.msgpack.decode(raw, type=members.Member))
+
+
+@router.get("/vehicles")
+def list_vehicles(
+    backend: Annotated[NodeBackend, Depends(get_backend)],
+    limit: Limit = 100,
+    after: str = "",
+    oem: str = "",
+) -> dict[str, Any]:
+    """List vehicles by id (paged with ``after``), optionally only one OEM's."""
+    out: list[Any] = []
+    cursor = vehicles.compute_vehicle_key(after) if after else b""
+    while len(out) < limit:
+        page = list(backend.iterate(vehicles.STORE, b"v/", limit, cursor))
+        if not page:
+            break
+        for k, v in page:
+            rec = msgspec.msgpack.decode(v, type=vehicles.Vehicle)
+            if not oem or rec.oem == oem:
+                out.append(to_jsonable(rec))
+            cursor = k
+        if len(page) < limit:
+            break
+    return {"vehicles": out[:limit]}
+
+
+@router.get("/vehicles/{vehicle_id}")
+def get_vehicle(vehicle_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
+    """Return one vehicle's registration (no VIN: only its salted commitment)."""
+    raw = _read(backend, vehicles.STORE, vehicles.compute_vehicle_key(vehicle_id))
+    return to_jsonable(msgspec.msgpack.decode(raw, type=vehicles.Vehicle))
+
+
+@router.get("/proposals/{proposal_id}")
+def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
+    """Return one governance proposal with its votes."""
+    if not 0 < proposal_id < 2**63:
+        raise NotFound("no such proposal")
+    raw = _read(backend, governance.STORE, governance.compute_proposal_key(proposal_id))
+    return to_jsonable(msgspec.msgpack.decode(raw, type=governance.Proposal))
+
+
+@router.get("/accounts/{public_key}")
+def get_account(public_key: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
+    """Return the last nonce a signer used (0 if none)."""
+    key = parse_hex(public_key, "public key", 32)
+    q = backend.query(accounts.STORE, key, False)
+    nonce = int.from_bytes(q.value, "big") if q.code == 0 else 0
+    return {"public_key": key.hex(), "nonce": nonce}
+
+
+def register(app: FastAPI) -> None:
+    """Add the registry routes."""
+    app.include_router(router)

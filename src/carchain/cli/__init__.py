@@ -1,0 +1,1 @@
+"""The ``carchain`` command line: thin over the SDK, Rich output."""

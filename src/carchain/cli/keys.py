@@ -1,0 +1,41 @@
+"""``carchain keys``: create and inspect encrypted keys."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from carchain.cli.common import DEFAULT_KEYRING, KeyringOpt, console, get_passphrase, key_path
+from carchain.crypto.signing import SigningKey
+from carchain.sdk.keystore import load_public_key, save_key
+
+app = typer.Typer(help="Create and list keys (stored encrypted with a passphrase).")
+
+
+@app.command("new")
+def new(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
+    """Create a new Ed25519 key, encrypted at rest under a passphrase."""
+    path = key_path(keyring, name)
+    if path.exists():
+        raise typer.BadParameter(f"key {name!r} already exists")
+    key = SigningKey.generate()
+    save_key(path, key, get_passphrase(confirm=True))
+    console.print(f"[green]created[/green] {name}  public key {key.public_key.hex()}")
+
+
+@app.command("show")
+def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
+    """Print a key's public key (no passphrase needed)."""
+    path = key_path(keyring, name)
+    if not path.exists():
+        raise typer.BadParameter(f"no key named {name!r}")
+    console.print(load_public_key(path).hex())
+
+
+@app.command("list")
+def list_keys(keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
+    """List the keys in the keyring."""
+    table = Table("name", "public key")
+    for path in sorted(keyring.glob("*.json")) if keyring.exists() else []:
+        table.add_row(path.stem, load_public_key(path).hex())
+    console.print(table)

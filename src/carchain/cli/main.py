@@ -1,0 +1,36 @@
+"""The ``carchain`` command: one sub-command group per domain concept."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from carchain.cli import keys, member, node, vehicle
+from carchain.cli.common import console
+
+app = typer.Typer(
+    help="carchain: consortium blockchain for connected-car data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(node.node_app, name="node")
+app.add_typer(member.app, name="member")
+app.add_typer(vehicle.app, name="vehicle")
+app.command("init")(node.init)
+app.command("query")(node.query)
+
+
+@app.command("demo")
+def demo(
+    vehicles: Annotated[int, typer.Option(help="Fleet size.", min=1, max=100_000)] = 1000,
+) -> None:
+    """Run the demo on an embedded node in a temporary home."""
+    from carchain.sim.demo import run_demo
+
+    run_demo(console, vehicles=vehicles)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,131 @@
+"""``carchain member``: governance proposals, votes and the member list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from carchain.cli.common import (
+    DEFAULT_KEYRING,
+    DEFAULT_NODE,
+    KeyOpt,
+    KeyringOpt,
+    NodeOpt,
+    client,
+    console,
+    fail,
+    parse_hex_option,
+    unlock,
+)
+from carchain.core import governance as gov
+from carchain.core.exceptions import CarchainError
+from carchain.sdk.account import Account
+
+app = typer.Typer(help="Consortium members and governance.")
+
+ACTIONS = ("add", "suspend", "reinstate", "remove", "change-roles", "rotate-key", "set-validator")
+
+
+def _action(
+    action: str,
+    member_id: str,
+    name: str,
+    roles: str,
+    public_key: str,
+    validator_key: str,
+    power: int,
+) -> gov.Action:
+    def roles_list() -> list[str]:
+        if not roles:
+            raise typer.BadParameter("--roles is required")
+        return sorted(set(roles.split(",")))
+
+    if action == "add":
+        return gov.AddMember(
+            member_id,
+            name or member_id,
+            roles_list(),
+            parse_hex_option(public_key, "public key"),
+            bytes.fromhex(validator_key) if validator_key else b"",
+            power,
+        )
+    if action == "suspend":
+        return gov.SuspendMember(member_id)
+    if action == "reinstate":
+        return gov.ReinstateMember(member_id)
+    if action == "remove":
+        return gov.RemoveMember(member_id)
+    if action == "change-roles":
+        return gov.ChangeRoles(member_id, roles_list())
+    if action == "rotate-key":
+        return gov.RotateMemberKey(member_id, parse_hex_option(public_key, "public key"))
+    if action == "set-validator":
+        return gov.SetValidator(member_id, parse_hex_option(validator_key, "validator key"), power)
+    raise typer.BadParameter(f"action must be one of {', '.join(ACTIONS)}")
+
+
+@app.command("propose")
+def propose(
+    action: Annotated[str, typer.Argument(help=" | ".join(ACTIONS))],
+    member_id: Annotated[str, typer.Option("--member-id", help="Member the action is about.")],
+    key: KeyOpt,
+    name: str = "",
+    roles: Annotated[str, typer.Option(help="Comma-separated roles.")] = "",
+    public_key: Annotated[str, typer.Option(help="Member public key (hex).")] = "",
+    validator_key: Annotated[str, typer.Option(help="Validator Ed25519 key (hex).")] = "",
+    power: int = 0,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Propose a membership change; your own vote counts as yes."""
+    body = gov.Propose(_action(action, member_id, name, roles, public_key, validator_key, power))
+    with client(node) as c:
+        try:
+            res = Account(c, unlock(keyring, key)).send(body)
+        except CarchainError as exc:
+            fail(exc)
+    events = {e["type"]: e["attributes"] for e in res["result"]["events"]}
+    pid = events.get("proposal_created", {}).get("proposal_id", "?")
+    closed = events.get("proposal_closed", {}).get("status", "open")
+    console.print(f"[green]proposal {pid}[/green] at height {res['height']}: {closed}")
+
+
+@app.command("vote")
+def vote(
+    proposal_id: int,
+    key: KeyOpt,
+    approve: Annotated[bool, typer.Option("--yes/--no", help="Approve or reject.")] = True,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Vote on a proposal."""
+    with client(node) as c:
+        try:
+            Account(c, unlock(keyring, key)).send(gov.Vote(proposal_id, approve))
+            p = c.proposal(proposal_id)
+        except CarchainError as exc:
+            fail(exc)
+    console.print(f"proposal {proposal_id}: {p['status']} (yes {len(p['yes'])}, no {len(p['no'])})")
+
+
+@app.command("list")
+def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
+    """List the consortium's members."""
+    with client(node) as c:
+        try:
+            items = c.members(limit=1000)
+        except CarchainError as exc:
+            fail(exc)
+    table = Table("id", "name", "roles", "status", "power", "public key")
+    for m in items:
+        table.add_row(
+            m["member_id"],
+            m["name"],
+            ",".join(m["roles"]),
+            m["status"],
+            str(m["power"]),
+            m["public_key"][:16] + "…",
+        )
+    console.print(table)

@@ -1,0 +1,137 @@
+"""``carchain vehicle``: register, transfer, rotate keys, revoke, show."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.table import Table
+
+from carchain.cli.common import (
+    DEFAULT_KEYRING,
+    DEFAULT_NODE,
+    KeyOpt,
+    KeyringOpt,
+    NodeOpt,
+    client,
+    console,
+    fail,
+    parse_hex_option,
+    unlock,
+)
+from carchain.core import vehicles as veh
+from carchain.core.exceptions import CarchainError
+from carchain.sdk.account import Account
+from carchain.sdk.transactions import compute_vin_commitment, sign_transfer_consent
+
+app = typer.Typer(help="The vehicle registry (OEMs register their own vehicles).")
+VehicleOpt = Annotated[str, typer.Option("--vehicle-id", help="Vehicle id (not the VIN).")]
+
+
+def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
+    with client(node) as c:
+        try:
+            return Account(c, unlock(keyring, key)).send(body)
+        except CarchainError as exc:
+            fail(exc)
+
+
+@app.command("register")
+def register(
+    vehicle_id: VehicleOpt,
+    vin: Annotated[str, typer.Option(help="The VIN; only a salted commitment goes on chain.")],
+    public_key: Annotated[str, typer.Option(help="Vehicle Ed25519 public key (hex).")],
+    owner: Annotated[str, typer.Option(help="Owner's account public key (hex).")],
+    model: str,
+    year: int,
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Register a vehicle under your OEM. Prints the VIN salt: keep it off chain."""
+    salt = os.urandom(16)
+    body = veh.RegisterVehicle(
+        vehicle_id=vehicle_id,
+        vin_commitment=compute_vin_commitment(vin, salt),
+        public_key=parse_hex_option(public_key, "public key"),
+        model=model,
+        year=year,
+        owner=parse_hex_option(owner, "owner"),
+    )
+    res = _send(node, keyring, key, body)
+    console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
+    console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}")
+
+
+@app.command("transfer")
+def transfer(
+    vehicle_id: VehicleOpt,
+    new_owner: Annotated[str, typer.Option(help="New owner's account public key (hex).")],
+    key: KeyOpt,
+    owner_key: Annotated[str, typer.Option(help="Current owner's key name (co-signs).")] = "",
+    owner_signature: Annotated[str, typer.Option(help="Owner's signature (hex), instead.")] = "",
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Transfer ownership: signed by the OEM, consented to by the current owner."""
+    new = parse_hex_option(new_owner, "new owner")
+    if bool(owner_key) == bool(owner_signature):
+        raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
+    if owner_key:
+        with client(node) as c:
+            try:
+                v = c.vehicle(vehicle_id)
+                chain_id = str(c.status()["chain_id"])
+            except CarchainError as exc:
+                fail(exc)
+        sig = sign_transfer_consent(
+            chain_id, unlock(keyring, owner_key), vehicle_id, new, int(v["transfer_seq"])
+        )
+    else:
+        sig = parse_hex_option(owner_signature, "owner signature", 64)
+    res = _send(node, keyring, key, veh.TransferVehicle(vehicle_id, new, sig))
+    console.print(f"[green]transferred[/green] {vehicle_id} at height {res['height']}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    vehicle_id: VehicleOpt,
+    public_key: Annotated[str, typer.Option(help="New vehicle public key (hex).")],
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Replace a vehicle's key."""
+    body = veh.RotateVehicleKey(vehicle_id, parse_hex_option(public_key, "public key"))
+    res = _send(node, keyring, key, body)
+    console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
+
+
+@app.command("revoke")
+def revoke(
+    vehicle_id: VehicleOpt,
+    reason: Annotated[str, typer.Option(help="Why (e.g. scrapped, stolen, key compromised).")],
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Revoke a vehicle for good."""
+    res = _send(node, keyring, key, veh.RevokeVehicle(vehicle_id, reason))
+    console.print(f"[yellow]revoked[/yellow] {vehicle_id} at height {res['height']}")
+
+
+@app.command("show")
+def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+    """Show a vehicle's registration."""
+    with client(node) as c:
+        try:
+            v = c.vehicle(vehicle_id)
+        except CarchainError as exc:
+            fail(exc)
+    table = Table("field", "value")
+    for k, val in v.items():
+        table.add_row(k, str(val))
+    console.print(table)

@@ -1,0 +1,210 @@
+"""One error hierarchy with stable codes.
+
+Each error carries a stable string ``code`` and a small integer ``abci_code``:
+the ABCI layer reports the integer as the CheckTx/ExecTxResult code, the REST API
+maps the string code to an HTTP status. Codes never change once released.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class CarchainError(Exception):
+    """Root of every error carchain raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+    abci_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-friendly description: code, message and fields."""
+        out: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.fields:
+            out["fields"] = {k: _jsonable(v) for k, v in self.fields.items()}
+        return out
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# --- transaction decoding and authentication -------------------------------
+
+
+class MalformedTransaction(CarchainError):
+    """The bytes are not a canonical transaction envelope."""
+
+    code = "malformed_tx"
+    abci_code = 2
+
+
+class UnknownTransactionType(CarchainError):
+    """The envelope names a transaction type this chain does not know."""
+
+    code = "unknown_tx_type"
+    abci_code = 3
+
+
+class InvalidSignature(CarchainError):
+    """A signature does not verify under the claimed public key."""
+
+    code = "invalid_signature"
+    abci_code = 4
+
+
+class WrongChainId(CarchainError):
+    """The transaction was signed for another chain."""
+
+    code = "wrong_chain_id"
+    abci_code = 5
+
+
+class InvalidNonce(CarchainError):
+    """The nonce was already used (replay) or skips ahead (out of order)."""
+
+    code = "invalid_nonce"
+    abci_code = 6
+
+
+class Unauthorized(CarchainError):
+    """The signer may not perform this action."""
+
+    code = "unauthorized"
+    abci_code = 7
+
+
+class InvalidBody(CarchainError):
+    """The transaction body is well-formed but its content is not acceptable."""
+
+    code = "invalid_body"
+    abci_code = 8
+
+
+class UnsupportedVersion(CarchainError):
+    """The envelope version is not supported by this node."""
+
+    code = "unsupported_version"
+    abci_code = 9
+
+
+class TransactionTooLarge(CarchainError):
+    """The encoded transaction exceeds the size limit."""
+
+    code = "tx_too_large"
+    abci_code = 10
+
+
+# --- state rules -------------------------------------------------------------
+
+
+class NotFound(CarchainError):
+    """A referenced entity does not exist."""
+
+    code = "not_found"
+    abci_code = 20
+
+
+class AlreadyExists(CarchainError):
+    """An entity with this identity already exists."""
+
+    code = "already_exists"
+    abci_code = 21
+
+
+class InvalidState(CarchainError):
+    """The entity is in a state that forbids the action (revoked, expired, ...)."""
+
+    code = "invalid_state"
+    abci_code = 22
+
+
+class MempoolFull(CarchainError):
+    """The mempool cannot take more transactions right now."""
+
+    code = "mempool_full"
+    abci_code = 30
+
+
+class DuplicateTransaction(CarchainError):
+    """This exact transaction is already in the mempool or in a block."""
+
+    code = "duplicate_tx"
+    abci_code = 31
+
+
+# --- outside the state machine ----------------------------------------------
+
+
+class InvalidProof(CarchainError):
+    """A Merkle or state proof does not verify."""
+
+    code = "invalid_proof"
+    abci_code = 40
+
+
+class InvalidGenesis(CarchainError):
+    """The genesis document is not acceptable."""
+
+    code = "invalid_genesis"
+    abci_code = 41
+
+
+class DecryptionFailed(CarchainError):
+    """Decryption failed. Deliberately says nothing more."""
+
+    code = "decryption_failed"
+    abci_code = 42
+
+
+class StorageCorrupted(CarchainError):
+    """Stored data does not match its commitment; the node refuses to go on."""
+
+    code = "storage_corrupted"
+    abci_code = 43
+
+
+class ProofUnavailable(CarchainError):
+    """A proof of this kind cannot be produced (e.g. absence of a never-written key)."""
+
+    code = "proof_unavailable"
+    abci_code = 44
+
+
+ALL_ERRORS: tuple[type[CarchainError], ...] = (
+    CarchainError,
+    MalformedTransaction,
+    UnknownTransactionType,
+    InvalidSignature,
+    WrongChainId,
+    InvalidNonce,
+    Unauthorized,
+    InvalidBody,
+    UnsupportedVersion,
+    TransactionTooLarge,
+    NotFound,
+    AlreadyExists,
+    InvalidState,
+    MempoolFull,
+    DuplicateTransaction,
+    InvalidProof,
+    InvalidGenesis,
+    DecryptionFailed,
+    StorageCorrupted,
+    ProofUnavailable,
+)
+
+ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}
+
+
+def make_error(code: str, message: str, **fields: object) -> CarchainError:
+    """Return the typed error for a stable ``code`` (``CarchainError`` if unknown)."""
+    return ERRORS_BY_CODE.get(code, CarchainError)(message, **fields)

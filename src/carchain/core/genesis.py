@@ -1,0 +1,85 @@
+"""The genesis document: chain id, founding members and governance rules."""
+
+from __future__ import annotations
+
+import msgspec
+
+from carchain.core import members
+from carchain.core.exceptions import CarchainError, InvalidGenesis
+from carchain.core.governance import GovernanceParams, validate_params
+from carchain.core.state import KVView, put_record
+from carchain.core.transactions import MAX_CHAIN_ID_LENGTH
+from carchain.core.types import ValidatorUpdate
+
+
+class GenesisMember(msgspec.Struct, frozen=True):
+    """A founding member; keys are hex in the JSON file."""
+
+    member_id: str
+    name: str
+    roles: list[str]
+    public_key: str
+    validator_key: str = ""
+    power: int = 0
+
+
+class Genesis(msgspec.Struct, frozen=True):
+    """The genesis document as stored in ``genesis.json``."""
+
+    chain_id: str
+    genesis_time_ms: int
+    governance: GovernanceParams
+    members: list[GenesisMember]
+
+
+def decode_genesis(raw: bytes) -> Genesis:
+    """Parse ``genesis.json``; raise ``InvalidGenesis`` on any defect."""
+    try:
+        return msgspec.json.decode(raw, type=Genesis)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidGenesis(f"cannot parse genesis: {exc}") from exc
+
+
+def encode_genesis(genesis: Genesis) -> bytes:
+    """Return ``genesis.json`` bytes, pretty-printed."""
+    return msgspec.json.format(msgspec.json.encode(genesis), indent=2)
+
+
+def _hex32(value: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError as exc:
+        raise InvalidGenesis(f"{what} is not hex") from exc
+    if len(raw) != 32:
+        raise InvalidGenesis(f"{what} must be 32 bytes")
+    return raw
+
+
+def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
+    """Write the initial state; return the initial validator set."""
+    if not genesis.chain_id or len(genesis.chain_id) > MAX_CHAIN_ID_LENGTH:
+        raise InvalidGenesis("chain id must be 1-50 characters")
+    if not genesis.members:
+        raise InvalidGenesis("genesis needs at least one member")
+    try:
+        validate_params(genesis.governance)
+    except CarchainError as exc:
+        raise InvalidGenesis(exc.message) from exc
+    put_record(view, "params", b"governance", genesis.governance)
+    validators: list[ValidatorUpdate] = []
+    for gm in genesis.members:
+        key = _hex32(gm.public_key, f"public key of {gm.member_id}")
+        vkey = (
+            _hex32(gm.validator_key, f"validator key of {gm.member_id}")
+            if gm.validator_key
+            else b""
+        )
+        try:
+            members.process_add_member(
+                view, 0, gm.member_id, gm.name, gm.roles, key, vkey, gm.power
+            )
+        except CarchainError as exc:
+            raise InvalidGenesis(f"member {gm.member_id!r}: {exc.message}") from exc
+        if gm.power:
+            validators.append(ValidatorUpdate(vkey, gm.power))
+    return validators

@@ -1,0 +1,236 @@
+"""Consortium members: identities, roles, status and validator keys."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from carchain.core.exceptions import (
+    AlreadyExists,
+    InvalidBody,
+    InvalidState,
+    NotFound,
+    Unauthorized,
+)
+from carchain.core.state import KVView, compute_key, get_record, put_record
+from carchain.core.types import MemberId
+from carchain.core.validation import validate_identifier, validate_public_key, validate_text
+
+STORE = "members"
+MAX_VALIDATOR_POWER = 1_000_000
+
+
+class Role(StrEnum):
+    """What a member is in the consortium; a member may hold several roles."""
+
+    OEM = "oem"
+    SUPPLIER = "supplier"
+    SERVICE_PROVIDER = "service_provider"
+    INSURER = "insurer"
+    REGULATOR = "regulator"
+    LAW_ENFORCEMENT = "law_enforcement"
+    COURT = "court"
+    AUDITOR = "auditor"
+    ASSOCIATION = "association"
+
+
+ROLE_NAMES = frozenset(r.value for r in Role)
+
+
+class MemberStatus(StrEnum):
+    """Lifecycle of a member."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
+
+
+class Member(msgspec.Struct, frozen=True):
+    """A consortium member as stored on chain."""
+
+    member_id: str
+    name: str
+    roles: list[str]
+    public_key: bytes
+    status: str
+    joined_height: int
+    validator_key: bytes = b""
+    power: int = 0
+
+
+def compute_member_key(member_id: str) -> bytes:
+    """Return the state key of a member record."""
+    return compute_key("m", member_id)
+
+
+def compute_signer_key(public_key: bytes) -> bytes:
+    """Return the state key that maps a member's public key to its id."""
+    return compute_key("k", public_key)
+
+
+def validate_roles(roles: list[str]) -> None:
+    """Raise unless ``roles`` is a non-empty, sorted, duplicate-free list of known roles."""
+    if not roles:
+        raise InvalidBody("a member needs at least one role")
+    unknown = [r for r in roles if r not in ROLE_NAMES]
+    if unknown:
+        raise InvalidBody("unknown role", roles=",".join(unknown)[:100])
+    if roles != sorted(set(roles)):
+        raise InvalidBody("roles must be sorted and unique")
+
+
+def validate_new_member(
+    view: KVView, member_id: str, name: str, roles: list[str], public_key: bytes
+) -> None:
+    """Raise unless a member with these fields could be added now."""
+    validate_identifier(member_id, "member id")
+    validate_text(name, "member name")
+    validate_roles(roles)
+    validate_public_key(public_key, "member public key")
+    if view.get(STORE, compute_member_key(member_id)) is not None:
+        raise AlreadyExists("member id already used", member_id=member_id)
+    if view.get(STORE, compute_signer_key(public_key)) is not None:
+        raise AlreadyExists("public key already belongs to a member")
+
+
+def validate_validator(validator_key: bytes, power: int) -> None:
+    """Raise unless the validator fields are consistent."""
+    if not 0 <= power <= MAX_VALIDATOR_POWER:
+        raise InvalidBody("validator power out of range", power=power)
+    if power and len(validator_key) != 32:
+        raise InvalidBody("a validator needs a 32-byte Ed25519 key")
+    if validator_key and len(validator_key) != 32:
+        raise InvalidBody("validator key must be 32 bytes")
+
+
+def get_member(view: KVView, member_id: str) -> Member:
+    """Return the member or raise ``NotFound``."""
+    m = get_record(view, STORE, compute_member_key(member_id), Member)
+    if m is None:
+        raise NotFound("no such member", member_id=member_id)
+    return m
+
+
+def get_member_by_key(view: KVView, public_key: bytes) -> Member | None:
+    """Return the member whose current key is ``public_key``, if any."""
+    raw = view.get(STORE, compute_signer_key(public_key))
+    if raw is None:
+        return None
+    return get_member(view, raw.decode())
+
+
+def get_active_member_count(view: KVView) -> int:
+    """Return how many members are active (kept as a counter, never by iteration)."""
+    raw = view.get("params", b"active_members")
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def _add_active(view: KVView, delta: int) -> None:
+    view.set(
+        "params", b"active_members", (get_active_member_count(view) + delta).to_bytes(8, "big")
+    )
+
+
+def validate_active_member(view: KVView, public_key: bytes, role: Role | None = None) -> Member:
+    """Return the active member signing with ``public_key``; raise ``Unauthorized`` otherwise."""
+    m = get_member_by_key(view, public_key)
+    if m is None:
+        raise Unauthorized("signer is not a consortium member")
+    if m.status != MemberStatus.ACTIVE:
+        raise Unauthorized("member is not active", member_id=m.member_id, status=m.status)
+    if role is not None and role.value not in m.roles:
+        raise Unauthorized(f"member lacks the {role.value} role", member_id=m.member_id)
+    return m
+
+
+def process_add_member(
+    view: KVView,
+    height: int,
+    member_id: str,
+    name: str,
+    roles: list[str],
+    public_key: bytes,
+    validator_key: bytes = b"",
+    power: int = 0,
+) -> Member:
+    """Add an active member; return it."""
+    validate_new_member(view, member_id, name, roles, public_key)
+    validate_validator(validator_key, power)
+    m = Member(
+        member_id=member_id,
+        name=name,
+        roles=roles,
+        public_key=public_key,
+        status=MemberStatus.ACTIVE,
+        joined_height=height,
+        validator_key=validator_key,
+        power=power,
+    )
+    put_record(view, STORE, compute_member_key(member_id), m)
+    view.set(STORE, compute_signer_key(public_key), member_id.encode())
+    _add_active(view, 1)
+    return m
+
+
+def process_set_status(view: KVView, member_id: str, status: MemberStatus) -> Member:
+    """Move a member to ``status``; return the updated record."""
+    m = get_member(view, member_id)
+    if m.status == MemberStatus.REMOVED:
+        raise InvalidState("member was removed", member_id=member_id)
+    if m.status == status:
+        raise InvalidState(f"member is already {status.value}", member_id=member_id)
+    if m.status == MemberStatus.ACTIVE:
+        _add_active(view, -1)
+    if status == MemberStatus.ACTIVE:
+        _add_active(view, 1)
+    if status == MemberStatus.REMOVED:
+        view.delete(STORE, compute_signer_key(m.public_key))
+    updated = msgspec.structs.replace(m, status=status.value)
+    if status != MemberStatus.ACTIVE:
+        updated = msgspec.structs.replace(updated, power=0)
+    put_record(view, STORE, compute_member_key(member_id), updated)
+    return updated
+
+
+def process_change_roles(view: KVView, member_id: str, roles: list[str]) -> Member:
+    """Replace a member's roles."""
+    validate_roles(roles)
+    m = get_member(view, member_id)
+    if m.status == MemberStatus.REMOVED:
+        raise InvalidState("member was removed", member_id=member_id)
+    updated = msgspec.structs.replace(m, roles=roles)
+    put_record(view, STORE, compute_member_key(member_id), updated)
+    return updated
+
+
+def process_rotate_member_key(view: KVView, member_id: str, new_key: bytes) -> Member:
+    """Replace a member's signing key; the old key stops working at once."""
+    validate_public_key(new_key, "new public key")
+    m = get_member(view, member_id)
+    if m.status == MemberStatus.REMOVED:
+        raise InvalidState("member was removed", member_id=member_id)
+    if view.get(STORE, compute_signer_key(new_key)) is not None:
+        raise AlreadyExists("public key already belongs to a member")
+    view.delete(STORE, compute_signer_key(m.public_key))
+    view.set(STORE, compute_signer_key(new_key), member_id.encode())
+    updated = msgspec.structs.replace(m, public_key=new_key)
+    put_record(view, STORE, compute_member_key(member_id), updated)
+    return updated
+
+
+def process_set_validator(view: KVView, member_id: str, validator_key: bytes, power: int) -> Member:
+    """Set the member's validator key and voting power (0 removes the validator)."""
+    validate_validator(validator_key, power)
+    m = get_member(view, member_id)
+    if m.status != MemberStatus.ACTIVE and power:
+        raise InvalidState("only an active member can validate", member_id=member_id)
+    updated = msgspec.structs.replace(m, validator_key=validator_key, power=power)
+    put_record(view, STORE, compute_member_key(member_id), updated)
+    return updated
+
+
+def compute_member_id(value: str) -> MemberId:
+    """Return ``value`` as a validated member id."""
+    validate_identifier(value, "member id")
+    return MemberId(value)

@@ -1,0 +1,127 @@
+"""The state the core reads and writes: named stores of keys and values.
+
+The core sees state only through ``KVView``. Storage supplies the committed
+view with its Merkle commitment; the core layers ``WriteBuffer`` scopes on top so
+that a failing transaction leaves no trace.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+import msgspec
+
+from carchain.core.exceptions import InvalidBody
+
+# Every store the chain commits to, in commitment order. Adding one changes the
+# app hash layout, so the list is fixed per chain version and grows only by
+# appending through a software upgrade.
+STORES: tuple[str, ...] = (
+    "accounts",
+    "anchors",
+    "consents",
+    "erasure",
+    "governance",
+    "keys",
+    "lawful_access",
+    "members",
+    "params",
+    "v2x",
+    "vehicles",
+)
+STORE_SET = frozenset(STORES)
+
+MAX_KEY_BYTES = 256
+
+T = TypeVar("T")
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+class KVView(Protocol):
+    """Read and write access to the stores. Absent keys read as ``None``."""
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the value under ``key`` in ``store`` or ``None``."""
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Store a non-empty ``value`` under ``key``."""
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Remove ``key`` from ``store``."""
+
+
+_DELETED = b""
+
+
+class WriteBuffer:
+    """Buffered writes over a parent view; ``flush`` applies them, dropping discards them."""
+
+    __slots__ = ("_parent", "_writes")
+
+    def __init__(self, parent: KVView) -> None:
+        self._parent = parent
+        self._writes: dict[tuple[str, bytes], bytes] = {}
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the buffered value if any, else the parent's."""
+        v = self._writes.get((store, key))
+        if v is None:
+            return self._parent.get(store, key)
+        return None if v == _DELETED else v
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Buffer a write."""
+        if store not in STORE_SET:
+            raise KeyError(f"unknown store {store!r}")
+        if not value:
+            raise ValueError("stored values are never empty; use delete")
+        self._writes[(store, key)] = value
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Buffer a deletion."""
+        self._writes[(store, key)] = _DELETED
+
+    def flush(self) -> None:
+        """Apply every buffered write to the parent, in order, and clear the buffer."""
+        parent = self._parent
+        for (store, key), value in self._writes.items():
+            if value == _DELETED:
+                parent.delete(store, key)
+            else:
+                parent.set(store, key, value)
+        self._writes.clear()
+
+
+def get_record(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
+    """Decode and return the record under ``key`` or ``None`` when absent."""
+    raw = view.get(store, key)
+    if raw is None:
+        return None
+    return msgspec.msgpack.decode(raw, type=record_type)
+
+
+def put_record(view: KVView, store: str, key: bytes, record: object) -> None:
+    """Encode and store a record."""
+    view.set(store, key, _encoder.encode(record))
+
+
+def compute_key(*parts: str | bytes | int) -> bytes:
+    """Return a store key from parts joined by ``/`` (ints as fixed 8-byte big-endian)."""
+    if len(parts) == 2 and type(parts[0]) is str and type(parts[1]) is str:
+        key = f"{parts[0]}/{parts[1]}".encode()
+        if len(key) > MAX_KEY_BYTES:
+            raise InvalidBody("identifier too long for a state key")
+        return key
+    out: list[bytes] = []
+    for p in parts:
+        if isinstance(p, bytes):
+            out.append(p)
+        elif isinstance(p, int):
+            out.append(p.to_bytes(8, "big"))
+        else:
+            out.append(p.encode())
+    key = b"/".join(out)
+    if len(key) > MAX_KEY_BYTES:
+        raise InvalidBody("identifier too long for a state key")
+    return key

@@ -1,0 +1,247 @@
+"""The vehicle registry: which OEM made a car, its key, its owner, its status.
+
+No VIN goes on chain: the OEM registers a salted commitment to it, so a party
+that knows a VIN and the salt can check the link, and nobody else can.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from carchain.core import members
+from carchain.core.effects import Effects
+from carchain.core.exceptions import (
+    AlreadyExists,
+    InvalidBody,
+    InvalidSignature,
+    InvalidState,
+    NotFound,
+    Unauthorized,
+)
+from carchain.core.members import Role
+from carchain.core.state import KVView, compute_key, get_record, put_record
+from carchain.core.transactions import encode
+from carchain.core.types import BlockContext
+from carchain.core.validation import (
+    validate_digest,
+    validate_identifier,
+    validate_public_key,
+    validate_text,
+)
+from carchain.crypto.signing import verify_signature
+
+STORE = "vehicles"
+MIN_MODEL_YEAR = 1990
+MAX_MODEL_YEAR = 2100
+TRANSFER_DOMAIN = b"carchain/vehicle-transfer/v1\x00"
+
+
+class VehicleStatus(StrEnum):
+    """Lifecycle of a vehicle registration."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class Vehicle(msgspec.Struct, frozen=True):
+    """A registered vehicle as stored on chain."""
+
+    vehicle_id: str
+    oem: str
+    vin_commitment: bytes
+    public_key: bytes
+    model: str
+    year: int
+    owner: bytes
+    status: str
+    registered_height: int
+    key_version: int = 1
+    transfer_seq: int = 0
+    revoked_reason: str = ""
+
+
+# --- transaction bodies -------------------------------------------------------------
+
+
+class RegisterVehicle(msgspec.Struct, frozen=True):
+    """Body of ``vehicle.register``: signed by the vehicle's OEM."""
+
+    vehicle_id: str
+    vin_commitment: bytes
+    public_key: bytes
+    model: str
+    year: int
+    owner: bytes
+
+
+class TransferVehicle(msgspec.Struct, frozen=True):
+    """Body of ``vehicle.transfer``: signed by the OEM, co-signed by the current owner."""
+
+    vehicle_id: str
+    new_owner: bytes
+    owner_signature: bytes
+
+
+class RotateVehicleKey(msgspec.Struct, frozen=True):
+    """Body of ``vehicle.rotate_key``: signed by the vehicle's OEM."""
+
+    vehicle_id: str
+    new_public_key: bytes
+
+
+class RevokeVehicle(msgspec.Struct, frozen=True):
+    """Body of ``vehicle.revoke``: signed by the vehicle's OEM. Final."""
+
+    vehicle_id: str
+    reason: str
+
+
+class _TransferConsent(msgspec.Struct, array_like=True, frozen=True):
+    chain_id: str
+    vehicle_id: str
+    new_owner: bytes
+    transfer_seq: int
+
+
+# --- reads ----------------------------------------------------------------------
+
+
+def compute_vehicle_key(vehicle_id: str) -> bytes:
+    """Return the state key of a vehicle record."""
+    return compute_key("v", vehicle_id)
+
+
+def compute_vehicle_pubkey_key(public_key: bytes) -> bytes:
+    """Return the state key that maps a vehicle public key to its vehicle id."""
+    return compute_key("k", public_key)
+
+
+def compute_transfer_signing_bytes(
+    chain_id: str, vehicle_id: str, new_owner: bytes, transfer_seq: int
+) -> bytes:
+    """Return the bytes the current owner signs to consent to a transfer."""
+    return TRANSFER_DOMAIN + encode(_TransferConsent(chain_id, vehicle_id, new_owner, transfer_seq))
+
+
+def get_vehicle(view: KVView, vehicle_id: str) -> Vehicle:
+    """Return the vehicle or raise ``NotFound``."""
+    v = get_record(view, STORE, compute_vehicle_key(vehicle_id), Vehicle)
+    if v is None:
+        raise NotFound("no such vehicle", vehicle_id=vehicle_id)
+    return v
+
+
+def get_vehicle_by_key(view: KVView, public_key: bytes) -> Vehicle | None:
+    """Return the vehicle whose current key is ``public_key``, if any."""
+    raw = view.get(STORE, compute_vehicle_pubkey_key(public_key))
+    return None if raw is None else get_vehicle(view, raw.decode())
+
+
+def is_active_vehicle(vehicle: Vehicle) -> bool:
+    """Return whether the vehicle is registered and not revoked."""
+    return vehicle.status == VehicleStatus.ACTIVE
+
+
+def _validate_own_active_vehicle(view: KVView, signer: bytes, vehicle_id: str) -> Vehicle:
+    oem = members.validate_active_member(view, signer, Role.OEM)
+    vehicle = get_vehicle(view, vehicle_id)
+    if vehicle.oem != oem.member_id:
+        raise Unauthorized("only the vehicle's own OEM may do this", vehicle_id=vehicle_id)
+    if not is_active_vehicle(vehicle):
+        raise InvalidState("vehicle is revoked", vehicle_id=vehicle_id)
+    return vehicle
+
+
+def _validate_unused_key(view: KVView, public_key: bytes) -> None:
+    if view.get(STORE, compute_vehicle_pubkey_key(public_key)) is not None:
+        raise AlreadyExists("public key already belongs to a vehicle")
+
+
+# --- transitions -----------------------------------------------------------------
+
+
+def process_register(
+    view: KVView, ctx: BlockContext, signer: bytes, body: RegisterVehicle, fx: Effects
+) -> None:
+    """Register a vehicle under the signing OEM."""
+    oem = members.validate_active_member(view, signer, Role.OEM)
+    validate_identifier(body.vehicle_id, "vehicle id")
+    validate_digest(body.vin_commitment, "VIN commitment")
+    validate_public_key(body.public_key, "vehicle public key")
+    validate_public_key(body.owner, "owner account key")
+    validate_text(body.model, "model", 64)
+    if not MIN_MODEL_YEAR <= body.year <= MAX_MODEL_YEAR:
+        raise InvalidBody("model year out of range", year=body.year)
+    key = compute_vehicle_key(body.vehicle_id)
+    if view.get(STORE, key) is not None:
+        raise AlreadyExists("vehicle id already registered", vehicle_id=body.vehicle_id)
+    _validate_unused_key(view, body.public_key)
+    vehicle = Vehicle(
+        vehicle_id=body.vehicle_id,
+        oem=oem.member_id,
+        vin_commitment=body.vin_commitment,
+        public_key=body.public_key,
+        model=body.model,
+        year=body.year,
+        owner=body.owner,
+        status=VehicleStatus.ACTIVE,
+        registered_height=ctx.height,
+    )
+    put_record(view, STORE, key, vehicle)
+    view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
+    fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)
+
+
+def process_transfer(
+    view: KVView, ctx: BlockContext, signer: bytes, body: TransferVehicle, fx: Effects
+) -> None:
+    """Hand the vehicle to a new owner, with the old owner's signed consent."""
+    vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
+    validate_public_key(body.new_owner, "new owner account key")
+    if body.new_owner == vehicle.owner:
+        raise InvalidBody("new owner is the current owner")
+    message = compute_transfer_signing_bytes(
+        ctx.chain_id, vehicle.vehicle_id, body.new_owner, vehicle.transfer_seq
+    )
+    try:
+        verify_signature(vehicle.owner, message, body.owner_signature)
+    except InvalidSignature as exc:
+        raise Unauthorized("the current owner did not sign this transfer") from exc
+    updated = msgspec.structs.replace(
+        vehicle, owner=body.new_owner, transfer_seq=vehicle.transfer_seq + 1
+    )
+    put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
+    fx.emit("vehicle_transferred", vehicle_id=vehicle.vehicle_id, seq=str(updated.transfer_seq))
+
+
+def process_rotate_key(
+    view: KVView, ctx: BlockContext, signer: bytes, body: RotateVehicleKey, fx: Effects
+) -> None:
+    """Replace the vehicle's key; the old key stops being accepted at once."""
+    vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
+    validate_public_key(body.new_public_key, "new vehicle public key")
+    _validate_unused_key(view, body.new_public_key)
+    view.delete(STORE, compute_vehicle_pubkey_key(vehicle.public_key))
+    view.set(STORE, compute_vehicle_pubkey_key(body.new_public_key), vehicle.vehicle_id.encode())
+    updated = msgspec.structs.replace(
+        vehicle, public_key=body.new_public_key, key_version=vehicle.key_version + 1
+    )
+    put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
+    fx.emit(
+        "vehicle_key_rotated", vehicle_id=vehicle.vehicle_id, key_version=str(updated.key_version)
+    )
+
+
+def process_revoke(
+    view: KVView, ctx: BlockContext, signer: bytes, body: RevokeVehicle, fx: Effects
+) -> None:
+    """Revoke the vehicle for good: its key and data submissions stop being accepted."""
+    vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
+    validate_text(body.reason, "revocation reason", 256)
+    updated = msgspec.structs.replace(
+        vehicle, status=VehicleStatus.REVOKED.value, revoked_reason=body.reason
+    )
+    put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
+    fx.emit("vehicle_revoked", vehicle_id=vehicle.vehicle_id)

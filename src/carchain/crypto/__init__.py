@@ -1,0 +1,1 @@
+"""A small, safe facade over pyca/cryptography and libsodium (PyNaCl)."""

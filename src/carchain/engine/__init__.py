@@ -1,0 +1,1 @@
+"""Consensus engines driving the application: solo (embedded) and CometBFT (ABCI)."""

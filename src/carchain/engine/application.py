@@ -1,0 +1,268 @@
+"""The application interface both engines drive: info, init_chain, check_tx,
+finalize_block, commit, query — the ABCI 2.0 method set, in plain Python types.
+
+The solo engine calls it in-process; the ABCI server translates protobuf
+messages to these calls one for one. Stateless checks (decoding, signature) are
+cached by transaction hash between check_tx and finalize_block, so a node
+verifies each signature once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from carchain import __version__
+from carchain.core import block as core_block
+from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
+from carchain.core.genesis import Genesis, apply_genesis, encode_genesis
+from carchain.core.state import STORE_SET, WriteBuffer
+from carchain.core.transactions import Envelope, compute_tx_hash
+from carchain.core.types import (
+    OK_RESULT_CODE,
+    BlockContext,
+    Event,
+    TxResult,
+    ValidatorUpdate,
+)
+from carchain.storage.database import Database
+from carchain.storage.statestore import BlockOverlay, StateProof, StateStore
+
+APP_VERSION = 1
+STATELESS_CACHE_SIZE = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """What the application reports about itself (ABCI Info)."""
+
+    chain_id: str
+    last_block_height: int
+    last_block_app_hash: bytes
+    app_version: int
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTxResult:
+    """The verdict on a transaction offered to the mempool."""
+
+    code: int
+    error_code: str
+    log: str
+    tx_hash: bytes
+    signer: bytes = b""
+    nonce: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the transaction was accepted."""
+        return self.code == OK_RESULT_CODE
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeResult:
+    """Per-transaction results, validator changes and the new app hash."""
+
+    tx_results: list[TxResult]
+    validator_updates: list[ValidatorUpdate]
+    events: list[Event]
+    app_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A state read, with its proof when asked for."""
+
+    code: int
+    error_code: str
+    log: str
+    height: int
+    store: str = ""
+    key: bytes = b""
+    value: bytes = b""
+    proof: StateProof | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    ctx: BlockContext
+    overlay: BlockOverlay
+    result: FinalizeResult
+    txs: list[bytes] = field(default_factory=list)
+
+
+class Application:
+    """The carchain application over one state database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.state = StateStore(db)
+        raw = db.get_meta("chain_id")
+        self.chain_id = raw.decode() if raw else ""
+        self._stateless: OrderedDict[bytes, Envelope | CarchainError] = OrderedDict()
+        self._check_state = WriteBuffer(self.state)
+        self._pending: _Pending | None = None
+
+    # --- Info / InitChain -------------------------------------------------------
+
+    def info(self) -> AppInfo:
+        """Return the last committed height and app hash."""
+        return AppInfo(
+            self.chain_id, self.state.height, self.state.app_hash, APP_VERSION, __version__
+        )
+
+    def is_initialised(self) -> bool:
+        """Return whether genesis has been applied."""
+        return bool(self.chain_id)
+
+    def init_chain(self, genesis: Genesis) -> tuple[bytes, list[ValidatorUpdate]]:
+        """Apply genesis and commit it as height 0; return app hash and validators.
+
+        Calling it again with the same genesis (a restart before the first
+        block) is a no-op that returns the same answer; another genesis is refused.
+        """
+        gbytes = encode_genesis(genesis)
+        ghash = hashlib.sha256(gbytes).digest()
+        overlay = self.state.begin_block()
+        validators = apply_genesis(overlay, genesis)
+        if self.is_initialised():
+            if self.db.get_meta("genesis_hash") != ghash:
+                raise InvalidGenesis("node was initialised with another genesis")
+            return self.state.app_hash, validators
+        if self.state.height != 0:
+            raise InvalidGenesis("state already has blocks")
+
+        def extra(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                [("chain_id", genesis.chain_id.encode()), ("genesis_hash", ghash)],
+            )
+
+        self.state.commit(overlay, 0, extra)
+        self.chain_id = genesis.chain_id
+        self._check_state = WriteBuffer(self.state)
+        return self.state.app_hash, validators
+
+    # --- CheckTx ---------------------------------------------------------------------
+
+    def validate_stateless_cached(self, raw: bytes, tx_hash: bytes) -> Envelope:
+        """Return the stateless-valid envelope, checking each distinct tx once."""
+        cached = self._stateless.get(tx_hash)
+        if cached is None:
+            try:
+                cached = core_block.validate_stateless(raw, self.chain_id)
+            except CarchainError as exc:
+                cached = exc
+            self._stateless[tx_hash] = cached
+            if len(self._stateless) > STATELESS_CACHE_SIZE:
+                self._stateless.popitem(last=False)
+        if isinstance(cached, CarchainError):
+            raise cached
+        return cached
+
+    def check_tx(self, raw: bytes, recheck: bool = False) -> CheckTxResult:
+        """Decide whether ``raw`` may enter the mempool.
+
+        Runs the stateless checks (cached), then executes the transaction against
+        the check state (committed state plus everything accepted since), so a
+        transaction that would fail in a block is refused now.
+        """
+        tx_hash = compute_tx_hash(raw)
+        try:
+            env = self.validate_stateless_cached(raw, tx_hash)
+            core_block.validate_authentication(self._check_state, env)
+            scope = WriteBuffer(self._check_state)
+            ctx = BlockContext(self.chain_id, self.state.height + 1, 0, b"")
+            result, _ = core_block.process_transaction(scope, ctx, env)
+        except CarchainError as exc:
+            return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
+        if result.code != OK_RESULT_CODE:
+            return CheckTxResult(result.code, result.error_code, result.log, tx_hash)
+        scope.flush()
+        return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
+
+    # --- ProcessProposal / FinalizeBlock / Commit -------------------------------------
+
+    def validate_block_txs(self, txs: list[bytes]) -> None:
+        """Raise unless every transaction passes the stateless checks (ProcessProposal)."""
+        for raw in txs:
+            self.validate_stateless_cached(raw, compute_tx_hash(raw))
+
+    def finalize_block(self, ctx: BlockContext, txs: list[bytes]) -> FinalizeResult:
+        """Execute a decided block; return results and the app hash it leads to.
+
+        A transaction that fails the stateless checks gets a failed result and
+        changes nothing (CometBFT may decide blocks our ProcessProposal never saw).
+        """
+        overlay = self.state.begin_block()
+        results: list[TxResult] = []
+        updates: list[ValidatorUpdate] = []
+        for raw in txs:
+            try:
+                env = self.validate_stateless_cached(raw, compute_tx_hash(raw))
+                core_block.validate_authentication(overlay, env)
+            except CarchainError as exc:
+                results.append(TxResult(exc.abci_code, exc.code, exc.message, []))
+                continue
+            result, tx_updates = core_block.process_transaction(overlay, ctx, env)
+            results.append(result)
+            updates.extend(tx_updates)
+        app_hash = overlay.compute_app_hash()
+        fin = FinalizeResult(results, updates, [], app_hash)
+        self._pending = _Pending(ctx, overlay, fin, list(txs))
+        return fin
+
+    def commit(self, extra: Callable[[sqlite3.Connection], None] | None = None) -> int:
+        """Persist the finalized block's state (and ``extra`` writes) atomically.
+
+        Returns the retain height (0: keep everything). Resets the check state;
+        the engine rechecks its mempool afterwards.
+        """
+        pending = self._pending
+        if pending is None:
+            raise CarchainError("commit without finalize_block")
+        self.state.commit(pending.overlay, pending.ctx.height, extra)
+        self._pending = None
+        self._check_state = WriteBuffer(self.state)
+        return 0
+
+    @property
+    def pending_height(self) -> int | None:
+        """Return the height finalized but not yet committed, if any."""
+        return None if self._pending is None else self._pending.ctx.height
+
+    # --- Query ----------------------------------------------------------------------------
+
+    def query(self, store: str, key: bytes, prove: bool = False) -> QueryResult:
+        """Read ``key`` from ``store`` in committed state, with a proof if asked."""
+        height = self.state.height
+        if store not in STORE_SET:
+            err = NotFound("no such store", store=store)
+            return QueryResult(err.abci_code, err.code, err.message, height)
+        if prove:
+            try:
+                proof = self.state.prove(store, key)
+            except CarchainError as exc:
+                return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
+            if not proof.value:
+                err = NotFound("key was deleted; the proof shows its empty value")
+                return QueryResult(
+                    err.abci_code, err.code, err.message, height, store, key, b"", proof
+                )
+            return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
+        value = self.state.get(store, key)
+        if value is None:
+            err = NotFound("no value under this key", store=store)
+            return QueryResult(err.abci_code, err.code, err.message, height, store, key)
+        return QueryResult(OK_RESULT_CODE, "", "", height, store, key, value)
+
+
+def decode_record(raw: bytes, record_type: type[msgspec.Struct]) -> msgspec.Struct:
+    """Decode a stored record (helper for API and SDK)."""
+    return msgspec.msgpack.decode(raw, type=record_type)

@@ -1,0 +1,124 @@
+"""The solo engine: one process orders, executes and commits blocks itself.
+
+It drives the same ``Application`` interface as the ABCI server. Each block's
+state and the block itself are written in one SQLite transaction, block last,
+so a crash at any point leaves the node at its last committed block.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from carchain.core.exceptions import CarchainError, DuplicateTransaction, StorageCorrupted
+from carchain.core.transactions import compute_tx_hash
+from carchain.core.types import BlockContext
+from carchain.engine.application import Application, CheckTxResult
+from carchain.engine.mempool import Mempool
+from carchain.storage.blocks import (
+    Block,
+    BlockHeader,
+    compute_block_hash,
+    compute_results_hash,
+    compute_tx_root,
+)
+from carchain.storage.blockstore import BlockStore
+
+CommitListener = Callable[[Block, list[bytes]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SoloConfig:
+    """Block limits of the solo engine."""
+
+    max_block_txs: int = 5_000
+    max_block_bytes: int = 16 * 1024 * 1024
+    proposer: bytes = b"\x00" * 20
+
+
+class SoloEngine:
+    """Orders transactions from its mempool into blocks and commits them."""
+
+    def __init__(self, app: Application, config: SoloConfig | None = None) -> None:
+        self.app = app
+        self.config = config or SoloConfig()
+        self.blocks = BlockStore(app.db)
+        self.mempool = Mempool()
+        self._listeners: list[CommitListener] = []
+        self.validate_consistency()
+
+    def validate_consistency(self) -> None:
+        """Refuse to run if the block store and the state disagree."""
+        height = self.blocks.get_height()
+        if height != self.app.state.height:
+            raise StorageCorrupted(
+                "block store and state are at different heights",
+                blocks=height,
+                state=self.app.state.height,
+            )
+        header = self.blocks.get_header(height) if height else None
+        if header is not None and header.app_hash != self.app.state.app_hash:
+            raise StorageCorrupted("state app hash differs from the last block header's")
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(block, tx_hashes)`` after each commit."""
+        self._listeners.append(listener)
+
+    @property
+    def height(self) -> int:
+        """Return the last committed height."""
+        return self.app.state.height
+
+    def submit(self, raw: bytes) -> CheckTxResult:
+        """Check a transaction and, if it passes, add it to the mempool."""
+        tx_hash = compute_tx_hash(raw)
+        try:
+            self.mempool.validate_room(tx_hash, len(raw))
+            if self.blocks.get_tx_location(tx_hash) is not None:
+                raise DuplicateTransaction("transaction already committed")
+        except CarchainError as exc:
+            return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
+        result = self.app.check_tx(raw)
+        if result.ok:
+            self.mempool.add(tx_hash, raw)
+        return result
+
+    def produce_block(self, now_ms: int) -> Block | None:
+        """Make, execute and commit one block from the mempool; ``None`` if it is empty."""
+        picked = self.mempool.peek(self.config.max_block_txs, self.config.max_block_bytes)
+        if not picked:
+            return None
+        tx_hashes = [h for h, _ in picked]
+        txs = [raw for _, raw in picked]
+        prev = self.blocks.get_header(self.height) if self.height else None
+        time_ms = max(now_ms, prev.time_ms + 1) if prev else now_ms
+        ctx = BlockContext(self.app.chain_id, self.height + 1, time_ms, self.config.proposer)
+        fin = self.app.finalize_block(ctx, txs)
+        header = BlockHeader(
+            chain_id=ctx.chain_id,
+            height=ctx.height,
+            time_ms=ctx.time_ms,
+            prev_hash=compute_block_hash(prev) if prev else b"",
+            tx_root=compute_tx_root(txs),
+            results_hash=compute_results_hash(fin.tx_results),
+            app_hash=fin.app_hash,
+            proposer=ctx.proposer,
+        )
+        block = Block(header, txs, fin.tx_results)
+
+        def write_block(conn: sqlite3.Connection) -> None:
+            self.blocks.write_block(conn, block, tx_hashes)
+
+        self.app.commit(write_block)
+        self.mempool.remove(tx_hashes)
+        self._recheck()
+        for listener in self._listeners:
+            listener(block, tx_hashes)
+        return block
+
+    def _recheck(self) -> None:
+        stale = [
+            h for h, raw in self.mempool.items() if not self.app.check_tx(raw, recheck=True).ok
+        ]
+        self.mempool.remove(stale)

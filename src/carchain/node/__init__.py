@@ -1,0 +1,1 @@
+"""A running node: engine wiring, block production, the backend the API serves."""

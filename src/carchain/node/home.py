@@ -1,0 +1,84 @@
+"""A node's home folder: config, genesis and data."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from carchain.core.exceptions import InvalidGenesis
+from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 8700
+
+
+class ConfigError(InvalidGenesis):
+    """The node configuration is not acceptable."""
+
+    code = "invalid_config"
+
+
+def validate_loopback(host: str) -> None:
+    """Refuse any address outside 127.0.0.0/8 and ::1: nodes serve loopback only."""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConfigError("nodes bind to loopback only (127.0.0.0/8 or ::1)", host=host)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """What ``config.json`` holds."""
+
+    chain_id: str
+    engine: str = "solo"
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = DEFAULT_API_PORT
+    block_interval_ms: int = 200
+    max_block_txs: int = 5_000
+
+
+class NodeHome:
+    """Paths and files of one node."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.config_path = path / "config.json"
+        self.genesis_path = path / "genesis.json"
+        self.data_dir = path / "data"
+        self.db_path = self.data_dir / "state.db"
+
+    def exists(self) -> bool:
+        """Return whether the home was initialised."""
+        return self.config_path.exists() and self.genesis_path.exists()
+
+    def create(self, genesis: Genesis, config: NodeConfig) -> None:
+        """Write config and genesis; refuse to overwrite an initialised home."""
+        if self.exists():
+            raise ConfigError("node home already initialised", path=str(self.path))
+        validate_loopback(config.api_host)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.genesis_path.write_bytes(encode_genesis(genesis))
+        self.config_path.write_text(json.dumps(asdict(config), indent=2))
+
+    def load_config(self) -> NodeConfig:
+        """Read ``config.json``."""
+        try:
+            cfg = NodeConfig(**json.loads(self.config_path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"cannot read {self.config_path}: {exc}") from exc
+        validate_loopback(cfg.api_host)
+        return cfg
+
+    def load_genesis(self) -> Genesis:
+        """Read ``genesis.json``."""
+        try:
+            return decode_genesis(self.genesis_path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.genesis_path}: {exc}") from exc

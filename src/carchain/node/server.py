@@ -1,0 +1,54 @@
+"""Running an embedded node: open the home, apply genesis once, serve the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from carchain.api.app import create_app
+from carchain.engine.solo import SoloConfig
+from carchain.node.home import NodeHome, validate_loopback
+from carchain.node.solo_node import SoloNode
+from carchain.storage.database import Database
+
+log = logging.getLogger("carchain.node")
+
+
+def open_solo_node(home: NodeHome) -> SoloNode:
+    """Open the node's database and apply genesis if this is its first start."""
+    cfg = home.load_config()
+    db = Database(home.db_path)
+    node = SoloNode(
+        db,
+        block_interval_s=cfg.block_interval_ms / 1000,
+        config=SoloConfig(max_block_txs=cfg.max_block_txs),
+    )
+    if not node.app.is_initialised():
+        node.app.init_chain(home.load_genesis())
+    return node
+
+
+async def serve(node: SoloNode, host: str, port: int) -> None:
+    """Serve the API and produce blocks until interrupted (SIGINT/SIGTERM)."""
+    validate_loopback(host)
+    config = uvicorn.Config(
+        create_app(node), host=host, port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    blocks = asyncio.create_task(node.run())
+    try:
+        await server.serve()
+    finally:
+        node.stop()
+        await blocks
+        node.app.db.close()
+
+
+def run_node(home: NodeHome, port: int | None = None) -> None:
+    """Start the node in ``home`` and block until it is stopped."""
+    cfg = home.load_config()
+    node = open_solo_node(home)
+    log.info("node %s at height %d", cfg.chain_id, node.engine.height)
+    asyncio.run(serve(node, cfg.api_host, port or cfg.api_port))

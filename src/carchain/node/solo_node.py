@@ -1,0 +1,141 @@
+"""The embedded node: solo engine, block loop and the API backend in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+
+from carchain.core.exceptions import CarchainError
+from carchain.engine.application import Application, CheckTxResult, QueryResult
+from carchain.engine.solo import SoloConfig, SoloEngine
+from carchain.node.backend import BlockView, NodeStatus, SubmitMode, SubmitResult, TxStatus
+from carchain.storage.blocks import Block, compute_block_hash
+from carchain.storage.database import Database
+
+
+class SoloNode:
+    """Runs the solo engine on the asyncio loop: a block every interval or when full."""
+
+    def __init__(
+        self, db: Database, block_interval_s: float = 0.2, config: SoloConfig | None = None
+    ) -> None:
+        self.app = Application(db)
+        self.engine = SoloEngine(self.app, config)
+        self.block_interval_s = block_interval_s
+        self._waiters: dict[bytes, list[tuple[asyncio.Future[SubmitResult], CheckTxResult]]] = {}
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self.engine.add_commit_listener(self._on_commit)
+
+    @property
+    def chain_id(self) -> str:
+        """Return the chain id."""
+        return self.app.chain_id
+
+    # --- block loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Produce blocks until ``stop`` is called."""
+        self._wake = asyncio.Event()
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.block_interval_s)
+            self._wake.clear()
+            self.produce_block()
+
+    def produce_block(self) -> Block | None:
+        """Make one block now if the mempool has transactions."""
+        return self.engine.produce_block(int(time.time() * 1000))
+
+    def stop(self) -> None:
+        """Ask the block loop to end after the current block."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _on_commit(self, block: Block, tx_hashes: list[bytes]) -> None:
+        for i, h in enumerate(tx_hashes):
+            for fut, check in self._waiters.pop(h, []):
+                if not fut.done():
+                    fut.set_result(SubmitResult(check, block.header.height, i, block.results[i]))
+
+    # --- backend ---------------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        """Return the node's status."""
+        header = self.engine.blocks.get_header(self.engine.height)
+        return NodeStatus(
+            chain_id=self.chain_id,
+            engine="solo",
+            height=self.engine.height,
+            app_hash=self.app.state.app_hash,
+            mempool_size=len(self.engine.mempool),
+            latest_block_time_ms=header.time_ms if header else 0,
+        )
+
+    async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
+        """Check ``raw``; in commit mode wait for its block (up to ``timeout_s``)."""
+        check = self.engine.submit(raw)
+        if not check.ok or mode == "sync":
+            return SubmitResult(check)
+        fut: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(check.tx_hash, []).append((fut, check))
+        if len(self.engine.mempool) >= self.engine.config.max_block_txs and self._wake:
+            self._wake.set()
+        try:
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            waiting = self._waiters.get(check.tx_hash, [])
+            waiting[:] = [w for w in waiting if w[0] is not fut]
+            if not waiting:
+                self._waiters.pop(check.tx_hash, None)
+            return SubmitResult(check)
+
+    def get_tx(self, tx_hash: bytes) -> TxStatus:
+        """Return where a transaction is."""
+        loc = self.engine.blocks.get_tx_location(tx_hash)
+        if loc is not None:
+            block = self.engine.blocks.get_block(loc[0])
+            if block is None:
+                raise CarchainError("transaction index points at a missing block")
+            return TxStatus(
+                tx_hash, "committed", loc[0], loc[1], block.results[loc[1]], block.txs[loc[1]]
+            )
+        if tx_hash in self.engine.mempool:
+            return TxStatus(tx_hash, "pending")
+        return TxStatus(tx_hash, "unknown")
+
+    def get_block(self, height: int) -> BlockView | None:
+        """Return the committed block at ``height``."""
+        block = self.engine.blocks.get_block(height)
+        if block is None:
+            return None
+        h = block.header
+        return BlockView(
+            height=h.height,
+            hash=compute_block_hash(h),
+            time_ms=h.time_ms,
+            prev_hash=h.prev_hash,
+            tx_root=h.tx_root,
+            app_hash=h.app_hash,
+            proposer=h.proposer,
+            txs=block.txs,
+            results=block.results,
+        )
+
+    def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
+        """Read committed state."""
+        return self.app.query(store, key, prove)
+
+    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+        """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""
+        header = self.engine.blocks.get_header(height)
+        return None if header is None else (height, header.app_hash)
+
+    def iterate(
+        self, store: str, prefix: bytes, limit: int, after: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield committed pairs by prefix."""
+        return self.app.state.iterate(store, prefix, limit, after)

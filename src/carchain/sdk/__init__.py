@@ -1,0 +1,1 @@
+"""Client SDK: keys, transaction building, submission, queries and proof checks."""

@@ -1,0 +1,51 @@
+"""A signer bound to a node: tracks its nonce, builds, signs and sends."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from carchain.crypto.signing import SigningKey
+from carchain.sdk.client import Client
+from carchain.sdk.transactions import build_tx
+
+
+class Account:
+    """Sends transactions for one key, with consecutive nonces."""
+
+    def __init__(self, client: Client, key: SigningKey, chain_id: str | None = None) -> None:
+        self.client = client
+        self.key = key
+        self.chain_id = chain_id or str(client.status()["chain_id"])
+        self._nonce: int | None = None
+
+    @property
+    def public_key(self) -> bytes:
+        """Return the account's public key."""
+        return self.key.public_key
+
+    def next_nonce(self) -> int:
+        """Return the next nonce (fetched from the node the first time)."""
+        if self._nonce is None:
+            self._nonce = self.client.nonce(self.key.public_key)
+        self._nonce += 1
+        return self._nonce
+
+    def resync(self) -> None:
+        """Forget the local nonce; the next send asks the node again."""
+        self._nonce = None
+
+    def build(self, body: msgspec.Struct) -> bytes:
+        """Return a signed transaction with the next nonce."""
+        return build_tx(self.chain_id, self.key, self.next_nonce(), body)
+
+    def send(
+        self, body: msgspec.Struct, mode: Literal["sync", "commit"] = "commit"
+    ) -> dict[str, Any]:
+        """Build, sign and submit; on a refusal, resync the nonce and re-raise."""
+        try:
+            return self.client.submit(self.build(body), mode)
+        except Exception:
+            self.resync()
+            raise

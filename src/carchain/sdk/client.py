@@ -1,0 +1,149 @@
+"""HTTP client for a node's API, raising the same typed errors the node does."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from carchain.core.exceptions import CarchainError, make_error
+from carchain.sdk.proofs import verify_state_proof
+
+DEFAULT_URL = "http://127.0.0.1:8700"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedValue:
+    """A state value whose proof checked against the app hash of a block header."""
+
+    store: str
+    key: bytes
+    value: bytes
+    height: int
+    app_hash: bytes
+
+
+class NodeUnavailable(CarchainError):
+    """The node did not answer."""
+
+    code = "node_unavailable"
+
+
+class Client:
+    """A thin, typed client for one node."""
+
+    def __init__(self, url: str = DEFAULT_URL, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach node at {self.url}: {exc}") from exc
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = {}
+        if resp.status_code in ok:
+            return doc
+        err = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(err, dict):
+            fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
+            raise make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
+        raise CarchainError(f"node answered HTTP {resp.status_code}")
+
+    # --- chain ----------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Return the node status."""
+        return dict(self._request("GET", "/status"))
+
+    def block(self, height: int) -> dict[str, Any]:
+        """Return the committed block at ``height``."""
+        return dict(self._request("GET", f"/blocks/{height}"))
+
+    def submit(
+        self, tx: bytes, mode: Literal["sync", "commit"] = "sync", timeout_s: float = 10.0
+    ) -> dict[str, Any]:
+        """Submit a transaction; raise the typed error if it is refused or fails."""
+        return dict(
+            self._request(
+                "POST",
+                "/txs",
+                params={"mode": mode, "timeout": timeout_s},
+                json={"tx": base64.b64encode(tx).decode()},
+            )
+        )
+
+    def submit_batch(self, txs: list[bytes]) -> dict[str, Any]:
+        """Check several transactions in one request; one verdict each."""
+        body = {"txs": [base64.b64encode(t).decode() for t in txs]}
+        return dict(self._request("POST", "/txs/batch", json=body))
+
+    def tx(self, tx_hash: bytes) -> dict[str, Any]:
+        """Return a transaction's status."""
+        return dict(self._request("GET", f"/txs/{tx_hash.hex()}"))
+
+    def query(self, store: str, key: bytes, prove: bool = False) -> dict[str, Any]:
+        """Return the raw query document for ``store/key``."""
+        return dict(
+            self._request(
+                "GET", f"/state/{store}", params={"key_hex": key.hex(), "prove": str(prove).lower()}
+            )
+        )
+
+    def query_verified(self, store: str, key: bytes) -> VerifiedValue:
+        """Return ``store/key`` after checking its proof against the block header's app hash.
+
+        The header comes from the same node; on a CometBFT network, check the
+        header's commit signatures as well (see the network SDK).
+        """
+        doc = self.query(store, key, prove=True)
+        value = bytes.fromhex(doc["value"])
+        height = int(doc.get("proof_height", doc["height"]))
+        header = self.block(height)
+        app_hash = bytes.fromhex(header["app_hash"])
+        verify_state_proof(app_hash, store, key, value, doc["proof"])
+        return VerifiedValue(store, key, value, height, app_hash)
+
+    # --- registry ----------------------------------------------------------------
+
+    def nonce(self, public_key: bytes) -> int:
+        """Return the last nonce the signer used."""
+        return int(self._request("GET", f"/accounts/{public_key.hex()}")["nonce"])
+
+    def member(self, member_id: str) -> dict[str, Any]:
+        """Return a member."""
+        return dict(self._request("GET", f"/members/{member_id}"))
+
+    def members(self, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
+        """List members."""
+        return list(
+            self._request("GET", "/members", params={"limit": limit, "after": after})["members"]
+        )
+
+    def vehicle(self, vehicle_id: str) -> dict[str, Any]:
+        """Return a vehicle."""
+        return dict(self._request("GET", f"/vehicles/{vehicle_id}"))
+
+    def vehicles(self, limit: int = 100, after: str = "", oem: str = "") -> list[dict[str, Any]]:
+        """List vehicles."""
+        params = {"limit": limit, "after": after, "oem": oem}
+        return list(self._request("GET", "/vehicles", params=params)["vehicles"])
+
+    def proposal(self, proposal_id: int) -> dict[str, Any]:
+        """Return a governance proposal."""
+        return dict(self._request("GET", f"/proposals/{proposal_id}"))

@@ -1,0 +1,1 @@
+"""Simulation and the demo: a consortium, a fleet, an embedded node."""

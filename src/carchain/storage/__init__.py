@@ -1,0 +1,1 @@
+"""Storage behind small interfaces: state with its Merkle commitment, blocks, blobs."""

@@ -1,0 +1,71 @@
+"""The solo engine's block store and transaction index, in the node's database."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from carchain.core.types import TxResult
+from carchain.storage.blocks import Block, BlockHeader, compute_block_hash
+from carchain.storage.database import Database
+
+_enc = msgspec.msgpack.Encoder()
+_header_dec = msgspec.msgpack.Decoder(BlockHeader)
+_txs_dec = msgspec.msgpack.Decoder(list[bytes])
+_results_dec = msgspec.msgpack.Decoder(list[TxResult])
+
+
+class BlockStore:
+    """Blocks by height and transactions by hash."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def write_block(self, conn: sqlite3.Connection, block: Block, tx_hashes: list[bytes]) -> None:
+        """Write ``block`` inside the caller's transaction (the state commit)."""
+        h = block.header
+        conn.execute(
+            "INSERT INTO blocks (height, hash, header, txs, results) VALUES (?, ?, ?, ?, ?)",
+            (
+                h.height,
+                compute_block_hash(h),
+                _enc.encode(h),
+                _enc.encode(block.txs),
+                _enc.encode(block.results),
+            ),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO txindex (hash, height, position) VALUES (?, ?, ?)",
+            [(th, h.height, i) for i, th in enumerate(tx_hashes)],
+        )
+
+    def get_height(self) -> int:
+        """Return the height of the newest block (0 if none)."""
+        row = self.db.conn.execute("SELECT MAX(height) FROM blocks").fetchone()
+        return int(row[0] or 0)
+
+    def get_block(self, height: int) -> Block | None:
+        """Return the block at ``height`` or ``None``."""
+        row = self.db.conn.execute(
+            "SELECT header, txs, results FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Block(
+            _header_dec.decode(row[0]), _txs_dec.decode(row[1]), _results_dec.decode(row[2])
+        )
+
+    def get_header(self, height: int) -> BlockHeader | None:
+        """Return the header at ``height`` or ``None``."""
+        row = self.db.conn.execute(
+            "SELECT header FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        return None if row is None else _header_dec.decode(row[0])
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """Return ``(height, position)`` of a committed transaction, or ``None``."""
+        row = self.db.conn.execute(
+            "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))

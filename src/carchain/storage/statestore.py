@@ -1,0 +1,288 @@
+"""Committed state in SQLite with its Merkle commitment, and per-block overlays."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+
+from carchain.core.exceptions import NotFound, StorageCorrupted
+from carchain.core.state import STORE_SET, STORES
+from carchain.crypto.merkle import (
+    MerkleProof,
+    compute_leaf_hash,
+    compute_proofs,
+    compute_root_from_leaf_hashes,
+)
+from carchain.storage import commitment
+from carchain.storage.commitment import compute_kv_leaf, compute_kv_leaf_hash
+from carchain.storage.database import Database
+
+_NODE_CACHE_LIMIT = 2_000_000
+_VALUE_CACHE_LIMIT = 500_000
+_TOMBSTONE = b""
+
+
+class StateProof:
+    """A value with the two-step proof: key in store root, store root in app hash."""
+
+    __slots__ = ("app_hash", "key", "store", "store_proof", "store_root", "value", "value_proof")
+
+    def __init__(
+        self,
+        store: str,
+        key: bytes,
+        value: bytes,
+        value_proof: MerkleProof,
+        store_root: bytes,
+        store_proof: MerkleProof,
+        app_hash: bytes,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.value = value
+        self.value_proof = value_proof
+        self.store_root = store_root
+        self.store_proof = store_proof
+        self.app_hash = app_hash
+
+
+class StateStore:
+    """The committed state of a node and the commitment over it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._nodes: dict[tuple[str, int, int], bytes] = {}
+        self._values: dict[tuple[str, bytes], bytes | None] = {}
+        self._absent: set[tuple[str, bytes]] = set()
+        self.sizes: dict[str, int] = {s: 0 for s in STORES}
+        for store in STORES:
+            raw = db.get_meta(f"size/{store}")
+            if raw is not None:
+                self.sizes[store] = int.from_bytes(raw, "big")
+        raw_h = db.get_meta("height")
+        self.height = 0 if raw_h is None else int.from_bytes(raw_h, "big")
+        self.app_hash = db.get_meta("app_hash") or b""
+        self.roots = {s: self.compute_store_root(s) for s in STORES}
+        if self.height and self.compute_app_hash(self.roots) != self.app_hash:
+            raise StorageCorrupted("state commitment does not match the stored app hash")
+
+    # --- reads -------------------------------------------------------------
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the committed value, or ``None``.
+
+        Reads go through a bounded cache of committed values (absent keys too),
+        kept exact by updating it on every commit.
+        """
+        ck = (store, key)
+        try:
+            return self._values[ck]
+        except KeyError:
+            pass
+        row = self._conn.execute("SELECT value FROM kv WHERE store = ? AND key = ?", ck).fetchone()
+        value = None if row is None or not row[0] else bytes(row[0])
+        if len(self._values) >= _VALUE_CACHE_LIMIT:
+            self._values.clear()
+            self._absent.clear()
+        if row is None:
+            self._absent.add(ck)
+        self._values[ck] = value
+        return value
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Committed state is read-only; write through a ``BlockOverlay``."""
+        raise TypeError("committed state is read-only")
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Committed state is read-only; write through a ``BlockOverlay``."""
+        raise TypeError("committed state is read-only")
+
+    def get_leaf_index(self, store: str, key: bytes) -> int | None:
+        """Return the key's leaf position, or ``None`` if it was never written."""
+        if (store, key) in self._absent:
+            return None
+        row = self._conn.execute(
+            "SELECT leaf FROM kv WHERE store = ? AND key = ?", (store, key)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def iterate(
+        self, store: str, prefix: bytes, limit: int, after: bytes = b""
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield up to ``limit`` live pairs whose key has ``prefix``, keys after ``after``."""
+        start = max(prefix, after + b"\x00") if after else prefix
+        rows = self._conn.execute(
+            "SELECT key, value FROM kv WHERE store = ? AND key >= ? AND value != x'' "
+            "ORDER BY key LIMIT ?",
+            (store, start, limit * 2 + 16),
+        )
+        for n, (key, value) in enumerate(rows, start=1):
+            k = bytes(key)
+            if not k.startswith(prefix):
+                break
+            yield k, bytes(value)
+            if n >= limit:
+                break
+
+    def get_node(self, store: str, level: int, idx: int) -> bytes:
+        """Return a stored commitment node; raise ``StorageCorrupted`` if it is missing."""
+        k = (store, level, idx)
+        h = self._nodes.get(k)
+        if h is not None:
+            return h
+        row = self._conn.execute(
+            "SELECT hash FROM nodes WHERE store = ? AND level = ? AND idx = ?", k
+        ).fetchone()
+        if row is None:
+            raise StorageCorrupted("commitment node missing", store=store, level=level, idx=idx)
+        h = bytes(row[0])
+        if len(self._nodes) >= _NODE_CACHE_LIMIT:
+            self._nodes.clear()
+        self._nodes[k] = h
+        return h
+
+    def compute_store_root(self, store: str) -> bytes:
+        """Return the committed root of one store."""
+        return commitment.compute_root(
+            self.sizes[store], lambda lv, ix: self.get_node(store, lv, ix)
+        )
+
+    @staticmethod
+    def compute_app_hash(roots: dict[str, bytes]) -> bytes:
+        """Return the app hash over every store's root, in ``STORES`` order."""
+        return compute_root_from_leaf_hashes(_app_leaf_hashes(roots))
+
+    def prove(self, store: str, key: bytes) -> StateProof:
+        """Return the committed value of ``key`` with its proof against the app hash.
+
+        A key that was deleted proves its empty value; a key never written has no
+        leaf, and this raises ``NotFound``.
+        """
+        if store not in STORE_SET:
+            raise NotFound("no such store", store=store)
+        idx = self.get_leaf_index(store, key)
+        if idx is None:
+            raise NotFound("key was never written", store=store)
+        value = self.get(store, key) or _TOMBSTONE
+        vproof = commitment.compute_proof(
+            self.sizes[store], idx, lambda lv, ix: self.get_node(store, lv, ix)
+        )
+        if vproof.leaf_hash != compute_kv_leaf_hash(key, value):
+            raise StorageCorrupted("leaf does not match stored value", store=store)
+        _, store_proofs = compute_proofs(
+            [compute_kv_leaf(s.encode(), self.roots[s]) for s in STORES]
+        )
+        sproof = store_proofs[STORES.index(store)]
+        return StateProof(store, key, value, vproof, self.roots[store], sproof, self.app_hash)
+
+    # --- writes --------------------------------------------------------------
+
+    def begin_block(self) -> BlockOverlay:
+        """Return a fresh overlay for executing the next block."""
+        return BlockOverlay(self)
+
+    def commit(
+        self, overlay: BlockOverlay, height: int, extra: Callable[[sqlite3.Connection], None] | None
+    ) -> None:
+        """Persist the overlay, the commitment and ``extra`` writes atomically."""
+        app_hash = overlay.compute_app_hash()
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO kv (store, key, value, leaf) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                [
+                    (store, key, value, overlay.leaf_index[(store, key)])
+                    for (store, key), value in overlay.writes.items()
+                ],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO nodes (store, level, idx, hash) VALUES (?, ?, ?, ?)",
+                [(s, lv, ix, h) for (s, lv, ix), h in overlay.nodes.items()],
+            )
+            meta = [(f"size/{s}", n.to_bytes(8, "big")) for s, n in overlay.sizes.items()]
+            meta += [("height", height.to_bytes(8, "big")), ("app_hash", app_hash)]
+            conn.executemany("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", meta)
+            if extra is not None:
+                extra(conn)
+        if len(self._nodes) + len(overlay.nodes) >= _NODE_CACHE_LIMIT:
+            self._nodes.clear()
+        self._nodes.update(overlay.nodes)
+        if len(self._values) + len(overlay.writes) >= _VALUE_CACHE_LIMIT:
+            self._values.clear()
+            self._absent.clear()
+        for ck, value in overlay.writes.items():
+            self._values[ck] = value or None
+            self._absent.discard(ck)
+        self.sizes = dict(overlay.sizes)
+        self.roots = dict(overlay.roots)
+        self.height = height
+        self.app_hash = app_hash
+
+
+def _app_leaf_hashes(roots: dict[str, bytes]) -> list[bytes]:
+    return [compute_leaf_hash(compute_kv_leaf(s.encode(), roots[s])) for s in STORES]
+
+
+class BlockOverlay:
+    """Uncommitted writes of the block being executed, over committed state.
+
+    Implements the core's ``KVView``. ``compute_app_hash`` assigns leaf positions
+    to new keys in first-write order (deterministic: it follows transaction order)
+    and re-hashes only what changed.
+    """
+
+    def __init__(self, base: StateStore) -> None:
+        self.base = base
+        self.writes: dict[tuple[str, bytes], bytes] = {}
+        self.leaf_index: dict[tuple[str, bytes], int] = {}
+        self.nodes: dict[tuple[str, int, int], bytes] = {}
+        self.sizes = dict(base.sizes)
+        self.roots = dict(base.roots)
+        self.app_hash: bytes | None = None
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the newest value of ``key``."""
+        v = self.writes.get((store, key))
+        if v is None:
+            return self.base.get(store, key)
+        return v or None
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Write a non-empty value."""
+        if not value:
+            raise ValueError("stored values are never empty; use delete")
+        self.writes[(store, key)] = value
+        self.app_hash = None
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Delete ``key``: its leaf stays, committing to the empty value."""
+        self.writes[(store, key)] = _TOMBSTONE
+        self.app_hash = None
+
+    def compute_app_hash(self) -> bytes:
+        """Return the app hash the state will have once this overlay is committed."""
+        if self.app_hash is not None:
+            return self.app_hash
+        dirty: dict[str, dict[int, bytes]] = {}
+        for (store, key), value in self.writes.items():
+            idx = self.leaf_index.get((store, key))
+            if idx is None:
+                idx = self.base.get_leaf_index(store, key)
+                if idx is None:
+                    idx = self.sizes[store]
+                    self.sizes[store] = idx + 1
+                self.leaf_index[(store, key)] = idx
+            dirty.setdefault(store, {})[idx] = compute_kv_leaf_hash(key, value)
+        for store, leaves in dirty.items():
+            size = self.sizes[store]
+
+            def get_node(lv: int, ix: int, store: str = store) -> bytes:
+                h = self.nodes.get((store, lv, ix))
+                return h if h is not None else self.base.get_node(store, lv, ix)
+
+            for (lv, ix), h in commitment.compute_updated_nodes(size, leaves, get_node).items():
+                self.nodes[(store, lv, ix)] = h
+            self.roots[store] = commitment.compute_root(size, get_node)
+        self.app_hash = StateStore.compute_app_hash(self.roots)
+        return self.app_hash
