@@ -83,3 +83,12 @@ def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
         if gm.power:
             validators.append(ValidatorUpdate(vkey, gm.power))
     return validators
+
+
+def compute_genesis_validators(genesis: Genesis) -> list[ValidatorUpdate]:
+    """Return the initial validator set named by ``genesis`` (members with power)."""
+    return [
+        ValidatorUpdate(_hex32(m.validator_key, f"validator key of {m.member_id}"), m.power)
+        for m in genesis.members
+        if m.power
+    ]

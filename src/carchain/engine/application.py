@@ -20,7 +20,12 @@ import msgspec
 from carchain import __version__
 from carchain.core import block as core_block
 from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
-from carchain.core.genesis import Genesis, apply_genesis, encode_genesis
+from carchain.core.genesis import (
+    Genesis,
+    apply_genesis,
+    compute_genesis_validators,
+    encode_genesis,
+)
 from carchain.core.state import STORE_SET, WriteBuffer
 from carchain.core.transactions import Envelope, compute_tx_hash
 from carchain.core.types import (
@@ -129,12 +134,12 @@ class Application:
         """
         gbytes = encode_genesis(genesis)
         ghash = hashlib.sha256(gbytes).digest()
-        overlay = self.state.begin_block()
-        validators = apply_genesis(overlay, genesis)
         if self.is_initialised():
             if self.db.get_meta("genesis_hash") != ghash:
                 raise InvalidGenesis("node was initialised with another genesis")
-            return self.state.app_hash, validators
+            return self.state.app_hash, compute_genesis_validators(genesis)
+        overlay = self.state.begin_block()
+        validators = apply_genesis(overlay, genesis)
         if self.state.height != 0:
             raise InvalidGenesis("state already has blocks")
 
