@@ -48,6 +48,21 @@ def validate_authentication(view: KVView, env: Envelope) -> None:
     accounts.validate_nonce(view, env.signer, env.nonce)
 
 
+def validate_admission(view: KVView, env: Envelope) -> None:
+    """Raise unless the signer may send this type at all, with its next nonce.
+
+    This is all the mempool checks against state; the type's full rules run in
+    ``process_transaction``.
+    """
+    accounts.validate_nonce(view, env.signer, env.nonce)
+    TX_TYPES[env.type].admit(view, env.signer)
+
+
+def process_admission(view: KVView, env: Envelope) -> None:
+    """Record an admitted transaction's nonce in the mempool's check state."""
+    accounts.process_nonce(view, env.signer, env.nonce)
+
+
 def process_transaction(
     view: KVView, ctx: BlockContext, env: Envelope
 ) -> tuple[TxResult, list[ValidatorUpdate]]:

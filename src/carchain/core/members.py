@@ -144,6 +144,16 @@ def validate_active_member(view: KVView, public_key: bytes, role: Role | None = 
     return m
 
 
+def admit_member(view: KVView, signer: bytes) -> None:
+    """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active member."""
+    validate_active_member(view, signer)
+
+
+def admit_oem(view: KVView, signer: bytes) -> None:
+    """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active OEM."""
+    validate_active_member(view, signer, Role.OEM)
+
+
 def process_add_member(
     view: KVView,
     height: int,

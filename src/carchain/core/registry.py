@@ -1,4 +1,10 @@
-"""The table of transaction types: name -> body struct and transition function."""
+"""The table of transaction types: name -> body struct, admission rule, transition.
+
+Admission is the cheap check the mempool runs (like an ante handler): may this
+signer send this type at all? The full rules run only in block execution, so a
+transaction that is admitted but breaks a rule is included as a failed
+transaction and leaves a trace.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,22 @@ from typing import Any
 
 import msgspec
 
-from carchain.core import governance, vehicles
+from carchain.core import governance, members, vehicles
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
 
 Process = Callable[[KVView, BlockContext, bytes, Any, Effects], None]
+Admit = Callable[[KVView, bytes], None]
 
 
 @dataclass(frozen=True, slots=True)
 class TxType:
-    """A transaction type: its wire name, body struct and transition."""
+    """A transaction type: its wire name, body struct, admission rule and transition."""
 
     name: str
     body: type[msgspec.Struct]
+    admit: Admit
     process: Process
 
 
@@ -30,10 +38,21 @@ def _table(*types: TxType) -> dict[str, TxType]:
 
 
 TX_TYPES: dict[str, TxType] = _table(
-    TxType("governance.propose", governance.Propose, governance.process_propose),
-    TxType("governance.vote", governance.Vote, governance.process_vote),
-    TxType("vehicle.register", vehicles.RegisterVehicle, vehicles.process_register),
-    TxType("vehicle.transfer", vehicles.TransferVehicle, vehicles.process_transfer),
-    TxType("vehicle.rotate_key", vehicles.RotateVehicleKey, vehicles.process_rotate_key),
-    TxType("vehicle.revoke", vehicles.RevokeVehicle, vehicles.process_revoke),
+    TxType(
+        "governance.propose", governance.Propose, members.admit_member, governance.process_propose
+    ),
+    TxType("governance.vote", governance.Vote, members.admit_member, governance.process_vote),
+    TxType(
+        "vehicle.register", vehicles.RegisterVehicle, members.admit_oem, vehicles.process_register
+    ),
+    TxType(
+        "vehicle.transfer", vehicles.TransferVehicle, members.admit_oem, vehicles.process_transfer
+    ),
+    TxType(
+        "vehicle.rotate_key",
+        vehicles.RotateVehicleKey,
+        members.admit_oem,
+        vehicles.process_rotate_key,
+    ),
+    TxType("vehicle.revoke", vehicles.RevokeVehicle, members.admit_oem, vehicles.process_revoke),
 )

@@ -108,20 +108,10 @@ def put_record(view: KVView, store: str, key: bytes, record: object) -> None:
 
 def compute_key(*parts: str | bytes | int) -> bytes:
     """Return a store key from parts joined by ``/`` (ints as fixed 8-byte big-endian)."""
-    if len(parts) == 2 and type(parts[0]) is str and type(parts[1]) is str:
-        key = f"{parts[0]}/{parts[1]}".encode()
-        if len(key) > MAX_KEY_BYTES:
-            raise InvalidBody("identifier too long for a state key")
-        return key
-    out: list[bytes] = []
-    for p in parts:
-        if isinstance(p, bytes):
-            out.append(p)
-        elif isinstance(p, int):
-            out.append(p.to_bytes(8, "big"))
-        else:
-            out.append(p.encode())
-    key = b"/".join(out)
+    key = b"/".join(
+        p if isinstance(p, bytes) else p.encode() if isinstance(p, str) else p.to_bytes(8, "big")
+        for p in parts
+    )
     if len(key) > MAX_KEY_BYTES:
         raise InvalidBody("identifier too long for a state key")
     return key

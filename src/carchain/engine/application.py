@@ -174,22 +174,20 @@ class Application:
     def check_tx(self, raw: bytes, recheck: bool = False) -> CheckTxResult:
         """Decide whether ``raw`` may enter the mempool.
 
-        Runs the stateless checks (cached), then executes the transaction against
-        the check state (committed state plus everything accepted since), so a
-        transaction that would fail in a block is refused now.
+        Runs the stateless checks (cached by hash), then admission against the
+        check state (committed state plus the nonces of everything accepted
+        since): the nonce must be the signer's next one and the signer must be
+        allowed to send this type at all. The type's full rules run in the block,
+        where a violation is recorded as a failed transaction. A recheck after a
+        commit runs the same checks, so it is cheap.
         """
         tx_hash = compute_tx_hash(raw)
         try:
             env = self.validate_stateless_cached(raw, tx_hash)
-            core_block.validate_authentication(self._check_state, env)
-            scope = WriteBuffer(self._check_state)
-            ctx = BlockContext(self.chain_id, self.state.height + 1, 0, b"")
-            result, _ = core_block.process_transaction(scope, ctx, env)
+            core_block.validate_admission(self._check_state, env)
         except CarchainError as exc:
             return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
-        if result.code != OK_RESULT_CODE:
-            return CheckTxResult(result.code, result.error_code, result.log, tx_hash)
-        scope.flush()
+        core_block.process_admission(self._check_state, env)
         return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
 
     # --- ProcessProposal / FinalizeBlock / Commit -------------------------------------
