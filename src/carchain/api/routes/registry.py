@@ -82,7 +82,13 @@ def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_b
     if not 0 < proposal_id < 2**63:
         raise NotFound("no such proposal")
     raw = _read(backend, governance.STORE, governance.compute_proposal_key(proposal_id))
-    return to_jsonable(msgspec.msgpack.decode(raw, type=governance.Proposal))
+    proposal = msgspec.msgpack.decode(raw, type=governance.Proposal)
+    doc = to_jsonable(proposal)
+    # An open proposal past its lifetime can no longer be voted on; say so.
+    expired = backend.status().height >= proposal.expires_height
+    if proposal.status == governance.ProposalStatus.OPEN and expired:
+        doc["status"] = "expired"
+    return doc
 
 
 @router.get("/accounts/{public_key}")
