@@ -29,6 +29,15 @@ HTTP_STATUS: dict[str, int] = {
     "storage_corrupted": 500,
     "proof_unavailable": 404,
     "bad_request": 400,
+    "invalid_batch": 400,
+    "batch_too_large": 413,
+    "unregistered_vehicle": 403,
+    "vehicle_revoked": 403,
+    "wrong_oem": 403,
+    "replayed_batch": 409,
+    "wrong_epoch": 422,
+    "truncated_ciphertext": 400,
+    "ciphertext_mismatch": 400,
 }
 
 

@@ -179,6 +179,72 @@ class ProofUnavailable(CarchainError):
     abci_code = 44
 
 
+# --- the vehicle data plane (off chain) ---------------------------------------
+
+
+class InvalidBatch(CarchainError):
+    """A data batch or its header is malformed or inconsistent."""
+
+    code = "invalid_batch"
+    abci_code = 50
+
+
+class BatchTooLarge(CarchainError):
+    """A data batch exceeds the gateway's size limits."""
+
+    code = "batch_too_large"
+    abci_code = 51
+
+
+class UnregisteredVehicle(CarchainError):
+    """A batch names a vehicle the chain does not know."""
+
+    code = "unregistered_vehicle"
+    abci_code = 52
+
+
+class VehicleRevoked(CarchainError):
+    """A batch comes from a revoked vehicle."""
+
+    code = "vehicle_revoked"
+    abci_code = 53
+
+
+class WrongOem(CarchainError):
+    """A batch reached the gateway of an OEM that did not register the vehicle."""
+
+    code = "wrong_oem"
+    abci_code = 54
+
+
+class ReplayedBatch(CarchainError):
+    """A batch with this vehicle, epoch and sequence number was already accepted."""
+
+    code = "replayed_batch"
+    abci_code = 55
+
+
+class WrongEpoch(CarchainError):
+    """A batch's epoch does not match its time range or is outside the accepted window."""
+
+    code = "wrong_epoch"
+    abci_code = 56
+
+
+class TruncatedCiphertext(CarchainError):
+    """A batch's ciphertext is shorter than its signed header says."""
+
+    code = "truncated_ciphertext"
+    abci_code = 57
+
+
+class CiphertextMismatch(CarchainError):
+    """A batch's ciphertext does not hash to the value in its signed header."""
+
+    code = "ciphertext_mismatch"
+    abci_code = 58
+
+
 ALL_ERRORS: tuple[type[CarchainError], ...] = (
     CarchainError,
     MalformedTransaction,
@@ -200,6 +266,15 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     DecryptionFailed,
     StorageCorrupted,
     ProofUnavailable,
+    InvalidBatch,
+    BatchTooLarge,
+    UnregisteredVehicle,
+    VehicleRevoked,
+    WrongOem,
+    ReplayedBatch,
+    WrongEpoch,
+    TruncatedCiphertext,
+    CiphertextMismatch,
 )
 
 ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}
