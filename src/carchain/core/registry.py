@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from carchain.core import governance, members, vehicles
+from carchain.core import anchors, governance, members, vehicles
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -55,4 +55,5 @@ TX_TYPES: dict[str, TxType] = _table(
         vehicles.process_rotate_key,
     ),
     TxType("vehicle.revoke", vehicles.RevokeVehicle, members.admit_oem, vehicles.process_revoke),
+    TxType("anchor.submit", anchors.SubmitAnchor, members.admit_oem, anchors.process_submit_anchor),
 )

@@ -1,0 +1,135 @@
+"""Content-addressed storage of opaque blobs (encrypted batches, key envelopes, manifests).
+
+A blob's address is the SHA-256 of its bytes. ``BlobStore`` is the interface;
+``FileBlobStore`` is the filesystem default: ``<root>/ab/cd/<hex>``, written
+atomically (temporary file, fsync, rename, fsync of the folder), so a blob is
+either absent or complete. Every read re-hashes and raises ``StorageCorrupted``
+on a mismatch. An object-store backend (S3, OSS, MinIO) implements the same
+five methods: addresses are plain hex names and nothing relies on a filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from carchain.core.exceptions import NotFound, StorageCorrupted
+from carchain.crypto.hashing import compute_sha256
+
+DIGEST_SIZE = 32
+
+
+class BlobStore(Protocol):
+    """Content-addressed, immutable blobs."""
+
+    def put(self, data: bytes) -> bytes:
+        """Store ``data`` durably; return its address (SHA-256). Idempotent."""
+
+    def put_hashed(self, digest: bytes, data: bytes) -> None:
+        """Store ``data`` whose SHA-256 the caller has just computed as ``digest``."""
+
+    def get(self, digest: bytes) -> bytes:
+        """Return the blob; raise ``NotFound``, or ``StorageCorrupted`` on a bad hash."""
+
+    def has(self, digest: bytes) -> bool:
+        """Return whether the blob is stored."""
+
+    def delete(self, digest: bytes) -> None:
+        """Remove a blob if present."""
+
+    def iter_digests(self) -> Iterator[bytes]:
+        """Yield every stored address (in no particular order)."""
+
+
+def _validate_digest(digest: bytes) -> str:
+    if len(digest) != DIGEST_SIZE:
+        raise ValueError("a blob address is a 32-byte SHA-256")
+    return digest.hex()
+
+
+class FileBlobStore:
+    """Blobs as files in sharded folders under ``root``."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.fsync = fsync
+        self._tmp = root / "tmp"
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        # Leftovers of writes interrupted by a crash are never visible as blobs.
+        for stale in self._tmp.iterdir():
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def get_path(self, digest: bytes) -> Path:
+        """Return where the blob with ``digest`` lives."""
+        name = _validate_digest(digest)
+        return self.root / name[:2] / name[2:4] / name
+
+    def put(self, data: bytes) -> bytes:
+        """Store ``data``; return its SHA-256 address."""
+        digest = compute_sha256(data)
+        self.put_hashed(digest, data)
+        return digest
+
+    def put_hashed(self, digest: bytes, data: bytes) -> None:
+        """Store ``data`` under ``digest`` (the caller's fresh SHA-256 of exactly ``data``)."""
+        path = self.get_path(digest)
+        if path.exists():
+            return
+        folder = path.parent
+        new_folder = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp / f"{path.name}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        if self.fsync:
+            self._fsync_dir(folder)
+            if new_folder:
+                self._fsync_dir(folder.parent)
+                self._fsync_dir(folder.parent.parent)
+
+    @staticmethod
+    def _fsync_dir(folder: Path) -> None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def get(self, digest: bytes) -> bytes:
+        """Return the blob after checking its hash."""
+        path = self.get_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound("no such blob", digest=digest) from None
+        if compute_sha256(data) != digest:
+            raise StorageCorrupted("blob does not match its address", digest=digest)
+        return data
+
+    def has(self, digest: bytes) -> bool:
+        """Return whether the blob is stored."""
+        return self.get_path(digest).exists()
+
+    def delete(self, digest: bytes) -> None:
+        """Remove a blob if present (crypto-shredded data, failed ingest clean-up)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.get_path(digest).unlink()
+
+    def iter_digests(self) -> Iterator[bytes]:
+        """Yield every stored address."""
+        for shard in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
+            for f in shard.iterdir():
+                if len(f.name) == 2 * DIGEST_SIZE:
+                    yield bytes.fromhex(f.name)
