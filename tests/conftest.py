@@ -24,9 +24,9 @@ from carchain.core import accounts
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.core.transactions import compute_tx_hash
-from carchain.core.types import TxResult
+from carchain.core.types import BlockContext, TxResult
 from carchain.crypto.signing import SigningKey
-from carchain.engine.application import Application, CheckTxResult
+from carchain.engine.application import Application, CheckTxResult, FinalizeResult
 from carchain.engine.solo import SoloEngine
 from carchain.sdk.transactions import build_tx
 from carchain.storage.database import Database
@@ -94,6 +94,18 @@ class Chain:
     now_ms: int = GENESIS_TIME_MS
     _last: dict[bytes, int] = field(default_factory=dict)
     last_check: CheckTxResult | None = None
+    finalized: list[FinalizeResult] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Record every FinalizeResult (validator updates are not kept in blocks).
+        finalize = self.app.finalize_block
+
+        def spy(ctx: BlockContext, txs: list[bytes]) -> FinalizeResult:
+            fin = finalize(ctx, txs)
+            self.finalized.append(fin)
+            return fin
+
+        self.app.finalize_block = spy  # type: ignore[method-assign]
 
     def key(self, name: str) -> SigningKey:
         """Return (creating if needed) the seeded key called ``name``."""

@@ -69,6 +69,24 @@ def compute_signer_key(public_key: bytes) -> bytes:
     return compute_key("k", public_key)
 
 
+def compute_validator_index_key(validator_key: bytes) -> bytes:
+    """Return the state key that maps a validator key to the member holding it."""
+    return compute_key("x", validator_key)
+
+
+def _claim_validator_key(view: KVView, member_id: str, old: bytes, new: bytes) -> None:
+    # CometBFT knows validators by key alone: two members sharing one key would
+    # let a change to one member silently change or remove the other's power.
+    if new == old:
+        return
+    if new:
+        if view.get(STORE, compute_validator_index_key(new)) is not None:
+            raise AlreadyExists("validator key already belongs to a member")
+        view.set(STORE, compute_validator_index_key(new), member_id.encode())
+    if old:
+        view.delete(STORE, compute_validator_index_key(old))
+
+
 def validate_roles(roles: list[str]) -> None:
     """Raise unless ``roles`` is a non-empty, sorted, duplicate-free list of known roles."""
     if not roles:
@@ -177,6 +195,7 @@ def process_add_member(
         validator_key=validator_key,
         power=power,
     )
+    _claim_validator_key(view, member_id, b"", validator_key)
     put_record(view, STORE, compute_member_key(member_id), m)
     view.set(STORE, compute_signer_key(public_key), member_id.encode())
     _add_active(view, 1)
@@ -235,6 +254,7 @@ def process_set_validator(view: KVView, member_id: str, validator_key: bytes, po
     m = get_member(view, member_id)
     if m.status != MemberStatus.ACTIVE and power:
         raise InvalidState("only an active member can validate", member_id=member_id)
+    _claim_validator_key(view, member_id, m.validator_key, validator_key)
     updated = msgspec.structs.replace(m, validator_key=validator_key, power=power)
     put_record(view, STORE, compute_member_key(member_id), updated)
     return updated

@@ -1,0 +1,324 @@
+"""vehicle.register / transfer / rotate_key / revoke, and the rule that only the
+vehicle's own OEM may register, transfer, rotate or revoke it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+import pytest
+
+from carchain.core import governance as gov
+from carchain.core import vehicles as veh
+from carchain.core.vehicles import (
+    RegisterVehicle,
+    RevokeVehicle,
+    RotateVehicleKey,
+    TransferVehicle,
+    Vehicle,
+)
+from carchain.crypto.signing import SigningKey
+from carchain.sdk.transactions import compute_vin_commitment, sign_transfer_consent
+from tests.conftest import CHAIN_ID, Chain, seeded_key
+
+OWNER = seeded_key("owner-1")
+
+
+def register_body(vid: str = "saic-1", owner: SigningKey = OWNER) -> RegisterVehicle:
+    return RegisterVehicle(
+        vehicle_id=vid,
+        vin_commitment=compute_vin_commitment("LSVAX4187E2100001", b"s" * 16),
+        public_key=seeded_key("vehicle/" + vid).public_key,
+        model="Roewe RX5",
+        year=2024,
+        owner=owner.public_key,
+    )
+
+
+def vehicle(chain: Chain, vid: str) -> Vehicle:
+    return veh.get_vehicle(chain.app.state, vid)
+
+
+def transfer_body(
+    vid: str, new_owner: SigningKey, owner: SigningKey = OWNER, seq: int = 0
+) -> TransferVehicle:
+    sig = sign_transfer_consent(CHAIN_ID, owner, vid, new_owner.public_key, seq)
+    return TransferVehicle(vid, new_owner.public_key, sig)
+
+
+def suspend(chain: Chain, member_id: str) -> None:
+    result = chain.send("miit", gov.Propose(gov.SuspendMember(member_id)))
+    pid = int(
+        next(e for e in result.events if e.type == "proposal_created").attributes["proposal_id"]
+    )
+    for voter in ("bosch", "police", "saic" if member_id != "saic" else "geely"):
+        chain.send(voter, gov.Vote(pid, True))
+    assert gov.get_proposal(chain.app.state, pid).status == "executed"
+
+
+# --- register ------------------------------------------------------------------------------
+
+
+def test_register(chain: Chain) -> None:
+    result = chain.send("saic", register_body())
+    assert {e.type: e.attributes for e in result.events}["vehicle_registered"] == {
+        "vehicle_id": "saic-1",
+        "oem": "saic",
+    }
+    v = vehicle(chain, "saic-1")
+    body = register_body()
+    assert (v.oem, v.public_key, v.owner, v.status, v.key_version, v.transfer_seq) == (
+        "saic",
+        body.public_key,
+        OWNER.public_key,
+        "active",
+        1,
+        0,
+    )
+    assert v.registered_height == chain.engine.height
+    assert veh.get_vehicle_by_key(chain.app.state, body.public_key) == v
+
+
+def test_vin_is_never_on_chain(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    rows = chain.db.conn.execute("SELECT value FROM kv").fetchall()
+    assert not any(b"LSVAX4187E2100001" in bytes(r[0]) for r in rows)
+    salt = b"s" * 16
+    expected = hashlib.sha256(
+        len(b"carchain/vin/v1").to_bytes(2, "big")
+        + b"carchain/vin/v1"
+        + salt
+        + b"LSVAX4187E2100001"
+    ).digest()
+    assert vehicle(chain, "saic-1").vin_commitment == expected
+    # Normalised: case and surrounding spaces do not change the commitment.
+    assert compute_vin_commitment(" lsvax4187e2100001 ", salt) == expected
+    with pytest.raises(ValueError):
+        compute_vin_commitment("LSVAX4187E2100001", b"short")
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"vehicle_id": ""}, "invalid_body"),
+        ({"vehicle_id": "has space"}, "invalid_body"),
+        ({"vehicle_id": "x" * 65}, "invalid_body"),
+        ({"vin_commitment": b"short"}, "invalid_body"),
+        ({"public_key": b"k" * 33}, "invalid_body"),
+        ({"owner": b""}, "invalid_body"),
+        ({"model": ""}, "invalid_body"),
+        ({"model": "m" * 65}, "invalid_body"),
+        ({"model": "bad\x00model"}, "invalid_body"),
+        ({"year": 1989}, "invalid_body"),
+        ({"year": 2101}, "invalid_body"),
+    ],
+)
+def test_invalid_register_body(chain: Chain, change: dict[str, object], code: str) -> None:
+    body = msgspec.structs.replace(register_body(), **change)
+    assert chain.reject("saic", body) == code
+
+
+def test_invalid_register_duplicate_id_or_key(chain: Chain) -> None:
+    chain.send("saic", register_body("saic-1"))
+    assert chain.reject("saic", register_body("saic-1")) == "already_exists"
+    # Another OEM cannot take over the id either.
+    assert chain.reject("geely", register_body("saic-1")) == "already_exists"
+    same_key = msgspec.structs.replace(
+        register_body("saic-2"), public_key=register_body().public_key
+    )
+    assert chain.reject("saic", same_key) == "already_exists"
+    assert vehicle(chain, "saic-1").oem == "saic"
+
+
+@pytest.mark.parametrize("signer", ["bosch", "miit", "police", "owner-1", "vehicle/saic-1", "x"])
+def test_invalid_register_by_non_oem(chain: Chain, signer: str) -> None:
+    assert chain.reject(signer, register_body()) == "unauthorized"
+    assert chain.last_check is not None
+    assert chain.last_check.error_code == "unauthorized"  # refused at admission
+
+
+def test_invalid_register_by_suspended_oem(chain: Chain) -> None:
+    suspend(chain, "saic")
+    assert chain.reject("saic", register_body()) == "unauthorized"
+
+
+def test_registering_oem_is_the_signer(chain: Chain) -> None:
+    """The OEM is never taken from the body: a vehicle is always its signer's."""
+    chain.send("geely", register_body("saic-looking-id"))
+    assert vehicle(chain, "saic-looking-id").oem == "geely"
+
+
+# --- the OEM rule, tried from every side -------------------------------------------------------
+
+ACTIONS = {
+    "transfer": lambda: transfer_body("saic-1", seeded_key("owner-2")),
+    "rotate": lambda: RotateVehicleKey("saic-1", seeded_key("vehicle/new").public_key),
+    "revoke": lambda: RevokeVehicle("saic-1", "stolen"),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize(
+    ("signer", "code", "refused_at_admission"),
+    [
+        ("geely", "unauthorized", False),  # another OEM
+        ("bosch", "unauthorized", True),  # a member without the OEM role
+        ("miit", "unauthorized", True),  # even the regulator
+        ("owner-1", "unauthorized", True),  # the owner's key
+        ("vehicle/saic-1", "unauthorized", True),  # the vehicle's own key
+        ("random", "unauthorized", True),  # anyone
+    ],
+)
+def test_invalid_only_own_oem(
+    chain: Chain, action: str, signer: str, code: str, refused_at_admission: bool
+) -> None:
+    chain.send("saic", register_body())
+    before = vehicle(chain, "saic-1")
+    assert chain.reject(signer, ACTIONS[action]()) == code
+    assert chain.last_check is not None
+    assert chain.last_check.ok is not refused_at_admission
+    assert vehicle(chain, "saic-1") == before
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_invalid_only_own_oem_while_suspended(chain: Chain, action: str) -> None:
+    chain.send("saic", register_body())
+    suspend(chain, "saic")
+    assert chain.reject("saic", ACTIONS[action]()) == "unauthorized"
+    assert vehicle(chain, "saic-1").status == "active"
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_invalid_other_oem_even_with_oem_role_granted(chain: Chain, action: str) -> None:
+    """A member that gains the OEM role still cannot touch another OEM's cars."""
+    chain.send("saic", register_body())
+    result = chain.send("miit", gov.Propose(gov.ChangeRoles("bosch", ["oem", "supplier"])))
+    pid = int(
+        next(e for e in result.events if e.type == "proposal_created").attributes["proposal_id"]
+    )
+    for voter in ("police", "saic", "geely"):
+        chain.send(voter, gov.Vote(pid, True))
+    assert chain.reject("bosch", ACTIONS[action]()) == "unauthorized"
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_invalid_action_on_unknown_vehicle(chain: Chain, action: str) -> None:
+    assert chain.reject("saic", ACTIONS[action]()) == "not_found"
+
+
+# --- transfer ----------------------------------------------------------------------------------
+
+
+def test_transfer_with_owner_consent(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    new = seeded_key("owner-2")
+    result = chain.send("saic", transfer_body("saic-1", new))
+    assert {e.type: e.attributes for e in result.events}["vehicle_transferred"] == {
+        "vehicle_id": "saic-1",
+        "seq": "1",
+    }
+    v = vehicle(chain, "saic-1")
+    assert (v.owner, v.transfer_seq) == (new.public_key, 1)
+    # The next transfer needs the NEW owner's consent over seq 1.
+    third = seeded_key("owner-3")
+    chain.send("saic", transfer_body("saic-1", third, owner=new, seq=1))
+    assert vehicle(chain, "saic-1").owner == third.public_key
+
+
+def test_invalid_transfer_signed_by_wrong_owner(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    mallory = seeded_key("mallory")
+    assert chain.reject("saic", transfer_body("saic-1", mallory, owner=mallory)) == "unauthorized"
+    assert vehicle(chain, "saic-1").owner == OWNER.public_key
+
+
+def test_invalid_transfer_replayed_owner_signature(chain: Chain) -> None:
+    """The consent covers transfer_seq: once used, it cannot move the car again."""
+    chain.send("saic", register_body())
+    new = seeded_key("owner-2")
+    consent = transfer_body("saic-1", new)
+    chain.send("saic", consent)
+    # Give it back to the first owner, then replay the old consent.
+    chain.send("saic", transfer_body("saic-1", OWNER, owner=new, seq=1))
+    assert vehicle(chain, "saic-1").owner == OWNER.public_key
+    assert chain.reject("saic", consent) == "unauthorized"
+    assert vehicle(chain, "saic-1").owner == OWNER.public_key
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["other_vehicle", "other_new_owner", "other_chain", "other_seq", "garbage", "empty"],
+)
+def test_invalid_transfer_consent_for_something_else(chain: Chain, tamper: str) -> None:
+    chain.send("saic", register_body("saic-1"))
+    chain.send("saic", register_body("saic-2"))
+    new = seeded_key("owner-2")
+    sign = {
+        "other_vehicle": ("saic-2", new.public_key, CHAIN_ID, 0),
+        "other_new_owner": ("saic-1", seeded_key("x").public_key, CHAIN_ID, 0),
+        "other_chain": ("saic-1", new.public_key, "carchain-other", 0),
+        "other_seq": ("saic-1", new.public_key, CHAIN_ID, 1),
+    }
+    if tamper in sign:
+        vid, no, cid, seq = sign[tamper]
+        sig = OWNER.sign(veh.compute_transfer_signing_bytes(cid, vid, no, seq))
+    else:
+        sig = b"\x00" * 64 if tamper == "garbage" else b""
+    assert chain.reject("saic", TransferVehicle("saic-1", new.public_key, sig)) == "unauthorized"
+
+
+def test_invalid_transfer_to_current_owner_or_bad_key(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    assert chain.reject("saic", transfer_body("saic-1", OWNER)) == "invalid_body"
+    bad = TransferVehicle("saic-1", b"k" * 31, b"\x00" * 64)
+    assert chain.reject("saic", bad) == "invalid_body"
+
+
+# --- rotate key ----------------------------------------------------------------------------------
+
+
+def test_rotate_key(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    old = register_body().public_key
+    new = seeded_key("vehicle/new").public_key
+    chain.send("saic", RotateVehicleKey("saic-1", new))
+    v = vehicle(chain, "saic-1")
+    assert (v.public_key, v.key_version) == (new, 2)
+    assert veh.get_vehicle_by_key(chain.app.state, old) is None
+    assert veh.get_vehicle_by_key(chain.app.state, new) == v
+
+
+def test_invalid_rotate_to_used_or_bad_key(chain: Chain) -> None:
+    chain.send("saic", register_body("saic-1"))
+    chain.send("saic", register_body("saic-2"))
+    own = register_body("saic-1").public_key
+    other = register_body("saic-2").public_key
+    assert chain.reject("saic", RotateVehicleKey("saic-1", own)) == "already_exists"
+    assert chain.reject("saic", RotateVehicleKey("saic-1", other)) == "already_exists"
+    assert chain.reject("saic", RotateVehicleKey("saic-1", b"short")) == "invalid_body"
+
+
+# --- revoke -----------------------------------------------------------------------------------
+
+
+def test_revoke_is_final(chain: Chain) -> None:
+    chain.send("saic", register_body())
+    result = chain.send("saic", RevokeVehicle("saic-1", "scrapped"))
+    assert [e.type for e in result.events] == ["tx", "vehicle_revoked"]
+    v = vehicle(chain, "saic-1")
+    assert (v.status, v.revoked_reason) == ("revoked", "scrapped")
+    assert not veh.is_active_vehicle(v)
+    for body in (
+        RevokeVehicle("saic-1", "again"),
+        RotateVehicleKey("saic-1", seeded_key("vehicle/new").public_key),
+        transfer_body("saic-1", seeded_key("owner-2")),
+    ):
+        assert chain.reject("saic", body) == "invalid_state"
+    # A revoked car's id and key stay taken.
+    assert chain.reject("saic", register_body("saic-1")) == "already_exists"
+
+
+@pytest.mark.parametrize("reason", ["", "r" * 257, "tab\there"])
+def test_invalid_revoke_reason(chain: Chain, reason: str) -> None:
+    chain.send("saic", register_body())
+    assert chain.reject("saic", RevokeVehicle("saic-1", reason)) == "invalid_body"
