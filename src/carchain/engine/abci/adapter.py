@@ -1,0 +1,304 @@
+"""ABCI 2.0 requests to ``Application`` calls and back, one for one.
+
+The adapter is thin: it converts protobuf messages to the plain Python types
+the solo engine also uses and converts the answers back. It adds only what a
+CometBFT node needs beyond the solo engine: the record of decided blocks
+(``BlockLog``) written atomically with each commit, and commit listeners the
+node API uses to answer "wait for commit" submissions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
+from carchain.core.genesis import decode_genesis
+from carchain.core.transactions import compute_tx_hash
+from carchain.core.types import BlockContext, Event, TxResult
+from carchain.engine.abci import protos
+from carchain.engine.abci.blocklog import BlockLog, DecidedBlock
+from carchain.engine.application import Application, QueryResult
+
+log = logging.getLogger("carchain.abci")
+
+CommitListener = Callable[[DecidedBlock, list[bytes]], None]
+APP_NAME = "carchain"
+PENDING_LIMIT = 200_000
+# Requests of the consensus connection: a failure there must stop the node.
+CONSENSUS_REQUESTS = frozenset(
+    {"init_chain", "prepare_proposal", "process_proposal", "finalize_block", "commit"}
+)
+
+
+def compute_time_ms(timestamp: Any) -> int:
+    """Return a protobuf Timestamp as Unix milliseconds."""
+    return int(timestamp.seconds) * 1000 + int(timestamp.nanos) // 1_000_000
+
+
+def parse_query_path(path: str) -> str:
+    """Return the store a query path names: ``/store/<name>[/key]`` or ``/<name>``."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "store":
+        return parts[1]
+    if len(parts) == 1:
+        return parts[0]
+    raise NotFound("unknown query path; use /store/<name>/key", path=path[:100])
+
+
+class AbciAdapter:
+    """Answers ABCI requests by driving one ``Application``."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.blocks = BlockLog(app.db)
+        self.abci = protos.get_abci()
+        self._crypto = protos.get_crypto_keys()
+        self._proof = protos.get_crypto_proof()
+        self._listeners: list[CommitListener] = []
+        self._decided: DecidedBlock | None = None
+        # Called with the decided block just before it is committed (fault injection).
+        self.before_commit: Callable[[DecidedBlock], None] | None = None
+        # Transactions this node's mempool accepted and no block has included yet.
+        self.pending: OrderedDict[bytes, None] = OrderedDict()
+        self._handlers: dict[str, Callable[[Any], Any]] = {
+            "echo": self.handle_echo,
+            "info": self.handle_info,
+            "init_chain": self.handle_init_chain,
+            "query": self.handle_query,
+            "check_tx": self.handle_check_tx,
+            "prepare_proposal": self.handle_prepare_proposal,
+            "process_proposal": self.handle_process_proposal,
+            "finalize_block": self.handle_finalize_block,
+            "commit": self.handle_commit,
+            "extend_vote": lambda _r: self.abci.ResponseExtendVote(),
+            "verify_vote_extension": lambda _r: self.abci.ResponseVerifyVoteExtension(
+                status=self.abci.ResponseVerifyVoteExtension.ACCEPT
+            ),
+            "list_snapshots": lambda _r: self.abci.ResponseListSnapshots(),
+            "offer_snapshot": lambda _r: self.abci.ResponseOfferSnapshot(
+                result=self.abci.ResponseOfferSnapshot.REJECT
+            ),
+            "load_snapshot_chunk": lambda _r: self.abci.ResponseLoadSnapshotChunk(),
+            "apply_snapshot_chunk": lambda _r: self.abci.ResponseApplySnapshotChunk(
+                result=self.abci.ResponseApplySnapshotChunk.ABORT
+            ),
+        }
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(block, tx_hashes)`` after each commit."""
+        self._listeners.append(listener)
+
+    def handle(self, kind: str, request: Any) -> Any:
+        """Return the ``Response`` for one ``Request`` whose oneof field is ``kind``.
+
+        Errors in consensus requests propagate (the server stops the node);
+        others become a ``ResponseException``.
+        """
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return self.abci.Response(
+                exception=self.abci.ResponseException(error=f"unsupported request {kind!r}")
+            )
+        try:
+            answer = handler(getattr(request, kind))
+        except CarchainError:
+            if kind in CONSENSUS_REQUESTS:
+                raise
+            log.exception("ABCI %s failed", kind)
+            return self.abci.Response(exception=self.abci.ResponseException(error="internal"))
+        return self.abci.Response(**{kind: answer})
+
+    # --- connection handshake -------------------------------------------------------
+
+    def handle_echo(self, req: Any) -> Any:
+        """Echo the message back."""
+        return self.abci.ResponseEcho(message=req.message)
+
+    def handle_info(self, _req: Any) -> Any:
+        """Report the last committed height and app hash (the handshake's input)."""
+        info = self.app.info()
+        return self.abci.ResponseInfo(
+            data=APP_NAME,
+            version=info.version,
+            app_version=info.app_version,
+            last_block_height=info.last_block_height,
+            last_block_app_hash=info.last_block_app_hash if info.last_block_height else b"",
+        )
+
+    def handle_init_chain(self, req: Any) -> Any:
+        """Apply the carchain genesis carried as CometBFT's ``app_state``."""
+        genesis = decode_genesis(bytes(req.app_state_bytes))
+        if genesis.chain_id != req.chain_id:
+            raise InvalidGenesis(
+                "app_state chain id differs from CometBFT's",
+                app=genesis.chain_id,
+                comet=req.chain_id,
+            )
+        app_hash, validators = self.app.init_chain(genesis)
+        return self.abci.ResponseInitChain(
+            app_hash=app_hash,
+            validators=[self.make_validator_update(v.pub_key, v.power) for v in validators],
+        )
+
+    def make_validator_update(self, pub_key: bytes, power: int) -> Any:
+        """Return an ABCI ``ValidatorUpdate`` for an Ed25519 key."""
+        return self.abci.ValidatorUpdate(
+            pub_key=self._crypto.PublicKey(ed25519=pub_key), power=power
+        )
+
+    # --- mempool ----------------------------------------------------------------------
+
+    def handle_check_tx(self, req: Any) -> Any:
+        """Check a new transaction, or recheck one left in the mempool after a block."""
+        recheck = req.type == self.abci.RECHECK
+        res = self.app.check_tx(bytes(req.tx), recheck=recheck)
+        if res.ok:
+            if not recheck:
+                self.pending[res.tx_hash] = None
+                if len(self.pending) > PENDING_LIMIT:
+                    self.pending.popitem(last=False)
+        else:
+            self.pending.pop(res.tx_hash, None)
+        return self.abci.ResponseCheckTx(code=res.code, log=res.log, codespace=res.error_code)
+
+    # --- consensus --------------------------------------------------------------------
+
+    def handle_prepare_proposal(self, req: Any) -> Any:
+        """Propose the mempool's transactions minus any that fail the stateless checks."""
+        txs: list[bytes] = []
+        for raw in req.txs:
+            tx = bytes(raw)
+            try:
+                self.app.validate_stateless_cached(tx, compute_tx_hash(tx))
+            except CarchainError:
+                continue
+            txs.append(tx)
+        return self.abci.ResponsePrepareProposal(txs=txs)
+
+    def handle_process_proposal(self, req: Any) -> Any:
+        """Accept a proposal only if every transaction passes the stateless checks."""
+        status = self.abci.ResponseProcessProposal
+        try:
+            self.app.validate_block_txs([bytes(t) for t in req.txs])
+        except CarchainError as exc:
+            log.warning("rejecting proposal at height %d: %s", req.height, exc.message)
+            return status(status=status.REJECT)
+        return status(status=status.ACCEPT)
+
+    def handle_finalize_block(self, req: Any) -> Any:
+        """Execute the decided block; return results, validator updates and the app hash."""
+        txs = [bytes(t) for t in req.txs]
+        header_app_hash = self.app.state.app_hash
+        ctx = BlockContext(
+            self.app.chain_id,
+            int(req.height),
+            compute_time_ms(req.time),
+            bytes(req.proposer_address),
+        )
+        fin = self.app.finalize_block(ctx, txs)
+        self._decided = DecidedBlock(
+            ctx.height,
+            bytes(req.hash),
+            ctx.time_ms,
+            ctx.proposer,
+            header_app_hash,
+            fin.app_hash,
+            txs,
+            fin.tx_results,
+        )
+        return self.abci.ResponseFinalizeBlock(
+            events=[self.make_event(e) for e in fin.events],
+            tx_results=[self.make_exec_result(r) for r in fin.tx_results],
+            validator_updates=[
+                self.make_validator_update(v.pub_key, v.power) for v in fin.validator_updates
+            ],
+            app_hash=fin.app_hash,
+        )
+
+    def make_event(self, event: Event) -> Any:
+        """Return an ABCI ``Event`` (attributes indexed)."""
+        return self.abci.Event(
+            type=event.type,
+            attributes=[
+                self.abci.EventAttribute(key=k, value=v, index=True)
+                for k, v in event.attributes.items()
+            ],
+        )
+
+    def make_exec_result(self, result: TxResult) -> Any:
+        """Return an ABCI ``ExecTxResult``; the stable error code goes in ``codespace``."""
+        return self.abci.ExecTxResult(
+            code=result.code,
+            log=result.log,
+            codespace=result.error_code,
+            events=[self.make_event(e) for e in result.events],
+        )
+
+    def handle_commit(self, _req: Any) -> Any:
+        """Persist the finalized block's state and its block record in one transaction."""
+        block = self._decided
+        if block is None:
+            raise CarchainError("commit without finalize_block")
+        if self.before_commit is not None:
+            self.before_commit(block)
+        tx_hashes: list[bytes] = [compute_tx_hash(t) for t in block.txs]
+        retain = self.app.commit(lambda conn: self.blocks.write_block(conn, block, tx_hashes))
+        self._decided = None
+        for h in tx_hashes:
+            self.pending.pop(h, None)
+        for listener in self._listeners:
+            listener(block, tx_hashes)
+        return self.abci.ResponseCommit(retain_height=retain)
+
+    # --- query ----------------------------------------------------------------------------
+
+    def handle_query(self, req: Any) -> Any:
+        """Read committed state at the latest height, with ``simple:v`` proof ops if asked."""
+        try:
+            store = parse_query_path(req.path)
+        except CarchainError as exc:
+            return self.abci.ResponseQuery(
+                code=exc.abci_code,
+                log=exc.message,
+                codespace=exc.code,
+                height=self.app.state.height,
+            )
+        if req.height and req.height != self.app.state.height:
+            err = NotFound("only the latest height can be queried", latest=self.app.state.height)
+            return self.abci.ResponseQuery(
+                code=err.abci_code,
+                log=err.message,
+                codespace=err.code,
+                height=self.app.state.height,
+            )
+        q = self.app.query(store, bytes(req.data), bool(req.prove))
+        return self.abci.ResponseQuery(
+            code=q.code,
+            log=q.log,
+            codespace=q.error_code,
+            key=q.key,
+            value=q.value,
+            height=q.height,
+            proof_ops=self.make_proof_ops(q),
+        )
+
+    def make_proof_ops(self, q: QueryResult) -> Any:
+        """Return CometBFT ``ProofOps``: key in store root, store root in app hash."""
+        if q.proof is None:
+            return None
+        p = q.proof
+        ops = []
+        for key, mp in ((p.key, p.value_proof), (p.store.encode(), p.store_proof)):
+            value_op = self._proof.ValueOp(
+                key=key,
+                proof=self._proof.Proof(
+                    total=mp.total, index=mp.index, leaf_hash=mp.leaf_hash, aunts=list(mp.aunts)
+                ),
+            )
+            ops.append(
+                self._proof.ProofOp(type="simple:v", key=key, data=value_op.SerializeToString())
+            )
+        return self._proof.ProofOps(ops=ops)

@@ -1,0 +1,115 @@
+"""The application's own record of decided blocks on a CometBFT network.
+
+Written in the same SQLite transaction as the state of each block (``extra``
+of ``Application.commit``), so it can never disagree with the state. It holds
+what the node API serves without asking CometBFT: CometBFT's block hash, time,
+proposer, transactions, their results, and the app hash CometBFT's header of
+that height carries — the state *before* the block (header ``H`` commits to the
+state after block ``H-1``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import msgspec
+
+from carchain.core.types import TxResult
+from carchain.storage.database import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS abci_blocks (
+    height INTEGER PRIMARY KEY, hash BLOB NOT NULL, time_ms INTEGER NOT NULL,
+    proposer BLOB NOT NULL, header_app_hash BLOB NOT NULL, app_hash BLOB NOT NULL,
+    txs BLOB NOT NULL, results BLOB NOT NULL
+);
+"""
+
+_enc = msgspec.msgpack.Encoder()
+_txs_dec = msgspec.msgpack.Decoder(list[bytes])
+_results_dec = msgspec.msgpack.Decoder(list[TxResult])
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedBlock:
+    """A block as CometBFT decided it and this application executed it."""
+
+    height: int
+    hash: bytes
+    time_ms: int
+    proposer: bytes
+    header_app_hash: bytes
+    app_hash: bytes
+    txs: list[bytes]
+    results: list[TxResult]
+
+
+class BlockLog:
+    """Decided blocks and the transaction index, in the node's state database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.conn.executescript(SCHEMA)
+
+    def write_block(
+        self, conn: sqlite3.Connection, block: DecidedBlock, tx_hashes: list[bytes]
+    ) -> None:
+        """Write ``block`` inside the caller's (the state commit's) transaction."""
+        conn.execute(
+            "INSERT OR REPLACE INTO abci_blocks (height, hash, time_ms, proposer, "
+            "header_app_hash, app_hash, txs, results) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                block.height,
+                block.hash,
+                block.time_ms,
+                block.proposer,
+                block.header_app_hash,
+                block.app_hash,
+                _enc.encode(block.txs),
+                _enc.encode(block.results),
+            ),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO txindex (hash, height, position) VALUES (?, ?, ?)",
+            [(th, block.height, i) for i, th in enumerate(tx_hashes)],
+        )
+
+    def get_block(self, height: int) -> DecidedBlock | None:
+        """Return the decided block at ``height`` or ``None``."""
+        row = self.db.conn.execute(
+            "SELECT height, hash, time_ms, proposer, header_app_hash, app_hash, txs, results "
+            "FROM abci_blocks WHERE height = ?",
+            (height,),
+        ).fetchone()
+        if row is None:
+            return None
+        return DecidedBlock(
+            int(row[0]),
+            bytes(row[1]),
+            int(row[2]),
+            bytes(row[3]),
+            bytes(row[4]),
+            bytes(row[5]),
+            _txs_dec.decode(row[6]),
+            _results_dec.decode(row[7]),
+        )
+
+    def get_header_app_hash(self, height: int) -> bytes | None:
+        """Return the app hash CometBFT's header ``height`` carries, if that block is here."""
+        row = self.db.conn.execute(
+            "SELECT header_app_hash FROM abci_blocks WHERE height = ?", (height,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_height(self) -> int:
+        """Return the newest recorded height (0 if none)."""
+        row = self.db.conn.execute("SELECT MAX(height) FROM abci_blocks").fetchone()
+        return int(row[0] or 0)
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """Return ``(height, position)`` of a committed transaction, or ``None``."""
+        row = self.db.conn.execute(
+            "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))

@@ -1,0 +1,1 @@
+"""The CometBFT network: localnet layout and processes, CometBFT config, the RPC backend."""

@@ -1,0 +1,116 @@
+"""The application process of a network node: ABCI server and node API, one event loop.
+
+Run as ``python -m carchain.network.appnode --home NODE/app``. It opens the
+state database (a state whose commitment does not match its stored app hash
+raises ``StorageCorrupted`` here, and the process exits with status 3 instead
+of serving), serves ABCI to its CometBFT and the REST API to clients, and
+stops on SIGTERM/SIGINT or when a consensus request fails (status 2).
+
+``CARCHAIN_CRASH_BEFORE_COMMIT=<height>`` makes the process SIGKILL itself
+after executing that block and before committing it: the fault tests use it to
+crash a node in the middle of a block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from carchain.api.app import create_app
+from carchain.core.exceptions import CarchainError, StorageCorrupted
+from carchain.engine.abci.adapter import AbciAdapter
+from carchain.engine.abci.blocklog import DecidedBlock
+from carchain.engine.abci.server import AbciServer
+from carchain.engine.application import Application
+from carchain.network.backend import CometBackend
+from carchain.network.layout import HOST
+from carchain.network.rpc import CometRpc
+from carchain.storage.database import Database
+
+log = logging.getLogger("carchain.appnode")
+CRASH_ENV = "CARCHAIN_CRASH_BEFORE_COMMIT"
+EXIT_FATAL = 2
+EXIT_CORRUPTED = 3
+
+
+def install_crash_hook(adapter: AbciAdapter, height: int) -> None:
+    """Make the process die by SIGKILL between FinalizeBlock and Commit of ``height``."""
+
+    def crash(block: DecidedBlock) -> None:
+        if block.height == height:
+            log.warning("fault injection: SIGKILL before committing height %d", height)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    adapter.before_commit = crash
+
+
+async def serve(app_home: Path) -> int:
+    """Serve ABCI and the API until stopped; return the exit status."""
+    cfg = json.loads((app_home / "node.json").read_text())
+    db = Database(app_home / "data" / "state.db")
+    app = Application(db)
+    adapter = AbciAdapter(app)
+    crash_at = os.environ.get(CRASH_ENV)
+    if crash_at:
+        install_crash_hook(adapter, int(crash_at))
+    abci = AbciServer(adapter, HOST, int(cfg["abci_port"]))
+    rpc = CometRpc(f"http://{HOST}:{int(cfg['rpc_port'])}")
+    backend = CometBackend(adapter, rpc)
+    backend.bind_loop(asyncio.get_running_loop())
+    await abci.start()
+    api = uvicorn.Server(
+        uvicorn.Config(
+            create_app(backend),
+            host=HOST,
+            port=int(cfg["api_port"]),
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    api_task = asyncio.create_task(api.serve())
+    abci_task = asyncio.create_task(abci.wait_closed())
+    status = 0
+    try:
+        done, _ = await asyncio.wait({api_task, abci_task}, return_when=asyncio.FIRST_COMPLETED)
+        if abci_task in done and abci_task.exception() is not None:
+            log.critical("ABCI server stopped on error: %r", abci_task.exception())
+            status = EXIT_FATAL
+    finally:
+        api.should_exit = True
+        abci.close()
+        with contextlib.suppress(Exception):
+            await api_task
+        await rpc.aclose()
+        db.close()
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run the application process."""
+    parser = argparse.ArgumentParser(prog="carchain-appnode")
+    parser.add_argument("--home", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return asyncio.run(serve(args.home))
+    except StorageCorrupted as exc:
+        log.critical("refusing to start: %s (%s)", exc.message, exc.code)
+        return EXIT_CORRUPTED
+    except CarchainError as exc:
+        log.critical("cannot start: %s (%s)", exc.message, exc.code)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The node backend of a CometBFT network node: submit through CometBFT's RPC,
+read state from the local application.
+
+It runs in the application process, on the event loop that also serves ABCI.
+Submissions go to this node's CometBFT (``broadcast_tx_sync``): CometBFT runs
+CheckTx on our mempool connection and gossips the transaction. Waiting for the
+commit needs no polling of CometBFT: the block is executed and committed right
+here, so the commit listener of the ABCI adapter resolves the waiters.
+
+Reads from API worker threads are run on the event loop, between ABCI
+requests, so they never see a half-committed block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from carchain.core.exceptions import CarchainError
+from carchain.core.transactions import compute_tx_hash
+from carchain.core.types import TxResult
+from carchain.engine.abci.adapter import AbciAdapter
+from carchain.engine.abci.blocklog import DecidedBlock
+from carchain.engine.application import CheckTxResult, QueryResult
+from carchain.network.rpc import CometRpc
+from carchain.node.backend import BlockView, NodeStatus, SubmitMode, SubmitResult, TxStatus
+from carchain.storage.blocks import compute_tx_root
+
+T = TypeVar("T")
+Landing = tuple[int, int, TxResult]
+PROOF_HEADER_WAIT_S = 5.0
+
+
+class CometBackend:
+    """``NodeBackend`` for a node whose blocks CometBFT decides."""
+
+    def __init__(self, adapter: AbciAdapter, rpc: CometRpc) -> None:
+        self.adapter = adapter
+        self.app = adapter.app
+        self.rpc = rpc
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._waiters: dict[bytes, list[asyncio.Future[Landing]]] = {}
+        self._committed = threading.Condition()
+        adapter.add_commit_listener(self._on_commit)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run reads on ``loop`` (the one serving ABCI); call from that loop's thread."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            return fn()
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(30)
+
+    def _on_commit(self, block: DecidedBlock, tx_hashes: list[bytes]) -> None:
+        for i, h in enumerate(tx_hashes):
+            for fut in self._waiters.pop(h, []):
+                if not fut.done():
+                    fut.set_result((block.height, i, block.results[i]))
+        with self._committed:
+            self._committed.notify_all()
+
+    @property
+    def chain_id(self) -> str:
+        """Return the chain id."""
+        return self.app.chain_id
+
+    def status(self) -> NodeStatus:
+        """Return the application's committed height and app hash."""
+
+        def read() -> NodeStatus:
+            block = self.adapter.blocks.get_block(self.app.state.height)
+            return NodeStatus(
+                chain_id=self.chain_id,
+                engine="cometbft",
+                height=self.app.state.height,
+                app_hash=self.app.state.app_hash,
+                mempool_size=len(self.adapter.pending),
+                latest_block_time_ms=block.time_ms if block else 0,
+            )
+
+        return self._on_loop(read)
+
+    async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
+        """Broadcast through CometBFT; in commit mode wait (up to ``timeout_s``) for the block."""
+        tx_hash = compute_tx_hash(raw)
+        fut: asyncio.Future[Landing] | None = None
+        if mode == "commit":
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(tx_hash, []).append(fut)
+        try:
+            try:
+                res = await self.rpc.broadcast_tx_sync(raw)
+            except CarchainError as exc:
+                return SubmitResult(CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash))
+            check = CheckTxResult(
+                int(res.get("code", 0)),
+                str(res.get("codespace", "")),
+                str(res.get("log", "")),
+                tx_hash,
+            )
+            if fut is None or not check.ok:
+                return SubmitResult(check)
+            try:
+                height, index, result = await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+            except TimeoutError:
+                return SubmitResult(check)
+            return SubmitResult(check, height, index, result)
+        finally:
+            if fut is not None:
+                waiting = self._waiters.get(tx_hash, [])
+                if fut in waiting:
+                    waiting.remove(fut)
+                if not waiting:
+                    self._waiters.pop(tx_hash, None)
+
+    def get_tx(self, tx_hash: bytes) -> TxStatus:
+        """Return where a transaction is: committed here, pending in our mempool, or unknown."""
+
+        def read() -> TxStatus:
+            loc = self.adapter.blocks.get_tx_location(tx_hash)
+            if loc is not None:
+                block = self.adapter.blocks.get_block(loc[0])
+                if block is None:
+                    raise CarchainError("transaction index points at a missing block")
+                return TxStatus(
+                    tx_hash, "committed", loc[0], loc[1], block.results[loc[1]], block.txs[loc[1]]
+                )
+            if tx_hash in self.adapter.pending:
+                return TxStatus(tx_hash, "pending")
+            return TxStatus(tx_hash, "unknown")
+
+        return self._on_loop(read)
+
+    def get_block(self, height: int) -> BlockView | None:
+        """Return the block as CometBFT's header has it: ``app_hash`` is the state before it."""
+
+        def read() -> BlockView | None:
+            b = self.adapter.blocks.get_block(height)
+            if b is None:
+                return None
+            prev = self.adapter.blocks.get_block(height - 1) if height > 1 else None
+            return BlockView(
+                height=b.height,
+                hash=b.hash,
+                time_ms=b.time_ms,
+                prev_hash=prev.hash if prev else b"",
+                tx_root=compute_tx_root(b.txs),
+                app_hash=b.header_app_hash,
+                proposer=b.proposer,
+                txs=b.txs,
+                results=b.results,
+            )
+
+        return self._on_loop(read)
+
+    def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
+        """Read committed state."""
+        return self._on_loop(lambda: self.app.query(store, key, prove))
+
+    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+        """Return header ``height + 1`` and its app hash: CometBFT's header ``H+1``
+        carries the app hash after block ``H``. Waits briefly for that block.
+        """
+
+        def read() -> bytes | None:
+            return self.adapter.blocks.get_header_app_hash(height + 1)
+
+        app_hash = self._on_loop(read)
+        if self._loop_thread != threading.get_ident():
+            deadline = time.monotonic() + PROOF_HEADER_WAIT_S
+            while app_hash is None and time.monotonic() < deadline:
+                with self._committed:
+                    self._committed.wait(0.1)
+                app_hash = self._on_loop(read)
+        return None if app_hash is None else (height + 1, app_hash)
+
+    def iterate(
+        self, store: str, prefix: bytes, limit: int, after: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield committed pairs by prefix."""
+        return iter(
+            self._on_loop(lambda: list(self.app.state.iterate(store, prefix, limit, after)))
+        )

@@ -1,0 +1,61 @@
+"""The genesis of a network: founding members, the first of them running validators.
+
+Each validator is a member's node: the member's ``validator_key`` is the
+Ed25519 public key in that node's CometBFT ``priv_validator_key.json``, so the
+validator set CometBFT runs is exactly the set governance controls.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from carchain.core.genesis import Genesis, GenesisMember
+from carchain.core.governance import GovernanceParams
+from carchain.crypto.signing import SigningKey
+from carchain.sdk.keystore import save_key
+from carchain.sim.consortium import FOUNDERS
+
+VALIDATOR_POWER = 10
+LOCALNET_PASSPHRASE = "carchain-localnet"
+
+
+def compute_network_genesis(
+    chain_id: str,
+    validator_keys: list[bytes],
+    member_keys: dict[str, SigningKey],
+    power: int = VALIDATOR_POWER,
+    extra_members: list[GenesisMember] | None = None,
+) -> Genesis:
+    """Return a genesis whose first ``len(validator_keys)`` founders run validators."""
+    members: list[GenesisMember] = []
+    for i, (member_id, name, roles) in enumerate(FOUNDERS):
+        vkey = validator_keys[i].hex() if i < len(validator_keys) else ""
+        members.append(
+            GenesisMember(
+                member_id,
+                name,
+                sorted(roles),
+                member_keys[member_id].public_key.hex(),
+                validator_key=vkey,
+                power=power if vkey else 0,
+            )
+        )
+    members.extend(extra_members or [])
+    return Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=int(time.time() * 1000),
+        governance=GovernanceParams(2, 3, 1000),
+        members=members,
+    )
+
+
+def create_member_keys() -> dict[str, SigningKey]:
+    """Return a fresh key for each founder."""
+    return {member_id: SigningKey.generate() for member_id, _, _ in FOUNDERS}
+
+
+def save_member_keys(keyring: Path, keys: dict[str, SigningKey], passphrase: str) -> None:
+    """Store the founders' keys encrypted in ``keyring`` (one file per member id)."""
+    for member_id, key in keys.items():
+        save_key(keyring / f"{member_id}.json", key, passphrase, n=2**14)

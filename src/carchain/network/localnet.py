@@ -1,0 +1,266 @@
+"""A localnet: N CometBFT validators and N application processes on loopback.
+
+Layout of a network home::
+
+    network.json            chain id, nodes, ports
+    keys/<member>.json      the founders' keys, encrypted (passphrase: see docs/network.md)
+    node<i>/comet/          CometBFT home (config, keys, data); comet.log, comet.pid
+    node<i>/app/            application home: node.json, data/state.db; app.log, app.pid
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from carchain.core.genesis import Genesis
+from carchain.crypto.signing import SigningKey
+from carchain.network import processes
+from carchain.network.cometconfig import (
+    TUNING,
+    TomlValue,
+    compute_comet_genesis,
+    read_node_id,
+    read_validator_key,
+    write_node_config,
+)
+from carchain.network.genesis import (
+    LOCALNET_PASSPHRASE,
+    compute_network_genesis,
+    create_member_keys,
+    save_member_keys,
+)
+from carchain.network.layout import (
+    HOST,
+    LAYOUT_FILE,
+    NetworkError,
+    NetworkLayout,
+    NodeLayout,
+    allocate_ports,
+    load_layout,
+)
+
+COMETBFT_ENV = "CARCHAIN_COMETBFT"
+MAX_VALIDATORS = 8
+START_TIMEOUT_S = 30.0
+
+
+def find_cometbft() -> Path:
+    """Return the pinned CometBFT binary: ``$CARCHAIN_COMETBFT`` or ``.tools/bin/cometbft``."""
+    env = os.environ.get(COMETBFT_ENV)
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[3] / ".tools" / "bin" / "cometbft")
+    which = shutil.which("cometbft")
+    if which:
+        candidates.append(Path(which))
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    raise NetworkError("CometBFT binary not found; run `make setup-network`")
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedNetwork:
+    """A freshly created network and the founders' keys (also saved in ``keys/``)."""
+
+    layout: NetworkLayout
+    genesis: Genesis
+    member_keys: dict[str, SigningKey]
+
+
+def create_network(
+    home: Path,
+    validators: int = 4,
+    chain_id: str = "carchain-localnet",
+    tuning: dict[str, dict[str, TomlValue]] | None = None,
+    passphrase: str = LOCALNET_PASSPHRASE,
+) -> CreatedNetwork:
+    """Create the homes, keys, genesis and configuration of a new localnet."""
+    if not 1 <= validators <= MAX_VALIDATORS:
+        raise NetworkError(f"validators must be 1..{MAX_VALIDATORS}", validators=validators)
+    if (home / LAYOUT_FILE).exists():
+        raise NetworkError("a network already exists here", home=str(home))
+    comet = find_cometbft()
+    home.mkdir(parents=True, exist_ok=True)
+    ports = allocate_ports(4 * validators)
+    nodes: list[NodeLayout] = []
+    layout = NetworkLayout(home, chain_id, nodes)
+    for i in range(validators):
+        p2p, rpc, abci, api = ports[4 * i : 4 * i + 4]
+        node = NodeLayout(f"node{i}", i, p2p, rpc, abci, api)
+        chome = layout.get_comet_home(node)
+        subprocess.run(
+            [str(comet), "init", "--home", str(chome)],
+            check=True,
+            capture_output=True,
+        )
+        nodes.append(
+            replace(
+                node,
+                node_id=read_node_id(chome),
+                validator_key=read_validator_key(chome).hex(),
+            )
+        )
+    keys = create_member_keys()
+    genesis = compute_network_genesis(
+        chain_id, [bytes.fromhex(n.validator_key) for n in nodes], keys
+    )
+    comet_genesis = json.dumps(compute_comet_genesis(genesis), indent=2)
+    for node in nodes:
+        (layout.get_comet_home(node) / "config" / "genesis.json").write_text(comet_genesis)
+        write_node_config(layout, node, tuning or TUNING)
+        app_home = layout.get_app_home(node)
+        (app_home / "data").mkdir(parents=True, exist_ok=True)
+        (app_home / "node.json").write_text(
+            json.dumps(
+                {
+                    "chain_id": chain_id,
+                    "abci_port": node.abci_port,
+                    "api_port": node.api_port,
+                    "rpc_port": node.rpc_port,
+                },
+                indent=2,
+            )
+        )
+    save_member_keys(home / "keys", keys, passphrase)
+    layout.save()
+    return CreatedNetwork(layout, genesis, keys)
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def get_pid_paths(layout: NetworkLayout, node: NodeLayout) -> tuple[Path, Path]:
+    """Return the app and CometBFT pid files of a node."""
+    d = layout.get_node_dir(node)
+    return d / "app.pid", d / "comet.pid"
+
+
+def wait_port(port: int, timeout_s: float, alive: Path | None = None) -> None:
+    """Wait until something accepts connections on loopback ``port``.
+
+    If ``alive`` (a pid file) names a process that died meanwhile, fail at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if alive is not None and processes.read_pid(alive) is None:
+            raise NetworkError("process exited during start-up; see its log", pid_file=str(alive))
+        time.sleep(0.05)
+    raise NetworkError("timed out waiting for a port", port=port)
+
+
+def start_app(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | None = None) -> int:
+    """Start the node's application process (ABCI server and node API)."""
+    app_pid, _ = get_pid_paths(layout, node)
+    if processes.read_pid(app_pid) is not None:
+        raise NetworkError("application already running", node=node.name)
+    app_home = layout.get_app_home(node)
+    argv = [sys.executable, "-m", "carchain.network.appnode", "--home", str(app_home)]
+    pid = processes.spawn(argv, layout.get_node_dir(node) / "app.log", app_pid, env)
+    wait_port(node.abci_port, START_TIMEOUT_S, app_pid)
+    return pid
+
+
+def start_comet(layout: NetworkLayout, node: NodeLayout) -> int:
+    """Start the node's CometBFT (its application must be listening)."""
+    _, comet_pid = get_pid_paths(layout, node)
+    if processes.read_pid(comet_pid) is not None:
+        raise NetworkError("CometBFT already running", node=node.name)
+    argv = [str(find_cometbft()), "start", "--home", str(layout.get_comet_home(node))]
+    return processes.spawn(argv, layout.get_node_dir(node) / "comet.log", comet_pid)
+
+
+def start_node(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | None = None) -> None:
+    """Start a node: application first, then CometBFT."""
+    app_pid, comet_pid = get_pid_paths(layout, node)
+    if processes.read_pid(app_pid) is None:
+        start_app(layout, node, env)
+    if processes.read_pid(comet_pid) is None:
+        start_comet(layout, node)
+
+
+def stop_node(
+    layout: NetworkLayout, node: NodeLayout, sig: signal.Signals = signal.SIGTERM
+) -> None:
+    """Stop a node: CometBFT first (it stops calling the app), then the application."""
+    app_pid, comet_pid = get_pid_paths(layout, node)
+    processes.stop(comet_pid, sig)
+    processes.stop(app_pid, sig)
+
+
+def kill_node(layout: NetworkLayout, node: NodeLayout) -> None:
+    """SIGKILL both processes of a node (a crash, not a shutdown)."""
+    stop_node(layout, node, signal.SIGKILL)
+
+
+def up(home: Path, validators: int = 4, chain_id: str = "carchain-localnet") -> NetworkLayout:
+    """Create the network if needed and start every node; return its layout."""
+    if (home / LAYOUT_FILE).exists():
+        layout = load_layout(home)
+    else:
+        layout = create_network(home, validators, chain_id).layout
+    for node in layout.nodes:
+        if processes.read_pid(get_pid_paths(layout, node)[0]) is None:
+            start_app(layout, node)
+    for node in layout.nodes:
+        if processes.read_pid(get_pid_paths(layout, node)[1]) is None:
+            start_comet(layout, node)
+    for node in layout.nodes:
+        wait_port(node.rpc_port, START_TIMEOUT_S, get_pid_paths(layout, node)[1])
+    return layout
+
+
+def down(home: Path) -> NetworkLayout:
+    """Stop every node of the network (SIGTERM, then SIGKILL if needed)."""
+    layout = load_layout(home)
+    for node in layout.nodes:
+        stop_node(layout, node)
+    return layout
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """What ``network status`` shows for one node."""
+
+    name: str
+    app_pid: int | None
+    comet_pid: int | None
+    height: int | None
+    app_hash: str
+    catching_up: bool | None
+    peers: int | None
+
+
+def get_node_state(layout: NetworkLayout, node: NodeLayout, timeout_s: float = 2.0) -> NodeState:
+    """Return a node's processes and, if its RPC answers, height, app hash and peers."""
+    import httpx
+
+    app_pid, comet_pid = (processes.read_pid(p) for p in get_pid_paths(layout, node))
+    height: int | None = None
+    app_hash = ""
+    catching_up: bool | None = None
+    peers: int | None = None
+    if comet_pid is not None:
+        try:
+            st = httpx.get(f"{node.rpc_url}/status", timeout=timeout_s).json()["result"]
+            height = int(st["sync_info"]["latest_block_height"])
+            app_hash = str(st["sync_info"]["latest_app_hash"]).lower()
+            catching_up = bool(st["sync_info"]["catching_up"])
+            net = httpx.get(f"{node.rpc_url}/net_info", timeout=timeout_s).json()["result"]
+            peers = int(net["n_peers"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+    return NodeState(node.name, app_pid, comet_pid, height, app_hash, catching_up, peers)
