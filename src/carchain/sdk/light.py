@@ -1,0 +1,407 @@
+"""Light-client checks against CometBFT consensus, in plain Python.
+
+A state proof only shows that a value is committed under an app hash. On a
+network, that app hash must come from a block header that more than 2/3 of
+the voting power signed. This module rebuilds what the validators signed and
+checks it:
+
+- the header hash (CometBFT ``Header.Hash``: an RFC 6962 root over the
+  protobuf encoding of each header field) must equal the commit's block id;
+- the validator set (from ``/validators``) must hash to the header's
+  ``validators_hash``, and, if the caller names trusted validators, be made of
+  them;
+- each commit signature is checked with Ed25519 over the length-delimited
+  protobuf ``CanonicalVote`` (precommit, height, round, block id, timestamp,
+  chain id), and the signing power must exceed 2/3 of the total.
+
+CometBFT's header ``H+1`` carries the app hash after block ``H``: a proof at
+state height ``H`` is checked against header ``H+1`` (``/commit?height=H+1``).
+The protobuf encoding is written by hand here (a few fixed messages), so the
+SDK needs neither CometBFT nor generated code.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from carchain.core.exceptions import CarchainError, InvalidProof, InvalidSignature
+from carchain.crypto.merkle import compute_merkle_root
+from carchain.crypto.signing import verify_signature
+from carchain.sdk.client import Client, NodeUnavailable, VerifiedValue
+from carchain.sdk.proofs import verify_state_proof
+
+PRECOMMIT_TYPE = 2
+BLOCK_ID_FLAG_COMMIT = 2
+ED25519_TYPE = "tendermint/PubKeyEd25519"
+
+# --- protobuf wire encoding (proto3 / gogoproto as CometBFT marshals) ----------------
+
+
+def encode_varint(value: int) -> bytes:
+    """Return a protobuf varint; negative int64 values take ten bytes (two's complement)."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_varint_field(field: int, value: int) -> bytes:
+    """Return a varint field, omitted when zero (proto3 default)."""
+    return encode_varint(field << 3) + encode_varint(value) if value else b""
+
+
+def encode_sfixed64_field(field: int, value: int) -> bytes:
+    """Return an sfixed64 field, omitted when zero."""
+    if not value:
+        return b""
+    return encode_varint(field << 3 | 1) + (value & ((1 << 64) - 1)).to_bytes(8, "little")
+
+
+def encode_bytes_field(field: int, value: bytes, always: bool = False) -> bytes:
+    """Return a length-delimited field; empty ones are omitted unless ``always``
+    (gogoproto's non-nullable embedded messages are always written).
+    """
+    if not value and not always:
+        return b""
+    return encode_varint(field << 3 | 2) + encode_varint(len(value)) + value
+
+
+# --- the signed structures -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamp:
+    """A protobuf ``Timestamp``."""
+
+    seconds: int
+    nanos: int
+
+    def encode(self) -> bytes:
+        """Return its protobuf encoding."""
+        return encode_varint_field(1, self.seconds) + encode_varint_field(2, self.nanos)
+
+
+def parse_rfc3339(value: str) -> Timestamp:
+    """Parse CometBFT's RFC 3339 UTC time (``2026-01-02T03:04:05.123456789Z``)."""
+    try:
+        if not value.endswith("Z"):
+            raise ValueError("time must be UTC")
+        main, _, frac = value[:-1].partition(".")
+        seconds = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+        if frac and (not frac.isdigit() or len(frac) > 9):
+            raise ValueError("bad fraction")
+        return Timestamp(seconds, int(frac.ljust(9, "0")) if frac else 0)
+    except ValueError as exc:
+        raise InvalidProof(f"bad time in header or commit: {value[:40]}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class BlockId:
+    """A block id: header hash and part-set header."""
+
+    hash: bytes
+    parts_total: int
+    parts_hash: bytes
+
+    def encode(self) -> bytes:
+        """Return the ``BlockID`` protobuf encoding (as in the header)."""
+        psh = encode_varint_field(1, self.parts_total) + encode_bytes_field(2, self.parts_hash)
+        return encode_bytes_field(1, self.hash) + encode_bytes_field(2, psh, always=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A CometBFT block header (the fields its hash covers)."""
+
+    version_block: int
+    version_app: int
+    chain_id: str
+    height: int
+    time: Timestamp
+    last_block_id: BlockId
+    last_commit_hash: bytes
+    data_hash: bytes
+    validators_hash: bytes
+    next_validators_hash: bytes
+    consensus_hash: bytes
+    app_hash: bytes
+    last_results_hash: bytes
+    evidence_hash: bytes
+    proposer_address: bytes
+
+
+def compute_header_hash(h: Header) -> bytes:
+    """Return CometBFT's ``Header.Hash()``: RFC 6962 root over the encoded fields.
+
+    Scalars are wrapped as gogoproto ``StringValue``/``Int64Value``/``BytesValue``;
+    an empty scalar is an empty leaf.
+    """
+
+    def wrap_bytes(b: bytes) -> bytes:
+        return encode_bytes_field(1, b)
+
+    version = encode_varint_field(1, h.version_block) + encode_varint_field(2, h.version_app)
+    return compute_merkle_root(
+        [
+            version,
+            wrap_bytes(h.chain_id.encode()),
+            encode_varint_field(1, h.height),
+            h.time.encode(),
+            h.last_block_id.encode(),
+            wrap_bytes(h.last_commit_hash),
+            wrap_bytes(h.data_hash),
+            wrap_bytes(h.validators_hash),
+            wrap_bytes(h.next_validators_hash),
+            wrap_bytes(h.consensus_hash),
+            wrap_bytes(h.app_hash),
+            wrap_bytes(h.last_results_hash),
+            wrap_bytes(h.evidence_hash),
+            wrap_bytes(h.proposer_address),
+        ]
+    )
+
+
+def compute_vote_sign_bytes(
+    chain_id: str, height: int, round_: int, block_id: BlockId | None, timestamp: Timestamp
+) -> bytes:
+    """Return what a validator signs for a precommit: a length-delimited ``CanonicalVote``."""
+    body = encode_varint_field(1, PRECOMMIT_TYPE)
+    body += encode_sfixed64_field(2, height) + encode_sfixed64_field(3, round_)
+    if block_id is not None and (block_id.hash or block_id.parts_hash):
+        psh = encode_varint_field(1, block_id.parts_total)
+        psh += encode_bytes_field(2, block_id.parts_hash)
+        cbid = encode_bytes_field(1, block_id.hash) + encode_bytes_field(2, psh, always=True)
+        body += encode_bytes_field(4, cbid, always=True)
+    body += encode_bytes_field(5, timestamp.encode(), always=True)
+    body += encode_bytes_field(6, chain_id.encode())
+    return encode_varint(len(body)) + body
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """A validator: address, Ed25519 public key and voting power."""
+
+    address: bytes
+    pub_key: bytes
+    power: int
+
+
+def compute_validator_address(pub_key: bytes) -> bytes:
+    """Return a validator's address: the first 20 bytes of SHA-256 of its public key."""
+    return hashlib.sha256(pub_key).digest()[:20]
+
+
+def compute_validator_set_hash(validators: list[Validator]) -> bytes:
+    """Return ``ValidatorSet.Hash()``: RFC 6962 root over each ``SimpleValidator``."""
+    return compute_merkle_root(
+        [
+            encode_bytes_field(1, encode_bytes_field(1, v.pub_key, always=True), always=True)
+            + encode_varint_field(2, v.power)
+            for v in validators
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSig:
+    """One validator's entry in a commit."""
+
+    flag: int
+    address: bytes
+    timestamp: Timestamp
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """The precommits that decided a block."""
+
+    height: int
+    round: int
+    block_id: BlockId
+    signatures: list[CommitSig]
+
+
+# --- parsing the RPC's JSON --------------------------------------------------------------
+
+
+def _hex(value: Any) -> bytes:
+    return bytes.fromhex(str(value or ""))
+
+
+def _block_id(doc: Any) -> BlockId:
+    parts = doc.get("parts") or {}
+    return BlockId(_hex(doc.get("hash")), int(parts.get("total") or 0), _hex(parts.get("hash")))
+
+
+def parse_header(doc: Any) -> Header:
+    """Return a ``Header`` from the RPC's JSON; raise ``InvalidProof`` if malformed."""
+    try:
+        return Header(
+            version_block=int(doc["version"]["block"]),
+            version_app=int(doc["version"].get("app") or 0),
+            chain_id=str(doc["chain_id"]),
+            height=int(doc["height"]),
+            time=parse_rfc3339(str(doc["time"])),
+            last_block_id=_block_id(doc["last_block_id"]),
+            last_commit_hash=_hex(doc["last_commit_hash"]),
+            data_hash=_hex(doc["data_hash"]),
+            validators_hash=_hex(doc["validators_hash"]),
+            next_validators_hash=_hex(doc["next_validators_hash"]),
+            consensus_hash=_hex(doc["consensus_hash"]),
+            app_hash=_hex(doc["app_hash"]),
+            last_results_hash=_hex(doc["last_results_hash"]),
+            evidence_hash=_hex(doc["evidence_hash"]),
+            proposer_address=_hex(doc["proposer_address"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidProof(f"malformed header: {exc}") from exc
+
+
+def parse_commit(doc: Any) -> Commit:
+    """Return a ``Commit`` from the RPC's JSON; raise ``InvalidProof`` if malformed."""
+    try:
+        sigs = [
+            CommitSig(
+                int(s["block_id_flag"]),
+                _hex(s.get("validator_address")),
+                parse_rfc3339(str(s["timestamp"])) if s.get("signature") else Timestamp(0, 0),
+                base64.b64decode(s.get("signature") or ""),
+            )
+            for s in doc["signatures"]
+        ]
+        return Commit(int(doc["height"]), int(doc["round"]), _block_id(doc["block_id"]), sigs)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidProof(f"malformed commit: {exc}") from exc
+
+
+def parse_validators(docs: Any) -> list[Validator]:
+    """Return validators from the RPC's ``/validators`` JSON list."""
+    try:
+        out = []
+        for v in docs:
+            if v["pub_key"]["type"] != ED25519_TYPE:
+                raise InvalidProof("only Ed25519 validators are supported")
+            key = base64.b64decode(v["pub_key"]["value"])
+            out.append(Validator(_hex(v["address"]), key, int(v["voting_power"])))
+        return out
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidProof(f"malformed validator set: {exc}") from exc
+
+
+# --- verification ------------------------------------------------------------------------
+
+
+def verify_commit(
+    header: Header,
+    commit: Commit,
+    validators: list[Validator],
+    trusted: dict[bytes, int] | None = None,
+) -> int:
+    """Raise ``InvalidProof`` unless more than 2/3 of the voting power signed ``header``.
+
+    ``trusted`` (public key -> power), when given, is the validator set the
+    caller already trusts: then only their signatures count, against their
+    total. Returns the power that signed.
+    """
+    if commit.height != header.height:
+        raise InvalidProof("commit is for another height")
+    if compute_header_hash(header) != commit.block_id.hash:
+        raise InvalidProof("header does not hash to the committed block id")
+    if compute_validator_set_hash(validators) != header.validators_hash:
+        raise InvalidProof("validator set does not match the header's validators hash")
+    if len(commit.signatures) != len(validators):
+        raise InvalidProof("commit and validator set differ in size")
+    powers = trusted if trusted is not None else {v.pub_key: v.power for v in validators}
+    total = sum(powers.values())
+    signed = 0
+    seen: set[bytes] = set()
+    for val, sig in zip(validators, commit.signatures, strict=True):
+        if sig.flag != BLOCK_ID_FLAG_COMMIT:
+            continue
+        if sig.address != val.address or compute_validator_address(val.pub_key) != val.address:
+            raise InvalidProof("commit signature does not belong to the validator at its index")
+        message = compute_vote_sign_bytes(
+            header.chain_id, commit.height, commit.round, commit.block_id, sig.timestamp
+        )
+        try:
+            verify_signature(val.pub_key, message, sig.signature)
+        except InvalidSignature as exc:
+            raise InvalidProof("a commit signature does not verify", validator=val.address) from exc
+        if val.pub_key in powers and val.pub_key not in seen:
+            seen.add(val.pub_key)
+            signed += powers[val.pub_key]
+    if total <= 0 or signed * 3 <= total * 2:
+        raise InvalidProof("less than 2/3 of the voting power signed", signed=signed, total=total)
+    return signed
+
+
+@dataclass(frozen=True, slots=True)
+class LightBlock:
+    """A header with its commit and validator set, as fetched from a CometBFT RPC."""
+
+    header: Header
+    commit: Commit
+    validators: list[Validator]
+
+
+def fetch_light_block(rpc_url: str, height: int, timeout_s: float = 10.0) -> LightBlock:
+    """Fetch ``/commit`` and ``/validators`` at ``height`` from a CometBFT RPC."""
+    base = rpc_url.rstrip("/")
+    try:
+        with httpx.Client(timeout=timeout_s) as http:
+            c = http.get(f"{base}/commit", params={"height": height}).json()
+            v = http.get(f"{base}/validators", params={"height": height, "per_page": 100}).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise NodeUnavailable(f"cannot reach CometBFT RPC at {base}: {exc}") from exc
+    for doc in (c, v):
+        if not isinstance(doc, dict) or "result" not in doc:
+            err = doc.get("error") if isinstance(doc, dict) else None
+            raise CarchainError(f"CometBFT RPC refused: {err}")
+    sh = c["result"]["signed_header"]
+    if int(v["result"].get("total", 0)) > 100:
+        raise InvalidProof("validator sets over 100 are not supported by this client")
+    return LightBlock(
+        parse_header(sh["header"]),
+        parse_commit(sh["commit"]),
+        parse_validators(v["result"]["validators"]),
+    )
+
+
+def fetch_verified_app_hash(
+    rpc_url: str, header_height: int, trusted: dict[bytes, int] | None = None
+) -> bytes:
+    """Return the app hash of header ``header_height`` after checking its commit."""
+    lb = fetch_light_block(rpc_url, header_height)
+    verify_commit(lb.header, lb.commit, lb.validators, trusted)
+    return lb.header.app_hash
+
+
+def query_verified_by_consensus(
+    client: Client,
+    rpc_url: str,
+    store: str,
+    key: bytes,
+    trusted: dict[bytes, int] | None = None,
+) -> VerifiedValue:
+    """Return ``store/key`` read through ``client`` and proven against a header that
+    more than 2/3 of the validators signed (fetched from ``rpc_url``).
+
+    The state at height ``H`` is checked against header ``H+1``'s app hash.
+    """
+    doc = client.query(store, key, prove=True)
+    value = bytes.fromhex(doc["value"])
+    header_height = int(doc.get("proof_height") or int(doc["height"]) + 1)
+    app_hash = fetch_verified_app_hash(rpc_url, header_height, trusted)
+    verify_state_proof(app_hash, store, key, value, doc["proof"])
+    return VerifiedValue(store, key, value, header_height, app_hash)
