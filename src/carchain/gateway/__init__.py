@@ -1,0 +1,1 @@
+"""An OEM's ingest gateway: verify vehicle batches, store ciphertext, anchor roots."""

@@ -1,0 +1,221 @@
+"""Anchoring: one transaction per block commits every batch header the gateway accepted.
+
+Each step either settles the oldest unconfirmed anchor or builds the next one:
+the ordered headers go into a manifest (stored as a blob), their RFC 6962 root
+and counts into an ``anchor.submit`` body, and anchor row plus batch assignment
+into the journal, all before the transaction is sent. The transaction is sent in
+commit mode, so the next anchor is built only after this one is in a block:
+at most one anchor per gateway per block, which the chain enforces too.
+
+After a crash the unconfirmed anchor is settled first: committed, it is marked;
+unknown to the node, the same bytes are sent again; refused because its nonce
+was used meanwhile (or included but failed), it is re-signed with a fresh nonce
+and the same body. The chain accepts each anchor sequence number once, so no
+batch is ever anchored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import msgspec
+
+from carchain.core.anchors import STORE as ANCHORS_STORE
+from carchain.core.anchors import (
+    Anchor,
+    AnchorHead,
+    SubmitAnchor,
+    compute_anchor_key,
+    compute_head_key,
+)
+from carchain.core.exceptions import CarchainError, InvalidNonce, NotFound
+from carchain.core.transactions import compute_tx_hash
+from carchain.crypto.merkle import MerkleProof, compute_proofs
+from carchain.data.batches import compute_records_root
+from carchain.gateway.journal import AnchorRow, BatchRow, Journal
+from carchain.sdk.account import Account
+from carchain.storage.blobstore import BlobStore
+
+log = logging.getLogger("carchain.gateway")
+MAX_BATCHES_PER_ANCHOR = 100_000
+
+
+class AnchorManifest(msgspec.Struct, array_like=True, frozen=True):
+    """The off-chain list of signed batch headers one anchor commits to, in leaf order."""
+
+    oem: str
+    seq: int
+    headers: list[bytes]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_manifest_decoder = msgspec.msgpack.Decoder(AnchorManifest)
+
+
+def decode_manifest(raw: bytes) -> AnchorManifest:
+    """Decode an anchor manifest."""
+    return _manifest_decoder.decode(raw)
+
+
+def compute_gateway_root(headers: list[bytes]) -> bytes:
+    """Return the gateway root: RFC 6962 over the encoded signed batch headers."""
+    return compute_records_root(headers)
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorOutcome:
+    """What one anchoring step did."""
+
+    seq: int
+    batch_count: int
+    height: int
+
+
+class Anchorer:
+    """Builds, sends and settles the anchors of one OEM gateway."""
+
+    def __init__(
+        self,
+        oem: str,
+        account: Account,
+        journal: Journal,
+        blobs: BlobStore,
+        max_batches: int = MAX_BATCHES_PER_ANCHOR,
+        commit_timeout_s: float = 30.0,
+    ) -> None:
+        self.oem = oem
+        self.account = account
+        self.journal = journal
+        self.blobs = blobs
+        self.max_batches = max_batches
+        self.commit_timeout_s = commit_timeout_s
+        self._proof_cache: dict[int, list[MerkleProof]] = {}
+
+    def get_chain_head(self) -> AnchorHead:
+        """Return this OEM's latest anchor head on chain."""
+        try:
+            doc = self.account.client.query(ANCHORS_STORE, compute_head_key(self.oem))
+        except NotFound:
+            return AnchorHead(0, 0)
+        return msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=AnchorHead)
+
+    def get_chain_anchor(self, seq: int) -> Anchor | None:
+        """Return this OEM's anchor ``seq`` on chain, if committed."""
+        try:
+            doc = self.account.client.query(ANCHORS_STORE, compute_anchor_key(self.oem, seq))
+        except NotFound:
+            return None
+        return msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Anchor)
+
+    def step(self) -> AnchorOutcome | None:
+        """Settle the pending anchor or build and send the next one; ``None`` if idle."""
+        pending = self.journal.get_unconfirmed_anchor()
+        if pending is None:
+            pending = self._build_next()
+            if pending is None:
+                return None
+        return self._settle(pending)
+
+    def _build_next(self) -> AnchorRow | None:
+        rows = self.journal.get_unanchored(self.max_batches)
+        if not rows:
+            return None
+        seq = max(self.journal.get_last_anchor_seq(), self.get_chain_head().seq) + 1
+        headers = [r.header for r in rows]
+        manifest = _encoder.encode(AnchorManifest(self.oem, seq, headers))
+        manifest_hash = self.blobs.put(manifest)
+        body = SubmitAnchor(
+            seq=seq,
+            root=compute_gateway_root(headers),
+            batch_count=len(rows),
+            record_count=sum(r.record_count for r in rows),
+            start_ms=min(r.start_ms for r in rows),
+            end_ms=max(r.end_ms for r in rows),
+            manifest_hash=manifest_hash,
+        )
+        self.account.resync()
+        tx = self.account.build(body)
+        row = _anchor_row(body, tx)
+        self.journal.add_anchor(row, [r.header_hash for r in rows])
+        return row
+
+    def _settle(self, row: AnchorRow) -> AnchorOutcome | None:
+        committed = self.get_chain_anchor(row.seq)
+        if committed is not None:
+            if committed.root != row.root:
+                raise CarchainError(
+                    "another signer anchored this sequence number for our OEM", seq=row.seq
+                )
+            self.journal.confirm_anchor(row.seq, committed.height)
+            return AnchorOutcome(row.seq, row.batch_count, committed.height)
+        try:
+            state = str(self.account.client.tx(row.tx_hash)["state"])
+        except NotFound:
+            state = "unknown"
+        if state == "committed":
+            # Included but failed (e.g. two anchors raced into one block): re-sign.
+            self._resign(row)
+            return None
+        if state == "pending":
+            return None
+        try:
+            self.account.client.submit(row.tx, "commit", self.commit_timeout_s)
+        except InvalidNonce:
+            # The key's nonce moved on (another transaction, or a crash before sending).
+            self._resign(row)
+            return None
+        except CarchainError as exc:
+            # Timeouts, an unreachable node, a failed result: the next step looks again.
+            log.warning("anchor %d not confirmed yet: %s", row.seq, exc.message)
+            return None
+        committed = self.get_chain_anchor(row.seq)
+        if committed is None:
+            return None
+        self.journal.confirm_anchor(row.seq, committed.height)
+        return AnchorOutcome(row.seq, row.batch_count, committed.height)
+
+    def _resign(self, row: AnchorRow) -> None:
+        body = SubmitAnchor(
+            row.seq,
+            row.root,
+            row.batch_count,
+            row.record_count,
+            row.start_ms,
+            row.end_ms,
+            row.manifest_hash,
+        )
+        self.account.resync()
+        tx = self.account.build(body)
+        self.journal.replace_anchor_tx(row.seq, tx, compute_tx_hash(tx))
+
+    def get_batch_proof(self, batch: BatchRow) -> tuple[AnchorRow, MerkleProof]:
+        """Return the committed anchor covering ``batch`` and the batch's proof to its root."""
+        if batch.anchor_seq is None or batch.anchor_index is None:
+            raise NotFound("batch not anchored yet")
+        anchor = self.journal.get_anchor(batch.anchor_seq)
+        if anchor is None or not anchor.height:
+            raise NotFound("batch not anchored yet")
+        proofs = self._proof_cache.get(anchor.seq)
+        if proofs is None:
+            manifest = decode_manifest(self.blobs.get(anchor.manifest_hash))
+            _, proofs = compute_proofs(manifest.headers)
+            if len(self._proof_cache) > 64:
+                self._proof_cache.clear()
+            self._proof_cache[anchor.seq] = proofs
+        return anchor, proofs[batch.anchor_index]
+
+
+def _anchor_row(body: SubmitAnchor, tx: bytes) -> AnchorRow:
+    return AnchorRow(
+        seq=body.seq,
+        root=body.root,
+        batch_count=body.batch_count,
+        record_count=body.record_count,
+        start_ms=body.start_ms,
+        end_ms=body.end_ms,
+        manifest_hash=body.manifest_hash,
+        tx=tx,
+        tx_hash=compute_tx_hash(tx),
+        height=0,
+    )

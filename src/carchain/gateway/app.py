@@ -1,0 +1,133 @@
+"""The gateway's REST API: vehicles upload batches; key holders fetch ciphertext and proofs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from carchain import __version__
+from carchain.api import errors
+from carchain.api.encoding import parse_hex
+from carchain.core.exceptions import BatchTooLarge, NotFound
+from carchain.data.batches import decode_signed_header
+from carchain.gateway.journal import BatchRow
+from carchain.gateway.service import Gateway
+
+OCTETS = "application/octet-stream"
+
+
+def _gateway(request: Request) -> Gateway:
+    return cast(Gateway, request.app.state.gateway)
+
+
+def _batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
+    h = decode_signed_header(row.header).header
+    doc: dict[str, Any] = {
+        "header_hash": row.header_hash.hex(),
+        "vehicle_id": row.vehicle_id,
+        "epoch": row.epoch,
+        "seq": row.seq,
+        "start_ms": row.start_ms,
+        "end_ms": row.end_ms,
+        "record_count": row.record_count,
+        "categories": h.categories,
+        "ciphertext_size": row.ciphertext_size,
+        "ciphertext_hash": h.ciphertext_hash.hex(),
+        "key_ref": h.key_ref.hex(),
+        "anchor_seq": row.anchor_seq,
+        "anchor_height": 0,
+    }
+    if row.anchor_seq is not None:
+        anchor = gw.journal.get_anchor(row.anchor_seq)
+        doc["anchor_height"] = anchor.height if anchor else 0
+    return doc
+
+
+def _get_row(gw: Gateway, header_hash: str) -> BatchRow:
+    row = gw.journal.get_batch(parse_hex(header_hash, "header hash", 32))
+    if row is None:
+        raise NotFound("no such batch")
+    return row
+
+
+def create_gateway_app(gw: Gateway) -> FastAPI:
+    """Return the gateway API app serving ``gw``."""
+    app = FastAPI(title=f"carchain gateway ({gw.oem})", version=__version__)
+    app.state.gateway = gw
+    errors.register(app)
+
+    @app.get("/status")
+    def status(request: Request) -> dict[str, object]:
+        """Return counts of accepted, anchored and pending batches and of anchors."""
+        return _gateway(request).status()
+
+    @app.post("/batches")
+    async def submit_batch(request: Request) -> dict[str, Any]:
+        """Upload one batch (MessagePack ``SubmittedBatch``); 200 only once it is durable."""
+        gw = _gateway(request)
+        limit = gw.ingestor.limits.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BatchTooLarge("upload too large", size=int(declared))
+        raw = await request.body()
+        receipt = await run_in_threadpool(gw.process_batch, raw)
+        return {"header_hash": receipt.header_hash.hex(), "received": receipt.received}
+
+    @app.get("/batches")
+    def list_batches(
+        request: Request,
+        vehicle_id: str,
+        start_ms: int = 0,
+        end_ms: int = 2**62,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        anchored_only: bool = False,
+    ) -> dict[str, Any]:
+        """Return a vehicle's batches overlapping a time range (optionally anchored only)."""
+        gw = _gateway(request)
+        rows = gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit)
+        docs = [_batch_json(r, gw) for r in rows]
+        if anchored_only:
+            docs = [d for d in docs if d["anchor_height"]]
+        return {"batches": docs}
+
+    @app.get("/batches/{header_hash}")
+    def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
+        """Return one batch's header fields and anchoring state."""
+        gw = _gateway(request)
+        return _batch_json(_get_row(gw, header_hash), gw)
+
+    @app.get("/batches/{header_hash}/ciphertext")
+    def get_ciphertext(header_hash: str, request: Request) -> Response:
+        """Return the batch's ciphertext (useless without a released key)."""
+        gw = _gateway(request)
+        h = decode_signed_header(_get_row(gw, header_hash).header).header
+        return Response(gw.blobs.get(h.ciphertext_hash), media_type=OCTETS)
+
+    @app.get("/batches/{header_hash}/proof")
+    def get_batch_proof(header_hash: str, request: Request) -> dict[str, Any]:
+        """Return the signed header, its proof to the gateway root and the anchor transaction."""
+        gw = _gateway(request)
+        row = _get_row(gw, header_hash)
+        anchor, proof = gw.anchorer.get_batch_proof(row)
+        return {
+            "batch_header": row.header.hex(),
+            "batch_proof": proof.to_dict(),
+            "anchor": {
+                "oem": gw.oem,
+                "seq": anchor.seq,
+                "root": anchor.root.hex(),
+                "height": anchor.height,
+                "tx": anchor.tx.hex(),
+            },
+        }
+
+    @app.get("/keys/{key_ref}")
+    def get_key_envelope(key_ref: str, request: Request) -> Response:
+        """Return a sealed epoch key envelope (opens only for owner or custodian)."""
+        gw = _gateway(request)
+        return Response(gw.blobs.get(parse_hex(key_ref, "key ref", 32)), media_type=OCTETS)
+
+    return app

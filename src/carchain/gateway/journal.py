@@ -1,0 +1,282 @@
+"""The gateway's durable journal: accepted batches and the anchors that cover them.
+
+SQLite in WAL mode with ``synchronous=FULL``: a batch is acknowledged only
+after its row is committed (and its ciphertext fsynced before that), so no
+acknowledged batch is lost in a crash. An anchor row and the assignment of its
+batches are written in one transaction before the anchor transaction is sent,
+so after a restart the same batches go out under the same anchor sequence
+number, which the chain accepts once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    received INTEGER PRIMARY KEY,
+    header_hash BLOB NOT NULL UNIQUE,
+    vehicle_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    record_count INTEGER NOT NULL,
+    ciphertext_size INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    anchor_seq INTEGER,
+    anchor_index INTEGER,
+    UNIQUE (vehicle_id, epoch, seq)
+);
+CREATE INDEX IF NOT EXISTS batches_by_vehicle ON batches (vehicle_id, start_ms);
+CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (received) WHERE anchor_seq IS NULL;
+CREATE TABLE IF NOT EXISTS anchors (
+    seq INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    batch_count INTEGER NOT NULL,
+    record_count INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    manifest_hash BLOB NOT NULL,
+    tx BLOB NOT NULL,
+    tx_hash BLOB NOT NULL,
+    height INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """An accepted batch as the journal holds it."""
+
+    received: int
+    header_hash: bytes
+    vehicle_id: str
+    epoch: int
+    seq: int
+    start_ms: int
+    end_ms: int
+    record_count: int
+    ciphertext_size: int
+    header: bytes
+    anchor_seq: int | None
+    anchor_index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorRow:
+    """An anchor the gateway built; ``height`` is 0 until it is committed on chain."""
+
+    seq: int
+    root: bytes
+    batch_count: int
+    record_count: int
+    start_ms: int
+    end_ms: int
+    manifest_hash: bytes
+    tx: bytes
+    tx_hash: bytes
+    height: int
+
+
+_BATCH_COLUMNS = (
+    "received, header_hash, vehicle_id, epoch, seq, start_ms, end_ms, record_count, "
+    "ciphertext_size, header, anchor_seq, anchor_index"
+)
+_ANCHOR_COLUMNS = (
+    "seq, root, batch_count, record_count, start_ms, end_ms, manifest_hash, tx, tx_hash, height"
+)
+
+
+def _batch(row: tuple[object, ...]) -> BatchRow:
+    return BatchRow(*row)  # type: ignore[arg-type]
+
+
+def _anchor(row: tuple[object, ...]) -> AnchorRow:
+    return AnchorRow(*row)  # type: ignore[arg-type]
+
+
+class Journal:
+    """The gateway's SQLite journal; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # --- batches -------------------------------------------------------------------
+
+    def has_batch(self, vehicle_id: str, epoch: int, seq: int) -> bool:
+        """Return whether a batch with this identity was accepted."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM batches WHERE vehicle_id = ? AND epoch = ? AND seq = ?",
+                (vehicle_id, epoch, seq),
+            ).fetchone()
+        return row is not None
+
+    def add_batch(
+        self,
+        header_hash: bytes,
+        vehicle_id: str,
+        epoch: int,
+        seq: int,
+        start_ms: int,
+        end_ms: int,
+        record_count: int,
+        ciphertext_size: int,
+        header: bytes,
+    ) -> int:
+        """Record an accepted batch durably; return its receipt number.
+
+        Raises ``sqlite3.IntegrityError`` if the batch identity is already there.
+        """
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO batches (header_hash, vehicle_id, epoch, seq, start_ms, end_ms, "
+                "record_count, ciphertext_size, header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    header_hash,
+                    vehicle_id,
+                    epoch,
+                    seq,
+                    start_ms,
+                    end_ms,
+                    record_count,
+                    ciphertext_size,
+                    header,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def get_batch(self, header_hash: bytes) -> BatchRow | None:
+        """Return an accepted batch by its header hash."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE header_hash = ?", (header_hash,)
+            ).fetchone()
+        return None if row is None else _batch(row)
+
+    def get_unanchored(self, limit: int) -> list[BatchRow]:
+        """Return up to ``limit`` accepted batches no anchor covers yet, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE anchor_seq IS NULL "
+                "ORDER BY received LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_batch(r) for r in rows]
+
+    def find_batches(
+        self, vehicle_id: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[BatchRow]:
+        """Return a vehicle's batches that overlap ``[start_ms, end_ms]``, by start time."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE vehicle_id = ? "
+                "AND start_ms <= ? AND end_ms >= ? ORDER BY start_ms, seq LIMIT ?",
+                (vehicle_id, end_ms, start_ms, limit),
+            ).fetchall()
+        return [_batch(r) for r in rows]
+
+    def count_batches(self) -> tuple[int, int]:
+        """Return ``(accepted, anchored on chain)`` batch counts."""
+        with self._lock:
+            total = self._conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
+            anchored = self._conn.execute(
+                "SELECT COUNT(*) FROM batches b JOIN anchors a ON b.anchor_seq = a.seq "
+                "WHERE a.height > 0"
+            ).fetchone()[0]
+        return int(total), int(anchored)
+
+    # --- anchors ---------------------------------------------------------------------
+
+    def add_anchor(self, anchor: AnchorRow, header_hashes: list[bytes]) -> None:
+        """Record a built anchor and assign its batches to it, atomically."""
+        with self._tx() as conn:
+            conn.execute(
+                f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    anchor.seq,
+                    anchor.root,
+                    anchor.batch_count,
+                    anchor.record_count,
+                    anchor.start_ms,
+                    anchor.end_ms,
+                    anchor.manifest_hash,
+                    anchor.tx,
+                    anchor.tx_hash,
+                    anchor.height,
+                ),
+            )
+            conn.executemany(
+                "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
+                "WHERE header_hash = ? AND anchor_seq IS NULL",
+                [(anchor.seq, i, h) for i, h in enumerate(header_hashes)],
+            )
+
+    def replace_anchor_tx(self, seq: int, tx: bytes, tx_hash: bytes) -> None:
+        """Swap the transaction of an unconfirmed anchor (same body, fresh nonce)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE anchors SET tx = ?, tx_hash = ? WHERE seq = ? AND height = 0",
+                (tx, tx_hash, seq),
+            )
+
+    def confirm_anchor(self, seq: int, height: int) -> None:
+        """Mark an anchor as committed on chain at ``height``."""
+        with self._tx() as conn:
+            conn.execute("UPDATE anchors SET height = ? WHERE seq = ?", (height, seq))
+
+    def get_anchor(self, seq: int) -> AnchorRow | None:
+        """Return an anchor by sequence number."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_ANCHOR_COLUMNS} FROM anchors WHERE seq = ?", (seq,)
+            ).fetchone()
+        return None if row is None else _anchor(row)
+
+    def get_unconfirmed_anchor(self) -> AnchorRow | None:
+        """Return the oldest anchor not yet seen committed, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_ANCHOR_COLUMNS} FROM anchors WHERE height = 0 ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _anchor(row)
+
+    def get_last_anchor_seq(self) -> int:
+        """Return the highest anchor sequence number built (0 if none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(seq) FROM anchors").fetchone()
+        return int(row[0] or 0)
+
+    def count_anchors(self) -> int:
+        """Return how many anchors are committed on chain."""
+        with self._lock:
+            return int(
+                self._conn.execute("SELECT COUNT(*) FROM anchors WHERE height > 0").fetchone()[0]
+            )

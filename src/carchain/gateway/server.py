@@ -1,0 +1,156 @@
+"""Serving a gateway: its home folder, the ``carchain gateway`` process, an embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import uvicorn
+
+from carchain.core.exceptions import InvalidGenesis
+from carchain.crypto.signing import SigningKey
+from carchain.gateway.app import create_gateway_app
+from carchain.gateway.service import Gateway
+from carchain.node.home import validate_loopback
+from carchain.sdk.keystore import load_key
+from carchain.sim.embedded import find_free_port
+
+DEFAULT_GATEWAY_PORT = 8710
+
+
+class GatewayConfigError(InvalidGenesis):
+    """The gateway configuration is not acceptable."""
+
+    code = "invalid_config"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """What a gateway home's ``gateway.json`` holds (no secrets: the key file is encrypted)."""
+
+    oem: str
+    key_file: str
+    custodian_public_key: str
+    node_url: str
+    api_host: str = "127.0.0.1"
+    api_port: int = DEFAULT_GATEWAY_PORT
+    anchor_interval_ms: int = 200
+
+
+def get_config_path(home: Path) -> Path:
+    """Return the config file of a gateway home."""
+    return home / "gateway.json"
+
+
+def save_config(home: Path, config: GatewayConfig) -> None:
+    """Write a new gateway home; refuse to overwrite one."""
+    validate_loopback(config.api_host)
+    path = get_config_path(home)
+    if path.exists():
+        raise GatewayConfigError("gateway home already initialised", path=str(home))
+    home.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(config), indent=2))
+
+
+def load_config(home: Path) -> GatewayConfig:
+    """Read a gateway home's config."""
+    try:
+        cfg = GatewayConfig(**json.loads(get_config_path(home).read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise GatewayConfigError(f"cannot read gateway config in {home}: {exc}") from exc
+    validate_loopback(cfg.api_host)
+    return cfg
+
+
+def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
+    """Unlock the OEM key and open the gateway of a home folder."""
+    cfg = load_config(home)
+    key = load_key(Path(cfg.key_file), passphrase)
+    gw = Gateway(
+        home / "data",
+        cfg.oem,
+        key,
+        bytes.fromhex(cfg.custodian_public_key),
+        cfg.node_url,
+        anchor_interval_s=cfg.anchor_interval_ms / 1000,
+    )
+    return gw, cfg
+
+
+def run_gateway(home: Path, passphrase: str, port: int | None = None) -> None:
+    """Run the gateway API and anchoring loop until interrupted."""
+    gw, cfg = open_gateway(home, passphrase)
+    gw.start_anchoring()
+    try:
+        uvicorn.run(
+            create_gateway_app(gw),
+            host=cfg.api_host,
+            port=port or cfg.api_port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        gw.close()
+
+
+class EmbeddedGateway:
+    """A gateway and its API in this process on a free loopback port; ``with`` runs it."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        oem: str,
+        oem_key: SigningKey,
+        custodian: bytes,
+        node_url: str,
+        anchor_interval_s: float = 0.1,
+    ) -> None:
+        self.gateway = Gateway(
+            data_dir, oem, oem_key, custodian, node_url, anchor_interval_s=anchor_interval_s
+        )
+        self.port = find_free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve the API and start anchoring; return once the API accepts connections."""
+        config = uvicorn.Config(
+            create_gateway_app(self.gateway),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve()), name="carchain-gateway", daemon=True
+        )
+        self._thread.start()
+        ready = threading.Event()
+        for _ in range(3000):
+            if server.started or not self._thread.is_alive():
+                break
+            ready.wait(0.01)
+        if not server.started:
+            raise TimeoutError("embedded gateway did not start")
+        self.gateway.start_anchoring()
+
+    def stop(self) -> None:
+        """Stop the API and the anchoring loop."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(30)
+        self.gateway.close()
+
+    def __enter__(self) -> EmbeddedGateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

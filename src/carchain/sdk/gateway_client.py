@@ -1,0 +1,79 @@
+"""HTTP client for an OEM gateway, raising the same typed errors the gateway does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from carchain.core.exceptions import CarchainError, make_error
+from carchain.sdk.client import NodeUnavailable
+
+
+class GatewayClient:
+    """Uploads batches; fetches batch listings, ciphertext, sealed keys and batch proofs."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach gateway at {self.url}: {exc}") from exc
+        if resp.status_code == 200:
+            return resp
+        try:
+            err = resp.json().get("error")
+        except ValueError:
+            err = None
+        if isinstance(err, dict):
+            fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
+            raise make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
+        raise CarchainError(f"gateway answered HTTP {resp.status_code}")
+
+    def submit(self, body: bytes) -> dict[str, Any]:
+        """Upload one encoded batch; return the receipt once the gateway stored it durably."""
+        resp = self._request(
+            "POST", "/batches", content=body, headers={"content-type": "application/octet-stream"}
+        )
+        return dict(resp.json())
+
+    def status(self) -> dict[str, Any]:
+        """Return the gateway's counts."""
+        return dict(self._request("GET", "/status").json())
+
+    def batches(
+        self, vehicle_id: str, start_ms: int = 0, end_ms: int = 2**62, anchored_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Return a vehicle's batches overlapping ``[start_ms, end_ms]``."""
+        params = {
+            "vehicle_id": vehicle_id,
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "anchored_only": str(anchored_only).lower(),
+        }
+        return list(self._request("GET", "/batches", params=params).json()["batches"])
+
+    def ciphertext(self, header_hash: bytes) -> bytes:
+        """Return a batch's ciphertext."""
+        return self._request("GET", f"/batches/{header_hash.hex()}/ciphertext").content
+
+    def key_envelope(self, key_ref: bytes) -> bytes:
+        """Return a sealed epoch key envelope."""
+        return self._request("GET", f"/keys/{key_ref.hex()}").content
+
+    def batch_proof(self, header_hash: bytes) -> dict[str, Any]:
+        """Return the batch's signed header, its proof to the gateway root and the anchor tx."""
+        return dict(self._request("GET", f"/batches/{header_hash.hex()}/proof").json())

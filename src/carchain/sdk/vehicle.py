@@ -1,0 +1,159 @@
+"""The vehicle edge SDK: minimise, batch, seal and sign, in the car.
+
+``VehicleRecorder`` takes typed records as the car produces them, applies the
+minimisation policy, and closes a batch when its time window or size is full or
+the epoch changes. A closed batch is a ``SubmittedBatch``: signed header,
+AES-256-GCM ciphertext and the sealed epoch key. No plaintext leaves here.
+Epoch keys are drawn fresh per epoch and kept only in the recorder (in a real
+car: its secure element); the owner and the OEM custodian get them sealed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from carchain.crypto.kdf import compute_pseudonym_key
+from carchain.crypto.signing import SigningKey
+from carchain.data.batches import (
+    SubmittedBatch,
+    compute_epoch,
+    compute_header_hash,
+    encode_submitted,
+    seal_batch,
+)
+from carchain.data.custody import EPOCH_KEY_SIZE, compute_key_ref, seal_epoch_key
+from carchain.data.minimisation import DEFAULT_POLICY, MinimisationPolicy, apply_policy
+from carchain.data.records import Record, compute_record_categories, encode_record
+
+DEFAULT_WINDOW_MS = 5 * 60 * 1000
+DEFAULT_MAX_RECORDS = 2_000
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A closed batch ready to send: its identity, size and the encoded upload."""
+
+    header_hash: bytes
+    vehicle_id: str
+    epoch: int
+    seq: int
+    record_count: int
+    plaintext_bytes: int
+    body: bytes
+
+    @property
+    def size(self) -> int:
+        """Return the upload's size in bytes."""
+        return len(self.body)
+
+
+@dataclass
+class _Open:
+    epoch: int
+    start_ms: int
+    end_ms: int
+    records: list[bytes] = field(default_factory=list)
+    size: int = 0
+    categories: set[str] = field(default_factory=set)
+
+
+class VehicleRecorder:
+    """Turns one vehicle's records into sealed, signed batches."""
+
+    def __init__(
+        self,
+        vehicle_id: str,
+        key: SigningKey,
+        owner: bytes,
+        custodian: bytes,
+        policy: MinimisationPolicy = DEFAULT_POLICY,
+        *,
+        window_ms: int = DEFAULT_WINDOW_MS,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.vehicle_id = vehicle_id
+        self.key = key
+        self.owner = owner
+        self.custodian = custodian
+        self.policy = policy
+        self.window_ms = window_ms
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._epoch_keys: dict[int, bytes] = {}
+        self._envelopes: dict[int, bytes] = {}
+        self._seq: dict[int, int] = {}
+        self._open: _Open | None = None
+        self.dropped = 0
+
+    def get_epoch_key(self, epoch: int) -> bytes:
+        """Return this vehicle's key for ``epoch``, drawing it on first use."""
+        k = self._epoch_keys.get(epoch)
+        if k is None:
+            k = os.urandom(EPOCH_KEY_SIZE)
+            self._epoch_keys[epoch] = k
+            self._envelopes[epoch] = seal_epoch_key(
+                k, self.vehicle_id, epoch, self.owner, self.custodian
+            )
+        return k
+
+    def add_at(self, record: Record, now_ms: int) -> list[Upload]:
+        """Minimise and add a record collected at ``now_ms``; return batches it closed."""
+        closed: list[Upload] = []
+        epoch = compute_epoch(now_ms)
+        cur = self._open
+        if cur is not None and (epoch != cur.epoch or now_ms - cur.start_ms >= self.window_ms):
+            closed.extend(self.flush())
+            cur = None
+        pseudonym_key = compute_pseudonym_key(self.get_epoch_key(epoch), self.vehicle_id, epoch)
+        minimised = apply_policy(record, self.policy, pseudonym_key)
+        if minimised is None:
+            self.dropped += 1
+            return closed
+        raw = encode_record(minimised)
+        if cur is None:
+            cur = self._open = _Open(epoch, now_ms, now_ms)
+        cur.records.append(raw)
+        cur.size += len(raw)
+        cur.end_ms = max(cur.end_ms, now_ms)
+        cur.categories.update(c.value for c in compute_record_categories(minimised))
+        if len(cur.records) >= self.max_records or cur.size >= self.max_bytes:
+            closed.extend(self.flush())
+        return closed
+
+    def flush(self) -> list[Upload]:
+        """Close the open batch, if any, and return it."""
+        cur = self._open
+        self._open = None
+        if cur is None or not cur.records:
+            return []
+        seq = self._seq.get(cur.epoch, 0)
+        self._seq[cur.epoch] = seq + 1
+        epoch_key = self.get_epoch_key(cur.epoch)
+        envelope = self._envelopes[cur.epoch]
+        sealed = seal_batch(
+            cur.records,
+            key=self.key,
+            vehicle_id=self.vehicle_id,
+            epoch=cur.epoch,
+            seq=seq,
+            start_ms=cur.start_ms,
+            end_ms=cur.end_ms,
+            categories=sorted(cur.categories),
+            epoch_key=epoch_key,
+            key_ref=compute_key_ref(envelope),
+        )
+        body = encode_submitted(SubmittedBatch(sealed.header, sealed.ciphertext, envelope))
+        return [
+            Upload(
+                header_hash=compute_header_hash(sealed.header),
+                vehicle_id=self.vehicle_id,
+                epoch=cur.epoch,
+                seq=seq,
+                record_count=len(cur.records),
+                plaintext_bytes=cur.size,
+                body=body,
+            )
+        ]
