@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli import keys, member, node, vehicle
+from carchain.cli import gateway, keys, member, node, vehicle, verify
 from carchain.cli.common import console
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(node.node_app, name="node")
 app.add_typer(member.app, name="member")
 app.add_typer(vehicle.app, name="vehicle")
+app.add_typer(gateway.app, name="gateway")
+app.command("verify")(verify.verify)
 app.command("init")(node.init)
 app.command("query")(node.query)
 

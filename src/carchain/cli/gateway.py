@@ -1,0 +1,157 @@
+"""``carchain gateway``: set up and run an OEM ingest gateway, list batches, build proofs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from carchain.cli.common import (
+    DEFAULT_KEYRING,
+    DEFAULT_NODE,
+    KeyringOpt,
+    NodeOpt,
+    console,
+    fail,
+    get_passphrase,
+    key_path,
+    unlock,
+)
+from carchain.core.exceptions import CarchainError
+from carchain.data.batches import decode_signed_header, open_batch
+from carchain.data.custody import open_epoch_key
+from carchain.sdk.client import Client
+from carchain.sdk.gateway_client import GatewayClient
+from carchain.sdk.keystore import load_public_key
+from carchain.sdk.record_proofs import build_record_proof
+
+app = typer.Typer(help="An OEM's ingest gateway: verify, store and anchor vehicle data batches.")
+HomeOpt = Annotated[Path, typer.Option("--home", help="Gateway home folder.")]
+DEFAULT_GATEWAY = "http://127.0.0.1:8710"
+GatewayOpt = Annotated[
+    str, typer.Option("--gateway", envvar="CARCHAIN_GATEWAY", help="Gateway API URL.")
+]
+
+
+@app.command("init")
+def init(
+    home: HomeOpt,
+    oem: Annotated[str, typer.Option(help="The OEM member id this gateway anchors for.")],
+    key: Annotated[str, typer.Option(help="Name of the OEM member's key (signs anchors).")],
+    custodian_key: Annotated[
+        str, typer.Option(help="Name of the OEM custodian's key (only its public key is used).")
+    ],
+    node: NodeOpt = DEFAULT_NODE,
+    port: Annotated[int, typer.Option(help="API port (loopback).")] = 8710,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Create a gateway home: config naming the encrypted OEM key file and the custodian key."""
+    from carchain.gateway.server import GatewayConfig, save_config
+
+    key_file = key_path(keyring, key)
+    if not key_file.exists():
+        raise typer.BadParameter(f"no key named {key!r} in {keyring}")
+    custodian = load_public_key(key_path(keyring, custodian_key))
+    try:
+        save_config(
+            home,
+            GatewayConfig(
+                oem=oem,
+                key_file=str(key_file.resolve()),
+                custodian_public_key=custodian.hex(),
+                node_url=node,
+                api_port=port,
+            ),
+        )
+    except CarchainError as exc:
+        fail(exc)
+    console.print(f"[green]initialised[/green] gateway home {home} for {oem}")
+
+
+@app.command("start")
+def start(
+    home: HomeOpt,
+    port: Annotated[int | None, typer.Option(help="Override the API port.")] = None,
+) -> None:
+    """Run the gateway (API and anchoring loop) on loopback until interrupted."""
+    from carchain.gateway.server import run_gateway
+
+    try:
+        run_gateway(home, get_passphrase(), port)
+    except CarchainError as exc:
+        fail(exc)
+
+
+@app.command("status")
+def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
+    """Show the gateway's counts of batches and anchors."""
+    with GatewayClient(gateway) as gc:
+        try:
+            doc = gc.status()
+        except CarchainError as exc:
+            fail(exc)
+    for k, v in doc.items():
+        console.print(f"{k}: {v}")
+
+
+@app.command("batches")
+def batches(
+    vehicle_id: Annotated[str, typer.Option("--vehicle-id", help="Vehicle id.")],
+    start_ms: Annotated[int, typer.Option(help="Range start (ms since epoch).")] = 0,
+    end_ms: Annotated[int, typer.Option(help="Range end (ms since epoch).")] = 2**62,
+    gateway: GatewayOpt = DEFAULT_GATEWAY,
+) -> None:
+    """List a vehicle's batches in a time range, with their anchors."""
+    with GatewayClient(gateway) as gc:
+        try:
+            docs = gc.batches(vehicle_id, start_ms, end_ms)
+        except CarchainError as exc:
+            fail(exc)
+    table = Table("header hash", "epoch", "seq", "start", "end", "records", "anchor", "height")
+    for d in docs:
+        table.add_row(
+            d["header_hash"][:16] + "…",
+            str(d["epoch"]),
+            str(d["seq"]),
+            str(d["start_ms"]),
+            str(d["end_ms"]),
+            str(d["record_count"]),
+            str(d["anchor_seq"] or "-"),
+            str(d["anchor_height"] or "-"),
+        )
+    console.print(table)
+
+
+@app.command("prove")
+def prove(
+    header_hash: Annotated[str, typer.Option(help="The batch's header hash (hex).")],
+    index: Annotated[int, typer.Option(help="Record index in the batch.")],
+    key: Annotated[str, typer.Option(help="Owner or custodian key name (opens the epoch key).")],
+    out: Annotated[Path, typer.Option(help="Where to write the proof bundle (JSON).")],
+    header_out: Annotated[Path, typer.Option(help="Where to write the block header (JSON).")],
+    gateway: GatewayOpt = DEFAULT_GATEWAY,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Decrypt a batch as its owner or custodian and write a proof bundle for one record."""
+    signer = unlock(keyring, key)
+    with GatewayClient(gateway) as gc, Client(node) as client:
+        try:
+            hh = bytes.fromhex(header_hash)
+            doc = gc.batch_proof(hh)
+            signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
+            epoch_key = open_epoch_key(gc.key_envelope(signed.header.key_ref), signer)
+            records = open_batch(signed, gc.ciphertext(hh), epoch_key)
+            if not 0 <= index < len(records):
+                raise typer.BadParameter(f"the batch has {len(records)} records")
+            bundle, block_header = build_record_proof(records, index, doc, client)
+        except CarchainError as exc:
+            fail(exc)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    out.write_text(json.dumps(bundle, indent=2))
+    header_out.write_text(json.dumps(block_header, indent=2))
+    console.print(f"[green]wrote[/green] {out} and {header_out} (block {block_header['height']})")
