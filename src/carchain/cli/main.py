@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli import gateway, keys, member, node, vehicle, verify
+from carchain.cli import gateway, keys, member, network, node, vehicle, verify
 from carchain.cli.common import console
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(member.app, name="member")
 app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
 app.command("verify")(verify.verify)
+app.add_typer(network.app, name="network")
 app.command("init")(node.init)
 app.command("query")(node.query)
 

@@ -1,0 +1,138 @@
+"""``carchain network``: a CometBFT localnet of one validator per consortium member."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from carchain.cli.common import console, fail
+from carchain.core.exceptions import CarchainError
+
+app = typer.Typer(help="A CometBFT localnet on loopback: one validator per member node.")
+
+DEFAULT_NETWORK_HOME = Path(
+    os.environ.get("CARCHAIN_NETWORK_HOME", str(Path.home() / ".carchain" / "network"))
+)
+NetHomeOpt = Annotated[
+    Path, typer.Option("--home", envvar="CARCHAIN_NETWORK_HOME", help="Network home folder.")
+]
+NodeArg = Annotated[str, typer.Argument(help="Node name (node0) or index (0).")]
+
+
+@app.command("up")
+def up(
+    validators: Annotated[int, typer.Option(help="Number of validator nodes.", min=1, max=8)] = 4,
+    chain_id: Annotated[str, typer.Option(help="Chain id.")] = "carchain-localnet",
+    home: NetHomeOpt = DEFAULT_NETWORK_HOME,
+) -> None:
+    """Create (first time) and start the localnet; print each node's API and RPC URLs."""
+    from carchain.network import localnet
+
+    try:
+        layout = localnet.up(home, validators, chain_id)
+    except CarchainError as exc:
+        fail(exc)
+    table = Table("node", "API", "CometBFT RPC", "P2P", "ABCI")
+    for n in layout.nodes:
+        table.add_row(n.name, n.api_url, n.rpc_url, str(n.p2p_port), str(n.abci_port))
+    console.print(table)
+    console.print(f"[green]up[/green]: chain {layout.chain_id}, home {home}, keys in {home}/keys")
+
+
+@app.command("status")
+def status(home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
+    """Show each node's processes, height, app hash and peers."""
+    from carchain.network import localnet
+    from carchain.network.layout import load_layout
+
+    try:
+        layout = load_layout(home)
+    except CarchainError as exc:
+        fail(exc)
+    table = Table("node", "app pid", "comet pid", "height", "app hash", "peers", "syncing")
+    for n in layout.nodes:
+        s = localnet.get_node_state(layout, n)
+        table.add_row(
+            s.name,
+            str(s.app_pid or "-"),
+            str(s.comet_pid or "-"),
+            "-" if s.height is None else str(s.height),
+            s.app_hash[:16] or "-",
+            "-" if s.peers is None else str(s.peers),
+            "-" if s.catching_up is None else ("yes" if s.catching_up else "no"),
+        )
+    console.print(table)
+
+
+@app.command("down")
+def down(home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
+    """Stop every node (state is kept; `up` starts them again)."""
+    from carchain.network import localnet
+
+    try:
+        localnet.down(home)
+    except CarchainError as exc:
+        fail(exc)
+    console.print("[green]down[/green]")
+
+
+@app.command("kill")
+def kill(node: NodeArg, home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
+    """SIGKILL one node's CometBFT and application (a crash)."""
+    from carchain.network import localnet
+    from carchain.network.layout import load_layout
+
+    try:
+        layout = load_layout(home)
+        localnet.kill_node(layout, layout.get_node(node))
+    except CarchainError as exc:
+        fail(exc)
+    console.print(f"[yellow]killed[/yellow] {node}")
+
+
+@app.command("restart")
+def restart(node: NodeArg, home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
+    """Stop (if running) and start one node; it catches up through the handshake."""
+    from carchain.network import localnet
+    from carchain.network.layout import load_layout
+
+    try:
+        layout = load_layout(home)
+        n = layout.get_node(node)
+        localnet.stop_node(layout, n)
+        localnet.start_node(layout, n)
+    except CarchainError as exc:
+        fail(exc)
+    console.print(f"[green]restarted[/green] {node}")
+
+
+@app.command("verify")
+def verify(
+    key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/saic-000001")],
+    node: Annotated[str, typer.Option(help="Node to read through.")] = "node0",
+    home: NetHomeOpt = DEFAULT_NETWORK_HOME,
+) -> None:
+    """Read a state key and verify it against a header signed by >2/3 of the validators."""
+    from carchain.network.layout import load_layout
+    from carchain.sdk.client import Client
+    from carchain.sdk.light import query_verified_by_consensus
+
+    store, _, raw = key.partition("/")
+    if not raw:
+        raise typer.BadParameter("KEY is STORE/KEY")
+    try:
+        layout = load_layout(home)
+        n = layout.get_node(node)
+        with Client(n.api_url) as client:
+            v = query_verified_by_consensus(client, n.rpc_url, store, raw.encode())
+    except CarchainError as exc:
+        fail(exc)
+    console.print(
+        f"[green]verified[/green] {store}/{raw} against header {v.height} "
+        f"(app hash {v.app_hash.hex()[:16]}…, signed by >2/3 of the voting power)"
+    )
+    console.print(v.value.hex())
