@@ -51,7 +51,9 @@ def read_pid(pid_path: Path) -> int | None:
 def is_running(pid: int, marker: str = "") -> bool:
     """Return whether ``pid`` is alive (not a zombie) and its command line holds ``marker``."""
     proc = _children.get(pid)
-    if proc is not None and proc.poll() is not None:
+    if proc is not None:  # our own child: ask it (its cmdline may predate exec)
+        if proc.poll() is None:
+            return True
         _children.pop(pid, None)
         return False
     try:
