@@ -84,7 +84,15 @@ def test_json_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"[]", b'{"chain_id": 5}', b'{"chain_id": "c"}', b"\xff\xfe"],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"chain_id": 5}',
+        b'{"chain_id": "c"}',
+        b"\xff\xfe",
+        b'{"chain_id": "\xff"}',
+    ],
 )
 def test_invalid_genesis_json(raw: bytes) -> None:
     with pytest.raises(InvalidGenesis) as info:

@@ -376,3 +376,17 @@ def test_check_tx_reports_signer_and_nonce(chain: Chain) -> None:
     res = chain.submit(chain.build(key, register_body()))
     assert res.ok
     assert (res.signer, res.nonce) == (key.public_key, 1)
+
+
+def test_invalid_utf8_in_body_fails_in_block_without_crashing(chain: Chain) -> None:
+    """Regression: invalid UTF-8 in a str field raised UnicodeDecodeError out of
+    finalize_block, stopping the node; it is an invalid body like any other."""
+    body = msgspec.msgpack.encode(register_body("saic-\u00e9"))
+    raw = sign_envelope(chain.key("saic"), body=body.replace(b"\xc3\xa9", b"\xff\xfe"))
+    assert _fails_in_block(chain, raw) == "invalid_body"
+
+
+def test_invalid_utf8_in_envelope_is_malformed() -> None:
+    raw = sign_envelope(seeded_key("saic"), chain_id="carchain-t\u00e9st")
+    with pytest.raises(exc.MalformedTransaction):
+        decode_envelope(raw.replace(b"\xc3\xa9", b"\xff\xfe"))

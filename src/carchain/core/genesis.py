@@ -36,7 +36,7 @@ def decode_genesis(raw: bytes) -> Genesis:
     """Parse ``genesis.json``; raise ``InvalidGenesis`` on any defect."""
     try:
         return msgspec.json.decode(raw, type=Genesis)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidGenesis(f"cannot parse genesis: {exc}") from exc
 
 

@@ -88,7 +88,7 @@ def decode_envelope(raw: bytes) -> Envelope:
         raise TransactionTooLarge("transaction too large", size=len(raw), limit=MAX_TX_BYTES)
     try:
         env = _envelope_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise MalformedTransaction(f"cannot decode envelope: {exc}") from exc
     if _encoder.encode(env) != raw:
         raise MalformedTransaction("envelope is not canonically encoded")
@@ -117,7 +117,7 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
     """Decode a body struct canonically; raise ``InvalidBody`` if it does not fit."""
     try:
         body = msgspec.msgpack.decode(raw, type=body_type)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"cannot decode {body_type.__name__}: {exc}") from exc
     if _encoder.encode(body) != raw:
         raise InvalidBody("body is not canonically encoded")
