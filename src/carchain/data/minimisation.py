@@ -25,6 +25,9 @@ from carchain.data.records import RECORD_TYPES, Record
 PSEUDONYM_BYTES = 16
 
 
+_Plan = list[tuple[str, DataCategory, "Rule"]]
+
+
 class Action(StrEnum):
     """What a policy does with the fields of one category."""
 
@@ -48,6 +51,7 @@ class MinimisationPolicy:
 
     name: str
     rules: Mapping[DataCategory, Rule] = field(default_factory=dict)
+    _plans: dict[type, _Plan] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for cat, rule in self.rules.items():
@@ -116,18 +120,29 @@ def _apply_rule(value: Any, rule: Rule, category: DataCategory, pseudonym_key: b
     raise InvalidBody("only identifiers can be pseudonymised", category=category.value)
 
 
+def _compile(policy: MinimisationPolicy, rtype: type[Record]) -> _Plan:
+    plan = policy._plans.get(rtype)
+    if plan is None:
+        plan = [
+            (name, category, policy.get_rule(category))
+            for name, category in rtype.CATEGORIES.items()
+        ]
+        policy._plans[rtype] = plan
+    return plan
+
+
 def apply_policy(record: Record, policy: MinimisationPolicy, pseudonym_key: bytes) -> Record | None:
     """Return the minimised record, or ``None`` when nothing but its time would remain."""
-    cats = type(record).CATEGORIES
     changes: dict[str, Any] = {}
     kept = False
-    for name in record.__struct_fields__:
-        category = cats[name]
+    for name, category, rule in _compile(policy, type(record)):
         value = getattr(record, name)
-        new = _apply_rule(value, policy.get_rule(category), category, pseudonym_key)
-        if new is not value:
-            changes[name] = new
-        if new is not None and category != DataCategory.TIME:
+        if value is None:
+            continue
+        if rule.action != Action.COLLECT:
+            value = _apply_rule(value, rule, category, pseudonym_key)
+            changes[name] = value
+        if value is not None and category != DataCategory.TIME:
             kept = True
     if not kept:
         return None

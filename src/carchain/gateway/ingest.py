@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,15 +70,31 @@ class VehicleDirectory(Protocol):
 
 
 class ChainDirectory:
-    """Looks vehicles up in a node's committed state, fresh for every batch."""
+    """Looks vehicles up in a node's committed state.
 
-    def __init__(self, client: Client) -> None:
+    A record read less than ``max_age_s`` ago is reused: a revocation reaches
+    the gateway at most that long after its block commits. ``max_age_s=0``
+    reads the chain for every batch.
+    """
+
+    def __init__(self, client: Client, max_age_s: float = 1.0) -> None:
         self.client = client
+        self.max_age_s = max_age_s
+        self._cache: dict[str, tuple[float, Vehicle]] = {}
 
     def get_vehicle(self, vehicle_id: str) -> Vehicle:
         """Return the committed vehicle record or raise ``NotFound``."""
+        now = time.monotonic()
+        hit = self._cache.get(vehicle_id)
+        if hit is not None and now - hit[0] < self.max_age_s:
+            return hit[1]
         doc = self.client.query(VEHICLES_STORE, compute_vehicle_key(vehicle_id))
-        return msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Vehicle)
+        vehicle = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Vehicle)
+        if self.max_age_s > 0:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[vehicle_id] = (now, vehicle)
+        return vehicle
 
 
 class Ingestor:

@@ -32,6 +32,7 @@ class Gateway:
         *,
         limits: IngestLimits | None = None,
         anchor_interval_s: float = 0.2,
+        registry_max_age_s: float = 1.0,
         fsync: bool = True,
     ) -> None:
         self.oem = oem
@@ -39,7 +40,12 @@ class Gateway:
         self.blobs = FileBlobStore(data_dir / "blobs", fsync=fsync)
         self.journal = Journal(data_dir / "journal.db")
         self.ingestor = Ingestor(
-            oem, custodian, self.blobs, self.journal, ChainDirectory(self.client), limits
+            oem,
+            custodian,
+            self.blobs,
+            self.journal,
+            ChainDirectory(self.client, registry_max_age_s),
+            limits,
         )
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
         self.anchor_interval_s = anchor_interval_s

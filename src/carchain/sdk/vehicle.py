@@ -85,6 +85,7 @@ class VehicleRecorder:
         self._epoch_keys: dict[int, bytes] = {}
         self._envelopes: dict[int, bytes] = {}
         self._seq: dict[int, int] = {}
+        self._pseudonym_keys: dict[int, bytes] = {}
         self._open: _Open | None = None
         self.dropped = 0
 
@@ -107,7 +108,10 @@ class VehicleRecorder:
         if cur is not None and (epoch != cur.epoch or now_ms - cur.start_ms >= self.window_ms):
             closed.extend(self.flush())
             cur = None
-        pseudonym_key = compute_pseudonym_key(self.get_epoch_key(epoch), self.vehicle_id, epoch)
+        pseudonym_key = self._pseudonym_keys.get(epoch)
+        if pseudonym_key is None:
+            pseudonym_key = compute_pseudonym_key(self.get_epoch_key(epoch), self.vehicle_id, epoch)
+            self._pseudonym_keys[epoch] = pseudonym_key
         minimised = apply_policy(record, self.policy, pseudonym_key)
         if minimised is None:
             self.dropped += 1

@@ -21,6 +21,7 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import compute_vin_commitment, sign_transfer_consent
 from carchain.sim.consortium import create_consortium
+from carchain.sim.drive import Driver, DriveStats, run_drive
 from carchain.sim.embedded import EmbeddedNode
 
 BATCH = 250
@@ -41,6 +42,7 @@ class DemoSummary:
     verified_vehicle: str
     verified_height: int
     seconds: float
+    data: DriveStats | None = None
 
 
 def _wait_committed(client: Client, tx_hash: bytes, timeout_s: float = 60.0) -> None:
@@ -57,7 +59,12 @@ def _vehicle_id(oem: str, i: int) -> str:
     return f"{oem}-{i:06d}"
 
 
-def run_demo(console: Console, vehicles: int = 1000, home: Path | None = None) -> DemoSummary:
+def run_demo(
+    console: Console,
+    vehicles: int = 1000,
+    home: Path | None = None,
+    bundle_dir: Path | None = None,
+) -> DemoSummary:
     """Run the whole demo on an embedded node in ``home`` (a temporary folder by default)."""
     started = time.monotonic()
     consortium = create_consortium()
@@ -95,6 +102,7 @@ def run_demo(console: Console, vehicles: int = 1000, home: Path | None = None) -
             # The fleet: each OEM registers its share, in batches.
             oems = consortium.oems
             owners: dict[str, SigningKey] = {}
+            vehicle_keys: dict[str, SigningKey] = {}
             last_tx: dict[str, bytes] = {}
             with Progress(console=console, transient=False) as progress:
                 task = progress.add_task("registering vehicles", total=vehicles)
@@ -104,10 +112,11 @@ def run_demo(console: Console, vehicles: int = 1000, home: Path | None = None) -
                     vid = _vehicle_id(oem, i)
                     owner = SigningKey.generate()
                     owners[vid] = owner
+                    vehicle_keys[vid] = SigningKey.generate()
                     body = RegisterVehicle(
                         vehicle_id=vid,
                         vin_commitment=compute_vin_commitment(f"LSV{i:014d}", os.urandom(16)),
-                        public_key=SigningKey.generate().public_key,
+                        public_key=vehicle_keys[vid].public_key,
                         model=("Roewe RX5", "Geely Galaxy E8", "VW ID.4")[i % 3],
                         year=2022 + i % 4,
                         owner=owner.public_key,
@@ -157,6 +166,20 @@ def run_demo(console: Console, vehicles: int = 1000, home: Path | None = None) -
             except CarchainError as exc:
                 console.print(f"authorisation: {oems[1]} revoking {ids[0]} → refused ({exc.code})")
 
+            # The data plane: the fleet drives an hour; gateways store and anchor its data.
+            def driver(vid: str) -> Driver:
+                return Driver(vid, vid.rsplit("-", 1)[0], vehicle_keys[vid], owners[vid])
+
+            data = run_drive(
+                console,
+                client,
+                [driver(vid) for vid in ids[40:]],
+                {oem: consortium.keys[oem] for oem in oems},
+                node_home.parent / "data-plane",
+                revoked=driver(revocations[0]) if revocations else None,
+                bundle_dir=bundle_dir,
+            )
+
             # One vehicle's state, verified by proof against the block's app hash.
             probe = transfers[0]
             verified = client.query_verified("vehicles", f"v/{probe}".encode())
@@ -176,6 +199,7 @@ def run_demo(console: Console, vehicles: int = 1000, home: Path | None = None) -
                 verified_vehicle=probe,
                 verified_height=verified.height,
                 seconds=time.monotonic() - started,
+                data=data,
             )
             _print_summary(console, summary, record)
     return summary
@@ -198,6 +222,8 @@ def _print_summary(console: Console, s: DemoSummary, record: object) -> None:
         "proof",
         f"vehicle {s.verified_vehicle} verified against block {s.verified_height}'s app hash",
     )
+    if s.data is not None:
+        _add_data_rows(table, s.data)
     table.add_row("elapsed", f"{s.seconds:.1f} s")
     console.print(table)
     if isinstance(record, dict):
@@ -205,3 +231,25 @@ def _print_summary(console: Console, s: DemoSummary, record: object) -> None:
             f"  {s.verified_vehicle}: owner transferred "
             f"{record.get('transfer_seq', '?')} time(s), status {record.get('status')}"
         )
+
+
+def _add_data_rows(table: Table, d: DriveStats) -> None:
+    table.add_row("vehicles driving (simulated hour)", str(d.vehicles))
+    table.add_row("records (after minimisation)", f"{d.records:,} ({d.record_bytes:,} bytes)")
+    table.add_row("batches uploaded (encrypted)", f"{d.batches:,} ({d.upload_bytes:,} bytes)")
+    table.add_row(
+        "bad uploads refused", ", ".join(f"{k}: {v}" for k, v in sorted(d.rejected.items()))
+    )
+    table.add_row(
+        "anchor transactions",
+        f"{d.anchor_txs} in {d.anchor_blocks} blocks "
+        f"(max {d.max_anchors_per_gateway_block} per gateway per block)",
+    )
+    if d.verified is not None:
+        v = d.verified
+        table.add_row(
+            "record verified end to end",
+            f"{v.kind} of {v.vehicle_id}: record → batch {v.batch_seq} → {v.oem} anchor "
+            f"{v.anchor_seq} (block {v.anchor_height}) → app hash of block {v.height}",
+        )
+    table.add_row("data plane time", f"{d.seconds:.1f} s")

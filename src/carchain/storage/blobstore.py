@@ -1,7 +1,7 @@
 """Content-addressed storage of opaque blobs (encrypted batches, key envelopes, manifests).
 
 A blob's address is the SHA-256 of its bytes. ``BlobStore`` is the interface;
-``FileBlobStore`` is the filesystem default: ``<root>/ab/cd/<hex>``, written
+``FileBlobStore`` is the filesystem default: ``<root>/ab/<hex>``, written
 atomically (temporary file, fsync, rename, fsync of the folder), so a blob is
 either absent or complete. Every read re-hashes and raises ``StorageCorrupted``
 on a mismatch. An object-store backend (S3, OSS, MinIO) implements the same
@@ -66,7 +66,9 @@ class FileBlobStore:
     def get_path(self, digest: bytes) -> Path:
         """Return where the blob with ``digest`` lives."""
         name = _validate_digest(digest)
-        return self.root / name[:2] / name[2:4] / name
+        # One level of 256 shards: few folder creations (each costs fsyncs) and
+        # still only ~4k files per folder per million blobs.
+        return self.root / name[:2] / name
 
     def put(self, data: bytes) -> bytes:
         """Store ``data``; return its SHA-256 address."""
@@ -97,7 +99,6 @@ class FileBlobStore:
             self._fsync_dir(folder)
             if new_folder:
                 self._fsync_dir(folder.parent)
-                self._fsync_dir(folder.parent.parent)
 
     @staticmethod
     def _fsync_dir(folder: Path) -> None:
@@ -129,7 +130,7 @@ class FileBlobStore:
 
     def iter_digests(self) -> Iterator[bytes]:
         """Yield every stored address."""
-        for shard in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]")):
+        for shard in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
             for f in shard.iterdir():
                 if len(f.name) == 2 * DIGEST_SIZE:
                     yield bytes.fromhex(f.name)

@@ -1,0 +1,252 @@
+"""The demo's data stage: a fleet drives for a simulated hour through its OEMs' gateways.
+
+Each driving vehicle records telemetry, diagnostics and V2X exchange logs (one
+has a crash and records an EDR event), minimises them in the car, seals them
+into batches and uploads them to its OEM's gateway; each gateway anchors what
+it received with one transaction per block. At the end the crashed vehicle's
+owner opens the epoch key, decrypts the batch, and the EDR record is verified
+end to end against a block header.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+from rich.console import Console
+
+from carchain.core.exceptions import CarchainError
+from carchain.crypto.signing import SigningKey
+from carchain.data.batches import decode_signed_header, open_batch
+from carchain.data.custody import open_epoch_key
+from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
+from carchain.data.records import (
+    Diagnostics,
+    EdrEvent,
+    Record,
+    Telemetry,
+    V2xLog,
+    decode_record,
+)
+from carchain.gateway.server import EmbeddedGateway
+from carchain.sdk.client import Client
+from carchain.sdk.gateway_client import GatewayClient
+from carchain.sdk.record_proofs import VerifiedRecord, build_record_proof, verify_record_proof
+from carchain.sdk.vehicle import Upload, VehicleRecorder
+
+HOUR_MS = 3_600_000
+UPLOAD_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """A vehicle that drives in the demo, with its key and its owner's."""
+
+    vehicle_id: str
+    oem: str
+    key: SigningKey
+    owner: SigningKey
+
+
+@dataclass
+class DriveStats:
+    """What the data stage did."""
+
+    vehicles: int = 0
+    records: int = 0
+    record_bytes: int = 0
+    upload_bytes: int = 0
+    batches: int = 0
+    anchor_txs: int = 0
+    anchor_blocks: int = 0
+    max_anchors_per_gateway_block: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    verified: VerifiedRecord | None = None
+    seconds: float = 0.0
+
+
+def generate_records(
+    index: int, start_ms: int, duration_ms: int, interval_ms: int, crash: bool
+) -> Iterator[tuple[int, Record]]:
+    """Yield ``(time, record)`` of one vehicle's simulated drive around Shanghai."""
+    rng = random.Random(index)
+    lat, lon = 31.23 + rng.uniform(-0.2, 0.2), 121.47 + rng.uniform(-0.2, 0.2)
+    heading = rng.uniform(0, 360)
+    speed = rng.uniform(20, 80)
+    for i, t in enumerate(range(start_ms, start_ms + duration_ms, interval_ms)):
+        heading = (heading + rng.uniform(-15, 15)) % 360
+        speed = min(120.0, max(0.0, speed + rng.uniform(-8, 8)))
+        step_km = speed * interval_ms / HOUR_MS
+        lat += step_km / 111.0 * math.cos(math.radians(heading))
+        lon += step_km / 95.0 * math.sin(math.radians(heading))
+        yield t, Telemetry(t, lat, lon, round(speed, 1), round(heading, 1), rng.uniform(-2, 2))
+        if i % 60 == 30:
+            yield t, Diagnostics(t, ["P0301"] if rng.random() < 0.05 else [], False)
+        if i % 30 == 15:
+            peer = f"pseudonym-cert-{rng.getrandbits(64):016x}"
+            yield t, V2xLog(t, "rx", peer, "BSM", rng.randbytes(32), lat, lon)
+        if crash and i == 2 * duration_ms // interval_ms // 3:
+            yield t, _crash_event(t, speed)
+
+
+def _crash_event(t: int, speed: float) -> EdrEvent:
+    pre = [round(max(0.0, speed - 4 * k), 1) for k in range(10, -1, -1)]
+    dv = [round(-0.12 * k * k, 2) for k in range(26)]
+    return EdrEvent(
+        event_time_ms=t,
+        pre_crash_speed_kmh=pre,
+        service_brake=[k >= 7 for k in range(11)],
+        accelerator_pedal_pct=[max(0.0, 30.0 - 6 * k) for k in range(11)],
+        engine_rpm=[max(800, 2400 - 150 * k) for k in range(11)],
+        driver_seatbelt_buckled=True,
+        abs_status="active",
+        esc_status="active",
+        delta_v_long_kmh=dv,
+        max_delta_v_long_kmh=min(dv),
+        ignition_cycle_count=1287,
+    )
+
+
+def run_drive(
+    console: Console,
+    client: Client,
+    drivers: list[Driver],
+    oem_keys: dict[str, SigningKey],
+    data_dir: Path,
+    *,
+    revoked: Driver | None = None,
+    interval_ms: int = 30_000,
+    window_ms: int = HOUR_MS,
+    bundle_dir: Path | None = None,
+) -> DriveStats:
+    """Drive ``drivers`` for a simulated hour through one embedded gateway per OEM."""
+    started = time.monotonic()
+    stats = DriveStats(vehicles=len(drivers))
+    start_height = int(client.status()["height"])
+    start_ms = int(time.time() * 1000) - HOUR_MS
+    custodians = {oem: SigningKey.generate() for oem in oem_keys}
+    crashed = drivers[0]
+    with ExitStack() as stack:
+        gateways = {
+            oem: stack.enter_context(
+                EmbeddedGateway(
+                    data_dir / f"gateway-{oem}", oem, key, custodians[oem].public_key, client.url
+                )
+            )
+            for oem, key in oem_keys.items()
+        }
+        gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
+        uploads: list[tuple[str, Upload]] = []
+        for i, d in enumerate(drivers):
+            rec = VehicleRecorder(
+                d.vehicle_id,
+                d.key,
+                d.owner.public_key,
+                custodians[d.oem].public_key,
+                FLEET_TELEMATICS_POLICY,
+                window_ms=window_ms,
+            )
+            for t, record in generate_records(i, start_ms, HOUR_MS, interval_ms, d is crashed):
+                uploads.extend((d.oem, u) for u in rec.add_at(record, t))
+            uploads.extend((d.oem, u) for u in rec.flush())
+        stats.records = sum(u.record_count for _, u in uploads)
+        stats.record_bytes = sum(u.plaintext_bytes for _, u in uploads)
+        stats.upload_bytes = sum(u.size for _, u in uploads)
+
+        def send(item: tuple[str, Upload]) -> None:
+            gclients[item[0]].submit(item[1].body)
+
+        with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+            list(pool.map(send, uploads))
+        stats.batches = len(uploads)
+        stats.rejected = _try_bad_uploads(gclients, uploads, revoked, custodians, start_ms)
+
+        deadline = time.monotonic() + 60
+        while any(g.status()["unanchored"] for g in gclients.values()):
+            if time.monotonic() > deadline:
+                raise CarchainError("gateways did not anchor every batch in time")
+            time.sleep(0.05)
+        stats.verified = _verify_crash_record(client, gclients[crashed.oem], crashed, bundle_dir)
+    _count_anchors(client, start_height, stats)
+    stats.seconds = time.monotonic() - started
+    console.print(
+        f"data plane: {stats.vehicles} vehicles drove an hour: {stats.records} records, "
+        f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
+    )
+    return stats
+
+
+def _try_bad_uploads(
+    gclients: dict[str, GatewayClient],
+    uploads: list[tuple[str, Upload]],
+    revoked: Driver | None,
+    custodians: dict[str, SigningKey],
+    start_ms: int,
+) -> dict[str, int]:
+    codes: Counter[str] = Counter()
+    oem, first = uploads[0]
+    attempts = [(oem, first.body)]  # a replay
+    if revoked is not None:
+        rec = VehicleRecorder(
+            revoked.vehicle_id,
+            revoked.key,
+            revoked.owner.public_key,
+            custodians[revoked.oem].public_key,
+            FLEET_TELEMATICS_POLICY,
+        )
+        rec.add_at(Telemetry(start_ms, 31.2, 121.5, 10.0, 0.0, 0.0), start_ms)
+        attempts += [(revoked.oem, u.body) for u in rec.flush()]
+    for oem, body in attempts:
+        try:
+            gclients[oem].submit(body)
+            codes["accepted"] += 1
+        except CarchainError as exc:
+            codes[exc.code] += 1
+    return dict(codes)
+
+
+def _verify_crash_record(
+    client: Client, gc: GatewayClient, driver: Driver, bundle_dir: Path | None
+) -> VerifiedRecord:
+    for doc in gc.batches(driver.vehicle_id, anchored_only=True):
+        if "crash_pulse" not in doc["categories"]:
+            continue
+        hh = bytes.fromhex(doc["header_hash"])
+        proof_doc = gc.batch_proof(hh)
+        signed = decode_signed_header(bytes.fromhex(proof_doc["batch_header"]))
+        epoch_key = open_epoch_key(gc.key_envelope(signed.header.key_ref), driver.owner)
+        records = open_batch(signed, gc.ciphertext(hh), epoch_key)
+        index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
+        bundle, header = build_record_proof(records, index, proof_doc, client)
+        if bundle_dir is not None:
+            bundle_dir.mkdir(parents=True, exist_ok=True)
+            (bundle_dir / "bundle.json").write_text(json.dumps(bundle, indent=2))
+            (bundle_dir / "header.json").write_text(json.dumps(header, indent=2))
+        return verify_record_proof(bundle, header)
+    raise CarchainError("the crash record was not found in an anchored batch")
+
+
+def _count_anchors(client: Client, start_height: int, stats: DriveStats) -> None:
+    end = int(client.status()["height"])
+    for h in range(start_height + 1, end + 1):
+        per_signer: Counter[bytes] = Counter()
+        for t in client.block(h)["txs"]:
+            env = msgspec.msgpack.decode(base64.b64decode(t))
+            if env[4] == "anchor.submit":
+                per_signer[env[2]] += 1
+        if per_signer:
+            stats.anchor_txs += sum(per_signer.values())
+            stats.anchor_blocks += 1
+            stats.max_anchors_per_gateway_block = max(
+                stats.max_anchors_per_gateway_block, max(per_signer.values())
+            )
