@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,11 +29,15 @@ app.command("query")(node.query)
 @app.command("demo")
 def demo(
     vehicles: Annotated[int, typer.Option(help="Fleet size.", min=1, max=100_000)] = 1000,
+    bundle_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the verified record's proof bundle and block header here."),
+    ] = None,
 ) -> None:
     """Run the demo on an embedded node in a temporary home."""
     from carchain.sim.demo import run_demo
 
-    run_demo(console, vehicles=vehicles)
+    run_demo(console, vehicles=vehicles, bundle_dir=bundle_out)
 
 
 if __name__ == "__main__":

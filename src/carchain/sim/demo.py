@@ -170,15 +170,17 @@ def run_demo(
             def driver(vid: str) -> Driver:
                 return Driver(vid, vid.rsplit("-", 1)[0], vehicle_keys[vid], owners[vid])
 
-            data = run_drive(
-                console,
-                client,
-                [driver(vid) for vid in ids[40:]],
-                {oem: consortium.keys[oem] for oem in oems},
-                node_home.parent / "data-plane",
-                revoked=driver(revocations[0]) if revocations else None,
-                bundle_dir=bundle_dir,
-            )
+            data = None
+            if ids[40:]:
+                data = run_drive(
+                    console,
+                    client,
+                    [driver(vid) for vid in ids[40:]],
+                    {oem: consortium.keys[oem] for oem in oems},
+                    node_home.parent / "data-plane",
+                    revoked=driver(revocations[0]) if revocations else None,
+                    bundle_dir=bundle_dir,
+                )
 
             # One vehicle's state, verified by proof against the block's app hash.
             probe = transfers[0]
