@@ -6,10 +6,11 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import JSONResponse
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, proof_json, result_json
-from carchain.api.errors import ApiError
+from carchain.api.errors import ApiError, compute_http_status, error_body
 from carchain.core.exceptions import NotFound, make_error
 from carchain.node.backend import NodeBackend
 
@@ -35,6 +36,8 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
     """Return a committed block: header fields, transactions (base64) and results."""
     if height < 1:
         raise ApiError("height must be at least 1")
+    if height >= 2**63:  # no such block, and SQLite cannot even bind the number
+        raise NotFound("no block at this height", height=height)
     b = backend.get_block(height)
     if b is None:
         raise NotFound("no block at this height", height=height)
@@ -51,20 +54,21 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
     }
 
 
-@router.get("/state/{store}")
+@router.get("/state/{store}", response_model=None)
 def query_state(
     store: str,
     backend: Annotated[NodeBackend, Depends(get_backend)],
     key: Annotated[str | None, Query(max_length=512)] = None,
     key_hex: Annotated[str | None, Query(max_length=1024)] = None,
     prove: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     """Read one key of committed state; with ``prove`` also the proof and the app hash.
 
     The proof is two ``simple:v`` ops (key in store root, store root in app hash).
     ``proof_height`` names the block header whose app hash the proof checks
     against. A key that was never written cannot be proven absent (404,
-    ``not_found``); a deleted key proves its empty value.
+    ``not_found``); a deleted key proves its empty value (404, ``not_found``,
+    with ``value`` empty and the ``proof``).
     """
     if (key is None) == (key_hex is None):
         raise ApiError("give exactly one of key and key_hex")
@@ -77,6 +81,11 @@ def query_state(
         anchor = backend.get_proof_app_hash(q.height)
         if anchor is not None:
             doc["proof_height"] = anchor[0]
+    if q.code != 0 and q.proof is not None:
+        # A deleted key: refuse the read, but return the proof of its empty value.
+        doc["value"] = ""
+        doc.update(error_body(q.error_code, q.log))
+        return JSONResponse(doc, status_code=compute_http_status(q.error_code))
     if q.code != 0:
         raise make_error(q.error_code, q.log, store=store, key=raw_key.hex(), height=q.height)
     doc["value"] = q.value.hex()
