@@ -1,0 +1,268 @@
+"""Fixtures for the data plane: vehicles, uploads, an ingestor over a fake registry,
+and a live world (embedded node + embedded gateway) for end-to-end tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from carchain.core.exceptions import InvalidNonce, NotFound
+from carchain.core.vehicles import RegisterVehicle, Vehicle
+from carchain.crypto.signing import SigningKey
+from carchain.data.batches import (
+    SignedBatchHeader,
+    SubmittedBatch,
+    compute_header_signing_bytes,
+    decode_submitted,
+    encode_submitted,
+)
+from carchain.data.categories import DataCategory
+from carchain.data.minimisation import Action, MinimisationPolicy, Rule
+from carchain.data.records import Record, Telemetry
+from carchain.gateway.ingest import IngestLimits, Ingestor
+from carchain.gateway.journal import Journal
+from carchain.gateway.server import EmbeddedGateway
+from carchain.sdk.account import Account
+from carchain.sdk.client import Client
+from carchain.sdk.gateway_client import GatewayClient
+from carchain.sdk.transactions import compute_vin_commitment
+from carchain.sdk.vehicle import Upload, VehicleRecorder
+from carchain.sim.embedded import EmbeddedNode
+from carchain.storage.blobstore import FileBlobStore
+from tests.conftest import make_genesis, seeded_key
+
+DAY_MS = 86_400_000
+NOW_MS = 20_000 * DAY_MS + 12 * 3_600_000  # noon UTC of some day
+COLLECT_ALL = MinimisationPolicy(
+    "collect-all", {c: Rule(Action.COLLECT) for c in DataCategory if c != DataCategory.V2X_PEER}
+)
+
+
+def make_records(n: int, start_ms: int, step_ms: int = 1000) -> list[tuple[int, Record]]:
+    """Return ``n`` telemetry records one ``step_ms`` apart."""
+    return [
+        (
+            start_ms + i * step_ms,
+            Telemetry(start_ms + i * step_ms, 31.2, 121.4, 50.0 + i, 90.0, 0.1),
+        )
+        for i in range(n)
+    ]
+
+
+@dataclass
+class Car:
+    """A vehicle with its key, its owner's key and a recorder."""
+
+    vehicle_id: str
+    key: SigningKey
+    owner: SigningKey
+    custodian: SigningKey
+    oem: str = "saic"
+
+    def recorder(self, **kw: object) -> VehicleRecorder:
+        """Return a fresh recorder (collect-all policy) for this car."""
+        return VehicleRecorder(
+            self.vehicle_id,
+            self.key,
+            self.owner.public_key,
+            self.custodian.public_key,
+            COLLECT_ALL,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def upload(self, n: int = 10, start_ms: int = NOW_MS - 600_000, **kw: object) -> Upload:
+        """Return one closed batch of ``n`` records starting at ``start_ms``."""
+        kw.setdefault("window_ms", 10**9)
+        rec = self.recorder(**kw)
+        out: list[Upload] = []
+        for t, r in make_records(n, start_ms):
+            out += rec.add_at(r, t)
+        out += rec.flush()
+        assert len(out) == 1
+        return out[0]
+
+    def vehicle(self, status: str = "active", oem: str | None = None) -> Vehicle:
+        """Return the registry record of this car."""
+        return Vehicle(
+            vehicle_id=self.vehicle_id,
+            oem=oem or self.oem,
+            vin_commitment=b"\x00" * 32,
+            public_key=self.key.public_key,
+            model="RX5",
+            year=2024,
+            owner=self.owner.public_key,
+            status=status,
+            registered_height=1,
+        )
+
+
+def make_car(name: str, custodian: SigningKey, oem: str = "saic") -> Car:
+    """Return a car with seeded keys."""
+    return Car(name, seeded_key(f"vehicle/{name}"), seeded_key(f"owner/{name}"), custodian, oem)
+
+
+def resign_header(upload: Upload, key: SigningKey, **changes: object) -> bytes:
+    """Return the upload with header fields changed and the header signed by ``key``."""
+    sub = decode_submitted(upload.body)
+    signed = msgspec.msgpack.decode(sub.header, type=SignedBatchHeader)
+    header = msgspec.structs.replace(signed.header, **changes)
+    new = SignedBatchHeader(header, key.sign(compute_header_signing_bytes(header)))
+    return encode_submitted(
+        SubmittedBatch(msgspec.msgpack.encode(new), sub.ciphertext, sub.key_envelope)
+    )
+
+
+def replace_upload(upload: Upload, **changes: bytes) -> bytes:
+    """Return the upload's encoding with some of its three parts replaced."""
+    sub = decode_submitted(upload.body)
+    return encode_submitted(msgspec.structs.replace(sub, **changes))
+
+
+class FakeDirectory:
+    """An in-memory vehicle registry."""
+
+    def __init__(self) -> None:
+        self.vehicles: dict[str, Vehicle] = {}
+
+    def get_vehicle(self, vehicle_id: str) -> Vehicle:
+        """Return the vehicle or raise ``NotFound``."""
+        try:
+            return self.vehicles[vehicle_id]
+        except KeyError:
+            raise NotFound("no such vehicle") from None
+
+
+@dataclass
+class IngestRig:
+    """An ingestor over a temporary blob store and journal and a fake registry."""
+
+    ingestor: Ingestor
+    blobs: FileBlobStore
+    journal: Journal
+    directory: FakeDirectory
+    custodian: SigningKey
+    cars: dict[str, Car] = field(default_factory=dict)
+
+    def car(self, name: str, status: str = "active", oem: str = "saic") -> Car:
+        """Return a car registered in the fake registry."""
+        car = make_car(name, self.custodian)
+        self.directory.vehicles[name] = car.vehicle(status, oem)
+        self.cars[name] = car
+        return car
+
+    def stored(self) -> tuple[set[bytes], int, int]:
+        """Return what is stored: blob addresses, journal batches, unanchored batches."""
+        return (
+            set(self.blobs.iter_digests()),
+            self.journal.count_batches()[0],
+            len(self.journal.get_unanchored(10_000)),
+        )
+
+    def process(self, raw: bytes, now_ms: int = NOW_MS) -> bytes:
+        """Process an upload at ``now_ms``; return its header hash."""
+        return self.ingestor.process_batch_at(raw, now_ms).header_hash
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[IngestRig]:
+    """An ingestor for OEM ``saic`` with small limits (64 KiB uploads, 1000 records)."""
+    blobs = FileBlobStore(tmp_path / "blobs")
+    journal = Journal(tmp_path / "journal.db")
+    directory = FakeDirectory()
+    custodian = seeded_key("custodian/saic")
+    ingestor = Ingestor(
+        "saic",
+        custodian.public_key,
+        blobs,
+        journal,
+        directory,
+        IngestLimits(max_upload_bytes=64 * 1024, max_records=1000),
+    )
+    yield IngestRig(ingestor, blobs, journal, directory, custodian)
+    journal.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> None:
+    """Poll ``predicate`` until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.02)
+
+
+@dataclass
+class World:
+    """A live embedded node with registered cars and SAIC's embedded gateway."""
+
+    node: EmbeddedNode
+    client: Client
+    gateway: EmbeddedGateway
+    gclient: GatewayClient
+    oem: Account
+    custodian: SigningKey
+    cars: dict[str, Car]
+
+    def register(self, name: str, oem: str = "saic") -> Car:
+        """Register a new car on chain (commit) and return it."""
+        car = make_car(name, self.custodian, oem)
+        self.send(
+            RegisterVehicle(
+                name,
+                compute_vin_commitment(f"LSV{name}", b"s" * 16),
+                car.key.public_key,
+                "RX5",
+                2024,
+                car.owner.public_key,
+            ),
+            oem,
+        )
+        self.cars[name] = car
+        return car
+
+    def send(self, body: msgspec.Struct, oem: str = "saic") -> None:
+        """Send as an OEM, retrying while the gateway's anchors hold the key's next nonce."""
+        account = self.oem if oem == "saic" else Account(self.client, seeded_key(oem))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                account.send(body)
+                return
+            except InvalidNonce:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def wait_anchored(self) -> None:
+        """Wait until the gateway anchored every batch it accepted."""
+        wait_for(lambda: self.gclient.status()["unanchored"] == 0, what="anchoring")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A live node + SAIC gateway (registry re-read for every batch), one car registered."""
+    tmp = tmp_path_factory.mktemp("world")
+    genesis = make_genesis()
+    custodian = seeded_key("custodian/saic")
+    with EmbeddedNode(tmp / "node", genesis, block_interval_ms=50) as node:
+        client = Client(node.url)
+        oem = Account(client, seeded_key("saic"), genesis.chain_id)
+        gw = EmbeddedGateway(
+            tmp / "gateway", "saic", seeded_key("saic"), custodian.public_key, node.url, 0.05
+        )
+        gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
+        gw.start()
+        gclient = GatewayClient(gw.url)
+        w = World(node, client, gw, gclient, oem, custodian, {})
+        w.register("saic-car-1")
+        try:
+            yield w
+        finally:
+            gclient.close()
+            gw.stop()
+            client.close()

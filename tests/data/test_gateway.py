@@ -1,0 +1,232 @@
+"""Gateway ingest: every bad batch is refused with a typed error and leaves no trace."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import pytest
+
+from carchain.core.exceptions import (
+    BatchTooLarge,
+    CarchainError,
+    CiphertextMismatch,
+    InvalidBatch,
+    InvalidSignature,
+    ReplayedBatch,
+    TruncatedCiphertext,
+    UnregisteredVehicle,
+    VehicleRevoked,
+    WrongEpoch,
+    WrongOem,
+)
+from carchain.core.vehicles import RevokeVehicle
+from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
+from carchain.data.custody import seal_epoch_key
+from carchain.gateway.anchoring import decode_manifest
+from tests.conftest import seeded_key
+from tests.data.conftest import NOW_MS, IngestRig, World, replace_upload, resign_header
+
+
+def assert_refused(rig: IngestRig, raw: bytes, error: type[CarchainError], **kw: int) -> None:
+    before = rig.stored()
+    with pytest.raises(error) as exc:
+        rig.process(raw, **kw)
+    assert type(exc.value) is error
+    assert rig.stored() == before, "a refused batch left a trace"
+
+
+def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    header_hash = rig.process(up.body)
+    assert header_hash == up.header_hash
+    sub = decode_submitted(up.body)
+    h = decode_signed_header(sub.header).header
+    assert rig.blobs.get(h.ciphertext_hash) == sub.ciphertext
+    assert rig.blobs.get(h.key_ref) == sub.key_envelope
+    row = rig.journal.get_batch(header_hash)
+    assert row is not None and row.vehicle_id == "saic-1" and row.anchor_seq is None
+    assert [r.header_hash for r in rig.journal.get_unanchored(10)] == [header_hash]
+
+
+def test_invalid_bad_signature(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    assert_refused(rig, resign_header(up, seeded_key("impostor")), InvalidSignature)
+    # A header edited after signing does not verify either.
+    sub = decode_submitted(up.body)
+    raw = bytearray(sub.header)
+    raw[-1] ^= 1
+    assert_refused(rig, replace_upload(up, header=bytes(raw)), InvalidSignature)
+
+
+def test_invalid_unregistered_vehicle(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    del rig.directory.vehicles["saic-1"]
+    assert_refused(rig, up.body, UnregisteredVehicle)
+
+
+def test_invalid_revoked_vehicle(rig: IngestRig) -> None:
+    car = rig.car("saic-1", status="revoked")
+    assert_refused(rig, car.upload().body, VehicleRevoked)
+
+
+def test_invalid_vehicle_of_another_oem(rig: IngestRig) -> None:
+    car = rig.car("geely-1", oem="geely")
+    assert_refused(rig, car.upload().body, WrongOem)
+
+
+def test_invalid_replayed_batch(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    rig.process(up.body)
+    assert_refused(rig, up.body, ReplayedBatch)
+    # Same vehicle, epoch and sequence number, different content (a fresh recorder).
+    other = car.upload(n=3)
+    assert other.seq == up.seq and other.header_hash != up.header_hash
+    assert_refused(rig, other.body, ReplayedBatch)
+
+
+def test_invalid_wrong_epoch(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    old = car.upload(start_ms=NOW_MS - 3 * EPOCH_MS)
+    assert_refused(rig, old.body, WrongEpoch)
+    future = car.upload(start_ms=NOW_MS + 3_600_000)
+    assert_refused(rig, future.body, WrongEpoch)
+    up = car.upload()
+    h = decode_signed_header(decode_submitted(up.body).header).header
+    assert_refused(rig, resign_header(up, car.key, epoch=h.epoch - 1), WrongEpoch)
+
+
+def test_yesterdays_batch_is_accepted(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    rig.process(car.upload(start_ms=NOW_MS - EPOCH_MS).body)
+
+
+def test_invalid_oversized(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    big = car.upload(n=1100, max_records=5000)  # over the 1000-record limit
+    assert_refused(rig, big.body, BatchTooLarge)
+    huge = replace_upload(car.upload(), ciphertext=b"\x00" * (65 * 1024))
+    assert_refused(rig, huge, BatchTooLarge)
+    up = car.upload()
+    assert_refused(rig, resign_header(up, car.key, ciphertext_size=10**9), BatchTooLarge)
+
+
+def test_invalid_truncated_or_altered_ciphertext(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    ct = decode_submitted(up.body).ciphertext
+    assert_refused(rig, replace_upload(up, ciphertext=ct[:-16]), TruncatedCiphertext)
+    assert_refused(rig, replace_upload(up, ciphertext=b""), TruncatedCiphertext)
+    flipped = bytearray(ct)
+    flipped[0] ^= 1
+    assert_refused(rig, replace_upload(up, ciphertext=bytes(flipped)), CiphertextMismatch)
+    assert_refused(rig, replace_upload(up, ciphertext=ct + b"\x00"), CiphertextMismatch)
+
+
+def test_invalid_malformed_upload(rig: IngestRig) -> None:
+    assert_refused(rig, b"\x00garbage", InvalidBatch)
+    car = rig.car("saic-1")
+    assert_refused(rig, replace_upload(car.upload(), header=b"\x92\x01\x02"), InvalidBatch)
+
+
+def test_invalid_key_envelope(rig: IngestRig) -> None:
+    car = rig.car("saic-1")
+    up = car.upload()
+    assert_refused(rig, replace_upload(up, key_envelope=b""), InvalidBatch)
+    env = decode_submitted(up.body).key_envelope
+    assert_refused(rig, replace_upload(up, key_envelope=env + b"\x00"), InvalidBatch)
+    h = decode_signed_header(decode_submitted(up.body).header).header
+    stranger = seeded_key("stranger").public_key
+    for owner, custodian in (
+        (stranger, rig.custodian.public_key),
+        (car.owner.public_key, stranger),
+    ):
+        wrong = seal_epoch_key(b"k" * 32, "saic-1", h.epoch, owner, custodian)
+        from carchain.data.custody import compute_key_ref
+
+        forged = resign_header(up, car.key, key_ref=compute_key_ref(wrong))
+        assert_refused(rig, replace_upload_raw(forged, key_envelope=wrong), InvalidBatch)
+
+
+def replace_upload_raw(raw: bytes, **changes: bytes) -> bytes:
+    from carchain.data.batches import encode_submitted
+
+    return encode_submitted(msgspec.structs.replace(decode_submitted(raw), **changes))
+
+
+# --- over HTTP, with a live node: typed errors, and nothing bad ever anchored -------
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
+    car = world.cars["saic-car-1"]
+    good = [car.upload(n=20, start_ms=now_ms() - 600_000, window_ms=10**9)]
+    rec = car.recorder()
+    from tests.data.conftest import make_records
+
+    for t, r in make_records(30, now_ms() - 300_000):
+        good += rec.add_at(r, t)
+    good += rec.flush()
+    # good[0] and good[1] share seq 0: the second is a replay of the identity.
+    receipts = [world.gclient.submit(good[0].body)]
+    bad = [
+        (good[1].body, ReplayedBatch),
+        (good[0].body, ReplayedBatch),
+        (resign_header(good[0], seeded_key("impostor")), InvalidSignature),
+        (car.upload(start_ms=now_ms() - 3 * EPOCH_MS).body, WrongEpoch),
+        (replace_upload(good[0], ciphertext=b"\x01" * 40), TruncatedCiphertext),
+        (b"\x00" * 100, InvalidBatch),
+    ]
+    for raw, error in bad:
+        with pytest.raises(error):
+            world.gclient.submit(raw)
+    with pytest.raises(BatchTooLarge):
+        world.gclient.submit(b"\x00" * (9 * 1024 * 1024))
+    world.wait_anchored()
+    status = world.gclient.status()
+    assert status["batches"] == status["anchored"] == len(receipts)
+    listed = world.gclient.batches("saic-car-1", anchored_only=True)
+    assert [b["header_hash"] for b in listed] == [r["header_hash"] for r in receipts]
+    # What the chain's anchors commit to is exactly the accepted batches.
+    anchored = set()
+    for seq in range(1, status["anchors"] + 1):
+        anchor = world.gateway.gateway.journal.get_anchor(seq)
+        assert anchor is not None and anchor.height > 0
+        manifest = decode_manifest(world.gateway.gateway.blobs.get(anchor.manifest_hash))
+        anchored |= {decode_signed_header(h).header.seq for h in manifest.headers}
+    assert len(anchored) == len(receipts)
+
+
+def test_revocation_stops_ingest(world: World) -> None:
+    car = world.register("saic-car-rev")
+    world.gclient.submit(car.upload(start_ms=now_ms() - 600_000).body)
+    world.send(RevokeVehicle("saic-car-rev", "stolen"))
+    later = car.recorder()
+    from tests.data.conftest import make_records
+
+    ups = []
+    for t, r in make_records(5, now_ms() - 60_000):
+        ups += later.add_at(r, t)
+    ups += later.flush()
+    before = world.gclient.status()["batches"]
+    with pytest.raises(VehicleRevoked):
+        world.gclient.submit(ups[0].body)
+    assert world.gclient.status()["batches"] == before
+
+
+def test_unregistered_and_foreign_vehicles_over_http(world: World) -> None:
+    from tests.data.conftest import make_car
+
+    ghost = make_car("saic-ghost", world.custodian)
+    with pytest.raises(UnregisteredVehicle):
+        world.gclient.submit(ghost.upload(start_ms=now_ms() - 600_000).body)
+    foreign = world.register("geely-car-1", oem="geely")
+    with pytest.raises(WrongOem):
+        world.gclient.submit(foreign.upload(start_ms=now_ms() - 600_000).body)
