@@ -1,0 +1,150 @@
+"""Record proofs: record -> batch root -> gateway root -> anchor tx -> app hash, offline."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from carchain.core.exceptions import InvalidProof
+from carchain.data.batches import decode_signed_header, open_batch
+from carchain.data.custody import open_epoch_key
+from carchain.data.records import EdrEvent, Telemetry, decode_record, encode_record
+from carchain.sdk.record_proofs import build_record_proof, verify_record_proof
+from tests.data.conftest import World, make_records
+from tests.data.test_records import edr
+
+Bundle = tuple[dict[str, Any], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def proven(world: World) -> Bundle:
+    """A bundle proving the EDR record of an anchored batch, and its block header."""
+    car = world.cars["saic-car-1"]
+    rec = car.recorder()
+    now = int(time.time() * 1000) - 120_000
+    ups = []
+    for t, r in make_records(40, now):
+        ups += rec.add_at(r, t)
+    ups += rec.add_at(edr(), now + 41_000)
+    ups += rec.flush()
+    for up in ups:
+        world.gclient.submit(up.body)
+    world.wait_anchored()
+    doc = world.gclient.batch_proof(ups[-1].header_hash)
+    signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
+    key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
+    records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
+    index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
+    return build_record_proof(records, index, doc, world.client)
+
+
+def fails(bundle: dict[str, Any], header: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidProof) as exc:
+        verify_record_proof(bundle, header)
+    assert reason in exc.value.message, exc.value.message
+
+
+def test_record_verifies_end_to_end(proven: Bundle) -> None:
+    bundle, header = proven
+    v = verify_record_proof(json.loads(json.dumps(bundle)), header)
+    assert v.kind == "edr" and v.vehicle_id == "saic-car-1" and v.oem == "saic"
+    assert v.record["max_delta_v_long_kmh"] == -12.5
+    assert v.height == header["height"] and v.anchor_height <= v.height
+
+
+def test_invalid_tampered_record(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    record = decode_record(bytes.fromhex(bundle["record"]))
+    forged = msgspec.structs.replace(record, max_delta_v_long_kmh=-2.0)
+    bundle["record"] = encode_record(forged).hex()
+    fails(bundle, header, "record is not in the batch")
+    bundle["record"] = encode_record(Telemetry(1, 2.0)).hex()
+    fails(bundle, header, "record is not in the batch")
+
+
+def test_invalid_tampered_record_proof(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    bundle["record_proof"]["aunts"][0] = "00" * 32
+    fails(bundle, header, "record is not in the batch")
+    bundle, header = copy.deepcopy(proven)
+    bundle["record_proof"]["index"] = 0
+    fails(bundle, header, "record is not in the batch")
+
+
+def test_invalid_tampered_batch_header(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    raw = bytearray(bytes.fromhex(bundle["batch_header"]))
+    raw[-1] ^= 1  # the signature's last byte
+    bundle["batch_header"] = raw.hex()
+    fails(bundle, header, "batch header is not signed by the vehicle's key")
+
+
+def test_invalid_tampered_batch_proof(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    bundle["batch_proof"]["leaf_hash"] = "11" * 32
+    fails(bundle, header, "batch header is not in the gateway root")
+    bundle, header = copy.deepcopy(proven)
+    bundle["batch_proof"]["aunts"] = ["22" * 32]
+    bundle["batch_proof"]["total"] = 2
+    fails(bundle, header, "gateway root")
+
+
+def test_invalid_tampered_anchor_tx(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    raw = bytearray(bytes.fromhex(bundle["anchor_tx"]))
+    raw[-1] ^= 1
+    bundle["anchor_tx"] = raw.hex()
+    fails(bundle, header, "anchor transaction invalid")
+
+
+def test_invalid_tampered_state_proofs(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    bundle["state"]["anchor_value"] = bundle["state"]["anchor_value"][:-2] + "00"
+    fails(bundle, header, "anchor is not in the app hash")
+    bundle, header = copy.deepcopy(proven)
+    bundle["state"]["vehicle_value"] = bundle["state"]["vehicle_value"][:-2] + "00"
+    fails(bundle, header, "vehicle registration is not in the app hash")
+
+
+def test_invalid_wrong_block_header(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    header["app_hash"] = "33" * 32
+    fails(bundle, header, "not in the app hash")
+    bundle, header = copy.deepcopy(proven)
+    header["height"] += 1
+    fails(bundle, header, "another height")
+    fails({"format": "x"}, proven[1], "bundle")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carchain.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_carchain_verify_command(proven: Bundle, tmp_path: Path) -> None:
+    bundle, header = proven
+    b, h = tmp_path / "bundle.json", tmp_path / "header.json"
+    b.write_text(json.dumps(bundle))
+    h.write_text(json.dumps(header))
+    ok = run_cli("verify", str(b), "--header", str(h))
+    assert ok.returncode == 0, ok.stderr
+    assert "verified edr record of vehicle saic-car-1" in ok.stdout
+    bad = copy.deepcopy(bundle)
+    bad["batch_proof"]["leaf_hash"] = "11" * 32
+    b.write_text(json.dumps(bad))
+    refused = run_cli("verify", str(b), "--header", str(h))
+    assert refused.returncode == 1
+    assert "invalid_proof" in refused.stderr and "gateway root" in refused.stderr
