@@ -34,11 +34,14 @@ def _parse_member(spec: str, keyring: Path) -> GenesisMember:
     if len(parts) != 4:
         raise typer.BadParameter("--member takes ID:NAME:ROLE[,ROLE]:KEYNAME")
     member_id, name, roles, keyname = parts
+    path = key_path(keyring, keyname)
+    if not path.exists():
+        raise typer.BadParameter(f"no key named {keyname!r} in {keyring}")
     return GenesisMember(
         member_id=member_id,
         name=name,
         roles=sorted(set(roles.split(","))),
-        public_key=load_public_key(key_path(keyring, keyname)).hex(),
+        public_key=load_public_key(path).hex(),
     )
 
 
@@ -72,9 +75,18 @@ def init(
                 params,
                 [_parse_member(m, keyring) for m in member],
             )
-        nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port))
-        # Apply genesis now so a bad genesis fails here, not at first start.
+        # Apply genesis to a scratch database first, so a bad genesis fails here
+        # and leaves no half-initialised home behind; then for real.
+        from carchain.engine.application import Application
         from carchain.node.server import open_solo_node
+        from carchain.storage.database import Database
+
+        scratch = Database(":memory:")
+        try:
+            Application(scratch).init_chain(g)
+        finally:
+            scratch.close()
+        nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port))
 
         open_solo_node(nh).app.db.close()
     except CarchainError as exc:
@@ -125,9 +137,9 @@ def query(
                     "[green]verified[/green]",
                 )
                 console.print(table)
-                console.print(v.value.hex())
+                console.print(v.value.hex(), soft_wrap=True)
             else:
                 doc = c.query(store, raw.encode())
-                console.print(doc["value"])
+                console.print(doc["value"], soft_wrap=True)
         except CarchainError as exc:
             fail(exc)

@@ -1,0 +1,380 @@
+"""The ``carchain`` CLI end to end, as a user drives it: keys, init, a real node
+process on a free loopback port, governance, the vehicle lifecycle, proofs, and
+the demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from typer.testing import CliRunner
+
+from carchain.cli.main import app
+from carchain.sdk.keystore import load_key
+from carchain.sdk.transactions import compute_vin_commitment
+from tests.conftest import Processes
+
+PASS = "a long test passphrase"
+CARCHAIN = str(Path(sys.executable).with_name("carchain"))
+DEADLINE_S = 60.0
+KEYS = ("saic", "geely", "miit", "police", "owner1", "owner2", "newcomer")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cli:
+    keyring: Path
+    url: str = ""
+
+    def run(self, *args: str, ok: bool = True, passphrase: str = PASS, stdin: str | None = None):  # type: ignore[no-untyped-def]
+        env = {"CARCHAIN_KEYRING": str(self.keyring), "COLUMNS": "250", "NO_COLOR": "1"}
+        if passphrase:
+            env["CARCHAIN_PASSPHRASE"] = passphrase
+        if self.url:
+            env["CARCHAIN_NODE"] = self.url
+        result = CliRunner().invoke(app, list(args), env=env, input=stdin)
+        if ok:
+            assert result.exit_code == 0, (args, result.output, result.exception)
+        return result
+
+    def pk(self, name: str) -> str:
+        return str(self.run("keys", "show", name).stdout.strip())
+
+
+def wait_for_node(proc: subprocess.Popen[bytes], url: str) -> None:
+    """Poll the node's /status until it answers, failing early if it exits."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/status", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        try:
+            proc.wait(timeout=0.05)  # doubles as the pause between polls
+        except subprocess.TimeoutExpired:
+            continue
+        raise AssertionError(f"node exited with {proc.returncode}: {proc.stderr.read()!r}")  # type: ignore[union-attr]
+    raise TimeoutError("node did not answer in time")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """A keyring, an initialised home and a running node process (killed at the end)."""
+    root = tmp_path_factory.mktemp("cli")
+    c = Cli(root / "keys")
+    for name in KEYS:
+        out = c.run("keys", "new", name).stdout
+        assert "created" in out and name in out
+    home = root / "node1"
+    port = free_port()
+    out = c.run(
+        "init",
+        "--home",
+        str(home),
+        "--chain-id",
+        "carchain-cli",
+        "--member",
+        "saic:SAIC Motor:oem:saic",
+        "--member",
+        "geely:Geely Auto:oem:geely",
+        "--member",
+        "miit:MIIT:regulator:miit",
+        "--member",
+        "police:Traffic Police:law_enforcement:police",
+        "--threshold",
+        "2/3",
+        "--port",
+        str(port),
+    ).stdout
+    assert "initialised" in out and "4 members" in out
+    procs = Processes()
+    try:
+        proc = procs.start(
+            [CARCHAIN, "node", "start", "--home", str(home), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        c.url = f"http://127.0.0.1:{port}"
+        wait_for_node(proc, c.url)
+        yield c
+    finally:
+        procs.kill_all()
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def test_keys_are_encrypted_at_rest(cli: Cli) -> None:
+    path = cli.keyring / "saic.json"
+    seed = load_key(path, PASS).seed()
+    data = path.read_bytes()
+    assert seed not in data and seed.hex().encode() not in data
+    assert cli.pk("saic") == json.loads(data)["public_key"]
+    listing = cli.run("keys", "list").stdout
+    for name in KEYS:
+        assert name in listing
+    assert cli.pk("saic") in listing
+
+
+def test_keys_new_prompts_with_confirmation(tmp_path: Path) -> None:
+    c = Cli(tmp_path / "ring")
+    res = c.run("keys", "new", "k1", passphrase="", stdin="pw-1\npw-1\n")
+    assert "created" in res.stdout
+    assert load_key(tmp_path / "ring" / "k1.json", "pw-1").public_key.hex() == c.pk("k1")
+    res = c.run("keys", "new", "k2", passphrase="", stdin="pw-1\npw-2\n", ok=False)
+    assert res.exit_code != 0
+    assert not (tmp_path / "ring" / "k2.json").exists()
+
+
+def test_invalid_keys_commands(cli: Cli) -> None:
+    assert cli.run("keys", "new", "saic", ok=False).exit_code == 2  # exists
+    assert cli.run("keys", "show", "nobody", ok=False).exit_code == 2
+    assert cli.run("keys", "new", "../evil", ok=False).exit_code == 2
+
+
+def test_invalid_wrong_passphrase(cli: Cli) -> None:
+    res = cli.run("member", "vote", "1", "--key", "saic", passphrase="wrong passphrase", ok=False)
+    assert res.exit_code == 1
+    assert "decryption_failed" in res.stderr
+    assert "Traceback" not in res.output
+
+
+# --- init --------------------------------------------------------------------------------------
+
+
+def test_invalid_init(cli: Cli, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    res = cli.run("init", "--home", str(home), ok=False)
+    assert res.exit_code == 2  # no members
+    res = cli.run("init", "--home", str(home), "--member", "a:A:oem:nokey", ok=False)
+    assert res.exit_code == 2 and "nokey" in res.output
+    res = cli.run("init", "--home", str(home), "--member", "a:A:oem", ok=False)
+    assert res.exit_code == 2
+    res = cli.run("init", "--home", str(home), "--member", "a:A:pirate:saic", ok=False)
+    assert res.exit_code == 1 and "invalid_genesis" in res.stderr
+    assert not (home / "config.json").exists()  # a refused init leaves no half home
+
+
+def test_invalid_init_twice(cli: Cli, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    cli.run("init", "--home", str(home), "--member", "a:A:oem:saic")
+    res = cli.run("init", "--home", str(home), "--member", "a:A:oem:saic", ok=False)
+    assert res.exit_code == 1 and "already initialised" in res.stderr
+
+
+def test_invalid_node_start_without_home(cli: Cli, tmp_path: Path) -> None:
+    res = cli.run("node", "start", "--home", str(tmp_path / "none"), ok=False)
+    assert res.exit_code == 2
+
+
+# --- governance -----------------------------------------------------------------------------------
+
+
+def test_member_propose_vote_list(cli: Cli) -> None:
+    newcomer = cli.pk("newcomer")
+    out = cli.run(
+        "member",
+        "propose",
+        "add",
+        "--member-id",
+        "ping-an",
+        "--name",
+        "Ping An",
+        "--roles",
+        "insurer",
+        "--public-key",
+        newcomer,
+        "--key",
+        "miit",
+    ).stdout
+    m = re.search(r"proposal (\d+) at height \d+: open", out)
+    assert m, out
+    pid = m.group(1)
+    out = cli.run("member", "vote", pid, "--key", "saic", "--yes").stdout
+    assert f"proposal {pid}: open (yes 2, no 0)" in out
+    res = cli.run("member", "vote", pid, "--key", "saic", "--no", ok=False)
+    assert res.exit_code == 1 and "invalid_state" in res.stderr  # double vote
+    out = cli.run("member", "vote", pid, "--key", "police").stdout
+    assert f"proposal {pid}: executed (yes 3, no 0)" in out
+    listing = cli.run("member", "list").stdout
+    assert "ping-an" in listing and "Ping An" in listing and "insurer" in listing
+    assert listing.count("active") == 5
+
+
+def test_invalid_member_commands(cli: Cli) -> None:
+    res = cli.run("member", "propose", "fly", "--member-id", "x", "--key", "miit", ok=False)
+    assert res.exit_code == 2
+    res = cli.run(
+        "member", "propose", "suspend", "--member-id", "saic", "--key", "owner1", ok=False
+    )
+    assert res.exit_code == 1 and "unauthorized" in res.stderr
+    res = cli.run("member", "vote", "999", "--key", "saic", ok=False)
+    assert res.exit_code == 1 and "not_found" in res.stderr
+
+
+# --- vehicles ------------------------------------------------------------------------------------
+
+
+def show(cli: Cli, vid: str) -> dict[str, str]:
+    out = cli.run("vehicle", "show", vid).stdout
+    rows = re.findall(r"│\s*(\w+)\s*│\s*(\S*)\s*│", out)
+    return dict(rows)
+
+
+def test_vehicle_lifecycle(cli: Cli) -> None:
+    vkey, vkey2 = cli.pk("newcomer"), cli.pk("owner2")  # any fresh Ed25519 keys
+    owner1, owner2 = cli.pk("owner1"), cli.pk("owner2")
+    out = cli.run(
+        "vehicle",
+        "register",
+        "--vehicle-id",
+        "saic-cli-1",
+        "--vin",
+        "LSVAX4187E2100001",
+        "--public-key",
+        vkey,
+        "--owner",
+        owner1,
+        "--model",
+        "RX5",
+        "--year",
+        "2024",
+        "--key",
+        "saic",
+    ).stdout
+    assert "registered saic-cli-1" in out
+    salt = re.search(r"VIN salt.*: ([0-9a-f]{32})", out)
+    assert salt, out
+    v = show(cli, "saic-cli-1")
+    assert (v["oem"], v["owner"], v["status"], v["public_key"]) == ("saic", owner1, "active", vkey)
+    assert (
+        v["vin_commitment"]
+        == compute_vin_commitment("LSVAX4187E2100001", bytes.fromhex(salt.group(1))).hex()
+    )
+
+    # Another OEM may not touch it.
+    res = cli.run(
+        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "x", "--key", "geely",
+        ok=False,
+    )  # fmt: skip
+    assert res.exit_code == 1 and "unauthorized" in res.stderr
+
+    # Transfer with the owner's co-signature; a wrong co-signer is refused.
+    res = cli.run(
+        "vehicle", "transfer", "--vehicle-id", "saic-cli-1", "--new-owner", owner2,
+        "--owner-key", "owner2", "--key", "saic", ok=False,
+    )  # fmt: skip
+    assert res.exit_code == 1 and "unauthorized" in res.stderr
+    out = cli.run(
+        "vehicle", "transfer", "--vehicle-id", "saic-cli-1", "--new-owner", owner2,
+        "--owner-key", "owner1", "--key", "saic",
+    ).stdout  # fmt: skip
+    assert "transferred saic-cli-1" in out
+    v = show(cli, "saic-cli-1")
+    assert (v["owner"], v["transfer_seq"]) == (owner2, "1")
+
+    out = cli.run(
+        "vehicle", "rotate-key", "--vehicle-id", "saic-cli-1", "--public-key", vkey2,
+        "--key", "saic",
+    ).stdout  # fmt: skip
+    assert "rotated saic-cli-1" in out
+    v = show(cli, "saic-cli-1")
+    assert (v["public_key"], v["key_version"]) == (vkey2, "2")
+
+    out = cli.run(
+        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "scrapped", "--key", "saic"
+    ).stdout
+    assert "revoked saic-cli-1" in out
+    v = show(cli, "saic-cli-1")
+    assert (v["status"], v["revoked_reason"]) == ("revoked", "scrapped")
+    res = cli.run(
+        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "again", "--key", "saic",
+        ok=False,
+    )  # fmt: skip
+    assert res.exit_code == 1 and "invalid_state" in res.stderr
+
+
+def test_invalid_vehicle_commands(cli: Cli) -> None:
+    base = ["vehicle", "register", "--vehicle-id", "bad-1", "--vin", "V", "--model", "M"]
+    res = cli.run(*base, "--public-key", "zz", "--owner", cli.pk("owner1"), "--year", "2024",
+                  "--key", "saic", ok=False)  # fmt: skip
+    assert res.exit_code == 2
+    res = cli.run(*base, "--public-key", cli.pk("owner2"), "--owner", cli.pk("owner1"),
+                  "--year", "1800", "--key", "saic", ok=False)  # fmt: skip
+    assert res.exit_code == 1 and "invalid_body" in res.stderr
+    res = cli.run(*base, "--public-key", cli.pk("owner2"), "--owner", cli.pk("owner1"),
+                  "--year", "2024", "--key", "miit", ok=False)  # fmt: skip
+    assert res.exit_code == 1 and "unauthorized" in res.stderr
+    res = cli.run("vehicle", "show", "nope", ok=False)
+    assert res.exit_code == 1 and "not_found" in res.stderr
+
+
+# --- query --prove ----------------------------------------------------------------------------
+
+
+def test_query_with_proof(cli: Cli) -> None:
+    cli.run(
+        "vehicle", "register", "--vehicle-id", "geely-q-1", "--vin", "LB3000000000001",
+        "--public-key", cli.pk("saic"), "--owner", cli.pk("owner1"), "--model", "E8",
+        "--year", "2025", "--key", "geely",
+    )  # fmt: skip
+    out = cli.run("query", "vehicles/v/geely-q-1", "--prove").stdout
+    assert "verified" in out
+    value = bytes.fromhex(out.strip().splitlines()[-1])
+    record = msgspec.msgpack.decode(value)
+    assert (record["vehicle_id"], record["oem"]) == ("geely-q-1", "geely")
+    plain = cli.run("query", "vehicles/v/geely-q-1").stdout.strip()
+    assert plain == value.hex()
+    res = cli.run("query", "vehicles/v/nope", "--prove", ok=False)
+    assert res.exit_code == 1 and "not_found" in res.stderr
+    assert cli.run("query", "novalue", ok=False).exit_code == 2
+
+
+def test_node_unreachable_is_a_clean_error(cli: Cli) -> None:
+    res = cli.run("member", "list", "--node", f"http://127.0.0.1:{free_port()}", ok=False)
+    assert res.exit_code == 1 and "node_unavailable" in res.stderr
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def test_demo_50_vehicles(processes: Processes, tmp_path: Path) -> None:
+    proc = processes.start(
+        [CARCHAIN, "demo", "--vehicles", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env={"COLUMNS": "250", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+    out, err = proc.communicate(timeout=120)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    rows = dict(re.findall(r"│ ([^│]+?)\s+│ ([^│]+?)\s+│", text))
+    assert rows["members"] == "9"  # eight founders + the insurer voted in
+    assert rows["vehicles registered"] == "50"
+    assert rows["transfers / key rotations / revocations"] == "20 / 10 / 10"
+    blocks, txs = int(rows["blocks"]), int(rows["transactions"])
+    # 1 proposal + 5 votes + 50 registrations + 40 life events + 1 refused revocation.
+    assert txs >= 97 and blocks >= 2
+    proof = re.fullmatch(r"vehicle (\S+) verified against block (\d+)'s app hash", rows["proof"])
+    assert proof, rows["proof"]
+    assert int(proof.group(2)) <= blocks
+    assert re.fullmatch(r"[0-9a-f]{64}", rows["app hash"])
+    assert "proposal 1 to admit Ping An Insurance → executed" in text
+    assert "refused (unauthorized)" in text
