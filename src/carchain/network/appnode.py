@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -53,6 +54,17 @@ def install_crash_hook(adapter: AbciAdapter, height: int) -> None:
     adapter.before_commit = crash
 
 
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal capture: this process handles SIGTERM/SIGINT
+    itself (uvicorn would re-raise them after shutdown and skip our cleanup).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave signal handling to the process."""
+        yield
+
+
 async def serve(app_home: Path) -> int:
     """Serve ABCI and the API until stopped; return the exit status."""
     cfg = json.loads((app_home / "node.json").read_text())
@@ -67,7 +79,7 @@ async def serve(app_home: Path) -> int:
     backend = CometBackend(adapter, rpc)
     backend.bind_loop(asyncio.get_running_loop())
     await abci.start()
-    api = uvicorn.Server(
+    api = ApiServer(
         uvicorn.Config(
             create_app(backend),
             host=HOST,
@@ -76,6 +88,9 @@ async def serve(app_home: Path) -> int:
             access_log=False,
         )
     )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, abci.close)
     api_task = asyncio.create_task(api.serve())
     abci_task = asyncio.create_task(abci.wait_closed())
     status = 0

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from carchain.core.genesis import Genesis
+from carchain.core.genesis import Genesis, GenesisMember
 from carchain.crypto.signing import SigningKey
 from carchain.network import processes
 from carchain.network.cometconfig import (
@@ -82,6 +82,7 @@ def create_network(
     chain_id: str = "carchain-localnet",
     tuning: dict[str, dict[str, TomlValue]] | None = None,
     passphrase: str = LOCALNET_PASSPHRASE,
+    extra_members: list[GenesisMember] | None = None,
 ) -> CreatedNetwork:
     """Create the homes, keys, genesis and configuration of a new localnet."""
     if not 1 <= validators <= MAX_VALIDATORS:
@@ -111,7 +112,7 @@ def create_network(
         )
     keys = create_member_keys()
     genesis = compute_network_genesis(
-        chain_id, [bytes.fromhex(n.validator_key) for n in nodes], keys
+        chain_id, [bytes.fromhex(n.validator_key) for n in nodes], keys, extra_members=extra_members
     )
     comet_genesis = json.dumps(compute_comet_genesis(genesis), indent=2)
     for node in nodes:

@@ -1,8 +1,8 @@
 """The asyncio ABCI socket server CometBFT connects to (four connections).
 
-Each connection is served in order: a request's response is written before
-the next request is read, and a ``Flush`` request makes the server push
-everything buffered before it answers. CometBFT opens one connection each for
+Each connection is served in order: responses are produced in request order
+and buffered, and a ``Flush`` request makes the server push everything
+buffered, then the Flush response (one send per batch, not per response). CometBFT opens one connection each for
 consensus, mempool, query and snapshots; they all share one ``Application``
 and run on one event loop, so requests never interleave inside the
 application.
@@ -80,6 +80,9 @@ class AbciServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conns.add(writer)
         frames = FrameReader(reader)
+        # Responses wait in ``out`` until a Flush (or a full buffer): one send per
+        # batch instead of one system call per response.
+        out = bytearray()
         try:
             while True:
                 raw = await frames.read_frame()
@@ -91,7 +94,9 @@ class AbciServer:
                     raise AbciProtocolError("undecodable ABCI request") from exc
                 kind = request.WhichOneof("value")
                 if kind == "flush":
-                    writer.write(self._flush)
+                    out += self._flush
+                    writer.write(bytes(out))
+                    out.clear()
                     await writer.drain()
                     continue
                 if kind is None:
@@ -100,15 +105,19 @@ class AbciServer:
                     response = self.adapter.handle(kind, request)
                 except Exception as exc:
                     if kind in CONSENSUS_REQUESTS or not isinstance(exc, CarchainError):
+                        writer.write(bytes(out))
                         self._reply_exception(writer, f"{kind} failed")
                         self._stop_fatally(exc)
                         return
                     raise
-                writer.write(encode_frame(response.SerializeToString()))
-                if writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                out += encode_frame(response.SerializeToString())
+                if len(out) > WRITE_HIGH_WATER:
+                    writer.write(bytes(out))
+                    out.clear()
                     await writer.drain()
         except AbciProtocolError as exc:
             log.warning("closing ABCI connection: %s", exc.message)
+            writer.write(bytes(out))
             self._reply_exception(writer, f"{exc.code}: {exc.message}")
         except (ConnectionError, asyncio.CancelledError):
             pass
