@@ -378,3 +378,15 @@ def test_demo_50_vehicles(processes: Processes, tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", rows["app hash"])
     assert "proposal 1 to admit Ping An Insurance → executed" in text
     assert "refused (unauthorized)" in text
+
+
+def test_damaged_key_file_is_reported_not_a_crash(tmp_path: Path) -> None:
+    c = Cli(tmp_path / "ring")
+    c.run("keys", "new", "good")
+    (tmp_path / "ring" / "bad.json").write_text("{not json")
+    listing = c.run("keys", "list").stdout
+    assert "good" in listing and "unreadable" in listing
+    res = c.run("keys", "show", "bad", ok=False)
+    assert res.exit_code == 1 and "decryption_failed" in res.stderr
+    res = c.run("init", "--home", str(tmp_path / "h"), "--member", "a:A:oem:bad", ok=False)
+    assert res.exit_code == 1 and "decryption_failed" in res.stderr

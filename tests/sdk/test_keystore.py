@@ -141,3 +141,13 @@ def test_each_encryption_is_fresh(key: SigningKey) -> None:
     a, b = encrypt_key(key, "pw", n=FAST_N), encrypt_key(key, "pw", n=FAST_N)
     assert a["cipher"] != b["cipher"] and a["kdf"] != b["kdf"]
     assert decrypt_key(a, "pw").seed() == decrypt_key(b, "pw").seed() == key.seed()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"{}", b'{"public_key": "zz"}', b'{"public_key": "abcd"}', b"[1]"]
+)
+def test_invalid_public_key_of_damaged_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "k.json"
+    path.write_bytes(content)
+    with pytest.raises(DecryptionFailed):
+        load_public_key(path)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from carchain.cli.common import DEFAULT_KEYRING, KeyringOpt, console, get_passphrase, key_path
+from carchain.cli.common import (
+    DEFAULT_KEYRING,
+    KeyringOpt,
+    console,
+    fail,
+    get_passphrase,
+    key_path,
+)
+from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
 from carchain.sdk.keystore import load_public_key, save_key
 
@@ -29,7 +37,10 @@ def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     path = key_path(keyring, name)
     if not path.exists():
         raise typer.BadParameter(f"no key named {name!r}")
-    console.print(load_public_key(path).hex())
+    try:
+        console.print(load_public_key(path).hex())
+    except CarchainError as exc:
+        fail(exc)
 
 
 @app.command("list")
@@ -37,5 +48,8 @@ def list_keys(keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     """List the keys in the keyring."""
     table = Table("name", "public key")
     for path in sorted(keyring.glob("*.json")) if keyring.exists() else []:
-        table.add_row(path.stem, load_public_key(path).hex())
+        try:
+            table.add_row(path.stem, load_public_key(path).hex())
+        except CarchainError:
+            table.add_row(path.stem, "[red]unreadable key file[/red]")
     console.print(table)

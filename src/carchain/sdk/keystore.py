@@ -91,6 +91,15 @@ def load_key(path: Path, passphrase: str) -> SigningKey:
 
 
 def load_public_key(path: Path) -> bytes:
-    """Return the public key recorded in a key file, without unlocking it."""
-    doc = json.loads(path.read_bytes())
-    return bytes.fromhex(str(doc["public_key"]))
+    """Return the public key recorded in a key file, without unlocking it.
+
+    Raise ``DecryptionFailed`` if the file cannot be read as a key file.
+    """
+    try:
+        doc = json.loads(path.read_bytes())
+        public_key = bytes.fromhex(str(doc["public_key"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DecryptionFailed("cannot read key file") from exc
+    if len(public_key) != 32:
+        raise DecryptionFailed("cannot read key file")
+    return public_key
