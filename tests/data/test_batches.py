@@ -155,6 +155,7 @@ def test_invalid_header_shapes_are_refused() -> None:
         {"categories": ["zzz"]},
         {"categories": ["motion", "location"]},
         {"records_root": b"short"},
+        {"nonce": b"short"},
         {"start_ms": h.end_ms + 1},
         {"version": 2},
     ):
@@ -168,13 +169,16 @@ def test_invalid_header_shapes_are_refused() -> None:
         seal([])
 
 
-def test_aead_refuses_wrong_aad_and_short_boxes() -> None:
-    box = aead.seal(b"k" * 32, b"hello", b"aad")
-    assert aead.open_sealed(b"k" * 32, box, b"aad") == b"hello"
+def test_aead_refuses_wrong_aad_nonce_and_short_ciphertext() -> None:
+    key, nonce = b"k" * 32, aead.generate_nonce()
+    ct = aead.encrypt(key, nonce, b"hello", b"aad")
+    assert aead.decrypt(key, nonce, ct, b"aad") == b"hello"
     with pytest.raises(DecryptionFailed):
-        aead.open_sealed(b"k" * 32, box, b"other")
+        aead.decrypt(key, nonce, ct, b"other")
     with pytest.raises(DecryptionFailed):
-        aead.open_sealed(b"k" * 32, box[:10], b"aad")
+        aead.decrypt(key, aead.generate_nonce(), ct, b"aad")
+    with pytest.raises(DecryptionFailed):
+        aead.decrypt(key, nonce, ct[:10], b"aad")
 
 
 def test_hpke_box_opens_only_for_recipient_and_info() -> None:

@@ -1,8 +1,9 @@
-"""AES-256-GCM sealing of byte strings, with one opaque failure.
+"""AES-256-GCM encryption of byte strings, with one opaque failure.
 
-A sealed box is ``nonce (12 bytes) || ciphertext || tag (16 bytes)``. Nonces are
-random: callers derive a fresh key per batch as well, so a nonce never repeats
-under one key even if a vehicle reuses a batch sequence number.
+Nonces are 12 random bytes that travel next to the ciphertext (for batches: in
+the signed header), so the ciphertext itself is exactly AES-GCM's output and is
+never copied to prepend anything. Callers also derive a fresh key per batch, so
+a nonce never repeats under one key even if a vehicle reuses a sequence number.
 """
 
 from __future__ import annotations
@@ -17,22 +18,25 @@ from carchain.core.exceptions import DecryptionFailed
 KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
-OVERHEAD = NONCE_SIZE + TAG_SIZE
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """Return ``nonce || AES-256-GCM(key, nonce, plaintext, aad)`` with a random nonce."""
-    if len(key) != KEY_SIZE:
-        raise ValueError("AES-256-GCM needs a 32-byte key")
-    nonce = os.urandom(NONCE_SIZE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+def generate_nonce() -> bytes:
+    """Return a fresh random 12-byte nonce."""
+    return os.urandom(NONCE_SIZE)
 
 
-def open_sealed(key: bytes, box: bytes, aad: bytes) -> bytes:
-    """Return the plaintext of a sealed box; raise ``DecryptionFailed`` for anything off."""
-    if len(key) != KEY_SIZE or len(box) < OVERHEAD:
+def encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Return ``AES-256-GCM(key, nonce, plaintext, aad)`` (ciphertext || 16-byte tag)."""
+    if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE:
+        raise ValueError("AES-256-GCM needs a 32-byte key and a 12-byte nonce")
+    return AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    """Return the plaintext; raise ``DecryptionFailed`` for anything off."""
+    if len(key) != KEY_SIZE or len(nonce) != NONCE_SIZE or len(ciphertext) < TAG_SIZE:
         raise DecryptionFailed("cannot decrypt")
     try:
-        return AESGCM(key).decrypt(box[:NONCE_SIZE], box[NONCE_SIZE:], aad)
+        return AESGCM(key).decrypt(nonce, ciphertext, aad)
     except InvalidTag as exc:
         raise DecryptionFailed("cannot decrypt") from exc

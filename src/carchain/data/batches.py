@@ -48,6 +48,7 @@ class BatchHeader(msgspec.Struct, array_like=True, frozen=True):
     record_count: int
     categories: list[str]
     records_root: bytes
+    nonce: bytes
     ciphertext_hash: bytes
     ciphertext_size: int
     key_ref: bytes
@@ -100,9 +101,18 @@ def compute_records_root(leaves: list[bytes]) -> bytes:
     split-at-the-largest-power-of-two tree, without recursion or slicing.
     """
     sha = hashlib.sha256
-    level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
-    if not level:
+    if not leaves:
         return EMPTY_ROOT
+    if len(leaves[0]) < 1024:
+        level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
+    else:
+        # Large leaves: extend a prefixed hash state instead of copying each leaf.
+        prefixed = sha(b"\x00")
+        level = []
+        for leaf in leaves:
+            h = prefixed.copy()
+            h.update(leaf)
+            level.append(h.digest())
     while len(level) > 1:
         nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
@@ -149,8 +159,9 @@ def seal_batch(
         raise InvalidBatch("a batch holds 1 to 100000 records", count=len(records))
     root = compute_records_root(records)
     batch_key = compute_batch_key(epoch_key, vehicle_id, epoch, seq)
-    ciphertext = aead.seal(
-        batch_key, encode_records(records), compute_batch_aad(vehicle_id, epoch, seq)
+    nonce = aead.generate_nonce()
+    ciphertext = aead.encrypt(
+        batch_key, nonce, encode_records(records), compute_batch_aad(vehicle_id, epoch, seq)
     )
     header = BatchHeader(
         version=BATCH_VERSION,
@@ -162,6 +173,7 @@ def seal_batch(
         record_count=len(records),
         categories=sorted(set(categories)),
         records_root=root,
+        nonce=nonce,
         ciphertext_hash=compute_sha256(ciphertext),
         ciphertext_size=len(ciphertext),
         key_ref=key_ref,
@@ -193,7 +205,9 @@ def validate_header_shape(header: BatchHeader) -> None:
     ):
         if len(value) != 32:
             raise InvalidBatch(f"{what} must be 32 bytes")
-    if header.ciphertext_size < aead.OVERHEAD:
+    if len(header.nonce) != aead.NONCE_SIZE:
+        raise InvalidBatch("nonce must be 12 bytes")
+    if header.ciphertext_size < aead.TAG_SIZE:
         raise InvalidBatch("ciphertext size below the AEAD overhead")
     if (
         compute_epoch(header.start_ms) != header.epoch
@@ -240,8 +254,8 @@ def open_batch(signed: SignedBatchHeader, ciphertext: bytes, epoch_key: bytes) -
     h = signed.header
     validate_ciphertext(h, ciphertext)
     batch_key = compute_batch_key(epoch_key, h.vehicle_id, h.epoch, h.seq)
-    plaintext = aead.open_sealed(
-        batch_key, ciphertext, compute_batch_aad(h.vehicle_id, h.epoch, h.seq)
+    plaintext = aead.decrypt(
+        batch_key, h.nonce, ciphertext, compute_batch_aad(h.vehicle_id, h.epoch, h.seq)
     )
     try:
         records = _records_decoder.decode(plaintext)
