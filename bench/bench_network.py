@@ -30,6 +30,7 @@ from carchain.core.genesis import GenesisMember
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.network import localnet
+from carchain.network.cometconfig import TUNING
 from carchain.network.layout import NodeLayout
 from carchain.sdk.transactions import build_tx, compute_vin_commitment
 
@@ -185,7 +186,10 @@ def main() -> None:
         choices=["broadcast_tx_async", "broadcast_tx_sync"],
         help="async pipelines CheckTx; sync waits for each (CometBFT flushes every 20 ms)",
     )
+    parser.add_argument("--timeout-commit", default="200ms", help="CometBFT timeout_commit")
     args = parser.parse_args()
+    tuning = {k: dict(v) for k, v in TUNING.items()}
+    tuning["consensus"]["timeout_commit"] = args.timeout_commit
     rates = [int(r) for r in args.rates.split(",")]
     keys = {f"oem-bench-{i:02d}": SigningKey.generate() for i in range(CLIENTS)}
     extra = [
@@ -194,7 +198,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory(prefix="carchain-bench-net-") as tmp:
         home = Path(tmp) / "net"
-        created = localnet.create_network(home, 4, extra_members=extra)
+        created = localnet.create_network(home, 4, tuning=tuning, extra_members=extra)
         layout = created.layout
         try:
             localnet.up(home)
@@ -205,7 +209,7 @@ def main() -> None:
             )
             print(
                 f"4 validators + 4 app processes on loopback; {CLIENTS} clients, "
-                f"JSON-RPC batches of {BATCH}; timeout_commit 200ms"
+                f"JSON-RPC batches of {BATCH} ({args.method}); timeout_commit {args.timeout_commit}"
             )
             print(
                 f"{'offered tx/s':>12} {'submitted':>10} {'committed':>10} {'failed':>7} "

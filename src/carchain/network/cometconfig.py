@@ -20,7 +20,7 @@ TomlValue = str | int | bool
 # quick gossip; large mempool; no CometBFT tx indexer (the application keeps its
 # own index, written atomically with its state).
 TUNING: dict[str, dict[str, TomlValue]] = {
-    "": {"log_level": "info", "abci": "socket", "filter_peers": False},
+    "": {"log_level": "state:info,*:error", "abci": "socket", "filter_peers": False},
     "rpc": {
         "max_open_connections": 900,
         "max_request_batch_size": 2000,
@@ -58,7 +58,7 @@ TUNING: dict[str, dict[str, TomlValue]] = {
         "skip_timeout_commit": False,
         "create_empty_blocks": True,
         "create_empty_blocks_interval": "1s",
-        "peer_gossip_sleep_duration": "10ms",
+        "peer_gossip_sleep_duration": "25ms",
         "peer_query_maj23_sleep_duration": "500ms",
     },
     "tx_index": {"indexer": "null"},
