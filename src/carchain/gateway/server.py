@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,9 +17,15 @@ from carchain.gateway.app import create_gateway_app
 from carchain.gateway.service import Gateway
 from carchain.node.home import validate_loopback
 from carchain.sdk.keystore import load_key
-from carchain.sim.embedded import find_free_port
 
 DEFAULT_GATEWAY_PORT = 8710
+
+
+def find_free_port(host: str = "127.0.0.1") -> int:
+    """Return a port that is free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 class GatewayConfigError(InvalidGenesis):
