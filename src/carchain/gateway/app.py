@@ -72,7 +72,14 @@ def create_gateway_app(gw: Gateway) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BatchTooLarge("upload too large", size=int(declared))
-        raw = await request.body()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:  # chunked uploads have no length to check up front
+                raise BatchTooLarge("upload too large", size=size)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         receipt = await run_in_threadpool(gw.process_batch, raw)
         return {"header_hash": receipt.header_hash.hex(), "received": receipt.received}
 
