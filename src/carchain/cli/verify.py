@@ -35,4 +35,4 @@ def verify(
         f"at height {v.anchor_height}, proven against block {v.height}'s app hash "
         f"{v.app_hash.hex()[:16]}…"
     )
-    console.print(json.dumps(v.record))
+    console.print(json.dumps(v.record), markup=False, highlight=False)

@@ -100,8 +100,9 @@ def generate_records(
 
 
 def _crash_event(t: int, speed: float) -> EdrEvent:
-    pre = [round(max(0.0, speed - 4 * k), 1) for k in range(10, -1, -1)]
-    dv = [round(-0.12 * k * k, 2) for k in range(26)]
+    # Braking over the last seconds before the impact, then a ~20 km/h delta-V pulse.
+    pre = [round(speed + 3 * k, 1) for k in range(10, -1, -1)]
+    dv = [round(-0.03 * k * k, 2) for k in range(26)]
     return EdrEvent(
         event_time_ms=t,
         pre_crash_speed_kmh=pre,
