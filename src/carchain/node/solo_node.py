@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 
@@ -16,7 +17,13 @@ from carchain.storage.database import Database
 
 
 class SoloNode:
-    """Runs the solo engine on the asyncio loop: a block every interval or when full."""
+    """Runs the solo engine on the asyncio loop: a block every interval or when full.
+
+    The API serves its synchronous routes from worker threads, and they share the
+    node's one SQLite connection: ``_commit_lock`` keeps their reads out of a
+    block's commit, where they would see uncommitted rows (a transaction reported
+    committed before it is durable) beside the previous app hash.
+    """
 
     def __init__(
         self, db: Database, block_interval_s: float = 0.2, config: SoloConfig | None = None
@@ -27,6 +34,7 @@ class SoloNode:
         self._waiters: dict[bytes, list[tuple[asyncio.Future[SubmitResult], CheckTxResult]]] = {}
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._commit_lock = threading.RLock()  # re-entrant: commit listeners may read
         self.engine.add_commit_listener(self._on_commit)
 
     @property
@@ -47,7 +55,8 @@ class SoloNode:
 
     def produce_block(self) -> Block | None:
         """Make one block now if the mempool has transactions."""
-        return self.engine.produce_block(int(time.time() * 1000))
+        with self._commit_lock:
+            return self.engine.produce_block(int(time.time() * 1000))
 
     def stop(self) -> None:
         """Ask the block loop to end after the current block."""
@@ -65,15 +74,16 @@ class SoloNode:
 
     def status(self) -> NodeStatus:
         """Return the node's status."""
-        header = self.engine.blocks.get_header(self.engine.height)
-        return NodeStatus(
-            chain_id=self.chain_id,
-            engine="solo",
-            height=self.engine.height,
-            app_hash=self.app.state.app_hash,
-            mempool_size=len(self.engine.mempool),
-            latest_block_time_ms=header.time_ms if header else 0,
-        )
+        with self._commit_lock:
+            header = self.engine.blocks.get_header(self.engine.height)
+            return NodeStatus(
+                chain_id=self.chain_id,
+                engine="solo",
+                height=self.engine.height,
+                app_hash=self.app.state.app_hash,
+                mempool_size=len(self.engine.mempool),
+                latest_block_time_ms=header.time_ms if header else 0,
+            )
 
     async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
         """Check ``raw``; in commit mode wait for its block (up to ``timeout_s``)."""
@@ -95,9 +105,10 @@ class SoloNode:
 
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
-        loc = self.engine.blocks.get_tx_location(tx_hash)
+        with self._commit_lock:
+            loc = self.engine.blocks.get_tx_location(tx_hash)
+            block = None if loc is None else self.engine.blocks.get_block(loc[0])
         if loc is not None:
-            block = self.engine.blocks.get_block(loc[0])
             if block is None:
                 raise CarchainError("transaction index points at a missing block")
             return TxStatus(
@@ -109,7 +120,8 @@ class SoloNode:
 
     def get_block(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
-        block = self.engine.blocks.get_block(height)
+        with self._commit_lock:
+            block = self.engine.blocks.get_block(height)
         if block is None:
             return None
         h = block.header
@@ -127,15 +139,18 @@ class SoloNode:
 
     def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
         """Read committed state."""
-        return self.app.query(store, key, prove)
+        with self._commit_lock:
+            return self.app.query(store, key, prove)
 
     def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
         """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""
-        header = self.engine.blocks.get_header(height)
+        with self._commit_lock:
+            header = self.engine.blocks.get_header(height)
         return None if header is None else (height, header.app_hash)
 
     def iterate(
         self, store: str, prefix: bytes, limit: int, after: bytes
     ) -> Iterator[tuple[bytes, bytes]]:
-        """Yield committed pairs by prefix."""
-        return self.app.state.iterate(store, prefix, limit, after)
+        """Yield committed pairs by prefix (read at once, inside the lock)."""
+        with self._commit_lock:
+            return iter(list(self.app.state.iterate(store, prefix, limit, after)))
