@@ -152,6 +152,15 @@ def test_invalid_key_envelope(rig: IngestRig) -> None:
         assert_refused(rig, replace_upload_raw(forged, key_envelope=wrong), InvalidBatch)
 
 
+def test_invalid_key_ref_of_another_vehicle(rig: IngestRig) -> None:
+    alice, mallory = rig.car("saic-1"), rig.car("saic-2")
+    first = alice.upload()
+    rig.process(first.body)
+    alices_ref = decode_signed_header(decode_submitted(first.body).header).header.key_ref
+    forged = resign_header(mallory.upload(), mallory.key, key_ref=alices_ref)
+    assert_refused(rig, replace_upload_raw(forged, key_envelope=b""), InvalidBatch)
+
+
 def replace_upload_raw(raw: bytes, **changes: bytes) -> bytes:
     from carchain.data.batches import encode_submitted
 

@@ -116,6 +116,7 @@ class Ingestor:
         self.directory = directory
         self.limits = limits or IngestLimits()
         self._lock = threading.Lock()
+        self._key_scopes: dict[bytes, tuple[str, int]] = {}
 
     def validate_epoch_at(self, signed: SignedBatchHeader, now_ms: int) -> None:
         """Raise ``WrongEpoch`` unless the batch's epoch is current (or recent) at ``now_ms``."""
@@ -144,6 +145,16 @@ class Ingestor:
         """Return whether the envelope must be stored; raise ``InvalidBatch`` if it is wrong."""
         h = signed.header
         if self.blobs.has(h.key_ref):
+            # Stored with an earlier batch: it must be this vehicle's key for this epoch.
+            scope = self._key_scopes.get(h.key_ref)
+            if scope is None:
+                env = decode_envelope(self.blobs.get(h.key_ref))
+                scope = (env.vehicle_id, env.epoch)
+                if len(self._key_scopes) > 100_000:
+                    self._key_scopes.clear()
+                self._key_scopes[h.key_ref] = scope
+            if scope != (h.vehicle_id, h.epoch):
+                raise InvalidBatch("key_ref names another vehicle's or epoch's key")
             return False
         if not envelope:
             raise InvalidBatch("the sealed epoch key is missing")
