@@ -196,6 +196,42 @@ def test_invalid_headers_commits_and_sets_are_refused(net: Localnet) -> None:
         light.verify_commit(lb.header, lb.commit, fake_set, trusted)
 
 
+def test_cometbft_abci_query_proof_verifies_against_the_signed_header(net: Localnet) -> None:
+    from carchain.engine.abci import protos
+
+    with Client(net.nodes[0].api_url) as c:
+        register(Account(c, net.created.member_keys["geely"]), "geely-rpc-q")
+    key = b"v/geely-rpc-q"
+
+    def query() -> Any:
+        r = rpc_get(
+            net.nodes[2],
+            "abci_query",
+            path='"/store/vehicles/key"',
+            data="0x" + key.hex(),
+            prove="true",
+        )["response"]
+        return None if r.get("code") else r
+
+    res = wait_for(query, 20, "the vehicle on node2")
+    value = base64.b64decode(res["value"])
+    ops = []
+    for op in res["proofOps"]["ops"]:
+        vop = protos.get_crypto_proof().ValueOp.FromString(base64.b64decode(op["data"]))
+        p = vop.proof
+        proof = {
+            "total": p.total,
+            "index": p.index,
+            "leaf_hash": p.leaf_hash.hex(),
+            "aunts": [a.hex() for a in p.aunts],
+        }
+        ops.append({"type": op["type"], "key": base64.b64decode(op["key"]).hex(), "proof": proof})
+    header_height = int(res["height"]) + 1
+    wait_for(lambda: get_height(net.nodes[2]) >= header_height, 20, "header H+1")
+    app_hash = light.fetch_verified_app_hash(net.nodes[2].rpc_url, header_height, trusted_set(net))
+    verify_state_proof(app_hash, "vehicles", key, value, ops)
+
+
 # --- validators from governance (last: it changes the set) ------------------------------
 
 
