@@ -53,9 +53,9 @@ def wait_for(
         time.sleep(interval_s)
 
 
-def rpc_get(node: NodeLayout, path: str, **params: Any) -> Any:
+def rpc_get(node: NodeLayout, method: str, **params: Any) -> Any:
     """Return the ``result`` of a CometBFT RPC GET."""
-    doc = httpx.get(f"{node.rpc_url}/{path}", params=params, timeout=5).json()
+    doc = httpx.get(f"{node.rpc_url}/{method}", params=params, timeout=5).json()
     if "result" not in doc:
         raise RuntimeError(f"RPC error: {doc.get('error')}")
     return doc["result"]
