@@ -53,6 +53,14 @@ def wait_for(
         time.sleep(interval_s)
 
 
+def hold_for(condition: Callable[[], bool], duration_s: float, what: str) -> None:
+    """Poll ``condition`` for ``duration_s``; fail as soon as it is false (an absence check)."""
+    deadline = time.monotonic() + duration_s
+    while time.monotonic() < deadline:
+        assert condition(), what
+        time.sleep(0.2)
+
+
 def rpc_get(node: NodeLayout, method: str, **params: Any) -> Any:
     """Return the ``result`` of a CometBFT RPC GET."""
     doc = httpx.get(f"{node.rpc_url}/{method}", params=params, timeout=5).json()
