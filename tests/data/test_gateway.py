@@ -239,3 +239,27 @@ def test_unregistered_and_foreign_vehicles_over_http(world: World) -> None:
     foreign = world.register("geely-car-1", oem="geely")
     with pytest.raises(WrongOem):
         world.gclient.submit(foreign.upload(start_ms=now_ms() - 600_000).body)
+
+
+def test_batches_are_queryable_by_vehicle_and_time_range(rig: IngestRig) -> None:
+    car, other = rig.car("saic-1"), rig.car("saic-2")
+    rec = car.recorder(window_ms=60_000)
+    from tests.data.conftest import make_records
+
+    ups = []
+    for t, r in make_records(180, NOW_MS - 3_600_000):  # three 1-minute batches
+        ups += rec.add_at(r, t)
+    ups += rec.flush()
+    for up in ups:
+        rig.process(up.body)
+    rig.process(other.upload().body)
+    start = NOW_MS - 3_600_000
+
+    def found(lo: int, hi: int) -> list[int]:
+        return [b.seq for b in rig.journal.find_batches("saic-1", lo, hi, 100)]
+
+    assert found(0, 2**62) == [0, 1, 2]
+    assert found(start + 60_000, start + 60_500) == [1]
+    assert found(start + 59_000, start + 61_000) == [0, 1]
+    assert found(start + 200_000, 2**62) == []
+    assert [b.vehicle_id for b in rig.journal.find_batches("saic-2", 0, 2**62, 100)] == ["saic-2"]
