@@ -228,6 +228,8 @@ def test_add_member_with_validator_emits_update(chain: Chain) -> None:
         (gov.ChangeRoles("bosch", ["pirate"]), "invalid_body"),
         (gov.ChangeRoles("nobody", ["oem"]), "not_found"),
         (gov.RotateMemberKey("nobody", seeded_key("n1").public_key), "not_found"),
+        (gov.RotateMemberKey("bosch", b"k" * 31), "invalid_body"),
+        (gov.RotateMemberKey("bosch", b""), "invalid_body"),
         (gov.SetValidator("bosch", b"v" * 31, 1), "invalid_body"),
         (gov.SetValidator("nobody", b"v" * 32, 1), "not_found"),
         (gov.SuspendMember("x" * 300), "invalid_body"),

@@ -18,6 +18,7 @@ from carchain.core.exceptions import CarchainError, InvalidBody, InvalidState, N
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record, put_record
 from carchain.core.types import BlockContext, ValidatorUpdate
+from carchain.core.validation import validate_public_key
 
 STORE = "governance"
 MAX_TTL_BLOCKS = 1_000_000
@@ -192,6 +193,9 @@ def validate_action(view: KVView, action: Action) -> None:
         members.get_member(view, action.member_id)
     elif isinstance(action, SetValidator):
         members.validate_validator(action.validator_key, action.power)
+        members.get_member(view, action.member_id)
+    elif isinstance(action, RotateMemberKey):
+        validate_public_key(action.new_public_key, "new public key")
         members.get_member(view, action.member_id)
     else:
         members.get_member(view, action.member_id)
