@@ -382,3 +382,21 @@ def test_proposals_and_accounts(api: Api) -> None:
     assert_error(api.http.get("/proposals/0"), 404, "not_found")
     assert_error(api.http.get("/accounts/abcd"), 400, "bad_request")
     assert_error(api.http.get("/accounts/zz"), 400, "bad_request")
+
+
+def test_open_proposal_past_its_lifetime_shows_expired(idle: Api) -> None:
+    assert idle.post(idle.tx("miit", gov.Propose(gov.SuspendMember("bosch")))).status_code == 200
+    idle.node.produce_block()
+    p = idle.get("/proposals/1")
+    assert p["status"] == "open"
+    while idle.get("/status")["height"] < p["expires_height"]:
+        assert idle.get("/proposals/1")["status"] == "open"
+        nonce = idle.nonce(seeded_key("saic")) + 1
+        idle.post(idle.tx("saic", register_body(f"saic-{nonce}"), nonce))
+        idle.node.produce_block()
+    # No later block may count a vote: the API says so, and the chain agrees.
+    assert idle.get("/proposals/1")["status"] == "expired"
+    resp = idle.post(idle.tx("police", gov.Vote(1, True)))
+    assert resp.status_code == 200  # admitted; the rule is checked in the block
+    block = idle.node.produce_block()
+    assert block is not None and block.results[0].error_code == "invalid_state"
