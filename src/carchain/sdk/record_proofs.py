@@ -190,6 +190,8 @@ def verify_record_proof(bundle: dict[str, Any], block_header: dict[str, Any]) ->
         raise InvalidProof("anchor transaction commits to another gateway root")
     if body.batch_count != bproof.total:
         raise InvalidProof("anchor's batch count differs from the batch proof's tree size")
+    if not body.start_ms <= h.start_ms <= h.end_ms <= body.end_ms:
+        raise InvalidProof("batch time range lies outside the anchor's")
 
     # 5. anchor -> app hash
     anchor_value = _hex(state, "anchor_value")
