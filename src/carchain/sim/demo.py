@@ -177,7 +177,7 @@ def run_demo(
                     client,
                     [driver(vid) for vid in ids[40:]],
                     {oem: consortium.keys[oem] for oem in oems},
-                    node_home.parent / "data-plane",
+                    Path(tmp) / "data-plane",
                     revoked=driver(revocations[0]) if revocations else None,
                     bundle_dir=bundle_dir,
                 )
