@@ -187,9 +187,12 @@ def main() -> None:
         help="async pipelines CheckTx; sync waits for each (CometBFT flushes every 20 ms)",
     )
     parser.add_argument("--timeout-commit", default="200ms", help="CometBFT timeout_commit")
+    parser.add_argument("--flush-throttle", default="", help="CometBFT p2p flush_throttle_timeout")
     args = parser.parse_args()
     tuning = {k: dict(v) for k, v in TUNING.items()}
     tuning["consensus"]["timeout_commit"] = args.timeout_commit
+    if args.flush_throttle:
+        tuning["p2p"]["flush_throttle_timeout"] = args.flush_throttle
     rates = [int(r) for r in args.rates.split(",")]
     keys = {f"oem-bench-{i:02d}": SigningKey.generate() for i in range(CLIENTS)}
     extra = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -85,10 +86,15 @@ class Load:
                 except CarchainError:
                     with self._lock:
                         self.errors += 1
+                    self._stop.wait(0.2)  # node down or chain halted: back off a little
                     continue
                 if res.get("height"):
                     with self._lock:
                         self.acked[bytes.fromhex(res["hash"])] = int(res["height"])
+
+    def snapshot(self) -> dict[bytes, int]:
+        with self._lock:
+            return dict(self.acked)
 
     def count(self) -> int:
         with self._lock:
@@ -97,10 +103,13 @@ class Load:
 
 def assert_acked_committed(load: Load, nodes: list[NodeLayout]) -> None:
     """Every acknowledged transaction is in the same block on every node."""
-    assert load.acked, "the load produced no acknowledged transactions"
+    acked = load.snapshot()
+    assert acked, "the load produced no acknowledged transactions"
+    top = max(acked.values())
     for node in nodes:
         with Client(node.api_url) as c:
-            for tx_hash, height in load.acked.items():
+            wait_for(lambda c=c: c.status()["height"] >= top, 30, f"{node.name}'s app at {top}")
+            for tx_hash, height in acked.items():
                 st = c.tx(tx_hash)
                 assert (st["state"], st["height"]) == ("committed", height), node.name
 
@@ -119,33 +128,29 @@ def assert_same_chain(nodes: list[NodeLayout], height: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def load_state() -> dict[str, Load]:
-    """Carries the load of the first test to the later ones."""
-    return {}
-
-
-def test_one_of_four_down_keeps_committing_and_loses_nothing(
-    net: Localnet, load_state: dict[str, Load]
-) -> None:
-    load = Load(net, net.nodes[:3]).start()
-    load_state["load"] = load
+def load(net: Localnet) -> Iterator[Load]:
+    """Load on node0..node2 for the first two tests; stopped at the end in any case."""
+    running = Load(net, net.nodes[:3])
     try:
-        wait_for(lambda: load.count() >= 10, 60, "acknowledged transactions")
-        localnet.kill_node(net.layout, net.nodes[3])
-        acked_at_kill = load.count()
-        h = get_height(net.nodes[0])
-        wait_for(lambda: get_height(net.nodes[0]) >= h + 5, 60, "5 blocks without node3")
-        wait_for(lambda: load.count() >= acked_at_kill + 20, 60, "commits without node3")
+        yield running
     finally:
-        load.stop()
+        running.stop()
+
+
+def test_one_of_four_down_keeps_committing_and_loses_nothing(net: Localnet, load: Load) -> None:
+    load.start()
+    wait_for(lambda: load.count() >= 10, 60, "acknowledged transactions")
+    localnet.kill_node(net.layout, net.nodes[3])
+    acked_at_kill = load.count()
+    h = get_height(net.nodes[0])
+    wait_for(lambda: get_height(net.nodes[0]) >= h + 5, 60, "5 blocks without node3")
+    wait_for(lambda: load.count() >= acked_at_kill + 20, 60, "commits without node3")
     assert_acked_committed(load, net.nodes[:3])
     height = min(get_height(n) for n in net.nodes[:3])
     assert_same_chain(net.nodes[:3], height)
 
 
-def test_two_of_four_down_halts_without_fork_then_all_catch_up(
-    net: Localnet, load_state: dict[str, Load]
-) -> None:
+def test_two_of_four_down_halts_without_fork_then_all_catch_up(net: Localnet, load: Load) -> None:
     alive = net.nodes[:2]
     localnet.kill_node(net.layout, net.nodes[2])
     # Let a block that was already precommitted land, then the chain must stand still.
@@ -164,9 +169,12 @@ def test_two_of_four_down_halts_without_fork_then_all_catch_up(
     for node in net.nodes[2:]:
         localnet.start_node(net.layout, node)
     net.wait_height(top + 3, timeout_s=90)
+    acked = load.count()
+    wait_for(lambda: load.count() > acked + 10, 60, "commits under load after the restart")
+    load.stop()
     common = min(get_height(n) for n in net.nodes)
     assert_same_chain(net.nodes, common)
-    assert_acked_committed(load_state["load"], net.nodes)
+    assert_acked_committed(load, net.nodes)
     for node in net.nodes:  # what waited in the mempool during the halt got in
         with Client(node.api_url) as c:
             wait_for(lambda c=c: c.tx(pending_hash)["state"] == "committed", 30, "pending tx")
