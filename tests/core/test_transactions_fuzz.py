@@ -197,7 +197,11 @@ def test_node_random_bodies_from_a_member(tmp_path: Path) -> None:
     chain.db.close()
 
 
-text = st.text(max_size=300) | st.sampled_from(["saic-1", "saic", "bosch", "", "x" * 300])
+text = (
+    st.text(max_size=300)
+    | st.sampled_from(["saic-1", "saic", "bosch", "", "x" * 300, "é" * 20_000, "x" * 70_000])
+    | st.text(min_size=1000, max_size=2000)
+)
 key32 = st.binary(min_size=0, max_size=40) | st.sampled_from(
     [seeded_key("saic").public_key, seeded_key("vehicle/saic-1").public_key]
 )
