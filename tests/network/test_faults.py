@@ -124,6 +124,7 @@ def assert_same_chain(nodes: list[NodeLayout], height: int) -> None:
     # The applications agree with their CometBFT (state after height-1 in header height).
     for n in nodes:
         with Client(n.api_url) as c:
+            wait_for(lambda c=c: c.status()["height"] >= height, 30, f"{n.name}'s app")
             assert c.block(height)["app_hash"].upper() == app_hashes[n.name]
 
 
