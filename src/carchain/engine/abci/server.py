@@ -2,10 +2,10 @@
 
 Each connection is served in order: responses are produced in request order
 and buffered, and a ``Flush`` request makes the server push everything
-buffered, then the Flush response (one send per batch, not per response). CometBFT opens one connection each for
-consensus, mempool, query and snapshots; they all share one ``Application``
-and run on one event loop, so requests never interleave inside the
-application.
+buffered, then the Flush response (one send per batch, not per response).
+CometBFT opens one connection each for consensus, mempool, query and
+snapshots; they all share one ``Application`` and run on one event loop, so
+requests never interleave inside the application.
 
 A malformed frame or undecodable message gets a ``ResponseException`` and the
 connection is closed; the server keeps serving. An error while executing or
