@@ -11,6 +11,7 @@ import pytest
 
 from carchain.core import governance as gov
 from carchain.core import members
+from carchain.core.exceptions import NotFound
 from carchain.core.members import Member
 from carchain.core.types import TxResult, ValidatorUpdate
 from tests.conftest import TTL_BLOCKS, Chain, make_genesis, open_chain, seeded_key, validator_key
@@ -77,7 +78,7 @@ def test_add_member_executes_exactly_at_threshold(chain: Chain) -> None:
     result = vote(chain, "geely", pid)
     assert proposal(chain, pid).status == "open"
     assert "proposal_closed" not in events(result)
-    with pytest.raises(Exception, match="no such member"):
+    with pytest.raises(NotFound, match="no such member"):
         member(chain, "ping-an")
     result = vote(chain, "police", pid)
     ev = events(result)
@@ -237,7 +238,7 @@ def test_add_member_with_validator_emits_update(chain: Chain) -> None:
 )
 def test_invalid_proposal_actions(chain: Chain, action: gov.Action, code: str) -> None:
     assert chain.reject("miit", gov.Propose(action)) == code
-    with pytest.raises(Exception, match="no such proposal"):
+    with pytest.raises(NotFound, match="no such proposal"):
         proposal(chain, 1)
 
 
@@ -358,7 +359,7 @@ def test_invalid_add_member_with_another_members_validator_key(chain: Chain) -> 
     )
     pid = carry(chain, "miit", action)
     assert proposal(chain, pid).outcome.split(":")[0] == "already_exists"
-    with pytest.raises(Exception, match="no such member"):
+    with pytest.raises(NotFound, match="no such member"):
         member(chain, "n1")
 
 

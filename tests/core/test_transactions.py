@@ -6,6 +6,7 @@ import hashlib
 
 import msgspec
 import pytest
+from cryptography.exceptions import InvalidSignature as PycaInvalidSignature
 
 from carchain.core import exceptions as exc
 from carchain.core.block import validate_stateless
@@ -132,7 +133,7 @@ def test_signature_covers_domain_separated_bytes() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     Ed25519PublicKey.from_public_bytes(key.public_key).verify(env.signature, SIGN_DOMAIN + unsigned)
-    with pytest.raises(Exception):  # noqa: B017 - pyca's own InvalidSignature
+    with pytest.raises(PycaInvalidSignature):
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(env.signature, unsigned)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import StorageCorrupted
+from carchain.core.exceptions import CarchainError, MempoolFull, StorageCorrupted
 from carchain.core.transactions import compute_tx_hash
 from carchain.engine.application import Application
 from carchain.engine.mempool import Mempool
@@ -83,12 +83,12 @@ def test_invalid_mempool_full() -> None:
     pool = Mempool(max_txs=2, max_bytes=100)
     pool.add(b"a", b"x" * 10)
     pool.add(b"b", b"x" * 10)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(MempoolFull) as info:
         pool.validate_room(b"c", 10)
     assert getattr(info.value, "code", None) == "mempool_full"
     pool.remove([b"a"])
     pool.validate_room(b"c", 10)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(MempoolFull) as info:
         pool.validate_room(b"c", 91)
     assert getattr(info.value, "code", None) == "mempool_full"
     assert [h for h, _ in pool.peek(10, 15)] == [b"b"]
@@ -199,5 +199,5 @@ def test_finalize_without_commit_changes_nothing(chain: Chain) -> None:
     chain.app.commit()
     assert chain.app.state.app_hash == fin.app_hash
     assert chain.app.pending_height is None
-    with pytest.raises(Exception, match="commit without finalize"):
+    with pytest.raises(CarchainError, match="commit without finalize"):
         chain.app.commit()

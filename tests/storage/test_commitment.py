@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carchain.api.encoding import proof_json
-from carchain.core.exceptions import InvalidProof
+from carchain.core.exceptions import InvalidProof, NotFound
 from carchain.core.state import STORES
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage import commitment
@@ -168,7 +168,7 @@ def test_never_written_key_has_no_proof_and_deleted_key_proves_empty() -> None:
     naive = NaiveState()
     apply_block(state, naive, [("members", b"a", b"1"), ("members", b"b", b"2")], 1)
     apply_block(state, naive, [("members", b"a", None)], 2)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(NotFound) as info:
         state.prove("members", b"never")
     assert getattr(info.value, "code", None) == "not_found"
     proof = state.prove("members", b"a")
