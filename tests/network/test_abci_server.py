@@ -333,3 +333,42 @@ def test_invalid_genesis_stops_the_server(tmp_path: Path, abci: Any) -> None:
                 await asyncio.wait_for(server.wait_closed(), 10)
 
     run(body())
+
+
+class FakeRpc:
+    """Answers ``status`` like CometBFT would, with a chosen header app hash."""
+
+    def __init__(self, height: int, app_hash: bytes) -> None:
+        self.doc = {
+            "sync_info": {"latest_block_height": str(height), "latest_app_hash": app_hash.hex()}
+        }
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        assert method == "status"
+        return self.doc
+
+
+def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) -> None:
+    from carchain.core.exceptions import StorageCorrupted
+    from carchain.network.backend import CometBackend
+
+    db = Database(tmp_path / "state.db")
+    adapter = AbciAdapter(Application(db))
+    adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
+    genesis_hash = adapter.app.state.app_hash
+    adapter.handle(
+        "finalize_block", abci.Request(finalize_block=finalize(abci, 1, [register_tx(1, "v-1")]))
+    )
+    adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
+
+    def check(height: int, app_hash: bytes) -> None:
+        backend = CometBackend(adapter, FakeRpc(height, app_hash))  # type: ignore[arg-type]
+        asyncio.run(backend.validate_consensus_agreement(1))
+
+    check(1, genesis_hash)  # header 1 carries the state before block 1
+    check(2, adapter.app.state.app_hash)  # block 2 not executed here yet
+    with pytest.raises(StorageCorrupted):
+        check(1, os.urandom(32))
+    with pytest.raises(StorageCorrupted):
+        check(2, genesis_hash)
+    db.close()

@@ -93,13 +93,28 @@ async def serve(app_home: Path) -> int:
         loop.add_signal_handler(sig, abci.close)
     api_task = asyncio.create_task(api.serve())
     abci_task = asyncio.create_task(abci.wait_closed())
+    agreement = asyncio.create_task(backend.validate_consensus_agreement())
     status = 0
     try:
-        done, _ = await asyncio.wait({api_task, abci_task}, return_when=asyncio.FIRST_COMPLETED)
-        if abci_task in done and abci_task.exception() is not None:
-            log.critical("ABCI server stopped on error: %r", abci_task.exception())
-            status = EXIT_FATAL
+        tasks = {api_task, abci_task, agreement}
+        while True:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if agreement in done:
+                tasks.discard(agreement)
+                exc = agreement.exception()
+                if isinstance(exc, StorageCorrupted):
+                    log.critical("refusing to run: %s (%s)", exc.message, exc.code)
+                    status = EXIT_CORRUPTED
+                    break
+                if exc is not None:
+                    log.warning("could not compare app hashes with CometBFT: %r", exc)
+                continue
+            if abci_task in done and abci_task.exception() is not None:
+                log.critical("ABCI server stopped on error: %r", abci_task.exception())
+                status = EXIT_FATAL
+            break
     finally:
+        agreement.cancel()
         api.should_exit = True
         abci.close()
         with contextlib.suppress(Exception):

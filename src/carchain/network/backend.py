@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from carchain.core.exceptions import CarchainError
+from carchain.core.exceptions import CarchainError, StorageCorrupted
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import TxResult
 from carchain.engine.abci.adapter import AbciAdapter
@@ -69,6 +69,38 @@ class CometBackend:
                     fut.set_result((block.height, i, block.results[i]))
         with self._committed:
             self._committed.notify_all()
+
+    async def validate_consensus_agreement(self, timeout_s: float = 60.0) -> None:
+        """Raise ``StorageCorrupted`` if CometBFT's latest header disagrees with our state.
+
+        CometBFT's latest header ``H`` carries the app hash after block ``H-1``;
+        ours is in the block record of ``H`` (or is the current state if block
+        ``H`` is not executed here yet). CometBFT's handshake already refuses a
+        mismatch at start-up; this is the application's own check of the same
+        fact once the RPC answers (it gives up quietly if it never does).
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                st = await self.rpc.call("status", {})
+                break
+            except CarchainError:
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(0.5)
+        info = st["sync_info"]
+        height = int(info["latest_block_height"])
+        comet_hash = bytes.fromhex(str(info["latest_app_hash"]))
+        ours = self.adapter.blocks.get_header_app_hash(height)
+        if ours is None and height and self.app.state.height == height - 1:
+            ours = self.app.state.app_hash
+        if ours is not None and ours != comet_hash:
+            raise StorageCorrupted(
+                "CometBFT's header carries another app hash than this state had",
+                height=height,
+                app=ours,
+                comet=comet_hash,
+            )
 
     @property
     def chain_id(self) -> str:
