@@ -372,3 +372,22 @@ def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) 
     with pytest.raises(StorageCorrupted):
         check(2, genesis_hash)
     db.close()
+
+
+def test_invalid_query_bug_answers_exception_and_node_keeps_serving(
+    tmp_path: Path, abci: Any
+) -> None:
+    async def body() -> None:
+        async with serving(tmp_path, abci) as (server, connect):
+            c = await connect()
+            await c.call(init_chain=init_request(abci))
+
+            def broken(*_: object) -> None:
+                raise RuntimeError("bug")
+
+            server.adapter.app.query = broken  # type: ignore[method-assign]
+            resp = await c.call(query=abci.RequestQuery(path="/store/vehicles", data=b"k"))
+            assert resp.WhichOneof("value") == "exception"
+            assert (await c.call(echo=abci.RequestEcho(message="ok"))).echo.message == "ok"
+
+    run(body())

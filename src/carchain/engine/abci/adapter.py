@@ -95,7 +95,7 @@ class AbciAdapter:
         """Return the ``Response`` for one ``Request`` whose oneof field is ``kind``.
 
         Errors in consensus requests propagate (the server stops the node);
-        others become a ``ResponseException``.
+        in any other request they become a ``ResponseException``.
         """
         handler = self._handlers.get(kind)
         if handler is None:
@@ -104,9 +104,10 @@ class AbciAdapter:
             )
         try:
             answer = handler(getattr(request, kind))
-        except CarchainError:
+        except Exception:
             if kind in CONSENSUS_REQUESTS:
                 raise
+            # A mempool or query request must not take the node down.
             log.exception("ABCI %s failed", kind)
             return self.abci.Response(exception=self.abci.ResponseException(error="internal"))
         return self.abci.Response(**{kind: answer})

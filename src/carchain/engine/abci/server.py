@@ -19,9 +19,8 @@ import asyncio
 import contextlib
 import logging
 
-from carchain.core.exceptions import CarchainError
 from carchain.engine.abci import protos
-from carchain.engine.abci.adapter import CONSENSUS_REQUESTS, AbciAdapter
+from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
 from carchain.node.home import validate_loopback
 
@@ -103,13 +102,11 @@ class AbciServer:
                     raise AbciProtocolError("empty ABCI request")
                 try:
                     response = self.adapter.handle(kind, request)
-                except Exception as exc:
-                    if kind in CONSENSUS_REQUESTS or not isinstance(exc, CarchainError):
-                        writer.write(bytes(out))
-                        self._reply_exception(writer, f"{kind} failed")
-                        self._stop_fatally(exc)
-                        return
-                    raise
+                except Exception as exc:  # only consensus requests raise: fatal
+                    writer.write(bytes(out))
+                    self._reply_exception(writer, f"{kind} failed")
+                    self._stop_fatally(exc)
+                    return
                 out += encode_frame(response.SerializeToString())
                 if len(out) > WRITE_HIGH_WATER:
                     writer.write(bytes(out))
