@@ -201,3 +201,17 @@ def test_finalize_without_commit_changes_nothing(chain: Chain) -> None:
     assert chain.app.pending_height is None
     with pytest.raises(CarchainError, match="commit without finalize"):
         chain.app.commit()
+
+
+def test_invalid_resubmission_of_old_committed_tx(chain: Chain) -> None:
+    first = chain.build("saic", register_body("saic-1"))
+    assert chain.submit(first).ok
+    chain.block()
+    for i in range(2, 4):
+        chain.send("saic", register_body(f"saic-{i}"))
+    res = chain.submit(first)
+    assert (res.code, res.error_code) == (31, "duplicate_tx")
+    # Same nonce, other content: a replay, not a duplicate.
+    res = chain.submit(chain.build("saic", register_body("saic-x"), nonce=1))
+    assert res.error_code == "invalid_nonce"
+    assert len(chain.engine.mempool) == 0

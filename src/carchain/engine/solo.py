@@ -11,7 +11,12 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from carchain.core.exceptions import CarchainError, DuplicateTransaction, StorageCorrupted
+from carchain.core.exceptions import (
+    CarchainError,
+    DuplicateTransaction,
+    InvalidNonce,
+    StorageCorrupted,
+)
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import BlockContext
 from carchain.engine.application import Application, CheckTxResult
@@ -75,13 +80,16 @@ class SoloEngine:
         tx_hash = compute_tx_hash(raw)
         try:
             self.mempool.validate_room(tx_hash, len(raw))
-            if self.blocks.get_tx_location(tx_hash) is not None:
-                raise DuplicateTransaction("transaction already committed")
         except CarchainError as exc:
             return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
         result = self.app.check_tx(raw)
         if result.ok:
             self.mempool.add(tx_hash, raw)
+        elif result.error_code == InvalidNonce.code and self.blocks.get_tx_location(tx_hash):
+            # A committed transaction always fails check_tx on its used nonce, so
+            # only then is the block store asked (a read saved on every new tx).
+            dup = DuplicateTransaction("transaction already committed")
+            return CheckTxResult(dup.abci_code, dup.code, dup.message, tx_hash)
         return result
 
     def produce_block(self, now_ms: int) -> Block | None:
