@@ -3,6 +3,7 @@ nothing is half-applied, and the app hash is what a replay recomputes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import selectors
@@ -179,3 +180,59 @@ def _app_hash_at(db_path: Path, height: int) -> str:
     db.close()
     assert header is not None
     return header.app_hash.hex()
+
+
+def test_kill_minus_nine_real_node_under_api_load(tmp_path: Path, processes: Processes) -> None:
+    """The real `carchain node start`: what its API reported committed survives."""
+    import base64
+
+    import httpx
+
+    from carchain.node.home import NodeConfig, NodeHome
+    from carchain.sdk.transactions import build_tx
+    from tests.cli.test_cli import CARCHAIN, free_port, wait_for_node
+    from tests.conftest import CHAIN_ID, make_genesis, seeded_key
+    from tests.core.test_vehicles import register_body
+
+    home = NodeHome(tmp_path / "home")
+    port = free_port()
+    # Small blocks, so the node is still committing when it is killed.
+    config = NodeConfig(CHAIN_ID, api_port=port, block_interval_ms=20, max_block_txs=50)
+    home.create(make_genesis(), config)
+    proc = processes.start(
+        [CARCHAIN, "node", "start", "--home", str(home.path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_node(proc, url)
+    keys = [seeded_key("saic"), seeded_key("geely")]
+    txs = [
+        build_tx(CHAIN_ID, keys[i % 2], i // 2 + 1, register_body(f"api-{i}")) for i in range(3000)
+    ]
+    reported: set[str] = set()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for start in range(0, len(txs), 500):
+            batch = [base64.b64encode(t).decode() for t in txs[start : start + 500]]
+            doc = http.post("/txs/batch", json={"txs": batch}).json()
+            assert doc["accepted"] == len(batch), doc["results"][:2]
+        # Ask about the transactions in order while blocks keep coming; kill as soon
+        # as the first block's worth is reported committed.
+        deadline = time.monotonic() + DEADLINE_S
+        for raw in txs:
+            h = hashlib.sha256(raw).hexdigest()
+            if http.get(f"/txs/{h}").json().get("state") == "committed":
+                reported.add(h)
+            if len(reported) >= 50 or time.monotonic() > deadline:
+                break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=DEADLINE_S)
+    assert len(reported) >= 50
+    db = Database(home.db_path)
+    engine = SoloEngine(Application(db))
+    for h in reported:
+        assert engine.blocks.get_tx_location(bytes.fromhex(h)) is not None
+    assert naive_app_hash(db) == engine.app.state.app_hash
+    committed = sum(len(engine.blocks.get_block(h).txs) for h in range(1, engine.height + 1))  # type: ignore[union-attr]
+    assert len(reported) <= committed <= len(txs)
+    db.close()
