@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
 
-.PHONY: run test setup setup-network lint bench
+.PHONY: run test setup setup-network lint
 
 run: setup
 	$(BIN)/carchain demo
@@ -29,6 +29,3 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-
-bench: setup
-	$(BIN)/python bench/run_all.py
