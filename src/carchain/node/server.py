@@ -38,6 +38,9 @@ async def serve(node: SoloNode, host: str, port: int) -> None:
     )
     server = uvicorn.Server(config)
     blocks = asyncio.create_task(node.run())
+    # If the block loop dies (say StorageCorrupted), stop serving rather than keep
+    # accepting transactions that can never commit; its error is raised below.
+    blocks.add_done_callback(lambda _: setattr(server, "should_exit", True))
     try:
         await server.serve()
     finally:
