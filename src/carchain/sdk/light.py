@@ -36,6 +36,7 @@ from carchain.crypto.merkle import compute_merkle_root
 from carchain.crypto.signing import verify_signature
 from carchain.sdk.client import Client, NodeUnavailable, VerifiedValue
 from carchain.sdk.proofs import verify_state_proof
+from carchain.storage.commitment import encode_uvarint
 
 PRECOMMIT_TYPE = 2
 BLOCK_ID_FLAG_COMMIT = 2
@@ -46,13 +47,7 @@ ED25519_TYPE = "tendermint/PubKeyEd25519"
 
 def encode_varint(value: int) -> bytes:
     """Return a protobuf varint; negative int64 values take ten bytes (two's complement)."""
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return encode_uvarint(value & ((1 << 64) - 1))
 
 
 def encode_varint_field(field: int, value: int) -> bytes:
