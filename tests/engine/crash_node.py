@@ -65,17 +65,17 @@ def _announce_phases(chain: Chain) -> None:
         sys.stdout.write(json.dumps({"phase": name}) + "\n")
         sys.stdout.flush()
 
-    def on_finalize(*args: Any) -> Any:
+    def on_finalize(*args: Any, **kwargs: Any) -> Any:
         announce("finalize")
-        return finalize(*args)
+        return finalize(*args, **kwargs)
 
-    def on_commit(*args: Any) -> Any:
+    def on_commit(*args: Any, **kwargs: Any) -> Any:
         announce("commit")
-        return commit(*args)
+        return commit(*args, **kwargs)
 
-    def on_write_block(*args: Any) -> Any:
+    def on_write_block(*args: Any, **kwargs: Any) -> Any:
         announce("block")
-        return write_block(*args)
+        return write_block(*args, **kwargs)
 
     app.finalize_block = on_finalize  # type: ignore[method-assign]
     app.commit = on_commit  # type: ignore[method-assign]

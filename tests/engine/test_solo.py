@@ -215,3 +215,48 @@ def test_invalid_resubmission_of_old_committed_tx(chain: Chain) -> None:
     res = chain.submit(chain.build("saic", register_body("saic-x"), nonce=1))
     assert res.error_code == "invalid_nonce"
     assert len(chain.engine.mempool) == 0
+
+
+def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain) -> None:
+    chain.engine.config = SoloConfig(max_block_txs=2)
+    raws = [chain.build("saic", register_body(f"saic-{i}")) for i in range(5)]
+    assert all(chain.submit(r).ok for r in raws)
+    calls: list[bool] = []
+    check_tx = chain.app.check_tx
+
+    def spy(raw: bytes, recheck: bool = False) -> object:
+        calls.append(recheck)
+        return check_tx(raw, recheck)
+
+    chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
+    chain.block()
+    assert calls == []  # no member change: the rest of the mempool is not rechecked
+    # The kept check state still admits the signer's next nonce and only that.
+    assert chain.submit(chain.build("saic", register_body("saic-next"))).ok
+    assert not chain.submit(chain.build("saic", register_body("saic-x"), nonce=3)).ok
+    while len(chain.engine.mempool):
+        assert all(r.code == 0 for r in chain.block())
+    assert chain.engine.height == 3
+
+
+def test_block_changing_members_rechecks_the_rest(chain: Chain) -> None:
+    result = chain.send("miit", gov.Propose(gov.ChangeRoles("bosch", ["insurer", "supplier"])))
+    pid = int(
+        next(e for e in result.events if e.type == "proposal_created").attributes["proposal_id"]
+    )
+    chain.send("saic", gov.Vote(pid, True))
+    chain.send("geely", gov.Vote(pid, True))
+    chain.engine.config = SoloConfig(max_block_txs=1)
+    assert chain.submit(chain.build("police", gov.Vote(pid, True))).ok  # reaches the threshold
+    assert chain.submit(chain.build("saic", register_body("saic-later"))).ok
+    calls: list[bool] = []
+    check_tx = chain.app.check_tx
+
+    def spy(raw: bytes, recheck: bool = False) -> object:
+        calls.append(recheck)
+        return check_tx(raw, recheck)
+
+    chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
+    chain.block()
+    assert chain.app.query("members", b"m/bosch").value  # the roles changed in that block
+    assert calls == [True]  # so the remaining transaction was rechecked

@@ -107,11 +107,28 @@ def put_record(view: KVView, store: str, key: bytes, record: object) -> None:
 
 
 def compute_key(*parts: str | bytes | int) -> bytes:
-    """Return a store key from parts joined by ``/`` (ints as fixed 8-byte big-endian)."""
-    key = b"/".join(
-        p if isinstance(p, bytes) else p.encode() if isinstance(p, str) else p.to_bytes(8, "big")
-        for p in parts
-    )
+    """Return a store key from parts joined by ``/`` (ints as fixed 8-byte big-endian).
+
+    Every state access builds a key, so the common shapes (a one-letter prefix
+    and one id or public key) take a direct path.
+    """
+    if len(parts) == 2:
+        prefix, ident = parts
+        if type(prefix) is str and type(ident) is bytes:
+            key = prefix.encode() + b"/" + ident
+        elif type(prefix) is str and type(ident) is str:
+            key = f"{prefix}/{ident}".encode()
+        else:
+            key = _join(parts)
+    else:
+        key = _join(parts)
     if len(key) > MAX_KEY_BYTES:
         raise InvalidBody("identifier too long for a state key")
     return key
+
+
+def _join(parts: tuple[str | bytes | int, ...]) -> bytes:
+    return b"/".join(
+        p if isinstance(p, bytes) else p.encode() if isinstance(p, str) else p.to_bytes(8, "big")
+        for p in parts
+    )

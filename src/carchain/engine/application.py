@@ -221,19 +221,39 @@ class Application:
         self._pending = _Pending(ctx, overlay, fin, list(txs))
         return fin
 
-    def commit(self, extra: Callable[[sqlite3.Connection], None] | None = None) -> int:
+    def commit(
+        self,
+        extra: Callable[[sqlite3.Connection], None] | None = None,
+        keep_check_state: bool = False,
+    ) -> int:
         """Persist the finalized block's state (and ``extra`` writes) atomically.
 
-        Returns the retain height (0: keep everything). Resets the check state;
-        the engine rechecks its mempool afterwards.
+        Returns the retain height (0: keep everything). Resets the check state,
+        and the engine rechecks its mempool, unless ``keep_check_state``: an
+        engine may pass it when the block was exactly the oldest transactions
+        of its own mempool and ``is_admission_changed_by_pending()`` is false,
+        because then the check state already equals a recheck's result.
         """
         pending = self._pending
         if pending is None:
             raise CarchainError("commit without finalize_block")
         self.state.commit(pending.overlay, pending.ctx.height, extra)
         self._pending = None
-        self._check_state = WriteBuffer(self.state)
+        if not keep_check_state:
+            self._check_state = WriteBuffer(self.state)
         return 0
+
+    def is_admission_changed_by_pending(self) -> bool:
+        """Return whether the finalized block changed anything admission reads.
+
+        Admission reads nonces and the member registry; nonces advance exactly
+        as the check state predicted when the block is a mempool prefix, so only
+        writes to the ``members`` store can change a verdict.
+        """
+        pending = self._pending
+        if pending is None:
+            raise CarchainError("no finalized block")
+        return any(store == "members" for store, _ in pending.overlay.writes)
 
     @property
     def pending_height(self) -> int | None:

@@ -50,6 +50,7 @@ class SoloEngine:
         self.config = config or SoloConfig()
         self.blocks = BlockStore(app.db)
         self.mempool = Mempool()
+        self._admitted: set[bytes] = set()
         self._listeners: list[CommitListener] = []
         self.validate_consistency()
 
@@ -85,6 +86,7 @@ class SoloEngine:
         result = self.app.check_tx(raw)
         if result.ok:
             self.mempool.add(tx_hash, raw)
+            self._admitted.add(tx_hash)
         elif result.error_code == InvalidNonce.code and self.blocks.get_tx_location(tx_hash):
             # A committed transaction always fails check_tx on its used nonce, so
             # only then is the block store asked (a read saved on every new tx).
@@ -118,9 +120,18 @@ class SoloEngine:
         def write_block(conn: sqlite3.Connection) -> None:
             self.blocks.write_block(conn, block, tx_hashes)
 
-        self.app.commit(write_block)
+        # When the block is the oldest part of the mempool, every transaction of it
+        # admitted by this engine's check state in order, that check state stays
+        # exact unless the block changed the member registry: only otherwise is
+        # the rest of the mempool rechecked.
+        keep = all(h in self._admitted for h in tx_hashes) and not (
+            self.app.is_admission_changed_by_pending()
+        )
+        self.app.commit(write_block, keep_check_state=keep)
         self.mempool.remove(tx_hashes)
-        self._recheck()
+        self._admitted.difference_update(tx_hashes)
+        if not keep:
+            self._recheck()
         for listener in self._listeners:
             listener(block, tx_hashes)
         return block
@@ -130,3 +141,4 @@ class SoloEngine:
             h for h, raw in self.mempool.items() if not self.app.check_tx(raw, recheck=True).ok
         ]
         self.mempool.remove(stale)
+        self._admitted = {h for h, _ in self.mempool.items()}
