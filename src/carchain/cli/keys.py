@@ -28,7 +28,9 @@ def new(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
         raise typer.BadParameter(f"key {name!r} already exists")
     key = SigningKey.generate()
     save_key(path, key, get_passphrase(confirm=True))
-    console.print(f"[green]created[/green] {name}  public key {key.public_key.hex()}")
+    console.print(
+        f"[green]created[/green] {name}  public key {key.public_key.hex()}", soft_wrap=True
+    )
 
 
 @app.command("show")
@@ -38,7 +40,7 @@ def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     if not path.exists():
         raise typer.BadParameter(f"no key named {name!r}")
     try:
-        console.print(load_public_key(path).hex())
+        console.print(load_public_key(path).hex(), soft_wrap=True)
     except CarchainError as exc:
         fail(exc)
 
