@@ -135,4 +135,4 @@ def verify(
         f"[green]verified[/green] {store}/{raw} against header {v.height} "
         f"(app hash {v.app_hash.hex()[:16]}…, signed by >2/3 of the voting power)"
     )
-    console.print(v.value.hex())
+    console.print(v.value.hex(), soft_wrap=True)

@@ -63,7 +63,7 @@ def register(
     )
     res = _send(node, keyring, key, body)
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
-    console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}")
+    console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}", soft_wrap=True)
 
 
 @app.command("transfer")
