@@ -381,3 +381,20 @@ def test_executed_action_that_became_impossible_fails(chain: Chain) -> None:
     assert proposal(chain, first).status == "executed"
     p = proposal(chain, second)
     assert (p.status, p.outcome.split(":")[0]) == ("failed", "already_exists")
+
+
+def test_invalid_suspended_members_earlier_vote_no_longer_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chain = open_chain(tmp_path / "g.db", make_genesis(ttl=100))
+    newcomer = seeded_key("newcomer").public_key
+    pid = propose(chain, "saic", gov.AddMember("newcomer", "Newcomer", ["insurer"], newcomer))
+    vote(chain, "geely", pid)
+    vote(chain, "bosch", pid)  # 3 yes of the 4 needed
+    carry(chain, "miit", gov.SuspendMember("bosch"))
+    assert member(chain, "bosch").status == "suspended"
+    # 4 active members now need 3 yes votes; bosch's earlier yes must not be one of them.
+    vote(chain, "miit", pid, approve=False)
+    assert proposal(chain, pid).status == "open"
+    vote(chain, "police", pid)
+    assert proposal(chain, pid).status == "executed"
+    assert member(chain, "newcomer").status == "active"
+    chain.db.close()

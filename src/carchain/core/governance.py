@@ -308,7 +308,12 @@ def _tally(
 ) -> None:
     active = members.get_active_member_count(view)
     need = compute_required_votes(params, active)
-    if len(proposal.yes) >= need:
+    # Only the votes of members active now count, on both sides: the threshold
+    # follows the active members, so a suspended or removed member's earlier
+    # vote must not decide (and its suspension must not lower the bar for it).
+    yes = _count_active(view, proposal.yes)
+    no = _count_active(view, proposal.no)
+    if yes >= need:
         try:
             scope_fx = Effects()
             scope = WriteBuffer(view)
@@ -322,7 +327,11 @@ def _tally(
                 proposal, status=ProposalStatus.FAILED, outcome=f"{exc.code}: {exc.message}"
             )
         fx.emit("proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status)
-    elif len(proposal.no) > active - need:
+    elif no > active - need:
         proposal = msgspec.structs.replace(proposal, status=ProposalStatus.REJECTED)
         fx.emit("proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status)
     put_record(view, STORE, compute_proposal_key(proposal.proposal_id), proposal)
+
+
+def _count_active(view: KVView, voters: list[str]) -> int:
+    return sum(1 for m in voters if members.get_member(view, m).status == MemberStatus.ACTIVE)
