@@ -374,7 +374,7 @@ def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) 
     db.close()
 
 
-def test_invalid_query_bug_answers_exception_and_node_keeps_serving(
+def test_invalid_query_or_check_bug_answers_internal_code_and_node_keeps_serving(
     tmp_path: Path, abci: Any
 ) -> None:
     async def body() -> None:
@@ -387,7 +387,13 @@ def test_invalid_query_bug_answers_exception_and_node_keeps_serving(
 
             server.adapter.app.query = broken  # type: ignore[method-assign]
             resp = await c.call(query=abci.RequestQuery(path="/store/vehicles", data=b"k"))
-            assert resp.WhichOneof("value") == "exception"
+            # Never a ResponseException: CometBFT's client would stop the node.
+            assert resp.WhichOneof("value") == "query"
+            assert (resp.query.code, resp.query.codespace) == (1, "internal")
+            server.adapter.app.check_tx = broken  # type: ignore[method-assign]
+            resp = await c.call(check_tx=abci.RequestCheckTx(tx=b"anything"))
+            assert resp.WhichOneof("value") == "check_tx"
+            assert (resp.check_tx.code, resp.check_tx.codespace) == (1, "internal")
             assert (await c.call(echo=abci.RequestEcho(message="ok"))).echo.message == "ok"
 
     run(body())

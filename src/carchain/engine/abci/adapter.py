@@ -107,8 +107,23 @@ class AbciAdapter:
         except Exception:
             if kind in CONSENSUS_REQUESTS:
                 raise
-            # A mempool or query request must not take the node down.
+            # A mempool or query request must not take the node down, and
+            # CometBFT's socket client stops the node on any ResponseException:
+            # a bug while checking a transaction or answering a query becomes
+            # an ordinary failed answer with the ``internal`` code instead.
             log.exception("ABCI %s failed", kind)
+            if kind == "check_tx":
+                return self.abci.Response(
+                    check_tx=self.abci.ResponseCheckTx(
+                        code=CarchainError.abci_code, codespace="internal", log="internal error"
+                    )
+                )
+            if kind == "query":
+                return self.abci.Response(
+                    query=self.abci.ResponseQuery(
+                        code=CarchainError.abci_code, codespace="internal", log="internal error"
+                    )
+                )
             return self.abci.Response(exception=self.abci.ResponseException(error="internal"))
         return self.abci.Response(**{kind: answer})
 
