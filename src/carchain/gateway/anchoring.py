@@ -176,17 +176,8 @@ class Anchorer:
         return AnchorOutcome(row.seq, row.batch_count, committed.height)
 
     def _resign(self, row: AnchorRow) -> None:
-        body = SubmitAnchor(
-            row.seq,
-            row.root,
-            row.batch_count,
-            row.record_count,
-            row.start_ms,
-            row.end_ms,
-            row.manifest_hash,
-        )
         self.account.resync()
-        tx = self.account.build(body)
+        tx = self.account.build(row.compute_body())
         self.journal.replace_anchor_tx(row.seq, tx, compute_tx_hash(tx))
 
     def get_batch_proof(self, batch: BatchRow) -> tuple[AnchorRow, MerkleProof]:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from carchain.core.anchors import SubmitAnchor
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     received INTEGER PRIMARY KEY,
@@ -82,6 +84,18 @@ class AnchorRow:
     tx: bytes
     tx_hash: bytes
     height: int
+
+    def compute_body(self) -> SubmitAnchor:
+        """Return the ``anchor.submit`` body this row records (to sign it again)."""
+        return SubmitAnchor(
+            self.seq,
+            self.root,
+            self.batch_count,
+            self.record_count,
+            self.start_ms,
+            self.end_ms,
+            self.manifest_hash,
+        )
 
 
 _BATCH_COLUMNS = (
