@@ -7,11 +7,14 @@ query connection, ``CheckTx`` on the mempool one, ``InitChain`` through
 ``Commit`` on the consensus one, the snapshot calls on the snapshot one.
 ``Echo`` and ``Flush`` may come on any of them.
 
-The server accepts at most four connections; a connection takes its role with
-its first role-bearing request, a role is held by one open connection at a
-time, and a request of another role on a connection is refused. Roles free up
-when their connection closes (CometBFT restarting), so a new CometBFT can
-connect again.
+The server serves at most four connections: one that sends its first request
+while four others are open is refused. (The count is taken at the first
+request, not at accept: a start-up probe that connected and closed is then
+already gone, where at accept time it may still sit unread beside CometBFT's
+four.) A connection takes its role with its first role-bearing request, a
+role is held by one open connection at a time, and a request of another role
+on a connection is refused. Roles free up when their connection closes
+(CometBFT restarting), so a new CometBFT can connect again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from dataclasses import dataclass, field
 from carchain.engine.abci.wire import AbciProtocolError
 
 MAX_CONNECTIONS = 4
+# Sockets accepted but silent yet; beyond this many open ones a connection is
+# refused at once (bounds the file descriptors a local client can hold).
+MAX_ACCEPTED = 16
 
 
 class Role(enum.Enum):
@@ -63,6 +69,7 @@ class Connection:
 
     ident: int
     role: Role | None = None
+    admitted: bool = False
 
 
 @dataclass
@@ -75,11 +82,9 @@ class ConnectionTable:
     _next: int = 0
 
     def open(self) -> Connection:
-        """Admit a new connection; raise ``AbciConnectionRefused`` beyond the limit."""
-        if len(self._open) >= self.max_connections:
-            raise AbciConnectionRefused(
-                "CometBFT's four ABCI connections are already open", limit=self.max_connections
-            )
+        """Register an accepted connection; raise ``AbciConnectionRefused`` if too many are."""
+        if len(self._open) >= MAX_ACCEPTED:
+            raise AbciConnectionRefused("too many ABCI connections", limit=MAX_ACCEPTED)
         self._next += 1
         conn = Connection(self._next)
         self._open.add(conn)
@@ -90,6 +95,16 @@ class ConnectionTable:
         self._open.discard(conn)
         if conn.role is not None and self._holders.get(conn.role) is conn:
             del self._holders[conn.role]
+
+    def validate_admission(self, conn: Connection) -> None:
+        """Raise unless ``conn``, sending its first request, is within the four."""
+        if conn.admitted:
+            return
+        if len(self._open) > self.max_connections:
+            raise AbciConnectionRefused(
+                "CometBFT's four ABCI connections are already open", limit=self.max_connections
+            )
+        conn.admitted = True
 
     def validate_request(self, conn: Connection, kind: str) -> bool:
         """Raise unless ``conn`` may send a ``kind`` request; return whether it just took

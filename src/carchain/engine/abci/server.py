@@ -136,6 +136,7 @@ class AbciServer:
                 raw = await frames.read_frame()
                 if raw is None:
                     return
+                self._table.validate_admission(conn)
                 kind, request = self._decode(raw)
                 if kind == "flush":
                     out += self._flush
