@@ -437,3 +437,33 @@ def test_socket_path_too_long_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="too long"):
         compute_unix_address(deep)
     assert not os.path.exists(deep)
+
+
+# --- the localnet's wiring ------------------------------------------------------------
+
+
+def test_localnet_uses_the_unix_socket_unless_tcp_is_asked_for(tmp_path: Path) -> None:
+    from carchain.network.cometconfig import TUNING, compute_node_settings
+    from carchain.network.layout import NetworkError, NetworkLayout, NodeLayout
+
+    unix = NodeLayout("node0", 0, 1001, 1002, 1003, 1004)
+    tcp = NodeLayout("node1", 1, 2001, 2002, 2003, 2004, abci_transport="tcp")
+    layout = NetworkLayout(tmp_path, "c", [unix, tcp])
+    sock = (tmp_path / "node0" / "app" / "abci.sock").resolve()
+    assert compute_node_settings(layout, unix, TUNING)[""]["proxy_app"] == f"unix://{sock}"
+    assert compute_node_settings(layout, tcp, TUNING)[""]["proxy_app"] == "tcp://127.0.0.1:2003"
+    with pytest.raises(NetworkError):
+        layout.get_abci_address(NodeLayout("node2", 2, 1, 2, 3, 4, abci_transport="udp"))
+
+
+def test_app_process_address_comes_from_node_json_or_the_flag(tmp_path: Path) -> None:
+    from carchain.network.appnode import get_abci_address
+
+    sock = f"unix://{tmp_path / 'abci.sock'}"
+    assert get_abci_address({"abci_address": sock, "abci_port": 5}, None).path == (
+        tmp_path / "abci.sock"
+    )
+    assert get_abci_address({"abci_port": 5}, None).format() == "tcp://127.0.0.1:5"
+    assert get_abci_address({"abci_address": sock}, "tcp://127.0.0.1:7").port == 7
+    with pytest.raises(ConfigError):
+        get_abci_address({"abci_address": sock}, "tcp://192.168.1.2:7")

@@ -232,12 +232,17 @@ def kill_node(layout: NetworkLayout, node: NodeLayout) -> None:
     stop_node(layout, node, signal.SIGKILL)
 
 
-def up(home: Path, validators: int = 4, chain_id: str = "carchain-localnet") -> NetworkLayout:
+def up(
+    home: Path,
+    validators: int = 4,
+    chain_id: str = "carchain-localnet",
+    abci_transport: str = "unix",
+) -> NetworkLayout:
     """Create the network if needed and start every node; return its layout."""
     if (home / LAYOUT_FILE).exists():
         layout = load_layout(home)
     else:
-        layout = create_network(home, validators, chain_id).layout
+        layout = create_network(home, validators, chain_id, abci_transport=abci_transport).layout
     for node in layout.nodes:
         if processes.read_pid(get_pid_paths(layout, node)[0]) is None:
             start_app(layout, node)
