@@ -155,6 +155,26 @@ def test_stale_socket_file_is_replaced_but_never_another_file(tmp_path: Path) ->
     assert stale.read_text() == "not a socket"
 
 
+def test_invalid_peer_of_another_user_is_refused(
+    tmp_path: Path, abci: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carchain.engine.abci import server as server_module
+
+    async def body() -> None:
+        async with serving(tmp_path, abci) as rig:
+            # As if the server ran as another user than the connecting process.
+            monkeypatch.setattr(server_module.os, "getuid", lambda: os.geteuid() + 1)
+            c = await rig.connect()
+            c.send(info=abci.RequestInfo())
+            assert "another user" in await refused(c)
+            assert rig.server.connection_count == 0
+            monkeypatch.undo()
+            c = await rig.connect()
+            assert (await c.call(echo=abci.RequestEcho(message="me"))).echo.message == "me"
+
+    run(body())
+
+
 @pytest.mark.parametrize(
     "address",
     ["tcp://10.0.0.1:26658", "tcp://0.0.0.0:26658", "unix://relative/abci.sock", "grpc://x:1"],

@@ -15,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carchain.node.home import LOCK_FILE, HomeLock, HomeLocked, NodeConfig, NodeHome
+from carchain.node.home import (
+    LOCK_FILE,
+    ConfigError,
+    HomeLock,
+    HomeLocked,
+    NodeConfig,
+    NodeHome,
+)
 from tests.cli.test_cli import free_port
 from tests.conftest import CHAIN_ID, make_genesis
 
@@ -32,6 +39,12 @@ def test_second_lock_on_a_home_is_refused_until_released(tmp_path: Path) -> None
     first.release()  # idempotent
     with HomeLock(tmp_path):
         pass
+
+
+def test_invalid_lock_of_a_missing_home_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot lock node home"):
+        HomeLock(tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()
 
 
 class Procs:
