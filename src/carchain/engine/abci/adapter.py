@@ -99,8 +99,9 @@ class AbciAdapter:
     def handle(self, kind: str, request: Any) -> Any:
         """Return the ``Response`` for one ``Request`` whose oneof field is ``kind``.
 
-        Errors in consensus requests propagate (the server stops the node);
-        in any other request they become a ``ResponseException``.
+        Errors in consensus requests propagate: ``AbciSequenceError`` (a request
+        out of order) makes the server refuse it on its connection, any other
+        error stops the node. In any other request they become a failed answer.
         """
         handler = self._handlers.get(kind)
         if handler is None:
