@@ -128,7 +128,7 @@ async def serving(
     tmp: Path, abci: Any
 ) -> AsyncIterator[tuple[AbciServer, Callable[[], Awaitable[Conn]]]]:
     db = Database(tmp / "state.db")
-    server = AbciServer(AbciAdapter(Application(db)), "127.0.0.1", 0)
+    server = AbciServer(AbciAdapter(Application(db)), "tcp://127.0.0.1:0")
     await server.start()
     writers: list[asyncio.StreamWriter] = []
 
@@ -379,21 +379,22 @@ def test_invalid_query_or_check_bug_answers_internal_code_and_node_keeps_serving
 ) -> None:
     async def body() -> None:
         async with serving(tmp_path, abci) as (server, connect):
-            c = await connect()
-            await c.call(init_chain=init_request(abci))
+            consensus, query, mempool = await connect(), await connect(), await connect()
+            await consensus.call(init_chain=init_request(abci))
 
             def broken(*_: object) -> None:
                 raise RuntimeError("bug")
 
             server.adapter.app.query = broken  # type: ignore[method-assign]
-            resp = await c.call(query=abci.RequestQuery(path="/store/vehicles", data=b"k"))
+            resp = await query.call(query=abci.RequestQuery(path="/store/vehicles", data=b"k"))
             # Never a ResponseException: CometBFT's client would stop the node.
             assert resp.WhichOneof("value") == "query"
             assert (resp.query.code, resp.query.codespace) == (1, "internal")
             server.adapter.app.check_tx = broken  # type: ignore[method-assign]
-            resp = await c.call(check_tx=abci.RequestCheckTx(tx=b"anything"))
+            resp = await mempool.call(check_tx=abci.RequestCheckTx(tx=b"anything"))
             assert resp.WhichOneof("value") == "check_tx"
             assert (resp.check_tx.code, resp.check_tx.codespace) == (1, "internal")
-            assert (await c.call(echo=abci.RequestEcho(message="ok"))).echo.message == "ok"
+            for c in (consensus, query, mempool):
+                assert (await c.call(echo=abci.RequestEcho(message="ok"))).echo.message == "ok"
 
     run(body())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 
@@ -32,7 +33,10 @@ def test_network_lifecycle_through_the_cli(tmp_path: Path) -> None:
         cfg = tomllib.loads((layout.get_comet_home(node) / "config" / "config.toml").read_text())
         assert cfg["rpc"]["laddr"] == f"tcp://127.0.0.1:{node.rpc_port}"
         assert cfg["p2p"]["laddr"] == f"tcp://127.0.0.1:{node.p2p_port}"
-        assert cfg["proxy_app"] == f"tcp://127.0.0.1:{node.abci_port}"
+        # ABCI over a private Unix socket in the app home, not a TCP port.
+        sock = (layout.get_app_home(node) / "abci.sock").resolve()
+        assert cfg["proxy_app"] == f"unix://{sock}"
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         assert cfg["rpc"]["pprof_laddr"] == "" and cfg["instrumentation"]["prometheus"] is False
         ports = {node.p2p_port, node.rpc_port, node.abci_port, node.api_port}
         assert len(ports) == 4

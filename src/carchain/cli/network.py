@@ -28,17 +28,25 @@ def up(
     validators: Annotated[int, typer.Option(help="Number of validator nodes.", min=1, max=8)] = 4,
     chain_id: Annotated[str, typer.Option(help="Chain id.")] = "carchain-localnet",
     home: NetHomeOpt = DEFAULT_NETWORK_HOME,
+    abci_transport: Annotated[
+        str,
+        typer.Option(
+            help="ABCI between CometBFT and app: unix (0600 socket in the node home) or "
+            "tcp (loopback port: any local user can connect). Used at creation only."
+        ),
+    ] = "unix",
 ) -> None:
     """Create (first time) and start the localnet; print each node's API and RPC URLs."""
     from carchain.network import localnet
 
     try:
-        layout = localnet.up(home, validators, chain_id)
+        layout = localnet.up(home, validators, chain_id, abci_transport)
     except CarchainError as exc:
         fail(exc)
     table = Table("node", "API", "CometBFT RPC", "P2P", "ABCI")
     for n in layout.nodes:
-        table.add_row(n.name, n.api_url, n.rpc_url, str(n.p2p_port), str(n.abci_port))
+        abci = str(n.abci_port) if n.abci_transport == "tcp" else "unix socket"
+        table.add_row(n.name, n.api_url, n.rpc_url, str(n.p2p_port), abci)
     console.print(table)
     console.print(f"[green]up[/green]: chain {layout.chain_id}, home {home}, keys in {home}/keys")
 

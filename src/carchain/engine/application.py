@@ -243,6 +243,12 @@ class Application:
             self._check_state = WriteBuffer(self.state)
         return 0
 
+    def reset_check_state(self) -> None:
+        """Forget the admission effects of everything checked since the last commit
+        (the mempool that held those transactions is gone).
+        """
+        self._check_state = WriteBuffer(self.state)
+
     def is_admission_changed_by_pending(self) -> bool:
         """Return whether the finalized block changed anything admission reads.
 

@@ -10,13 +10,17 @@ at most one anchor per gateway per block, which the chain enforces too.
 After a crash the unconfirmed anchor is settled first: committed, it is marked;
 unknown to the node, the same bytes are sent again; refused because its nonce
 was used meanwhile (or included but failed), it is re-signed with a fresh nonce
-and the same body. The chain accepts each anchor sequence number once, so no
-batch is ever anchored twice.
+and the same body. The node's "pending" is trusted only for ``stale_pending_s``:
+a mempool can lose a transaction (a CometBFT restart), so an anchor pending
+that long is sent again (a copy still in a mempool is refused as a duplicate).
+The chain accepts each anchor sequence number once, so no batch is ever
+anchored twice.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import msgspec
@@ -39,6 +43,7 @@ from carchain.storage.blobstore import BlobStore
 
 log = logging.getLogger("carchain.gateway")
 MAX_BATCHES_PER_ANCHOR = 100_000
+STALE_PENDING_S = 60.0
 
 
 class AnchorManifest(msgspec.Struct, array_like=True, frozen=True):
@@ -83,6 +88,7 @@ class Anchorer:
         blobs: BlobStore,
         max_batches: int = MAX_BATCHES_PER_ANCHOR,
         commit_timeout_s: float = 30.0,
+        stale_pending_s: float = STALE_PENDING_S,
     ) -> None:
         self.oem = oem
         self.account = account
@@ -90,7 +96,9 @@ class Anchorer:
         self.blobs = blobs
         self.max_batches = max_batches
         self.commit_timeout_s = commit_timeout_s
+        self.stale_pending_s = stale_pending_s
         self._proof_cache: dict[int, list[MerkleProof]] = {}
+        self._pending_since: tuple[bytes, float] | None = None
 
     def get_chain_head(self) -> AnchorHead:
         """Return this OEM's latest anchor head on chain."""
@@ -157,8 +165,9 @@ class Anchorer:
             # Included but failed (e.g. two anchors raced into one block): re-sign.
             self._resign(row)
             return None
-        if state == "pending":
+        if state == "pending" and not self._is_stale_pending(row.tx_hash):
             return None
+        self._pending_since = None
         try:
             self.account.client.submit(row.tx, "commit", self.commit_timeout_s)
         except InvalidNonce:
@@ -174,6 +183,19 @@ class Anchorer:
             return None
         self.journal.confirm_anchor(row.seq, committed.height)
         return AnchorOutcome(row.seq, row.batch_count, committed.height)
+
+    def _is_stale_pending(self, tx_hash: bytes) -> bool:
+        now = time.monotonic()
+        if self._pending_since is None or self._pending_since[0] != tx_hash:
+            self._pending_since = (tx_hash, now)
+        if now - self._pending_since[1] < self.stale_pending_s:
+            return False
+        log.warning(
+            "anchor %s pending for %.0fs: sending it again",
+            tx_hash.hex(),
+            now - self._pending_since[1],
+        )
+        return True
 
     def _resign(self, row: AnchorRow) -> None:
         self.account.resync()

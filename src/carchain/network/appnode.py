@@ -1,10 +1,13 @@
 """The application process of a network node: ABCI server and node API, one event loop.
 
-Run as ``python -m carchain.network.appnode --home NODE/app``. It opens the
+Run as ``python -m carchain.network.appnode --home NODE/app [--abci ADDRESS]``.
+It locks the home (a second process on it exits with one line), opens the
 state database (a state whose commitment does not match its stored app hash
 raises ``StorageCorrupted`` here, and the process exits with status 3 instead
 of serving), serves ABCI to its CometBFT and the REST API to clients, and
 stops on SIGTERM/SIGINT or when a consensus request fails (status 2).
+ABCI is served at ``ADDRESS``, else ``abci_address`` of ``node.json``, else
+(older homes) ``tcp://127.0.0.1:<abci_port>``.
 
 ``CARCHAIN_CRASH_BEFORE_COMMIT=<height>`` makes the process SIGKILL itself
 after executing that block and before committing it: the fault tests use it to
@@ -29,12 +32,14 @@ import uvicorn
 from carchain.api.app import create_app
 from carchain.core.exceptions import CarchainError, StorageCorrupted
 from carchain.engine.abci.adapter import AbciAdapter
+from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.blocklog import DecidedBlock
 from carchain.engine.abci.server import AbciServer
 from carchain.engine.application import Application
 from carchain.network.backend import CometBackend
 from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
+from carchain.node.home import HomeLock, HomeLocked
 from carchain.storage.database import Database
 
 log = logging.getLogger("carchain.appnode")
@@ -65,16 +70,23 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve(app_home: Path) -> int:
+def get_abci_address(cfg: dict[str, object], override: str | None) -> AbciAddress:
+    """Return where to serve ABCI: the override, ``node.json``'s address, or its TCP port."""
+    text = override or cfg.get("abci_address") or f"tcp://{HOST}:{cfg['abci_port']}"
+    return parse_abci_address(str(text))
+
+
+async def serve(app_home: Path, abci_override: str | None = None) -> int:
     """Serve ABCI and the API until stopped; return the exit status."""
     cfg = json.loads((app_home / "node.json").read_text())
+    address = get_abci_address(cfg, abci_override)
     db = Database(app_home / "data" / "state.db")
     app = Application(db)
     adapter = AbciAdapter(app)
     crash_at = os.environ.get(CRASH_ENV)
     if crash_at:
         install_crash_hook(adapter, int(crash_at))
-    abci = AbciServer(adapter, HOST, int(cfg["abci_port"]))
+    abci = AbciServer(adapter, address)
     rpc = CometRpc(f"http://{HOST}:{int(cfg['rpc_port'])}")
     backend = CometBackend(adapter, rpc)
     backend.bind_loop(asyncio.get_running_loop())
@@ -94,6 +106,7 @@ async def serve(app_home: Path) -> int:
     api_task = asyncio.create_task(api.serve())
     abci_task = asyncio.create_task(abci.wait_closed())
     agreement = asyncio.create_task(backend.validate_consensus_agreement())
+    reconciler = asyncio.create_task(backend.run_pending_reconciler())
     status = 0
     try:
         tasks = {api_task, abci_task, agreement}
@@ -115,6 +128,7 @@ async def serve(app_home: Path) -> int:
             break
     finally:
         agreement.cancel()
+        reconciler.cancel()
         api.should_exit = True
         abci.close()
         with contextlib.suppress(Exception):
@@ -128,12 +142,22 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the application process."""
     parser = argparse.ArgumentParser(prog="carchain-appnode")
     parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument(
+        "--abci",
+        default=None,
+        help="ABCI address: unix:///ABS/PATH (default: abci.sock in the home) or "
+        "tcp://127.0.0.1:PORT (explicit; any local user can then connect)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return asyncio.run(serve(args.home))
+        with HomeLock(args.home):
+            return asyncio.run(serve(args.home, args.abci))
+    except HomeLocked as exc:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_FATAL
     except StorageCorrupted as exc:
         log.critical("refusing to start: %s (%s)", exc.message, exc.code)
         return EXIT_CORRUPTED

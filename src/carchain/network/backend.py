@@ -14,6 +14,8 @@ requests, so they never see a half-committed block.
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +34,12 @@ from carchain.storage.blocks import compute_tx_root
 T = TypeVar("T")
 Landing = tuple[int, int, TxResult]
 PROOF_HEADER_WAIT_S = 5.0
+# CometBFT's ``unconfirmed_txs`` returns at most 100 transactions and has no paging.
+UNCONFIRMED_LIMIT = 100
+RECONCILE_INTERVAL_S = 5.0
+# A transaction CheckTx just accepted may not be in CometBFT's list yet.
+RECONCILE_GRACE_S = 2.0
+log = logging.getLogger("carchain.network")
 
 
 class CometBackend:
@@ -101,6 +109,36 @@ class CometBackend:
                 app=ours,
                 comet=comet_hash,
             )
+
+    async def reconcile_pending(self) -> int:
+        """Drop pending transactions that CometBFT's mempool no longer holds; return how many.
+
+        The application's ``pending`` set only learns of CheckTx and Commit;
+        CometBFT can also lose transactions (a restart, an eviction). When its
+        whole mempool fits in one ``unconfirmed_txs`` answer, every pending
+        transaction older than the grace period and absent from it is gone.
+        """
+        if not self.adapter.pending:
+            return 0
+        since = self.adapter.clock() - RECONCILE_GRACE_S
+        res = await self.rpc.call("unconfirmed_txs", {"limit": str(UNCONFIRMED_LIMIT)})
+        txs = res.get("txs") or []
+        if int(res.get("total", len(txs))) > len(txs):
+            return 0  # cannot see the whole mempool
+        in_mempool = {compute_tx_hash(base64.b64decode(t)) for t in txs}
+        return self.adapter.drop_pending_missing(in_mempool, since)
+
+    async def run_pending_reconciler(self, interval_s: float = RECONCILE_INTERVAL_S) -> None:
+        """Reconcile ``pending`` with CometBFT's mempool every ``interval_s``, until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                dropped = await self.reconcile_pending()
+            except CarchainError as exc:
+                log.debug("cannot read CometBFT's mempool: %s", exc.message)
+                continue
+            if dropped:
+                log.info("dropped %d pending transactions CometBFT no longer holds", dropped)
 
     @property
     def chain_id(self) -> str:

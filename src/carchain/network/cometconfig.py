@@ -104,12 +104,18 @@ def apply_settings(text: str, settings: Mapping[str, Mapping[str, TomlValue]]) -
 def compute_node_settings(
     layout: NetworkLayout, node: NodeLayout, tuning: Mapping[str, Mapping[str, TomlValue]]
 ) -> dict[str, dict[str, TomlValue]]:
-    """Return every setting of one node: tuning plus its loopback addresses and peers."""
+    """Return every setting of one node: tuning plus its loopback addresses and peers.
+
+    CometBFT reaches its application at ``proxy_app``: by default the Unix
+    socket in the node's app home (mode 0600: only this user can connect),
+    ``tcp://127.0.0.1:PORT`` only if the node was created with TCP transport.
+    """
     settings = {s: dict(kv) for s, kv in tuning.items()}
     peers = ",".join(
         f"{p.node_id}@{HOST}:{p.p2p_port}" for p in layout.nodes if p.name != node.name
     )
-    settings[""].update(moniker=node.name, proxy_app=f"tcp://{HOST}:{node.abci_port}")
+    proxy_app = layout.get_abci_address(node).format()
+    settings[""].update(moniker=node.name, proxy_app=proxy_app)
     settings.setdefault("rpc", {})["laddr"] = f"tcp://{HOST}:{node.rpc_port}"
     settings.setdefault("p2p", {}).update(
         laddr=f"tcp://{HOST}:{node.p2p_port}",

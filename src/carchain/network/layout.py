@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from carchain.core.exceptions import CarchainError, NotFound
+from carchain.engine.abci.address import AbciAddress, compute_unix_address
 from carchain.node.home import validate_loopback
 
 HOST = "127.0.0.1"
@@ -33,6 +34,8 @@ class NodeLayout:
     api_port: int
     node_id: str = ""
     validator_key: str = ""
+    # "unix": ABCI over a 0600 Unix socket in the app home; "tcp": over abci_port.
+    abci_transport: str = "unix"
 
     @property
     def rpc_url(self) -> str:
@@ -71,6 +74,14 @@ class NetworkLayout:
     def get_app_home(self, node: NodeLayout) -> Path:
         """Return the node's application home (state database, config)."""
         return self.home / node.name / "app"
+
+    def get_abci_address(self, node: NodeLayout) -> AbciAddress:
+        """Return where the node's application serves ABCI to its CometBFT."""
+        if node.abci_transport == "tcp":
+            return AbciAddress(host=HOST, port=node.abci_port)
+        if node.abci_transport != "unix":
+            raise NetworkError("abci_transport is unix or tcp", node=node.name)
+        return compute_unix_address(self.get_app_home(node))
 
     def save(self) -> None:
         """Write ``network.json``."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.crypto.signing import SigningKey
+from carchain.engine.abci.address import AbciAddress
 from carchain.network import processes
 from carchain.network.cometconfig import (
     TUNING,
@@ -83,8 +84,15 @@ def create_network(
     tuning: dict[str, dict[str, TomlValue]] | None = None,
     passphrase: str = LOCALNET_PASSPHRASE,
     extra_members: list[GenesisMember] | None = None,
+    abci_transport: str = "unix",
 ) -> CreatedNetwork:
-    """Create the homes, keys, genesis and configuration of a new localnet."""
+    """Create the homes, keys, genesis and configuration of a new localnet.
+
+    ``abci_transport`` is ``unix`` (a 0600 socket in each app home, the default)
+    or ``tcp`` (a loopback port: any local user can then reach the ABCI server).
+    """
+    if abci_transport not in ("unix", "tcp"):
+        raise NetworkError("abci_transport is unix or tcp", abci_transport=abci_transport)
     if not 1 <= validators <= MAX_VALIDATORS:
         raise NetworkError(f"validators must be 1..{MAX_VALIDATORS}", validators=validators)
     if (home / LAYOUT_FILE).exists():
@@ -96,7 +104,7 @@ def create_network(
     layout = NetworkLayout(home, chain_id, nodes)
     for i in range(validators):
         p2p, rpc, abci, api = ports[4 * i : 4 * i + 4]
-        node = NodeLayout(f"node{i}", i, p2p, rpc, abci, api)
+        node = NodeLayout(f"node{i}", i, p2p, rpc, abci, api, abci_transport=abci_transport)
         chome = layout.get_comet_home(node)
         subprocess.run(
             [str(comet), "init", "--home", str(chome)],
@@ -125,6 +133,7 @@ def create_network(
                 {
                     "chain_id": chain_id,
                     "abci_port": node.abci_port,
+                    "abci_address": layout.get_abci_address(node).format(),
                     "api_port": node.api_port,
                     "rpc_port": node.rpc_port,
                 },
@@ -145,15 +154,15 @@ def get_pid_paths(layout: NetworkLayout, node: NodeLayout) -> tuple[Path, Path]:
     return d / "app.pid", d / "comet.pid"
 
 
-def wait_port(port: int, timeout_s: float, alive: Path | None = None) -> None:
-    """Wait until something accepts connections on loopback ``port``.
+def wait_port(port: int | AbciAddress, timeout_s: float, alive: Path | None = None) -> None:
+    """Wait until something accepts connections on loopback ``port`` (or an ABCI address).
 
     If ``alive`` (a pid file) names a process that died meanwhile, fail at once.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection((HOST, port), timeout=0.5):
+            with connect(port):
                 return
         except OSError:
             pass
@@ -161,6 +170,22 @@ def wait_port(port: int, timeout_s: float, alive: Path | None = None) -> None:
             raise NetworkError("process exited during start-up; see its log", pid_file=str(alive))
         time.sleep(0.05)
     raise NetworkError("timed out waiting for a port", port=port)
+
+
+def connect(address: int | AbciAddress) -> socket.socket:
+    """Return a socket connected to a loopback port or an ABCI address."""
+    if isinstance(address, int):
+        return socket.create_connection((HOST, address), timeout=0.5)
+    if address.path is None:
+        return socket.create_connection((address.host, address.port), timeout=0.5)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(0.5)
+        sock.connect(str(address.path))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def start_app(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | None = None) -> int:
@@ -171,7 +196,7 @@ def start_app(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | Non
     app_home = layout.get_app_home(node)
     argv = [sys.executable, "-m", "carchain.network.appnode", "--home", str(app_home)]
     pid = processes.spawn(argv, layout.get_node_dir(node) / "app.log", app_pid, env)
-    wait_port(node.abci_port, START_TIMEOUT_S, app_pid)
+    wait_port(layout.get_abci_address(node), START_TIMEOUT_S, app_pid)
     return pid
 
 
@@ -207,12 +232,17 @@ def kill_node(layout: NetworkLayout, node: NodeLayout) -> None:
     stop_node(layout, node, signal.SIGKILL)
 
 
-def up(home: Path, validators: int = 4, chain_id: str = "carchain-localnet") -> NetworkLayout:
+def up(
+    home: Path,
+    validators: int = 4,
+    chain_id: str = "carchain-localnet",
+    abci_transport: str = "unix",
+) -> NetworkLayout:
     """Create the network if needed and start every node; return its layout."""
     if (home / LAYOUT_FILE).exists():
         layout = load_layout(home)
     else:
-        layout = create_network(home, validators, chain_id).layout
+        layout = create_network(home, validators, chain_id, abci_transport=abci_transport).layout
     for node in layout.nodes:
         if processes.read_pid(get_pid_paths(layout, node)[0]) is None:
             start_app(layout, node)

@@ -1,9 +1,12 @@
-"""A node's home folder: config, genesis and data."""
+"""A node's home folder: config, genesis and data, and the lock that keeps it to one process."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,12 +15,64 @@ from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8700
+LOCK_FILE = "node.lock"
 
 
 class ConfigError(InvalidGenesis):
     """The node configuration is not acceptable."""
 
     code = "invalid_config"
+
+
+class HomeLocked(ConfigError):
+    """Another process holds the home's lock: two nodes on one state would fork it."""
+
+    code = "home_locked"
+
+
+class HomeLock:
+    """An exclusive ``flock`` on ``<home>/node.lock``, held until ``release`` or process exit.
+
+    The kernel drops the lock when the process dies, however it dies, so a
+    crashed node never leaves a stale lock behind (a pid file would).
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / LOCK_FILE
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock node home {home}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise HomeLocked(f"node home in use by {holder}; stop that node first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> HomeLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(os.pread(fd, 32, 0).decode().strip())
+        return f"pid {pid}"
+    return "another process"
 
 
 def validate_loopback(host: str) -> None:
@@ -53,6 +108,10 @@ class NodeHome:
         self.genesis_path = path / "genesis.json"
         self.data_dir = path / "data"
         self.db_path = self.data_dir / "state.db"
+
+    def lock(self) -> HomeLock:
+        """Take the home's exclusive lock for this process; raise ``HomeLocked`` if held."""
+        return HomeLock(self.path)
 
     def exists(self) -> bool:
         """Return whether the home was initialised."""

@@ -50,8 +50,13 @@ async def serve(node: SoloNode, host: str, port: int) -> None:
 
 
 def run_node(home: NodeHome, port: int | None = None) -> None:
-    """Start the node in ``home`` and block until it is stopped."""
+    """Start the node in ``home`` and block until it is stopped.
+
+    The home stays locked while the node runs: a second node on the same home
+    fails with ``HomeLocked`` before it opens the database.
+    """
     cfg = home.load_config()
-    node = open_solo_node(home)
-    log.info("node %s at height %d", cfg.chain_id, node.engine.height)
-    asyncio.run(serve(node, cfg.api_host, port or cfg.api_port))
+    with home.lock():
+        node = open_solo_node(home)
+        log.info("node %s at height %d", cfg.chain_id, node.engine.height)
+        asyncio.run(serve(node, cfg.api_host, port or cfg.api_port))

@@ -10,8 +10,9 @@ node API uses to answer "wait for commit" submissions.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
@@ -20,6 +21,8 @@ from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import BlockContext, Event, TxResult
 from carchain.engine.abci import protos
 from carchain.engine.abci.blocklog import BlockLog, DecidedBlock
+from carchain.engine.abci.connections import Role
+from carchain.engine.abci.wire import AbciSequenceError
 from carchain.engine.application import Application, QueryResult
 
 log = logging.getLogger("carchain.abci")
@@ -61,8 +64,10 @@ class AbciAdapter:
         self._decided: DecidedBlock | None = None
         # Called with the decided block just before it is committed (fault injection).
         self.before_commit: Callable[[DecidedBlock], None] | None = None
-        # Transactions this node's mempool accepted and no block has included yet.
-        self.pending: OrderedDict[bytes, None] = OrderedDict()
+        # Transactions this node's CometBFT mempool accepted and no block has included
+        # yet, each with the loop time it was accepted (see ``drop_pending_missing``).
+        self.pending: OrderedDict[bytes, float] = OrderedDict()
+        self.clock: Callable[[], float] = time.monotonic
         self._handlers: dict[str, Callable[[Any], Any]] = {
             "echo": self.handle_echo,
             "info": self.handle_info,
@@ -94,8 +99,9 @@ class AbciAdapter:
     def handle(self, kind: str, request: Any) -> Any:
         """Return the ``Response`` for one ``Request`` whose oneof field is ``kind``.
 
-        Errors in consensus requests propagate (the server stops the node);
-        in any other request they become a ``ResponseException``.
+        Errors in consensus requests propagate: ``AbciSequenceError`` (a request
+        out of order) makes the server refuse it on its connection, any other
+        error stops the node. In any other request they become a failed answer.
         """
         handler = self._handlers.get(kind)
         if handler is None:
@@ -126,6 +132,43 @@ class AbciAdapter:
                 )
             return self.abci.Response(exception=self.abci.ResponseException(error="internal"))
         return self.abci.Response(**{kind: answer})
+
+    # --- connection lifecycle ---------------------------------------------------------
+
+    def process_connection_opened(self, role: Role) -> None:
+        """A connection took ``role`` with its first request.
+
+        A new query connection (CometBFT's handshake ``Info``) or a new mempool
+        connection means a new CometBFT process, whose mempool starts empty:
+        whatever this application still thought pending is gone from it.
+        """
+        if role in (Role.QUERY, Role.MEMPOOL):
+            self.reset_mempool_view(f"new {role.value} connection")
+
+    def process_connection_closed(self, role: Role | None) -> None:
+        """A connection closed: forget what only that CometBFT connection knew."""
+        if role is Role.CONSENSUS and self._decided is not None:
+            # CometBFT will finalize this height again on its next consensus connection.
+            log.warning("consensus connection closed before committing %d", self._decided.height)
+            self._decided = None
+        if role is Role.MEMPOOL:
+            self.reset_mempool_view("mempool connection closed")
+
+    def reset_mempool_view(self, why: str) -> None:
+        """Forget every pending transaction and the check state built on them."""
+        if self.pending:
+            log.info("%s: forgetting %d pending transactions", why, len(self.pending))
+        self.pending.clear()
+        self.app.reset_check_state()
+
+    def drop_pending_missing(self, in_mempool: Collection[bytes], since: float) -> int:
+        """Drop pending transactions accepted before ``since`` that CometBFT's mempool
+        (``in_mempool``: hashes, read after ``since``) no longer holds; return how many.
+        """
+        gone = [h for h, t in self.pending.items() if t < since and h not in in_mempool]
+        for h in gone:
+            del self.pending[h]
+        return len(gone)
 
     # --- connection handshake -------------------------------------------------------
 
@@ -173,7 +216,7 @@ class AbciAdapter:
         res = self.app.check_tx(bytes(req.tx), recheck=recheck)
         if res.ok:
             if not recheck:
-                self.pending[res.tx_hash] = None
+                self.pending[res.tx_hash] = self.clock()
                 if len(self.pending) > PENDING_LIMIT:
                     self.pending.popitem(last=False)
         else:
@@ -205,7 +248,12 @@ class AbciAdapter:
         return status(status=status.ACCEPT)
 
     def handle_finalize_block(self, req: Any) -> Any:
-        """Execute the decided block; return results, validator updates and the app hash."""
+        """Execute the decided block; return results, validator updates and the app hash.
+
+        Only the next height, once: a block already finalized and not committed,
+        or any other height, is refused with ``AbciSequenceError``.
+        """
+        self.validate_finalize_height(int(req.height))
         txs = [bytes(t) for t in req.txs]
         header_app_hash = self.app.state.app_hash
         ctx = BlockContext(
@@ -234,6 +282,22 @@ class AbciAdapter:
             app_hash=fin.app_hash,
         )
 
+    def validate_finalize_height(self, height: int) -> None:
+        """Raise ``AbciSequenceError`` unless ``height`` is the one to finalize now."""
+        if not self.app.is_initialised():
+            raise AbciSequenceError("finalize_block before init_chain", height=height)
+        if self._decided is not None:
+            raise AbciSequenceError(
+                "a block is already finalized and not committed",
+                height=height,
+                finalized=self._decided.height,
+            )
+        expected = self.app.state.height + 1
+        if height != expected:
+            raise AbciSequenceError(
+                "finalize_block height is not the next one", height=height, expected=expected
+            )
+
     def make_event(self, event: Event) -> Any:
         """Return an ABCI ``Event`` (attributes indexed)."""
         return self.abci.Event(
@@ -257,7 +321,7 @@ class AbciAdapter:
         """Persist the finalized block's state and its block record in one transaction."""
         block = self._decided
         if block is None:
-            raise CarchainError("commit without finalize_block")
+            raise AbciSequenceError("commit without finalize_block")
         if self.before_commit is not None:
             self.before_commit(block)
         tx_hashes: list[bytes] = [compute_tx_hash(t) for t in block.txs]

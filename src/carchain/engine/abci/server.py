@@ -1,16 +1,24 @@
 """The asyncio ABCI socket server CometBFT connects to (four connections).
 
+It listens on a Unix domain socket in the node home, mode 0600, so only this
+user's processes can reach it (and checks the peer's uid where the OS tells
+it); a loopback TCP port is an explicit option. At most CometBFT's four
+connections are accepted, each bound to its role by its first request
+(``connections``); a fifth connection, a request of the wrong role, or a
+consensus request out of order (Commit without FinalizeBlock, a height that is
+not the next) gets a ``ResponseException`` and that connection is closed,
+with nothing executed or committed. The server keeps serving.
+
 Each connection is served in order: responses are produced in request order
 and buffered, and a ``Flush`` request makes the server push everything
 buffered, then the Flush response (one send per batch, not per response).
-CometBFT opens one connection each for consensus, mempool, query and
-snapshots; they all share one ``Application`` and run on one event loop, so
+All connections share one ``Application`` and run on one event loop, so
 requests never interleave inside the application.
 
 A malformed frame or undecodable message gets a ``ResponseException`` and the
-connection is closed; the server keeps serving. An error while executing or
-committing a block is fatal: the node must not go on with state it cannot
-vouch for, so the server stops and ``wait_closed`` raises it.
+connection is closed. An error while executing or committing a block in order
+is fatal: the node must not go on with state it cannot vouch for, so the
+server stops and ``wait_closed`` raises it.
 """
 
 from __future__ import annotations
@@ -18,24 +26,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import stat
+import struct
+from pathlib import Path
 
 from carchain.engine.abci import protos
 from carchain.engine.abci.adapter import AbciAdapter
+from carchain.engine.abci.address import AbciAddress, parse_abci_address
+from carchain.engine.abci.connections import AbciConnectionRefused, Connection, ConnectionTable
 from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
-from carchain.node.home import validate_loopback
+from carchain.node.home import ConfigError
 
 log = logging.getLogger("carchain.abci")
 WRITE_HIGH_WATER = 1 << 20
 
 
 class AbciServer:
-    """Serves one ``AbciAdapter`` on a loopback TCP port."""
+    """Serves one ``AbciAdapter`` on a Unix socket (default) or a loopback TCP port."""
 
-    def __init__(self, adapter: AbciAdapter, host: str = "127.0.0.1", port: int = 26658) -> None:
-        validate_loopback(host)
+    def __init__(self, adapter: AbciAdapter, address: str | AbciAddress) -> None:
+        self.address = parse_abci_address(address) if isinstance(address, str) else address
         self.adapter = adapter
-        self.host = host
-        self.port = port
+        self.port = self.address.port
+        self._table = ConnectionTable()
         self._abci = protos.get_abci()
         self._flush = encode_frame(
             self._abci.Response(flush=self._abci.ResponseFlush()).SerializeToString()
@@ -45,12 +60,23 @@ class AbciServer:
         self._conns: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        """Start listening; the port is bound when this returns."""
+        """Start listening; the socket is bound (mode 0600) when this returns."""
         self._fatal = asyncio.get_running_loop().create_future()
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        sock = self._server.sockets[0]
-        self.port = int(sock.getsockname()[1])
-        log.info("ABCI server listening on %s:%d", self.host, self.port)
+        if self.address.path is not None:
+            sock = bind_unix_socket(self.address.path)
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_server(
+                self._serve, self.address.host, self.address.port
+            )
+            self.port = int(self._server.sockets[0].getsockname()[1])
+            self.address = AbciAddress(host=self.address.host, port=self.port)
+        log.info("ABCI server listening on %s", self.address.format())
+
+    @property
+    def connection_count(self) -> int:
+        """Return how many client connections are open."""
+        return self._table.count
 
     async def wait_closed(self) -> None:
         """Wait until the server stops; raise the fatal error that stopped it, if any."""
@@ -59,9 +85,12 @@ class AbciServer:
         await self._fatal
 
     def close(self) -> None:
-        """Stop listening and drop every connection."""
+        """Stop listening, drop every connection and remove the socket file."""
         if self._server is not None:
             self._server.close()
+            if self.address.path is not None:
+                with contextlib.suppress(OSError):
+                    self.address.path.unlink()
         for w in list(self._conns):
             w.close()
         if self._fatal is not None and not self._fatal.done():
@@ -77,8 +106,28 @@ class AbciServer:
             w.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            validate_peer(writer)
+            conn = self._table.open()
+        except AbciConnectionRefused as exc:
+            log.warning("refusing an ABCI connection: %s", exc.message)
+            self._reply_exception(writer, f"{exc.code}: {exc.message}")
+            with contextlib.suppress(Exception):
+                writer.close()
+            return
         self._conns.add(writer)
-        frames = FrameReader(reader)
+        try:
+            await self._serve_requests(conn, FrameReader(reader), writer)
+        finally:
+            self._conns.discard(writer)
+            self._table.close(conn)
+            self.adapter.process_connection_closed(conn.role)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _serve_requests(
+        self, conn: Connection, frames: FrameReader, writer: asyncio.StreamWriter
+    ) -> None:
         # Responses wait in ``out`` until a Flush (or a full buffer): one send per
         # batch instead of one system call per response.
         out = bytearray()
@@ -87,21 +136,20 @@ class AbciServer:
                 raw = await frames.read_frame()
                 if raw is None:
                     return
-                try:
-                    request = self._abci.Request.FromString(raw)
-                except Exception as exc:  # protobuf's DecodeError, whichever backend
-                    raise AbciProtocolError("undecodable ABCI request") from exc
-                kind = request.WhichOneof("value")
+                self._table.validate_admission(conn)
+                kind, request = self._decode(raw)
                 if kind == "flush":
                     out += self._flush
                     writer.write(bytes(out))
                     out.clear()
                     await writer.drain()
                     continue
-                if kind is None:
-                    raise AbciProtocolError("empty ABCI request")
+                if self._table.validate_request(conn, kind) and conn.role is not None:
+                    self.adapter.process_connection_opened(conn.role)
                 try:
                     response = self.adapter.handle(kind, request)
+                except AbciProtocolError:
+                    raise  # out of order: refused on this connection, not fatal
                 except Exception as exc:  # only consensus requests raise: fatal
                     writer.write(bytes(out))
                     self._reply_exception(writer, f"{kind} failed")
@@ -113,17 +161,61 @@ class AbciServer:
                     out.clear()
                     await writer.drain()
         except AbciProtocolError as exc:
-            log.warning("closing ABCI connection: %s", exc.message)
+            log.warning("closing ABCI connection %d: %s", conn.ident, exc.message)
             writer.write(bytes(out))
             self._reply_exception(writer, f"{exc.code}: {exc.message}")
         except (ConnectionError, asyncio.CancelledError):
             pass
-        finally:
-            self._conns.discard(writer)
-            with contextlib.suppress(Exception):
-                writer.close()
+
+    def _decode(self, raw: bytes) -> tuple[str, object]:
+        try:
+            request = self._abci.Request.FromString(raw)
+        except Exception as exc:  # protobuf's DecodeError, whichever backend
+            raise AbciProtocolError("undecodable ABCI request") from exc
+        kind = request.WhichOneof("value")
+        if kind is None:
+            raise AbciProtocolError("empty ABCI request")
+        return str(kind), request
 
     def _reply_exception(self, writer: asyncio.StreamWriter, message: str) -> None:
         resp = self._abci.Response(exception=self._abci.ResponseException(error=message))
         with contextlib.suppress(Exception):
             writer.write(encode_frame(resp.SerializeToString()))
+
+
+def bind_unix_socket(path: Path) -> socket.socket:
+    """Return a listening Unix socket at ``path`` with mode 0600.
+
+    The mode is set on the socket before ``bind`` (Linux creates the file with
+    it, so there is no moment when others may connect) and checked after. A
+    stale socket file is removed: the caller holds the home's lock, so no
+    other server of this home is alive.
+    """
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise ConfigError("ABCI socket path exists and is not a socket", path=str(path))
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.fchmod(sock.fileno(), 0o600)
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        if stat.S_IMODE(path.stat().st_mode) != 0o600:
+            raise ConfigError("could not make the ABCI socket private", path=str(path))
+        sock.listen(16)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def validate_peer(writer: asyncio.StreamWriter) -> None:
+    """Refuse a Unix-socket peer running as another user (where the OS reports it)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+        return
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        raise AbciConnectionRefused("ABCI peer runs as another user", uid=uid)

@@ -22,6 +22,15 @@ class AbciProtocolError(CarchainError):
     abci_code = 45
 
 
+class AbciSequenceError(AbciProtocolError):
+    """A consensus request came out of order (Commit without FinalizeBlock, a height
+    that is not the next one): refused on its connection, never executed.
+    """
+
+    code = "abci_out_of_order"
+    abci_code = 49
+
+
 def encode_frame(message: bytes) -> bytes:
     """Return ``message`` with its uvarint length prefix."""
     return encode_uvarint(len(message)) + message
