@@ -7,12 +7,16 @@ a node's own keys, another chain id, old genuine commits.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from carchain.crypto.signing import SigningKey
 from carchain.sdk.light import (
     BLOCK_ID_FLAG_COMMIT,
+    ED25519_TYPE,
     BlockId,
     Commit,
     CommitSig,
@@ -122,3 +126,67 @@ def sign_commit(
         msg = compute_vote_sign_bytes(header.chain_id, header.height, 0, block_id, ts)
         sigs.append(CommitSig(BLOCK_ID_FLAG_COMMIT, v.address, ts, chain.keys[v.pub_key].sign(msg)))
     return Commit(header.height, 0, block_id, sigs)
+
+
+# --- CometBFT RPC JSON (what /commit and /validators serve) -----------------------------
+
+
+def format_time(ts: Timestamp) -> str:
+    """Return RFC 3339 UTC with nanoseconds, as CometBFT writes it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts.seconds)) + f".{ts.nanos:09d}Z"
+
+
+def block_id_json(b: BlockId) -> dict[str, Any]:
+    """Return a block id as RPC JSON."""
+    return {
+        "hash": b.hash.hex().upper(),
+        "parts": {"total": b.parts_total, "hash": b.parts_hash.hex().upper()},
+    }
+
+
+def header_json(h: Header) -> dict[str, Any]:
+    """Return a header as RPC JSON."""
+    return {
+        "version": {"block": str(h.version_block), "app": str(h.version_app)},
+        "chain_id": h.chain_id,
+        "height": str(h.height),
+        "time": format_time(h.time),
+        "last_block_id": block_id_json(h.last_block_id),
+        **{
+            name: getattr(h, name).hex().upper()
+            for name in (
+                "last_commit_hash", "data_hash", "validators_hash", "next_validators_hash",
+                "consensus_hash", "app_hash", "last_results_hash", "evidence_hash",
+                "proposer_address",
+            )
+        },
+    }  # fmt: skip
+
+
+def light_block_json(lb: LightBlock) -> dict[str, Any]:
+    """Return ``{"header", "commit", "validators"}`` as the RPC serves them."""
+    sigs = [
+        {
+            "block_id_flag": s.flag,
+            "validator_address": s.address.hex().upper(),
+            "timestamp": format_time(s.timestamp) if s.signature else "0001-01-01T00:00:00Z",
+            "signature": base64.b64encode(s.signature).decode() if s.signature else None,
+        }
+        for s in lb.commit.signatures
+    ]
+    commit = {
+        "height": str(lb.commit.height),
+        "round": lb.commit.round,
+        "block_id": block_id_json(lb.commit.block_id),
+        "signatures": sigs,
+    }
+    vals = [
+        {
+            "address": v.address.hex().upper(),
+            "pub_key": {"type": ED25519_TYPE, "value": base64.b64encode(v.pub_key).decode()},
+            "voting_power": str(v.power),
+            "proposer_priority": "0",
+        }
+        for v in lb.validators
+    ]
+    return {"header": header_json(lb.header), "commit": commit, "validators": vals}
