@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof
+from carchain.core.exceptions import InvalidProof, StaleProof, UntrustedHeader
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.sdk import light, light_client
@@ -210,6 +210,36 @@ def test_invalid_headers_commits_and_sets_are_refused(net: Localnet) -> None:
     fake_set = [dataclasses.replace(v, power=v.power + 1) for v in lb.validators]
     with pytest.raises(InvalidProof, match="validators hash"):
         light.verify_commit(lb.header, lb.commit, fake_set, trusted)
+
+
+def test_bundle_block_section_from_cometbft_verifies_with_each_root(net: Localnet) -> None:
+    from carchain.sdk.bundle_block import BlockTrust, verify_bundle_block
+    from carchain.sdk.record_proofs import build_block_section
+
+    with Client(net.nodes[1].api_url) as c:
+        height = wait_for(lambda: get_height(net.nodes[1]) >= 3 and 3, 20, "height 3")
+        section = build_block_section(c, height, net.nodes[2].rpc_url)
+    assert section["engine"] == "cometbft"
+    block = verify_bundle_block(section, BlockTrust(validators=genesis_root(net)))
+    assert (
+        block.hash.hex().upper()
+        == rpc_get(net.nodes[0], "block", height=height)["block_id"]["hash"]
+    )
+    assert verify_bundle_block(section, BlockTrust(trusted_hash=block.hash)).height == height
+    with pytest.raises(UntrustedHeader):
+        verify_bundle_block(section, BlockTrust(trusted_hash=bytes(32)))
+
+
+def test_light_client_refuses_stale_and_foreign_headers_on_the_localnet(net: Localnet) -> None:
+    import time
+
+    provider = light_client.make_rpc_provider(net.nodes[0].rpc_url)
+    header = light_client.verify_header_at(provider, genesis_root(net), 2)
+    with pytest.raises(StaleProof):
+        light_client.validate_freshness(header, 60, time.time() + 3600)
+    other = dataclasses.replace(genesis_root(net), chain_id="carchain-elsewhere")
+    with pytest.raises(UntrustedHeader, match="another chain"):
+        light_client.verify_header_at(provider, other, 2)
 
 
 def test_cometbft_abci_query_proof_verifies_against_the_signed_header(net: Localnet) -> None:
