@@ -73,6 +73,9 @@ MALFORMED: dict[str, Mutation] = {
     "record proof is a list": _set("record_proof", [1, 2]),
     "record proof total text": _set("record_proof.total", "many"),
     "record proof aunts not hex": _set("record_proof.aunts", ["zz"]),
+    "record proof total infinite": _set("record_proof.total", float("inf")),
+    "record proof index NaN": _set("record_proof.index", float("nan")),
+    "anchor proof total infinite": lambda doc: _set("state.anchor_proof.0.proof.total", 1e400)(doc),
     "batch proof empty": _set("batch_proof", {}),
     "state is a list": _set("state", []),
     "anchor proof is a dict": _set("state.anchor_proof", {}),
@@ -118,6 +121,42 @@ def test_invalid_malformed_bundle_gets_one_typed_error_line(
     }
 
 
+NETWORK_MALFORMED: dict[str, Mutation] = {
+    "header height is text": _set("block.header.height", "tall"),
+    "header height infinite": _set("block.header.height", float("inf")),
+    "header time garbage": _set("block.header.time", "yesterday"),
+    "header time not utc": _set("block.header.time", "2026-01-01T00:00:00+01:00"),
+    "header version missing": _drop("block.header.version"),
+    "header is a list": _set("block.header", [1]),
+    "commit missing": _drop("block.commit"),
+    "commit signatures a dict": _set("block.commit.signatures", {}),
+    "commit signature bad base64": _set("block.commit.signatures.0.signature", "!!"),
+    "commit signature flag text": _set("block.commit.signatures.0.block_id_flag", "yes"),
+    "commit round text": _set("block.commit.round", "r"),
+    "commit block id null": _set("block.commit.block_id", None),
+    "validators a dict": _set("block.validators", {}),
+    "validator key type rsa": _set("block.validators.0.pub_key.type", "rsa"),
+    "validator key bad base64": _set("block.validators.0.pub_key.value", "@@"),
+    "validator power text": _set("block.validators.0.voting_power", "lots"),
+    "validator address not its key": _set("block.validators.0.address", "00" * 20),
+    "header app hash bad hex": _set("block.header.app_hash", "xx"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORK_MALFORMED))
+def test_invalid_malformed_network_bundle_gets_one_typed_error_line(
+    proven: Bundle, tmp_path: Path, name: str
+) -> None:
+    from tests.data.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
+
+    net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
+    vals = tmp_path / "validators.json"
+    vals.write_text(json.dumps(net["block"]["validators"]))
+    assert run_verify(tmp_path, json.dumps(net), "--validators", str(vals)).exit_code == 0
+    doc = NETWORK_MALFORMED[name](copy.deepcopy(net))
+    assert_one_error_line(run_verify(tmp_path, json.dumps(doc), "--validators", str(vals)))
+
+
 @pytest.mark.parametrize("cut", [0, 1, 10, 100, -2])
 def test_invalid_truncated_or_unreadable_bundle(proven: Bundle, tmp_path: Path, cut: int) -> None:
     text = json.dumps(proven[0])
@@ -154,14 +193,26 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _base(proven: Bundle, engine: str, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
+    if engine == "solo":
+        return proven[0], ["--trust-hash", proven[1]["hash"]]
+    from tests.data.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
+
+    net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
+    vals = tmp_path / "validators.json"
+    vals.write_text(json.dumps(net["block"]["validators"]))
+    return net, ["--validators", str(vals)]
+
+
+@pytest.mark.parametrize("engine", ["solo", "cometbft"])
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_fuzzed_bundle_json_never_crashes_verify(
-    proven: Bundle, tmp_path: Path, data: st.DataObject
+    proven: Bundle, tmp_path: Path, engine: str, data: st.DataObject
 ) -> None:
-    bundle, header = proven
+    bundle, trust = _base(proven, engine, tmp_path)
     doc = copy.deepcopy(bundle)
     paths = _paths(doc)
     for _ in range(data.draw(st.integers(1, 3))):
@@ -176,7 +227,7 @@ def test_fuzzed_bundle_json_never_crashes_verify(
     text = json.dumps(doc)
     if data.draw(st.booleans()):
         text = text[: data.draw(st.integers(0, len(text)))]
-    result = run_verify(tmp_path, text, "--trust-hash", header["hash"])
+    result = run_verify(tmp_path, text, *trust)
     if result.exit_code == 0:  # a mutation that changed nothing the proof covers
         assert "verified" in result.output
     else:

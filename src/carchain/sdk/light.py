@@ -267,7 +267,7 @@ def parse_header(doc: Any) -> Header:
             evidence_hash=_hex(doc["evidence_hash"]),
             proposer_address=_hex(doc["proposer_address"]),
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed header: {exc}") from exc
 
 
@@ -284,7 +284,7 @@ def parse_commit(doc: Any) -> Commit:
             for s in doc["signatures"]
         ]
         return Commit(int(doc["height"]), int(doc["round"]), _block_id(doc["block_id"]), sigs)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed commit: {exc}") from exc
 
 
@@ -305,7 +305,7 @@ def parse_validators(docs: Any) -> list[Validator]:
             power = int(v["voting_power"] if "voting_power" in v else v["power"])
             out.append(Validator(address, key, power))
         return out
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed validator set: {exc}") from exc
 
 
@@ -443,7 +443,7 @@ def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -
             "commit": sh["commit"],
             "validators": v["result"]["validators"],
         }
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed RPC answer: {exc}") from exc
 
 

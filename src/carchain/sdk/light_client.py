@@ -260,7 +260,7 @@ def _parse_query(doc: dict[str, Any]) -> tuple[int, bytes, list[Any]]:
         proof = doc["proof"]
         if not isinstance(proof, list):
             raise TypeError("proof is not a list")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InvalidProof(f"malformed query answer: {exc}") from exc
     # CometBFT's header H+1 carries the app hash after block H; the API's
     # proof_height is a hint, and a wrong one is refused rather than followed.
