@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -18,18 +19,22 @@ from carchain.data.batches import (
     SignedBatchHeader,
     SubmittedBatch,
     compute_header_signing_bytes,
+    decode_signed_header,
     decode_submitted,
     encode_submitted,
+    open_batch,
 )
 from carchain.data.categories import DataCategory
+from carchain.data.custody import open_epoch_key
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
-from carchain.data.records import Record, Telemetry
+from carchain.data.records import EdrEvent, Record, Telemetry, decode_record
 from carchain.gateway.ingest import IngestLimits, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.gateway.server import EmbeddedGateway
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
+from carchain.sdk.record_proofs import build_record_proof
 from carchain.sdk.transactions import compute_vin_commitment
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 from carchain.sim.embedded import EmbeddedNode
@@ -266,3 +271,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             gclient.close()
             gw.stop()
             client.close()
+
+
+@pytest.fixture(scope="module")
+def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A bundle proving the EDR record of an anchored batch, and its block header."""
+    car = world.cars["saic-car-1"]
+    rec = car.recorder()
+    now = int(time.time() * 1000) - 120_000
+    ups = []
+    for t, r in make_records(40, now):
+        ups += rec.add_at(r, t)
+    from tests.data.test_records import edr
+
+    ups += rec.add_at(edr(), now + 41_000)
+    ups += rec.flush()
+    for up in ups:
+        world.gclient.submit(up.body)
+    world.wait_anchored()
+    doc = world.gclient.batch_proof(ups[-1].header_hash)
+    signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
+    key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
+    records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
+    index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
+    return build_record_proof(records, index, doc, world.client)

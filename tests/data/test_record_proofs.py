@@ -6,7 +6,6 @@ import copy
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,50 +13,27 @@ import msgspec
 import pytest
 
 from carchain.core.exceptions import InvalidProof
-from carchain.data.batches import decode_signed_header, open_batch
-from carchain.data.custody import open_epoch_key
-from carchain.data.records import EdrEvent, Telemetry, decode_record, encode_record
-from carchain.sdk.record_proofs import build_record_proof, verify_record_proof
-from tests.data.conftest import World, make_records
-from tests.data.test_records import edr
+from carchain.data.records import Telemetry, decode_record, encode_record
+from carchain.sdk.bundle_block import BlockTrust
+from carchain.sdk.record_proofs import verify_record_proof
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def proven(world: World) -> Bundle:
-    """A bundle proving the EDR record of an anchored batch, and its block header."""
-    car = world.cars["saic-car-1"]
-    rec = car.recorder()
-    now = int(time.time() * 1000) - 120_000
-    ups = []
-    for t, r in make_records(40, now):
-        ups += rec.add_at(r, t)
-    ups += rec.add_at(edr(), now + 41_000)
-    ups += rec.flush()
-    for up in ups:
-        world.gclient.submit(up.body)
-    world.wait_anchored()
-    doc = world.gclient.batch_proof(ups[-1].header_hash)
-    signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
-    key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
-    records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
-    index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
-    return build_record_proof(records, index, doc, world.client)
-
-
 def fails(bundle: dict[str, Any], header: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidProof) as exc:
-        verify_record_proof(bundle, header)
+        verify_record_proof(bundle, BlockTrust(own_header=header))
     assert reason in exc.value.message, exc.value.message
 
 
 def test_record_verifies_end_to_end(proven: Bundle) -> None:
     bundle, header = proven
-    v = verify_record_proof(json.loads(json.dumps(bundle)), header)
+    v = verify_record_proof(json.loads(json.dumps(bundle)), BlockTrust(own_header=header))
     assert v.kind == "edr" and v.vehicle_id == "saic-car-1" and v.oem == "saic"
     assert v.record["max_delta_v_long_kmh"] == -12.5
-    assert v.height == header["height"] and v.anchor_height <= v.height
+    assert v.height == header["header"]["height"] and v.anchor_height <= v.height
+    assert v.engine == "solo" and v.block_hash.hex() == header["hash"]
+    assert v.trusted_by and "your own copy" in v.trusted_by[0]
 
 
 def test_invalid_tampered_record(proven: Bundle) -> None:
@@ -116,12 +92,12 @@ def test_invalid_tampered_state_proofs(proven: Bundle) -> None:
 
 def test_invalid_wrong_block_header(proven: Bundle) -> None:
     bundle, header = copy.deepcopy(proven)
-    header["app_hash"] = "33" * 32
-    fails(bundle, header, "not in the app hash")
+    header["header"]["app_hash"] = "33" * 32
+    fails(bundle, header, "differs from your copy")
     bundle, header = copy.deepcopy(proven)
-    header["height"] += 1
+    bundle["state"]["height"] += 1
     fails(bundle, header, "another height")
-    fails({"format": "x"}, proven[1], "bundle")
+    fails({"format": "x"}, proven[1], "bundle format")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof
+from carchain.core.exceptions import InvalidProof, StaleProof, UntrustedHeader
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
-from carchain.sdk import light
+from carchain.sdk import light, light_client
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
@@ -104,11 +104,19 @@ def test_cli_works_against_any_node(net: Localnet) -> None:
         )
         assert out.exit_code == 0, out.output
         assert "verified" in out.output
-    out = runner.invoke(
-        cli, ["network", "verify", "vehicles/v/vw-cli-1", "--node", "1", "--home", home]
-    )
+    genesis = str(net.layout.get_comet_home(net.nodes[0]) / "config" / "genesis.json")
+    verify = ["network", "verify", "vehicles/v/vw-cli-1", "--node", "1", "--home", home]
+    out = runner.invoke(cli, [*verify, "--genesis", genesis])
     assert out.exit_code == 0, out.output
-    assert "verified" in out.output
+    assert "verified" in out.output and "genesis validator set" in out.output
+    block = rpc_get(net.nodes[2], "block", height=2)["block_id"]["hash"]
+    out = runner.invoke(cli, [*verify, "--trust-height", "2", "--trust-hash", block])
+    assert out.exit_code == 0, out.output
+    assert "trusted block 2" in out.output
+    out = runner.invoke(cli, [*verify, "--trust-height", "2", "--trust-hash", "ab" * 32])
+    assert out.exit_code == 1 and "untrusted_header" in out.output
+    out = runner.invoke(cli, verify)  # no trust root: refused, not trusted to the node
+    assert out.exit_code == 1 and "no_trust_root" in out.output
     out = runner.invoke(cli, ["network", "kill", "node9", "--home", home])
     assert out.exit_code == 1 and "not_found" in out.output
 
@@ -120,22 +128,30 @@ def trusted_set(net: Localnet) -> dict[bytes, int]:
     return get_validators(net)
 
 
+def genesis_root(net: Localnet) -> light_client.TrustedValidatorSet:
+    return light_client.compute_genesis_trust(net.created.genesis)
+
+
+def verified_app_hash(net: Localnet, rpc_url: str, height: int) -> bytes:
+    provider = light_client.make_rpc_provider(rpc_url)
+    return light_client.verify_header_at(provider, genesis_root(net), height).app_hash
+
+
 def test_state_proof_verifies_against_a_header_signed_by_two_thirds(net: Localnet) -> None:
     with Client(net.nodes[1].api_url) as c:
         register(Account(c, net.created.member_keys["saic"]), "saic-proof-1")
         doc = c.query("vehicles", b"v/saic-proof-1", prove=True)
         # Header H+1 carries the state after block H.
         assert int(doc["proof_height"]) == int(doc["height"]) + 1
-        app_hash = light.fetch_verified_app_hash(
-            net.nodes[3].rpc_url, int(doc["proof_height"]), trusted_set(net)
-        )
+        app_hash = verified_app_hash(net, net.nodes[3].rpc_url, int(doc["proof_height"]))
         assert app_hash.hex() == doc["app_hash"]
         value = bytes.fromhex(doc["value"])
         verify_state_proof(app_hash, "vehicles", b"v/saic-proof-1", value, doc["proof"])
         with pytest.raises(InvalidProof):
             verify_state_proof(app_hash, "vehicles", b"v/saic-proof-1", value[:-1], doc["proof"])
-        v = light.query_verified_by_consensus(
-            c, net.nodes[0].rpc_url, "vehicles", b"v/saic-proof-1", trusted_set(net)
+        provider = light_client.make_rpc_provider(net.nodes[0].rpc_url)
+        v = light_client.query_verified_by_consensus(
+            c, provider, "vehicles", b"v/saic-proof-1", genesis_root(net)
         )
         assert v.value == value
 
@@ -196,6 +212,36 @@ def test_invalid_headers_commits_and_sets_are_refused(net: Localnet) -> None:
         light.verify_commit(lb.header, lb.commit, fake_set, trusted)
 
 
+def test_bundle_block_section_from_cometbft_verifies_with_each_root(net: Localnet) -> None:
+    from carchain.sdk.bundle_block import BlockTrust, verify_bundle_block
+    from carchain.sdk.record_proofs import build_block_section
+
+    with Client(net.nodes[1].api_url) as c:
+        height = wait_for(lambda: get_height(net.nodes[1]) >= 3 and 3, 20, "height 3")
+        section = build_block_section(c, height, net.nodes[2].rpc_url)
+    assert section["engine"] == "cometbft"
+    block = verify_bundle_block(section, BlockTrust(validators=genesis_root(net)))
+    assert (
+        block.hash.hex().upper()
+        == rpc_get(net.nodes[0], "block", height=height)["block_id"]["hash"]
+    )
+    assert verify_bundle_block(section, BlockTrust(trusted_hash=block.hash)).height == height
+    with pytest.raises(UntrustedHeader):
+        verify_bundle_block(section, BlockTrust(trusted_hash=bytes(32)))
+
+
+def test_light_client_refuses_stale_and_foreign_headers_on_the_localnet(net: Localnet) -> None:
+    import time
+
+    provider = light_client.make_rpc_provider(net.nodes[0].rpc_url)
+    header = light_client.verify_header_at(provider, genesis_root(net), 2)
+    with pytest.raises(StaleProof):
+        light_client.validate_freshness(header, 60, time.time() + 3600)
+    other = dataclasses.replace(genesis_root(net), chain_id="carchain-elsewhere")
+    with pytest.raises(UntrustedHeader, match="another chain"):
+        light_client.verify_header_at(provider, other, 2)
+
+
 def test_cometbft_abci_query_proof_verifies_against_the_signed_header(net: Localnet) -> None:
     from carchain.engine.abci import protos
 
@@ -228,7 +274,7 @@ def test_cometbft_abci_query_proof_verifies_against_the_signed_header(net: Local
         ops.append({"type": op["type"], "key": base64.b64decode(op["key"]).hex(), "proof": proof})
     header_height = int(res["height"]) + 1
     wait_for(lambda: get_height(net.nodes[2]) >= header_height, 20, "header H+1")
-    app_hash = light.fetch_verified_app_hash(net.nodes[2].rpc_url, header_height, trusted_set(net))
+    app_hash = verified_app_hash(net, net.nodes[2].rpc_url, header_height)
     verify_state_proof(app_hash, "vehicles", key, value, ops)
 
 

@@ -132,11 +132,18 @@ def prove(
     key: Annotated[str, typer.Option(help="Owner or custodian key name (opens the epoch key).")],
     out: Annotated[Path, typer.Option(help="Where to write the proof bundle (JSON).")],
     header_out: Annotated[Path, typer.Option(help="Where to write the block header (JSON).")],
+    rpc: Annotated[
+        str | None, typer.Option(help="CometBFT RPC URL (on a network: commit and validators).")
+    ] = None,
     gateway: GatewayOpt = DEFAULT_GATEWAY,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Decrypt a batch as its owner or custodian and write a proof bundle for one record."""
+    """Decrypt a batch as its owner or custodian and write a proof bundle for one record.
+
+    The bundle carries its block in full (all header fields; on a network also the
+    commit and validator set from --rpc); --header-out gets a copy of that block.
+    """
     signer = unlock(keyring, key)
     with GatewayClient(gateway) as gc, Client(node) as client:
         try:
@@ -147,11 +154,12 @@ def prove(
             records = open_batch(signed, gc.ciphertext(hh), epoch_key)
             if not 0 <= index < len(records):
                 raise typer.BadParameter(f"the batch has {len(records)} records")
-            bundle, block_header = build_record_proof(records, index, doc, client)
+            bundle, block_header = build_record_proof(records, index, doc, client, rpc)
         except CarchainError as exc:
             fail(exc)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     out.write_text(json.dumps(bundle, indent=2))
     header_out.write_text(json.dumps(block_header, indent=2))
-    console.print(f"[green]wrote[/green] {out} and {header_out} (block {block_header['height']})")
+    height = bundle["state"]["height"]
+    console.print(f"[green]wrote[/green] {out} and {header_out} (block {height})")

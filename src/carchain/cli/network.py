@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from carchain.sdk.light_client import TrustRoot
+
 from carchain.cli.common import console, fail
-from carchain.core.exceptions import CarchainError
+from carchain.core.exceptions import CarchainError, NoTrustRoot
 
 app = typer.Typer(help="A CometBFT localnet on loopback: one validator per member node.")
 
@@ -118,29 +121,80 @@ def restart(node: NodeArg, home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
     console.print(f"[green]restarted[/green] {node}")
 
 
+GenesisOpt = Annotated[
+    Path | None,
+    typer.Option("--genesis", help="Genesis file you hold: trust its initial validator set."),
+]
+TrustHeightOpt = Annotated[
+    int | None, typer.Option("--trust-height", help="Height of a block hash you trust.", min=1)
+]
+TrustHashOpt = Annotated[
+    str | None, typer.Option("--trust-hash", help="Block hash (hex) you trust at --trust-height.")
+]
+MaxAgeOpt = Annotated[
+    float, typer.Option("--max-age", help="Refuse proofs on headers older than this (s).", min=1)
+]
+
+
+def get_trust_root(
+    genesis: Path | None, trust_height: int | None, trust_hash: str | None, chain_id: str
+) -> TrustRoot:
+    """Return the trust root the options name; ``NoTrustRoot`` if none or both."""
+    from carchain.sdk.light_client import TrustedHash, load_genesis_trust
+
+    if (trust_height is None) != (trust_hash is None):
+        raise NoTrustRoot("give --trust-height and --trust-hash together")
+    if (genesis is None) == (trust_hash is None):
+        raise NoTrustRoot(
+            "give exactly one trust root: --genesis FILE, or --trust-height H --trust-hash HEX"
+        )
+    if genesis is not None:
+        root = load_genesis_trust(genesis)
+        if root.chain_id != chain_id:
+            raise NoTrustRoot("the genesis file is of another chain", chain_id=root.chain_id)
+        return root
+    try:
+        raw = bytes.fromhex(trust_hash or "")
+    except ValueError as exc:
+        raise NoTrustRoot("--trust-hash is not hex") from exc
+    if len(raw) != 32:
+        raise NoTrustRoot("--trust-hash must be 32 bytes")
+    return TrustedHash(int(trust_height or 0), raw, chain_id)
+
+
 @app.command("verify")
 def verify(
     key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/saic-000001")],
     node: Annotated[str, typer.Option(help="Node to read through.")] = "node0",
+    genesis: GenesisOpt = None,
+    trust_height: TrustHeightOpt = None,
+    trust_hash: TrustHashOpt = None,
+    max_age: MaxAgeOpt = 60.0,
     home: NetHomeOpt = DEFAULT_NETWORK_HOME,
 ) -> None:
-    """Read a state key and verify it against a header signed by >2/3 of the validators."""
+    """Read a state key and verify it against a header that chains to a trust root you
+    hold (the genesis validator set, or a block hash) and is at most --max-age old.
+    """
     from carchain.network.layout import load_layout
     from carchain.sdk.client import Client
-    from carchain.sdk.light import query_verified_by_consensus
+    from carchain.sdk.light_client import make_rpc_provider, query_verified_by_consensus
 
     store, _, raw = key.partition("/")
     if not raw:
         raise typer.BadParameter("KEY is STORE/KEY")
     try:
         layout = load_layout(home)
+        root = get_trust_root(genesis, trust_height, trust_hash, layout.chain_id)
         n = layout.get_node(node)
         with Client(n.api_url) as client:
-            v = query_verified_by_consensus(client, n.rpc_url, store, raw.encode())
+            v = query_verified_by_consensus(
+                client, make_rpc_provider(n.rpc_url), store, raw.encode(), root, max_age
+            )
     except CarchainError as exc:
         fail(exc)
+    via = "genesis validator set" if genesis is not None else f"trusted block {trust_height}"
     console.print(
         f"[green]verified[/green] {store}/{raw} against header {v.height} "
-        f"(app hash {v.app_hash.hex()[:16]}…, signed by >2/3 of the voting power)"
+        f"(app hash {v.app_hash.hex()[:16]}…), chained from the {via}"
     )
     console.print(v.value.hex(), soft_wrap=True)

@@ -179,6 +179,37 @@ class ProofUnavailable(CarchainError):
     abci_code = 44
 
 
+# --- light client and evidence bundles ----------------------------------------
+
+
+class NoTrustRoot(CarchainError):
+    """Verification was asked for without a trust root the node does not control."""
+
+    code = "no_trust_root"
+    abci_code = 60
+
+
+class UntrustedHeader(InvalidProof):
+    """A block header does not chain to the trust root (hash, signatures or chain id)."""
+
+    code = "untrusted_header"
+    abci_code = 61
+
+
+class StaleProof(InvalidProof):
+    """A proof is for a header older than the freshness bound."""
+
+    code = "stale_proof"
+    abci_code = 62
+
+
+class MalformedBundle(InvalidProof):
+    """A proof bundle is not well-formed JSON of the expected shape and version."""
+
+    code = "malformed_bundle"
+    abci_code = 63
+
+
 # --- the vehicle data plane (off chain) ---------------------------------------
 
 
@@ -266,6 +297,10 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     DecryptionFailed,
     StorageCorrupted,
     ProofUnavailable,
+    NoTrustRoot,
+    UntrustedHeader,
+    StaleProof,
+    MalformedBundle,
     InvalidBatch,
     BatchTooLarge,
     UnregisteredVehicle,

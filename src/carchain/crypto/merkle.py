@@ -89,7 +89,7 @@ class MerkleProof:
                 leaf_hash=bytes.fromhex(str(data["leaf_hash"])),
                 aunts=tuple(bytes.fromhex(str(a)) for a in aunts),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidProof(f"malformed merkle proof: {exc}") from exc
 
     def compute_root(self) -> bytes:

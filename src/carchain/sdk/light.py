@@ -8,11 +8,14 @@ checks it:
 - the header hash (CometBFT ``Header.Hash``: an RFC 6962 root over the
   protobuf encoding of each header field) must equal the commit's block id;
 - the validator set (from ``/validators``) must hash to the header's
-  ``validators_hash``, and, if the caller names trusted validators, be made of
-  them;
+  ``validators_hash``;
 - each commit signature is checked with Ed25519 over the length-delimited
   protobuf ``CanonicalVote`` (precommit, height, round, block id, timestamp,
   chain id), and the signing power must exceed 2/3 of the total.
+
+These checks only show that a header is consistent with *some* validator set.
+Which set to believe comes from a trust root the node does not control (the
+genesis file, or a block hash the user holds): see ``carchain.sdk.light_client``.
 
 CometBFT's header ``H+1`` carries the app hash after block ``H``: a proof at
 state height ``H`` is checked against header ``H+1`` (``/commit?height=H+1``).
@@ -31,11 +34,16 @@ from typing import Any
 
 import httpx
 
-from carchain.core.exceptions import CarchainError, InvalidProof, InvalidSignature
+from carchain.core.exceptions import (
+    CarchainError,
+    InvalidProof,
+    InvalidSignature,
+    NoTrustRoot,
+    UntrustedHeader,
+)
 from carchain.crypto.merkle import compute_merkle_root
 from carchain.crypto.signing import verify_signature
-from carchain.sdk.client import Client, NodeUnavailable, VerifiedValue
-from carchain.sdk.proofs import verify_state_proof
+from carchain.sdk.client import NodeUnavailable
 from carchain.storage.commitment import encode_uvarint
 
 PRECOMMIT_TYPE = 2
@@ -259,7 +267,7 @@ def parse_header(doc: Any) -> Header:
             evidence_hash=_hex(doc["evidence_hash"]),
             proposer_address=_hex(doc["proposer_address"]),
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed header: {exc}") from exc
 
 
@@ -276,68 +284,129 @@ def parse_commit(doc: Any) -> Commit:
             for s in doc["signatures"]
         ]
         return Commit(int(doc["height"]), int(doc["round"]), _block_id(doc["block_id"]), sigs)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed commit: {exc}") from exc
 
 
 def parse_validators(docs: Any) -> list[Validator]:
-    """Return validators from the RPC's ``/validators`` JSON list."""
+    """Return validators from the RPC's ``/validators`` JSON list (``voting_power``,
+    or ``power`` as in a genesis file); the address is recomputed from the key and,
+    when given, must match.
+    """
     try:
         out = []
         for v in docs:
             if v["pub_key"]["type"] != ED25519_TYPE:
                 raise InvalidProof("only Ed25519 validators are supported")
-            key = base64.b64decode(v["pub_key"]["value"])
-            out.append(Validator(_hex(v["address"]), key, int(v["voting_power"])))
+            key = base64.b64decode(str(v["pub_key"]["value"]), validate=True)
+            address = compute_validator_address(key)
+            if v.get("address") not in (None, "") and _hex(v["address"]) != address:
+                raise InvalidProof("a validator's address does not match its key")
+            power = int(v["voting_power"] if "voting_power" in v else v["power"])
+            out.append(Validator(address, key, power))
         return out
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed validator set: {exc}") from exc
 
 
 # --- verification ------------------------------------------------------------------------
 
 
+def validate_signed_header(header: Header, commit: Commit, validators: list[Validator]) -> None:
+    """Raise ``UntrustedHeader`` unless ``commit`` is for ``header`` (recomputed hash) and
+    ``validators`` hash to the header's ``validators_hash``.
+    """
+    if commit.height != header.height:
+        raise UntrustedHeader("commit is for another height", link="commit height")
+    if compute_header_hash(header) != commit.block_id.hash:
+        raise UntrustedHeader("header does not hash to the committed block id", link="header hash")
+    if compute_validator_set_hash(validators) != header.validators_hash:
+        raise UntrustedHeader(
+            "validator set does not match the header's validators hash", link="validators hash"
+        )
+
+
+def _verify_vote(chain_id: str, commit: Commit, val: Validator, sig: CommitSig) -> None:
+    if sig.address != val.address or compute_validator_address(val.pub_key) != val.address:
+        raise UntrustedHeader("commit signature does not belong to the validator at its index")
+    message = compute_vote_sign_bytes(
+        chain_id, commit.height, commit.round, commit.block_id, sig.timestamp
+    )
+    try:
+        verify_signature(val.pub_key, message, sig.signature)
+    except InvalidSignature as exc:
+        raise UntrustedHeader("a commit signature does not verify", validator=val.address) from exc
+
+
+def verify_commit_light(header: Header, commit: Commit, validators: list[Validator]) -> int:
+    """Raise ``UntrustedHeader`` unless more than 2/3 of ``validators`` (the set that
+    hashes to the header's ``validators_hash``) signed ``header``; return the power
+    that signed. As CometBFT's ``VerifyCommitLight``: signatures by index.
+
+    This alone proves nothing about who the validators are: a node can serve a set
+    of its own keys. Trust comes from ``carchain.sdk.light_client``'s roots.
+    """
+    validate_signed_header(header, commit, validators)
+    if len(commit.signatures) != len(validators):
+        raise UntrustedHeader("commit and validator set differ in size")
+    total = sum(v.power for v in validators)
+    signed = 0
+    for val, sig in zip(validators, commit.signatures, strict=True):
+        if sig.flag != BLOCK_ID_FLAG_COMMIT:
+            continue
+        _verify_vote(header.chain_id, commit, val, sig)
+        signed += val.power
+    if total <= 0 or signed * 3 <= total * 2:
+        raise UntrustedHeader(
+            "less than 2/3 of the voting power signed", signed=signed, total=total
+        )
+    return signed
+
+
+def compute_trusted_power(chain_id: str, commit: Commit, trusted: list[Validator]) -> int:
+    """Return the power of ``trusted`` validators whose valid signatures are in ``commit``.
+
+    As CometBFT's ``VerifyCommitLightTrusting``, signatures are matched by address
+    (the sets may differ); a validator counts once; a bad signature raises.
+    """
+    by_address = {v.address: v for v in trusted}
+    seen: set[bytes] = set()
+    signed = 0
+    for sig in commit.signatures:
+        val = by_address.get(sig.address)
+        if sig.flag != BLOCK_ID_FLAG_COMMIT or val is None:
+            continue
+        if sig.address in seen:
+            raise UntrustedHeader("a validator signed the commit twice", validator=sig.address)
+        seen.add(sig.address)
+        _verify_vote(chain_id, commit, val, sig)
+        signed += val.power
+    return signed
+
+
 def verify_commit(
     header: Header,
     commit: Commit,
     validators: list[Validator],
-    trusted: dict[bytes, int] | None = None,
+    trusted: dict[bytes, int] | None,
 ) -> int:
-    """Raise ``InvalidProof`` unless more than 2/3 of the voting power signed ``header``.
-
-    ``trusted`` (public key -> power), when given, is the validator set the
-    caller already trusts: then only their signatures count, against their
-    total. Returns the power that signed.
+    """Raise unless more than 2/3 of the ``trusted`` set's power (public key -> power)
+    signed ``header`` and its own validator set agrees. ``None`` raises ``NoTrustRoot``:
+    a node's own answer about its validators is no root of trust.
     """
-    if commit.height != header.height:
-        raise InvalidProof("commit is for another height")
-    if compute_header_hash(header) != commit.block_id.hash:
-        raise InvalidProof("header does not hash to the committed block id")
-    if compute_validator_set_hash(validators) != header.validators_hash:
-        raise InvalidProof("validator set does not match the header's validators hash")
-    if len(commit.signatures) != len(validators):
-        raise InvalidProof("commit and validator set differ in size")
-    powers = trusted if trusted is not None else {v.pub_key: v.power for v in validators}
-    total = sum(powers.values())
-    signed = 0
-    seen: set[bytes] = set()
-    for val, sig in zip(validators, commit.signatures, strict=True):
-        if sig.flag != BLOCK_ID_FLAG_COMMIT:
-            continue
-        if sig.address != val.address or compute_validator_address(val.pub_key) != val.address:
-            raise InvalidProof("commit signature does not belong to the validator at its index")
-        message = compute_vote_sign_bytes(
-            header.chain_id, commit.height, commit.round, commit.block_id, sig.timestamp
-        )
-        try:
-            verify_signature(val.pub_key, message, sig.signature)
-        except InvalidSignature as exc:
-            raise InvalidProof("a commit signature does not verify", validator=val.address) from exc
-        if val.pub_key in powers and val.pub_key not in seen:
-            seen.add(val.pub_key)
-            signed += powers[val.pub_key]
+    if trusted is None:
+        raise NoTrustRoot("no trusted validator set: give a genesis file or a trusted header")
+    verify_commit_light(header, commit, validators)
+    total = sum(trusted.values())
+    signed = sum(
+        trusted.get(v.pub_key, 0)
+        for v, s in zip(validators, commit.signatures, strict=True)
+        if s.flag == BLOCK_ID_FLAG_COMMIT
+    )
     if total <= 0 or signed * 3 <= total * 2:
-        raise InvalidProof("less than 2/3 of the voting power signed", signed=signed, total=total)
+        raise UntrustedHeader(
+            "less than 2/3 of the trusted voting power signed", signed=signed, total=total
+        )
     return signed
 
 
@@ -350,8 +419,10 @@ class LightBlock:
     validators: list[Validator]
 
 
-def fetch_light_block(rpc_url: str, height: int, timeout_s: float = 10.0) -> LightBlock:
-    """Fetch ``/commit`` and ``/validators`` at ``height`` from a CometBFT RPC."""
+def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Return the RPC's JSON of header, commit and validators at ``height``, as
+    ``{"header", "commit", "validators"}`` (the form a proof bundle carries).
+    """
     base = rpc_url.rstrip("/")
     try:
         with httpx.Client(timeout=timeout_s) as http:
@@ -360,43 +431,33 @@ def fetch_light_block(rpc_url: str, height: int, timeout_s: float = 10.0) -> Lig
     except (httpx.HTTPError, ValueError) as exc:
         raise NodeUnavailable(f"cannot reach CometBFT RPC at {base}: {exc}") from exc
     for doc in (c, v):
-        if not isinstance(doc, dict) or "result" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("result"), dict):
             err = doc.get("error") if isinstance(doc, dict) else None
             raise CarchainError(f"CometBFT RPC refused: {err}")
-    sh = c["result"]["signed_header"]
-    if int(v["result"].get("total", 0)) > 100:
-        raise InvalidProof("validator sets over 100 are not supported by this client")
-    return LightBlock(
-        parse_header(sh["header"]),
-        parse_commit(sh["commit"]),
-        parse_validators(v["result"]["validators"]),
-    )
+    try:
+        sh = c["result"]["signed_header"]
+        if int(v["result"].get("total", 0)) > 100:
+            raise InvalidProof("validator sets over 100 are not supported by this client")
+        return {
+            "header": sh["header"],
+            "commit": sh["commit"],
+            "validators": v["result"]["validators"],
+        }
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise InvalidProof(f"malformed RPC answer: {exc}") from exc
 
 
-def fetch_verified_app_hash(
-    rpc_url: str, header_height: int, trusted: dict[bytes, int] | None = None
-) -> bytes:
-    """Return the app hash of header ``header_height`` after checking its commit."""
-    lb = fetch_light_block(rpc_url, header_height)
-    verify_commit(lb.header, lb.commit, lb.validators, trusted)
-    return lb.header.app_hash
+def parse_light_block(docs: Any) -> LightBlock:
+    """Return a ``LightBlock`` from ``{"header", "commit", "validators"}`` JSON."""
+    if not isinstance(docs, dict):
+        raise InvalidProof("a light block must be an object")
+    try:
+        parts = docs["header"], docs["commit"], docs["validators"]
+    except KeyError as exc:
+        raise InvalidProof(f"light block lacks {exc}") from exc
+    return LightBlock(parse_header(parts[0]), parse_commit(parts[1]), parse_validators(parts[2]))
 
 
-def query_verified_by_consensus(
-    client: Client,
-    rpc_url: str,
-    store: str,
-    key: bytes,
-    trusted: dict[bytes, int] | None = None,
-) -> VerifiedValue:
-    """Return ``store/key`` read through ``client`` and proven against a header that
-    more than 2/3 of the validators signed (fetched from ``rpc_url``).
-
-    The state at height ``H`` is checked against header ``H+1``'s app hash.
-    """
-    doc = client.query(store, key, prove=True)
-    value = bytes.fromhex(doc["value"])
-    header_height = int(doc.get("proof_height") or int(doc["height"]) + 1)
-    app_hash = fetch_verified_app_hash(rpc_url, header_height, trusted)
-    verify_state_proof(app_hash, store, key, value, doc["proof"])
-    return VerifiedValue(store, key, value, header_height, app_hash)
+def fetch_light_block(rpc_url: str, height: int, timeout_s: float = 10.0) -> LightBlock:
+    """Fetch ``/commit`` and ``/validators`` at ``height`` from a CometBFT RPC (unverified)."""
+    return parse_light_block(fetch_light_block_docs(rpc_url, height, timeout_s))

@@ -26,7 +26,7 @@ def verify_state_proof(
     try:
         op_key = bytes.fromhex(str(proof_ops[0]["key"]))
         op_store = bytes.fromhex(str(proof_ops[1]["key"]))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidProof("malformed proof op key") from exc
     if op_key != key or op_store != store.encode():
         raise InvalidProof("proof is for another key or store")

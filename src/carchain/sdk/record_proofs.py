@@ -1,18 +1,23 @@
 """Proving one record end to end: record -> batch root -> gateway root -> anchor -> app hash.
 
-A proof bundle is a JSON document anyone can check offline against a block
-header: the record, its Merkle proof to the batch's records root, the signed
-batch header, its proof to the gateway root, the OEM-signed anchor transaction,
-and state proofs of the anchor and of the vehicle's registration (for its key)
-against the header's app hash. Each failing step raises ``InvalidProof`` naming
-the link that broke.
+A proof bundle (``carchain/record-proof/v2``) is a JSON document anyone can
+check offline: the record, its Merkle proof to the batch's records root, the
+signed batch header, its proof to the gateway root, the OEM-signed anchor
+transaction, state proofs of the anchor and of the vehicle's registration (for
+its key), and the ``block`` whose app hash they prove against, with every header
+field (and, on a network, the commit and validator set) so its hash is
+recomputed (see ``carchain.sdk.bundle_block``). What vouches for that block is
+the caller's ``BlockTrust``, never the bundle. Each link is one ``check_*``
+function; a failing link raises ``InvalidProof`` (or a subclass) naming it, a
+malformed bundle ``MalformedBundle``.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -20,6 +25,7 @@ from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
 from carchain.core.exceptions import CarchainError, InvalidProof
 from carchain.core.transactions import (
+    Envelope,
     compute_envelope_signing_bytes,
     decode_body,
     decode_envelope,
@@ -28,12 +34,28 @@ from carchain.core.vehicles import STORE as VEHICLES_STORE
 from carchain.core.vehicles import Vehicle, compute_vehicle_key
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
-from carchain.data.batches import decode_signed_header, verify_header_signature
+from carchain.data.batches import (
+    BatchHeader,
+    SignedBatchHeader,
+    decode_signed_header,
+    verify_header_signature,
+)
 from carchain.data.records import decode_record, get_record_kind
+from carchain.sdk.bundle_block import (
+    COMETBFT,
+    SOLO,
+    BlockTrust,
+    VerifiedBlock,
+    compute_block_section_hash,
+    compute_solo_header_json,
+    verify_bundle_block,
+)
+from carchain.sdk.bundle_format import FORMAT, ParsedBundle, parse_bundle
 from carchain.sdk.client import Client
+from carchain.sdk.light import compute_header_hash, fetch_light_block_docs, parse_light_block
 from carchain.sdk.proofs import verify_state_proof
 
-FORMAT = "carchain/record-proof/v1"
+T = TypeVar("T")
 ANCHOR_TX_TYPE = "anchor.submit"
 
 
@@ -51,15 +73,61 @@ class VerifiedRecord:
     anchor_height: int
     height: int
     app_hash: bytes
+    engine: str = ""
+    chain_id: str = ""
+    block_hash: bytes = b""
+    trusted_by: tuple[str, ...] = ()
+
+
+def _read_at_one_height(
+    client: Client, keys: tuple[bytes, bytes], tries: int
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    for _ in range(tries):
+        a = client.query(ANCHORS_STORE, keys[0], prove=True)
+        v = client.query(VEHICLES_STORE, keys[1], prove=True)
+        ha = int(a.get("proof_height", a["height"]))
+        if ha == int(v.get("proof_height", v["height"])):
+            return a, v, ha
+        time.sleep(0.05)  # a block landed between the two reads; read again
+    raise CarchainError("could not read both state proofs at one height")
+
+
+def build_block_section(client: Client, height: int, rpc_url: str | None) -> dict[str, Any]:
+    """Return the bundle's ``block`` section for header ``height``: all header fields
+    (solo, from the API), or CometBFT's header, commit and validators (from ``rpc_url``).
+    """
+    status = client.status()
+    if status.get("engine") == COMETBFT:
+        if not rpc_url:
+            raise CarchainError("a bundle on a network needs the CometBFT RPC URL (--rpc)")
+        docs = fetch_light_block_docs(rpc_url, height)
+        digest = compute_header_hash(parse_light_block(docs).header)
+        return {"engine": COMETBFT, "hash": digest.hex(), **docs}
+    block = client.block(height)
+    section = {
+        "engine": SOLO,
+        "hash": str(block["hash"]),
+        "header": compute_solo_header_json(block, str(status["chain_id"])),
+    }
+    _, digest = compute_block_section_hash(section)
+    if digest.hex() != section["hash"]:
+        raise CarchainError("the node's block does not hash to its stated hash", height=height)
+    return section
 
 
 def build_record_proof(
-    records: list[bytes], index: int, batch_doc: dict[str, Any], client: Client, tries: int = 10
+    records: list[bytes],
+    index: int,
+    batch_doc: dict[str, Any],
+    client: Client,
+    rpc_url: str | None = None,
+    tries: int = 10,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(bundle, block header)`` proving ``records[index]``.
+    """Return ``(bundle, block section)`` proving ``records[index]``.
 
     ``records`` are the decrypted records of the batch, ``batch_doc`` is the
-    gateway's batch proof. Both state proofs are taken at one height.
+    gateway's batch proof. Both state proofs are taken at one height. The block
+    section is also returned alone: it is the header copy a user may keep.
     """
     root, proofs = compute_proofs(records)
     header = decode_signed_header(bytes.fromhex(batch_doc["batch_header"])).header
@@ -68,17 +136,8 @@ def build_record_proof(
     anchor = batch_doc["anchor"]
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
-    for _ in range(tries):
-        a = client.query(ANCHORS_STORE, anchor_key, prove=True)
-        v = client.query(VEHICLES_STORE, vehicle_key, prove=True)
-        ha = int(a.get("proof_height", a["height"]))
-        hv = int(v.get("proof_height", v["height"]))
-        if ha == hv:
-            break
-        time.sleep(0.05)  # a block landed between the two reads; read again
-    else:
-        raise CarchainError("could not read both state proofs at one height")
-    block = client.block(ha)
+    a, v, height = _read_at_one_height(client, (anchor_key, vehicle_key), tries)
+    block = build_block_section(client, height, rpc_url)
     bundle = {
         "format": FORMAT,
         "record": records[index].hex(),
@@ -87,7 +146,7 @@ def build_record_proof(
         "batch_proof": batch_doc["batch_proof"],
         "anchor_tx": anchor["tx"],
         "state": {
-            "height": ha,
+            "height": height,
             "anchor_key": anchor_key.hex(),
             "anchor_value": a["value"],
             "anchor_proof": a["proof"],
@@ -95,131 +154,141 @@ def build_record_proof(
             "vehicle_value": v["value"],
             "vehicle_proof": v["proof"],
         },
+        "block": block,
     }
-    block_header = {k: block[k] for k in ("height", "hash", "time_ms", "app_hash", "tx_root")}
-    block_header["chain_id"] = str(client.status()["chain_id"])
-    return bundle, block_header
-
-
-def _hex(doc: dict[str, Any], name: str) -> bytes:
-    try:
-        return bytes.fromhex(str(doc[name]))
-    except (KeyError, ValueError) as exc:
-        raise InvalidProof(f"bundle field {name!r} is missing or not hex") from exc
+    return bundle, copy.deepcopy(block)  # the user's copy, not an alias of the bundle's
 
 
 def _step(what: str, exc: CarchainError) -> InvalidProof:
-    return InvalidProof(f"{what}: {exc.message}")
+    return InvalidProof(f"{what}: {exc.message}", link=what)
 
 
-def verify_record_proof(bundle: dict[str, Any], block_header: dict[str, Any]) -> VerifiedRecord:
-    """Check a bundle offline against a block header; raise ``InvalidProof`` naming the link."""
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
-        raise InvalidProof(f"not a {FORMAT} bundle")
-    state = bundle.get("state")
-    if not isinstance(state, dict):
-        raise InvalidProof("bundle has no state section")
+def _decode(raw: bytes, kind: type[T], what: str) -> T:
     try:
-        app_hash = bytes.fromhex(str(block_header["app_hash"]))
-        height = int(block_header["height"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InvalidProof("block header needs height and app_hash") from exc
-    if int(state.get("height", -1)) != height:
-        raise InvalidProof("bundle was proven at another height than this block header")
+        return msgspec.msgpack.decode(raw, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidProof(f"{what} does not decode", link=what) from exc
 
-    # 1. record -> batch root
-    raw_record = _hex(bundle, "record")
+
+# --- the links, in order: each raises naming itself ---------------------------------------
+
+
+def check_record_in_batch(b: ParsedBundle) -> tuple[Any, SignedBatchHeader]:
+    """Link 1: the record is in the batch's records root. Return record and batch header."""
     try:
-        record = decode_record(raw_record)
-        signed = decode_signed_header(_hex(bundle, "batch_header"))
+        record = decode_record(b.record)
+        signed = decode_signed_header(b.batch_header)
     except CarchainError as exc:
         raise _step("record or batch header malformed", exc) from exc
     h = signed.header
     try:
-        rproof = MerkleProof.from_dict(bundle.get("record_proof"))
+        rproof = MerkleProof.from_dict(b.record_proof)
         if rproof.total != h.record_count:
             raise InvalidProof("proof size differs from the header's record count")
-        rproof.verify(h.records_root, raw_record)
+        rproof.verify(h.records_root, b.record)
     except InvalidProof as exc:
         raise _step("record is not in the batch", exc) from exc
+    return record, signed
 
-    # 2. batch header signed by the vehicle, whose registration is in state
-    vehicle_value = _hex(state, "vehicle_value")
+
+def check_vehicle_registration(b: ParsedBundle, app_hash: bytes, vehicle_id: str) -> Vehicle:
+    """Link 2a: the vehicle's registration (its key) is committed under the app hash."""
     try:
         verify_state_proof(
-            app_hash,
-            VEHICLES_STORE,
-            _hex(state, "vehicle_key"),
-            vehicle_value,
-            state.get("vehicle_proof") or [],
+            app_hash, VEHICLES_STORE, b.vehicle_key, b.vehicle_value, b.vehicle_proof
         )
     except InvalidProof as exc:
         raise _step("vehicle registration is not in the app hash", exc) from exc
-    vehicle = msgspec.msgpack.decode(vehicle_value, type=Vehicle)
-    if vehicle.vehicle_id != h.vehicle_id or _hex(state, "vehicle_key") != compute_vehicle_key(
-        h.vehicle_id
-    ):
-        raise InvalidProof("vehicle registration is for another vehicle")
+    vehicle = _decode(b.vehicle_value, Vehicle, "vehicle registration")
+    if vehicle.vehicle_id != vehicle_id or b.vehicle_key != compute_vehicle_key(vehicle_id):
+        raise InvalidProof("vehicle registration is for another vehicle", link="vehicle")
+    return vehicle
+
+
+def check_batch_signature(signed: SignedBatchHeader, vehicle: Vehicle) -> None:
+    """Link 2b: the batch header is signed by the registered vehicle key."""
     try:
         verify_header_signature(signed, vehicle.public_key)
     except CarchainError as exc:
         raise _step("batch header is not signed by the vehicle's key", exc) from exc
 
-    # 3. batch header -> gateway root
-    raw_header = _hex(bundle, "batch_header")
+
+def check_batch_in_gateway_root(b: ParsedBundle) -> MerkleProof:
+    """Link 3: the batch header is in the gateway root; return the proof (root, size)."""
     try:
-        bproof = MerkleProof.from_dict(bundle.get("batch_proof"))
-        gateway_root = bproof.compute_root()
-        bproof.verify(gateway_root, raw_header)
+        bproof = MerkleProof.from_dict(b.batch_proof)
+        bproof.verify(bproof.compute_root(), b.batch_header)
     except InvalidProof as exc:
         raise _step("batch header is not in the gateway root", exc) from exc
+    return bproof
 
-    # 4. gateway root -> anchor transaction signed by the OEM
-    raw_tx = _hex(bundle, "anchor_tx")
+
+def check_anchor_tx(b: ParsedBundle, chain_id: str) -> tuple[Envelope, SubmitAnchor]:
+    """Link 4a: the anchor transaction is OEM-signed, an anchor, of the block's chain."""
     try:
-        env = decode_envelope(raw_tx)
+        env = decode_envelope(b.anchor_tx)
         verify_signature(env.signer, compute_envelope_signing_bytes(env), env.signature)
         if env.type != ANCHOR_TX_TYPE:
             raise InvalidProof("transaction is not an anchor")
         body = decode_body(env.body, SubmitAnchor)
     except CarchainError as exc:
         raise _step("anchor transaction invalid", exc) from exc
-    if "chain_id" in block_header and env.chain_id != block_header["chain_id"]:
-        raise InvalidProof("anchor transaction is for another chain")
-    if body.root != gateway_root:
-        raise InvalidProof("anchor transaction commits to another gateway root")
+    if env.chain_id != chain_id:
+        raise InvalidProof("anchor transaction is for another chain", link="chain id")
+    return env, body
+
+
+def check_anchor_covers_batch(body: SubmitAnchor, bproof: MerkleProof, h: BatchHeader) -> None:
+    """Link 4b: the anchor commits to the gateway root and covers the batch's time range."""
+    if body.root != bproof.compute_root():
+        raise InvalidProof("anchor transaction commits to another gateway root", link="anchor")
     if body.batch_count != bproof.total:
         raise InvalidProof("anchor's batch count differs from the batch proof's tree size")
     if not body.start_ms <= h.start_ms <= h.end_ms <= body.end_ms:
-        raise InvalidProof("batch time range lies outside the anchor's")
+        raise InvalidProof("batch time range lies outside the anchor's", link="anchor")
 
-    # 5. anchor -> app hash
-    anchor_value = _hex(state, "anchor_value")
+
+def check_anchor_in_state(
+    b: ParsedBundle, app_hash: bytes, env: Envelope, body: SubmitAnchor, oem: str
+) -> Anchor:
+    """Link 5: the anchor is committed under the app hash, as the transaction says."""
     try:
-        verify_state_proof(
-            app_hash,
-            ANCHORS_STORE,
-            _hex(state, "anchor_key"),
-            anchor_value,
-            state.get("anchor_proof") or [],
-        )
+        verify_state_proof(app_hash, ANCHORS_STORE, b.anchor_key, b.anchor_value, b.anchor_proof)
     except InvalidProof as exc:
         raise _step("anchor is not in the app hash", exc) from exc
-    anchor = msgspec.msgpack.decode(anchor_value, type=Anchor)
-    if _hex(state, "anchor_key") != compute_anchor_key(anchor.oem, anchor.seq):
+    anchor = _decode(b.anchor_value, Anchor, "anchor")
+    if b.anchor_key != compute_anchor_key(anchor.oem, anchor.seq):
         raise InvalidProof("anchor state key does not match the anchor")
-    if (anchor.seq, anchor.root, anchor.batch_count, anchor.manifest_hash, anchor.signer) != (
-        body.seq,
-        body.root,
-        body.batch_count,
-        body.manifest_hash,
-        env.signer,
-    ):
-        raise InvalidProof("anchor on chain differs from the anchor transaction")
-    if anchor.oem != vehicle.oem:
-        raise InvalidProof("anchor is not by the vehicle's OEM")
-    if anchor.height > height:
-        raise InvalidProof("anchor is newer than the block header")
+    on_chain = (anchor.seq, anchor.root, anchor.batch_count, anchor.manifest_hash, anchor.signer)
+    if on_chain != (body.seq, body.root, body.batch_count, body.manifest_hash, env.signer):
+        raise InvalidProof("anchor on chain differs from the anchor transaction", link="anchor")
+    if anchor.oem != oem:
+        raise InvalidProof("anchor is not by the vehicle's OEM", link="anchor")
+    if anchor.height > b.height:
+        raise InvalidProof("anchor is newer than the block header", link="anchor")
+    return anchor
+
+
+def check_block(b: ParsedBundle, trust: BlockTrust) -> VerifiedBlock:
+    """Link 6: the block recomputes to its hash, and the user's trust root vouches for it."""
+    block = verify_bundle_block(b.block, trust)
+    if block.height != b.height:
+        raise InvalidProof("bundle was proven at another height than its block", link="height")
+    return block
+
+
+def verify_record_proof(bundle: Any, trust: BlockTrust) -> VerifiedRecord:
+    """Check a bundle offline against the caller's trust root; raise naming the failed link."""
+    b = parse_bundle(bundle)
+    block = check_block(b, trust)
+    record, signed = check_record_in_batch(b)
+    h = signed.header
+    vehicle = check_vehicle_registration(b, block.app_hash, h.vehicle_id)
+    check_batch_signature(signed, vehicle)
+    bproof = check_batch_in_gateway_root(b)
+    env, body = check_anchor_tx(b, block.chain_id)
+    check_anchor_covers_batch(body, bproof, h)
+    anchor = check_anchor_in_state(b, block.app_hash, env, body, vehicle.oem)
     return VerifiedRecord(
         kind=get_record_kind(record),
         record=_record_dict(record),
@@ -229,8 +298,12 @@ def verify_record_proof(bundle: dict[str, Any], block_header: dict[str, Any]) ->
         oem=anchor.oem,
         anchor_seq=anchor.seq,
         anchor_height=anchor.height,
-        height=height,
-        app_hash=app_hash,
+        height=block.height,
+        app_hash=block.app_hash,
+        engine=block.engine,
+        chain_id=block.chain_id,
+        block_hash=block.hash,
+        trusted_by=tuple(block.trusted_by),
     )
 
 

@@ -1,0 +1,107 @@
+"""The proof bundle's JSON shape, parsed strictly: every defect is one ``MalformedBundle``.
+
+``carchain/record-proof/v2``::
+
+    {"format": "carchain/record-proof/v2",
+     "record": hex, "record_proof": merkle proof, "batch_header": hex,
+     "batch_proof": merkle proof, "anchor_tx": hex,
+     "state": {"height": int, "anchor_key": hex, "anchor_value": hex,
+               "anchor_proof": [2 proof ops], "vehicle_key": hex,
+               "vehicle_value": hex, "vehicle_proof": [2 proof ops]},
+     "block": {"engine": "solo" | "cometbft", "hash": hex, "header": {...},
+               "commit": {...}, "validators": [...]}}   # commit, validators: cometbft
+
+A merkle proof is ``{"total", "index", "leaf_hash", "aunts"}``. ``state.height``
+is the height of ``block``, whose app hash the state proofs check against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from carchain.core.exceptions import MalformedBundle
+
+FORMAT = "carchain/record-proof/v2"
+MAX_HEIGHT = 2**63 - 1
+
+
+class _State(msgspec.Struct):
+    height: int
+    anchor_key: str
+    anchor_value: str
+    anchor_proof: list[dict[str, Any]]
+    vehicle_key: str
+    vehicle_value: str
+    vehicle_proof: list[dict[str, Any]]
+
+
+class _Bundle(msgspec.Struct):
+    format: str
+    record: str
+    record_proof: dict[str, Any]
+    batch_header: str
+    batch_proof: dict[str, Any]
+    anchor_tx: str
+    state: _State
+    block: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBundle:
+    """A bundle with its hex fields decoded; proofs and block still JSON."""
+
+    record: bytes
+    record_proof: dict[str, Any]
+    batch_header: bytes
+    batch_proof: dict[str, Any]
+    anchor_tx: bytes
+    height: int
+    anchor_key: bytes
+    anchor_value: bytes
+    anchor_proof: list[Any]
+    vehicle_key: bytes
+    vehicle_value: bytes
+    vehicle_proof: list[Any]
+    block: dict[str, Any]
+
+
+def _unhex(value: str, name: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise MalformedBundle(f"bundle field {name!r} is not hex") from exc
+
+
+def parse_bundle(doc: Any) -> ParsedBundle:
+    """Return the bundle's fields typed and decoded; raise ``MalformedBundle`` if not."""
+    if not isinstance(doc, dict):
+        raise MalformedBundle("bundle is not a JSON object")
+    if doc.get("format") != FORMAT:
+        raise MalformedBundle(
+            f"unsupported bundle format {str(doc.get('format'))[:60]!r} (expected {FORMAT})"
+        )
+    try:
+        b = msgspec.convert(doc, _Bundle)
+    except msgspec.ValidationError as exc:
+        raise MalformedBundle(f"bundle: {exc}") from exc
+    if not 1 <= b.state.height <= MAX_HEIGHT:
+        raise MalformedBundle("bundle field 'state.height' is out of range")
+    s = b.state
+    return ParsedBundle(
+        record=_unhex(b.record, "record"),
+        record_proof=b.record_proof,
+        batch_header=_unhex(b.batch_header, "batch_header"),
+        batch_proof=b.batch_proof,
+        anchor_tx=_unhex(b.anchor_tx, "anchor_tx"),
+        height=s.height,
+        anchor_key=_unhex(s.anchor_key, "state.anchor_key"),
+        anchor_value=_unhex(s.anchor_value, "state.anchor_value"),
+        anchor_proof=s.anchor_proof,
+        vehicle_key=_unhex(s.vehicle_key, "state.vehicle_key"),
+        vehicle_value=_unhex(s.vehicle_value, "state.vehicle_value"),
+        vehicle_proof=s.vehicle_proof,
+        block=b.block,
+    )
