@@ -317,3 +317,19 @@ def test_total_power_counter_follows_every_change(gchain: Chain) -> None:
     assert members.get_total_validator_power(gchain.app.state) == 27
     assert members.get_validator_power(gchain.app.state, vk) == 7
     assert members.get_validator_power(gchain.app.state, validator_key("nobody")) == 0
+
+
+def test_block_updates_are_checked_against_the_state_at_block_start(lone: Chain) -> None:
+    """The last line of defence: a change set that would halt CometBFT never leaves
+    the core, whatever produced it."""
+    from carchain.core.block import compute_block_validator_updates
+
+    state, ks, kx = lone.app.state, validator_key("saic"), validator_key("nobody")
+    assert compute_block_validator_updates(state, []) == []
+    assert compute_block_validator_updates(state, [ValidatorUpdate(kx, 0)]) == []
+    twice = [ValidatorUpdate(ks, 20), ValidatorUpdate(ks, 30)]
+    assert compute_block_validator_updates(state, twice) == [ValidatorUpdate(ks, 30)]
+    with pytest.raises(LivenessViolation, match="empty"):
+        compute_block_validator_updates(state, [ValidatorUpdate(ks, 0)])
+    with pytest.raises(LivenessViolation, match="32-byte"):
+        compute_block_validator_updates(state, [ValidatorUpdate(b"k" * 31, 5)])

@@ -65,7 +65,7 @@ def process_admission(view: KVView, env: Envelope) -> None:
 def process_transaction(
     view: KVView, ctx: BlockContext, env: Envelope
 ) -> tuple[TxResult, list[ValidatorUpdate]]:
-    """Apply an authenticated envelope; return its result and validator changes.
+    """Apply an admitted envelope; return its result and validator changes.
 
     The caller must have run ``validate_stateless`` and ``validate_admission``.
     Never raises ``CarchainError``: rule violations become a failed result.
@@ -105,12 +105,12 @@ def process_block(
     results: list[TxResult] = []
     updates: list[ValidatorUpdate] = []
     for item in envelopes:
-        try:
-            if isinstance(item, CarchainError):
-                raise item
-            validate_admission(scope, item)
-        except CarchainError as exc:
-            results.append(compute_failed_result(exc))
+        if isinstance(item, CarchainError):
+            results.append(compute_failed_result(item))
+            continue
+        failure = _find_admission_error(scope, item)
+        if failure is not None:
+            results.append(compute_failed_result(failure))
             continue
         result, tx_updates = process_transaction(scope, ctx, item)
         results.append(result)
@@ -119,6 +119,14 @@ def process_block(
     merged = compute_block_validator_updates(view, updates)
     scope.flush()
     return BlockResult(results, [], merged)
+
+
+def _find_admission_error(view: KVView, env: Envelope) -> CarchainError | None:
+    try:
+        validate_admission(view, env)
+    except CarchainError as exc:
+        return exc
+    return None
 
 
 def compute_block_validator_updates(
