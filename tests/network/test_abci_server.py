@@ -438,3 +438,29 @@ def test_process_proposal_rejects_txs_of_signers_not_admitted(tmp_path: Path, ab
             assert q.query.codespace == "not_found"
 
     run(body())
+
+
+def test_two_decisions_on_one_key_in_a_block_give_one_validator_update(
+    tmp_path: Path, abci: Any
+) -> None:
+    new_key = SigningKey.generate().public_key
+
+    async def body() -> None:
+        async with serving(tmp_path, abci) as (_, connect):
+            c = await connect()
+            await c.call(init_chain=init_request(abci))
+            txs: list[bytes] = []
+            for n, (pid, power) in enumerate([(1, 7), (2, 9)], start=1):
+                action = gov.SetValidator("bosch", new_key, power)
+                txs.append(build_tx(CHAIN_ID, seeded_key("saic"), n, gov.Propose(action)))
+                txs += [
+                    build_tx(CHAIN_ID, seeded_key(m), n, gov.Vote(pid, True))
+                    for m in ("geely", "bosch", "miit")
+                ]
+            fin = (await c.call(finalize_block=finalize(abci, 1, txs))).finalize_block
+            assert [r.code for r in fin.tx_results] == [0] * 8
+            updates = [(bytes(v.pub_key.ed25519), v.power) for v in fin.validator_updates]
+            assert updates == [(new_key, 9)]
+            await c.call(commit=abci.RequestCommit())
+
+    run(body())
