@@ -163,6 +163,23 @@ def test_new_member_validator_then_power_change_in_one_block(gchain: Chain) -> N
     assert apply_like_cometbft(before, updates) == state_validator_set(gchain, ids)
 
 
+def test_key_released_and_taken_by_a_new_member_in_one_block(gchain: Chain) -> None:
+    """saic moves to a new key and a new member joins with saic's old one: the old
+    key is removed and re-added in one block, which CometBFT sees as one change."""
+    ks, kn = validator_key("saic"), validator_key("saic-new")
+    p1 = prepare(gchain, gov.SetValidator("saic", kn, 10))
+    add = gov.AddMember("catarc", "CATARC", ["association"], seeded_key("catarc").public_key, ks, 4)
+    p2 = prepare(gchain, add)
+    before = state_validator_set(gchain)
+    for pid in (p1, p2):
+        assert gchain.submit(gchain.build("police", gov.Vote(pid, True))).ok
+    assert [r.code for r in gchain.block()] == [0, 0]
+    updates = gchain.finalized[-1].validator_updates
+    assert updates == [ValidatorUpdate(ks, 4), ValidatorUpdate(kn, 10)]
+    ids = (*MEMBER_IDS, "catarc")
+    assert apply_like_cometbft(before, updates) == state_validator_set(gchain, ids)
+
+
 # --- the pure merge and CometBFT's rules -----------------------------------------------------
 
 

@@ -242,12 +242,12 @@ def process_set_status(view: KVView, member_id: str, status: MemberStatus) -> Me
         raise InvalidState("member was removed", member_id=member_id)
     if m.status == status:
         raise InvalidState(f"member is already {status.value}", member_id=member_id)
+    if m.status == MemberStatus.ACTIVE and get_active_member_count(view) <= 1:
+        # No active member left means no vote can ever pass again.
+        raise LivenessViolation("the change would leave no active member", member_id=member_id)
     if status != MemberStatus.ACTIVE:
         _add_validator_power(view, -m.power)
     if m.status == MemberStatus.ACTIVE:
-        if get_active_member_count(view) <= 1:
-            # No active member left means no vote can ever pass again.
-            raise LivenessViolation("the change would leave no active member", member_id=member_id)
         _add_active(view, -1)
     if status == MemberStatus.ACTIVE:
         _add_active(view, 1)
