@@ -181,6 +181,9 @@ class Chain:
             assert results[0].error_code == check.error_code, (results[0].log, check.log)
             assert results[0].code == check.code
         assert snapshot(self.db, skip=("accounts",)) == before
+        # A transaction that fails admission in the block consumes no nonce.
+        key = self.key(signer) if isinstance(signer, str) else signer
+        self._last.pop(key.public_key, None)
         return results[0].error_code
 
     def read(self, store: str, key: bytes, record_type: type[Any]) -> Any:

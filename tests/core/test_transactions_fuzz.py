@@ -149,7 +149,9 @@ def run_against_node(chain: Chain, raw: bytes, signer: bytes | None) -> None:
         return
     assert result.error_code in ERRORS_BY_CODE
     after = snapshot(chain.db)
-    if result.error_code in UNAUTHENTICATED:
+    if result.error_code in UNAUTHENTICATED or not check.ok:
+        # Not admitted (bad bytes, wrong nonce, a signer who may not send it):
+        # the block writes nothing for it, not even a nonce.
         assert (after, chain.app.state.app_hash) == (before_all, app_hash)
     else:
         changed = {k for k in set(after) | set(before_all) if after.get(k) != before_all.get(k)}

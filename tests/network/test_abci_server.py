@@ -398,3 +398,70 @@ def test_invalid_query_or_check_bug_answers_internal_code_and_node_keeps_serving
                 assert (await c.call(echo=abci.RequestEcho(message="ok"))).echo.message == "ok"
 
     run(body())
+
+
+def test_process_proposal_rejects_txs_of_signers_not_admitted(tmp_path: Path, abci: Any) -> None:
+    """A Byzantine proposer's block of validly signed transactions from non-member
+    keys (or out of nonce order) is refused; PrepareProposal never proposes one."""
+    stranger = build_tx(CHAIN_ID, seeded_key("stranger"), 1, gov.Propose(gov.SuspendMember("saic")))
+    pp = abci.ResponseProcessProposal
+
+    async def body() -> None:
+        async with serving(tmp_path, abci) as (_, connect):
+            c = await connect()
+            await c.call(init_chain=init_request(abci))
+
+            async def verdict(txs: list[bytes]) -> Any:
+                req = abci.RequestProcessProposal(txs=txs, height=1)
+                return (await c.call(process_proposal=req)).process_proposal.status
+
+            good = [register_tx(1, "v-1"), register_tx(2, "v-2")]
+            assert await verdict(good) == pp.ACCEPT
+            assert await verdict([good[0], stranger]) == pp.REJECT
+            assert await verdict([register_tx(1, "v-1", signer="bosch")]) == pp.REJECT
+            assert await verdict([good[1], good[0]]) == pp.REJECT
+            assert await verdict([good[0], register_tx(3, "v-3")]) == pp.REJECT
+            prep = await c.call(
+                prepare_proposal=abci.RequestPrepareProposal(
+                    txs=[good[0], stranger, good[1]], max_tx_bytes=1 << 20, height=1
+                )
+            )
+            assert list(prep.prepare_proposal.txs) == good
+            # Decided anyway: the stranger's transaction fails and writes nothing.
+            fin = (await c.call(finalize_block=finalize(abci, 1, [stranger]))).finalize_block
+            assert [r.codespace for r in fin.tx_results] == ["unauthorized"]
+            await c.call(commit=abci.RequestCommit())
+            q = await c.call(
+                query=abci.RequestQuery(
+                    path="/store/accounts", data=seeded_key("stranger").public_key
+                )
+            )
+            assert q.query.codespace == "not_found"
+
+    run(body())
+
+
+def test_two_decisions_on_one_key_in_a_block_give_one_validator_update(
+    tmp_path: Path, abci: Any
+) -> None:
+    new_key = SigningKey.generate().public_key
+
+    async def body() -> None:
+        async with serving(tmp_path, abci) as (_, connect):
+            c = await connect()
+            await c.call(init_chain=init_request(abci))
+            txs: list[bytes] = []
+            for n, (pid, power) in enumerate([(1, 7), (2, 9)], start=1):
+                action = gov.SetValidator("bosch", new_key, power)
+                txs.append(build_tx(CHAIN_ID, seeded_key("saic"), n, gov.Propose(action)))
+                txs += [
+                    build_tx(CHAIN_ID, seeded_key(m), n, gov.Vote(pid, True))
+                    for m in ("geely", "bosch", "miit")
+                ]
+            fin = (await c.call(finalize_block=finalize(abci, 1, txs))).finalize_block
+            assert [r.code for r in fin.tx_results] == [0] * 8
+            updates = [(bytes(v.pub_key.ed25519), v.power) for v in fin.validator_updates]
+            assert updates == [(new_key, 9)]
+            await c.call(commit=abci.RequestCommit())
+
+    run(body())

@@ -22,6 +22,7 @@ HTTP_STATUS: dict[str, int] = {
     "not_found": 404,
     "already_exists": 409,
     "invalid_state": 409,
+    "liveness_violation": 409,
     "mempool_full": 503,
     "duplicate_tx": 409,
     "invalid_proof": 422,

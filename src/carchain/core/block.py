@@ -1,16 +1,20 @@
 """Applying transactions and blocks: the table of contents of the state machine.
 
-A transaction passes two gates. The stateless gate (decode, version, chain id,
+A transaction passes three gates. The stateless gate (decode, version, chain id,
 known type, signature) depends only on the bytes, so engines may cache its
-result by transaction hash. The stateful gate (nonce, then the type's own
-rules) runs against state. A transaction that passes authentication but fails
-its own rules is still included: its nonce is consumed, its writes are dropped,
-and its result carries the error code.
+result by transaction hash. Admission (the signer's next nonce, and may this
+signer send this type at all) runs against state; a transaction that fails it
+writes nothing, not even a nonce, so a signer who is not admitted costs the
+chain no state. The type's own rules run last: a transaction that is admitted
+but fails them is still included: its nonce is consumed, its writes are
+dropped, and its result carries the error code.
 """
 
 from __future__ import annotations
 
-from carchain.core import accounts
+from collections.abc import Sequence
+
+from carchain.core import accounts, members, validators
 from carchain.core.effects import Effects
 from carchain.core.exceptions import CarchainError, UnknownTransactionType
 from carchain.core.registry import TX_TYPES
@@ -43,11 +47,6 @@ def validate_stateless(raw: bytes, chain_id: str) -> Envelope:
     return env
 
 
-def validate_authentication(view: KVView, env: Envelope) -> None:
-    """Raise ``InvalidNonce`` unless ``env`` carries the signer's next nonce."""
-    accounts.validate_nonce(view, env.signer, env.nonce)
-
-
 def validate_admission(view: KVView, env: Envelope) -> None:
     """Raise unless the signer may send this type at all, with its next nonce.
 
@@ -59,16 +58,16 @@ def validate_admission(view: KVView, env: Envelope) -> None:
 
 
 def process_admission(view: KVView, env: Envelope) -> None:
-    """Record an admitted transaction's nonce in the mempool's check state."""
+    """Record an admitted transaction's nonce in a check state or a scratch view."""
     accounts.process_nonce(view, env.signer, env.nonce)
 
 
 def process_transaction(
     view: KVView, ctx: BlockContext, env: Envelope
 ) -> tuple[TxResult, list[ValidatorUpdate]]:
-    """Apply an authenticated envelope; return its result and validator changes.
+    """Apply an admitted envelope; return its result and validator changes.
 
-    The caller must have run ``validate_stateless`` and ``validate_authentication``.
+    The caller must have run ``validate_stateless`` and ``validate_admission``.
     Never raises ``CarchainError``: rule violations become a failed result.
     """
     accounts.process_nonce(view, env.signer, env.nonce)
@@ -79,23 +78,68 @@ def process_transaction(
         body = decode_body(env.body, tx_type.body)
         tx_type.process(scope, ctx, env.signer, body, fx)
     except CarchainError as exc:
-        return TxResult(exc.abci_code, exc.code, exc.message, []), []
+        return compute_failed_result(exc), []
     scope.flush()
     events = [Event("tx", {"type": env.type, "signer": env.signer.hex()}), *fx.events]
     return TxResult(OK_RESULT_CODE, "", "", events), fx.validator_updates
 
 
-def process_block(view: KVView, ctx: BlockContext, envelopes: list[Envelope]) -> BlockResult:
-    """Apply a block of stateless-valid envelopes in order."""
+def compute_failed_result(exc: CarchainError) -> TxResult:
+    """Return the result of a transaction that failed with ``exc``."""
+    return TxResult(exc.abci_code, exc.code, exc.message, [])
+
+
+def process_block(
+    view: KVView, ctx: BlockContext, envelopes: Sequence[Envelope | CarchainError]
+) -> BlockResult:
+    """Apply a block in order; return its results and its merged validator updates.
+
+    Each item is a stateless-valid envelope or the error its bytes failed with
+    (a decided block may hold such a transaction: it gets a failed result). An
+    envelope that fails admission gets a failed result and writes nothing.
+    Raises ``LivenessViolation`` only if the block's validator updates break
+    CometBFT's rules, which the governance rules exclude: returning them would
+    halt every node, so the node stops here with the reason instead.
+    """
+    scope = WriteBuffer(view)
     results: list[TxResult] = []
     updates: list[ValidatorUpdate] = []
-    for env in envelopes:
-        try:
-            validate_authentication(view, env)
-        except CarchainError as exc:
-            results.append(TxResult(exc.abci_code, exc.code, exc.message, []))
+    for item in envelopes:
+        if isinstance(item, CarchainError):
+            results.append(compute_failed_result(item))
             continue
-        result, tx_updates = process_transaction(view, ctx, env)
+        failure = _find_admission_error(scope, item)
+        if failure is not None:
+            results.append(compute_failed_result(failure))
+            continue
+        result, tx_updates = process_transaction(scope, ctx, item)
         results.append(result)
         updates.extend(tx_updates)
-    return BlockResult(results, [], updates)
+    # ``view`` still holds the state at the start of the block: CometBFT's set.
+    merged = compute_block_validator_updates(view, updates)
+    scope.flush()
+    return BlockResult(results, [], merged)
+
+
+def _find_admission_error(view: KVView, env: Envelope) -> CarchainError | None:
+    try:
+        validate_admission(view, env)
+    except CarchainError as exc:
+        return exc
+    return None
+
+
+def compute_block_validator_updates(
+    start: KVView, updates: Sequence[ValidatorUpdate]
+) -> list[ValidatorUpdate]:
+    """Return a block's validator updates merged per key and checked against CometBFT's rules.
+
+    ``start`` is the state at the start of the block, whose validator set is
+    the one CometBFT applies the updates to.
+    """
+    if not updates:
+        return []
+    before = {u.pub_key: members.get_validator_power(start, u.pub_key) for u in updates}
+    merged = validators.compute_merged_updates(updates, before)
+    validators.validate_validator_updates(merged, before, members.get_total_validator_power(start))
+    return merged

@@ -127,6 +127,14 @@ class InvalidState(CarchainError):
     abci_code = 22
 
 
+class LivenessViolation(CarchainError):
+    """The change would leave the chain unable to go on: no validator, no active
+    member, or a validator change set CometBFT would refuse."""
+
+    code = "liveness_violation"
+    abci_code = 29
+
+
 class MempoolFull(CarchainError):
     """The mempool cannot take more transactions right now."""
 
@@ -290,6 +298,7 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     NotFound,
     AlreadyExists,
     InvalidState,
+    LivenessViolation,
     MempoolFull,
     DuplicateTransaction,
     InvalidProof,

@@ -10,12 +10,14 @@ from carchain.core.exceptions import (
     AlreadyExists,
     InvalidBody,
     InvalidState,
+    LivenessViolation,
     NotFound,
     Unauthorized,
 )
 from carchain.core.state import KVView, compute_key, get_record, put_record
 from carchain.core.types import MemberId
 from carchain.core.validation import validate_identifier, validate_public_key, validate_text
+from carchain.core.validators import MAX_TOTAL_VOTING_POWER
 
 STORE = "members"
 MAX_VALIDATOR_POWER = 1_000_000
@@ -150,6 +152,36 @@ def _add_active(view: KVView, delta: int) -> None:
     )
 
 
+def get_total_validator_power(view: KVView) -> int:
+    """Return the validator set's total voting power (a counter, never by iteration)."""
+    raw = view.get("params", b"validator_power")
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def get_validator_power(view: KVView, validator_key: bytes) -> int:
+    """Return the voting power of ``validator_key`` in the validator set (0 if absent)."""
+    raw = view.get(STORE, compute_validator_index_key(validator_key))
+    if raw is None:
+        return 0
+    m = get_member(view, raw.decode())
+    return m.power if m.validator_key == validator_key else 0
+
+
+def _add_validator_power(view: KVView, delta: int) -> None:
+    # Governance must never leave CometBFT without a validator: an empty set,
+    # or one whose remaining power is 0, cannot sign another block, and no
+    # proposal could ever undo it. Chains that never had validators (solo)
+    # are unaffected.
+    if delta == 0:
+        return
+    total = get_total_validator_power(view) + delta
+    if delta < 0 and total <= 0:
+        raise LivenessViolation("the change would leave the chain without a validator")
+    if total > MAX_TOTAL_VOTING_POWER:
+        raise LivenessViolation("total voting power would exceed CometBFT's limit", total=total)
+    view.set("params", b"validator_power", total.to_bytes(8, "big"))
+
+
 def validate_active_member(view: KVView, public_key: bytes, role: Role | None = None) -> Member:
     """Return the active member signing with ``public_key``; raise ``Unauthorized`` otherwise."""
     m = get_member_by_key(view, public_key)
@@ -195,6 +227,7 @@ def process_add_member(
         validator_key=validator_key,
         power=power,
     )
+    _add_validator_power(view, power)
     _claim_validator_key(view, member_id, b"", validator_key)
     put_record(view, STORE, compute_member_key(member_id), m)
     view.set(STORE, compute_signer_key(public_key), member_id.encode())
@@ -209,6 +242,11 @@ def process_set_status(view: KVView, member_id: str, status: MemberStatus) -> Me
         raise InvalidState("member was removed", member_id=member_id)
     if m.status == status:
         raise InvalidState(f"member is already {status.value}", member_id=member_id)
+    if m.status == MemberStatus.ACTIVE and get_active_member_count(view) <= 1:
+        # No active member left means no vote can ever pass again.
+        raise LivenessViolation("the change would leave no active member", member_id=member_id)
+    if status != MemberStatus.ACTIVE:
+        _add_validator_power(view, -m.power)
     if m.status == MemberStatus.ACTIVE:
         _add_active(view, -1)
     if status == MemberStatus.ACTIVE:
@@ -254,6 +292,7 @@ def process_set_validator(view: KVView, member_id: str, validator_key: bytes, po
     m = get_member(view, member_id)
     if m.status != MemberStatus.ACTIVE and power:
         raise InvalidState("only an active member can validate", member_id=member_id)
+    _add_validator_power(view, power - m.power)
     _claim_validator_key(view, member_id, m.validator_key, validator_key)
     updated = msgspec.structs.replace(m, validator_key=validator_key, power=power)
     put_record(view, STORE, compute_member_key(member_id), updated)

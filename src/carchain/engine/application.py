@@ -193,31 +193,55 @@ class Application:
     # --- ProcessProposal / FinalizeBlock / Commit -------------------------------------
 
     def validate_block_txs(self, txs: list[bytes]) -> None:
-        """Raise unless every transaction passes the stateless checks (ProcessProposal)."""
+        """Raise unless every transaction of a proposal is admissible, in order (ProcessProposal).
+
+        Runs the stateless checks and then admission (signer admitted for the
+        type, next nonce) in block order over a scratch view of committed
+        state, so a proposer cannot fill a block with transactions of signers
+        who are not admitted: such a proposal is rejected.
+        """
+        scratch = WriteBuffer(self.state)
         for raw in txs:
-            self.validate_stateless_cached(raw, compute_tx_hash(raw))
+            env = self.validate_stateless_cached(raw, compute_tx_hash(raw))
+            core_block.validate_admission(scratch, env)
+            core_block.process_admission(scratch, env)
+
+    def select_block_txs(self, txs: list[bytes]) -> list[bytes]:
+        """Return the transactions a proposal may hold, in order (PrepareProposal).
+
+        Keeps exactly those that ``validate_block_txs`` accepts, so this node
+        never proposes a block that it, and every honest node, would reject.
+        """
+        scratch = WriteBuffer(self.state)
+        kept: list[bytes] = []
+        for raw in txs:
+            try:
+                env = self.validate_stateless_cached(raw, compute_tx_hash(raw))
+                core_block.validate_admission(scratch, env)
+            except CarchainError:
+                continue
+            core_block.process_admission(scratch, env)
+            kept.append(raw)
+        return kept
 
     def finalize_block(self, ctx: BlockContext, txs: list[bytes]) -> FinalizeResult:
         """Execute a decided block; return results and the app hash it leads to.
 
-        A transaction that fails the stateless checks gets a failed result and
-        changes nothing (CometBFT may decide blocks our ProcessProposal never saw).
+        A transaction that fails the stateless checks or admission gets a
+        failed result and writes nothing, not even a nonce (CometBFT may decide
+        a block that our ProcessProposal rejected). The validator updates are
+        merged per key and checked against CometBFT's rules in the core.
         """
         overlay = self.state.begin_block()
-        results: list[TxResult] = []
-        updates: list[ValidatorUpdate] = []
+        items: list[Envelope | CarchainError] = []
         for raw in txs:
             try:
-                env = self.validate_stateless_cached(raw, compute_tx_hash(raw))
-                core_block.validate_authentication(overlay, env)
+                items.append(self.validate_stateless_cached(raw, compute_tx_hash(raw)))
             except CarchainError as exc:
-                results.append(TxResult(exc.abci_code, exc.code, exc.message, []))
-                continue
-            result, tx_updates = core_block.process_transaction(overlay, ctx, env)
-            results.append(result)
-            updates.extend(tx_updates)
+                items.append(exc)
+        block = core_block.process_block(overlay, ctx, items)
         app_hash = overlay.compute_app_hash()
-        fin = FinalizeResult(results, updates, [], app_hash)
+        fin = FinalizeResult(block.tx_results, block.validator_updates, [], app_hash)
         self._pending = _Pending(ctx, overlay, fin, list(txs))
         return fin
 

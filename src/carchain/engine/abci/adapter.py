@@ -226,19 +226,14 @@ class AbciAdapter:
     # --- consensus --------------------------------------------------------------------
 
     def handle_prepare_proposal(self, req: Any) -> Any:
-        """Propose the mempool's transactions minus any that fail the stateless checks."""
-        txs: list[bytes] = []
-        for raw in req.txs:
-            tx = bytes(raw)
-            try:
-                self.app.validate_stateless_cached(tx, compute_tx_hash(tx))
-            except CarchainError:
-                continue
-            txs.append(tx)
-        return self.abci.ResponsePrepareProposal(txs=txs)
+        """Propose the mempool's transactions minus any that would make peers reject it."""
+        return self.abci.ResponsePrepareProposal(
+            txs=self.app.select_block_txs([bytes(t) for t in req.txs])
+        )
 
     def handle_process_proposal(self, req: Any) -> Any:
-        """Accept a proposal only if every transaction passes the stateless checks."""
+        """Accept a proposal only if every transaction passes the stateless checks and
+        admission in order against committed state (a signer not admitted costs nothing)."""
         status = self.abci.ResponseProcessProposal
         try:
             self.app.validate_block_txs([bytes(t) for t in req.txs])
