@@ -64,7 +64,7 @@ def make_txs(chain_id: str, key: SigningKey, oem: str, start: int, count: int) -
             key,
             start + i,
             RegisterVehicle(
-                f"{oem}-{start + i}",
+                f"{oem}:{start + i}",
                 compute_vin_commitment(f"LSV{start + i}", salt),
                 hashlib.sha256(b"vk" + salt + i.to_bytes(4, "big")).digest(),
                 "RX5",

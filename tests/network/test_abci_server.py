@@ -27,9 +27,18 @@ from carchain.engine.abci.wire import (
 )
 from carchain.engine.application import Application
 from carchain.sdk.proofs import verify_state_proof
-from carchain.sdk.transactions import build_tx, compute_vin_commitment
+from carchain.sdk.transactions import build_tx
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.storage.database import Database
-from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key, validator_key
+from tests.conftest import (
+    CHAIN_ID,
+    FOUNDERS,
+    VIN_SALT,
+    make_genesis,
+    make_vin,
+    seeded_key,
+    validator_key,
+)
 from tests.network.conftest import require_network_setup
 
 pytestmark = pytest.mark.network
@@ -159,7 +168,7 @@ def init_request(abci: Any, chain_id: str = CHAIN_ID) -> Any:
 def register_tx(nonce: int, vid: str, signer: str = "saic") -> bytes:
     body = RegisterVehicle(
         vid,
-        compute_vin_commitment("LSV" + vid, b"s" * 16),
+        compute_vin_commitment(make_vin(vid), VIN_SALT),
         seeded_key("veh/" + vid).public_key,
         "RX5",
         2024,

@@ -18,17 +18,17 @@ import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
-from carchain.core.exceptions import CarchainError, InvalidProof
+from carchain.core.exceptions import CarchainError, InvalidProof, KeyNotValidForBatch
 from carchain.core.transactions import (
     compute_envelope_signing_bytes,
     decode_body,
     decode_envelope,
 )
 from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import Vehicle, compute_vehicle_key
+from carchain.core.vehicles import KeyPeriod, Vehicle, compute_key_period_key, compute_vehicle_key
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
-from carchain.data.batches import decode_signed_header, verify_header_signature
+from carchain.data.batches import SignedBatchHeader, decode_signed_header, verify_header_signature
 from carchain.data.records import decode_record, get_record_kind
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
@@ -51,6 +51,7 @@ class VerifiedRecord:
     anchor_height: int
     height: int
     app_hash: bytes
+    key_version: int = 1
 
 
 def build_record_proof(
@@ -62,18 +63,21 @@ def build_record_proof(
     gateway's batch proof. Both state proofs are taken at one height.
     """
     root, proofs = compute_proofs(records)
-    header = decode_signed_header(bytes.fromhex(batch_doc["batch_header"])).header
+    signed = decode_signed_header(bytes.fromhex(batch_doc["batch_header"]))
+    header = signed.header
     if root != header.records_root:
         raise InvalidProof("records do not match the batch header's root")
     anchor = batch_doc["anchor"]
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
+    period_key = compute_key_period_key(header.vehicle_id, _find_key_version(client, signed))
     for _ in range(tries):
         a = client.query(ANCHORS_STORE, anchor_key, prove=True)
         v = client.query(VEHICLES_STORE, vehicle_key, prove=True)
+        k = client.query(VEHICLES_STORE, period_key, prove=True)
         ha = int(a.get("proof_height", a["height"]))
         hv = int(v.get("proof_height", v["height"]))
-        if ha == hv:
+        if ha == hv == int(k.get("proof_height", k["height"])):
             break
         time.sleep(0.05)  # a block landed between the two reads; read again
     else:
@@ -94,11 +98,29 @@ def build_record_proof(
             "vehicle_key": vehicle_key.hex(),
             "vehicle_value": v["value"],
             "vehicle_proof": v["proof"],
+            "key_period_key": period_key.hex(),
+            "key_period_value": k["value"],
+            "key_period_proof": k["proof"],
         },
     }
     block_header = {k: block[k] for k in ("height", "hash", "time_ms", "app_hash", "tx_root")}
     block_header["chain_id"] = str(client.status()["chain_id"])
     return bundle, block_header
+
+
+def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
+    """Return the version of the vehicle key that signed the batch (newest first)."""
+    vid = signed.header.vehicle_id
+    raw = bytes.fromhex(client.query(VEHICLES_STORE, compute_vehicle_key(vid))["value"])
+    for version in range(msgspec.msgpack.decode(raw, type=Vehicle).key_version, 0, -1):
+        doc = client.query(VEHICLES_STORE, compute_key_period_key(vid, version))
+        period = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=KeyPeriod)
+        try:
+            verify_header_signature(signed, period.public_key)
+        except CarchainError:
+            continue
+        return version
+    raise InvalidProof("no key the vehicle ever had signed this batch", vehicle_id=vid)
 
 
 def _hex(doc: dict[str, Any], name: str) -> bytes:
@@ -160,10 +182,7 @@ def verify_record_proof(bundle: dict[str, Any], block_header: dict[str, Any]) ->
         h.vehicle_id
     ):
         raise InvalidProof("vehicle registration is for another vehicle")
-    try:
-        verify_header_signature(signed, vehicle.public_key)
-    except CarchainError as exc:
-        raise _step("batch header is not signed by the vehicle's key", exc) from exc
+    period = validate_batch_signer(signed, state, app_hash)
 
     # 3. batch header -> gateway root
     raw_header = _hex(bundle, "batch_header")
@@ -231,7 +250,54 @@ def verify_record_proof(bundle: dict[str, Any], block_header: dict[str, Any]) ->
         anchor_height=anchor.height,
         height=height,
         app_hash=app_hash,
+        key_version=period.key_version,
     )
+
+
+def _get_proven_key_period(state: dict[str, Any], app_hash: bytes, vehicle_id: str) -> KeyPeriod:
+    key = _hex(state, "key_period_key")
+    value = _hex(state, "key_period_value")
+    proof = state.get("key_period_proof") or []
+    try:
+        verify_state_proof(app_hash, VEHICLES_STORE, key, value, proof)
+        period = msgspec.msgpack.decode(value, type=KeyPeriod)
+    except (CarchainError, msgspec.DecodeError) as exc:
+        raise InvalidProof(f"vehicle key history is not in the app hash: {exc}") from exc
+    if key != compute_key_period_key(vehicle_id, period.key_version):
+        raise InvalidProof("vehicle key record is for another vehicle or key version")
+    return period
+
+
+def validate_batch_signer(
+    signed: SignedBatchHeader, state: dict[str, Any], app_hash: bytes
+) -> KeyPeriod:
+    """Return the proven key period whose key signed the batch; raise if it was not valid then.
+
+    The key must have been the vehicle's during the batch's time range: a key
+    rotated in after the batch ended, or retired before it began, did not sign
+    that vehicle's data. The first key also covers data from before registration.
+    """
+    h = signed.header
+    period = _get_proven_key_period(state, app_hash, h.vehicle_id)
+    try:
+        verify_header_signature(signed, period.public_key)
+    except CarchainError as exc:
+        raise _step("batch header is not signed by the vehicle's key", exc) from exc
+    if period.key_version > 1 and period.since_ms > h.end_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {period.key_version}, rotated in at "
+            f"{period.since_ms} ms, after the batch's time range ended at {h.end_ms} ms",
+            vehicle_id=h.vehicle_id,
+            key_version=period.key_version,
+        )
+    if period.until_ms and period.until_ms <= h.start_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {period.key_version}, rotated out at "
+            f"{period.until_ms} ms, before the batch's time range began at {h.start_ms} ms",
+            vehicle_id=h.vehicle_id,
+            key_version=period.key_version,
+        )
+    return period
 
 
 def _record_dict(record: object) -> dict[str, Any]:
