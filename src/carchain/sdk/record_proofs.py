@@ -28,7 +28,12 @@ from carchain.core.vehicles import STORE as VEHICLES_STORE
 from carchain.core.vehicles import KeyPeriod, Vehicle, compute_key_period_key, compute_vehicle_key
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
-from carchain.data.batches import SignedBatchHeader, decode_signed_header, verify_header_signature
+from carchain.data.batches import (
+    BatchHeader,
+    SignedBatchHeader,
+    decode_signed_header,
+    verify_header_signature,
+)
 from carchain.data.records import decode_record, get_record_kind
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
@@ -271,33 +276,38 @@ def _get_proven_key_period(state: dict[str, Any], app_hash: bytes, vehicle_id: s
 def validate_batch_signer(
     signed: SignedBatchHeader, state: dict[str, Any], app_hash: bytes
 ) -> KeyPeriod:
-    """Return the proven key period whose key signed the batch; raise if it was not valid then.
-
-    The key must have been the vehicle's during the batch's time range: a key
-    rotated in after the batch ended, or retired before it began, did not sign
-    that vehicle's data. The first key also covers data from before registration.
-    """
-    h = signed.header
-    period = _get_proven_key_period(state, app_hash, h.vehicle_id)
+    """Return the proven key period whose key signed the batch; raise if it was not valid then."""
+    period = _get_proven_key_period(state, app_hash, signed.header.vehicle_id)
     try:
         verify_header_signature(signed, period.public_key)
     except CarchainError as exc:
         raise _step("batch header is not signed by the vehicle's key", exc) from exc
-    if period.key_version > 1 and period.since_ms > h.end_ms:
-        raise KeyNotValidForBatch(
-            f"batch was signed by key version {period.key_version}, rotated in at "
-            f"{period.since_ms} ms, after the batch's time range ended at {h.end_ms} ms",
-            vehicle_id=h.vehicle_id,
-            key_version=period.key_version,
-        )
-    if period.until_ms and period.until_ms <= h.start_ms:
-        raise KeyNotValidForBatch(
-            f"batch was signed by key version {period.key_version}, rotated out at "
-            f"{period.until_ms} ms, before the batch's time range began at {h.start_ms} ms",
-            vehicle_id=h.vehicle_id,
-            key_version=period.key_version,
-        )
+    validate_key_period_for_batch(signed.header, period)
     return period
+
+
+def validate_key_period_for_batch(header: BatchHeader, period: KeyPeriod) -> None:
+    """Raise ``KeyNotValidForBatch`` unless ``period`` overlaps the batch's time range.
+
+    A key rotated in after the batch ended, or rotated out before it began, was
+    not the vehicle's key for that data. The first key also covers the time
+    before registration (cars record at the factory).
+    """
+    version = period.key_version
+    if version > 1 and period.since_ms > header.end_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {version}, rotated in at {period.since_ms} ms, "
+            f"after the batch's time range ended at {header.end_ms} ms",
+            vehicle_id=header.vehicle_id,
+            key_version=version,
+        )
+    if period.until_ms and period.until_ms <= header.start_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {version}, rotated out at {period.until_ms} ms, "
+            f"before the batch's time range began at {header.start_ms} ms",
+            vehicle_id=header.vehicle_id,
+            key_version=version,
+        )
 
 
 def _record_dict(record: object) -> dict[str, Any]:
