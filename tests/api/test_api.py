@@ -337,12 +337,14 @@ def test_members_listing_and_paging(idle: Api) -> None:
 
 def test_vehicles_listing_paging_and_oem_filter(api: Api) -> None:
     key_s, key_g = seeded_key("saic"), seeded_key("geely")
-    raws = [build_tx(CHAIN_ID, key_s, n, register_body(f"s-{n:02d}")) for n in range(1, 8)]
-    raws += [build_tx(CHAIN_ID, key_g, n, register_body(f"g-{n:02d}")) for n in range(1, 5)]
+    raws = [build_tx(CHAIN_ID, key_s, n, register_body(f"saic:{n:02d}")) for n in range(1, 8)]
+    raws += [build_tx(CHAIN_ID, key_g, n, register_body(f"geely:{n:02d}")) for n in range(1, 5)]
     for raw in raws[:-1]:
         assert api.post(raw).status_code == 200
     assert api.post(raws[-1], "commit").status_code == 200
-    all_ids = sorted([f"s-{n:02d}" for n in range(1, 8)] + [f"g-{n:02d}" for n in range(1, 5)])
+    all_ids = sorted(
+        [f"saic:{n:02d}" for n in range(1, 8)] + [f"geely:{n:02d}" for n in range(1, 5)]
+    )
     assert [v["vehicle_id"] for v in api.get("/vehicles")["vehicles"]] == all_ids
     seen: list[str] = []
     after = ""
@@ -355,10 +357,10 @@ def test_vehicles_listing_paging_and_oem_filter(api: Api) -> None:
         after = page[-1]["vehicle_id"]
     assert seen == all_ids
     geely = api.get("/vehicles", oem="geely", limit=2)["vehicles"]
-    assert [v["vehicle_id"] for v in geely] == ["g-01", "g-02"]
-    rest = api.get("/vehicles", oem="geely", limit=10, after="g-02")["vehicles"]
-    assert [v["vehicle_id"] for v in rest] == ["g-03", "g-04"]
-    one = api.get("/vehicles/s-01")
+    assert [v["vehicle_id"] for v in geely] == ["geely:01", "geely:02"]
+    rest = api.get("/vehicles", oem="geely", limit=10, after="geely:02")["vehicles"]
+    assert [v["vehicle_id"] for v in rest] == ["geely:03", "geely:04"]
+    one = api.get("/vehicles/saic:01")
     assert (one["oem"], one["status"]) == ("saic", "active")
     assert "vin" not in one and len(one["vin_commitment"]) == 64
     assert_error(api.http.get("/vehicles/nope"), 404, "not_found")
