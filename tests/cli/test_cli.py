@@ -305,6 +305,22 @@ def test_vehicle_lifecycle(cli: Cli) -> None:
     assert "rotated saic:cli-1" in out
     v = show(cli, "saic:cli-1")
     assert (v["public_key"], v["key_version"]) == (vkey2, "2")
+    # The owner can sign the consent on its own and hand it to the OEM.
+    vkey3 = cli.pk("miit")
+    consent = ["vehicle", "consent-rotate", "--vehicle-id", "saic:cli-1", "--public-key", vkey3]
+    sig = cli.run(*consent, "--owner-key", "owner2").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{128}", sig), sig
+    rotate3 = ["vehicle", "rotate-key", "--vehicle-id", "saic:cli-1", "--public-key", vkey3]
+    out = cli.run(*rotate3, "--owner-signature", sig, "--key", "saic").stdout
+    assert "rotated saic:cli-1" in out
+    res = cli.run(
+        *rotate3, "--owner-signature", sig, "--key", "saic", ok=False
+    )  # replayed: key taken
+    assert res.exit_code == 1 and "already_exists" in res.stderr
+    history = cli.run("vehicle", "keys", "saic:cli-1").stdout
+    rows = re.findall(r"│\s*(\d)\s*│\s*([0-9a-f]{64})\s*│\s*(\d+)\s*│\s*(\w+)\s*│", history)
+    assert [(r[0], r[1]) for r in rows] == [("1", vkey), ("2", vkey2), ("3", vkey3)], history
+    assert rows[0][3] == rows[1][2] and rows[1][3] == rows[2][2] and rows[2][3] == "current"
 
     out = cli.run(
         "vehicle", "revoke", "--vehicle-id", "saic:cli-1", "--reason", "scrapped", "--key", "saic"

@@ -236,7 +236,9 @@ def test_handshake_genesis_and_a_block(tmp_path: Path, abci: Any) -> None:
 
             q = (
                 await query.call(
-                    query=abci.RequestQuery(path="/store/vehicles/key", data=b"v/saic:v-1", prove=True)
+                    query=abci.RequestQuery(
+                        path="/store/vehicles/key", data=b"v/saic:v-1", prove=True
+                    )
                 )
             ).query
             assert q.code == 0 and q.height == 1
@@ -366,7 +368,8 @@ def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) 
     adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
     genesis_hash = adapter.app.state.app_hash
     adapter.handle(
-        "finalize_block", abci.Request(finalize_block=finalize(abci, 1, [register_tx(1, "saic:v-1")]))
+        "finalize_block",
+        abci.Request(finalize_block=finalize(abci, 1, [register_tx(1, "saic:v-1")])),
     )
     adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
 

@@ -133,19 +133,50 @@ def rotate_key(
     if bool(owner_key) == bool(owner_signature):
         raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
     if owner_key:
-        v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
-        sig = sign_rotation_consent(
-            chain_id,
-            unlock(keyring, owner_key),
-            vehicle_id,
-            new,
-            int(v["key_version"]) + 1,
-            int(v["transfer_seq"]),
-        )
+        sig = _sign_rotation(node, keyring, owner_key, vehicle_id, new)
     else:
         sig = parse_hex_option(owner_signature, "owner signature", 64)
     res = _send(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
     console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
+
+
+def _sign_rotation(node: str, keyring: Path, owner_key: str, vehicle_id: str, new: bytes) -> bytes:
+    v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
+    owner = unlock(keyring, owner_key)
+    version, seq = int(v["key_version"]) + 1, int(v["transfer_seq"])
+    return sign_rotation_consent(chain_id, owner, vehicle_id, new, version, seq)
+
+
+@app.command("consent-rotate")
+def consent_rotate(
+    vehicle_id: VehicleOpt,
+    public_key: Annotated[str, typer.Option(help="The new vehicle public key (hex).")],
+    owner_key: Annotated[str, typer.Option(help="Your (the current owner's) key name.")],
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As the owner, sign consent to rotate to this key; the OEM sends it (--owner-signature)."""
+    new = parse_hex_option(public_key, "public key")
+    sig = _sign_rotation(node, keyring, owner_key, vehicle_id, new)
+    console.print(sig.hex(), soft_wrap=True, markup=False, highlight=False)
+
+
+@app.command("keys")
+def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+    """Show a vehicle's key history: each key version and the block times it was valid."""
+    table = Table("version", "public key", "since ms", "until ms")
+    with client(node) as c:
+        try:
+            latest = int(c.vehicle(vehicle_id)["key_version"])
+            for version in range(1, latest + 1):
+                doc = c.query(veh.STORE, veh.compute_key_period_key(vehicle_id, version))
+                p = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=veh.KeyPeriod)
+                table.add_row(
+                    str(version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+                )
+        except CarchainError as exc:
+            fail(exc)
+    console.print(table)
 
 
 @app.command("revoke")
