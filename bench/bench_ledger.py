@@ -64,7 +64,7 @@ def presign(keys: dict[str, SigningKey], n: int) -> list[bytes]:
     for i in range(n):
         oem = OEMS[i % len(OEMS)]
         body = RegisterVehicle(
-            vehicle_id=f"{oem}-{i:07d}",
+            vehicle_id=f"{oem}:{i:07d}",
             vin_commitment=hashlib.sha256(b"vin%d" % i).digest(),
             public_key=hashlib.sha256(b"vehicle-key%d" % i).digest(),
             model="Roewe RX5",

@@ -32,7 +32,8 @@ from carchain.crypto.signing import SigningKey
 from carchain.network import localnet
 from carchain.network.cometconfig import TUNING
 from carchain.network.layout import NodeLayout
-from carchain.sdk.transactions import build_tx, compute_vin_commitment
+from carchain.sdk.transactions import build_tx
+from carchain.sdk.vin import compute_vin_commitment, compute_vin_with_check_digit
 
 CLIENTS = 16  # one signer each, pinned to one node (nonces stay in order)
 BATCH = 50
@@ -55,17 +56,21 @@ class Run:
         return self.committed / self.seconds if self.seconds else 0.0
 
 
+def _vin(n: int) -> str:
+    return compute_vin_with_check_digit(f"LSVAX4180{n:08d}")
+
+
 def make_txs(chain_id: str, key: SigningKey, oem: str, start: int, count: int) -> list[bytes]:
     """Return ``count`` signed registrations with consecutive nonces from ``start``."""
-    salt = os.urandom(16)
+    salt = os.urandom(32)
     return [
         build_tx(
             chain_id,
             key,
             start + i,
             RegisterVehicle(
-                f"{oem}-{start + i}",
-                compute_vin_commitment(f"LSV{start + i}", salt),
+                f"{oem}:{start + i}",
+                compute_vin_commitment(_vin(start + i), salt),
                 hashlib.sha256(b"vk" + salt + i.to_bytes(4, "big")).digest(),
                 "RX5",
                 2024,

@@ -29,6 +29,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.engine.application import Application, CheckTxResult, FinalizeResult
 from carchain.engine.solo import SoloEngine
 from carchain.sdk.transactions import build_tx
+from carchain.sdk.vin import compute_vin_with_check_digit
 from carchain.storage.database import Database
 
 CHAIN_ID = "carchain-test"
@@ -48,6 +49,17 @@ FOUNDERS: tuple[tuple[str, str, list[str], int], ...] = (
 def seeded_key(label: str) -> SigningKey:
     """Return a deterministic Ed25519 key for ``label``."""
     return SigningKey.from_seed(hashlib.sha256(b"carchain-test/" + label.encode()).digest())
+
+
+_VIN_CHARS = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+VIN_SALT = b"s" * 32
+
+
+def make_vin(label: str) -> str:
+    """Return a valid ISO 3779 VIN (Chinese WMI, correct check digit) derived from ``label``."""
+    digest = hashlib.sha256(label.encode()).digest()
+    serial = "".join(_VIN_CHARS[b % len(_VIN_CHARS)] for b in digest[:8])
+    return compute_vin_with_check_digit("LSVAX4180" + serial)
 
 
 def validator_key(member_id: str) -> bytes:

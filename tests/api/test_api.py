@@ -17,7 +17,6 @@ from carchain.api.app import create_app
 from carchain.core import governance as gov
 from carchain.core.exceptions import InvalidProof, NotFound
 from carchain.core.transactions import MAX_TX_BYTES
-from carchain.core.vehicles import RotateVehicleKey
 from carchain.crypto.signing import SigningKey
 from carchain.node.solo_node import SoloNode
 from carchain.sdk.client import Client
@@ -25,7 +24,7 @@ from carchain.sdk.proofs import verify_state_proof
 from carchain.sdk.transactions import build_tx
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key
-from tests.core.test_vehicles import register_body
+from tests.core.test_vehicles import register_body, rotate_body
 
 
 @dataclass
@@ -141,9 +140,7 @@ def test_submit_commit_waits_for_the_block(api: Api) -> None:
 
 def test_submit_commit_rule_failure_is_422_with_result(api: Api) -> None:
     api.commit("saic", register_body())
-    resp = api.post(
-        api.tx("geely", RotateVehicleKey("saic-1", seeded_key("k").public_key)), "commit"
-    )
+    resp = api.post(api.tx("geely", rotate_body("saic:1", seeded_key("k").public_key)), "commit")
     doc = assert_error(resp, 422, "unauthorized")
     assert doc["result"]["error_code"] == "unauthorized"
     assert doc["height"] >= 1
@@ -200,7 +197,7 @@ def test_invalid_submit_params(idle: Api) -> None:
 
 def test_batch_submit(idle: Api) -> None:
     key = seeded_key("saic")
-    raws = [build_tx(CHAIN_ID, key, n, register_body(f"saic-{n}")) for n in (1, 2, 4)]
+    raws = [build_tx(CHAIN_ID, key, n, register_body(f"saic:{n}")) for n in (1, 2, 4)]
     resp = idle.http.post("/txs/batch", json={"txs": [base64.b64encode(r).decode() for r in raws]})
     doc = resp.json()
     assert resp.status_code == 200
@@ -255,27 +252,27 @@ def test_invalid_method(idle: Api) -> None:
 
 def test_state_query_with_proof(api: Api) -> None:
     api.commit("saic", register_body())
-    doc = api.get("/state/vehicles", key="v/saic-1", prove="true")
+    doc = api.get("/state/vehicles", key="v/saic:1", prove="true")
     value = bytes.fromhex(doc["value"])
     assert msgspec.msgpack.decode(value)["oem"] == "saic"
     header = api.get(f"/blocks/{doc['proof_height']}")
     app_hash = bytes.fromhex(header["app_hash"])
     assert doc["app_hash"] == header["app_hash"]
-    verify_state_proof(app_hash, "vehicles", b"v/saic-1", value, doc["proof"])
+    verify_state_proof(app_hash, "vehicles", b"v/saic:1", value, doc["proof"])
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"v/saic-1", value + b"x", doc["proof"])
+        verify_state_proof(app_hash, "vehicles", b"v/saic:1", value + b"x", doc["proof"])
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"v/saic-2", value, doc["proof"])
+        verify_state_proof(app_hash, "vehicles", b"v/saic:2", value, doc["proof"])
     # key_hex addresses the same key; without prove there is no proof.
-    plain = api.get("/state/vehicles", key_hex=b"v/saic-1".hex())
+    plain = api.get("/state/vehicles", key_hex=b"v/saic:1".hex())
     assert plain["value"] == doc["value"] and "proof" not in plain
 
 
 def test_sdk_query_verified(api: Api) -> None:
     api.commit("saic", register_body())
     with api.sdk() as client:
-        v = client.query_verified("vehicles", b"v/saic-1")
-        assert msgspec.msgpack.decode(v.value)["vehicle_id"] == "saic-1"
+        v = client.query_verified("vehicles", b"v/saic:1")
+        assert msgspec.msgpack.decode(v.value)["vehicle_id"] == "saic:1"
         assert v.app_hash == bytes.fromhex(client.block(v.height)["app_hash"])
         with pytest.raises(NotFound):
             client.query_verified("vehicles", b"v/nope")
@@ -291,7 +288,7 @@ def test_state_never_written_and_deleted_keys(api: Api) -> None:
     )
     # Rotating the key deletes the old key's index entry: a deleted key.
     old = register_body().public_key
-    api.commit("saic", RotateVehicleKey("saic-1", seeded_key("vehicle/new").public_key))
+    api.commit("saic", rotate_body("saic:1", seeded_key("vehicle/new").public_key))
     deleted = (b"k/" + old).hex()
     assert_error(api.http.get("/state/vehicles", params={"key_hex": deleted}), 404, "not_found")
     resp = api.http.get("/state/vehicles", params={"key_hex": deleted, "prove": "true"})
@@ -300,7 +297,7 @@ def test_state_never_written_and_deleted_keys(api: Api) -> None:
     app_hash = bytes.fromhex(api.get(f"/blocks/{doc['proof_height']}")["app_hash"])
     verify_state_proof(app_hash, "vehicles", b"k/" + old, b"", doc["proof"])
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"k/" + old, b"saic-1", doc["proof"])
+        verify_state_proof(app_hash, "vehicles", b"k/" + old, b"saic:1", doc["proof"])
 
 
 @pytest.mark.parametrize(
@@ -340,12 +337,14 @@ def test_members_listing_and_paging(idle: Api) -> None:
 
 def test_vehicles_listing_paging_and_oem_filter(api: Api) -> None:
     key_s, key_g = seeded_key("saic"), seeded_key("geely")
-    raws = [build_tx(CHAIN_ID, key_s, n, register_body(f"s-{n:02d}")) for n in range(1, 8)]
-    raws += [build_tx(CHAIN_ID, key_g, n, register_body(f"g-{n:02d}")) for n in range(1, 5)]
+    raws = [build_tx(CHAIN_ID, key_s, n, register_body(f"saic:{n:02d}")) for n in range(1, 8)]
+    raws += [build_tx(CHAIN_ID, key_g, n, register_body(f"geely:{n:02d}")) for n in range(1, 5)]
     for raw in raws[:-1]:
         assert api.post(raw).status_code == 200
     assert api.post(raws[-1], "commit").status_code == 200
-    all_ids = sorted([f"s-{n:02d}" for n in range(1, 8)] + [f"g-{n:02d}" for n in range(1, 5)])
+    all_ids = sorted(
+        [f"saic:{n:02d}" for n in range(1, 8)] + [f"geely:{n:02d}" for n in range(1, 5)]
+    )
     assert [v["vehicle_id"] for v in api.get("/vehicles")["vehicles"]] == all_ids
     seen: list[str] = []
     after = ""
@@ -358,10 +357,10 @@ def test_vehicles_listing_paging_and_oem_filter(api: Api) -> None:
         after = page[-1]["vehicle_id"]
     assert seen == all_ids
     geely = api.get("/vehicles", oem="geely", limit=2)["vehicles"]
-    assert [v["vehicle_id"] for v in geely] == ["g-01", "g-02"]
-    rest = api.get("/vehicles", oem="geely", limit=10, after="g-02")["vehicles"]
-    assert [v["vehicle_id"] for v in rest] == ["g-03", "g-04"]
-    one = api.get("/vehicles/s-01")
+    assert [v["vehicle_id"] for v in geely] == ["geely:01", "geely:02"]
+    rest = api.get("/vehicles", oem="geely", limit=10, after="geely:02")["vehicles"]
+    assert [v["vehicle_id"] for v in rest] == ["geely:03", "geely:04"]
+    one = api.get("/vehicles/saic:01")
     assert (one["oem"], one["status"]) == ("saic", "active")
     assert "vin" not in one and len(one["vin_commitment"]) == 64
     assert_error(api.http.get("/vehicles/nope"), 404, "not_found")
@@ -392,7 +391,7 @@ def test_open_proposal_past_its_lifetime_shows_expired(idle: Api) -> None:
     while idle.get("/status")["height"] < p["expires_height"]:
         assert idle.get("/proposals/1")["status"] == "open"
         nonce = idle.nonce(seeded_key("saic")) + 1
-        idle.post(idle.tx("saic", register_body(f"saic-{nonce}"), nonce))
+        idle.post(idle.tx("saic", register_body(f"saic:{nonce}"), nonce))
         idle.node.produce_block()
     # No later block may count a vote: the API says so, and the chain agrees.
     assert idle.get("/proposals/1")["status"] == "expired"

@@ -127,7 +127,7 @@ def test_fuzz_get_routes(client: tuple[TestClient, SoloNode]) -> None:
 
 def test_fuzz_submit_bodies(client: tuple[TestClient, SoloNode]) -> None:
     http, node = client
-    valid = base64.b64encode(build_tx(CHAIN_ID, seeded_key("saic"), 2, register_body("s-2")))
+    valid = base64.b64encode(build_tx(CHAIN_ID, seeded_key("saic"), 2, register_body("saic:s-2")))
 
     @FUZZ
     @given(

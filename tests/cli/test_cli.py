@@ -21,12 +21,13 @@ from typer.testing import CliRunner
 
 from carchain.cli.main import app
 from carchain.sdk.keystore import load_key
-from carchain.sdk.transactions import compute_vin_commitment
-from tests.conftest import Processes
+from carchain.sdk.vin import compute_vin_commitment
+from tests.conftest import Processes, make_vin
 
 PASS = "a long test passphrase"
 CARCHAIN = str(Path(sys.executable).with_name("carchain"))
 DEADLINE_S = 60.0
+VIN = "LSVAX4181E2100001"  # a Chinese WMI: position 9 is a valid check digit
 KEYS = ("saic", "geely", "miit", "police", "owner1", "owner2", "newcomer")
 
 
@@ -244,9 +245,9 @@ def test_vehicle_lifecycle(cli: Cli) -> None:
         "vehicle",
         "register",
         "--vehicle-id",
-        "saic-cli-1",
+        "saic:cli-1",
         "--vin",
-        "LSVAX4187E2100001",
+        VIN,
         "--public-key",
         vkey,
         "--owner",
@@ -258,60 +259,84 @@ def test_vehicle_lifecycle(cli: Cli) -> None:
         "--key",
         "saic",
     ).stdout
-    assert "registered saic-cli-1" in out
-    salt = re.search(r"VIN salt.*: ([0-9a-f]{32})", out)
+    assert "registered saic:cli-1" in out
+    salt = re.search(r"VIN salt.*: ([0-9a-f]{64})\b", out)
     assert salt, out
-    v = show(cli, "saic-cli-1")
+    v = show(cli, "saic:cli-1")
     assert (v["oem"], v["owner"], v["status"], v["public_key"]) == ("saic", owner1, "active", vkey)
-    assert (
-        v["vin_commitment"]
-        == compute_vin_commitment("LSVAX4187E2100001", bytes.fromhex(salt.group(1))).hex()
-    )
+    assert v["vin_commitment"] == compute_vin_commitment(VIN, bytes.fromhex(salt.group(1))).hex()
+    # Whoever holds the VIN and the salt can check the link; a wrong VIN or salt is refused.
+    check = ["vehicle", "check-vin", "--vehicle-id", "saic:cli-1"]
+    out = cli.run(*check, "--vin", VIN.lower(), "--salt", salt.group(1)).stdout
+    assert "VIN matches" in out
+    res = cli.run(*check, "--vin", make_vin("other"), "--salt", salt.group(1), ok=False)
+    assert res.exit_code == 1 and "vin_commitment_mismatch" in res.stderr
+    res = cli.run(*check, "--vin", VIN, "--salt", "00" * 32, ok=False)
+    assert res.exit_code == 1 and "vin_commitment_mismatch" in res.stderr
 
     # Another OEM may not touch it.
     res = cli.run(
-        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "x", "--key", "geely",
+        "vehicle", "revoke", "--vehicle-id", "saic:cli-1", "--reason", "x", "--key", "geely",
         ok=False,
     )  # fmt: skip
     assert res.exit_code == 1 and "unauthorized" in res.stderr
 
     # Transfer with the owner's co-signature; a wrong co-signer is refused.
     res = cli.run(
-        "vehicle", "transfer", "--vehicle-id", "saic-cli-1", "--new-owner", owner2,
+        "vehicle", "transfer", "--vehicle-id", "saic:cli-1", "--new-owner", owner2,
         "--owner-key", "owner2", "--key", "saic", ok=False,
     )  # fmt: skip
     assert res.exit_code == 1 and "unauthorized" in res.stderr
     out = cli.run(
-        "vehicle", "transfer", "--vehicle-id", "saic-cli-1", "--new-owner", owner2,
+        "vehicle", "transfer", "--vehicle-id", "saic:cli-1", "--new-owner", owner2,
         "--owner-key", "owner1", "--key", "saic",
     ).stdout  # fmt: skip
-    assert "transferred saic-cli-1" in out
-    v = show(cli, "saic-cli-1")
+    assert "transferred saic:cli-1" in out
+    v = show(cli, "saic:cli-1")
     assert (v["owner"], v["transfer_seq"]) == (owner2, "1")
 
-    out = cli.run(
-        "vehicle", "rotate-key", "--vehicle-id", "saic-cli-1", "--public-key", vkey2,
-        "--key", "saic",
-    ).stdout  # fmt: skip
-    assert "rotated saic-cli-1" in out
-    v = show(cli, "saic-cli-1")
+    # Rotation needs the current owner's co-signature: none, or the previous owner's, is refused.
+    rotate = ["vehicle", "rotate-key", "--vehicle-id", "saic:cli-1", "--public-key", vkey2]
+    assert cli.run(*rotate, "--key", "saic", ok=False).exit_code == 2
+    res = cli.run(*rotate, "--owner-key", "owner1", "--key", "saic", ok=False)
+    assert res.exit_code == 1 and "invalid_owner_consent" in res.stderr
+    assert show(cli, "saic:cli-1")["key_version"] == "1"
+    out = cli.run(*rotate, "--owner-key", "owner2", "--key", "saic").stdout
+    assert "rotated saic:cli-1" in out
+    v = show(cli, "saic:cli-1")
     assert (v["public_key"], v["key_version"]) == (vkey2, "2")
+    # The owner can sign the consent on its own and hand it to the OEM.
+    vkey3 = cli.pk("miit")
+    consent = ["vehicle", "consent-rotate", "--vehicle-id", "saic:cli-1", "--public-key", vkey3]
+    sig = cli.run(*consent, "--owner-key", "owner2").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{128}", sig), sig
+    rotate3 = ["vehicle", "rotate-key", "--vehicle-id", "saic:cli-1", "--public-key", vkey3]
+    out = cli.run(*rotate3, "--owner-signature", sig, "--key", "saic").stdout
+    assert "rotated saic:cli-1" in out
+    res = cli.run(
+        *rotate3, "--owner-signature", sig, "--key", "saic", ok=False
+    )  # replayed: key taken
+    assert res.exit_code == 1 and "already_exists" in res.stderr
+    history = cli.run("vehicle", "keys", "saic:cli-1").stdout
+    rows = re.findall(r"│\s*(\d)\s*│\s*([0-9a-f]{64})\s*│\s*(\d+)\s*│\s*(\w+)\s*│", history)
+    assert [(r[0], r[1]) for r in rows] == [("1", vkey), ("2", vkey2), ("3", vkey3)], history
+    assert rows[0][3] == rows[1][2] and rows[1][3] == rows[2][2] and rows[2][3] == "current"
 
     out = cli.run(
-        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "scrapped", "--key", "saic"
+        "vehicle", "revoke", "--vehicle-id", "saic:cli-1", "--reason", "scrapped", "--key", "saic"
     ).stdout
-    assert "revoked saic-cli-1" in out
-    v = show(cli, "saic-cli-1")
+    assert "revoked saic:cli-1" in out
+    v = show(cli, "saic:cli-1")
     assert (v["status"], v["revoked_reason"]) == ("revoked", "scrapped")
     res = cli.run(
-        "vehicle", "revoke", "--vehicle-id", "saic-cli-1", "--reason", "again", "--key", "saic",
+        "vehicle", "revoke", "--vehicle-id", "saic:cli-1", "--reason", "again", "--key", "saic",
         ok=False,
     )  # fmt: skip
     assert res.exit_code == 1 and "invalid_state" in res.stderr
 
 
 def test_invalid_vehicle_commands(cli: Cli) -> None:
-    base = ["vehicle", "register", "--vehicle-id", "bad-1", "--vin", "V", "--model", "M"]
+    base = ["vehicle", "register", "--vehicle-id", "saic:bad-1", "--vin", VIN, "--model", "M"]
     res = cli.run(*base, "--public-key", "zz", "--owner", cli.pk("owner1"), "--year", "2024",
                   "--key", "saic", ok=False)  # fmt: skip
     assert res.exit_code == 2
@@ -325,21 +350,41 @@ def test_invalid_vehicle_commands(cli: Cli) -> None:
     assert res.exit_code == 1 and "not_found" in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("vehicle_id", "vin", "code"),
+    [
+        ("geely:1", VIN, "foreign_vehicle_namespace"),
+        ("saic-1", VIN, "invalid_body"),
+        ("saic:1", VIN[:-1], "invalid_vin"),
+        ("saic:1", VIN[:8] + "0" + VIN[9:], "invalid_vin"),  # wrong check digit
+        ("saic:1", "WVWZZZ1JZ3W38645O", "invalid_vin"),  # an O
+    ],
+)
+def test_invalid_register_id_or_vin(cli: Cli, vehicle_id: str, vin: str, code: str) -> None:
+    res = cli.run(
+        "vehicle", "register", "--vehicle-id", vehicle_id, "--vin", vin, "--model", "M",
+        "--public-key", cli.pk("owner2"), "--owner", cli.pk("owner1"), "--year", "2024",
+        "--key", "saic", ok=False,
+    )  # fmt: skip
+    assert res.exit_code == 1 and code in res.stderr, res.stderr
+    assert cli.run("vehicle", "show", vehicle_id, ok=False).exit_code == 1
+
+
 # --- query --prove ----------------------------------------------------------------------------
 
 
 def test_query_with_proof(cli: Cli) -> None:
     cli.run(
-        "vehicle", "register", "--vehicle-id", "geely-q-1", "--vin", "LB3000000000001",
+        "vehicle", "register", "--vehicle-id", "geely:q-1", "--vin", make_vin("q-1"),
         "--public-key", cli.pk("saic"), "--owner", cli.pk("owner1"), "--model", "E8",
         "--year", "2025", "--key", "geely",
     )  # fmt: skip
-    out = cli.run("query", "vehicles/v/geely-q-1", "--prove").stdout
+    out = cli.run("query", "vehicles/v/geely:q-1", "--prove").stdout
     assert "verified" in out
     value = bytes.fromhex(out.strip().splitlines()[-1])
     record = msgspec.msgpack.decode(value)
-    assert (record["vehicle_id"], record["oem"]) == ("geely-q-1", "geely")
-    plain = cli.run("query", "vehicles/v/geely-q-1").stdout.strip()
+    assert (record["vehicle_id"], record["oem"]) == ("geely:q-1", "geely")
+    plain = cli.run("query", "vehicles/v/geely:q-1").stdout.strip()
     assert plain == value.hex()
     res = cli.run("query", "vehicles/v/nope", "--prove", ok=False)
     assert res.exit_code == 1 and "not_found" in res.stderr

@@ -293,12 +293,12 @@ def test_remove_member_is_final(chain: Chain) -> None:
 def test_change_roles_grants_and_takes_rights(chain: Chain) -> None:
     from tests.core.test_vehicles import register_body
 
-    assert chain.reject("bosch", register_body("b-1")) == "unauthorized"
+    assert chain.reject("bosch", register_body("bosch:b-1")) == "unauthorized"
     carry(chain, "miit", gov.ChangeRoles("bosch", ["oem", "supplier"]))
     assert member(chain, "bosch").roles == ["oem", "supplier"]
-    chain.send("bosch", register_body("b-1"))
+    chain.send("bosch", register_body("bosch:b-1"))
     carry(chain, "miit", gov.ChangeRoles("bosch", ["supplier"]))
-    assert chain.reject("bosch", register_body("b-2")) == "unauthorized"
+    assert chain.reject("bosch", register_body("bosch:b-2")) == "unauthorized"
     assert last_updates(chain) == []
 
 

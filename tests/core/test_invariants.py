@@ -18,7 +18,7 @@ from carchain.core import vehicles as veh
 from carchain.core.members import Member
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.vehicles import Vehicle
-from carchain.sdk.transactions import sign_transfer_consent
+from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from tests.conftest import CHAIN_ID, FOUNDERS, Chain, open_chain, seeded_key, validator_key
 from tests.core.test_vehicles import register_body
 
@@ -81,7 +81,7 @@ def body_for(chain: Chain, op: tuple) -> msgspec.Struct:  # type: ignore[type-ar
         return gov.Propose(op[2])
     if kind == "vote":
         return gov.Vote(op[2], op[3])
-    vid = f"car-{op[2]}"
+    vid = f"saic:car-{op[2]}"
     if kind == "register":
         return register_body(vid)
     if kind == "transfer":
@@ -92,8 +92,17 @@ def body_for(chain: Chain, op: tuple) -> msgspec.Struct:  # type: ignore[type-ar
         sig = sign_transfer_consent(CHAIN_ID, owner, vid, new.public_key, seq)
         return veh.TransferVehicle(vid, new.public_key, sig)
     if kind == "rotate":
-        return veh.RotateVehicleKey(vid, seeded_key(f"vehicle/rot-{op[3]}").public_key)
+        new_key = seeded_key(f"vehicle/rot-{op[3]}").public_key
+        version, seq = (v.key_version, v.transfer_seq) if (v := _vehicle(chain, vid)) else (1, 0)
+        owner = seeded_key("owner-1") if seq % 2 == 0 else seeded_key("owner-2")
+        sig = sign_rotation_consent(CHAIN_ID, owner, vid, new_key, version + 1, seq)
+        return veh.RotateVehicleKey(vid, new_key, sig)
     return veh.RevokeVehicle(vid, "scrapped")
+
+
+def _vehicle(chain: Chain, vid: str) -> Vehicle | None:
+    raw = chain.app.state.get("vehicles", veh.compute_vehicle_key(vid))
+    return None if raw is None else msgspec.msgpack.decode(raw, type=Vehicle)
 
 
 def _next_pid(chain: Chain) -> int:
@@ -132,6 +141,14 @@ def check_invariants(chain: Chain, validators: dict[bytes, int]) -> None:
         assert (
             state.get(veh.STORE, veh.compute_vehicle_pubkey_key(v.public_key))
             == v.vehicle_id.encode()
+        )
+        # Its id is in its OEM's namespace, and its key history ends in its current key.
+        assert veh.compute_vehicle_namespace(v.vehicle_id) == v.oem
+        current = veh.get_key_period(state, v.vehicle_id, v.key_version)
+        assert (current.public_key, current.since_ms, current.until_ms) == (
+            v.public_key,
+            v.key_since_ms,
+            0,
         )
 
 

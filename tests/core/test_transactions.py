@@ -27,7 +27,7 @@ from tests.conftest import CHAIN_ID, Chain, seeded_key, snapshot
 OWNER = seeded_key("owner").public_key
 
 
-def register_body(vid: str = "saic-1", label: str = "veh") -> RegisterVehicle:
+def register_body(vid: str = "saic:1", label: str = "veh") -> RegisterVehicle:
     return RegisterVehicle(
         vehicle_id=vid,
         vin_commitment=hashlib.sha256(vid.encode()).digest(),
@@ -283,8 +283,8 @@ def test_invalid_flipped_signature_bits() -> None:
 
 
 def test_invalid_replayed_nonce(chain: Chain) -> None:
-    chain.send("saic", register_body("saic-1"))
-    replay = chain.build("saic", register_body("saic-2"), nonce=1)
+    chain.send("saic", register_body("saic:1"))
+    replay = chain.build("saic", register_body("saic:2"), nonce=1)
     res = chain.submit(replay)
     assert (res.code, res.error_code) == (6, "invalid_nonce")
     assert "replay" in res.log
@@ -299,7 +299,7 @@ def test_invalid_replayed_nonce(chain: Chain) -> None:
 
 
 def test_invalid_exact_replay_of_committed_tx(chain: Chain) -> None:
-    raw = chain.build("saic", register_body("saic-1"))
+    raw = chain.build("saic", register_body("saic:1"))
     assert chain.submit(raw).ok
     chain.block()
     res = chain.submit(raw)
@@ -321,7 +321,7 @@ def test_invalid_out_of_order_nonce(chain: Chain) -> None:
 
 
 def test_consecutive_nonces_in_one_block(chain: Chain) -> None:
-    raws = [chain.build("saic", register_body(f"saic-{i}")) for i in range(1, 4)]
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(1, 4)]
     assert all(chain.submit(r).ok for r in raws)
     assert [r.code for r in chain.block()] == [0, 0, 0]
     assert chain.nonce(chain.key("saic")) == 3
@@ -363,7 +363,7 @@ def test_invalid_non_canonical_body(chain: Chain) -> None:
     assert msgspec.msgpack.decode(reordered, type=RegisterVehicle) == register_body()
     raw = sign_envelope(chain.key("saic"), body=reordered)
     assert _fails_in_block(chain, raw) == "invalid_body"
-    assert chain.app.query("vehicles", b"v/saic-1").error_code == "not_found"
+    assert chain.app.query("vehicles", b"v/saic:1").error_code == "not_found"
 
 
 def test_invalid_body_with_unknown_field(chain: Chain) -> None:

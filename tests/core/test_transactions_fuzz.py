@@ -201,11 +201,11 @@ def test_node_random_bodies_from_a_member(tmp_path: Path) -> None:
 
 text = (
     st.text(max_size=300)
-    | st.sampled_from(["saic-1", "saic", "bosch", "", "x" * 300, "é" * 20_000, "x" * 70_000])
+    | st.sampled_from(["saic:1", "saic", "bosch", "", "x" * 300, "é" * 20_000, "x" * 70_000])
     | st.text(min_size=1000, max_size=2000)
 )
 key32 = st.binary(min_size=0, max_size=40) | st.sampled_from(
-    [seeded_key("saic").public_key, seeded_key("vehicle/saic-1").public_key]
+    [seeded_key("saic").public_key, seeded_key("vehicle/saic:1").public_key]
 )
 big = st.integers(-(2**63), 2**63 - 1)
 ACTIONS = st.one_of(
@@ -230,7 +230,7 @@ BODIES = st.one_of(
 def test_node_well_typed_hostile_bodies(tmp_path: Path) -> None:
     """Well-typed bodies with hostile values, from members with and without rights."""
     chain = fuzz_chain(tmp_path)
-    chain.send("saic", register_body("saic-1"))
+    chain.send("saic", register_body("saic:1"))
 
     @FUZZ
     @given(BODIES, st.sampled_from(["saic", "geely", "bosch", "miit", "stranger"]))

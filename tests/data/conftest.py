@@ -35,11 +35,11 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.record_proofs import build_record_proof
-from carchain.sdk.transactions import compute_vin_commitment
 from carchain.sdk.vehicle import Upload, VehicleRecorder
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode
 from carchain.storage.blobstore import FileBlobStore
-from tests.conftest import make_genesis, seeded_key
+from tests.conftest import VIN_SALT, make_genesis, make_vin, seeded_key
 
 DAY_MS = 86_400_000
 NOW_MS = 20_000 * DAY_MS + 12 * 3_600_000  # noon UTC of some day
@@ -219,7 +219,7 @@ class World:
         self.send(
             RegisterVehicle(
                 name,
-                compute_vin_commitment(f"LSV{name}", b"s" * 16),
+                compute_vin_commitment(make_vin(name), VIN_SALT),
                 car.key.public_key,
                 "RX5",
                 2024,
@@ -264,7 +264,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gw.start()
         gclient = GatewayClient(gw.url)
         w = World(node, client, gw, gclient, oem, custodian, {})
-        w.register("saic-car-1")
+        w.register("saic:car-1")
         try:
             yield w
         finally:
@@ -276,7 +276,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
     """A bundle proving the EDR record of an anchored batch, and its block header."""
-    car = world.cars["saic-car-1"]
+    car = world.cars["saic:car-1"]
     rec = car.recorder()
     now = int(time.time() * 1000) - 120_000
     ups = []

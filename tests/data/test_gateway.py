@@ -37,7 +37,7 @@ def assert_refused(rig: IngestRig, raw: bytes, error: type[CarchainError], **kw:
 
 
 def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
     header_hash = rig.process(up.body)
     assert header_hash == up.header_hash
@@ -46,12 +46,12 @@ def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
     assert rig.blobs.get(h.ciphertext_hash) == sub.ciphertext
     assert rig.blobs.get(h.key_ref) == sub.key_envelope
     row = rig.journal.get_batch(header_hash)
-    assert row is not None and row.vehicle_id == "saic-1" and row.anchor_seq is None
+    assert row is not None and row.vehicle_id == "saic:1" and row.anchor_seq is None
     assert [r.header_hash for r in rig.journal.get_unanchored(10)] == [header_hash]
 
 
 def test_invalid_bad_signature(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
     assert_refused(rig, resign_header(up, seeded_key("impostor")), InvalidSignature)
     # A header edited after signing does not verify either.
@@ -62,24 +62,24 @@ def test_invalid_bad_signature(rig: IngestRig) -> None:
 
 
 def test_invalid_unregistered_vehicle(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
-    del rig.directory.vehicles["saic-1"]
+    del rig.directory.vehicles["saic:1"]
     assert_refused(rig, up.body, UnregisteredVehicle)
 
 
 def test_invalid_revoked_vehicle(rig: IngestRig) -> None:
-    car = rig.car("saic-1", status="revoked")
+    car = rig.car("saic:1", status="revoked")
     assert_refused(rig, car.upload().body, VehicleRevoked)
 
 
 def test_invalid_vehicle_of_another_oem(rig: IngestRig) -> None:
-    car = rig.car("geely-1", oem="geely")
+    car = rig.car("geely:1", oem="geely")
     assert_refused(rig, car.upload().body, WrongOem)
 
 
 def test_invalid_replayed_batch(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
     rig.process(up.body)
     assert_refused(rig, up.body, ReplayedBatch)
@@ -90,7 +90,7 @@ def test_invalid_replayed_batch(rig: IngestRig) -> None:
 
 
 def test_invalid_wrong_epoch(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     old = car.upload(start_ms=NOW_MS - 3 * EPOCH_MS)
     assert_refused(rig, old.body, WrongEpoch)
     future = car.upload(start_ms=NOW_MS + 3_600_000)
@@ -101,12 +101,12 @@ def test_invalid_wrong_epoch(rig: IngestRig) -> None:
 
 
 def test_yesterdays_batch_is_accepted(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     rig.process(car.upload(start_ms=NOW_MS - EPOCH_MS).body)
 
 
 def test_invalid_oversized(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     big = car.upload(n=1100, max_records=5000)  # over the 1000-record limit
     assert_refused(rig, big.body, BatchTooLarge)
     huge = replace_upload(car.upload(), ciphertext=b"\x00" * (65 * 1024))
@@ -116,7 +116,7 @@ def test_invalid_oversized(rig: IngestRig) -> None:
 
 
 def test_invalid_truncated_or_altered_ciphertext(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
     ct = decode_submitted(up.body).ciphertext
     assert_refused(rig, replace_upload(up, ciphertext=ct[:-16]), TruncatedCiphertext)
@@ -129,12 +129,12 @@ def test_invalid_truncated_or_altered_ciphertext(rig: IngestRig) -> None:
 
 def test_invalid_malformed_upload(rig: IngestRig) -> None:
     assert_refused(rig, b"\x00garbage", InvalidBatch)
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     assert_refused(rig, replace_upload(car.upload(), header=b"\x92\x01\x02"), InvalidBatch)
 
 
 def test_invalid_key_envelope(rig: IngestRig) -> None:
-    car = rig.car("saic-1")
+    car = rig.car("saic:1")
     up = car.upload()
     assert_refused(rig, replace_upload(up, key_envelope=b""), InvalidBatch)
     env = decode_submitted(up.body).key_envelope
@@ -145,7 +145,7 @@ def test_invalid_key_envelope(rig: IngestRig) -> None:
         (stranger, rig.custodian.public_key),
         (car.owner.public_key, stranger),
     ):
-        wrong = seal_epoch_key(b"k" * 32, "saic-1", h.epoch, owner, custodian)
+        wrong = seal_epoch_key(b"k" * 32, "saic:1", h.epoch, owner, custodian)
         from carchain.data.custody import compute_key_ref
 
         forged = resign_header(up, car.key, key_ref=compute_key_ref(wrong))
@@ -153,7 +153,7 @@ def test_invalid_key_envelope(rig: IngestRig) -> None:
 
 
 def test_invalid_key_ref_of_another_vehicle(rig: IngestRig) -> None:
-    alice, mallory = rig.car("saic-1"), rig.car("saic-2")
+    alice, mallory = rig.car("saic:1"), rig.car("saic:2")
     first = alice.upload()
     rig.process(first.body)
     alices_ref = decode_signed_header(decode_submitted(first.body).header).header.key_ref
@@ -175,7 +175,7 @@ def now_ms() -> int:
 
 
 def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
-    car = world.cars["saic-car-1"]
+    car = world.cars["saic:car-1"]
     good = [car.upload(n=20, start_ms=now_ms() - 600_000, window_ms=10**9)]
     rec = car.recorder()
     from tests.data.conftest import make_records
@@ -201,7 +201,7 @@ def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
     world.wait_anchored()
     status = world.gclient.status()
     assert status["batches"] == status["anchored"] == len(receipts)
-    listed = world.gclient.batches("saic-car-1", anchored_only=True)
+    listed = world.gclient.batches("saic:car-1", anchored_only=True)
     assert [b["header_hash"] for b in listed] == [r["header_hash"] for r in receipts]
     # What the chain's anchors commit to is exactly the accepted batches.
     anchored = set()
@@ -214,9 +214,9 @@ def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
 
 
 def test_revocation_stops_ingest(world: World) -> None:
-    car = world.register("saic-car-rev")
+    car = world.register("saic:car-rev")
     world.gclient.submit(car.upload(start_ms=now_ms() - 600_000).body)
-    world.send(RevokeVehicle("saic-car-rev", "stolen"))
+    world.send(RevokeVehicle("saic:car-rev", "stolen"))
     later = car.recorder()
     from tests.data.conftest import make_records
 
@@ -233,16 +233,16 @@ def test_revocation_stops_ingest(world: World) -> None:
 def test_unregistered_and_foreign_vehicles_over_http(world: World) -> None:
     from tests.data.conftest import make_car
 
-    ghost = make_car("saic-ghost", world.custodian)
+    ghost = make_car("saic:ghost", world.custodian)
     with pytest.raises(UnregisteredVehicle):
         world.gclient.submit(ghost.upload(start_ms=now_ms() - 600_000).body)
-    foreign = world.register("geely-car-1", oem="geely")
+    foreign = world.register("geely:car-1", oem="geely")
     with pytest.raises(WrongOem):
         world.gclient.submit(foreign.upload(start_ms=now_ms() - 600_000).body)
 
 
 def test_batches_are_queryable_by_vehicle_and_time_range(rig: IngestRig) -> None:
-    car, other = rig.car("saic-1"), rig.car("saic-2")
+    car, other = rig.car("saic:1"), rig.car("saic:2")
     rec = car.recorder(window_ms=60_000)
     from tests.data.conftest import make_records
 
@@ -256,10 +256,10 @@ def test_batches_are_queryable_by_vehicle_and_time_range(rig: IngestRig) -> None
     start = NOW_MS - 3_600_000
 
     def found(lo: int, hi: int) -> list[int]:
-        return [b.seq for b in rig.journal.find_batches("saic-1", lo, hi, 100)]
+        return [b.seq for b in rig.journal.find_batches("saic:1", lo, hi, 100)]
 
     assert found(0, 2**62) == [0, 1, 2]
     assert found(start + 60_000, start + 60_500) == [1]
     assert found(start + 59_000, start + 61_000) == [0, 1]
     assert found(start + 200_000, 2**62) == []
-    assert [b.vehicle_id for b in rig.journal.find_batches("saic-2", 0, 2**62, 100)] == ["saic-2"]
+    assert [b.vehicle_id for b in rig.journal.find_batches("saic:2", 0, 2**62, 100)] == ["saic:2"]

@@ -17,9 +17,9 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import save_key
-from carchain.sdk.transactions import compute_vin_commitment
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
-from tests.conftest import Processes, make_genesis, seeded_key
+from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
 from tests.data.conftest import make_car, make_records, wait_for
 
 PASSPHRASE = "cli-test-passphrase"
@@ -40,7 +40,7 @@ def test_gateway_commands_end_to_end(tmp_path: Path, processes: Processes) -> No
     genesis = make_genesis()
     keyring = tmp_path / "keys"
     custodian = seeded_key("custodian/saic")
-    car = make_car("saic-cli-1", custodian)
+    car = make_car("saic:cli-1", custodian)
     save_key(keyring / "saic.json", seeded_key("saic"), PASSPHRASE, n=2**10)
     save_key(keyring / "custodian.json", custodian, PASSPHRASE, n=2**10)
     save_key(keyring / "owner.json", car.owner, PASSPHRASE, n=2**10)
@@ -52,7 +52,7 @@ def test_gateway_commands_end_to_end(tmp_path: Path, processes: Processes) -> No
             Account(client, seeded_key("saic"), genesis.chain_id).send(
                 RegisterVehicle(
                     car.vehicle_id,
-                    compute_vin_commitment("LSVCLI", b"s" * 16),
+                    compute_vin_commitment(make_vin("cli"), VIN_SALT),
                     car.key.public_key,
                     "RX5",
                     2024,
@@ -116,7 +116,7 @@ def test_gateway_commands_end_to_end(tmp_path: Path, processes: Processes) -> No
         assert proved.returncode == 0, proved.stderr
         verified = carchain("verify", str(bundle), "--header", str(header), env=env)
         assert verified.returncode == 0, verified.stderr
-        assert "verified telemetry record of vehicle saic-cli-1" in verified.stdout
+        assert "verified telemetry record of vehicle saic:cli-1" in verified.stdout
 
         stranger = carchain(
             "gateway", "prove", "--header-hash", uploads[0].header_hash.hex(), "--index", "7",

@@ -24,11 +24,11 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import save_key
-from carchain.sdk.transactions import compute_vin_commitment
 from carchain.sdk.vehicle import Upload
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
 from carchain.storage.blobstore import FileBlobStore
-from tests.conftest import Processes, make_genesis, seeded_key
+from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
 from tests.data.conftest import Car, make_car, make_records, wait_for
 
 PASSPHRASE = "crash-test-passphrase"
@@ -118,12 +118,12 @@ def test_sigkill_loses_no_acknowledged_batch_and_anchors_none_twice(
     with EmbeddedNode(tmp_path / "node", genesis, block_interval_ms=50) as node:
         client = Client(node.url)
         oem = Account(client, seeded_key("saic"), genesis.chain_id)
-        cars = [make_car(f"saic-crash-{i}", custodian) for i in range(8)]
+        cars = [make_car(f"saic:crash-{i}", custodian) for i in range(8)]
         for car in cars:
             oem.send(
                 RegisterVehicle(
                     car.vehicle_id,
-                    compute_vin_commitment(car.vehicle_id, b"s" * 16),
+                    compute_vin_commitment(make_vin(car.vehicle_id), VIN_SALT),
                     car.key.public_key,
                     "RX5",
                     2024,

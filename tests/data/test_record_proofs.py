@@ -29,7 +29,7 @@ def fails(bundle: dict[str, Any], header: dict[str, Any], reason: str) -> None:
 def test_record_verifies_end_to_end(proven: Bundle) -> None:
     bundle, header = proven
     v = verify_record_proof(json.loads(json.dumps(bundle)), BlockTrust(own_header=header))
-    assert v.kind == "edr" and v.vehicle_id == "saic-car-1" and v.oem == "saic"
+    assert v.kind == "edr" and v.vehicle_id == "saic:car-1" and v.oem == "saic"
     assert v.record["max_delta_v_long_kmh"] == -12.5
     assert v.height == header["header"]["height"] and v.anchor_height <= v.height
     assert v.engine == "solo" and v.block_hash.hex() == header["hash"]
@@ -117,7 +117,7 @@ def test_carchain_verify_command(proven: Bundle, tmp_path: Path) -> None:
     h.write_text(json.dumps(header))
     ok = run_cli("verify", str(b), "--header", str(h))
     assert ok.returncode == 0, ok.stderr
-    assert "verified edr record of vehicle saic-car-1" in ok.stdout
+    assert "verified edr record of vehicle saic:car-1" in ok.stdout
     bad = copy.deepcopy(bundle)
     bad["batch_proof"]["leaf_hash"] = "11" * 32
     b.write_text(json.dumps(bad))

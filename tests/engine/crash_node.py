@@ -35,7 +35,7 @@ def main() -> None:
     while True:
         height = chain.engine.height + 1
         raws = [
-            chain.build(oem, register_body(f"{oem}-{height}-{i}"))
+            chain.build(oem, register_body(f"{oem}:{height}-{i}"))
             for i in range(per_block)
             for oem in ("saic", "geely")
         ]

@@ -208,7 +208,10 @@ def test_kill_minus_nine_real_node_under_api_load(tmp_path: Path, processes: Pro
     wait_for_node(proc, url)
     keys = [seeded_key("saic"), seeded_key("geely")]
     txs = [
-        build_tx(CHAIN_ID, keys[i % 2], i // 2 + 1, register_body(f"api-{i}")) for i in range(3000)
+        build_tx(
+            CHAIN_ID, keys[i % 2], i // 2 + 1, register_body(f"{('saic', 'geely')[i % 2]}:api-{i}")
+        )
+        for i in range(3000)
     ]
     reported: set[str] = set()
     with httpx.Client(base_url=url, timeout=30) as http:

@@ -27,7 +27,7 @@ def test_empty_mempool_makes_no_block(chain: Chain) -> None:
 
 
 def test_block_headers_chain_and_commit_to_contents(chain: Chain) -> None:
-    raws = [chain.build("saic", register_body(f"saic-{i}")) for i in range(3)]
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(3)]
     assert all(chain.submit(r).ok for r in raws)
     b1 = chain.engine.produce_block(5_000)
     assert b1 is not None
@@ -36,7 +36,7 @@ def test_block_headers_chain_and_commit_to_contents(chain: Chain) -> None:
     assert h.tx_root == naive_mth([hashlib.sha256(t).digest() for t in raws])
     assert h.app_hash == chain.app.state.app_hash
     assert b1.txs == raws and [r.code for r in b1.results] == [0, 0, 0]
-    assert chain.submit(chain.build("saic", register_body("saic-9"))).ok
+    assert chain.submit(chain.build("saic", register_body("saic:9"))).ok
     b2 = chain.engine.produce_block(4_000)  # the clock went backwards
     assert b2 is not None
     assert b2.header.time_ms == 5_001  # block time never decreases
@@ -64,7 +64,7 @@ def test_commit_listener_sees_each_block(chain: Chain) -> None:
 def test_check_tx_never_touches_committed_state(chain: Chain) -> None:
     before = (snapshot(chain.db), chain.app.state.app_hash)
     for i in range(5):
-        assert chain.submit(chain.build("saic", register_body(f"saic-{i}"))).ok
+        assert chain.submit(chain.build("saic", register_body(f"saic:{i}"))).ok
     assert chain.submit(chain.build("stranger", register_body("x"))).error_code == "unauthorized"
     assert (snapshot(chain.db), chain.app.state.app_hash) == before
     assert len(chain.engine.mempool) == 5
@@ -97,7 +97,7 @@ def test_invalid_mempool_full() -> None:
 def test_block_size_limit(tmp_path: Path) -> None:
     chain = open_chain(tmp_path / "s.db")
     chain.engine = SoloEngine(chain.app, SoloConfig(max_block_txs=3))
-    raws = [chain.build("saic", register_body(f"saic-{i}")) for i in range(7)]
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(7)]
     assert all(chain.submit(r).ok for r in raws)
     sizes = []
     while (block := chain.engine.produce_block(1)) is not None:
@@ -111,9 +111,9 @@ def test_recheck_drops_transactions_made_stale_by_a_block(tmp_path: Path) -> Non
     chain = open_chain(tmp_path / "s.db")
     chain.engine = SoloEngine(chain.app, SoloConfig(max_block_txs=1))
     # A competing nonce-1 transaction arrives first through another path.
-    competitor = chain.build("saic", register_body("saic-a"), nonce=1)
+    competitor = chain.build("saic", register_body("saic:a"), nonce=1)
     chain.engine.mempool.add(compute_tx_hash(competitor), competitor)
-    mine = chain.build("saic", register_body("saic-b"), nonce=1)
+    mine = chain.build("saic", register_body("saic:b"), nonce=1)
     assert chain.submit(mine).ok
     assert len(chain.engine.mempool) == 2
     block = chain.engine.produce_block(1)
@@ -142,8 +142,8 @@ def test_recheck_drops_transactions_of_a_suspended_signer(chain: Chain) -> None:
 
 def test_admission_does_not_see_uncommitted_rules(chain: Chain) -> None:
     """check_tx admits; a rule violation is recorded as a failed tx in the block."""
-    chain.send("saic", register_body("saic-1"))
-    dup = chain.build("saic", register_body("saic-1"))
+    chain.send("saic", register_body("saic:1"))
+    dup = chain.build("saic", register_body("saic:1"))
     assert chain.submit(dup).ok
     [result] = chain.block()
     assert result.error_code == "already_exists"
@@ -152,12 +152,12 @@ def test_admission_does_not_see_uncommitted_rules(chain: Chain) -> None:
 
 def test_restart_continues_the_chain(tmp_path: Path) -> None:
     chain = open_chain(tmp_path / "s.db")
-    chain.send("saic", register_body("saic-1"))
+    chain.send("saic", register_body("saic:1"))
     app_hash = chain.app.state.app_hash
     chain.db.close()
     again = open_chain(tmp_path / "s.db")
     assert (again.engine.height, again.app.state.app_hash) == (1, app_hash)
-    again.send("saic", register_body("saic-2"))  # nonce 2, from committed state
+    again.send("saic", register_body("saic:2"))  # nonce 2, from committed state
     header = again.engine.blocks.get_header(2)
     first = again.engine.blocks.get_header(1)
     assert header is not None and first is not None
@@ -174,8 +174,8 @@ def test_restart_continues_the_chain(tmp_path: Path) -> None:
 )
 def test_inconsistent_block_store_is_refused(tmp_path: Path, sql: str) -> None:
     chain = open_chain(tmp_path / "s.db")
-    chain.send("saic", register_body("saic-1"))
-    chain.send("saic", register_body("saic-2"))
+    chain.send("saic", register_body("saic:1"))
+    chain.send("saic", register_body("saic:2"))
     chain.db.close()
     conn = sqlite3.connect(tmp_path / "s.db")
     conn.execute(sql)
@@ -204,22 +204,22 @@ def test_finalize_without_commit_changes_nothing(chain: Chain) -> None:
 
 
 def test_invalid_resubmission_of_old_committed_tx(chain: Chain) -> None:
-    first = chain.build("saic", register_body("saic-1"))
+    first = chain.build("saic", register_body("saic:1"))
     assert chain.submit(first).ok
     chain.block()
     for i in range(2, 4):
-        chain.send("saic", register_body(f"saic-{i}"))
+        chain.send("saic", register_body(f"saic:{i}"))
     res = chain.submit(first)
     assert (res.code, res.error_code) == (31, "duplicate_tx")
     # Same nonce, other content: a replay, not a duplicate.
-    res = chain.submit(chain.build("saic", register_body("saic-x"), nonce=1))
+    res = chain.submit(chain.build("saic", register_body("saic:x"), nonce=1))
     assert res.error_code == "invalid_nonce"
     assert len(chain.engine.mempool) == 0
 
 
 def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain) -> None:
     chain.engine.config = SoloConfig(max_block_txs=2)
-    raws = [chain.build("saic", register_body(f"saic-{i}")) for i in range(5)]
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(5)]
     assert all(chain.submit(r).ok for r in raws)
     calls: list[bool] = []
     check_tx = chain.app.check_tx
@@ -232,8 +232,8 @@ def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain
     chain.block()
     assert calls == []  # no member change: the rest of the mempool is not rechecked
     # The kept check state still admits the signer's next nonce and only that.
-    assert chain.submit(chain.build("saic", register_body("saic-next"))).ok
-    assert not chain.submit(chain.build("saic", register_body("saic-x"), nonce=3)).ok
+    assert chain.submit(chain.build("saic", register_body("saic:next"))).ok
+    assert not chain.submit(chain.build("saic", register_body("saic:x"), nonce=3)).ok
     while len(chain.engine.mempool):
         assert all(r.code == 0 for r in chain.block())
     assert chain.engine.height == 3
@@ -248,7 +248,7 @@ def test_block_changing_members_rechecks_the_rest(chain: Chain) -> None:
     chain.send("geely", gov.Vote(pid, True))
     chain.engine.config = SoloConfig(max_block_txs=1)
     assert chain.submit(chain.build("police", gov.Vote(pid, True))).ok  # reaches the threshold
-    assert chain.submit(chain.build("saic", register_body("saic-later"))).ok
+    assert chain.submit(chain.build("saic", register_body("saic:later"))).ok
     calls: list[bool] = []
     check_tx = chain.app.check_tx
 

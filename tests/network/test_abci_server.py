@@ -27,9 +27,18 @@ from carchain.engine.abci.wire import (
 )
 from carchain.engine.application import Application
 from carchain.sdk.proofs import verify_state_proof
-from carchain.sdk.transactions import build_tx, compute_vin_commitment
+from carchain.sdk.transactions import build_tx
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.storage.database import Database
-from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key, validator_key
+from tests.conftest import (
+    CHAIN_ID,
+    FOUNDERS,
+    VIN_SALT,
+    make_genesis,
+    make_vin,
+    seeded_key,
+    validator_key,
+)
 from tests.network.conftest import require_network_setup
 
 pytestmark = pytest.mark.network
@@ -159,7 +168,7 @@ def init_request(abci: Any, chain_id: str = CHAIN_ID) -> Any:
 def register_tx(nonce: int, vid: str, signer: str = "saic") -> bytes:
     body = RegisterVehicle(
         vid,
-        compute_vin_commitment("LSV" + vid, b"s" * 16),
+        compute_vin_commitment(make_vin(vid), VIN_SALT),
         seeded_key("veh/" + vid).public_key,
         "RX5",
         2024,
@@ -187,7 +196,7 @@ def test_handshake_genesis_and_a_block(tmp_path: Path, abci: Any) -> None:
             assert {bytes(v.pub_key.ed25519): v.power for v in init.validators} == genesis_vals
             assert len(init.app_hash) == 32
 
-            good, bad = register_tx(1, "v-1"), b"not a transaction"
+            good, bad = register_tx(1, "saic:v-1"), b"not a transaction"
             ok = (await mempool.call(check_tx=abci.RequestCheckTx(tx=good))).check_tx
             assert (ok.code, ok.codespace) == (0, "")
             refused = (await mempool.call(check_tx=abci.RequestCheckTx(tx=bad))).check_tx
@@ -227,7 +236,9 @@ def test_handshake_genesis_and_a_block(tmp_path: Path, abci: Any) -> None:
 
             q = (
                 await query.call(
-                    query=abci.RequestQuery(path="/store/vehicles/key", data=b"v/v-1", prove=True)
+                    query=abci.RequestQuery(
+                        path="/store/vehicles/key", data=b"v/saic:v-1", prove=True
+                    )
                 )
             ).query
             assert q.code == 0 and q.height == 1
@@ -239,9 +250,9 @@ def test_handshake_genesis_and_a_block(tmp_path: Path, abci: Any) -> None:
                 }
                 for op in q.proof_ops.ops
             ]
-            verify_state_proof(fin.app_hash, "vehicles", b"v/v-1", q.value, ops)
+            verify_state_proof(fin.app_hash, "vehicles", b"v/saic:v-1", q.value, ops)
             with pytest.raises(InvalidProof):
-                verify_state_proof(fin.app_hash, "vehicles", b"v/v-1", q.value + b"x", ops)
+                verify_state_proof(fin.app_hash, "vehicles", b"v/saic:v-1", q.value + b"x", ops)
 
             missing = (
                 await query.call(query=abci.RequestQuery(path="/store/vehicles", data=b"v/none"))
@@ -357,7 +368,8 @@ def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) 
     adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
     genesis_hash = adapter.app.state.app_hash
     adapter.handle(
-        "finalize_block", abci.Request(finalize_block=finalize(abci, 1, [register_tx(1, "v-1")]))
+        "finalize_block",
+        abci.Request(finalize_block=finalize(abci, 1, [register_tx(1, "saic:v-1")])),
     )
     adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
 

@@ -27,9 +27,10 @@ from carchain.network.appnode import CRASH_ENV
 from carchain.network.layout import NodeLayout
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
-from carchain.sdk.transactions import compute_vin_commitment
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.storage.database import Database
 from carchain.storage.statestore import StateStore
+from tests.conftest import make_vin
 from tests.network.conftest import (
     Localnet,
     get_header_app_hash,
@@ -74,8 +75,8 @@ class Load:
             while not self._stop.is_set():
                 n += 1
                 body = RegisterVehicle(
-                    f"{oem}-load-{node.name}-{n}",
-                    compute_vin_commitment(f"LSV{n}", os.urandom(16)),
+                    f"{oem}:load-{node.name}-{n}",
+                    compute_vin_commitment(make_vin(f"load-{n}"), os.urandom(32)),
                     SigningKey.generate().public_key,
                     "RX5",
                     2024,
@@ -194,8 +195,8 @@ def test_app_killed_mid_block_recovers_through_handshake(net: Localnet) -> None:
         )
         for i in range(5):
             body = RegisterVehicle(
-                f"geely-crash-{i}",
-                compute_vin_commitment(f"LSVC{i}", os.urandom(16)),
+                f"geely:crash-{i}",
+                compute_vin_commitment(make_vin(f"crash-{i}"), os.urandom(32)),
                 SigningKey.generate().public_key,
                 "RX5",
                 2024,

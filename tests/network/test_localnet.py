@@ -21,8 +21,9 @@ from carchain.sdk import light, light_client
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
-from carchain.sdk.transactions import compute_vin_commitment
+from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.consortium import FOUNDERS
+from tests.conftest import make_vin
 from tests.network.conftest import Localnet, get_height, rpc_get, wait_for
 
 pytestmark = pytest.mark.network
@@ -32,7 +33,7 @@ MEMBER_IDS = [m for m, _, _ in FOUNDERS]
 def register(account: Account, vid: str) -> dict[str, Any]:
     body = RegisterVehicle(
         vid,
-        compute_vin_commitment("LSV" + vid, os.urandom(16)),
+        compute_vin_commitment(make_vin(vid), os.urandom(32)),
         SigningKey.generate().public_key,
         "ID.4",
         2025,
@@ -62,7 +63,7 @@ def test_initial_validators_are_the_member_nodes_keys(net: Localnet) -> None:
 
 def test_sdk_submits_through_one_node_and_reads_from_all(net: Localnet) -> None:
     with Client(net.nodes[2].api_url) as c:
-        res = register(Account(c, net.created.member_keys["geely"]), "geely-net-1")
+        res = register(Account(c, net.created.member_keys["geely"]), "geely:net-1")
         assert res["result"]["code"] == 0
         height = int(res["height"])
         status = c.status()
@@ -73,7 +74,7 @@ def test_sdk_submits_through_one_node_and_reads_from_all(net: Localnet) -> None:
         assert len(block["txs"]) >= 1
     for node in net.nodes:
         with Client(node.api_url) as c:
-            v = wait_for(lambda c=c: c.vehicle("geely-net-1"), 20, f"vehicle on {node.name}")
+            v = wait_for(lambda c=c: c.vehicle("geely:net-1"), 20, f"vehicle on {node.name}")
             assert v["oem"] == "geely"
             # Same block, same results, same CometBFT block hash on every node.
             assert c.block(height)["hash"] == block["hash"]
@@ -84,9 +85,9 @@ def test_invalid_submission_is_refused_with_its_code(net: Localnet) -> None:
         res = c._request("POST", "/txs", ok=(400,), json={"tx": base64.b64encode(b"junk").decode()})
         assert res["error"]["code"] == "malformed_tx"
         acct = Account(c, net.created.member_keys["saic"])
-        register(acct, "saic-dup")
+        register(acct, "saic:dup")
         with pytest.raises(Exception) as info:
-            register(acct, "saic-dup")
+            register(acct, "saic:dup")
         assert getattr(info.value, "code", "") == "already_exists"
 
 
@@ -97,15 +98,15 @@ def test_cli_works_against_any_node(net: Localnet) -> None:
     assert out.exit_code == 0, out.output
     assert all(n.name in out.output for n in net.nodes)
     with Client(net.nodes[3].api_url) as c:
-        register(Account(c, net.created.member_keys["vw-china"]), "vw-cli-1")
+        register(Account(c, net.created.member_keys["vw-china"]), "vw-china:cli-1")
     for node in (net.nodes[0], net.nodes[3]):
         out = runner.invoke(
-            cli, ["query", "vehicles/v/vw-cli-1", "--prove", "--node", node.api_url]
+            cli, ["query", "vehicles/v/vw-china:cli-1", "--prove", "--node", node.api_url]
         )
         assert out.exit_code == 0, out.output
         assert "verified" in out.output
     genesis = str(net.layout.get_comet_home(net.nodes[0]) / "config" / "genesis.json")
-    verify = ["network", "verify", "vehicles/v/vw-cli-1", "--node", "1", "--home", home]
+    verify = ["network", "verify", "vehicles/v/vw-china:cli-1", "--node", "1", "--home", home]
     out = runner.invoke(cli, [*verify, "--genesis", genesis])
     assert out.exit_code == 0, out.output
     assert "verified" in out.output and "genesis validator set" in out.output
@@ -139,19 +140,19 @@ def verified_app_hash(net: Localnet, rpc_url: str, height: int) -> bytes:
 
 def test_state_proof_verifies_against_a_header_signed_by_two_thirds(net: Localnet) -> None:
     with Client(net.nodes[1].api_url) as c:
-        register(Account(c, net.created.member_keys["saic"]), "saic-proof-1")
-        doc = c.query("vehicles", b"v/saic-proof-1", prove=True)
+        register(Account(c, net.created.member_keys["saic"]), "saic:proof-1")
+        doc = c.query("vehicles", b"v/saic:proof-1", prove=True)
         # Header H+1 carries the state after block H.
         assert int(doc["proof_height"]) == int(doc["height"]) + 1
         app_hash = verified_app_hash(net, net.nodes[3].rpc_url, int(doc["proof_height"]))
         assert app_hash.hex() == doc["app_hash"]
         value = bytes.fromhex(doc["value"])
-        verify_state_proof(app_hash, "vehicles", b"v/saic-proof-1", value, doc["proof"])
+        verify_state_proof(app_hash, "vehicles", b"v/saic:proof-1", value, doc["proof"])
         with pytest.raises(InvalidProof):
-            verify_state_proof(app_hash, "vehicles", b"v/saic-proof-1", value[:-1], doc["proof"])
+            verify_state_proof(app_hash, "vehicles", b"v/saic:proof-1", value[:-1], doc["proof"])
         provider = light_client.make_rpc_provider(net.nodes[0].rpc_url)
         v = light_client.query_verified_by_consensus(
-            c, provider, "vehicles", b"v/saic-proof-1", genesis_root(net)
+            c, provider, "vehicles", b"v/saic:proof-1", genesis_root(net)
         )
         assert v.value == value
 
@@ -246,8 +247,8 @@ def test_cometbft_abci_query_proof_verifies_against_the_signed_header(net: Local
     from carchain.engine.abci import protos
 
     with Client(net.nodes[0].api_url) as c:
-        register(Account(c, net.created.member_keys["geely"]), "geely-rpc-q")
-    key = b"v/geely-rpc-q"
+        register(Account(c, net.created.member_keys["geely"]), "geely:rpc-q")
+    key = b"v/geely:rpc-q"
 
     def query() -> Any:
         r = rpc_get(

@@ -36,11 +36,13 @@ def node(tmp_path: Path) -> Iterator[SoloNode]:
 
 def test_reads_wait_for_the_commit_in_progress(node: SoloNode) -> None:
     key = seeded_key("saic")
-    assert node.engine.submit(build_tx(CHAIN_ID, key, 1, register_body("v-1"))).ok
+    assert node.engine.submit(build_tx(CHAIN_ID, key, 1, register_body("saic:v-1"))).ok
     node.produce_block()
-    last = build_tx(CHAIN_ID, key, 9, register_body("v-9"))
+    last = build_tx(CHAIN_ID, key, 9, register_body("saic:v-9"))
     for nonce in range(2, 9):
-        assert node.engine.submit(build_tx(CHAIN_ID, key, nonce, register_body(f"v-{nonce}"))).ok
+        assert node.engine.submit(
+            build_tx(CHAIN_ID, key, nonce, register_body(f"saic:v-{nonce}"))
+        ).ok
     assert node.engine.submit(last).ok
 
     seen: dict[str, Any] = {}

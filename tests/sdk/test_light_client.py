@@ -28,7 +28,7 @@ from tests.sdk.lightchain import Chain, make_chain, make_keys, make_set
 START = 1_800_000_000
 KEYS = make_keys(4, "member")
 NEW = make_keys(4, "newcomer")
-STORE, KEY, VALUE = "vehicles", b"v/saic-1", b"active"
+STORE, KEY, VALUE = "vehicles", b"v/saic:1", b"active"
 
 
 def genesis_root(chain_id: str = "carchain-a") -> TrustedValidatorSet:

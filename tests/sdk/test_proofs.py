@@ -19,14 +19,14 @@ from tests.core.test_vehicles import register_body
 def proven(tmp_path: Path) -> tuple[bytes, bytes, list[dict[str, Any]], Chain]:
     chain = open_chain(tmp_path / "s.db")
     for i in range(5):
-        chain.send("saic", register_body(f"saic-{i}"))
-    proof = chain.app.state.prove("vehicles", b"v/saic-3")
+        chain.send("saic", register_body(f"saic:{i}"))
+    proof = chain.app.state.prove("vehicles", b"v/saic:3")
     return chain.app.state.app_hash, proof.value, proof_json(proof), chain
 
 
 def test_valid_proof_verifies(proven: tuple[bytes, bytes, list[dict[str, Any]], Chain]) -> None:
     app_hash, value, ops, chain = proven
-    verify_state_proof(app_hash, "vehicles", b"v/saic-3", value, ops)
+    verify_state_proof(app_hash, "vehicles", b"v/saic:3", value, ops)
     # Every key of every store proves against the same app hash.
     for store in ("accounts", "members", "vehicles", "params", "governance"):
         rows = chain.db.conn.execute("SELECT key, value FROM kv WHERE store = ?", (store,))
@@ -58,7 +58,7 @@ TAMPERS = {
     "store index": lambda o: _set(o, [1, "proof", "index"], 0),
     "total": lambda o: _set(o, [0, "proof", "total"], 1),
     "dropped aunt": lambda o: _set(o, [0, "proof", "aunts"], o[0]["proof"]["aunts"][:-1]),
-    "key": lambda o: _set(o, [0, "key"], b"v/saic-2".hex()),
+    "key": lambda o: _set(o, [0, "key"], b"v/saic:2".hex()),
     "store": lambda o: _set(o, [1, "key"], b"members".hex()),
     "op type": lambda o: _set(o, [0, "type"], "iavl:v"),
     "one op": lambda o: o[:1],
@@ -75,20 +75,20 @@ def test_invalid_tampered_proof(
 ) -> None:
     app_hash, value, ops, _ = proven
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"v/saic-3", value, TAMPERS[tamper](ops))
+        verify_state_proof(app_hash, "vehicles", b"v/saic:3", value, TAMPERS[tamper](ops))
 
 
 def test_invalid_claims(proven: tuple[bytes, bytes, list[dict[str, Any]], Chain]) -> None:
     app_hash, value, ops, chain = proven
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"v/saic-3", value[:-1], ops)
+        verify_state_proof(app_hash, "vehicles", b"v/saic:3", value[:-1], ops)
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "vehicles", b"v/saic-2", value, ops)
+        verify_state_proof(app_hash, "vehicles", b"v/saic:2", value, ops)
     with pytest.raises(InvalidProof):
-        verify_state_proof(app_hash, "members", b"v/saic-3", value, ops)
+        verify_state_proof(app_hash, "members", b"v/saic:3", value, ops)
     with pytest.raises(InvalidProof):
-        verify_state_proof(b"\x00" * 32, "vehicles", b"v/saic-3", value, ops)
+        verify_state_proof(b"\x00" * 32, "vehicles", b"v/saic:3", value, ops)
     # An old proof does not verify against a newer app hash.
-    chain.send("saic", register_body("saic-9"))
+    chain.send("saic", register_body("saic:9"))
     with pytest.raises(InvalidProof):
-        verify_state_proof(chain.app.state.app_hash, "vehicles", b"v/saic-3", value, ops)
+        verify_state_proof(chain.app.state.app_hash, "vehicles", b"v/saic:3", value, ops)

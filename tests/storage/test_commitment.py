@@ -196,8 +196,8 @@ def test_same_blocks_same_app_hash_in_two_databases(tmp_path: Path) -> None:
     builder = open_chain(tmp_path / "builder.db")
     blocks = []
     for b in range(4):
-        raws = [builder.build("saic", register_body(f"saic-{b}-{i}")) for i in range(5)]
-        raws += [builder.build("geely", register_body(f"geely-{b}")), b"junk"]
+        raws = [builder.build("saic", register_body(f"saic:{b}-{i}")) for i in range(5)]
+        raws += [builder.build("geely", register_body(f"geely:{b}")), b"junk"]
         blocks.append(raws)
     builder.db.close()
     a = open_chain(tmp_path / "a.db")

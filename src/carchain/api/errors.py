@@ -44,6 +44,11 @@ HTTP_STATUS: dict[str, int] = {
     "wrong_epoch": 422,
     "truncated_ciphertext": 400,
     "ciphertext_mismatch": 400,
+    "foreign_vehicle_namespace": 403,
+    "invalid_vin": 422,
+    "invalid_owner_consent": 403,
+    "vin_commitment_mismatch": 422,
+    "key_not_valid_for_batch": 422,
 }
 
 

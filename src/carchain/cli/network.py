@@ -164,7 +164,7 @@ def get_trust_root(
 
 @app.command("verify")
 def verify(
-    key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/saic-000001")],
+    key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/saic:000001")],
     node: Annotated[str, typer.Option(help="Node to read through.")] = "node0",
     genesis: GenesisOpt = None,
     trust_height: TrustHeightOpt = None,

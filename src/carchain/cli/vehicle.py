@@ -1,8 +1,7 @@
-"""``carchain vehicle``: register, transfer, rotate keys, revoke, show."""
+"""``carchain vehicle``: register, transfer, rotate keys, revoke, show, check a VIN."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,16 +24,36 @@ from carchain.cli.common import (
 from carchain.core import vehicles as veh
 from carchain.core.exceptions import CarchainError
 from carchain.sdk.account import Account
-from carchain.sdk.transactions import compute_vin_commitment, sign_transfer_consent
+from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
+from carchain.sdk.vin import (
+    VIN_SALT_SIZE,
+    CheckDigit,
+    compute_vin_commitment,
+    compute_vin_salt,
+    verify_vin_commitment,
+)
 
 app = typer.Typer(help="The vehicle registry (OEMs register their own vehicles).")
-VehicleOpt = Annotated[str, typer.Option("--vehicle-id", help="Vehicle id (not the VIN).")]
+VehicleOpt = Annotated[
+    str,
+    typer.Option("--vehicle-id", help="Vehicle id <oem member id>:<local id> (not the VIN)."),
+]
+OwnerKeyOpt = Annotated[str, typer.Option(help="Current owner's key name (co-signs).")]
+OwnerSigOpt = Annotated[str, typer.Option(help="Owner's co-signature (hex), instead.")]
 
 
 def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
     with client(node) as c:
         try:
             return Account(c, unlock(keyring, key)).send(body)
+        except CarchainError as exc:
+            fail(exc)
+
+
+def _get_vehicle_and_chain(node: str, vehicle_id: str) -> tuple[dict[str, Any], str]:
+    with client(node) as c:
+        try:
+            return c.vehicle(vehicle_id), str(c.status()["chain_id"])
         except CarchainError as exc:
             fail(exc)
 
@@ -48,14 +67,22 @@ def register(
     model: Annotated[str, typer.Option(help="Model name, e.g. Roewe RX5.")],
     year: Annotated[int, typer.Option(help="Model year.")],
     key: KeyOpt,
+    vin_check_digit: Annotated[
+        CheckDigit, typer.Option(help="Check the VIN's position-9 check digit: auto = by region.")
+    ] = CheckDigit.AUTO,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Register a vehicle under your OEM. Prints the VIN salt: keep it off chain."""
-    salt = os.urandom(16)
+    """Register a vehicle in your OEM's namespace. Prints the VIN salt: keep it off chain."""
+    salt = compute_vin_salt()
+    try:
+        veh.validate_vehicle_id(vehicle_id)
+        commitment = compute_vin_commitment(vin, salt, vin_check_digit)
+    except CarchainError as exc:
+        fail(exc)
     body = veh.RegisterVehicle(
         vehicle_id=vehicle_id,
-        vin_commitment=compute_vin_commitment(vin, salt),
+        vin_commitment=commitment,
         public_key=parse_hex_option(public_key, "public key"),
         model=model,
         year=year,
@@ -71,8 +98,8 @@ def transfer(
     vehicle_id: VehicleOpt,
     new_owner: Annotated[str, typer.Option(help="New owner's account public key (hex).")],
     key: KeyOpt,
-    owner_key: Annotated[str, typer.Option(help="Current owner's key name (co-signs).")] = "",
-    owner_signature: Annotated[str, typer.Option(help="Owner's signature (hex), instead.")] = "",
+    owner_key: OwnerKeyOpt = "",
+    owner_signature: OwnerSigOpt = "",
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
@@ -81,12 +108,7 @@ def transfer(
     if bool(owner_key) == bool(owner_signature):
         raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
     if owner_key:
-        with client(node) as c:
-            try:
-                v = c.vehicle(vehicle_id)
-                chain_id = str(c.status()["chain_id"])
-            except CarchainError as exc:
-                fail(exc)
+        v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
         sig = sign_transfer_consent(
             chain_id, unlock(keyring, owner_key), vehicle_id, new, int(v["transfer_seq"])
         )
@@ -101,13 +123,60 @@ def rotate_key(
     vehicle_id: VehicleOpt,
     public_key: Annotated[str, typer.Option(help="New vehicle public key (hex).")],
     key: KeyOpt,
+    owner_key: OwnerKeyOpt = "",
+    owner_signature: OwnerSigOpt = "",
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Replace a vehicle's key."""
-    body = veh.RotateVehicleKey(vehicle_id, parse_hex_option(public_key, "public key"))
-    res = _send(node, keyring, key, body)
+    """Replace a vehicle's key: signed by the OEM, co-signed by the current owner."""
+    new = parse_hex_option(public_key, "public key")
+    if bool(owner_key) == bool(owner_signature):
+        raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
+    if owner_key:
+        sig = _sign_rotation(node, keyring, owner_key, vehicle_id, new)
+    else:
+        sig = parse_hex_option(owner_signature, "owner signature", 64)
+    res = _send(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
     console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
+
+
+def _sign_rotation(node: str, keyring: Path, owner_key: str, vehicle_id: str, new: bytes) -> bytes:
+    v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
+    owner = unlock(keyring, owner_key)
+    version, seq = int(v["key_version"]) + 1, int(v["transfer_seq"])
+    return sign_rotation_consent(chain_id, owner, vehicle_id, new, version, seq)
+
+
+@app.command("consent-rotate")
+def consent_rotate(
+    vehicle_id: VehicleOpt,
+    public_key: Annotated[str, typer.Option(help="The new vehicle public key (hex).")],
+    owner_key: Annotated[str, typer.Option(help="Your (the current owner's) key name.")],
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As the owner, sign consent to rotate to this key; the OEM sends it (--owner-signature)."""
+    new = parse_hex_option(public_key, "public key")
+    sig = _sign_rotation(node, keyring, owner_key, vehicle_id, new)
+    console.print(sig.hex(), soft_wrap=True, markup=False, highlight=False)
+
+
+@app.command("keys")
+def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+    """Show a vehicle's key history: each key version and the block times it was valid."""
+    table = Table("version", "public key", "since ms", "until ms")
+    with client(node) as c:
+        try:
+            latest = int(c.vehicle(vehicle_id)["key_version"])
+            for version in range(1, latest + 1):
+                doc = c.query(veh.STORE, veh.compute_key_period_key(vehicle_id, version))
+                p = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=veh.KeyPeriod)
+                table.add_row(
+                    str(version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+                )
+        except CarchainError as exc:
+            fail(exc)
+    console.print(table)
 
 
 @app.command("revoke")
@@ -135,3 +204,21 @@ def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
     for k, val in v.items():
         table.add_row(k, str(val))
     console.print(table)
+
+
+@app.command("check-vin")
+def check_vin(
+    vehicle_id: VehicleOpt,
+    vin: Annotated[str, typer.Option(help="The VIN to check against the on-chain commitment.")],
+    salt: Annotated[str, typer.Option(help="The VIN salt printed at registration (hex).")],
+    node: NodeOpt = DEFAULT_NODE,
+) -> None:
+    """Check that a VIN and its salt open a vehicle's on-chain VIN commitment."""
+    salt_bytes = parse_hex_option(salt, "salt", VIN_SALT_SIZE)
+    with client(node) as c:
+        try:
+            v = c.vehicle(vehicle_id)
+            verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
+        except CarchainError as exc:
+            fail(exc)
+    console.print(f"[green]VIN matches[/green] the commitment of {vehicle_id}")

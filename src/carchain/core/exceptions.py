@@ -284,6 +284,44 @@ class CiphertextMismatch(CarchainError):
     abci_code = 58
 
 
+# --- the vehicle registry (items of issue 7: namespaces, VINs, key history) ----
+
+
+class ForeignVehicleNamespace(Unauthorized):
+    """A vehicle id lies in another OEM's namespace (``<oem member id>:<local id>``)."""
+
+    code = "foreign_vehicle_namespace"
+    abci_code = 71
+
+
+class InvalidVin(InvalidBody):
+    """A VIN is not 17 ISO 3779 characters, or its check digit is wrong."""
+
+    code = "invalid_vin"
+    abci_code = 72
+
+
+class InvalidOwnerConsent(Unauthorized):
+    """The vehicle's current owner did not sign this exact action (or the consent is stale)."""
+
+    code = "invalid_owner_consent"
+    abci_code = 73
+
+
+class VinCommitmentMismatch(InvalidProof):
+    """A (salt, VIN) pair does not open the vehicle's VIN commitment."""
+
+    code = "vin_commitment_mismatch"
+    abci_code = 74
+
+
+class KeyNotValidForBatch(InvalidProof):
+    """A batch was signed by a vehicle key that was not the vehicle's key during its time range."""
+
+    code = "key_not_valid_for_batch"
+    abci_code = 75
+
+
 ALL_ERRORS: tuple[type[CarchainError], ...] = (
     CarchainError,
     MalformedTransaction,
@@ -319,6 +357,11 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     WrongEpoch,
     TruncatedCiphertext,
     CiphertextMismatch,
+    ForeignVehicleNamespace,
+    InvalidVin,
+    InvalidOwnerConsent,
+    VinCommitmentMismatch,
+    KeyNotValidForBatch,
 )
 
 ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}

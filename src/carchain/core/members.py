@@ -16,7 +16,11 @@ from carchain.core.exceptions import (
 )
 from carchain.core.state import KVView, compute_key, get_record, put_record
 from carchain.core.types import MemberId
-from carchain.core.validation import validate_identifier, validate_public_key, validate_text
+from carchain.core.validation import (
+    validate_member_identifier,
+    validate_public_key,
+    validate_text,
+)
 from carchain.core.validators import MAX_TOTAL_VOTING_POWER
 
 STORE = "members"
@@ -104,7 +108,7 @@ def validate_new_member(
     view: KVView, member_id: str, name: str, roles: list[str], public_key: bytes
 ) -> None:
     """Raise unless a member with these fields could be added now."""
-    validate_identifier(member_id, "member id")
+    validate_member_identifier(member_id)
     validate_text(name, "member name")
     validate_roles(roles)
     validate_public_key(public_key, "member public key")
@@ -301,5 +305,5 @@ def process_set_validator(view: KVView, member_id: str, validator_key: bytes, po
 
 def compute_member_id(value: str) -> MemberId:
     """Return ``value`` as a validated member id."""
-    validate_identifier(value, "member id")
+    validate_member_identifier(value)
     return MemberId(value)

@@ -2,10 +2,21 @@
 
 No VIN goes on chain: the OEM registers a salted commitment to it, so a party
 that knows a VIN and the salt can check the link, and nobody else can.
+
+Vehicle ids are namespaced by OEM: ``<oem member id>:<local id>``. Member ids
+never contain ``:``, so an id names exactly one OEM, and only that OEM may
+register ids in its namespace.
+
+Every key a vehicle ever had is kept as a ``KeyPeriod`` (from when to when it
+was the vehicle's key), so a batch signed before a rotation still proves, and a
+batch signed by a key rotated in after its time range is caught. A rotation
+needs the current owner's co-signature: the OEM alone cannot swap in a key of
+its own and sign "vehicle" data.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import msgspec
@@ -14,7 +25,9 @@ from carchain.core import members
 from carchain.core.effects import Effects
 from carchain.core.exceptions import (
     AlreadyExists,
+    ForeignVehicleNamespace,
     InvalidBody,
+    InvalidOwnerConsent,
     InvalidSignature,
     InvalidState,
     NotFound,
@@ -25,8 +38,9 @@ from carchain.core.state import KVView, compute_key, get_record, put_record
 from carchain.core.transactions import encode
 from carchain.core.types import BlockContext
 from carchain.core.validation import (
+    NAMESPACE_SEPARATOR,
     validate_digest,
-    validate_identifier,
+    validate_member_identifier,
     validate_public_key,
     validate_text,
 )
@@ -36,6 +50,8 @@ STORE = "vehicles"
 MIN_MODEL_YEAR = 1990
 MAX_MODEL_YEAR = 2100
 TRANSFER_DOMAIN = b"carchain/vehicle-transfer/v1\x00"
+ROTATION_DOMAIN = b"carchain/vehicle-rotate-key/v1\x00"
+_LOCAL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class VehicleStatus(StrEnum):
@@ -60,6 +76,16 @@ class Vehicle(msgspec.Struct, frozen=True):
     key_version: int = 1
     transfer_seq: int = 0
     revoked_reason: str = ""
+    key_since_ms: int = 0
+
+
+class KeyPeriod(msgspec.Struct, frozen=True):
+    """One key a vehicle had, and the block times between which it was the vehicle's key."""
+
+    public_key: bytes
+    key_version: int
+    since_ms: int
+    until_ms: int = 0  # 0: still the vehicle's key
 
 
 # --- transaction bodies -------------------------------------------------------------
@@ -85,10 +111,11 @@ class TransferVehicle(msgspec.Struct, frozen=True):
 
 
 class RotateVehicleKey(msgspec.Struct, frozen=True):
-    """Body of ``vehicle.rotate_key``: signed by the vehicle's OEM."""
+    """Body of ``vehicle.rotate_key``: signed by the OEM, co-signed by the current owner."""
 
     vehicle_id: str
     new_public_key: bytes
+    owner_signature: bytes
 
 
 class RevokeVehicle(msgspec.Struct, frozen=True):
@@ -103,6 +130,52 @@ class _TransferConsent(msgspec.Struct, array_like=True, frozen=True):
     vehicle_id: str
     new_owner: bytes
     transfer_seq: int
+
+
+class _RotationConsent(msgspec.Struct, array_like=True, frozen=True):
+    chain_id: str
+    vehicle_id: str
+    new_public_key: bytes
+    key_version: int
+    transfer_seq: int
+
+
+# --- vehicle ids ------------------------------------------------------------------
+
+
+def compute_vehicle_id(oem: str, local_id: str) -> str:
+    """Return the vehicle id ``<oem>:<local id>``; raise ``InvalidBody`` if either part is bad."""
+    vehicle_id = f"{oem}{NAMESPACE_SEPARATOR}{local_id}"
+    validate_vehicle_id(vehicle_id)
+    return vehicle_id
+
+
+def compute_vehicle_namespace(vehicle_id: str) -> str:
+    """Return the member id of the OEM whose namespace ``vehicle_id`` is in."""
+    validate_vehicle_id(vehicle_id)
+    return vehicle_id.partition(NAMESPACE_SEPARATOR)[0]
+
+
+def validate_vehicle_id(vehicle_id: str) -> None:
+    """Raise ``InvalidBody`` unless ``vehicle_id`` is ``<member id>:<local id>``.
+
+    The local id is 1-64 characters of ``[A-Za-z0-9._-]``; neither part holds ``:``.
+    """
+    oem, sep, local_id = vehicle_id.partition(NAMESPACE_SEPARATOR)
+    if not sep or not _LOCAL_ID_RE.fullmatch(local_id):
+        raise InvalidBody(
+            "vehicle id must be <oem member id>:<local id>, the local id 1-64 of [A-Za-z0-9._-]",
+            value=vehicle_id[:140],
+        )
+    validate_member_identifier(oem, "vehicle id's OEM part")
+
+
+def validate_vehicle_namespace(vehicle_id: str, oem: str) -> None:
+    """Raise ``ForeignVehicleNamespace`` unless ``vehicle_id`` is in ``oem``'s namespace."""
+    if compute_vehicle_namespace(vehicle_id) != oem:
+        raise ForeignVehicleNamespace(
+            "vehicle id is in another OEM's namespace", vehicle_id=vehicle_id, oem=oem
+        )
 
 
 # --- reads ----------------------------------------------------------------------
@@ -125,6 +198,23 @@ def compute_transfer_signing_bytes(
     return TRANSFER_DOMAIN + encode(_TransferConsent(chain_id, vehicle_id, new_owner, transfer_seq))
 
 
+def compute_key_period_key(vehicle_id: str, key_version: int) -> bytes:
+    """Return the state key of one of a vehicle's key periods."""
+    return compute_key("keys", vehicle_id, key_version)
+
+
+def compute_rotation_signing_bytes(
+    chain_id: str, vehicle_id: str, new_public_key: bytes, key_version: int, transfer_seq: int
+) -> bytes:
+    """Return the bytes the current owner signs to consent to a key rotation.
+
+    ``key_version`` is the version the new key will have and ``transfer_seq`` the
+    vehicle's current one: a consent works once, and never for a later owner.
+    """
+    consent = _RotationConsent(chain_id, vehicle_id, new_public_key, key_version, transfer_seq)
+    return ROTATION_DOMAIN + encode(consent)
+
+
 def get_vehicle(view: KVView, vehicle_id: str) -> Vehicle:
     """Return the vehicle or raise ``NotFound``."""
     v = get_record(view, STORE, compute_vehicle_key(vehicle_id), Vehicle)
@@ -137,6 +227,28 @@ def get_vehicle_by_key(view: KVView, public_key: bytes) -> Vehicle | None:
     """Return the vehicle whose current key is ``public_key``, if any."""
     raw = view.get(STORE, compute_vehicle_pubkey_key(public_key))
     return None if raw is None else get_vehicle(view, raw.decode())
+
+
+def get_key_period(view: KVView, vehicle_id: str, key_version: int) -> KeyPeriod:
+    """Return key period ``key_version`` of the vehicle or raise ``NotFound``."""
+    period = get_record(view, STORE, compute_key_period_key(vehicle_id, key_version), KeyPeriod)
+    if period is None:
+        raise NotFound("no such vehicle key", vehicle_id=vehicle_id, key_version=key_version)
+    return period
+
+
+def get_key_at(view: KVView, vehicle_id: str, time_ms: int) -> KeyPeriod:
+    """Return the period of the key that was the vehicle's key at block time ``time_ms``.
+
+    The first key also covers the time before registration (cars record at the
+    factory); every later key starts at the block that rotated it in.
+    """
+    vehicle = get_vehicle(view, vehicle_id)
+    for version in range(vehicle.key_version, 1, -1):
+        period = get_key_period(view, vehicle_id, version)
+        if period.since_ms <= time_ms:
+            return period
+    return get_key_period(view, vehicle_id, 1)
 
 
 def is_active_vehicle(vehicle: Vehicle) -> bool:
@@ -167,7 +279,8 @@ def process_register(
 ) -> None:
     """Register a vehicle under the signing OEM."""
     oem = members.validate_active_member(view, signer, Role.OEM)
-    validate_identifier(body.vehicle_id, "vehicle id")
+    validate_vehicle_id(body.vehicle_id)
+    validate_vehicle_namespace(body.vehicle_id, oem.member_id)
     validate_digest(body.vin_commitment, "VIN commitment")
     validate_public_key(body.public_key, "vehicle public key")
     validate_public_key(body.owner, "owner account key")
@@ -188,8 +301,15 @@ def process_register(
         owner=body.owner,
         status=VehicleStatus.ACTIVE,
         registered_height=ctx.height,
+        key_since_ms=ctx.time_ms,
     )
     put_record(view, STORE, key, vehicle)
+    put_record(
+        view,
+        STORE,
+        compute_key_period_key(body.vehicle_id, 1),
+        KeyPeriod(body.public_key, 1, ctx.time_ms),
+    )
     view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
     fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)
 
@@ -216,19 +336,51 @@ def process_transfer(
     fx.emit("vehicle_transferred", vehicle_id=vehicle.vehicle_id, seq=str(updated.transfer_seq))
 
 
+def validate_rotation_consent(chain_id: str, vehicle: Vehicle, body: RotateVehicleKey) -> None:
+    """Raise ``InvalidOwnerConsent`` unless the current owner signed exactly this rotation."""
+    message = compute_rotation_signing_bytes(
+        chain_id,
+        vehicle.vehicle_id,
+        body.new_public_key,
+        vehicle.key_version + 1,
+        vehicle.transfer_seq,
+    )
+    try:
+        verify_signature(vehicle.owner, message, body.owner_signature)
+    except InvalidSignature as exc:
+        raise InvalidOwnerConsent(
+            "the current owner did not co-sign this key rotation", vehicle_id=vehicle.vehicle_id
+        ) from exc
+
+
+def _process_key_period_change(view: KVView, old: Vehicle, new: Vehicle, time_ms: int) -> None:
+    # Close the outgoing key's period and open the new key's, at this block's time.
+    closed = msgspec.structs.replace(
+        get_key_period(view, old.vehicle_id, old.key_version), until_ms=time_ms
+    )
+    put_record(view, STORE, compute_key_period_key(old.vehicle_id, old.key_version), closed)
+    opened = KeyPeriod(new.public_key, new.key_version, time_ms)
+    put_record(view, STORE, compute_key_period_key(new.vehicle_id, new.key_version), opened)
+
+
 def process_rotate_key(
     view: KVView, ctx: BlockContext, signer: bytes, body: RotateVehicleKey, fx: Effects
 ) -> None:
-    """Replace the vehicle's key; the old key stops being accepted at once."""
+    """Replace the vehicle's key with the owner's consent; the old key stops being accepted."""
     vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
     validate_public_key(body.new_public_key, "new vehicle public key")
     _validate_unused_key(view, body.new_public_key)
+    validate_rotation_consent(ctx.chain_id, vehicle, body)
     view.delete(STORE, compute_vehicle_pubkey_key(vehicle.public_key))
     view.set(STORE, compute_vehicle_pubkey_key(body.new_public_key), vehicle.vehicle_id.encode())
     updated = msgspec.structs.replace(
-        vehicle, public_key=body.new_public_key, key_version=vehicle.key_version + 1
+        vehicle,
+        public_key=body.new_public_key,
+        key_version=vehicle.key_version + 1,
+        key_since_ms=ctx.time_ms,
     )
     put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
+    _process_key_period_change(view, vehicle, updated, ctx.time_ms)
     fx.emit(
         "vehicle_key_rotated", vehicle_id=vehicle.vehicle_id, key_version=str(updated.key_version)
     )

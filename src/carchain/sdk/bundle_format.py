@@ -7,7 +7,9 @@
      "batch_proof": merkle proof, "anchor_tx": hex,
      "state": {"height": int, "anchor_key": hex, "anchor_value": hex,
                "anchor_proof": [2 proof ops], "vehicle_key": hex,
-               "vehicle_value": hex, "vehicle_proof": [2 proof ops]},
+               "vehicle_value": hex, "vehicle_proof": [2 proof ops],
+               "key_period_key": hex, "key_period_value": hex,
+               "key_period_proof": [2 proof ops]},
      "block": {"engine": "solo" | "cometbft", "hash": hex, "header": {...},
                "commit": {...}, "validators": [...]}}   # commit, validators: cometbft
 
@@ -36,6 +38,9 @@ class _State(msgspec.Struct):
     vehicle_key: str
     vehicle_value: str
     vehicle_proof: list[dict[str, Any]]
+    key_period_key: str
+    key_period_value: str
+    key_period_proof: list[dict[str, Any]]
 
 
 class _Bundle(msgspec.Struct):
@@ -65,6 +70,9 @@ class ParsedBundle:
     vehicle_key: bytes
     vehicle_value: bytes
     vehicle_proof: list[Any]
+    key_period_key: bytes
+    key_period_value: bytes
+    key_period_proof: list[Any]
     block: dict[str, Any]
 
 
@@ -103,5 +111,8 @@ def parse_bundle(doc: Any) -> ParsedBundle:
         vehicle_key=_unhex(s.vehicle_key, "state.vehicle_key"),
         vehicle_value=_unhex(s.vehicle_value, "state.vehicle_value"),
         vehicle_proof=s.vehicle_proof,
+        key_period_key=_unhex(s.key_period_key, "state.key_period_key"),
+        key_period_value=_unhex(s.key_period_value, "state.key_period_value"),
+        key_period_proof=s.key_period_proof,
         block=b.block,
     )

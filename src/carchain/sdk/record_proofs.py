@@ -23,7 +23,7 @@ import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
-from carchain.core.exceptions import CarchainError, InvalidProof
+from carchain.core.exceptions import CarchainError, InvalidProof, KeyNotValidForBatch
 from carchain.core.transactions import (
     Envelope,
     compute_envelope_signing_bytes,
@@ -31,7 +31,7 @@ from carchain.core.transactions import (
     decode_envelope,
 )
 from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import Vehicle, compute_vehicle_key
+from carchain.core.vehicles import KeyPeriod, Vehicle, compute_key_period_key, compute_vehicle_key
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
 from carchain.data.batches import (
@@ -77,19 +77,36 @@ class VerifiedRecord:
     chain_id: str = ""
     block_hash: bytes = b""
     trusted_by: tuple[str, ...] = ()
+    key_version: int = 1
 
 
 def _read_at_one_height(
-    client: Client, keys: tuple[bytes, bytes], tries: int
-) -> tuple[dict[str, Any], dict[str, Any], int]:
+    client: Client, keys: tuple[bytes, bytes, bytes], tries: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
     for _ in range(tries):
         a = client.query(ANCHORS_STORE, keys[0], prove=True)
         v = client.query(VEHICLES_STORE, keys[1], prove=True)
-        ha = int(a.get("proof_height", a["height"]))
-        if ha == int(v.get("proof_height", v["height"])):
-            return a, v, ha
-        time.sleep(0.05)  # a block landed between the two reads; read again
-    raise CarchainError("could not read both state proofs at one height")
+        k = client.query(VEHICLES_STORE, keys[2], prove=True)
+        heights = {int(d.get("proof_height", d["height"])) for d in (a, v, k)}
+        if len(heights) == 1:
+            return a, v, k, heights.pop()
+        time.sleep(0.05)  # a block landed between the reads; read again
+    raise CarchainError("could not read the state proofs at one height")
+
+
+def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
+    """Return the version of the vehicle key that signed the batch (newest first)."""
+    vid = signed.header.vehicle_id
+    raw = bytes.fromhex(client.query(VEHICLES_STORE, compute_vehicle_key(vid))["value"])
+    for version in range(msgspec.msgpack.decode(raw, type=Vehicle).key_version, 0, -1):
+        doc = client.query(VEHICLES_STORE, compute_key_period_key(vid, version))
+        period = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=KeyPeriod)
+        try:
+            verify_header_signature(signed, period.public_key)
+        except CarchainError:
+            continue
+        return version
+    raise InvalidProof("no key the vehicle ever had signed this batch", vehicle_id=vid)
 
 
 def build_block_section(client: Client, height: int, rpc_url: str | None) -> dict[str, Any]:
@@ -130,13 +147,15 @@ def build_record_proof(
     section is also returned alone: it is the header copy a user may keep.
     """
     root, proofs = compute_proofs(records)
-    header = decode_signed_header(bytes.fromhex(batch_doc["batch_header"])).header
+    signed = decode_signed_header(bytes.fromhex(batch_doc["batch_header"]))
+    header = signed.header
     if root != header.records_root:
         raise InvalidProof("records do not match the batch header's root")
     anchor = batch_doc["anchor"]
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
-    a, v, height = _read_at_one_height(client, (anchor_key, vehicle_key), tries)
+    period_key = compute_key_period_key(header.vehicle_id, _find_key_version(client, signed))
+    a, v, k, height = _read_at_one_height(client, (anchor_key, vehicle_key, period_key), tries)
     block = build_block_section(client, height, rpc_url)
     bundle = {
         "format": FORMAT,
@@ -153,6 +172,9 @@ def build_record_proof(
             "vehicle_key": vehicle_key.hex(),
             "vehicle_value": v["value"],
             "vehicle_proof": v["proof"],
+            "key_period_key": period_key.hex(),
+            "key_period_value": k["value"],
+            "key_period_proof": k["proof"],
         },
         "block": block,
     }
@@ -205,12 +227,51 @@ def check_vehicle_registration(b: ParsedBundle, app_hash: bytes, vehicle_id: str
     return vehicle
 
 
-def check_batch_signature(signed: SignedBatchHeader, vehicle: Vehicle) -> None:
-    """Link 2b: the batch header is signed by the registered vehicle key."""
+def check_key_period(b: ParsedBundle, app_hash: bytes, vehicle_id: str) -> KeyPeriod:
+    """Link 2b: one period of the vehicle's key history is committed under the app hash."""
     try:
-        verify_header_signature(signed, vehicle.public_key)
+        verify_state_proof(
+            app_hash, VEHICLES_STORE, b.key_period_key, b.key_period_value, b.key_period_proof
+        )
+    except InvalidProof as exc:
+        raise _step("vehicle key history is not in the app hash", exc) from exc
+    period = _decode(b.key_period_value, KeyPeriod, "vehicle key period")
+    if b.key_period_key != compute_key_period_key(vehicle_id, period.key_version):
+        raise InvalidProof("vehicle key record is for another vehicle or key version", link="key")
+    return period
+
+
+def check_batch_signature(signed: SignedBatchHeader, period: KeyPeriod) -> None:
+    """Link 2c: the batch header is signed by that key, and it was the vehicle's key then."""
+    try:
+        verify_header_signature(signed, period.public_key)
     except CarchainError as exc:
         raise _step("batch header is not signed by the vehicle's key", exc) from exc
+    validate_key_period_for_batch(signed.header, period)
+
+
+def validate_key_period_for_batch(header: BatchHeader, period: KeyPeriod) -> None:
+    """Raise ``KeyNotValidForBatch`` unless ``period`` overlaps the batch's time range.
+
+    A key rotated in after the batch ended, or rotated out before it began, was
+    not the vehicle's key for that data. The first key also covers the time
+    before registration (cars record at the factory).
+    """
+    version = period.key_version
+    if version > 1 and period.since_ms > header.end_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {version}, rotated in at {period.since_ms} ms, "
+            f"after the batch's time range ended at {header.end_ms} ms",
+            vehicle_id=header.vehicle_id,
+            key_version=version,
+        )
+    if period.until_ms and period.until_ms <= header.start_ms:
+        raise KeyNotValidForBatch(
+            f"batch was signed by key version {version}, rotated out at {period.until_ms} ms, "
+            f"before the batch's time range began at {header.start_ms} ms",
+            vehicle_id=header.vehicle_id,
+            key_version=version,
+        )
 
 
 def check_batch_in_gateway_root(b: ParsedBundle) -> MerkleProof:
@@ -284,7 +345,8 @@ def verify_record_proof(bundle: Any, trust: BlockTrust) -> VerifiedRecord:
     record, signed = check_record_in_batch(b)
     h = signed.header
     vehicle = check_vehicle_registration(b, block.app_hash, h.vehicle_id)
-    check_batch_signature(signed, vehicle)
+    period = check_key_period(b, block.app_hash, h.vehicle_id)
+    check_batch_signature(signed, period)
     bproof = check_batch_in_gateway_root(b)
     env, body = check_anchor_tx(b, block.chain_id)
     check_anchor_covers_batch(body, bproof, h)
@@ -304,6 +366,7 @@ def verify_record_proof(bundle: Any, trust: BlockTrust) -> VerifiedRecord:
         chain_id=block.chain_id,
         block_hash=block.hash,
         trusted_by=tuple(block.trusted_by),
+        key_version=period.key_version,
     )
 
 

@@ -6,8 +6,7 @@ import msgspec
 
 from carchain.core.registry import TX_TYPES
 from carchain.core.transactions import TX_VERSION, Envelope, compute_signing_bytes, encode
-from carchain.core.vehicles import compute_transfer_signing_bytes
-from carchain.crypto.hashing import compute_tagged_hash
+from carchain.core.vehicles import compute_rotation_signing_bytes, compute_transfer_signing_bytes
 from carchain.crypto.signing import SigningKey
 
 _BODY_TYPES = {t.body: t.name for t in TX_TYPES.values()}
@@ -38,11 +37,24 @@ def sign_transfer_consent(
     return owner.sign(compute_transfer_signing_bytes(chain_id, vehicle_id, new_owner, transfer_seq))
 
 
-def compute_vin_commitment(vin: str, salt: bytes) -> bytes:
-    """Return the salted commitment to a VIN that goes on chain instead of the VIN."""
-    if len(salt) < 16:
-        raise ValueError("the VIN salt must be at least 16 random bytes")
-    return compute_tagged_hash("carchain/vin/v1", salt + vin.strip().upper().encode())
+def sign_rotation_consent(
+    chain_id: str,
+    owner: SigningKey,
+    vehicle_id: str,
+    new_public_key: bytes,
+    key_version: int,
+    transfer_seq: int,
+) -> bytes:
+    """Return the current owner's signature consenting to rotate the vehicle to a new key.
+
+    ``key_version`` is the version the new key will get (the vehicle's current
+    one plus one) and ``transfer_seq`` the vehicle's current transfer count.
+    """
+    return owner.sign(
+        compute_rotation_signing_bytes(
+            chain_id, vehicle_id, new_public_key, key_version, transfer_seq
+        )
+    )
 
 
 class NonceTracker:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -15,11 +14,19 @@ from rich.table import Table
 
 from carchain.core import governance as gov
 from carchain.core.exceptions import CarchainError
-from carchain.core.vehicles import RegisterVehicle, RevokeVehicle, RotateVehicleKey, TransferVehicle
+from carchain.core.vehicles import (
+    RegisterVehicle,
+    RevokeVehicle,
+    RotateVehicleKey,
+    TransferVehicle,
+    compute_vehicle_id,
+    compute_vehicle_namespace,
+)
 from carchain.crypto.signing import SigningKey
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
-from carchain.sdk.transactions import compute_vin_commitment, sign_transfer_consent
+from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
+from carchain.sdk.vin import compute_vin_commitment, compute_vin_salt, compute_vin_with_check_digit
 from carchain.sim.consortium import create_consortium
 from carchain.sim.drive import Driver, DriveStats, run_drive
 from carchain.sim.embedded import EmbeddedNode
@@ -56,7 +63,7 @@ def _wait_committed(client: Client, tx_hash: bytes, timeout_s: float = 60.0) -> 
 
 
 def _vehicle_id(oem: str, i: int) -> str:
-    return f"{oem}-{i:06d}"
+    return compute_vehicle_id(oem, f"{i:06d}")
 
 
 def run_demo(
@@ -115,7 +122,9 @@ def run_demo(
                     vehicle_keys[vid] = SigningKey.generate()
                     body = RegisterVehicle(
                         vehicle_id=vid,
-                        vin_commitment=compute_vin_commitment(f"LSV{i:014d}", os.urandom(16)),
+                        vin_commitment=compute_vin_commitment(
+                            compute_vin_with_check_digit(f"LSVAX4180E2{i:06d}"), compute_vin_salt()
+                        ),
                         public_key=vehicle_keys[vid].public_key,
                         model=("Roewe RX5", "Geely Galaxy E8", "VW ID.4")[i % 3],
                         year=2022 + i % 4,
@@ -139,7 +148,7 @@ def run_demo(
             ids = list(owners)
             transfers = ids[:20]
             for vid in transfers:
-                oem = vid.rsplit("-", 1)[0]
+                oem = compute_vehicle_namespace(vid)
                 new_owner = SigningKey.generate()
                 sig = sign_transfer_consent(
                     consortium.chain_id, owners[vid], vid, new_owner.public_key, 0
@@ -147,12 +156,14 @@ def run_demo(
                 accounts[oem].send(TransferVehicle(vid, new_owner.public_key, sig), mode="sync")
             rotations = ids[20:30]
             for vid in rotations:
-                oem = vid.rsplit("-", 1)[0]
-                accounts[oem].send(RotateVehicleKey(vid, SigningKey.generate().public_key), "sync")
+                oem = compute_vehicle_namespace(vid)
+                new_key = SigningKey.generate().public_key
+                sig = sign_rotation_consent(consortium.chain_id, owners[vid], vid, new_key, 2, 0)
+                accounts[oem].send(RotateVehicleKey(vid, new_key, sig), "sync")
             revocations = ids[30:40]
             last = b""
             for vid in revocations:
-                oem = vid.rsplit("-", 1)[0]
+                oem = compute_vehicle_namespace(vid)
                 last = bytes.fromhex(
                     accounts[oem].send(RevokeVehicle(vid, "scrapped"), "sync")["hash"]
                 )
@@ -168,7 +179,7 @@ def run_demo(
 
             # The data plane: the fleet drives an hour; gateways store and anchor its data.
             def driver(vid: str) -> Driver:
-                return Driver(vid, vid.rsplit("-", 1)[0], vehicle_keys[vid], owners[vid])
+                return Driver(vid, compute_vehicle_namespace(vid), vehicle_keys[vid], owners[vid])
 
             data = None
             if ids[40:]:
