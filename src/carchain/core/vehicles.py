@@ -167,16 +167,29 @@ def get_current_owner_period(vehicle: Vehicle) -> OwnerPeriod:
 
 def get_owner_period_at(view: KVView, vehicle_id: str, time_ms: int) -> OwnerPeriod:
     """Return the ownership period that holds ``time_ms``; ``NotFound`` before registration."""
-    vehicle = get_vehicle(view, vehicle_id)
+    return get_owner_period_of(view, get_vehicle(view, vehicle_id), time_ms)
+
+
+def get_owner_period_of(view: KVView, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+    """Return the period of ``vehicle`` (a record read from ``view``) that holds ``time_ms``."""
     if time_ms >= vehicle.owner_since_ms:
         return get_current_owner_period(vehicle)
+    vid = vehicle.vehicle_id
     for seq in range(vehicle.transfer_seq - 1, -1, -1):
-        period = get_record(view, STORE, compute_owner_period_key(vehicle_id, seq), OwnerPeriod)
+        period = get_record(view, STORE, compute_owner_period_key(vid, seq), OwnerPeriod)
         if period is not None and period.since_ms <= time_ms:
             return period
-    raise NotFound(
-        "vehicle was not registered at that time", vehicle_id=vehicle_id, time_ms=time_ms
-    )
+    raise NotFound("vehicle was not registered at that time", vehicle_id=vid, time_ms=time_ms)
+
+
+def get_first_owner_period(view: KVView, vehicle: Vehicle) -> OwnerPeriod:
+    """Return the vehicle's first ownership period (from its registration)."""
+    if vehicle.transfer_seq == 0:
+        return get_current_owner_period(vehicle)
+    first = get_record(view, STORE, compute_owner_period_key(vehicle.vehicle_id, 0), OwnerPeriod)
+    if first is None:
+        raise NotFound("owner history is missing", vehicle_id=vehicle.vehicle_id)
+    return first
 
 
 def get_owner_at(view: KVView, vehicle_id: str, time_ms: int) -> bytes:

@@ -133,8 +133,11 @@ def create_gateway_app(gw: Gateway) -> FastAPI:
 
     @app.get("/keys/{key_ref}")
     def get_key_envelope(key_ref: str, request: Request) -> Response:
-        """Return a sealed epoch key envelope (opens only for owner or custodian)."""
+        """Return a sealed epoch key envelope (opens only for owner or custodian).
+
+        Served from the key namespace only: no ciphertext or manifest answers here.
+        """
         gw = _gateway(request)
-        return Response(gw.blobs.get(parse_hex(key_ref, "key ref", 32)), media_type=OCTETS)
+        return Response(gw.keys.get(parse_hex(key_ref, "key ref", 32)), media_type=OCTETS)
 
     return app

@@ -14,7 +14,7 @@ from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Rece
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.blobstore import make_private_dir, open_namespace
 
 log = logging.getLogger("carchain.gateway")
 
@@ -37,12 +37,16 @@ class Gateway:
     ) -> None:
         self.oem = oem
         self.client = Client(node_url)
-        self.blobs = FileBlobStore(data_dir / "blobs", fsync=fsync)
+        make_private_dir(data_dir)
+        # Separate namespaces: ciphertexts and manifests, and sealed epoch keys.
+        self.blobs = open_namespace(data_dir, "blobs", fsync=fsync)
+        self.keys = open_namespace(data_dir, "keys", fsync=fsync)
         self.journal = Journal(data_dir / "journal.db")
         self.ingestor = Ingestor(
             oem,
             custodian,
             self.blobs,
+            self.keys,
             self.journal,
             ChainDirectory(self.client, registry_max_age_s),
             limits,
