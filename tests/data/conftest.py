@@ -279,7 +279,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
         gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
         gw.start()
-        gclient = GatewayClient(gw.url)
+        gclient = GatewayClient(gw.url, signer=seeded_key("saic"))  # reads as the OEM
         w = World(node, client, gw, gclient, oem, custodian, {})
         w.register("saic-car-1")
         try:

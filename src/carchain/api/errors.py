@@ -39,6 +39,8 @@ HTTP_STATUS: dict[str, int] = {
     "wrong_epoch": 422,
     "truncated_ciphertext": 400,
     "ciphertext_mismatch": 400,
+    "unauthenticated": 401,
+    "gateway_key_not_oem": 403,
 }
 
 

@@ -100,12 +100,17 @@ def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
 @app.command("batches")
 def batches(
     vehicle_id: Annotated[str, typer.Option("--vehicle-id", help="Vehicle id.")],
+    key: Annotated[
+        str, typer.Option(help="Key that signs the request: OEM member, custodian or owner.")
+    ],
     start_ms: Annotated[int, typer.Option(help="Range start (ms since epoch).")] = 0,
     end_ms: Annotated[int, typer.Option(help="Range end (ms since epoch).")] = 2**62,
     gateway: GatewayOpt = DEFAULT_GATEWAY,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """List a vehicle's batches in a time range, with their anchors."""
-    with GatewayClient(gateway) as gc:
+    """List a vehicle's batches in a time range, with their anchors (a signed request)."""
+    signer = unlock(keyring, key)
+    with GatewayClient(gateway, signer=signer) as gc:
         try:
             docs = gc.batches(vehicle_id, start_ms, end_ms)
         except CarchainError as exc:
@@ -138,7 +143,7 @@ def prove(
 ) -> None:
     """Decrypt a batch as its owner or custodian and write a proof bundle for one record."""
     signer = unlock(keyring, key)
-    with GatewayClient(gateway) as gc, Client(node) as client:
+    with GatewayClient(gateway, signer=signer) as gc, Client(node) as client:
         try:
             hh = bytes.fromhex(header_hash)
             doc = gc.batch_proof(hh)

@@ -245,6 +245,20 @@ class CiphertextMismatch(CarchainError):
     abci_code = 58
 
 
+class Unauthenticated(CarchainError):
+    """A request is not signed, wrongly signed, stale or replayed (HTTP 401)."""
+
+    code = "unauthenticated"
+    abci_code = 61
+
+
+class GatewayKeyNotOem(CarchainError):
+    """A gateway's key is not the member key of the active OEM it is set up for."""
+
+    code = "gateway_key_not_oem"
+    abci_code = 62
+
+
 ALL_ERRORS: tuple[type[CarchainError], ...] = (
     CarchainError,
     MalformedTransaction,
@@ -275,6 +289,8 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     WrongEpoch,
     TruncatedCiphertext,
     CiphertextMismatch,
+    Unauthenticated,
+    GatewayKeyNotOem,
 )
 
 ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}

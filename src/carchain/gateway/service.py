@@ -10,6 +10,8 @@ from pathlib import Path
 from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
 from carchain.gateway.anchoring import Anchorer
+from carchain.gateway.auth import ReadAccess, RequestAuthenticator
+from carchain.gateway.chainview import ChainView
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
@@ -52,6 +54,9 @@ class Gateway:
             limits,
         )
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
+        self.oem_key = oem_key.public_key
+        self.authenticator = RequestAuthenticator(int(time.time() * 1000))
+        self.access = ReadAccess(oem, custodian, ChainView(self.client))
         self.anchor_interval_s = anchor_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

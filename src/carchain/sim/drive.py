@@ -177,7 +177,8 @@ def run_drive(
             if time.monotonic() > deadline:
                 raise CarchainError("gateways did not anchor every batch in time")
             time.sleep(0.05)
-        stats.verified = _verify_crash_record(client, gclients[crashed.oem], crashed, bundle_dir)
+        with GatewayClient(gateways[crashed.oem].url, signer=crashed.owner) as owner_gc:
+            stats.verified = _verify_crash_record(client, owner_gc, crashed, bundle_dir)
     _count_anchors(client, start_height, stats)
     stats.seconds = time.monotonic() - started
     console.print(
