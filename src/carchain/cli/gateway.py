@@ -48,14 +48,22 @@ def init(
     port: Annotated[int, typer.Option(help="API port (loopback).")] = 8710,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Create a gateway home: config naming the encrypted OEM key file and the custodian key."""
+    """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
+
+    The node must be reachable: the key must be the active member key of ``--oem``
+    (the only key whose anchors the chain accepts for it).
+    """
+    from carchain.gateway.auth import validate_gateway_key
+    from carchain.gateway.chainview import ChainView
     from carchain.gateway.server import GatewayConfig, save_config
 
     key_file = key_path(keyring, key)
     if not key_file.exists():
         raise typer.BadParameter(f"no key named {key!r} in {keyring}")
-    custodian = load_public_key(key_path(keyring, custodian_key))
     try:
+        custodian = load_public_key(key_path(keyring, custodian_key))
+        with Client(node) as client:
+            validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
         save_config(
             home,
             GatewayConfig(

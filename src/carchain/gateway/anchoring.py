@@ -165,10 +165,8 @@ class Anchorer:
             # The key's nonce moved on (another transaction, or a crash before sending).
             self._resign(row)
             return None
-        except CarchainError as exc:
-            # Timeouts, an unreachable node, a failed result: the next step looks again.
-            log.warning("anchor %d not confirmed yet: %s", row.seq, exc.message)
-            return None
+        # Other errors (timeouts, an unreachable node, a refused signer) reach the loop,
+        # which backs off, shows them in the gateway's status and looks again.
         committed = self.get_chain_anchor(row.seq)
         if committed is None:
             return None

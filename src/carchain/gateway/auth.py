@@ -50,17 +50,14 @@ def validate_gateway_key(view: KVView, public_key: bytes, oem: str) -> Member:
     if m is None:
         raise GatewayKeyNotOem(
             f"key {public_key.hex()[:16]}… is not a consortium member key, so it cannot "
-            f"anchor for {oem!r}",
-            oem=oem,
+            f"anchor for {oem!r}"
         )
     if m.member_id != oem:
-        raise GatewayKeyNotOem(
-            f"key belongs to member {m.member_id!r}, not to {oem!r}", oem=oem, member=m.member_id
-        )
+        raise GatewayKeyNotOem(f"the gateway key belongs to member {m.member_id!r}, not to {oem!r}")
     if Role.OEM.value not in m.roles:
-        raise GatewayKeyNotOem(f"member {oem!r} does not have the oem role", oem=oem)
+        raise GatewayKeyNotOem(f"member {oem!r} does not have the oem role")
     if m.status != MemberStatus.ACTIVE:
-        raise GatewayKeyNotOem(f"member {oem!r} is {m.status}, not active", oem=oem)
+        raise GatewayKeyNotOem(f"member {oem!r} is {m.status}, not active")
     return m
 
 
