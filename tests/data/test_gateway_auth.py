@@ -107,6 +107,14 @@ def test_invalid_signed_by_outsiders_gets_403(
             resp = get(world, path, query, signed(label, path, query))
             assert resp.status_code == 403, (label, path)
             assert resp.json()["error"]["code"] == "unauthorized"
+    # No oracle: a vehicle without batches, or an unknown one, answers the same 403.
+    empty = world.register("saic-car-auth-empty")
+    for vid in (empty.vehicle_id, "saic-car-unknown"):
+        query = f"vehicle_id={vid}"
+        resp = get(world, "/batches", query, signed("stranger", "/batches", query))
+        assert resp.status_code == 403
+    with GatewayClient(world.gateway.url, signer=empty.owner) as gc:
+        assert gc.batches(empty.vehicle_id) == []
 
 
 def test_operators_and_the_owner_read(world: World, stored: tuple[str, bytes, bytes]) -> None:

@@ -24,11 +24,13 @@ from carchain.core import members
 from carchain.core.exceptions import (
     GatewayKeyNotOem,
     InvalidSignature,
+    NotFound,
     Unauthenticated,
     Unauthorized,
 )
 from carchain.core.members import Member, MemberStatus, Role
 from carchain.core.state import KVView
+from carchain.core.vehicles import get_owner_history
 from carchain.crypto.signing import verify_signature
 from carchain.sdk.request_signing import (
     HEADER_KEY,
@@ -136,6 +138,21 @@ class ReadAccess:
         except GatewayKeyNotOem:
             return False
         return True
+
+    def validate_vehicle_reader(self, reader: bytes, vehicle_id: str) -> None:
+        """Raise ``Unauthorized`` unless ``reader`` is an operator or ever owned the vehicle.
+
+        Checked before any batch is looked up, so a refusal says nothing about
+        whether the vehicle has data.
+        """
+        if self.is_operator(reader):
+            return
+        try:
+            owners = {p.owner for p in get_owner_history(self.view, vehicle_id)}
+        except NotFound:
+            owners = set()
+        if reader not in owners:
+            raise Unauthorized("this key may not read this vehicle's data")
 
     def validate_reader(self, reader: bytes, owner: bytes) -> None:
         """Raise ``Unauthorized`` unless ``reader`` is an operator or ``owner`` itself."""
