@@ -206,3 +206,15 @@ def test_metadata_files_are_private(world: World, stored: tuple[str, bytes, byte
             assert mode(p) == (0o700 if p.is_dir() else 0o600), p
     journal = [p for p in data.iterdir() if p.name.startswith("journal.db")]
     assert journal and all(mode(p) == 0o600 for p in journal)
+
+
+def test_gateway_home_and_keyring_are_private(tmp_path: Path) -> None:
+    from carchain.gateway.server import GatewayConfig, save_config
+    from carchain.sdk.keystore import save_key
+
+    save_key(tmp_path / "keyring" / "saic.json", seeded_key("saic"), "pw", n=2**10)
+    assert mode(tmp_path / "keyring") == 0o700
+    assert mode(tmp_path / "keyring" / "saic.json") == 0o600
+    home = tmp_path / "gw"
+    save_config(home, GatewayConfig("saic", "k.json", "00" * 32, "http://127.0.0.1:1"))
+    assert mode(home) == 0o700 and mode(home / "gateway.json") == 0o600
