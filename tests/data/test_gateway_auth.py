@@ -12,14 +12,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carchain.core.exceptions import Unauthenticated
+from carchain.core.exceptions import Unauthenticated, Unauthorized
 from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
 from carchain.gateway.auth import RequestAuthenticator
 from carchain.gateway.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
-from carchain.sdk.request_signing import HEADER_SIGNATURE, HEADER_TIME, sign_request_at
+from carchain.sdk.request_signing import (
+    HEADER_KEY,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIME,
+    sign_request_at,
+)
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key
@@ -87,6 +93,9 @@ def test_invalid_wrongly_signed_stale_or_replayed_reads_get_401(
         "stale": signed("saic", "/batches", query, now_ms() - 10 * 60_000),
         "from the future": signed("saic", "/batches", query, now_ms() + 10 * 60_000),
         "garbage": {**signed("saic", "/batches", query), HEADER_SIGNATURE: "zz"},
+        "short key": {**signed("saic", "/batches", query), HEADER_KEY: "00"},
+        "short nonce": {**signed("saic", "/batches", query), HEADER_NONCE: "00"},
+        "time not a number": {**signed("saic", "/batches", query), HEADER_TIME: "soon"},
     }
     for what, headers in cases.items():
         resp = get(world, "/batches", query, headers)
@@ -218,3 +227,26 @@ def test_gateway_home_and_keyring_are_private(tmp_path: Path) -> None:
     home = tmp_path / "gw"
     save_config(home, GatewayConfig("saic", "k.json", "00" * 32, "http://127.0.0.1:1"))
     assert mode(home) == 0o700 and mode(home / "gateway.json") == 0o600
+
+
+def test_invalid_previous_owner_reading_a_batch_that_reaches_past_the_transfer(
+    world: World,
+) -> None:
+    """Accepted before the transfer committed (it started before and ends ~55 s ahead),
+    the batch reaches past the transfer's block time: neither owner may read it,
+    operators still can."""
+    car = world.register("saic-car-auth-window")
+    buyer = seeded_key("owner/auth-window-buyer")
+    rec = car.recorder(window_ms=10**9)
+    for t, r in make_records(3, now_ms() - 5_000, step_ms=30_000):  # up to ~55 s ahead
+        rec.add_at(r, t)
+    (ahead,) = rec.flush()
+    world.gclient.submit(ahead.body)
+    sig = sign_transfer_consent(CHAIN_ID, car.owner, car.vehicle_id, buyer.public_key, 0)
+    world.send(TransferVehicle(car.vehicle_id, buyer.public_key, sig))
+    for key in (car.owner, buyer):
+        with GatewayClient(world.gateway.url, signer=key) as gc:
+            assert gc.batches(car.vehicle_id) == []
+            with pytest.raises(Unauthorized):
+                gc.ciphertext(ahead.header_hash)
+    assert world.gclient.ciphertext(ahead.header_hash)

@@ -61,8 +61,14 @@ def _authenticate(request: Request) -> bytes:
 
 
 def _get_owner_of(gw: Gateway, row: BatchRow) -> bytes:
-    vehicle = gw.ingestor.directory.get_vehicle(row.vehicle_id)
-    return gw.ingestor.directory.get_owner_period(vehicle, row.start_ms).owner
+    """Return the owner of the batch's whole time range (``b""``: none, operators only).
+
+    A batch accepted before a transfer that its time range reaches past was
+    committed is nobody's: the previous owner must not read past the transfer.
+    """
+    vehicle = gw.ingestor.directory.get_vehicle(row.vehicle_id, row.end_ms)
+    period = gw.ingestor.directory.get_owner_period(vehicle, row.start_ms)
+    return period.owner if row.end_ms < period.until_ms else b""
 
 
 def _get_row(gw: Gateway, header_hash: str, reader: bytes) -> BatchRow:

@@ -125,7 +125,8 @@ class VehicleRecorder:
         Returns the batch of what was recorded before ``since_ms``, sealed to
         the previous owner. Records from ``since_ms`` on stay open and go out
         under a fresh epoch key sealed to ``new_owner``; every old epoch key is
-        forgotten.
+        forgotten. After several transfers, call it once per transfer, oldest
+        first (the chain's owner history), so each period gets its own key.
         """
         if since_ms < self.owner_since_ms:
             raise ValueError("a transfer cannot predate the current ownership")
