@@ -73,6 +73,8 @@ class FileBlobStore:
         self._tmp = root / "tmp"
         make_private_dir(root)
         make_private_dir(self._tmp)
+        for shard in root.glob("[0-9a-f][0-9a-f]"):  # folders of an older, laxer version
+            os.chmod(shard, DIR_MODE)
         # Leftovers of writes interrupted by a crash are never visible as blobs.
         for stale in self._tmp.iterdir():
             with contextlib.suppress(OSError):
