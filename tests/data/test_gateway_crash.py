@@ -105,7 +105,7 @@ def send_all(gw: GatewayProcess, uploads: list[Upload], acked: set[bytes]) -> No
             gw.client.submit(up.body)
         except ReplayedBatch:
             # Stored before a crash, acknowledgement lost: it must be this very batch.
-            gw.client._request("GET", f"/batches/{up.header_hash.hex()}")
+            gw.client.batch(up.header_hash)
         acked.add(up.header_hash)
 
 

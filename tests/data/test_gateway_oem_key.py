@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -166,3 +167,22 @@ def test_anchoring_failures_show_in_status_and_back_off(
         )
         logged = [ln for ln in log_path.read_text().splitlines() if "anchoring failed" in ln]
         assert 1 <= len(logged) <= doc["anchor_errors_total"] + 1
+
+
+def test_backoff_doubles_up_to_a_cap_and_resets_on_success() -> None:
+    from carchain.core.exceptions import Unauthorized
+    from carchain.gateway.service import MAX_BACKOFF_S, AnchoringHealth
+
+    health = AnchoringHealth()
+    waits = [health.record_failure(Unauthorized("no"), 1000 + i, 0.2) for i in range(12)]
+    assert waits[:3] == [0.4, 0.8, 1.6] and waits[-1] == MAX_BACKOFF_S
+    assert all(a <= b for a, b in itertools.pairwise(waits))
+    doc = health.to_dict()
+    assert (doc["anchoring"], doc["anchor_errors"], doc["anchor_failing_since_ms"]) == (
+        "failing",
+        12,
+        1000,
+    )
+    health.record_success()
+    doc = health.to_dict()
+    assert (doc["anchoring"], doc["anchor_errors"], doc["anchor_errors_total"]) == ("ok", 0, 12)

@@ -23,7 +23,15 @@ from carchain.gateway.chainview import ChainView
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key
-from tests.data.conftest import NOW_MS, Car, IngestRig, World, make_records, resign_header
+from tests.data.conftest import (
+    COLLECT_ALL,
+    NOW_MS,
+    Car,
+    IngestRig,
+    World,
+    make_records,
+    resign_header,
+)
 
 T_MS = NOW_MS - 1_800_000  # the transfer: half an hour before "now"
 
@@ -215,3 +223,24 @@ def test_keys_endpoint_serves_no_ciphertext(world: World) -> None:
         world.gclient.submit(pointing)
     with pytest.raises(NotFound):
         world.gclient.key_envelope(ref)
+
+
+def test_split_at_the_transfer_keeps_each_batch_to_its_own_records() -> None:
+    from carchain.data.records import Diagnostics
+
+    car_key, seller, buyer = seeded_key("vehicle/s"), seeded_key("owner/s"), seeded_key("owner/b")
+    custodian = seeded_key("custodian/saic").public_key
+    rec = VehicleRecorder(
+        "saic-s", car_key, seller.public_key, custodian, COLLECT_ALL, window_ms=10**9
+    )
+    record_span(rec, T_MS - 3_000, 3)  # telemetry before the transfer
+    rec.add_at(Diagnostics(T_MS + 10, ["P0301"], True), T_MS + 10)  # diagnostics after
+    (before,) = rec.process_transfer(buyer.public_key, T_MS)
+    (after,) = rec.flush()
+    hb = decode_signed_header(decode_submitted(before.body).header).header
+    ha = decode_signed_header(decode_submitted(after.body).header).header
+    assert "diagnostics" not in hb.categories and "diagnostics" in ha.categories
+    assert (hb.record_count, ha.record_count) == (3, 1)
+    assert hb.end_ms < T_MS <= ha.start_ms and (hb.seq, ha.seq) == (0, 1)
+    assert len(decrypt(before, decode_submitted(before.body).key_envelope, seller)) == 3
+    assert len(decrypt(after, decode_submitted(after.body).key_envelope, buyer)) == 1
