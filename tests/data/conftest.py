@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from carchain.core.exceptions import InvalidNonce, NotFound
-from carchain.core.vehicles import RegisterVehicle, Vehicle
+from carchain.core.vehicles import OwnerPeriod, RegisterVehicle, Vehicle, get_current_owner_period
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
     SignedBatchHeader,
@@ -129,17 +129,36 @@ def replace_upload(upload: Upload, **changes: bytes) -> bytes:
 
 
 class FakeDirectory:
-    """An in-memory vehicle registry."""
+    """An in-memory vehicle registry with past ownership periods."""
 
     def __init__(self) -> None:
         self.vehicles: dict[str, Vehicle] = {}
+        self.history: dict[str, list[OwnerPeriod]] = {}
 
-    def get_vehicle(self, vehicle_id: str) -> Vehicle:
+    def get_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
         """Return the vehicle or raise ``NotFound``."""
         try:
             return self.vehicles[vehicle_id]
         except KeyError:
             raise NotFound("no such vehicle") from None
+
+    def get_owner_period(self, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+        """Return the period holding ``time_ms`` or raise ``NotFound``."""
+        periods = [*self.history.get(vehicle.vehicle_id, []), get_current_owner_period(vehicle)]
+        for p in periods:
+            if p.since_ms <= time_ms < p.until_ms:
+                return p
+        return periods[0]  # before registration: the first owner, as the chain directory
+
+    def transfer(self, vehicle_id: str, new_owner: bytes, at_ms: int) -> None:
+        """Hand the vehicle to ``new_owner`` from ``at_ms`` on, as the chain does."""
+        v = self.vehicles[vehicle_id]
+        self.history.setdefault(vehicle_id, []).append(
+            OwnerPeriod(v.owner, v.owner_since_ms, at_ms)
+        )
+        self.vehicles[vehicle_id] = msgspec.structs.replace(
+            v, owner=new_owner, owner_since_ms=at_ms, transfer_seq=v.transfer_seq + 1
+        )
 
 
 @dataclass
@@ -148,6 +167,7 @@ class IngestRig:
 
     ingestor: Ingestor
     blobs: FileBlobStore
+    keys: FileBlobStore
     journal: Journal
     directory: FakeDirectory
     custodian: SigningKey
@@ -163,7 +183,7 @@ class IngestRig:
     def stored(self) -> tuple[set[bytes], int, int]:
         """Return what is stored: blob addresses, journal batches, unanchored batches."""
         return (
-            set(self.blobs.iter_digests()),
+            set(self.blobs.iter_digests()) | set(self.keys.iter_digests()),
             self.journal.count_batches()[0],
             len(self.journal.get_unanchored(10_000)),
         )
@@ -177,6 +197,7 @@ class IngestRig:
 def rig(tmp_path: Path) -> Iterator[IngestRig]:
     """An ingestor for OEM ``saic`` with small limits (64 KiB uploads, 1000 records)."""
     blobs = FileBlobStore(tmp_path / "blobs")
+    keys = FileBlobStore(tmp_path / "keys")
     journal = Journal(tmp_path / "journal.db")
     directory = FakeDirectory()
     custodian = seeded_key("custodian/saic")
@@ -184,11 +205,12 @@ def rig(tmp_path: Path) -> Iterator[IngestRig]:
         "saic",
         custodian.public_key,
         blobs,
+        keys,
         journal,
         directory,
         IngestLimits(max_upload_bytes=64 * 1024, max_records=1000),
     )
-    yield IngestRig(ingestor, blobs, journal, directory, custodian)
+    yield IngestRig(ingestor, blobs, keys, journal, directory, custodian)
     journal.close()
 
 
@@ -262,7 +284,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
         gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
         gw.start()
-        gclient = GatewayClient(gw.url)
+        gclient = GatewayClient(gw.url, signer=seeded_key("saic"))  # reads as the OEM
         w = World(node, client, gw, gclient, oem, custodian, {})
         w.register("saic:car-1")
         try:

@@ -24,6 +24,10 @@ def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
     assert data.max_anchors_per_gateway_block == 1
     assert data.rejected == {"replayed_batch": 1, "vehicle_revoked": 1}
     assert data.verified is not None and data.verified.kind == "edr"
+    # A car sold after the drive re-keys: the buyer opens its next batch, the seller cannot,
+    # and the same batch under the seller's key is refused.
+    assert "the seller cannot open it" in data.resale
+    assert "old key was refused (invalid_batch)" in data.resale
     text = out.getvalue()
     assert "record verified end to end" in text and "anchor transactions" in text
 

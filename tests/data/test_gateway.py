@@ -44,7 +44,8 @@ def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
     sub = decode_submitted(up.body)
     h = decode_signed_header(sub.header).header
     assert rig.blobs.get(h.ciphertext_hash) == sub.ciphertext
-    assert rig.blobs.get(h.key_ref) == sub.key_envelope
+    assert rig.keys.get(h.key_ref) == sub.key_envelope
+    assert not rig.blobs.has(h.key_ref)
     row = rig.journal.get_batch(header_hash)
     assert row is not None and row.vehicle_id == "saic:1" and row.anchor_seq is None
     assert [r.header_hash for r in rig.journal.get_unanchored(10)] == [header_hash]

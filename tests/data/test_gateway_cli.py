@@ -103,7 +103,15 @@ def test_gateway_commands_end_to_end(tmp_path: Path, processes: Processes) -> No
         status = carchain("gateway", "status", "--gateway", url, env=env)
         assert status.returncode == 0 and "anchored: 1" in status.stdout
         listed = carchain(
-            "gateway", "batches", "--vehicle-id", car.vehicle_id, "--gateway", url, env=env
+            "gateway",
+            "batches",
+            "--vehicle-id",
+            car.vehicle_id,
+            "--key",
+            "owner",
+            "--gateway",
+            url,
+            env=env,
         )
         assert listed.returncode == 0 and uploads[0].header_hash.hex()[:16] in listed.stdout
 

@@ -42,7 +42,7 @@ class GatewayProcess:
         self.home = home
         self.url = f"http://127.0.0.1:{port}"
         self.pid = 0
-        self.client = GatewayClient(self.url, timeout_s=10)
+        self.client = GatewayClient(self.url, timeout_s=10, signer=seeded_key("saic"))
 
     def start(self) -> None:
         env = dict(os.environ, CARCHAIN_PASSPHRASE=PASSPHRASE)
@@ -105,7 +105,7 @@ def send_all(gw: GatewayProcess, uploads: list[Upload], acked: set[bytes]) -> No
             gw.client.submit(up.body)
         except ReplayedBatch:
             # Stored before a crash, acknowledgement lost: it must be this very batch.
-            gw.client._request("GET", f"/batches/{up.header_hash.hex()}")
+            gw.client.batch(up.header_hash)
         acked.add(up.header_hash)
 
 
@@ -195,7 +195,7 @@ def test_sigkill_loses_no_acknowledged_batch_and_anchors_none_twice(
         everything = {u.header_hash for u in first + second}
         assert acked == everything
         for h in acked_before_crash:
-            doc = gw.client._request("GET", f"/batches/{h.hex()}").json()
+            doc = gw.client.batch(h)
             assert doc["anchor_height"] > 0
         # ... exactly once across the chain's anchors.
         head_doc = client.query("anchors", compute_head_key("saic"))

@@ -13,14 +13,15 @@ from carchain.core.types import BlockContext
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.engine.application import Application
-from carchain.sdk.transactions import build_tx, compute_vin_commitment
-from tests.conftest import CHAIN_ID, Chain, seeded_key, snapshot
+from carchain.sdk.transactions import build_tx
+from carchain.sdk.vin import compute_vin_commitment
+from tests.conftest import CHAIN_ID, VIN_SALT, Chain, make_vin, seeded_key, snapshot
 
 
 def _body(vid: str) -> RegisterVehicle:
     return RegisterVehicle(
-        vid,
-        compute_vin_commitment("LSV" + vid, b"s" * 16),
+        "saic:" + vid,
+        compute_vin_commitment(make_vin(vid), VIN_SALT),
         seeded_key("veh/" + vid).public_key,
         "RX5",
         2024,

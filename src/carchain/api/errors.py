@@ -49,6 +49,8 @@ HTTP_STATUS: dict[str, int] = {
     "invalid_owner_consent": 403,
     "vin_commitment_mismatch": 422,
     "key_not_valid_for_batch": 422,
+    "unauthenticated": 401,
+    "gateway_key_not_oem": 403,
 }
 
 

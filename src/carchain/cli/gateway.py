@@ -48,14 +48,22 @@ def init(
     port: Annotated[int, typer.Option(help="API port (loopback).")] = 8710,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Create a gateway home: config naming the encrypted OEM key file and the custodian key."""
+    """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
+
+    The node must be reachable: the key must be the active member key of ``--oem``
+    (the only key whose anchors the chain accepts for it).
+    """
+    from carchain.gateway.auth import validate_gateway_key
+    from carchain.gateway.chainview import ChainView
     from carchain.gateway.server import GatewayConfig, save_config
 
     key_file = key_path(keyring, key)
     if not key_file.exists():
         raise typer.BadParameter(f"no key named {key!r} in {keyring}")
-    custodian = load_public_key(key_path(keyring, custodian_key))
     try:
+        custodian = load_public_key(key_path(keyring, custodian_key))
+        with Client(node) as client:
+            validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
         save_config(
             home,
             GatewayConfig(
@@ -100,12 +108,17 @@ def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
 @app.command("batches")
 def batches(
     vehicle_id: Annotated[str, typer.Option("--vehicle-id", help="Vehicle id.")],
+    key: Annotated[
+        str, typer.Option(help="Key that signs the request: OEM member, custodian or owner.")
+    ],
     start_ms: Annotated[int, typer.Option(help="Range start (ms since epoch).")] = 0,
     end_ms: Annotated[int, typer.Option(help="Range end (ms since epoch).")] = 2**62,
     gateway: GatewayOpt = DEFAULT_GATEWAY,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """List a vehicle's batches in a time range, with their anchors."""
-    with GatewayClient(gateway) as gc:
+    """List a vehicle's batches in a time range, with their anchors (a signed request)."""
+    signer = unlock(keyring, key)
+    with GatewayClient(gateway, signer=signer) as gc:
         try:
             docs = gc.batches(vehicle_id, start_ms, end_ms)
         except CarchainError as exc:
@@ -145,7 +158,7 @@ def prove(
     commit and validator set from --rpc); --header-out gets a copy of that block.
     """
     signer = unlock(keyring, key)
-    with GatewayClient(gateway) as gc, Client(node) as client:
+    with GatewayClient(gateway, signer=signer) as gc, Client(node) as client:
         try:
             hh = bytes.fromhex(header_hash)
             doc = gc.batch_proof(hh)

@@ -322,6 +322,23 @@ class KeyNotValidForBatch(InvalidProof):
     abci_code = 75
 
 
+# --- the gateway's edges -------------------------------------------------------
+
+
+class Unauthenticated(CarchainError):
+    """A request is not signed, wrongly signed, stale or replayed (HTTP 401)."""
+
+    code = "unauthenticated"
+    abci_code = 76
+
+
+class GatewayKeyNotOem(CarchainError):
+    """A gateway's key is not the member key of the active OEM it is set up for."""
+
+    code = "gateway_key_not_oem"
+    abci_code = 77
+
+
 ALL_ERRORS: tuple[type[CarchainError], ...] = (
     CarchainError,
     MalformedTransaction,
@@ -362,6 +379,8 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     InvalidOwnerConsent,
     VinCommitmentMismatch,
     KeyNotValidForBatch,
+    Unauthenticated,
+    GatewayKeyNotOem,
 )
 
 ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}

@@ -77,6 +77,7 @@ class Vehicle(msgspec.Struct, frozen=True):
     transfer_seq: int = 0
     revoked_reason: str = ""
     key_since_ms: int = 0
+    owner_since_ms: int = 0
 
 
 class KeyPeriod(msgspec.Struct, frozen=True):
@@ -123,6 +124,21 @@ class RevokeVehicle(msgspec.Struct, frozen=True):
 
     vehicle_id: str
     reason: str
+
+
+class OwnerPeriod(msgspec.Struct, frozen=True):
+    """Who owned a vehicle from ``since_ms`` (inclusive) to ``until_ms`` (exclusive).
+
+    Past periods are kept under ``o/<vehicle id>/<seq>``; the current one is
+    read from the vehicle record and has ``until_ms == OPEN_UNTIL_MS``.
+    """
+
+    owner: bytes
+    since_ms: int
+    until_ms: int
+
+
+OPEN_UNTIL_MS = 2**63 - 1
 
 
 class _TransferConsent(msgspec.Struct, array_like=True, frozen=True):
@@ -251,6 +267,58 @@ def get_key_at(view: KVView, vehicle_id: str, time_ms: int) -> KeyPeriod:
     return get_key_period(view, vehicle_id, 1)
 
 
+def compute_owner_period_key(vehicle_id: str, seq: int) -> bytes:
+    """Return the state key of a vehicle's ``seq``-th past ownership period (from 0)."""
+    return compute_key("o", vehicle_id, seq)
+
+
+def get_current_owner_period(vehicle: Vehicle) -> OwnerPeriod:
+    """Return the vehicle's current ownership period (open-ended)."""
+    return OwnerPeriod(vehicle.owner, vehicle.owner_since_ms, OPEN_UNTIL_MS)
+
+
+def get_owner_period_at(view: KVView, vehicle_id: str, time_ms: int) -> OwnerPeriod:
+    """Return the ownership period that holds ``time_ms``; ``NotFound`` before registration."""
+    return get_owner_period_of(view, get_vehicle(view, vehicle_id), time_ms)
+
+
+def get_owner_period_of(view: KVView, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+    """Return the period of ``vehicle`` (a record read from ``view``) that holds ``time_ms``."""
+    if time_ms >= vehicle.owner_since_ms:
+        return get_current_owner_period(vehicle)
+    vid = vehicle.vehicle_id
+    for seq in range(vehicle.transfer_seq - 1, -1, -1):
+        period = get_record(view, STORE, compute_owner_period_key(vid, seq), OwnerPeriod)
+        if period is not None and period.since_ms <= time_ms:
+            return period
+    raise NotFound("vehicle was not registered at that time", vehicle_id=vid, time_ms=time_ms)
+
+
+def get_first_owner_period(view: KVView, vehicle: Vehicle) -> OwnerPeriod:
+    """Return the vehicle's first ownership period (from its registration)."""
+    if vehicle.transfer_seq == 0:
+        return get_current_owner_period(vehicle)
+    first = get_record(view, STORE, compute_owner_period_key(vehicle.vehicle_id, 0), OwnerPeriod)
+    if first is None:
+        raise NotFound("owner history is missing", vehicle_id=vehicle.vehicle_id)
+    return first
+
+
+def get_owner_at(view: KVView, vehicle_id: str, time_ms: int) -> bytes:
+    """Return the owner's account key at ``time_ms``; ``NotFound`` before registration."""
+    return get_owner_period_at(view, vehicle_id, time_ms).owner
+
+
+def get_owner_history(view: KVView, vehicle_id: str) -> list[OwnerPeriod]:
+    """Return every ownership period of the vehicle, oldest first, the current one last."""
+    vehicle = get_vehicle(view, vehicle_id)
+    past = [
+        get_record(view, STORE, compute_owner_period_key(vehicle_id, seq), OwnerPeriod)
+        for seq in range(vehicle.transfer_seq)
+    ]
+    return [p for p in past if p is not None] + [get_current_owner_period(vehicle)]
+
+
 def is_active_vehicle(vehicle: Vehicle) -> bool:
     """Return whether the vehicle is registered and not revoked."""
     return vehicle.status == VehicleStatus.ACTIVE
@@ -302,6 +370,7 @@ def process_register(
         status=VehicleStatus.ACTIVE,
         registered_height=ctx.height,
         key_since_ms=ctx.time_ms,
+        owner_since_ms=ctx.time_ms,
     )
     put_record(view, STORE, key, vehicle)
     put_record(
@@ -329,8 +398,12 @@ def process_transfer(
         verify_signature(vehicle.owner, message, body.owner_signature)
     except InvalidSignature as exc:
         raise Unauthorized("the current owner did not sign this transfer") from exc
+    since_ms = process_owner_change(view, ctx, vehicle)
     updated = msgspec.structs.replace(
-        vehicle, owner=body.new_owner, transfer_seq=vehicle.transfer_seq + 1
+        vehicle,
+        owner=body.new_owner,
+        transfer_seq=vehicle.transfer_seq + 1,
+        owner_since_ms=since_ms,
     )
     put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
     fx.emit("vehicle_transferred", vehicle_id=vehicle.vehicle_id, seq=str(updated.transfer_seq))
@@ -361,6 +434,21 @@ def _process_key_period_change(view: KVView, old: Vehicle, new: Vehicle, time_ms
     put_record(view, STORE, compute_key_period_key(old.vehicle_id, old.key_version), closed)
     opened = KeyPeriod(new.public_key, new.key_version, time_ms)
     put_record(view, STORE, compute_key_period_key(new.vehicle_id, new.key_version), opened)
+
+
+def process_owner_change(view: KVView, ctx: BlockContext, vehicle: Vehicle) -> int:
+    """Close the current ownership period at the block time, keep it; return that time.
+
+    Periods never go backwards (``max`` with the period's start), and a transfer
+    in the same millisecond as the period began leaves an empty period that is
+    kept, so the history stays dense by ``transfer_seq``.
+    """
+    until_ms = max(ctx.time_ms, vehicle.owner_since_ms)
+    period = OwnerPeriod(vehicle.owner, vehicle.owner_since_ms, until_ms)
+    put_record(
+        view, STORE, compute_owner_period_key(vehicle.vehicle_id, vehicle.transfer_seq), period
+    )
+    return until_ms
 
 
 def process_rotate_key(

@@ -99,7 +99,7 @@ def _coarsen(value: Any, step: float, category: DataCategory) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidBody("only numbers can be coarsened", category=category.value)
     if category == DataCategory.TIME:
-        s = int(step)
+        s = max(1, int(step))
         return int(value) // s * s
     if isinstance(value, int):
         return int(round(value / step) * step)
@@ -147,6 +147,30 @@ def apply_policy(record: Record, policy: MinimisationPolicy, pseudonym_key: byte
     if not kept:
         return None
     return msgspec.structs.replace(record, **changes) if changes else record
+
+
+def compute_time_precision_ms(policy: MinimisationPolicy) -> int:
+    """Return the finest time step the policy lets out of the car, in ms.
+
+    Collected: 1 ms; coarsened: its step (at least 1 ms); dropped: a whole epoch
+    (a batch must still say which day it belongs to).
+    """
+    rule = policy.get_rule(DataCategory.TIME)
+    if rule.action == Action.COLLECT:
+        return 1
+    if rule.action == Action.COARSEN:
+        return max(1, int(rule.step))
+    return _EPOCH_MS
+
+
+def compute_coarse_time(policy: MinimisationPolicy, time_ms: int) -> int:
+    """Return ``time_ms`` floored to the policy's time precision (never before its day)."""
+    step = compute_time_precision_ms(policy)
+    day_start = time_ms // _EPOCH_MS * _EPOCH_MS
+    return max(day_start, time_ms // step * step)
+
+
+_EPOCH_MS = 86_400_000
 
 
 def validate_policy_covers(policy: MinimisationPolicy) -> None:

@@ -2,7 +2,9 @@
 
 Checks, in order, all before anything is written: size, encoding, header shape
 and epoch window, vehicle registered / belongs to this OEM / not revoked,
-signature, ciphertext length and hash, sealed epoch key, replay. A rejected
+signature, ciphertext length and hash, ownership period of the batch's time
+range, sealed epoch key (for every batch: sealed to the owner at the batch's
+time and to this OEM's custodian), replay. A rejected
 batch raises a typed error and leaves no trace; an accepted one is written
 ciphertext first (fsynced), journal row last, and only then acknowledged.
 """
@@ -15,8 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import msgspec
-
 from carchain.core.exceptions import (
     BatchTooLarge,
     InvalidBatch,
@@ -27,8 +27,14 @@ from carchain.core.exceptions import (
     WrongEpoch,
     WrongOem,
 )
-from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import Vehicle, compute_vehicle_key, is_active_vehicle
+from carchain.core.vehicles import (
+    OwnerPeriod,
+    Vehicle,
+    get_first_owner_period,
+    get_owner_period_of,
+    get_vehicle,
+    is_active_vehicle,
+)
 from carchain.data.batches import (
     SignedBatchHeader,
     compute_epoch,
@@ -39,6 +45,7 @@ from carchain.data.batches import (
     verify_header_signature,
 )
 from carchain.data.custody import compute_key_ref, decode_envelope
+from carchain.gateway.chainview import ChainView
 from carchain.gateway.journal import Journal
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import BlobStore
@@ -62,39 +69,65 @@ class Receipt:
     received: int
 
 
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    """What a stored epoch-key envelope is for and to whom it is sealed."""
+
+    vehicle_id: str
+    epoch: int
+    owner: bytes
+    custodian: bytes
+
+
 class VehicleDirectory(Protocol):
     """Where the gateway looks vehicles up (the chain's committed state)."""
 
-    def get_vehicle(self, vehicle_id: str) -> Vehicle:
-        """Return the vehicle or raise ``NotFound``."""
+    def get_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
+        """Return the vehicle (read after wall time ``not_before_ms``) or raise ``NotFound``."""
+
+    def get_owner_period(self, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+        """Return the vehicle's ownership period holding ``time_ms``.
+
+        Times before the registration belong to the first owner (the car may
+        record before its registration block, e.g. at the factory).
+        """
 
 
 class ChainDirectory:
     """Looks vehicles up in a node's committed state.
 
-    A record read less than ``max_age_s`` ago is reused: a revocation reaches
-    the gateway at most that long after its block commits. ``max_age_s=0``
+    A record read less than ``max_age_s`` ago is reused, but only for a batch
+    that ended before the read: a batch's owner check always sees every
+    transfer committed by the time the batch was complete. ``max_age_s=0``
     reads the chain for every batch.
     """
 
     def __init__(self, client: Client, max_age_s: float = 1.0) -> None:
         self.client = client
+        self.view = ChainView(client)
         self.max_age_s = max_age_s
-        self._cache: dict[str, tuple[float, Vehicle]] = {}
+        self._cache: dict[str, tuple[float, int, Vehicle]] = {}
 
-    def get_vehicle(self, vehicle_id: str) -> Vehicle:
+    def get_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
         """Return the committed vehicle record or raise ``NotFound``."""
         now = time.monotonic()
         hit = self._cache.get(vehicle_id)
-        if hit is not None and now - hit[0] < self.max_age_s:
-            return hit[1]
-        doc = self.client.query(VEHICLES_STORE, compute_vehicle_key(vehicle_id))
-        vehicle = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Vehicle)
+        if hit is not None and now - hit[0] < self.max_age_s and hit[1] > not_before_ms:
+            return hit[2]
+        read_ms = int(time.time() * 1000)
+        vehicle = get_vehicle(self.view, vehicle_id)
         if self.max_age_s > 0:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[vehicle_id] = (now, vehicle)
+            self._cache[vehicle_id] = (now, read_ms, vehicle)
         return vehicle
+
+    def get_owner_period(self, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+        """Return the ownership period holding ``time_ms`` (history read from the chain)."""
+        try:
+            return get_owner_period_of(self.view, vehicle, time_ms)
+        except NotFound:
+            return get_first_owner_period(self.view, vehicle)
 
 
 class Ingestor:
@@ -105,6 +138,7 @@ class Ingestor:
         oem: str,
         custodian: bytes,
         blobs: BlobStore,
+        keys: BlobStore,
         journal: Journal,
         directory: VehicleDirectory,
         limits: IngestLimits | None = None,
@@ -112,11 +146,12 @@ class Ingestor:
         self.oem = oem
         self.custodian = custodian
         self.blobs = blobs
+        self.keys = keys
         self.journal = journal
         self.directory = directory
         self.limits = limits or IngestLimits()
         self._lock = threading.Lock()
-        self._key_scopes: dict[bytes, tuple[str, int]] = {}
+        self._key_scopes: dict[bytes, KeyScope] = {}
 
     def validate_epoch_at(self, signed: SignedBatchHeader, now_ms: int) -> None:
         """Raise ``WrongEpoch`` unless the batch's epoch is current (or recent) at ``now_ms``."""
@@ -127,10 +162,10 @@ class Ingestor:
         if h.end_ms > now_ms + self.limits.max_clock_skew_ms:
             raise WrongEpoch("batch ends in the future", end_ms=h.end_ms)
 
-    def validate_vehicle(self, vehicle_id: str) -> Vehicle:
+    def validate_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
         """Return the vehicle if it is registered, ours and active; raise a typed error if not."""
         try:
-            vehicle = self.directory.get_vehicle(vehicle_id)
+            vehicle = self.directory.get_vehicle(vehicle_id, not_before_ms)
         except NotFound:
             raise UnregisteredVehicle("vehicle is not registered", vehicle_id=vehicle_id) from None
         if vehicle.oem != self.oem:
@@ -139,35 +174,63 @@ class Ingestor:
             raise VehicleRevoked("vehicle is revoked", vehicle_id=vehicle_id)
         return vehicle
 
-    def _validate_key_envelope(
-        self, signed: SignedBatchHeader, envelope: bytes, vehicle: Vehicle
-    ) -> bool:
-        """Return whether the envelope must be stored; raise ``InvalidBatch`` if it is wrong."""
+    def validate_owner_period(self, signed: SignedBatchHeader, vehicle: Vehicle) -> OwnerPeriod:
+        """Return the one ownership period that holds the batch's whole time range.
+
+        A batch that straddles a transfer is refused: its records from the
+        transfer on belong to the new owner and must be under a new epoch key.
+        """
         h = signed.header
-        if self.blobs.has(h.key_ref):
-            # Stored with an earlier batch: it must be this vehicle's key for this epoch.
-            scope = self._key_scopes.get(h.key_ref)
-            if scope is None:
-                env = decode_envelope(self.blobs.get(h.key_ref))
-                scope = (env.vehicle_id, env.epoch)
-                if len(self._key_scopes) > 100_000:
-                    self._key_scopes.clear()
-                self._key_scopes[h.key_ref] = scope
-            if scope != (h.vehicle_id, h.epoch):
-                raise InvalidBatch("key_ref names another vehicle's or epoch's key")
-            return False
-        if not envelope:
-            raise InvalidBatch("the sealed epoch key is missing")
-        if compute_key_ref(envelope) != h.key_ref:
-            raise InvalidBatch("the sealed epoch key does not match the header's key_ref")
-        env = decode_envelope(envelope)
-        if env.vehicle_id != h.vehicle_id or env.epoch != h.epoch:
+        period = self.directory.get_owner_period(vehicle, h.start_ms)
+        if h.end_ms >= period.until_ms:
+            raise InvalidBatch(
+                "batch time range straddles a change of owner: split it at the transfer "
+                "and seal the part from then on to the new owner",
+                vehicle_id=h.vehicle_id,
+                transfer_ms=period.until_ms,
+            )
+        return period
+
+    def _get_key_scope(self, signed: SignedBatchHeader, envelope: bytes) -> tuple[KeyScope, bool]:
+        """Return the scope of the header's key_ref and whether the envelope must be stored."""
+        h = signed.header
+        scope = self._key_scopes.get(h.key_ref)
+        if scope is not None:
+            return scope, False
+        if self.keys.has(h.key_ref):
+            # Only envelopes live in the key namespace: a ciphertext never answers here.
+            env = decode_envelope(self.keys.get(h.key_ref))
+            store = False
+        else:
+            if not envelope:
+                raise InvalidBatch("the sealed epoch key is missing")
+            if compute_key_ref(envelope) != h.key_ref:
+                raise InvalidBatch("the sealed epoch key does not match the header's key_ref")
+            env = decode_envelope(envelope)
+            store = True
+        scope = KeyScope(env.vehicle_id, env.epoch, env.owner, env.custodian)
+        if not store:
+            if len(self._key_scopes) > 100_000:
+                self._key_scopes.clear()
+            self._key_scopes[h.key_ref] = scope
+        return scope, store
+
+    def _validate_key_envelope(
+        self, signed: SignedBatchHeader, envelope: bytes, period: OwnerPeriod
+    ) -> bool:
+        """Check the key_ref's envelope for THIS batch; return whether it must be stored."""
+        h = signed.header
+        scope, store = self._get_key_scope(signed, envelope)
+        if (scope.vehicle_id, scope.epoch) != (h.vehicle_id, h.epoch):
             raise InvalidBatch("the sealed epoch key is for another vehicle or epoch")
-        if env.owner != vehicle.owner:
-            raise InvalidBatch("the epoch key is not sealed to the vehicle's owner")
-        if env.custodian != self.custodian:
+        if scope.owner != period.owner:
+            raise InvalidBatch(
+                "the epoch key is not sealed to the vehicle's owner at the batch's time",
+                vehicle_id=h.vehicle_id,
+            )
+        if scope.custodian != self.custodian:
             raise InvalidBatch("the epoch key is not sealed to this OEM's custodian")
-        return True
+        return store
 
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
@@ -181,12 +244,13 @@ class Ingestor:
         if h.ciphertext_size > self.limits.max_upload_bytes:
             raise BatchTooLarge("ciphertext too large", size=h.ciphertext_size)
         self.validate_epoch_at(signed, now_ms)
-        vehicle = self.validate_vehicle(h.vehicle_id)
+        vehicle = self.validate_vehicle(h.vehicle_id, h.end_ms)
         verify_header_signature(signed, vehicle.public_key)
         validate_ciphertext(h, upload.ciphertext)
+        period = self.validate_owner_period(signed, vehicle)
         header_hash = compute_header_hash(upload.header)
         with self._lock:
-            store_envelope = self._validate_key_envelope(signed, upload.key_envelope, vehicle)
+            store_envelope = self._validate_key_envelope(signed, upload.key_envelope, period)
             if self.journal.has_batch(h.vehicle_id, h.epoch, h.seq):
                 raise ReplayedBatch(
                     "batch already received", vehicle_id=h.vehicle_id, epoch=h.epoch, seq=h.seq
@@ -194,7 +258,7 @@ class Ingestor:
             # Durable order: ciphertext and key, then the journal row; only then the ack.
             self.blobs.put_hashed(h.ciphertext_hash, upload.ciphertext)
             if store_envelope:
-                self.blobs.put_hashed(h.key_ref, upload.key_envelope)
+                self.keys.put_hashed(h.key_ref, upload.key_envelope)
             try:
                 received = self.journal.add_batch(
                     header_hash,

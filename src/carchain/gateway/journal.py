@@ -6,10 +6,15 @@ acknowledged batch is lost in a crash. An anchor row and the assignment of its
 batches are written in one transaction before the anchor transaction is sent,
 so after a restart the same batches go out under the same anchor sequence
 number, which the chain accepts once.
+
+The database holds metadata (which vehicle uploaded when): it is created 0600
+in a 0700 folder before SQLite opens it, and SQLite gives its ``-wal`` and
+``-shm`` files the database's mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carchain.core.anchors import SubmitAnchor
+from carchain.storage.blobstore import FILE_MODE, make_private_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -115,11 +121,19 @@ def _anchor(row: tuple[object, ...]) -> AnchorRow:
     return AnchorRow(*row)  # type: ignore[arg-type]
 
 
+def _create_private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists():
+            os.chmod(p, FILE_MODE)
+
+
 class Journal:
     """The gateway's SQLite journal; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        _create_private_file(path)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from carchain.gateway.app import create_gateway_app
 from carchain.gateway.service import Gateway
 from carchain.node.home import validate_loopback
 from carchain.sdk.keystore import load_key
+from carchain.storage.blobstore import FILE_MODE, make_private_dir
 
 DEFAULT_GATEWAY_PORT = 8710
 
@@ -58,8 +60,10 @@ def save_config(home: Path, config: GatewayConfig) -> None:
     path = get_config_path(home)
     if path.exists():
         raise GatewayConfigError("gateway home already initialised", path=str(home))
-    home.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(config), indent=2))
+    make_private_dir(home)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(asdict(config), indent=2))
 
 
 def load_config(home: Path) -> GatewayConfig:
@@ -88,8 +92,16 @@ def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
 
 
 def run_gateway(home: Path, passphrase: str, port: int | None = None) -> None:
-    """Run the gateway API and anchoring loop until interrupted."""
+    """Run the gateway API and anchoring loop until interrupted.
+
+    Refuses to start (``GatewayKeyNotOem``) unless its key is the active OEM's member key.
+    """
     gw, cfg = open_gateway(home, passphrase)
+    try:
+        gw.validate_key()
+    except BaseException:
+        gw.close()
+        raise
     gw.start_anchoring()
     try:
         uvicorn.run(
@@ -124,7 +136,11 @@ class EmbeddedGateway:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Serve the API and start anchoring; return once the API accepts connections."""
+        """Serve the API and start anchoring; return once the API accepts connections.
+
+        Refuses (``GatewayKeyNotOem``) unless the key is the active OEM's member key.
+        """
+        self.gateway.validate_key()
         config = uvicorn.Config(
             create_gateway_app(self.gateway),
             host="127.0.0.1",

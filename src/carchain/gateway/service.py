@@ -1,22 +1,70 @@
-"""A running gateway: blob store, journal, ingest and the anchoring loop."""
+"""A running gateway: blob store, journal, ingest and the anchoring loop.
+
+The loop backs off when a step fails (doubling from the anchor interval up to
+``MAX_BACKOFF_S``) and keeps the failure visible in ``status()``: consecutive
+errors, the last one, and since when anchoring fails.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
 from carchain.gateway.anchoring import Anchorer
+from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
+from carchain.gateway.chainview import ChainView
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.blobstore import make_private_dir, open_namespace
 
 log = logging.getLogger("carchain.gateway")
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class AnchoringHealth:
+    """How the anchoring loop is doing; ``errors`` counts failures since the last success."""
+
+    errors: int = 0
+    total_errors: int = 0
+    last_error: str = ""
+    last_error_ms: int = 0
+    failing_since_ms: int = 0
+    retry_in_s: float = 0.0
+
+    def record_failure(self, exc: CarchainError, now_ms: int, base_s: float) -> float:
+        """Count a failed step; return how long to wait before the next one."""
+        if not self.errors:
+            self.failing_since_ms = now_ms
+        self.errors += 1
+        self.total_errors += 1
+        self.last_error = f"{exc.code}: {exc.message}"
+        self.last_error_ms = now_ms
+        self.retry_in_s = min(MAX_BACKOFF_S, max(base_s, 0.05) * 2 ** min(self.errors, 20))
+        return self.retry_in_s
+
+    def record_success(self) -> None:
+        """Forget the current run of failures (the totals stay)."""
+        self.errors, self.failing_since_ms, self.retry_in_s = 0, 0, 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the status fields (flat, so ``gateway status`` prints one per line)."""
+        return {
+            "anchoring": "failing" if self.errors else "ok",
+            "anchor_errors": self.errors,
+            "anchor_errors_total": self.total_errors,
+            "anchor_last_error": self.last_error,
+            "anchor_last_error_ms": self.last_error_ms,
+            "anchor_failing_since_ms": self.failing_since_ms,
+            "anchor_retry_in_s": round(self.retry_in_s, 3),
+        }
 
 
 class Gateway:
@@ -37,24 +85,36 @@ class Gateway:
     ) -> None:
         self.oem = oem
         self.client = Client(node_url)
-        self.blobs = FileBlobStore(data_dir / "blobs", fsync=fsync)
+        make_private_dir(data_dir)
+        # Separate namespaces: ciphertexts and manifests, and sealed epoch keys.
+        self.blobs = open_namespace(data_dir, "blobs", fsync=fsync)
+        self.keys = open_namespace(data_dir, "keys", fsync=fsync)
         self.journal = Journal(data_dir / "journal.db")
         self.ingestor = Ingestor(
             oem,
             custodian,
             self.blobs,
+            self.keys,
             self.journal,
             ChainDirectory(self.client, registry_max_age_s),
             limits,
         )
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
+        self.oem_key = oem_key.public_key
+        self.authenticator = RequestAuthenticator(int(time.time() * 1000))
+        self.access = ReadAccess(oem, custodian, ChainView(self.client))
         self.anchor_interval_s = anchor_interval_s
+        self.health = AnchoringHealth()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def process_batch(self, raw: bytes) -> Receipt:
         """Validate and store one upload now."""
         return self.ingestor.process_batch_at(raw, int(time.time() * 1000))
+
+    def validate_key(self) -> None:
+        """Raise ``GatewayKeyNotOem`` unless the gateway's key is its active OEM's member key."""
+        validate_gateway_key(ChainView(self.client), self.oem_key, self.oem)
 
     def start_anchoring(self) -> None:
         """Run the anchoring loop in a background thread."""
@@ -66,8 +126,19 @@ class Gateway:
             try:
                 busy = self.anchorer.step() is not None
             except CarchainError as exc:
-                log.warning("anchoring: %s: %s", exc.code, exc.message)
-                busy = False
+                delay = self.health.record_failure(
+                    exc, int(time.time() * 1000), self.anchor_interval_s
+                )
+                log.warning(
+                    "anchoring failed (%d in a row), retrying in %.1f s: %s: %s",
+                    self.health.errors,
+                    delay,
+                    exc.code,
+                    exc.message,
+                )
+                self._stop.wait(delay)
+                continue
+            self.health.record_success()
             if not busy:
                 self._stop.wait(self.anchor_interval_s)
 
@@ -80,6 +151,7 @@ class Gateway:
             "anchored": anchored,
             "unanchored": total - anchored,
             "anchors": self.journal.count_anchors(),
+            **self.health.to_dict(),
         }
 
     def close(self) -> None:

@@ -1,20 +1,29 @@
-"""HTTP client for an OEM gateway, raising the same typed errors the gateway does."""
+"""HTTP client for an OEM gateway, raising the same typed errors the gateway does.
+
+Uploads need no request signature (the batch is signed by the vehicle); every
+read is signed with ``signer`` (``sdk/request_signing.py``): the OEM's member or
+custodian key, or the vehicle owner's account key.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
 from carchain.core.exceptions import CarchainError, make_error
+from carchain.crypto.signing import SigningKey
 from carchain.sdk.client import NodeUnavailable
+from carchain.sdk.request_signing import sign_request_at
 
 
 class GatewayClient:
     """Uploads batches; fetches batch listings, ciphertext, sealed keys and batch proofs."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0, signer: SigningKey | None = None) -> None:
         self.url = url.rstrip("/")
+        self.signer = signer
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
 
     def close(self) -> None:
@@ -26,6 +35,14 @@ class GatewayClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _signed_get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        query = str(httpx.QueryParams(params or {}))
+        headers = {}
+        if self.signer is not None:
+            now_ms = int(time.time() * 1000)
+            headers = sign_request_at(self.signer, "GET", path, query, now_ms)
+        return self._request("GET", f"{path}?{query}" if query else path, headers=headers)
 
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
@@ -64,16 +81,20 @@ class GatewayClient:
             "end_ms": end_ms,
             "anchored_only": str(anchored_only).lower(),
         }
-        return list(self._request("GET", "/batches", params=params).json()["batches"])
+        return list(self._signed_get("/batches", params).json()["batches"])
+
+    def batch(self, header_hash: bytes) -> dict[str, Any]:
+        """Return one batch's header fields and anchoring state."""
+        return dict(self._signed_get(f"/batches/{header_hash.hex()}").json())
 
     def ciphertext(self, header_hash: bytes) -> bytes:
         """Return a batch's ciphertext."""
-        return self._request("GET", f"/batches/{header_hash.hex()}/ciphertext").content
+        return self._signed_get(f"/batches/{header_hash.hex()}/ciphertext").content
 
     def key_envelope(self, key_ref: bytes) -> bytes:
         """Return a sealed epoch key envelope."""
-        return self._request("GET", f"/keys/{key_ref.hex()}").content
+        return self._signed_get(f"/keys/{key_ref.hex()}").content
 
     def batch_proof(self, header_hash: bytes) -> dict[str, Any]:
         """Return the batch's signed header, its proof to the gateway root and the anchor tx."""
-        return dict(self._request("GET", f"/batches/{header_hash.hex()}/proof").json())
+        return dict(self._signed_get(f"/batches/{header_hash.hex()}/proof").json())

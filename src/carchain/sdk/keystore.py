@@ -69,8 +69,8 @@ def decrypt_key(doc: dict[str, object], passphrase: str) -> SigningKey:
 
 
 def save_key(path: Path, key: SigningKey, passphrase: str, *, n: int = SCRYPT_N) -> None:
-    """Write an encrypted key file (mode 0600); refuse to overwrite an existing one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an encrypted key file (mode 0600, a new keyring folder 0700); never overwrite."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = json.dumps(encrypt_key(key, passphrase, n=n), indent=2).encode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:

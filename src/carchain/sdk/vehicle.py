@@ -6,6 +6,12 @@ the epoch changes. A closed batch is a ``SubmittedBatch``: signed header,
 AES-256-GCM ciphertext and the sealed epoch key. No plaintext leaves here.
 Epoch keys are drawn fresh per epoch and kept only in the recorder (in a real
 car: its secure element); the owner and the OEM custodian get them sealed.
+
+A transfer starts a new key epoch: when the car learns of it
+(``process_transfer``), it closes what it recorded before the transfer under
+the old key, forgets every epoch key it holds, and seals fresh ones to the new
+owner, so the previous owner can open nothing recorded from the transfer on.
+Header times are floored to the policy's time precision, as the records are.
 """
 
 from __future__ import annotations
@@ -23,8 +29,18 @@ from carchain.data.batches import (
     seal_batch,
 )
 from carchain.data.custody import EPOCH_KEY_SIZE, compute_key_ref, seal_epoch_key
-from carchain.data.minimisation import DEFAULT_POLICY, MinimisationPolicy, apply_policy
-from carchain.data.records import Record, compute_record_categories, encode_record
+from carchain.data.minimisation import (
+    DEFAULT_POLICY,
+    MinimisationPolicy,
+    apply_policy,
+    compute_coarse_time,
+)
+from carchain.data.records import (
+    Record,
+    compute_record_categories,
+    decode_record,
+    encode_record,
+)
 
 DEFAULT_WINDOW_MS = 5 * 60 * 1000
 DEFAULT_MAX_RECORDS = 2_000
@@ -55,6 +71,7 @@ class _Open:
     start_ms: int
     end_ms: int
     records: list[bytes] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
     size: int = 0
     categories: set[str] = field(default_factory=set)
 
@@ -73,10 +90,12 @@ class VehicleRecorder:
         window_ms: int = DEFAULT_WINDOW_MS,
         max_records: int = DEFAULT_MAX_RECORDS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        owner_since_ms: int = 0,
     ) -> None:
         self.vehicle_id = vehicle_id
         self.key = key
         self.owner = owner
+        self.owner_since_ms = owner_since_ms
         self.custodian = custodian
         self.policy = policy
         self.window_ms = window_ms
@@ -100,8 +119,39 @@ class VehicleRecorder:
             )
         return k
 
+    def process_transfer(self, new_owner: bytes, since_ms: int) -> list[Upload]:
+        """Re-key for a new owner from ``since_ms`` (the transfer's block time) on.
+
+        Returns the batch of what was recorded before ``since_ms``, sealed to
+        the previous owner. Records from ``since_ms`` on stay open and go out
+        under a fresh epoch key sealed to ``new_owner``; every old epoch key is
+        forgotten. After several transfers, call it once per transfer, oldest
+        first (the chain's owner history), so each period gets its own key.
+        """
+        if since_ms < self.owner_since_ms:
+            raise ValueError("a transfer cannot predate the current ownership")
+        cur, self._open = self._open, None
+        entries = [] if cur is None else list(zip(cur.times, cur.records, strict=True))
+        before = [e for e in entries if e[0] < since_ms]
+        after = [e for e in entries if e[0] >= since_ms]
+        closed: list[Upload] = []
+        if cur is not None and before:
+            self._open = _reopen(cur.epoch, before)
+            closed = self.flush()
+        self._epoch_keys.clear()
+        self._envelopes.clear()
+        self._pseudonym_keys.clear()
+        self.owner, self.owner_since_ms = new_owner, since_ms
+        if cur is not None and after:
+            self._open = _reopen(cur.epoch, after)
+        return closed
+
     def add_at(self, record: Record, now_ms: int) -> list[Upload]:
         """Minimise and add a record collected at ``now_ms``; return batches it closed."""
+        if now_ms < self.owner_since_ms:
+            # Recorded before the transfer: its key is gone, the new owner may not read it.
+            self.dropped += 1
+            return []
         closed: list[Upload] = []
         epoch = compute_epoch(now_ms)
         cur = self._open
@@ -119,10 +169,7 @@ class VehicleRecorder:
         raw = encode_record(minimised)
         if cur is None:
             cur = self._open = _Open(epoch, now_ms, now_ms)
-        cur.records.append(raw)
-        cur.size += len(raw)
-        cur.end_ms = max(cur.end_ms, now_ms)
-        cur.categories.update(c.value for c in compute_record_categories(minimised))
+        _append(cur, raw, now_ms, {c.value for c in compute_record_categories(minimised)})
         if len(cur.records) >= self.max_records or cur.size >= self.max_bytes:
             closed.extend(self.flush())
         return closed
@@ -137,14 +184,17 @@ class VehicleRecorder:
         self._seq[cur.epoch] = seq + 1
         epoch_key = self.get_epoch_key(cur.epoch)
         envelope = self._envelopes[cur.epoch]
+        # No finer time in the header than in the records, and never before the owner's start.
+        start_ms = max(compute_coarse_time(self.policy, cur.start_ms), self.owner_since_ms)
+        end_ms = max(compute_coarse_time(self.policy, cur.end_ms), start_ms)
         sealed = seal_batch(
             cur.records,
             key=self.key,
             vehicle_id=self.vehicle_id,
             epoch=cur.epoch,
             seq=seq,
-            start_ms=cur.start_ms,
-            end_ms=cur.end_ms,
+            start_ms=start_ms,
+            end_ms=end_ms,
             categories=sorted(cur.categories),
             epoch_key=epoch_key,
             key_ref=compute_key_ref(envelope),
@@ -161,3 +211,19 @@ class VehicleRecorder:
                 body=body,
             )
         ]
+
+
+def _reopen(epoch: int, entries: list[tuple[int, bytes]]) -> _Open:
+    batch = _Open(epoch, entries[0][0], entries[0][0])
+    for t, raw in entries:
+        cats = {c.value for c in compute_record_categories(decode_record(raw))}
+        _append(batch, raw, t, cats)
+    return batch
+
+
+def _append(batch: _Open, raw: bytes, time_ms: int, categories: set[str]) -> None:
+    batch.records.append(raw)
+    batch.times.append(time_ms)
+    batch.size += len(raw)
+    batch.end_ms = max(batch.end_ms, time_ms)
+    batch.categories.update(categories)

@@ -265,4 +265,6 @@ def _add_data_rows(table: Table, d: DriveStats) -> None:
             f"{v.kind} of {v.vehicle_id}: record → batch {v.batch_seq} → {v.oem} anchor "
             f"{v.anchor_seq} (block {v.anchor_height}) → app hash of block {v.height}",
         )
+    if d.resale:
+        table.add_row("car sold mid-life (new key epoch)", d.resale)
     table.add_row("data plane time", f"{d.seconds:.1f} s")

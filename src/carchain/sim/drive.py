@@ -5,7 +5,9 @@ has a crash and records an EDR event), minimises them in the car, seals them
 into batches and uploads them to its OEM's gateway; each gateway anchors what
 it received with one transaction per block. At the end the crashed vehicle's
 owner opens the epoch key, decrypts the batch, and the EDR record is verified
-end to end against a block header.
+end to end against a block header. Then one car is sold: it re-keys at once,
+its next batch opens for the buyer and not for the seller, and the same batch
+under the seller's old key is refused by the gateway.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
-from carchain.core.exceptions import CarchainError
+from carchain.core.exceptions import CarchainError, InvalidNonce
+from carchain.core.vehicles import TransferVehicle, Vehicle, get_vehicle
 from carchain.crypto.signing import SigningKey
-from carchain.data.batches import decode_signed_header, open_batch
+from carchain.data.batches import decode_signed_header, decode_submitted, open_batch
 from carchain.data.custody import open_epoch_key
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
 from carchain.data.records import (
@@ -38,11 +41,14 @@ from carchain.data.records import (
     V2xLog,
     decode_record,
 )
+from carchain.gateway.chainview import ChainView
 from carchain.gateway.server import EmbeddedGateway
+from carchain.sdk.account import Account
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.record_proofs import VerifiedRecord, build_record_proof, verify_record_proof
+from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 
 HOUR_MS = 3_600_000
@@ -73,6 +79,7 @@ class DriveStats:
     max_anchors_per_gateway_block: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     verified: VerifiedRecord | None = None
+    resale: str = ""
     seconds: float = 0.0
 
 
@@ -149,8 +156,9 @@ def run_drive(
         }
         gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
         uploads: list[tuple[str, Upload]] = []
+        recorders: dict[str, VehicleRecorder] = {}
         for i, d in enumerate(drivers):
-            rec = VehicleRecorder(
+            rec = recorders[d.vehicle_id] = VehicleRecorder(
                 d.vehicle_id,
                 d.key,
                 d.owner.public_key,
@@ -178,7 +186,13 @@ def run_drive(
             if time.monotonic() > deadline:
                 raise CarchainError("gateways did not anchor every batch in time")
             time.sleep(0.05)
-        stats.verified = _verify_crash_record(client, gclients[crashed.oem], crashed, bundle_dir)
+        with GatewayClient(gateways[crashed.oem].url, signer=crashed.owner) as owner_gc:
+            stats.verified = _verify_crash_record(client, owner_gc, crashed, bundle_dir)
+        if len(drivers) > 1:
+            sold = drivers[1]
+            stats.resale = _sell_car(
+                client, gclients[sold.oem], sold, oem_keys[sold.oem], recorders[sold.vehicle_id]
+            )
     _count_anchors(client, start_height, stats)
     stats.seconds = time.monotonic() - started
     console.print(
@@ -237,6 +251,54 @@ def _verify_crash_record(
         # The demo holds its own copy of the header it just read: that is its trust root.
         return verify_record_proof(bundle, BlockTrust(own_header=header))
     raise CarchainError("the crash record was not found in an anchored batch")
+
+
+def _sell_car(
+    client: Client, gc: GatewayClient, d: Driver, oem_key: SigningKey, rec: VehicleRecorder
+) -> str:
+    """Sell ``d``'s car; it re-keys; show who can read what it records next."""
+    buyer = SigningKey.generate()
+    account = Account(client, oem_key)
+    sig = sign_transfer_consent(account.chain_id, d.owner, d.vehicle_id, buyer.public_key, 0)
+    deadline = time.monotonic() + 30
+    while True:  # the OEM's gateway signs anchors with the same key: nonces may race
+        try:
+            account.send(TransferVehicle(d.vehicle_id, buyer.public_key, sig))
+            break
+        except InvalidNonce:
+            if time.monotonic() > deadline:
+                raise
+    since = int(_get_vehicle(client, d.vehicle_id).owner_since_ms)
+    stale = VehicleRecorder(d.vehicle_id, d.key, d.owner.public_key, rec.custodian, rec.policy)
+    rec.process_transfer(buyer.public_key, since)
+    after = Telemetry(since + 1000, 31.2, 121.5, 30.0, 90.0, 0.0)
+    rec.add_at(after, since + 1000)
+    stale.add_at(after, since + 1000)
+    (fresh,) = rec.flush()
+    (old_key,) = stale.flush()
+    try:
+        gc.submit(old_key.body)
+        refused = "accepted (unexpected)"
+    except CarchainError as exc:
+        refused = f"refused ({exc.code})"
+    gc.submit(fresh.body)
+    ref = decode_signed_header(decode_submitted(fresh.body).header).header.key_ref
+    with GatewayClient(gc.url, signer=buyer) as buyer_gc:
+        envelope = buyer_gc.key_envelope(ref)
+    open_epoch_key(envelope, buyer)
+    try:
+        open_epoch_key(envelope, d.owner)
+        seller = "opens it (unexpected)"
+    except CarchainError:
+        seller = "cannot open it"
+    return (
+        f"{d.vehicle_id} sold: re-keyed at the transfer; the buyer opens its next batch, "
+        f"the seller {seller}; the same batch under the old key was {refused}"
+    )
+
+
+def _get_vehicle(client: Client, vehicle_id: str) -> Vehicle:
+    return get_vehicle(ChainView(client), vehicle_id)
 
 
 def _count_anchors(client: Client, start_height: int, stats: DriveStats) -> None:

@@ -4,7 +4,13 @@ A blob's address is the SHA-256 of its bytes. ``BlobStore`` is the interface;
 ``FileBlobStore`` is the filesystem default: ``<root>/ab/<hex>``, written
 atomically (temporary file, fsync, rename, fsync of the folder), so a blob is
 either absent or complete. Every read re-hashes and raises ``StorageCorrupted``
-on a mismatch. An object-store backend (S3, OSS, MinIO) implements the same
+on a mismatch. Folders are 0700 and files 0600: even sealed blobs are metadata
+(sizes, times, which car uploaded what).
+
+Blobs of different kinds live in separate stores (namespaces), each its own
+root: a reference that must name a key envelope is looked up only among
+envelopes, so a ciphertext crafted to decode as an envelope is never taken for
+one (``open_namespace``). An object-store backend (S3, OSS, MinIO) implements the same
 five methods: addresses are plain hex names and nothing relies on a filesystem.
 """
 
@@ -20,6 +26,8 @@ from carchain.core.exceptions import NotFound, StorageCorrupted
 from carchain.crypto.hashing import compute_sha256
 
 DIGEST_SIZE = 32
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class BlobStore(Protocol):
@@ -50,6 +58,12 @@ def _validate_digest(digest: bytes) -> str:
     return digest.hex()
 
 
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) as 0700, and tighten it if it exists."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+
+
 class FileBlobStore:
     """Blobs as files in sharded folders under ``root``."""
 
@@ -57,7 +71,10 @@ class FileBlobStore:
         self.root = root
         self.fsync = fsync
         self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        make_private_dir(root)
+        make_private_dir(self._tmp)
+        for shard in root.glob("[0-9a-f][0-9a-f]"):  # folders of an older, laxer version
+            os.chmod(shard, DIR_MODE)
         # Leftovers of writes interrupted by a crash are never visible as blobs.
         for stale in self._tmp.iterdir():
             with contextlib.suppress(OSError):
@@ -83,9 +100,10 @@ class FileBlobStore:
             return
         folder = path.parent
         new_folder = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
+        if new_folder:
+            make_private_dir(folder)
         tmp = self._tmp / f"{path.name}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         try:
             view = memoryview(data)
             while view:
@@ -134,3 +152,10 @@ class FileBlobStore:
             for f in shard.iterdir():
                 if len(f.name) == 2 * DIGEST_SIZE:
                     yield bytes.fromhex(f.name)
+
+
+def open_namespace(root: Path, namespace: str, *, fsync: bool = True) -> FileBlobStore:
+    """Return the file blob store of one namespace (``ciphertexts``, ``keys``...) under ``root``."""
+    if not namespace.isidentifier():
+        raise ValueError("a blob namespace is a plain name")
+    return FileBlobStore(root / namespace, fsync=fsync)
