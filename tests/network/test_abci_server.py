@@ -420,7 +420,7 @@ def test_process_proposal_rejects_txs_of_signers_not_admitted(tmp_path: Path, ab
 
     async def body() -> None:
         async with serving(tmp_path, abci) as (_, connect):
-            c = await connect()
+            c, query = await connect(), await connect()
             await c.call(init_chain=init_request(abci))
 
             async def verdict(txs: list[bytes]) -> Any:
@@ -443,7 +443,7 @@ def test_process_proposal_rejects_txs_of_signers_not_admitted(tmp_path: Path, ab
             fin = (await c.call(finalize_block=finalize(abci, 1, [stranger]))).finalize_block
             assert [r.codespace for r in fin.tx_results] == ["unauthorized"]
             await c.call(commit=abci.RequestCommit())
-            q = await c.call(
+            q = await query.call(
                 query=abci.RequestQuery(
                     path="/store/accounts", data=seeded_key("stranger").public_key
                 )

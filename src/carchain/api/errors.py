@@ -51,6 +51,7 @@ HTTP_STATUS: dict[str, int] = {
     "key_not_valid_for_batch": 422,
     "unauthenticated": 401,
     "gateway_key_not_oem": 403,
+    "timeout": 202,
 }
 
 

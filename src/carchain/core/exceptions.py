@@ -339,6 +339,13 @@ class GatewayKeyNotOem(CarchainError):
     abci_code = 77
 
 
+class CommitTimeout(CarchainError):
+    """A transaction was accepted but not committed within the wait; it may still commit."""
+
+    code = "timeout"
+    abci_code = 78
+
+
 ALL_ERRORS: tuple[type[CarchainError], ...] = (
     CarchainError,
     MalformedTransaction,
@@ -381,6 +388,7 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     KeyNotValidForBatch,
     Unauthenticated,
     GatewayKeyNotOem,
+    CommitTimeout,
 )
 
 ERRORS_BY_CODE: dict[str, type[CarchainError]] = {cls.code: cls for cls in ALL_ERRORS}

@@ -33,7 +33,13 @@ from carchain.core.anchors import (
     compute_anchor_key,
     compute_head_key,
 )
-from carchain.core.exceptions import CarchainError, DuplicateTransaction, InvalidNonce, NotFound
+from carchain.core.exceptions import (
+    CarchainError,
+    CommitTimeout,
+    DuplicateTransaction,
+    InvalidNonce,
+    NotFound,
+)
 from carchain.core.transactions import compute_tx_hash
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.data.batches import compute_records_root
@@ -174,8 +180,8 @@ class Anchorer:
             # The key's nonce moved on (another transaction, or a crash before sending).
             self._resign(row)
             return None
-        except DuplicateTransaction:
-            # A mempool still holds these bytes: it is pending after all; look again later.
+        except (DuplicateTransaction, CommitTimeout):
+            # A mempool holds these bytes (still, or now): pending; look again later.
             return None
         # Other errors (timeouts, an unreachable node, a refused signer) reach the loop,
         # which backs off, shows them in the gateway's status and looks again.
