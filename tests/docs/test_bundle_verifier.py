@@ -170,9 +170,8 @@ def check_anchor(
     )
     if key != b"a/" + anchor["oem"].encode() + b"/" + u64be(anchor["seq"]):
         raise Refused("anchor key does not match")
-    if [anchor[f] for f in ("seq", "root", "batch_count", "manifest_hash")] != [
-        body[f] for f in ("seq", "root", "batch_count", "manifest_hash")
-    ]:
+    # Stricter than link 8 requires (section 12): all seven body fields, as recorded.
+    if [anchor[f] for f in ANCHOR_BODY] != [body[f] for f in ANCHOR_BODY]:
         raise Refused("anchor on chain differs from the transaction")
     if (
         anchor["signer"] != signer
@@ -217,6 +216,7 @@ def flip(hex_value: str, index: int = -1) -> str:
         (("state", "key_period_value"), -1),
         (("state", "anchor_value"), -1),
         (("block", "header", "app_hash"), 0),
+        (("block", "header", "tx_root"), 3),
     ],
 )
 def test_invalid_tampered_bundle_is_refused_by_the_page_verifier(

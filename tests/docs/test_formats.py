@@ -429,3 +429,58 @@ def test_cometbft_header_and_validator_set_hash() -> None:
         ]
     )
     assert compute_validator_set_hash(vals) == expected
+
+
+# --- the links to this page ----------------------------------------------------------------
+
+
+def _slug(heading: str) -> str:
+    return re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_to_formats_md_resolve() -> None:
+    root = ref.FORMATS_MD.parents[1]
+    slugs = {_slug(h) for h in re.findall(r"^#+ (.+)$", ref.FORMATS_MD.read_text(), re.M)}
+    for doc in ("README.md", "docs/architecture.md", "docs/data-plane.md"):
+        links = re.findall(r"formats\.md(#[a-z0-9-]+)?\)", (root / doc).read_text())
+        assert links, f"{doc} does not link formats.md"
+        for anchor in links:
+            assert not anchor or anchor[1:] in slugs, f"{doc}: no heading for {anchor}"
+
+
+def test_abci_proof_op_data_is_the_documented_value_op() -> None:
+    from carchain.engine.abci.protos import get_crypto_proof
+
+    pb = get_crypto_proof()
+    aunts = [b"\x02" * 32, b"\x03" * 32]
+    proof = pb.Proof(total=5, index=3, leaf_hash=b"\x01" * 32, aunts=aunts)
+    got = pb.ValueOp(key=b"v/saic:car-1", proof=proof).SerializeToString()
+    inner = ref.pb_varint(1, 5) + ref.pb_varint(2, 3) + ref.pb_bytes(3, b"\x01" * 32)
+    inner += b"".join(ref.pb_bytes(4, a) for a in aunts)
+    assert got == ref.pb_bytes(1, b"v/saic:car-1") + ref.pb_bytes(2, inner)
+
+
+def test_commit_vote_sign_bytes() -> None:
+    from carchain.sdk.light import compute_vote_sign_bytes
+
+    block_id = BlockId(b"\x0c" * 32, 1, b"\x0d" * 32)
+    got = compute_vote_sign_bytes("carchain-net", 200, 1, block_id, Timestamp(1_700_000_000, 5))
+    sfixed = [b"\x11" + (200).to_bytes(8, "little"), b"\x19" + (1).to_bytes(8, "little")]
+    psh = ref.pb_varint(1, 1) + ref.pb_bytes(2, b"\x0d" * 32)
+    cbid = ref.pb_bytes(1, b"\x0c" * 32) + ref.pb_bytes(2, psh, always=True)
+    ts = ref.pb_varint(1, 1_700_000_000) + ref.pb_varint(2, 5)
+    body = ref.pb_varint(1, 2) + b"".join(sfixed) + ref.pb_bytes(4, cbid, always=True)
+    body += ref.pb_bytes(5, ts, always=True) + ref.pb_bytes(6, b"carchain-net")
+    assert got == ref.uvarint(len(body)) + body
+
+
+def test_invalid_malleated_signature_is_refused() -> None:
+    from carchain.core.exceptions import InvalidSignature
+
+    order = 2**252 + 27742317777372353535851937790883648493
+    sig = KEY.sign(b"m")
+    s = int.from_bytes(sig[32:], "little") + order
+    malleated = sig[:32] + s.to_bytes(32, "little")
+    verify_signature(KEY.public_key, b"m", sig)
+    with pytest.raises(InvalidSignature):
+        verify_signature(KEY.public_key, b"m", malleated)
