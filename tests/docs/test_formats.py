@@ -8,6 +8,7 @@ carchain's encoders; the domain tags and store order are read from formats.md it
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import re
 from pathlib import Path
@@ -280,7 +281,7 @@ def test_hkdf_info_strings() -> None:
     info = b"carchain/pseudonym-key/v1" + u16be(len(vid)) + vid + u16be(8) + u64be(3)
     key = hkdf(ek, info)
     assert compute_pseudonym_key(ek, VID, 3) == key
-    expected = __import__("hmac").new(key, b"peer-7", hashlib.sha256).digest()[:16].hex()
+    expected = hmac.new(key, b"peer-7", hashlib.sha256).digest()[:16].hex()
     assert compute_pseudonym(key, "peer-7") == expected
 
 
