@@ -29,6 +29,7 @@ HTTP_STATUS: dict[str, int] = {
     "decryption_failed": 400,
     "storage_corrupted": 500,
     "proof_unavailable": 404,
+    "height_unavailable": 404,
     "bad_request": 400,
     "invalid_batch": 400,
     "batch_too_large": 413,

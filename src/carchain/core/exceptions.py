@@ -179,6 +179,13 @@ class ProofUnavailable(CarchainError):
     abci_code = 44
 
 
+class HeightUnavailable(CarchainError):
+    """State at this height is not kept: older than the version window, or not yet committed."""
+
+    code = "height_unavailable"
+    abci_code = 45
+
+
 # --- the vehicle data plane (off chain) ---------------------------------------
 
 
@@ -266,6 +273,7 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     DecryptionFailed,
     StorageCorrupted,
     ProofUnavailable,
+    HeightUnavailable,
     InvalidBatch,
     BatchTooLarge,
     UnregisteredVehicle,

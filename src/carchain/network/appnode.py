@@ -36,6 +36,7 @@ from carchain.network.backend import CometBackend
 from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
 from carchain.storage.database import Database
+from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 
 log = logging.getLogger("carchain.appnode")
 CRASH_ENV = "CARCHAIN_CRASH_BEFORE_COMMIT"
@@ -65,11 +66,20 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-async def serve(app_home: Path) -> int:
-    """Serve ABCI and the API until stopped; return the exit status."""
+async def serve(app_home: Path, state_versions: int | None = None) -> int:
+    """Serve ABCI and the API until stopped; return the exit status.
+
+    ``state_versions`` overrides ``node.json``'s window of kept heights.
+    """
     cfg = json.loads((app_home / "node.json").read_text())
+    versions = cfg.get("state_versions", DEFAULT_STATE_VERSIONS)
+    versions = versions if state_versions is None else state_versions
+    try:
+        validate_state_versions(versions)
+    except ValueError as bad:
+        raise CarchainError(f"{bad} (node.json or --state-versions)") from bad
     db = Database(app_home / "data" / "state.db")
-    app = Application(db)
+    app = Application(db, versions)
     adapter = AbciAdapter(app)
     crash_at = os.environ.get(CRASH_ENV)
     if crash_at:
@@ -128,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the application process."""
     parser = argparse.ArgumentParser(prog="carchain-appnode")
     parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--state-versions", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return asyncio.run(serve(args.home))
+        return asyncio.run(serve(args.home, args.state_versions))
     except StorageCorrupted as exc:
         log.critical("refusing to start: %s (%s)", exc.message, exc.code)
         return EXIT_CORRUPTED

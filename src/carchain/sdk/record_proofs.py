@@ -10,7 +10,6 @@ the link that broke.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
-from carchain.core.exceptions import CarchainError, InvalidProof
+from carchain.core.exceptions import CarchainError, InvalidProof, ProofUnavailable
 from carchain.core.transactions import (
     compute_envelope_signing_bytes,
     decode_body,
@@ -54,12 +53,13 @@ class VerifiedRecord:
 
 
 def build_record_proof(
-    records: list[bytes], index: int, batch_doc: dict[str, Any], client: Client, tries: int = 10
+    records: list[bytes], index: int, batch_doc: dict[str, Any], client: Client
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(bundle, block header)`` proving ``records[index]``.
 
     ``records`` are the decrypted records of the batch, ``batch_doc`` is the
-    gateway's batch proof. Both state proofs are taken at one height.
+    gateway's batch proof. Both state proofs are read at one state height: the
+    anchor's at the latest, the vehicle's at the height that answer names.
     """
     root, proofs = compute_proofs(records)
     header = decode_signed_header(bytes.fromhex(batch_doc["batch_header"])).header
@@ -68,16 +68,16 @@ def build_record_proof(
     anchor = batch_doc["anchor"]
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
-    for _ in range(tries):
-        a = client.query(ANCHORS_STORE, anchor_key, prove=True)
-        v = client.query(VEHICLES_STORE, vehicle_key, prove=True)
-        ha = int(a.get("proof_height", a["height"]))
-        hv = int(v.get("proof_height", v["height"]))
-        if ha == hv:
-            break
-        time.sleep(0.05)  # a block landed between the two reads; read again
-    else:
-        raise CarchainError("could not read both state proofs at one height")
+    a = client.query(ANCHORS_STORE, anchor_key, prove=True)
+    v = client.query(VEHICLES_STORE, vehicle_key, prove=True, height=int(a["height"]))
+    ha = int(a.get("proof_height", a["height"]))
+    hv = int(v.get("proof_height", v["height"]))
+    if int(v["height"]) != int(a["height"]) or ha != hv:
+        raise ProofUnavailable(
+            "the node answered the two state proofs at different heights",
+            anchor_height=ha,
+            vehicle_height=hv,
+        )
     block = client.block(ha)
     bundle = {
         "format": FORMAT,

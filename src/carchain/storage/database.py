@@ -17,6 +17,22 @@ CREATE TABLE IF NOT EXISTS nodes (
     store TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (store, level, idx)
 ) WITHOUT ROWID;
+-- Past state versions (storage/history.py): the value or node hash a row had
+-- before block ``height`` overwrote it, and each height's store sizes and roots.
+CREATE TABLE IF NOT EXISTS kv_history (
+    store TEXT NOT NULL, key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (store, key, height)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_history_by_height ON kv_history (height);
+CREATE TABLE IF NOT EXISTS node_history (
+    store TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, height INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (store, level, idx, height)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS node_history_by_height ON node_history (height);
+CREATE TABLE IF NOT EXISTS state_versions (
+    height INTEGER PRIMARY KEY, app_hash BLOB NOT NULL, roots BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY, hash BLOB NOT NULL, header BLOB NOT NULL,
     txs BLOB NOT NULL, results BLOB NOT NULL
@@ -30,8 +46,8 @@ CREATE TABLE IF NOT EXISTS txindex (
 class Database:
     """One SQLite file in WAL mode with full synchronous commits.
 
-    A commit is durable once ``transaction()`` returns: state, commitment nodes
-    and the block go in together or not at all, so a kill -9 at any moment leaves
+    A commit is durable once ``transaction()`` returns: state, commitment nodes,
+    their history and the block go in together or not at all, so a kill -9 at any moment leaves
     the last committed block intact and nothing half-applied.
     """
 
