@@ -17,6 +17,7 @@ from carchain.core.exceptions import InvalidProof
 from carchain.data.batches import decode_signed_header, open_batch
 from carchain.data.custody import open_epoch_key
 from carchain.data.records import EdrEvent, Telemetry, decode_record, encode_record
+from carchain.sdk.client import Client
 from carchain.sdk.record_proofs import build_record_proof, verify_record_proof
 from tests.data.conftest import World, make_records
 from tests.data.test_records import edr
@@ -24,10 +25,9 @@ from tests.data.test_records import edr
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def proven(world: World) -> Bundle:
-    """A bundle proving the EDR record of an anchored batch, and its block header."""
-    car = world.cars["saic-car-1"]
+def anchored_edr(world: World, car_id: str) -> tuple[list[bytes], int, dict[str, Any]]:
+    """Upload and anchor a batch with an EDR record; return its records, EDR index and proof."""
+    car = world.cars[car_id]
     rec = car.recorder()
     now = int(time.time() * 1000) - 120_000
     ups = []
@@ -43,7 +43,40 @@ def proven(world: World) -> Bundle:
     key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
     records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
     index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
+    return records, index, doc
+
+
+@pytest.fixture(scope="module")
+def proven(world: World) -> Bundle:
+    """A bundle proving the EDR record of an anchored batch, and its block header."""
+    records, index, doc = anchored_edr(world, "saic-car-1")
     return build_record_proof(records, index, doc, world.client)
+
+
+class BlockAfterEveryProof(Client):
+    """A client after whose every proved read another block lands (a busy chain)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world.node.url)
+        self.world = world
+        self.blocks = 0
+
+    def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> Any:
+        doc = super().query(store, key, prove, height)
+        if prove:
+            self.blocks += 1
+            self.world.register(f"saic-busy-{self.blocks}")
+        return doc
+
+
+def test_both_state_proofs_are_read_at_one_height_while_blocks_land(world: World) -> None:
+    world.register("saic-car-busy")
+    records, index, doc = anchored_edr(world, "saic-car-busy")
+    with BlockAfterEveryProof(world) as client:
+        bundle, header = build_record_proof(records, index, doc, client)
+        assert client.blocks == 2  # a block landed between the two reads
+    v = verify_record_proof(json.loads(json.dumps(bundle)), header)
+    assert v.kind == "edr" and v.height == header["height"]
 
 
 def fails(bundle: dict[str, Any], header: dict[str, Any], reason: str) -> None:
