@@ -165,6 +165,18 @@ def test_shrinking_the_window_prunes_at_the_next_commit(tmp_path: Path) -> None:
         big.prove("members", b"hot", 28)
 
 
+def test_a_height_committed_again_keeps_the_state_before_it() -> None:
+    state = StateStore(Database(":memory:"))
+    commit(state, 1, {("members", f"m{i}".encode()): b"1" for i in range(8)})
+    at_1 = state.app_hash
+    commit(state, 2, {("members", b"m3"): b"2"})
+    commit(state, 2, {("members", b"m3"): b"forged", ("members", b"m5"): b"forged"})
+    for key in (b"m3", b"m5"):
+        proof = state.prove("members", key, 1)
+        assert (proof.value, proof.app_hash) == (b"1", at_1)
+    assert state.prove("members", b"m3", 2).value == b"forged"
+
+
 def test_failed_commit_leaves_no_history(tmp_path: Path) -> None:
     db = Database(tmp_path / "s.db")
     state = StateStore(db)

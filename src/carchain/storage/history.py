@@ -79,15 +79,17 @@ def record_history(
     """Copy the current rows of keys and nodes about to be overwritten, tagged ``height``.
 
     Call inside the commit's transaction, before the new rows are written. Keys
-    and nodes without a current row (new ones) copy nothing.
+    and nodes without a current row (new ones) copy nothing. A height committed
+    again (only tests and repairs do that) keeps the rows of its first commit:
+    they hold the state before that height, which the second commit did not change.
     """
     conn.executemany(
-        "INSERT INTO kv_history (store, key, height, value) "
+        "INSERT OR IGNORE INTO kv_history (store, key, height, value) "
         "SELECT store, key, ?, value FROM kv WHERE store = ? AND key = ?",
         [(height, s, k) for s, k in values],
     )
     conn.executemany(
-        "INSERT INTO node_history (store, level, idx, height, hash) "
+        "INSERT OR IGNORE INTO node_history (store, level, idx, height, hash) "
         "SELECT store, level, idx, ?, hash FROM nodes WHERE store = ? AND level = ? AND idx = ?",
         [(height, s, lv, ix) for s, lv, ix in nodes],
     )
