@@ -146,6 +146,22 @@ def test_history_grows_with_changes_not_with_the_state() -> None:
     assert state.prove("vehicles", b"v7", 2).value == b"changed"
 
 
+def test_rows_a_commit_writes_do_not_depend_on_the_window() -> None:
+    changes = {}
+    for versions in (3, 30):
+        state = StateStore(Database(":memory:"), versions=versions)
+        commit(state, 1, {("vehicles", f"v{i}".encode()): b"0" for i in range(200)})
+        for height in range(2, 41):
+            before = state.db.conn.total_changes
+            commit(
+                state, height, {("vehicles", f"v{i}".encode()): b"%d" % height for i in range(10)}
+            )
+        changes[versions] = state.db.conn.total_changes - before
+        assert count_rows(state, "state_versions") == versions
+    # Inserted history, deleted history, new rows: the same for both windows.
+    assert changes[3] == changes[30]
+
+
 def test_shrinking_the_window_prunes_at_the_next_commit(tmp_path: Path) -> None:
     db = Database(tmp_path / "s.db")
     state = StateStore(db, versions=50)
@@ -199,9 +215,14 @@ def test_database_without_versions_starts_its_window_at_the_next_commit(tmp_path
     state = StateStore(db)
     commit(state, 1, {("members", b"a"): b"1"})
     commit(state, 2, {("members", b"a"): b"2"})
-    # As written before versions existed: no history, no version rows.
+    # As written before versions existed: no history tables, no write heights.
     for table in ("kv_history", "node_history", "state_versions"):
-        db.conn.execute(f"DELETE FROM {table}")
+        db.conn.execute(f"DROP TABLE {table}")
+    for table in ("kv", "nodes"):
+        db.conn.execute(f"ALTER TABLE {table} DROP COLUMN height")
+        assert "height" not in {r[1] for r in db.conn.execute(f"PRAGMA table_info({table})")}
+    db.close()
+    db = Database(tmp_path / "s.db")
     old = StateStore(db)
     assert old.get_oldest_height() == 2
     with pytest.raises(HeightUnavailable):
@@ -225,6 +246,20 @@ def test_invalid_tampered_version_row_is_detected(tmp_path: Path) -> None:
     db.conn.execute("UPDATE state_versions SET roots = x'00' WHERE height = 1")
     with pytest.raises(StorageCorrupted):
         state.get_version(1)
+
+
+def test_invalid_history_going_forward_in_time_is_detected(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.db")
+    state = StateStore(db)
+    commit(state, 1, {("members", b"a"): b"1"})
+    commit(state, 2, {("members", b"a"): b"2"})
+    commit(state, 3, {("members", b"a"): b"3"})
+    db.conn.execute("UPDATE kv_history SET written = 3 WHERE height = 3")  # a loop
+    with pytest.raises(StorageCorrupted):
+        state.prove("members", b"a", 1)
+    db.conn.execute("DELETE FROM kv_history WHERE height = 3")  # a gap
+    with pytest.raises(StorageCorrupted):
+        state.prove("members", b"a", 1)
 
 
 def test_invalid_tampered_history_value_is_detected(tmp_path: Path) -> None:

@@ -1,30 +1,33 @@
 """Past state versions: an undo log of values and commitment nodes over a window of heights.
 
-Committing block ``H`` also writes, tagged ``H``, the previous value of every key
-and the previous hash of every commitment node that the block overwrote, and one
-``state_versions`` row with the app hash and each store's size and root after
-``H``. Rows a block creates (new keys, nodes that just became complete) had no
-previous value and get no history row. So a block adds O(changes · log n) rows,
-never a copy of the state.
+Every current row of ``kv`` and ``nodes`` carries the height that wrote it.
+Committing block ``H`` also copies, tagged ``H``, the current row of every key and
+every commitment node that the block overwrites (its value or hash, and the height
+that had written it), and writes one ``state_versions`` row with the app hash and
+each store's size and root after ``H``. Rows a block creates (new keys, nodes that
+just became complete) had nothing before and get no history row. So a block adds
+O(changes · log n) rows, never a copy of the state; and since history is keyed by
+height first, a block appends its rows in one place and pruning deletes from the
+front: the pages a commit writes do not depend on the window either.
 
-Reading at height ``h`` below the latest: a key or node takes its oldest history
-row tagged above ``h`` (the value it had until that block overwrote it), else its
-current row. Whether a key existed at ``h`` follows from its leaf index, since
-leaves are appended in first-write order and never move: it did iff its leaf is
-below the store's size at ``h``. A commitment node is only ever asked for when it
-was complete at ``h``'s size, so it existed then. The proofs built from these
-nodes are the same CometBFT ``simple:v`` proofs as at the latest height, against
-the app hash of ``h``.
+Reading at height ``h`` below the latest follows a row's chain back: the current
+row if it was written at or before ``h``, else the history row tagged with its
+write height (what that block overwrote), and so on. Whether a key existed at ``h``
+follows from its leaf index, since leaves are appended in first-write order and
+never move: it did iff its leaf is below the store's size at ``h``. A commitment
+node is only ever asked for when it was complete at ``h``'s size, so it existed
+then. Proofs built from these nodes are the same CometBFT ``simple:v`` proofs as at
+the latest height, against the app hash of ``h``.
 
-Pruning runs in the commit's transaction and deletes exactly the rows that the
-oldest height still in the window no longer needs: with a fixed window that is
-one height's rows per block, so the cost per block does not grow with the window.
+Pruning runs in the commit's transaction and deletes exactly what the oldest
+height still in the window no longer needs: with a fixed window that is one
+height's rows per block, so the cost per block does not grow with the window.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import msgspec
@@ -44,14 +47,8 @@ class CurrentState(Protocol):
 
     db: Database
 
-    def get(self, store: str, key: bytes) -> bytes | None:
-        """Return the latest value."""
-
     def get_leaf_index(self, store: str, key: bytes) -> int | None:
         """Return a key's leaf position."""
-
-    def get_node(self, store: str, level: int, idx: int) -> bytes:
-        """Return a latest commitment node."""
 
 
 class VersionRoots(msgspec.Struct, frozen=True, array_like=True):
@@ -84,13 +81,14 @@ def record_history(
     they hold the state before that height, which the second commit did not change.
     """
     conn.executemany(
-        "INSERT OR IGNORE INTO kv_history (store, key, height, value) "
-        "SELECT store, key, ?, value FROM kv WHERE store = ? AND key = ?",
+        "INSERT OR IGNORE INTO kv_history (height, store, key, value, written) "
+        "SELECT ?, store, key, value, height FROM kv WHERE store = ? AND key = ?",
         [(height, s, k) for s, k in values],
     )
     conn.executemany(
-        "INSERT OR IGNORE INTO node_history (store, level, idx, height, hash) "
-        "SELECT store, level, idx, ?, hash FROM nodes WHERE store = ? AND level = ? AND idx = ?",
+        "INSERT OR IGNORE INTO node_history (height, store, level, idx, hash, written) "
+        "SELECT ?, store, level, idx, hash, height FROM nodes "
+        "WHERE store = ? AND level = ? AND idx = ?",
         [(height, s, lv, ix) for s, lv, ix in nodes],
     )
 
@@ -150,34 +148,63 @@ def get_oldest_version(conn: sqlite3.Connection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def get_value_before(conn: sqlite3.Connection, store: str, key: bytes, height: int) -> bytes | None:
-    """Return the value a later block overwrote, as it was at ``height`` (``None``: no row)."""
+def get_value_at(conn: sqlite3.Connection, store: str, key: bytes, height: int) -> bytes:
+    """Return the value ``key`` had at ``height`` (it must have existed then)."""
     row = conn.execute(
-        "SELECT value FROM kv_history WHERE store = ? AND key = ? AND height > ? "
-        "ORDER BY height LIMIT 1",
-        (store, key, height),
+        "SELECT value, height FROM kv WHERE store = ? AND key = ?", (store, key)
     ).fetchone()
-    return None if row is None else bytes(row[0])
+    return _follow_chain(
+        row,
+        height,
+        lambda written: conn.execute(
+            "SELECT value, written FROM kv_history WHERE height = ? AND store = ? AND key = ?",
+            (written, store, key),
+        ).fetchone(),
+        store,
+    )
 
 
-def get_node_before(
-    conn: sqlite3.Connection, store: str, level: int, idx: int, height: int
-) -> bytes | None:
-    """Return a node hash a later block overwrote, as it was at ``height`` (``None``: no row)."""
+def get_node_at(conn: sqlite3.Connection, store: str, level: int, idx: int, height: int) -> bytes:
+    """Return the hash node ``(level, idx)`` had at ``height`` (it must have existed then)."""
     row = conn.execute(
-        "SELECT hash FROM node_history WHERE store = ? AND level = ? AND idx = ? AND height > ? "
-        "ORDER BY height LIMIT 1",
-        (store, level, idx, height),
+        "SELECT hash, height FROM nodes WHERE store = ? AND level = ? AND idx = ?",
+        (store, level, idx),
     ).fetchone()
-    return None if row is None else bytes(row[0])
+    return _follow_chain(
+        row,
+        height,
+        lambda written: conn.execute(
+            "SELECT hash, written FROM node_history "
+            "WHERE height = ? AND store = ? AND level = ? AND idx = ?",
+            (written, store, level, idx),
+        ).fetchone(),
+        store,
+    )
+
+
+def _follow_chain(
+    row: tuple[bytes, int] | None,
+    height: int,
+    get_overwritten: Callable[[int], tuple[bytes, int] | None],
+    store: str,
+) -> bytes:
+    """Walk from the current row to the one written at or before ``height``."""
+    while row is not None and int(row[1]) > height:
+        written = int(row[1])
+        row = get_overwritten(written)
+        if row is not None and int(row[1]) >= written:
+            raise StorageCorrupted("state history goes forward in time", store=store)
+    if row is None:
+        raise StorageCorrupted("state history missing", store=store, height=height)
+    return bytes(row[0])
 
 
 class PastState:
     """Committed state as it was at one past height of the window (read-only).
 
     Serves the reads a proof needs: ``get``, ``get_leaf_index``, ``get_node``,
-    with that height's ``sizes``, ``roots`` and ``app_hash``. Current rows come
-    from ``base`` (the ``StateStore``); history rows override them.
+    with that height's ``sizes``, ``roots`` and ``app_hash``; leaf positions come
+    from ``base`` (the ``StateStore``), values and nodes from their row chains.
     """
 
     def __init__(
@@ -204,12 +231,8 @@ class PastState:
         """Return the value at this height, ``None`` if absent or deleted then."""
         if self.get_leaf_index(store, key) is None:
             return None
-        value = get_value_before(self._conn, store, key, self.height)
-        if value is None:
-            value = self.base.get(store, key)
-        return value or None
+        return get_value_at(self._conn, store, key, self.height) or None
 
     def get_node(self, store: str, level: int, idx: int) -> bytes:
         """Return a commitment node of this height's tree."""
-        h = get_node_before(self._conn, store, level, idx, self.height)
-        return h if h is not None else self.base.get_node(store, level, idx)
+        return get_node_at(self._conn, store, level, idx, self.height)

@@ -256,16 +256,18 @@ class StateStore:
         with self.db.transaction() as conn:
             self._write_history(conn, overlay, height)
             conn.executemany(
-                "INSERT INTO kv (store, key, value, leaf) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO kv (store, key, value, leaf, height) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, "
+                "height = excluded.height",
                 [
-                    (store, key, value, overlay.leaf_index[(store, key)])
+                    (store, key, value, overlay.leaf_index[(store, key)], height)
                     for (store, key), value in overlay.writes.items()
                 ],
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO nodes (store, level, idx, hash) VALUES (?, ?, ?, ?)",
-                [(s, lv, ix, h) for (s, lv, ix), h in overlay.nodes.items()],
+                "INSERT OR REPLACE INTO nodes (store, level, idx, hash, height) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(s, lv, ix, h, height) for (s, lv, ix), h in overlay.nodes.items()],
             )
             meta = [(f"size/{s}", n.to_bytes(8, "big")) for s, n in overlay.sizes.items()]
             meta += [("height", height.to_bytes(8, "big")), ("app_hash", app_hash)]
