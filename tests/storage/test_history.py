@@ -120,6 +120,15 @@ def test_heights_outside_the_window_are_a_typed_error() -> None:
         assert exc.value.fields == {"height": height, "oldest": 16, "latest": 20}
 
 
+def test_skipped_heights_are_a_typed_error() -> None:
+    state = StateStore(Database(":memory:"))
+    commit(state, 1, {("members", b"a"): b"1"})
+    commit(state, 5, {("members", b"a"): b"5"})  # a chain with a later initial height
+    assert state.prove("members", b"a", 1).value == b"1"
+    with pytest.raises(HeightUnavailable):
+        state.get_version(3)
+
+
 def count_rows(state: StateStore, table: str, where: str = "1") -> int:
     return int(state.db.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0])
 

@@ -235,8 +235,13 @@ class StateStore:
                 latest=self.height,
             )
         kept = history.get_version_roots(self._conn, height)
-        if kept is None:
-            raise StorageCorrupted("state version row missing inside the window", height=height)
+        if kept is None:  # a chain whose first block is above 1 skips heights
+            raise HeightUnavailable(
+                f"no state was committed at height {height}",
+                height=height,
+                oldest=oldest,
+                latest=self.height,
+            )
         app_hash, sizes, roots = kept
         if self.compute_app_hash(roots) != app_hash:
             raise StorageCorrupted("state version roots do not match its app hash", height=height)
