@@ -443,3 +443,18 @@ def test_query_answers_any_height_of_the_window(tmp_path: Path, abci: Any) -> No
         assert (q.code, q.codespace) == (45, "height_unavailable"), height
         assert not q.value and not q.proof_ops.ops
     db.close()
+
+
+def test_query_with_a_window_of_one_height_proves_the_latest(tmp_path: Path, abci: Any) -> None:
+    db = Database(tmp_path / "state.db")
+    adapter = AbciAdapter(Application(db, state_versions=1))
+    adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
+    for height in range(1, 4):
+        block = finalize(abci, height, [register_tx(height, f"v-{height}")])
+        adapter.handle("finalize_block", abci.Request(finalize_block=block))
+        adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
+    saic = seeded_key("saic").public_key
+    q = _query(adapter, abci, saic, 0)
+    assert (q.code, q.height, int.from_bytes(q.value, "big")) == (0, 3, 3)
+    assert _query(adapter, abci, saic, 2).codespace == "height_unavailable"
+    db.close()

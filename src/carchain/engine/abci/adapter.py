@@ -311,6 +311,8 @@ class AbciAdapter:
         latest = self.app.state.height
         if height or not prove or latest <= 1 or self.app.pending_height == latest + 1:
             return height
+        if latest - 1 < self.app.state.get_oldest_height():
+            return 0  # a window of one height: only the latest can be proven
         return latest - 1
 
     def make_proof_ops(self, q: QueryResult) -> Any:
