@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from carchain.api.app import create_app
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof, NotFound
+from carchain.core.exceptions import HeightUnavailable, InvalidProof, NotFound
 from carchain.core.transactions import MAX_TX_BYTES
 from carchain.crypto.signing import SigningKey
 from carchain.node.solo_node import SoloNode
@@ -64,9 +64,9 @@ class Api:
         return client
 
 
-def _api(tmp_path: Path, loop: bool) -> Iterator[Api]:
+def _api(tmp_path: Path, loop: bool, state_versions: int = 100) -> Iterator[Api]:
     db = Database(tmp_path / "node.db")
-    node = SoloNode(db, block_interval_s=0.02)
+    node = SoloNode(db, block_interval_s=0.02, state_versions=state_versions)
     node.app.init_chain(make_genesis())
     with TestClient(create_app(node), raise_server_exceptions=False) as http:
         task = http.portal.start_task_soon(node.run) if loop else None
@@ -316,6 +316,44 @@ def test_invalid_state_queries(idle: Api, params: dict[str, str], status: int) -
 
 def test_invalid_state_store(idle: Api) -> None:
     assert_error(idle.http.get("/state/nope", params={"key": "a"}), 404, "not_found")
+
+
+def test_state_at_past_heights_two_reads_at_one_height(tmp_path: Path) -> None:
+    for api in _api(tmp_path, loop=True, state_versions=4):
+        old = register_body().public_key
+        h1 = int(api.commit("saic", register_body())["height"])
+        rotate = rotate_body("saic:1", seeded_key("vehicle/new").public_key)
+        h2 = int(api.commit("saic", rotate)["height"])
+        client = api.sdk()  # not closed: it shares the TestClient
+        vehicle = client.query("vehicles", b"v/saic:1", prove=True, height=h1)
+        index = client.query("vehicles", b"k/" + old, prove=True, height=h1)
+        assert vehicle["height"] == index["height"] == h1
+        assert vehicle["proof_height"] == index["proof_height"]
+        app_hash = bytes.fromhex(client.block(vehicle["proof_height"])["app_hash"])
+        value = bytes.fromhex(vehicle["value"])
+        assert msgspec.msgpack.decode(value)["public_key"] == old
+        verify_state_proof(app_hash, "vehicles", b"v/saic:1", value, vehicle["proof"])
+        verify_state_proof(app_hash, "vehicles", b"k/" + old, b"saic:1", index["proof"])
+        # The latest state has the rotated key, and the verified read follows the height.
+        latest = client.query_verified("vehicles", b"v/saic:1")
+        assert msgspec.msgpack.decode(latest.value)["public_key"] != old
+        at_h1 = client.query_verified("vehicles", b"v/saic:1", height=h1)
+        assert at_h1.value == value and at_h1.height == h1
+        assert client.query("vehicles", b"v/saic:1", height=h2)["value"] != vehicle["value"]
+        # Leave the window of 4 heights: the old height is a typed error.
+        for i in range(4):
+            api.commit("saic", register_body(f"saic:w{i}"))
+        with pytest.raises(HeightUnavailable) as exc:
+            client.query("vehicles", b"v/saic:1", prove=True, height=h1)
+        assert exc.value.fields["height"] == h1
+        resp = api.http.get("/state/vehicles", params={"key": "v/saic-1", "height": h1})
+        assert_error(resp, 404, "height_unavailable")
+        future = api.node.app.state.height + 5
+        resp = api.http.get("/state/vehicles", params={"key": "v/saic-1", "height": future})
+        assert_error(resp, 404, "height_unavailable")
+        for bad in ("-1", "x", str(2**63)):
+            resp = api.http.get("/state/vehicles", params={"key": "v/saic-1", "height": bad})
+            assert_error(resp, 422, "bad_request")
 
 
 # --- listings ------------------------------------------------------------------------------

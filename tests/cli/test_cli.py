@@ -391,6 +391,43 @@ def test_query_with_proof(cli: Cli) -> None:
     assert cli.run("query", "novalue", ok=False).exit_code == 2
 
 
+def test_query_at_a_past_height(cli: Cli) -> None:
+    def height() -> int:
+        return int(httpx.get(f"{cli.url}/status", timeout=5).json()["height"])
+
+    for name in ("veh-h1", "veh-h2"):
+        cli.run("keys", "new", name)
+    before = height()
+    cli.run(
+        "vehicle", "register", "--vehicle-id", "geely:h-1", "--vin", "LB37624S1RH000002",
+        "--public-key", cli.pk("veh-h1"), "--owner", cli.pk("owner1"), "--model", "E8",
+        "--year", "2025", "--key", "geely",
+    )  # fmt: skip
+    registered = height()
+    cli.run(
+        "vehicle", "register", "--vehicle-id", "geely:h-2", "--vin", "LB37624S3RH000003",
+        "--public-key", cli.pk("veh-h2"), "--owner", cli.pk("owner1"), "--model", "E8",
+        "--year", "2025", "--key", "geely",
+    )  # fmt: skip
+    assert height() > registered
+    out = cli.run("query", "vehicles/v/geely:h-1", "--prove", "--height", str(registered)).stdout
+    assert "verified" in out and f" {registered} " in out
+    res = cli.run("query", "vehicles/v/geely:h-1", "--height", str(before), ok=False)
+    assert res.exit_code == 1 and "not_found" in res.stderr
+    res = cli.run("query", "vehicles/v/geely:h-1", "--height", str(height() + 100), ok=False)
+    assert res.exit_code == 1 and "height_unavailable" in res.stderr
+    assert cli.run("query", "vehicles/v/geely:h-1", "--height", "-1", ok=False).exit_code == 2
+
+
+def test_invalid_state_versions_at_init(cli: Cli, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    args = ("init", "--home", str(home), "--member", "a:A:oem:saic")
+    assert cli.run(*args, "--state-versions", "0", ok=False).exit_code == 2
+    assert not (home / "config.json").exists()
+    cli.run(*args, "--state-versions", "7")
+    assert json.loads((home / "config.json").read_text())["state_versions"] == 7
+
+
 def test_node_unreachable_is_a_clean_error(cli: Cli) -> None:
     res = cli.run("member", "list", "--node", f"http://127.0.0.1:{free_port()}", ok=False)
     assert res.exit_code == 1 and "node_unavailable" in res.stderr

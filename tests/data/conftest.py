@@ -295,17 +295,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             client.close()
 
 
-@pytest.fixture(scope="module")
-def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A bundle proving the EDR record of an anchored batch, and its block header."""
-    car = world.cars["saic:car-1"]
+def anchored_edr(world: World, car_id: str) -> tuple[list[bytes], int, dict[str, Any]]:
+    """Upload and anchor a batch with an EDR record; return its records, EDR index and proof."""
+    from tests.data.test_records import edr
+
+    car = world.cars[car_id]
     rec = car.recorder()
     now = int(time.time() * 1000) - 120_000
     ups = []
     for t, r in make_records(40, now):
         ups += rec.add_at(r, t)
-    from tests.data.test_records import edr
-
     ups += rec.add_at(edr(), now + 41_000)
     ups += rec.flush()
     for up in ups:
@@ -316,4 +315,11 @@ def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
     key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
     records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
     index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
+    return records, index, doc
+
+
+@pytest.fixture(scope="module")
+def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A bundle proving the EDR record of an anchored batch, and its block header."""
+    records, index, doc = anchored_edr(world, "saic:car-1")
     return build_record_proof(records, index, doc, world.client)

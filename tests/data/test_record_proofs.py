@@ -15,9 +15,37 @@ import pytest
 from carchain.core.exceptions import InvalidProof
 from carchain.data.records import Telemetry, decode_record, encode_record
 from carchain.sdk.bundle_block import BlockTrust
-from carchain.sdk.record_proofs import verify_record_proof
+from carchain.sdk.client import Client
+from carchain.sdk.record_proofs import build_record_proof, verify_record_proof
+from tests.data.conftest import World, anchored_edr
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
+
+
+class BlockAfterEveryProof(Client):
+    """A client after whose every proved read another block lands (a busy chain)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world.node.url)
+        self.world = world
+        self.blocks = 0
+
+    def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> Any:
+        doc = super().query(store, key, prove, height)
+        if prove:
+            self.blocks += 1
+            self.world.register(f"saic:busy-{self.blocks}")
+        return doc
+
+
+def test_both_state_proofs_are_read_at_one_height_while_blocks_land(world: World) -> None:
+    world.register("saic:car-busy")
+    records, index, doc = anchored_edr(world, "saic:car-busy")
+    with BlockAfterEveryProof(world) as client:
+        bundle, header = build_record_proof(records, index, doc, client)
+        assert client.blocks == 3  # a block landed between each two reads
+    v = verify_record_proof(json.loads(json.dumps(bundle)), BlockTrust(own_header=header))
+    assert v.kind == "edr" and v.height == header["header"]["height"]
 
 
 def fails(bundle: dict[str, Any], header: dict[str, Any], reason: str) -> None:

@@ -114,3 +114,36 @@ def test_merkle_root_matches_cometbft(verifier: Path, n: int) -> None:
     doc = {"leaves": [x.hex() for x in leaves], "root": compute_merkle_root(leaves).hex()}
     res = _run(verifier, doc)
     assert res.returncode == 0, res.stderr
+
+
+def test_past_height_proofs_verify_in_cometbft(verifier: Path, tmp_path: Path) -> None:
+    """A proof at an older height of the window chains to that height's app hash."""
+    rng = random.Random(11)
+    state = StateStore(Database(tmp_path / "p.db"), versions=10)
+    keys = [(rng.choice(STORES), rng.randbytes(rng.randrange(1, 40))) for _ in range(60)]
+    seen: dict[int, tuple[bytes, dict[tuple[str, bytes], bytes]]] = {}
+    live: dict[tuple[str, bytes], bytes] = {}
+    for height in range(1, 9):
+        overlay = state.begin_block()
+        for store, key in rng.sample(keys, 25):  # overwrites and inserts, every block
+            value = rng.randbytes(rng.randrange(1, 100))
+            overlay.set(store, key, value)
+            live[(store, key)] = value
+        state.commit(overlay, height, None)
+        seen[height] = (state.app_hash, dict(live))
+    for height in (2, 5):
+        app_hash, snapshot = seen[height]
+        changed = [k for k in sorted(snapshot) if snapshot[k] != live.get(k)]
+        assert changed, "the history must overwrite values for this test to mean anything"
+        for store, key in changed[:8]:
+            doc = {
+                "app_hash": app_hash.hex(),
+                "store": store,
+                "key": key.hex(),
+                "value": snapshot[(store, key)].hex(),
+                "proof": proof_json(state.prove(store, key, height)),
+            }
+            res = _run(verifier, doc)
+            assert res.returncode == 0, res.stderr
+            # The old value does not verify against the latest app hash.
+            assert _run(verifier, doc | {"app_hash": state.app_hash.hex()}).returncode == 1

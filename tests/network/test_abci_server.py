@@ -477,3 +477,64 @@ def test_two_decisions_on_one_key_in_a_block_give_one_validator_update(
             await c.call(commit=abci.RequestCommit())
 
     run(body())
+
+
+def _query(adapter: AbciAdapter, abci: Any, key: bytes, height: int, prove: bool = True) -> Any:
+    req = abci.RequestQuery(path="/store/accounts/key", data=key, height=height, prove=prove)
+    return adapter.handle("query", abci.Request(query=req)).query
+
+
+def test_query_answers_any_height_of_the_window(tmp_path: Path, abci: Any) -> None:
+    db = Database(tmp_path / "state.db")
+    adapter = AbciAdapter(Application(db, state_versions=4))
+    adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
+    saic = seeded_key("saic").public_key
+    app_hashes = {}
+    for height in range(1, 7):
+        block = finalize(abci, height, [register_tx(height, f"v-{height}")])
+        adapter.handle("finalize_block", abci.Request(finalize_block=block))
+        adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
+        app_hashes[height] = adapter.app.state.app_hash
+    # Any height of the window (3..6), as asked: the saic nonce as it was then.
+    for height in (3, 4, 6):
+        q = _query(adapter, abci, saic, height)
+        assert (q.code, q.height, int.from_bytes(q.value, "big")) == (0, height, height)
+        ops = [
+            {"type": op.type, "key": op.key.hex(), "proof": _value_op_proof(abci, op.data)}
+            for op in q.proof_ops.ops
+        ]
+        verify_state_proof(app_hashes[height], "accounts", saic, q.value, ops)
+        other = app_hashes[5 if height == 6 else 6]  # the nonce differs there
+        with pytest.raises(InvalidProof):
+            verify_state_proof(other, "accounts", saic, q.value, ops)
+    # Height 0 with a proof: the newest state whose app hash is in a header
+    # already (header H+1 for state H): 5 while block 7 is undecided ...
+    assert _query(adapter, abci, saic, 0).height == 5
+    # ... 6 once block 7 is decided (CometBFT stores it before FinalizeBlock);
+    block = finalize(abci, 7, [register_tx(7, "v-7")])
+    adapter.handle("finalize_block", abci.Request(finalize_block=block))
+    assert _query(adapter, abci, saic, 0).height == 6
+    # without a proof, 0 is the latest committed state.
+    assert _query(adapter, abci, saic, 0, prove=False).height == 6
+    adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
+    # Outside the window (4..7), or not committed yet: a typed error, not a crash.
+    for height in (3, 1, 8, 2**40, -1):
+        q = _query(adapter, abci, saic, height)
+        assert (q.code, q.codespace) == (79, "height_unavailable"), height
+        assert not q.value and not q.proof_ops.ops
+    db.close()
+
+
+def test_query_with_a_window_of_one_height_proves_the_latest(tmp_path: Path, abci: Any) -> None:
+    db = Database(tmp_path / "state.db")
+    adapter = AbciAdapter(Application(db, state_versions=1))
+    adapter.handle("init_chain", abci.Request(init_chain=init_request(abci)))
+    for height in range(1, 4):
+        block = finalize(abci, height, [register_tx(height, f"v-{height}")])
+        adapter.handle("finalize_block", abci.Request(finalize_block=block))
+        adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
+    saic = seeded_key("saic").public_key
+    q = _query(adapter, abci, saic, 0)
+    assert (q.code, q.height, int.from_bytes(q.value, "big")) == (0, 3, 3)
+    assert _query(adapter, abci, saic, 2).codespace == "height_unavailable"
+    db.close()

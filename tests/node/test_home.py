@@ -53,3 +53,16 @@ def test_invalid_config_files(tmp_path: Path) -> None:
     home.genesis_path.unlink()
     with pytest.raises(ConfigError):
         home.load_genesis()
+
+
+def test_state_versions_default_and_invalid_values(tmp_path: Path) -> None:
+    home = NodeHome(tmp_path / "n")
+    home.create(make_genesis(), NodeConfig(chain_id="c"))
+    assert home.load_config().state_versions == 100
+    doc = json.loads(home.config_path.read_text())
+    for bad in (0, -5, "100", 2.5, True):
+        home.config_path.write_text(json.dumps({**doc, "state_versions": bad}))
+        with pytest.raises(ConfigError):
+            home.load_config()
+    with pytest.raises(ConfigError):
+        NodeHome(tmp_path / "m").create(make_genesis(), NodeConfig(chain_id="c", state_versions=0))

@@ -34,6 +34,7 @@ HTTP_STATUS: dict[str, int] = {
     "untrusted_header": 422,
     "stale_proof": 422,
     "malformed_bundle": 422,
+    "height_unavailable": 404,
     "bad_request": 400,
     "invalid_batch": 400,
     "batch_too_large": 413,

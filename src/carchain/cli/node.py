@@ -24,9 +24,14 @@ from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
 from carchain.sdk.keystore import load_public_key
+from carchain.storage.history import DEFAULT_STATE_VERSIONS
 
 node_app = typer.Typer(help="Run a node.")
 HomeOpt = Annotated[Path, typer.Option("--home", help="Node home folder.")]
+StateVersionsOpt = Annotated[
+    int,
+    typer.Option("--state-versions", min=1, help="Committed heights kept for queries and proofs."),
+]
 
 
 def _parse_member(spec: str, keyring: Path) -> GenesisMember:
@@ -55,6 +60,7 @@ def init(
     threshold: Annotated[str, typer.Option(help="Governance threshold, e.g. 2/3.")] = "2/3",
     proposal_ttl: Annotated[int, typer.Option(help="Proposal lifetime in blocks.")] = 1000,
     port: Annotated[int, typer.Option(help="API port (loopback).")] = DEFAULT_API_PORT,
+    state_versions: StateVersionsOpt = DEFAULT_STATE_VERSIONS,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
     """Create a node home: genesis (founding members, governance) and config."""
@@ -86,7 +92,7 @@ def init(
             Application(scratch).init_chain(g)
         finally:
             scratch.close()
-        nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port))
+        nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port, state_versions=state_versions))
 
         open_solo_node(nh).app.db.close()
     except CarchainError as exc:
@@ -102,6 +108,10 @@ def init(
 def start(
     home: HomeOpt,
     port: Annotated[int | None, typer.Option(help="Override the API port.")] = None,
+    state_versions: Annotated[
+        int | None,
+        typer.Option("--state-versions", min=1, help="Override the kept heights (config.json)."),
+    ] = None,
 ) -> None:
     """Start the embedded node and its API on loopback (Ctrl-C to stop)."""
     from carchain.node.server import run_node
@@ -110,7 +120,7 @@ def start(
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
     try:
-        run_node(nh, port)
+        run_node(nh, port, state_versions)
     except CarchainError as exc:
         fail(exc)
 
@@ -118,6 +128,9 @@ def start(
 def query(
     key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/veh-1")],
     prove: Annotated[bool, typer.Option("--prove", help="Verify the proof.")] = False,
+    height: Annotated[
+        int, typer.Option(min=0, help="Read the state as committed at this height (0: latest).")
+    ] = 0,
     node: NodeOpt = DEFAULT_NODE,
 ) -> None:
     """Read a state key; with --prove, check its proof against the block's app hash."""
@@ -127,7 +140,7 @@ def query(
     with client(node) as c:
         try:
             if prove:
-                v = c.query_verified(store, raw.encode())
+                v = c.query_verified(store, raw.encode(), height)
                 table = Table("store", "key", "height", "app hash", "proof")
                 table.add_row(
                     store,
@@ -139,7 +152,7 @@ def query(
                 console.print(table)
                 console.print(v.value.hex(), soft_wrap=True)
             else:
-                doc = c.query(store, raw.encode())
+                doc = c.query(store, raw.encode(), height=height)
                 console.print(doc["value"], soft_wrap=True)
         except CarchainError as exc:
             fail(exc)

@@ -218,6 +218,13 @@ class MalformedBundle(InvalidProof):
     abci_code = 63
 
 
+class HeightUnavailable(CarchainError):
+    """State at this height is not kept: older than the version window, or not yet committed."""
+
+    code = "height_unavailable"
+    abci_code = 79
+
+
 # --- the vehicle data plane (off chain) ---------------------------------------
 
 
@@ -372,6 +379,7 @@ ALL_ERRORS: tuple[type[CarchainError], ...] = (
     UntrustedHeader,
     StaleProof,
     MalformedBundle,
+    HeightUnavailable,
     InvalidBatch,
     BatchTooLarge,
     UnregisteredVehicle,

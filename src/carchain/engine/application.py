@@ -36,7 +36,14 @@ from carchain.core.types import (
     ValidatorUpdate,
 )
 from carchain.storage.database import Database
-from carchain.storage.statestore import BlockOverlay, StateProof, StateStore
+from carchain.storage.history import DEFAULT_STATE_VERSIONS
+from carchain.storage.statestore import (
+    BlockOverlay,
+    StateProof,
+    StateStore,
+    StateVersion,
+    compute_state_proof,
+)
 
 APP_VERSION = 1
 STATELESS_CACHE_SIZE = 200_000
@@ -103,11 +110,15 @@ class _Pending:
 
 
 class Application:
-    """The carchain application over one state database."""
+    """The carchain application over one state database.
 
-    def __init__(self, db: Database) -> None:
+    ``state_versions`` is the window of committed heights kept for queries and
+    proofs (the latest and the ``state_versions - 1`` before it).
+    """
+
+    def __init__(self, db: Database, state_versions: int = DEFAULT_STATE_VERSIONS) -> None:
         self.db = db
-        self.state = StateStore(db)
+        self.state = StateStore(db, state_versions)
         raw = db.get_meta("chain_id")
         self.chain_id = raw.decode() if raw else ""
         self._stateless: OrderedDict[bytes, Envelope | CarchainError] = OrderedDict()
@@ -292,28 +303,38 @@ class Application:
 
     # --- Query ----------------------------------------------------------------------------
 
-    def query(self, store: str, key: bytes, prove: bool = False) -> QueryResult:
-        """Read ``key`` from ``store`` in committed state, with a proof if asked."""
-        height = self.state.height
+    def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> QueryResult:
+        """Read ``key`` from ``store`` as committed at ``height``, with a proof if asked.
+
+        ``height`` 0 is the latest committed height; any height of the state
+        window can be read. Outside it the result carries ``height_unavailable``.
+        """
         if store not in STORE_SET:
             err = NotFound("no such store", store=store)
-            return QueryResult(err.abci_code, err.code, err.message, height)
+            return QueryResult(err.abci_code, err.code, err.message, height or self.state.height)
+        try:
+            view = self.state.get_version(height)
+        except CarchainError as exc:
+            return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
         if prove:
-            try:
-                proof = self.state.prove(store, key)
-            except CarchainError as exc:
-                return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
-            if not proof.value:
-                err = NotFound("key was deleted; the proof shows its empty value")
-                return QueryResult(
-                    err.abci_code, err.code, err.message, height, store, key, b"", proof
-                )
-            return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
-        value = self.state.get(store, key)
+            return _query_proved(view, store, key)
+        value = view.get(store, key)
         if value is None:
             err = NotFound("no value under this key", store=store)
-            return QueryResult(err.abci_code, err.code, err.message, height, store, key)
-        return QueryResult(OK_RESULT_CODE, "", "", height, store, key, value)
+            return QueryResult(err.abci_code, err.code, err.message, view.height, store, key)
+        return QueryResult(OK_RESULT_CODE, "", "", view.height, store, key, value)
+
+
+def _query_proved(view: StateVersion, store: str, key: bytes) -> QueryResult:
+    height = view.height
+    try:
+        proof = compute_state_proof(view, store, key)
+    except CarchainError as exc:
+        return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
+    if not proof.value:
+        err = NotFound("key was deleted; the proof shows its empty value")
+        return QueryResult(err.abci_code, err.code, err.message, height, store, key, b"", proof)
+    return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
 
 
 def decode_record(raw: bytes, record_type: type[msgspec.Struct]) -> msgspec.Struct:

@@ -41,6 +41,7 @@ from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
 from carchain.node.home import HomeLock, HomeLocked
 from carchain.storage.database import Database
+from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 
 log = logging.getLogger("carchain.appnode")
 CRASH_ENV = "CARCHAIN_CRASH_BEFORE_COMMIT"
@@ -76,12 +77,23 @@ def get_abci_address(cfg: dict[str, object], override: str | None) -> AbciAddres
     return parse_abci_address(str(text))
 
 
-async def serve(app_home: Path, abci_override: str | None = None) -> int:
-    """Serve ABCI and the API until stopped; return the exit status."""
+async def serve(
+    app_home: Path, abci_override: str | None = None, state_versions: int | None = None
+) -> int:
+    """Serve ABCI and the API until stopped; return the exit status.
+
+    ``state_versions`` overrides ``node.json``'s window of kept heights.
+    """
     cfg = json.loads((app_home / "node.json").read_text())
     address = get_abci_address(cfg, abci_override)
+    versions = cfg.get("state_versions", DEFAULT_STATE_VERSIONS)
+    versions = versions if state_versions is None else state_versions
+    try:
+        validate_state_versions(versions)
+    except ValueError as bad:
+        raise CarchainError(f"{bad} (node.json or --state-versions)") from bad
     db = Database(app_home / "data" / "state.db")
-    app = Application(db)
+    app = Application(db, versions)
     adapter = AbciAdapter(app)
     crash_at = os.environ.get(CRASH_ENV)
     if crash_at:
@@ -148,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         help="ABCI address: unix:///ABS/PATH (default: abci.sock in the home) or "
         "tcp://127.0.0.1:PORT (explicit; any local user can then connect)",
     )
+    parser.add_argument("--state-versions", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         with HomeLock(args.home):
-            return asyncio.run(serve(args.home, args.abci))
+            return asyncio.run(serve(args.home, args.abci, args.state_versions))
     except HomeLocked as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_FATAL

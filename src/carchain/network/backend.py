@@ -234,9 +234,9 @@ class CometBackend:
 
         return self._on_loop(read)
 
-    def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
-        """Read committed state."""
-        return self._on_loop(lambda: self.app.query(store, key, prove))
+    def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
+        """Read committed state at ``height`` (0: latest)."""
+        return self._on_loop(lambda: self.app.query(store, key, prove, height))
 
     def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
         """Return header ``height + 1`` and its app hash: CometBFT's header ``H+1``

@@ -48,6 +48,7 @@ from carchain.network.layout import (
     allocate_ports,
     load_layout,
 )
+from carchain.storage.history import DEFAULT_STATE_VERSIONS
 
 COMETBFT_ENV = "CARCHAIN_COMETBFT"
 MAX_VALIDATORS = 8
@@ -136,6 +137,7 @@ def create_network(
                     "abci_address": layout.get_abci_address(node).format(),
                     "api_port": node.api_port,
                     "rpc_port": node.rpc_port,
+                    "state_versions": DEFAULT_STATE_VERSIONS,
                 },
                 indent=2,
             )

@@ -80,8 +80,8 @@ class NodeBackend(Protocol):
     def get_block(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
 
-    def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
-        """Read committed state, with a proof when asked."""
+    def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
+        """Read committed state at ``height`` (0: latest), with a proof when asked."""
 
     def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
         """Return ``(header height, app hash)`` of the header that commits state ``height``."""

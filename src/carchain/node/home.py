@@ -12,6 +12,7 @@ from pathlib import Path
 
 from carchain.core.exceptions import InvalidGenesis
 from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
+from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8700
@@ -97,6 +98,17 @@ class NodeConfig:
     api_port: int = DEFAULT_API_PORT
     block_interval_ms: int = 200
     max_block_txs: int = 5_000
+    # Committed heights kept for queries and proofs (the latest and those before it).
+    state_versions: int = DEFAULT_STATE_VERSIONS
+
+
+def validate_config(config: NodeConfig) -> None:
+    """Raise ``ConfigError`` unless the configuration is usable."""
+    validate_loopback(config.api_host)
+    try:
+        validate_state_versions(config.state_versions)
+    except ValueError as exc:
+        raise ConfigError(str(exc), state_versions=config.state_versions) from exc
 
 
 class NodeHome:
@@ -121,7 +133,7 @@ class NodeHome:
         """Write config and genesis; refuse to overwrite an initialised home."""
         if self.exists():
             raise ConfigError("node home already initialised", path=str(self.path))
-        validate_loopback(config.api_host)
+        validate_config(config)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.genesis_path.write_bytes(encode_genesis(genesis))
         self.config_path.write_text(json.dumps(asdict(config), indent=2))
@@ -132,7 +144,7 @@ class NodeHome:
             cfg = NodeConfig(**json.loads(self.config_path.read_text()))
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"cannot read {self.config_path}: {exc}") from exc
-        validate_loopback(cfg.api_host)
+        validate_config(cfg)
         return cfg
 
     def load_genesis(self) -> Genesis:

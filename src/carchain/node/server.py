@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import uvicorn
 
 from carchain.api.app import create_app
 from carchain.engine.solo import SoloConfig
-from carchain.node.home import NodeHome, validate_loopback
+from carchain.node.home import NodeHome, validate_config, validate_loopback
 from carchain.node.solo_node import SoloNode
 from carchain.storage.database import Database
 
 log = logging.getLogger("carchain.node")
 
 
-def open_solo_node(home: NodeHome) -> SoloNode:
-    """Open the node's database and apply genesis if this is its first start."""
+def open_solo_node(home: NodeHome, state_versions: int | None = None) -> SoloNode:
+    """Open the node's database and apply genesis if this is its first start.
+
+    ``state_versions`` overrides the configured window of kept heights.
+    """
     cfg = home.load_config()
+    if state_versions is not None:
+        cfg = replace(cfg, state_versions=state_versions)
+        validate_config(cfg)
     db = Database(home.db_path)
     node = SoloNode(
         db,
         block_interval_s=cfg.block_interval_ms / 1000,
         config=SoloConfig(max_block_txs=cfg.max_block_txs),
+        state_versions=cfg.state_versions,
     )
     if not node.app.is_initialised():
         node.app.init_chain(home.load_genesis())
@@ -49,7 +57,7 @@ async def serve(node: SoloNode, host: str, port: int) -> None:
         node.app.db.close()
 
 
-def run_node(home: NodeHome, port: int | None = None) -> None:
+def run_node(home: NodeHome, port: int | None = None, state_versions: int | None = None) -> None:
     """Start the node in ``home`` and block until it is stopped.
 
     The home stays locked while the node runs: a second node on the same home
@@ -57,6 +65,6 @@ def run_node(home: NodeHome, port: int | None = None) -> None:
     """
     cfg = home.load_config()
     with home.lock():
-        node = open_solo_node(home)
+        node = open_solo_node(home, state_versions)
         log.info("node %s at height %d", cfg.chain_id, node.engine.height)
         asyncio.run(serve(node, cfg.api_host, port or cfg.api_port))

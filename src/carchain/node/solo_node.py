@@ -14,6 +14,7 @@ from carchain.engine.solo import SoloConfig, SoloEngine
 from carchain.node.backend import BlockView, NodeStatus, SubmitMode, SubmitResult, TxStatus
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
+from carchain.storage.history import DEFAULT_STATE_VERSIONS
 
 
 class SoloNode:
@@ -26,9 +27,13 @@ class SoloNode:
     """
 
     def __init__(
-        self, db: Database, block_interval_s: float = 0.2, config: SoloConfig | None = None
+        self,
+        db: Database,
+        block_interval_s: float = 0.2,
+        config: SoloConfig | None = None,
+        state_versions: int = DEFAULT_STATE_VERSIONS,
     ) -> None:
-        self.app = Application(db)
+        self.app = Application(db, state_versions)
         self.engine = SoloEngine(self.app, config)
         self.block_interval_s = block_interval_s
         self._waiters: dict[bytes, list[tuple[asyncio.Future[SubmitResult], CheckTxResult]]] = {}
@@ -137,10 +142,10 @@ class SoloNode:
             results=block.results,
         )
 
-    def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
-        """Read committed state."""
+    def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
+        """Read committed state at ``height`` (0: latest)."""
         with self._commit_lock:
-            return self.app.query(store, key, prove)
+            return self.app.query(store, key, prove, height)
 
     def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
         """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""

@@ -97,21 +97,24 @@ class Client:
         """Return a transaction's status."""
         return dict(self._request("GET", f"/txs/{tx_hash.hex()}"))
 
-    def query(self, store: str, key: bytes, prove: bool = False) -> dict[str, Any]:
-        """Return the raw query document for ``store/key``."""
-        return dict(
-            self._request(
-                "GET", f"/state/{store}", params={"key_hex": key.hex(), "prove": str(prove).lower()}
-            )
-        )
+    def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> dict[str, Any]:
+        """Return the raw query document for ``store/key`` at ``height`` (0: latest).
 
-    def query_verified(self, store: str, key: bytes) -> VerifiedValue:
+        The document's ``height`` is the state height read: pass it to a second
+        query to read another key at the same height (one app hash for both).
+        """
+        params = {"key_hex": key.hex(), "prove": str(prove).lower()}
+        if height:
+            params["height"] = str(height)
+        return dict(self._request("GET", f"/state/{store}", params=params))
+
+    def query_verified(self, store: str, key: bytes, height: int = 0) -> VerifiedValue:
         """Return ``store/key`` after checking its proof against the block header's app hash.
 
         The header comes from the same node; on a CometBFT network, check the
         header's commit signatures as well (see the network SDK).
         """
-        doc = self.query(store, key, prove=True)
+        doc = self.query(store, key, prove=True, height=height)
         value = bytes.fromhex(doc["value"])
         height = int(doc.get("proof_height", doc["height"]))
         header = self.block(height)

@@ -15,7 +15,6 @@ malformed bundle ``MalformedBundle``.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,7 +22,12 @@ import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
-from carchain.core.exceptions import CarchainError, InvalidProof, KeyNotValidForBatch
+from carchain.core.exceptions import (
+    CarchainError,
+    InvalidProof,
+    KeyNotValidForBatch,
+    ProofUnavailable,
+)
 from carchain.core.transactions import (
     Envelope,
     compute_envelope_signing_bytes,
@@ -80,25 +84,36 @@ class VerifiedRecord:
     key_version: int = 1
 
 
-def _read_at_one_height(
-    client: Client, keys: tuple[bytes, bytes, bytes], tries: int
+def _read_state_proofs(
+    client: Client, keys: tuple[bytes, bytes, bytes]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
-    for _ in range(tries):
-        a = client.query(ANCHORS_STORE, keys[0], prove=True)
-        v = client.query(VEHICLES_STORE, keys[1], prove=True)
-        k = client.query(VEHICLES_STORE, keys[2], prove=True)
-        heights = {int(d.get("proof_height", d["height"])) for d in (a, v, k)}
-        if len(heights) == 1:
-            return a, v, k, heights.pop()
-        time.sleep(0.05)  # a block landed between the reads; read again
-    raise CarchainError("could not read the state proofs at one height")
+    """Read the three state proofs at one state height; return them and the proof height.
+
+    The anchor's is read at the latest height, the others at the height that
+    answer names (the node keeps a window of past versions).
+    """
+    a = client.query(ANCHORS_STORE, keys[0], prove=True)
+    at = int(a["height"])
+    v = client.query(VEHICLES_STORE, keys[1], prove=True, height=at)
+    k = client.query(VEHICLES_STORE, keys[2], prove=True, height=at)
+    heights = {int(d.get("proof_height", d["height"])) for d in (a, v, k)}
+    if {int(v["height"]), int(k["height"])} != {at} or len(heights) != 1:
+        raise ProofUnavailable(
+            "the node answered the state proofs at different heights", heights=sorted(heights)
+        )
+    return a, v, k, heights.pop()
 
 
 def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
-    """Return the version of the vehicle key that signed the batch (newest first)."""
+    """Return the version of the vehicle key that signed the batch (newest first).
+
+    Key periods are never deleted, so the version found at the latest height is
+    there at every later height the proofs may be read at.
+    """
     vid = signed.header.vehicle_id
-    raw = bytes.fromhex(client.query(VEHICLES_STORE, compute_vehicle_key(vid))["value"])
-    for version in range(msgspec.msgpack.decode(raw, type=Vehicle).key_version, 0, -1):
+    doc = client.query(VEHICLES_STORE, compute_vehicle_key(vid))
+    vehicle = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Vehicle)
+    for version in range(vehicle.key_version, 0, -1):
         doc = client.query(VEHICLES_STORE, compute_key_period_key(vid, version))
         period = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=KeyPeriod)
         try:
@@ -138,12 +153,12 @@ def build_record_proof(
     batch_doc: dict[str, Any],
     client: Client,
     rpc_url: str | None = None,
-    tries: int = 10,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(bundle, block section)`` proving ``records[index]``.
 
     ``records`` are the decrypted records of the batch, ``batch_doc`` is the
-    gateway's batch proof. Both state proofs are taken at one height. The block
+    gateway's batch proof. The state proofs are read at one state height: the
+    anchor's at the latest, the others at the height that answer names. The block
     section is also returned alone: it is the header copy a user may keep.
     """
     root, proofs = compute_proofs(records)
@@ -155,7 +170,7 @@ def build_record_proof(
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
     period_key = compute_key_period_key(header.vehicle_id, _find_key_version(client, signed))
-    a, v, k, height = _read_at_one_height(client, (anchor_key, vehicle_key, period_key), tries)
+    a, v, k, height = _read_state_proofs(client, (anchor_key, vehicle_key, period_key))
     block = build_block_section(client, height, rpc_url)
     bundle = {
         "format": FORMAT,

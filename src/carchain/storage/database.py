@@ -11,12 +11,31 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (
     store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, leaf INTEGER NOT NULL,
+    height INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (store, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
     store TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    height INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (store, level, idx)
 ) WITHOUT ROWID;
+-- Past state versions (storage/history.py). ``kv.height`` and ``nodes.height`` are
+-- the heights that wrote the current rows; a history row tagged ``height`` is what
+-- block ``height`` overwrote, and ``written`` the height that had written that.
+-- Keyed by height first: a block appends its rows, pruning deletes from the front.
+CREATE TABLE IF NOT EXISTS kv_history (
+    height INTEGER NOT NULL, store TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+    written INTEGER NOT NULL,
+    PRIMARY KEY (height, store, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_history (
+    height INTEGER NOT NULL, store TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL,
+    hash BLOB NOT NULL, written INTEGER NOT NULL,
+    PRIMARY KEY (height, store, level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_versions (
+    height INTEGER PRIMARY KEY, app_hash BLOB NOT NULL, roots BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY, hash BLOB NOT NULL, header BLOB NOT NULL,
     txs BLOB NOT NULL, results BLOB NOT NULL
@@ -30,8 +49,8 @@ CREATE TABLE IF NOT EXISTS txindex (
 class Database:
     """One SQLite file in WAL mode with full synchronous commits.
 
-    A commit is durable once ``transaction()`` returns: state, commitment nodes
-    and the block go in together or not at all, so a kill -9 at any moment leaves
+    A commit is durable once ``transaction()`` returns: state, commitment nodes,
+    their history and the block go in together or not at all, so a kill -9 at any moment leaves
     the last committed block intact and nothing half-applied.
     """
 
@@ -42,6 +61,17 @@ class Database:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA cache_size=-65536")
         self.conn.executescript(SCHEMA)
+        self._add_write_heights()
+
+    def _add_write_heights(self) -> None:
+        # Databases from before state versions lack the write heights; 0 is
+        # right for them: their window starts at their latest height.
+        for table in ("kv", "nodes"):
+            columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if "height" not in columns:
+                self.conn.execute(
+                    f"ALTER TABLE {table} ADD COLUMN height INTEGER NOT NULL DEFAULT 0"
+                )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from carchain.core.exceptions import NotFound, StorageCorrupted
+from carchain.core.exceptions import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.core.state import STORE_SET, STORES
 from carchain.crypto.merkle import (
     MerkleProof,
@@ -13,9 +14,10 @@ from carchain.crypto.merkle import (
     compute_proofs,
     compute_root_from_leaf_hashes,
 )
-from carchain.storage import commitment
+from carchain.storage import commitment, history
 from carchain.storage.commitment import compute_kv_leaf, compute_kv_leaf_hash
 from carchain.storage.database import Database
+from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState
 
 _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
@@ -46,11 +48,57 @@ class StateProof:
         self.app_hash = app_hash
 
 
-class StateStore:
-    """The committed state of a node and the commitment over it."""
+class StateVersion(Protocol):
+    """Committed state at one height: what a proof is built from."""
 
-    def __init__(self, db: Database) -> None:
+    height: int
+    app_hash: bytes
+    sizes: dict[str, int]
+    roots: dict[str, bytes]
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the value, ``None`` if absent or deleted."""
+
+    def get_leaf_index(self, store: str, key: bytes) -> int | None:
+        """Return the key's leaf position, ``None`` if it did not exist."""
+
+    def get_node(self, store: str, level: int, idx: int) -> bytes:
+        """Return a commitment node."""
+
+
+def compute_state_proof(view: StateVersion, store: str, key: bytes) -> StateProof:
+    """Return ``key``'s value in ``view`` with its proof against ``view``'s app hash.
+
+    A key that was deleted proves its empty value; a key that did not exist at
+    that height has no leaf, and this raises ``NotFound``.
+    """
+    if store not in STORE_SET:
+        raise NotFound("no such store", store=store)
+    idx = view.get_leaf_index(store, key)
+    if idx is None:
+        raise NotFound("key was never written", store=store, height=view.height)
+    value = view.get(store, key) or _TOMBSTONE
+    vproof = commitment.compute_proof(
+        view.sizes[store], idx, lambda lv, ix: view.get_node(store, lv, ix)
+    )
+    if vproof.leaf_hash != compute_kv_leaf_hash(key, value):
+        raise StorageCorrupted("leaf does not match stored value", store=store)
+    _, store_proofs = compute_proofs([compute_kv_leaf(s.encode(), view.roots[s]) for s in STORES])
+    sproof = store_proofs[STORES.index(store)]
+    return StateProof(store, key, value, vproof, view.roots[store], sproof, view.app_hash)
+
+
+class StateStore:
+    """The committed state of a node, the commitment over it and its recent versions.
+
+    ``versions`` is the window: the latest height and the ``versions - 1``
+    before it can be read and proven (see ``storage/history.py``).
+    """
+
+    def __init__(self, db: Database, versions: int = DEFAULT_STATE_VERSIONS) -> None:
+        history.validate_state_versions(versions)
         self.db = db
+        self.versions = versions
         self._conn: sqlite3.Connection = db.conn
         self._nodes: dict[tuple[str, int, int], bytes] = {}
         self._values: dict[tuple[str, bytes], bytes | None] = {}
@@ -153,28 +201,51 @@ class StateStore:
         """Return the app hash over every store's root, in ``STORES`` order."""
         return compute_root_from_leaf_hashes(_app_leaf_hashes(roots))
 
-    def prove(self, store: str, key: bytes) -> StateProof:
-        """Return the committed value of ``key`` with its proof against the app hash.
+    def prove(self, store: str, key: bytes, height: int = 0) -> StateProof:
+        """Return ``key``'s value at ``height`` (0: latest) with its proof against that app hash.
 
-        A key that was deleted proves its empty value; a key never written has no
-        leaf, and this raises ``NotFound``.
+        A key that was deleted proves its empty value; a key never written (by
+        then) has no leaf, and this raises ``NotFound``; a height outside the
+        window raises ``HeightUnavailable``.
         """
-        if store not in STORE_SET:
-            raise NotFound("no such store", store=store)
-        idx = self.get_leaf_index(store, key)
-        if idx is None:
-            raise NotFound("key was never written", store=store)
-        value = self.get(store, key) or _TOMBSTONE
-        vproof = commitment.compute_proof(
-            self.sizes[store], idx, lambda lv, ix: self.get_node(store, lv, ix)
-        )
-        if vproof.leaf_hash != compute_kv_leaf_hash(key, value):
-            raise StorageCorrupted("leaf does not match stored value", store=store)
-        _, store_proofs = compute_proofs(
-            [compute_kv_leaf(s.encode(), self.roots[s]) for s in STORES]
-        )
-        sproof = store_proofs[STORES.index(store)]
-        return StateProof(store, key, value, vproof, self.roots[store], sproof, self.app_hash)
+        return compute_state_proof(self.get_version(height), store, key)
+
+    # --- past versions -----------------------------------------------------------
+
+    def get_oldest_height(self) -> int:
+        """Return the oldest height that can be read now."""
+        oldest = history.compute_oldest_height(self.height, self.versions)
+        kept = history.get_oldest_version(self._conn)
+        return self.height if kept is None else min(self.height, max(oldest, kept))
+
+    def get_version(self, height: int = 0) -> StateVersion:
+        """Return the state at ``height`` (0: latest).
+
+        Raises ``HeightUnavailable`` for a height outside the window.
+        """
+        if height == 0 or height == self.height:
+            return self
+        oldest = self.get_oldest_height()
+        if not oldest <= height <= self.height:
+            raise HeightUnavailable(
+                f"state at height {height} is not kept; this node keeps heights "
+                f"{oldest} to {self.height}",
+                height=height,
+                oldest=oldest,
+                latest=self.height,
+            )
+        kept = history.get_version_roots(self._conn, height)
+        if kept is None:  # a chain whose first block is above 1 skips heights
+            raise HeightUnavailable(
+                f"no state was committed at height {height}",
+                height=height,
+                oldest=oldest,
+                latest=self.height,
+            )
+        app_hash, sizes, roots = kept
+        if self.compute_app_hash(roots) != app_hash:
+            raise StorageCorrupted("state version roots do not match its app hash", height=height)
+        return PastState(self, height, app_hash, sizes, roots)
 
     # --- writes --------------------------------------------------------------
 
@@ -185,24 +256,29 @@ class StateStore:
     def commit(
         self, overlay: BlockOverlay, height: int, extra: Callable[[sqlite3.Connection], None] | None
     ) -> None:
-        """Persist the overlay, the commitment and ``extra`` writes atomically."""
+        """Persist the overlay, the commitment, its history and ``extra`` writes atomically."""
         app_hash = overlay.compute_app_hash()
         with self.db.transaction() as conn:
+            self._write_history(conn, overlay, height)
             conn.executemany(
-                "INSERT INTO kv (store, key, value, leaf) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO kv (store, key, value, leaf, height) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, "
+                "height = excluded.height",
                 [
-                    (store, key, value, overlay.leaf_index[(store, key)])
+                    (store, key, value, overlay.leaf_index[(store, key)], height)
                     for (store, key), value in overlay.writes.items()
                 ],
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO nodes (store, level, idx, hash) VALUES (?, ?, ?, ?)",
-                [(s, lv, ix, h) for (s, lv, ix), h in overlay.nodes.items()],
+                "INSERT OR REPLACE INTO nodes (store, level, idx, hash, height) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(s, lv, ix, h, height) for (s, lv, ix), h in overlay.nodes.items()],
             )
             meta = [(f"size/{s}", n.to_bytes(8, "big")) for s, n in overlay.sizes.items()]
             meta += [("height", height.to_bytes(8, "big")), ("app_hash", app_hash)]
             conn.executemany("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", meta)
+            history.record_version(conn, height, app_hash, overlay.sizes, overlay.roots)
+            history.prune_history(conn, history.compute_oldest_height(height, self.versions))
             if extra is not None:
                 extra(conn)
         if len(self._nodes) + len(overlay.nodes) >= _NODE_CACHE_LIMIT:
@@ -218,6 +294,20 @@ class StateStore:
         self.roots = dict(overlay.roots)
         self.height = height
         self.app_hash = app_hash
+
+    def _write_history(self, conn: sqlite3.Connection, overlay: BlockOverlay, height: int) -> None:
+        """Keep the rows the block overwrites: only keys and nodes that existed before it."""
+        if self.app_hash and height > self.height:
+            # A database from before versions were kept starts its window here.
+            history.record_version(
+                conn, self.height, self.app_hash, self.sizes, self.roots, replace=False
+            )
+        history.record_history(
+            conn,
+            height,
+            [k for k, idx in overlay.leaf_index.items() if idx < self.sizes[k[0]]],
+            [k for k in overlay.nodes if commitment.is_complete(k[1], k[2], self.sizes[k[0]])],
+        )
 
 
 def _app_leaf_hashes(roots: dict[str, bytes]) -> list[bytes]:

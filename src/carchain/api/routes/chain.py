@@ -61,10 +61,15 @@ def query_state(
     key: Annotated[str | None, Query(max_length=512)] = None,
     key_hex: Annotated[str | None, Query(max_length=1024)] = None,
     prove: bool = False,
+    height: Annotated[int, Query(ge=0, lt=2**63)] = 0,
 ) -> dict[str, Any] | JSONResponse:
     """Read one key of committed state; with ``prove`` also the proof and the app hash.
 
-    The proof is two ``simple:v`` ops (key in store root, store root in app hash).
+    ``height`` reads the state as committed at that height (0: the latest); the
+    node keeps a window of recent heights, and one outside it gets 404
+    ``height_unavailable``. Two reads at one height prove two keys against one
+    app hash. The proof is two ``simple:v`` ops (key in store root, store root in
+    app hash). ``height`` in the answer is the state height read, and
     ``proof_height`` names the block header whose app hash the proof checks
     against. A key that was never written cannot be proven absent (404,
     ``not_found``); a deleted key proves its empty value (404, ``not_found``,
@@ -73,7 +78,7 @@ def query_state(
     if (key is None) == (key_hex is None):
         raise ApiError("give exactly one of key and key_hex")
     raw_key = key.encode() if key is not None else parse_hex(key_hex or "", "key_hex")
-    q = backend.query(store, raw_key, prove)
+    q = backend.query(store, raw_key, prove, height)
     doc: dict[str, Any] = {"store": store, "key": raw_key.hex(), "height": q.height}
     if q.proof is not None:
         doc["proof"] = proof_json(q.proof)

@@ -331,7 +331,11 @@ class AbciAdapter:
     # --- query ----------------------------------------------------------------------------
 
     def handle_query(self, req: Any) -> Any:
-        """Read committed state at the latest height, with ``simple:v`` proof ops if asked."""
+        """Read committed state at ``req.height``, with ``simple:v`` proof ops if asked.
+
+        Any height of the application's state window can be asked for; its
+        proof checks against the app hash in CometBFT's header ``height + 1``.
+        """
         try:
             store = parse_query_path(req.path)
         except CarchainError as exc:
@@ -341,15 +345,8 @@ class AbciAdapter:
                 codespace=exc.code,
                 height=self.app.state.height,
             )
-        if req.height and req.height != self.app.state.height:
-            err = NotFound("only the latest height can be queried", latest=self.app.state.height)
-            return self.abci.ResponseQuery(
-                code=err.abci_code,
-                log=err.message,
-                codespace=err.code,
-                height=self.app.state.height,
-            )
-        q = self.app.query(store, bytes(req.data), bool(req.prove))
+        height = self.get_query_height(int(req.height), bool(req.prove))
+        q = self.app.query(store, bytes(req.data), bool(req.prove), height)
         return self.abci.ResponseQuery(
             code=q.code,
             log=q.log,
@@ -359,6 +356,23 @@ class AbciAdapter:
             height=q.height,
             proof_ops=self.make_proof_ops(q),
         )
+
+    def get_query_height(self, height: int, prove: bool) -> int:
+        """Return the state height to answer a query for ``height`` at.
+
+        An explicit height is answered as asked. Height 0 with a proof means the
+        newest state whose app hash is already in a block header this node's
+        CometBFT has, so the proof can be checked at once (CometBFT's light
+        client fetches header ``H+1`` for a proof at ``H``): the latest state
+        ``H`` once block ``H+1`` is decided, else ``H-1`` (header ``H`` exists
+        because block ``H`` is committed). Without a proof, 0 is the latest.
+        """
+        latest = self.app.state.height
+        if height or not prove or latest <= 1 or self.app.pending_height == latest + 1:
+            return height
+        if latest - 1 < self.app.state.get_oldest_height():
+            return 0  # a window of one height: only the latest can be proven
+        return latest - 1
 
     def make_proof_ops(self, q: QueryResult) -> Any:
         """Return CometBFT ``ProofOps``: key in store root, store root in app hash."""
