@@ -37,16 +37,36 @@ def fail_one_line(exc: CarchainError) -> NoReturn:
     raise typer.Exit(1)
 
 
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Return the object of ``pairs``; raise ``ValueError`` if a key repeats (one
+    reader would see the first value, ``json`` the last: a bundle must read one way).
+    """
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        seen.add(key)
+    return dict(pairs)
+
+
 def load_json(path: Path, what: str, error: type[CarchainError] = MalformedBundle) -> Any:
-    """Return a JSON file's content; raise ``error`` (one line) if unreadable or not JSON."""
+    """Return a JSON file's content; raise ``error`` (one line) if unreadable, not
+    JSON, or holding an object with a repeated key.
+    """
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(path.read_bytes(), object_pairs_hook=reject_duplicate_keys)
     except (OSError, ValueError, RecursionError) as exc:
         raise error(f"cannot read the {what} {path.name}: {str(exc)[:120]}") from exc
 
 
 def load_validators(path: Path, chain_id: str) -> TrustedValidatorSet:
-    """Read a trusted validator set: CometBFT's ``/validators`` answer or its list."""
+    """Read a trusted validator set: CometBFT's ``/validators`` answer or its list.
+    A set names no chain, so ``chain_id`` is required.
+    """
+    if not chain_id:
+        raise NoTrustRoot(
+            "--validators needs --chain-id: the same validators may sign other chains"
+        )
     doc = load_json(path, "validator set", NoTrustRoot)
     if isinstance(doc, dict):
         inner = doc.get("result", doc)

@@ -53,6 +53,7 @@ from carchain.sdk.light import (
     compute_validator_address,
     compute_validator_set_hash,
     fetch_light_block,
+    parse_json_int,
     verify_commit_light,
 )
 from carchain.sdk.proofs import verify_state_proof
@@ -255,16 +256,17 @@ def make_rpc_provider(rpc_url: str) -> Provider:
 
 def _parse_query(doc: dict[str, Any]) -> tuple[int, bytes, list[Any]]:
     try:
-        state_height = int(doc["height"])
+        state_height = parse_json_int(doc["height"])
+        proof_height = parse_json_int(doc.get("proof_height") or state_height + 1)
         value = bytes.fromhex(str(doc["value"]))
         proof = doc["proof"]
         if not isinstance(proof, list):
             raise TypeError("proof is not a list")
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise InvalidProof(f"malformed query answer: {exc}") from exc
+        raise InvalidProof(f"malformed query answer: {str(exc)[:200]}") from exc
     # CometBFT's header H+1 carries the app hash after block H; the API's
     # proof_height is a hint, and a wrong one is refused rather than followed.
-    if int(doc.get("proof_height") or state_height + 1) != state_height + 1:
+    if proof_height != state_height + 1:
         raise InvalidProof("proof height is not the state height + 1")
     return state_height + 1, value, proof
 
