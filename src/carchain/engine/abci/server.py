@@ -37,7 +37,7 @@ from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.connections import AbciConnectionRefused, Connection, ConnectionTable
 from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
-from carchain.node.home import ConfigError
+from carchain.node.home import ConfigError, validate_private_dir
 
 log = logging.getLogger("carchain.abci")
 WRITE_HIGH_WATER = 1 << 20
@@ -189,11 +189,17 @@ def bind_unix_socket(path: Path) -> socket.socket:
     The mode is set on the socket before ``bind`` (Linux creates the file with
     it, so there is no moment when others may connect) and checked after. A
     stale socket file is removed: the caller holds the home's lock, so no
-    other server of this home is alive.
+    other server of this home is alive. The folder must be this user's and
+    writable by no one else, or another user could unlink the socket and serve
+    their own at its path to CometBFT, or plant one of theirs before ours.
     """
+    validate_private_dir(path.parent, "ABCI socket folder")
     if path.exists() or path.is_symlink():
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise ConfigError("ABCI socket path exists and is not a socket", path=str(path))
+        st = path.lstat()
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
+            raise ConfigError(
+                "ABCI socket path exists and is not a socket of this user", path=str(path)
+            )
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
