@@ -29,13 +29,13 @@ import logging
 import os
 import socket
 import stat
-import struct
 from pathlib import Path
 
 from carchain.engine.abci import protos
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.connections import AbciConnectionRefused, Connection, ConnectionTable
+from carchain.engine.abci.peer import validate_peer_uid
 from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
 from carchain.node.home import ConfigError, validate_private_dir
 
@@ -217,11 +217,7 @@ def bind_unix_socket(path: Path) -> socket.socket:
 
 
 def validate_peer(writer: asyncio.StreamWriter) -> None:
-    """Refuse a Unix-socket peer running as another user (where the OS reports it)."""
-    sock = writer.get_extra_info("socket")
-    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
-        return
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    if uid != os.getuid():
-        raise AbciConnectionRefused("ABCI peer runs as another user", uid=uid)
+    """Refuse a peer running as another user: ``SO_PEERCRED`` on the Unix socket, the
+    socket's owner in ``/proc/net/tcp`` on loopback TCP (``carchain.engine.abci.peer``).
+    """
+    validate_peer_uid(writer.get_extra_info("socket"))
