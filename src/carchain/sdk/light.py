@@ -43,6 +43,7 @@ from carchain.core.exceptions import (
 )
 from carchain.crypto.merkle import compute_merkle_root
 from carchain.crypto.signing import verify_signature
+from carchain.sdk.bounded_http import get_json_bounded
 from carchain.sdk.client import NodeUnavailable
 from carchain.storage.commitment import encode_uvarint
 
@@ -56,6 +57,7 @@ MAX_UINT32, MAX_UINT64 = 2**32 - 1, 2**64 - 1
 # unchecked set could match a genuine validators hash and give one key all the power.
 MAX_TOTAL_VOTING_POWER = MAX_INT64 // 8
 MAX_VALIDATORS = 100  # this client's bound (one /validators page), also on commits
+MAX_RPC_BYTES = 1 << 20  # a /commit or /validators answer of 100 validators is ~30 KB
 
 
 def validate_range(value: int, low: int, high: int, what: str) -> int:
@@ -501,11 +503,14 @@ def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -
     ``{"header", "commit", "validators"}`` (the form a proof bundle carries).
     """
     base = rpc_url.rstrip("/")
+    vparams = {"height": height, "per_page": MAX_VALIDATORS}
     try:
         with httpx.Client(timeout=timeout_s) as http:
-            c = http.get(f"{base}/commit", params={"height": height}).json()
-            v = http.get(f"{base}/validators", params={"height": height, "per_page": 100}).json()
-    except (httpx.HTTPError, ValueError) as exc:
+            c = get_json_bounded(
+                http, f"{base}/commit", {"height": height}, MAX_RPC_BYTES, timeout_s
+            )
+            v = get_json_bounded(http, f"{base}/validators", vparams, MAX_RPC_BYTES, timeout_s)
+    except (httpx.HTTPError, ValueError, RecursionError) as exc:
         raise NodeUnavailable(f"cannot reach CometBFT RPC at {base}: {exc}") from exc
     for doc in (c, v):
         if not isinstance(doc, dict) or not isinstance(doc.get("result"), dict):
@@ -513,7 +518,7 @@ def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -
             raise CarchainError(f"CometBFT RPC refused: {err}")
     try:
         sh = c["result"]["signed_header"]
-        if int(v["result"].get("total", 0)) > 100:
+        if parse_json_int(v["result"].get("total", 0)) > MAX_VALIDATORS:
             raise InvalidProof("validator sets over 100 are not supported by this client")
         return {
             "header": sh["header"],
