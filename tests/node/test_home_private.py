@@ -46,7 +46,7 @@ def test_invalid_lock_file_hard_linked_to_another_file(tmp_path: Path) -> None:
     assert victim.read_text() == "precious\n"
 
 
-@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770])
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o703])
 def test_invalid_home_writable_by_other_users(tmp_path: Path, mode: int) -> None:
     home = make_home(tmp_path, mode)
     with pytest.raises(ConfigError, match="writable by other users"):
@@ -68,6 +68,17 @@ def test_invalid_lock_file_or_home_of_another_user(tmp_path: Path) -> None:
     (home / LOCK_FILE).unlink()
     os.chown(home, OTHER_UID, OTHER_UID)
     with pytest.raises(ConfigError, match="belongs to another user"):
+        HomeLock(home)
+
+
+@as_root
+def test_invalid_home_writable_by_a_shared_group(tmp_path: Path) -> None:
+    # Group write is fine for the user's own group (umask 002), not for a shared one.
+    home = make_home(tmp_path, 0o770)
+    with HomeLock(home):
+        pass
+    os.chown(home, -1, OTHER_UID)
+    with pytest.raises(ConfigError, match="writable by other users"):
         HomeLock(home)
 
 
