@@ -209,3 +209,20 @@ def test_invalid_proof_height_is_a_typed_error(proof_height: Any) -> None:
     with pytest.raises(CarchainError) as exc:
         query_verified_by_consensus(client, chain.provider(), "vehicles", b"k", root, now=START + 8)
     assert isinstance(exc.value, InvalidProof), repr(exc.value)
+
+
+def test_invalid_genesis_file_with_a_repeated_key(tmp_path: Any) -> None:
+    # The trust root itself must read one way: CometBFT and a reviewer's tool could
+    # take the other of two "app_state"s or "chain_id"s.
+    from carchain.core.exceptions import InvalidGenesis
+    from carchain.core.genesis import encode_genesis
+    from carchain.sdk.light_client import load_genesis_trust
+    from tests.conftest import make_genesis
+
+    text = encode_genesis(make_genesis()).decode()
+    path = tmp_path / "genesis.json"
+    path.write_text(text)
+    assert load_genesis_trust(path).validators
+    path.write_text(text.replace("{", '{"chain_id": "carchain-elsewhere", ', 1))
+    with pytest.raises(InvalidGenesis, match="duplicate key 'chain_id'"):
+        load_genesis_trust(path)

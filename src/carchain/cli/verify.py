@@ -18,6 +18,7 @@ import typer
 from carchain.cli.common import console, err_console
 from carchain.core.exceptions import CarchainError, MalformedBundle, NoTrustRoot
 from carchain.sdk.bundle_block import BlockTrust
+from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.light import parse_validators
 from carchain.sdk.light_client import (
     TrustedValidatorSet,
@@ -37,24 +38,12 @@ def fail_one_line(exc: CarchainError) -> NoReturn:
     raise typer.Exit(1)
 
 
-def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Return the object of ``pairs``; raise ``ValueError`` if a key repeats (one
-    reader would see the first value, ``json`` the last: a bundle must read one way).
-    """
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        seen.add(key)
-    return dict(pairs)
-
-
 def load_json(path: Path, what: str, error: type[CarchainError] = MalformedBundle) -> Any:
     """Return a JSON file's content; raise ``error`` (one line) if unreadable, not
     JSON, or holding an object with a repeated key.
     """
     try:
-        return json.loads(path.read_bytes(), object_pairs_hook=reject_duplicate_keys)
+        return decode_strict_json(path.read_bytes())
     except (OSError, ValueError, RecursionError) as exc:
         raise error(f"cannot read the {what} {path.name}: {str(exc)[:120]}") from exc
 

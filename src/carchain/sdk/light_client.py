@@ -43,6 +43,7 @@ from carchain.core.exceptions import (
     UntrustedHeader,
 )
 from carchain.core.genesis import Genesis, compute_genesis_validators, decode_genesis
+from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.client import Client, VerifiedValue
 from carchain.sdk.light import (
     Header,
@@ -109,8 +110,8 @@ def load_genesis_trust(path: Path) -> TrustedValidatorSet:
     or carchain's own) and return its initial validator set as a trust root.
     """
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        doc = decode_strict_json(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
         raise InvalidGenesis(f"cannot read genesis file {path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidGenesis("genesis file is not a JSON object")
