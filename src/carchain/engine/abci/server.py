@@ -132,11 +132,15 @@ class AbciServer:
         # batch instead of one system call per response.
         out = bytearray()
         try:
+            # Judged on its first byte: a connection beyond the four is refused before
+            # it can make us buffer a frame of up to MAX_FRAME_BYTES.
+            if not await frames.wait_data():
+                return
+            self._table.validate_admission(conn)
             while True:
                 raw = await frames.read_frame()
                 if raw is None:
                     return
-                self._table.validate_admission(conn)
                 kind, request = self._decode(raw)
                 if kind == "flush":
                     out += self._flush
