@@ -242,10 +242,11 @@ def compute_validator_address(pub_key: bytes) -> bytes:
 
 def validate_validator_set(validators: list[Validator]) -> None:
     """Raise ``InvalidProof`` unless the set is one CometBFT could have: 1 to
-    ``MAX_VALIDATORS`` validators, each address once, total power within bounds.
+    ``MAX_VALIDATORS`` validators, each key once, total power within bounds.
     """
     validate_range(len(validators), 1, MAX_VALIDATORS, "validator set size")
-    if len({v.address for v in validators}) != len(validators):
+    # By key: an address is derived from it (and checked against it at each vote).
+    if len({v.pub_key for v in validators}) != len(validators):
         raise InvalidProof("a validator appears twice in the validator set")
     validate_range(sum(v.power for v in validators), 1, MAX_TOTAL_VOTING_POWER, "total power")
 
