@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
+from tests.conftest import CHAIN_ID
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 Mutation = Callable[[dict[str, Any]], Any]
@@ -152,9 +153,10 @@ def test_invalid_malformed_network_bundle_gets_one_typed_error_line(
     net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     vals = tmp_path / "validators.json"
     vals.write_text(json.dumps(net["block"]["validators"]))
-    assert run_verify(tmp_path, json.dumps(net), "--validators", str(vals)).exit_code == 0
+    trust = ["--validators", str(vals), "--chain-id", CHAIN_ID]
+    assert run_verify(tmp_path, json.dumps(net), *trust).exit_code == 0
     doc = NETWORK_MALFORMED[name](copy.deepcopy(net))
-    assert_one_error_line(run_verify(tmp_path, json.dumps(doc), "--validators", str(vals)))
+    assert_one_error_line(run_verify(tmp_path, json.dumps(doc), *trust))
 
 
 @pytest.mark.parametrize("cut", [0, 1, 10, 100, -2])
@@ -201,7 +203,7 @@ def _base(proven: Bundle, engine: str, tmp_path: Path) -> tuple[dict[str, Any], 
     net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     vals = tmp_path / "validators.json"
     vals.write_text(json.dumps(net["block"]["validators"]))
-    return net, ["--validators", str(vals)]
+    return net, ["--validators", str(vals), "--chain-id", CHAIN_ID]
 
 
 @pytest.mark.parametrize("engine", ["solo", "cometbft"])

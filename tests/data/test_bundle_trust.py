@@ -129,7 +129,7 @@ def as_network(bundle: dict[str, Any], chain: Chain) -> dict[str, Any]:
 def test_valid_network_bundle_passes_with_validators_genesis_and_hash(proven: Bundle) -> None:
     bundle = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     vals = TrustedValidatorSet("", 0, make_set(VALIDATOR_KEYS))
-    v = verify_record_proof(bundle, BlockTrust(validators=vals))
+    v = verify_record_proof(bundle, BlockTrust(validators=vals, chain_id=CHAIN_ID))
     assert v.engine == "cometbft" and "validator set you trust" in v.trusted_by[0]
     genesis = compute_genesis_trust(make_genesis())
     assert verify_record_proof(bundle, BlockTrust(validators=genesis)).kind == "edr"
@@ -175,7 +175,9 @@ def test_invalid_network_bundle_of_another_chain(proven: Bundle) -> None:
     genesis = compute_genesis_trust(make_genesis())
     refused(bundle, BlockTrust(validators=genesis), "another chain")
     vals = TrustedValidatorSet("", 0, make_set(VALIDATOR_KEYS))
-    refused(bundle, BlockTrust(validators=vals), "another chain")
+    refused(bundle, BlockTrust(validators=vals, chain_id=CHAIN_ID), "another chain")
+    with pytest.raises(NoTrustRoot, match="chain id"):  # a bare set names no chain
+        verify_record_proof(bundle, BlockTrust(validators=vals))
 
 
 def run(*args: str) -> Any:

@@ -18,6 +18,7 @@ import typer
 from carchain.cli.common import console, err_console
 from carchain.core.exceptions import CarchainError, MalformedBundle, NoTrustRoot
 from carchain.sdk.bundle_block import BlockTrust
+from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.light import parse_validators
 from carchain.sdk.light_client import (
     TrustedValidatorSet,
@@ -38,15 +39,23 @@ def fail_one_line(exc: CarchainError) -> NoReturn:
 
 
 def load_json(path: Path, what: str, error: type[CarchainError] = MalformedBundle) -> Any:
-    """Return a JSON file's content; raise ``error`` (one line) if unreadable or not JSON."""
+    """Return a JSON file's content; raise ``error`` (one line) if unreadable, not
+    JSON, or holding an object with a repeated key.
+    """
     try:
-        return json.loads(path.read_bytes())
+        return decode_strict_json(path.read_bytes())
     except (OSError, ValueError, RecursionError) as exc:
         raise error(f"cannot read the {what} {path.name}: {str(exc)[:120]}") from exc
 
 
 def load_validators(path: Path, chain_id: str) -> TrustedValidatorSet:
-    """Read a trusted validator set: CometBFT's ``/validators`` answer or its list."""
+    """Read a trusted validator set: CometBFT's ``/validators`` answer or its list.
+    A set names no chain, so ``chain_id`` is required.
+    """
+    if not chain_id:
+        raise NoTrustRoot(
+            "--validators needs --chain-id: the same validators may sign other chains"
+        )
     doc = load_json(path, "validator set", NoTrustRoot)
     if isinstance(doc, dict):
         inner = doc.get("result", doc)

@@ -7,6 +7,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,10 +41,17 @@ class HomeLock:
 
     def __init__(self, home: Path) -> None:
         self.path = home / LOCK_FILE
+        validate_private_dir(home, "node home", action="lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise ConfigError(f"cannot lock node home {home}: {exc.strerror}") from None
+        try:
+            validate_own_file(os.fstat(fd), self.path)
+        except ConfigError:
+            os.close(fd)
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -67,6 +75,39 @@ class HomeLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+def validate_private_dir(path: Path, what: str, action: str = "use") -> None:
+    """Raise ``ConfigError`` unless ``path`` is a directory of this user that no other
+    user may write: in a shared folder another user could plant the lock file or the
+    ABCI socket (a symlink to one of our files, a lock they hold, a socket they serve).
+
+    Group write is accepted only for the user's own primary group (the per-user
+    group of a ``umask 002`` system), never for a shared one.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot {action} {what} {path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{what} is not a directory", path=str(path))
+    if st.st_uid != os.geteuid():
+        raise ConfigError(f"{what} belongs to another user", path=str(path), uid=st.st_uid)
+    shared_group = st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()
+    if st.st_mode & stat.S_IWOTH or shared_group:
+        raise ConfigError(
+            f"{what} is writable by other users (chmod go-w)",
+            path=str(path),
+            mode=oct(stat.S_IMODE(st.st_mode)),
+        )
+
+
+def validate_own_file(st: os.stat_result, path: Path) -> None:
+    """Raise ``ConfigError`` unless ``st`` is a regular file of this user with one link
+    (not a hard link to a file elsewhere).
+    """
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_nlink != 1:
+        raise ConfigError("lock file is not a private regular file of this user", path=str(path))
 
 
 def _read_holder(fd: int) -> str:

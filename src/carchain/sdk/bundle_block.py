@@ -160,12 +160,21 @@ def check_trusted_hash(block: VerifiedBlock, trusted: bytes) -> str:
     return f"block hash {trusted.hex()} given by you (--trust-hash)"
 
 
-def check_trusted_validators(block: VerifiedBlock, trusted: TrustedValidatorSet) -> str:
-    """Return the trust statement if the trusted set vouches for the block's commit."""
+def check_trusted_validators(
+    block: VerifiedBlock, trusted: TrustedValidatorSet, chain_id: str = ""
+) -> str:
+    """Return the trust statement if the trusted set vouches for the block's commit.
+
+    A validator set names no chain, and the same validators may sign several
+    chains: the chain id (the set's own, or ``chain_id``) must be known.
+    """
     lb = block.light_block
     if lb is None:
         raise NoTrustRoot("a solo block carries no validator signatures: give --trust-hash")
-    if trusted.chain_id and lb.header.chain_id != trusted.chain_id:
+    expected = trusted.chain_id or chain_id
+    if not expected:
+        raise NoTrustRoot("a trusted validator set needs the chain id it signs (--chain-id)")
+    if lb.header.chain_id != expected:
         raise UntrustedHeader("block is of another chain than the trusted set", link="chain id")
     if compute_validator_set_hash(trusted.validators) != lb.header.validators_hash:
         total = sum(v.power for v in trusted.validators)
@@ -204,7 +213,7 @@ def verify_bundle_block(section: Any, trust: BlockTrust) -> VerifiedBlock:
     if trust.trusted_hash is not None:
         said.append(check_trusted_hash(block, trust.trusted_hash))
     if trust.validators is not None:
-        said.append(check_trusted_validators(block, trust.validators))
+        said.append(check_trusted_validators(block, trust.validators, trust.chain_id))
     if trust.own_header is not None:
         said.append(check_own_header(block, trust.own_header))
     return dataclasses.replace(block, trusted_by=said)

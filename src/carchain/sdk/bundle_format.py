@@ -19,6 +19,7 @@ is the height of ``block``, whose app hash the state proofs check against.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,25 @@ class ParsedBundle:
     key_period_value: bytes
     key_period_proof: list[Any]
     block: dict[str, Any]
+
+
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Return the object of ``pairs``; raise ``ValueError`` if a key repeats (one
+    reader would see the first value, ``json`` the last: a bundle must read one way).
+    """
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        seen.add(key)
+    return dict(pairs)
+
+
+def decode_strict_json(raw: bytes | str) -> Any:
+    """Return the JSON document ``raw``; ``ValueError`` if it is not JSON or an object
+    in it repeats a key (bundles, header copies, validator sets, genesis files).
+    """
+    return json.loads(raw, object_pairs_hook=reject_duplicate_keys)
 
 
 def _unhex(value: str, name: str) -> bytes:

@@ -43,19 +43,39 @@ from carchain.core.exceptions import (
 )
 from carchain.crypto.merkle import compute_merkle_root
 from carchain.crypto.signing import verify_signature
+from carchain.sdk.bounded_http import get_json_bounded
 from carchain.sdk.client import NodeUnavailable
 from carchain.storage.commitment import encode_uvarint
 
 PRECOMMIT_TYPE = 2
-BLOCK_ID_FLAG_COMMIT = 2
+BLOCK_ID_FLAG_ABSENT, BLOCK_ID_FLAG_COMMIT, BLOCK_ID_FLAG_NIL = 1, 2, 3
 ED25519_TYPE = "tendermint/PubKeyEd25519"
+MAX_INT32, MAX_INT64 = 2**31 - 1, 2**63 - 1
+MAX_UINT32, MAX_UINT64 = 2**32 - 1, 2**64 - 1
+# CometBFT's ``MaxTotalVotingPower``. Every number here is range-checked because the
+# varint encoding keeps only 64 bits: a power of 2**64 + p hashes exactly like p, so an
+# unchecked set could match a genuine validators hash and give one key all the power.
+MAX_TOTAL_VOTING_POWER = MAX_INT64 // 8
+MAX_VALIDATORS = 100  # this client's bound (one /validators page), also on commits
+MAX_RPC_BYTES = 1 << 20  # a /commit or /validators answer of 100 validators is ~30 KB
+
+
+def validate_range(value: int, low: int, high: int, what: str) -> int:
+    """Return ``value`` if ``low <= value <= high``; raise ``InvalidProof`` if not."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidProof(f"{what} is out of range", value=str(value)[:40])
+    return value
+
 
 # --- protobuf wire encoding (proto3 / gogoproto as CometBFT marshals) ----------------
 
 
 def encode_varint(value: int) -> bytes:
-    """Return a protobuf varint; negative int64 values take ten bytes (two's complement)."""
-    return encode_uvarint(value & ((1 << 64) - 1))
+    """Return a protobuf varint; negative int64 values take ten bytes (two's complement).
+    A value outside int64/uint64 raises: it would alias a smaller one.
+    """
+    validate_range(value, -MAX_INT64 - 1, MAX_UINT64, "varint")
+    return encode_uvarint(value & MAX_UINT64)
 
 
 def encode_varint_field(field: int, value: int) -> bytes:
@@ -67,7 +87,8 @@ def encode_sfixed64_field(field: int, value: int) -> bytes:
     """Return an sfixed64 field, omitted when zero."""
     if not value:
         return b""
-    return encode_varint(field << 3 | 1) + (value & ((1 << 64) - 1)).to_bytes(8, "little")
+    validate_range(value, -MAX_INT64 - 1, MAX_INT64, "sfixed64")
+    return encode_varint(field << 3 | 1) + (value & MAX_UINT64).to_bytes(8, "little")
 
 
 def encode_bytes_field(field: int, value: bytes, always: bool = False) -> bytes:
@@ -89,6 +110,10 @@ class Timestamp:
     seconds: int
     nanos: int
 
+    def __post_init__(self) -> None:
+        validate_range(self.seconds, -MAX_INT64 - 1, MAX_INT64, "time seconds")
+        validate_range(self.nanos, 0, 999_999_999, "time nanos")
+
     def encode(self) -> bytes:
         """Return its protobuf encoding."""
         return encode_varint_field(1, self.seconds) + encode_varint_field(2, self.nanos)
@@ -97,8 +122,8 @@ class Timestamp:
 def parse_rfc3339(value: str) -> Timestamp:
     """Parse CometBFT's RFC 3339 UTC time (``2026-01-02T03:04:05.123456789Z``)."""
     try:
-        if not value.endswith("Z"):
-            raise ValueError("time must be UTC")
+        if not value.endswith("Z") or not value.isascii():
+            raise ValueError("time must be UTC, in ASCII")
         main, _, frac = value[:-1].partition(".")
         seconds = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
         if frac and (not frac.isdigit() or len(frac) > 9):
@@ -115,6 +140,9 @@ class BlockId:
     hash: bytes
     parts_total: int
     parts_hash: bytes
+
+    def __post_init__(self) -> None:
+        validate_range(self.parts_total, 0, MAX_UINT32, "part set total")
 
     def encode(self) -> bytes:
         """Return the ``BlockID`` protobuf encoding (as in the header)."""
@@ -141,6 +169,11 @@ class Header:
     last_results_hash: bytes
     evidence_hash: bytes
     proposer_address: bytes
+
+    def __post_init__(self) -> None:
+        validate_range(self.version_block, 0, MAX_UINT64, "block version")
+        validate_range(self.version_app, 0, MAX_UINT64, "app version")
+        validate_range(self.height, 1, MAX_INT64, "header height")
 
 
 def compute_header_hash(h: Header) -> bytes:
@@ -198,14 +231,31 @@ class Validator:
     pub_key: bytes
     power: int
 
+    def __post_init__(self) -> None:
+        validate_range(self.power, 1, MAX_TOTAL_VOTING_POWER, "voting power")
+
 
 def compute_validator_address(pub_key: bytes) -> bytes:
     """Return a validator's address: the first 20 bytes of SHA-256 of its public key."""
     return hashlib.sha256(pub_key).digest()[:20]
 
 
+def validate_validator_set(validators: list[Validator]) -> None:
+    """Raise ``InvalidProof`` unless the set is one CometBFT could have: 1 to
+    ``MAX_VALIDATORS`` validators, each key once, total power within bounds.
+    """
+    validate_range(len(validators), 1, MAX_VALIDATORS, "validator set size")
+    # By key: an address is derived from it (and checked against it at each vote).
+    if len({v.pub_key for v in validators}) != len(validators):
+        raise InvalidProof("a validator appears twice in the validator set")
+    validate_range(sum(v.power for v in validators), 1, MAX_TOTAL_VOTING_POWER, "total power")
+
+
 def compute_validator_set_hash(validators: list[Validator]) -> bytes:
-    """Return ``ValidatorSet.Hash()``: RFC 6962 root over each ``SimpleValidator``."""
+    """Return ``ValidatorSet.Hash()``: RFC 6962 root over each ``SimpleValidator``;
+    raise ``InvalidProof`` for a set that ``validate_validator_set`` refuses.
+    """
+    validate_validator_set(validators)
     return compute_merkle_root(
         [
             encode_bytes_field(1, encode_bytes_field(1, v.pub_key, always=True), always=True)
@@ -224,6 +274,9 @@ class CommitSig:
     timestamp: Timestamp
     signature: bytes
 
+    def __post_init__(self) -> None:
+        validate_range(self.flag, BLOCK_ID_FLAG_ABSENT, BLOCK_ID_FLAG_NIL, "block id flag")
+
 
 @dataclass(frozen=True, slots=True)
 class Commit:
@@ -234,6 +287,11 @@ class Commit:
     block_id: BlockId
     signatures: list[CommitSig]
 
+    def __post_init__(self) -> None:
+        validate_range(self.height, 1, MAX_INT64, "commit height")
+        validate_range(self.round, 0, MAX_INT32, "commit round")
+        validate_range(len(self.signatures), 1, MAX_VALIDATORS, "commit size")
+
 
 # --- parsing the RPC's JSON --------------------------------------------------------------
 
@@ -242,19 +300,34 @@ def _hex(value: Any) -> bytes:
     return bytes.fromhex(str(value or ""))
 
 
+def parse_json_int(value: Any) -> int:
+    """Return an integer the RPC wrote as a JSON number or a decimal string (CometBFT
+    writes int64 as strings); refuse booleans, floats, signs other than ``-``,
+    underscores, spaces and non-ASCII digits, which ``int()`` would accept.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and 0 < len(value) <= 20:
+        digits = value[1:] if value.startswith("-") else value
+        if digits and digits.isascii() and digits.isdigit():
+            return int(value)
+    raise ValueError(f"not an integer: {str(value)[:40]!r}")
+
+
 def _block_id(doc: Any) -> BlockId:
     parts = doc.get("parts") or {}
-    return BlockId(_hex(doc.get("hash")), int(parts.get("total") or 0), _hex(parts.get("hash")))
+    total = parse_json_int(parts.get("total") or 0)
+    return BlockId(_hex(doc.get("hash")), total, _hex(parts.get("hash")))
 
 
 def parse_header(doc: Any) -> Header:
     """Return a ``Header`` from the RPC's JSON; raise ``InvalidProof`` if malformed."""
     try:
         return Header(
-            version_block=int(doc["version"]["block"]),
-            version_app=int(doc["version"].get("app") or 0),
+            version_block=parse_json_int(doc["version"]["block"]),
+            version_app=parse_json_int(doc["version"].get("app") or 0),
             chain_id=str(doc["chain_id"]),
-            height=int(doc["height"]),
+            height=parse_json_int(doc["height"]),
             time=parse_rfc3339(str(doc["time"])),
             last_block_id=_block_id(doc["last_block_id"]),
             last_commit_hash=_hex(doc["last_commit_hash"]),
@@ -274,16 +347,19 @@ def parse_header(doc: Any) -> Header:
 def parse_commit(doc: Any) -> Commit:
     """Return a ``Commit`` from the RPC's JSON; raise ``InvalidProof`` if malformed."""
     try:
+        if len(doc["signatures"]) > MAX_VALIDATORS:
+            raise InvalidProof("commit has more signatures than this client supports")
         sigs = [
             CommitSig(
-                int(s["block_id_flag"]),
+                parse_json_int(s["block_id_flag"]),
                 _hex(s.get("validator_address")),
                 parse_rfc3339(str(s["timestamp"])) if s.get("signature") else Timestamp(0, 0),
-                base64.b64decode(s.get("signature") or ""),
+                base64.b64decode(s.get("signature") or "", validate=True),
             )
             for s in doc["signatures"]
         ]
-        return Commit(int(doc["height"]), int(doc["round"]), _block_id(doc["block_id"]), sigs)
+        height, round_ = parse_json_int(doc["height"]), parse_json_int(doc["round"])
+        return Commit(height, round_, _block_id(doc["block_id"]), sigs)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed commit: {exc}") from exc
 
@@ -294,6 +370,8 @@ def parse_validators(docs: Any) -> list[Validator]:
     when given, must match.
     """
     try:
+        if len(docs) > MAX_VALIDATORS:
+            raise InvalidProof("validator set is larger than this client supports")
         out = []
         for v in docs:
             if v["pub_key"]["type"] != ED25519_TYPE:
@@ -302,8 +380,9 @@ def parse_validators(docs: Any) -> list[Validator]:
             address = compute_validator_address(key)
             if v.get("address") not in (None, "") and _hex(v["address"]) != address:
                 raise InvalidProof("a validator's address does not match its key")
-            power = int(v["voting_power"] if "voting_power" in v else v["power"])
+            power = parse_json_int(v["voting_power"] if "voting_power" in v else v["power"])
             out.append(Validator(address, key, power))
+        validate_validator_set(out)
         return out
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InvalidProof(f"malformed validator set: {exc}") from exc
@@ -369,6 +448,7 @@ def compute_trusted_power(chain_id: str, commit: Commit, trusted: list[Validator
     As CometBFT's ``VerifyCommitLightTrusting``, signatures are matched by address
     (the sets may differ); a validator counts once; a bad signature raises.
     """
+    validate_validator_set(trusted)
     by_address = {v.address: v for v in trusted}
     seen: set[bytes] = set()
     signed = 0
@@ -424,11 +504,14 @@ def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -
     ``{"header", "commit", "validators"}`` (the form a proof bundle carries).
     """
     base = rpc_url.rstrip("/")
+    vparams = {"height": height, "per_page": MAX_VALIDATORS}
     try:
         with httpx.Client(timeout=timeout_s) as http:
-            c = http.get(f"{base}/commit", params={"height": height}).json()
-            v = http.get(f"{base}/validators", params={"height": height, "per_page": 100}).json()
-    except (httpx.HTTPError, ValueError) as exc:
+            c = get_json_bounded(
+                http, f"{base}/commit", {"height": height}, MAX_RPC_BYTES, timeout_s
+            )
+            v = get_json_bounded(http, f"{base}/validators", vparams, MAX_RPC_BYTES, timeout_s)
+    except (httpx.HTTPError, ValueError, RecursionError) as exc:
         raise NodeUnavailable(f"cannot reach CometBFT RPC at {base}: {exc}") from exc
     for doc in (c, v):
         if not isinstance(doc, dict) or not isinstance(doc.get("result"), dict):
@@ -436,7 +519,7 @@ def fetch_light_block_docs(rpc_url: str, height: int, timeout_s: float = 10.0) -
             raise CarchainError(f"CometBFT RPC refused: {err}")
     try:
         sh = c["result"]["signed_header"]
-        if int(v["result"].get("total", 0)) > 100:
+        if parse_json_int(v["result"].get("total", 0)) > MAX_VALIDATORS:
             raise InvalidProof("validator sets over 100 are not supported by this client")
         return {
             "header": sh["header"],

@@ -43,6 +43,7 @@ from carchain.core.exceptions import (
     UntrustedHeader,
 )
 from carchain.core.genesis import Genesis, compute_genesis_validators, decode_genesis
+from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.client import Client, VerifiedValue
 from carchain.sdk.light import (
     Header,
@@ -53,6 +54,7 @@ from carchain.sdk.light import (
     compute_validator_address,
     compute_validator_set_hash,
     fetch_light_block,
+    parse_json_int,
     verify_commit_light,
 )
 from carchain.sdk.proofs import verify_state_proof
@@ -108,8 +110,8 @@ def load_genesis_trust(path: Path) -> TrustedValidatorSet:
     or carchain's own) and return its initial validator set as a trust root.
     """
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        doc = decode_strict_json(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
         raise InvalidGenesis(f"cannot read genesis file {path}: {exc}") from exc
     if not isinstance(doc, dict):
         raise InvalidGenesis("genesis file is not a JSON object")
@@ -255,16 +257,17 @@ def make_rpc_provider(rpc_url: str) -> Provider:
 
 def _parse_query(doc: dict[str, Any]) -> tuple[int, bytes, list[Any]]:
     try:
-        state_height = int(doc["height"])
+        state_height = parse_json_int(doc["height"])
+        proof_height = parse_json_int(doc.get("proof_height") or state_height + 1)
         value = bytes.fromhex(str(doc["value"]))
         proof = doc["proof"]
         if not isinstance(proof, list):
             raise TypeError("proof is not a list")
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise InvalidProof(f"malformed query answer: {exc}") from exc
+        raise InvalidProof(f"malformed query answer: {str(exc)[:200]}") from exc
     # CometBFT's header H+1 carries the app hash after block H; the API's
     # proof_height is a hint, and a wrong one is refused rather than followed.
-    if int(doc.get("proof_height") or state_height + 1) != state_height + 1:
+    if proof_height != state_height + 1:
         raise InvalidProof("proof height is not the state height + 1")
     return state_height + 1, value, proof
 

@@ -7,12 +7,12 @@ query connection, ``CheckTx`` on the mempool one, ``InitChain`` through
 ``Commit`` on the consensus one, the snapshot calls on the snapshot one.
 ``Echo`` and ``Flush`` may come on any of them.
 
-The server serves at most four connections: one that sends its first request
-while four others are open is refused. (The count is taken at the first
-request, not at accept: a start-up probe that connected and closed is then
-already gone, where at accept time it may still sit unread beside CometBFT's
-four.) A connection takes its role with its first role-bearing request, a
-role is held by one open connection at a time, and a request of another role
+The server serves at most four connections: one that sends its first byte
+(before its first frame is buffered) while four others are open is refused.
+(The count is taken at the first byte, not at accept: a start-up probe that
+connected and closed is then already gone, where at accept time it may still
+sit unread beside CometBFT's four.) A connection takes its role with its first
+role-bearing request, a role is held by one open connection at a time, and a request of another role
 on a connection is refused. Roles free up when their connection closes
 (CometBFT restarting), so a new CometBFT can connect again.
 """

@@ -29,15 +29,15 @@ import logging
 import os
 import socket
 import stat
-import struct
 from pathlib import Path
 
 from carchain.engine.abci import protos
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.connections import AbciConnectionRefused, Connection, ConnectionTable
+from carchain.engine.abci.peer import validate_peer_uid
 from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
-from carchain.node.home import ConfigError
+from carchain.node.home import ConfigError, validate_private_dir
 
 log = logging.getLogger("carchain.abci")
 WRITE_HIGH_WATER = 1 << 20
@@ -132,11 +132,15 @@ class AbciServer:
         # batch instead of one system call per response.
         out = bytearray()
         try:
+            # Judged on its first byte: a connection beyond the four is refused before
+            # it can make us buffer a frame of up to MAX_FRAME_BYTES.
+            if not await frames.wait_data():
+                return
+            self._table.validate_admission(conn)
             while True:
                 raw = await frames.read_frame()
                 if raw is None:
                     return
-                self._table.validate_admission(conn)
                 kind, request = self._decode(raw)
                 if kind == "flush":
                     out += self._flush
@@ -189,11 +193,17 @@ def bind_unix_socket(path: Path) -> socket.socket:
     The mode is set on the socket before ``bind`` (Linux creates the file with
     it, so there is no moment when others may connect) and checked after. A
     stale socket file is removed: the caller holds the home's lock, so no
-    other server of this home is alive.
+    other server of this home is alive. The folder must be this user's and
+    writable by no one else, or another user could unlink the socket and serve
+    their own at its path to CometBFT, or plant one of theirs before ours.
     """
+    validate_private_dir(path.parent, "ABCI socket folder")
     if path.exists() or path.is_symlink():
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise ConfigError("ABCI socket path exists and is not a socket", path=str(path))
+        st = path.lstat()
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.geteuid():
+            raise ConfigError(
+                "ABCI socket path exists and is not a socket of this user", path=str(path)
+            )
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -211,11 +221,7 @@ def bind_unix_socket(path: Path) -> socket.socket:
 
 
 def validate_peer(writer: asyncio.StreamWriter) -> None:
-    """Refuse a Unix-socket peer running as another user (where the OS reports it)."""
-    sock = writer.get_extra_info("socket")
-    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
-        return
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    if uid != os.getuid():
-        raise AbciConnectionRefused("ABCI peer runs as another user", uid=uid)
+    """Refuse a peer running as another user: ``SO_PEERCRED`` on the Unix socket, the
+    socket's owner in ``/proc/net/tcp`` on loopback TCP (``carchain.engine.abci.peer``).
+    """
+    validate_peer_uid(writer.get_extra_info("socket"))

@@ -76,6 +76,17 @@ class FrameReader:
             raise AbciProtocolError("length prefix longer than 10 bytes")
         return None
 
+    async def wait_data(self) -> bool:
+        """Wait until at least one byte is buffered; return ``False`` at end of stream
+        (so a connection can be judged on its first byte, before its first frame).
+        """
+        if not self._buf:
+            chunk = await self._reader.read(self._chunk_size)
+            if not chunk:
+                return False
+            self._buf += chunk
+        return True
+
     async def read_frame(self) -> bytes | None:
         """Return the next message, or ``None`` at a clean end of stream.
 
