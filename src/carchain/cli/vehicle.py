@@ -24,6 +24,7 @@ from carchain.cli.common import (
 from carchain.core import vehicles as veh
 from carchain.core.exceptions import CarchainError
 from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import (
     VIN_SALT_SIZE,
@@ -167,12 +168,12 @@ def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
     table = Table("version", "public key", "since ms", "until ms")
     with client(node) as c:
         try:
-            latest = int(c.vehicle(vehicle_id)["key_version"])
-            for version in range(1, latest + 1):
-                doc = c.query(veh.STORE, veh.compute_key_period_key(vehicle_id, version))
-                p = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=veh.KeyPeriod)
+            for p in veh.get_key_history(ChainView(c), vehicle_id):
                 table.add_row(
-                    str(version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+                    str(p.key_version),
+                    p.public_key.hex(),
+                    str(p.since_ms),
+                    str(p.until_ms or "current"),
                 )
         except CarchainError as exc:
             fail(exc)

@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from carchain.core.exceptions import InvalidBody
+from carchain.core.exceptions import CarchainError, InvalidBody
 
 # Every store the chain commits to, in commitment order. Adding one changes the
 # app hash layout, so the list is fixed per chain version and grows only by
@@ -49,6 +49,32 @@ class KVView(Protocol):
 
     def delete(self, store: str, key: bytes) -> None:
         """Remove ``key`` from ``store``."""
+
+
+class ReadOnlyState(CarchainError):
+    """Something tried to write through a read-only view of committed state."""
+
+    code = "internal"
+
+
+class ReadOnlyKVView:
+    """Base of the read-only ``KVView``s outside the core (API, gateway, SDK, CLI).
+
+    Subclasses implement ``get`` over their own source of committed state; writes
+    are refused: chain state changes only through transactions.
+    """
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the committed value under ``key`` in ``store`` or ``None``."""
+        raise NotImplementedError
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Refuse: the view is read-only."""
+        raise ReadOnlyState("this view of chain state is read-only", store=store)
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Refuse: the view is read-only."""
+        raise ReadOnlyState("this view of chain state is read-only", store=store)
 
 
 _DELETED = b""
@@ -93,7 +119,7 @@ class WriteBuffer:
         self._writes.clear()
 
 
-def get_record(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
+def get_record_optional(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
     """Decode and return the record under ``key`` or ``None`` when absent."""
     raw = view.get(store, key)
     if raw is None:

@@ -15,8 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import msgspec
-
 from carchain import __version__
 from carchain.core import block as core_block
 from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
@@ -314,8 +312,3 @@ class Application:
             err = NotFound("no value under this key", store=store)
             return QueryResult(err.abci_code, err.code, err.message, height, store, key)
         return QueryResult(OK_RESULT_CODE, "", "", height, store, key, value)
-
-
-def decode_record(raw: bytes, record_type: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode a stored record (helper for API and SDK)."""
-    return msgspec.msgpack.decode(raw, type=record_type)

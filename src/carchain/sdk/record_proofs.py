@@ -31,7 +31,13 @@ from carchain.core.transactions import (
     decode_envelope,
 )
 from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import KeyPeriod, Vehicle, compute_key_period_key, compute_vehicle_key
+from carchain.core.vehicles import (
+    KeyPeriod,
+    Vehicle,
+    compute_key_period_key,
+    compute_vehicle_key,
+    get_key_history,
+)
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
 from carchain.data.batches import (
@@ -51,6 +57,7 @@ from carchain.sdk.bundle_block import (
     verify_bundle_block,
 )
 from carchain.sdk.bundle_format import FORMAT, ParsedBundle, parse_bundle
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.light import compute_header_hash, fetch_light_block_docs, parse_light_block
 from carchain.sdk.proofs import verify_state_proof
@@ -97,15 +104,12 @@ def _read_at_one_height(
 def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
     """Return the version of the vehicle key that signed the batch (newest first)."""
     vid = signed.header.vehicle_id
-    raw = bytes.fromhex(client.query(VEHICLES_STORE, compute_vehicle_key(vid))["value"])
-    for version in range(msgspec.msgpack.decode(raw, type=Vehicle).key_version, 0, -1):
-        doc = client.query(VEHICLES_STORE, compute_key_period_key(vid, version))
-        period = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=KeyPeriod)
+    for period in reversed(get_key_history(ChainView(client), vid)):
         try:
             verify_header_signature(signed, period.public_key)
         except CarchainError:
             continue
-        return version
+        return period.key_version
     raise InvalidProof("no key the vehicle ever had signed this batch", vehicle_id=vid)
 
 
