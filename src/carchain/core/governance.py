@@ -358,4 +358,4 @@ def _tally(
 
 
 def _count_active(view: KVView, voters: list[str]) -> int:
-    return sum(1 for m in voters if members.get_member(view, m).status == MemberStatus.ACTIVE)
+    return sum(1 for m in voters if members.is_active_member(members.get_member(view, m)))

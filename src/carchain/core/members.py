@@ -314,7 +314,7 @@ def process_set_validator(view: KVView, member_id: str, validator_key: bytes, po
     """Set the member's validator key and voting power (0 removes the validator)."""
     validate_validator(validator_key, power)
     m = get_member(view, member_id)
-    if m.status != MemberStatus.ACTIVE and power:
+    if power and not is_active_member(m):
         raise InvalidState("only an active member can validate", member_id=member_id)
     _add_validator_power(view, power - m.power)
     _claim_validator_key(view, member_id, m.validator_key, validator_key)
