@@ -18,9 +18,9 @@ import msgspec
 
 from carchain.core import members
 from carchain.core.effects import Effects
-from carchain.core.exceptions import InvalidBody, InvalidState, NotFound
+from carchain.core.exceptions import InvalidBody, InvalidState
 from carchain.core.members import Role
-from carchain.core.state import KVView, compute_key, get_record_optional, put_record
+from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId
 from carchain.core.validation import validate_digest
 
@@ -96,10 +96,8 @@ def get_anchor_optional(view: KVView, oem: str, seq: int) -> Anchor | None:
 
 def get_anchor(view: KVView, oem: str, seq: int) -> Anchor:
     """Return an anchor or raise ``NotFound``."""
-    anchor = get_anchor_optional(view, oem, seq)
-    if anchor is None:
-        raise NotFound("no such anchor", oem=oem, seq=seq)
-    return anchor
+    key = compute_anchor_key(oem, seq)
+    return get_record(view, STORE, key, Anchor, "anchor", oem=oem, seq=seq)
 
 
 def compute_anchor(oem: MemberId, body: SubmitAnchor, signer: bytes, ctx: BlockContext) -> Anchor:
@@ -111,6 +109,11 @@ def compute_anchor(oem: MemberId, body: SubmitAnchor, signer: bytes, ctx: BlockC
         time_ms=ctx.time_ms,
         **msgspec.structs.asdict(body),
     )
+
+
+def compute_anchor_body(anchor: Anchor) -> SubmitAnchor:
+    """Return the ``anchor.submit`` body that ``anchor`` stores."""
+    return SubmitAnchor(**{f: getattr(anchor, f) for f in SubmitAnchor.__struct_fields__})
 
 
 def validate_anchor_body(body: SubmitAnchor) -> None:

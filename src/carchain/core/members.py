@@ -14,7 +14,7 @@ from carchain.core.exceptions import (
     NotFound,
     Unauthorized,
 )
-from carchain.core.state import KVView, compute_key, get_record_optional, put_record
+from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import MemberId
 from carchain.core.validation import (
     validate_member_identifier,
@@ -135,10 +135,8 @@ def get_member_optional(view: KVView, member_id: str) -> Member | None:
 
 def get_member(view: KVView, member_id: str) -> Member:
     """Return the member or raise ``NotFound``."""
-    m = get_member_optional(view, member_id)
-    if m is None:
-        raise NotFound("no such member", member_id=member_id)
-    return m
+    key = compute_member_key(member_id)
+    return get_record(view, STORE, key, Member, "member", member_id=member_id)
 
 
 def get_member_by_key_optional(view: KVView, public_key: bytes) -> Member | None:

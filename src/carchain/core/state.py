@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from carchain.core.exceptions import CarchainError, InvalidBody
+from carchain.core.exceptions import CarchainError, InvalidBody, NotFound
 
 # Every store the chain commits to, in commitment order. Adding one changes the
 # app hash layout, so the list is fixed per chain version and grows only by
@@ -125,6 +125,16 @@ def get_record_optional(view: KVView, store: str, key: bytes, record_type: type[
     if raw is None:
         return None
     return msgspec.msgpack.decode(raw, type=record_type)
+
+
+def get_record(
+    view: KVView, store: str, key: bytes, record_type: type[T], what: str, **fields: object
+) -> T:
+    """Decode and return the record under ``key``; raise ``NotFound("no such <what>")``."""
+    record = get_record_optional(view, store, key, record_type)
+    if record is None:
+        raise NotFound(f"no such {what}", **fields)
+    return record
 
 
 def put_record(view: KVView, store: str, key: bytes, record: object) -> None:

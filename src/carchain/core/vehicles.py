@@ -34,7 +34,7 @@ from carchain.core.exceptions import (
     Unauthorized,
 )
 from carchain.core.members import Role
-from carchain.core.state import KVView, compute_key, get_record_optional, put_record
+from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.transactions import encode
 from carchain.core.types import BlockContext, MemberId, VehicleId
 from carchain.core.validation import (
@@ -238,10 +238,8 @@ def get_vehicle_optional(view: KVView, vehicle_id: str) -> Vehicle | None:
 
 def get_vehicle(view: KVView, vehicle_id: str) -> Vehicle:
     """Return the vehicle or raise ``NotFound``."""
-    v = get_vehicle_optional(view, vehicle_id)
-    if v is None:
-        raise NotFound("no such vehicle", vehicle_id=vehicle_id)
-    return v
+    key = compute_vehicle_key(vehicle_id)
+    return get_record(view, STORE, key, Vehicle, "vehicle", vehicle_id=vehicle_id)
 
 
 def get_vehicle_by_key_optional(view: KVView, public_key: bytes) -> Vehicle | None:
@@ -258,10 +256,9 @@ def get_key_period_optional(view: KVView, vehicle_id: str, key_version: int) -> 
 
 def get_key_period(view: KVView, vehicle_id: str, key_version: int) -> KeyPeriod:
     """Return key period ``key_version`` of the vehicle or raise ``NotFound``."""
-    period = get_key_period_optional(view, vehicle_id, key_version)
-    if period is None:
-        raise NotFound("no such vehicle key", vehicle_id=vehicle_id, key_version=key_version)
-    return period
+    key = compute_key_period_key(vehicle_id, key_version)
+    fields = {"vehicle_id": vehicle_id, "key_version": key_version}
+    return get_record(view, STORE, key, KeyPeriod, "vehicle key", **fields)
 
 
 def get_key_history(view: KVView, vehicle_id: str) -> list[KeyPeriod]:

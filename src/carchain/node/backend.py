@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
 from carchain.engine.application import CheckTxResult, QueryResult
 
@@ -44,6 +45,31 @@ class TxStatus:
     index: int = 0
     result: TxResult | None = None
     tx: bytes = b""
+
+
+class CommittedTxs(Protocol):
+    """A stored block as far as a transaction's status needs it (either engine's block)."""
+
+    @property
+    def txs(self) -> list[bytes]:
+        """Return the block's transactions, in order."""
+
+    @property
+    def results(self) -> list[TxResult]:
+        """Return the block's transaction results, in order."""
+
+
+def compute_tx_status(
+    tx_hash: bytes, loc: tuple[int, int] | None, block: CommittedTxs | None, pending: bool
+) -> TxStatus:
+    """Return a transaction's status from its tx-index entry ``loc`` (height, index), the
+    block at that height, and whether the mempool holds it."""
+    if loc is not None:
+        if block is None:
+            raise CarchainError("transaction index points at a missing block")
+        height, index = loc
+        return TxStatus(tx_hash, "committed", height, index, block.results[index], block.txs[index])
+    return TxStatus(tx_hash, "pending" if pending else "unknown")
 
 
 @dataclass(frozen=True, slots=True)
