@@ -15,7 +15,7 @@ from carchain.core.exceptions import (
     Unauthorized,
 )
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
-from carchain.core.types import MemberId
+from carchain.core.types import MemberId, PublicKey
 from carchain.core.validation import (
     validate_member_identifier,
     validate_public_key,
@@ -58,7 +58,7 @@ class Member(msgspec.Struct, frozen=True):
     member_id: MemberId
     name: str
     roles: list[str]
-    public_key: bytes
+    public_key: PublicKey
     status: MemberStatus
     joined_height: int
     validator_key: bytes = b""
@@ -243,7 +243,7 @@ def process_add_member(
         member_id=MemberId(member_id),
         name=name,
         roles=roles,
-        public_key=public_key,
+        public_key=PublicKey(public_key),
         status=MemberStatus.ACTIVE,
         joined_height=height,
         validator_key=validator_key,

@@ -36,7 +36,7 @@ from carchain.core.exceptions import (
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.transactions import encode
-from carchain.core.types import BlockContext, MemberId, VehicleId
+from carchain.core.types import BlockContext, MemberId, PublicKey, VehicleId
 from carchain.core.validation import (
     NAMESPACE_SEPARATOR,
     validate_digest,
@@ -67,10 +67,10 @@ class Vehicle(msgspec.Struct, frozen=True):
     vehicle_id: VehicleId
     oem: MemberId
     vin_commitment: bytes
-    public_key: bytes
+    public_key: PublicKey
     model: str
     year: int
-    owner: bytes
+    owner: PublicKey
     status: VehicleStatus
     registered_height: int
     key_version: int = 1
@@ -83,7 +83,7 @@ class Vehicle(msgspec.Struct, frozen=True):
 class KeyPeriod(msgspec.Struct, frozen=True):
     """One key a vehicle had, and the block times between which it was the vehicle's key."""
 
-    public_key: bytes
+    public_key: PublicKey
     key_version: int
     since_ms: int
     until_ms: int = 0  # 0: still the vehicle's key
@@ -379,10 +379,10 @@ def process_register(
         vehicle_id=VehicleId(body.vehicle_id),
         oem=oem.member_id,
         vin_commitment=body.vin_commitment,
-        public_key=body.public_key,
+        public_key=PublicKey(body.public_key),
         model=body.model,
         year=body.year,
-        owner=body.owner,
+        owner=PublicKey(body.owner),
         status=VehicleStatus.ACTIVE,
         registered_height=ctx.height,
         key_since_ms=ctx.time_ms,
@@ -393,7 +393,7 @@ def process_register(
         view,
         STORE,
         compute_key_period_key(body.vehicle_id, 1),
-        KeyPeriod(body.public_key, 1, ctx.time_ms),
+        KeyPeriod(vehicle.public_key, 1, ctx.time_ms),
     )
     view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
     fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)

@@ -211,7 +211,7 @@ class CometBackend:
 
         return self._on_loop(read)
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the block as CometBFT's header has it: ``app_hash`` is the state before it."""
 
         def read() -> BlockView | None:
@@ -237,7 +237,7 @@ class CometBackend:
         """Read committed state."""
         return self._on_loop(lambda: self.app.query(store, key, prove))
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Return header ``height + 1`` and its app hash: CometBFT's header ``H+1``
         carries the app hash after block ``H``. Waits briefly for that block.
         """

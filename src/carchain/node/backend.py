@@ -103,13 +103,13 @@ class NodeBackend(Protocol):
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
 
     def query(self, store: str, key: bytes, prove: bool) -> QueryResult:
         """Read committed state, with a proof when asked."""
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Return ``(header height, app hash)`` of the header that commits state ``height``."""
 
     def iterate(

@@ -116,7 +116,7 @@ class SoloNode:
             block = None if loc is None else self.engine.blocks.get_block(loc[0])
         return compute_tx_status(tx_hash, loc, block, tx_hash in self.engine.mempool)
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
         with self._commit_lock:
             block = self.engine.blocks.get_block(height)
@@ -140,7 +140,7 @@ class SoloNode:
         with self._commit_lock:
             return self.app.query(store, key, prove)
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""
         with self._commit_lock:
             header = self.engine.blocks.get_header(height)

@@ -41,10 +41,10 @@ from carchain.data.records import (
     V2xLog,
     decode_record,
 )
-from carchain.gateway.chainview import ChainView
 from carchain.gateway.server import EmbeddedGateway
 from carchain.sdk.account import Account
 from carchain.sdk.bundle_block import BlockTrust
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.record_proofs import VerifiedRecord, build_record_proof, verify_record_proof
