@@ -138,3 +138,17 @@ def test_edge_views_read_absent_as_none_and_refuse_writes() -> None:
             edge.set("vehicles", b"v/x", b"1")
         with pytest.raises(ReadOnlyState):
             edge.delete("vehicles", b"v/x")
+
+
+def test_listing_prefixes_and_decoders_agree_with_the_readers(view: WriteBuffer) -> None:
+    member_key = members.compute_member_key("saic")
+    vehicle_key = vehicles.compute_vehicle_key("saic:car-1")
+    assert member_key.startswith(members.MEMBER_KEY_PREFIX)
+    assert vehicle_key.startswith(vehicles.VEHICLE_KEY_PREFIX)
+    # A member's key index ("k/<key>") shares the store but not the listing prefix.
+    assert not members.compute_signer_key(OEM_KEY).startswith(members.MEMBER_KEY_PREFIX)
+    raw_member = view.get(members.STORE, member_key)
+    raw_vehicle = view.get(vehicles.STORE, vehicle_key)
+    assert raw_member is not None and raw_vehicle is not None
+    assert members.decode_member(raw_member) == members.get_member(view, "saic")
+    assert vehicles.decode_vehicle(raw_vehicle) == vehicles.get_vehicle(view, "saic:car-1")

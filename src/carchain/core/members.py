@@ -14,7 +14,14 @@ from carchain.core.exceptions import (
     NotFound,
     Unauthorized,
 )
-from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
+from carchain.core.state import (
+    KVView,
+    compute_key,
+    decode_record,
+    get_record,
+    get_record_optional,
+    put_record,
+)
 from carchain.core.types import MemberId, PublicKey
 from carchain.core.validation import (
     validate_member_identifier,
@@ -65,9 +72,17 @@ class Member(msgspec.Struct, frozen=True):
     power: int = 0
 
 
+MEMBER_KEY_PREFIX = b"m/"  # every member record's key starts so (listings page by it)
+
+
 def compute_member_key(member_id: str) -> bytes:
     """Return the state key of a member record."""
     return compute_key("m", member_id)
+
+
+def decode_member(raw: bytes) -> Member:
+    """Decode a stored member record."""
+    return decode_record(raw, Member)
 
 
 def compute_signer_key(public_key: bytes) -> bytes:

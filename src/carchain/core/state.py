@@ -119,12 +119,17 @@ class WriteBuffer:
         self._writes.clear()
 
 
+def decode_record(raw: bytes, record_type: type[T]) -> T:
+    """Decode a stored record (for readers that list a store rather than read one key)."""
+    return msgspec.msgpack.decode(raw, type=record_type)
+
+
 def get_record_optional(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
     """Decode and return the record under ``key`` or ``None`` when absent."""
     raw = view.get(store, key)
     if raw is None:
         return None
-    return msgspec.msgpack.decode(raw, type=record_type)
+    return decode_record(raw, record_type)
 
 
 def get_record(

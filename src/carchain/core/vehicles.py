@@ -34,7 +34,14 @@ from carchain.core.exceptions import (
     Unauthorized,
 )
 from carchain.core.members import Role
-from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
+from carchain.core.state import (
+    KVView,
+    compute_key,
+    decode_record,
+    get_record,
+    get_record_optional,
+    put_record,
+)
 from carchain.core.transactions import encode
 from carchain.core.types import BlockContext, MemberId, PublicKey, VehicleId
 from carchain.core.validation import (
@@ -197,9 +204,17 @@ def validate_vehicle_namespace(vehicle_id: str, oem: str) -> None:
 # --- reads ----------------------------------------------------------------------
 
 
+VEHICLE_KEY_PREFIX = b"v/"  # every vehicle record's key starts so (listings page by it)
+
+
 def compute_vehicle_key(vehicle_id: str) -> bytes:
     """Return the state key of a vehicle record."""
     return compute_key("v", vehicle_id)
+
+
+def decode_vehicle(raw: bytes) -> Vehicle:
+    """Decode a stored vehicle record."""
+    return decode_record(raw, Vehicle)
 
 
 def compute_vehicle_pubkey_key(public_key: bytes) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from fastapi import APIRouter, Depends, FastAPI, Query
 
 from carchain.api.deps import get_backend
@@ -23,9 +22,12 @@ def list_members(
 ) -> dict[str, Any]:
     """List members by id (paged with ``after``)."""
     items = [
-        to_jsonable(msgspec.msgpack.decode(v, type=members.Member))
+        to_jsonable(members.decode_member(v))
         for _, v in backend.iterate(
-            members.STORE, b"m/", limit, members.compute_member_key(after) if after else b""
+            members.STORE,
+            members.MEMBER_KEY_PREFIX,
+            limit,
+            members.compute_member_key(after) if after else b"",
         )
     ]
     return {"members": items}
@@ -48,11 +50,11 @@ def list_vehicles(
     out: list[Any] = []
     cursor = vehicles.compute_vehicle_key(after) if after else b""
     while len(out) < limit:
-        page = list(backend.iterate(vehicles.STORE, b"v/", limit, cursor))
+        page = list(backend.iterate(vehicles.STORE, vehicles.VEHICLE_KEY_PREFIX, limit, cursor))
         if not page:
             break
         for k, v in page:
-            rec = msgspec.msgpack.decode(v, type=vehicles.Vehicle)
+            rec = vehicles.decode_vehicle(v)
             if not oem or rec.oem == oem:
                 out.append(to_jsonable(rec))
             cursor = k
