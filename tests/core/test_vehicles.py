@@ -92,7 +92,7 @@ def test_register(chain: Chain) -> None:
         0,
     )
     assert v.registered_height == chain.engine.height
-    assert veh.get_vehicle_by_key(chain.app.state, body.public_key) == v
+    assert veh.get_vehicle_by_key_optional(chain.app.state, body.public_key) == v
 
 
 def test_vin_is_never_on_chain(chain: Chain) -> None:
@@ -343,8 +343,8 @@ def test_rotate_key(chain: Chain) -> None:
     chain.send("saic", rotate_body("saic:1", new))
     v = vehicle(chain, "saic:1")
     assert (v.public_key, v.key_version, v.key_since_ms) == (new, 2, chain.now_ms)
-    assert veh.get_vehicle_by_key(chain.app.state, old) is None
-    assert veh.get_vehicle_by_key(chain.app.state, new) == v
+    assert veh.get_vehicle_by_key_optional(chain.app.state, old) is None
+    assert veh.get_vehicle_by_key_optional(chain.app.state, new) == v
     # The history keeps both keys with the block times between which each was valid.
     state = chain.app.state
     assert veh.get_key_period(state, "saic:1", 1) == veh.KeyPeriod(

@@ -58,7 +58,7 @@ def test_anchor_pending_too_long_is_sent_again(tmp_path: Path) -> None:
     node.duplicate = True  # still in some mempool: the copy is refused, nothing breaks
     assert anchorer.step() is None  # pending, and stale at once (0 s): sent again
     assert len(node.submitted) == 2 and node.submitted[1] == node.submitted[0]
-    row = anchorer.journal.get_unconfirmed_anchor()
+    row = anchorer.journal.get_unconfirmed_anchor_optional()
     assert row is not None and row.tx == node.submitted[0]  # same bytes, same nonce
     anchorer.journal.close()
 

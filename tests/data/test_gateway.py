@@ -46,7 +46,7 @@ def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
     assert rig.blobs.get(h.ciphertext_hash) == sub.ciphertext
     assert rig.keys.get(h.key_ref) == sub.key_envelope
     assert not rig.blobs.has(h.key_ref)
-    row = rig.journal.get_batch(header_hash)
+    row = rig.journal.get_batch_optional(header_hash)
     assert row is not None and row.vehicle_id == "saic:1" and row.anchor_seq is None
     assert [r.header_hash for r in rig.journal.get_unanchored(10)] == [header_hash]
 
@@ -207,9 +207,9 @@ def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
     # What the chain's anchors commit to is exactly the accepted batches.
     anchored = set()
     for seq in range(1, status["anchors"] + 1):
-        anchor = world.gateway.gateway.journal.get_anchor(seq)
+        anchor = world.gateway.gateway.journal.get_anchor_optional(seq)
         assert anchor is not None and anchor.height > 0
-        manifest = decode_manifest(world.gateway.gateway.blobs.get(anchor.manifest_hash))
+        manifest = decode_manifest(world.gateway.gateway.blobs.get(anchor.body.manifest_hash))
         anchored |= {decode_signed_header(h).header.seq for h in manifest.headers}
     assert len(anchored) == len(receipts)
 

@@ -17,7 +17,7 @@ from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
 from carchain.gateway.auth import RequestAuthenticator
-from carchain.gateway.chainview import ChainView
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.request_signing import (
     HEADER_KEY,

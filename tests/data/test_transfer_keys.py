@@ -19,7 +19,7 @@ from carchain.data.batches import (
     open_batch,
 )
 from carchain.data.custody import compute_key_ref, open_epoch_key, seal_epoch_key
-from carchain.gateway.chainview import ChainView
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key

@@ -79,7 +79,7 @@ def test_cometbft_restart_forgets_lost_pending_and_anchoring_continues(
             processes.stop(localnet.get_pid_paths(layout, n)[1])
         add_batches(journal, 1, 3)
         assert anchorer.step() is None  # sent; no block can include it
-        row = journal.get_unconfirmed_anchor()
+        row = journal.get_unconfirmed_anchor_optional()
         assert row is not None
         assert get_tx_state(client, row.tx_hash) == "pending"
 
@@ -107,6 +107,6 @@ def test_cometbft_restart_forgets_lost_pending_and_anchoring_continues(
         later = step_until_committed(anchorer, 60)
         assert (later.seq, later.batch_count) == (row.seq + 1, 2)
         assert later.height > first.height
-        assert journal.get_unconfirmed_anchor() is None
+        assert journal.get_unconfirmed_anchor_optional() is None
     finally:
         journal.close()

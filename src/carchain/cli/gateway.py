@@ -54,8 +54,8 @@ def init(
     (the only key whose anchors the chain accepts for it).
     """
     from carchain.gateway.auth import validate_gateway_key
-    from carchain.gateway.chainview import ChainView
     from carchain.gateway.server import GatewayConfig, save_config
+    from carchain.sdk.chainview import ChainView
 
     key_file = key_path(keyring, key)
     if not key_file.exists():

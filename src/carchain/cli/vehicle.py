@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from carchain.cli.common import (
 from carchain.core import vehicles as veh
 from carchain.core.exceptions import CarchainError
 from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import (
     VIN_SALT_SIZE,
@@ -105,15 +107,9 @@ def transfer(
 ) -> None:
     """Transfer ownership: signed by the OEM, consented to by the current owner."""
     new = parse_hex_option(new_owner, "new owner")
-    if bool(owner_key) == bool(owner_signature):
-        raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
-    if owner_key:
-        v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
-        sig = sign_transfer_consent(
-            chain_id, unlock(keyring, owner_key), vehicle_id, new, int(v["transfer_seq"])
-        )
-    else:
-        sig = parse_hex_option(owner_signature, "owner signature", 64)
+    sig = _get_owner_consent(
+        owner_key, owner_signature, lambda k: _sign_transfer(node, keyring, k, vehicle_id, new)
+    )
     res = _send(node, keyring, key, veh.TransferVehicle(vehicle_id, new, sig))
     console.print(f"[green]transferred[/green] {vehicle_id} at height {res['height']}")
 
@@ -130,14 +126,26 @@ def rotate_key(
 ) -> None:
     """Replace a vehicle's key: signed by the OEM, co-signed by the current owner."""
     new = parse_hex_option(public_key, "public key")
+    sig = _get_owner_consent(
+        owner_key, owner_signature, lambda k: _sign_rotation(node, keyring, k, vehicle_id, new)
+    )
+    res = _send(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
+    console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
+
+
+def _get_owner_consent(owner_key: str, owner_signature: str, sign: Callable[[str], bytes]) -> bytes:
+    """Return the owner's co-signature: made now by ``sign(owner_key)``, or as given in hex."""
     if bool(owner_key) == bool(owner_signature):
         raise typer.BadParameter("give exactly one of --owner-key and --owner-signature")
     if owner_key:
-        sig = _sign_rotation(node, keyring, owner_key, vehicle_id, new)
-    else:
-        sig = parse_hex_option(owner_signature, "owner signature", 64)
-    res = _send(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
-    console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
+        return sign(owner_key)
+    return parse_hex_option(owner_signature, "owner signature", 64)
+
+
+def _sign_transfer(node: str, keyring: Path, owner_key: str, vehicle_id: str, new: bytes) -> bytes:
+    v, chain_id = _get_vehicle_and_chain(node, vehicle_id)
+    owner = unlock(keyring, owner_key)
+    return sign_transfer_consent(chain_id, owner, vehicle_id, new, int(v["transfer_seq"]))
 
 
 def _sign_rotation(node: str, keyring: Path, owner_key: str, vehicle_id: str, new: bytes) -> bytes:
@@ -167,12 +175,12 @@ def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
     table = Table("version", "public key", "since ms", "until ms")
     with client(node) as c:
         try:
-            latest = int(c.vehicle(vehicle_id)["key_version"])
-            for version in range(1, latest + 1):
-                doc = c.query(veh.STORE, veh.compute_key_period_key(vehicle_id, version))
-                p = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=veh.KeyPeriod)
+            for p in veh.get_key_history(ChainView(c), vehicle_id):
                 table.add_row(
-                    str(version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+                    str(p.key_version),
+                    p.public_key.hex(),
+                    str(p.since_ms),
+                    str(p.until_ms or "current"),
                 )
         except CarchainError as exc:
             fail(exc)

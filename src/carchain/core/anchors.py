@@ -20,8 +20,8 @@ from carchain.core import members
 from carchain.core.effects import Effects
 from carchain.core.exceptions import InvalidBody, InvalidState
 from carchain.core.members import Role
-from carchain.core.state import KVView, compute_key, get_record, put_record
-from carchain.core.types import BlockContext
+from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
+from carchain.core.types import BlockContext, MemberId
 from carchain.core.validation import validate_digest
 
 STORE = "anchors"
@@ -30,7 +30,12 @@ MAX_RECORDS_PER_ANCHOR = 2**40
 
 
 class SubmitAnchor(msgspec.Struct, frozen=True):
-    """Body of ``anchor.submit``: signed by an OEM member for its gateway."""
+    """Body of ``anchor.submit``: signed by an OEM member for its gateway.
+
+    Its seven fields are the anchor's content: ``Anchor`` stores them (between
+    the OEM and what the block adds) and the gateway journal keeps this struct
+    as it is. Both wire forms are fixed, map-encoded in declaration order.
+    """
 
     seq: int
     root: bytes
@@ -42,9 +47,13 @@ class SubmitAnchor(msgspec.Struct, frozen=True):
 
 
 class Anchor(msgspec.Struct, frozen=True):
-    """An anchored gateway root as stored on chain."""
+    """An anchored gateway root as stored on chain: ``SubmitAnchor``'s fields, framed.
 
-    oem: str
+    msgspec cannot embed a struct's fields flat after a leading one, so they are
+    listed again here; ``compute_anchor`` is the one place that copies them.
+    """
+
+    oem: MemberId
     seq: int
     root: bytes
     batch_count: int
@@ -76,13 +85,35 @@ def compute_head_key(oem: str) -> bytes:
 
 def get_anchor_head(view: KVView, oem: str) -> AnchorHead:
     """Return the OEM's latest anchor head (seq 0 before its first anchor)."""
-    head = get_record(view, STORE, compute_head_key(oem), AnchorHead)
+    head = get_record_optional(view, STORE, compute_head_key(oem), AnchorHead)
     return head if head is not None else AnchorHead(0, 0)
 
 
-def get_anchor(view: KVView, oem: str, seq: int) -> Anchor | None:
+def get_anchor_optional(view: KVView, oem: str, seq: int) -> Anchor | None:
     """Return an anchor or ``None``."""
-    return get_record(view, STORE, compute_anchor_key(oem, seq), Anchor)
+    return get_record_optional(view, STORE, compute_anchor_key(oem, seq), Anchor)
+
+
+def get_anchor(view: KVView, oem: str, seq: int) -> Anchor:
+    """Return an anchor or raise ``NotFound``."""
+    key = compute_anchor_key(oem, seq)
+    return get_record(view, STORE, key, Anchor, "anchor", oem=oem, seq=seq)
+
+
+def compute_anchor(oem: MemberId, body: SubmitAnchor, signer: bytes, ctx: BlockContext) -> Anchor:
+    """Return the stored anchor for ``body``, submitted by ``signer`` in the block ``ctx``."""
+    return Anchor(
+        oem=oem,
+        signer=signer,
+        height=ctx.height,
+        time_ms=ctx.time_ms,
+        **msgspec.structs.asdict(body),
+    )
+
+
+def compute_anchor_body(anchor: Anchor) -> SubmitAnchor:
+    """Return the ``anchor.submit`` body that ``anchor`` stores."""
+    return SubmitAnchor(**{f: getattr(anchor, f) for f in SubmitAnchor.__struct_fields__})
 
 
 def validate_anchor_body(body: SubmitAnchor) -> None:
@@ -110,19 +141,7 @@ def process_submit_anchor(
         )
     if head.seq and head.height >= ctx.height:
         raise InvalidState("one anchor per gateway per block", oem=oem.member_id)
-    anchor = Anchor(
-        oem=oem.member_id,
-        seq=body.seq,
-        root=body.root,
-        batch_count=body.batch_count,
-        record_count=body.record_count,
-        start_ms=body.start_ms,
-        end_ms=body.end_ms,
-        manifest_hash=body.manifest_hash,
-        signer=signer,
-        height=ctx.height,
-        time_ms=ctx.time_ms,
-    )
+    anchor = compute_anchor(oem.member_id, body, signer, ctx)
     put_record(view, STORE, compute_anchor_key(oem.member_id, body.seq), anchor)
     put_record(view, STORE, compute_head_key(oem.member_id), AnchorHead(body.seq, ctx.height))
     fx.emit(

@@ -16,8 +16,8 @@ from carchain.core import members
 from carchain.core.effects import Effects
 from carchain.core.exceptions import CarchainError, InvalidBody, InvalidState, NotFound
 from carchain.core.members import Member, MemberStatus
-from carchain.core.state import KVView, WriteBuffer, compute_key, get_record, put_record
-from carchain.core.types import BlockContext, ValidatorUpdate
+from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
+from carchain.core.types import BlockContext, MemberId, ValidatorUpdate
 from carchain.core.validation import validate_public_key
 
 STORE = "governance"
@@ -110,13 +110,13 @@ class Proposal(msgspec.Struct, frozen=True):
     """A governance proposal as stored on chain."""
 
     proposal_id: int
-    proposer: str
+    proposer: MemberId
     action: Action
     created_height: int
     expires_height: int
     yes: list[str]
     no: list[str]
-    status: str
+    status: ProposalStatus
     outcome: str = ""
 
 
@@ -141,7 +141,7 @@ class Vote(msgspec.Struct, frozen=True):
 
 def get_params(view: KVView) -> GovernanceParams:
     """Return the governance parameters set at genesis."""
-    p = get_record(view, "params", b"governance", GovernanceParams)
+    p = get_record_optional(view, "params", b"governance", GovernanceParams)
     if p is None:
         raise InvalidState("chain has no governance parameters")
     return p
@@ -152,14 +152,34 @@ def compute_proposal_key(proposal_id: int) -> bytes:
     return compute_key("p", proposal_id)
 
 
+def get_proposal_optional(view: KVView, proposal_id: int) -> Proposal | None:
+    """Return a proposal or ``None`` (also for an id no proposal can have)."""
+    if not 0 < proposal_id < 2**63:
+        return None
+    return get_record_optional(view, STORE, compute_proposal_key(proposal_id), Proposal)
+
+
 def get_proposal(view: KVView, proposal_id: int) -> Proposal:
     """Return a proposal or raise ``NotFound``."""
-    if not 0 < proposal_id < 2**63:
-        raise NotFound("no such proposal", proposal_id=proposal_id)
-    p = get_record(view, STORE, compute_proposal_key(proposal_id), Proposal)
+    p = get_proposal_optional(view, proposal_id)
     if p is None:
         raise NotFound("no such proposal", proposal_id=proposal_id)
     return p
+
+
+def is_proposal_expired(proposal: Proposal, height: int) -> bool:
+    """Return whether a vote in the block at ``height`` comes after the proposal's lifetime."""
+    return height > proposal.expires_height
+
+
+def compute_display_status(proposal: Proposal, next_height: int) -> str:
+    """Return the proposal's status as readers see it before block ``next_height``.
+
+    An open proposal past its lifetime can no longer be voted on: it reads ``expired``.
+    """
+    if proposal.status == ProposalStatus.OPEN and is_proposal_expired(proposal, next_height):
+        return "expired"
+    return proposal.status.value
 
 
 def compute_required_votes(params: GovernanceParams, active: int) -> int:
@@ -245,7 +265,7 @@ def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects)
                 view, action.member_id, action.validator_key, action.power
             )
     fx.validator_updates.extend(_validator_diff(before, after))
-    fx.emit("member_changed", member_id=after.member_id, status=after.status)
+    fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
 
 
 # --- transitions ---------------------------------------------------------------------
@@ -286,7 +306,7 @@ def process_vote(view: KVView, ctx: BlockContext, signer: bytes, body: Vote, fx:
     proposal = get_proposal(view, body.proposal_id)
     if proposal.status != ProposalStatus.OPEN:
         raise InvalidState("proposal is closed", status=proposal.status)
-    if ctx.height > proposal.expires_height:
+    if is_proposal_expired(proposal, ctx.height):
         raise InvalidState("proposal has expired", expires_height=proposal.expires_height)
     if voter.member_id in proposal.yes or voter.member_id in proposal.no:
         raise InvalidState("member already voted", member_id=voter.member_id)
@@ -326,12 +346,16 @@ def _tally(
             proposal = msgspec.structs.replace(
                 proposal, status=ProposalStatus.FAILED, outcome=f"{exc.code}: {exc.message}"
             )
-        fx.emit("proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status)
+        fx.emit(
+            "proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status.value
+        )
     elif no > active - need:
         proposal = msgspec.structs.replace(proposal, status=ProposalStatus.REJECTED)
-        fx.emit("proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status)
+        fx.emit(
+            "proposal_closed", proposal_id=str(proposal.proposal_id), status=proposal.status.value
+        )
     put_record(view, STORE, compute_proposal_key(proposal.proposal_id), proposal)
 
 
 def _count_active(view: KVView, voters: list[str]) -> int:
-    return sum(1 for m in voters if members.get_member(view, m).status == MemberStatus.ACTIVE)
+    return sum(1 for m in voters if members.is_active_member(members.get_member(view, m)))

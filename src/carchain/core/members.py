@@ -14,8 +14,15 @@ from carchain.core.exceptions import (
     NotFound,
     Unauthorized,
 )
-from carchain.core.state import KVView, compute_key, get_record, put_record
-from carchain.core.types import MemberId
+from carchain.core.state import (
+    KVView,
+    compute_key,
+    decode_record,
+    get_record,
+    get_record_optional,
+    put_record,
+)
+from carchain.core.types import MemberId, PublicKey
 from carchain.core.validation import (
     validate_member_identifier,
     validate_public_key,
@@ -55,19 +62,27 @@ class MemberStatus(StrEnum):
 class Member(msgspec.Struct, frozen=True):
     """A consortium member as stored on chain."""
 
-    member_id: str
+    member_id: MemberId
     name: str
     roles: list[str]
-    public_key: bytes
-    status: str
+    public_key: PublicKey
+    status: MemberStatus
     joined_height: int
     validator_key: bytes = b""
     power: int = 0
 
 
+MEMBER_KEY_PREFIX = b"m/"  # every member record's key starts so (listings page by it)
+
+
 def compute_member_key(member_id: str) -> bytes:
     """Return the state key of a member record."""
     return compute_key("m", member_id)
+
+
+def decode_member(raw: bytes) -> Member:
+    """Decode a stored member record."""
+    return decode_record(raw, Member)
 
 
 def compute_signer_key(public_key: bytes) -> bytes:
@@ -128,20 +143,38 @@ def validate_validator(validator_key: bytes, power: int) -> None:
         raise InvalidBody("validator key must be 32 bytes")
 
 
+def get_member_optional(view: KVView, member_id: str) -> Member | None:
+    """Return the member or ``None``."""
+    return get_record_optional(view, STORE, compute_member_key(member_id), Member)
+
+
 def get_member(view: KVView, member_id: str) -> Member:
     """Return the member or raise ``NotFound``."""
-    m = get_record(view, STORE, compute_member_key(member_id), Member)
-    if m is None:
-        raise NotFound("no such member", member_id=member_id)
-    return m
+    key = compute_member_key(member_id)
+    return get_record(view, STORE, key, Member, "member", member_id=member_id)
 
 
-def get_member_by_key(view: KVView, public_key: bytes) -> Member | None:
-    """Return the member whose current key is ``public_key``, if any."""
+def get_member_by_key_optional(view: KVView, public_key: bytes) -> Member | None:
+    """Return the member whose current key is ``public_key``, or ``None``."""
     raw = view.get(STORE, compute_signer_key(public_key))
     if raw is None:
         return None
     return get_member(view, raw.decode())
+
+
+def get_member_by_key(view: KVView, public_key: bytes) -> Member:
+    """Return the member whose current key is ``public_key`` or raise ``NotFound``."""
+    m = get_member_by_key_optional(view, public_key)
+    if m is None:
+        raise NotFound("no member has this key")
+    return m
+
+
+def is_active_member(member: Member, role: Role | None = None) -> bool:
+    """Return whether ``member`` is active (and, with ``role``, holds that role)."""
+    if member.status != MemberStatus.ACTIVE:
+        return False
+    return role is None or role.value in member.roles
 
 
 def get_active_member_count(view: KVView) -> int:
@@ -188,7 +221,7 @@ def _add_validator_power(view: KVView, delta: int) -> None:
 
 def validate_active_member(view: KVView, public_key: bytes, role: Role | None = None) -> Member:
     """Return the active member signing with ``public_key``; raise ``Unauthorized`` otherwise."""
-    m = get_member_by_key(view, public_key)
+    m = get_member_by_key_optional(view, public_key)
     if m is None:
         raise Unauthorized("signer is not a consortium member")
     if m.status != MemberStatus.ACTIVE:
@@ -222,10 +255,10 @@ def process_add_member(
     validate_new_member(view, member_id, name, roles, public_key)
     validate_validator(validator_key, power)
     m = Member(
-        member_id=member_id,
+        member_id=MemberId(member_id),
         name=name,
         roles=roles,
-        public_key=public_key,
+        public_key=PublicKey(public_key),
         status=MemberStatus.ACTIVE,
         joined_height=height,
         validator_key=validator_key,
@@ -257,7 +290,7 @@ def process_set_status(view: KVView, member_id: str, status: MemberStatus) -> Me
         _add_active(view, 1)
     if status == MemberStatus.REMOVED:
         view.delete(STORE, compute_signer_key(m.public_key))
-    updated = msgspec.structs.replace(m, status=status.value)
+    updated = msgspec.structs.replace(m, status=status)
     if status != MemberStatus.ACTIVE:
         updated = msgspec.structs.replace(updated, power=0)
     put_record(view, STORE, compute_member_key(member_id), updated)
@@ -294,16 +327,10 @@ def process_set_validator(view: KVView, member_id: str, validator_key: bytes, po
     """Set the member's validator key and voting power (0 removes the validator)."""
     validate_validator(validator_key, power)
     m = get_member(view, member_id)
-    if m.status != MemberStatus.ACTIVE and power:
+    if power and not is_active_member(m):
         raise InvalidState("only an active member can validate", member_id=member_id)
     _add_validator_power(view, power - m.power)
     _claim_validator_key(view, member_id, m.validator_key, validator_key)
     updated = msgspec.structs.replace(m, validator_key=validator_key, power=power)
     put_record(view, STORE, compute_member_key(member_id), updated)
     return updated
-
-
-def compute_member_id(value: str) -> MemberId:
-    """Return ``value`` as a validated member id."""
-    validate_member_identifier(value)
-    return MemberId(value)

@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from carchain.core.exceptions import InvalidBody
+from carchain.core.exceptions import CarchainError, InvalidBody, NotFound
 
 # Every store the chain commits to, in commitment order. Adding one changes the
 # app hash layout, so the list is fixed per chain version and grows only by
@@ -49,6 +49,32 @@ class KVView(Protocol):
 
     def delete(self, store: str, key: bytes) -> None:
         """Remove ``key`` from ``store``."""
+
+
+class ReadOnlyState(CarchainError):
+    """Something tried to write through a read-only view of committed state."""
+
+    code = "internal"
+
+
+class ReadOnlyKVView:
+    """Base of the read-only ``KVView``s outside the core (API, gateway, SDK, CLI).
+
+    Subclasses implement ``get`` over their own source of committed state; writes
+    are refused: chain state changes only through transactions.
+    """
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the committed value under ``key`` in ``store`` or ``None``."""
+        raise NotImplementedError
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        """Refuse: the view is read-only."""
+        raise ReadOnlyState("this view of chain state is read-only", store=store)
+
+    def delete(self, store: str, key: bytes) -> None:
+        """Refuse: the view is read-only."""
+        raise ReadOnlyState("this view of chain state is read-only", store=store)
 
 
 _DELETED = b""
@@ -93,12 +119,27 @@ class WriteBuffer:
         self._writes.clear()
 
 
-def get_record(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
+def decode_record(raw: bytes, record_type: type[T]) -> T:
+    """Decode a stored record (for readers that list a store rather than read one key)."""
+    return msgspec.msgpack.decode(raw, type=record_type)
+
+
+def get_record_optional(view: KVView, store: str, key: bytes, record_type: type[T]) -> T | None:
     """Decode and return the record under ``key`` or ``None`` when absent."""
     raw = view.get(store, key)
     if raw is None:
         return None
-    return msgspec.msgpack.decode(raw, type=record_type)
+    return decode_record(raw, record_type)
+
+
+def get_record(
+    view: KVView, store: str, key: bytes, record_type: type[T], what: str, **fields: object
+) -> T:
+    """Decode and return the record under ``key``; raise ``NotFound("no such <what>")``."""
+    record = get_record_optional(view, store, key, record_type)
+    if record is None:
+        raise NotFound(f"no such {what}", **fields)
+    return record
 
 
 def put_record(view: KVView, store: str, key: bytes, record: object) -> None:

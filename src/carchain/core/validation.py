@@ -6,17 +6,10 @@ import re
 
 from carchain.core.exceptions import InvalidBody
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 # Member ids never contain the namespace separator, so ``<member id>:<local id>``
 # splits one way only: ``saic:1`` and ``saic-x:1`` are in different namespaces.
 NAMESPACE_SEPARATOR = ":"
 _MEMBER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def validate_identifier(value: str, what: str) -> None:
-    """Raise unless ``value`` is 1-64 characters of letters, digits and ``._:-``."""
-    if not _ID_RE.fullmatch(value):
-        raise InvalidBody(f"{what} must be 1-64 characters of [A-Za-z0-9._:-]", value=value[:80])
 
 
 def validate_member_identifier(value: str, what: str = "member id") -> None:

@@ -34,9 +34,16 @@ from carchain.core.exceptions import (
     Unauthorized,
 )
 from carchain.core.members import Role
-from carchain.core.state import KVView, compute_key, get_record, put_record
+from carchain.core.state import (
+    KVView,
+    compute_key,
+    decode_record,
+    get_record,
+    get_record_optional,
+    put_record,
+)
 from carchain.core.transactions import encode
-from carchain.core.types import BlockContext
+from carchain.core.types import BlockContext, MemberId, PublicKey, VehicleId
 from carchain.core.validation import (
     NAMESPACE_SEPARATOR,
     validate_digest,
@@ -64,14 +71,14 @@ class VehicleStatus(StrEnum):
 class Vehicle(msgspec.Struct, frozen=True):
     """A registered vehicle as stored on chain."""
 
-    vehicle_id: str
-    oem: str
+    vehicle_id: VehicleId
+    oem: MemberId
     vin_commitment: bytes
-    public_key: bytes
+    public_key: PublicKey
     model: str
     year: int
-    owner: bytes
-    status: str
+    owner: PublicKey
+    status: VehicleStatus
     registered_height: int
     key_version: int = 1
     transfer_seq: int = 0
@@ -83,7 +90,7 @@ class Vehicle(msgspec.Struct, frozen=True):
 class KeyPeriod(msgspec.Struct, frozen=True):
     """One key a vehicle had, and the block times between which it was the vehicle's key."""
 
-    public_key: bytes
+    public_key: PublicKey
     key_version: int
     since_ms: int
     until_ms: int = 0  # 0: still the vehicle's key
@@ -159,17 +166,17 @@ class _RotationConsent(msgspec.Struct, array_like=True, frozen=True):
 # --- vehicle ids ------------------------------------------------------------------
 
 
-def compute_vehicle_id(oem: str, local_id: str) -> str:
+def compute_vehicle_id(oem: str, local_id: str) -> VehicleId:
     """Return the vehicle id ``<oem>:<local id>``; raise ``InvalidBody`` if either part is bad."""
     vehicle_id = f"{oem}{NAMESPACE_SEPARATOR}{local_id}"
     validate_vehicle_id(vehicle_id)
-    return vehicle_id
+    return VehicleId(vehicle_id)
 
 
-def compute_vehicle_namespace(vehicle_id: str) -> str:
+def compute_vehicle_namespace(vehicle_id: str) -> MemberId:
     """Return the member id of the OEM whose namespace ``vehicle_id`` is in."""
     validate_vehicle_id(vehicle_id)
-    return vehicle_id.partition(NAMESPACE_SEPARATOR)[0]
+    return MemberId(vehicle_id.partition(NAMESPACE_SEPARATOR)[0])
 
 
 def validate_vehicle_id(vehicle_id: str) -> None:
@@ -197,9 +204,17 @@ def validate_vehicle_namespace(vehicle_id: str, oem: str) -> None:
 # --- reads ----------------------------------------------------------------------
 
 
+VEHICLE_KEY_PREFIX = b"v/"  # every vehicle record's key starts so (listings page by it)
+
+
 def compute_vehicle_key(vehicle_id: str) -> bytes:
     """Return the state key of a vehicle record."""
     return compute_key("v", vehicle_id)
+
+
+def decode_vehicle(raw: bytes) -> Vehicle:
+    """Decode a stored vehicle record."""
+    return decode_record(raw, Vehicle)
 
 
 def compute_vehicle_pubkey_key(public_key: bytes) -> bytes:
@@ -231,26 +246,40 @@ def compute_rotation_signing_bytes(
     return ROTATION_DOMAIN + encode(consent)
 
 
+def get_vehicle_optional(view: KVView, vehicle_id: str) -> Vehicle | None:
+    """Return the vehicle or ``None``."""
+    return get_record_optional(view, STORE, compute_vehicle_key(vehicle_id), Vehicle)
+
+
 def get_vehicle(view: KVView, vehicle_id: str) -> Vehicle:
     """Return the vehicle or raise ``NotFound``."""
-    v = get_record(view, STORE, compute_vehicle_key(vehicle_id), Vehicle)
-    if v is None:
-        raise NotFound("no such vehicle", vehicle_id=vehicle_id)
-    return v
+    key = compute_vehicle_key(vehicle_id)
+    return get_record(view, STORE, key, Vehicle, "vehicle", vehicle_id=vehicle_id)
 
 
-def get_vehicle_by_key(view: KVView, public_key: bytes) -> Vehicle | None:
-    """Return the vehicle whose current key is ``public_key``, if any."""
+def get_vehicle_by_key_optional(view: KVView, public_key: bytes) -> Vehicle | None:
+    """Return the vehicle whose current key is ``public_key``, or ``None``."""
     raw = view.get(STORE, compute_vehicle_pubkey_key(public_key))
     return None if raw is None else get_vehicle(view, raw.decode())
 
 
+def get_key_period_optional(view: KVView, vehicle_id: str, key_version: int) -> KeyPeriod | None:
+    """Return key period ``key_version`` of the vehicle or ``None``."""
+    key = compute_key_period_key(vehicle_id, key_version)
+    return get_record_optional(view, STORE, key, KeyPeriod)
+
+
 def get_key_period(view: KVView, vehicle_id: str, key_version: int) -> KeyPeriod:
     """Return key period ``key_version`` of the vehicle or raise ``NotFound``."""
-    period = get_record(view, STORE, compute_key_period_key(vehicle_id, key_version), KeyPeriod)
-    if period is None:
-        raise NotFound("no such vehicle key", vehicle_id=vehicle_id, key_version=key_version)
-    return period
+    key = compute_key_period_key(vehicle_id, key_version)
+    fields = {"vehicle_id": vehicle_id, "key_version": key_version}
+    return get_record(view, STORE, key, KeyPeriod, "vehicle key", **fields)
+
+
+def get_key_history(view: KVView, vehicle_id: str) -> list[KeyPeriod]:
+    """Return every key period of the vehicle, oldest first, the current key last."""
+    vehicle = get_vehicle(view, vehicle_id)
+    return [get_key_period(view, vehicle_id, v) for v in range(1, vehicle.key_version + 1)]
 
 
 def get_key_at(view: KVView, vehicle_id: str, time_ms: int) -> KeyPeriod:
@@ -288,7 +317,7 @@ def get_owner_period_of(view: KVView, vehicle: Vehicle, time_ms: int) -> OwnerPe
         return get_current_owner_period(vehicle)
     vid = vehicle.vehicle_id
     for seq in range(vehicle.transfer_seq - 1, -1, -1):
-        period = get_record(view, STORE, compute_owner_period_key(vid, seq), OwnerPeriod)
+        period = get_record_optional(view, STORE, compute_owner_period_key(vid, seq), OwnerPeriod)
         if period is not None and period.since_ms <= time_ms:
             return period
     raise NotFound("vehicle was not registered at that time", vehicle_id=vid, time_ms=time_ms)
@@ -298,7 +327,9 @@ def get_first_owner_period(view: KVView, vehicle: Vehicle) -> OwnerPeriod:
     """Return the vehicle's first ownership period (from its registration)."""
     if vehicle.transfer_seq == 0:
         return get_current_owner_period(vehicle)
-    first = get_record(view, STORE, compute_owner_period_key(vehicle.vehicle_id, 0), OwnerPeriod)
+    first = get_record_optional(
+        view, STORE, compute_owner_period_key(vehicle.vehicle_id, 0), OwnerPeriod
+    )
     if first is None:
         raise NotFound("owner history is missing", vehicle_id=vehicle.vehicle_id)
     return first
@@ -313,7 +344,7 @@ def get_owner_history(view: KVView, vehicle_id: str) -> list[OwnerPeriod]:
     """Return every ownership period of the vehicle, oldest first, the current one last."""
     vehicle = get_vehicle(view, vehicle_id)
     past = [
-        get_record(view, STORE, compute_owner_period_key(vehicle_id, seq), OwnerPeriod)
+        get_record_optional(view, STORE, compute_owner_period_key(vehicle_id, seq), OwnerPeriod)
         for seq in range(vehicle.transfer_seq)
     ]
     return [p for p in past if p is not None] + [get_current_owner_period(vehicle)]
@@ -360,13 +391,13 @@ def process_register(
         raise AlreadyExists("vehicle id already registered", vehicle_id=body.vehicle_id)
     _validate_unused_key(view, body.public_key)
     vehicle = Vehicle(
-        vehicle_id=body.vehicle_id,
+        vehicle_id=VehicleId(body.vehicle_id),
         oem=oem.member_id,
         vin_commitment=body.vin_commitment,
-        public_key=body.public_key,
+        public_key=PublicKey(body.public_key),
         model=body.model,
         year=body.year,
-        owner=body.owner,
+        owner=PublicKey(body.owner),
         status=VehicleStatus.ACTIVE,
         registered_height=ctx.height,
         key_since_ms=ctx.time_ms,
@@ -377,7 +408,7 @@ def process_register(
         view,
         STORE,
         compute_key_period_key(body.vehicle_id, 1),
-        KeyPeriod(body.public_key, 1, ctx.time_ms),
+        KeyPeriod(vehicle.public_key, 1, ctx.time_ms),
     )
     view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
     fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)
@@ -481,7 +512,7 @@ def process_revoke(
     vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
     validate_text(body.reason, "revocation reason", 256)
     updated = msgspec.structs.replace(
-        vehicle, status=VehicleStatus.REVOKED.value, revoked_reason=body.reason
+        vehicle, status=VehicleStatus.REVOKED, revoked_reason=body.reason
     )
     put_record(view, STORE, compute_vehicle_key(vehicle.vehicle_id), updated)
     fx.emit("vehicle_revoked", vehicle_id=vehicle.vehicle_id)

@@ -10,10 +10,7 @@ from __future__ import annotations
 import nacl.bindings
 import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from carchain.core.exceptions import InvalidSignature
 
@@ -68,14 +65,4 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> Non
     try:
         nacl.bindings.crypto_sign_open(signature + message, public_key)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
-        raise InvalidSignature("signature does not verify") from exc
-
-
-def verify_signature_pyca(public_key: bytes, message: bytes, signature: bytes) -> None:
-    """The same check through pyca/cryptography (kept for the benchmark's comparison)."""
-    from cryptography.exceptions import InvalidSignature as PycaInvalid
-
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (PycaInvalid, ValueError) as exc:
         raise InvalidSignature("signature does not verify") from exc

@@ -20,7 +20,7 @@ import msgspec
 
 from carchain.core.exceptions import InvalidBody
 from carchain.data.categories import DataCategory
-from carchain.data.records import RECORD_TYPES, Record
+from carchain.data.records import Record
 
 PSEUDONYM_BYTES = 16
 
@@ -171,19 +171,3 @@ def compute_coarse_time(policy: MinimisationPolicy, time_ms: int) -> int:
 
 
 _EPOCH_MS = 86_400_000
-
-
-def validate_policy_covers(policy: MinimisationPolicy) -> None:
-    """Raise unless every rule can apply to every field of its category (a config check)."""
-    for rtype in RECORD_TYPES:
-        for name, category in rtype.CATEGORIES.items():
-            rule = policy.get_rule(category)
-            if rule.action == Action.PSEUDONYMISE and category not in _IDENTIFIER_CATEGORIES:
-                raise InvalidBody(
-                    "pseudonymise applies to identifier categories only",
-                    category=category.value,
-                    field=f"{rtype.__name__}.{name}",
-                )
-
-
-_IDENTIFIER_CATEGORIES = frozenset({DataCategory.V2X_PEER})

@@ -139,13 +139,6 @@ def get_record_kind(record: Record) -> str:
     return str(type(record).__struct_config__.tag)
 
 
-def get_record_time(record: Record) -> int | None:
-    """Return the record's time in ms, if the policy kept it."""
-    if isinstance(record, EdrEvent):
-        return record.event_time_ms
-    return record.time_ms
-
-
 def compute_record_categories(record: Record) -> set[DataCategory]:
     """Return the categories of the fields a record actually carries."""
     cats = type(record).CATEGORIES

@@ -15,8 +15,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import msgspec
-
 from carchain import __version__
 from carchain.core import block as core_block
 from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
@@ -335,8 +333,3 @@ def _query_proved(view: StateVersion, store: str, key: bytes) -> QueryResult:
         err = NotFound("key was deleted; the proof shows its empty value")
         return QueryResult(err.abci_code, err.code, err.message, height, store, key, b"", proof)
     return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
-
-
-def decode_record(raw: bytes, record_type: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode a stored record (helper for API and SDK)."""
-    return msgspec.msgpack.decode(raw, type=record_type)

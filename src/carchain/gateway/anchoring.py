@@ -25,13 +25,12 @@ from dataclasses import dataclass
 
 import msgspec
 
-from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import (
     Anchor,
     AnchorHead,
     SubmitAnchor,
-    compute_anchor_key,
-    compute_head_key,
+    get_anchor_head,
+    get_anchor_optional,
 )
 from carchain.core.exceptions import (
     CarchainError,
@@ -45,6 +44,7 @@ from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.data.batches import compute_records_root
 from carchain.gateway.journal import AnchorRow, BatchRow, Journal
 from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
 from carchain.storage.blobstore import BlobStore
 
 log = logging.getLogger("carchain.gateway")
@@ -108,23 +108,15 @@ class Anchorer:
 
     def get_chain_head(self) -> AnchorHead:
         """Return this OEM's latest anchor head on chain."""
-        try:
-            doc = self.account.client.query(ANCHORS_STORE, compute_head_key(self.oem))
-        except NotFound:
-            return AnchorHead(0, 0)
-        return msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=AnchorHead)
+        return get_anchor_head(ChainView(self.account.client), self.oem)
 
-    def get_chain_anchor(self, seq: int) -> Anchor | None:
-        """Return this OEM's anchor ``seq`` on chain, if committed."""
-        try:
-            doc = self.account.client.query(ANCHORS_STORE, compute_anchor_key(self.oem, seq))
-        except NotFound:
-            return None
-        return msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Anchor)
+    def get_chain_anchor_optional(self, seq: int) -> Anchor | None:
+        """Return this OEM's anchor ``seq`` on chain, or ``None`` if not committed."""
+        return get_anchor_optional(ChainView(self.account.client), self.oem, seq)
 
     def step(self) -> AnchorOutcome | None:
         """Settle the pending anchor or build and send the next one; ``None`` if idle."""
-        pending = self.journal.get_unconfirmed_anchor()
+        pending = self.journal.get_unconfirmed_anchor_optional()
         if pending is None:
             pending = self._build_next()
             if pending is None:
@@ -150,19 +142,18 @@ class Anchorer:
         )
         self.account.resync()
         tx = self.account.build(body)
-        row = _anchor_row(body, tx)
+        row = AnchorRow(body, tx, compute_tx_hash(tx), height=0)
         self.journal.add_anchor(row, [r.header_hash for r in rows])
         return row
 
     def _settle(self, row: AnchorRow) -> AnchorOutcome | None:
-        committed = self.get_chain_anchor(row.seq)
+        committed = self.get_chain_anchor_optional(row.body.seq)
         if committed is not None:
-            if committed.root != row.root:
+            if committed.root != row.body.root:
                 raise CarchainError(
-                    "another signer anchored this sequence number for our OEM", seq=row.seq
+                    "another signer anchored this sequence number for our OEM", seq=row.body.seq
                 )
-            self.journal.confirm_anchor(row.seq, committed.height)
-            return AnchorOutcome(row.seq, row.batch_count, committed.height)
+            return self._confirm(row, committed)
         try:
             state = str(self.account.client.tx(row.tx_hash)["state"])
         except NotFound:
@@ -185,11 +176,14 @@ class Anchorer:
             return None
         # Other errors (timeouts, an unreachable node, a refused signer) reach the loop,
         # which backs off, shows them in the gateway's status and looks again.
-        committed = self.get_chain_anchor(row.seq)
+        committed = self.get_chain_anchor_optional(row.body.seq)
         if committed is None:
             return None
-        self.journal.confirm_anchor(row.seq, committed.height)
-        return AnchorOutcome(row.seq, row.batch_count, committed.height)
+        return self._confirm(row, committed)
+
+    def _confirm(self, row: AnchorRow, committed: Anchor) -> AnchorOutcome:
+        self.journal.confirm_anchor(row.body.seq, committed.height)
+        return AnchorOutcome(row.body.seq, row.body.batch_count, committed.height)
 
     def _is_stale_pending(self, tx_hash: bytes) -> bool:
         now = time.monotonic()
@@ -206,36 +200,21 @@ class Anchorer:
 
     def _resign(self, row: AnchorRow) -> None:
         self.account.resync()
-        tx = self.account.build(row.compute_body())
-        self.journal.replace_anchor_tx(row.seq, tx, compute_tx_hash(tx))
+        tx = self.account.build(row.body)
+        self.journal.replace_anchor_tx(row.body.seq, tx, compute_tx_hash(tx))
 
     def get_batch_proof(self, batch: BatchRow) -> tuple[AnchorRow, MerkleProof]:
         """Return the committed anchor covering ``batch`` and the batch's proof to its root."""
         if batch.anchor_seq is None or batch.anchor_index is None:
             raise NotFound("batch not anchored yet")
-        anchor = self.journal.get_anchor(batch.anchor_seq)
+        anchor = self.journal.get_anchor_optional(batch.anchor_seq)
         if anchor is None or not anchor.height:
             raise NotFound("batch not anchored yet")
-        proofs = self._proof_cache.get(anchor.seq)
+        proofs = self._proof_cache.get(anchor.body.seq)
         if proofs is None:
-            manifest = decode_manifest(self.blobs.get(anchor.manifest_hash))
+            manifest = decode_manifest(self.blobs.get(anchor.body.manifest_hash))
             _, proofs = compute_proofs(manifest.headers)
             if len(self._proof_cache) > 64:
                 self._proof_cache.clear()
-            self._proof_cache[anchor.seq] = proofs
+            self._proof_cache[anchor.body.seq] = proofs
         return anchor, proofs[batch.anchor_index]
-
-
-def _anchor_row(body: SubmitAnchor, tx: bytes) -> AnchorRow:
-    return AnchorRow(
-        seq=body.seq,
-        root=body.root,
-        batch_count=body.batch_count,
-        record_count=body.record_count,
-        start_ms=body.start_ms,
-        end_ms=body.end_ms,
-        manifest_hash=body.manifest_hash,
-        tx=tx,
-        tx_hash=compute_tx_hash(tx),
-        height=0,
-    )

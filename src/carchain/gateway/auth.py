@@ -48,7 +48,7 @@ MAX_NONCES = 1_000_000
 def validate_gateway_key(view: KVView, public_key: bytes, oem: str) -> Member:
     """Return the member behind a gateway's key; raise ``GatewayKeyNotOem`` unless it is
     the active OEM ``oem`` (the only key whose anchors the chain accepts for ``oem``)."""
-    m = members.get_member_by_key(view, public_key)
+    m = members.get_member_by_key_optional(view, public_key)
     if m is None:
         raise GatewayKeyNotOem(
             f"key {public_key.hex()[:16]}… is not a consortium member key, so it cannot "

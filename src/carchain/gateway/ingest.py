@@ -45,8 +45,8 @@ from carchain.data.batches import (
     verify_header_signature,
 )
 from carchain.data.custody import compute_key_ref, decode_envelope
-from carchain.gateway.chainview import ChainView
 from carchain.gateway.journal import Journal
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import BlobStore
 

@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from carchain.core.anchors import SubmitAnchor
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
 
@@ -78,39 +80,22 @@ class BatchRow:
 
 @dataclass(frozen=True, slots=True)
 class AnchorRow:
-    """An anchor the gateway built; ``height`` is 0 until it is committed on chain."""
+    """An anchor the gateway built: its ``anchor.submit`` body (re-signed as it is after a
+    lost nonce) and the transaction; ``height`` is 0 until it is committed on chain."""
 
-    seq: int
-    root: bytes
-    batch_count: int
-    record_count: int
-    start_ms: int
-    end_ms: int
-    manifest_hash: bytes
+    body: SubmitAnchor
     tx: bytes
     tx_hash: bytes
     height: int
-
-    def compute_body(self) -> SubmitAnchor:
-        """Return the ``anchor.submit`` body this row records (to sign it again)."""
-        return SubmitAnchor(
-            self.seq,
-            self.root,
-            self.batch_count,
-            self.record_count,
-            self.start_ms,
-            self.end_ms,
-            self.manifest_hash,
-        )
 
 
 _BATCH_COLUMNS = (
     "received, header_hash, vehicle_id, epoch, seq, start_ms, end_ms, record_count, "
     "ciphertext_size, header, anchor_seq, anchor_index"
 )
-_ANCHOR_COLUMNS = (
-    "seq, root, batch_count, record_count, start_ms, end_ms, manifest_hash, tx, tx_hash, height"
-)
+# The anchors table holds the body's fields as columns, in the body's order, then the rest.
+_BODY_FIELDS = len(SubmitAnchor.__struct_fields__)
+_ANCHOR_COLUMNS = ", ".join((*SubmitAnchor.__struct_fields__, "tx", "tx_hash", "height"))
 
 
 def _batch(row: tuple[object, ...]) -> BatchRow:
@@ -118,7 +103,8 @@ def _batch(row: tuple[object, ...]) -> BatchRow:
 
 
 def _anchor(row: tuple[object, ...]) -> AnchorRow:
-    return AnchorRow(*row)  # type: ignore[arg-type]
+    body = SubmitAnchor(*row[:_BODY_FIELDS])  # type: ignore[arg-type]
+    return AnchorRow(body, *row[_BODY_FIELDS:])  # type: ignore[arg-type]
 
 
 def _create_private_file(path: Path) -> None:
@@ -201,8 +187,8 @@ class Journal:
             )
             return int(cur.lastrowid or 0)
 
-    def get_batch(self, header_hash: bytes) -> BatchRow | None:
-        """Return an accepted batch by its header hash."""
+    def get_batch_optional(self, header_hash: bytes) -> BatchRow | None:
+        """Return an accepted batch by its header hash, or ``None``."""
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {_BATCH_COLUMNS} FROM batches WHERE header_hash = ?", (header_hash,)
@@ -248,23 +234,12 @@ class Journal:
         with self._tx() as conn:
             conn.execute(
                 f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    anchor.seq,
-                    anchor.root,
-                    anchor.batch_count,
-                    anchor.record_count,
-                    anchor.start_ms,
-                    anchor.end_ms,
-                    anchor.manifest_hash,
-                    anchor.tx,
-                    anchor.tx_hash,
-                    anchor.height,
-                ),
+                (*msgspec.structs.astuple(anchor.body), anchor.tx, anchor.tx_hash, anchor.height),
             )
             conn.executemany(
                 "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
                 "WHERE header_hash = ? AND anchor_seq IS NULL",
-                [(anchor.seq, i, h) for i, h in enumerate(header_hashes)],
+                [(anchor.body.seq, i, h) for i, h in enumerate(header_hashes)],
             )
 
     def replace_anchor_tx(self, seq: int, tx: bytes, tx_hash: bytes) -> None:
@@ -280,15 +255,15 @@ class Journal:
         with self._tx() as conn:
             conn.execute("UPDATE anchors SET height = ? WHERE seq = ?", (height, seq))
 
-    def get_anchor(self, seq: int) -> AnchorRow | None:
-        """Return an anchor by sequence number."""
+    def get_anchor_optional(self, seq: int) -> AnchorRow | None:
+        """Return an anchor by sequence number, or ``None``."""
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {_ANCHOR_COLUMNS} FROM anchors WHERE seq = ?", (seq,)
             ).fetchone()
         return None if row is None else _anchor(row)
 
-    def get_unconfirmed_anchor(self) -> AnchorRow | None:
+    def get_unconfirmed_anchor_optional(self) -> AnchorRow | None:
         """Return the oldest anchor not yet seen committed, if any."""
         with self._lock:
             row = self._conn.execute(

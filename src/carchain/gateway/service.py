@@ -17,10 +17,10 @@ from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
-from carchain.gateway.chainview import ChainView
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import make_private_dir, open_namespace
 

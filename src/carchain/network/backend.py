@@ -28,7 +28,14 @@ from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.blocklog import DecidedBlock
 from carchain.engine.application import CheckTxResult, QueryResult
 from carchain.network.rpc import CometRpc
-from carchain.node.backend import BlockView, NodeStatus, SubmitMode, SubmitResult, TxStatus
+from carchain.node.backend import (
+    BlockView,
+    NodeStatus,
+    SubmitMode,
+    SubmitResult,
+    TxStatus,
+    compute_tx_status,
+)
 from carchain.storage.blocks import compute_tx_root
 
 T = TypeVar("T")
@@ -199,20 +206,12 @@ class CometBackend:
 
         def read() -> TxStatus:
             loc = self.adapter.blocks.get_tx_location(tx_hash)
-            if loc is not None:
-                block = self.adapter.blocks.get_block(loc[0])
-                if block is None:
-                    raise CarchainError("transaction index points at a missing block")
-                return TxStatus(
-                    tx_hash, "committed", loc[0], loc[1], block.results[loc[1]], block.txs[loc[1]]
-                )
-            if tx_hash in self.adapter.pending:
-                return TxStatus(tx_hash, "pending")
-            return TxStatus(tx_hash, "unknown")
+            block = None if loc is None else self.adapter.blocks.get_block(loc[0])
+            return compute_tx_status(tx_hash, loc, block, tx_hash in self.adapter.pending)
 
         return self._on_loop(read)
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the block as CometBFT's header has it: ``app_hash`` is the state before it."""
 
         def read() -> BlockView | None:
@@ -238,7 +237,7 @@ class CometBackend:
         """Read committed state at ``height`` (0: latest)."""
         return self._on_loop(lambda: self.app.query(store, key, prove, height))
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Return header ``height + 1`` and its app hash: CometBFT's header ``H+1``
         carries the app hash after block ``H``. Waits briefly for that block.
         """

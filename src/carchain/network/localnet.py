@@ -100,25 +100,9 @@ def create_network(
         raise NetworkError("a network already exists here", home=str(home))
     comet = find_cometbft()
     home.mkdir(parents=True, exist_ok=True)
-    ports = allocate_ports(4 * validators)
-    nodes: list[NodeLayout] = []
-    layout = NetworkLayout(home, chain_id, nodes)
-    for i in range(validators):
-        p2p, rpc, abci, api = ports[4 * i : 4 * i + 4]
-        node = NodeLayout(f"node{i}", i, p2p, rpc, abci, api, abci_transport=abci_transport)
-        chome = layout.get_comet_home(node)
-        subprocess.run(
-            [str(comet), "init", "--home", str(chome)],
-            check=True,
-            capture_output=True,
-        )
-        nodes.append(
-            replace(
-                node,
-                node_id=read_node_id(chome),
-                validator_key=read_validator_key(chome).hex(),
-            )
-        )
+    layout = NetworkLayout(home, chain_id, [])
+    nodes = _init_comet_homes(comet, layout, validators, abci_transport)
+    layout.nodes.extend(nodes)
     keys = create_member_keys()
     genesis = compute_network_genesis(
         chain_id, [bytes.fromhex(n.validator_key) for n in nodes], keys, extra_members=extra_members
@@ -127,24 +111,41 @@ def create_network(
     for node in nodes:
         (layout.get_comet_home(node) / "config" / "genesis.json").write_text(comet_genesis)
         write_node_config(layout, node, tuning or TUNING)
-        app_home = layout.get_app_home(node)
-        (app_home / "data").mkdir(parents=True, exist_ok=True)
-        (app_home / "node.json").write_text(
-            json.dumps(
-                {
-                    "chain_id": chain_id,
-                    "abci_port": node.abci_port,
-                    "abci_address": layout.get_abci_address(node).format(),
-                    "api_port": node.api_port,
-                    "rpc_port": node.rpc_port,
-                    "state_versions": DEFAULT_STATE_VERSIONS,
-                },
-                indent=2,
-            )
-        )
+        _write_app_home(layout, node)
     save_member_keys(home / "keys", keys, passphrase)
     layout.save()
     return CreatedNetwork(layout, genesis, keys)
+
+
+def _init_comet_homes(
+    comet: Path, layout: NetworkLayout, validators: int, abci_transport: str
+) -> list[NodeLayout]:
+    """Run ``cometbft init`` for each validator on fresh loopback ports; return the nodes."""
+    ports = allocate_ports(4 * validators)
+    nodes: list[NodeLayout] = []
+    for i in range(validators):
+        p2p, rpc, abci, api = ports[4 * i : 4 * i + 4]
+        node = NodeLayout(f"node{i}", i, p2p, rpc, abci, api, abci_transport=abci_transport)
+        chome = layout.get_comet_home(node)
+        subprocess.run([str(comet), "init", "--home", str(chome)], check=True, capture_output=True)
+        node_id, validator_key = read_node_id(chome), read_validator_key(chome).hex()
+        nodes.append(replace(node, node_id=node_id, validator_key=validator_key))
+    return nodes
+
+
+def _write_app_home(layout: NetworkLayout, node: NodeLayout) -> None:
+    """Create the node's application home with the ``node.json`` its app process reads."""
+    app_home = layout.get_app_home(node)
+    (app_home / "data").mkdir(parents=True, exist_ok=True)
+    doc = {
+        "chain_id": layout.chain_id,
+        "abci_port": node.abci_port,
+        "abci_address": layout.get_abci_address(node).format(),
+        "api_port": node.api_port,
+        "rpc_port": node.rpc_port,
+        "state_versions": DEFAULT_STATE_VERSIONS,
+    }
+    (app_home / "node.json").write_text(json.dumps(doc, indent=2))
 
 
 # --- processes ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
 from carchain.engine.application import CheckTxResult, QueryResult
 
@@ -46,6 +47,31 @@ class TxStatus:
     tx: bytes = b""
 
 
+class CommittedTxs(Protocol):
+    """A stored block as far as a transaction's status needs it (either engine's block)."""
+
+    @property
+    def txs(self) -> list[bytes]:
+        """Return the block's transactions, in order."""
+
+    @property
+    def results(self) -> list[TxResult]:
+        """Return the block's transaction results, in order."""
+
+
+def compute_tx_status(
+    tx_hash: bytes, loc: tuple[int, int] | None, block: CommittedTxs | None, pending: bool
+) -> TxStatus:
+    """Return a transaction's status from its tx-index entry ``loc`` (height, index), the
+    block at that height, and whether the mempool holds it."""
+    if loc is not None:
+        if block is None:
+            raise CarchainError("transaction index points at a missing block")
+        height, index = loc
+        return TxStatus(tx_hash, "committed", height, index, block.results[index], block.txs[index])
+    return TxStatus(tx_hash, "pending" if pending else "unknown")
+
+
 @dataclass(frozen=True, slots=True)
 class BlockView:
     """An engine-neutral view of a committed block."""
@@ -77,13 +103,13 @@ class NodeBackend(Protocol):
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
         """Read committed state at ``height`` (0: latest), with a proof when asked."""
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Return ``(header height, app hash)`` of the header that commits state ``height``."""
 
     def iterate(

@@ -8,10 +8,16 @@ import threading
 import time
 from collections.abc import Iterator
 
-from carchain.core.exceptions import CarchainError
 from carchain.engine.application import Application, CheckTxResult, QueryResult
 from carchain.engine.solo import SoloConfig, SoloEngine
-from carchain.node.backend import BlockView, NodeStatus, SubmitMode, SubmitResult, TxStatus
+from carchain.node.backend import (
+    BlockView,
+    NodeStatus,
+    SubmitMode,
+    SubmitResult,
+    TxStatus,
+    compute_tx_status,
+)
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
@@ -113,17 +119,9 @@ class SoloNode:
         with self._commit_lock:
             loc = self.engine.blocks.get_tx_location(tx_hash)
             block = None if loc is None else self.engine.blocks.get_block(loc[0])
-        if loc is not None:
-            if block is None:
-                raise CarchainError("transaction index points at a missing block")
-            return TxStatus(
-                tx_hash, "committed", loc[0], loc[1], block.results[loc[1]], block.txs[loc[1]]
-            )
-        if tx_hash in self.engine.mempool:
-            return TxStatus(tx_hash, "pending")
-        return TxStatus(tx_hash, "unknown")
+        return compute_tx_status(tx_hash, loc, block, tx_hash in self.engine.mempool)
 
-    def get_block(self, height: int) -> BlockView | None:
+    def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
         with self._commit_lock:
             block = self.engine.blocks.get_block(height)
@@ -147,7 +145,7 @@ class SoloNode:
         with self._commit_lock:
             return self.app.query(store, key, prove, height)
 
-    def get_proof_app_hash(self, height: int) -> tuple[int, bytes] | None:
+    def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""
         with self._commit_lock:
             header = self.engine.blocks.get_header(height)

@@ -6,10 +6,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
-
-from carchain.core.exceptions import CarchainError, make_error
+from carchain.sdk.http import HttpService, NodeUnavailable
 from carchain.sdk.proofs import verify_state_proof
+
+__all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "VerifiedValue"]
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 
@@ -25,45 +25,11 @@ class VerifiedValue:
     app_hash: bytes
 
 
-class NodeUnavailable(CarchainError):
-    """The node did not answer."""
-
-    code = "node_unavailable"
-
-
-class Client:
+class Client(HttpService):
     """A thin, typed client for one node."""
 
     def __init__(self, url: str = DEFAULT_URL, timeout_s: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
-        try:
-            resp = self._http.request(method, path, **kw)
-        except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"cannot reach node at {self.url}: {exc}") from exc
-        try:
-            doc = resp.json()
-        except ValueError:
-            doc = {}
-        if resp.status_code in ok:
-            return doc
-        err = doc.get("error") if isinstance(doc, dict) else None
-        if isinstance(err, dict):
-            fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
-            raise make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
-        raise CarchainError(f"node answered HTTP {resp.status_code}")
+        super().__init__(url, timeout_s)
 
     # --- chain ----------------------------------------------------------------
 

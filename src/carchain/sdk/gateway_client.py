@@ -12,29 +12,19 @@ from typing import Any
 
 import httpx
 
-from carchain.core.exceptions import CarchainError, make_error
 from carchain.crypto.signing import SigningKey
-from carchain.sdk.client import NodeUnavailable
+from carchain.sdk.http import HttpService
 from carchain.sdk.request_signing import sign_request_at
 
 
-class GatewayClient:
+class GatewayClient(HttpService):
     """Uploads batches; fetches batch listings, ciphertext, sealed keys and batch proofs."""
 
+    service = "gateway"
+
     def __init__(self, url: str, timeout_s: float = 30.0, signer: SigningKey | None = None) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, timeout_s)
         self.signer = signer
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
-
-    def __enter__(self) -> GatewayClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _signed_get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         query = str(httpx.QueryParams(params or {}))
@@ -42,34 +32,16 @@ class GatewayClient:
         if self.signer is not None:
             now_ms = int(time.time() * 1000)
             headers = sign_request_at(self.signer, "GET", path, query, now_ms)
-        return self._request("GET", f"{path}?{query}" if query else path, headers=headers)
-
-    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            resp = self._http.request(method, path, **kw)
-        except httpx.HTTPError as exc:
-            raise NodeUnavailable(f"cannot reach gateway at {self.url}: {exc}") from exc
-        if resp.status_code == 200:
-            return resp
-        try:
-            err = resp.json().get("error")
-        except ValueError:
-            err = None
-        if isinstance(err, dict):
-            fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
-            raise make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
-        raise CarchainError(f"gateway answered HTTP {resp.status_code}")
+        return self._send("GET", f"{path}?{query}" if query else path, headers=headers)
 
     def submit(self, body: bytes) -> dict[str, Any]:
         """Upload one encoded batch; return the receipt once the gateway stored it durably."""
-        resp = self._request(
-            "POST", "/batches", content=body, headers={"content-type": "application/octet-stream"}
-        )
-        return dict(resp.json())
+        headers = {"content-type": "application/octet-stream"}
+        return dict(self._request("POST", "/batches", content=body, headers=headers))
 
     def status(self) -> dict[str, Any]:
         """Return the gateway's counts."""
-        return dict(self._request("GET", "/status").json())
+        return dict(self._request("GET", "/status"))
 
     def batches(
         self, vehicle_id: str, start_ms: int = 0, end_ms: int = 2**62, anchored_only: bool = False

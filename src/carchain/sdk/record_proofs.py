@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
-from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_key
+from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_body, compute_anchor_key
 from carchain.core.exceptions import (
     CarchainError,
     InvalidProof,
@@ -35,7 +35,13 @@ from carchain.core.transactions import (
     decode_envelope,
 )
 from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import KeyPeriod, Vehicle, compute_key_period_key, compute_vehicle_key
+from carchain.core.vehicles import (
+    KeyPeriod,
+    Vehicle,
+    compute_key_period_key,
+    compute_vehicle_key,
+    get_key_history,
+)
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
 from carchain.data.batches import (
@@ -55,6 +61,7 @@ from carchain.sdk.bundle_block import (
     verify_bundle_block,
 )
 from carchain.sdk.bundle_format import FORMAT, ParsedBundle, parse_bundle
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.light import compute_header_hash, fetch_light_block_docs, parse_light_block
 from carchain.sdk.proofs import verify_state_proof
@@ -111,16 +118,12 @@ def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
     there at every later height the proofs may be read at.
     """
     vid = signed.header.vehicle_id
-    doc = client.query(VEHICLES_STORE, compute_vehicle_key(vid))
-    vehicle = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=Vehicle)
-    for version in range(vehicle.key_version, 0, -1):
-        doc = client.query(VEHICLES_STORE, compute_key_period_key(vid, version))
-        period = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=KeyPeriod)
+    for period in reversed(get_key_history(ChainView(client), vid)):
         try:
             verify_header_signature(signed, period.public_key)
         except CarchainError:
             continue
-        return version
+        return period.key_version
     raise InvalidProof("no key the vehicle ever had signed this batch", vehicle_id=vid)
 
 
@@ -207,6 +210,18 @@ def _decode(raw: bytes, kind: type[T], what: str) -> T:
         raise InvalidProof(f"{what} does not decode", link=what) from exc
 
 
+def _verify_state_record(
+    app_hash: bytes, store: str, proven: tuple[bytes, bytes, Any], kind: type[T], what: str
+) -> T:
+    """Return the record a bundle proves under ``app_hash`` (``proven``: key, value, proof)."""
+    key, value, proof = proven
+    try:
+        verify_state_proof(app_hash, store, key, value, proof)
+    except InvalidProof as exc:
+        raise _step(f"{what} is not in the app hash", exc) from exc
+    return _decode(value, kind, what)
+
+
 # --- the links, in order: each raises naming itself ---------------------------------------
 
 
@@ -230,13 +245,10 @@ def check_record_in_batch(b: ParsedBundle) -> tuple[Any, SignedBatchHeader]:
 
 def check_vehicle_registration(b: ParsedBundle, app_hash: bytes, vehicle_id: str) -> Vehicle:
     """Link 2a: the vehicle's registration (its key) is committed under the app hash."""
-    try:
-        verify_state_proof(
-            app_hash, VEHICLES_STORE, b.vehicle_key, b.vehicle_value, b.vehicle_proof
-        )
-    except InvalidProof as exc:
-        raise _step("vehicle registration is not in the app hash", exc) from exc
-    vehicle = _decode(b.vehicle_value, Vehicle, "vehicle registration")
+    proven = (b.vehicle_key, b.vehicle_value, b.vehicle_proof)
+    vehicle = _verify_state_record(
+        app_hash, VEHICLES_STORE, proven, Vehicle, "vehicle registration"
+    )
     if vehicle.vehicle_id != vehicle_id or b.vehicle_key != compute_vehicle_key(vehicle_id):
         raise InvalidProof("vehicle registration is for another vehicle", link="vehicle")
     return vehicle
@@ -244,13 +256,10 @@ def check_vehicle_registration(b: ParsedBundle, app_hash: bytes, vehicle_id: str
 
 def check_key_period(b: ParsedBundle, app_hash: bytes, vehicle_id: str) -> KeyPeriod:
     """Link 2b: one period of the vehicle's key history is committed under the app hash."""
-    try:
-        verify_state_proof(
-            app_hash, VEHICLES_STORE, b.key_period_key, b.key_period_value, b.key_period_proof
-        )
-    except InvalidProof as exc:
-        raise _step("vehicle key history is not in the app hash", exc) from exc
-    period = _decode(b.key_period_value, KeyPeriod, "vehicle key period")
+    proven = (b.key_period_key, b.key_period_value, b.key_period_proof)
+    period = _verify_state_record(
+        app_hash, VEHICLES_STORE, proven, KeyPeriod, "vehicle key history"
+    )
     if b.key_period_key != compute_key_period_key(vehicle_id, period.key_version):
         raise InvalidProof("vehicle key record is for another vehicle or key version", link="key")
     return period
@@ -328,15 +337,11 @@ def check_anchor_in_state(
     b: ParsedBundle, app_hash: bytes, env: Envelope, body: SubmitAnchor, oem: str
 ) -> Anchor:
     """Link 5: the anchor is committed under the app hash, as the transaction says."""
-    try:
-        verify_state_proof(app_hash, ANCHORS_STORE, b.anchor_key, b.anchor_value, b.anchor_proof)
-    except InvalidProof as exc:
-        raise _step("anchor is not in the app hash", exc) from exc
-    anchor = _decode(b.anchor_value, Anchor, "anchor")
+    proven = (b.anchor_key, b.anchor_value, b.anchor_proof)
+    anchor = _verify_state_record(app_hash, ANCHORS_STORE, proven, Anchor, "anchor")
     if b.anchor_key != compute_anchor_key(anchor.oem, anchor.seq):
         raise InvalidProof("anchor state key does not match the anchor")
-    on_chain = (anchor.seq, anchor.root, anchor.batch_count, anchor.manifest_hash, anchor.signer)
-    if on_chain != (body.seq, body.root, body.batch_count, body.manifest_hash, env.signer):
+    if compute_anchor_body(anchor) != body or anchor.signer != env.signer:
         raise InvalidProof("anchor on chain differs from the anchor transaction", link="anchor")
     if anchor.oem != oem:
         raise InvalidProof("anchor is not by the vehicle's OEM", link="anchor")

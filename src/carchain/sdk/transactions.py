@@ -55,15 +55,3 @@ def sign_rotation_consent(
             chain_id, vehicle_id, new_public_key, key_version, transfer_seq
         )
     )
-
-
-class NonceTracker:
-    """Hands out consecutive nonces for one signer, starting after ``last``."""
-
-    def __init__(self, last: int = 0) -> None:
-        self.last = last
-
-    def next(self) -> int:
-        """Return the next nonce."""
-        self.last += 1
-        return self.last

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -66,6 +66,28 @@ def _vehicle_id(oem: str, i: int) -> str:
     return compute_vehicle_id(oem, f"{i:06d}")
 
 
+@dataclass(slots=True)
+class _Demo:
+    """The demo's shared state: the node's client, the members' accounts, the fleet's keys."""
+
+    console: Console
+    client: Client
+    chain_id: str
+    accounts: dict[str, Account]
+    oems: list[str]
+    owners: dict[str, SigningKey] = field(default_factory=dict)
+    vehicle_keys: dict[str, SigningKey] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _LifeEvents:
+    """The vehicles sold, re-keyed and revoked."""
+
+    transfers: list[str]
+    rotations: list[str]
+    revocations: list[str]
+
+
 def run_demo(
     console: Console,
     vehicles: int = 1000,
@@ -86,136 +108,169 @@ def run_demo(
             accounts = {
                 m: Account(client, k, consortium.chain_id) for m, k in consortium.keys.items()
             }
-
-            # Governance: admit an insurer by a 2/3 vote of the founders.
-            insurer = SigningKey.generate()
-            res = accounts["miit"].send(
-                gov.Propose(
-                    gov.AddMember("ping-an", "Ping An Insurance", ["insurer"], insurer.public_key)
-                )
-            )
-            pid = int(
-                next(
-                    e["attributes"]["proposal_id"]
-                    for e in res["result"]["events"]
-                    if e["type"] == "proposal_created"
-                )
-            )
-            for voter in ("saic", "geely", "vw-china", "bosch", "audit-cn"):
-                accounts[voter].send(gov.Vote(pid, True))
-            status = client.proposal(pid)["status"]
-            console.print(f"governance: proposal {pid} to admit Ping An Insurance → {status}")
-
-            # The fleet: each OEM registers its share, in batches.
-            oems = consortium.oems
-            owners: dict[str, SigningKey] = {}
-            vehicle_keys: dict[str, SigningKey] = {}
-            last_tx: dict[str, bytes] = {}
-            with Progress(console=console, transient=False) as progress:
-                task = progress.add_task("registering vehicles", total=vehicles)
-                pending: list[bytes] = []
-                for i in range(vehicles):
-                    oem = oems[i % len(oems)]
-                    vid = _vehicle_id(oem, i)
-                    owner = SigningKey.generate()
-                    owners[vid] = owner
-                    vehicle_keys[vid] = SigningKey.generate()
-                    body = RegisterVehicle(
-                        vehicle_id=vid,
-                        vin_commitment=compute_vin_commitment(
-                            compute_vin_with_check_digit(f"LSVAX4180E2{i:06d}"), compute_vin_salt()
-                        ),
-                        public_key=vehicle_keys[vid].public_key,
-                        model=("Roewe RX5", "Geely Galaxy E8", "VW ID.4")[i % 3],
-                        year=2022 + i % 4,
-                        owner=owner.public_key,
-                    )
-                    tx = accounts[oem].build(body)
-                    pending.append(tx)
-                    if len(pending) == BATCH or i == vehicles - 1:
-                        out = client.submit_batch(pending)
-                        refused = [r for r in out["results"] if r["check"]["code"] != 0]
-                        if refused:
-                            raise CarchainError(f"vehicle registration refused: {refused[0]}")
-                        for r, t in zip(out["results"], pending, strict=True):
-                            last_tx[msgspec.msgpack.decode(t)[2].hex()] = bytes.fromhex(r["hash"])
-                        progress.advance(task, len(pending))
-                        pending = []
-                for h in last_tx.values():
-                    _wait_committed(client, h)
-
-            # Life events: sales, key rotations, revocations.
-            ids = list(owners)
-            transfers = ids[:20]
-            for vid in transfers:
-                oem = compute_vehicle_namespace(vid)
-                new_owner = SigningKey.generate()
-                sig = sign_transfer_consent(
-                    consortium.chain_id, owners[vid], vid, new_owner.public_key, 0
-                )
-                accounts[oem].send(TransferVehicle(vid, new_owner.public_key, sig), mode="sync")
-            rotations = ids[20:30]
-            for vid in rotations:
-                oem = compute_vehicle_namespace(vid)
-                new_key = SigningKey.generate().public_key
-                sig = sign_rotation_consent(consortium.chain_id, owners[vid], vid, new_key, 2, 0)
-                accounts[oem].send(RotateVehicleKey(vid, new_key, sig), "sync")
-            revocations = ids[30:40]
-            last = b""
-            for vid in revocations:
-                oem = compute_vehicle_namespace(vid)
-                last = bytes.fromhex(
-                    accounts[oem].send(RevokeVehicle(vid, "scrapped"), "sync")["hash"]
-                )
-            if last:
-                _wait_committed(client, last)
-
-            # A forbidden act: an OEM tries to revoke another OEM's vehicle.
-            try:
-                accounts[oems[1]].send(RevokeVehicle(ids[0], "not mine"), "commit")
-                console.print("[red]unexpected: cross-OEM revocation accepted[/red]")
-            except CarchainError as exc:
-                console.print(f"authorisation: {oems[1]} revoking {ids[0]} → refused ({exc.code})")
-
-            # The data plane: the fleet drives an hour; gateways store and anchor its data.
-            def driver(vid: str) -> Driver:
-                return Driver(vid, compute_vehicle_namespace(vid), vehicle_keys[vid], owners[vid])
-
-            data = None
-            if ids[40:]:
-                data = run_drive(
-                    console,
-                    client,
-                    [driver(vid) for vid in ids[40:]],
-                    {oem: consortium.keys[oem] for oem in oems},
-                    Path(tmp) / "data-plane",
-                    revoked=driver(revocations[0]) if revocations else None,
-                    bundle_dir=bundle_dir,
-                )
-
-            # One vehicle's state, verified by proof against the block's app hash.
-            probe = transfers[0]
-            verified = client.query_verified("vehicles", f"v/{probe}".encode())
-            record = msgspec.msgpack.decode(verified.value)
-            st = client.status()
-            blocks = int(st["height"])
-            n_txs = sum(len(client.block(h)["txs"]) for h in range(1, blocks + 1))
-            summary = DemoSummary(
-                members=len(client.members(limit=1000)),
-                vehicles=len(owners),
-                transfers=len(transfers),
-                rotations=len(rotations),
-                revocations=len(revocations),
-                blocks=blocks,
-                transactions=n_txs,
-                app_hash=str(st["app_hash"]),
-                verified_vehicle=probe,
-                verified_height=verified.height,
-                seconds=time.monotonic() - started,
-                data=data,
-            )
+            demo = _Demo(console, client, consortium.chain_id, accounts, consortium.oems)
+            process_admit_insurer(demo)
+            ids = process_register_fleet(demo, vehicles)
+            events = process_life_events(demo, ids)
+            process_forbidden_revocation(demo, ids)
+            oem_keys = {oem: consortium.keys[oem] for oem in demo.oems}
+            data = process_drive(demo, ids, events, oem_keys, Path(tmp) / "data-plane", bundle_dir)
+            summary, record = compute_summary(demo, events, data, started)
             _print_summary(console, summary, record)
     return summary
+
+
+def process_admit_insurer(demo: _Demo) -> None:
+    """Governance: admit an insurer by a 2/3 vote of the founders."""
+    insurer = SigningKey.generate()
+    action = gov.AddMember("ping-an", "Ping An Insurance", ["insurer"], insurer.public_key)
+    res = demo.accounts["miit"].send(gov.Propose(action))
+    pid = int(
+        next(
+            e["attributes"]["proposal_id"]
+            for e in res["result"]["events"]
+            if e["type"] == "proposal_created"
+        )
+    )
+    for voter in ("saic", "geely", "vw-china", "bosch", "audit-cn"):
+        demo.accounts[voter].send(gov.Vote(pid, True))
+    status = demo.client.proposal(pid)["status"]
+    demo.console.print(f"governance: proposal {pid} to admit Ping An Insurance → {status}")
+
+
+def _build_registration(demo: _Demo, i: int) -> bytes:
+    """Return the signed registration of the demo's ``i``-th vehicle (keys kept in ``demo``)."""
+    oem = demo.oems[i % len(demo.oems)]
+    vid = _vehicle_id(oem, i)
+    owner = SigningKey.generate()
+    demo.owners[vid] = owner
+    demo.vehicle_keys[vid] = SigningKey.generate()
+    body = RegisterVehicle(
+        vehicle_id=vid,
+        vin_commitment=compute_vin_commitment(
+            compute_vin_with_check_digit(f"LSVAX4180E2{i:06d}"), compute_vin_salt()
+        ),
+        public_key=demo.vehicle_keys[vid].public_key,
+        model=("Roewe RX5", "Geely Galaxy E8", "VW ID.4")[i % 3],
+        year=2022 + i % 4,
+        owner=owner.public_key,
+    )
+    return demo.accounts[oem].build(body)
+
+
+def _submit_registrations(client: Client, pending: list[bytes], last_tx: dict[str, bytes]) -> None:
+    """Check one batch of registrations; keep each signer's last transaction hash."""
+    out = client.submit_batch(pending)
+    refused = [r for r in out["results"] if r["check"]["code"] != 0]
+    if refused:
+        raise CarchainError(f"vehicle registration refused: {refused[0]}")
+    for r, t in zip(out["results"], pending, strict=True):
+        last_tx[msgspec.msgpack.decode(t)[2].hex()] = bytes.fromhex(r["hash"])
+
+
+def process_register_fleet(demo: _Demo, vehicles: int) -> list[str]:
+    """The fleet: each OEM registers its share, in batches; return the vehicle ids."""
+    last_tx: dict[str, bytes] = {}
+    with Progress(console=demo.console, transient=False) as progress:
+        task = progress.add_task("registering vehicles", total=vehicles)
+        pending: list[bytes] = []
+        for i in range(vehicles):
+            pending.append(_build_registration(demo, i))
+            if len(pending) == BATCH or i == vehicles - 1:
+                _submit_registrations(demo.client, pending, last_tx)
+                progress.advance(task, len(pending))
+                pending = []
+        for h in last_tx.values():
+            _wait_committed(demo.client, h)
+    return list(demo.owners)
+
+
+def process_life_events(demo: _Demo, ids: list[str]) -> _LifeEvents:
+    """Life events: sales, key rotations, revocations."""
+    events = _LifeEvents(ids[:20], ids[20:30], ids[30:40])
+    for vid in events.transfers:
+        new_owner = SigningKey.generate()
+        sig = sign_transfer_consent(demo.chain_id, demo.owners[vid], vid, new_owner.public_key, 0)
+        body = TransferVehicle(vid, new_owner.public_key, sig)
+        demo.accounts[compute_vehicle_namespace(vid)].send(body, mode="sync")
+    for vid in events.rotations:
+        new_key = SigningKey.generate().public_key
+        sig = sign_rotation_consent(demo.chain_id, demo.owners[vid], vid, new_key, 2, 0)
+        demo.accounts[compute_vehicle_namespace(vid)].send(
+            RotateVehicleKey(vid, new_key, sig), "sync"
+        )
+    last = b""
+    for vid in events.revocations:
+        account = demo.accounts[compute_vehicle_namespace(vid)]
+        last = bytes.fromhex(account.send(RevokeVehicle(vid, "scrapped"), "sync")["hash"])
+    if last:
+        _wait_committed(demo.client, last)
+    return events
+
+
+def process_forbidden_revocation(demo: _Demo, ids: list[str]) -> None:
+    """A forbidden act: an OEM tries to revoke another OEM's vehicle."""
+    oem = demo.oems[1]
+    try:
+        demo.accounts[oem].send(RevokeVehicle(ids[0], "not mine"), "commit")
+        demo.console.print("[red]unexpected: cross-OEM revocation accepted[/red]")
+    except CarchainError as exc:
+        demo.console.print(f"authorisation: {oem} revoking {ids[0]} → refused ({exc.code})")
+
+
+def process_drive(
+    demo: _Demo,
+    ids: list[str],
+    events: _LifeEvents,
+    oem_keys: dict[str, SigningKey],
+    data_dir: Path,
+    bundle_dir: Path | None,
+) -> DriveStats | None:
+    """The data plane: the fleet drives an hour; gateways store and anchor its data."""
+
+    def driver(vid: str) -> Driver:
+        keys = demo.vehicle_keys[vid]
+        return Driver(vid, compute_vehicle_namespace(vid), keys, demo.owners[vid])
+
+    if not ids[40:]:
+        return None
+    return run_drive(
+        demo.console,
+        demo.client,
+        [driver(vid) for vid in ids[40:]],
+        oem_keys,
+        data_dir,
+        revoked=driver(events.revocations[0]) if events.revocations else None,
+        bundle_dir=bundle_dir,
+    )
+
+
+def compute_summary(
+    demo: _Demo, events: _LifeEvents, data: DriveStats | None, started: float
+) -> tuple[DemoSummary, object]:
+    """Return what the demo did, and one vehicle's record verified by proof against an app hash."""
+    client = demo.client
+    probe = events.transfers[0]
+    verified = client.query_verified("vehicles", f"v/{probe}".encode())
+    record = msgspec.msgpack.decode(verified.value)
+    st = client.status()
+    blocks = int(st["height"])
+    n_txs = sum(len(client.block(h)["txs"]) for h in range(1, blocks + 1))
+    summary = DemoSummary(
+        members=len(client.members(limit=1000)),
+        vehicles=len(demo.owners),
+        transfers=len(events.transfers),
+        rotations=len(events.rotations),
+        revocations=len(events.revocations),
+        blocks=blocks,
+        transactions=n_txs,
+        app_hash=str(st["app_hash"]),
+        verified_vehicle=probe,
+        verified_height=verified.height,
+        seconds=time.monotonic() - started,
+        data=data,
+    )
+    return summary, record
 
 
 def _print_summary(console: Console, s: DemoSummary, record: object) -> None:

@@ -41,10 +41,10 @@ from carchain.data.records import (
     V2xLog,
     decode_record,
 )
-from carchain.gateway.chainview import ChainView
 from carchain.gateway.server import EmbeddedGateway
 from carchain.sdk.account import Account
 from carchain.sdk.bundle_block import BlockTrust
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.record_proofs import VerifiedRecord, build_record_proof, verify_record_proof
@@ -155,37 +155,15 @@ def run_drive(
             for oem, key in oem_keys.items()
         }
         gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
-        uploads: list[tuple[str, Upload]] = []
-        recorders: dict[str, VehicleRecorder] = {}
-        for i, d in enumerate(drivers):
-            rec = recorders[d.vehicle_id] = VehicleRecorder(
-                d.vehicle_id,
-                d.key,
-                d.owner.public_key,
-                custodians[d.oem].public_key,
-                FLEET_TELEMATICS_POLICY,
-                window_ms=window_ms,
-            )
-            for t, record in generate_records(i, start_ms, HOUR_MS, interval_ms, d is crashed):
-                uploads.extend((d.oem, u) for u in rec.add_at(record, t))
-            uploads.extend((d.oem, u) for u in rec.flush())
+        recorders = {d.vehicle_id: _make_recorder(d, custodians, window_ms) for d in drivers}
+        uploads = _record_fleet(drivers, recorders, start_ms, interval_ms)
         stats.records = sum(u.record_count for _, u in uploads)
         stats.record_bytes = sum(u.plaintext_bytes for _, u in uploads)
         stats.upload_bytes = sum(u.size for _, u in uploads)
-
-        def send(item: tuple[str, Upload]) -> None:
-            gclients[item[0]].submit(item[1].body)
-
-        with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-            list(pool.map(send, uploads))
+        _upload_all(gclients, uploads)
         stats.batches = len(uploads)
         stats.rejected = _try_bad_uploads(gclients, uploads, revoked, custodians, start_ms)
-
-        deadline = time.monotonic() + 60
-        while any(g.status()["unanchored"] for g in gclients.values()):
-            if time.monotonic() > deadline:
-                raise CarchainError("gateways did not anchor every batch in time")
-            time.sleep(0.05)
+        _wait_anchored(gclients)
         with GatewayClient(gateways[crashed.oem].url, signer=crashed.owner) as owner_gc:
             stats.verified = _verify_crash_record(client, owner_gc, crashed, bundle_dir)
         if len(drivers) > 1:
@@ -200,6 +178,51 @@ def run_drive(
         f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
     )
     return stats
+
+
+def _make_recorder(d: Driver, custodians: dict[str, SigningKey], window_ms: int) -> VehicleRecorder:
+    """Return the in-car recorder of ``d``, sealing its keys to the owner and the custodian."""
+    return VehicleRecorder(
+        d.vehicle_id,
+        d.key,
+        d.owner.public_key,
+        custodians[d.oem].public_key,
+        FLEET_TELEMATICS_POLICY,
+        window_ms=window_ms,
+    )
+
+
+def _record_fleet(
+    drivers: list[Driver], recorders: dict[str, VehicleRecorder], start_ms: int, interval_ms: int
+) -> list[tuple[str, Upload]]:
+    """Return every ``(oem, upload)`` the fleet's hour of driving produces (the first crashes)."""
+    uploads: list[tuple[str, Upload]] = []
+    for i, d in enumerate(drivers):
+        rec = recorders[d.vehicle_id]
+        crash = d is drivers[0]
+        for t, record in generate_records(i, start_ms, HOUR_MS, interval_ms, crash):
+            uploads.extend((d.oem, u) for u in rec.add_at(record, t))
+        uploads.extend((d.oem, u) for u in rec.flush())
+    return uploads
+
+
+def _upload_all(gclients: dict[str, GatewayClient], uploads: list[tuple[str, Upload]]) -> None:
+    """Upload every batch to its OEM's gateway, in parallel."""
+
+    def send(item: tuple[str, Upload]) -> None:
+        gclients[item[0]].submit(item[1].body)
+
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        list(pool.map(send, uploads))
+
+
+def _wait_anchored(gclients: dict[str, GatewayClient], timeout_s: float = 60.0) -> None:
+    """Return once every gateway anchored every batch; raise after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while any(g.status()["unanchored"] for g in gclients.values()):
+        if time.monotonic() > deadline:
+            raise CarchainError("gateways did not anchor every batch in time")
+        time.sleep(0.05)
 
 
 def _try_bad_uploads(

@@ -38,7 +38,7 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
         raise ApiError("height must be at least 1")
     if height >= 2**63:  # no such block, and SQLite cannot even bind the number
         raise NotFound("no block at this height", height=height)
-    b = backend.get_block(height)
+    b = backend.get_block_optional(height)
     if b is None:
         raise NotFound("no block at this height", height=height)
     return {
@@ -83,7 +83,7 @@ def query_state(
     if q.proof is not None:
         doc["proof"] = proof_json(q.proof)
         doc["app_hash"] = q.proof.app_hash.hex()
-        anchor = backend.get_proof_app_hash(q.height)
+        anchor = backend.get_proof_app_hash_optional(q.height)
         if anchor is not None:
             doc["proof_height"] = anchor[0]
     if q.code != 0 and q.proof is not None:

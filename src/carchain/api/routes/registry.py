@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from fastapi import APIRouter, Depends, FastAPI, Query
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, to_jsonable
+from carchain.api.view import BackendView
 from carchain.core import accounts, governance, members, vehicles
-from carchain.core.exceptions import NotFound
 from carchain.node.backend import NodeBackend
 
 router = APIRouter(tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-def _read(backend: NodeBackend, store: str, key: bytes) -> bytes:
-    q = backend.query(store, key, False)
-    if q.code != 0:
-        raise NotFound("not found")
-    return q.value
 
 
 @router.get("/members")
@@ -30,9 +22,12 @@ def list_members(
 ) -> dict[str, Any]:
     """List members by id (paged with ``after``)."""
     items = [
-        to_jsonable(msgspec.msgpack.decode(v, type=members.Member))
+        to_jsonable(members.decode_member(v))
         for _, v in backend.iterate(
-            members.STORE, b"m/", limit, members.compute_member_key(after) if after else b""
+            members.STORE,
+            members.MEMBER_KEY_PREFIX,
+            limit,
+            members.compute_member_key(after) if after else b"",
         )
     ]
     return {"members": items}
@@ -41,8 +36,7 @@ def list_members(
 @router.get("/members/{member_id}")
 def get_member(member_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return one member."""
-    raw = _read(backend, members.STORE, members.compute_member_key(member_id))
-    return to_jsonable(msgspec.msgpack.decode(raw, type=members.Member))
+    return to_jsonable(members.get_member(BackendView(backend), member_id))
 
 
 @router.get("/vehicles")
@@ -56,11 +50,11 @@ def list_vehicles(
     out: list[Any] = []
     cursor = vehicles.compute_vehicle_key(after) if after else b""
     while len(out) < limit:
-        page = list(backend.iterate(vehicles.STORE, b"v/", limit, cursor))
+        page = list(backend.iterate(vehicles.STORE, vehicles.VEHICLE_KEY_PREFIX, limit, cursor))
         if not page:
             break
         for k, v in page:
-            rec = msgspec.msgpack.decode(v, type=vehicles.Vehicle)
+            rec = vehicles.decode_vehicle(v)
             if not oem or rec.oem == oem:
                 out.append(to_jsonable(rec))
             cursor = k
@@ -72,22 +66,16 @@ def list_vehicles(
 @router.get("/vehicles/{vehicle_id}")
 def get_vehicle(vehicle_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return one vehicle's registration (no VIN: only its salted commitment)."""
-    raw = _read(backend, vehicles.STORE, vehicles.compute_vehicle_key(vehicle_id))
-    return to_jsonable(msgspec.msgpack.decode(raw, type=vehicles.Vehicle))
+    return to_jsonable(vehicles.get_vehicle(BackendView(backend), vehicle_id))
 
 
 @router.get("/proposals/{proposal_id}")
 def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return one governance proposal with its votes."""
-    if not 0 < proposal_id < 2**63:
-        raise NotFound("no such proposal")
-    raw = _read(backend, governance.STORE, governance.compute_proposal_key(proposal_id))
-    proposal = msgspec.msgpack.decode(raw, type=governance.Proposal)
+    proposal = governance.get_proposal(BackendView(backend), proposal_id)
     doc = to_jsonable(proposal)
-    # An open proposal past its lifetime can no longer be voted on; say so.
-    expired = backend.status().height >= proposal.expires_height
-    if proposal.status == governance.ProposalStatus.OPEN and expired:
-        doc["status"] = "expired"
+    # The next vote would land in the block after the latest one.
+    doc["status"] = governance.compute_display_status(proposal, backend.status().height + 1)
     return doc
 
 

@@ -1,18 +1,20 @@
-"""A read-only view of a node's committed state, so the gateway uses core's own readers."""
+"""A read-only view of a node's committed state over its query API.
+
+The gateway, the SDK and the CLI read chain records through core's own readers
+(``get_vehicle``, ``get_anchor``, ...) over this view, so the keying and decoding
+of every record is written once, in core.
+"""
 
 from __future__ import annotations
 
-from carchain.core.exceptions import CarchainError, NotFound
+from carchain.core.exceptions import NotFound
+from carchain.core.state import ReadOnlyKVView, ReadOnlyState
 from carchain.sdk.client import Client
 
-
-class ReadOnlyView(CarchainError):
-    """Something tried to write through a read-only chain view."""
-
-    code = "internal"
+__all__ = ["ChainView", "ReadOnlyState"]
 
 
-class ChainView:
+class ChainView(ReadOnlyKVView):
     """``KVView`` over a node's query API: reads committed state, refuses writes.
 
     Every read is one query at the node's latest height; readers that need two
@@ -30,11 +32,3 @@ class ChainView:
         except NotFound:
             return None
         return bytes.fromhex(doc["value"])
-
-    def set(self, store: str, key: bytes, value: bytes) -> None:
-        """Refuse: the gateway never writes chain state."""
-        raise ReadOnlyView("the chain view is read-only")
-
-    def delete(self, store: str, key: bytes) -> None:
-        """Refuse: the gateway never writes chain state."""
-        raise ReadOnlyView("the chain view is read-only")

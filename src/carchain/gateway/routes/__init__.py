@@ -1,0 +1,1 @@
+"""The gateway API's route modules; each has ``register(app)``."""

@@ -1,0 +1,84 @@
+"""What every gateway route shares: the gateway, who is asking, and what they may read."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, cast
+
+from fastapi import Request
+
+from carchain.api.encoding import parse_hex
+from carchain.core.exceptions import NotFound
+from carchain.data.batches import decode_signed_header
+from carchain.gateway.journal import BatchRow
+from carchain.gateway.service import Gateway
+
+
+def get_gateway(request: Request) -> Gateway:
+    """Return the gateway the app was created with."""
+    return cast(Gateway, request.app.state.gateway)
+
+
+def authenticate(request: Request) -> bytes:
+    """Return the key that signed this request (``Unauthenticated`` if none did)."""
+    gw = get_gateway(request)
+    return gw.authenticator.authenticate_at(
+        request.method,
+        request.url.path,
+        request.scope.get("query_string", b"").decode("latin-1"),
+        request.headers,
+        int(time.time() * 1000),
+    )
+
+
+def get_owner_of(gw: Gateway, row: BatchRow) -> bytes:
+    """Return the owner of the batch's whole time range (``b""``: none, operators only).
+
+    A batch accepted before a transfer that its time range reaches past was
+    committed is nobody's: the previous owner must not read past the transfer.
+    """
+    vehicle = gw.ingestor.directory.get_vehicle(row.vehicle_id, row.end_ms)
+    period = gw.ingestor.directory.get_owner_period(vehicle, row.start_ms)
+    return period.owner if row.end_ms < period.until_ms else b""
+
+
+def get_readable_row(gw: Gateway, header_hash: str, reader: bytes) -> BatchRow:
+    """Return the batch ``reader`` asked for: ``NotFound`` if none, the access policy's error
+    if ``reader`` may not read it."""
+    row = gw.journal.get_batch_optional(parse_hex(header_hash, "header hash", 32))
+    if row is None:
+        raise NotFound("no such batch")
+    if not gw.access.is_operator(reader):
+        gw.access.validate_reader(reader, get_owner_of(gw, row))
+    return row
+
+
+def filter_readable(gw: Gateway, rows: list[BatchRow], reader: bytes) -> list[BatchRow]:
+    """Return the rows ``reader`` may see (all for an operator, an owner's periods' rows)."""
+    if gw.access.is_operator(reader):
+        return rows
+    return [r for r in rows if get_owner_of(gw, r) == reader]
+
+
+def compute_batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
+    """Return the JSON form of a batch: its header fields and anchoring state."""
+    h = decode_signed_header(row.header).header
+    doc: dict[str, Any] = {
+        "header_hash": row.header_hash.hex(),
+        "vehicle_id": row.vehicle_id,
+        "epoch": row.epoch,
+        "seq": row.seq,
+        "start_ms": row.start_ms,
+        "end_ms": row.end_ms,
+        "record_count": row.record_count,
+        "categories": h.categories,
+        "ciphertext_size": row.ciphertext_size,
+        "ciphertext_hash": h.ciphertext_hash.hex(),
+        "key_ref": h.key_ref.hex(),
+        "anchor_seq": row.anchor_seq,
+        "anchor_height": 0,
+    }
+    if row.anchor_seq is not None:
+        anchor = gw.journal.get_anchor_optional(row.anchor_seq)
+        doc["anchor_height"] = anchor.height if anchor else 0
+    return doc

@@ -1,0 +1,86 @@
+"""Batch reads: listings, one batch, its ciphertext and its proof to the anchor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import Response
+
+from carchain.data.batches import decode_signed_header
+from carchain.gateway.routes.access import (
+    authenticate,
+    compute_batch_json,
+    filter_readable,
+    get_gateway,
+    get_readable_row,
+)
+
+OCTETS = "application/octet-stream"
+router = APIRouter(tags=["batches"])
+
+
+@router.get("/batches")
+def list_batches(
+    request: Request,
+    vehicle_id: str,
+    start_ms: int = 0,
+    end_ms: int = 2**62,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    anchored_only: bool = False,
+) -> dict[str, Any]:
+    """Return a vehicle's batches overlapping a time range (optionally anchored only).
+
+    Operators see all; an owner sees the batches of its ownership periods.
+    """
+    reader = authenticate(request)
+    gw = get_gateway(request)
+    gw.access.validate_vehicle_reader(reader, vehicle_id)
+    rows = gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit)
+    rows = filter_readable(gw, rows, reader)
+    docs = [compute_batch_json(r, gw) for r in rows]
+    if anchored_only:
+        docs = [d for d in docs if d["anchor_height"]]
+    return {"batches": docs}
+
+
+@router.get("/batches/{header_hash}")
+def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
+    """Return one batch's header fields and anchoring state."""
+    reader = authenticate(request)
+    gw = get_gateway(request)
+    return compute_batch_json(get_readable_row(gw, header_hash, reader), gw)
+
+
+@router.get("/batches/{header_hash}/ciphertext")
+def get_ciphertext(header_hash: str, request: Request) -> Response:
+    """Return the batch's ciphertext (useless without a released key)."""
+    reader = authenticate(request)
+    gw = get_gateway(request)
+    h = decode_signed_header(get_readable_row(gw, header_hash, reader).header).header
+    return Response(gw.blobs.get(h.ciphertext_hash), media_type=OCTETS)
+
+
+@router.get("/batches/{header_hash}/proof")
+def get_batch_proof(header_hash: str, request: Request) -> dict[str, Any]:
+    """Return the signed header, its proof to the gateway root and the anchor transaction."""
+    reader = authenticate(request)
+    gw = get_gateway(request)
+    row = get_readable_row(gw, header_hash, reader)
+    anchor, proof = gw.anchorer.get_batch_proof(row)
+    return {
+        "batch_header": row.header.hex(),
+        "batch_proof": proof.to_dict(),
+        "anchor": {
+            "oem": gw.oem,
+            "seq": anchor.body.seq,
+            "root": anchor.body.root.hex(),
+            "height": anchor.height,
+            "tx": anchor.tx.hex(),
+        },
+    }
+
+
+def register(app: FastAPI) -> None:
+    """Add the batch read routes."""
+    app.include_router(router)

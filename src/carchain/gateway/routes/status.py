@@ -1,0 +1,20 @@
+"""The gateway's status route."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+
+from carchain.gateway.routes.access import get_gateway
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/status")
+def status(request: Request) -> dict[str, object]:
+    """Return counts of accepted, anchored and pending batches and of anchors."""
+    return get_gateway(request).status()
+
+
+def register(app: FastAPI) -> None:
+    """Add the status route."""
+    app.include_router(router)

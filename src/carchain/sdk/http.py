@@ -1,0 +1,75 @@
+"""One HTTP request path for the SDK's clients: timeouts, JSON decoding, typed errors.
+
+The node API and the gateway answer failures with the same error document
+(``{"error": {"code", "message", "fields"}}``, see ``api/errors.py``); both
+clients turn it back into the typed error the server raised, and an
+unreachable server into ``NodeUnavailable``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import httpx
+
+from carchain.core.exceptions import CarchainError, make_error
+
+
+class NodeUnavailable(CarchainError):
+    """The node did not answer."""
+
+    code = "node_unavailable"
+
+
+def decode_json_or_empty(resp: httpx.Response) -> Any:
+    """Return the response's JSON document, or ``{}`` when the body is not JSON."""
+    try:
+        return resp.json()
+    except ValueError:
+        return {}
+
+
+def compute_response_error(resp: httpx.Response, service: str) -> CarchainError:
+    """Return the typed error a failed response carries (a plain one if it carries none)."""
+    doc = decode_json_or_empty(resp)
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict):
+        fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
+        return make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
+    return CarchainError(f"{service} answered HTTP {resp.status_code}")
+
+
+class HttpService:
+    """A connection pool to one carchain HTTP service (a node's API or a gateway)."""
+
+    service = "node"
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any
+    ) -> httpx.Response:
+        """Return the response if its status is in ``ok``; raise its typed error otherwise."""
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach {self.service} at {self.url}: {exc}") from exc
+        if resp.status_code not in ok:
+            raise compute_response_error(resp, self.service)
+        return resp
+
+    def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        """Return the JSON document of a response whose status is in ``ok`` (``{}`` if none)."""
+        return decode_json_or_empty(self._send(method, path, ok=ok, **kw))

@@ -1,0 +1,26 @@
+"""The gateway app is assembled from route modules; every route is still served."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+from carchain.gateway.app import create_gateway_app
+
+EXPECTED = {
+    ("get", "/status"),
+    ("post", "/batches"),
+    ("get", "/batches"),
+    ("get", "/batches/{header_hash}"),
+    ("get", "/batches/{header_hash}/ciphertext"),
+    ("get", "/batches/{header_hash}/proof"),
+    ("get", "/keys/{key_ref}"),
+}
+
+
+def test_gateway_app_serves_every_route_module() -> None:
+    app = create_gateway_app(cast(Any, SimpleNamespace(oem="saic")))
+    paths = app.openapi()["paths"]
+    served = {(method, path) for path, ops in paths.items() for method in ops}
+    assert served == EXPECTED
+    assert app.state.gateway.oem == "saic"
