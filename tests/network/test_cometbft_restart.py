@@ -101,11 +101,11 @@ def test_cometbft_restart_forgets_lost_pending_and_anchoring_continues(
         for n in others:
             localnet.start_comet(layout, n)
         first = step_until_committed(anchorer, 90)
-        assert first.seq == row.seq and first.batch_count == 3
+        assert first.seq == row.body.seq and first.batch_count == 3
         # And anchoring goes on: a later anchor commits too.
         add_batches(journal, 4, 2)
         later = step_until_committed(anchorer, 60)
-        assert (later.seq, later.batch_count) == (row.seq + 1, 2)
+        assert (later.seq, later.batch_count) == (row.body.seq + 1, 2)
         assert later.height > first.height
         assert journal.get_unconfirmed_anchor_optional() is None
     finally:
