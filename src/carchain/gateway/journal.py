@@ -112,6 +112,8 @@ _ANCHOR_COLUMNS = (
     "seq, root, batch_count, record_count, start_ms, end_ms, manifest_hash, tx, tx_hash, height"
 )
 
+_MARKS = ", ".join("?" for _ in _ANCHOR_COLUMNS.split(","))
+
 
 def _batch(row: tuple[object, ...]) -> BatchRow:
     return BatchRow(*row)  # type: ignore[arg-type]
@@ -273,6 +275,31 @@ class Journal:
             conn.execute(
                 "UPDATE anchors SET tx = ?, tx_hash = ? WHERE seq = ? AND height = 0",
                 (tx, tx_hash, seq),
+            )
+
+    def release_anchor(
+        self, seq: int, adopted: AnchorRow | None = None, header_hashes: tuple[bytes, ...] = ()
+    ) -> None:
+        """Drop unconfirmed anchor ``seq`` and return its batches to unanchored, atomically.
+
+        With ``adopted`` (the committed anchor the chain holds at ``seq``), record it in
+        the same transaction and assign to it the batches among ``header_hashes`` (its
+        manifest, in leaf order) that no anchor covers: they are on chain already.
+        """
+        with self._tx() as conn:
+            conn.execute("DELETE FROM anchors WHERE seq = ? AND height = 0", (seq,))
+            conn.execute(
+                "UPDATE batches SET anchor_seq = NULL, anchor_index = NULL WHERE anchor_seq = ?",
+                (seq,),
+            )
+            if adopted is None:
+                return
+            values = tuple(getattr(adopted, c.strip()) for c in _ANCHOR_COLUMNS.split(","))
+            conn.execute(f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES ({_MARKS})", values)
+            conn.executemany(
+                "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
+                "WHERE header_hash = ? AND anchor_seq IS NULL",
+                [(adopted.seq, i, h) for i, h in enumerate(header_hashes)],
             )
 
     def confirm_anchor(self, seq: int, height: int) -> None:
