@@ -444,6 +444,25 @@ def test_invalid_rotate_to_used_or_bad_key(chain: Chain) -> None:
     assert chain.reject("saic", rotate_body("saic:1", b"short")) == "invalid_body"
 
 
+def test_invalid_reuse_of_a_rotated_out_key(chain: Chain) -> None:
+    """A key rotated out (perhaps because it leaked) never becomes a vehicle's key again:
+    not another vehicle's (of this OEM or another) and not its own vehicle's."""
+    chain.send("saic", register_body("saic:1"))
+    old = register_body("saic:1").public_key
+    k2 = seeded_key("vehicle/k2").public_key
+    chain.send("saic", rotate_body("saic:1", k2))
+    assert veh.get_vehicle_by_key_optional(chain.app.state, old) is None
+    reuse = msgspec.structs.replace(register_body("saic:2"), public_key=old)
+    assert chain.reject("saic", reuse) == "already_exists"
+    other_oem = msgspec.structs.replace(register_body("geely:1"), public_key=old)
+    assert chain.reject("geely", other_oem) == "already_exists"
+    assert chain.reject("saic", rotate_body("saic:1", old, version=3)) == "already_exists"
+    chain.send("saic", register_body("saic:2"))
+    assert chain.reject("saic", rotate_body("saic:2", old)) == "already_exists"
+    assert vehicle(chain, "saic:1").public_key == k2
+    assert veh.get_key_at(chain.app.state, "saic:1", 0).public_key == old  # history kept
+
+
 # --- revoke -----------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from carchain.core.exceptions import InvalidProof, KeyNotValidForBatch
 from carchain.core.vehicles import KeyPeriod, RotateVehicleKey, compute_key_period_key
 from carchain.data.batches import BatchHeader, decode_signed_header, open_batch
 from carchain.data.custody import open_epoch_key
+from carchain.gateway import ingest
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.record_proofs import (
     build_record_proof,
@@ -77,8 +78,12 @@ def rotated(world: World) -> Rotated:
     car2 = replace(car, key=new_key)
     (backdated,) = _uploads(car2, since_ms - 90_000, skip=1)
     (after,) = _uploads(car2, since_ms + 1, skip=2)
-    for up in (backdated, after):
-        world.gclient.submit(up.body)
+    world.gclient.submit(after.body)
+    with pytest.MonkeyPatch.context() as mp:
+        # An honest gateway refuses the backdated batch; a dishonest one (this check off)
+        # anchors it anyway, and ``verify`` must still catch it.
+        mp.setattr(ingest, "validate_key_since", lambda signed, vehicle: None)
+        world.gclient.submit(backdated.body)
     world.wait_anchored()
     return Rotated(
         _prove(world, car, before),

@@ -187,6 +187,7 @@ def test_state_key_layouts() -> None:
     assert anchors.compute_head_key("saic") == b"h/saic"
     assert vehicles.compute_vehicle_key(VID) == b"v/" + VID.encode()
     assert vehicles.compute_vehicle_pubkey_key(pk) == b"k/" + pk
+    assert vehicles.compute_retired_key_key(pk) == b"r/" + pk
     assert vehicles.compute_key_period_key(VID, 3) == b"keys/" + VID.encode() + b"/" + u64be(3)
     assert vehicles.compute_owner_period_key(VID, 0) == b"o/" + VID.encode() + b"/" + u64be(0)
     assert members.compute_member_key("saic") == b"m/saic"

@@ -365,9 +365,19 @@ def _validate_own_active_vehicle(view: KVView, signer: bytes, vehicle_id: str) -
     return vehicle
 
 
+def compute_retired_key_key(public_key: bytes) -> bytes:
+    """Return the state key that marks a vehicle key as rotated out (value: its vehicle id)."""
+    return compute_key("r", public_key)
+
+
 def _validate_unused_key(view: KVView, public_key: bytes) -> None:
+    # A key is a vehicle's for good: one rotated out (often because it leaked) is
+    # never taken again, by another vehicle or by its own, so a signature by it
+    # always names the one vehicle and key period it had.
     if view.get(STORE, compute_vehicle_pubkey_key(public_key)) is not None:
         raise AlreadyExists("public key already belongs to a vehicle")
+    if view.get(STORE, compute_retired_key_key(public_key)) is not None:
+        raise AlreadyExists("public key was a vehicle's key before and was rotated out")
 
 
 # --- transitions -----------------------------------------------------------------
@@ -488,9 +498,10 @@ def process_rotate_key(
     """Replace the vehicle's key with the owner's consent; the old key stops being accepted."""
     vehicle = _validate_own_active_vehicle(view, signer, body.vehicle_id)
     validate_public_key(body.new_public_key, "new vehicle public key")
-    _validate_unused_key(view, body.new_public_key)
     validate_rotation_consent(ctx.chain_id, vehicle, body)
+    _validate_unused_key(view, body.new_public_key)
     view.delete(STORE, compute_vehicle_pubkey_key(vehicle.public_key))
+    view.set(STORE, compute_retired_key_key(vehicle.public_key), vehicle.vehicle_id.encode())
     view.set(STORE, compute_vehicle_pubkey_key(body.new_public_key), vehicle.vehicle_id.encode())
     updated = msgspec.structs.replace(
         vehicle,

@@ -14,11 +14,16 @@ and the same body. The node's "pending" is trusted only for ``stale_pending_s``:
 a mempool can lose a transaction (a CometBFT restart), so an anchor pending
 that long is sent again (a copy still in a mempool is refused as a duplicate).
 The chain accepts each anchor sequence number once, so no batch is ever
-anchored twice.
+anchored twice. If the chain holds another anchor of our OEM at the row's
+sequence number (a journal restored from an older backup, two gateways on one
+OEM key), the row's batches go back to unanchored and are anchored at chain
+head + 1; when that other anchor is one we built (its manifest is in our blob
+store), it is recorded with its batches instead, so none goes out twice.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import dataclass
@@ -39,9 +44,9 @@ from carchain.core.exceptions import (
     InvalidNonce,
     NotFound,
 )
-from carchain.core.transactions import compute_tx_hash
+from carchain.core.transactions import compute_tx_hash, decode_body, decode_envelope
 from carchain.crypto.merkle import MerkleProof, compute_proofs
-from carchain.data.batches import compute_records_root
+from carchain.data.batches import compute_header_hash, compute_records_root
 from carchain.gateway.journal import AnchorRow, BatchRow, Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -150,9 +155,8 @@ class Anchorer:
         committed = self.get_chain_anchor_optional(row.body.seq)
         if committed is not None:
             if committed.root != row.body.root:
-                raise CarchainError(
-                    "another signer anchored this sequence number for our OEM", seq=row.body.seq
-                )
+                self._release_conflicting(row, committed)
+                return None
             return self._confirm(row, committed)
         try:
             state = str(self.account.client.tx(row.tx_hash)["state"])
@@ -184,6 +188,50 @@ class Anchorer:
     def _confirm(self, row: AnchorRow, committed: Anchor) -> AnchorOutcome:
         self.journal.confirm_anchor(row.body.seq, committed.height)
         return AnchorOutcome(row.body.seq, row.body.batch_count, committed.height)
+
+    def _release_conflicting(self, row: AnchorRow, committed: Anchor) -> None:
+        """The chain holds another anchor of our OEM at ``row.body.seq`` (a journal restored
+        from an older backup, or a second gateway on our key): give the row's batches
+        back to unanchored, so the next step anchors them at chain head + 1. If the
+        chain's anchor is one this gateway built (its manifest is in our blob store),
+        record it and its batches as anchored, so none is anchored twice.
+        """
+        log.warning(
+            "anchor %d on chain has another root than ours: re-anchoring its batches", row.body.seq
+        )
+        adopted = self._find_adoptable(committed)
+        if adopted is None:
+            self.journal.release_anchor(row.body.seq)
+            return
+        anchor_row, headers = adopted
+        hashes = tuple(compute_header_hash(h) for h in headers)
+        self.journal.release_anchor(row.body.seq, anchor_row, hashes)
+
+    def _find_adoptable(self, committed: Anchor) -> tuple[AnchorRow, list[bytes]] | None:
+        """Return the chain's anchor as a journal row and its manifest's headers, if its
+        manifest is ours and its transaction is in its block; else ``None``.
+        """
+        if committed.oem != self.oem or not self.blobs.has(committed.manifest_hash):
+            return None
+        try:
+            manifest = decode_manifest(self.blobs.get(committed.manifest_hash))
+        except (CarchainError, msgspec.DecodeError):
+            return None
+        if (
+            manifest.seq != committed.seq
+            or compute_gateway_root(manifest.headers) != committed.root
+        ):
+            return None
+        for tx in self._get_block_txs(committed.height):
+            body = _decode_anchor_tx(tx, committed.signer)
+            if body is not None and body.seq == committed.seq and body.root == committed.root:
+                row = AnchorRow(body, tx, compute_tx_hash(tx), committed.height)
+                return row, manifest.headers
+        return None
+
+    def _get_block_txs(self, height: int) -> list[bytes]:
+        txs = self.account.client.block(height).get("txs", [])
+        return [base64.b64decode(t) for t in txs if isinstance(t, str)]
 
     def _is_stale_pending(self, tx_hash: bytes) -> bool:
         now = time.monotonic()
@@ -218,3 +266,14 @@ class Anchorer:
                 self._proof_cache.clear()
             self._proof_cache[anchor.body.seq] = proofs
         return anchor, proofs[batch.anchor_index]
+
+
+def _decode_anchor_tx(tx: bytes, signer: bytes) -> SubmitAnchor | None:
+    """Return the body of an ``anchor.submit`` by ``signer``, or ``None`` for another tx."""
+    try:
+        env = decode_envelope(tx)
+        if env.type != "anchor.submit" or env.signer != signer:
+            return None
+        return decode_body(env.body, SubmitAnchor)
+    except CarchainError:
+        return None

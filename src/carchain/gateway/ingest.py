@@ -130,6 +130,23 @@ class ChainDirectory:
             return get_first_owner_period(self.view, vehicle)
 
 
+def validate_key_since(signed: SignedBatchHeader, vehicle: Vehicle) -> None:
+    """Raise ``InvalidBatch`` if the batch ended before its signing key (the vehicle's
+    current one) was rotated in: ``verify`` would refuse every record of it
+    (``key_not_valid_for_batch``), so it is refused here, before it is anchored.
+    The first key also covers time before registration (cars record at the factory).
+    """
+    h = signed.header
+    if vehicle.key_version > 1 and vehicle.key_since_ms > h.end_ms:
+        raise InvalidBatch(
+            "batch ended before its signing key was rotated in: sign it with the key "
+            "the vehicle had then",
+            vehicle_id=h.vehicle_id,
+            key_version=vehicle.key_version,
+            key_since_ms=vehicle.key_since_ms,
+        )
+
+
 class Ingestor:
     """Validates and stores batches for one OEM."""
 
@@ -246,6 +263,7 @@ class Ingestor:
         self.validate_epoch_at(signed, now_ms)
         vehicle = self.validate_vehicle(h.vehicle_id, h.end_ms)
         verify_header_signature(signed, vehicle.public_key)
+        validate_key_since(signed, vehicle)
         validate_ciphertext(h, upload.ciphertext)
         period = self.validate_owner_period(signed, vehicle)
         header_hash = compute_header_hash(upload.header)

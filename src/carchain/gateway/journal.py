@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +97,8 @@ _BATCH_COLUMNS = (
 _BODY_FIELDS = len(SubmitAnchor.__struct_fields__)
 _ANCHOR_COLUMNS = ", ".join((*SubmitAnchor.__struct_fields__, "tx", "tx_hash", "height"))
 
+_MARKS = ", ".join("?" for _ in _ANCHOR_COLUMNS.split(","))
+
 
 def _batch(row: tuple[object, ...]) -> BatchRow:
     return BatchRow(*row)  # type: ignore[arg-type]
@@ -105,6 +107,22 @@ def _batch(row: tuple[object, ...]) -> BatchRow:
 def _anchor(row: tuple[object, ...]) -> AnchorRow:
     body = SubmitAnchor(*row[:_BODY_FIELDS])  # type: ignore[arg-type]
     return AnchorRow(body, *row[_BODY_FIELDS:])  # type: ignore[arg-type]
+
+
+def _insert_anchor(
+    conn: sqlite3.Connection, anchor: AnchorRow, header_hashes: Sequence[bytes]
+) -> None:
+    """Record ``anchor`` and assign to it the batches among ``header_hashes`` (leaf order)
+    that no anchor covers yet."""
+    conn.execute(
+        f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES ({_MARKS})",
+        (*msgspec.structs.astuple(anchor.body), anchor.tx, anchor.tx_hash, anchor.height),
+    )
+    conn.executemany(
+        "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
+        "WHERE header_hash = ? AND anchor_seq IS NULL",
+        [(anchor.body.seq, i, h) for i, h in enumerate(header_hashes)],
+    )
 
 
 def _create_private_file(path: Path) -> None:
@@ -232,15 +250,7 @@ class Journal:
     def add_anchor(self, anchor: AnchorRow, header_hashes: list[bytes]) -> None:
         """Record a built anchor and assign its batches to it, atomically."""
         with self._tx() as conn:
-            conn.execute(
-                f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*msgspec.structs.astuple(anchor.body), anchor.tx, anchor.tx_hash, anchor.height),
-            )
-            conn.executemany(
-                "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
-                "WHERE header_hash = ? AND anchor_seq IS NULL",
-                [(anchor.body.seq, i, h) for i, h in enumerate(header_hashes)],
-            )
+            _insert_anchor(conn, anchor, header_hashes)
 
     def replace_anchor_tx(self, seq: int, tx: bytes, tx_hash: bytes) -> None:
         """Swap the transaction of an unconfirmed anchor (same body, fresh nonce)."""
@@ -249,6 +259,24 @@ class Journal:
                 "UPDATE anchors SET tx = ?, tx_hash = ? WHERE seq = ? AND height = 0",
                 (tx, tx_hash, seq),
             )
+
+    def release_anchor(
+        self, seq: int, adopted: AnchorRow | None = None, header_hashes: tuple[bytes, ...] = ()
+    ) -> None:
+        """Drop unconfirmed anchor ``seq`` and return its batches to unanchored, atomically.
+
+        With ``adopted`` (the committed anchor the chain holds at ``seq``), record it in
+        the same transaction and assign to it the batches among ``header_hashes`` (its
+        manifest, in leaf order) that no anchor covers: they are on chain already.
+        """
+        with self._tx() as conn:
+            conn.execute("DELETE FROM anchors WHERE seq = ? AND height = 0", (seq,))
+            conn.execute(
+                "UPDATE batches SET anchor_seq = NULL, anchor_index = NULL WHERE anchor_seq = ?",
+                (seq,),
+            )
+            if adopted is not None:
+                _insert_anchor(conn, adopted, header_hashes)
 
     def confirm_anchor(self, seq: int, height: int) -> None:
         """Mark an anchor as committed on chain at ``height``."""

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from carchain.core.exceptions import InvalidProof
 from carchain.sdk.http import HttpService, NodeUnavailable
 from carchain.sdk.proofs import verify_state_proof
 
@@ -81,11 +82,14 @@ class Client(HttpService):
         header's commit signatures as well (see the network SDK).
         """
         doc = self.query(store, key, prove=True, height=height)
-        value = bytes.fromhex(doc["value"])
-        height = int(doc.get("proof_height", doc["height"]))
-        header = self.block(height)
-        app_hash = bytes.fromhex(header["app_hash"])
-        verify_state_proof(app_hash, store, key, value, doc["proof"])
+        try:
+            value = bytes.fromhex(doc["value"])
+            height = _get_int(doc, "proof_height" if "proof_height" in doc else "height")
+            app_hash = bytes.fromhex(self.block(height)["app_hash"])
+            proof = doc["proof"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
+        verify_state_proof(app_hash, store, key, value, proof)
         return VerifiedValue(store, key, value, height, app_hash)
 
     # --- registry ----------------------------------------------------------------
@@ -116,3 +120,10 @@ class Client(HttpService):
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
         return dict(self._request("GET", f"/proposals/{proposal_id}"))
+
+
+def _get_int(doc: dict[str, Any], field: str) -> int:
+    value = doc[field]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValueError(f"{field} is not a positive integer")
+    return value

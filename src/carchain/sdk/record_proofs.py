@@ -100,15 +100,27 @@ def _read_state_proofs(
     answer names (the node keeps a window of past versions).
     """
     a = client.query(ANCHORS_STORE, keys[0], prove=True)
-    at = int(a["height"])
+    at = get_answer_int(a, "height")
     v = client.query(VEHICLES_STORE, keys[1], prove=True, height=at)
     k = client.query(VEHICLES_STORE, keys[2], prove=True, height=at)
-    heights = {int(d.get("proof_height", d["height"])) for d in (a, v, k)}
-    if {int(v["height"]), int(k["height"])} != {at} or len(heights) != 1:
+    heights = {
+        get_answer_int(d, "proof_height" if "proof_height" in d else "height") for d in (a, v, k)
+    }
+    if {get_answer_int(v, "height"), get_answer_int(k, "height")} != {at} or len(heights) != 1:
         raise ProofUnavailable(
             "the node answered the state proofs at different heights", heights=sorted(heights)
         )
     return a, v, k, heights.pop()
+
+
+def get_answer_int(doc: object, field: str) -> int:
+    """Return a non-negative integer field of a node's answer; ``ProofUnavailable`` if
+    the answer is not a JSON object, lacks it, or holds anything but an integer there.
+    """
+    value = doc.get(field) if isinstance(doc, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ProofUnavailable("the node's answer is malformed", field=field)
+    return value
 
 
 def _find_key_version(client: Client, signed: SignedBatchHeader) -> int:
@@ -162,8 +174,26 @@ def build_record_proof(
     ``records`` are the decrypted records of the batch, ``batch_doc`` is the
     gateway's batch proof. The state proofs are read at one state height: the
     anchor's at the latest, the others at the height that answer names. The block
-    section is also returned alone: it is the header copy a user may keep.
+    section is also returned alone: it is the header copy a user may keep. A
+    malformed answer of the node or the gateway (a missing field, a non-integer
+    height, bad hex) raises ``ProofUnavailable``.
     """
+    try:
+        return _assemble_record_proof(records, index, batch_doc, client, rpc_url)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # msgspec's DecodeError is a ValueError; CarchainErrors pass through.
+        raise ProofUnavailable(
+            "the node's or the gateway's answer is malformed", error=type(exc).__name__
+        ) from exc
+
+
+def _assemble_record_proof(
+    records: list[bytes],
+    index: int,
+    batch_doc: dict[str, Any],
+    client: Client,
+    rpc_url: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     root, proofs = compute_proofs(records)
     signed = decode_signed_header(bytes.fromhex(batch_doc["batch_header"]))
     header = signed.header

@@ -24,8 +24,8 @@ router = APIRouter(tags=["batches"])
 def list_batches(
     request: Request,
     vehicle_id: str,
-    start_ms: int = 0,
-    end_ms: int = 2**62,
+    start_ms: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    end_ms: Annotated[int, Query(ge=0, lt=2**63)] = 2**62,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     anchored_only: bool = False,
 ) -> dict[str, Any]:
