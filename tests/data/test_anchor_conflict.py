@@ -109,7 +109,8 @@ def test_second_gateway_on_one_oem_key_reanchors_at_chain_head(tmp_path: Path) -
     anchor = second.journal.get_anchor_optional(2)
     assert anchor is not None and anchor.height > 0
     assert [a.seq for a in node.submitted] == [1, 2]
-    manifest = msgspec.msgpack.decode(second.blobs.get(anchor.body.manifest_hash), type=AnchorManifest)
+    raw = second.blobs.get(anchor.body.manifest_hash)
+    manifest = msgspec.msgpack.decode(raw, type=AnchorManifest)
     assert manifest.headers == [b"header-1"]  # only its own batch; nothing lost
     second.journal.close()
     first.journal.close()
@@ -130,7 +131,8 @@ def test_restored_journal_adopts_our_own_anchor_and_anchors_nothing_twice(
     add_batch(live.journal, 1)
     assert live.step() is not None
     row = restored.journal.get_unconfirmed_anchor_optional()
-    assert row is not None and row.body.seq == 1 and row.body.root != compute_gateway_root([b"header-1"])
+    assert row is not None and row.body.seq == 1
+    assert row.body.root != compute_gateway_root([b"header-1"])
     run_until_idle(restored)
     b1, b2 = restored.journal.get_batch_optional(h1), restored.journal.get_batch_optional(h2)
     assert b1 is not None and (b1.anchor_seq, b1.anchor_index) == (1, 0)
