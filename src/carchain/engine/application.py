@@ -24,6 +24,7 @@ from carchain.core.genesis import (
     compute_genesis_validators,
     encode_genesis,
 )
+from carchain.core.registry import TX_TYPES, compute_admission_stores
 from carchain.core.state import STORE_SET, WriteBuffer
 from carchain.core.transactions import Envelope, compute_tx_hash
 from carchain.core.types import (
@@ -250,7 +251,7 @@ class Application:
                 items.append(exc)
         block = core_block.process_block(overlay, ctx, items)
         app_hash = overlay.compute_app_hash()
-        fin = FinalizeResult(block.tx_results, block.validator_updates, [], app_hash)
+        fin = FinalizeResult(block.tx_results, block.validator_updates, block.events, app_hash)
         self._pending = _Pending(ctx, overlay, fin, list(txs))
         return fin
 
@@ -285,14 +286,16 @@ class Application:
     def is_admission_changed_by_pending(self) -> bool:
         """Return whether the finalized block changed anything admission reads.
 
-        Admission reads nonces and the member registry; nonces advance exactly
-        as the check state predicted when the block is a mempool prefix, so only
-        writes to the ``members`` store can change a verdict.
+        Admission reads nonces and the stores each registry row declares
+        (``TxType.admission_reads``); nonces advance exactly as the check state
+        predicted when the block is a mempool prefix, so only writes to a store
+        some admission reads can change a verdict.
         """
         pending = self._pending
         if pending is None:
             raise CarchainError("no finalized block")
-        return any(store == "members" for store, _ in pending.overlay.writes)
+        read = compute_admission_stores(TX_TYPES.values())
+        return any(store in read for store, _ in pending.overlay.writes)
 
     @property
     def pending_height(self) -> int | None:
