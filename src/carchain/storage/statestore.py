@@ -10,12 +10,13 @@ from carchain.core.exceptions import HeightUnavailable, NotFound, StorageCorrupt
 from carchain.core.state import STORE_SET, STORES
 from carchain.crypto.merkle import (
     MerkleProof,
+    compute_kv_leaf,
+    compute_kv_leaf_hash,
     compute_leaf_hash,
     compute_proofs,
     compute_root_from_leaf_hashes,
 )
 from carchain.storage import commitment, history
-from carchain.storage.commitment import compute_kv_leaf, compute_kv_leaf_hash
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState
 
