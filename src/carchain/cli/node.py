@@ -94,7 +94,7 @@ def init(
             scratch.close()
         nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port, state_versions=state_versions))
 
-        open_solo_node(nh).app.db.close()
+        open_solo_node(nh).app.close()
     except CarchainError as exc:
         fail(exc)
     except ValueError as exc:

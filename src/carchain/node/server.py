@@ -55,7 +55,7 @@ async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory) -> N
     finally:
         node.stop()
         await blocks
-        node.app.db.close()
+        node.app.close()
 
 
 def run_node(
