@@ -1,6 +1,7 @@
 # carchain: two commands.
 #   make run   - set up (idempotent) and run the demo on the embedded node (no Go needed)
-#   make test  - set up everything (incl. CometBFT for network tests), lint, type-check, test
+#   make test  - set up everything (incl. CometBFT for network tests), lint, type-check,
+#                check the import contract (pyproject's [tool.importlinter]), test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -29,3 +30,4 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache

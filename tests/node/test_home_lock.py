@@ -137,7 +137,7 @@ def test_invalid_second_app_process_on_one_home_fails_with_one_line(
     api_port = free_port()
     cfg = {"chain_id": CHAIN_ID, "abci_port": 0, "api_port": api_port, "rpc_port": free_port()}
     (app_home / "node.json").write_text(json.dumps(cfg))
-    argv = [sys.executable, "-m", "carchain.network.appnode", "--home", str(app_home)]
+    argv = [sys.executable, "-m", "carchain.cli.appnode", "--home", str(app_home)]
     first = procs.start([*argv, "--abci", f"unix://{(app_home / 'abci.sock').resolve()}"])
     wait_answering(f"http://127.0.0.1:{api_port}/status", first)
     sock = app_home / "abci.sock"

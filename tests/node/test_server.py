@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from carchain.api.app import create_app
 from carchain.core.exceptions import StorageCorrupted
 from carchain.node.home import ConfigError
 from carchain.node.server import serve
@@ -29,7 +30,7 @@ def test_block_loop_failure_stops_the_server(tmp_path: Path) -> None:
     node.engine.produce_block = broken  # type: ignore[assignment,method-assign]
 
     async def scenario() -> BaseException | None:
-        task = asyncio.create_task(serve(node, "127.0.0.1", free_port()))
+        task = asyncio.create_task(serve(node, "127.0.0.1", free_port(), create_app))
         done, _ = await asyncio.wait({task}, timeout=DEADLINE_S)
         if not done:
             task.cancel()
@@ -45,5 +46,5 @@ def test_invalid_non_loopback_host(tmp_path: Path) -> None:
     node = SoloNode(Database(tmp_path / "node.db"))
     node.app.init_chain(make_genesis())
     with pytest.raises(ConfigError):
-        asyncio.run(serve(node, "0.0.0.0", free_port()))
+        asyncio.run(serve(node, "0.0.0.0", free_port(), create_app))
     node.app.db.close()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from carchain.core.exceptions import InvalidProof, NoTrustRoot, StaleProof, UntrustedHeader
-from carchain.crypto.merkle import compute_proofs
+from carchain.crypto.merkle import compute_kv_leaf, compute_proofs
 from carchain.sdk import light
 from carchain.sdk.light import LightBlock, compute_header_hash
 from carchain.sdk.light_client import (
@@ -22,7 +22,6 @@ from carchain.sdk.light_client import (
     verify_header_at,
     verify_light_block,
 )
-from carchain.storage.commitment import compute_kv_leaf
 from tests.sdk.lightchain import Chain, make_chain, make_keys, make_set
 
 START = 1_800_000_000

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from carchain.api.encoding import proof_json
 from carchain.core.exceptions import InvalidProof, NotFound
 from carchain.core.state import STORES
+from carchain.crypto import merkle
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage import commitment
 from carchain.storage.database import Database
@@ -58,14 +59,14 @@ class NaiveState:
     [(0, "00"), (1, "01"), (127, "7f"), (128, "8001"), (300, "ac02"), (16384, "808001")],
 )
 def test_uvarint_matches_go(n: int, encoded: str) -> None:
-    assert commitment.encode_uvarint(n).hex() == encoded
+    assert merkle.encode_uvarint(n).hex() == encoded
     assert naive_uvarint(n).hex() == encoded
 
 
 def test_kv_leaf_encoding() -> None:
-    assert commitment.compute_kv_leaf(b"k", b"v") == b"\x01k\x20" + hashlib.sha256(b"v").digest()
+    assert merkle.compute_kv_leaf(b"k", b"v") == b"\x01k\x20" + hashlib.sha256(b"v").digest()
     assert (
-        commitment.compute_kv_leaf_hash(b"k", b"v")
+        merkle.compute_kv_leaf_hash(b"k", b"v")
         == hashlib.sha256(b"\x00" + naive_leaf(b"k", b"v")).digest()
     )
 

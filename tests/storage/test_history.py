@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from carchain.core.exceptions import (
 from carchain.core.state import STORES
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage.database import Database
+from carchain.storage.ports import WriteTransaction
 from carchain.storage.statestore import StateStore
 
 Snapshot = dict[tuple[str, bytes], bytes]  # b"" = deleted (leaf kept)
@@ -209,11 +209,12 @@ def test_failed_commit_leaves_no_history(tmp_path: Path) -> None:
     overlay = state.begin_block()
     overlay.set("members", b"a", b"2")
 
-    def boom(conn: sqlite3.Connection) -> None:
-        raise RuntimeError("disk full")
+    class Boom:
+        def write_in(self, txn: WriteTransaction) -> None:
+            raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        state.commit(overlay, 2, boom)
+        state.commit(overlay, 2, [Boom()])
     assert count_rows(state, "kv_history") == 0
     assert count_rows(state, "state_versions", "height = 2") == 0
     assert StateStore(db).height == 1

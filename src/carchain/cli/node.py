@@ -94,7 +94,7 @@ def init(
             scratch.close()
         nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port, state_versions=state_versions))
 
-        open_solo_node(nh).app.db.close()
+        open_solo_node(nh).app.close()
     except CarchainError as exc:
         fail(exc)
     except ValueError as exc:
@@ -114,13 +114,14 @@ def start(
     ] = None,
 ) -> None:
     """Start the embedded node and its API on loopback (Ctrl-C to stop)."""
+    from carchain.api.app import create_app
     from carchain.node.server import run_node
 
     nh = NodeHome(home)
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
     try:
-        run_node(nh, port, state_versions)
+        run_node(nh, create_app, port, state_versions)
     except CarchainError as exc:
         fail(exc)
 

@@ -4,11 +4,17 @@ Admission is the cheap check the mempool runs (like an ante handler): may this
 signer send this type at all? The full rules run only in block execution, so a
 transaction that is admitted but breaks a rule is included as a failed
 transaction and leaves a trace.
+
+Each row names the stores its admission rule reads (``admission_reads``, besides
+the signer's nonce in ``accounts``, which every type checks). An engine keeps its
+mempool's check state across a block only if the block wrote none of the stores
+that any admission reads (``compute_admission_stores``), so a new type whose
+admission reads a new store must list it here, or a stale verdict could survive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +31,13 @@ Admit = Callable[[KVView, bytes], None]
 
 @dataclass(frozen=True, slots=True)
 class TxType:
-    """A transaction type: its wire name, body struct, admission rule and transition."""
+    """A transaction type: its wire name, body struct, admission rule (with the
+    stores that rule reads) and transition."""
 
     name: str
     body: type[msgspec.Struct]
     admit: Admit
+    admission_reads: frozenset[str]
     process: Process
 
 
@@ -37,23 +45,59 @@ def _table(*types: TxType) -> dict[str, TxType]:
     return {t.name: t for t in types}
 
 
+def compute_admission_stores(types: Iterable[TxType]) -> frozenset[str]:
+    """Return every store that the admission rule of any of ``types`` reads."""
+    return frozenset().union(*(t.admission_reads for t in types))
+
+
+# What ``members.admit_member`` and ``members.admit_oem`` read.
+_MEMBERS = frozenset({members.STORE})
+
+
 TX_TYPES: dict[str, TxType] = _table(
     TxType(
-        "governance.propose", governance.Propose, members.admit_member, governance.process_propose
+        "governance.propose",
+        governance.Propose,
+        members.admit_member,
+        _MEMBERS,
+        governance.process_propose,
     ),
-    TxType("governance.vote", governance.Vote, members.admit_member, governance.process_vote),
     TxType(
-        "vehicle.register", vehicles.RegisterVehicle, members.admit_oem, vehicles.process_register
+        "governance.vote", governance.Vote, members.admit_member, _MEMBERS, governance.process_vote
     ),
     TxType(
-        "vehicle.transfer", vehicles.TransferVehicle, members.admit_oem, vehicles.process_transfer
+        "vehicle.register",
+        vehicles.RegisterVehicle,
+        members.admit_oem,
+        _MEMBERS,
+        vehicles.process_register,
+    ),
+    TxType(
+        "vehicle.transfer",
+        vehicles.TransferVehicle,
+        members.admit_oem,
+        _MEMBERS,
+        vehicles.process_transfer,
     ),
     TxType(
         "vehicle.rotate_key",
         vehicles.RotateVehicleKey,
         members.admit_oem,
+        _MEMBERS,
         vehicles.process_rotate_key,
     ),
-    TxType("vehicle.revoke", vehicles.RevokeVehicle, members.admit_oem, vehicles.process_revoke),
-    TxType("anchor.submit", anchors.SubmitAnchor, members.admit_oem, anchors.process_submit_anchor),
+    TxType(
+        "vehicle.revoke",
+        vehicles.RevokeVehicle,
+        members.admit_oem,
+        _MEMBERS,
+        vehicles.process_revoke,
+    ),
+    TxType(
+        "anchor.submit",
+        anchors.SubmitAnchor,
+        members.admit_oem,
+        _MEMBERS,
+        anchors.process_submit_anchor,
+    ),
 )

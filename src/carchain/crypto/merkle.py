@@ -5,6 +5,8 @@ Leaves hash as ``SHA-256(0x00 || leaf)``, inner nodes as
 power of two strictly below ``n``; the empty tree hashes to ``SHA-256("")``.
 A proof is CometBFT's ``Proof``: total, index, leaf hash and the aunts from the
 leaf upward, so CometBFT's own verifier accepts ours and the other way round.
+A key/value leaf is CometBFT's ``simple:v`` encoding (``compute_kv_leaf``):
+``uvarint(len key) || key || uvarint(32) || sha256(value)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,27 @@ LEAF_PREFIX = b"\x00"
 INNER_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 MAX_AUNTS = 100
+
+
+def encode_uvarint(n: int) -> bytes:
+    """Return ``n`` as an unsigned LEB128 varint (Go's ``binary.PutUvarint``)."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def compute_kv_leaf(key: bytes, value: bytes) -> bytes:
+    """Return the ``simple:v`` leaf bytes for a key and its value."""
+    vhash = hashlib.sha256(value).digest()
+    return encode_uvarint(len(key)) + key + b"\x20" + vhash
+
+
+def compute_kv_leaf_hash(key: bytes, value: bytes) -> bytes:
+    """Return the RFC 6962 leaf hash of a key/value pair."""
+    return hashlib.sha256(b"\x00" + compute_kv_leaf(key, value)).digest()
 
 
 def compute_leaf_hash(leaf: bytes) -> bytes:

@@ -10,9 +10,8 @@ verifies each signature once.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from carchain import __version__
@@ -24,6 +23,7 @@ from carchain.core.genesis import (
     compute_genesis_validators,
     encode_genesis,
 )
+from carchain.core.registry import TX_TYPES, compute_admission_stores
 from carchain.core.state import STORE_SET, WriteBuffer
 from carchain.core.transactions import Envelope, compute_tx_hash
 from carchain.core.types import (
@@ -35,11 +35,11 @@ from carchain.core.types import (
 )
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
+from carchain.storage.ports import CommitParticipant, StateVersion, WriteTransaction
 from carchain.storage.statestore import (
     BlockOverlay,
     StateProof,
     StateStore,
-    StateVersion,
     compute_state_proof,
 )
 
@@ -152,13 +152,7 @@ class Application:
         if self.state.height != 0:
             raise InvalidGenesis("state already has blocks")
 
-        def extra(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                [("chain_id", genesis.chain_id.encode()), ("genesis_hash", ghash)],
-            )
-
-        self.state.commit(overlay, 0, extra)
+        self.state.commit(overlay, 0, [_GenesisMeta(genesis.chain_id, ghash)])
         self.chain_id = genesis.chain_id
         self._check_state = WriteBuffer(self.state)
         return self.state.app_hash, validators
@@ -250,16 +244,19 @@ class Application:
                 items.append(exc)
         block = core_block.process_block(overlay, ctx, items)
         app_hash = overlay.compute_app_hash()
-        fin = FinalizeResult(block.tx_results, block.validator_updates, [], app_hash)
+        fin = FinalizeResult(block.tx_results, block.validator_updates, block.events, app_hash)
         self._pending = _Pending(ctx, overlay, fin, list(txs))
         return fin
 
     def commit(
         self,
-        extra: Callable[[sqlite3.Connection], None] | None = None,
+        block: CommitParticipant | None = None,
         keep_check_state: bool = False,
     ) -> int:
-        """Persist the finalized block's state (and ``extra`` writes) atomically.
+        """Persist the finalized block's state and the engine's ``block`` record atomically.
+
+        ``block`` is what the engine's block store staged for this height
+        (``stage_block``); it is written last, in the same transaction.
 
         Returns the retain height (0: keep everything). Resets the check state,
         and the engine rechecks its mempool, unless ``keep_check_state``: an
@@ -270,7 +267,7 @@ class Application:
         pending = self._pending
         if pending is None:
             raise CarchainError("commit without finalize_block")
-        self.state.commit(pending.overlay, pending.ctx.height, extra)
+        self.state.commit(pending.overlay, pending.ctx.height, [] if block is None else [block])
         self._pending = None
         if not keep_check_state:
             self._check_state = WriteBuffer(self.state)
@@ -285,19 +282,52 @@ class Application:
     def is_admission_changed_by_pending(self) -> bool:
         """Return whether the finalized block changed anything admission reads.
 
-        Admission reads nonces and the member registry; nonces advance exactly
-        as the check state predicted when the block is a mempool prefix, so only
-        writes to the ``members`` store can change a verdict.
+        Admission reads nonces and the stores each registry row declares
+        (``TxType.admission_reads``); nonces advance exactly as the check state
+        predicted when the block is a mempool prefix, so only writes to a store
+        some admission reads can change a verdict.
         """
         pending = self._pending
         if pending is None:
             raise CarchainError("no finalized block")
-        return any(store == "members" for store, _ in pending.overlay.writes)
+        read = compute_admission_stores(TX_TYPES.values())
+        return any(store in read for store, _ in pending.overlay.writes)
 
     @property
     def pending_height(self) -> int | None:
         """Return the height finalized but not yet committed, if any."""
         return None if self._pending is None else self._pending.ctx.height
+
+    # --- Reads for the engines, the node and the API ---------------------------------------
+
+    def get_height(self) -> int:
+        """Return the last committed height."""
+        return self.state.height
+
+    def get_app_hash(self) -> bytes:
+        """Return the app hash after the last committed height."""
+        return self.state.app_hash
+
+    def get_oldest_height(self) -> int:
+        """Return the oldest committed height that can still be read and proven."""
+        return self.state.get_oldest_height()
+
+    def read(self, store: str, key: bytes, height: int = 0) -> bytes | None:
+        """Return ``key``'s committed value in ``store`` at ``height`` (0: latest), or ``None``.
+
+        Raises ``HeightUnavailable`` for a height outside the state window.
+        """
+        return self.state.get_version(height).get(store, key)
+
+    def iterate(
+        self, store: str, prefix: bytes, limit: int, after: bytes = b""
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield up to ``limit`` latest committed pairs by key prefix, keys after ``after``."""
+        return self.state.iterate(store, prefix, limit, after)
+
+    def close(self) -> None:
+        """Close the state database."""
+        self.db.close()
 
     # --- Query ----------------------------------------------------------------------------
 
@@ -333,3 +363,17 @@ def _query_proved(view: StateVersion, store: str, key: bytes) -> QueryResult:
         err = NotFound("key was deleted; the proof shows its empty value")
         return QueryResult(err.abci_code, err.code, err.message, height, store, key, b"", proof)
     return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
+
+
+@dataclass(frozen=True, slots=True)
+class _GenesisMeta:
+    """The chain id and genesis hash, written with the genesis state (height 0)."""
+
+    chain_id: str
+    genesis_hash: bytes
+
+    def write_in(self, txn: WriteTransaction) -> None:
+        txn.executemany(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+            [("chain_id", self.chain_id.encode()), ("genesis_hash", self.genesis_hash)],
+        )

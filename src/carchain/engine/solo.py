@@ -7,7 +7,6 @@ so a crash at any point leaves the node at its last committed block.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,14 +56,14 @@ class SoloEngine:
     def validate_consistency(self) -> None:
         """Refuse to run if the block store and the state disagree."""
         height = self.blocks.get_height()
-        if height != self.app.state.height:
+        if height != self.app.get_height():
             raise StorageCorrupted(
                 "block store and state are at different heights",
                 blocks=height,
-                state=self.app.state.height,
+                state=self.app.get_height(),
             )
         header = self.blocks.get_header(height) if height else None
-        if header is not None and header.app_hash != self.app.state.app_hash:
+        if header is not None and header.app_hash != self.app.get_app_hash():
             raise StorageCorrupted("state app hash differs from the last block header's")
 
     def add_commit_listener(self, listener: CommitListener) -> None:
@@ -74,7 +73,19 @@ class SoloEngine:
     @property
     def height(self) -> int:
         """Return the last committed height."""
-        return self.app.state.height
+        return self.app.get_height()
+
+    def get_block(self, height: int) -> Block | None:
+        """Return the committed block at ``height`` or ``None``."""
+        return self.blocks.get_block(height)
+
+    def get_header(self, height: int) -> BlockHeader | None:
+        """Return the committed header at ``height`` or ``None``."""
+        return self.blocks.get_header(height)
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """Return ``(height, position)`` of a committed transaction, or ``None``."""
+        return self.blocks.get_tx_location(tx_hash)
 
     def submit(self, raw: bytes) -> CheckTxResult:
         """Check a transaction and, if it passes, add it to the mempool."""
@@ -117,17 +128,14 @@ class SoloEngine:
         )
         block = Block(header, txs, fin.tx_results)
 
-        def write_block(conn: sqlite3.Connection) -> None:
-            self.blocks.write_block(conn, block, tx_hashes)
-
         # When the block is the oldest part of the mempool, every transaction of it
         # admitted by this engine's check state in order, that check state stays
-        # exact unless the block changed the member registry: only otherwise is
+        # exact unless the block wrote a store some admission reads: only then is
         # the rest of the mempool rechecked.
         keep = all(h in self._admitted for h in tx_hashes) and not (
             self.app.is_admission_changed_by_pending()
         )
-        self.app.commit(write_block, keep_check_state=keep)
+        self.app.commit(self.blocks.stage_block(block, tx_hashes), keep_check_state=keep)
         self.mempool.remove(tx_hashes)
         self._admitted.difference_update(tx_hashes)
         if not keep:

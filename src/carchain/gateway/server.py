@@ -16,7 +16,7 @@ from carchain.core.exceptions import InvalidGenesis
 from carchain.crypto.signing import SigningKey
 from carchain.gateway.app import create_gateway_app
 from carchain.gateway.service import Gateway
-from carchain.node.home import validate_loopback
+from carchain.netaddr import validate_loopback
 from carchain.sdk.keystore import load_key
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
 

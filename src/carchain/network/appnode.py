@@ -1,6 +1,7 @@
 """The application process of a network node: ABCI server and node API, one event loop.
 
-Run as ``python -m carchain.network.appnode --home NODE/app [--abci ADDRESS]``.
+Run as ``python -m carchain.cli.appnode --home NODE/app [--abci ADDRESS]`` (the entry
+point at the top, which passes the node API in: this module never imports ``api/``).
 It locks the home (a second process on it exits with one line), opens the
 state database (a state whose commitment does not match its stored app hash
 raises ``StorageCorrupted`` here, and the process exits with status 3 instead
@@ -29,7 +30,6 @@ from pathlib import Path
 
 import uvicorn
 
-from carchain.api.app import create_app
 from carchain.core.exceptions import CarchainError, StorageCorrupted
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
@@ -39,6 +39,7 @@ from carchain.engine.application import Application
 from carchain.network.backend import CometBackend
 from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
+from carchain.node.backend import ApiFactory
 from carchain.node.home import HomeLock, HomeLocked
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
@@ -78,9 +79,12 @@ def get_abci_address(cfg: dict[str, object], override: str | None) -> AbciAddres
 
 
 async def serve(
-    app_home: Path, abci_override: str | None = None, state_versions: int | None = None
+    app_home: Path,
+    make_api: ApiFactory,
+    abci_override: str | None = None,
+    state_versions: int | None = None,
 ) -> int:
-    """Serve ABCI and the API until stopped; return the exit status.
+    """Serve ABCI and the API ``make_api`` builds until stopped; return the exit status.
 
     ``state_versions`` overrides ``node.json``'s window of kept heights.
     """
@@ -105,7 +109,7 @@ async def serve(
     await abci.start()
     api = ApiServer(
         uvicorn.Config(
-            create_app(backend),
+            make_api(backend),
             host=HOST,
             port=int(cfg["api_port"]),
             log_level="warning",
@@ -150,8 +154,8 @@ async def serve(
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run the application process."""
+def main(make_api: ApiFactory, argv: list[str] | None = None) -> int:
+    """Parse arguments and run the application process, serving the API ``make_api`` builds."""
     parser = argparse.ArgumentParser(prog="carchain-appnode")
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument(
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with HomeLock(args.home):
-            return asyncio.run(serve(args.home, args.abci, args.state_versions))
+            return asyncio.run(serve(args.home, make_api, args.abci, args.state_versions))
     except HomeLocked as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_FATAL
@@ -177,7 +181,3 @@ def main(argv: list[str] | None = None) -> int:
     except CarchainError as exc:
         log.critical("cannot start: %s (%s)", exc.message, exc.code)
         return EXIT_FATAL
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -106,9 +106,9 @@ class CometBackend:
         info = st["sync_info"]
         height = int(info["latest_block_height"])
         comet_hash = bytes.fromhex(str(info["latest_app_hash"]))
-        ours = self.adapter.blocks.get_header_app_hash(height)
-        if ours is None and height and self.app.state.height == height - 1:
-            ours = self.app.state.app_hash
+        ours = self.adapter.get_header_app_hash(height)
+        if ours is None and height and self.app.get_height() == height - 1:
+            ours = self.app.get_app_hash()
         if ours is not None and ours != comet_hash:
             raise StorageCorrupted(
                 "CometBFT's header carries another app hash than this state had",
@@ -156,12 +156,12 @@ class CometBackend:
         """Return the application's committed height and app hash."""
 
         def read() -> NodeStatus:
-            block = self.adapter.blocks.get_block(self.app.state.height)
+            block = self.adapter.get_block(self.app.get_height())
             return NodeStatus(
                 chain_id=self.chain_id,
                 engine="cometbft",
-                height=self.app.state.height,
-                app_hash=self.app.state.app_hash,
+                height=self.app.get_height(),
+                app_hash=self.app.get_app_hash(),
                 mempool_size=len(self.adapter.pending),
                 latest_block_time_ms=block.time_ms if block else 0,
             )
@@ -205,8 +205,8 @@ class CometBackend:
         """Return where a transaction is: committed here, pending in our mempool, or unknown."""
 
         def read() -> TxStatus:
-            loc = self.adapter.blocks.get_tx_location(tx_hash)
-            block = None if loc is None else self.adapter.blocks.get_block(loc[0])
+            loc = self.adapter.get_tx_location(tx_hash)
+            block = None if loc is None else self.adapter.get_block(loc[0])
             return compute_tx_status(tx_hash, loc, block, tx_hash in self.adapter.pending)
 
         return self._on_loop(read)
@@ -215,10 +215,10 @@ class CometBackend:
         """Return the block as CometBFT's header has it: ``app_hash`` is the state before it."""
 
         def read() -> BlockView | None:
-            b = self.adapter.blocks.get_block(height)
+            b = self.adapter.get_block(height)
             if b is None:
                 return None
-            prev = self.adapter.blocks.get_block(height - 1) if height > 1 else None
+            prev = self.adapter.get_block(height - 1) if height > 1 else None
             return BlockView(
                 height=b.height,
                 hash=b.hash,
@@ -243,7 +243,7 @@ class CometBackend:
         """
 
         def read() -> bytes | None:
-            return self.adapter.blocks.get_header_app_hash(height + 1)
+            return self.adapter.get_header_app_hash(height + 1)
 
         app_hash = self._on_loop(read)
         if self._loop_thread != threading.get_ident():
@@ -258,6 +258,4 @@ class CometBackend:
         self, store: str, prefix: bytes, limit: int, after: bytes
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed pairs by prefix."""
-        return iter(
-            self._on_loop(lambda: list(self.app.state.iterate(store, prefix, limit, after)))
-        )
+        return iter(self._on_loop(lambda: list(self.app.iterate(store, prefix, limit, after))))

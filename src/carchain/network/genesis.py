@@ -14,10 +14,21 @@ from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.crypto.signing import SigningKey
 from carchain.sdk.keystore import save_key
-from carchain.sim.consortium import FOUNDERS
 
 VALIDATOR_POWER = 10
 LOCALNET_PASSPHRASE = "carchain-localnet"
+# The founding members of a localnet and of the demo consortium (``sim``):
+# member id, name, roles.
+FOUNDERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("saic", "SAIC Motor", ("oem",)),
+    ("geely", "Geely Auto", ("oem",)),
+    ("vw-china", "Volkswagen China", ("oem",)),
+    ("bosch", "Bosch China", ("supplier",)),
+    ("miit", "Ministry of Industry and IT", ("regulator",)),
+    ("mps-traffic", "Traffic Police Bureau", ("law_enforcement",)),
+    ("court-sh", "Shanghai Maritime Court", ("court",)),
+    ("audit-cn", "Independent Auditor", ("auditor",)),
+)
 
 
 def compute_network_genesis(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from carchain.core.exceptions import CarchainError, NotFound
 from carchain.engine.abci.address import AbciAddress, compute_unix_address
-from carchain.node.home import validate_loopback
+from carchain.netaddr import validate_loopback
 
 HOST = "127.0.0.1"
 LAYOUT_FILE = "network.json"

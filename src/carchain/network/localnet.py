@@ -197,7 +197,7 @@ def start_app(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | Non
     if processes.read_pid(app_pid) is not None:
         raise NetworkError("application already running", node=node.name)
     app_home = layout.get_app_home(node)
-    argv = [sys.executable, "-m", "carchain.network.appnode", "--home", str(app_home)]
+    argv = [sys.executable, "-m", "carchain.cli.appnode", "--home", str(app_home)]
     pid = processes.spawn(argv, layout.get_node_dir(node) / "app.log", app_pid, env)
     wait_port(layout.get_abci_address(node), START_TIMEOUT_S, app_pid)
     return pid

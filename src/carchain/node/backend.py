@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from starlette.types import ASGIApp
 
 from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
@@ -116,3 +118,9 @@ class NodeBackend(Protocol):
         self, store: str, prefix: bytes, limit: int, after: bytes
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed ``(key, value)`` pairs of a store by key prefix."""
+
+
+# Builds the node API over a backend. The composition at the top (``cli/``, ``sim/``)
+# passes ``carchain.api.app.create_app``: the node and network layers never import
+# the API, which sits above them.
+ApiFactory = Callable[[NodeBackend], ASGIApp]

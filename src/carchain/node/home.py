@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import ipaddress
 import json
 import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from carchain.core.exceptions import InvalidGenesis
 from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
+from carchain.netaddr import ConfigError as ConfigError
+from carchain.netaddr import validate_loopback as validate_loopback
+from carchain.privatefs import validate_private_dir as validate_private_dir
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8700
 LOCK_FILE = "node.lock"
-
-
-class ConfigError(InvalidGenesis):
-    """The node configuration is not acceptable."""
-
-    code = "invalid_config"
 
 
 class HomeLocked(ConfigError):
@@ -77,31 +72,6 @@ class HomeLock:
         self.release()
 
 
-def validate_private_dir(path: Path, what: str, action: str = "use") -> None:
-    """Raise ``ConfigError`` unless ``path`` is a directory of this user that no other
-    user may write: in a shared folder another user could plant the lock file or the
-    ABCI socket (a symlink to one of our files, a lock they hold, a socket they serve).
-
-    Group write is accepted only for the user's own primary group (the per-user
-    group of a ``umask 002`` system), never for a shared one.
-    """
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot {action} {what} {path}: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise ConfigError(f"{what} is not a directory", path=str(path))
-    if st.st_uid != os.geteuid():
-        raise ConfigError(f"{what} belongs to another user", path=str(path), uid=st.st_uid)
-    shared_group = st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()
-    if st.st_mode & stat.S_IWOTH or shared_group:
-        raise ConfigError(
-            f"{what} is writable by other users (chmod go-w)",
-            path=str(path),
-            mode=oct(stat.S_IMODE(st.st_mode)),
-        )
-
-
 def validate_own_file(st: os.stat_result, path: Path) -> None:
     """Raise ``ConfigError`` unless ``st`` is a regular file of this user with one link
     (not a hard link to a file elsewhere).
@@ -115,18 +85,6 @@ def _read_holder(fd: int) -> str:
         pid = int(os.pread(fd, 32, 0).decode().strip())
         return f"pid {pid}"
     return "another process"
-
-
-def validate_loopback(host: str) -> None:
-    """Refuse any address outside 127.0.0.0/8 and ::1: nodes serve loopback only."""
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ConfigError("nodes bind to loopback only (127.0.0.0/8 or ::1)", host=host)
 
 
 @dataclass(frozen=True, slots=True)

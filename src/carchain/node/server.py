@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import uvicorn
 
-from carchain.api.app import create_app
 from carchain.engine.solo import SoloConfig
+from carchain.node.backend import ApiFactory
 from carchain.node.home import NodeHome, validate_config, validate_loopback
 from carchain.node.solo_node import SoloNode
 from carchain.storage.database import Database
@@ -38,11 +38,12 @@ def open_solo_node(home: NodeHome, state_versions: int | None = None) -> SoloNod
     return node
 
 
-async def serve(node: SoloNode, host: str, port: int) -> None:
-    """Serve the API and produce blocks until interrupted (SIGINT/SIGTERM)."""
+async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory) -> None:
+    """Serve the API that ``make_api`` builds over ``node`` and produce blocks until
+    interrupted (SIGINT/SIGTERM)."""
     validate_loopback(host)
     config = uvicorn.Config(
-        create_app(node), host=host, port=port, log_level="warning", access_log=False
+        make_api(node), host=host, port=port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
     blocks = asyncio.create_task(node.run())
@@ -54,11 +55,16 @@ async def serve(node: SoloNode, host: str, port: int) -> None:
     finally:
         node.stop()
         await blocks
-        node.app.db.close()
+        node.app.close()
 
 
-def run_node(home: NodeHome, port: int | None = None, state_versions: int | None = None) -> None:
-    """Start the node in ``home`` and block until it is stopped.
+def run_node(
+    home: NodeHome,
+    make_api: ApiFactory,
+    port: int | None = None,
+    state_versions: int | None = None,
+) -> None:
+    """Start the node in ``home``, serving the API ``make_api`` builds, until it is stopped.
 
     The home stays locked while the node runs: a second node on the same home
     fails with ``HomeLocked`` before it opens the database.
@@ -67,4 +73,4 @@ def run_node(home: NodeHome, port: int | None = None, state_versions: int | None
     with home.lock():
         node = open_solo_node(home, state_versions)
         log.info("node %s at height %d", cfg.chain_id, node.engine.height)
-        asyncio.run(serve(node, cfg.api_host, port or cfg.api_port))
+        asyncio.run(serve(node, cfg.api_host, port or cfg.api_port, make_api))

@@ -86,12 +86,12 @@ class SoloNode:
     def status(self) -> NodeStatus:
         """Return the node's status."""
         with self._commit_lock:
-            header = self.engine.blocks.get_header(self.engine.height)
+            header = self.engine.get_header(self.engine.height)
             return NodeStatus(
                 chain_id=self.chain_id,
                 engine="solo",
                 height=self.engine.height,
-                app_hash=self.app.state.app_hash,
+                app_hash=self.app.get_app_hash(),
                 mempool_size=len(self.engine.mempool),
                 latest_block_time_ms=header.time_ms if header else 0,
             )
@@ -117,14 +117,14 @@ class SoloNode:
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
         with self._commit_lock:
-            loc = self.engine.blocks.get_tx_location(tx_hash)
-            block = None if loc is None else self.engine.blocks.get_block(loc[0])
+            loc = self.engine.get_tx_location(tx_hash)
+            block = None if loc is None else self.engine.get_block(loc[0])
         return compute_tx_status(tx_hash, loc, block, tx_hash in self.engine.mempool)
 
     def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
         with self._commit_lock:
-            block = self.engine.blocks.get_block(height)
+            block = self.engine.get_block(height)
         if block is None:
             return None
         h = block.header
@@ -148,7 +148,7 @@ class SoloNode:
     def get_proof_app_hash_optional(self, height: int) -> tuple[int, bytes] | None:
         """Solo headers carry the post-execution app hash: state ``h`` is in header ``h``."""
         with self._commit_lock:
-            header = self.engine.blocks.get_header(height)
+            header = self.engine.get_header(height)
         return None if header is None else (height, header.app_hash)
 
     def iterate(
@@ -156,4 +156,4 @@ class SoloNode:
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed pairs by prefix (read at once, inside the lock)."""
         with self._commit_lock:
-            return iter(list(self.app.state.iterate(store, prefix, limit, after)))
+            return iter(list(self.app.iterate(store, prefix, limit, after)))

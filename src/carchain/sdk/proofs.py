@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from carchain.core.exceptions import InvalidProof
-from carchain.crypto.merkle import MerkleProof
-from carchain.storage.commitment import compute_kv_leaf
+from carchain.crypto.merkle import MerkleProof, compute_kv_leaf
 
 
 def verify_state_proof(

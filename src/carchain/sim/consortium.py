@@ -8,17 +8,7 @@ from dataclasses import dataclass, field
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.crypto.signing import SigningKey
-
-FOUNDERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("saic", "SAIC Motor", ("oem",)),
-    ("geely", "Geely Auto", ("oem",)),
-    ("vw-china", "Volkswagen China", ("oem",)),
-    ("bosch", "Bosch China", ("supplier",)),
-    ("miit", "Ministry of Industry and IT", ("regulator",)),
-    ("mps-traffic", "Traffic Police Bureau", ("law_enforcement",)),
-    ("court-sh", "Shanghai Maritime Court", ("court",)),
-    ("audit-cn", "Independent Auditor", ("auditor",)),
-)
+from carchain.network.genesis import FOUNDERS as FOUNDERS
 
 
 @dataclass

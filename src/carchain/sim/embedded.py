@@ -78,7 +78,7 @@ class EmbeddedNode:
         finally:
             node.stop()
             await blocks
-            node.app.db.close()
+            node.app.close()
 
     def stop(self) -> None:
         """Stop the API and the block loop, and close the database."""

@@ -1,6 +1,6 @@
 """Content-addressed storage of opaque blobs (encrypted batches, key envelopes, manifests).
 
-A blob's address is the SHA-256 of its bytes. ``BlobStore`` is the interface;
+A blob's address is the SHA-256 of its bytes. ``BlobStore`` (``storage/ports.py``) is the interface;
 ``FileBlobStore`` is the filesystem default: ``<root>/ab/<hex>``, written
 atomically (temporary file, fsync, rename, fsync of the folder), so a blob is
 either absent or complete. Every read re-hashes and raises ``StorageCorrupted``
@@ -20,36 +20,14 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 from carchain.core.exceptions import NotFound, StorageCorrupted
 from carchain.crypto.hashing import compute_sha256
+from carchain.storage.ports import BlobStore as BlobStore
 
 DIGEST_SIZE = 32
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-
-
-class BlobStore(Protocol):
-    """Content-addressed, immutable blobs."""
-
-    def put(self, data: bytes) -> bytes:
-        """Store ``data`` durably; return its address (SHA-256). Idempotent."""
-
-    def put_hashed(self, digest: bytes, data: bytes) -> None:
-        """Store ``data`` whose SHA-256 the caller has just computed as ``digest``."""
-
-    def get(self, digest: bytes) -> bytes:
-        """Return the blob; raise ``NotFound``, or ``StorageCorrupted`` on a bad hash."""
-
-    def has(self, digest: bytes) -> bool:
-        """Return whether the blob is stored."""
-
-    def delete(self, digest: bytes) -> None:
-        """Remove a blob if present."""
-
-    def iter_digests(self) -> Iterator[bytes]:
-        """Yield every stored address (in no particular order)."""
 
 
 def _validate_digest(digest: bytes) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import dataclass
 
 import msgspec
 
 from carchain.core.types import TxResult
 from carchain.storage.blocks import Block, BlockHeader, compute_block_hash
 from carchain.storage.database import Database
+from carchain.storage.ports import CommitParticipant, WriteTransaction
 
 _enc = msgspec.msgpack.Encoder()
 _header_dec = msgspec.msgpack.Decoder(BlockHeader)
@@ -17,12 +18,17 @@ _results_dec = msgspec.msgpack.Decoder(list[TxResult])
 
 
 class BlockStore:
-    """Blocks by height and transactions by hash."""
+    """Blocks by height and transactions by hash (the ``BlockReader``, ``BlockWriter``
+    and ``TxIndex`` ports, in the node's SQLite database)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def write_block(self, conn: sqlite3.Connection, block: Block, tx_hashes: list[bytes]) -> None:
+    def stage_block(self, block: Block, tx_hashes: list[bytes]) -> CommitParticipant:
+        """Return ``block``'s writes, to be made inside the state commit of its height."""
+        return _StagedBlock(self, block, tx_hashes)
+
+    def write_block(self, conn: WriteTransaction, block: Block, tx_hashes: list[bytes]) -> None:
         """Write ``block`` inside the caller's transaction (the state commit)."""
         h = block.header
         conn.execute(
@@ -69,3 +75,13 @@ class BlockStore:
             "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedBlock:
+    store: BlockStore
+    block: Block
+    tx_hashes: list[bytes]
+
+    def write_in(self, txn: WriteTransaction) -> None:
+        self.store.write_block(txn, self.block, self.tx_hashes)

@@ -15,33 +15,11 @@ uvarint(32) || sha256(value)``; the app hash is the same construction over
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 
 from carchain.crypto.merkle import EMPTY_ROOT, MerkleProof, compute_inner_hash
 
 NodeGetter = Callable[[int, int], bytes]
-
-
-def encode_uvarint(n: int) -> bytes:
-    """Return ``n`` as an unsigned LEB128 varint (Go's ``binary.PutUvarint``)."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def compute_kv_leaf(key: bytes, value: bytes) -> bytes:
-    """Return the ``simple:v`` leaf bytes for a key and its value."""
-    vhash = hashlib.sha256(value).digest()
-    return encode_uvarint(len(key)) + key + b"\x20" + vhash
-
-
-def compute_kv_leaf_hash(key: bytes, value: bytes) -> bytes:
-    """Return the RFC 6962 leaf hash of a key/value pair."""
-    return hashlib.sha256(b"\x00" + compute_kv_leaf(key, value)).digest()
 
 
 def is_complete(level: int, idx: int, size: int) -> bool:

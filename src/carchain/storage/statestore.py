@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Iterator, Sequence
 
 from carchain.core.exceptions import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.core.state import STORE_SET, STORES
 from carchain.crypto.merkle import (
     MerkleProof,
+    compute_kv_leaf,
+    compute_kv_leaf_hash,
     compute_leaf_hash,
     compute_proofs,
     compute_root_from_leaf_hashes,
 )
 from carchain.storage import commitment, history
-from carchain.storage.commitment import compute_kv_leaf, compute_kv_leaf_hash
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState
+from carchain.storage.ports import CommitParticipant, StateVersion
 
 _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
@@ -46,24 +47,6 @@ class StateProof:
         self.store_root = store_root
         self.store_proof = store_proof
         self.app_hash = app_hash
-
-
-class StateVersion(Protocol):
-    """Committed state at one height: what a proof is built from."""
-
-    height: int
-    app_hash: bytes
-    sizes: dict[str, int]
-    roots: dict[str, bytes]
-
-    def get(self, store: str, key: bytes) -> bytes | None:
-        """Return the value, ``None`` if absent or deleted."""
-
-    def get_leaf_index(self, store: str, key: bytes) -> int | None:
-        """Return the key's leaf position, ``None`` if it did not exist."""
-
-    def get_node(self, store: str, level: int, idx: int) -> bytes:
-        """Return a commitment node."""
 
 
 def compute_state_proof(view: StateVersion, store: str, key: bytes) -> StateProof:
@@ -254,9 +237,13 @@ class StateStore:
         return BlockOverlay(self)
 
     def commit(
-        self, overlay: BlockOverlay, height: int, extra: Callable[[sqlite3.Connection], None] | None
+        self, overlay: BlockOverlay, height: int, also: Sequence[CommitParticipant] | None = None
     ) -> None:
-        """Persist the overlay, the commitment, its history and ``extra`` writes atomically."""
+        """Persist the overlay, the commitment, its history and ``also``'s writes atomically.
+
+        Each participant (a block store's staged block) writes last, inside the
+        same transaction: if one raises, nothing of the block is kept.
+        """
         app_hash = overlay.compute_app_hash()
         with self.db.transaction() as conn:
             self._write_history(conn, overlay, height)
@@ -279,8 +266,8 @@ class StateStore:
             conn.executemany("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", meta)
             history.record_version(conn, height, app_hash, overlay.sizes, overlay.roots)
             history.prune_history(conn, history.compute_oldest_height(height, self.versions))
-            if extra is not None:
-                extra(conn)
+            for participant in also or ():
+                participant.write_in(conn)
         if len(self._nodes) + len(overlay.nodes) >= _NODE_CACHE_LIMIT:
             self._nodes.clear()
         self._nodes.update(overlay.nodes)

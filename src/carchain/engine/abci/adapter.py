@@ -92,6 +92,18 @@ class AbciAdapter:
             ),
         }
 
+    def get_block(self, height: int) -> DecidedBlock | None:
+        """Return the decided block recorded at ``height`` or ``None``."""
+        return self.blocks.get_block(height)
+
+    def get_header_app_hash(self, height: int) -> bytes | None:
+        """Return the app hash CometBFT's header ``height`` carries, if that block is here."""
+        return self.blocks.get_header_app_hash(height)
+
+    def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """Return ``(height, position)`` of a committed transaction, or ``None``."""
+        return self.blocks.get_tx_location(tx_hash)
+
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Call ``listener(block, tx_hashes)`` after each commit."""
         self._listeners.append(listener)
@@ -250,7 +262,7 @@ class AbciAdapter:
         """
         self.validate_finalize_height(int(req.height))
         txs = [bytes(t) for t in req.txs]
-        header_app_hash = self.app.state.app_hash
+        header_app_hash = self.app.get_app_hash()
         ctx = BlockContext(
             self.app.chain_id,
             int(req.height),
@@ -287,7 +299,7 @@ class AbciAdapter:
                 height=height,
                 finalized=self._decided.height,
             )
-        expected = self.app.state.height + 1
+        expected = self.app.get_height() + 1
         if height != expected:
             raise AbciSequenceError(
                 "finalize_block height is not the next one", height=height, expected=expected
@@ -320,7 +332,7 @@ class AbciAdapter:
         if self.before_commit is not None:
             self.before_commit(block)
         tx_hashes: list[bytes] = [compute_tx_hash(t) for t in block.txs]
-        retain = self.app.commit(lambda conn: self.blocks.write_block(conn, block, tx_hashes))
+        retain = self.app.commit(self.blocks.stage_block(block, tx_hashes))
         self._decided = None
         for h in tx_hashes:
             self.pending.pop(h, None)
@@ -343,7 +355,7 @@ class AbciAdapter:
                 code=exc.abci_code,
                 log=exc.message,
                 codespace=exc.code,
-                height=self.app.state.height,
+                height=self.app.get_height(),
             )
         height = self.get_query_height(int(req.height), bool(req.prove))
         q = self.app.query(store, bytes(req.data), bool(req.prove), height)
@@ -367,10 +379,10 @@ class AbciAdapter:
         ``H`` once block ``H+1`` is decided, else ``H-1`` (header ``H`` exists
         because block ``H`` is committed). Without a proof, 0 is the latest.
         """
-        latest = self.app.state.height
+        latest = self.app.get_height()
         if height or not prove or latest <= 1 or self.app.pending_height == latest + 1:
             return height
-        if latest - 1 < self.app.state.get_oldest_height():
+        if latest - 1 < self.app.get_oldest_height():
             return 0  # a window of one height: only the latest can be proven
         return latest - 1
 

@@ -1,7 +1,8 @@
 """The application's own record of decided blocks on a CometBFT network.
 
-Written in the same SQLite transaction as the state of each block (``extra``
-of ``Application.commit``), so it can never disagree with the state. It holds
+Written in the same SQLite transaction as the state of each block (staged with
+``stage_block`` and passed to ``Application.commit``), so it can never disagree
+with the state. It holds
 what the node API serves without asking CometBFT: CometBFT's block hash, time,
 proposer, transactions, their results, and the app hash CometBFT's header of
 that height carries — the state *before* the block (header ``H`` commits to the
@@ -10,13 +11,13 @@ state after block ``H-1``).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 import msgspec
 
 from carchain.core.types import TxResult
 from carchain.storage.database import Database
+from carchain.storage.ports import CommitParticipant, WriteTransaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS abci_blocks (
@@ -52,8 +53,12 @@ class BlockLog:
         self.db = db
         db.conn.executescript(SCHEMA)
 
+    def stage_block(self, block: DecidedBlock, tx_hashes: list[bytes]) -> CommitParticipant:
+        """Return ``block``'s writes, to be made inside the state commit of its height."""
+        return _StagedDecidedBlock(self, block, tx_hashes)
+
     def write_block(
-        self, conn: sqlite3.Connection, block: DecidedBlock, tx_hashes: list[bytes]
+        self, conn: WriteTransaction, block: DecidedBlock, tx_hashes: list[bytes]
     ) -> None:
         """Write ``block`` inside the caller's (the state commit's) transaction."""
         conn.execute(
@@ -113,3 +118,13 @@ class BlockLog:
             "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
         ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class _StagedDecidedBlock:
+    log: BlockLog
+    block: DecidedBlock
+    tx_hashes: list[bytes]
+
+    def write_in(self, txn: WriteTransaction) -> None:
+        self.log.write_block(txn, self.block, self.tx_hashes)

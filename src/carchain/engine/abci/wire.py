@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from carchain.core.exceptions import CarchainError
-from carchain.storage.commitment import encode_uvarint
+from carchain.crypto.merkle import encode_uvarint
 
 # CometBFT's socket client caps messages well below this; a larger prefix is an attack
 # or a desynchronised stream, and the connection is dropped.

@@ -1,0 +1,82 @@
+"""The mempool recheck shortcut asks the registry which stores admission reads.
+
+A block that writes none of them leaves the check state exact (no recheck); a
+type whose admission reads another store makes a write to that store count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from carchain.core import registry, vehicles
+from carchain.core.registry import TX_TYPES, TxType, compute_admission_stores
+from carchain.core.state import KVView
+from carchain.core.types import BlockContext
+from carchain.engine.solo import SoloConfig
+from tests.conftest import CHAIN_ID, Chain
+from tests.core.test_vehicles import register_body
+
+
+def _admit_reading_vehicles(view: KVView, signer: bytes) -> None:
+    """A fake admission rule that reads the ``vehicles`` store."""
+    view.get(vehicles.STORE, signer)
+
+
+def _add_fake_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = TX_TYPES["anchor.submit"]
+    fake = replace(
+        base,
+        name="test.gated",
+        admit=_admit_reading_vehicles,
+        admission_reads=frozenset({vehicles.STORE}),
+    )
+    monkeypatch.setitem(registry.TX_TYPES, fake.name, fake)
+
+
+def _finalize_vehicle_block(chain: Chain) -> None:
+    raw = chain.build("saic", register_body("saic:1"))
+    ctx = BlockContext(CHAIN_ID, chain.app.state.height + 1, chain.now_ms + 1000, b"\x01" * 20)
+    [result] = chain.app.finalize_block(ctx, [raw]).tx_results
+    assert result.code == 0
+
+
+def test_every_registry_row_declares_the_stores_its_admission_reads() -> None:
+    assert all(isinstance(t, TxType) and t.admission_reads for t in TX_TYPES.values())
+    assert compute_admission_stores(TX_TYPES.values()) == {"members"}
+
+
+def test_block_writing_no_admission_store_does_not_change_admission(chain: Chain) -> None:
+    _finalize_vehicle_block(chain)
+    assert chain.app.is_admission_changed_by_pending() is False
+    chain.app.commit()
+
+
+def test_fake_type_reading_vehicles_makes_a_vehicle_write_change_admission(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_fake_type(monkeypatch)
+    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
+    _finalize_vehicle_block(chain)
+    assert chain.app.is_admission_changed_by_pending() is True
+    chain.app.commit()
+
+
+def test_solo_engine_rechecks_when_a_block_writes_a_store_admission_reads(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_fake_type(monkeypatch)
+    chain.engine.config = SoloConfig(max_block_txs=1)
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(2)]
+    assert all(chain.submit(r).ok for r in raws)
+    calls: list[bool] = []
+    check_tx = chain.app.check_tx
+
+    def spy(raw: bytes, recheck: bool = False) -> object:
+        calls.append(recheck)
+        return check_tx(raw, recheck)
+
+    chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
+    chain.block()
+    assert calls == [True]  # the block wrote ``vehicles``: the rest is rechecked
