@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError, MempoolFull, StorageCorrupted
 from carchain.core.transactions import compute_tx_hash
 from carchain.engine.application import Application
 from carchain.engine.mempool import Mempool
 from carchain.engine.solo import SoloConfig, SoloEngine
+from carchain.errors import CarchainError, MempoolFull, StorageCorrupted
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, Chain, open_chain, snapshot

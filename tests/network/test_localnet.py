@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof, StaleProof, UntrustedHeader
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
+from carchain.errors import InvalidProof, StaleProof, UntrustedHeader
 from carchain.sdk import light, light_client
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client

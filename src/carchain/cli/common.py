@@ -9,8 +9,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.sdk.client import DEFAULT_URL, Client
 from carchain.sdk.keystore import load_key
 

@@ -20,9 +20,9 @@ from carchain.cli.common import (
     key_path,
     unlock,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.data.batches import decode_signed_header, open_batch
 from carchain.data.custody import open_epoch_key
+from carchain.errors import CarchainError
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import load_public_key

@@ -13,8 +13,8 @@ from carchain.cli.common import (
     get_passphrase,
     key_path,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.sdk.keystore import load_public_key, save_key
 
 app = typer.Typer(help="Create and list keys (stored encrypted with a passphrase).")

@@ -20,7 +20,7 @@ from carchain.cli.common import (
     unlock,
 )
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError
+from carchain.errors import CarchainError
 from carchain.sdk.account import Account
 
 app = typer.Typer(help="Consortium members and governance.")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from carchain.sdk.light_client import TrustRoot
 
 from carchain.cli.common import console, fail
-from carchain.core.exceptions import CarchainError, NoTrustRoot
+from carchain.errors import CarchainError, NoTrustRoot
 
 app = typer.Typer(help="A CometBFT localnet on loopback: one validator per member node.")
 

@@ -19,9 +19,9 @@ from carchain.cli.common import (
     fail,
     key_path,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
+from carchain.errors import CarchainError
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
 from carchain.sdk.keystore import load_public_key
 from carchain.storage.history import DEFAULT_STATE_VERSIONS

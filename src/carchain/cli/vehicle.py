@@ -23,7 +23,7 @@ from carchain.cli.common import (
     unlock,
 )
 from carchain.core import vehicles as veh
-from carchain.core.exceptions import CarchainError
+from carchain.errors import CarchainError
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent

@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from carchain.cli.common import console, err_console
-from carchain.core.exceptions import CarchainError, MalformedBundle, NoTrustRoot
+from carchain.errors import CarchainError, MalformedBundle, NoTrustRoot
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.light import parse_validators

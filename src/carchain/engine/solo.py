@@ -11,16 +11,16 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from carchain.core.exceptions import (
+from carchain.core.transactions import compute_tx_hash
+from carchain.core.types import BlockContext
+from carchain.engine.application import Application, CheckTxResult
+from carchain.engine.mempool import Mempool
+from carchain.errors import (
     CarchainError,
     DuplicateTransaction,
     InvalidNonce,
     StorageCorrupted,
 )
-from carchain.core.transactions import compute_tx_hash
-from carchain.core.types import BlockContext
-from carchain.engine.application import Application, CheckTxResult
-from carchain.engine.mempool import Mempool
 from carchain.storage.blocks import (
     Block,
     BlockHeader,

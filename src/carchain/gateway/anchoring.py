@@ -32,16 +32,16 @@ from carchain.core.anchors import (
     get_anchor_head,
     get_anchor_optional,
 )
-from carchain.core.exceptions import (
-    CarchainError,
-    CommitTimeout,
-    DuplicateTransaction,
-    InvalidNonce,
-    NotFound,
-)
 from carchain.core.transactions import compute_tx_hash
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.data.batches import compute_records_root
+from carchain.errors import (
+    CommitTimeout,
+    DuplicateTransaction,
+    InvalidNonce,
+    InvalidState,
+    NotFound,
+)
 from carchain.gateway.journal import AnchorRow, BatchRow, Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -150,7 +150,7 @@ class Anchorer:
         committed = self.get_chain_anchor_optional(row.body.seq)
         if committed is not None:
             if committed.root != row.body.root:
-                raise CarchainError(
+                raise InvalidState(
                     "another signer anchored this sequence number for our OEM", seq=row.body.seq
                 )
             return self._confirm(row, committed)

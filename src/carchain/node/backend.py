@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
 from carchain.engine.application import CheckTxResult, QueryResult
+from carchain.errors import CarchainError
 
 SubmitMode = Literal["sync", "commit"]
 

@@ -11,25 +11,13 @@ import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from carchain.core.exceptions import InvalidGenesis
 from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
+from carchain.errors import ConfigError, HomeLocked
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8700
 LOCK_FILE = "node.lock"
-
-
-class ConfigError(InvalidGenesis):
-    """The node configuration is not acceptable."""
-
-    code = "invalid_config"
-
-
-class HomeLocked(ConfigError):
-    """Another process holds the home's lock: two nodes on one state would fork it."""
-
-    code = "home_locked"
 
 
 class HomeLock:

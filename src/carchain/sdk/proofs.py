@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carchain.core.exceptions import InvalidProof
 from carchain.crypto.merkle import MerkleProof
+from carchain.errors import InvalidProof
 from carchain.storage.commitment import compute_kv_leaf
 
 

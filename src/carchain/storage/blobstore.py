@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from carchain.core.exceptions import NotFound, StorageCorrupted
 from carchain.crypto.hashing import compute_sha256
+from carchain.errors import NotFound, StorageCorrupted
 
 DIGEST_SIZE = 32
 DIR_MODE = 0o700

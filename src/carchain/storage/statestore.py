@@ -6,7 +6,6 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from carchain.core.exceptions import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.core.state import STORE_SET, STORES
 from carchain.crypto.merkle import (
     MerkleProof,
@@ -14,6 +13,7 @@ from carchain.crypto.merkle import (
     compute_proofs,
     compute_root_from_leaf_hashes,
 )
+from carchain.errors import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.storage import commitment, history
 from carchain.storage.commitment import compute_kv_leaf, compute_kv_leaf_hash
 from carchain.storage.database import Database
