@@ -260,3 +260,10 @@ def test_block_changing_members_rechecks_the_rest(chain: Chain) -> None:
     chain.block()
     assert chain.app.query("members", b"m/bosch").value  # the roles changed in that block
     assert calls == [True]  # so the remaining transaction was rechecked
+
+
+def test_invalid_mempool_full_verdict_carries_its_fields(chain: Chain) -> None:
+    chain.engine.mempool.max_txs = 1
+    assert chain.submit(chain.build("saic", register_body("saic:f-1"))).ok
+    res = chain.engine.submit(chain.build("geely", register_body("geely:f-2")))
+    assert (res.error_code, res.fields) == ("mempool_full", {"size": 1})

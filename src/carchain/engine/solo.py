@@ -82,7 +82,7 @@ class SoloEngine:
         try:
             self.mempool.validate_room(tx_hash, len(raw))
         except CarchainError as exc:
-            return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
+            return CheckTxResult.from_error(exc, tx_hash)
         result = self.app.check_tx(raw)
         if result.ok:
             self.mempool.add(tx_hash, raw)
@@ -91,7 +91,7 @@ class SoloEngine:
             # A committed transaction always fails check_tx on its used nonce, so
             # only then is the block store asked (a read saved on every new tx).
             dup = DuplicateTransaction("transaction already committed")
-            return CheckTxResult(dup.abci_code, dup.code, dup.message, tx_hash)
+            return CheckTxResult.from_error(dup, tx_hash)
         return result
 
     def produce_block(self, now_ms: int) -> Block | None:

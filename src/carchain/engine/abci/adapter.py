@@ -352,6 +352,7 @@ class AbciAdapter:
             return self.abci.ResponseQuery(
                 code=exc.abci_code,
                 log=exc.message,
+                info=encode_fields_json(exc.to_json_fields()),
                 codespace=exc.code,
                 height=self.app.state.height,
             )
