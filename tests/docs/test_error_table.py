@@ -29,10 +29,21 @@ def compute_error_table() -> str:
     return "\n".join(rows)
 
 
-def _section(text: str) -> str:
+def _find_section(text: str) -> re.Match[str]:
     match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S)
     assert match is not None, "docs/api.md lacks the generated error table markers"
-    return match.group(1)
+    return match
+
+
+def _section(text: str) -> str:
+    return _find_section(text).group(1)
+
+
+def write_error_table() -> None:
+    """Rewrite the table between the markers of docs/api.md (nothing else)."""
+    text = API_MD.read_text()
+    match = _find_section(text)
+    API_MD.write_text(text[: match.start(1)] + compute_error_table() + text[match.end(1) :])
 
 
 def test_error_table_in_api_md_is_the_registry() -> None:
@@ -48,5 +59,4 @@ def test_every_registered_code_appears_once_in_the_table() -> None:
 
 
 if __name__ == "__main__":
-    text = API_MD.read_text()
-    API_MD.write_text(text.replace(_section(text), compute_error_table()))
+    write_error_table()
