@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from carchain.api import errors as api_errors
+from carchain.api.app import create_app
+from carchain.core.transactions import compute_tx_hash
+from carchain.engine.application import CheckTxResult
 from carchain.errors import (
     AlreadyExists,
     ConsensusUnavailable,
@@ -17,6 +21,7 @@ from carchain.errors import (
     InvalidNonce,
     get_registered_errors,
 )
+from carchain.node.backend import SubmitResult
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from tests.api.test_api import Api, _api, assert_error
@@ -114,6 +119,23 @@ def test_consensus_unavailable_is_503_not_500() -> None:
     assert resp.json() == {
         "error": {"code": "consensus_unavailable", "message": "CometBFT did not answer"}
     }
+
+
+class StoppedConsensus:
+    """A network backend whose CometBFT does not answer: submit refuses as CometBackend does."""
+
+    chain_id = CHAIN_ID
+
+    async def submit(self, raw: bytes, mode: str, timeout_s: float) -> SubmitResult:
+        exc = ConsensusUnavailable("CometBFT RPC is not answering")
+        return SubmitResult(CheckTxResult.from_error(exc, compute_tx_hash(raw)))
+
+
+def test_submit_while_consensus_is_down_is_503() -> None:
+    with TestClient(create_app(StoppedConsensus()), raise_server_exceptions=False) as http:  # type: ignore[arg-type]
+        resp = http.post("/txs", json={"tx": base64.b64encode(b"tx").decode()})
+    assert resp.status_code == 503
+    assert resp.json()["error"]["code"] == "consensus_unavailable"
 
 
 @pytest.mark.parametrize("cls", get_registered_errors())
