@@ -14,6 +14,8 @@ class InvalidBatch(DataPlaneError):
     abci_code = 50
     http_status = 400
     count: int | None
+    key_since_ms: int | None
+    key_version: int | None
     size: int | None
     transfer_ms: int | None
     vehicle_id: str | None

@@ -30,6 +30,8 @@ class ProofUnavailable(ProofError):
     code = "proof_unavailable"
     abci_code = 44
     http_status = 404
+    error: str | None
+    field: str | None
     heights: list[int] | None
 
 
