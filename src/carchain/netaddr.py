@@ -1,6 +1,6 @@
 """Which network addresses a carchain process may bind or connect to: loopback only.
 
-A low module (it imports only the core's errors), so the engine, the node, the
+A low module (it imports only ``carchain.errors``), so the engine, the node, the
 network launcher and the gateway can all check an address without importing
 each other.
 """
@@ -9,15 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from carchain.core.exceptions import InvalidGenesis
-
-
-# Temporarily here, below every layer that raises it, until the root errors
-# module (issue 8 item 2) takes it; ``carchain.node.home`` re-exports it.
-class ConfigError(InvalidGenesis):
-    """The node configuration is not acceptable."""
-
-    code = "invalid_config"
+from carchain.errors import ConfigError
 
 
 def validate_loopback(host: str) -> None:

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from carchain.netaddr import ConfigError
+from carchain.errors import ConfigError
 
 
 def validate_private_dir(path: Path, what: str, action: str = "use") -> None:

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from carchain.api.app import create_app
 from carchain.core import governance as gov
-from carchain.core.exceptions import HeightUnavailable, InvalidProof, NotFound
 from carchain.core.transactions import MAX_TX_BYTES
 from carchain.crypto.signing import SigningKey
+from carchain.errors import HeightUnavailable, InvalidProof, NotFound
 from carchain.node.solo_node import SoloNode
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof

@@ -8,7 +8,6 @@ import msgspec
 import pytest
 
 from carchain.core import members
-from carchain.core.exceptions import InvalidGenesis
 from carchain.core.genesis import (
     Genesis,
     GenesisMember,
@@ -21,6 +20,7 @@ from carchain.core.governance import GovernanceParams, get_params
 from carchain.core.state import WriteBuffer
 from carchain.core.types import ValidatorUpdate
 from carchain.engine.application import Application
+from carchain.errors import InvalidGenesis
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key, validator_key
 

@@ -11,9 +11,9 @@ import pytest
 
 from carchain.core import governance as gov
 from carchain.core import members
-from carchain.core.exceptions import NotFound
 from carchain.core.members import Member
 from carchain.core.types import TxResult, ValidatorUpdate
+from carchain.errors import NotFound
 from tests.conftest import TTL_BLOCKS, Chain, make_genesis, open_chain, seeded_key, validator_key
 
 

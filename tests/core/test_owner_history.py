@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from carchain.core import vehicles as veh
-from carchain.core.exceptions import NotFound
 from carchain.core.vehicles import OPEN_UNTIL_MS, OwnerPeriod
+from carchain.errors import NotFound
 from tests.conftest import Chain, seeded_key
 from tests.core.test_vehicles import OWNER, register_body, transfer_body
 

@@ -11,11 +11,11 @@ import pytest
 from carchain.api.view import BackendView
 from carchain.core import anchors, governance, members, vehicles
 from carchain.core.effects import Effects
-from carchain.core.exceptions import NotFound
 from carchain.core.members import MemberStatus, Role
-from carchain.core.state import ReadOnlyState, WriteBuffer
+from carchain.core.state import WriteBuffer
 from carchain.core.types import BlockContext, MemberId
 from carchain.engine.application import QueryResult
+from carchain.errors import NotFound, ReadOnlyState
 from carchain.sdk.chainview import ChainView
 from tests.core.test_genesis import DictView
 

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from carchain.core import governance as gov
 from carchain.core import vehicles as veh
 from carchain.core.block import validate_stateless
-from carchain.core.exceptions import ERRORS_BY_CODE, CarchainError
 from carchain.core.registry import TX_TYPES
 from carchain.core.transactions import TX_VERSION, Envelope, compute_signing_bytes
+from carchain.errors import CarchainError, get_error_class
 from tests.conftest import CHAIN_ID, Chain, open_chain, seeded_key, snapshot
 from tests.core.test_vehicles import register_body
 
@@ -59,7 +59,7 @@ def check_decoder(raw: bytes) -> None:
     try:
         validate_stateless(raw, CHAIN_ID)
     except CarchainError as exc:
-        assert exc.code in ERRORS_BY_CODE
+        assert get_error_class(exc.code) is type(exc)
         assert exc.to_dict()["code"] == exc.code
 
 
@@ -140,14 +140,14 @@ def run_against_node(chain: Chain, raw: bytes, signer: bytes | None) -> None:
     app_hash = chain.app.state.app_hash
     check = chain.submit(raw)  # must never raise
     if not check.ok:
-        assert check.error_code in ERRORS_BY_CODE
+        assert get_error_class(check.error_code).code == check.error_code
         assert (snapshot(chain.db), chain.app.state.app_hash) == (before_all, app_hash)
         [result] = chain.include(raw)
     else:
         [result] = chain.block()
     if result.code == 0:
         return
-    assert result.error_code in ERRORS_BY_CODE
+    assert get_error_class(result.error_code).code == result.error_code
     after = snapshot(chain.db)
     if result.error_code in UNAUTHENTICATED or not check.ok:
         # Not admitted (bad bytes, wrong nonce, a signer who may not send it):

@@ -17,9 +17,9 @@ import pytest
 
 from carchain.core import governance as gov
 from carchain.core import members, validators
-from carchain.core.exceptions import ERRORS_BY_CODE, LivenessViolation
 from carchain.core.types import TxResult, ValidatorUpdate
 from carchain.core.validators import MAX_TOTAL_VOTING_POWER
+from carchain.errors import LivenessViolation, get_error_class
 from tests.conftest import Chain, make_genesis, open_chain, seeded_key, snapshot, validator_key
 
 MEMBER_IDS = ("saic", "geely", "bosch", "miit", "police")
@@ -238,7 +238,7 @@ def test_address_is_cometbfts_truncated_sha256() -> None:
 def test_liveness_violation_is_registered_with_a_stable_code() -> None:
     from carchain.api.errors import compute_http_status
 
-    assert ERRORS_BY_CODE["liveness_violation"] is LivenessViolation
+    assert get_error_class("liveness_violation") is LivenessViolation
     assert compute_http_status("liveness_violation") == 409
 
 

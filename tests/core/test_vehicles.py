@@ -11,7 +11,6 @@ import pytest
 
 from carchain.core import governance as gov
 from carchain.core import vehicles as veh
-from carchain.core.exceptions import InvalidBody, InvalidGenesis
 from carchain.core.vehicles import (
     RegisterVehicle,
     RevokeVehicle,
@@ -20,6 +19,7 @@ from carchain.core.vehicles import (
     Vehicle,
 )
 from carchain.crypto.signing import SigningKey
+from carchain.errors import InvalidBody, InvalidGenesis
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import compute_vin_commitment
 from tests.conftest import CHAIN_ID, FOUNDERS, VIN_SALT, Chain, make_genesis, open_chain, seeded_key

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carchain.core.exceptions import InvalidProof
 from carchain.crypto.merkle import (
     MerkleProof,
     compute_inner_hash,
@@ -18,6 +17,7 @@ from carchain.crypto.merkle import (
     compute_proofs,
     compute_split_point,
 )
+from carchain.errors import InvalidProof
 
 # The CT test leaves (certificate-transparency-go merkletree tests, also used by
 # Go's RFC 6962 implementations) and the published tree heads for sizes 0..8.

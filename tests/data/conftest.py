@@ -12,7 +12,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from carchain.core.exceptions import InvalidNonce, NotFound
 from carchain.core.vehicles import OwnerPeriod, RegisterVehicle, Vehicle, get_current_owner_period
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
@@ -28,6 +27,7 @@ from carchain.data.categories import DataCategory
 from carchain.data.custody import open_epoch_key
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
 from carchain.data.records import EdrEvent, Record, Telemetry, decode_record
+from carchain.errors import InvalidNonce, NotFound
 from carchain.gateway.ingest import IngestLimits, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.gateway.server import EmbeddedGateway

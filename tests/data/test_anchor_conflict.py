@@ -18,8 +18,8 @@ from carchain.core.anchors import (
     compute_anchor_key,
     compute_head_key,
 )
-from carchain.core.exceptions import NotFound
 from carchain.core.transactions import decode_body, decode_envelope
+from carchain.errors import NotFound
 from carchain.gateway.anchoring import Anchorer, AnchorManifest, compute_gateway_root
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from carchain.core.exceptions import DuplicateTransaction, NotFound
+from carchain.errors import DuplicateTransaction, NotFound
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account

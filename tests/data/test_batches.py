@@ -7,15 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carchain.core.exceptions import (
-    CiphertextMismatch,
-    DecryptionFailed,
-    InvalidBatch,
-    InvalidBody,
-    InvalidSignature,
-    TruncatedCiphertext,
-    WrongEpoch,
-)
 from carchain.crypto import aead
 from carchain.crypto.kdf import compute_batch_key
 from carchain.crypto.merkle import compute_merkle_root
@@ -41,6 +32,15 @@ from carchain.data.custody import (
     seal_epoch_key,
 )
 from carchain.data.records import decode_record
+from carchain.errors import (
+    CiphertextMismatch,
+    DecryptionFailed,
+    InvalidBatch,
+    InvalidBody,
+    InvalidSignature,
+    TruncatedCiphertext,
+    WrongEpoch,
+)
 from tests.conftest import seeded_key
 from tests.data.conftest import NOW_MS, make_car
 

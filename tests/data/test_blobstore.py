@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carchain.core.exceptions import NotFound, StorageCorrupted
+from carchain.errors import NotFound, StorageCorrupted
 from carchain.storage.blobstore import BlobStore, FileBlobStore
 
 

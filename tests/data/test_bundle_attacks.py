@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
-from carchain.core.exceptions import InvalidProof, UntrustedHeader
+from carchain.errors import InvalidProof, UntrustedHeader
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.light_client import compute_genesis_trust
 from carchain.sdk.record_proofs import verify_record_proof

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
-from carchain.core.exceptions import InvalidProof, NoTrustRoot, UntrustedHeader
 from carchain.core.genesis import encode_genesis
 from carchain.crypto.hashing import compute_tagged_hash
+from carchain.errors import InvalidProof, NoTrustRoot, UntrustedHeader
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.light_client import TrustedValidatorSet, compute_genesis_trust
 from carchain.sdk.record_proofs import verify_record_proof

@@ -7,7 +7,10 @@ import time
 import msgspec
 import pytest
 
-from carchain.core.exceptions import (
+from carchain.core.vehicles import RevokeVehicle
+from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
+from carchain.data.custody import seal_epoch_key
+from carchain.errors import (
     BatchTooLarge,
     CarchainError,
     CiphertextMismatch,
@@ -20,9 +23,6 @@ from carchain.core.exceptions import (
     WrongEpoch,
     WrongOem,
 )
-from carchain.core.vehicles import RevokeVehicle
-from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
-from carchain.data.custody import seal_epoch_key
 from carchain.gateway.anchoring import decode_manifest
 from tests.conftest import seeded_key
 from tests.data.conftest import NOW_MS, IngestRig, World, replace_upload, resign_header

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carchain.core.exceptions import Unauthenticated, Unauthorized
 from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
+from carchain.errors import Unauthenticated, Unauthorized
 from carchain.gateway.auth import RequestAuthenticator
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient

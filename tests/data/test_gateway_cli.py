@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from carchain.core.exceptions import CarchainError
 from carchain.core.vehicles import RegisterVehicle
+from carchain.errors import CarchainError
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient

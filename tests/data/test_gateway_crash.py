@@ -15,9 +15,9 @@ import msgspec
 import pytest
 
 from carchain.core.anchors import Anchor, AnchorHead, compute_anchor_key, compute_head_key
-from carchain.core.exceptions import CarchainError, ReplayedBatch
 from carchain.core.vehicles import RegisterVehicle
 from carchain.data.batches import compute_header_hash
+from carchain.errors import CarchainError, ReplayedBatch
 from carchain.gateway.anchoring import compute_gateway_root, decode_manifest
 from carchain.gateway.server import GatewayConfig, save_config
 from carchain.sdk.account import Account

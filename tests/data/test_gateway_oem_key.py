@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError
 from carchain.core.vehicles import RegisterVehicle
+from carchain.errors import CarchainError
 from carchain.gateway.server import GatewayConfig, save_config
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
@@ -170,7 +170,7 @@ def test_anchoring_failures_show_in_status_and_back_off(
 
 
 def test_backoff_doubles_up_to_a_cap_and_resets_on_success() -> None:
-    from carchain.core.exceptions import Unauthorized
+    from carchain.errors import Unauthorized
     from carchain.gateway.service import MAX_BACKOFF_S, AnchoringHealth
 
     health = AnchoringHealth()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from carchain.core.exceptions import InvalidBatch
+from carchain.errors import InvalidBatch
 from tests.data.conftest import NOW_MS, IngestRig
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from carchain.core.exceptions import InvalidProof
 from carchain.data.records import Telemetry, decode_record, encode_record
+from carchain.errors import InvalidProof
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.client import Client
 from carchain.sdk.record_proofs import build_record_proof, verify_record_proof

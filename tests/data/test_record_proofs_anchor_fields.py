@@ -10,13 +10,13 @@ import msgspec
 import pytest
 
 from carchain.core.anchors import SubmitAnchor
-from carchain.core.exceptions import CarchainError, InvalidProof, ProofUnavailable
 from carchain.core.transactions import (
     compute_envelope_signing_bytes,
     decode_body,
     decode_envelope,
     encode,
 )
+from carchain.errors import CarchainError, InvalidProof, ProofUnavailable
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.client import Client
 from carchain.sdk.record_proofs import build_record_proof, verify_record_proof

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from carchain.core.exceptions import InvalidProof, KeyNotValidForBatch
 from carchain.core.vehicles import KeyPeriod, RotateVehicleKey, compute_key_period_key
 from carchain.data.batches import BatchHeader, decode_signed_header, open_batch
 from carchain.data.custody import open_epoch_key
+from carchain.errors import InvalidProof, KeyNotValidForBatch
 from carchain.gateway import ingest
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.record_proofs import (

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carchain.core.exceptions import InvalidBody
 from carchain.data.categories import SENSITIVE_CATEGORIES, DataCategory, is_sensitive
 from carchain.data.minimisation import (
     DEFAULT_POLICY,
@@ -30,6 +29,7 @@ from carchain.data.records import (
     encode_record,
     get_record_kind,
 )
+from carchain.errors import InvalidBody
 
 KEY = b"k" * 32
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)

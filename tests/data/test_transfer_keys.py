@@ -8,7 +8,6 @@ import time
 import msgspec
 import pytest
 
-from carchain.core.exceptions import DecryptionFailed, InvalidBatch, NotFound
 from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.crypto.hashing import compute_sha256
 from carchain.crypto.signing import SigningKey
@@ -19,6 +18,7 @@ from carchain.data.batches import (
     open_batch,
 )
 from carchain.data.custody import compute_key_ref, open_epoch_key, seal_epoch_key
+from carchain.errors import DecryptionFailed, InvalidBatch, NotFound
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import Upload, VehicleRecorder

@@ -477,7 +477,7 @@ def test_commit_vote_sign_bytes() -> None:
 
 
 def test_invalid_malleated_signature_is_refused() -> None:
-    from carchain.core.exceptions import InvalidSignature
+    from carchain.errors import InvalidSignature
 
     order = 2**252 + 27742317777372353535851937790883648493
     sig = KEY.sign(b"m")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from carchain.core import accounts, vehicles
-from carchain.core.exceptions import HeightUnavailable
 from carchain.core.transactions import compute_tx_hash
+from carchain.errors import HeightUnavailable
 from tests.conftest import Chain
 from tests.core.test_vehicles import register_body
 

@@ -8,11 +8,11 @@ import pytest
 
 from carchain.core import accounts
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidNonce, Unauthorized
 from carchain.core.types import BlockContext
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.engine.application import Application
+from carchain.errors import InvalidNonce, Unauthorized
 from carchain.sdk.transactions import build_tx
 from carchain.sdk.vin import compute_vin_commitment
 from tests.conftest import CHAIN_ID, VIN_SALT, Chain, make_vin, seeded_key, snapshot

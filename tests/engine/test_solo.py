@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError, MempoolFull, StorageCorrupted
 from carchain.core.transactions import compute_tx_hash
 from carchain.engine.application import Application
 from carchain.engine.mempool import Mempool
 from carchain.engine.solo import SoloConfig, SoloEngine
+from carchain.errors import CarchainError, MempoolFull, StorageCorrupted
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, Chain, open_chain, snapshot
@@ -260,3 +260,10 @@ def test_block_changing_members_rechecks_the_rest(chain: Chain) -> None:
     chain.block()
     assert chain.app.query("members", b"m/bosch").value  # the roles changed in that block
     assert calls == [True]  # so the remaining transaction was rechecked
+
+
+def test_invalid_mempool_full_verdict_carries_its_fields(chain: Chain) -> None:
+    chain.engine.mempool.max_txs = 1
+    assert chain.submit(chain.build("saic", register_body("saic:f-1"))).ok
+    res = chain.engine.submit(chain.build("geely", register_body("geely:f-2")))
+    assert (res.error_code, res.fields) == ("mempool_full", {"size": 1})

@@ -18,11 +18,11 @@ import pytest
 
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress
-from carchain.engine.abci.connections import AbciConnectionRefused
 from carchain.engine.abci.peer import compute_proc_endpoint, get_tcp_peer_uid
 from carchain.engine.abci.server import AbciServer
 from carchain.engine.abci.wire import decode_uvarint, encode_frame
 from carchain.engine.application import Application
+from carchain.errors import AbciConnectionRefused
 from carchain.storage.database import Database
 from tests.network.conftest import require_network_setup
 

@@ -12,20 +12,15 @@ from typing import Any
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof, MalformedTransaction
 from carchain.core.genesis import encode_genesis
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.merkle import MerkleProof
 from carchain.crypto.signing import SigningKey
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.server import AbciServer
-from carchain.engine.abci.wire import (
-    AbciProtocolError,
-    FrameReader,
-    decode_uvarint,
-    encode_frame,
-)
+from carchain.engine.abci.wire import FrameReader, decode_uvarint, encode_frame
 from carchain.engine.application import Application
+from carchain.errors import AbciProtocolError, InvalidProof, MalformedTransaction
 from carchain.sdk.proofs import verify_state_proof
 from carchain.sdk.transactions import build_tx
 from carchain.sdk.vin import compute_vin_commitment
@@ -360,7 +355,7 @@ class FakeRpc:
 
 
 def test_app_compares_its_state_with_cometbft_header(tmp_path: Path, abci: Any) -> None:
-    from carchain.core.exceptions import StorageCorrupted
+    from carchain.errors import StorageCorrupted
     from carchain.network.backend import CometBackend
 
     db = Database(tmp_path / "state.db")

@@ -23,8 +23,8 @@ from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import compute_unix_address, parse_abci_address
 from carchain.engine.abci.server import AbciServer, bind_unix_socket
 from carchain.engine.application import Application
+from carchain.errors import ConfigError
 from carchain.network.backend import RECONCILE_GRACE_S, CometBackend
-from carchain.node.home import ConfigError
 from carchain.storage.database import Database
 from tests.network.conftest import require_network_setup
 from tests.network.test_abci_server import Conn, finalize, init_request, register_tx, run
@@ -463,8 +463,9 @@ def test_socket_path_too_long_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_localnet_uses_the_unix_socket_unless_tcp_is_asked_for(tmp_path: Path) -> None:
+    from carchain.errors import NetworkError
     from carchain.network.cometconfig import TUNING, compute_node_settings
-    from carchain.network.layout import NetworkError, NetworkLayout, NodeLayout
+    from carchain.network.layout import NetworkLayout, NodeLayout
 
     unix = NodeLayout("node0", 0, 1001, 1002, 1003, 1004)
     tcp = NodeLayout("node1", 1, 2001, 2002, 2003, 2004, abci_transport="tcp")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
-from carchain.core.exceptions import CarchainError
+from carchain.errors import CarchainError
 from carchain.network import localnet, processes
 from carchain.network.cometconfig import TUNING, apply_settings
 from carchain.network.layout import load_layout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from carchain.core.exceptions import NotFound
+from carchain.errors import NotFound
 from carchain.gateway.anchoring import Anchorer, AnchorOutcome
 from carchain.gateway.journal import Journal
 from carchain.network import localnet, processes

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.network import localnet, processes
 from carchain.network.appnode import CRASH_ENV
 from carchain.network.layout import NodeLayout

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from carchain.cli.main import app as cli
 from carchain.core import governance as gov
-from carchain.core.exceptions import InvalidProof, StaleProof, UntrustedHeader
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
+from carchain.errors import InvalidNonce, InvalidProof, StaleProof, UntrustedHeader
 from carchain.sdk import light, light_client
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
@@ -89,6 +89,18 @@ def test_invalid_submission_is_refused_with_its_code(net: Localnet) -> None:
         with pytest.raises(Exception) as info:
             register(acct, "saic:dup")
         assert getattr(info.value, "code", "") == "already_exists"
+
+
+def test_invalid_nonce_names_the_expected_nonce_through_cometbft(net: Localnet) -> None:
+    # CheckTx's fields ride in ResponseCheckTx.data, which broadcast_tx_sync relays.
+    with Client(net.nodes[1].api_url) as c:
+        acct = Account(c, net.created.member_keys["vw-china"])
+        acct._nonce = 1_000  # stale
+        with pytest.raises(InvalidNonce) as info:
+            register(acct, "vw-china:nonce-1")
+        assert info.value.got == 1_001 and info.value.expected is not None
+        assert info.value.expected < 1_001
+        assert register(acct, "vw-china:nonce-1")["result"]["code"] == 0
 
 
 def test_cli_works_against_any_node(net: Localnet) -> None:

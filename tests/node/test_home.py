@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from carchain.node.home import ConfigError, NodeConfig, NodeHome, validate_loopback
+from carchain.errors import ConfigError
+from carchain.node.home import NodeConfig, NodeHome, validate_loopback
 from tests.conftest import make_genesis
 
 

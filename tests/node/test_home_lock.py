@@ -15,14 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carchain.node.home import (
-    LOCK_FILE,
-    ConfigError,
-    HomeLock,
-    HomeLocked,
-    NodeConfig,
-    NodeHome,
-)
+from carchain.errors import ConfigError, HomeLocked
+from carchain.node.home import LOCK_FILE, HomeLock, NodeConfig, NodeHome
 from tests.cli.test_cli import free_port
 from tests.conftest import CHAIN_ID, make_genesis
 

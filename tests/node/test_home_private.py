@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from carchain.engine.abci.server import bind_unix_socket
-from carchain.node.home import LOCK_FILE, ConfigError, HomeLock
+from carchain.errors import ConfigError
+from carchain.node.home import LOCK_FILE, HomeLock
 
 OTHER_UID = 54321
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's file")

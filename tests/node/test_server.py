@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from carchain.api.app import create_app
-from carchain.core.exceptions import StorageCorrupted
-from carchain.node.home import ConfigError
+from carchain.errors import ConfigError, StorageCorrupted
 from carchain.node.server import serve
 from carchain.node.solo_node import SoloNode
 from carchain.storage.database import Database

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
+from carchain.errors import CarchainError
 from carchain.node.backend import compute_tx_status
 
 TX = b"\x01" * 32

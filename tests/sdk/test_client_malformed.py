@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from carchain.core.exceptions import InvalidProof
+from carchain.errors import InvalidProof
 from carchain.sdk.client import Client
 
 GOOD: dict[str, Any] = {"value": "00", "height": 5, "proof_height": 5, "proof": []}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from carchain.core.exceptions import CarchainError, InvalidNonce, NotFound
+from carchain.errors import CarchainError, InvalidNonce, NodeUnavailable, NotFound
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
-from carchain.sdk.http import HttpService, NodeUnavailable
+from carchain.sdk.http import HttpService
 
 
 def _with(service: HttpService, handler: httpx.MockTransport) -> HttpService:

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from carchain.core.exceptions import DecryptionFailed
 from carchain.crypto.signing import SigningKey
+from carchain.errors import DecryptionFailed
 from carchain.sdk.keystore import (
     decrypt_key,
     encrypt_key,

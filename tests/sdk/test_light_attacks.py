@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from carchain.core.exceptions import CarchainError, InvalidProof
 from carchain.crypto.merkle import compute_merkle_root
+from carchain.errors import CarchainError, InvalidProof
 from carchain.sdk import light
 from carchain.sdk.light import BlockId, LightBlock, compute_validator_set_hash, parse_light_block
 from carchain.sdk.light_client import (
@@ -214,8 +214,8 @@ def test_invalid_proof_height_is_a_typed_error(proof_height: Any) -> None:
 def test_invalid_genesis_file_with_a_repeated_key(tmp_path: Any) -> None:
     # The trust root itself must read one way: CometBFT and a reviewer's tool could
     # take the other of two "app_state"s or "chain_id"s.
-    from carchain.core.exceptions import InvalidGenesis
     from carchain.core.genesis import encode_genesis
+    from carchain.errors import InvalidGenesis
     from carchain.sdk.light_client import load_genesis_trust
     from tests.conftest import make_genesis
 

@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 
-from carchain.core.exceptions import InvalidProof, NoTrustRoot, StaleProof, UntrustedHeader
 from carchain.crypto.merkle import compute_kv_leaf, compute_proofs
+from carchain.errors import (
+    InsufficientTrust,
+    InvalidProof,
+    NoTrustRoot,
+    StaleProof,
+    UntrustedHeader,
+)
 from carchain.sdk import light
 from carchain.sdk.light import LightBlock, compute_header_hash
 from carchain.sdk.light_client import (
-    InsufficientTrust,
     Provider,
     TrustedHash,
     TrustedValidatorSet,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from carchain.core.exceptions import InvalidProof
+from carchain.errors import InvalidProof
 from carchain.sdk import light
 from tests.sdk.lightchain import light_block_json, make_chain, make_keys
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from carchain.api.encoding import proof_json
-from carchain.core.exceptions import InvalidProof
+from carchain.errors import InvalidProof
 from carchain.sdk.proofs import verify_state_proof
 from tests.conftest import Chain, open_chain
 from tests.core.test_vehicles import register_body

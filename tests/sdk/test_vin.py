@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from carchain.core.exceptions import InvalidBody, InvalidVin, VinCommitmentMismatch
+from carchain.errors import InvalidBody, InvalidVin, VinCommitmentMismatch
 from carchain.sdk.vin import (
     CheckDigit,
     compute_vin_check_digit,

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carchain.api.encoding import proof_json
-from carchain.core.exceptions import InvalidProof, NotFound
 from carchain.core.state import STORES
 from carchain.crypto import merkle
+from carchain.errors import InvalidProof, NotFound
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage import commitment
 from carchain.storage.database import Database

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carchain.api.encoding import proof_json
-from carchain.core.exceptions import (
+from carchain.core.state import STORES
+from carchain.errors import (
     HeightUnavailable,
     InvalidProof,
     NotFound,
     StorageCorrupted,
 )
-from carchain.core.state import STORES
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage.database import Database
 from carchain.storage.ports import WriteTransaction

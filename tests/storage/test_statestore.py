@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from carchain.api.encoding import proof_json
-from carchain.core.exceptions import NotFound, StorageCorrupted
+from carchain.errors import NotFound, StorageCorrupted
 from carchain.sdk.proofs import verify_state_proof
 from carchain.storage.database import Database
 from carchain.storage.statestore import StateStore

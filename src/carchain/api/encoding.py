@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
-from carchain.api.errors import ApiError
 from carchain.core.types import TxResult
+from carchain.errors import ApiError
 from carchain.storage.statestore import StateProof
 
 
@@ -51,12 +51,15 @@ def result_json(result: TxResult | None) -> dict[str, Any] | None:
     """Return the JSON form of a transaction result."""
     if result is None:
         return None
-    return {
+    doc: dict[str, Any] = {
         "code": result.code,
         "error_code": result.error_code,
         "log": result.log,
         "events": [{"type": e.type, "attributes": e.attributes} for e in result.events],
     }
+    if result.fields:
+        doc["fields"] = result.fields
+    return doc
 
 
 def proof_json(proof: StateProof) -> list[dict[str, Any]]:

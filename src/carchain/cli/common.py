@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer.models import CommandFunctionType
 
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.sdk.client import DEFAULT_URL, Client
 from carchain.sdk.keystore import load_key
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,12 +34,48 @@ KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing ke
 DEFAULT_NODE = DEFAULT_URL
 
 
+def compute_error_line(exc: CarchainError) -> str:
+    """Return the one line a typed error prints as: ``error <code>: <message> [k=v]...``."""
+    fields = "".join(f" [{k}={v}]" for k, v in exc.to_json_fields().items())
+    return f"error {exc.code}: {exc.message}{fields}".replace("\n", " ")
+
+
 def fail(exc: CarchainError) -> NoReturn:
-    """Print a typed error and exit with status 1."""
-    err_console.print(f"[red]error[/red] [bold]{exc.code}[/bold]: {exc.message}")
-    for k, v in exc.fields.items():
-        err_console.print(f"  {k}: {v}")
+    """Print a typed error as one line on stderr and exit with status 1."""
+    err_console.print(compute_error_line(exc), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Return ``command`` with its typed errors turned into one line and exit status 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CarchainError as exc:
+            fail(exc)
+
+    return run
+
+
+class CarchainTyper(typer.Typer):
+    """A Typer app whose every command reports a ``CarchainError`` through ``fail``.
+
+    The one error handler of the CLI: commands just raise.
+    """
+
+    def command(
+        self, name: str | None = None, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        """Register a command as ``typer.Typer.command`` does, wrapped in ``handle_errors``."""
+        register = super().command(name, **kwargs)
+
+        def decorator(f: CommandFunctionType) -> CommandFunctionType:
+            register(handle_errors(f))
+            return f
+
+        return decorator
 
 
 def get_passphrase(confirm: bool = False) -> str:
@@ -56,10 +98,7 @@ def unlock(keyring: Path, name: str) -> SigningKey:
     path = key_path(keyring, name)
     if not path.exists():
         raise typer.BadParameter(f"no key named {name!r} in {keyring}")
-    try:
-        return load_key(path, get_passphrase())
-    except CarchainError as exc:
-        fail(exc)
+    return load_key(path, get_passphrase())
 
 
 def client(node: str) -> Client:

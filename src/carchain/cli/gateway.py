@@ -12,15 +12,14 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    CarchainTyper,
     KeyringOpt,
     NodeOpt,
     console,
-    fail,
     get_passphrase,
     key_path,
     unlock,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.data.batches import decode_signed_header, open_batch
 from carchain.data.custody import open_epoch_key
 from carchain.sdk.client import Client
@@ -28,7 +27,7 @@ from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import load_public_key
 from carchain.sdk.record_proofs import build_record_proof
 
-app = typer.Typer(help="An OEM's ingest gateway: verify, store and anchor vehicle data batches.")
+app = CarchainTyper(help="An OEM's ingest gateway: verify, store and anchor vehicle data batches.")
 HomeOpt = Annotated[Path, typer.Option("--home", help="Gateway home folder.")]
 DEFAULT_GATEWAY = "http://127.0.0.1:8710"
 GatewayOpt = Annotated[
@@ -60,22 +59,19 @@ def init(
     key_file = key_path(keyring, key)
     if not key_file.exists():
         raise typer.BadParameter(f"no key named {key!r} in {keyring}")
-    try:
-        custodian = load_public_key(key_path(keyring, custodian_key))
-        with Client(node) as client:
-            validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
-        save_config(
-            home,
-            GatewayConfig(
-                oem=oem,
-                key_file=str(key_file.resolve()),
-                custodian_public_key=custodian.hex(),
-                node_url=node,
-                api_port=port,
-            ),
-        )
-    except CarchainError as exc:
-        fail(exc)
+    custodian = load_public_key(key_path(keyring, custodian_key))
+    with Client(node) as client:
+        validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
+    save_config(
+        home,
+        GatewayConfig(
+            oem=oem,
+            key_file=str(key_file.resolve()),
+            custodian_public_key=custodian.hex(),
+            node_url=node,
+            api_port=port,
+        ),
+    )
     console.print(f"[green]initialised[/green] gateway home {home} for {oem}")
 
 
@@ -87,20 +83,14 @@ def start(
     """Run the gateway (API and anchoring loop) on loopback until interrupted."""
     from carchain.gateway.server import run_gateway
 
-    try:
-        run_gateway(home, get_passphrase(), port)
-    except CarchainError as exc:
-        fail(exc)
+    run_gateway(home, get_passphrase(), port)
 
 
 @app.command("status")
 def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
     """Show the gateway's counts of batches and anchors."""
     with GatewayClient(gateway) as gc:
-        try:
-            doc = gc.status()
-        except CarchainError as exc:
-            fail(exc)
+        doc = gc.status()
     for k, v in doc.items():
         console.print(f"{k}: {v}")
 
@@ -119,10 +109,7 @@ def batches(
     """List a vehicle's batches in a time range, with their anchors (a signed request)."""
     signer = unlock(keyring, key)
     with GatewayClient(gateway, signer=signer) as gc:
-        try:
-            docs = gc.batches(vehicle_id, start_ms, end_ms)
-        except CarchainError as exc:
-            fail(exc)
+        docs = gc.batches(vehicle_id, start_ms, end_ms)
     table = Table("header hash", "epoch", "seq", "start", "end", "records", "anchor", "height")
     for d in docs:
         table.add_row(
@@ -168,8 +155,6 @@ def prove(
             if not 0 <= index < len(records):
                 raise typer.BadParameter(f"the batch has {len(records)} records")
             bundle, block_header = build_record_proof(records, index, doc, client, rpc)
-        except CarchainError as exc:
-            fail(exc)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     out.write_text(json.dumps(bundle, indent=2))

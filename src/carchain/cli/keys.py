@@ -7,17 +7,17 @@ from rich.table import Table
 
 from carchain.cli.common import (
     DEFAULT_KEYRING,
+    CarchainTyper,
     KeyringOpt,
     console,
-    fail,
     get_passphrase,
     key_path,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.sdk.keystore import load_public_key, save_key
 
-app = typer.Typer(help="Create and list keys (stored encrypted with a passphrase).")
+app = CarchainTyper(help="Create and list keys (stored encrypted with a passphrase).")
 
 
 @app.command("new")
@@ -39,10 +39,7 @@ def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     path = key_path(keyring, name)
     if not path.exists():
         raise typer.BadParameter(f"no key named {name!r}")
-    try:
-        console.print(load_public_key(path).hex(), soft_wrap=True)
-    except CarchainError as exc:
-        fail(exc)
+    console.print(load_public_key(path).hex(), soft_wrap=True)
 
 
 @app.command("list")

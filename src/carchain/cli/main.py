@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from carchain.cli import gateway, keys, member, network, node, vehicle, verify
-from carchain.cli.common import console
+from carchain.cli.common import CarchainTyper, console
 
-app = typer.Typer(
+app = CarchainTyper(
     help="carchain: consortium blockchain for connected-car data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -10,20 +10,19 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    CarchainTyper,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
-    fail,
     parse_hex_option,
     unlock,
 )
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError
 from carchain.sdk.account import Account
 
-app = typer.Typer(help="Consortium members and governance.")
+app = CarchainTyper(help="Consortium members and governance.")
 
 ACTIONS = ("add", "suspend", "reinstate", "remove", "change-roles", "rotate-key", "set-validator")
 
@@ -82,10 +81,7 @@ def propose(
     """Propose a membership change; your own vote counts as yes."""
     body = gov.Propose(_action(action, member_id, name, roles, public_key, validator_key, power))
     with client(node) as c:
-        try:
-            res = Account(c, unlock(keyring, key)).send(body)
-        except CarchainError as exc:
-            fail(exc)
+        res = Account(c, unlock(keyring, key)).send(body)
     events = {e["type"]: e["attributes"] for e in res["result"]["events"]}
     pid = events.get("proposal_created", {}).get("proposal_id", "?")
     closed = events.get("proposal_closed", {}).get("status", "open")
@@ -102,11 +98,8 @@ def vote(
 ) -> None:
     """Vote on a proposal."""
     with client(node) as c:
-        try:
-            Account(c, unlock(keyring, key)).send(gov.Vote(proposal_id, approve))
-            p = c.proposal(proposal_id)
-        except CarchainError as exc:
-            fail(exc)
+        Account(c, unlock(keyring, key)).send(gov.Vote(proposal_id, approve))
+        p = c.proposal(proposal_id)
     console.print(f"proposal {proposal_id}: {p['status']} (yes {len(p['yes'])}, no {len(p['no'])})")
 
 
@@ -114,10 +107,7 @@ def vote(
 def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
     """List the consortium's members."""
     with client(node) as c:
-        try:
-            items = c.members(limit=1000)
-        except CarchainError as exc:
-            fail(exc)
+        items = c.members(limit=1000)
     table = Table("id", "name", "roles", "status", "power", "public key")
     for m in items:
         table.add_row(

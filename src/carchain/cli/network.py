@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from carchain.cli.common import CarchainTyper
+
 if TYPE_CHECKING:
     from carchain.sdk.light_client import TrustRoot
 
-from carchain.cli.common import console, fail
-from carchain.core.exceptions import CarchainError, NoTrustRoot
+from carchain.cli.common import console
+from carchain.errors import NoTrustRoot
 
-app = typer.Typer(help="A CometBFT localnet on loopback: one validator per member node.")
+app = CarchainTyper(help="A CometBFT localnet on loopback: one validator per member node.")
 
 DEFAULT_NETWORK_HOME = Path(
     os.environ.get("CARCHAIN_NETWORK_HOME", str(Path.home() / ".carchain" / "network"))
@@ -42,10 +44,7 @@ def up(
     """Create (first time) and start the localnet; print each node's API and RPC URLs."""
     from carchain.network import localnet
 
-    try:
-        layout = localnet.up(home, validators, chain_id, abci_transport)
-    except CarchainError as exc:
-        fail(exc)
+    layout = localnet.up(home, validators, chain_id, abci_transport)
     table = Table("node", "API", "CometBFT RPC", "P2P", "ABCI")
     for n in layout.nodes:
         abci = str(n.abci_port) if n.abci_transport == "tcp" else "unix socket"
@@ -60,10 +59,7 @@ def status(home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
     from carchain.network import localnet
     from carchain.network.layout import load_layout
 
-    try:
-        layout = load_layout(home)
-    except CarchainError as exc:
-        fail(exc)
+    layout = load_layout(home)
     table = Table("node", "app pid", "comet pid", "height", "app hash", "peers", "syncing")
     for n in layout.nodes:
         s = localnet.get_node_state(layout, n)
@@ -84,10 +80,7 @@ def down(home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
     """Stop every node (state is kept; `up` starts them again)."""
     from carchain.network import localnet
 
-    try:
-        localnet.down(home)
-    except CarchainError as exc:
-        fail(exc)
+    localnet.down(home)
     console.print("[green]down[/green]")
 
 
@@ -97,11 +90,8 @@ def kill(node: NodeArg, home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
     from carchain.network import localnet
     from carchain.network.layout import load_layout
 
-    try:
-        layout = load_layout(home)
-        localnet.kill_node(layout, layout.get_node(node))
-    except CarchainError as exc:
-        fail(exc)
+    layout = load_layout(home)
+    localnet.kill_node(layout, layout.get_node(node))
     console.print(f"[yellow]killed[/yellow] {node}")
 
 
@@ -111,13 +101,10 @@ def restart(node: NodeArg, home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
     from carchain.network import localnet
     from carchain.network.layout import load_layout
 
-    try:
-        layout = load_layout(home)
-        n = layout.get_node(node)
-        localnet.stop_node(layout, n)
-        localnet.start_node(layout, n)
-    except CarchainError as exc:
-        fail(exc)
+    layout = load_layout(home)
+    n = layout.get_node(node)
+    localnet.stop_node(layout, n)
+    localnet.start_node(layout, n)
     console.print(f"[green]restarted[/green] {node}")
 
 
@@ -182,16 +169,13 @@ def verify(
     store, _, raw = key.partition("/")
     if not raw:
         raise typer.BadParameter("KEY is STORE/KEY")
-    try:
-        layout = load_layout(home)
-        root = get_trust_root(genesis, trust_height, trust_hash, layout.chain_id)
-        n = layout.get_node(node)
-        with Client(n.api_url) as client:
-            v = query_verified_by_consensus(
-                client, make_rpc_provider(n.rpc_url), store, raw.encode(), root, max_age
-            )
-    except CarchainError as exc:
-        fail(exc)
+    layout = load_layout(home)
+    root = get_trust_root(genesis, trust_height, trust_hash, layout.chain_id)
+    n = layout.get_node(node)
+    with Client(n.api_url) as client:
+        v = query_verified_by_consensus(
+            client, make_rpc_provider(n.rpc_url), store, raw.encode(), root, max_age
+        )
     via = "genesis validator set" if genesis is not None else f"trusted block {trust_height}"
     console.print(
         f"[green]verified[/green] {store}/{raw} against header {v.height} "

@@ -12,21 +12,20 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    CarchainTyper,
     KeyringOpt,
     NodeOpt,
     client,
     console,
-    fail,
     key_path,
 )
-from carchain.core.exceptions import CarchainError
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
 from carchain.sdk.keystore import load_public_key
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
 
-node_app = typer.Typer(help="Run a node.")
+node_app = CarchainTyper(help="Run a node.")
 HomeOpt = Annotated[Path, typer.Option("--home", help="Node home folder.")]
 StateVersionsOpt = Annotated[
     int,
@@ -95,8 +94,6 @@ def init(
         nh.create(g, NodeConfig(chain_id=g.chain_id, api_port=port, state_versions=state_versions))
 
         open_solo_node(nh).app.close()
-    except CarchainError as exc:
-        fail(exc)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console.print(
@@ -120,10 +117,7 @@ def start(
     nh = NodeHome(home)
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
-    try:
-        run_node(nh, create_app, port, state_versions)
-    except CarchainError as exc:
-        fail(exc)
+    run_node(nh, create_app, port, state_versions)
 
 
 def query(
@@ -139,21 +133,18 @@ def query(
     if not raw:
         raise typer.BadParameter("KEY is STORE/KEY")
     with client(node) as c:
-        try:
-            if prove:
-                v = c.query_verified(store, raw.encode(), height)
-                table = Table("store", "key", "height", "app hash", "proof")
-                table.add_row(
-                    store,
-                    raw,
-                    str(v.height),
-                    v.app_hash.hex()[:16] + "…",
-                    "[green]verified[/green]",
-                )
-                console.print(table)
-                console.print(v.value.hex(), soft_wrap=True)
-            else:
-                doc = c.query(store, raw.encode(), height=height)
-                console.print(doc["value"], soft_wrap=True)
-        except CarchainError as exc:
-            fail(exc)
+        if prove:
+            v = c.query_verified(store, raw.encode(), height)
+            table = Table("store", "key", "height", "app hash", "proof")
+            table.add_row(
+                store,
+                raw,
+                str(v.height),
+                v.app_hash.hex()[:16] + "…",
+                "[green]verified[/green]",
+            )
+            console.print(table)
+            console.print(v.value.hex(), soft_wrap=True)
+        else:
+            doc = c.query(store, raw.encode(), height=height)
+            console.print(doc["value"], soft_wrap=True)

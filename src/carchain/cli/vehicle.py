@@ -13,17 +13,16 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    CarchainTyper,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
-    fail,
     parse_hex_option,
     unlock,
 )
 from carchain.core import vehicles as veh
-from carchain.core.exceptions import CarchainError
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
@@ -35,7 +34,7 @@ from carchain.sdk.vin import (
     verify_vin_commitment,
 )
 
-app = typer.Typer(help="The vehicle registry (OEMs register their own vehicles).")
+app = CarchainTyper(help="The vehicle registry (OEMs register their own vehicles).")
 VehicleOpt = Annotated[
     str,
     typer.Option("--vehicle-id", help="Vehicle id <oem member id>:<local id> (not the VIN)."),
@@ -46,18 +45,12 @@ OwnerSigOpt = Annotated[str, typer.Option(help="Owner's co-signature (hex), inst
 
 def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
     with client(node) as c:
-        try:
-            return Account(c, unlock(keyring, key)).send(body)
-        except CarchainError as exc:
-            fail(exc)
+        return Account(c, unlock(keyring, key)).send(body)
 
 
 def _get_vehicle_and_chain(node: str, vehicle_id: str) -> tuple[dict[str, Any], str]:
     with client(node) as c:
-        try:
-            return c.vehicle(vehicle_id), str(c.status()["chain_id"])
-        except CarchainError as exc:
-            fail(exc)
+        return c.vehicle(vehicle_id), str(c.status()["chain_id"])
 
 
 @app.command("register")
@@ -77,11 +70,8 @@ def register(
 ) -> None:
     """Register a vehicle in your OEM's namespace. Prints the VIN salt: keep it off chain."""
     salt = compute_vin_salt()
-    try:
-        veh.validate_vehicle_id(vehicle_id)
-        commitment = compute_vin_commitment(vin, salt, vin_check_digit)
-    except CarchainError as exc:
-        fail(exc)
+    veh.validate_vehicle_id(vehicle_id)
+    commitment = compute_vin_commitment(vin, salt, vin_check_digit)
     body = veh.RegisterVehicle(
         vehicle_id=vehicle_id,
         vin_commitment=commitment,
@@ -174,16 +164,13 @@ def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
     """Show a vehicle's key history: each key version and the block times it was valid."""
     table = Table("version", "public key", "since ms", "until ms")
     with client(node) as c:
-        try:
-            for p in veh.get_key_history(ChainView(c), vehicle_id):
-                table.add_row(
-                    str(p.key_version),
-                    p.public_key.hex(),
-                    str(p.since_ms),
-                    str(p.until_ms or "current"),
-                )
-        except CarchainError as exc:
-            fail(exc)
+        for p in veh.get_key_history(ChainView(c), vehicle_id):
+            table.add_row(
+                str(p.key_version),
+                p.public_key.hex(),
+                str(p.since_ms),
+                str(p.until_ms or "current"),
+            )
     console.print(table)
 
 
@@ -204,10 +191,7 @@ def revoke(
 def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
     """Show a vehicle's registration."""
     with client(node) as c:
-        try:
-            v = c.vehicle(vehicle_id)
-        except CarchainError as exc:
-            fail(exc)
+        v = c.vehicle(vehicle_id)
     table = Table("field", "value")
     for k, val in v.items():
         table.add_row(k, str(val))
@@ -224,9 +208,6 @@ def check_vin(
     """Check that a VIN and its salt open a vehicle's on-chain VIN commitment."""
     salt_bytes = parse_hex_option(salt, "salt", VIN_SALT_SIZE)
     with client(node) as c:
-        try:
-            v = c.vehicle(vehicle_id)
-            verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
-        except CarchainError as exc:
-            fail(exc)
+        v = c.vehicle(vehicle_id)
+        verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
     console.print(f"[green]VIN matches[/green] the commitment of {vehicle_id}")

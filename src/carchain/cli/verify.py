@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from carchain.cli.common import console, err_console
-from carchain.core.exceptions import CarchainError, MalformedBundle, NoTrustRoot
+from carchain.cli.common import console
+from carchain.errors import CarchainError, MalformedBundle, NoTrustRoot
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.light import parse_validators
@@ -26,16 +26,6 @@ from carchain.sdk.light_client import (
     load_genesis_trust,
 )
 from carchain.sdk.record_proofs import VerifiedRecord, verify_record_proof
-
-
-def fail_one_line(exc: CarchainError) -> NoReturn:
-    """Print a typed error as one line (code, message, fields) and exit with status 1."""
-    fields = "".join(
-        f" [{k}={v.hex() if isinstance(v, bytes) else v}]" for k, v in exc.fields.items()
-    )
-    line = f"error {exc.code}: {exc.message}{fields}".replace("\n", " ")
-    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def load_json(path: Path, what: str, error: type[CarchainError] = MalformedBundle) -> Any:
@@ -118,11 +108,8 @@ def verify(
     chain_id: Annotated[str, typer.Option("--chain-id", help="Expected chain id.")] = "",
 ) -> None:
     """Check record -> batch root -> gateway root -> anchor tx -> app hash -> block, offline."""
-    try:
-        trust = get_block_trust(header, trust_hash, validators, genesis, chain_id)
-        v = verify_record_proof(load_json(bundle, "bundle"), trust)
-    except CarchainError as exc:
-        fail_one_line(exc)
+    trust = get_block_trust(header, trust_hash, validators, genesis, chain_id)
+    v = verify_record_proof(load_json(bundle, "bundle"), trust)
     print_verified(v)
 
 

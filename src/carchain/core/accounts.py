@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from carchain.core.exceptions import InvalidNonce
 from carchain.core.state import KVView
+from carchain.errors import InvalidNonce
 
 STORE = "accounts"
 
@@ -18,9 +18,9 @@ def validate_nonce(view: KVView, signer: bytes, nonce: int) -> None:
     """Raise ``InvalidNonce`` unless ``nonce`` is exactly the signer's next nonce."""
     expected = get_nonce(view, signer) + 1
     if nonce < expected:
-        raise InvalidNonce("nonce already used (replay)", nonce=nonce, expected=expected)
+        raise InvalidNonce("nonce already used (replay)", expected=expected, got=nonce)
     if nonce > expected:
-        raise InvalidNonce("nonce skips ahead (out of order)", nonce=nonce, expected=expected)
+        raise InvalidNonce("nonce skips ahead (out of order)", expected=expected, got=nonce)
 
 
 def process_nonce(view: KVView, signer: bytes, nonce: int) -> None:

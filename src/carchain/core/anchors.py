@@ -18,11 +18,11 @@ import msgspec
 
 from carchain.core import members
 from carchain.core.effects import Effects
-from carchain.core.exceptions import InvalidBody, InvalidState
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId
 from carchain.core.validation import validate_digest
+from carchain.errors import InvalidBody, InvalidState
 
 STORE = "anchors"
 MAX_BATCHES_PER_ANCHOR = 1_000_000

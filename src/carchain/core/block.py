@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 from carchain.core import accounts, members, validators
 from carchain.core.effects import Effects
-from carchain.core.exceptions import CarchainError, UnknownTransactionType
 from carchain.core.registry import TX_TYPES
 from carchain.core.state import KVView, WriteBuffer
 from carchain.core.transactions import (
@@ -35,6 +34,7 @@ from carchain.core.types import (
     ValidatorUpdate,
 )
 from carchain.crypto.signing import verify_signature
+from carchain.errors import CarchainError, UnknownTransactionType
 
 
 def validate_stateless(raw: bytes, chain_id: str) -> Envelope:
@@ -86,7 +86,7 @@ def process_transaction(
 
 def compute_failed_result(exc: CarchainError) -> TxResult:
     """Return the result of a transaction that failed with ``exc``."""
-    return TxResult(exc.abci_code, exc.code, exc.message, [])
+    return TxResult(exc.abci_code, exc.code, exc.message, [], exc.to_json_fields())
 
 
 def process_block(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from carchain.core import members
-from carchain.core.exceptions import CarchainError, InvalidGenesis
 from carchain.core.governance import GovernanceParams, validate_params
 from carchain.core.state import KVView, put_record
 from carchain.core.transactions import MAX_CHAIN_ID_LENGTH
 from carchain.core.types import ValidatorUpdate
+from carchain.errors import CarchainError, InvalidGenesis
 
 
 class GenesisMember(msgspec.Struct, frozen=True):

@@ -14,11 +14,11 @@ import msgspec
 
 from carchain.core import members
 from carchain.core.effects import Effects
-from carchain.core.exceptions import CarchainError, InvalidBody, InvalidState, NotFound
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId, ValidatorUpdate
 from carchain.core.validation import validate_public_key
+from carchain.errors import CarchainError, InvalidBody, InvalidState, NotFound
 
 STORE = "governance"
 MAX_TTL_BLOCKS = 1_000_000

@@ -6,14 +6,6 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core.exceptions import (
-    AlreadyExists,
-    InvalidBody,
-    InvalidState,
-    LivenessViolation,
-    NotFound,
-    Unauthorized,
-)
 from carchain.core.state import (
     KVView,
     compute_key,
@@ -29,6 +21,14 @@ from carchain.core.validation import (
     validate_text,
 )
 from carchain.core.validators import MAX_TOTAL_VOTING_POWER
+from carchain.errors import (
+    AlreadyExists,
+    InvalidBody,
+    InvalidState,
+    LivenessViolation,
+    NotFound,
+    Unauthorized,
+)
 
 STORE = "members"
 MAX_VALIDATOR_POWER = 1_000_000

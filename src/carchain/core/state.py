@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from carchain.core.exceptions import CarchainError, InvalidBody, NotFound
+from carchain.errors import InvalidBody, NotFound, ReadOnlyState
 
 # Every store the chain commits to, in commitment order. Adding one changes the
 # app hash layout, so the list is fixed per chain version and grows only by
@@ -49,12 +49,6 @@ class KVView(Protocol):
 
     def delete(self, store: str, key: bytes) -> None:
         """Remove ``key`` from ``store``."""
-
-
-class ReadOnlyState(CarchainError):
-    """Something tried to write through a read-only view of committed state."""
-
-    code = "internal"
 
 
 class ReadOnlyKVView:

@@ -14,14 +14,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from carchain.core.exceptions import (
+from carchain.core.types import TxHash
+from carchain.errors import (
     InvalidBody,
     MalformedTransaction,
     TransactionTooLarge,
     UnsupportedVersion,
     WrongChainId,
 )
-from carchain.core.types import TxHash
 
 TX_VERSION = 1
 MAX_TX_BYTES = 64 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Any, NewType
 
 import msgspec
 
@@ -42,6 +42,8 @@ class TxResult(msgspec.Struct, frozen=True):
     error_code: str
     log: str
     events: list[Event]
+    # The failed transaction's typed error fields, as JSON values (not in the results hash).
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class BlockResult(msgspec.Struct, frozen=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from carchain.core.exceptions import InvalidBody
+from carchain.errors import InvalidBody
 
 # Member ids never contain the namespace separator, so ``<member id>:<local id>``
 # splits one way only: ``saic:1`` and ``saic-x:1`` are in different namespaces.

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from carchain.core.exceptions import LivenessViolation
 from carchain.core.types import ValidatorUpdate
+from carchain.errors import LivenessViolation
 
 # CometBFT's types.MaxTotalVotingPower: MaxInt64 / 8.
 MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8

@@ -23,16 +23,6 @@ import msgspec
 
 from carchain.core import members
 from carchain.core.effects import Effects
-from carchain.core.exceptions import (
-    AlreadyExists,
-    ForeignVehicleNamespace,
-    InvalidBody,
-    InvalidOwnerConsent,
-    InvalidSignature,
-    InvalidState,
-    NotFound,
-    Unauthorized,
-)
 from carchain.core.members import Role
 from carchain.core.state import (
     KVView,
@@ -52,6 +42,16 @@ from carchain.core.validation import (
     validate_text,
 )
 from carchain.crypto.signing import verify_signature
+from carchain.errors import (
+    AlreadyExists,
+    ForeignVehicleNamespace,
+    InvalidBody,
+    InvalidOwnerConsent,
+    InvalidSignature,
+    InvalidState,
+    NotFound,
+    Unauthorized,
+)
 
 STORE = "vehicles"
 MIN_MODEL_YEAR = 1990

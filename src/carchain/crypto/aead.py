@@ -13,7 +13,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from carchain.core.exceptions import DecryptionFailed
+from carchain.errors import DecryptionFailed
 
 KEY_SIZE = 32
 NONCE_SIZE = 12

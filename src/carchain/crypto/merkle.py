@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from carchain.core.exceptions import InvalidProof
+from carchain.errors import InvalidProof
 
 LEAF_PREFIX = b"\x00"
 INNER_PREFIX = b"\x01"

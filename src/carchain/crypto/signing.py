@@ -12,7 +12,7 @@ import nacl.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carchain.core.exceptions import InvalidSignature
+from carchain.errors import InvalidSignature
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 
 import msgspec
 
-from carchain.core.exceptions import (
-    CiphertextMismatch,
-    DecryptionFailed,
-    InvalidBatch,
-    TruncatedCiphertext,
-    WrongEpoch,
-)
 from carchain.crypto import aead
 from carchain.crypto.hashing import compute_sha256
 from carchain.crypto.kdf import compute_batch_key
 from carchain.crypto.merkle import EMPTY_ROOT
 from carchain.crypto.signing import SigningKey, verify_signature
 from carchain.data.categories import CATEGORY_NAMES
+from carchain.errors import (
+    CiphertextMismatch,
+    DecryptionFailed,
+    InvalidBatch,
+    TruncatedCiphertext,
+    WrongEpoch,
+)
 
 BATCH_VERSION = 1
 EPOCH_MS = 86_400_000

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import msgspec
 
-from carchain.core.exceptions import DecryptionFailed, InvalidBody
 from carchain.crypto.hashing import compute_sha256
 from carchain.crypto.sealing import open_sealed_box, seal_to
 from carchain.crypto.signing import SigningKey
+from carchain.errors import DecryptionFailed, InvalidBody
 
 ENVELOPE_VERSION = 1
 EPOCH_KEY_SIZE = 32

@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from carchain.core.exceptions import InvalidBody
 from carchain.data.categories import DataCategory
 from carchain.data.records import Record
+from carchain.errors import InvalidBody
 
 PSEUDONYM_BYTES = 16
 

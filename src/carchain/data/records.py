@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import msgspec
 
-from carchain.core.exceptions import InvalidBody
 from carchain.data.categories import DataCategory
+from carchain.errors import InvalidBody
 
 C = DataCategory
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from carchain import __version__
 from carchain.core import block as core_block
-from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
 from carchain.core.genesis import (
     Genesis,
     apply_genesis,
@@ -33,6 +32,7 @@ from carchain.core.types import (
     TxResult,
     ValidatorUpdate,
 )
+from carchain.errors import CarchainError, InvalidGenesis, NotFound
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
 from carchain.storage.ports import CommitParticipant, StateVersion, WriteTransaction
@@ -68,6 +68,12 @@ class CheckTxResult:
     tx_hash: bytes
     signer: bytes = b""
     nonce: int = 0
+    fields: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_error(cls, exc: CarchainError, tx_hash: bytes) -> CheckTxResult:
+        """Return the refusal ``exc`` stands for, its typed fields in JSON form."""
+        return cls(exc.abci_code, exc.code, exc.message, tx_hash, fields=exc.to_json_fields())
 
     @property
     def ok(self) -> bool:
@@ -97,6 +103,7 @@ class QueryResult:
     key: bytes = b""
     value: bytes = b""
     proof: StateProof | None = None
+    fields: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -189,7 +196,7 @@ class Application:
             env = self.validate_stateless_cached(raw, tx_hash)
             core_block.validate_admission(self._check_state, env)
         except CarchainError as exc:
-            return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
+            return CheckTxResult.from_error(exc, tx_hash)
         core_block.process_admission(self._check_state, env)
         return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
 
@@ -339,17 +346,17 @@ class Application:
         """
         if store not in STORE_SET:
             err = NotFound("no such store", store=store)
-            return QueryResult(err.abci_code, err.code, err.message, height or self.state.height)
+            return _query_failed(err, height or self.state.height)
         try:
             view = self.state.get_version(height)
         except CarchainError as exc:
-            return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
+            return _query_failed(exc, height, store, key)
         if prove:
             return _query_proved(view, store, key)
         value = view.get(store, key)
         if value is None:
             err = NotFound("no value under this key", store=store)
-            return QueryResult(err.abci_code, err.code, err.message, view.height, store, key)
+            return _query_failed(err, view.height, store, key)
         return QueryResult(OK_RESULT_CODE, "", "", view.height, store, key, value)
 
 
@@ -358,10 +365,10 @@ def _query_proved(view: StateVersion, store: str, key: bytes) -> QueryResult:
     try:
         proof = compute_state_proof(view, store, key)
     except CarchainError as exc:
-        return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key)
+        return _query_failed(exc, height, store, key)
     if not proof.value:
         err = NotFound("key was deleted; the proof shows its empty value")
-        return QueryResult(err.abci_code, err.code, err.message, height, store, key, b"", proof)
+        return _query_failed(err, height, store, key, proof)
     return QueryResult(OK_RESULT_CODE, "", "", height, store, key, proof.value, proof)
 
 
@@ -377,3 +384,14 @@ class _GenesisMeta:
             "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
             [("chain_id", self.chain_id.encode()), ("genesis_hash", self.genesis_hash)],
         )
+
+
+def _query_failed(
+    exc: CarchainError,
+    height: int,
+    store: str = "",
+    key: bytes = b"",
+    proof: StateProof | None = None,
+) -> QueryResult:
+    fields = exc.to_json_fields()
+    return QueryResult(exc.abci_code, exc.code, exc.message, height, store, key, b"", proof, fields)

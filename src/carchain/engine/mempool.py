@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from carchain.core.exceptions import DuplicateTransaction, MempoolFull
+from carchain.errors import DuplicateTransaction, MempoolFull
 
 
 class Mempool:

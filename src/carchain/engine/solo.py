@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from carchain.core.exceptions import (
+from carchain.core.transactions import compute_tx_hash
+from carchain.core.types import BlockContext
+from carchain.engine.application import Application, CheckTxResult
+from carchain.engine.mempool import Mempool
+from carchain.errors import (
     CarchainError,
     DuplicateTransaction,
     InvalidNonce,
     StorageCorrupted,
 )
-from carchain.core.transactions import compute_tx_hash
-from carchain.core.types import BlockContext
-from carchain.engine.application import Application, CheckTxResult
-from carchain.engine.mempool import Mempool
 from carchain.storage.blocks import (
     Block,
     BlockHeader,
@@ -93,7 +93,7 @@ class SoloEngine:
         try:
             self.mempool.validate_room(tx_hash, len(raw))
         except CarchainError as exc:
-            return CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash)
+            return CheckTxResult.from_error(exc, tx_hash)
         result = self.app.check_tx(raw)
         if result.ok:
             self.mempool.add(tx_hash, raw)
@@ -102,7 +102,7 @@ class SoloEngine:
             # A committed transaction always fails check_tx on its used nonce, so
             # only then is the block store asked (a read saved on every new tx).
             dup = DuplicateTransaction("transaction already committed")
-            return CheckTxResult(dup.abci_code, dup.code, dup.message, tx_hash)
+            return CheckTxResult.from_error(dup, tx_hash)
         return result
 
     def produce_block(self, now_ms: int) -> Block | None:

@@ -37,16 +37,16 @@ from carchain.core.anchors import (
     get_anchor_head,
     get_anchor_optional,
 )
-from carchain.core.exceptions import (
+from carchain.core.transactions import compute_tx_hash, decode_body, decode_envelope
+from carchain.crypto.merkle import MerkleProof, compute_proofs
+from carchain.data.batches import compute_header_hash, compute_records_root
+from carchain.errors import (
     CarchainError,
     CommitTimeout,
     DuplicateTransaction,
     InvalidNonce,
     NotFound,
 )
-from carchain.core.transactions import compute_tx_hash, decode_body, decode_envelope
-from carchain.crypto.merkle import MerkleProof, compute_proofs
-from carchain.data.batches import compute_header_hash, compute_records_root
 from carchain.gateway.journal import AnchorRow, BatchRow, Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView

@@ -21,17 +21,17 @@ from collections import deque
 from collections.abc import Mapping
 
 from carchain.core import members
-from carchain.core.exceptions import (
+from carchain.core.members import Member, MemberStatus, Role
+from carchain.core.state import KVView
+from carchain.core.vehicles import get_owner_history
+from carchain.crypto.signing import verify_signature
+from carchain.errors import (
     GatewayKeyNotOem,
     InvalidSignature,
     NotFound,
     Unauthenticated,
     Unauthorized,
 )
-from carchain.core.members import Member, MemberStatus, Role
-from carchain.core.state import KVView
-from carchain.core.vehicles import get_owner_history
-from carchain.crypto.signing import verify_signature
 from carchain.sdk.request_signing import (
     HEADER_KEY,
     HEADER_NONCE,

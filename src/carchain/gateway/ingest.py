@@ -17,16 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from carchain.core.exceptions import (
-    BatchTooLarge,
-    InvalidBatch,
-    NotFound,
-    ReplayedBatch,
-    UnregisteredVehicle,
-    VehicleRevoked,
-    WrongEpoch,
-    WrongOem,
-)
 from carchain.core.vehicles import (
     OwnerPeriod,
     Vehicle,
@@ -45,6 +35,16 @@ from carchain.data.batches import (
     verify_header_signature,
 )
 from carchain.data.custody import compute_key_ref, decode_envelope
+from carchain.errors import (
+    BatchTooLarge,
+    InvalidBatch,
+    NotFound,
+    ReplayedBatch,
+    UnregisteredVehicle,
+    VehicleRevoked,
+    WrongEpoch,
+    WrongOem,
+)
 from carchain.gateway.journal import Journal
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client

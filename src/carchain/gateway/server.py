@@ -12,8 +12,8 @@ from pathlib import Path
 
 import uvicorn
 
-from carchain.core.exceptions import InvalidGenesis
 from carchain.crypto.signing import SigningKey
+from carchain.errors import GatewayConfigError
 from carchain.gateway.app import create_gateway_app
 from carchain.gateway.service import Gateway
 from carchain.netaddr import validate_loopback
@@ -28,12 +28,6 @@ def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-class GatewayConfigError(InvalidGenesis):
-    """The gateway configuration is not acceptable."""
-
-    code = "invalid_config"
 
 
 @dataclass(frozen=True, slots=True)

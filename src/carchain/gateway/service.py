@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt

@@ -30,17 +30,17 @@ from pathlib import Path
 
 import uvicorn
 
-from carchain.core.exceptions import CarchainError, StorageCorrupted
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.blocklog import DecidedBlock
 from carchain.engine.abci.server import AbciServer
 from carchain.engine.application import Application
+from carchain.errors import CarchainError, HomeLocked, StorageCorrupted
 from carchain.network.backend import CometBackend
 from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
 from carchain.node.backend import ApiFactory
-from carchain.node.home import HomeLock, HomeLocked
+from carchain.node.home import HomeLock
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 

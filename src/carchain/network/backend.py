@@ -19,14 +19,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from carchain.core.exceptions import CarchainError, StorageCorrupted
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import TxResult
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.blocklog import DecidedBlock
 from carchain.engine.application import CheckTxResult, QueryResult
+from carchain.errors import CarchainError, StorageCorrupted, decode_fields_json
 from carchain.network.rpc import CometRpc
 from carchain.node.backend import (
     BlockView,
@@ -179,12 +179,13 @@ class CometBackend:
             try:
                 res = await self.rpc.broadcast_tx_sync(raw)
             except CarchainError as exc:
-                return SubmitResult(CheckTxResult(exc.abci_code, exc.code, exc.message, tx_hash))
+                return SubmitResult(CheckTxResult.from_error(exc, tx_hash))
             check = CheckTxResult(
                 int(res.get("code", 0)),
                 str(res.get("codespace", "")),
                 str(res.get("log", "")),
                 tx_hash,
+                fields=decode_check_fields(res),
             )
             if fut is None or not check.ok:
                 return SubmitResult(check)
@@ -259,3 +260,11 @@ class CometBackend:
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed pairs by prefix."""
         return iter(self._on_loop(lambda: list(self.app.iterate(store, prefix, limit, after))))
+
+
+def decode_check_fields(res: dict[str, Any]) -> dict[str, object]:
+    """Return the error fields a CheckTx answer carries in ``data`` (hex JSON; ``{}`` if none)."""
+    try:
+        return decode_fields_json(bytes.fromhex(str(res.get("data") or "")))
+    except ValueError:
+        return {}

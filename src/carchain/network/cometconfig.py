@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from carchain.core.exceptions import CarchainError
 from carchain.core.genesis import Genesis, encode_genesis
+from carchain.errors import CarchainError, ConfigError
 from carchain.network.layout import HOST, NetworkLayout, NodeLayout
 
 TomlValue = str | int | bool
@@ -97,7 +97,7 @@ def apply_settings(text: str, settings: Mapping[str, Mapping[str, TomlValue]]) -
         out.append(line)
     missing = [(s, k) for s, kv in settings.items() for k in kv if (s, k) not in seen]
     if missing:
-        raise CarchainError("config.toml lacks expected keys", missing=str(missing))
+        raise ConfigError("config.toml lacks expected keys", missing=str(missing))
     return "\n".join(out) + "\n"
 
 

@@ -7,19 +7,12 @@ import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from carchain.core.exceptions import CarchainError, NotFound
 from carchain.engine.abci.address import AbciAddress, compute_unix_address
+from carchain.errors import NetworkError, NotFound
 from carchain.netaddr import validate_loopback
 
 HOST = "127.0.0.1"
 LAYOUT_FILE = "network.json"
-
-
-class NetworkError(CarchainError):
-    """The localnet cannot do what was asked (not created, already running, ...)."""
-
-    code = "network_error"
-    abci_code = 47
 
 
 @dataclass(frozen=True, slots=True)

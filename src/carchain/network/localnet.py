@@ -24,6 +24,7 @@ from pathlib import Path
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.crypto.signing import SigningKey
 from carchain.engine.abci.address import AbciAddress
+from carchain.errors import NetworkError
 from carchain.network import processes
 from carchain.network.cometconfig import (
     TUNING,
@@ -42,7 +43,6 @@ from carchain.network.genesis import (
 from carchain.network.layout import (
     HOST,
     LAYOUT_FILE,
-    NetworkError,
     NetworkLayout,
     NodeLayout,
     allocate_ports,

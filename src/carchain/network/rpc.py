@@ -8,19 +8,13 @@ from typing import Any
 
 import httpx
 
-from carchain.core.exceptions import (
+from carchain.errors import (
     CarchainError,
+    ConsensusUnavailable,
     DuplicateTransaction,
     MempoolFull,
     TransactionTooLarge,
 )
-
-
-class ConsensusUnavailable(CarchainError):
-    """The node's CometBFT did not answer (stopped, starting, or overloaded)."""
-
-    code = "consensus_unavailable"
-    abci_code = 48
 
 
 def map_rpc_error(error: dict[str, Any]) -> CarchainError:

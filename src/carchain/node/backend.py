@@ -8,9 +8,9 @@ from typing import Literal, Protocol
 
 from starlette.types import ASGIApp
 
-from carchain.core.exceptions import CarchainError
 from carchain.core.types import TxResult
 from carchain.engine.application import CheckTxResult, QueryResult
+from carchain.errors import CarchainError
 
 SubmitMode = Literal["sync", "commit"]
 

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from carchain.core.genesis import Genesis, decode_genesis, encode_genesis
-from carchain.netaddr import ConfigError as ConfigError
+from carchain.errors import ConfigError as ConfigError
+from carchain.errors import HomeLocked as HomeLocked
 from carchain.netaddr import validate_loopback as validate_loopback
 from carchain.privatefs import validate_private_dir as validate_private_dir
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
@@ -19,12 +20,6 @@ from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_vers
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 8700
 LOCK_FILE = "node.lock"
-
-
-class HomeLocked(ConfigError):
-    """Another process holds the home's lock: two nodes on one state would fork it."""
-
-    code = "home_locked"
 
 
 class HomeLock:

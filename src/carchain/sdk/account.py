@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 
 from carchain.crypto.signing import SigningKey
+from carchain.errors import InvalidNonce
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import build_tx
 
@@ -43,9 +44,23 @@ class Account:
     def send(
         self, body: msgspec.Struct, mode: Literal["sync", "commit"] = "commit"
     ) -> dict[str, Any]:
-        """Build, sign and submit; on a refusal, resync the nonce and re-raise."""
+        """Build, sign and submit; on a refusal, resync the nonce and re-raise.
+
+        A nonce refusal names the signer's next nonce (``InvalidNonce.expected``):
+        the account takes it from there without asking the node again.
+        """
         try:
             return self.client.submit(self.build(body), mode)
+        except InvalidNonce as exc:
+            self.resync_from(exc)
+            raise
         except Exception:
             self.resync()
             raise
+
+    def resync_from(self, exc: InvalidNonce) -> None:
+        """Continue from the node's expected nonce when the refusal names it, else resync."""
+        if exc.expected is None:
+            self.resync()
+        else:
+            self._nonce = exc.expected - 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from carchain.core.exceptions import InvalidProof
+from carchain.errors import InvalidProof
 
 
 def get_json_bounded(

@@ -29,8 +29,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from carchain.core.exceptions import InvalidProof, NoTrustRoot, UntrustedHeader
 from carchain.core.types import TxResult
+from carchain.errors import InvalidProof, NoTrustRoot, UntrustedHeader
 from carchain.sdk.light import (
     LightBlock,
     compute_header_hash,

@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from carchain.core.exceptions import MalformedBundle
+from carchain.errors import MalformedBundle
 
 FORMAT = "carchain/record-proof/v2"
 MAX_HEIGHT = 2**63 - 1

@@ -7,8 +7,8 @@ of every record is written once, in core.
 
 from __future__ import annotations
 
-from carchain.core.exceptions import NotFound
-from carchain.core.state import ReadOnlyKVView, ReadOnlyState
+from carchain.core.state import ReadOnlyKVView
+from carchain.errors import NotFound, ReadOnlyState
 from carchain.sdk.client import Client
 
 __all__ = ["ChainView", "ReadOnlyState"]

@@ -6,8 +6,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from carchain.core.exceptions import InvalidProof
-from carchain.sdk.http import HttpService, NodeUnavailable
+from carchain.errors import InvalidProof, NodeUnavailable
+from carchain.sdk.http import HttpService
 from carchain.sdk.proofs import verify_state_proof
 
 __all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "VerifiedValue"]

@@ -12,13 +12,7 @@ from typing import Any, Self
 
 import httpx
 
-from carchain.core.exceptions import CarchainError, make_error
-
-
-class NodeUnavailable(CarchainError):
-    """The node did not answer."""
-
-    code = "node_unavailable"
+from carchain.errors import CarchainError, NodeUnavailable, make_error
 
 
 def decode_json_or_empty(resp: httpx.Response) -> Any:
@@ -35,7 +29,7 @@ def compute_response_error(resp: httpx.Response, service: str) -> CarchainError:
     err = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(err, dict):
         fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
-        return make_error(str(err.get("code")), str(err.get("message")), **(fields or {}))
+        return make_error(str(err.get("code")), str(err.get("message")), fields)
     return CarchainError(f"{service} answered HTTP {resp.status_code}")
 
 

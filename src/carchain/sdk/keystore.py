@@ -10,8 +10,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from carchain.core.exceptions import DecryptionFailed
 from carchain.crypto.signing import SigningKey
+from carchain.errors import DecryptionFailed
 
 FORMAT = "carchain-key/v1"
 # scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB and ~0.1 s per unlock on this machine.

@@ -34,17 +34,17 @@ from typing import Any
 
 import httpx
 
-from carchain.core.exceptions import (
+from carchain.crypto.merkle import compute_merkle_root, encode_uvarint
+from carchain.crypto.signing import verify_signature
+from carchain.errors import (
     CarchainError,
     InvalidProof,
     InvalidSignature,
+    NodeUnavailable,
     NoTrustRoot,
     UntrustedHeader,
 )
-from carchain.crypto.merkle import compute_merkle_root, encode_uvarint
-from carchain.crypto.signing import verify_signature
 from carchain.sdk.bounded_http import get_json_bounded
-from carchain.sdk.client import NodeUnavailable
 
 PRECOMMIT_TYPE = 2
 BLOCK_ID_FLAG_ABSENT, BLOCK_ID_FLAG_COMMIT, BLOCK_ID_FLAG_NIL = 1, 2, 3

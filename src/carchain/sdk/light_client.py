@@ -34,15 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carchain.core.exceptions import (
+from carchain.core.genesis import Genesis, compute_genesis_validators, decode_genesis
+from carchain.errors import (
     CarchainError,
+    InsufficientTrust,
     InvalidGenesis,
     InvalidProof,
     NoTrustRoot,
     StaleProof,
     UntrustedHeader,
 )
-from carchain.core.genesis import Genesis, compute_genesis_validators, decode_genesis
 from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.client import Client, VerifiedValue
 from carchain.sdk.light import (
@@ -174,10 +175,6 @@ def validate_new_header(trusted: Header, untrusted: Header, now: float) -> None:
         raise UntrustedHeader("new header's time is not after the trusted header's")
     if t_new.seconds > now + MAX_CLOCK_DRIFT_S:
         raise UntrustedHeader("header time is in the future", header_time=t_new.seconds)
-
-
-class InsufficientTrust(UntrustedHeader):
-    """Too little of the trusted set signed a non-adjacent header (bisect further)."""
 
 
 def verify_light_block(trusted: LightBlock, untrusted: LightBlock, now: float) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carchain.core.exceptions import InvalidProof
 from carchain.crypto.merkle import MerkleProof, compute_kv_leaf
+from carchain.errors import InvalidProof
 
 
 def verify_state_proof(

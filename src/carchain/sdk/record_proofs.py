@@ -22,12 +22,6 @@ import msgspec
 
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_body, compute_anchor_key
-from carchain.core.exceptions import (
-    CarchainError,
-    InvalidProof,
-    KeyNotValidForBatch,
-    ProofUnavailable,
-)
 from carchain.core.transactions import (
     Envelope,
     compute_envelope_signing_bytes,
@@ -51,6 +45,12 @@ from carchain.data.batches import (
     verify_header_signature,
 )
 from carchain.data.records import decode_record, get_record_kind
+from carchain.errors import (
+    CarchainError,
+    InvalidProof,
+    KeyNotValidForBatch,
+    ProofUnavailable,
+)
 from carchain.sdk.bundle_block import (
     COMETBFT,
     SOLO,
@@ -158,7 +158,7 @@ def build_block_section(client: Client, height: int, rpc_url: str | None) -> dic
     }
     _, digest = compute_block_section_hash(section)
     if digest.hex() != section["hash"]:
-        raise CarchainError("the node's block does not hash to its stated hash", height=height)
+        raise InvalidProof("the node's block does not hash to its stated hash", height=height)
     return section
 
 

@@ -20,8 +20,8 @@ import os
 import re
 from enum import StrEnum
 
-from carchain.core.exceptions import InvalidBody, InvalidVin, VinCommitmentMismatch
 from carchain.crypto.hashing import compute_sha256
+from carchain.errors import InvalidBody, InvalidVin, VinCommitmentMismatch
 
 VIN_LENGTH = 17
 VIN_SALT_SIZE = 32

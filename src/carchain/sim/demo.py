@@ -13,7 +13,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from carchain.core import governance as gov
-from carchain.core.exceptions import CarchainError
 from carchain.core.vehicles import (
     RegisterVehicle,
     RevokeVehicle,
@@ -23,6 +22,7 @@ from carchain.core.vehicles import (
     compute_vehicle_namespace,
 )
 from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent

@@ -27,7 +27,6 @@ from pathlib import Path
 import msgspec
 from rich.console import Console
 
-from carchain.core.exceptions import CarchainError, InvalidNonce
 from carchain.core.vehicles import TransferVehicle, Vehicle, get_vehicle
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import decode_signed_header, decode_submitted, open_batch
@@ -41,6 +40,7 @@ from carchain.data.records import (
     V2xLog,
     decode_record,
 )
+from carchain.errors import CarchainError, InvalidNonce
 from carchain.gateway.server import EmbeddedGateway
 from carchain.sdk.account import Account
 from carchain.sdk.bundle_block import BlockTrust

@@ -21,8 +21,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from carchain.core.exceptions import NotFound, StorageCorrupted
 from carchain.crypto.hashing import compute_sha256
+from carchain.errors import NotFound, StorageCorrupted
 from carchain.storage.ports import BlobStore as BlobStore
 
 DIGEST_SIZE = 32

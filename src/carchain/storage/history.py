@@ -32,8 +32,8 @@ from typing import Protocol
 
 import msgspec
 
-from carchain.core.exceptions import StorageCorrupted
 from carchain.core.state import STORES
+from carchain.errors import StorageCorrupted
 from carchain.storage.database import Database
 
 DEFAULT_STATE_VERSIONS = 100

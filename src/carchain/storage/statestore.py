@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from carchain.core.exceptions import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.core.state import STORE_SET, STORES
 from carchain.crypto.merkle import (
     MerkleProof,
@@ -15,6 +14,7 @@ from carchain.crypto.merkle import (
     compute_proofs,
     compute_root_from_leaf_hashes,
 )
+from carchain.errors import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.storage import commitment, history
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, proof_json, result_json
-from carchain.api.errors import ApiError, compute_http_status, error_body
-from carchain.core.exceptions import NotFound, make_error
+from carchain.api.errors import compute_http_status, error_body
+from carchain.errors import ApiError, NotFound, make_error
 from carchain.node.backend import NodeBackend
 
 router = APIRouter(tags=["chain"])
@@ -89,10 +89,11 @@ def query_state(
     if q.code != 0 and q.proof is not None:
         # A deleted key: refuse the read, but return the proof of its empty value.
         doc["value"] = ""
-        doc.update(error_body(q.error_code, q.log))
+        doc.update(error_body(q.error_code, q.log, q.fields))
         return JSONResponse(doc, status_code=compute_http_status(q.error_code))
     if q.code != 0:
-        raise make_error(q.error_code, q.log, store=store, key=raw_key.hex(), height=q.height)
+        where = {"store": store, "key": raw_key.hex(), "height": q.height}
+        raise make_error(q.error_code, q.log, {**where, **q.fields})
     doc["value"] = q.value.hex()
     return doc
 

@@ -35,6 +35,8 @@ def _submit_json(res: SubmitResult) -> dict[str, Any]:
         "hash": c.tx_hash.hex(),
         "check": {"code": c.code, "error_code": c.error_code, "log": c.log},
     }
+    if c.fields:
+        out["check"]["fields"] = c.fields
     if res.height:
         out["height"] = res.height
         out["index"] = res.index
@@ -57,14 +59,14 @@ async def submit_tx(
     res = await backend.submit(parse_base64(body.tx, "tx"), mode, timeout)
     doc = _submit_json(res)
     if not res.check.ok:
-        doc.update(error_body(res.check.error_code, res.check.log))
+        doc.update(error_body(res.check.error_code, res.check.log, res.check.fields))
         return JSONResponse(doc, status_code=compute_http_status(res.check.error_code))
     if mode == "commit":
         if not res.height:
             doc.update(error_body("timeout", "not committed within the timeout; ask again later"))
             return JSONResponse(doc, status_code=202)
         if res.result is not None and res.result.code != 0:
-            doc.update(error_body(res.result.error_code, res.result.log))
+            doc.update(error_body(res.result.error_code, res.result.log, res.result.fields))
             return JSONResponse(doc, status_code=422)
     return JSONResponse(doc)
 

@@ -15,15 +15,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection
 from typing import Any
 
-from carchain.core.exceptions import CarchainError, InvalidGenesis, NotFound
 from carchain.core.genesis import decode_genesis
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import BlockContext, Event, TxResult
 from carchain.engine.abci import protos
 from carchain.engine.abci.blocklog import BlockLog, DecidedBlock
 from carchain.engine.abci.connections import Role
-from carchain.engine.abci.wire import AbciSequenceError
 from carchain.engine.application import Application, QueryResult
+from carchain.errors import (
+    AbciSequenceError,
+    CarchainError,
+    InvalidGenesis,
+    NotFound,
+    encode_fields_json,
+)
 
 log = logging.getLogger("carchain.abci")
 
@@ -233,7 +238,11 @@ class AbciAdapter:
                     self.pending.popitem(last=False)
         else:
             self.pending.pop(res.tx_hash, None)
-        return self.abci.ResponseCheckTx(code=res.code, log=res.log, codespace=res.error_code)
+        # The error's fields ride in ``data`` too: broadcast_tx_sync relays data, not info.
+        fields = encode_fields_json(res.fields)
+        return self.abci.ResponseCheckTx(
+            code=res.code, log=res.log, codespace=res.error_code, info=fields, data=fields.encode()
+        )
 
     # --- consensus --------------------------------------------------------------------
 
@@ -320,6 +329,7 @@ class AbciAdapter:
         return self.abci.ExecTxResult(
             code=result.code,
             log=result.log,
+            info=encode_fields_json(result.fields),
             codespace=result.error_code,
             events=[self.make_event(e) for e in result.events],
         )
@@ -354,6 +364,7 @@ class AbciAdapter:
             return self.abci.ResponseQuery(
                 code=exc.abci_code,
                 log=exc.message,
+                info=encode_fields_json(exc.to_json_fields()),
                 codespace=exc.code,
                 height=self.app.get_height(),
             )
@@ -362,6 +373,7 @@ class AbciAdapter:
         return self.abci.ResponseQuery(
             code=q.code,
             log=q.log,
+            info=encode_fields_json(q.fields),
             codespace=q.error_code,
             key=q.key,
             value=q.value,

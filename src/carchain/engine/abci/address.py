@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from carchain.netaddr import ConfigError, validate_loopback
+from carchain.errors import ConfigError
+from carchain.netaddr import validate_loopback
 
 ABCI_SOCKET_NAME = "abci.sock"
 # sun_path holds 108 bytes on Linux, terminating NUL included.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from carchain.engine.abci.wire import AbciProtocolError
+from carchain.errors import AbciConnectionRefused
 
 MAX_CONNECTIONS = 4
 # Sockets accepted but silent yet; beyond this many open ones a connection is
@@ -55,12 +55,6 @@ REQUEST_ROLES: dict[str, Role] = {
     "load_snapshot_chunk": Role.SNAPSHOT,
     "apply_snapshot_chunk": Role.SNAPSHOT,
 }
-
-
-class AbciConnectionRefused(AbciProtocolError):
-    """A connection or request does not fit CometBFT's four connections."""
-
-    code = "abci_connection_refused"
 
 
 @dataclass(eq=False)

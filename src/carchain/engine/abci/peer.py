@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carchain.engine.abci.connections import AbciConnectionRefused
+from carchain.errors import AbciConnectionRefused
 
 PROC_TCP = {socket.AF_INET: Path("/proc/net/tcp"), socket.AF_INET6: Path("/proc/net/tcp6")}
 Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]

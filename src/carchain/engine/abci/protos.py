@@ -16,17 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from carchain.core.exceptions import CarchainError
+from carchain.errors import ProtosMissing
 
 PROTO_DIR_ENV = "CARCHAIN_PROTO_DIR"
 PINNED_COMETBFT = "v0.38.26"
-
-
-class ProtosMissing(CarchainError):
-    """The generated ABCI protobuf modules are not there; run the network setup."""
-
-    code = "protos_missing"
-    abci_code = 46
 
 
 def get_generated_dir() -> Path:

@@ -34,10 +34,10 @@ from pathlib import Path
 from carchain.engine.abci import protos
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
-from carchain.engine.abci.connections import AbciConnectionRefused, Connection, ConnectionTable
+from carchain.engine.abci.connections import Connection, ConnectionTable
 from carchain.engine.abci.peer import validate_peer_uid
-from carchain.engine.abci.wire import AbciProtocolError, FrameReader, encode_frame
-from carchain.netaddr import ConfigError
+from carchain.engine.abci.wire import FrameReader, encode_frame
+from carchain.errors import AbciConnectionRefused, AbciProtocolError, ConfigError
 from carchain.privatefs import validate_private_dir
 
 log = logging.getLogger("carchain.abci")

@@ -6,29 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
-from carchain.core.exceptions import CarchainError
 from carchain.crypto.merkle import encode_uvarint
+from carchain.errors import AbciProtocolError
 
 # CometBFT's socket client caps messages well below this; a larger prefix is an attack
 # or a desynchronised stream, and the connection is dropped.
 MAX_FRAME_BYTES = 128 * 1024 * 1024
 MAX_VARINT_BYTES = 10
-
-
-class AbciProtocolError(CarchainError):
-    """A peer broke the ABCI socket protocol (bad length prefix, undecodable message)."""
-
-    code = "abci_protocol"
-    abci_code = 45
-
-
-class AbciSequenceError(AbciProtocolError):
-    """A consensus request came out of order (Commit without FinalizeBlock, a height
-    that is not the next one): refused on its connection, never executed.
-    """
-
-    code = "abci_out_of_order"
-    abci_code = 49
 
 
 def encode_frame(message: bytes) -> bytes:

@@ -8,8 +8,8 @@ from typing import Any, cast
 from fastapi import Request
 
 from carchain.api.encoding import parse_hex
-from carchain.core.exceptions import NotFound
 from carchain.data.batches import decode_signed_header
+from carchain.errors import NotFound
 from carchain.gateway.journal import BatchRow
 from carchain.gateway.service import Gateway
 

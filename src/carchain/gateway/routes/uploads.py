@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
-from carchain.core.exceptions import BatchTooLarge
+from carchain.errors import BatchTooLarge
 from carchain.gateway.routes.access import get_gateway
 
 router = APIRouter(tags=["uploads"])

@@ -1,0 +1,123 @@
+"""Errors of the vehicle data plane (off chain): batches, ciphertext, the gateway's edges."""
+
+from carchain.errors.base import CarchainError
+
+
+class DataPlaneError(CarchainError, abstract=True):
+    """A data batch or a gateway request is refused (group, not raised)."""
+
+
+class InvalidBatch(DataPlaneError):
+    """A data batch or its header is malformed or inconsistent."""
+
+    code = "invalid_batch"
+    abci_code = 50
+    http_status = 400
+    count: int | None
+    key_since_ms: int | None
+    key_version: int | None
+    size: int | None
+    transfer_ms: int | None
+    vehicle_id: str | None
+    version: int | None
+
+
+class BatchTooLarge(DataPlaneError):
+    """A data batch exceeds the gateway's size limits."""
+
+    code = "batch_too_large"
+    abci_code = 51
+    http_status = 413
+    count: int | None
+    size: int | None
+
+
+class UnregisteredVehicle(DataPlaneError):
+    """A batch names a vehicle the chain does not know."""
+
+    code = "unregistered_vehicle"
+    abci_code = 52
+    http_status = 403
+    vehicle_id: str | None
+
+
+class VehicleRevoked(DataPlaneError):
+    """A batch comes from a revoked vehicle."""
+
+    code = "vehicle_revoked"
+    abci_code = 53
+    http_status = 403
+    vehicle_id: str | None
+
+
+class WrongOem(DataPlaneError):
+    """A batch reached the gateway of an OEM that did not register the vehicle."""
+
+    code = "wrong_oem"
+    abci_code = 54
+    http_status = 403
+    vehicle_id: str | None
+
+
+class ReplayedBatch(DataPlaneError):
+    """A batch with this vehicle, epoch and sequence number was already accepted."""
+
+    code = "replayed_batch"
+    abci_code = 55
+    http_status = 409
+    epoch: int | None
+    seq: int | None
+    vehicle_id: str | None
+
+
+class WrongEpoch(DataPlaneError):
+    """A batch's epoch does not match its time range or is outside the accepted window."""
+
+    code = "wrong_epoch"
+    abci_code = 56
+    http_status = 422
+    end_ms: int | None
+    epoch: int | None
+
+
+class TruncatedCiphertext(DataPlaneError):
+    """A batch's ciphertext is shorter than its signed header says."""
+
+    code = "truncated_ciphertext"
+    abci_code = 57
+    http_status = 400
+    expected: int | None
+    size: int | None
+
+
+class CiphertextMismatch(DataPlaneError):
+    """A batch's ciphertext does not hash to the value in its signed header."""
+
+    code = "ciphertext_mismatch"
+    abci_code = 58
+    http_status = 400
+    size: int | None
+
+
+class DecryptionFailed(DataPlaneError):
+    """Decryption failed. Deliberately says nothing more."""
+
+    code = "decryption_failed"
+    abci_code = 42
+    http_status = 400
+
+
+class Unauthenticated(DataPlaneError):
+    """A request is not signed, wrongly signed, stale or replayed (HTTP 401)."""
+
+    code = "unauthenticated"
+    abci_code = 76
+    http_status = 401
+
+
+class GatewayKeyNotOem(DataPlaneError):
+    """A gateway's key is not the member key of the active OEM it is set up for."""
+
+    code = "gateway_key_not_oem"
+    abci_code = 77
+    http_status = 403

@@ -1,0 +1,89 @@
+"""Errors of a node's setup and storage: genesis, configuration, home, localnet."""
+
+from carchain.errors.base import CarchainError
+
+
+class NodeError(CarchainError, abstract=True):
+    """A node cannot start or go on as configured (group, not raised)."""
+
+
+class InvalidGenesis(NodeError):
+    """The genesis document is not acceptable."""
+
+    code = "invalid_genesis"
+    abci_code = 41
+    http_status = 422
+    app: str | None
+    comet: str | None
+
+
+class ConfigError(InvalidGenesis):
+    """The node configuration is not acceptable."""
+
+    code = "invalid_config"
+    abci_code = 65
+    http_status = 500
+    address: str | None
+    host: str | None
+    missing: str | None
+    mode: str | None
+    path: str | None
+    state_versions: object
+    uid: int | None
+
+
+class HomeLocked(ConfigError):
+    """Another process holds the home's lock: two nodes on one state would fork it."""
+
+    code = "home_locked"
+    abci_code = 66
+    http_status = 500
+
+
+class GatewayConfigError(InvalidGenesis):
+    """The gateway configuration is not acceptable."""
+
+    code = "invalid_gateway_config"
+    abci_code = 67
+    http_status = 500
+    path: str | None
+
+
+class StorageCorrupted(NodeError):
+    """Stored data does not match its commitment; the node refuses to go on."""
+
+    code = "storage_corrupted"
+    abci_code = 43
+    http_status = 500
+    app: bytes | str | None
+    blocks: int | None
+    comet: bytes | str | None
+    digest: bytes | str | None
+    height: int | None
+    idx: int | None
+    level: int | None
+    state: int | None
+    store: str | None
+
+
+class NetworkError(NodeError):
+    """The localnet cannot do what was asked (not created, already running, ...)."""
+
+    code = "network_error"
+    abci_code = 47
+    http_status = 500
+    abci_transport: str | None
+    home: str | None
+    node: str | None
+    pid_file: str | None
+    port: int | None
+    validators: int | None
+
+
+class ProtosMissing(NodeError):
+    """The generated ABCI protobuf modules are not there; run the network setup."""
+
+    code = "protos_missing"
+    abci_code = 46
+    http_status = 500
+    folder: str | None

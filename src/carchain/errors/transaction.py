@@ -1,0 +1,153 @@
+"""Errors of transaction decoding, authentication and mempool admission."""
+
+from carchain.errors.base import CarchainError
+
+
+class TransactionError(CarchainError, abstract=True):
+    """A transaction is refused before or while it is checked (group, not raised)."""
+
+
+class MalformedTransaction(TransactionError):
+    """The bytes are not a canonical transaction envelope."""
+
+    code = "malformed_tx"
+    abci_code = 2
+    http_status = 400
+
+
+class UnknownTransactionType(TransactionError):
+    """The envelope names a transaction type this chain does not know."""
+
+    code = "unknown_tx_type"
+    abci_code = 3
+    http_status = 400
+    type: str | None
+
+
+class InvalidSignature(TransactionError):
+    """A signature does not verify under the claimed public key."""
+
+    code = "invalid_signature"
+    abci_code = 4
+    http_status = 400
+
+
+class WrongChainId(TransactionError):
+    """The transaction was signed for another chain."""
+
+    code = "wrong_chain_id"
+    abci_code = 5
+    http_status = 400
+    got: str | None
+    want: str | None
+
+
+class InvalidNonce(TransactionError):
+    """The nonce was already used (replay) or skips ahead (out of order).
+
+    ``expected`` is the signer's next nonce: a client resyncs from it directly.
+    """
+
+    code = "invalid_nonce"
+    abci_code = 6
+    http_status = 409
+    expected: int | None
+    got: int | None
+
+
+class Unauthorized(TransactionError):
+    """The signer may not perform this action."""
+
+    code = "unauthorized"
+    abci_code = 7
+    http_status = 403
+    member_id: str | None
+    status: str | None
+    vehicle_id: str | None
+
+
+class InvalidBody(TransactionError):
+    """The transaction body is well-formed but its content is not acceptable."""
+
+    code = "invalid_body"
+    abci_code = 8
+    http_status = 422
+    batch_count: int | None
+    category: str | None
+    length: int | None
+    power: int | None
+    record_count: int | None
+    roles: str | None
+    size: int | None
+    value: str | None
+    year: int | None
+
+
+class UnsupportedVersion(TransactionError):
+    """The envelope version is not supported by this node."""
+
+    code = "unsupported_version"
+    abci_code = 9
+    http_status = 400
+    version: int | None
+
+
+class TransactionTooLarge(TransactionError):
+    """The encoded transaction exceeds the size limit."""
+
+    code = "tx_too_large"
+    abci_code = 10
+    http_status = 413
+    size: int | None
+    limit: int | None
+
+
+class MempoolFull(TransactionError):
+    """The mempool cannot take more transactions right now."""
+
+    code = "mempool_full"
+    abci_code = 30
+    http_status = 503
+    size: int | None
+
+
+class DuplicateTransaction(TransactionError):
+    """This exact transaction is already in the mempool or in a block."""
+
+    code = "duplicate_tx"
+    abci_code = 31
+    http_status = 409
+
+
+class CommitTimeout(TransactionError):
+    """A transaction was accepted but not committed within the wait; it may still commit."""
+
+    code = "timeout"
+    abci_code = 78
+    http_status = 202
+
+
+class ForeignVehicleNamespace(Unauthorized):
+    """A vehicle id lies in another OEM's namespace (``<oem member id>:<local id>``)."""
+
+    code = "foreign_vehicle_namespace"
+    abci_code = 71
+    http_status = 403
+    oem: str | None
+
+
+class InvalidOwnerConsent(Unauthorized):
+    """The vehicle's current owner did not sign this exact action (or the consent is stale)."""
+
+    code = "invalid_owner_consent"
+    abci_code = 73
+    http_status = 403
+
+
+class InvalidVin(InvalidBody):
+    """A VIN is not 17 ISO 3779 characters, or its check digit is wrong."""
+
+    code = "invalid_vin"
+    abci_code = 72
+    http_status = 422
+    expected: str | None
