@@ -26,6 +26,7 @@ import msgspec
 
 from carchain.core.anchors import SubmitAnchor
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
+from carchain.storage.database import run_transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -151,14 +152,8 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, run_transaction(self._conn) as conn:
+            yield conn
 
     # --- batches -------------------------------------------------------------------
 

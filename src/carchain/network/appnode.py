@@ -78,6 +78,28 @@ def get_abci_address(cfg: dict[str, object], override: str | None) -> AbciAddres
     return parse_abci_address(str(text))
 
 
+def get_state_versions(cfg: dict[str, object], override: int | None) -> int:
+    """Return the window of kept heights: the override or ``node.json``'s, validated."""
+    versions = cfg.get("state_versions", DEFAULT_STATE_VERSIONS) if override is None else override
+    try:
+        if not isinstance(versions, int):
+            raise ValueError("state_versions must be an integer of at least 1")
+        validate_state_versions(versions)
+    except ValueError as bad:
+        raise CarchainError(f"{bad} (node.json or --state-versions)") from bad
+    return versions
+
+
+def open_adapter(app_home: Path, versions: int) -> tuple[Database, AbciAdapter]:
+    """Open the state database and the ABCI adapter over it (with the test crash hook)."""
+    db = Database(app_home / "data" / "state.db")
+    adapter = AbciAdapter(Application(db, versions))
+    crash_at = os.environ.get(CRASH_ENV)
+    if crash_at:
+        install_crash_hook(adapter, int(crash_at))
+    return db, adapter
+
+
 async def serve(
     app_home: Path,
     make_api: ApiFactory,
@@ -90,60 +112,25 @@ async def serve(
     """
     cfg = json.loads((app_home / "node.json").read_text())
     address = get_abci_address(cfg, abci_override)
-    versions = cfg.get("state_versions", DEFAULT_STATE_VERSIONS)
-    versions = versions if state_versions is None else state_versions
-    try:
-        validate_state_versions(versions)
-    except ValueError as bad:
-        raise CarchainError(f"{bad} (node.json or --state-versions)") from bad
-    db = Database(app_home / "data" / "state.db")
-    app = Application(db, versions)
-    adapter = AbciAdapter(app)
-    crash_at = os.environ.get(CRASH_ENV)
-    if crash_at:
-        install_crash_hook(adapter, int(crash_at))
+    db, adapter = open_adapter(app_home, get_state_versions(cfg, state_versions))
     abci = AbciServer(adapter, address)
     rpc = CometRpc(f"http://{HOST}:{int(cfg['rpc_port'])}")
     backend = CometBackend(adapter, rpc)
     backend.bind_loop(asyncio.get_running_loop())
     await abci.start()
-    api = ApiServer(
-        uvicorn.Config(
-            make_api(backend),
-            host=HOST,
-            port=int(cfg["api_port"]),
-            log_level="warning",
-            access_log=False,
-        )
-    )
+    config = uvicorn.Config(
+        make_api(backend), host=HOST, port=int(cfg["api_port"]), log_level="warning",
+        access_log=False,
+    )  # fmt: skip
+    api = ApiServer(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, abci.close)
     api_task = asyncio.create_task(api.serve())
-    abci_task = asyncio.create_task(abci.wait_closed())
-    agreement = asyncio.create_task(backend.validate_consensus_agreement())
     reconciler = asyncio.create_task(backend.run_pending_reconciler())
-    status = 0
     try:
-        tasks = {api_task, abci_task, agreement}
-        while True:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if agreement in done:
-                tasks.discard(agreement)
-                exc = agreement.exception()
-                if isinstance(exc, StorageCorrupted):
-                    log.critical("refusing to run: %s (%s)", exc.message, exc.code)
-                    status = EXIT_CORRUPTED
-                    break
-                if exc is not None:
-                    log.warning("could not compare app hashes with CometBFT: %r", exc)
-                continue
-            if abci_task in done and abci_task.exception() is not None:
-                log.critical("ABCI server stopped on error: %r", abci_task.exception())
-                status = EXIT_FATAL
-            break
+        return await _wait_for_stop(api_task, abci, backend)
     finally:
-        agreement.cancel()
         reconciler.cancel()
         api.should_exit = True
         abci.close()
@@ -151,7 +138,34 @@ async def serve(
             await api_task
         await rpc.aclose()
         db.close()
-    return status
+
+
+async def _wait_for_stop(
+    api_task: asyncio.Task[None], abci: AbciServer, backend: CometBackend
+) -> int:
+    """Run until the API or the ABCI server stops, or the state disagrees with CometBFT;
+    return the exit status."""
+    abci_task = asyncio.create_task(abci.wait_closed())
+    agreement = asyncio.create_task(backend.validate_consensus_agreement())
+    tasks: set[asyncio.Task[None]] = {api_task, abci_task, agreement}
+    try:
+        while True:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if agreement not in done:
+                break
+            tasks.discard(agreement)
+            exc = agreement.exception()
+            if isinstance(exc, StorageCorrupted):
+                log.critical("refusing to run: %s (%s)", exc.message, exc.code)
+                return EXIT_CORRUPTED
+            if exc is not None:
+                log.warning("could not compare app hashes with CometBFT: %r", exc)
+        if abci_task in done and abci_task.exception() is not None:
+            log.critical("ABCI server stopped on error: %r", abci_task.exception())
+            return EXIT_FATAL
+        return 0
+    finally:
+        agreement.cancel()
 
 
 def main(make_api: ApiFactory, argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import msgspec
 
 from carchain.core.types import TxResult
 from carchain.storage.blocks import Block, BlockHeader, compute_block_hash
-from carchain.storage.database import Database
+from carchain.storage.database import Database, find_tx_location, write_tx_index
 from carchain.storage.ports import CommitParticipant, WriteTransaction
 
 _enc = msgspec.msgpack.Encoder()
@@ -41,10 +41,7 @@ class BlockStore:
                 _enc.encode(block.results),
             ),
         )
-        conn.executemany(
-            "INSERT OR IGNORE INTO txindex (hash, height, position) VALUES (?, ?, ?)",
-            [(th, h.height, i) for i, th in enumerate(tx_hashes)],
-        )
+        write_tx_index(conn, h.height, tx_hashes)
 
     def get_height(self) -> int:
         """Return the height of the newest block (0 if none)."""
@@ -71,10 +68,7 @@ class BlockStore:
 
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
-        row = self.db.conn.execute(
-            "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
-        ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
+        return find_tx_location(self.db.conn, tx_hash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from carchain.storage.ports import WriteTransaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -73,16 +76,9 @@ class Database:
                     f"ALTER TABLE {table} ADD COLUMN height INTEGER NOT NULL DEFAULT 0"
                 )
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Run the block inside one atomic, durable write transaction."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return run_transaction(self.conn)
 
     def get_meta(self, name: str) -> bytes | None:
         """Return a metadata value or ``None``."""
@@ -92,3 +88,29 @@ class Database:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+@contextmanager
+def run_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block inside one atomic write transaction on ``conn`` (rolled back on error)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def write_tx_index(txn: WriteTransaction, height: int, tx_hashes: Sequence[bytes]) -> None:
+    """Record where each transaction of the block at ``height`` stands (first copy wins)."""
+    txn.executemany(
+        "INSERT OR IGNORE INTO txindex (hash, height, position) VALUES (?, ?, ?)",
+        [(th, height, i) for i, th in enumerate(tx_hashes)],
+    )
+
+
+def find_tx_location(conn: sqlite3.Connection, tx_hash: bytes) -> tuple[int, int] | None:
+    """Return ``(height, position)`` of a committed transaction, or ``None``."""
+    row = conn.execute("SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import msgspec
 
 from carchain.core.types import TxResult
-from carchain.storage.database import Database
+from carchain.storage.database import Database, find_tx_location, write_tx_index
 from carchain.storage.ports import CommitParticipant, WriteTransaction
 
 SCHEMA = """
@@ -75,10 +75,7 @@ class BlockLog:
                 _enc.encode(block.results),
             ),
         )
-        conn.executemany(
-            "INSERT OR IGNORE INTO txindex (hash, height, position) VALUES (?, ?, ?)",
-            [(th, block.height, i) for i, th in enumerate(tx_hashes)],
-        )
+        write_tx_index(conn, block.height, tx_hashes)
 
     def get_block(self, height: int) -> DecidedBlock | None:
         """Return the decided block at ``height`` or ``None``."""
@@ -114,10 +111,7 @@ class BlockLog:
 
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
-        row = self.db.conn.execute(
-            "SELECT height, position FROM txindex WHERE hash = ?", (tx_hash,)
-        ).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]))
+        return find_tx_location(self.db.conn, tx_hash)
 
 
 @dataclass(frozen=True, slots=True)
