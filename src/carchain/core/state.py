@@ -7,6 +7,7 @@ that a failing transaction leaves no trace.
 
 from __future__ import annotations
 
+import abc
 from typing import Protocol, TypeVar
 
 import msgspec
@@ -51,16 +52,16 @@ class KVView(Protocol):
         """Remove ``key`` from ``store``."""
 
 
-class ReadOnlyKVView:
+class ReadOnlyKVView(abc.ABC):
     """Base of the read-only ``KVView``s outside the core (API, gateway, SDK, CLI).
 
     Subclasses implement ``get`` over their own source of committed state; writes
     are refused: chain state changes only through transactions.
     """
 
+    @abc.abstractmethod
     def get(self, store: str, key: bytes) -> bytes | None:
         """Return the committed value under ``key`` in ``store`` or ``None``."""
-        raise NotImplementedError
 
     def set(self, store: str, key: bytes, value: bytes) -> None:
         """Refuse: the view is read-only."""
