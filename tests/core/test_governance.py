@@ -14,31 +14,32 @@ from carchain.core import members
 from carchain.core.members import Member
 from carchain.core.types import TxResult, ValidatorUpdate
 from carchain.errors import NotFound
-from tests.conftest import TTL_BLOCKS, Chain, make_genesis, open_chain, seeded_key, validator_key
+from tests.conftest import TTL_BLOCKS, make_genesis, seeded_key, validator_key
+from tests.core.memory import CoreChain, core_chain, open_core_chain  # noqa: F401
 
 
 def events(result: TxResult) -> dict[str, dict[str, str]]:
     return {e.type: e.attributes for e in result.events}
 
 
-def propose(chain: Chain, proposer: str, action: gov.Action) -> int:
+def propose(chain: CoreChain, proposer: str, action: gov.Action) -> int:
     result = chain.send(proposer, gov.Propose(action))
     return int(events(result)["proposal_created"]["proposal_id"])
 
 
-def vote(chain: Chain, voter: str, pid: int, approve: bool = True) -> TxResult:
+def vote(chain: CoreChain, voter: str, pid: int, approve: bool = True) -> TxResult:
     return chain.send(voter, gov.Vote(pid, approve))
 
 
-def proposal(chain: Chain, pid: int) -> gov.Proposal:
+def proposal(chain: CoreChain, pid: int) -> gov.Proposal:
     return gov.get_proposal(chain.app.state, pid)
 
 
-def member(chain: Chain, member_id: str) -> Member:
+def member(chain: CoreChain, member_id: str) -> Member:
     return members.get_member(chain.app.state, member_id)
 
 
-def carry(chain: Chain, proposer: str, action: gov.Action) -> int:
+def carry(chain: CoreChain, proposer: str, action: gov.Action) -> int:
     """Propose, then vote yes with the other active founders until it closes."""
     pid = propose(chain, proposer, action)
     for voter in ("saic", "geely", "bosch", "miit", "police"):
@@ -50,7 +51,7 @@ def carry(chain: Chain, proposer: str, action: gov.Action) -> int:
     return pid
 
 
-def last_updates(chain: Chain) -> list[ValidatorUpdate]:
+def last_updates(chain: CoreChain) -> list[ValidatorUpdate]:
     return chain.finalized[-1].validator_updates
 
 
@@ -66,7 +67,7 @@ def test_required_votes_is_ceiling_of_fraction() -> None:
     assert gov.compute_required_votes(gov.GovernanceParams(1, 1, 10), 7) == 7
 
 
-def test_add_member_executes_exactly_at_threshold(chain: Chain) -> None:
+def test_add_member_executes_exactly_at_threshold(chain: CoreChain) -> None:
     newcomer = seeded_key("ping-an")
     pid = propose(
         chain, "miit", gov.AddMember("ping-an", "Ping An", ["insurer"], newcomer.public_key)
@@ -99,7 +100,7 @@ def test_add_member_executes_exactly_at_threshold(chain: Chain) -> None:
     assert proposal(chain, pid2).yes == ["ping-an"]
 
 
-def test_proposal_ids_increase(chain: Chain) -> None:
+def test_proposal_ids_increase(chain: CoreChain) -> None:
     a = propose(chain, "miit", gov.SuspendMember("bosch"))
     b = propose(chain, "police", gov.SuspendMember("bosch"))
     assert (a, b) == (1, 2)
@@ -107,13 +108,12 @@ def test_proposal_ids_increase(chain: Chain) -> None:
 
 def test_single_member_consortium_executes_on_proposal(tmp_path) -> None:  # type: ignore[no-untyped-def]
     g = make_genesis(founders=(("solo", "Solo", ["regulator"], 0),))
-    chain = open_chain(tmp_path / "one.db", g)
+    chain = open_core_chain(g)
     pid = propose(chain, "solo", gov.AddMember("x", "X", ["oem"], seeded_key("x").public_key))
     assert proposal(chain, pid).status == "executed"
-    chain.db.close()
 
 
-def test_rejected_by_no_votes(chain: Chain) -> None:
+def test_rejected_by_no_votes(chain: CoreChain) -> None:
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
     result = vote(chain, "saic", pid, approve=False)
     assert proposal(chain, pid).status == "open"  # 4 yes still possible
@@ -127,7 +127,7 @@ def test_rejected_by_no_votes(chain: Chain) -> None:
     assert chain.reject("police", gov.Vote(pid, True)) == "invalid_state"
 
 
-def test_expiry_after_ttl_blocks(chain: Chain) -> None:
+def test_expiry_after_ttl_blocks(chain: CoreChain) -> None:
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
     expires = proposal(chain, pid).expires_height
     while chain.engine.height + 1 < expires:
@@ -141,7 +141,7 @@ def test_expiry_after_ttl_blocks(chain: Chain) -> None:
     assert member(chain, "bosch").status == "active"
 
 
-def test_invalid_double_vote(chain: Chain) -> None:
+def test_invalid_double_vote(chain: CoreChain) -> None:
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
     vote(chain, "saic", pid)
     assert chain.reject("saic", gov.Vote(pid, False)) == "invalid_state"
@@ -149,14 +149,14 @@ def test_invalid_double_vote(chain: Chain) -> None:
     assert proposal(chain, pid).yes == ["miit", "saic"]
 
 
-def test_invalid_vote_by_non_member(chain: Chain) -> None:
+def test_invalid_vote_by_non_member(chain: CoreChain) -> None:
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
     assert chain.reject("stranger", gov.Vote(pid, True)) == "unauthorized"
     assert chain.last_check is not None and not chain.last_check.ok
     assert proposal(chain, pid).yes == ["miit"]
 
 
-def test_invalid_vote_by_suspended_member(chain: Chain) -> None:
+def test_invalid_vote_by_suspended_member(chain: CoreChain) -> None:
     carry(chain, "miit", gov.SuspendMember("police"))
     assert member(chain, "police").status == "suspended"
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
@@ -164,17 +164,17 @@ def test_invalid_vote_by_suspended_member(chain: Chain) -> None:
     assert chain.reject("police", gov.Propose(gov.SuspendMember("saic"))) == "unauthorized"
 
 
-def test_invalid_vote_on_unknown_proposal(chain: Chain) -> None:
+def test_invalid_vote_on_unknown_proposal(chain: CoreChain) -> None:
     assert chain.reject("saic", gov.Vote(99, True)) == "not_found"
     assert chain.reject("saic", gov.Vote(-1, True)) == "not_found"
     assert chain.reject("saic", gov.Vote(0, True)) == "not_found"
 
 
-def test_invalid_propose_by_non_member(chain: Chain) -> None:
+def test_invalid_propose_by_non_member(chain: CoreChain) -> None:
     assert chain.reject("stranger", gov.Propose(gov.SuspendMember("bosch"))) == "unauthorized"
 
 
-def test_threshold_follows_active_members(chain: Chain) -> None:
+def test_threshold_follows_active_members(chain: CoreChain) -> None:
     """With one of five suspended, 4 active need ceil(8/3) = 3 yes votes."""
     carry(chain, "miit", gov.SuspendMember("police"))
     pid = propose(chain, "miit", gov.SuspendMember("bosch"))
@@ -188,7 +188,7 @@ def test_threshold_follows_active_members(chain: Chain) -> None:
 # --- every action ------------------------------------------------------------------------------
 
 
-def test_add_member_with_validator_emits_update(chain: Chain) -> None:
+def test_add_member_with_validator_emits_update(chain: CoreChain) -> None:
     vk = validator_key("catarc")
     action = gov.AddMember(
         "catarc", "CATARC", ["association"], seeded_key("catarc").public_key, vk, 7
@@ -236,13 +236,13 @@ def test_add_member_with_validator_emits_update(chain: Chain) -> None:
         (gov.SuspendMember("x" * 300), "invalid_body"),
     ],
 )
-def test_invalid_proposal_actions(chain: Chain, action: gov.Action, code: str) -> None:
+def test_invalid_proposal_actions(chain: CoreChain, action: gov.Action, code: str) -> None:
     assert chain.reject("miit", gov.Propose(action)) == code
     with pytest.raises(NotFound, match="no such proposal"):
         proposal(chain, 1)
 
 
-def test_suspend_member_stops_signing_and_removes_validator(chain: Chain) -> None:
+def test_suspend_member_stops_signing_and_removes_validator(chain: CoreChain) -> None:
     carry(chain, "miit", gov.SuspendMember("saic"))
     m = member(chain, "saic")
     assert (m.status, m.power) == ("suspended", 0)
@@ -251,7 +251,7 @@ def test_suspend_member_stops_signing_and_removes_validator(chain: Chain) -> Non
     assert chain.reject("saic", gov.Propose(gov.SuspendMember("bosch"))) == "unauthorized"
 
 
-def test_invalid_suspend_twice_fails_at_execution(chain: Chain) -> None:
+def test_invalid_suspend_twice_fails_at_execution(chain: CoreChain) -> None:
     carry(chain, "miit", gov.SuspendMember("bosch"))
     pid = carry(chain, "miit", gov.SuspendMember("bosch"))
     p = proposal(chain, pid)
@@ -259,7 +259,7 @@ def test_invalid_suspend_twice_fails_at_execution(chain: Chain) -> None:
     assert p.outcome.startswith("invalid_state")
 
 
-def test_reinstate_member(chain: Chain) -> None:
+def test_reinstate_member(chain: CoreChain) -> None:
     carry(chain, "miit", gov.SuspendMember("bosch"))
     carry(chain, "miit", gov.ReinstateMember("bosch"))
     assert member(chain, "bosch").status == "active"
@@ -267,14 +267,14 @@ def test_reinstate_member(chain: Chain) -> None:
     chain.send("bosch", gov.Propose(gov.SuspendMember("police")))
 
 
-def test_invalid_reinstate_active_member(chain: Chain) -> None:
+def test_invalid_reinstate_active_member(chain: CoreChain) -> None:
     pid = carry(chain, "miit", gov.ReinstateMember("bosch"))
     p = proposal(chain, pid)
     assert (p.status, p.outcome.split(":")[0]) == ("failed", "invalid_state")
     assert members.get_active_member_count(chain.app.state) == 5
 
 
-def test_remove_member_is_final(chain: Chain) -> None:
+def test_remove_member_is_final(chain: CoreChain) -> None:
     carry(chain, "miit", gov.RemoveMember("geely"))
     m = member(chain, "geely")
     assert (m.status, m.power) == ("removed", 0)
@@ -290,7 +290,7 @@ def test_remove_member_is_final(chain: Chain) -> None:
     carry(chain, "miit", gov.AddMember("geely2", "Geely", ["oem"], seeded_key("geely").public_key))
 
 
-def test_change_roles_grants_and_takes_rights(chain: Chain) -> None:
+def test_change_roles_grants_and_takes_rights(chain: CoreChain) -> None:
     from tests.core.test_vehicles import register_body
 
     assert chain.reject("bosch", register_body("bosch:b-1")) == "unauthorized"
@@ -302,7 +302,7 @@ def test_change_roles_grants_and_takes_rights(chain: Chain) -> None:
     assert last_updates(chain) == []
 
 
-def test_rotate_member_key(chain: Chain) -> None:
+def test_rotate_member_key(chain: CoreChain) -> None:
     new = seeded_key("saic-2027")
     carry(chain, "miit", gov.RotateMemberKey("saic", new.public_key))
     assert member(chain, "saic").public_key == new.public_key
@@ -311,14 +311,14 @@ def test_rotate_member_key(chain: Chain) -> None:
     assert last_updates(chain) == []  # not a validator change
 
 
-def test_invalid_rotate_member_key_to_used_key(chain: Chain) -> None:
+def test_invalid_rotate_member_key_to_used_key(chain: CoreChain) -> None:
     pid = carry(chain, "miit", gov.RotateMemberKey("saic", seeded_key("geely").public_key))
     p = proposal(chain, pid)
     assert (p.status, p.outcome.split(":")[0]) == ("failed", "already_exists")
     assert member(chain, "saic").public_key == seeded_key("saic").public_key
 
 
-def test_set_validator_add_change_and_remove(chain: Chain) -> None:
+def test_set_validator_add_change_and_remove(chain: CoreChain) -> None:
     vk = validator_key("bosch")
     carry(chain, "miit", gov.SetValidator("bosch", vk, 3))
     assert last_updates(chain) == [ValidatorUpdate(vk, 3)]
@@ -332,14 +332,14 @@ def test_set_validator_add_change_and_remove(chain: Chain) -> None:
     assert member(chain, "bosch").power == 0
 
 
-def test_invalid_set_validator_on_suspended_member(chain: Chain) -> None:
+def test_invalid_set_validator_on_suspended_member(chain: CoreChain) -> None:
     carry(chain, "miit", gov.SuspendMember("bosch"))
     pid = carry(chain, "miit", gov.SetValidator("bosch", validator_key("bosch"), 3))
     assert proposal(chain, pid).status == "failed"
     assert last_updates(chain) == []
 
 
-def test_invalid_set_validator_to_another_members_key(chain: Chain) -> None:
+def test_invalid_set_validator_to_another_members_key(chain: CoreChain) -> None:
     """Two members sharing a validator key would let one member's removal
     silently remove the other's voting power: refuse it."""
     pid = carry(chain, "miit", gov.SetValidator("bosch", validator_key("saic"), 3))
@@ -353,7 +353,7 @@ def test_invalid_set_validator_to_another_members_key(chain: Chain) -> None:
     assert last_updates(chain) == [ValidatorUpdate(validator_key("saic"), 3)]
 
 
-def test_invalid_add_member_with_another_members_validator_key(chain: Chain) -> None:
+def test_invalid_add_member_with_another_members_validator_key(chain: CoreChain) -> None:
     action = gov.AddMember(
         "n1", "N", ["oem"], seeded_key("n1").public_key, validator_key("geely"), 1
     )
@@ -363,7 +363,7 @@ def test_invalid_add_member_with_another_members_validator_key(chain: Chain) -> 
         member(chain, "n1")
 
 
-def test_executed_action_that_became_impossible_fails(chain: Chain) -> None:
+def test_executed_action_that_became_impossible_fails(chain: CoreChain) -> None:
     """Two proposals to add the same id: the second fails when it would execute."""
     action = gov.AddMember("ping-an", "Ping An", ["insurer"], seeded_key("ping-an").public_key)
     first = propose(chain, "miit", action)
@@ -384,7 +384,7 @@ def test_executed_action_that_became_impossible_fails(chain: Chain) -> None:
 
 
 def test_invalid_suspended_members_earlier_vote_no_longer_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    chain = open_chain(tmp_path / "g.db", make_genesis(ttl=100))
+    chain = open_core_chain(make_genesis(ttl=100))
     newcomer = seeded_key("newcomer").public_key
     pid = propose(chain, "saic", gov.AddMember("newcomer", "Newcomer", ["insurer"], newcomer))
     vote(chain, "geely", pid)
@@ -397,4 +397,3 @@ def test_invalid_suspended_members_earlier_vote_no_longer_counts(tmp_path) -> No
     vote(chain, "police", pid)
     assert proposal(chain, pid).status == "executed"
     assert member(chain, "newcomer").status == "active"
-    chain.db.close()

@@ -8,11 +8,12 @@ import pytest
 from carchain.core import vehicles as veh
 from carchain.core.vehicles import OPEN_UNTIL_MS, OwnerPeriod
 from carchain.errors import NotFound
-from tests.conftest import Chain, seeded_key
+from tests.conftest import seeded_key
+from tests.core.memory import CoreChain, core_chain  # noqa: F401
 from tests.core.test_vehicles import OWNER, register_body, transfer_body
 
 
-def test_owner_history_through_two_transfers(chain: Chain) -> None:
+def test_owner_history_through_two_transfers(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     registered = veh.get_vehicle(chain.app.state, "saic:1").owner_since_ms
     assert registered == chain.now_ms
@@ -38,7 +39,7 @@ def test_owner_history_through_two_transfers(chain: Chain) -> None:
     assert veh.get_owner_at(state, "saic:1", 2**62) == third.public_key
 
 
-def test_invalid_owner_before_registration_or_of_unknown_vehicle(chain: Chain) -> None:
+def test_invalid_owner_before_registration_or_of_unknown_vehicle(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     registered = veh.get_vehicle(chain.app.state, "saic:1").owner_since_ms
     chain.send("saic", transfer_body("saic:1", seeded_key("owner-2")))
@@ -48,7 +49,7 @@ def test_invalid_owner_before_registration_or_of_unknown_vehicle(chain: Chain) -
         veh.get_owner_at(chain.app.state, "saic:404", registered)
 
 
-def test_owner_history_is_provable_state(chain: Chain) -> None:
+def test_owner_history_is_provable_state(chain: CoreChain) -> None:
     """The closed period is a record in the vehicles store (in the app hash), not a cache."""
     chain.send("saic", register_body())
     chain.send("saic", transfer_body("saic:1", seeded_key("owner-2")))
@@ -57,7 +58,7 @@ def test_owner_history_is_provable_state(chain: Chain) -> None:
     assert chain.read(veh.STORE, veh.compute_owner_period_key("saic:1", 1), OwnerPeriod) is None
 
 
-def test_invalid_transfer_writes_no_history(chain: Chain) -> None:
+def test_invalid_transfer_writes_no_history(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     mallory = seeded_key("mallory")
     assert chain.reject("saic", transfer_body("saic:1", mallory, owner=mallory)) == "unauthorized"

@@ -20,7 +20,8 @@ from carchain.core import members, validators
 from carchain.core.types import TxResult, ValidatorUpdate
 from carchain.core.validators import MAX_TOTAL_VOTING_POWER
 from carchain.errors import LivenessViolation, get_error_class
-from tests.conftest import Chain, make_genesis, open_chain, seeded_key, snapshot, validator_key
+from tests.conftest import make_genesis, seeded_key, validator_key
+from tests.core.memory import CoreChain, core_chain, open_core_chain  # noqa: F401
 
 MEMBER_IDS = ("saic", "geely", "bosch", "miit", "police")
 
@@ -41,7 +42,7 @@ def apply_like_cometbft(vset: dict[bytes, int], updates: list[ValidatorUpdate]) 
     return out
 
 
-def state_validator_set(chain: Chain, ids: tuple[str, ...] = MEMBER_IDS) -> dict[bytes, int]:
+def state_validator_set(chain: CoreChain, ids: tuple[str, ...] = MEMBER_IDS) -> dict[bytes, int]:
     """Return {validator key: power} as the committed state holds it."""
     out = {}
     for mid in ids:
@@ -52,14 +53,13 @@ def state_validator_set(chain: Chain, ids: tuple[str, ...] = MEMBER_IDS) -> dict
 
 
 @pytest.fixture
-def gchain(tmp_path: Path) -> Iterator[Chain]:
+def gchain(tmp_path: Path) -> Iterator[CoreChain]:
     """Five founders (saic and geely validate with power 10), proposals live 100 blocks."""
-    c = open_chain(tmp_path / "v.db", make_genesis(ttl=100))
+    c = open_core_chain(make_genesis(ttl=100))
     yield c
-    c.db.close()
 
 
-def prepare(chain: Chain, action: gov.Action) -> int:
+def prepare(chain: CoreChain, action: gov.Action) -> int:
     """Propose ``action`` and gather 3 of the 4 yes votes it needs; return its id."""
     result = chain.send("miit", gov.Propose(action))
     pid = int(
@@ -71,7 +71,7 @@ def prepare(chain: Chain, action: gov.Action) -> int:
     return pid
 
 
-def decide_in_one_block(chain: Chain, votes: list[tuple[str, int]]) -> list[ValidatorUpdate]:
+def decide_in_one_block(chain: CoreChain, votes: list[tuple[str, int]]) -> list[ValidatorUpdate]:
     """Cast the deciding votes in one block; check the updates as CometBFT would.
 
     Return the block's validator updates.
@@ -94,7 +94,7 @@ def decide_in_one_block(chain: Chain, votes: list[tuple[str, int]]) -> list[Vali
 # --- two updates for one key in one block ----------------------------------------------------
 
 
-def test_two_set_validator_decisions_for_one_member_merge_last_wins(gchain: Chain) -> None:
+def test_two_set_validator_decisions_for_one_member_merge_last_wins(gchain: CoreChain) -> None:
     ks = validator_key("saic")
     p1 = prepare(gchain, gov.SetValidator("saic", ks, 20))
     p2 = prepare(gchain, gov.SetValidator("saic", ks, 30))
@@ -103,7 +103,7 @@ def test_two_set_validator_decisions_for_one_member_merge_last_wins(gchain: Chai
     assert members.get_member(gchain.app.state, "saic").power == 30
 
 
-def test_set_validator_then_suspension_in_one_block_is_one_removal(gchain: Chain) -> None:
+def test_set_validator_then_suspension_in_one_block_is_one_removal(gchain: CoreChain) -> None:
     ks = validator_key("saic")
     p1 = prepare(gchain, gov.SetValidator("saic", ks, 20))
     p2 = prepare(gchain, gov.SuspendMember("saic"))
@@ -113,7 +113,7 @@ def test_set_validator_then_suspension_in_one_block_is_one_removal(gchain: Chain
     assert (m.status, m.power) == ("suspended", 0)
 
 
-def test_key_swap_between_members_in_one_block(gchain: Chain) -> None:
+def test_key_swap_between_members_in_one_block(gchain: CoreChain) -> None:
     """saic gives up its key for a temporary one, geely takes saic's, saic takes
     geely's: the temporary key never reaches CometBFT, and no key appears twice."""
     ks, kg, kt = validator_key("saic"), validator_key("geely"), validator_key("tmp")
@@ -125,7 +125,7 @@ def test_key_swap_between_members_in_one_block(gchain: Chain) -> None:
     assert state_validator_set(gchain) == {ks: 15, kg: 5}
 
 
-def test_two_voters_deciding_add_and_remove_of_one_key_send_nothing(gchain: Chain) -> None:
+def test_two_voters_deciding_add_and_remove_of_one_key_send_nothing(gchain: CoreChain) -> None:
     """Two honest votes by different members close two proposals in one block:
     bosch becomes a validator and stops again; CometBFT never knew the key, so
     a removal would be an unknown-key error: nothing is sent."""
@@ -136,14 +136,14 @@ def test_two_voters_deciding_add_and_remove_of_one_key_send_nothing(gchain: Chai
     assert members.get_member(gchain.app.state, "bosch").power == 0
 
 
-def test_change_and_change_back_in_one_block_sends_nothing(gchain: Chain) -> None:
+def test_change_and_change_back_in_one_block_sends_nothing(gchain: CoreChain) -> None:
     ks = validator_key("saic")
     p1 = prepare(gchain, gov.SetValidator("saic", ks, 20))
     p2 = prepare(gchain, gov.SetValidator("saic", ks, 10))
     assert decide_in_one_block(gchain, [("police", p1), ("police", p2)]) == []
 
 
-def test_new_member_validator_then_power_change_in_one_block(gchain: Chain) -> None:
+def test_new_member_validator_then_power_change_in_one_block(gchain: CoreChain) -> None:
     vk = validator_key("catarc")
     add = gov.AddMember("catarc", "CATARC", ["association"], seeded_key("catarc").public_key, vk, 7)
     p1 = prepare(gchain, add)
@@ -163,7 +163,7 @@ def test_new_member_validator_then_power_change_in_one_block(gchain: Chain) -> N
     assert apply_like_cometbft(before, updates) == state_validator_set(gchain, ids)
 
 
-def test_key_released_and_taken_by_a_new_member_in_one_block(gchain: Chain) -> None:
+def test_key_released_and_taken_by_a_new_member_in_one_block(gchain: CoreChain) -> None:
     """saic moves to a new key and a new member joins with saic's old one: the old
     key is removed and re-added in one block, which CometBFT sees as one change."""
     ks, kn = validator_key("saic"), validator_key("saic-new")
@@ -252,14 +252,13 @@ ONE_VALIDATOR = (
 
 
 @pytest.fixture
-def lone(tmp_path: Path) -> Iterator[Chain]:
+def lone(tmp_path: Path) -> Iterator[CoreChain]:
     """Two members, one validator (saic, power 10); a proposal needs both votes."""
-    c = open_chain(tmp_path / "lone.db", make_genesis(founders=ONE_VALIDATOR, ttl=100))
+    c = open_core_chain(make_genesis(founders=ONE_VALIDATOR, ttl=100))
     yield c
-    c.db.close()
 
 
-def carry_two(chain: Chain, action: gov.Action) -> gov.Proposal:
+def carry_two(chain: CoreChain, action: gov.Action) -> gov.Proposal:
     """Pass ``action`` with both members' votes; return the closed proposal."""
     result = chain.send("miit", gov.Propose(action))
     pid = int(
@@ -279,20 +278,20 @@ def carry_two(chain: Chain, action: gov.Action) -> gov.Proposal:
     ],
 )
 def test_invalid_action_that_leaves_no_validator_fails_and_changes_nothing(
-    lone: Chain, action: gov.Action
+    lone: CoreChain, action: gov.Action
 ) -> None:
-    before = snapshot(lone.db, skip=("accounts", "governance"))
+    before = lone.state.snapshot(skip=("accounts", "governance"))
     p = carry_two(lone, action)
     assert p.status == "failed"
     assert p.outcome.startswith("liveness_violation:"), p.outcome
-    assert snapshot(lone.db, skip=("accounts", "governance")) == before
+    assert lone.state.snapshot(skip=("accounts", "governance")) == before
     assert lone.finalized[-1].validator_updates == []
     m = members.get_member(lone.app.state, "saic")
     assert (m.status, m.power) == ("active", 10)
     assert members.get_total_validator_power(lone.app.state) == 10
 
 
-def test_last_validator_may_move_to_a_new_key(lone: Chain) -> None:
+def test_last_validator_may_move_to_a_new_key(lone: CoreChain) -> None:
     new = validator_key("saic-2")
     assert carry_two(lone, gov.SetValidator("saic", new, 10)).status == "executed"
     assert lone.finalized[-1].validator_updates == [
@@ -302,7 +301,9 @@ def test_last_validator_may_move_to_a_new_key(lone: Chain) -> None:
     assert members.get_total_validator_power(lone.app.state) == 10
 
 
-def test_invalid_suspending_both_validators_in_one_block_stops_at_the_last(gchain: Chain) -> None:
+def test_invalid_suspending_both_validators_in_one_block_stops_at_the_last(
+    gchain: CoreChain,
+) -> None:
     p1 = prepare(gchain, gov.SuspendMember("saic"))
     p2 = prepare(gchain, gov.SetValidator("geely", validator_key("geely"), 0))
     for pid in (p1, p2):
@@ -316,17 +317,16 @@ def test_invalid_suspending_both_validators_in_one_block_stops_at_the_last(gchai
 
 
 def test_invalid_suspending_the_last_active_member_fails(tmp_path: Path) -> None:
-    chain = open_chain(tmp_path / "one.db", make_genesis(founders=(("solo", "S", ["oem"], 0),)))
+    chain = open_core_chain(make_genesis(founders=(("solo", "S", ["oem"], 0),)))
     result = chain.send("solo", gov.Propose(gov.SuspendMember("solo")))
     assert {e.type for e in result.events} >= {"proposal_closed"}
     p = gov.get_proposal(chain.app.state, 1)
     assert (p.status, p.outcome.split(":")[0]) == ("failed", "liveness_violation")
     assert members.get_member(chain.app.state, "solo").status == "active"
     assert members.get_active_member_count(chain.app.state) == 1
-    chain.db.close()
 
 
-def test_total_power_counter_follows_every_change(gchain: Chain) -> None:
+def test_total_power_counter_follows_every_change(gchain: CoreChain) -> None:
     assert members.get_total_validator_power(gchain.app.state) == 20
     vk = validator_key("bosch")
     p = prepare(gchain, gov.SetValidator("bosch", vk, 7))
@@ -336,7 +336,7 @@ def test_total_power_counter_follows_every_change(gchain: Chain) -> None:
     assert members.get_validator_power(gchain.app.state, validator_key("nobody")) == 0
 
 
-def test_block_updates_are_checked_against_the_state_at_block_start(lone: Chain) -> None:
+def test_block_updates_are_checked_against_the_state_at_block_start(lone: CoreChain) -> None:
     """The last line of defence: a change set that would halt CometBFT never leaves
     the core, whatever produced it."""
     from carchain.core.block import compute_block_validator_updates

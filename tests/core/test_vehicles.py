@@ -22,7 +22,8 @@ from carchain.crypto.signing import SigningKey
 from carchain.errors import InvalidBody, InvalidGenesis
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import compute_vin_commitment
-from tests.conftest import CHAIN_ID, FOUNDERS, VIN_SALT, Chain, make_genesis, open_chain, seeded_key
+from tests.conftest import CHAIN_ID, FOUNDERS, VIN_SALT, make_genesis, seeded_key
+from tests.core.memory import CoreChain, core_chain, open_core_chain  # noqa: F401
 
 OWNER = seeded_key("owner-1")
 VIN = "LSVAX4181E2100001"  # a Chinese WMI: position 9 is a valid check digit
@@ -39,7 +40,7 @@ def register_body(vid: str = "saic:1", owner: SigningKey = OWNER) -> RegisterVeh
     )
 
 
-def vehicle(chain: Chain, vid: str) -> Vehicle:
+def vehicle(chain: CoreChain, vid: str) -> Vehicle:
     return veh.get_vehicle(chain.app.state, vid)
 
 
@@ -62,7 +63,7 @@ def rotate_body(
     return RotateVehicleKey(vid, new_key, sig)
 
 
-def suspend(chain: Chain, member_id: str) -> None:
+def suspend(chain: CoreChain, member_id: str) -> None:
     result = chain.send("miit", gov.Propose(gov.SuspendMember(member_id)))
     pid = int(
         next(e for e in result.events if e.type == "proposal_created").attributes["proposal_id"]
@@ -75,7 +76,7 @@ def suspend(chain: Chain, member_id: str) -> None:
 # --- register ------------------------------------------------------------------------------
 
 
-def test_register(chain: Chain) -> None:
+def test_register(chain: CoreChain) -> None:
     result = chain.send("saic", register_body())
     assert {e.type: e.attributes for e in result.events}["vehicle_registered"] == {
         "vehicle_id": "saic:1",
@@ -95,10 +96,9 @@ def test_register(chain: Chain) -> None:
     assert veh.get_vehicle_by_key_optional(chain.app.state, body.public_key) == v
 
 
-def test_vin_is_never_on_chain(chain: Chain) -> None:
+def test_vin_is_never_on_chain(chain: CoreChain) -> None:
     chain.send("saic", register_body())
-    rows = chain.db.conn.execute("SELECT value FROM kv").fetchall()
-    assert not any(VIN.encode() in bytes(r[0]) for r in rows)
+    assert not any(VIN.encode() in value for value in chain.state.snapshot().values())
     assert vehicle(chain, "saic:1").vin_commitment == compute_vin_commitment(VIN, VIN_SALT)
 
 
@@ -124,12 +124,12 @@ def test_vin_is_never_on_chain(chain: Chain) -> None:
         ({"year": 2101}, "invalid_body"),
     ],
 )
-def test_invalid_register_body(chain: Chain, change: dict[str, object], code: str) -> None:
+def test_invalid_register_body(chain: CoreChain, change: dict[str, object], code: str) -> None:
     body = msgspec.structs.replace(register_body(), **change)
     assert chain.reject("saic", body) == code
 
 
-def test_invalid_register_duplicate_id_or_key(chain: Chain) -> None:
+def test_invalid_register_duplicate_id_or_key(chain: CoreChain) -> None:
     chain.send("saic", register_body("saic:1"))
     assert chain.reject("saic", register_body("saic:1")) == "already_exists"
     # Another OEM cannot take over the id either: it is not in its namespace.
@@ -142,18 +142,18 @@ def test_invalid_register_duplicate_id_or_key(chain: Chain) -> None:
 
 
 @pytest.mark.parametrize("signer", ["bosch", "miit", "police", "owner-1", "vehicle/saic:1", "x"])
-def test_invalid_register_by_non_oem(chain: Chain, signer: str) -> None:
+def test_invalid_register_by_non_oem(chain: CoreChain, signer: str) -> None:
     assert chain.reject(signer, register_body()) == "unauthorized"
     assert chain.last_check is not None
     assert chain.last_check.error_code == "unauthorized"  # refused at admission
 
 
-def test_invalid_register_by_suspended_oem(chain: Chain) -> None:
+def test_invalid_register_by_suspended_oem(chain: CoreChain) -> None:
     suspend(chain, "saic")
     assert chain.reject("saic", register_body()) == "unauthorized"
 
 
-def test_registering_oem_is_the_signer(chain: Chain) -> None:
+def test_registering_oem_is_the_signer(chain: CoreChain) -> None:
     """The OEM is never taken from the body: a vehicle is always its signer's."""
     chain.send("geely", register_body("geely:1"))
     assert vehicle(chain, "geely:1").oem == "geely"
@@ -163,7 +163,7 @@ def test_registering_oem_is_the_signer(chain: Chain) -> None:
 
 
 @pytest.mark.parametrize("vid", ["saic:1", "saic:LSVAX4181E2100001", "saic:looking-id"])
-def test_invalid_register_in_another_oems_namespace(chain: Chain, vid: str) -> None:
+def test_invalid_register_in_another_oems_namespace(chain: CoreChain, vid: str) -> None:
     """Squatting: geely cannot claim ids in saic's namespace, before or after saic uses them."""
     assert chain.reject("geely", register_body(vid)) == "foreign_vehicle_namespace"
     chain.send("saic", register_body(vid))
@@ -171,13 +171,13 @@ def test_invalid_register_in_another_oems_namespace(chain: Chain, vid: str) -> N
 
 
 @pytest.fixture
-def prefix_chain(tmp_path: Path) -> Chain:
+def prefix_chain(tmp_path: Path) -> CoreChain:
     """A chain where one OEM's id is a prefix of another's: ``saic`` and ``saic-x``."""
     founders = (*FOUNDERS, ("saic-x", "SAIC X", ["oem"], 0))
-    return open_chain(tmp_path / "prefix.db", make_genesis(founders=founders))
+    return open_core_chain(make_genesis(founders=founders))
 
 
-def test_invalid_register_across_prefix_namespaces(prefix_chain: Chain) -> None:
+def test_invalid_register_across_prefix_namespaces(prefix_chain: CoreChain) -> None:
     chain = prefix_chain
     assert chain.reject("saic", register_body("saic-x:1")) == "foreign_vehicle_namespace"
     assert chain.reject("saic-x", register_body("saic:1")) == "foreign_vehicle_namespace"
@@ -187,11 +187,11 @@ def test_invalid_register_across_prefix_namespaces(prefix_chain: Chain) -> None:
     assert (vehicle(chain, "saic-x:1").oem, vehicle(chain, "saic:1").oem) == ("saic-x", "saic")
 
 
-def test_invalid_member_id_with_namespace_separator(tmp_path: Path, chain: Chain) -> None:
+def test_invalid_member_id_with_namespace_separator(tmp_path: Path, chain: CoreChain) -> None:
     """A member id never holds ``:``, so ``<member>:<local>`` splits one way only."""
     founders = (*FOUNDERS, ("saic:x", "SAIC X", ["oem"], 0))
     with pytest.raises(InvalidGenesis, match="member id"):
-        open_chain(tmp_path / "sep.db", make_genesis(founders=founders))
+        open_core_chain(make_genesis(founders=founders))
     propose = gov.Propose(
         gov.AddMember("saic:x", "SAIC X", ["oem"], seeded_key("saic:x").public_key)
     )
@@ -228,7 +228,7 @@ ACTIONS = {
     ],
 )
 def test_invalid_only_own_oem(
-    chain: Chain, action: str, signer: str, code: str, refused_at_admission: bool
+    chain: CoreChain, action: str, signer: str, code: str, refused_at_admission: bool
 ) -> None:
     chain.send("saic", register_body())
     before = vehicle(chain, "saic:1")
@@ -239,7 +239,7 @@ def test_invalid_only_own_oem(
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
-def test_invalid_only_own_oem_while_suspended(chain: Chain, action: str) -> None:
+def test_invalid_only_own_oem_while_suspended(chain: CoreChain, action: str) -> None:
     chain.send("saic", register_body())
     suspend(chain, "saic")
     assert chain.reject("saic", ACTIONS[action]()) == "unauthorized"
@@ -247,7 +247,7 @@ def test_invalid_only_own_oem_while_suspended(chain: Chain, action: str) -> None
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
-def test_invalid_other_oem_even_with_oem_role_granted(chain: Chain, action: str) -> None:
+def test_invalid_other_oem_even_with_oem_role_granted(chain: CoreChain, action: str) -> None:
     """A member that gains the OEM role still cannot touch another OEM's cars."""
     chain.send("saic", register_body())
     result = chain.send("miit", gov.Propose(gov.ChangeRoles("bosch", ["oem", "supplier"])))
@@ -260,14 +260,14 @@ def test_invalid_other_oem_even_with_oem_role_granted(chain: Chain, action: str)
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))
-def test_invalid_action_on_unknown_vehicle(chain: Chain, action: str) -> None:
+def test_invalid_action_on_unknown_vehicle(chain: CoreChain, action: str) -> None:
     assert chain.reject("saic", ACTIONS[action]()) == "not_found"
 
 
 # --- transfer ----------------------------------------------------------------------------------
 
 
-def test_transfer_with_owner_consent(chain: Chain) -> None:
+def test_transfer_with_owner_consent(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     new = seeded_key("owner-2")
     result = chain.send("saic", transfer_body("saic:1", new))
@@ -283,14 +283,14 @@ def test_transfer_with_owner_consent(chain: Chain) -> None:
     assert vehicle(chain, "saic:1").owner == third.public_key
 
 
-def test_invalid_transfer_signed_by_wrong_owner(chain: Chain) -> None:
+def test_invalid_transfer_signed_by_wrong_owner(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     mallory = seeded_key("mallory")
     assert chain.reject("saic", transfer_body("saic:1", mallory, owner=mallory)) == "unauthorized"
     assert vehicle(chain, "saic:1").owner == OWNER.public_key
 
 
-def test_invalid_transfer_replayed_owner_signature(chain: Chain) -> None:
+def test_invalid_transfer_replayed_owner_signature(chain: CoreChain) -> None:
     """The consent covers transfer_seq: once used, it cannot move the car again."""
     chain.send("saic", register_body())
     new = seeded_key("owner-2")
@@ -307,7 +307,7 @@ def test_invalid_transfer_replayed_owner_signature(chain: Chain) -> None:
     "tamper",
     ["other_vehicle", "other_new_owner", "other_chain", "other_seq", "garbage", "empty"],
 )
-def test_invalid_transfer_consent_for_something_else(chain: Chain, tamper: str) -> None:
+def test_invalid_transfer_consent_for_something_else(chain: CoreChain, tamper: str) -> None:
     chain.send("saic", register_body("saic:1"))
     chain.send("saic", register_body("saic:2"))
     new = seeded_key("owner-2")
@@ -325,7 +325,7 @@ def test_invalid_transfer_consent_for_something_else(chain: Chain, tamper: str) 
     assert chain.reject("saic", TransferVehicle("saic:1", new.public_key, sig)) == "unauthorized"
 
 
-def test_invalid_transfer_to_current_owner_or_bad_key(chain: Chain) -> None:
+def test_invalid_transfer_to_current_owner_or_bad_key(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     assert chain.reject("saic", transfer_body("saic:1", OWNER)) == "invalid_body"
     bad = TransferVehicle("saic:1", b"k" * 31, b"\x00" * 64)
@@ -335,7 +335,7 @@ def test_invalid_transfer_to_current_owner_or_bad_key(chain: Chain) -> None:
 # --- rotate key ----------------------------------------------------------------------------------
 
 
-def test_rotate_key(chain: Chain) -> None:
+def test_rotate_key(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     registered_ms = chain.now_ms
     old = register_body().public_key
@@ -353,7 +353,7 @@ def test_rotate_key(chain: Chain) -> None:
     assert veh.get_key_period(state, "saic:1", 2) == veh.KeyPeriod(new, 2, chain.now_ms, 0)
 
 
-def test_get_key_at_follows_the_history(chain: Chain) -> None:
+def test_get_key_at_follows_the_history(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     t1 = chain.now_ms
     k2, k3 = seeded_key("vehicle/k2").public_key, seeded_key("vehicle/k3").public_key
@@ -370,7 +370,7 @@ def test_get_key_at_follows_the_history(chain: Chain) -> None:
 
 
 @pytest.mark.parametrize("cosigner", ["none", "garbage", "oem", "vehicle", "mallory", "new-key"])
-def test_invalid_rotate_without_owner_consent(chain: Chain, cosigner: str) -> None:
+def test_invalid_rotate_without_owner_consent(chain: CoreChain, cosigner: str) -> None:
     """The OEM alone cannot swap in a key of its own: the owner must co-sign."""
     chain.send("saic", register_body())
     before = vehicle(chain, "saic:1")
@@ -393,7 +393,7 @@ def test_invalid_rotate_without_owner_consent(chain: Chain, cosigner: str) -> No
 @pytest.mark.parametrize(
     "tamper", ["other_vehicle", "other_key", "other_chain", "same_version", "other_seq"]
 )
-def test_invalid_rotation_consent_for_something_else(chain: Chain, tamper: str) -> None:
+def test_invalid_rotation_consent_for_something_else(chain: CoreChain, tamper: str) -> None:
     chain.send("saic", register_body("saic:1"))
     chain.send("saic", register_body("saic:2"))
     new = seeded_key("vehicle/new").public_key
@@ -408,7 +408,7 @@ def test_invalid_rotation_consent_for_something_else(chain: Chain, tamper: str) 
     assert chain.reject("saic", RotateVehicleKey("saic:1", new, sig)) == "invalid_owner_consent"
 
 
-def test_invalid_rotate_replayed_owner_consent(chain: Chain) -> None:
+def test_invalid_rotate_replayed_owner_consent(chain: CoreChain) -> None:
     """A consent names the key version it creates: once used, it cannot rotate again."""
     chain.send("saic", register_body())
     k2, k3 = seeded_key("vehicle/k2").public_key, seeded_key("vehicle/k3").public_key
@@ -420,7 +420,7 @@ def test_invalid_rotate_replayed_owner_consent(chain: Chain) -> None:
     assert vehicle(chain, "saic:1").public_key == k3
 
 
-def test_invalid_rotate_consent_of_a_previous_owner(chain: Chain) -> None:
+def test_invalid_rotate_consent_of_a_previous_owner(chain: CoreChain) -> None:
     """A consent signed before a sale is void after it, even once the car comes back."""
     chain.send("saic", register_body())
     new = seeded_key("vehicle/new").public_key
@@ -434,7 +434,7 @@ def test_invalid_rotate_consent_of_a_previous_owner(chain: Chain) -> None:
     assert vehicle(chain, "saic:1").public_key == new
 
 
-def test_invalid_rotate_to_used_or_bad_key(chain: Chain) -> None:
+def test_invalid_rotate_to_used_or_bad_key(chain: CoreChain) -> None:
     chain.send("saic", register_body("saic:1"))
     chain.send("saic", register_body("saic:2"))
     own = register_body("saic:1").public_key
@@ -444,7 +444,7 @@ def test_invalid_rotate_to_used_or_bad_key(chain: Chain) -> None:
     assert chain.reject("saic", rotate_body("saic:1", b"short")) == "invalid_body"
 
 
-def test_invalid_reuse_of_a_rotated_out_key(chain: Chain) -> None:
+def test_invalid_reuse_of_a_rotated_out_key(chain: CoreChain) -> None:
     """A key rotated out (perhaps because it leaked) never becomes a vehicle's key again:
     not another vehicle's (of this OEM or another) and not its own vehicle's."""
     chain.send("saic", register_body("saic:1"))
@@ -466,7 +466,7 @@ def test_invalid_reuse_of_a_rotated_out_key(chain: Chain) -> None:
 # --- revoke -----------------------------------------------------------------------------------
 
 
-def test_revoke_is_final(chain: Chain) -> None:
+def test_revoke_is_final(chain: CoreChain) -> None:
     chain.send("saic", register_body())
     result = chain.send("saic", RevokeVehicle("saic:1", "scrapped"))
     assert [e.type for e in result.events] == ["tx", "vehicle_revoked"]
@@ -484,6 +484,6 @@ def test_revoke_is_final(chain: Chain) -> None:
 
 
 @pytest.mark.parametrize("reason", ["", "r" * 257, "tab\there"])
-def test_invalid_revoke_reason(chain: Chain, reason: str) -> None:
+def test_invalid_revoke_reason(chain: CoreChain, reason: str) -> None:
     chain.send("saic", register_body())
     assert chain.reject("saic", RevokeVehicle("saic:1", reason)) == "invalid_body"

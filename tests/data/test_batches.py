@@ -42,7 +42,7 @@ from carchain.errors import (
     WrongEpoch,
 )
 from tests.conftest import seeded_key
-from tests.data.conftest import NOW_MS, make_car
+from tests.dataplane import NOW_MS, make_car
 
 EPOCH_KEY = b"e" * 32
 VEHICLE = seeded_key("vehicle/v1")
@@ -220,7 +220,7 @@ def test_invalid_epoch_key_box_moved_to_another_scope_fails() -> None:
 
 def test_recorder_closes_batches_by_window_size_and_epoch() -> None:
     car = make_car("v1", seeded_key("custodian/saic"))
-    from tests.data.conftest import make_records
+    from tests.dataplane import make_records
 
     def counts(rec: object, n: int) -> list[int]:
         uploads = []

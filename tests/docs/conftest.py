@@ -1,5 +1,5 @@
 """The data plane's live world and proof bundle, reused for the independent verifier."""
 
-from tests.data.conftest import proven, world
+from tests.dataplane import proven, world
 
 __all__ = ["proven", "world"]

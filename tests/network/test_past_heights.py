@@ -35,7 +35,7 @@ from carchain.sdk.keystore import save_key
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import find_free_port
 from tests.conftest import Processes, make_vin, seeded_key
-from tests.data.conftest import Car, make_car, make_records
+from tests.dataplane import Car, make_car, make_records
 from tests.network.conftest import Localnet, get_height, rpc_get, wait_for
 
 pytestmark = pytest.mark.network

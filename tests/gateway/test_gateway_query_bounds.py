@@ -10,7 +10,7 @@ import pytest
 
 from carchain.sdk.request_signing import sign_request_at
 from tests.conftest import seeded_key
-from tests.data.conftest import World
+from tests.dataplane import World
 
 
 @pytest.mark.parametrize(

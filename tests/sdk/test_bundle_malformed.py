@@ -148,7 +148,7 @@ NETWORK_MALFORMED: dict[str, Mutation] = {
 def test_invalid_malformed_network_bundle_gets_one_typed_error_line(
     proven: Bundle, tmp_path: Path, name: str
 ) -> None:
-    from tests.data.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
+    from tests.sdk.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
 
     net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     vals = tmp_path / "validators.json"
@@ -198,7 +198,7 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def _base(proven: Bundle, engine: str, tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
     if engine == "solo":
         return proven[0], ["--trust-hash", proven[1]["hash"]]
-    from tests.data.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
+    from tests.sdk.test_bundle_trust import VALIDATOR_KEYS, as_network, network_chain
 
     net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     vals = tmp_path / "validators.json"

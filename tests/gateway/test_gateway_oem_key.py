@@ -24,8 +24,8 @@ from carchain.sdk.keystore import save_key
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
 from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
-from tests.data.conftest import make_car, make_records, wait_for
-from tests.data.test_gateway_cli import PASSPHRASE, carchain
+from tests.dataplane import make_car, make_records, wait_for
+from tests.gateway.test_gateway_cli import PASSPHRASE, carchain
 
 KEYS = ("saic", "geely", "bosch", "stranger", "custodian/saic")
 

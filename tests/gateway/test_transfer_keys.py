@@ -23,7 +23,7 @@ from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key
-from tests.data.conftest import (
+from tests.dataplane import (
     COLLECT_ALL,
     NOW_MS,
     Car,

@@ -29,7 +29,7 @@ from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
 from carchain.storage.blobstore import FileBlobStore
 from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
-from tests.data.conftest import Car, make_car, make_records, wait_for
+from tests.dataplane import Car, make_car, make_records, wait_for
 
 PASSPHRASE = "crash-test-passphrase"
 

@@ -20,7 +20,7 @@ from carchain.sdk.keystore import save_key
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
 from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
-from tests.data.conftest import make_car, make_records, wait_for
+from tests.dataplane import make_car, make_records, wait_for
 
 PASSPHRASE = "cli-test-passphrase"
 

@@ -1,5 +1,8 @@
-"""Fixtures for the data plane: vehicles, uploads, an ingestor over a fake registry,
-and a live world (embedded node + embedded gateway) for end-to-end tests."""
+"""The data plane's shared test helpers: vehicles, uploads, an ingestor over a fake
+registry, and a live world (embedded node + embedded gateway) for end-to-end tests.
+
+The fixtures here (``rig``, ``world``, ``proven``) are imported by the conftest.py of
+each directory that uses them (tests/gateway, tests/sdk, tests/docs)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from carchain.sdk.request_signing import (
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key
-from tests.data.conftest import NOW_MS, World, make_records
+from tests.dataplane import NOW_MS, World, make_records
 
 
 def now_ms() -> int:

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from carchain.errors import InvalidBatch
-from tests.data.conftest import NOW_MS, IngestRig
+from tests.dataplane import NOW_MS, IngestRig
 
 
 def rotate_in_fake_registry(rig: IngestRig, name: str, since_ms: int) -> None:

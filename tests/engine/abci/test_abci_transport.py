@@ -26,8 +26,8 @@ from carchain.engine.application import Application
 from carchain.errors import ConfigError
 from carchain.network.backend import RECONCILE_GRACE_S, CometBackend
 from carchain.storage.database import Database
+from tests.engine.abci.test_abci_server import Conn, finalize, init_request, register_tx, run
 from tests.network.conftest import require_network_setup
-from tests.network.test_abci_server import Conn, finalize, init_request, register_tx, run
 
 pytestmark = pytest.mark.network
 

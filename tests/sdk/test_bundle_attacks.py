@@ -19,8 +19,8 @@ from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.light_client import compute_genesis_trust
 from carchain.sdk.record_proofs import verify_record_proof
 from tests.conftest import CHAIN_ID, make_genesis
-from tests.data.test_bundle_trust import START_S, VALIDATOR_KEYS, as_network
 from tests.sdk.lightchain import make_chain
+from tests.sdk.test_bundle_trust import START_S, VALIDATOR_KEYS, as_network
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
@@ -58,7 +58,7 @@ def run(*args: str) -> Any:
 def test_invalid_validators_without_a_chain_id(proven: Bundle, tmp_path: Path) -> None:
     # A validator set names no chain; the same validators may run a test chain where
     # an OEM anchors what it likes. The verifier must know which chain it checks.
-    from tests.data.test_bundle_trust import network_chain
+    from tests.sdk.test_bundle_trust import network_chain
 
     net = as_network(proven[0], network_chain(proven[0], VALIDATOR_KEYS))
     b, vfile = tmp_path / "bundle.json", tmp_path / "validators.json"

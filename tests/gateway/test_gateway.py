@@ -25,7 +25,7 @@ from carchain.errors import (
 )
 from carchain.gateway.anchoring import decode_manifest
 from tests.conftest import seeded_key
-from tests.data.conftest import NOW_MS, IngestRig, World, replace_upload, resign_header
+from tests.dataplane import NOW_MS, IngestRig, World, replace_upload, resign_header
 
 
 def assert_refused(rig: IngestRig, raw: bytes, error: type[CarchainError], **kw: int) -> None:
@@ -179,7 +179,7 @@ def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
     car = world.cars["saic:car-1"]
     good = [car.upload(n=20, start_ms=now_ms() - 600_000, window_ms=10**9)]
     rec = car.recorder()
-    from tests.data.conftest import make_records
+    from tests.dataplane import make_records
 
     for t, r in make_records(30, now_ms() - 300_000):
         good += rec.add_at(r, t)
@@ -219,7 +219,7 @@ def test_revocation_stops_ingest(world: World) -> None:
     world.gclient.submit(car.upload(start_ms=now_ms() - 600_000).body)
     world.send(RevokeVehicle("saic:car-rev", "stolen"))
     later = car.recorder()
-    from tests.data.conftest import make_records
+    from tests.dataplane import make_records
 
     ups = []
     for t, r in make_records(5, now_ms() - 60_000):
@@ -232,7 +232,7 @@ def test_revocation_stops_ingest(world: World) -> None:
 
 
 def test_unregistered_and_foreign_vehicles_over_http(world: World) -> None:
-    from tests.data.conftest import make_car
+    from tests.dataplane import make_car
 
     ghost = make_car("saic:ghost", world.custodian)
     with pytest.raises(UnregisteredVehicle):
@@ -245,7 +245,7 @@ def test_unregistered_and_foreign_vehicles_over_http(world: World) -> None:
 def test_batches_are_queryable_by_vehicle_and_time_range(rig: IngestRig) -> None:
     car, other = rig.car("saic:1"), rig.car("saic:2")
     rec = car.recorder(window_ms=60_000)
-    from tests.data.conftest import make_records
+    from tests.dataplane import make_records
 
     ups = []
     for t, r in make_records(180, NOW_MS - 3_600_000):  # three 1-minute batches

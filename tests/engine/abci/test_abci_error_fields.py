@@ -15,8 +15,8 @@ from carchain.engine.application import Application
 from carchain.errors import InvalidNonce, make_error
 from carchain.network.backend import CometBackend, decode_check_fields
 from carchain.storage.database import Database
+from tests.engine.abci.test_abci_server import finalize, init_request, register_tx
 from tests.network.conftest import require_network_setup
-from tests.network.test_abci_server import finalize, init_request, register_tx
 
 pytestmark = pytest.mark.network
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from carchain.engine.abci.wire import MAX_FRAME_BYTES, encode_uvarint
-from tests.network.test_abci_server import run
-from tests.network.test_abci_transport import abci, connect_comet, serving  # noqa: F401
+from tests.engine.abci.test_abci_server import run
+from tests.engine.abci.test_abci_transport import abci, connect_comet, serving  # noqa: F401
 
 pytestmark = pytest.mark.network
 

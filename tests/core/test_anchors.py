@@ -12,7 +12,7 @@ from carchain.core.anchors import (
     compute_anchor_key,
     compute_head_key,
 )
-from tests.conftest import Chain
+from tests.core.memory import CoreChain, core_chain  # noqa: F401
 
 
 def body(seq: int = 1, **kw: object) -> SubmitAnchor:
@@ -29,7 +29,7 @@ def body(seq: int = 1, **kw: object) -> SubmitAnchor:
     return SubmitAnchor(**fields)  # type: ignore[arg-type]
 
 
-def test_oem_anchors_a_gateway_root(chain: Chain) -> None:
+def test_oem_anchors_a_gateway_root(chain: CoreChain) -> None:
     result = chain.send("saic", body())
     anchor = chain.read(STORE, compute_anchor_key("saic", 1), Anchor)
     assert anchor.root == b"\x01" * 32 and anchor.oem == "saic"
@@ -41,18 +41,18 @@ def test_oem_anchors_a_gateway_root(chain: Chain) -> None:
     chain.send("geely", body(1))  # sequences are per OEM
 
 
-def test_invalid_non_oem_cannot_anchor(chain: Chain) -> None:
+def test_invalid_non_oem_cannot_anchor(chain: CoreChain) -> None:
     assert chain.reject("bosch", body()) == "unauthorized"
     assert chain.reject("outsider", body()) == "unauthorized"
 
 
-def test_invalid_sequence_gap_or_repeat(chain: Chain) -> None:
+def test_invalid_sequence_gap_or_repeat(chain: CoreChain) -> None:
     assert chain.reject("saic", body(2)) == "invalid_state"
     chain.send("saic", body(1))
     assert chain.reject("saic", body(1)) == "invalid_state"
 
 
-def test_invalid_second_anchor_in_one_block(chain: Chain) -> None:
+def test_invalid_second_anchor_in_one_block(chain: CoreChain) -> None:
     first = chain.build("saic", body(1))
     second = chain.build("saic", body(2))
     assert chain.submit(first).ok and chain.submit(second).ok
@@ -66,7 +66,7 @@ def test_invalid_second_anchor_in_one_block(chain: Chain) -> None:
     assert [r.code for r in chain.block()] == [0, 0]
 
 
-def test_invalid_bodies(chain: Chain) -> None:
+def test_invalid_bodies(chain: CoreChain) -> None:
     for bad in (
         body(root=b"short"),
         body(manifest_hash=b""),

@@ -17,7 +17,7 @@ from carchain.errors import InvalidProof
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.client import Client
 from carchain.sdk.record_proofs import build_record_proof, verify_record_proof
-from tests.data.conftest import World, anchored_edr
+from tests.dataplane import World, anchored_edr
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 

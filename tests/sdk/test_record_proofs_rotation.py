@@ -29,7 +29,7 @@ from carchain.sdk.record_proofs import (
 from carchain.sdk.transactions import sign_rotation_consent
 from carchain.sdk.vehicle import Upload
 from tests.conftest import seeded_key
-from tests.data.conftest import Car, World, make_records
+from tests.dataplane import Car, World, make_records
 
 Bundle = tuple[dict[str, Any], dict[str, Any]]
 
