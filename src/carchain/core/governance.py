@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import members
+from carchain.core import liveness, members
 from carchain.core.effects import Effects
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
@@ -233,7 +233,17 @@ def _validator_diff(before: Member | None, after: Member) -> list[ValidatorUpdat
 
 
 def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects) -> None:
-    """Carry out an approved action."""
+    """Carry out an approved action; refuse one that would leave the chain without
+    more than 2/3 of its voting power on validators that signed the last block."""
+    share = liveness.compute_power_share(view, ctx.signers) if ctx.signers else None
+    before, after = _apply_action(view, ctx, action)
+    if share is not None:
+        liveness.validate_power_change(share, liveness.compute_power_share(view, ctx.signers))
+    fx.validator_updates.extend(_validator_diff(before, after))
+    fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
+
+
+def _apply_action(view: KVView, ctx: BlockContext, action: Action) -> tuple[Member | None, Member]:
     before: Member | None = None
     if isinstance(action, AddMember):
         after = members.process_add_member(
@@ -264,8 +274,7 @@ def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects)
             after = members.process_set_validator(
                 view, action.member_id, action.validator_key, action.power
             )
-    fx.validator_updates.extend(_validator_diff(before, after))
-    fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
+    return before, after
 
 
 # --- transitions ---------------------------------------------------------------------

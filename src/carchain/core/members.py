@@ -90,9 +90,17 @@ def compute_signer_key(public_key: bytes) -> bytes:
     return compute_key("k", public_key)
 
 
+VALIDATOR_INDEX_PREFIX = b"x/"  # every validator index entry's key starts so
+
+
 def compute_validator_index_key(validator_key: bytes) -> bytes:
     """Return the state key that maps a validator key to the member holding it."""
     return compute_key("x", validator_key)
+
+
+def get_validator_key_of_index(index_key: bytes) -> bytes:
+    """Return the validator key a validator index entry's state key names."""
+    return index_key[len(VALIDATOR_INDEX_PREFIX) :]
 
 
 def _claim_validator_key(view: KVView, member_id: str, old: bytes, new: bytes) -> None:

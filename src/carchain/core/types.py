@@ -19,6 +19,9 @@ class BlockContext(msgspec.Struct, frozen=True):
     height: int
     time_ms: int
     proposer: bytes
+    # Ed25519 keys of the validators that signed the previous block (CometBFT's
+    # decided last commit); empty when unknown (solo engine, first blocks).
+    signers: tuple[bytes, ...] = ()
 
 
 class Event(msgspec.Struct, frozen=True):

@@ -54,7 +54,8 @@ class InvalidState(StateError):
 
 class LivenessViolation(StateError):
     """The change would leave the chain unable to go on: no validator, no active
-    member, or a validator change set CometBFT would refuse."""
+    member, 2/3 or less of the power on validators that signed the last block
+    (``power`` live of ``total``), or a validator change set CometBFT would refuse."""
 
     code = "liveness_violation"
     abci_code = 29

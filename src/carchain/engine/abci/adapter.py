@@ -15,9 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection
 from typing import Any
 
+from carchain.core import members
 from carchain.core.genesis import decode_genesis
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import BlockContext, Event, TxResult
+from carchain.core.validators import compute_validator_address
 from carchain.engine.abci import protos
 from carchain.engine.abci.blocklog import BlockLog, DecidedBlock
 from carchain.engine.abci.connections import Role
@@ -39,6 +41,8 @@ PENDING_LIMIT = 200_000
 CONSENSUS_REQUESTS = frozenset(
     {"init_chain", "prepare_proposal", "process_proposal", "finalize_block", "commit"}
 )
+BLOCK_ID_FLAG_COMMIT = 2  # tendermint.types.BlockIDFlag: the vote is for the block
+MAX_VALIDATOR_INDEX = 100_000  # validator index entries read to map addresses to keys
 
 
 def compute_time_ms(timestamp: Any) -> int:
@@ -277,6 +281,7 @@ class AbciAdapter:
             int(req.height),
             compute_time_ms(req.time),
             bytes(req.proposer_address),
+            self.get_signers(req.decided_last_commit),
         )
         fin = self.app.finalize_block(ctx, txs)
         self._decided = DecidedBlock(
@@ -297,6 +302,28 @@ class AbciAdapter:
             ],
             app_hash=fin.app_hash,
         )
+
+    def get_signers(self, commit_info: Any) -> tuple[bytes, ...]:
+        """Return the keys of the validators whose vote in ``commit_info`` was for the block.
+
+        A vote names only the validator's address; it is mapped to the key
+        through the validator index of committed state (the same on every
+        node). Addresses the state does not know (a key governance has since
+        released) are left out: they hold no power in the state. Sorted.
+        """
+        signed = {
+            bytes(v.validator.address)
+            for v in commit_info.votes
+            if v.block_id_flag == BLOCK_ID_FLAG_COMMIT
+        }
+        if not signed:
+            return ()
+        by_address: dict[bytes, bytes] = {}
+        index = members.VALIDATOR_INDEX_PREFIX
+        for key, _ in self.app.iterate(members.STORE, index, MAX_VALIDATOR_INDEX):
+            pub_key = members.get_validator_key_of_index(key)
+            by_address[compute_validator_address(pub_key)] = pub_key
+        return tuple(sorted(by_address[a] for a in signed if a in by_address))
 
     def validate_finalize_height(self, height: int) -> None:
         """Raise ``AbciSequenceError`` unless ``height`` is the one to finalize now."""
