@@ -356,9 +356,9 @@ def test_gateway_root_and_manifest() -> None:
 
 def test_gateway_request_signing_bytes() -> None:
     nonce = b"\x0a" * 16
-    got = compute_request_signing_bytes("get", "/batches", "vehicle=saic%3Acar-1", 5, nonce)
-    fields = ["GET", "/batches", "vehicle=saic%3Acar-1", 5, nonce]
-    assert got == b"carchain/gateway-request/v1\x00" + mp(fields)
+    got = compute_request_signing_bytes("saic", "get", "/batches", "vehicle=saic%3Acar-1", 5, nonce)
+    fields = ["saic", "GET", "/batches", "vehicle=saic%3Acar-1", 5, nonce]
+    assert got == b"carchain/gateway-request/v2\x00" + mp(fields)
 
 
 def test_owner_consent_signing_bytes() -> None:

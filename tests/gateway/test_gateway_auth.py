@@ -44,7 +44,7 @@ def get(
 
 
 def signed(key_label: str, path: str, query: str = "", at_ms: int | None = None) -> dict[str, str]:
-    return sign_request_at(seeded_key(key_label), "GET", path, query, at_ms or now_ms())
+    return sign_request_at(seeded_key(key_label), "saic", "GET", path, query, at_ms or now_ms())
 
 
 @pytest.fixture(scope="module")
@@ -162,19 +162,19 @@ def test_after_a_transfer_each_owner_reads_only_its_period(world: World) -> None
 
 
 def test_invalid_request_signed_before_the_gateway_started() -> None:
-    auth = RequestAuthenticator(started_ms=NOW_MS)
+    auth = RequestAuthenticator("saic", started_ms=NOW_MS)
     key = seeded_key("saic")
-    early = sign_request_at(key, "GET", "/batches", "", NOW_MS - 1)
+    early = sign_request_at(key, "saic", "GET", "/batches", "", NOW_MS - 1)
     with pytest.raises(Unauthenticated, match="before the gateway started"):
         auth.authenticate_at("GET", "/batches", "", early, NOW_MS + 10)
-    fresh = sign_request_at(key, "GET", "/batches", "", NOW_MS + 5)
-    assert auth.authenticate_at("GET", "/batches", "", fresh, NOW_MS + 10) == key.public_key
+    fresh = sign_request_at(key, "saic", "GET", "/batches", "", NOW_MS + 5)
+    assert auth.authenticate_at("GET", "/batches", "", fresh, NOW_MS + 10).key == key.public_key
     with pytest.raises(Unauthenticated, match="does not verify"):  # signed for GET, sent as POST
         auth.authenticate_at(
             "POST",
             "/batches",
             "",
-            sign_request_at(key, "GET", "/batches", "", NOW_MS + 5),
+            sign_request_at(key, "saic", "GET", "/batches", "", NOW_MS + 5),
             NOW_MS + 10,
         )
 

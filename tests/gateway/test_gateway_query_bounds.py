@@ -23,7 +23,9 @@ from tests.dataplane import World
     ],
 )
 def test_invalid_listing_range_is_a_typed_error(world: World, query: str) -> None:
-    headers = sign_request_at(seeded_key("saic"), "GET", "/batches", query, int(time.time() * 1000))
+    headers = sign_request_at(
+        seeded_key("saic"), "saic", "GET", "/batches", query, int(time.time() * 1000)
+    )
     resp = httpx.get(f"{world.gateway.url}/batches?{query}", headers=headers, timeout=30)
     assert 400 <= resp.status_code < 500, resp.text
     assert resp.json()["error"]["code"] == "bad_request"
@@ -31,6 +33,8 @@ def test_invalid_listing_range_is_a_typed_error(world: World, query: str) -> Non
 
 def test_listing_at_the_range_limits_works(world: World) -> None:
     query = f"vehicle_id=saic:car-1&start_ms=0&end_ms={2**63 - 1}"
-    headers = sign_request_at(seeded_key("saic"), "GET", "/batches", query, int(time.time() * 1000))
+    headers = sign_request_at(
+        seeded_key("saic"), "saic", "GET", "/batches", query, int(time.time() * 1000)
+    )
     resp = httpx.get(f"{world.gateway.url}/batches?{query}", headers=headers, timeout=30)
     assert resp.status_code == 200 and isinstance(resp.json()["batches"], list)

@@ -101,7 +101,7 @@ class Gateway:
         )
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
         self.oem_key = oem_key.public_key
-        self.authenticator = RequestAuthenticator(int(time.time() * 1000))
+        self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))
         self.access = ReadAccess(oem, custodian, ChainView(self.client))
         self.anchor_interval_s = anchor_interval_s
         self.health = AnchoringHealth()

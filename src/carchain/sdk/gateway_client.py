@@ -2,7 +2,9 @@
 
 Uploads need no request signature (the batch is signed by the vehicle); every
 read is signed with ``signer`` (``sdk/request_signing.py``): the OEM's member or
-custodian key, or the vehicle owner's account key.
+custodian key, or the vehicle owner's account key. Each request is signed for
+the gateway's OEM (its audience): pass ``oem``, or the client asks the
+(unauthenticated) ``GET /status`` once and uses the ``oem`` it names.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 
 from carchain.crypto.signing import SigningKey
+from carchain.errors import NodeUnavailable
 from carchain.sdk.http import HttpService
 from carchain.sdk.request_signing import sign_request_at
 
@@ -22,16 +25,33 @@ class GatewayClient(HttpService):
 
     service = "gateway"
 
-    def __init__(self, url: str, timeout_s: float = 30.0, signer: SigningKey | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 30.0,
+        signer: SigningKey | None = None,
+        oem: str | None = None,
+    ) -> None:
         super().__init__(url, timeout_s)
         self.signer = signer
+        self.oem = oem
+
+    def get_oem(self) -> str:
+        """Return the OEM member id requests are signed for (asked of ``/status`` once)."""
+        if self.oem is None:
+            oem = self.status().get("oem")
+            if not isinstance(oem, str) or not oem:
+                raise NodeUnavailable(f"the gateway at {self.url} names no oem in /status")
+            self.oem = oem
+        return self.oem
 
     def _signed_get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         query = str(httpx.QueryParams(params or {}))
         headers = {}
         if self.signer is not None:
+            oem = self.get_oem()
             now_ms = int(time.time() * 1000)
-            headers = sign_request_at(self.signer, "GET", path, query, now_ms)
+            headers = sign_request_at(self.signer, oem, "GET", path, query, now_ms)
         return self._send("GET", f"{path}?{query}" if query else path, headers=headers)
 
     def submit(self, body: bytes) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import Request
 from carchain.api.encoding import parse_hex
 from carchain.data.batches import decode_signed_header
 from carchain.errors import NotFound
+from carchain.gateway.auth import SignedRequest
 from carchain.gateway.journal import BatchRow
 from carchain.gateway.service import Gateway
 
@@ -20,15 +21,24 @@ def get_gateway(request: Request) -> Gateway:
 
 
 def authenticate(request: Request) -> bytes:
-    """Return the key that signed this request (``Unauthenticated`` if none did)."""
-    gw = get_gateway(request)
-    return gw.authenticator.authenticate_at(
+    """Return the key that signed this request for this gateway (``Unauthenticated`` if
+    none did). Its nonce is remembered only by ``admit``, once the key is authorised."""
+    signed = get_gateway(request).authenticator.authenticate_at(
         request.method,
         request.url.path,
         request.scope.get("query_string", b"").decode("latin-1"),
         request.headers,
         int(time.time() * 1000),
     )
+    request.state.signed_request = signed
+    return signed.key
+
+
+def admit(request: Request) -> None:
+    """Remember the nonce of this authenticated and authorised request, so that a replay
+    of it is refused; raise ``Unauthenticated`` if it is one. Call before answering."""
+    signed = cast(SignedRequest, request.state.signed_request)
+    get_gateway(request).authenticator.remember_at(signed, int(time.time() * 1000))
 
 
 def get_owner_of(gw: Gateway, row: BatchRow) -> bytes:

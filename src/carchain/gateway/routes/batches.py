@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from carchain.data.batches import decode_signed_header
 from carchain.gateway.routes.access import (
+    admit,
     authenticate,
     compute_batch_json,
     filter_readable,
@@ -36,6 +37,7 @@ def list_batches(
     reader = authenticate(request)
     gw = get_gateway(request)
     gw.access.validate_vehicle_reader(reader, vehicle_id)
+    admit(request)
     rows = gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit)
     rows = filter_readable(gw, rows, reader)
     docs = [compute_batch_json(r, gw) for r in rows]
@@ -49,7 +51,9 @@ def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
     """Return one batch's header fields and anchoring state."""
     reader = authenticate(request)
     gw = get_gateway(request)
-    return compute_batch_json(get_readable_row(gw, header_hash, reader), gw)
+    row = get_readable_row(gw, header_hash, reader)
+    admit(request)
+    return compute_batch_json(row, gw)
 
 
 @router.get("/batches/{header_hash}/ciphertext")
@@ -58,6 +62,7 @@ def get_ciphertext(header_hash: str, request: Request) -> Response:
     reader = authenticate(request)
     gw = get_gateway(request)
     h = decode_signed_header(get_readable_row(gw, header_hash, reader).header).header
+    admit(request)
     return Response(gw.blobs.get(h.ciphertext_hash), media_type=OCTETS)
 
 
@@ -67,6 +72,7 @@ def get_batch_proof(header_hash: str, request: Request) -> dict[str, Any]:
     reader = authenticate(request)
     gw = get_gateway(request)
     row = get_readable_row(gw, header_hash, reader)
+    admit(request)
     anchor, proof = gw.anchorer.get_batch_proof(row)
     return {
         "batch_header": row.header.hex(),

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from carchain.api.encoding import parse_hex
 from carchain.data.custody import decode_envelope
-from carchain.gateway.routes.access import authenticate, get_gateway
+from carchain.gateway.routes.access import admit, authenticate, get_gateway
 from carchain.gateway.routes.batches import OCTETS
 
 router = APIRouter(tags=["keys"])
@@ -24,6 +24,7 @@ def get_key_envelope(key_ref: str, request: Request) -> Response:
     gw = get_gateway(request)
     raw = gw.keys.get(parse_hex(key_ref, "key ref", 32))
     gw.access.validate_reader(reader, decode_envelope(raw).owner)
+    admit(request)
     return Response(raw, media_type=OCTETS)
 
 
