@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -34,10 +35,22 @@ KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing ke
 DEFAULT_NODE = DEFAULT_URL
 
 
+def compute_printable_text(text: str) -> str:
+    """Return ``text`` safe for a terminal: whitespace controls become spaces, every other
+    control or format character (escape sequences, C1 codes, bidi overrides) becomes U+FFFD.
+
+    A node's answer (an error's message and fields) is attacker-controlled text.
+    """
+    return "".join(
+        " " if c in "\t\n\r\v\f" else "\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c
+        for c in text
+    )
+
+
 def compute_error_line(exc: CarchainError) -> str:
     """Return the one line a typed error prints as: ``error <code>: <message> [k=v]...``."""
     fields = "".join(f" [{k}={v}]" for k, v in exc.to_json_fields().items())
-    return f"error {exc.code}: {exc.message}{fields}".replace("\n", " ")
+    return compute_printable_text(f"error {exc.code}: {exc.message}{fields}")
 
 
 def fail(exc: CarchainError) -> NoReturn:
