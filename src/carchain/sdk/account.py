@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from carchain.core.transactions import is_valid_nonce
 from carchain.crypto.signing import SigningKey
 from carchain.errors import InvalidNonce
 from carchain.sdk.client import Client
@@ -59,8 +60,10 @@ class Account:
             raise
 
     def resync_from(self, exc: InvalidNonce) -> None:
-        """Continue from the node's expected nonce when the refusal names it, else resync."""
-        if exc.expected is None:
+        """Continue from the node's expected nonce when the refusal names one a transaction
+        can carry; else (absent, zero, negative, 2**63 or more: a hostile node's answer)
+        resync, so the account never signs with a nonce no honest node accepts."""
+        if not is_valid_nonce(exc.expected):
             self.resync()
         else:
             self._nonce = exc.expected - 1
