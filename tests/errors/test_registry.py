@@ -129,3 +129,9 @@ def test_make_error_rebuilds_fields_from_json_and_drops_bad_ones() -> None:
     assert bad_hex.fields == {}
     assert errors.decode_fields_json(b"\xff") == {}
     assert errors.decode_fields_json("[1]") == {}
+
+
+def test_deeply_nested_field_json_from_a_peer_reads_as_no_fields() -> None:
+    # json.loads raises RecursionError, not ValueError, on deep nesting: a peer's 20 kB.
+    assert errors.decode_fields_json("[" * 20_000) == {}
+    assert errors.decode_fields_json('{"a":' * 20_000) == {}

@@ -128,10 +128,11 @@ def encode_fields_json(fields: Mapping[str, object]) -> str:
 
 
 def decode_fields_json(text: str | bytes) -> dict[str, object]:
-    """Return the fields in a peer's JSON text; ``{}`` when absent or not a JSON object."""
+    """Return the fields in a peer's JSON text; ``{}`` when absent, not a JSON object, or
+    nested too deep to decode (``RecursionError``)."""
     try:
         doc = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 

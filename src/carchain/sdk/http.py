@@ -16,10 +16,11 @@ from carchain.errors import CarchainError, NodeUnavailable, make_error
 
 
 def decode_json_or_empty(resp: httpx.Response) -> Any:
-    """Return the response's JSON document, or ``{}`` when the body is not JSON."""
+    """Return the response's JSON document, or ``{}`` when the body is not JSON (or nests
+    too deep for the decoder: ``RecursionError``, which a hostile server's few kB cause)."""
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 
