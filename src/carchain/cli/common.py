@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -14,7 +13,7 @@ from rich.console import Console
 from typer.models import CommandFunctionType
 
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError
+from carchain.errors import CarchainError, compute_printable_text
 from carchain.sdk.client import DEFAULT_URL, Client
 from carchain.sdk.keystore import load_key
 
@@ -33,18 +32,6 @@ KeyringOpt = Annotated[
 ]
 KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing key.")]
 DEFAULT_NODE = DEFAULT_URL
-
-
-def compute_printable_text(text: str) -> str:
-    """Return ``text`` safe for a terminal: whitespace controls become spaces, every other
-    control or format character (escape sequences, C1 codes, bidi overrides) becomes U+FFFD.
-
-    A node's answer (an error's message and fields) is attacker-controlled text.
-    """
-    return "".join(
-        " " if c in "\t\n\r\v\f" else "\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c
-        for c in text
-    )
 
 
 def compute_error_line(exc: CarchainError) -> str:

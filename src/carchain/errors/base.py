@@ -15,12 +15,14 @@ JSON form ``to_dict`` writes, so a field survives every layer up to the SDK.
 import json
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 _BY_CODE: dict[str, type["CarchainError"]] = {}
 _BY_ABCI: dict[int, type["CarchainError"]] = {}
 _CLASS_ATTRS = ("code", "abci_code", "http_status")
+MAX_PEER_TEXT = 1_000  # characters kept of a message or text field a peer sends
 _RESERVED = frozenset({"message", "fields", "args", *_CLASS_ATTRS})
 
 
@@ -137,6 +139,23 @@ def decode_fields_json(text: str | bytes) -> dict[str, object]:
     return doc if isinstance(doc, dict) else {}
 
 
+def compute_printable_text(text: str) -> str:
+    """Return ``text`` safe for a terminal or a log line: whitespace controls become
+    spaces, every other control or format character (escape sequences, C1 codes, bidi
+    overrides) becomes U+FFFD."""
+    return "".join(
+        " " if c in "\t\n\r\v\f" else "\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c
+        for c in text
+    )
+
+
+def compute_peer_text(text: str) -> str:
+    """Return a peer's ``text`` printable and at most ``MAX_PEER_TEXT`` characters long."""
+    if len(text) > MAX_PEER_TEXT:
+        text = text[: MAX_PEER_TEXT - 1] + "\u2026"
+    return compute_printable_text(text)
+
+
 def get_error_class(code: str) -> type[CarchainError]:
     """Return the registered class for a stable ``code`` (``CarchainError`` if unknown)."""
     return _BY_CODE.get(code, CarchainError)
@@ -159,15 +178,18 @@ def make_error(
 
     Fields arrive as JSON: a bytes field comes back from hex; a field the class
     does not declare, or of the wrong type, is dropped (a newer server may send
-    more), so a peer's answer can never make this raise.
+    more), so a peer's answer can never make this raise. The message and text fields
+    are a peer's text: cut to ``MAX_PEER_TEXT`` characters and made printable
+    (``compute_peer_text``), so no caller prints or logs a hostile node's escape
+    sequences, forged log lines or megabytes.
     """
     cls = get_error_class(code)
     kept: dict[str, object] = {}
     for name, value in (fields or {}).items():
         decoded = _decode_field(cls.field_types.get(name, ()), value)
         if decoded is not None:
-            kept[name] = decoded
-    return cls(message, **kept)
+            kept[name] = compute_peer_text(decoded) if isinstance(decoded, str) else decoded
+    return cls(compute_peer_text(message), **kept)
 
 
 def _decode_field(allowed: tuple[type, ...], value: object) -> object:
