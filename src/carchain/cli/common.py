@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.models import CommandFunctionType
 
 from carchain.crypto.signing import SigningKey
@@ -32,6 +33,12 @@ KeyringOpt = Annotated[
 ]
 KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing key.")]
 DEFAULT_NODE = DEFAULT_URL
+
+
+def make_text(value: object) -> Text:
+    """Return a node's ``value`` as plain printable text: never read as rich markup
+    (``[/bold]`` in a vehicle's model would raise), never a terminal control."""
+    return Text(compute_printable_text(str(value)))
 
 
 def compute_error_line(exc: CarchainError) -> str:
