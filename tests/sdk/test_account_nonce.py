@@ -9,7 +9,7 @@ import httpx
 import msgspec
 import pytest
 
-from carchain.errors import InvalidNonce
+from carchain.errors import InvalidNonce, NodeUnavailable
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from tests.conftest import CHAIN_ID, seeded_key
@@ -63,3 +63,43 @@ def test_an_expected_nonce_no_transaction_can_carry_makes_the_account_ask_again(
     expected: object,
 ) -> None:
     assert _send_twice(HostileNode(expected)) == [NODE_NONCE + 1, NODE_NONCE + 1]
+
+
+class HostileNonceNode(HostileNode):
+    """Answers ``nonce`` (the raw JSON value) when asked for the signer's last nonce and
+    accepts every transaction."""
+
+    def __init__(self, nonce: object, present: bool = True) -> None:
+        super().__init__(expected=None)
+        self.nonce, self.present = nonce, present
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/accounts/"):
+            return httpx.Response(200, json={"nonce": self.nonce} if self.present else {})
+        if request.url.path == "/txs":
+            raw = base64.b64decode(json.loads(request.content)["tx"])
+            self.nonces.append(msgspec.msgpack.decode(raw)[3])
+            return httpx.Response(200, json={"height": 1})
+        return super().__call__(request)
+
+
+@pytest.mark.parametrize("nonce", [-1, -(2**70), 2**63 - 1, 2**200, "5", 1.0, True, None, [1]])
+def test_a_last_nonce_no_transaction_can_follow_is_a_typed_error_and_signs_nothing(
+    nonce: object,
+) -> None:
+    node = HostileNonceNode(nonce)
+    with pytest.raises(NodeUnavailable, match="no usable nonce"):
+        _account(node).send(register_body("saic:a"))
+    assert node.nonces == []
+
+
+def test_an_answer_without_a_nonce_is_a_typed_error() -> None:
+    with pytest.raises(NodeUnavailable):
+        _account(HostileNonceNode(0, present=False)).send(register_body("saic:a"))
+
+
+def test_the_last_nonce_at_the_edges_is_followed() -> None:
+    for last in (0, 2**63 - 2):
+        node = HostileNonceNode(last)
+        assert _account(node).send(register_body("saic:a")) == {"height": 1}
+        assert node.nonces == [last + 1]

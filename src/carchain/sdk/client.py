@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
 from carchain.sdk.http import HttpService
 from carchain.sdk.proofs import verify_state_proof
@@ -95,8 +96,14 @@ class Client(HttpService):
     # --- registry ----------------------------------------------------------------
 
     def nonce(self, public_key: bytes) -> int:
-        """Return the last nonce the signer used."""
-        return int(self._request("GET", f"/accounts/{public_key.hex()}")["nonce"])
+        """Return the last nonce the signer used; ``NodeUnavailable`` if the node's answer
+        is not one a next transaction can follow (absent, not an int, negative, 2**63 - 1
+        or more), so no caller signs or crashes on a hostile node's value."""
+        doc = self._request("GET", f"/accounts/{public_key.hex()}")
+        value = doc.get("nonce") if isinstance(doc, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int) or not is_valid_nonce(value + 1):
+            raise NodeUnavailable(f"{self.service} at {self.url} answered no usable nonce")
+        return value
 
     def member(self, member_id: str) -> dict[str, Any]:
         """Return a member."""
