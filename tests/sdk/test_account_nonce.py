@@ -103,3 +103,22 @@ def test_the_last_nonce_at_the_edges_is_followed() -> None:
         node = HostileNonceNode(last)
         assert _account(node).send(register_body("saic:a")) == {"height": 1}
         assert node.nonces == [last + 1]
+
+
+class NoChainIdNode(HostileNode):
+    """Answers ``status`` with ``doc``."""
+
+    def __init__(self, doc: object) -> None:
+        super().__init__(expected=None)
+        self.doc = doc
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status":
+            return httpx.Response(200, json=self.doc)
+        return super().__call__(request)
+
+
+@pytest.mark.parametrize("doc", [{}, {"chain_id": ""}, {"chain_id": 7}, [1], "x"])
+def test_a_status_without_a_chain_id_is_a_typed_error(doc: object) -> None:
+    with pytest.raises(NodeUnavailable, match=r"without a chain id|no JSON object"):
+        _account(NoChainIdNode(doc))

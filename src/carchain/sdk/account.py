@@ -8,9 +8,18 @@ import msgspec
 
 from carchain.core.transactions import is_valid_nonce
 from carchain.crypto.signing import SigningKey
-from carchain.errors import InvalidNonce
+from carchain.errors import InvalidNonce, NodeUnavailable
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import build_tx
+
+
+def get_chain_id(client: Client) -> str:
+    """Return the chain id the node names; ``NodeUnavailable`` if its status has none."""
+    status = client.status()
+    chain_id = status.get("chain_id")
+    if not isinstance(chain_id, str) or not chain_id:
+        raise NodeUnavailable(f"node at {client.url} answered a status without a chain id")
+    return chain_id
 
 
 class Account:
@@ -19,7 +28,7 @@ class Account:
     def __init__(self, client: Client, key: SigningKey, chain_id: str | None = None) -> None:
         self.client = client
         self.key = key
-        self.chain_id = chain_id or str(client.status()["chain_id"])
+        self.chain_id = chain_id or get_chain_id(client)
         self._nonce: int | None = None
 
     @property
