@@ -147,3 +147,11 @@ def test_a_peers_message_and_text_fields_are_cut_and_made_printable() -> None:
         assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cf")]
     # Local errors keep their text: only a peer's answer is rewritten.
     assert errors.UnregisteredVehicle("a\nb").message == "a\nb"
+
+
+def test_a_peers_sequence_field_keeps_only_declared_element_types() -> None:
+    ok = errors.make_error("proof_unavailable", "m", {"heights": [3, 4]})
+    assert ok.fields == {"heights": [3, 4]}
+    for bad in ([3, "x"], [True], [[1]], [{"a": 1}], [1.5]):
+        err = errors.make_error("proof_unavailable", "m", {"heights": bad, "field": "f"})
+        assert err.fields == {"field": "f"}, bad

@@ -16,7 +16,7 @@ import json
 import types
 import typing
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 _BY_CODE: dict[str, type["CarchainError"]] = {}
@@ -33,6 +33,7 @@ class CarchainError(Exception):
     abci_code: ClassVar[int] = 1
     http_status: ClassVar[int] = 500
     field_types: ClassVar[Mapping[str, tuple[type, ...]]] = {}
+    field_items: ClassVar[Mapping[str, tuple[type, ...]]] = {}
     is_group: ClassVar[bool] = False
 
     def __init__(self, message: str, **fields: object) -> None:
@@ -47,6 +48,7 @@ class CarchainError(Exception):
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.field_types = _collect_field_types(cls)
+        cls.field_items = _collect_item_types(cls)
         cls.is_group = abstract
         if not abstract:
             _register(cls)
@@ -70,6 +72,24 @@ def _collect_field_types(cls: type[CarchainError]) -> dict[str, tuple[type, ...]
             if name in _RESERVED or typing.get_origin(ann) is ClassVar:
                 continue
             out[name] = _compute_runtime_types(ann)
+    return out
+
+
+def _collect_item_types(cls: type[CarchainError]) -> dict[str, tuple[type, ...]]:
+    """Return the element types of the sequence fields (``heights: list[int]`` gives int)."""
+    out: dict[str, tuple[type, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        for name, ann in vars(klass).get("__annotations__", {}).items():
+            parts = typing.get_args(ann) if isinstance(ann, types.UnionType) else (ann,)
+            items = [
+                a
+                for p in parts
+                if typing.get_origin(p) in (list, tuple)
+                for a in typing.get_args(p)
+                if isinstance(a, type)
+            ]
+            if name in cls.field_types and items:
+                out[name] = tuple(items)
     return out
 
 
@@ -187,6 +207,10 @@ def make_error(
     kept: dict[str, object] = {}
     for name, value in (fields or {}).items():
         decoded = _decode_field(cls.field_types.get(name, ()), value)
+        if isinstance(decoded, (list, tuple)) and not _is_items_of(
+            decoded, cls.field_items.get(name, ())
+        ):
+            decoded = None
         if decoded is not None:
             kept[name] = compute_peer_text(decoded) if isinstance(decoded, str) else decoded
     return cls(compute_peer_text(message), **kept)
@@ -205,6 +229,14 @@ def _decode_field(allowed: tuple[type, ...], value: object) -> object:
     if tuple in allowed and isinstance(value, list):
         return tuple(value)
     return value if isinstance(value, allowed) else None
+
+
+def _is_items_of(values: Sequence[object], items: tuple[type, ...]) -> bool:
+    """Return whether every element has one of the declared element types (bool only
+    if declared); true when no element type is declared."""
+    return not items or all(
+        isinstance(v, items) and (bool in items or not isinstance(v, bool)) for v in values
+    )
 
 
 _BY_CODE[CarchainError.code] = CarchainError
