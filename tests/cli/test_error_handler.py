@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import socket
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 import carchain.cli
 from carchain.cli.common import CarchainTyper
 from carchain.cli.main import app
-from carchain.errors import InvalidNonce, LivenessViolation
+from carchain.errors import InvalidNonce, LivenessViolation, make_error
 
 CLI_DIR = Path(carchain.cli.__file__).parent
 
@@ -80,3 +81,17 @@ def test_no_command_module_catches_carchain_error_to_print_it(path: Path) -> Non
             assert not any(getattr(c.func, "id", "") == "fail" for c in calls), node.lineno
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Typer":
             raise AssertionError(f"{path.name}:{node.lineno} builds a plain typer.Typer")
+
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\rgone\x08\x9b31m\u202e\x7f"
+
+
+def test_a_hostile_nodes_message_and_fields_cannot_drive_the_terminal() -> None:
+    exc = make_error("unregistered_vehicle", f"no such vehicle {HOSTILE}", {"vehicle_id": HOSTILE})
+    res = CliRunner().invoke(_app_raising(exc), ["boom"])
+    assert res.exit_code == 1
+    assert res.stderr.count("\n") == 1 and res.stderr.endswith("\n")
+    printed = res.stderr[:-1]
+    assert not [c for c in printed if unicodedata.category(c) in ("Cc", "Cf")]
+    assert printed.startswith("error unregistered_vehicle: no such vehicle ")
+    assert "owned" in printed and "gone" in printed and "[vehicle_id=" in printed

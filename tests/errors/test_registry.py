@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,28 @@ def test_make_error_rebuilds_fields_from_json_and_drops_bad_ones() -> None:
     assert bad_hex.fields == {}
     assert errors.decode_fields_json(b"\xff") == {}
     assert errors.decode_fields_json("[1]") == {}
+
+
+def test_deeply_nested_field_json_from_a_peer_reads_as_no_fields() -> None:
+    # json.loads raises RecursionError, not ValueError, on deep nesting: a peer's 20 kB.
+    assert errors.decode_fields_json("[" * 20_000) == {}
+    assert errors.decode_fields_json('{"a":' * 20_000) == {}
+
+
+def test_a_peers_message_and_text_fields_are_cut_and_made_printable() -> None:
+    hostile = "ok\x1b[2J\nforged log line\r\x9b\u202e" + "x" * 50_000
+    err = errors.make_error("unregistered_vehicle", hostile, {"vehicle_id": hostile})
+    for text in (err.message, err.fields["vehicle_id"]):
+        assert isinstance(text, str) and len(text) <= errors.base.MAX_PEER_TEXT
+        assert text.startswith("ok\ufffd[2J forged log line \ufffd\ufffd")
+        assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cf")]
+    # Local errors keep their text: only a peer's answer is rewritten.
+    assert errors.UnregisteredVehicle("a\nb").message == "a\nb"
+
+
+def test_a_peers_sequence_field_keeps_only_declared_element_types() -> None:
+    ok = errors.make_error("proof_unavailable", "m", {"heights": [3, 4]})
+    assert ok.fields == {"heights": [3, 4]}
+    for bad in ([3, "x"], [True], [[1]], [{"a": 1}], [1.5]):
+        err = errors.make_error("proof_unavailable", "m", {"heights": bad, "field": "f"})
+        assert err.fields == {"field": "f"}, bad

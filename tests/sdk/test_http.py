@@ -69,3 +69,13 @@ def test_unreachable_server_is_node_unavailable() -> None:
         with pytest.raises(NodeUnavailable, match=f"cannot reach {service}"):
             client.status()  # type: ignore[attr-defined]
         client.close()
+
+
+@pytest.mark.parametrize("status", [200, 400, 500])
+def test_deeply_nested_json_answer_is_no_document_not_a_recursion_error(status: int) -> None:
+    client = _with(Client("http://127.0.0.1:1"), _answer(status, content=b'{"error":' * 20_000))
+    if status == 200:
+        assert client.status() == {}
+    else:
+        with pytest.raises(CarchainError, match="node answered HTTP"):
+            client.status()

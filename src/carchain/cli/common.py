@@ -10,10 +10,11 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.models import CommandFunctionType
 
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError
+from carchain.errors import CarchainError, compute_printable_text
 from carchain.sdk.client import DEFAULT_URL, Client
 from carchain.sdk.keystore import load_key
 
@@ -34,10 +35,16 @@ KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing ke
 DEFAULT_NODE = DEFAULT_URL
 
 
+def make_text(value: object) -> Text:
+    """Return a node's ``value`` as plain printable text: never read as rich markup
+    (``[/bold]`` in a vehicle's model would raise), never a terminal control."""
+    return Text(compute_printable_text(str(value)))
+
+
 def compute_error_line(exc: CarchainError) -> str:
     """Return the one line a typed error prints as: ``error <code>: <message> [k=v]...``."""
     fields = "".join(f" [{k}={v}]" for k, v in exc.to_json_fields().items())
-    return f"error {exc.code}: {exc.message}{fields}".replace("\n", " ")
+    return compute_printable_text(f"error {exc.code}: {exc.message}{fields}")
 
 
 def fail(exc: CarchainError) -> NoReturn:

@@ -18,6 +18,7 @@ from carchain.cli.common import (
     console,
     get_passphrase,
     key_path,
+    make_text,
     unlock,
 )
 from carchain.data.batches import decode_signed_header, open_batch
@@ -92,7 +93,7 @@ def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
     with GatewayClient(gateway) as gc:
         doc = gc.status()
     for k, v in doc.items():
-        console.print(f"{k}: {v}")
+        console.print(make_text(f"{k}: {v}"))
 
 
 @app.command("batches")
@@ -113,14 +114,19 @@ def batches(
     table = Table("header hash", "epoch", "seq", "start", "end", "records", "anchor", "height")
     for d in docs:
         table.add_row(
-            d["header_hash"][:16] + "…",
-            str(d["epoch"]),
-            str(d["seq"]),
-            str(d["start_ms"]),
-            str(d["end_ms"]),
-            str(d["record_count"]),
-            str(d["anchor_seq"] or "-"),
-            str(d["anchor_height"] or "-"),
+            *(
+                make_text(v)
+                for v in (
+                    d["header_hash"][:16] + "…",
+                    d["epoch"],
+                    d["seq"],
+                    d["start_ms"],
+                    d["end_ms"],
+                    d["record_count"],
+                    d["anchor_seq"] or "-",
+                    d["anchor_height"] or "-",
+                )
+            )
         )
     console.print(table)
 

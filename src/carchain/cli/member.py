@@ -16,6 +16,7 @@ from carchain.cli.common import (
     NodeOpt,
     client,
     console,
+    make_text,
     parse_hex_option,
     unlock,
 )
@@ -100,7 +101,8 @@ def vote(
     with client(node) as c:
         Account(c, unlock(keyring, key)).send(gov.Vote(proposal_id, approve))
         p = c.proposal(proposal_id)
-    console.print(f"proposal {proposal_id}: {p['status']} (yes {len(p['yes'])}, no {len(p['no'])})")
+    line = f"proposal {proposal_id}: {p['status']} (yes {len(p['yes'])}, no {len(p['no'])})"
+    console.print(make_text(line))
 
 
 @app.command("list")
@@ -111,11 +113,11 @@ def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
     table = Table("id", "name", "roles", "status", "power", "public key")
     for m in items:
         table.add_row(
-            m["member_id"],
-            m["name"],
-            ",".join(m["roles"]),
-            m["status"],
-            str(m["power"]),
-            m["public_key"][:16] + "…",
+            make_text(m["member_id"]),
+            make_text(m["name"]),
+            make_text(",".join(m["roles"])),
+            make_text(m["status"]),
+            make_text(m["power"]),
+            make_text(m["public_key"][:16] + "…"),
         )
     console.print(table)

@@ -18,6 +18,7 @@ from carchain.cli.common import (
     client,
     console,
     key_path,
+    make_text,
 )
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
@@ -147,4 +148,4 @@ def query(
             console.print(v.value.hex(), soft_wrap=True)
         else:
             doc = c.query(store, raw.encode(), height=height)
-            console.print(doc["value"], soft_wrap=True)
+            console.print(make_text(doc["value"]), soft_wrap=True)

@@ -19,6 +19,7 @@ from carchain.cli.common import (
     NodeOpt,
     client,
     console,
+    make_text,
     parse_hex_option,
     unlock,
 )
@@ -194,7 +195,7 @@ def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
         v = c.vehicle(vehicle_id)
     table = Table("field", "value")
     for k, val in v.items():
-        table.add_row(k, str(val))
+        table.add_row(make_text(k), make_text(val))
     console.print(table)
 
 

@@ -10,7 +10,7 @@ The signature covers a domain tag followed by the encoded unsigned fields.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import msgspec
 
@@ -58,6 +58,11 @@ _envelope_decoder = msgspec.msgpack.Decoder(Envelope)
 B = TypeVar("B", bound=msgspec.Struct)
 
 
+def is_valid_nonce(nonce: object) -> TypeGuard[int]:
+    """Return whether ``nonce`` is a value a transaction can carry: an int in [1, 2**63)."""
+    return isinstance(nonce, int) and not isinstance(nonce, bool) and 0 < nonce < 2**63
+
+
 def encode(value: Any) -> bytes:
     """Return the canonical MessagePack encoding of a struct or value."""
     return _encoder.encode(value)
@@ -98,7 +103,7 @@ def decode_envelope(raw: bytes) -> Envelope:
         raise MalformedTransaction("signer must be a 32-byte Ed25519 public key")
     if len(env.signature) != 64:
         raise MalformedTransaction("signature must be 64 bytes")
-    if not 0 < env.nonce < 2**63:
+    if not is_valid_nonce(env.nonce):
         raise MalformedTransaction("nonce must be a positive 63-bit integer")
     if not env.type or len(env.type) > MAX_TYPE_LENGTH:
         raise MalformedTransaction("transaction type must be 1-64 characters")

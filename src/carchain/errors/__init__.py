@@ -9,6 +9,8 @@ The classes live in small modules by group: ``transaction``, ``state``, ``proof`
 from carchain.errors.base import (
     CarchainError,
     compute_json_fields,
+    compute_peer_text,
+    compute_printable_text,
     decode_fields_json,
     encode_fields_json,
     get_error_class,
@@ -155,6 +157,8 @@ __all__ = [
     "WrongEpoch",
     "WrongOem",
     "compute_json_fields",
+    "compute_peer_text",
+    "compute_printable_text",
     "decode_fields_json",
     "encode_fields_json",
     "get_error_class",

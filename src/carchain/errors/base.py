@@ -15,12 +15,14 @@ JSON form ``to_dict`` writes, so a field survives every layer up to the SDK.
 import json
 import types
 import typing
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 _BY_CODE: dict[str, type["CarchainError"]] = {}
 _BY_ABCI: dict[int, type["CarchainError"]] = {}
 _CLASS_ATTRS = ("code", "abci_code", "http_status")
+MAX_PEER_TEXT = 1_000  # characters kept of a message or text field a peer sends
 _RESERVED = frozenset({"message", "fields", "args", *_CLASS_ATTRS})
 
 
@@ -31,6 +33,7 @@ class CarchainError(Exception):
     abci_code: ClassVar[int] = 1
     http_status: ClassVar[int] = 500
     field_types: ClassVar[Mapping[str, tuple[type, ...]]] = {}
+    field_items: ClassVar[Mapping[str, tuple[type, ...]]] = {}
     is_group: ClassVar[bool] = False
 
     def __init__(self, message: str, **fields: object) -> None:
@@ -45,6 +48,7 @@ class CarchainError(Exception):
     def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.field_types = _collect_field_types(cls)
+        cls.field_items = _collect_item_types(cls)
         cls.is_group = abstract
         if not abstract:
             _register(cls)
@@ -68,6 +72,24 @@ def _collect_field_types(cls: type[CarchainError]) -> dict[str, tuple[type, ...]
             if name in _RESERVED or typing.get_origin(ann) is ClassVar:
                 continue
             out[name] = _compute_runtime_types(ann)
+    return out
+
+
+def _collect_item_types(cls: type[CarchainError]) -> dict[str, tuple[type, ...]]:
+    """Return the element types of the sequence fields (``heights: list[int]`` gives int)."""
+    out: dict[str, tuple[type, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        for name, ann in vars(klass).get("__annotations__", {}).items():
+            parts = typing.get_args(ann) if isinstance(ann, types.UnionType) else (ann,)
+            items = [
+                a
+                for p in parts
+                if typing.get_origin(p) in (list, tuple)
+                for a in typing.get_args(p)
+                if isinstance(a, type)
+            ]
+            if name in cls.field_types and items:
+                out[name] = tuple(items)
     return out
 
 
@@ -128,12 +150,30 @@ def encode_fields_json(fields: Mapping[str, object]) -> str:
 
 
 def decode_fields_json(text: str | bytes) -> dict[str, object]:
-    """Return the fields in a peer's JSON text; ``{}`` when absent or not a JSON object."""
+    """Return the fields in a peer's JSON text; ``{}`` when absent, not a JSON object, or
+    nested too deep to decode (``RecursionError``)."""
     try:
         doc = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def compute_printable_text(text: str) -> str:
+    """Return ``text`` safe for a terminal or a log line: whitespace controls become
+    spaces, every other control or format character (escape sequences, C1 codes, bidi
+    overrides) becomes U+FFFD."""
+    return "".join(
+        " " if c in "\t\n\r\v\f" else "\ufffd" if unicodedata.category(c) in ("Cc", "Cf") else c
+        for c in text
+    )
+
+
+def compute_peer_text(text: str) -> str:
+    """Return a peer's ``text`` printable and at most ``MAX_PEER_TEXT`` characters long."""
+    if len(text) > MAX_PEER_TEXT:
+        text = text[: MAX_PEER_TEXT - 1] + "\u2026"
+    return compute_printable_text(text)
 
 
 def get_error_class(code: str) -> type[CarchainError]:
@@ -158,15 +198,22 @@ def make_error(
 
     Fields arrive as JSON: a bytes field comes back from hex; a field the class
     does not declare, or of the wrong type, is dropped (a newer server may send
-    more), so a peer's answer can never make this raise.
+    more), so a peer's answer can never make this raise. The message and text fields
+    are a peer's text: cut to ``MAX_PEER_TEXT`` characters and made printable
+    (``compute_peer_text``), so no caller prints or logs a hostile node's escape
+    sequences, forged log lines or megabytes.
     """
     cls = get_error_class(code)
     kept: dict[str, object] = {}
     for name, value in (fields or {}).items():
         decoded = _decode_field(cls.field_types.get(name, ()), value)
+        if isinstance(decoded, (list, tuple)) and not _is_items_of(
+            decoded, cls.field_items.get(name, ())
+        ):
+            decoded = None
         if decoded is not None:
-            kept[name] = decoded
-    return cls(message, **kept)
+            kept[name] = compute_peer_text(decoded) if isinstance(decoded, str) else decoded
+    return cls(compute_peer_text(message), **kept)
 
 
 def _decode_field(allowed: tuple[type, ...], value: object) -> object:
@@ -182,6 +229,14 @@ def _decode_field(allowed: tuple[type, ...], value: object) -> object:
     if tuple in allowed and isinstance(value, list):
         return tuple(value)
     return value if isinstance(value, allowed) else None
+
+
+def _is_items_of(values: Sequence[object], items: tuple[type, ...]) -> bool:
+    """Return whether every element has one of the declared element types (bool only
+    if declared); true when no element type is declared."""
+    return not items or all(
+        isinstance(v, items) and (bool in items or not isinstance(v, bool)) for v in values
+    )
 
 
 _BY_CODE[CarchainError.code] = CarchainError

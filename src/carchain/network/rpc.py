@@ -50,7 +50,8 @@ class CometRpc:
         try:
             resp = await self._client.post(self.url, json=body)
             doc = resp.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, RecursionError) as exc:
+            # RecursionError: JSON nested too deep for the decoder (a few kB suffice).
             raise ConsensusUnavailable(f"CometBFT RPC at {self.url} did not answer") from exc
         if not isinstance(doc, dict):
             raise ConsensusUnavailable("CometBFT RPC answered nonsense")

@@ -6,10 +6,20 @@ from typing import Any, Literal
 
 import msgspec
 
+from carchain.core.transactions import is_valid_nonce
 from carchain.crypto.signing import SigningKey
-from carchain.errors import InvalidNonce
+from carchain.errors import InvalidNonce, NodeUnavailable
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import build_tx
+
+
+def get_chain_id(client: Client) -> str:
+    """Return the chain id the node names; ``NodeUnavailable`` if its status has none."""
+    status = client.status()
+    chain_id = status.get("chain_id")
+    if not isinstance(chain_id, str) or not chain_id:
+        raise NodeUnavailable(f"node at {client.url} answered a status without a chain id")
+    return chain_id
 
 
 class Account:
@@ -18,7 +28,7 @@ class Account:
     def __init__(self, client: Client, key: SigningKey, chain_id: str | None = None) -> None:
         self.client = client
         self.key = key
-        self.chain_id = chain_id or str(client.status()["chain_id"])
+        self.chain_id = chain_id or get_chain_id(client)
         self._nonce: int | None = None
 
     @property
@@ -59,8 +69,10 @@ class Account:
             raise
 
     def resync_from(self, exc: InvalidNonce) -> None:
-        """Continue from the node's expected nonce when the refusal names it, else resync."""
-        if exc.expected is None:
+        """Continue from the node's expected nonce when the refusal names one a transaction
+        can carry; else (absent, zero, negative, 2**63 or more: a hostile node's answer)
+        resync, so the account never signs with a nonce no honest node accepts."""
+        if not is_valid_nonce(exc.expected):
             self.resync()
         else:
             self._nonce = exc.expected - 1

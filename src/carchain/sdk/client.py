@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
 from carchain.sdk.http import HttpService
 from carchain.sdk.proofs import verify_state_proof
@@ -36,33 +37,31 @@ class Client(HttpService):
 
     def status(self) -> dict[str, Any]:
         """Return the node status."""
-        return dict(self._request("GET", "/status"))
+        return self._request_object("GET", "/status")
 
     def block(self, height: int) -> dict[str, Any]:
         """Return the committed block at ``height``."""
-        return dict(self._request("GET", f"/blocks/{height}"))
+        return self._request_object("GET", f"/blocks/{height}")
 
     def submit(
         self, tx: bytes, mode: Literal["sync", "commit"] = "sync", timeout_s: float = 10.0
     ) -> dict[str, Any]:
         """Submit a transaction; raise the typed error if it is refused or fails."""
-        return dict(
-            self._request(
-                "POST",
-                "/txs",
-                params={"mode": mode, "timeout": timeout_s},
-                json={"tx": base64.b64encode(tx).decode()},
-            )
+        return self._request_object(
+            "POST",
+            "/txs",
+            params={"mode": mode, "timeout": timeout_s},
+            json={"tx": base64.b64encode(tx).decode()},
         )
 
     def submit_batch(self, txs: list[bytes]) -> dict[str, Any]:
         """Check several transactions in one request; one verdict each."""
         body = {"txs": [base64.b64encode(t).decode() for t in txs]}
-        return dict(self._request("POST", "/txs/batch", json=body))
+        return self._request_object("POST", "/txs/batch", json=body)
 
     def tx(self, tx_hash: bytes) -> dict[str, Any]:
         """Return a transaction's status."""
-        return dict(self._request("GET", f"/txs/{tx_hash.hex()}"))
+        return self._request_object("GET", f"/txs/{tx_hash.hex()}")
 
     def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> dict[str, Any]:
         """Return the raw query document for ``store/key`` at ``height`` (0: latest).
@@ -73,7 +72,7 @@ class Client(HttpService):
         params = {"key_hex": key.hex(), "prove": str(prove).lower()}
         if height:
             params["height"] = str(height)
-        return dict(self._request("GET", f"/state/{store}", params=params))
+        return self._request_object("GET", f"/state/{store}", params=params)
 
     def query_verified(self, store: str, key: bytes, height: int = 0) -> VerifiedValue:
         """Return ``store/key`` after checking its proof against the block header's app hash.
@@ -95,12 +94,18 @@ class Client(HttpService):
     # --- registry ----------------------------------------------------------------
 
     def nonce(self, public_key: bytes) -> int:
-        """Return the last nonce the signer used."""
-        return int(self._request("GET", f"/accounts/{public_key.hex()}")["nonce"])
+        """Return the last nonce the signer used; ``NodeUnavailable`` if the node's answer
+        is not one a next transaction can follow (absent, not an int, negative, 2**63 - 1
+        or more), so no caller signs or crashes on a hostile node's value."""
+        doc = self._request_object("GET", f"/accounts/{public_key.hex()}")
+        value = doc.get("nonce")
+        if isinstance(value, bool) or not isinstance(value, int) or not is_valid_nonce(value + 1):
+            raise NodeUnavailable(f"{self.service} at {self.url} answered no usable nonce")
+        return value
 
     def member(self, member_id: str) -> dict[str, Any]:
         """Return a member."""
-        return dict(self._request("GET", f"/members/{member_id}"))
+        return self._request_object("GET", f"/members/{member_id}")
 
     def members(self, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
         """List members."""
@@ -110,7 +115,7 @@ class Client(HttpService):
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any]:
         """Return a vehicle."""
-        return dict(self._request("GET", f"/vehicles/{vehicle_id}"))
+        return self._request_object("GET", f"/vehicles/{vehicle_id}")
 
     def vehicles(self, limit: int = 100, after: str = "", oem: str = "") -> list[dict[str, Any]]:
         """List vehicles."""
@@ -119,7 +124,7 @@ class Client(HttpService):
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
-        return dict(self._request("GET", f"/proposals/{proposal_id}"))
+        return self._request_object("GET", f"/proposals/{proposal_id}")
 
 
 def _get_int(doc: dict[str, Any], field: str) -> int:

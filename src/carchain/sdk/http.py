@@ -16,10 +16,11 @@ from carchain.errors import CarchainError, NodeUnavailable, make_error
 
 
 def decode_json_or_empty(resp: httpx.Response) -> Any:
-    """Return the response's JSON document, or ``{}`` when the body is not JSON."""
+    """Return the response's JSON document, or ``{}`` when the body is not JSON (or nests
+    too deep for the decoder: ``RecursionError``, which a hostile server's few kB cause)."""
     try:
         return resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 
@@ -67,3 +68,13 @@ class HttpService:
     def _request(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
         """Return the JSON document of a response whose status is in ``ok`` (``{}`` if none)."""
         return decode_json_or_empty(self._send(method, path, ok=ok, **kw))
+
+    def _request_object(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kw: Any
+    ) -> dict[str, Any]:
+        """Return the JSON object a response carries; ``NodeUnavailable`` if its body is
+        another JSON value (a list, a string: not an answer this client can read)."""
+        doc = self._request(method, path, ok=ok, **kw)
+        if not isinstance(doc, dict):
+            raise NodeUnavailable(f"{self.service} at {self.url} answered no JSON object")
+        return doc

@@ -81,6 +81,9 @@ def test_exec_result_and_query_carry_fields_in_info(adapter: Any, abci: Any) -> 
     ok, dup = fin.finalize_block.tx_results
     assert ok.info == "" and dup.codespace == "already_exists"
     assert json.loads(dup.info) == {"vehicle_id": "saic:d-1"}
+    # CometBFT v0.38's LastResultsHash covers code, data, gas_wanted and gas_used only
+    # (abci/types deterministicExecTxResult): fields ride in info, data stays empty.
+    assert (ok.data, dup.data, ok.gas_wanted, dup.gas_used) == (b"", b"", 0, 0)
     adapter.handle("commit", abci.Request(commit=abci.RequestCommit()))
     q = adapter.handle(
         "query", abci.Request(query=abci.RequestQuery(path="/store/vehicles", data=b"x", height=9))
