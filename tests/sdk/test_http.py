@@ -79,3 +79,44 @@ def test_deeply_nested_json_answer_is_no_document_not_a_recursion_error(status: 
     else:
         with pytest.raises(CarchainError, match="node answered HTTP"):
             client.status()
+
+
+LISTINGS = [
+    (lambda c: c.members(), "members"),
+    (lambda c: c.vehicles(), "vehicles"),
+]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"members": None, "vehicles": None}, {"members": [1], "vehicles": ["x"]}, [1], "text"],
+)
+@pytest.mark.parametrize(("call", "name"), LISTINGS)
+def test_invalid_listing_answer_is_a_typed_error(body: object, call: object, name: str) -> None:
+    """A node answering a listing without its list of objects gives ``NodeUnavailable``."""
+    client = _with(Client("http://127.0.0.1:1"), _answer(200, json=body))
+    with pytest.raises(NodeUnavailable):
+        call(client)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("body", [{}, {"batches": "x"}, {"batches": [1]}, [1], "[" * 20_000])
+def test_invalid_gateway_answers_are_typed_errors(body: object) -> None:
+    """The gateway client reads only JSON objects (and listings of objects) from a gateway."""
+    kw = {"content": body} if isinstance(body, str) else {"json": body}
+    gw = _with(GatewayClient("http://127.0.0.1:1", oem="saic"), _answer(200, **kw))
+    assert isinstance(gw, GatewayClient)
+    with pytest.raises(NodeUnavailable):
+        gw.batches("saic:1")
+    if isinstance(body, list):
+        with pytest.raises(NodeUnavailable):
+            gw.batch(b"\x00" * 32)
+        with pytest.raises(NodeUnavailable):
+            gw.batch_proof(b"\x00" * 32)
+        with pytest.raises(NodeUnavailable):
+            gw.status()
+
+
+def test_listing_answers_are_read() -> None:
+    member = {"member_id": "saic"}
+    client = _with(Client("http://127.0.0.1:1"), _answer(200, json={"members": [member]}))
+    assert isinstance(client, Client) and client.members() == [member]

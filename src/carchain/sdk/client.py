@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
-from carchain.sdk.http import HttpService
+from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
 __all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "VerifiedValue"]
@@ -109,9 +109,8 @@ class Client(HttpService):
 
     def members(self, limit: int = 100, after: str = "") -> list[dict[str, Any]]:
         """List members."""
-        return list(
-            self._request("GET", "/members", params={"limit": limit, "after": after})["members"]
-        )
+        doc = self._request_object("GET", "/members", params={"limit": limit, "after": after})
+        return get_object_list(doc, "members", self.service)
 
     def vehicle(self, vehicle_id: str) -> dict[str, Any]:
         """Return a vehicle."""
@@ -120,7 +119,8 @@ class Client(HttpService):
     def vehicles(self, limit: int = 100, after: str = "", oem: str = "") -> list[dict[str, Any]]:
         """List vehicles."""
         params = {"limit": limit, "after": after, "oem": oem}
-        return list(self._request("GET", "/vehicles", params=params)["vehicles"])
+        doc = self._request_object("GET", "/vehicles", params=params)
+        return get_object_list(doc, "vehicles", self.service)
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""

@@ -16,7 +16,7 @@ import httpx
 
 from carchain.crypto.signing import SigningKey
 from carchain.errors import NodeUnavailable
-from carchain.sdk.http import HttpService
+from carchain.sdk.http import HttpService, decode_object, get_object_list
 from carchain.sdk.request_signing import sign_request_at
 
 
@@ -57,11 +57,11 @@ class GatewayClient(HttpService):
     def submit(self, body: bytes) -> dict[str, Any]:
         """Upload one encoded batch; return the receipt once the gateway stored it durably."""
         headers = {"content-type": "application/octet-stream"}
-        return dict(self._request("POST", "/batches", content=body, headers=headers))
+        return self._request_object("POST", "/batches", content=body, headers=headers)
 
     def status(self) -> dict[str, Any]:
         """Return the gateway's counts."""
-        return dict(self._request("GET", "/status"))
+        return self._request_object("GET", "/status")
 
     def batches(
         self, vehicle_id: str, start_ms: int = 0, end_ms: int = 2**62, anchored_only: bool = False
@@ -73,11 +73,12 @@ class GatewayClient(HttpService):
             "end_ms": end_ms,
             "anchored_only": str(anchored_only).lower(),
         }
-        return list(self._signed_get("/batches", params).json()["batches"])
+        doc = decode_object(self._signed_get("/batches", params), self.service)
+        return get_object_list(doc, "batches", self.service)
 
     def batch(self, header_hash: bytes) -> dict[str, Any]:
         """Return one batch's header fields and anchoring state."""
-        return dict(self._signed_get(f"/batches/{header_hash.hex()}").json())
+        return decode_object(self._signed_get(f"/batches/{header_hash.hex()}"), self.service)
 
     def ciphertext(self, header_hash: bytes) -> bytes:
         """Return a batch's ciphertext."""
@@ -89,4 +90,5 @@ class GatewayClient(HttpService):
 
     def batch_proof(self, header_hash: bytes) -> dict[str, Any]:
         """Return the batch's signed header, its proof to the gateway root and the anchor tx."""
-        return dict(self._signed_get(f"/batches/{header_hash.hex()}/proof").json())
+        resp = self._signed_get(f"/batches/{header_hash.hex()}/proof")
+        return decode_object(resp, self.service)

@@ -34,6 +34,23 @@ def compute_response_error(resp: httpx.Response, service: str) -> CarchainError:
     return CarchainError(f"{service} answered HTTP {resp.status_code}")
 
 
+def decode_object(resp: httpx.Response, service: str) -> dict[str, Any]:
+    """Return the JSON object ``resp`` carries (``{}`` for a body that is no JSON);
+    ``NodeUnavailable`` for another JSON value (a list, a string, a number)."""
+    doc = decode_json_or_empty(resp)
+    if not isinstance(doc, dict):
+        raise NodeUnavailable(f"{service} at {resp.url} answered no JSON object")
+    return doc
+
+
+def get_object_list(doc: dict[str, Any], name: str, service: str) -> list[dict[str, Any]]:
+    """Return ``doc[name]`` if it is a list of JSON objects; ``NodeUnavailable`` otherwise."""
+    items = doc.get(name)
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise NodeUnavailable(f"{service} answered no list of {name}")
+    return items
+
+
 class HttpService:
     """A connection pool to one carchain HTTP service (a node's API or a gateway)."""
 
@@ -74,7 +91,4 @@ class HttpService:
     ) -> dict[str, Any]:
         """Return the JSON object a response carries; ``NodeUnavailable`` if its body is
         another JSON value (a list, a string: not an answer this client can read)."""
-        doc = self._request(method, path, ok=ok, **kw)
-        if not isinstance(doc, dict):
-            raise NodeUnavailable(f"{self.service} at {self.url} answered no JSON object")
-        return doc
+        return decode_object(self._send(method, path, ok=ok, **kw), self.service)
