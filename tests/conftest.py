@@ -7,6 +7,7 @@ fixtures are byte-for-byte identical (the determinism tests rely on it).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import os
@@ -94,8 +95,44 @@ def snapshot(db: Database, skip: tuple[str, ...] = ()) -> dict[tuple[str, bytes]
     return {(s, bytes(k)): bytes(v) for s, k, v in rows if s not in skip}
 
 
+class SigningChain(abc.ABC):
+    """What both test chains share: seeded keys, and transactions signed with the next nonce.
+
+    A subclass has ``keys`` and ``_last`` (the highest nonce built per key) and
+    reads committed nonces with ``nonce``.
+    """
+
+    keys: dict[str, SigningKey]
+    _last: dict[bytes, int]
+
+    @abc.abstractmethod
+    def nonce(self, key: SigningKey) -> int:
+        """Return the signer's last committed nonce."""
+
+    def key(self, name: str) -> SigningKey:
+        """Return (creating if needed) the seeded key called ``name``."""
+        if name not in self.keys:
+            self.keys[name] = seeded_key(name)
+        return self.keys[name]
+
+    def build(
+        self,
+        signer: SigningKey | str,
+        body: msgspec.Struct,
+        nonce: int | None = None,
+        chain_id: str = CHAIN_ID,
+    ) -> bytes:
+        """Sign ``body`` with ``build_tx``; without ``nonce``, use the signer's next one."""
+        key = self.key(signer) if isinstance(signer, str) else signer
+        if nonce is None:
+            pk = key.public_key
+            nonce = max(self._last.get(pk, 0), self.nonce(key)) + 1
+            self._last[pk] = nonce
+        return build_tx(chain_id, key, nonce, body)
+
+
 @dataclass
-class Chain:
+class Chain(SigningChain):
     """A solo chain under test: signs, submits, forces into blocks, reads back."""
 
     app: Application
@@ -119,30 +156,9 @@ class Chain:
 
         self.app.finalize_block = spy  # type: ignore[method-assign]
 
-    def key(self, name: str) -> SigningKey:
-        """Return (creating if needed) the seeded key called ``name``."""
-        if name not in self.keys:
-            self.keys[name] = seeded_key(name)
-        return self.keys[name]
-
     def nonce(self, key: SigningKey) -> int:
         """Return the signer's last committed nonce."""
         return accounts.get_nonce(self.app.state, key.public_key)
-
-    def build(
-        self,
-        signer: SigningKey | str,
-        body: msgspec.Struct,
-        nonce: int | None = None,
-        chain_id: str = CHAIN_ID,
-    ) -> bytes:
-        """Sign ``body`` with ``build_tx``; without ``nonce``, use the signer's next one."""
-        key = self.key(signer) if isinstance(signer, str) else signer
-        if nonce is None:
-            pk = key.public_key
-            nonce = max(self._last.get(pk, 0), self.nonce(key)) + 1
-            self._last[pk] = nonce
-        return build_tx(chain_id, key, nonce, body)
 
     def submit(self, raw: bytes) -> CheckTxResult:
         """Offer ``raw`` to the engine's mempool (check_tx)."""

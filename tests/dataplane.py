@@ -326,3 +326,12 @@ def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
     """A bundle proving the EDR record of an anchored batch, and its block header."""
     records, index, doc = anchored_edr(world, "saic:car-1")
     return build_record_proof(records, index, doc, world.client)
+
+
+def make_stored_batch(world: World, vehicle_id: str) -> tuple[str, bytes, bytes]:
+    """Register a car and store one batch at the gateway: (vehicle id, header hash, key_ref)."""
+    car = world.register(vehicle_id)
+    up = car.upload(start_ms=int(time.time() * 1000) - 600_000)
+    world.gclient.submit(up.body)
+    ref = decode_signed_header(decode_submitted(up.body).header).header.key_ref
+    return car.vehicle_id, up.header_hash, ref

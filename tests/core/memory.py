@@ -29,8 +29,7 @@ from carchain.core.transactions import Envelope, compute_tx_hash
 from carchain.core.types import OK_RESULT_CODE, BlockContext, BlockResult, TxResult
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError
-from carchain.sdk.transactions import build_tx
-from tests.conftest import CHAIN_ID, FOUNDERS, GENESIS_TIME_MS, seeded_key
+from tests.conftest import CHAIN_ID, FOUNDERS, GENESIS_TIME_MS, SigningChain
 
 PROPOSER = b"\x00" * 20  # the solo engine's default proposer address
 
@@ -76,7 +75,7 @@ class Admission:
 
 
 @dataclass
-class CoreChain:
+class CoreChain(SigningChain):
     """A chain of ``process_block`` calls over a ``MemoryView``: signs, admits, reads back."""
 
     state: MemoryView
@@ -104,30 +103,9 @@ class CoreChain:
         """Return the height of the last processed block."""
         return self.state.height
 
-    def key(self, name: str) -> SigningKey:
-        """Return (creating if needed) the seeded key called ``name``."""
-        if name not in self.keys:
-            self.keys[name] = seeded_key(name)
-        return self.keys[name]
-
     def nonce(self, key: SigningKey) -> int:
         """Return the signer's last committed nonce."""
         return accounts.get_nonce(self.state, key.public_key)
-
-    def build(
-        self,
-        signer: SigningKey | str,
-        body: msgspec.Struct,
-        nonce: int | None = None,
-        chain_id: str = CHAIN_ID,
-    ) -> bytes:
-        """Sign ``body`` with ``build_tx``; without ``nonce``, use the signer's next one."""
-        key = self.key(signer) if isinstance(signer, str) else signer
-        if nonce is None:
-            pk = key.public_key
-            nonce = max(self._last.get(pk, 0), self.nonce(key)) + 1
-            self._last[pk] = nonce
-        return build_tx(chain_id, key, nonce, body)
 
     def submit(self, raw: bytes) -> Admission:
         """Admit ``raw`` for the next block (stateless gate, then admission) or refuse it."""

@@ -23,26 +23,11 @@ from carchain.engine.application import Application
 from carchain.errors import InvalidGenesis
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key, validator_key
+from tests.core.memory import MemoryView
 
 
-class DictView:
-    """A plain in-memory KVView: the core needs nothing more."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, bytes], bytes] = {}
-
-    def get(self, store: str, key: bytes) -> bytes | None:
-        return self.data.get((store, key))
-
-    def set(self, store: str, key: bytes, value: bytes) -> None:
-        self.data[(store, key)] = value
-
-    def delete(self, store: str, key: bytes) -> None:
-        self.data.pop((store, key), None)
-
-
-def apply(genesis: Genesis) -> tuple[DictView, list[ValidatorUpdate]]:
-    view = DictView()
+def apply(genesis: Genesis) -> tuple[MemoryView, list[ValidatorUpdate]]:
+    view = MemoryView()
     buf = WriteBuffer(view)
     updates = apply_genesis(buf, genesis)
     buf.flush()

@@ -18,29 +18,14 @@ from carchain.core.effects import Effects
 from carchain.core.genesis import apply_genesis
 from carchain.core.types import BlockContext
 from tests.conftest import CHAIN_ID, make_genesis, seeded_key, validator_key
+from tests.core.memory import MemoryView
 
 FOUR = tuple((mid, mid.upper(), ["oem"], 10) for mid in ("a", "b", "c", "d"))
 DEAD_KEY = hashlib.sha256(b"a key no node runs").digest()
 
 
-class DictView:
-    """An in-memory KVView."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, bytes], bytes] = {}
-
-    def get(self, store: str, key: bytes) -> bytes | None:
-        return self.data.get((store, key))
-
-    def set(self, store: str, key: bytes, value: bytes) -> None:
-        self.data[(store, key)] = value
-
-    def delete(self, store: str, key: bytes) -> None:
-        self.data.pop((store, key), None)
-
-
-def make_state(founders: tuple[tuple[str, str, list[str], int], ...] = FOUR) -> DictView:
-    view = DictView()
+def make_state(founders: tuple[tuple[str, str, list[str], int], ...] = FOUR) -> MemoryView:
+    view = MemoryView()
     apply_genesis(view, make_genesis(founders=founders, threshold=(1, 100)))
     return view
 
@@ -51,7 +36,7 @@ def ctx(*signers: str, height: int = 5) -> BlockContext:
 
 
 def decide(
-    view: DictView, context: BlockContext, action: gov.Action
+    view: MemoryView, context: BlockContext, action: gov.Action
 ) -> tuple[gov.Proposal, Effects]:
     """Propose ``action`` as member a (its vote alone carries it); return proposal and effects."""
     fx = Effects()
@@ -59,7 +44,7 @@ def decide(
     return gov.get_proposal(view, _last_id(view)), fx
 
 
-def _last_id(view: DictView) -> int:
+def _last_id(view: MemoryView) -> int:
     raw = view.get(gov.STORE, b"seq")
     assert raw is not None
     return int.from_bytes(raw, "big")
@@ -71,11 +56,11 @@ def add_member(member_id: str, key: bytes, power: int) -> gov.AddMember:
     )
 
 
-def outside_governance(view: DictView) -> dict[tuple[str, bytes], bytes]:
+def outside_governance(view: MemoryView) -> dict[tuple[str, bytes], bytes]:
     return {k: v for k, v in view.data.items() if k[0] != gov.STORE}
 
 
-def assert_refused(view: DictView, context: BlockContext, action: gov.Action) -> None:
+def assert_refused(view: MemoryView, context: BlockContext, action: gov.Action) -> None:
     before = outside_governance(view)
     proposal, fx = decide(view, context, action)
     assert proposal.status == gov.ProposalStatus.FAILED
@@ -84,7 +69,7 @@ def assert_refused(view: DictView, context: BlockContext, action: gov.Action) ->
     assert outside_governance(view) == before
 
 
-def assert_executed(view: DictView, context: BlockContext, action: gov.Action) -> Effects:
+def assert_executed(view: MemoryView, context: BlockContext, action: gov.Action) -> Effects:
     proposal, fx = decide(view, context, action)
     assert proposal.status == gov.ProposalStatus.EXECUTED, proposal.outcome
     return fx

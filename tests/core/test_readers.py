@@ -17,7 +17,7 @@ from carchain.core.types import BlockContext, MemberId
 from carchain.engine.application import QueryResult
 from carchain.errors import NotFound, ReadOnlyState
 from carchain.sdk.chainview import ChainView
-from tests.core.test_genesis import DictView
+from tests.core.memory import MemoryView
 
 OEM_KEY = b"\x01" * 32
 OWNER = b"\x02" * 32
@@ -27,7 +27,7 @@ CTX = BlockContext("test-chain", 5, 1_000, b"\x00" * 20)
 
 @pytest.fixture
 def view() -> WriteBuffer:
-    buf = WriteBuffer(DictView())
+    buf = WriteBuffer(MemoryView())
     members.process_add_member(buf, 1, "saic", "SAIC", ["oem"], OEM_KEY)
     body = vehicles.RegisterVehicle("saic:car-1", b"\x04" * 32, CAR_KEY, "MG4", 2024, OWNER)
     vehicles.process_register(buf, CTX, OEM_KEY, body, Effects())

@@ -29,7 +29,7 @@ from carchain.sdk.request_signing import (
 from carchain.sdk.transactions import sign_transfer_consent
 from carchain.sdk.vehicle import VehicleRecorder
 from tests.conftest import CHAIN_ID, seeded_key
-from tests.dataplane import NOW_MS, World, make_records
+from tests.dataplane import NOW_MS, World, make_records, make_stored_batch
 
 
 def now_ms() -> int:
@@ -50,11 +50,7 @@ def signed(key_label: str, path: str, query: str = "", at_ms: int | None = None)
 @pytest.fixture(scope="module")
 def stored(world: World) -> tuple[str, bytes, bytes]:
     """A car with one accepted batch: (vehicle id, header hash, key_ref)."""
-    car = world.register("saic:car-auth")
-    up = car.upload(start_ms=now_ms() - 600_000)
-    world.gclient.submit(up.body)
-    ref = decode_signed_header(decode_submitted(up.body).header).header.key_ref
-    return car.vehicle_id, up.header_hash, ref
+    return make_stored_batch(world, "saic:car-auth")
 
 
 def test_invalid_unsigned_reads_get_401(world: World, stored: tuple[str, bytes, bytes]) -> None:

@@ -12,7 +12,6 @@ import httpx
 import msgspec
 import pytest
 
-from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.errors import NodeUnavailable, Unauthenticated
 from carchain.gateway.auth import RequestAuthenticator, SignedRequest
 from carchain.gateway.server import EmbeddedGateway
@@ -25,7 +24,7 @@ from carchain.sdk.request_signing import (
     sign_request_at,
 )
 from tests.conftest import seeded_key
-from tests.dataplane import NOW_MS, World
+from tests.dataplane import NOW_MS, World, make_stored_batch
 
 SKEW_MS = 60_000
 
@@ -41,11 +40,7 @@ def get(url: str, path: str, query: str, headers: dict[str, str]) -> httpx.Respo
 @pytest.fixture(scope="module")
 def stored(world: World) -> tuple[str, bytes, bytes]:
     """A SAIC car with one accepted batch: (vehicle id, header hash, key_ref)."""
-    car = world.register("saic:car-replay")
-    up = car.upload(start_ms=now_ms() - 600_000)
-    world.gclient.submit(up.body)
-    ref = decode_signed_header(decode_submitted(up.body).header).header.key_ref
-    return car.vehicle_id, up.header_hash, ref
+    return make_stored_batch(world, "saic:car-replay")
 
 
 @pytest.fixture(scope="module")

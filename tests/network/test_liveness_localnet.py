@@ -17,6 +17,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from tests.network.conftest import Localnet, get_height, rpc_get, wait_for
+from tests.network.test_validator_updates import open_proposal
 
 pytestmark = pytest.mark.network
 
@@ -31,15 +32,8 @@ def get_validators(net: Localnet, height: int) -> dict[bytes, int]:
 def carry(net: Localnet, action: gov.Action) -> tuple[int, int]:
     """Propose ``action`` and vote it through (6 of 8 members); return its id and height."""
     keys = net.created.member_keys
-    with Client(net.nodes[0].api_url) as c:
-        res = Account(c, keys["miit"]).send(gov.Propose(action))
-        events = {e["type"]: e["attributes"] for e in res["result"]["events"]}
-        pid = int(events["proposal_created"]["proposal_id"])
-    for i, voter in enumerate(["saic", "geely", "vw-china", "bosch"]):
-        with Client(net.nodes[i % len(net.nodes)].api_url) as c:
-            Account(c, keys[voter]).send(gov.Vote(pid, True))
+    pid = open_proposal(net, action)
     with Client(net.nodes[1].api_url) as c:
-        assert c.proposal(pid)["status"] == "open"
         tx = Account(c, keys["audit-cn"]).build(gov.Vote(pid, True))
         assert c.submit_batch([tx])["accepted"] == 1
 
