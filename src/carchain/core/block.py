@@ -51,10 +51,13 @@ def validate_admission(view: KVView, env: Envelope) -> None:
     """Raise unless the signer may send this type at all, with its next nonce.
 
     This is all the mempool checks against state; the type's full rules run in
-    ``process_transaction``.
+    ``process_transaction``. The body is decoded here so that a rule may name
+    the body's subject (an owner may sign only about their own vehicle); a body
+    that does not decode fails admission and costs the chain nothing.
     """
     accounts.validate_nonce(view, env.signer, env.nonce)
-    TX_TYPES[env.type].admit(view, env.signer)
+    tx_type = TX_TYPES[env.type]
+    tx_type.admit(view, env.signer, decode_body(env.body, tx_type.body))
 
 
 def process_admission(view: KVView, env: Envelope) -> None:

@@ -239,12 +239,12 @@ def validate_active_member(view: KVView, public_key: bytes, role: Role | None = 
     return m
 
 
-def admit_member(view: KVView, signer: bytes) -> None:
+def admit_member(view: KVView, signer: bytes, body: object = None) -> None:
     """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active member."""
     validate_active_member(view, signer)
 
 
-def admit_oem(view: KVView, signer: bytes) -> None:
+def admit_oem(view: KVView, signer: bytes, body: object = None) -> None:
     """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active OEM."""
     validate_active_member(view, signer, Role.OEM)
 

@@ -26,7 +26,8 @@ from carchain.core.state import KVView
 from carchain.core.types import BlockContext
 
 Process = Callable[[KVView, BlockContext, bytes, Any, Effects], None]
-Admit = Callable[[KVView, bytes], None]
+# Admission sees the signer and the decoded body (e.g. to match an owner to a vehicle).
+Admit = Callable[[KVView, bytes, Any], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from carchain.errors import InvalidBody, NotFound, ReadOnlyState
 
 # Every store the chain commits to, in commitment order. Adding one changes the
 # app hash layout, so the list is fixed per chain version and grows only by
-# appending through a software upgrade.
+# appending through a software upgrade (``access`` was appended by chain v2).
 STORES: tuple[str, ...] = (
     "accounts",
     "anchors",
@@ -29,6 +29,7 @@ STORES: tuple[str, ...] = (
     "params",
     "v2x",
     "vehicles",
+    "access",
 )
 STORE_SET = frozenset(STORES)
 
