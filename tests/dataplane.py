@@ -18,12 +18,12 @@ import pytest
 from carchain.core.vehicles import OwnerPeriod, RegisterVehicle, Vehicle, get_current_owner_period
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
+    OpenedSegment,
     SignedBatchHeader,
     SubmittedBatch,
     compute_header_signing_bytes,
-    decode_signed_header,
-    OpenedSegment,
     compute_opened_records,
+    decode_signed_header,
     decode_submitted,
     encode_submitted,
     open_batch_segments,

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from carchain.core.vehicles import RevokeVehicle
-from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
 from carchain.crypto.sealing import seal_to
+from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
 from carchain.data.custody import (
     compute_key_ref,
     compute_seal_info,
