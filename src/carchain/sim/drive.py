@@ -4,7 +4,7 @@ Each driving vehicle records telemetry, diagnostics and V2X exchange logs (one
 has a crash and records an EDR event), minimises them in the car, seals them
 into batches and uploads them to its OEM's gateway; each gateway anchors what
 it received with one transaction per block. At the end the crashed vehicle's
-owner opens the epoch key, decrypts the batch, and the EDR record is verified
+owner opens its category keys, decrypts the segments, and the EDR record is verified
 end to end against a block header. Then one car is sold: it re-keys at once,
 its next batch opens for the buyer and not for the seller, and the same batch
 under the seller's old key is refused by the gateway.
