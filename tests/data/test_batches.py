@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 from hypothesis import assume, given, settings
@@ -27,6 +29,7 @@ from carchain.errors import (
     CiphertextMismatch,
     DecryptionFailed,
     InvalidBatch,
+    InvalidBody,
     InvalidSignature,
     TruncatedCiphertext,
     WrongEpoch,
@@ -226,3 +229,17 @@ def test_recorder_closes_batches_by_window_size_and_epoch() -> None:
     keys = {c: rec2.get_category_key(out[1].epoch, c)[0] for c in signed.header.categories}
     records = open_batch(signed, sub.ciphertext, keys)
     assert [decode_record(r).time_ms for r in records] == [midnight, midnight + 1000]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("decode", "raw", "error"),
+    [
+        (decode_signed_header, b"\x92\x9a\x02\xa1\x80", InvalidBatch),
+        (decode_submitted, b"\x93\xa1\x80\xc4\x00\x90", InvalidBatch),
+        (decode_record, b"\x92\xa1\x80\x00", InvalidBody),
+    ],
+)
+def test_invalid_utf8_text_is_a_typed_error(decode: Any, raw: bytes, error: type) -> None:
+    """msgspec raises UnicodeDecodeError for bad UTF-8: it must surface as the typed error."""
+    with pytest.raises(error):
+        decode(raw)

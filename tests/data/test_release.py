@@ -25,7 +25,7 @@ from carchain.data.release import (
     open_release,
     seal_release,
 )
-from carchain.errors import DecryptionFailed, InvalidReleasePackage
+from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, InvalidReleasePackage, NotFound
 from tests.conftest import seeded_key
 from tests.data.batch_helpers import EPOCH, EPOCH_KEY, VEHICLE, mixed_records
 from tests.dataplane import NOW_MS
@@ -105,9 +105,15 @@ def test_custodian_cannot_derive_a_sensitive_category() -> None:
 
 
 def test_invalid_release_without_the_envelope_is_refused() -> None:
-    batches, _ = sealed_batches(1)
-    with pytest.raises(InvalidReleasePackage):
+    batches, envelopes = sealed_batches(1)
+    with pytest.raises(NotFound):
         derive_release_items({}, CUSTODIAN, [batches[0].header], ["diagnostics"])
+    # An envelope under another segment's key_ref is not taken for it.
+    swapped = dict(zip(envelopes, reversed(list(envelopes.values())), strict=True))
+    with pytest.raises(InvalidKeyEnvelope):
+        derive_release_items(swapped, CUSTODIAN, [batches[0].header], ["diagnostics"])
+    # A batch without the category releases nothing for it.
+    assert derive_release_items(envelopes, CUSTODIAN, [batches[0].header], ["occupant"]) == []
 
 
 @pytest.mark.parametrize(

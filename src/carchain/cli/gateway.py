@@ -135,7 +135,9 @@ def batches(
 def prove(
     header_hash: Annotated[str, typer.Option(help="The batch's header hash (hex).")],
     index: Annotated[int, typer.Option(help="Record index in the batch.")],
-    key: Annotated[str, typer.Option(help="Owner or custodian key name (opens its category keys).")],
+    key: Annotated[
+        str, typer.Option(help="Owner or custodian key name (opens its category keys).")
+    ],
     out: Annotated[Path, typer.Option(help="Where to write the proof bundle (JSON).")],
     header_out: Annotated[Path, typer.Option(help="Where to write the block header (JSON).")],
     rpc: Annotated[

@@ -247,7 +247,7 @@ def decode_signed_header(raw: bytes) -> SignedBatchHeader:
         raise InvalidBatch("batch header too large", size=len(raw))
     try:
         signed = _signed_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch(f"not a batch header: {exc}") from exc
     if _encoder.encode(signed) != raw:
         raise InvalidBatch("batch header is not canonically encoded")
@@ -362,7 +362,7 @@ def decode_submitted(raw: bytes) -> SubmittedBatch:
     """Decode an upload; raise ``InvalidBatch`` if it is not one."""
     try:
         upload = _submitted_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch(f"not a batch upload: {exc}") from exc
     if len(upload.key_envelopes) > MAX_ENVELOPES_PER_UPLOAD:
         raise InvalidBatch("too many key envelopes in one upload")

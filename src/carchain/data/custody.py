@@ -26,7 +26,7 @@ from carchain.crypto.sealing import ENC_SIZE, open_sealed_box, seal_to
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import SignedBatchHeader
 from carchain.data.categories import CATEGORY_NAMES, is_sensitive
-from carchain.errors import DecryptionFailed, InvalidKeyEnvelope
+from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, NotFound
 
 ENVELOPE_VERSION = 2
 EPOCH_KEY_SIZE = 32
@@ -127,7 +127,7 @@ def decode_key_envelope(raw: bytes) -> CategoryKeyEnvelope:
         raise InvalidKeyEnvelope("key envelope too large", size=len(raw))
     try:
         env = _decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidKeyEnvelope(f"not a key envelope: {exc}") from exc
     if env.version != ENVELOPE_VERSION or _encoder.encode(env) != raw:
         raise InvalidKeyEnvelope("key envelope is not a canonical v2 envelope")
@@ -159,13 +159,16 @@ def open_batch_category_keys(
 
     ``get_envelope`` fetches an envelope by key_ref (e.g. the gateway's ``/keys``).
     An envelope whose hash, vehicle, epoch or category is not the segment's raises
-    ``InvalidKeyEnvelope``; one ``key`` cannot open is left out, and if it opens none
-    at all, ``DecryptionFailed``.
+    ``InvalidKeyEnvelope``; one ``key`` cannot open, or that is gone (``NotFound``:
+    shredded), is left out, and if it opens none at all, ``DecryptionFailed``.
     """
     h = signed.header
     out: dict[str, bytes] = {}
     for s in h.segments:
-        raw = get_envelope(s.key_ref)
+        try:
+            raw = get_envelope(s.key_ref)
+        except NotFound:
+            continue
         validate_envelope_for(raw, s.key_ref, h.vehicle_id, h.epoch, s.category)
         try:
             out[s.category] = open_category_key(raw, key)

@@ -57,7 +57,7 @@ def decode_projection(raw: bytes, category: str) -> Projection:
     one (unknown kind, a field of another category, out of order, or of the wrong type)."""
     try:
         p = _decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch(f"not a projection: {exc}") from exc
     rtype = RECORD_KINDS.get(p.kind)
     if rtype is None or not 0 <= p.index < 2**32 or not p.fields:

@@ -12,7 +12,7 @@ SHA-256 of the package bytes (``compute_release_commitment``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -27,7 +27,7 @@ from carchain.data.batches import (
 )
 from carchain.data.categories import CATEGORY_NAMES
 from carchain.data.custody import open_category_key, validate_envelope_for
-from carchain.errors import DecryptionFailed, InvalidReleasePackage
+from carchain.errors import DecryptionFailed, InvalidReleasePackage, NotFound
 
 RELEASE_VERSION = 1
 MAX_RELEASE_ITEMS = 1024 * len(CATEGORY_NAMES)
@@ -107,7 +107,7 @@ def decode_release_package(raw: bytes) -> ReleasePackage:
         raise InvalidReleasePackage("release package too large", size=len(raw))
     try:
         package = _package_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidReleasePackage(f"not a release package: {exc}") from exc
     if package.version != RELEASE_VERSION or _encoder.encode(package) != raw:
         raise InvalidReleasePackage("release package is not a canonical v1 package")
@@ -139,25 +139,38 @@ def open_release(
     plaintext = open_sealed_box(requester_signing_key, p.box, info)
     try:
         items = _items_decoder.decode(plaintext)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidReleasePackage("release package holds no item list") from exc
     validate_release_items(items)
     return items
 
 
+def get_envelope_from(
+    envelopes: Mapping[bytes, bytes] | Callable[[bytes], bytes], key_ref: bytes
+) -> bytes:
+    """Return the envelope ``key_ref`` names from a mapping or a getter (e.g. the gateway's
+    ``keys`` blob store's ``get``); ``NotFound`` if it is gone (e.g. shredded)."""
+    if callable(envelopes):
+        return envelopes(key_ref)
+    raw = envelopes.get(key_ref)
+    if raw is None:
+        raise NotFound("no such key envelope", digest=key_ref)
+    return raw
+
+
 def derive_release_items(
-    envelopes: Mapping[bytes, bytes],
+    envelopes: Mapping[bytes, bytes] | Callable[[bytes], bytes],
     custodian_key: SigningKey,
     batches: Sequence[bytes],
     categories: Iterable[str],
 ) -> list[ReleaseItem]:
     """Return the segment keys of every given batch x category the batch holds.
 
-    ``envelopes`` maps key_ref to envelope; ``batches`` are encoded signed headers.
-    Works for the custodian (non-sensitive categories) and the owner (all): a
-    sensitive category's envelope has no custodian box, so the custodian gets
-    ``DecryptionFailed``. A missing envelope raises ``NotFound``-like ``KeyError``
-    turned into ``InvalidReleasePackage``.
+    ``envelopes`` maps key_ref to envelope (or is a getter such as ``BlobStore.get``);
+    ``batches`` are encoded signed headers. Works for the custodian (non-sensitive
+    categories) and the owner (all): a sensitive category's envelope has no custodian
+    box, so the custodian gets ``DecryptionFailed``. A missing (shredded) envelope
+    raises ``NotFound``; one that is not the segment's, ``InvalidKeyEnvelope``.
     """
     wanted = sorted(set(categories))
     items: list[ReleaseItem] = []
@@ -168,9 +181,7 @@ def derive_release_items(
             if cat not in h.categories:
                 continue
             ref = get_segment(h, cat).key_ref
-            raw = envelopes.get(ref)
-            if raw is None:
-                raise InvalidReleasePackage(f"no key envelope for a {cat} segment")
+            raw = get_envelope_from(envelopes, ref)
             validate_envelope_for(raw, ref, h.vehicle_id, h.epoch, cat)
             category_key = open_category_key(raw, custodian_key)
             skey = compute_batch_segment_key(h, cat, category_key)

@@ -122,7 +122,7 @@ def decrypt_segment(
     plaintext = aead.decrypt(segment_key, segment.nonce, ciphertext, aad)
     try:
         raws = _list_decoder.decode(plaintext)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch("segment plaintext is not a projection list") from exc
     if len(raws) != segment.count:
         raise InvalidBatch("segment holds another number of projections than its header says")

@@ -271,7 +271,7 @@ def _step(what: str, exc: CarchainError) -> InvalidProof:
 def _decode(raw: bytes, kind: type[T], what: str) -> T:
     try:
         return msgspec.msgpack.decode(raw, type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidProof(f"{what} does not decode", link=what) from exc
 
 
