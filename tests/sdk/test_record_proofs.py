@@ -198,3 +198,17 @@ def test_carchain_verify_command(proven: Bundle, tmp_path: Path) -> None:
     refused = run_cli("verify", str(b), "--header", str(h))
     assert refused.returncode == 1
     assert "invalid_proof" in refused.stderr and "gateway root" in refused.stderr
+
+
+def test_requester_with_released_segments_proves_its_part(world: World) -> None:
+    """A grantee holding only the crash_pulse segment proves that part of the EDR record."""
+    world.register("saic:car-grantee")
+    opened, index, doc = anchored_edr(world, "saic:car-grantee")
+    part = {"crash_pulse": opened["crash_pulse"]}
+    bundle, header = build_record_proof(part, index, doc, world.client)
+    v = verify_record_proof(bundle, BlockTrust(own_header=header))
+    assert v.categories == ("crash_pulse",) and v.record["max_delta_v_long_kmh"] == -12.5
+    assert v.record["event_time_ms"] is None and v.record["engine_rpm"] is None
+    # A record the released segment does not hold cannot be proven with it.
+    with pytest.raises(InvalidProof):
+        build_record_proof(part, 0, doc, world.client)
