@@ -31,3 +31,15 @@ def test_segment_route_serves_exactly_the_signed_segment(world: World) -> None:
         gc.segment_ciphertext(hh, "motion")
     with GatewayClient(world.gateway.url, signer=seeded_key(f"owner/{vid}")) as gc:
         assert gc.segment_ciphertext(hh, "location")
+
+
+def test_listing_names_segments_and_one_batch_carries_its_header(world: World) -> None:
+    vid, hh, ref = make_stored_batch(world, "saic:car-seg-list")
+    (doc,) = world.gclient.batches(vid)
+    assert "batch_header" not in doc  # listings stay small
+    assert [s["category"] for s in doc["segments"]] == doc["categories"]
+    assert doc["segments"][0]["key_ref"] == ref.hex()
+    one = world.gclient.batch(hh)
+    assert decode_signed_header(bytes.fromhex(one["batch_header"])).header.categories == (
+        doc["categories"]
+    )

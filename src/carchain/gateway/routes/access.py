@@ -70,12 +70,12 @@ def filter_readable(gw: Gateway, rows: list[BatchRow], reader: bytes) -> list[Ba
     return [r for r in rows if get_owner_of(gw, r) == reader]
 
 
-def compute_batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
-    """Return the JSON form of a batch: its header fields and anchoring state."""
+def compute_batch_json(row: BatchRow, gw: Gateway, with_header: bool = False) -> dict[str, Any]:
+    """Return the JSON form of a batch: its header fields and anchoring state (and, for
+    one batch, the encoded signed header a reader needs to open its segments)."""
     h = decode_signed_header(row.header).header
     doc: dict[str, Any] = {
         "header_hash": row.header_hash.hex(),
-        "batch_header": row.header.hex(),
         "vehicle_id": row.vehicle_id,
         "epoch": row.epoch,
         "seq": row.seq,
@@ -100,6 +100,8 @@ def compute_batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
         "anchor_seq": row.anchor_seq,
         "anchor_height": 0,
     }
+    if with_header:
+        doc["batch_header"] = row.header.hex()
     if row.anchor_seq is not None:
         anchor = gw.journal.get_anchor_optional(row.anchor_seq)
         doc["anchor_height"] = anchor.height if anchor else 0

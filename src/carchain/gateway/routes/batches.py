@@ -53,7 +53,7 @@ def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
     gw = get_gateway(request)
     row = get_readable_row(gw, header_hash, reader)
     admit(request)
-    return compute_batch_json(row, gw)
+    return compute_batch_json(row, gw, with_header=True)
 
 
 @router.get("/batches/{header_hash}/ciphertext")
