@@ -40,6 +40,7 @@ def test_listing_names_segments_and_one_batch_carries_its_header(world: World) -
     assert [s["category"] for s in doc["segments"]] == doc["categories"]
     assert doc["segments"][0]["key_ref"] == ref.hex()
     one = world.gclient.batch(hh)
-    assert decode_signed_header(bytes.fromhex(one["batch_header"])).header.categories == (
-        doc["categories"]
+    assert (
+        decode_signed_header(bytes.fromhex(one["batch_header"])).header.categories
+        == (doc["categories"])
     )
