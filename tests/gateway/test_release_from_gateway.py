@@ -4,10 +4,13 @@ ends every later release and the owner's own reading of that category."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from carchain.data.batches import (
     decode_signed_header,
+    decode_submitted,
+    encode_submitted,
     get_segment_ciphertext,
     open_batch_segments,
     open_segment,
@@ -15,7 +18,7 @@ from carchain.data.batches import (
 from carchain.data.custody import open_batch_category_keys
 from carchain.data.records import Diagnostics
 from carchain.data.release import derive_release_items, open_release, seal_release
-from carchain.errors import DecryptionFailed, NotFound
+from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, NotFound
 from tests.conftest import seeded_key
 from tests.dataplane import NOW_MS, IngestRig, make_records
 
@@ -88,3 +91,25 @@ def test_shredded_envelope_releases_nothing_and_opens_for_no_one(rig: IngestRig)
     assert set(after) == set(before) - {"diagnostics"}
     ct = rig.blobs.get(signed.header.ciphertext_hash)  # the ciphertext stays, unreadable
     assert "diagnostics" not in open_batch_segments(signed, ct, after)
+
+
+def test_ingestor_shreds_an_envelope_and_forgets_its_scope(rig: IngestRig) -> None:
+    car = rig.car("saic:rel-2")
+    rec = car.recorder(window_ms=60_000)
+    ups = []
+    for t, r in make_records(130, NOW_MS - 900_000):
+        ups += rec.add_at(r, t)
+    ups += rec.flush()
+    rig.process(ups[0].body)
+    signed = decode_signed_header(header_of(rig, ups[0].header_hash))
+    ref = signed.header.segments[0].key_ref
+    rig.ingestor.shred_key_envelope(ref)
+    assert not rig.keys.has(ref)
+    # The next batch of that epoch must bring the envelope again; without it, refused.
+    bare = encode_submitted(
+        msgspec.structs.replace(decode_submitted(ups[1].body), key_envelopes=[])
+    )
+    with pytest.raises(InvalidKeyEnvelope):
+        rig.process(bare)
+    rig.process(ups[1].body)
+    assert rig.keys.has(ref)

@@ -281,6 +281,18 @@ class Ingestor:
                 category=cat,
             )
 
+    def shred_key_envelope(self, key_ref: bytes) -> None:
+        """Crypto-shred one vehicle x epoch x category key: delete its envelope (durably)
+        and forget its cached scope. The ciphertext stays, unreadable.
+
+        A later upload that carries the same envelope again (a car that still holds
+        the key, e.g. for the current epoch) stores it again: erasing a category of
+        the current epoch also needs the car to re-key.
+        """
+        with self._lock:
+            self._key_scopes.pop(key_ref, None)
+            self.keys.delete(key_ref)
+
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
         if len(raw) > self.limits.max_upload_bytes:
