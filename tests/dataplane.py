@@ -18,16 +18,18 @@ import pytest
 from carchain.core.vehicles import OwnerPeriod, RegisterVehicle, Vehicle, get_current_owner_period
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
+    OpenedSegment,
     SignedBatchHeader,
     SubmittedBatch,
     compute_header_signing_bytes,
+    compute_opened_records,
     decode_signed_header,
     decode_submitted,
     encode_submitted,
-    open_batch,
+    open_batch_segments,
 )
 from carchain.data.categories import DataCategory
-from carchain.data.custody import open_epoch_key
+from carchain.data.custody import open_batch_category_keys
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
 from carchain.data.records import EdrEvent, Record, Telemetry, decode_record
 from carchain.errors import InvalidNonce, NotFound
@@ -114,18 +116,48 @@ def make_car(name: str, custodian: SigningKey, oem: str = "saic") -> Car:
     return Car(name, seeded_key(f"vehicle/{name}"), seeded_key(f"owner/{name}"), custodian, oem)
 
 
-def resign_header(upload: Upload, key: SigningKey, **changes: object) -> bytes:
+def resign_header(upload: Upload | bytes, key: SigningKey, **changes: object) -> bytes:
     """Return the upload with header fields changed and the header signed by ``key``."""
-    sub = decode_submitted(upload.body)
+    sub = decode_submitted(upload if isinstance(upload, bytes) else upload.body)
     signed = msgspec.msgpack.decode(sub.header, type=SignedBatchHeader)
     header = msgspec.structs.replace(signed.header, **changes)
     new = SignedBatchHeader(header, key.sign(compute_header_signing_bytes(header)))
     return encode_submitted(
-        SubmittedBatch(msgspec.msgpack.encode(new), sub.ciphertext, sub.key_envelope)
+        SubmittedBatch(msgspec.msgpack.encode(new), sub.ciphertext, sub.key_envelopes)
     )
 
 
-def replace_upload(upload: Upload, **changes: bytes) -> bytes:
+def envelopes_of(upload: Upload | bytes) -> dict[bytes, bytes]:
+    """Return the upload's category key envelopes by key_ref."""
+    from carchain.data.custody import compute_key_ref
+
+    raw = upload if isinstance(upload, bytes) else upload.body
+    return {compute_key_ref(e): e for e in decode_submitted(raw).key_envelopes}
+
+
+def decrypt_upload(upload: Upload | bytes, key: SigningKey) -> list[bytes]:
+    """Return the records ``key`` can read of an upload, from the upload's own envelopes
+    (the owner: all of them; the custodian: the non-sensitive categories)."""
+    raw = upload if isinstance(upload, bytes) else upload.body
+    sub = decode_submitted(raw)
+    signed = decode_signed_header(sub.header)
+    keys = open_batch_category_keys(signed, envelopes_of(raw).__getitem__, key)
+    return compute_opened_records(signed, open_batch_segments(signed, sub.ciphertext, keys))
+
+
+def resign_segment(
+    upload: Upload | bytes, key: SigningKey, category: str, **changes: object
+) -> bytes:
+    """Return the upload with one segment's header fields changed, re-signed by ``key``."""
+    raw = upload if isinstance(upload, bytes) else upload.body
+    h = decode_signed_header(decode_submitted(raw).header).header
+    segments = [
+        msgspec.structs.replace(s, **changes) if s.category == category else s for s in h.segments
+    ]
+    return resign_header(raw, key, segments=segments)
+
+
+def replace_upload(upload: Upload, **changes: object) -> bytes:
     """Return the upload's encoding with some of its three parts replaced."""
     sub = decode_submitted(upload.body)
     return encode_submitted(msgspec.structs.replace(sub, **changes))
@@ -298,8 +330,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             client.close()
 
 
-def anchored_edr(world: World, car_id: str) -> tuple[list[bytes], int, dict[str, Any]]:
-    """Upload and anchor a batch with an EDR record; return its records, EDR index and proof."""
+def anchored_edr(world: World, car_id: str) -> tuple[dict[str, OpenedSegment], int, dict[str, Any]]:
+    """Upload and anchor a batch with an EDR record; return its segments as the owner
+    opens them (all), the EDR record's index and the batch proof."""
     from tests.data.test_records import edr
 
     car = world.cars[car_id]
@@ -315,10 +348,11 @@ def anchored_edr(world: World, car_id: str) -> tuple[list[bytes], int, dict[str,
     world.wait_anchored()
     doc = world.gclient.batch_proof(ups[-1].header_hash)
     signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
-    key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
-    records = open_batch(signed, world.gclient.ciphertext(ups[-1].header_hash), key)
+    keys = open_batch_category_keys(signed, world.gclient.key_envelope, car.owner)
+    opened = open_batch_segments(signed, world.gclient.ciphertext(ups[-1].header_hash), keys)
+    records = compute_opened_records(signed, opened)
     index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
-    return records, index, doc
+    return opened, index, doc
 
 
 @pytest.fixture(scope="module")
@@ -329,9 +363,10 @@ def proven(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def make_stored_batch(world: World, vehicle_id: str) -> tuple[str, bytes, bytes]:
-    """Register a car and store one batch at the gateway: (vehicle id, header hash, key_ref)."""
+    """Register a car and store one batch at the gateway: (vehicle id, header hash, key_ref
+    of its first segment)."""
     car = world.register(vehicle_id)
     up = car.upload(start_ms=int(time.time() * 1000) - 600_000)
     world.gclient.submit(up.body)
-    ref = decode_signed_header(decode_submitted(up.body).header).header.key_ref
+    ref = decode_signed_header(decode_submitted(up.body).header).header.segments[0].key_ref
     return car.vehicle_id, up.header_hash, ref

@@ -1,14 +1,15 @@
-"""Batches: Merkle root, sealing, signing, opening; epoch key custody (HPKE)."""
+"""Batches (v2): category segments, salted roots, sealing, signing, opening."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from carchain.crypto import aead
-from carchain.crypto.kdf import compute_batch_key
 from carchain.crypto.merkle import compute_merkle_root
 from carchain.crypto.sealing import open_sealed_box, seal_to
 from carchain.data.batches import (
@@ -21,17 +22,9 @@ from carchain.data.batches import (
     decode_signed_header,
     decode_submitted,
     open_batch,
-    seal_batch,
     verify_header_signature,
 )
-from carchain.data.custody import (
-    compute_key_ref,
-    compute_seal_info,
-    decode_envelope,
-    open_epoch_key,
-    seal_epoch_key,
-)
-from carchain.data.records import decode_record
+from carchain.data.records import Telemetry, decode_record, encode_record
 from carchain.errors import (
     CiphertextMismatch,
     DecryptionFailed,
@@ -42,27 +35,9 @@ from carchain.errors import (
     WrongEpoch,
 )
 from tests.conftest import seeded_key
+from tests.data.batch_helpers import VEHICLE, category_keys, mixed_records, seal
+from tests.data.test_records import telemetry
 from tests.dataplane import NOW_MS, make_car
-
-EPOCH_KEY = b"e" * 32
-VEHICLE = seeded_key("vehicle/v1")
-
-
-def seal(records: list[bytes], **kw: object) -> tuple[SignedBatchHeader, bytes]:
-    args: dict[str, object] = {
-        "key": VEHICLE,
-        "vehicle_id": "v1",
-        "epoch": compute_epoch(NOW_MS),
-        "seq": 0,
-        "start_ms": NOW_MS,
-        "end_ms": NOW_MS + 1000,
-        "categories": ["motion"],
-        "epoch_key": EPOCH_KEY,
-        "key_ref": b"r" * 32,
-    }
-    args.update(kw)
-    sealed = seal_batch(records, **args)  # type: ignore[arg-type]
-    return decode_signed_header(sealed.header), sealed.ciphertext
 
 
 @given(st.lists(st.binary(max_size=40), max_size=300))
@@ -71,63 +46,82 @@ def test_records_root_is_the_rfc6962_root(leaves: list[bytes]) -> None:
 
 
 @settings(max_examples=30)
-@given(st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=50))
-def test_sealed_batch_opens_to_its_records(records: list[bytes]) -> None:
-    signed, ct = seal(records)
-    assert signed.header.record_count == len(records)
-    assert signed.header.records_root == compute_merkle_root(records)
+@given(st.lists(telemetry, min_size=1, max_size=30))
+def test_sealed_batch_opens_to_its_records(records: list[Telemetry]) -> None:
+    # An all-empty record has no projection (minimisation never lets one out).
+    assume(all(any(getattr(r, f) is not None for f in r.__struct_fields__) for r in records))
+    raws = [encode_record(r) for r in records]
+    signed, ct = seal(raws)
+    assert signed.header.record_count == len(raws)
     verify_header_signature(signed, VEHICLE.public_key)
-    assert open_batch(signed, ct, EPOCH_KEY) == records
+    assert open_batch(signed, ct, category_keys(raws)) == raws
+
+
+def test_one_segment_per_category_present() -> None:
+    records = mixed_records()
+    signed, ct = seal(records)
+    h = signed.header
+    assert h.categories == ["diagnostics", "location", "motion", "time"]
+    assert {s.category: s.count for s in h.segments} == {
+        "diagnostics": 3,
+        "location": 3,
+        "motion": 3,
+        "time": 6,
+    }
+    assert sum(s.ciphertext_size for s in h.segments) == len(ct) == h.ciphertext_size
 
 
 def test_no_plaintext_in_the_ciphertext_or_header() -> None:
-    secret = b"LSVAB4BG7KN012345 driver=Zhang Wei"
-    signed, ct = seal([secret] * 5)
-    assert secret not in ct
-    assert secret not in msgspec.msgpack.encode(signed)
+    secret = "LSVAB4BG7KN012345 driver=Zhang Wei"
+    from carchain.data.records import Diagnostics
 
-
-def test_batch_keys_differ_by_vehicle_epoch_and_seq() -> None:
-    keys = {
-        compute_batch_key(EPOCH_KEY, "v1", 1, 0),
-        compute_batch_key(EPOCH_KEY, "v1", 1, 1),
-        compute_batch_key(EPOCH_KEY, "v1", 2, 0),
-        compute_batch_key(EPOCH_KEY, "v2", 1, 0),
-        compute_batch_key(b"f" * 32, "v1", 1, 0),
-    }
-    assert len(keys) == 5
+    records = [encode_record(Diagnostics(NOW_MS, [secret], True))] * 5
+    signed, ct = seal(records)
+    assert secret.encode() not in ct
+    assert secret.encode() not in msgspec.msgpack.encode(signed)
 
 
 def test_invalid_tampered_ciphertext_is_refused() -> None:
-    signed, ct = seal([b"a", b"b"])
+    records = mixed_records(2)
+    signed, ct = seal(records)
     bad = bytearray(ct)
     bad[20] ^= 1
     with pytest.raises(CiphertextMismatch):
-        open_batch(signed, bytes(bad), EPOCH_KEY)
+        open_batch(signed, bytes(bad), category_keys(records))
     with pytest.raises(TruncatedCiphertext):
-        open_batch(signed, ct[:-1], EPOCH_KEY)
+        open_batch(signed, ct[:-1], category_keys(records))
 
 
-def test_invalid_wrong_epoch_key_fails_opaquely() -> None:
-    signed, ct = seal([b"a", b"b"])
+def test_invalid_wrong_category_key_fails_opaquely() -> None:
+    records = mixed_records(2)
+    signed, ct = seal(records)
+    wrong = {c: b"x" * 32 for c in category_keys(records)}
     with pytest.raises(DecryptionFailed) as exc:
-        open_batch(signed, ct, b"x" * 32)
+        open_batch(signed, ct, wrong)
     assert str(exc.value) == "cannot decrypt"
 
 
 def test_invalid_ciphertext_moved_to_another_batch_does_not_open() -> None:
-    signed, ct = seal([b"a"], seq=0)
-    other, _ = seal([b"a"], seq=1)
+    records = mixed_records(2)
+    signed, ct = seal(records, seq=0)
+    other, _ = seal(records, seq=1)
     forged = SignedBatchHeader(
-        msgspec.structs.replace(other.header, ciphertext_hash=signed.header.ciphertext_hash),
+        msgspec.structs.replace(
+            other.header,
+            ciphertext_hash=signed.header.ciphertext_hash,
+            segments=[
+                msgspec.structs.replace(o, ciphertext_hash=s.ciphertext_hash, nonce=s.nonce)
+                for o, s in zip(other.header.segments, signed.header.segments, strict=True)
+            ],
+        ),
         b"",
     )
     with pytest.raises(DecryptionFailed):
-        open_batch(forged, ct, EPOCH_KEY)
+        open_batch(forged, ct, category_keys(records))
 
 
 def test_invalid_tampered_header_fails_signature() -> None:
-    signed, _ = seal([b"a", b"b"])
+    signed, _ = seal(mixed_records(2))
     forged = SignedBatchHeader(
         msgspec.structs.replace(signed.header, record_count=3), signed.signature
     )
@@ -144,20 +138,27 @@ def _encode(header: BatchHeader) -> bytes:
 
 
 def test_invalid_header_shapes_are_refused() -> None:
-    signed, _ = seal([b"a"])
+    signed, _ = seal(mixed_records(2))
     h = signed.header
+    seg = h.segments
     with pytest.raises(WrongEpoch):
         decode_signed_header(_encode(msgspec.structs.replace(h, epoch=h.epoch + 1)))
     with pytest.raises(WrongEpoch):
         decode_signed_header(_encode(msgspec.structs.replace(h, end_ms=h.start_ms + EPOCH_MS)))
     for changes in (
         {"record_count": 0},
-        {"categories": ["zzz"]},
-        {"categories": ["motion", "location"]},
-        {"records_root": b"short"},
-        {"nonce": b"short"},
+        {"segments": []},
+        {"segments": [msgspec.structs.replace(seg[0], category="zzz"), *seg[1:]]},
+        {"segments": list(reversed(seg))},
+        {"segments": [seg[0], seg[0], *seg[2:]]},
+        {"segments": [msgspec.structs.replace(seg[0], records_root=b"short"), *seg[1:]]},
+        {"segments": [msgspec.structs.replace(seg[0], nonce=b"short"), *seg[1:]]},
+        {"segments": [msgspec.structs.replace(seg[0], offset=1), *seg[1:]]},
+        {"segments": [msgspec.structs.replace(seg[0], count=3), *seg[1:]]},
+        {"segments": [msgspec.structs.replace(seg[0], key_ref=b""), *seg[1:]]},
+        {"ciphertext_size": h.ciphertext_size + 1},
         {"start_ms": h.end_ms + 1},
-        {"version": 2},
+        {"version": 1},
     ):
         with pytest.raises(InvalidBatch):
             decode_signed_header(_encode(msgspec.structs.replace(h, **changes)))
@@ -167,6 +168,13 @@ def test_invalid_header_shapes_are_refused() -> None:
         decode_submitted(b"garbage")
     with pytest.raises(InvalidBatch):
         seal([])
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=600))
+def test_invalid_random_header_bytes_raise_invalid_batch(raw: bytes) -> None:
+    with pytest.raises((InvalidBatch, WrongEpoch)):
+        decode_signed_header(raw)
 
 
 def test_aead_refuses_wrong_aad_nonce_and_short_ciphertext() -> None:
@@ -189,33 +197,6 @@ def test_hpke_box_opens_only_for_recipient_and_info() -> None:
         open_sealed_box(bob, box, b"info")
     with pytest.raises(DecryptionFailed):
         open_sealed_box(alice, box, b"other info")
-
-
-def test_epoch_key_opens_for_owner_and_custodian_only() -> None:
-    car = make_car("v1", seeded_key("custodian/saic"))
-    env = seal_epoch_key(EPOCH_KEY, "v1", 7, car.owner.public_key, car.custodian.public_key)
-    assert open_epoch_key(env, car.owner) == EPOCH_KEY
-    assert open_epoch_key(env, car.custodian) == EPOCH_KEY
-    with pytest.raises(DecryptionFailed):
-        open_epoch_key(env, car.key)
-    assert EPOCH_KEY not in env
-    assert len(compute_key_ref(env)) == 32
-
-
-def test_invalid_epoch_key_box_moved_to_another_scope_fails() -> None:
-    car = make_car("v1", seeded_key("custodian/saic"))
-    env = decode_envelope(
-        seal_epoch_key(EPOCH_KEY, "v1", 7, car.owner.public_key, car.custodian.public_key)
-    )
-    # The owner's box re-labelled as another epoch (or vehicle) does not open.
-    for vid, epoch in (("v1", 8), ("v2", 7)):
-        moved = msgspec.msgpack.encode(msgspec.structs.replace(env, vehicle_id=vid, epoch=epoch))
-        with pytest.raises(DecryptionFailed):
-            open_epoch_key(moved, car.owner)
-    info = compute_seal_info("v1", 7, "owner")
-    assert open_sealed_box(car.owner, env.owner_box, info) == EPOCH_KEY
-    with pytest.raises(InvalidBody):
-        decode_envelope(b"\x00" * 5000)
 
 
 def test_recorder_closes_batches_by_window_size_and_epoch() -> None:
@@ -244,7 +225,21 @@ def test_recorder_closes_batches_by_window_size_and_epoch() -> None:
         (compute_epoch(NOW_MS) + 1, 0, 2),
     ]
     sub = decode_submitted(out[1].body)
-    records = open_batch(
-        decode_signed_header(sub.header), sub.ciphertext, rec2.get_epoch_key(out[1].epoch)
-    )
+    signed = decode_signed_header(sub.header)
+    keys = {c: rec2.get_category_key(out[1].epoch, c)[0] for c in signed.header.categories}
+    records = open_batch(signed, sub.ciphertext, keys)
     assert [decode_record(r).time_ms for r in records] == [midnight, midnight + 1000]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("decode", "raw", "error"),
+    [
+        (decode_signed_header, b"\x92\x9a\x02\xa1\x80", InvalidBatch),
+        (decode_submitted, b"\x93\xa1\x80\xc4\x00\x90", InvalidBatch),
+        (decode_record, b"\x92\xa1\x80\x00", InvalidBody),
+    ],
+)
+def test_invalid_utf8_text_is_a_typed_error(decode: Any, raw: bytes, error: type) -> None:
+    """msgspec raises UnicodeDecodeError for bad UTF-8: it must surface as the typed error."""
+    with pytest.raises(error):
+        decode(raw)

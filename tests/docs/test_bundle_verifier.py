@@ -88,18 +88,30 @@ def check_block(bundle: dict[str, Any], own_copy: dict[str, Any]) -> dict[str, A
     return dict(block["header"])
 
 
-def check_batch(bundle: dict[str, Any]) -> tuple[list[Any], bytes, bytes]:
-    record = bytes.fromhex(bundle["record"])
+def check_batch(bundle: dict[str, Any]) -> tuple[list[Any], bytes, bytes, list[Any]]:
+    """Section 11 link 2: each projection in its segment's salted root (sections 6.2-6.5)."""
     raw_header = bytes.fromhex(bundle["batch_header"])
-    decode(record, "record")
     header, signature = decode(raw_header, "batch header")
-    if len(header) != 13 or header[0] != 1:
-        raise Refused("not a v1 batch header")
-    if bundle["record_proof"]["total"] != header[6]:
-        raise Refused("record proof size differs from the record count")
-    if proof(bundle["record_proof"], record, "record in batch") != header[8]:
-        raise Refused("record is not in the batch")
-    return header, signature, raw_header
+    if len(header) != 10 or header[0] != 2:
+        raise Refused("not a v2 batch header")
+    segments = {seg[0]: seg for seg in header[7]}
+    projections = []
+    for item in bundle["projections"]:
+        seg = segments.get(item["category"])
+        if seg is None:
+            raise Refused("no segment of that category")
+        raw, salt = bytes.fromhex(item["projection"]), bytes.fromhex(item["salt"])
+        kind, index, fields = decode(raw, "projection")
+        if index != bundle["record_index"] or len(salt) != 16 or not fields:
+            raise Refused("projection of another record, or a bad salt")
+        if item["proof"]["total"] != seg[1]:
+            raise Refused("projection proof size differs from the segment's count")
+        if proof(item["proof"], salt + raw, "projection in segment") != seg[2]:
+            raise Refused("record is not in the batch")
+        projections.append([kind, index, fields])
+    if len({p[0] for p in projections}) != 1:
+        raise Refused("projections of different kinds")
+    return header, signature, raw_header, projections
 
 
 def check_vehicle_key(bundle: dict[str, Any], app_hash: bytes, header: list[Any]) -> Any:
@@ -127,7 +139,7 @@ def check_vehicle_key(bundle: dict[str, Any], app_hash: bytes, header: list[Any]
 def check_signature(header: list[Any], signature: bytes, period: dict[str, Any]) -> None:
     verify_ed25519(
         period["public_key"],
-        b"carchain/batch-header/v1\x00" + mp(header),
+        b"carchain/batch-header/v2\x00" + mp(header),
         signature,
         "batch header",
     )
@@ -183,21 +195,25 @@ def check_anchor(
 
 def verify(bundle: dict[str, Any], own_copy: dict[str, Any]) -> dict[str, Any]:
     """Section 11, links 1-8; return the decoded record."""
-    if bundle["format"] != "carchain/record-proof/v2":
+    if bundle["format"] != "carchain/record-proof/v3":
         raise Refused("unknown format")
     block = check_block(bundle, own_copy)
     app_hash = bytes.fromhex(block["app_hash"])
-    header, signature, raw_header = check_batch(bundle)
+    header, signature, raw_header, projections = check_batch(bundle)
     vehicle, period = check_vehicle_key(bundle, app_hash, header)
     check_signature(header, signature, period)
     check_anchor(bundle, block, header, raw_header, vehicle)
-    return {"record": decode(bytes.fromhex(bundle["record"]), "record"), "vehicle": header[1]}
+    fields: dict[str, Any] = {}
+    for p in projections:
+        fields.update(p[2])
+    return {"kind": projections[0][0], "fields": fields, "vehicle": header[1]}
 
 
 def test_genuine_bundle_verifies_from_the_page_alone(proven: Bundle) -> None:
     bundle, own = proven
     out = verify(copy.deepcopy(bundle), own)
-    assert out["vehicle"] == "saic:car-1" and out["record"][0] == "edr"
+    assert out["vehicle"] == "saic:car-1" and out["kind"] == "edr"
+    assert out["fields"]["max_delta_v_long_kmh"] == -12.5
 
 
 def flip(hex_value: str, index: int = -1) -> str:
@@ -209,7 +225,8 @@ def flip(hex_value: str, index: int = -1) -> str:
 @pytest.mark.parametrize(
     ("path", "index"),
     [
-        (("record",), 5),
+        (("projections", 0, "projection"), 5),
+        (("projections", 0, "salt"), 3),
         (("batch_header",), -1),
         (("anchor_tx",), -1),
         (("state", "vehicle_value"), -1),
@@ -223,7 +240,7 @@ def test_invalid_tampered_bundle_is_refused_by_the_page_verifier(
     proven: Bundle, path: tuple[str, ...], index: int
 ) -> None:
     bundle, own = copy.deepcopy(proven)
-    doc = bundle
+    doc: Any = bundle
     for part in path[:-1]:
         doc = doc[part]
     doc[path[-1]] = flip(doc[path[-1]], index)

@@ -25,18 +25,25 @@ from carchain.core import anchors, governance, members, vehicles
 from carchain.core.state import STORES, compute_key
 from carchain.core.transactions import Envelope, compute_signing_bytes, compute_tx_hash, encode
 from carchain.core.types import TxResult
-from carchain.crypto.kdf import compute_batch_key, compute_pseudonym_key
+from carchain.crypto.kdf import (
+    compute_category_key,
+    compute_leaf_salt,
+    compute_pseudonym_key,
+    compute_segment_key,
+)
 from carchain.crypto.signing import SigningKey, verify_signature
 from carchain.data.batches import (
+    BatchIdentity,
     SubmittedBatch,
     compute_header_signing_bytes,
     encode_submitted,
     seal_batch,
 )
 from carchain.data.batches import compute_header_hash as compute_batch_id
-from carchain.data.custody import compute_key_ref, compute_seal_info, seal_epoch_key
+from carchain.data.custody import compute_key_ref, compute_seal_info, seal_category_key
 from carchain.data.minimisation import compute_pseudonym
 from carchain.data.records import Diagnostics, EdrEvent, Telemetry, V2xLog, encode_record
+from carchain.data.release import ReleaseItem, seal_release
 from carchain.gateway.anchoring import AnchorManifest, compute_gateway_root
 from carchain.sdk.light import (
     BlockId,
@@ -274,11 +281,26 @@ def hkdf(secret: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
+def lp(part: bytes) -> bytes:
+    return u16be(len(part)) + part
+
+
 def test_hkdf_info_strings() -> None:
     ek = b"\x42" * 32
     vid = VID.encode()
-    info = b"carchain/batch-key/v1" + u16be(len(vid)) + vid + u16be(8) + u64be(3) + u16be(8)
-    assert compute_batch_key(ek, VID, 3, 4) == hkdf(ek, info + u64be(4))
+    info = b"carchain/category-key/v1" + lp(vid) + lp(u64be(3)) + lp(b"diagnostics")
+    ck = hkdf(ek, info)
+    assert compute_category_key(ek, VID, 3, "diagnostics") == ck
+    info = b"carchain/segment-key/v1" + lp(vid) + lp(u64be(3)) + lp(u64be(4)) + lp(b"diagnostics")
+    sk = hkdf(ck, info)
+    assert compute_segment_key(ck, VID, 3, 4, "diagnostics") == sk
+    salt = HKDF(
+        algorithm=hashes.SHA256(),
+        length=16,
+        salt=None,
+        info=b"carchain/leaf-salt/v1" + lp(u64be(9)),
+    ).derive(sk)
+    assert compute_leaf_salt(sk, 9) == salt
     info = b"carchain/pseudonym-key/v1" + u16be(len(vid)) + vid + u16be(8) + u64be(3)
     key = hkdf(ek, info)
     assert compute_pseudonym_key(ek, VID, 3) == key
@@ -286,63 +308,114 @@ def test_hkdf_info_strings() -> None:
     assert compute_pseudonym(key, "peer-7") == expected
 
 
-def test_batch_header_ciphertext_and_identity() -> None:
-    epoch, ek, key_ref = 20_000, b"\x42" * 32, b"\x33" * 32
+def test_batch_header_segments_ciphertext_and_identity() -> None:
+    epoch, ek = 20_000, b"\x42" * 32
     start = epoch * 86_400_000 + 1000
     records = [encode_record(Telemetry(start + i, 31.0, 121.0)) for i in range(5)]
+    vid = VID.encode()
+    cks = {
+        c: hkdf(ek, b"carchain/category-key/v1" + lp(vid) + lp(u64be(epoch)) + lp(c.encode()))
+        for c in ("location", "time")
+    }
+    refs = {"location": b"\x33" * 32, "time": b"\x44" * 32}
     sealed = seal_batch(
         records,
         key=KEY,
-        vehicle_id=VID,
-        epoch=epoch,
-        seq=2,
-        start_ms=start,
-        end_ms=start + 4,
-        categories=["time", "location"],
-        epoch_key=ek,
-        key_ref=key_ref,
+        batch=BatchIdentity(VID, epoch, 2, start, start + 4),
+        category_keys=cks,
+        key_refs=refs,
     )
-    nonce = sealed.signed.header.nonce
+    h = sealed.signed.header
     ct = sealed.ciphertext
-    header = [1, VID, epoch, 2, start, start + 4, 5, ["location", "time"], ref.merkle_root(records)]
-    header += [nonce, sha256(ct), len(ct), key_ref]
-    signing = b"carchain/batch-header/v1\x00" + mp(header)
-    assert compute_header_signing_bytes(sealed.signed.header) == signing
+    segments, offset = [], 0
+    for seg, cat in zip(h.segments, ("location", "time"), strict=True):
+        info = b"carchain/segment-key/v1" + lp(vid) + lp(u64be(epoch)) + lp(u64be(2))
+        sk = hkdf(cks[cat], info + lp(cat.encode()))
+        part = ct[offset : offset + seg.ciphertext_size]
+        plain = AESGCM(sk).decrypt(seg.nonce, part, mp([2, VID, epoch, 2, cat]))
+        fields = (
+            (lambda i: {"lat": 31.0, "lon": 121.0})
+            if cat == "location"
+            else (lambda i: {"time_ms": start + i})
+        )
+        projections = [mp(["telemetry", i, fields(i)]) for i in range(5)]
+        assert plain == mp(projections)
+        salts = [
+            HKDF(
+                algorithm=hashes.SHA256(),
+                length=16,
+                salt=None,
+                info=b"carchain/leaf-salt/v1" + lp(u64be(i)),
+            ).derive(sk)
+            for i in range(5)
+        ]
+        root = ref.merkle_root([s + p for s, p in zip(salts, projections, strict=True)])
+        segments.append([cat, 5, root, seg.nonce, offset, len(part), sha256(part), refs[cat]])
+        offset += len(part)
+    header = [2, VID, epoch, 2, start, start + 4, 5, segments, sha256(ct), len(ct)]
+    signing = b"carchain/batch-header/v2\x00" + mp(header)
+    assert compute_header_signing_bytes(h) == signing
     verify_signature(KEY.public_key, signing, sealed.signed.signature)
     assert sealed.header == mp([header, sealed.signed.signature])
     assert compute_batch_id(sealed.header) == sha256(sealed.header)
-    vid = VID.encode()
-    info = b"carchain/batch-key/v1" + u16be(len(vid)) + vid + u16be(8) + u64be(epoch)
-    batch_key = hkdf(ek, info + u16be(8) + u64be(2))
-    plain = AESGCM(batch_key).decrypt(nonce, ct, mp([1, VID, epoch, 2]))
-    assert plain == mp(records)
-    upload = encode_submitted(SubmittedBatch(sealed.header, ct, b"env"))
-    assert upload == mp([sealed.header, ct, b"env"])
+    upload = encode_submitted(SubmittedBatch(sealed.header, ct, [b"env"]))
+    assert upload == mp([sealed.header, ct, [b"env"]])
 
 
-# --- section 7: the epoch-key envelope -------------------------------------------------------
+# --- section 7: the category key envelope and the release package --------------------------
 
 
-def test_key_envelope_layout_and_hpke_info() -> None:
-    ek = b"\x42" * 32
-    raw = seal_epoch_key(ek, VID, 20_000, OWNER.public_key, CUSTODIAN.public_key)
+def x25519_private(key: SigningKey) -> X25519PrivateKey:
+    x_private = X25519PrivateKey.from_private_bytes(hashlib.sha512(key.seed()).digest()[:32])
+    x_public = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(key.public_key)
+    assert x_private.public_key().public_bytes_raw() == x_public
+    return x_private
+
+
+SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+@pytest.mark.parametrize("category", ["diagnostics", "location"])
+def test_key_envelope_layout_and_hpke_info(category: str) -> None:
+    ck = b"\x42" * 32
+    raw = seal_category_key(ck, VID, 20_000, category, OWNER.public_key, CUSTODIAN.public_key)
     doc = msgspec.msgpack.decode(raw)  # generic: lists, bytes, str, int
-    assert mp(doc) == raw and len(doc) == 7
-    version, vid, epoch, owner, owner_box, custodian, custodian_box = doc
-    assert (version, vid, epoch) == (1, VID, 20_000)
-    assert (owner, custodian) == (OWNER.public_key, CUSTODIAN.public_key)
-    assert len(owner_box) == len(custodian_box) == 80
+    assert mp(doc) == raw and len(doc) == 9
+    version, vid, epoch, cat, owner, owner_box, custodian, custodian_box, escrow = doc
+    assert (version, vid, epoch, cat, escrow) == (2, VID, 20_000, category, [])
+    assert owner == OWNER.public_key and len(owner_box) == 80
+    sensitive = category == "location"
+    assert custodian == (b"" if sensitive else CUSTODIAN.public_key)
+    assert len(custodian_box) == (0 if sensitive else 80)
     assert compute_key_ref(raw) == sha256(raw)
-    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-    for key, box, role in ((OWNER, owner_box, b"owner"), (CUSTODIAN, custodian_box, b"custodian")):
-        info = b"carchain/epoch-key/v1" + u16be(len(VID)) + VID.encode() + u64be(20_000) + role
-        assert compute_seal_info(VID, 20_000, role.decode()) == info
-        x_private = X25519PrivateKey.from_private_bytes(hashlib.sha512(key.seed()).digest()[:32])
-        x_public = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(key.public_key)
-        assert x_private.public_key().public_bytes_raw() == x_public
-        assert suite.decrypt(box, x_private, info=info) == ek
+    boxes = [(OWNER, owner_box, b"owner")]
+    if not sensitive:
+        boxes.append((CUSTODIAN, custodian_box, b"custodian"))
+    for key, box, role in boxes:
+        info = b"carchain/category-key-box/v1" + lp(VID.encode()) + lp(u64be(20_000))
+        info += lp(category.encode()) + lp(role)
+        assert compute_seal_info(VID, 20_000, category, role.decode()) == info
+        assert SUITE.decrypt(box, x25519_private(key), info=info) == ck
         with pytest.raises(Exception):  # noqa: B017 - any failure: the info binds the box
-            suite.decrypt(box, x_private, info=info + b"x")
+            SUITE.decrypt(box, x25519_private(key), info=info + b"x")
+
+
+def test_release_package_layout_and_hpke_info() -> None:
+    items = [ReleaseItem(b"\x01" * 32, "diagnostics", b"\x02" * 32)]
+    raw = seal_release(items, OWNER.public_key, "carchain-test", VID, 7)
+    doc = msgspec.msgpack.decode(raw)
+    assert mp(doc) == raw
+    version, chain_id, vid, seq, requester, box = doc
+    assert (version, chain_id, vid, seq, requester) == (
+        1,
+        "carchain-test",
+        VID,
+        7,
+        OWNER.public_key,
+    )
+    info = b"carchain/release/v1" + mp(["carchain-test", VID, 7, OWNER.public_key])
+    plain = SUITE.decrypt(box, x25519_private(OWNER), info=info)
+    assert plain == mp([[b"\x01" * 32, "diagnostics", b"\x02" * 32]])
 
 
 # --- sections 8 and 9: gateway, consents, VIN ----------------------------------------------

@@ -8,13 +8,20 @@ import msgspec
 import pytest
 
 from carchain.core.vehicles import RevokeVehicle
+from carchain.crypto.sealing import seal_to
 from carchain.data.batches import EPOCH_MS, decode_signed_header, decode_submitted
-from carchain.data.custody import seal_epoch_key
+from carchain.data.custody import (
+    compute_key_ref,
+    compute_seal_info,
+    decode_key_envelope,
+    seal_category_key,
+)
 from carchain.errors import (
     BatchTooLarge,
     CarchainError,
     CiphertextMismatch,
     InvalidBatch,
+    InvalidKeyEnvelope,
     InvalidSignature,
     ReplayedBatch,
     TruncatedCiphertext,
@@ -25,7 +32,15 @@ from carchain.errors import (
 )
 from carchain.gateway.anchoring import decode_manifest
 from tests.conftest import seeded_key
-from tests.dataplane import NOW_MS, IngestRig, World, replace_upload, resign_header
+from tests.dataplane import (
+    NOW_MS,
+    IngestRig,
+    World,
+    envelopes_of,
+    replace_upload,
+    resign_header,
+    resign_segment,
+)
 
 
 def assert_refused(rig: IngestRig, raw: bytes, error: type[CarchainError], **kw: int) -> None:
@@ -44,8 +59,10 @@ def test_valid_batch_is_stored_and_journaled(rig: IngestRig) -> None:
     sub = decode_submitted(up.body)
     h = decode_signed_header(sub.header).header
     assert rig.blobs.get(h.ciphertext_hash) == sub.ciphertext
-    assert rig.keys.get(h.key_ref) == sub.key_envelope
-    assert not rig.blobs.has(h.key_ref)
+    assert h.categories == ["location", "motion", "time"] and len(sub.key_envelopes) == 3
+    for seg in h.segments:
+        assert rig.keys.get(seg.key_ref) == envelopes_of(up)[seg.key_ref]
+        assert not rig.blobs.has(seg.key_ref)
     row = rig.journal.get_batch_optional(header_hash)
     assert row is not None and row.vehicle_id == "saic:1" and row.anchor_seq is None
     assert [r.header_hash for r in rig.journal.get_unanchored(10)] == [header_hash]
@@ -113,7 +130,11 @@ def test_invalid_oversized(rig: IngestRig) -> None:
     huge = replace_upload(car.upload(), ciphertext=b"\x00" * (65 * 1024))
     assert_refused(rig, huge, BatchTooLarge)
     up = car.upload()
-    assert_refused(rig, resign_header(up, car.key, ciphertext_size=10**9), BatchTooLarge)
+    h = decode_signed_header(decode_submitted(up.body).header).header
+    last = h.segments[-1]
+    grown = msgspec.structs.replace(last, ciphertext_size=10**9 - last.offset)
+    raw = resign_header(up, car.key, ciphertext_size=10**9, segments=[*h.segments[:-1], grown])
+    assert_refused(rig, raw, BatchTooLarge)
 
 
 def test_invalid_truncated_or_altered_ciphertext(rig: IngestRig) -> None:
@@ -137,32 +158,79 @@ def test_invalid_malformed_upload(rig: IngestRig) -> None:
 def test_invalid_key_envelope(rig: IngestRig) -> None:
     car = rig.car("saic:1")
     up = car.upload()
-    assert_refused(rig, replace_upload(up, key_envelope=b""), InvalidBatch)
-    env = decode_submitted(up.body).key_envelope
-    assert_refused(rig, replace_upload(up, key_envelope=env + b"\x00"), InvalidBatch)
-    h = decode_signed_header(decode_submitted(up.body).header).header
+    envs = decode_submitted(up.body).key_envelopes
+    assert_refused(rig, replace_upload(up, key_envelopes=[]), InvalidKeyEnvelope)
+    assert_refused(rig, replace_upload(up, key_envelopes=envs[1:]), InvalidKeyEnvelope)
+    tampered = [envs[0] + b"\x00", *envs[1:]]
+    assert_refused(rig, replace_upload(up, key_envelopes=tampered), InvalidKeyEnvelope)
+    extra = seal_category_key(
+        b"k" * 32, "saic:1", up.epoch, "motion", car.owner.public_key, rig.custodian.public_key
+    )
+    assert_refused(rig, replace_upload(up, key_envelopes=[*envs, extra]), InvalidKeyEnvelope)
     stranger = seeded_key("stranger").public_key
     for owner, custodian in (
         (stranger, rig.custodian.public_key),
         (car.owner.public_key, stranger),
     ):
-        wrong = seal_epoch_key(b"k" * 32, "saic:1", h.epoch, owner, custodian)
-        from carchain.data.custody import compute_key_ref
+        wrong = seal_category_key(b"k" * 32, "saic:1", up.epoch, "motion", owner, custodian)
+        forged = resign_segment(up, car.key, "motion", key_ref=compute_key_ref(wrong))
+        motion_ref = _segment_ref(up, "motion")
+        kept = [e for e in envs if compute_key_ref(e) != motion_ref]
+        assert_refused(
+            rig, replace_upload_raw(forged, key_envelopes=[*kept, wrong]), InvalidKeyEnvelope
+        )
+    # An envelope for another category in the motion segment's place.
+    loc = envelopes_of(up)[_segment_ref(up, "location")]
+    forged = resign_segment(up, car.key, "motion", key_ref=compute_key_ref(loc))
+    assert_refused(rig, replace_upload_raw(forged, key_envelopes=envs), InvalidKeyEnvelope)
 
-        forged = resign_header(up, car.key, key_ref=compute_key_ref(wrong))
-        assert_refused(rig, replace_upload_raw(forged, key_envelope=wrong), InvalidBatch)
+
+def _segment_ref(up: object, category: str) -> bytes:
+    h = decode_signed_header(decode_submitted(up.body).header).header  # type: ignore[attr-defined]
+    return next(s.key_ref for s in h.segments if s.category == category)
+
+
+def test_invalid_sensitive_key_sealed_to_the_custodian_is_refused(rig: IngestRig) -> None:
+    """Item 5: a location key sealed to the OEM custodian never gets in."""
+    car = rig.car("saic:1")
+    up = car.upload()
+    envs = decode_submitted(up.body).key_envelopes
+    loc_ref = _segment_ref(up, "location")
+    env = decode_key_envelope(envelopes_of(up)[loc_ref])
+    assert env.custodian == b"" and env.custodian_box == b""
+    key = b"k" * 32
+    info = compute_seal_info("saic:1", up.epoch, "location", "custodian")
+    leaky = msgspec.msgpack.encode(
+        msgspec.structs.replace(
+            env,
+            custodian=rig.custodian.public_key,
+            custodian_box=seal_to(rig.custodian.public_key, key, info),
+        )
+    )
+    forged = resign_segment(up, car.key, "location", key_ref=compute_key_ref(leaky))
+    kept = [e for e in envs if compute_key_ref(e) != loc_ref]
+    assert_refused(
+        rig, replace_upload_raw(forged, key_envelopes=[*kept, leaky]), InvalidKeyEnvelope
+    )
+    rig.process(up.body)  # the genuine one (owner only) is accepted
 
 
 def test_invalid_key_ref_of_another_vehicle(rig: IngestRig) -> None:
     alice, mallory = rig.car("saic:1"), rig.car("saic:2")
     first = alice.upload()
     rig.process(first.body)
-    alices_ref = decode_signed_header(decode_submitted(first.body).header).header.key_ref
-    forged = resign_header(mallory.upload(), mallory.key, key_ref=alices_ref)
-    assert_refused(rig, replace_upload_raw(forged, key_envelope=b""), InvalidBatch)
+    alices_ref = _segment_ref(first, "motion")
+    up = mallory.upload()
+    forged = resign_segment(up, mallory.key, "motion", key_ref=alices_ref)
+    others = [
+        e
+        for e in decode_submitted(up.body).key_envelopes
+        if compute_key_ref(e) != _segment_ref(up, "motion")
+    ]
+    assert_refused(rig, replace_upload_raw(forged, key_envelopes=others), InvalidKeyEnvelope)
 
 
-def replace_upload_raw(raw: bytes, **changes: bytes) -> bytes:
+def replace_upload_raw(raw: bytes, **changes: object) -> bytes:
     from carchain.data.batches import encode_submitted
 
     return encode_submitted(msgspec.structs.replace(decode_submitted(raw), **changes))

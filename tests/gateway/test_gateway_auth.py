@@ -59,6 +59,7 @@ def test_invalid_unsigned_reads_get_401(world: World, stored: tuple[str, bytes, 
         ("/batches", f"vehicle_id={vid}"),
         (f"/batches/{hh.hex()}", ""),
         (f"/batches/{hh.hex()}/ciphertext", ""),
+        (f"/batches/{hh.hex()}/segments/motion/ciphertext", ""),
         (f"/batches/{hh.hex()}/proof", ""),
         (f"/keys/{ref.hex()}", ""),
     ):
@@ -107,6 +108,8 @@ def test_invalid_signed_by_outsiders_gets_403(
         for path, query in (
             ("/batches", f"vehicle_id={vid}"),
             (f"/batches/{hh.hex()}/ciphertext", ""),
+            (f"/batches/{hh.hex()}/segments/motion/ciphertext", ""),
+            (f"/batches/{hh.hex()}/segments/location/ciphertext", ""),
             (f"/keys/{ref.hex()}", ""),
         ):
             resp = get(world, path, query, signed(label, path, query))

@@ -13,6 +13,7 @@ EXPECTED = {
     ("get", "/batches"),
     ("get", "/batches/{header_hash}"),
     ("get", "/batches/{header_hash}/ciphertext"),
+    ("get", "/batches/{header_hash}/segments/{category}/ciphertext"),
     ("get", "/batches/{header_hash}/proof"),
     ("get", "/keys/{key_ref}"),
 }

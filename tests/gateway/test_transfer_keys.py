@@ -15,9 +15,8 @@ from carchain.data.batches import (
     decode_signed_header,
     decode_submitted,
     encode_submitted,
-    open_batch,
 )
-from carchain.data.custody import compute_key_ref, open_epoch_key, seal_epoch_key
+from carchain.data.custody import compute_key_ref, open_category_key, seal_category_key
 from carchain.errors import DecryptionFailed, InvalidBatch, NotFound
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_transfer_consent
@@ -29,8 +28,11 @@ from tests.dataplane import (
     Car,
     IngestRig,
     World,
+    decrypt_upload,
+    envelopes_of,
     make_records,
     resign_header,
+    resign_segment,
 )
 
 T_MS = NOW_MS - 1_800_000  # the transfer: half an hour before "now"
@@ -43,19 +45,28 @@ def record_span(rec: VehicleRecorder, start_ms: int, n: int) -> list[Upload]:
     return out
 
 
-def key_ref_of(up: Upload) -> bytes:
-    return decode_signed_header(decode_submitted(up.body).header).header.key_ref
+def key_ref_of(up: Upload | bytes, category: str = "motion") -> bytes:
+    raw = up if isinstance(up, bytes) else up.body
+    h = decode_signed_header(decode_submitted(raw).header).header
+    return next(s.key_ref for s in h.segments if s.category == category)
 
 
-def decrypt(up: Upload, envelope: bytes, key: SigningKey) -> list[bytes]:
-    sub = decode_submitted(up.body)
-    return open_batch(
-        decode_signed_header(sub.header), sub.ciphertext, open_epoch_key(envelope, key)
-    )
+def decrypt(up: Upload, key: SigningKey) -> list[bytes]:
+    return decrypt_upload(up, key)
 
 
-def without_envelope(up: Upload) -> bytes:
-    return encode_submitted(msgspec.structs.replace(decode_submitted(up.body), key_envelope=b""))
+def without_envelope(up: Upload | bytes) -> bytes:
+    raw = up if isinstance(up, bytes) else up.body
+    return encode_submitted(msgspec.structs.replace(decode_submitted(raw), key_envelopes=[]))
+
+
+def with_envelope(raw: bytes, category: str, envelope: bytes) -> bytes:
+    """Return the upload with ``category``'s envelope replaced by ``envelope`` (and any
+    envelope no segment names any more dropped)."""
+    h = decode_signed_header(decode_submitted(raw).header).header
+    named = {s.key_ref for s in h.segments if s.category != category}
+    envs = [e for ref, e in envelopes_of(raw).items() if ref in named] + [envelope]
+    return encode_submitted(msgspec.structs.replace(decode_submitted(raw), key_envelopes=envs))
 
 
 def test_rekeyed_car_after_transfer_old_owner_locked_out(rig: IngestRig) -> None:
@@ -69,18 +80,22 @@ def test_rekeyed_car_after_transfer_old_owner_locked_out(rig: IngestRig) -> None
     assert len(before) == len(after) == 1
     for up in before + after:
         rig.process(up.body)
-    env_before = decode_submitted(before[0].body).key_envelope
-    env_after = decode_submitted(after[0].body).key_envelope
-    assert key_ref_of(before[0]) != key_ref_of(after[0])
+    env_before = envelopes_of(before[0])[key_ref_of(before[0])]
+    env_after = envelopes_of(after[0])[key_ref_of(after[0])]
+    assert set(envelopes_of(before[0])).isdisjoint(envelopes_of(after[0]))
     # The previous owner reads what was recorded before the transfer, and nothing after.
-    assert len(decrypt(before[0], env_before, car.owner)) == 30
-    with pytest.raises(DecryptionFailed):
-        open_epoch_key(env_after, car.owner)
-    assert len(decrypt(after[0], env_after, buyer)) == 20
-    with pytest.raises(DecryptionFailed):
-        open_epoch_key(env_before, buyer)
-    # The custodian opens both.
-    assert open_epoch_key(env_after, rig.custodian) != open_epoch_key(env_before, rig.custodian)
+    assert len(decrypt(before[0], car.owner)) == 30
+    for env in envelopes_of(after[0]).values():
+        with pytest.raises(DecryptionFailed):
+            open_category_key(env, car.owner)
+    assert len(decrypt(after[0], buyer)) == 20
+    for env in envelopes_of(before[0]).values():
+        with pytest.raises(DecryptionFailed):
+            open_category_key(env, buyer)
+    # The custodian opens both (its non-sensitive categories).
+    assert open_category_key(env_after, rig.custodian) != open_category_key(
+        env_before, rig.custodian
+    )
 
 
 def test_invalid_car_keeping_the_old_epoch_key_after_transfer(rig: IngestRig) -> None:
@@ -120,17 +135,18 @@ def test_late_batch_from_before_the_transfer_is_accepted(rig: IngestRig) -> None
     rig.directory.transfer("saic:1", seeded_key("owner/buyer").public_key, T_MS)
     rig.process(late[0].body)
     # ... but not an envelope sealed to the new owner for that time.
-    forged = seal_epoch_key(
+    forged = seal_category_key(
         b"k" * 32,
         "saic:1",
         late[0].epoch,
+        "motion",
         seeded_key("owner/buyer").public_key,
         rig.custodian.public_key,
     )
-    raw = resign_header(late[0], car.key, seq=5, key_ref=compute_key_ref(forged))
-    sub = decode_submitted(raw)
+    raw = resign_header(late[0], car.key, seq=5)
+    raw = resign_segment(raw, car.key, "motion", key_ref=compute_key_ref(forged))
     with pytest.raises(InvalidBatch, match="owner at the batch's time"):
-        rig.process(encode_submitted(msgspec.structs.replace(sub, key_envelope=forged)))
+        rig.process(with_envelope(raw, "motion", forged))
 
 
 def test_invalid_recorder_transfer_back_in_time() -> None:
@@ -154,17 +170,23 @@ def crafted_ciphertext_attack(car: Car, start_ms: int) -> tuple[bytes, bytes, by
     outsider = seeded_key("outsider").public_key
     up = car.upload(n=5, start_ms=start_ms)
     epoch = up.epoch
-    crafted = seal_epoch_key(b"x" * 32, car.vehicle_id, epoch, outsider, outsider)
+    crafted = seal_category_key(b"x" * 32, car.vehicle_id, epoch, "motion", outsider, outsider)
     ref = compute_sha256(crafted)
-    carrier = resign_header(up, car.key, ciphertext_hash=ref, ciphertext_size=len(crafted))
+    h = decode_signed_header(decode_submitted(up.body).header).header
+    # One segment spanning the crafted bytes: the blob at ``ref`` is the "ciphertext".
+    seg = msgspec.structs.replace(
+        h.segments[0], offset=0, ciphertext_size=len(crafted), ciphertext_hash=ref
+    )
+    carrier = resign_header(
+        up, car.key, ciphertext_hash=ref, ciphertext_size=len(crafted), segments=[seg]
+    )
     carrier = encode_submitted(
-        msgspec.structs.replace(decode_submitted(carrier), ciphertext=crafted)
+        msgspec.structs.replace(decode_submitted(carrier), ciphertext=crafted, key_envelopes=[])
     )
+    carrier = with_envelope(carrier, seg.category, envelopes_of(up)[seg.key_ref])
     second = car.upload(n=5, start_ms=start_ms + 60_000)
-    pointing = resign_header(second, car.key, seq=1, key_ref=ref)
-    pointing = encode_submitted(
-        msgspec.structs.replace(decode_submitted(pointing), key_envelope=b"")
-    )
+    pointing = resign_header(second, car.key, seq=1)
+    pointing = without_envelope(resign_segment(pointing, car.key, "motion", key_ref=ref))
     return carrier, pointing, ref
 
 
@@ -174,7 +196,7 @@ def test_invalid_key_ref_naming_a_crafted_ciphertext(rig: IngestRig) -> None:
     rig.process(carrier)  # an opaque ciphertext: the gateway cannot tell
     assert rig.blobs.has(ref) and not rig.keys.has(ref)
     before = rig.stored()
-    with pytest.raises(InvalidBatch, match="sealed epoch key is missing"):
+    with pytest.raises(InvalidBatch, match="sealed category key is missing"):
         rig.process(pointing)
     assert rig.stored() == before
 
@@ -210,9 +232,14 @@ def test_transfer_on_chain_rekey_and_refusals(world: World) -> None:
     world.gclient.submit(post[0].body)
     env = world.gclient.key_envelope(key_ref_of(post[0]))
     with pytest.raises(DecryptionFailed):
-        open_epoch_key(env, car.owner)
-    assert len(decrypt(post[0], env, buyer)) == 5
-    assert len(decrypt(late[0], world.gclient.key_envelope(key_ref_of(late[0])), car.owner))
+        open_category_key(env, car.owner)
+    assert open_category_key(env, buyer)
+    assert len(decrypt(post[0], buyer)) == 5
+    assert len(decrypt(late[0], car.owner))
+    assert (
+        world.gclient.key_envelope(key_ref_of(late[0]))
+        == envelopes_of(late[0])[key_ref_of(late[0])]
+    )
 
 
 def test_keys_endpoint_serves_no_ciphertext(world: World) -> None:
@@ -242,5 +269,5 @@ def test_split_at_the_transfer_keeps_each_batch_to_its_own_records() -> None:
     assert "diagnostics" not in hb.categories and "diagnostics" in ha.categories
     assert (hb.record_count, ha.record_count) == (3, 1)
     assert hb.end_ms < T_MS <= ha.start_ms and (hb.seq, ha.seq) == (0, 1)
-    assert len(decrypt(before, decode_submitted(before.body).key_envelope, seller)) == 3
-    assert len(decrypt(after, decode_submitted(after.body).key_envelope, buyer)) == 1
+    assert len(decrypt(before, seller)) == 3
+    assert len(decrypt(after, buyer)) == 1

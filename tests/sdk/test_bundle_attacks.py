@@ -79,9 +79,9 @@ def test_invalid_bundle_with_a_repeated_key(proven: Bundle, tmp_path: Path) -> N
     b = tmp_path / "bundle.json"
     b.write_text(text)
     assert run("verify", str(b), "--trust-hash", header["hash"]).exit_code == 0
-    doubled = text.replace('"record": ', f'"record": "{"00" * 8}", "record": ', 1)
+    doubled = text.replace('"record_index": ', '"record_index": 0, "record_index": ', 1)
     assert json.loads(doubled) == bundle
     b.write_text(doubled)
     out = run("verify", str(b), "--trust-hash", header["hash"])
     assert out.exit_code == 1 and "error malformed_bundle" in out.output
-    assert "duplicate key 'record'" in out.output
+    assert "duplicate key 'record_index'" in out.output

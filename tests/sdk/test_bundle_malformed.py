@@ -37,7 +37,7 @@ def _drop(path: str) -> Mutation:
         *parents, last = path.split(".")
         target: Any = doc
         for p in parents:
-            target = target[p]
+            target = target[int(p)] if isinstance(target, list) else target[p]
         del target[last]
         return doc
 
@@ -61,21 +61,33 @@ MALFORMED: dict[str, Mutation] = {
     "block hash is a number": _set("block.hash", 7),
     "block app hash bad hex": _set("block.header.app_hash", "zz"),
     "block chain id empty": _set("block.header.chain_id", ""),
-    "record missing": _drop("record"),
+    "projections missing": _drop("projections"),
+    "record index missing": _drop("record_index"),
     "state missing": _drop("state"),
     "block missing": _drop("block"),
     "anchor value missing": _drop("state.anchor_value"),
     "header app hash missing": _drop("block.header.app_hash"),
-    "record bad hex": _set("record", "xyz"),
-    "record odd hex": _set("record", "abc"),
+    "projection bad hex": _set("projections.0.projection", "xyz"),
+    "projection odd hex": _set("projections.0.projection", "abc"),
+    "salt bad hex": _set("projections.0.salt", "zz"),
+    "category missing": _drop("projections.0.category"),
     "anchor tx bad hex": _set("anchor_tx", "0g"),
     "vehicle key bad hex": _set("state.vehicle_key", "--"),
-    "record is a number": _set("record", 5),
-    "record proof is a list": _set("record_proof", [1, 2]),
-    "record proof total text": _set("record_proof.total", "many"),
-    "record proof aunts not hex": _set("record_proof.aunts", ["zz"]),
-    "record proof total infinite": _set("record_proof.total", float("inf")),
-    "record proof index NaN": _set("record_proof.index", float("nan")),
+    "projection is a number": _set("projections.0.projection", 5),
+    "projections empty": _set("projections", []),
+    "projections a dict": _set("projections", {}),
+    "projections repeat a category": lambda doc: {
+        **doc,
+        "projections": doc["projections"] + doc["projections"][:1],
+    },
+    "too many projections": lambda doc: {**doc, "projections": doc["projections"] * 13},
+    "record index negative": _set("record_index", -1),
+    "record index text": _set("record_index", "first"),
+    "projection proof is a list": _set("projections.0.proof", [1, 2]),
+    "projection proof total text": _set("projections.0.proof.total", "many"),
+    "projection proof aunts not hex": _set("projections.0.proof.aunts", ["zz"]),
+    "projection proof total infinite": _set("projections.0.proof.total", float("inf")),
+    "projection proof index NaN": _set("projections.0.proof.index", float("nan")),
     "anchor proof total infinite": lambda doc: _set("state.anchor_proof.0.proof.total", 1e400)(doc),
     "batch proof empty": _set("batch_proof", {}),
     "state is a list": _set("state", []),
@@ -85,6 +97,7 @@ MALFORMED: dict[str, Mutation] = {
     "vehicle value not a vehicle": _set("state.vehicle_value", "c0"),
     "batch header garbage": _set("batch_header", "00ff"),
     "wrong version v1": _set("format", "carchain/record-proof/v1"),
+    "wrong version v2": _set("format", "carchain/record-proof/v2"),
     "version missing": _drop("format"),
     "version is a number": _set("format", 2),
     "not an object": lambda doc: [doc],

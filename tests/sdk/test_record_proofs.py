@@ -12,7 +12,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from carchain.data.records import Telemetry, decode_record, encode_record
 from carchain.errors import InvalidProof
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.client import Client
@@ -64,22 +63,69 @@ def test_record_verifies_end_to_end(proven: Bundle) -> None:
     assert v.trusted_by and "your own copy" in v.trusted_by[0]
 
 
-def test_invalid_tampered_record(proven: Bundle) -> None:
+def _projection(bundle: dict[str, Any], category: str) -> dict[str, Any]:
+    return next(p for p in bundle["projections"] if p["category"] == category)
+
+
+def test_every_projection_of_the_record_is_proven(proven: Bundle) -> None:
+    bundle, header = proven
+    cats = [p["category"] for p in bundle["projections"]]
+    assert cats == sorted(cats) and {"crash_pulse", "time", "motion"} <= set(cats)
+    v = verify_record_proof(bundle, BlockTrust(own_header=header))
+    assert v.categories == tuple(cats) and v.record_index == bundle["record_index"]
+    # A subset proves the record's fields of that subset only.
+    part = copy.deepcopy(bundle)
+    part["projections"] = [_projection(bundle, "crash_pulse")]
+    v = verify_record_proof(part, BlockTrust(own_header=header))
+    assert v.record["max_delta_v_long_kmh"] == -12.5 and v.record["event_time_ms"] is None
+    assert v.categories == ("crash_pulse",)
+
+
+def test_invalid_tampered_projection(proven: Bundle) -> None:
     bundle, header = copy.deepcopy(proven)
-    record = decode_record(bytes.fromhex(bundle["record"]))
-    forged = msgspec.structs.replace(record, max_delta_v_long_kmh=-2.0)
-    bundle["record"] = encode_record(forged).hex()
+    p = _projection(bundle, "crash_pulse")
+    proj = msgspec.msgpack.decode(bytes.fromhex(p["projection"]))
+    proj[2]["max_delta_v_long_kmh"] = -2.0
+    p["projection"] = msgspec.msgpack.encode(proj).hex()
     fails(bundle, header, "record is not in the batch")
-    bundle["record"] = encode_record(Telemetry(1, 2.0)).hex()
+    # The same projection claimed as another record of the batch.
+    bundle, header = copy.deepcopy(proven)
+    bundle["record_index"] = 0
+    fails(bundle, header, "record is not in the batch")
+    # A projection moved to another category's segment.
+    bundle, header = copy.deepcopy(proven)
+    _projection(bundle, "crash_pulse")["category"] = "diagnostics"
+    fails(bundle, header, "record is not in the batch")
+    # Another record kind's projection.
+    bundle, header = copy.deepcopy(proven)
+    p = _projection(bundle, "time")
+    p["projection"] = msgspec.msgpack.encode(
+        ["telemetry", bundle["record_index"], {"time_ms": 1}]
+    ).hex()
     fails(bundle, header, "record is not in the batch")
 
 
-def test_invalid_tampered_record_proof(proven: Bundle) -> None:
+def test_invalid_tampered_salt(proven: Bundle) -> None:
     bundle, header = copy.deepcopy(proven)
-    bundle["record_proof"]["aunts"][0] = "00" * 32
+    p = _projection(bundle, "crash_pulse")
+    p["salt"] = "00" * 16
+    fails(bundle, header, "record is not in the batch")
+    p["salt"] = "00" * 15
+    fails(bundle, header, "record is not in the batch")
+    # Without a salt, the bare projection is not a leaf of the tree either.
+    p["salt"] = ""
+    fails(bundle, header, "record is not in the batch")
+
+
+def test_invalid_tampered_projection_proof(proven: Bundle) -> None:
+    bundle, header = copy.deepcopy(proven)
+    _projection(bundle, "time")["proof"]["aunts"][0] = "00" * 32
     fails(bundle, header, "record is not in the batch")
     bundle, header = copy.deepcopy(proven)
-    bundle["record_proof"]["index"] = 0
+    _projection(bundle, "time")["proof"]["index"] = 0
+    fails(bundle, header, "record is not in the batch")
+    bundle, header = copy.deepcopy(proven)
+    _projection(bundle, "crash_pulse")["proof"]["total"] = 2
     fails(bundle, header, "record is not in the batch")
 
 
@@ -152,3 +198,17 @@ def test_carchain_verify_command(proven: Bundle, tmp_path: Path) -> None:
     refused = run_cli("verify", str(b), "--header", str(h))
     assert refused.returncode == 1
     assert "invalid_proof" in refused.stderr and "gateway root" in refused.stderr
+
+
+def test_requester_with_released_segments_proves_its_part(world: World) -> None:
+    """A grantee holding only the crash_pulse segment proves that part of the EDR record."""
+    world.register("saic:car-grantee")
+    opened, index, doc = anchored_edr(world, "saic:car-grantee")
+    part = {"crash_pulse": opened["crash_pulse"]}
+    bundle, header = build_record_proof(part, index, doc, world.client)
+    v = verify_record_proof(bundle, BlockTrust(own_header=header))
+    assert v.categories == ("crash_pulse",) and v.record["max_delta_v_long_kmh"] == -12.5
+    assert v.record["event_time_ms"] is None and v.record["engine_rpm"] is None
+    # A record the released segment does not hold cannot be proven with it.
+    with pytest.raises(InvalidProof):
+        build_record_proof(part, 0, doc, world.client)

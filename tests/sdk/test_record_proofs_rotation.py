@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from carchain.core.vehicles import KeyPeriod, RotateVehicleKey, compute_key_period_key
-from carchain.data.batches import BatchHeader, decode_signed_header, open_batch
-from carchain.data.custody import open_epoch_key
+from carchain.data.batches import BatchHeader, decode_signed_header, open_batch_segments
+from carchain.data.custody import open_batch_category_keys
+from carchain.data.segments import SegmentHeader
 from carchain.errors import InvalidProof, KeyNotValidForBatch
 from carchain.gateway import ingest
 from carchain.sdk.bundle_block import BlockTrust
@@ -57,9 +58,9 @@ def _uploads(car: Car, start_ms: int, skip: int = 0) -> list[Upload]:
 def _prove(world: World, car: Car, up: Upload) -> Bundle:
     doc = world.gclient.batch_proof(up.header_hash)
     signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
-    key = open_epoch_key(world.gclient.key_envelope(signed.header.key_ref), car.owner)
-    records = open_batch(signed, world.gclient.ciphertext(up.header_hash), key)
-    return build_record_proof(records, 0, doc, world.client)
+    keys = open_batch_category_keys(signed, world.gclient.key_envelope, car.owner)
+    opened = open_batch_segments(signed, world.gclient.ciphertext(up.header_hash), keys)
+    return build_record_proof(opened, 0, doc, world.client)
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +136,8 @@ def test_invalid_key_history_tampered(rotated: Rotated) -> None:
 
 
 def _header(start_ms: int, end_ms: int) -> BatchHeader:
-    return BatchHeader(
-        1, "saic:1", 0, 0, start_ms, end_ms, 1, ["telemetry"], b"r" * 32, b"n" * 12, b"c" * 32, 1,
-        b"k" * 32,
-    )  # fmt: skip
+    segment = SegmentHeader("motion", 1, b"r" * 32, b"n" * 12, 0, 16, b"c" * 32, b"k" * 32)
+    return BatchHeader(2, "saic:1", 0, 0, start_ms, end_ms, 1, [segment], b"c" * 32, 16)
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
     # A car sold after the drive re-keys: the buyer opens its next batch, the seller cannot,
     # and the same batch under the seller's key is refused.
     assert "the seller cannot open it" in data.resale
-    assert "old key was refused (invalid_batch)" in data.resale
+    assert "old key was refused (invalid_key_envelope)" in data.resale
     text = out.getvalue()
     assert "record verified end to end" in text and "anchor transactions" in text
 

@@ -92,3 +92,19 @@ def test_opening_tightens_folders_of_an_older_store(tmp_path: Path) -> None:
     FileBlobStore(tmp_path / "s")
     assert (tmp_path / "s").stat().st_mode & 0o777 == 0o700
     assert shard.stat().st_mode & 0o777 == 0o700
+
+
+def test_delete_removes_a_blob_for_good(tmp_path: Path) -> None:
+    """Crypto-shredding: once ``delete`` returns, the blob is gone, also after a reopen."""
+    store = FileBlobStore(tmp_path / "keys")
+    keep, gone = store.put(b"keep"), store.put(b"envelope")
+    store.delete(gone)
+    assert not store.has(gone) and store.has(keep)
+    with pytest.raises(NotFound):
+        store.get(gone)
+    reopened = FileBlobStore(tmp_path / "keys")
+    assert not reopened.has(gone) and reopened.get(keep) == b"keep"
+    assert list(reopened.iter_digests()) == [keep]
+    reopened.delete(gone)  # deleting what is not there is a no-op
+    with pytest.raises(ValueError):
+        reopened.delete(b"short")

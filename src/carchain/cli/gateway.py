@@ -21,8 +21,8 @@ from carchain.cli.common import (
     make_text,
     unlock,
 )
-from carchain.data.batches import decode_signed_header, open_batch
-from carchain.data.custody import open_epoch_key
+from carchain.data.batches import decode_signed_header, open_batch_segments
+from carchain.data.custody import open_batch_category_keys
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import load_public_key
@@ -135,7 +135,9 @@ def batches(
 def prove(
     header_hash: Annotated[str, typer.Option(help="The batch's header hash (hex).")],
     index: Annotated[int, typer.Option(help="Record index in the batch.")],
-    key: Annotated[str, typer.Option(help="Owner or custodian key name (opens the epoch key).")],
+    key: Annotated[
+        str, typer.Option(help="Owner or custodian key name (opens its category keys).")
+    ],
     out: Annotated[Path, typer.Option(help="Where to write the proof bundle (JSON).")],
     header_out: Annotated[Path, typer.Option(help="Where to write the block header (JSON).")],
     rpc: Annotated[
@@ -156,11 +158,13 @@ def prove(
             hh = bytes.fromhex(header_hash)
             doc = gc.batch_proof(hh)
             signed = decode_signed_header(bytes.fromhex(doc["batch_header"]))
-            epoch_key = open_epoch_key(gc.key_envelope(signed.header.key_ref), signer)
-            records = open_batch(signed, gc.ciphertext(hh), epoch_key)
-            if not 0 <= index < len(records):
-                raise typer.BadParameter(f"the batch has {len(records)} records")
-            bundle, block_header = build_record_proof(records, index, doc, client, rpc)
+            count = signed.header.record_count
+            if not 0 <= index < count:
+                raise typer.BadParameter(f"the batch has {count} records")
+            # The owner opens every segment; the custodian only the non-sensitive ones.
+            keys = open_batch_category_keys(signed, gc.key_envelope, signer)
+            opened = open_batch_segments(signed, gc.ciphertext(hh), keys)
+            bundle, block_header = build_record_proof(opened, index, doc, client, rpc)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
     out.write_text(json.dumps(bundle, indent=2))

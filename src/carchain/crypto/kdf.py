@@ -9,8 +9,11 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-BATCH_KEY_LABEL = b"carchain/batch-key/v1"
 PSEUDONYM_KEY_LABEL = b"carchain/pseudonym-key/v1"
+CATEGORY_KEY_LABEL = b"carchain/category-key/v1"
+SEGMENT_KEY_LABEL = b"carchain/segment-key/v1"
+LEAF_SALT_LABEL = b"carchain/leaf-salt/v1"
+LEAF_SALT_SIZE = 16
 
 
 def _info(label: bytes, *parts: bytes) -> bytes:
@@ -25,12 +28,36 @@ def compute_hkdf(secret: bytes, info: bytes, length: int = 32) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
 
 
-def compute_batch_key(epoch_key: bytes, vehicle_id: str, epoch: int, seq: int) -> bytes:
-    """Return the AES-256 key of one batch, derived from the vehicle's epoch key."""
+def compute_category_key(epoch_key: bytes, vehicle_id: str, epoch: int, category: str) -> bytes:
+    """Return the key of one vehicle x epoch x data category (what an envelope seals)."""
     info = _info(
-        BATCH_KEY_LABEL, vehicle_id.encode(), epoch.to_bytes(8, "big"), seq.to_bytes(8, "big")
+        CATEGORY_KEY_LABEL, vehicle_id.encode(), epoch.to_bytes(8, "big"), category.encode()
     )
     return compute_hkdf(epoch_key, info)
+
+
+def compute_segment_key(
+    category_key: bytes, vehicle_id: str, epoch: int, seq: int, category: str
+) -> bytes:
+    """Return the AES-256 key of one batch's segment of one category (what a release holds)."""
+    info = _info(
+        SEGMENT_KEY_LABEL,
+        vehicle_id.encode(),
+        epoch.to_bytes(8, "big"),
+        seq.to_bytes(8, "big"),
+        category.encode(),
+    )
+    return compute_hkdf(category_key, info)
+
+
+def compute_leaf_salt(segment_key: bytes, record_index: int) -> bytes:
+    """Return the 16-byte salt of record ``record_index``'s Merkle leaf in one segment.
+
+    Only a holder of the segment key can compute it, so a leaf hash cannot be used
+    to test guesses of a low-entropy projection.
+    """
+    info = _info(LEAF_SALT_LABEL, record_index.to_bytes(8, "big"))
+    return compute_hkdf(segment_key, info, LEAF_SALT_SIZE)
 
 
 def compute_pseudonym_key(epoch_key: bytes, vehicle_id: str, epoch: int) -> bytes:

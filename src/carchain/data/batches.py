@@ -1,39 +1,53 @@
-"""Data batches: records sealed under a batch key, committed by a signed header.
+"""Data batches (version 2): one sealed segment per category, committed by a signed header.
 
-The vehicle groups records into a batch, builds an RFC 6962 Merkle tree over
-their canonical encodings, encrypts the encoded list with AES-256-GCM under a
-batch key derived from its epoch key, and signs a header naming vehicle, epoch,
-sequence, time range, record count, categories, Merkle root, ciphertext hash and
-size, and the reference of the sealed epoch key. The signed header, not the
+The vehicle groups records into a batch and splits each record into projections by
+category (``projections``). For every category present, the batch has a segment
+(``segments``): the projections of that category, AES-256-GCM under the batch's
+segment key of that category, committed by a salted RFC 6962 root. The segments'
+ciphertexts are concatenated into the batch's one ciphertext blob; the signed header
+names vehicle, epoch, sequence, time range, record count, the blob's hash and size
+and, per segment, category, projection count, root, nonce, offset, size, hash and
+the ``key_ref`` of the category key envelope. The signed header, not the
 ciphertext, is what the gateway aggregates and the chain commits to.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import msgspec
 
 from carchain.crypto import aead
 from carchain.crypto.hashing import compute_sha256
-from carchain.crypto.kdf import compute_batch_key
-from carchain.crypto.merkle import EMPTY_ROOT
+from carchain.crypto.kdf import compute_segment_key
 from carchain.crypto.signing import SigningKey, verify_signature
 from carchain.data.categories import CATEGORY_NAMES
+from carchain.data.projections import Projection, compute_projections, merge_projections
+from carchain.data.records import decode_record, encode_record
+from carchain.data.segments import (
+    SegmentHeader,
+    compute_records_root,
+    compute_segment_aad,
+    compute_segment_leaves,
+    decrypt_segment,
+    encrypt_segment,
+)
 from carchain.errors import (
     CiphertextMismatch,
-    DecryptionFailed,
     InvalidBatch,
     TruncatedCiphertext,
     WrongEpoch,
 )
 
-BATCH_VERSION = 1
+__all__ = ["compute_records_root"]
+
+BATCH_VERSION = 2
 EPOCH_MS = 86_400_000
 MAX_RECORDS_PER_BATCH = 100_000
-MAX_HEADER_BYTES = 2048
-HEADER_DOMAIN = b"carchain/batch-header/v1\x00"
+MAX_HEADER_BYTES = 4096
+MAX_ENVELOPES_PER_UPLOAD = len(CATEGORY_NAMES)
+HEADER_DOMAIN = b"carchain/batch-header/v2\x00"
 
 
 class BatchHeader(msgspec.Struct, array_like=True, frozen=True):
@@ -46,12 +60,14 @@ class BatchHeader(msgspec.Struct, array_like=True, frozen=True):
     start_ms: int
     end_ms: int
     record_count: int
-    categories: list[str]
-    records_root: bytes
-    nonce: bytes
+    segments: list[SegmentHeader]
     ciphertext_hash: bytes
     ciphertext_size: int
-    key_ref: bytes
+
+    @property
+    def categories(self) -> list[str]:
+        """Return the categories the batch holds (its segments' categories, sorted)."""
+        return [s.category for s in self.segments]
 
 
 class SignedBatchHeader(msgspec.Struct, array_like=True, frozen=True):
@@ -62,11 +78,11 @@ class SignedBatchHeader(msgspec.Struct, array_like=True, frozen=True):
 
 
 class SubmittedBatch(msgspec.Struct, array_like=True, frozen=True):
-    """What a vehicle uploads: signed header, ciphertext and its sealed epoch key."""
+    """What a vehicle uploads: signed header, ciphertext and its category key envelopes."""
 
     header: bytes
     ciphertext: bytes
-    key_envelope: bytes
+    key_envelopes: list[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,45 +101,12 @@ class SealedBatch:
 
 _encoder = msgspec.msgpack.Encoder()
 _signed_decoder = msgspec.msgpack.Decoder(SignedBatchHeader)
-_records_decoder = msgspec.msgpack.Decoder(list[bytes])
 _submitted_decoder = msgspec.msgpack.Decoder(SubmittedBatch)
 
 
 def compute_epoch(time_ms: int) -> int:
     """Return the epoch (UTC day number) of a time in ms."""
     return time_ms // EPOCH_MS
-
-
-def compute_records_root(leaves: list[bytes]) -> bytes:
-    """Return the RFC 6962 root over raw leaves, bottom-up (same root as ``merkle``).
-
-    Pairing level by level and promoting an odd last node gives exactly the
-    split-at-the-largest-power-of-two tree, without recursion or slicing.
-    """
-    sha = hashlib.sha256
-    if not leaves:
-        return EMPTY_ROOT
-    if len(leaves[0]) < 1024:
-        level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
-    else:
-        # Large leaves: extend a prefixed hash state instead of copying each leaf.
-        prefixed = sha(b"\x00")
-        level = []
-        for leaf in leaves:
-            h = prefixed.copy()
-            h.update(leaf)
-            level.append(h.digest())
-    while len(level) > 1:
-        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
-
-
-def compute_batch_aad(vehicle_id: str, epoch: int, seq: int) -> bytes:
-    """Return the associated data that binds a ciphertext to its batch identity."""
-    return _encoder.encode((BATCH_VERSION, vehicle_id, epoch, seq))
 
 
 def compute_header_signing_bytes(header: BatchHeader) -> bytes:
@@ -136,51 +119,106 @@ def compute_header_hash(signed_header: bytes) -> bytes:
     return compute_sha256(signed_header)
 
 
-def encode_records(records: list[bytes]) -> bytes:
-    """Return the batch plaintext: the MessagePack list of encoded records."""
-    return _encoder.encode(records)
+def compute_batch_segment_key(header: BatchHeader, category: str, category_key: bytes) -> bytes:
+    """Return the segment key of ``category`` in this batch, from its category key."""
+    return compute_segment_key(category_key, header.vehicle_id, header.epoch, header.seq, category)
+
+
+def compute_category_projections(records: list[bytes]) -> dict[str, list[Projection]]:
+    """Return each category's projections of the encoded records, in record order."""
+    out: dict[str, list[Projection]] = {}
+    for i, raw in enumerate(records):
+        for cat, p in compute_projections(decode_record(raw), i).items():
+            out.setdefault(cat, []).append(p)
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchIdentity:
+    """Who and when a batch is: what the header says besides its segments."""
+
+    vehicle_id: str
+    epoch: int
+    seq: int
+    start_ms: int
+    end_ms: int
 
 
 def seal_batch(
     records: list[bytes],
     *,
     key: SigningKey,
-    vehicle_id: str,
-    epoch: int,
-    seq: int,
-    start_ms: int,
-    end_ms: int,
-    categories: list[str],
-    epoch_key: bytes,
-    key_ref: bytes,
+    batch: BatchIdentity,
+    category_keys: Mapping[str, bytes],
+    key_refs: Mapping[str, bytes],
 ) -> SealedBatch:
-    """Encrypt, commit to and sign a batch of encoded records."""
+    """Split, encrypt, commit to and sign a batch of encoded records.
+
+    ``category_keys`` and ``key_refs`` hold, for every category the records carry,
+    its category key and the reference of the envelope that seals it.
+    """
     if not 0 < len(records) <= MAX_RECORDS_PER_BATCH:
         raise InvalidBatch("a batch holds 1 to 100000 records", count=len(records))
-    root = compute_records_root(records)
-    batch_key = compute_batch_key(epoch_key, vehicle_id, epoch, seq)
-    nonce = aead.generate_nonce()
-    ciphertext = aead.encrypt(
-        batch_key, nonce, encode_records(records), compute_batch_aad(vehicle_id, epoch, seq)
-    )
+    segments: list[SegmentHeader] = []
+    blobs: list[bytes] = []
+    for cat, projections in compute_category_projections(records).items():
+        if cat not in category_keys or cat not in key_refs:
+            raise InvalidBatch(f"no category key for {cat}")
+        offset = sum(len(b) for b in blobs)
+        segment, ct = _seal_segment(batch, cat, category_keys[cat], projections, offset)
+        segments.append(msgspec.structs.replace(segment, key_ref=key_refs[cat]))
+        blobs.append(ct)
+    ciphertext = b"".join(blobs)
     header = BatchHeader(
-        version=BATCH_VERSION,
-        vehicle_id=vehicle_id,
-        epoch=epoch,
-        seq=seq,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        record_count=len(records),
-        categories=sorted(set(categories)),
-        records_root=root,
-        nonce=nonce,
-        ciphertext_hash=compute_sha256(ciphertext),
-        ciphertext_size=len(ciphertext),
-        key_ref=key_ref,
+        BATCH_VERSION,
+        batch.vehicle_id,
+        batch.epoch,
+        batch.seq,
+        batch.start_ms,
+        batch.end_ms,
+        len(records),
+        segments,
+        compute_sha256(ciphertext),
+        len(ciphertext),
     )
     validate_header_shape(header)
     signed = SignedBatchHeader(header, key.sign(compute_header_signing_bytes(header)))
     return SealedBatch(_encoder.encode(signed), ciphertext, signed)
+
+
+def _seal_segment(
+    batch: BatchIdentity, cat: str, category_key: bytes, projections: list[Projection], offset: int
+) -> tuple[SegmentHeader, bytes]:
+    """Return one segment's header (``key_ref`` still empty) and ciphertext."""
+    skey = compute_segment_key(category_key, batch.vehicle_id, batch.epoch, batch.seq, cat)
+    aad = compute_segment_aad(batch.vehicle_id, batch.epoch, batch.seq, cat)
+    nonce, ct = encrypt_segment(skey, aad, projections)
+    root = compute_records_root(compute_segment_leaves(skey, projections))
+    header = SegmentHeader(
+        cat, len(projections), root, nonce, offset, len(ct), compute_sha256(ct), b""
+    )
+    return header, ct
+
+
+def validate_segment_shapes(header: BatchHeader) -> None:
+    """Raise ``InvalidBatch`` unless the segments are known, sorted, unique and contiguous."""
+    cats = header.categories
+    if not cats or cats != sorted(set(cats)) or not set(cats) <= CATEGORY_NAMES:
+        raise InvalidBatch("segment categories must be known, sorted and unique")
+    offset = 0
+    for s in header.segments:
+        if not 0 < s.count <= header.record_count:
+            raise InvalidBatch("segment projection count out of range", count=s.count)
+        for value in (s.records_root, s.ciphertext_hash, s.key_ref):
+            if len(value) != 32:
+                raise InvalidBatch("segment root, hash and key_ref must be 32 bytes")
+        if len(s.nonce) != aead.NONCE_SIZE:
+            raise InvalidBatch("segment nonce must be 12 bytes")
+        if s.offset != offset or s.ciphertext_size < aead.TAG_SIZE:
+            raise InvalidBatch("segments must tile the ciphertext in order")
+        offset += s.ciphertext_size
+    if offset != header.ciphertext_size:
+        raise InvalidBatch("segment sizes do not add up to the ciphertext size")
 
 
 def validate_header_shape(header: BatchHeader) -> None:
@@ -193,22 +231,9 @@ def validate_header_shape(header: BatchHeader) -> None:
         raise InvalidBatch("time range is inverted or negative")
     if not 0 <= header.seq < 2**63:
         raise InvalidBatch("sequence number out of range")
-    if (
-        header.categories != sorted(set(header.categories))
-        or not set(header.categories) <= CATEGORY_NAMES
-    ):
-        raise InvalidBatch("categories must be known, sorted and unique")
-    for value, what in (
-        (header.records_root, "records root"),
-        (header.ciphertext_hash, "ciphertext hash"),
-        (header.key_ref, "key reference"),
-    ):
-        if len(value) != 32:
-            raise InvalidBatch(f"{what} must be 32 bytes")
-    if len(header.nonce) != aead.NONCE_SIZE:
-        raise InvalidBatch("nonce must be 12 bytes")
-    if header.ciphertext_size < aead.TAG_SIZE:
-        raise InvalidBatch("ciphertext size below the AEAD overhead")
+    if len(header.ciphertext_hash) != 32:
+        raise InvalidBatch("ciphertext hash must be 32 bytes")
+    validate_segment_shapes(header)
     if (
         compute_epoch(header.start_ms) != header.epoch
         or compute_epoch(header.end_ms) != header.epoch
@@ -222,7 +247,7 @@ def decode_signed_header(raw: bytes) -> SignedBatchHeader:
         raise InvalidBatch("batch header too large", size=len(raw))
     try:
         signed = _signed_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch(f"not a batch header: {exc}") from exc
     if _encoder.encode(signed) != raw:
         raise InvalidBatch("batch header is not canonically encoded")
@@ -249,21 +274,83 @@ def validate_ciphertext(header: BatchHeader, ciphertext: bytes) -> None:
         raise CiphertextMismatch("ciphertext does not match the header's hash")
 
 
-def open_batch(signed: SignedBatchHeader, ciphertext: bytes, epoch_key: bytes) -> list[bytes]:
-    """Decrypt a batch and check it against its header; return the encoded records."""
+def get_segment(header: BatchHeader, category: str) -> SegmentHeader:
+    """Return the batch's segment of ``category``; ``InvalidBatch`` if it has none."""
+    for s in header.segments:
+        if s.category == category:
+            return s
+    raise InvalidBatch(f"batch has no {category[:40]} segment")
+
+
+def get_segment_ciphertext(header: BatchHeader, ciphertext: bytes, category: str) -> bytes:
+    """Return one segment's slice of a batch ciphertext (checked against the header)."""
+    validate_ciphertext(header, ciphertext)
+    s = get_segment(header, category)
+    return ciphertext[s.offset : s.offset + s.ciphertext_size]
+
+
+def open_segment(
+    signed: SignedBatchHeader, category: str, segment_ciphertext: bytes, segment_key: bytes
+) -> list[Projection]:
+    """Return the projections of one segment, checked against the signed header.
+
+    A wrong key raises ``DecryptionFailed``; a ciphertext that is not the segment's,
+    ``CiphertextMismatch`` or ``TruncatedCiphertext``.
+    """
     h = signed.header
-    validate_ciphertext(h, ciphertext)
-    batch_key = compute_batch_key(epoch_key, h.vehicle_id, h.epoch, h.seq)
-    plaintext = aead.decrypt(
-        batch_key, h.nonce, ciphertext, compute_batch_aad(h.vehicle_id, h.epoch, h.seq)
-    )
-    try:
-        records = _records_decoder.decode(plaintext)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecryptionFailed("cannot decrypt") from exc
-    if len(records) != h.record_count or compute_records_root(records) != h.records_root:
-        raise InvalidBatch("decrypted records do not match the header's root")
-    return records
+    segment = get_segment(h, category)
+    aad = compute_segment_aad(h.vehicle_id, h.epoch, h.seq, category)
+    return decrypt_segment(segment, segment_key, aad, segment_ciphertext, h.record_count)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSegment:
+    """One decrypted segment: its key (for leaf salts and proofs) and its projections."""
+
+    segment_key: bytes
+    projections: list[Projection]
+
+
+def open_batch_segments(
+    signed: SignedBatchHeader, ciphertext: bytes, category_keys: Mapping[str, bytes]
+) -> dict[str, OpenedSegment]:
+    """Return the decrypted segments of the categories whose category keys are given."""
+    h = signed.header
+    out: dict[str, OpenedSegment] = {}
+    for s in h.segments:
+        if s.category in category_keys:
+            skey = compute_batch_segment_key(h, s.category, category_keys[s.category])
+            segment_ct = get_segment_ciphertext(h, ciphertext, s.category)
+            out[s.category] = OpenedSegment(
+                skey, open_segment(signed, s.category, segment_ct, skey)
+            )
+    return out
+
+
+def compute_opened_records(
+    signed: SignedBatchHeader, opened: Mapping[str, OpenedSegment]
+) -> list[bytes]:
+    """Return the encoded records the opened segments make, in batch order.
+
+    With every segment the records come back exactly as sealed; with some, each
+    record holds only those categories' fields (records with none are left out).
+    """
+    h = signed.header
+    parts: dict[int, list[Projection]] = {}
+    for seg in opened.values():
+        for p in seg.projections:
+            parts.setdefault(p.index, []).append(p)
+    if set(h.categories) <= set(opened) and sorted(parts) != list(range(h.record_count)):
+        raise InvalidBatch("segments do not cover every record of the batch")
+    return [encode_record(merge_projections(parts[i])) for i in sorted(parts)]
+
+
+def open_batch(
+    signed: SignedBatchHeader, ciphertext: bytes, category_keys: Mapping[str, bytes]
+) -> list[bytes]:
+    """Decrypt the segments whose category keys are given; return the encoded records
+    (see ``compute_opened_records``)."""
+    return compute_opened_records(signed, open_batch_segments(signed, ciphertext, category_keys))
 
 
 def encode_submitted(batch: SubmittedBatch) -> bytes:
@@ -274,6 +361,9 @@ def encode_submitted(batch: SubmittedBatch) -> bytes:
 def decode_submitted(raw: bytes) -> SubmittedBatch:
     """Decode an upload; raise ``InvalidBatch`` if it is not one."""
     try:
-        return _submitted_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        upload = _submitted_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBatch(f"not a batch upload: {exc}") from exc
+    if len(upload.key_envelopes) > MAX_ENVELOPES_PER_UPLOAD:
+        raise InvalidBatch("too many key envelopes in one upload")
+    return upload

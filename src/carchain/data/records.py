@@ -127,7 +127,7 @@ def decode_record(raw: bytes) -> Record:
     """Decode a record; raise ``InvalidBody`` if the bytes are not a canonical record."""
     try:
         record: Record = _decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"not a record: {exc}") from exc
     if _encoder.encode(record) != raw:
         raise InvalidBody("record is not canonically encoded")

@@ -121,3 +121,21 @@ class GatewayKeyNotOem(DataPlaneError):
     code = "gateway_key_not_oem"
     abci_code = 77
     http_status = 403
+
+
+class InvalidKeyEnvelope(InvalidBatch):
+    """A category key envelope is malformed, or sealed to the wrong parties."""
+
+    code = "invalid_key_envelope"
+    abci_code = 150
+    http_status = 400
+    category: str | None
+
+
+class InvalidReleasePackage(DataPlaneError):
+    """A release package is malformed or holds items that do not belong to it."""
+
+    code = "invalid_release_package"
+    abci_code = 151
+    http_status = 400
+    size: int | None

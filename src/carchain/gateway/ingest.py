@@ -3,8 +3,9 @@
 Checks, in order, all before anything is written: size, encoding, header shape
 and epoch window, vehicle registered / belongs to this OEM / not revoked,
 signature, ciphertext length and hash, ownership period of the batch's time
-range, sealed epoch key (for every batch: sealed to the owner at the batch's
-time and to this OEM's custodian), replay. A rejected
+range, category key envelopes (for every segment: sealed to the owner at the
+batch's time, and to this OEM's custodian if and only if the category is not
+sensitive; stored by key_ref, once), replay. A rejected
 batch raises a typed error and leaves no trace; an accepted one is written
 ciphertext first (fsynced), journal row last, and only then acknowledged.
 """
@@ -34,10 +35,13 @@ from carchain.data.batches import (
     validate_ciphertext,
     verify_header_signature,
 )
-from carchain.data.custody import compute_key_ref, decode_envelope
+from carchain.data.categories import is_sensitive
+from carchain.data.custody import compute_key_ref, decode_key_envelope, validate_envelope_for
+from carchain.data.segments import SegmentHeader
 from carchain.errors import (
     BatchTooLarge,
     InvalidBatch,
+    InvalidKeyEnvelope,
     NotFound,
     ReplayedBatch,
     UnregisteredVehicle,
@@ -71,10 +75,11 @@ class Receipt:
 
 @dataclass(frozen=True, slots=True)
 class KeyScope:
-    """What a stored epoch-key envelope is for and to whom it is sealed."""
+    """What a stored category key envelope is for and to whom it is sealed."""
 
     vehicle_id: str
     epoch: int
+    category: str
     owner: bytes
     custodian: bytes
 
@@ -208,46 +213,85 @@ class Ingestor:
             )
         return period
 
-    def _get_key_scope(self, signed: SignedBatchHeader, envelope: bytes) -> tuple[KeyScope, bool]:
-        """Return the scope of the header's key_ref and whether the envelope must be stored."""
+    def _get_key_scope(
+        self, signed: SignedBatchHeader, segment: SegmentHeader, uploaded: dict[bytes, bytes]
+    ) -> tuple[KeyScope, bytes | None]:
+        """Return the scope of a segment's key_ref, and the envelope if it must be stored."""
         h = signed.header
-        scope = self._key_scopes.get(h.key_ref)
+        scope = self._key_scopes.get(segment.key_ref)
         if scope is not None:
-            return scope, False
-        if self.keys.has(h.key_ref):
+            return scope, None
+        if self.keys.has(segment.key_ref):
             # Only envelopes live in the key namespace: a ciphertext never answers here.
-            env = decode_envelope(self.keys.get(h.key_ref))
-            store = False
+            env = decode_key_envelope(self.keys.get(segment.key_ref))
+            raw = None
         else:
-            if not envelope:
-                raise InvalidBatch("the sealed epoch key is missing")
-            if compute_key_ref(envelope) != h.key_ref:
-                raise InvalidBatch("the sealed epoch key does not match the header's key_ref")
-            env = decode_envelope(envelope)
-            store = True
-        scope = KeyScope(env.vehicle_id, env.epoch, env.owner, env.custodian)
-        if not store:
+            raw = uploaded.get(segment.key_ref)
+            if raw is None:
+                raise InvalidKeyEnvelope(
+                    "the sealed category key is missing", category=segment.category
+                )
+            env = validate_envelope_for(
+                raw, segment.key_ref, h.vehicle_id, h.epoch, segment.category
+            )
+        scope = KeyScope(env.vehicle_id, env.epoch, env.category, env.owner, env.custodian)
+        if raw is None:
             if len(self._key_scopes) > 100_000:
                 self._key_scopes.clear()
-            self._key_scopes[h.key_ref] = scope
-        return scope, store
+            self._key_scopes[segment.key_ref] = scope
+        return scope, raw
 
-    def _validate_key_envelope(
-        self, signed: SignedBatchHeader, envelope: bytes, period: OwnerPeriod
-    ) -> bool:
-        """Check the key_ref's envelope for THIS batch; return whether it must be stored."""
+    def _validate_key_envelopes(
+        self, signed: SignedBatchHeader, envelopes: list[bytes], period: OwnerPeriod
+    ) -> dict[bytes, bytes]:
+        """Check every segment's envelope for THIS batch; return those to store by key_ref."""
         h = signed.header
-        scope, store = self._get_key_scope(signed, envelope)
-        if (scope.vehicle_id, scope.epoch) != (h.vehicle_id, h.epoch):
-            raise InvalidBatch("the sealed epoch key is for another vehicle or epoch")
+        uploaded = {compute_key_ref(e): e for e in envelopes}
+        if not set(uploaded) <= {s.key_ref for s in h.segments}:
+            raise InvalidKeyEnvelope("an uploaded envelope is named by no segment")
+        to_store: dict[bytes, bytes] = {}
+        for segment in h.segments:
+            scope, raw = self._get_key_scope(signed, segment, uploaded)
+            self._validate_key_scope(signed, segment, scope, period)
+            if raw is not None:
+                to_store[segment.key_ref] = raw
+        return to_store
+
+    def _validate_key_scope(
+        self,
+        signed: SignedBatchHeader,
+        segment: SegmentHeader,
+        scope: KeyScope,
+        period: OwnerPeriod,
+    ) -> None:
+        h = signed.header
+        cat = segment.category
+        if (scope.vehicle_id, scope.epoch, scope.category) != (h.vehicle_id, h.epoch, cat):
+            raise InvalidKeyEnvelope("the sealed key is for another vehicle, epoch or category")
         if scope.owner != period.owner:
-            raise InvalidBatch(
-                "the epoch key is not sealed to the vehicle's owner at the batch's time",
+            raise InvalidKeyEnvelope(
+                "the category key is not sealed to the vehicle's owner at the batch's time",
                 vehicle_id=h.vehicle_id,
+                category=cat,
             )
-        if scope.custodian != self.custodian:
-            raise InvalidBatch("the epoch key is not sealed to this OEM's custodian")
-        return store
+        expected = b"" if is_sensitive(cat) else self.custodian
+        if scope.custodian != expected:
+            raise InvalidKeyEnvelope(
+                "a sensitive key is sealed to a custodian, or another key not to this OEM's",
+                category=cat,
+            )
+
+    def shred_key_envelope(self, key_ref: bytes) -> None:
+        """Crypto-shred one vehicle x epoch x category key: delete its envelope (durably)
+        and forget its cached scope. The ciphertext stays, unreadable.
+
+        A later upload that carries the same envelope again (a car that still holds
+        the key, e.g. for the current epoch) stores it again: erasing a category of
+        the current epoch also needs the car to re-key.
+        """
+        with self._lock:
+            self._key_scopes.pop(key_ref, None)
+            self.keys.delete(key_ref)
 
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
@@ -268,15 +312,15 @@ class Ingestor:
         period = self.validate_owner_period(signed, vehicle)
         header_hash = compute_header_hash(upload.header)
         with self._lock:
-            store_envelope = self._validate_key_envelope(signed, upload.key_envelope, period)
+            envelopes = self._validate_key_envelopes(signed, upload.key_envelopes, period)
             if self.journal.has_batch(h.vehicle_id, h.epoch, h.seq):
                 raise ReplayedBatch(
                     "batch already received", vehicle_id=h.vehicle_id, epoch=h.epoch, seq=h.seq
                 )
             # Durable order: ciphertext and key, then the journal row; only then the ack.
             self.blobs.put_hashed(h.ciphertext_hash, upload.ciphertext)
-            if store_envelope:
-                self.keys.put_hashed(h.key_ref, upload.key_envelope)
+            for ref, raw_envelope in envelopes.items():
+                self.keys.put_hashed(ref, raw_envelope)
             try:
                 received = self.journal.add_batch(
                     header_hash,

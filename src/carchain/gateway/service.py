@@ -86,7 +86,7 @@ class Gateway:
         self.oem = oem
         self.client = Client(node_url)
         make_private_dir(data_dir)
-        # Separate namespaces: ciphertexts and manifests, and sealed epoch keys.
+        # Separate namespaces: ciphertexts and manifests, and sealed category keys.
         self.blobs = open_namespace(data_dir, "blobs", fsync=fsync)
         self.keys = open_namespace(data_dir, "keys", fsync=fsync)
         self.journal = Journal(data_dir / "journal.db")

@@ -1,9 +1,12 @@
 """The proof bundle's JSON shape, parsed strictly: every defect is one ``MalformedBundle``.
 
-``carchain/record-proof/v2``::
+``carchain/record-proof/v3``::
 
-    {"format": "carchain/record-proof/v2",
-     "record": hex, "record_proof": merkle proof, "batch_header": hex,
+    {"format": "carchain/record-proof/v3",
+     "record_index": int,
+     "projections": [{"category": str, "projection": hex, "salt": hex,
+                      "proof": merkle proof}, ...],      # 1 to 12, categories unique
+     "batch_header": hex,
      "batch_proof": merkle proof, "anchor_tx": hex,
      "state": {"height": int, "anchor_key": hex, "anchor_value": hex,
                "anchor_proof": [2 proof ops], "vehicle_key": hex,
@@ -13,7 +16,8 @@
      "block": {"engine": "solo" | "cometbft", "hash": hex, "header": {...},
                "commit": {...}, "validators": [...]}}   # commit, validators: cometbft
 
-A merkle proof is ``{"total", "index", "leaf_hash", "aunts"}``. ``state.height``
+A merkle proof is ``{"total", "index", "leaf_hash", "aunts"}``; a projection's
+proof is of the leaf ``salt || projection`` in its category segment's tree. ``state.height``
 is the height of ``block``, whose app hash the state proofs check against.
 """
 
@@ -27,7 +31,8 @@ import msgspec
 
 from carchain.errors import MalformedBundle
 
-FORMAT = "carchain/record-proof/v2"
+FORMAT = "carchain/record-proof/v3"
+MAX_PROJECTIONS = 12
 MAX_HEIGHT = 2**63 - 1
 
 
@@ -44,10 +49,17 @@ class _State(msgspec.Struct):
     key_period_proof: list[dict[str, Any]]
 
 
+class _Projection(msgspec.Struct):
+    category: str
+    projection: str
+    salt: str
+    proof: dict[str, Any]
+
+
 class _Bundle(msgspec.Struct):
     format: str
-    record: str
-    record_proof: dict[str, Any]
+    record_index: int
+    projections: list[_Projection]
     batch_header: str
     batch_proof: dict[str, Any]
     anchor_tx: str
@@ -56,11 +68,21 @@ class _Bundle(msgspec.Struct):
 
 
 @dataclass(frozen=True, slots=True)
+class ProvenProjection:
+    """One projection of the record, its leaf salt and its proof to the segment root."""
+
+    category: str
+    projection: bytes
+    salt: bytes
+    proof: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedBundle:
     """A bundle with its hex fields decoded; proofs and block still JSON."""
 
-    record: bytes
-    record_proof: dict[str, Any]
+    record_index: int
+    projections: list[ProvenProjection]
     batch_header: bytes
     batch_proof: dict[str, Any]
     anchor_tx: bytes
@@ -117,10 +139,22 @@ def parse_bundle(doc: Any) -> ParsedBundle:
         raise MalformedBundle(f"bundle: {exc}") from exc
     if not 1 <= b.state.height <= MAX_HEIGHT:
         raise MalformedBundle("bundle field 'state.height' is out of range")
+    if not 0 <= b.record_index < 2**32 or not 0 < len(b.projections) <= MAX_PROJECTIONS:
+        raise MalformedBundle("bundle's record index or projection count is out of range")
+    if len({p.category for p in b.projections}) != len(b.projections):
+        raise MalformedBundle("bundle repeats a projection's category")
     s = b.state
     return ParsedBundle(
-        record=_unhex(b.record, "record"),
-        record_proof=b.record_proof,
+        record_index=b.record_index,
+        projections=[
+            ProvenProjection(
+                p.category,
+                _unhex(p.projection, "projections.projection"),
+                _unhex(p.salt, "projections.salt"),
+                p.proof,
+            )
+            for p in b.projections
+        ],
         batch_header=_unhex(b.batch_header, "batch_header"),
         batch_proof=b.batch_proof,
         anchor_tx=_unhex(b.anchor_tx, "anchor_tx"),

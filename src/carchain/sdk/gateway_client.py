@@ -84,8 +84,13 @@ class GatewayClient(HttpService):
         """Return a batch's ciphertext."""
         return self._signed_get(f"/batches/{header_hash.hex()}/ciphertext").content
 
+    def segment_ciphertext(self, header_hash: bytes, category: str) -> bytes:
+        """Return one category segment's ciphertext of a batch."""
+        path = f"/batches/{header_hash.hex()}/segments/{category}/ciphertext"
+        return self._signed_get(path).content
+
     def key_envelope(self, key_ref: bytes) -> bytes:
-        """Return a sealed epoch key envelope."""
+        """Return a sealed category key envelope."""
         return self._signed_get(f"/keys/{key_ref.hex()}").content
 
     def batch_proof(self, header_hash: bytes) -> dict[str, Any]:

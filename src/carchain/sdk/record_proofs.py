@@ -1,7 +1,8 @@
-"""Proving one record end to end: record -> batch root -> gateway root -> anchor -> app hash.
+"""Proving one record end to end: record -> segment roots -> gateway root -> anchor -> app hash.
 
-A proof bundle (``carchain/record-proof/v2``) is a JSON document anyone can
-check offline: the record, its Merkle proof to the batch's records root, the
+A proof bundle (``carchain/record-proof/v3``) is a JSON document anyone can
+check offline: the record's projections (one per category proven, each with its
+leaf salt and its Merkle proof to its segment's salted root in the batch header), the
 signed batch header, its proof to the gateway root, the OEM-signed anchor
 transaction, state proofs of the anchor and of the vehicle's registration (for
 its key), and the ``block`` whose app hash they prove against, with every header
@@ -15,6 +16,7 @@ malformed bundle ``MalformedBundle``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,15 +38,20 @@ from carchain.core.vehicles import (
     compute_vehicle_key,
     get_key_history,
 )
+from carchain.crypto.kdf import LEAF_SALT_SIZE, compute_leaf_salt
 from carchain.crypto.merkle import MerkleProof, compute_proofs
 from carchain.crypto.signing import verify_signature
 from carchain.data.batches import (
     BatchHeader,
+    OpenedSegment,
     SignedBatchHeader,
     decode_signed_header,
+    get_segment,
     verify_header_signature,
 )
-from carchain.data.records import decode_record, get_record_kind
+from carchain.data.projections import decode_projection, encode_projection, merge_projections
+from carchain.data.records import Record, get_record_kind
+from carchain.data.segments import compute_segment_leaves
 from carchain.errors import (
     CarchainError,
     InvalidProof,
@@ -60,7 +67,7 @@ from carchain.sdk.bundle_block import (
     compute_solo_header_json,
     verify_bundle_block,
 )
-from carchain.sdk.bundle_format import FORMAT, ParsedBundle, parse_bundle
+from carchain.sdk.bundle_format import FORMAT, ParsedBundle, ProvenProjection, parse_bundle
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.light import compute_header_hash, fetch_light_block_docs, parse_light_block
@@ -89,6 +96,8 @@ class VerifiedRecord:
     block_hash: bytes = b""
     trusted_by: tuple[str, ...] = ()
     key_version: int = 1
+    categories: tuple[str, ...] = ()
+    record_index: int = 0
 
 
 def _read_state_proofs(
@@ -163,23 +172,24 @@ def build_block_section(client: Client, height: int, rpc_url: str | None) -> dic
 
 
 def build_record_proof(
-    records: list[bytes],
+    opened: Mapping[str, OpenedSegment],
     index: int,
     batch_doc: dict[str, Any],
     client: Client,
     rpc_url: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(bundle, block section)`` proving ``records[index]``.
+    """Return ``(bundle, block section)`` proving record ``index`` of the batch.
 
-    ``records`` are the decrypted records of the batch, ``batch_doc`` is the
-    gateway's batch proof. The state proofs are read at one state height: the
+    ``opened`` are the batch's decrypted segments the prover holds (by category):
+    the bundle proves every projection of the record among them. ``batch_doc`` is
+    the gateway's batch proof. The state proofs are read at one state height: the
     anchor's at the latest, the others at the height that answer names. The block
     section is also returned alone: it is the header copy a user may keep. A
     malformed answer of the node or the gateway (a missing field, a non-integer
     height, bad hex) raises ``ProofUnavailable``.
     """
     try:
-        return _assemble_record_proof(records, index, batch_doc, client, rpc_url)
+        return _assemble_record_proof(opened, index, batch_doc, client, rpc_url)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # msgspec's DecodeError is a ValueError; CarchainErrors pass through.
         raise ProofUnavailable(
@@ -187,18 +197,43 @@ def build_record_proof(
         ) from exc
 
 
+def compute_projection_proofs(
+    header: BatchHeader, opened: Mapping[str, OpenedSegment], index: int
+) -> list[dict[str, Any]]:
+    """Return the bundle's ``projections``: record ``index``'s projection in every opened
+    segment that has one, with its salt and proof; ``InvalidProof`` if there is none or a
+    segment does not match the header's root."""
+    out: list[dict[str, Any]] = []
+    for cat in sorted(opened):
+        seg = opened[cat]
+        root, proofs = compute_proofs(compute_segment_leaves(seg.segment_key, seg.projections))
+        if root != get_segment(header, cat).records_root:
+            raise InvalidProof("a segment does not match the batch header's root")
+        for j, p in enumerate(seg.projections):
+            if p.index == index:
+                out.append(
+                    {
+                        "category": cat,
+                        "projection": encode_projection(p).hex(),
+                        "salt": compute_leaf_salt(seg.segment_key, index).hex(),
+                        "proof": proofs[j].to_dict(),
+                    }
+                )
+    if not out:
+        raise InvalidProof("no opened segment holds that record", index=index)
+    return out
+
+
 def _assemble_record_proof(
-    records: list[bytes],
+    opened: Mapping[str, OpenedSegment],
     index: int,
     batch_doc: dict[str, Any],
     client: Client,
     rpc_url: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    root, proofs = compute_proofs(records)
     signed = decode_signed_header(bytes.fromhex(batch_doc["batch_header"]))
     header = signed.header
-    if root != header.records_root:
-        raise InvalidProof("records do not match the batch header's root")
+    projections = compute_projection_proofs(header, opened, index)
     anchor = batch_doc["anchor"]
     anchor_key = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
     vehicle_key = compute_vehicle_key(header.vehicle_id)
@@ -207,8 +242,8 @@ def _assemble_record_proof(
     block = build_block_section(client, height, rpc_url)
     bundle = {
         "format": FORMAT,
-        "record": records[index].hex(),
-        "record_proof": proofs[index].to_dict(),
+        "record_index": index,
+        "projections": projections,
         "batch_header": batch_doc["batch_header"],
         "batch_proof": batch_doc["batch_proof"],
         "anchor_tx": anchor["tx"],
@@ -236,7 +271,7 @@ def _step(what: str, exc: CarchainError) -> InvalidProof:
 def _decode(raw: bytes, kind: type[T], what: str) -> T:
     try:
         return msgspec.msgpack.decode(raw, type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidProof(f"{what} does not decode", link=what) from exc
 
 
@@ -255,20 +290,32 @@ def _verify_state_record(
 # --- the links, in order: each raises naming itself ---------------------------------------
 
 
-def check_record_in_batch(b: ParsedBundle) -> tuple[Any, SignedBatchHeader]:
-    """Link 1: the record is in the batch's records root. Return record and batch header."""
+def check_projection(h: BatchHeader, index: int, proven: ProvenProjection) -> Any:
+    """Link 1a: one projection is record ``index``'s, at its place in its segment's root."""
+    segment = get_segment(h, proven.category)
+    p = decode_projection(proven.projection, proven.category)
+    if p.index != index:
+        raise InvalidProof("projection is of another record", index=p.index)
+    if len(proven.salt) != LEAF_SALT_SIZE:
+        raise InvalidProof("leaf salt must be 16 bytes")
+    proof = MerkleProof.from_dict(proven.proof)
+    if proof.total != segment.count:
+        raise InvalidProof("proof size differs from the segment's projection count")
+    proof.verify(segment.records_root, proven.salt + proven.projection)
+    return p
+
+
+def check_record_in_batch(b: ParsedBundle) -> tuple[Record, SignedBatchHeader]:
+    """Link 1: every projection of the record is in its segment's root in the batch
+    header. Return the record they make (the proven categories' fields) and the header."""
     try:
-        record = decode_record(b.record)
         signed = decode_signed_header(b.batch_header)
     except CarchainError as exc:
-        raise _step("record or batch header malformed", exc) from exc
-    h = signed.header
+        raise _step("batch header malformed", exc) from exc
     try:
-        rproof = MerkleProof.from_dict(b.record_proof)
-        if rproof.total != h.record_count:
-            raise InvalidProof("proof size differs from the header's record count")
-        rproof.verify(h.records_root, b.record)
-    except InvalidProof as exc:
+        parts = [check_projection(signed.header, b.record_index, p) for p in b.projections]
+        record = merge_projections(parts)
+    except CarchainError as exc:
         raise _step("record is not in the batch", exc) from exc
     return record, signed
 
@@ -417,6 +464,8 @@ def verify_record_proof(bundle: Any, trust: BlockTrust) -> VerifiedRecord:
         block_hash=block.hash,
         trusted_by=tuple(block.trusted_by),
         key_version=period.key_version,
+        categories=tuple(p.category for p in b.projections),
+        record_index=b.record_index,
     )
 
 

@@ -2,10 +2,12 @@
 
 ``VehicleRecorder`` takes typed records as the car produces them, applies the
 minimisation policy, and closes a batch when its time window or size is full or
-the epoch changes. A closed batch is a ``SubmittedBatch``: signed header,
-AES-256-GCM ciphertext and the sealed epoch key. No plaintext leaves here.
-Epoch keys are drawn fresh per epoch and kept only in the recorder (in a real
-car: its secure element); the owner and the OEM custodian get them sealed.
+the epoch changes. A closed batch is a ``SubmittedBatch``: signed header, one
+AES-256-GCM segment per category present, and the envelopes of those categories'
+keys. No plaintext leaves here. Epoch keys are drawn fresh per epoch and kept
+only in the recorder (in a real car: its secure element); they never leave it.
+Each vehicle x epoch x category key derived from one is sealed to the owner and,
+for non-sensitive categories only, to the OEM custodian (``custody``).
 
 A transfer starts a new key epoch: when the car learns of it
 (``process_transfer``), it closes what it recorded before the transfer under
@@ -19,16 +21,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from carchain.crypto.kdf import compute_pseudonym_key
+from carchain.crypto.kdf import compute_category_key, compute_pseudonym_key
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
+    BatchIdentity,
     SubmittedBatch,
     compute_epoch,
     compute_header_hash,
     encode_submitted,
     seal_batch,
 )
-from carchain.data.custody import EPOCH_KEY_SIZE, compute_key_ref, seal_epoch_key
+from carchain.data.custody import EPOCH_KEY_SIZE, compute_key_ref, seal_category_key
 from carchain.data.minimisation import (
     DEFAULT_POLICY,
     MinimisationPolicy,
@@ -102,7 +105,8 @@ class VehicleRecorder:
         self.max_records = max_records
         self.max_bytes = max_bytes
         self._epoch_keys: dict[int, bytes] = {}
-        self._envelopes: dict[int, bytes] = {}
+        self._category_keys: dict[tuple[int, str], bytes] = {}
+        self._envelopes: dict[tuple[int, str], bytes] = {}
         self._seq: dict[int, int] = {}
         self._pseudonym_keys: dict[int, bytes] = {}
         self._open: _Open | None = None
@@ -114,10 +118,19 @@ class VehicleRecorder:
         if k is None:
             k = os.urandom(EPOCH_KEY_SIZE)
             self._epoch_keys[epoch] = k
-            self._envelopes[epoch] = seal_epoch_key(
-                k, self.vehicle_id, epoch, self.owner, self.custodian
-            )
         return k
+
+    def get_category_key(self, epoch: int, category: str) -> tuple[bytes, bytes]:
+        """Return ``(category key, its envelope)`` for ``epoch``, sealing it on first use."""
+        scope = (epoch, category)
+        k = self._category_keys.get(scope)
+        if k is None:
+            k = compute_category_key(self.get_epoch_key(epoch), self.vehicle_id, epoch, category)
+            self._category_keys[scope] = k
+            self._envelopes[scope] = seal_category_key(
+                k, self.vehicle_id, epoch, category, self.owner, self.custodian
+            )
+        return k, self._envelopes[scope]
 
     def process_transfer(self, new_owner: bytes, since_ms: int) -> list[Upload]:
         """Re-key for a new owner from ``since_ms`` (the transfer's block time) on.
@@ -139,6 +152,7 @@ class VehicleRecorder:
             self._open = _reopen(cur.epoch, before)
             closed = self.flush()
         self._epoch_keys.clear()
+        self._category_keys.clear()
         self._envelopes.clear()
         self._pseudonym_keys.clear()
         self.owner, self.owner_since_ms = new_owner, since_ms
@@ -182,24 +196,19 @@ class VehicleRecorder:
             return []
         seq = self._seq.get(cur.epoch, 0)
         self._seq[cur.epoch] = seq + 1
-        epoch_key = self.get_epoch_key(cur.epoch)
-        envelope = self._envelopes[cur.epoch]
+        keys = {c: self.get_category_key(cur.epoch, c) for c in sorted(cur.categories)}
         # No finer time in the header than in the records, and never before the owner's start.
         start_ms = max(compute_coarse_time(self.policy, cur.start_ms), self.owner_since_ms)
         end_ms = max(compute_coarse_time(self.policy, cur.end_ms), start_ms)
         sealed = seal_batch(
             cur.records,
             key=self.key,
-            vehicle_id=self.vehicle_id,
-            epoch=cur.epoch,
-            seq=seq,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            categories=sorted(cur.categories),
-            epoch_key=epoch_key,
-            key_ref=compute_key_ref(envelope),
+            batch=BatchIdentity(self.vehicle_id, cur.epoch, seq, start_ms, end_ms),
+            category_keys={c: k for c, (k, _) in keys.items()},
+            key_refs={c: compute_key_ref(env) for c, (_, env) in keys.items()},
         )
-        body = encode_submitted(SubmittedBatch(sealed.header, sealed.ciphertext, envelope))
+        envelopes = [env for _, env in keys.values()]
+        body = encode_submitted(SubmittedBatch(sealed.header, sealed.ciphertext, envelopes))
         return [
             Upload(
                 header_hash=compute_header_hash(sealed.header),

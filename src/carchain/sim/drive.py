@@ -4,7 +4,7 @@ Each driving vehicle records telemetry, diagnostics and V2X exchange logs (one
 has a crash and records an EDR event), minimises them in the car, seals them
 into batches and uploads them to its OEM's gateway; each gateway anchors what
 it received with one transaction per block. At the end the crashed vehicle's
-owner opens the epoch key, decrypts the batch, and the EDR record is verified
+owner opens its category keys, decrypts the segments, and the EDR record is verified
 end to end against a block header. Then one car is sold: it re-keys at once,
 its next batch opens for the buyer and not for the seller, and the same batch
 under the seller's old key is refused by the gateway.
@@ -29,8 +29,13 @@ from rich.console import Console
 
 from carchain.core.vehicles import TransferVehicle, Vehicle, get_vehicle
 from carchain.crypto.signing import SigningKey
-from carchain.data.batches import decode_signed_header, decode_submitted, open_batch
-from carchain.data.custody import open_epoch_key
+from carchain.data.batches import (
+    compute_opened_records,
+    decode_signed_header,
+    decode_submitted,
+    open_batch_segments,
+)
+from carchain.data.custody import open_batch_category_keys, open_category_key
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY
 from carchain.data.records import (
     Diagnostics,
@@ -263,10 +268,11 @@ def _verify_crash_record(
         hh = bytes.fromhex(doc["header_hash"])
         proof_doc = gc.batch_proof(hh)
         signed = decode_signed_header(bytes.fromhex(proof_doc["batch_header"]))
-        epoch_key = open_epoch_key(gc.key_envelope(signed.header.key_ref), driver.owner)
-        records = open_batch(signed, gc.ciphertext(hh), epoch_key)
+        keys = open_batch_category_keys(signed, gc.key_envelope, driver.owner)
+        opened = open_batch_segments(signed, gc.ciphertext(hh), keys)
+        records = compute_opened_records(signed, opened)  # the owner opens every segment
         index = next(i for i, r in enumerate(records) if isinstance(decode_record(r), EdrEvent))
-        bundle, header = build_record_proof(records, index, proof_doc, client)
+        bundle, header = build_record_proof(opened, index, proof_doc, client)
         if bundle_dir is not None:
             bundle_dir.mkdir(parents=True, exist_ok=True)
             (bundle_dir / "bundle.json").write_text(json.dumps(bundle, indent=2))
@@ -305,12 +311,12 @@ def _sell_car(
     except CarchainError as exc:
         refused = f"refused ({exc.code})"
     gc.submit(fresh.body)
-    ref = decode_signed_header(decode_submitted(fresh.body).header).header.key_ref
+    ref = decode_signed_header(decode_submitted(fresh.body).header).header.segments[0].key_ref
     with GatewayClient(gc.url, signer=buyer) as buyer_gc:
         envelope = buyer_gc.key_envelope(ref)
-    open_epoch_key(envelope, buyer)
+    open_category_key(envelope, buyer)
     try:
-        open_epoch_key(envelope, d.owner)
+        open_category_key(envelope, d.owner)
         seller = "opens it (unexpected)"
     except CarchainError:
         seller = "cannot open it"

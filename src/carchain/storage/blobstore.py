@@ -120,9 +120,15 @@ class FileBlobStore:
         return self.get_path(digest).exists()
 
     def delete(self, digest: bytes) -> None:
-        """Remove a blob if present (crypto-shredded data, failed ingest clean-up)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.get_path(digest).unlink()
+        """Remove a blob if present, durably (crypto-shredding of a key envelope, failed
+        ingest clean-up): once this returns, the blob is gone even after a crash."""
+        path = self.get_path(digest)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        if self.fsync:
+            self._fsync_dir(path.parent)
 
     def iter_digests(self) -> Iterator[bytes]:
         """Yield every stored address."""

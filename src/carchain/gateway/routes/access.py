@@ -8,7 +8,7 @@ from typing import Any, cast
 from fastapi import Request
 
 from carchain.api.encoding import parse_hex
-from carchain.data.batches import decode_signed_header
+from carchain.data.batches import decode_signed_header, get_segment_ciphertext
 from carchain.errors import NotFound
 from carchain.gateway.auth import SignedRequest
 from carchain.gateway.journal import BatchRow
@@ -70,8 +70,9 @@ def filter_readable(gw: Gateway, rows: list[BatchRow], reader: bytes) -> list[Ba
     return [r for r in rows if get_owner_of(gw, r) == reader]
 
 
-def compute_batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
-    """Return the JSON form of a batch: its header fields and anchoring state."""
+def compute_batch_json(row: BatchRow, gw: Gateway, with_header: bool = False) -> dict[str, Any]:
+    """Return the JSON form of a batch: its header fields and anchoring state (and, for
+    one batch, the encoded signed header a reader needs to open its segments)."""
     h = decode_signed_header(row.header).header
     doc: dict[str, Any] = {
         "header_hash": row.header_hash.hex(),
@@ -84,11 +85,39 @@ def compute_batch_json(row: BatchRow, gw: Gateway) -> dict[str, Any]:
         "categories": h.categories,
         "ciphertext_size": row.ciphertext_size,
         "ciphertext_hash": h.ciphertext_hash.hex(),
-        "key_ref": h.key_ref.hex(),
+        "segments": [
+            {
+                "category": s.category,
+                "count": s.count,
+                "records_root": s.records_root.hex(),
+                "offset": s.offset,
+                "ciphertext_size": s.ciphertext_size,
+                "ciphertext_hash": s.ciphertext_hash.hex(),
+                "key_ref": s.key_ref.hex(),
+            }
+            for s in h.segments
+        ],
         "anchor_seq": row.anchor_seq,
         "anchor_height": 0,
     }
+    if with_header:
+        doc["batch_header"] = row.header.hex()
     if row.anchor_seq is not None:
         anchor = gw.journal.get_anchor_optional(row.anchor_seq)
         doc["anchor_height"] = anchor.height if anchor else 0
     return doc
+
+
+def read_ciphertext(gw: Gateway, header_hash: str, reader: bytes, category: str | None) -> bytes:
+    """Return a batch's whole ciphertext (``category`` None) or one segment's, if ``reader``
+    may read it: the ONE read path of ciphertext (authorisation hooks go here).
+
+    Today: an operator, or the owner of the batch's time (``get_readable_row``).
+    A batch without that category's segment is ``NotFound``.
+    """
+    row = get_readable_row(gw, header_hash, reader)
+    h = decode_signed_header(row.header).header
+    if category is not None and category not in h.categories:
+        raise NotFound("the batch has no segment of that category")
+    ciphertext = gw.blobs.get(h.ciphertext_hash)
+    return ciphertext if category is None else get_segment_ciphertext(h, ciphertext, category)

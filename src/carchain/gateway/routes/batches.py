@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
-from carchain.data.batches import decode_signed_header
 from carchain.gateway.routes.access import (
     admit,
     authenticate,
@@ -15,6 +14,7 @@ from carchain.gateway.routes.access import (
     filter_readable,
     get_gateway,
     get_readable_row,
+    read_ciphertext,
 )
 
 OCTETS = "application/octet-stream"
@@ -53,17 +53,25 @@ def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
     gw = get_gateway(request)
     row = get_readable_row(gw, header_hash, reader)
     admit(request)
-    return compute_batch_json(row, gw)
+    return compute_batch_json(row, gw, with_header=True)
 
 
 @router.get("/batches/{header_hash}/ciphertext")
 def get_ciphertext(header_hash: str, request: Request) -> Response:
     """Return the batch's ciphertext (useless without a released key)."""
     reader = authenticate(request)
-    gw = get_gateway(request)
-    h = decode_signed_header(get_readable_row(gw, header_hash, reader).header).header
+    data = read_ciphertext(get_gateway(request), header_hash, reader, None)
     admit(request)
-    return Response(gw.blobs.get(h.ciphertext_hash), media_type=OCTETS)
+    return Response(data, media_type=OCTETS)
+
+
+@router.get("/batches/{header_hash}/segments/{category}/ciphertext")
+def get_segment_ciphertext(header_hash: str, category: str, request: Request) -> Response:
+    """Return one category segment's ciphertext (opens only with its segment key)."""
+    reader = authenticate(request)
+    data = read_ciphertext(get_gateway(request), header_hash, reader, category)
+    admit(request)
+    return Response(data, media_type=OCTETS)
 
 
 @router.get("/batches/{header_hash}/proof")

@@ -1,0 +1,89 @@
+"""Projections: a record split by data category, so each category can be sealed alone.
+
+The projection of record ``i`` on category ``c`` holds the record's kind, its index
+in the batch and only the fields of ``c`` it carries (in the kind's field order).
+Merging every projection of a record gives the record back exactly; merging some
+gives the record with the other categories' fields absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from carchain.data.records import (
+    RECORD_KINDS,
+    Record,
+    decode_record,
+    encode_record,
+    get_record_kind,
+)
+from carchain.errors import InvalidBatch, InvalidBody
+
+
+class Projection(msgspec.Struct, array_like=True, frozen=True):
+    """One record's fields of one category: kind, index in the batch, field values."""
+
+    kind: str
+    index: int
+    fields: dict[str, Any]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Projection)
+
+
+def compute_projections(record: Record, index: int) -> dict[str, Projection]:
+    """Return the record's projections by category name (only categories it carries)."""
+    cats = type(record).CATEGORIES
+    groups: dict[str, dict[str, Any]] = {}
+    for name in record.__struct_fields__:
+        value = getattr(record, name)
+        if value is not None:
+            groups.setdefault(cats[name].value, {})[name] = value
+    kind = get_record_kind(record)
+    return {c: Projection(kind, index, f) for c, f in sorted(groups.items())}
+
+
+def encode_projection(projection: Projection) -> bytes:
+    """Return the canonical encoding of a projection (a Merkle leaf's payload)."""
+    return _encoder.encode(projection)
+
+
+def decode_projection(raw: bytes, category: str) -> Projection:
+    """Decode a projection of ``category``; raise ``InvalidBatch`` if it is not a canonical
+    one (unknown kind, a field of another category, out of order, or of the wrong type)."""
+    try:
+        p = _decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        raise InvalidBatch(f"not a projection: {exc}") from exc
+    rtype = RECORD_KINDS.get(p.kind)
+    if rtype is None or not 0 <= p.index < 2**32 or not p.fields:
+        raise InvalidBatch("projection names an unknown kind or a bad index")
+    order = [n for n in rtype.__struct_fields__ if rtype.CATEGORIES[n].value == category]
+    names = list(p.fields)
+    if names != [n for n in order if n in p.fields]:
+        raise InvalidBatch("projection holds fields of another category or out of order")
+    if any(v is None for v in p.fields.values()) or _encoder.encode(p) != raw:
+        raise InvalidBatch("projection is not canonically encoded")
+    merge_projections([p])  # type-checks every value against the record kind
+    return p
+
+
+def merge_projections(projections: Iterable[Projection]) -> Record:
+    """Return the record the projections (of one record) make; ``InvalidBatch`` if they
+    disagree on kind or index or hold values of the wrong type."""
+    parts = list(projections)
+    if not parts or len({(p.kind, p.index) for p in parts}) != 1:
+        raise InvalidBatch("projections of one record disagree on kind or index")
+    rtype = RECORD_KINDS[parts[0].kind]
+    fields: dict[str, Any] = {}
+    for p in parts:
+        fields.update(p.fields)
+    try:
+        record = rtype(**fields)
+        return decode_record(encode_record(record))
+    except (InvalidBody, TypeError, msgspec.EncodeError) as exc:
+        raise InvalidBatch("projection values do not fit the record kind") from exc
