@@ -168,3 +168,20 @@ def test_overdue_list_pages_newest_first(requested: CoreChain) -> None:
     assert [n for n, _ in page] == [4, 3]
     page = er.get_overdue_erasures(requested.state, "saic", before=3, limit=2)
     assert [n for n, _ in page] == [2, 1]
+
+
+def test_a_request_reopened_before_its_old_deadline_waits_for_its_new_one(
+    requested: CoreChain,
+) -> None:
+    old = deadline(requested)
+    requested.send("court1", place_body())
+    requested.now_ms += 2 * DAY_MS
+    requested.send("court1", holds.LiftHold(VID, 0))
+    new = deadline(requested)
+    assert new > old
+    advance_to(requested, old + 1)  # the old queue entry falls due: stale, skipped
+    requested.block()
+    assert status(requested) == "open"
+    advance_to(requested, new + 1)
+    requested.block()
+    assert status(requested) == "overdue"
