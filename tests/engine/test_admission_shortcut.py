@@ -35,6 +35,14 @@ def _add_fake_type(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry.TX_TYPES, fake.name, fake)
 
 
+def drop_owner_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Owner-signed types (erasure.request, ...) admit by reading ``vehicles``; without
+    # them a vehicle block writes no store that admission reads, as the tests below need.
+    for name, t in list(TX_TYPES.items()):
+        if vehicles.STORE in t.admission_reads:
+            monkeypatch.delitem(registry.TX_TYPES, name)
+
+
 def _finalize_vehicle_block(chain: Chain) -> None:
     raw = chain.build("saic", register_body("saic:1"))
     ctx = BlockContext(CHAIN_ID, chain.app.state.height + 1, chain.now_ms + 1000, b"\x01" * 20)
@@ -44,10 +52,21 @@ def _finalize_vehicle_block(chain: Chain) -> None:
 
 def test_every_registry_row_declares_the_stores_its_admission_reads() -> None:
     assert all(isinstance(t, TxType) and t.admission_reads for t in TX_TYPES.values())
-    assert compute_admission_stores(TX_TYPES.values()) == {"members"}
+    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
+    # Owner admission reads the vehicle's current owner: a transfer changes who may sign.
+    assert TX_TYPES["erasure.request"].admission_reads == {"vehicles"}
 
 
-def test_block_writing_no_admission_store_does_not_change_admission(chain: Chain) -> None:
+def test_a_vehicle_block_changes_owner_admission(chain: Chain) -> None:
+    _finalize_vehicle_block(chain)
+    assert chain.app.is_admission_changed_by_pending() is True
+    chain.app.commit()
+
+
+def test_block_writing_no_admission_store_does_not_change_admission(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop_owner_types(monkeypatch)
     _finalize_vehicle_block(chain)
     assert chain.app.is_admission_changed_by_pending() is False
     chain.app.commit()
@@ -56,6 +75,7 @@ def test_block_writing_no_admission_store_does_not_change_admission(chain: Chain
 def test_fake_type_reading_vehicles_makes_a_vehicle_write_change_admission(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    drop_owner_types(monkeypatch)
     _add_fake_type(monkeypatch)
     assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
     _finalize_vehicle_block(chain)
