@@ -95,3 +95,18 @@ def place_body(
 def advance_to(chain: CoreChain, time_ms: int) -> None:
     """Make the next block's time ``time_ms`` (no sleeping: block time is data)."""
     chain.now_ms = time_ms - 1000
+
+
+def suspend(chain: CoreChain, member_id: str) -> None:
+    """Suspend a member by governance (the regulator proposes, the others vote yes)."""
+    from carchain.core import governance as gov
+
+    result = chain.send("miit", gov.Propose(gov.SuspendMember(member_id)))
+    created = next(e for e in result.events if e.type == "proposal_created")
+    pid = int(created.attributes["proposal_id"])
+    voters = [m for m, *_ in FOUNDERS + EXTRA_MEMBERS if m not in (member_id, "miit")]
+    for voter in voters:
+        if gov.get_proposal(chain.state, pid).status == "executed":
+            break
+        chain.send(voter, gov.Vote(pid, True))
+    assert gov.get_proposal(chain.state, pid).status == "executed"

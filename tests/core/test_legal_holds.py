@@ -20,6 +20,7 @@ from tests.core.erasure_world import (
     place_body,
     register,
     request_body,
+    suspend,
 )
 from tests.core.memory import CoreChain, core_chain  # noqa: F401
 
@@ -179,3 +180,20 @@ def test_invalid_place_replay(owned: CoreChain) -> None:
     before = owned.state.snapshot()
     assert owned.include(raw)[0].error_code == "invalid_nonce"
     assert owned.state.snapshot() == before
+
+
+def test_invalid_suspended_court_cannot_place_or_lift(owned: CoreChain) -> None:
+    owned.send("court1", place_body())
+    suspend(owned, "court1")
+    assert owned.reject("court1", place_body()) == "unauthorized"
+    assert owned.reject("court1", holds.LiftHold(VID, 0)) == "unauthorized"
+    # Nor can another court lift it in its place.
+    assert owned.reject("court2", holds.LiftHold(VID, 0)) == "not_hold_owner"
+    assert holds.get_hold(owned.state, VID, 0).status == "in_force"
+
+
+def test_invalid_suspended_oem_cannot_complete(owned: CoreChain) -> None:
+    owned.send(OWNER, request_body())
+    suspend(owned, "saic")
+    assert owned.reject("saic", complete_body()) == "unauthorized"
+    assert er.get_erasure(owned.state, VID, 0).status == "open"
