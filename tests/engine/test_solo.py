@@ -19,7 +19,6 @@ from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, Chain, open_chain, snapshot
 from tests.core.test_vehicles import register_body
 from tests.crypto.test_merkle import naive_mth
-from tests.engine.test_admission_shortcut import drop_owner_types
 
 
 def test_empty_mempool_makes_no_block(chain: Chain) -> None:
@@ -218,14 +217,11 @@ def test_invalid_resubmission_of_old_committed_tx(chain: Chain) -> None:
     assert len(chain.engine.mempool) == 0
 
 
-def test_block_of_admitted_prefix_keeps_check_state_without_recheck(
-    chain: Chain, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Vehicle blocks write ``vehicles``, which owner admission (erasure.request, ...)
-    # reads; without those types they write no store admission reads.
-    drop_owner_types(monkeypatch)
+def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain) -> None:
     chain.engine.config = SoloConfig(max_block_txs=2)
-    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(5)]
+    # Proposals write neither ``members`` nor ``vehicles`` (the stores admission reads).
+    propose = gov.Propose(gov.SuspendMember("police"))
+    raws = [chain.build("miit", propose) for _ in range(5)]
     assert all(chain.submit(r).ok for r in raws)
     calls: list[bool] = []
     check_tx = chain.app.check_tx
@@ -236,10 +232,10 @@ def test_block_of_admitted_prefix_keeps_check_state_without_recheck(
 
     chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
     chain.block()
-    assert calls == []  # no member change: the rest of the mempool is not rechecked
+    assert calls == []  # no admission store written: the rest of the mempool is not rechecked
     # The kept check state still admits the signer's next nonce and only that.
-    assert chain.submit(chain.build("saic", register_body("saic:next"))).ok
-    assert not chain.submit(chain.build("saic", register_body("saic:x"), nonce=3)).ok
+    assert chain.submit(chain.build("miit", propose)).ok
+    assert not chain.submit(chain.build("miit", propose, nonce=3)).ok
     while len(chain.engine.mempool):
         assert all(r.code == 0 for r in chain.block())
     assert chain.engine.height == 3
