@@ -197,3 +197,15 @@ def test_invalid_suspended_oem_cannot_complete(owned: CoreChain) -> None:
     suspend(owned, "saic")
     assert owned.reject("saic", complete_body()) == "unauthorized"
     assert er.get_erasure(owned.state, VID, 0).status == "open"
+
+
+def test_invalid_place_beyond_the_most_holds_in_force(
+    owned: CoreChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(holds, "MAX_HOLDS_PER_VEHICLE", 2)
+    owned.send("court1", place_body())
+    owned.send("court2", place_body())
+    assert owned.reject("court1", place_body()) == "invalid_state"
+    owned.send("court1", holds.LiftHold(VID, 0))  # a lifted hold frees its place
+    owned.send("court1", place_body())
+    assert [h.seq for h in holds.get_holds_in_force(owned.state, VID)] == [1, 2]
