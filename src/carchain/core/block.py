@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from carchain.core import accounts, members, validators
+from carchain.core import accounts, erasure, members, validators
 from carchain.core.effects import Effects
 from carchain.core.registry import TX_TYPES
 from carchain.core.state import KVView, WriteBuffer
@@ -95,7 +95,8 @@ def compute_failed_result(exc: CarchainError) -> TxResult:
 def process_block(
     view: KVView, ctx: BlockContext, envelopes: Sequence[Envelope | CarchainError]
 ) -> BlockResult:
-    """Apply a block in order; return its results and its merged validator updates.
+    """Apply a block: its transactions in order, then the end-of-block steps; return
+    the results and the merged validator updates.
 
     Each item is a stateless-valid envelope or the error its bytes failed with
     (a decided block may hold such a transaction: it gets a failed result). An
@@ -105,23 +106,38 @@ def process_block(
     halt every node, so the node stops here with the reason instead.
     """
     scope = WriteBuffer(view)
+    results, updates = process_block_transactions(scope, ctx, envelopes)
+    process_end_of_block(scope, ctx)
+    # ``view`` still holds the state at the start of the block: CometBFT's set.
+    merged = compute_block_validator_updates(view, updates)
+    scope.flush()
+    return BlockResult(results, [], merged)
+
+
+def process_block_transactions(
+    view: KVView, ctx: BlockContext, envelopes: Sequence[Envelope | CarchainError]
+) -> tuple[list[TxResult], list[ValidatorUpdate]]:
+    """Apply a block's transactions in order; return their results and validator updates."""
     results: list[TxResult] = []
     updates: list[ValidatorUpdate] = []
     for item in envelopes:
         if isinstance(item, CarchainError):
             results.append(compute_failed_result(item))
             continue
-        failure = _find_admission_error(scope, item)
+        failure = _find_admission_error(view, item)
         if failure is not None:
             results.append(compute_failed_result(failure))
             continue
-        result, tx_updates = process_transaction(scope, ctx, item)
+        result, tx_updates = process_transaction(view, ctx, item)
         results.append(result)
         updates.extend(tx_updates)
-    # ``view`` still holds the state at the start of the block: CometBFT's set.
-    merged = compute_block_validator_updates(view, updates)
-    scope.flush()
-    return BlockResult(results, [], merged)
+    return results, updates
+
+
+def process_end_of_block(view: KVView, ctx: BlockContext) -> None:
+    """Run the steps the chain owes at every block, after its transactions: erasure
+    requests past their deadline become overdue."""
+    erasure.process_overdue_erasures(view, ctx)
 
 
 def _find_admission_error(view: KVView, env: Envelope) -> CarchainError | None:

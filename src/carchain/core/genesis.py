@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from carchain.core import members
+from carchain.core import erasure, members
 from carchain.core.governance import GovernanceParams, validate_params
 from carchain.core.state import KVView, put_record
 from carchain.core.transactions import MAX_CHAIN_ID_LENGTH
@@ -30,6 +30,8 @@ class Genesis(msgspec.Struct, frozen=True):
     genesis_time_ms: int
     governance: GovernanceParams
     members: list[GenesisMember]
+    # Chain parameter: working days an OEM has to complete an erasure (GB/T 41871: 10).
+    erasure_working_days: int = erasure.DEFAULT_WORKING_DAYS
 
 
 def decode_genesis(raw: bytes) -> Genesis:
@@ -66,6 +68,7 @@ def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
     except CarchainError as exc:
         raise InvalidGenesis(exc.message) from exc
     put_record(view, "params", b"governance", genesis.governance)
+    _apply_erasure_working_days(view, genesis.erasure_working_days)
     validators: list[ValidatorUpdate] = []
     for gm in genesis.members:
         key = _hex32(gm.public_key, f"public key of {gm.member_id}")
@@ -83,6 +86,14 @@ def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
         if gm.power:
             validators.append(ValidatorUpdate(vkey, gm.power))
     return validators
+
+
+def _apply_erasure_working_days(view: KVView, days: int) -> None:
+    if not 1 <= days <= erasure.MAX_WORKING_DAYS:
+        raise InvalidGenesis(f"erasure_working_days must be 1-{erasure.MAX_WORKING_DAYS}")
+    # The default is not stored (chains from before the parameter keep their state).
+    if days != erasure.DEFAULT_WORKING_DAYS:
+        view.set("params", erasure.PARAM_KEY, days.to_bytes(8, "big"))
 
 
 def compute_genesis_validators(genesis: Genesis) -> list[ValidatorUpdate]:

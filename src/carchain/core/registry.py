@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from carchain.core import anchors, governance, members, vehicles
+from carchain.core import anchors, erasure, governance, holds, members, owners, vehicles
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -100,5 +100,34 @@ TX_TYPES: dict[str, TxType] = _table(
         members.admit_oem,
         _MEMBERS,
         anchors.process_submit_anchor,
+    ),
+    # --- erasure and legal holds (issue 9 item 7) ---
+    TxType(
+        "erasure.request",
+        erasure.RequestErasure,
+        owners.admit_owner,
+        owners.ADMISSION_READS,
+        erasure.process_request,
+    ),
+    TxType(
+        "erasure.complete",
+        erasure.CompleteErasure,
+        members.admit_oem,
+        _MEMBERS,
+        erasure.process_complete,
+    ),
+    TxType(
+        "legal_hold.place",
+        holds.PlaceHold,
+        holds.admit_court,
+        holds.ADMISSION_READS,
+        erasure.process_place_hold,
+    ),
+    TxType(
+        "legal_hold.lift",
+        holds.LiftHold,
+        holds.admit_court,
+        holds.ADMISSION_READS,
+        erasure.process_lift_hold,
     ),
 )

@@ -84,3 +84,38 @@ class ReadOnlyState(StateError):
     abci_code = 64
     http_status = 500
     store: str | None
+
+
+# --- erasure and legal holds (issue 9: core/erasure.py, core/holds.py) -----------
+
+
+class LegalHoldActive(StateError):
+    """A legal hold in force (``hold_seq``) covers part of the erasure's scope: not yet."""
+
+    code = "legal_hold_active"
+    abci_code = 130
+    http_status = 409
+    vehicle_id: str | None
+    erasure_seq: int | None
+    hold_seq: int | None
+
+
+class ErasureNotOpen(StateError):
+    """The erasure request is already complete (``status``): it completes once."""
+
+    code = "erasure_not_open"
+    abci_code = 131
+    http_status = 409
+    vehicle_id: str | None
+    erasure_seq: int | None
+    status: str | None
+
+
+class HoldNotInForce(StateError):
+    """The legal hold was already lifted."""
+
+    code = "hold_not_in_force"
+    abci_code = 132
+    http_status = 409
+    vehicle_id: str | None
+    hold_seq: int | None

@@ -151,3 +151,17 @@ class InvalidVin(InvalidBody):
     abci_code = 72
     http_status = 422
     expected: str | None
+
+
+# --- erasure and legal holds (issue 9: core/erasure.py, core/holds.py) -----------
+
+
+class NotHoldOwner(TransactionError):
+    """Only the court member that placed a legal hold may lift it."""
+
+    code = "not_hold_owner"
+    abci_code = 133
+    http_status = 403
+    vehicle_id: str | None
+    hold_seq: int | None
+    member_id: str | None

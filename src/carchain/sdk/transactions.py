@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from carchain.core import erasure, holds
 from carchain.core.registry import TX_TYPES
 from carchain.core.transactions import TX_VERSION, Envelope, compute_signing_bytes, encode
 from carchain.core.vehicles import compute_rotation_signing_bytes, compute_transfer_signing_bytes
@@ -55,3 +56,34 @@ def sign_rotation_consent(
             chain_id, vehicle_id, new_public_key, key_version, transfer_seq
         )
     )
+
+
+# --- erasure and legal holds (issue 9 item 7) -----------------------------------------
+
+
+def build_erasure_request(
+    vehicle_id: str, categories: list[str], data_from_ms: int, data_until_ms: int
+) -> erasure.RequestErasure:
+    """Return the owner's ``erasure.request`` body (categories sorted and deduplicated)."""
+    return erasure.RequestErasure(vehicle_id, sorted(set(categories)), data_from_ms, data_until_ms)
+
+
+def build_erasure_complete(
+    vehicle_id: str, erasure_seq: int, destroyed: list[bytes], tombstone_hash: bytes
+) -> erasure.CompleteErasure:
+    """Return the OEM custody service's ``erasure.complete`` body (key refs as given)."""
+    return erasure.CompleteErasure(vehicle_id, erasure_seq, list(destroyed), tombstone_hash)
+
+
+def build_hold_place(
+    vehicle_id: str, categories: list[str], data_from_ms: int, data_until_ms: int, case_ref: bytes
+) -> holds.PlaceHold:
+    """Return a court's ``legal_hold.place`` body; ``case_ref`` is the case's 32-byte hash
+    (made off chain: no case text goes on chain)."""
+    cats = sorted(set(categories))
+    return holds.PlaceHold(vehicle_id, cats, data_from_ms, data_until_ms, case_ref)
+
+
+def build_hold_lift(vehicle_id: str, hold_seq: int) -> holds.LiftHold:
+    """Return the placing court's ``legal_hold.lift`` body."""
+    return holds.LiftHold(vehicle_id, hold_seq)

@@ -1,0 +1,170 @@
+"""``carchain erasure`` (owners ask, anyone reads the status) and ``carchain hold``
+(courts place and lift legal holds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.table import Table
+
+from carchain.cli.common import (
+    DEFAULT_KEYRING,
+    DEFAULT_NODE,
+    CarchainTyper,
+    KeyOpt,
+    KeyringOpt,
+    NodeOpt,
+    client,
+    console,
+    make_text,
+    parse_hex_option,
+    unlock,
+)
+from carchain.core import erasure as er
+from carchain.core import holds
+from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
+from carchain.sdk.transactions import build_erasure_request, build_hold_lift, build_hold_place
+
+app = CarchainTyper(help="Erasure requests (owners) and their status (anyone).")
+hold_app = CarchainTyper(help="Legal holds (court members): block erasure of what they cover.")
+
+VehicleOpt = Annotated[str, typer.Option("--vehicle-id", help="Vehicle id <oem>:<local id>.")]
+CategoryOpt = Annotated[
+    list[str], typer.Option("--category", "-c", help="A data category (repeat for several).")
+]
+FromOpt = Annotated[int, typer.Option("--from-ms", help="Start of the data window (Unix ms).")]
+UntilOpt = Annotated[int, typer.Option("--until-ms", help="End of the data window (Unix ms).")]
+
+
+def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
+    with client(node) as c:
+        return Account(c, unlock(keyring, key)).send(body)
+
+
+def compute_event_attribute(res: dict[str, Any], event_type: str, name: str) -> str:
+    """Return an attribute of the first ``event_type`` event of a committed result ("" if none)."""
+    result = res.get("result")
+    events = result.get("events") if isinstance(result, dict) else None
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict) or event.get("type") != event_type:
+            continue
+        attrs = event.get("attributes")
+        return str(attrs.get(name, "")) if isinstance(attrs, dict) else ""
+    return ""
+
+
+def compute_utc_text(time_ms: int) -> str:
+    """Return a block time as ISO 8601 UTC to the second."""
+    try:
+        return dt.datetime.fromtimestamp(time_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(time_ms)
+
+
+@app.command("request")
+def request(
+    vehicle_id: VehicleOpt,
+    category: CategoryOpt,
+    from_ms: FromOpt,
+    until_ms: UntilOpt,
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As the vehicle's owner, ask for the erasure of these categories of that window."""
+    body = build_erasure_request(vehicle_id, category, from_ms, until_ms)
+    res = _send(node, keyring, key, body)
+    seq = compute_event_attribute(res, "erasure_requested", "seq")
+    status = compute_event_attribute(res, "erasure_requested", "status")
+    console.print(
+        make_text(
+            f"erasure {seq} of {vehicle_id} requested at height {res.get('height')}: {status}"
+        )
+    )
+
+
+@app.command("status")
+def status(
+    vehicle_id: str,
+    seq: Annotated[int | None, typer.Option(help="One request (default: all).")] = None,
+    node: NodeOpt = DEFAULT_NODE,
+) -> None:
+    """Show a vehicle's erasure requests (deadline, status, late) and its legal holds in force."""
+    with client(node) as c:
+        view = ChainView(c)
+        erasures = (
+            er.get_erasures(view, vehicle_id)
+            if seq is None
+            else [er.get_erasure(view, vehicle_id, seq)]
+        )
+        in_force = holds.get_holds_in_force(view, vehicle_id)
+    table = Table("seq", "status", "categories", "data window (ms)", "deadline (UTC)", "late")
+    for e in erasures:
+        window = f"{e.data_from_ms}..{e.data_until_ms}"
+        cells = (e.seq, e.status, ",".join(e.categories), window, compute_utc_text(e.deadline_ms))
+        table.add_row(*(make_text(v) for v in cells), make_text("late" if e.late else ""))
+    console.print(table)
+    for h in in_force:
+        line = f"legal hold {h.seq} by {h.court} in force on {','.join(h.categories)}"
+        console.print(make_text(f"{line} {h.data_from_ms}..{h.data_until_ms}"))
+
+
+@app.command("overdue")
+def overdue(
+    oem: Annotated[str, typer.Option(help="The OEM's member id.")],
+    limit: Annotated[int, typer.Option(help="Entries (1-100), newest first.")] = 20,
+    node: NodeOpt = DEFAULT_NODE,
+) -> None:
+    """Show the OEM's erasure requests that missed their deadline, and how many still are."""
+    with client(node) as c:
+        view = ChainView(c)
+        count = er.get_overdue_count(view, oem)
+        listed = er.get_overdue_erasures(view, oem, limit=limit)
+    console.print(make_text(f"{oem}: {count} overdue now"))
+    table = Table("vehicle", "seq", "status", "deadline (UTC)", "late")
+    for _, e in listed:
+        cells = (e.vehicle_id, e.seq, e.status, compute_utc_text(e.deadline_ms))
+        table.add_row(*(make_text(v) for v in cells), make_text("late" if e.late else ""))
+    console.print(table)
+
+
+@hold_app.command("place")
+def place(
+    vehicle_id: VehicleOpt,
+    category: CategoryOpt,
+    from_ms: FromOpt,
+    until_ms: UntilOpt,
+    case_ref: Annotated[
+        str, typer.Option(help="The case reference's SHA-256 (hex); no case text goes on chain.")
+    ],
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As a court member, place a legal hold over a vehicle's data scope."""
+    ref = parse_hex_option(case_ref, "case ref")
+    res = _send(node, keyring, key, build_hold_place(vehicle_id, category, from_ms, until_ms, ref))
+    seq = compute_event_attribute(res, "legal_hold_placed", "seq")
+    console.print(
+        make_text(f"legal hold {seq} on {vehicle_id} placed at height {res.get('height')}")
+    )
+
+
+@hold_app.command("lift")
+def lift(
+    vehicle_id: VehicleOpt,
+    seq: Annotated[int, typer.Option(help="The hold's seq (per vehicle).")],
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As the court member that placed it, lift a legal hold."""
+    res = _send(node, keyring, key, build_hold_lift(vehicle_id, seq))
+    console.print(
+        make_text(f"legal hold {seq} on {vehicle_id} lifted at height {res.get('height')}")
+    )
