@@ -20,7 +20,16 @@ from typing import Any
 
 import msgspec
 
-from carchain.core import anchors, governance, members, vehicles
+from carchain.core import (
+    access,
+    access_releases,
+    anchors,
+    consents,
+    governance,
+    members,
+    owners,
+    vehicles,
+)
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -100,5 +109,41 @@ TX_TYPES: dict[str, TxType] = _table(
         members.admit_oem,
         _MEMBERS,
         anchors.process_submit_anchor,
+    ),
+    # --- consent and access (issue 9: core/consents.py, core/access*.py) ---
+    TxType(
+        "consent.grant",
+        consents.GrantConsent,
+        owners.admit_owner,
+        owners.ADMISSION_READS,
+        consents.process_grant,
+    ),
+    TxType(
+        "consent.withdraw",
+        consents.WithdrawConsent,
+        owners.admit_owner,
+        owners.ADMISSION_READS,
+        consents.process_withdraw,
+    ),
+    TxType(
+        "access.request",
+        access.RequestAccess,
+        members.admit_member,
+        _MEMBERS,
+        access.process_request,
+    ),
+    TxType(
+        "access.release",
+        access_releases.ReleaseAccess,
+        access_releases.admit_custodian,
+        access_releases.CUSTODIAN_ADMISSION_READS,
+        access_releases.process_release,
+    ),
+    TxType(
+        "access.receipt",
+        access_releases.ReceiptAccess,
+        members.admit_member,
+        _MEMBERS,
+        access_releases.process_receipt,
     ),
 )
