@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from carchain.core import access as acc
+from carchain.core import governance as gov
 from carchain.core.access_releases import (
     ReceiptAccess,
     ReceiptItem,
@@ -171,3 +172,15 @@ def approved_request(chain: CoreChain, vid: str = "saic:1", owner: str = "owner-
 def signer(chain: CoreChain, name: str) -> SigningKey:
     """Return the key called ``name``."""
     return chain.key(name)
+
+
+def suspend(chain: CoreChain, member_id: str) -> None:
+    """Suspend ``member_id`` by a governance vote of every other founder (in one block)."""
+    result = chain.send("miit", gov.Propose(gov.SuspendMember(member_id)))
+    created = next(e for e in result.events if e.type == "proposal_created")
+    pid = int(created.attributes["proposal_id"])
+    for voter, *_ in ROLE_FOUNDERS:
+        if voter not in (member_id, "miit"):
+            assert chain.submit(chain.build(voter, gov.Vote(pid, True))).ok
+    chain.block()
+    assert gov.get_proposal(chain.state, pid).status == "executed"

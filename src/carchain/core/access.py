@@ -125,7 +125,14 @@ def is_erased(
 def is_grant_covering(
     grant: Grant, member: members.Member, body: RequestAccess, category: str
 ) -> bool:
-    """Return whether ``grant`` covers ``category`` of ``body`` for ``member`` (scope only)."""
+    """Return whether ``grant`` covers ``category`` of ``body`` for ``member`` (scope only).
+
+    A sensitive category is covered only by a grant naming the member: the
+    grant rules never let a role-wide grant hold one, and the decision does
+    not rely on that alone.
+    """
+    if is_sensitive_category(category) and grant.recipient_id != member.member_id:
+        return False
     return (
         category in grant.categories
         and grant.purpose == body.purpose

@@ -55,8 +55,11 @@ MAX_RECORD_COUNT = 2**32
 CUSTODIAN_ADMISSION_READS = frozenset({"vehicles", members.STORE})
 
 
-class ReleasedBatch(msgspec.Struct, frozen=True):
-    """A batch whose segment keys a release holds: its signed header hash and time range."""
+class ReleasedBatch(msgspec.Struct, array_like=True, frozen=True):
+    """A batch whose segment keys a release holds: its signed header hash and time range.
+
+    Array-encoded (53 bytes) so that 1024 of them fit in one transaction.
+    """
 
     header_hash: bytes
     start_ms: int
@@ -87,8 +90,11 @@ class AccessRelease(msgspec.Struct, frozen=True):
     time_ms: int
 
 
-class ReceiptItem(msgspec.Struct, frozen=True):
-    """One batch the requester received: header hash, record count, digest of the records."""
+class ReceiptItem(msgspec.Struct, array_like=True, frozen=True):
+    """One batch the requester received: header hash, record count, digest of the records.
+
+    Array-encoded; a receipt may cover part of a release and the rest follow in more.
+    """
 
     header_hash: bytes
     record_count: int
@@ -273,7 +279,11 @@ def process_release(
     validate_approving_grants(view, ctx, vehicle, [a.grant_seq for a in request.approvals])
     requester = members.get_member_by_key_optional(view, request.requester)
     if requester is None or not members.is_active_member(requester):
-        raise InvalidState("the requester is no longer an active member", **ids)
+        raise InvalidState(
+            "the requester is no longer an active member",
+            vehicle_id=body.vehicle_id,
+            seq=body.request_seq,
+        )
     releaser_member = "" if oem is None else oem.member_id
     release = AccessRelease(
         body.vehicle_id,
