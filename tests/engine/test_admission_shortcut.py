@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from carchain.core import registry, vehicles
+from carchain.core import governance, registry
 from carchain.core.registry import TX_TYPES, TxType, compute_admission_stores
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -19,9 +19,9 @@ from tests.conftest import CHAIN_ID, Chain
 from tests.core.test_vehicles import register_body
 
 
-def _admit_reading_vehicles(view: KVView, signer: bytes) -> None:
-    """A fake admission rule that reads the ``vehicles`` store."""
-    view.get(vehicles.STORE, signer)
+def _admit_reading_governance(view: KVView, signer: bytes, body: object) -> None:
+    """A fake admission rule that reads the ``governance`` store."""
+    view.get(governance.STORE, signer)
 
 
 def _add_fake_type(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,14 +29,13 @@ def _add_fake_type(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = replace(
         base,
         name="test.gated",
-        admit=_admit_reading_vehicles,
-        admission_reads=frozenset({vehicles.STORE}),
+        admit=_admit_reading_governance,
+        admission_reads=frozenset({governance.STORE}),
     )
     monkeypatch.setitem(registry.TX_TYPES, fake.name, fake)
 
 
-def _finalize_vehicle_block(chain: Chain) -> None:
-    raw = chain.build("saic", register_body("saic:1"))
+def _finalize_block(chain: Chain, raw: bytes) -> None:
     ctx = BlockContext(CHAIN_ID, chain.app.state.height + 1, chain.now_ms + 1000, b"\x01" * 20)
     [result] = chain.app.finalize_block(ctx, [raw]).tx_results
     assert result.code == 0
@@ -44,21 +43,33 @@ def _finalize_vehicle_block(chain: Chain) -> None:
 
 def test_every_registry_row_declares_the_stores_its_admission_reads() -> None:
     assert all(isinstance(t, TxType) and t.admission_reads for t in TX_TYPES.values())
-    assert compute_admission_stores(TX_TYPES.values()) == {"members"}
+    # Owner-signed types (consent.*) and access.release read the vehicle registry.
+    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
+
+
+def _propose(chain: Chain) -> bytes:
+    # A proposal writes ``governance`` (and nonces) only.
+    return chain.build("miit", governance.Propose(governance.SuspendMember("police")))
 
 
 def test_block_writing_no_admission_store_does_not_change_admission(chain: Chain) -> None:
-    _finalize_vehicle_block(chain)
+    _finalize_block(chain, _propose(chain))
     assert chain.app.is_admission_changed_by_pending() is False
     chain.app.commit()
 
 
-def test_fake_type_reading_vehicles_makes_a_vehicle_write_change_admission(
+def test_vehicle_write_changes_admission_of_owner_signed_types(chain: Chain) -> None:
+    _finalize_block(chain, chain.build("saic", register_body("saic:1")))
+    assert chain.app.is_admission_changed_by_pending() is True
+    chain.app.commit()
+
+
+def test_fake_type_reading_governance_makes_a_governance_write_change_admission(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add_fake_type(monkeypatch)
-    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
-    _finalize_vehicle_block(chain)
+    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles", "governance"}
+    _finalize_block(chain, _propose(chain))
     assert chain.app.is_admission_changed_by_pending() is True
     chain.app.commit()
 
@@ -68,7 +79,7 @@ def test_solo_engine_rechecks_when_a_block_writes_a_store_admission_reads(
 ) -> None:
     _add_fake_type(monkeypatch)
     chain.engine.config = SoloConfig(max_block_txs=1)
-    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(2)]
+    raws = [_propose(chain) for _ in range(2)]
     assert all(chain.submit(r).ok for r in raws)
     calls: list[bool] = []
     check_tx = chain.app.check_tx
@@ -79,4 +90,4 @@ def test_solo_engine_rechecks_when_a_block_writes_a_store_admission_reads(
 
     chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
     chain.block()
-    assert calls == [True]  # the block wrote ``vehicles``: the rest is rechecked
+    assert calls == [True]  # the block wrote ``governance``: the rest is rechecked

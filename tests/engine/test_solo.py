@@ -219,7 +219,9 @@ def test_invalid_resubmission_of_old_committed_tx(chain: Chain) -> None:
 
 def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain) -> None:
     chain.engine.config = SoloConfig(max_block_txs=2)
-    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(5)]
+    # Proposals write neither ``members`` nor ``vehicles`` (the stores admission reads).
+    propose = gov.Propose(gov.SuspendMember("police"))
+    raws = [chain.build("miit", propose) for _ in range(5)]
     assert all(chain.submit(r).ok for r in raws)
     calls: list[bool] = []
     check_tx = chain.app.check_tx
@@ -230,10 +232,10 @@ def test_block_of_admitted_prefix_keeps_check_state_without_recheck(chain: Chain
 
     chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
     chain.block()
-    assert calls == []  # no member change: the rest of the mempool is not rechecked
+    assert calls == []  # no admission store written: the rest of the mempool is not rechecked
     # The kept check state still admits the signer's next nonce and only that.
-    assert chain.submit(chain.build("saic", register_body("saic:next"))).ok
-    assert not chain.submit(chain.build("saic", register_body("saic:x"), nonce=3)).ok
+    assert chain.submit(chain.build("miit", propose)).ok
+    assert not chain.submit(chain.build("miit", propose, nonce=3)).ok
     while len(chain.engine.mempool):
         assert all(r.code == 0 for r in chain.block())
     assert chain.engine.height == 3
