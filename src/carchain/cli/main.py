@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli import gateway, keys, member, network, node, vehicle, verify
+from carchain.cli import access, consent, gateway, keys, member, network, node, vehicle, verify
 from carchain.cli.common import CarchainTyper, console
 
 app = CarchainTyper(
@@ -20,6 +20,8 @@ app.add_typer(node.node_app, name="node")
 app.add_typer(member.app, name="member")
 app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(consent.app, name="consent")
+app.add_typer(access.app, name="access")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
 app.command("init")(node.init)
