@@ -139,6 +139,15 @@ def test_request_after_the_car_was_sold_is_refused(world: CoreChain) -> None:
     assert get_request(world, "saic:2").reason == "no_grant"
 
 
+def test_grant_does_not_revive_when_the_owner_buys_the_car_back(world: CoreChain) -> None:
+    world.send("owner-a", grant_body("saic:2"))
+    transfer(world, "saic:2", "owner-a", "owner-c")
+    transfer(world, "saic:2", "owner-c", "owner-a", seq=1)
+    # The old grant's window covers owner-c's time: it must not come back into force.
+    world.send("bosch", request_body("saic:2"))
+    assert get_request(world, "saic:2").reason == "no_grant"
+
+
 def test_erased_data_is_refused(world: CoreChain, monkeypatch: pytest.MonkeyPatch) -> None:
     world.send("owner-a", grant_body())
     monkeypatch.setattr(acc, "is_erased", lambda view, vid, cat, a, b: cat == "diagnostics")
@@ -180,7 +189,7 @@ MEMBER = Member(MemberId("m1"), "M", ["insurer"], PublicKey(b"k" * 32), MemberSt
 def make_grant(seq: int, cats: set[str], purpose: str, named: bool, lo: int, width: int) -> Grant:
     recipient_id, role = ("m1", "") if named else ("", "insurer")
     return Grant(
-        "saic:1", seq, b"o" * 32, sorted(cats), purpose, recipient_id, role, lo, lo + width,
+        "saic:1", seq, b"o" * 32, 0, sorted(cats), purpose, recipient_id, role, lo, lo + width,
         2**62, 1, 0,
     )  # fmt: skip
 

@@ -92,6 +92,9 @@ class Grant(msgspec.Struct, frozen=True):
     vehicle_id: str
     seq: int
     owner: bytes
+    # The vehicle's transfer count when granted: a grant holds for this ownership
+    # period only, even if the same key buys the car back later.
+    transfer_seq: int
     categories: list[str]
     purpose: str
     recipient_id: str
@@ -159,11 +162,14 @@ def get_grants(view: KVView, vehicle_id: str) -> list[Grant]:
 def is_grant_in_force(grant: Grant, vehicle: Vehicle, height: int, time_ms: int) -> bool:
     """Return whether ``grant`` is in force in the block at ``height`` and ``time_ms``.
 
-    Not expired, not withdrawn before this block, and given by the current owner.
+    Not expired, not withdrawn before this block, and given by the current owner
+    in its current ownership period.
     """
     if grant.withdrawn_height and height > grant.withdrawn_height:
         return False
-    return time_ms < grant.expires_ms and grant.owner == vehicle.owner
+    if grant.owner != vehicle.owner or grant.transfer_seq != vehicle.transfer_seq:
+        return False
+    return time_ms < grant.expires_ms
 
 
 def is_grant_for(grant: Grant, member_id: str, roles: list[str]) -> bool:
@@ -270,6 +276,7 @@ def process_grant(
         body.vehicle_id,
         seq,
         signer,
+        vehicle.transfer_seq,
         list(body.categories),
         body.purpose,
         body.recipient_id,
