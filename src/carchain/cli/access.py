@@ -24,7 +24,8 @@ from carchain.cli.consent import (
     FromOpt,
     UntilOpt,
     VehicleOpt,
-    get_event_attribute,
+    get_event_seq,
+    print_status,
     send_body,
 )
 from carchain.core import access, access_releases
@@ -69,14 +70,14 @@ def request(
         vehicle_id, sorted(set(category)), data_from_ms, data_until_ms, purpose.value
     )
     res = send_body(node, keyring, key, body)
-    seq = get_event_attribute(res, "access_requested", "request_seq")
+    seq = get_event_seq(res, "access_requested", "request_seq")
     with client(node) as c:
-        r = access.get_request(ChainView(c), vehicle_id, int(seq))
+        r = access.get_request(ChainView(c), vehicle_id, seq)
     if r.decision == access.Decision.APPROVED:
         grants = ", ".join(f"{a.category}: grant {a.grant_seq}" for a in r.approvals)
-        console.print(f"[green]approved[/green] request {seq} of {vehicle_id} ({grants})")
+        print_status("approved", "green", f"request {seq} of {vehicle_id} ({grants})")
     else:
-        console.print(f"[red]refused[/red] request {seq} of {vehicle_id}: {r.reason}")
+        print_status("refused", "red", f"request {seq} of {vehicle_id}: {r.reason}")
 
 
 @app.command("release")
@@ -101,9 +102,11 @@ def release(
         parse_hex_option(package_hash, "package hash"),
     )
     res = send_body(node, keyring, key, body)
-    console.print(
-        f"[green]released[/green] request {request_seq} of {vehicle_id} "
-        f"({len(body.batches)} batches) at height {res['height']}"
+    print_status(
+        "released",
+        "green",
+        f"request {request_seq} of {vehicle_id} ({len(body.batches)} batches)"
+        f" at height {res.get('height')}",
     )
 
 
@@ -122,9 +125,11 @@ def receipt(
     """As the requester, sign for the batches of a release you received."""
     body = access_releases.ReceiptAccess(vehicle_id, request_seq, [parse_item(i) for i in item])
     res = send_body(node, keyring, key, body)
-    console.print(
-        f"[green]receipted[/green] {len(body.items)} batches of request {request_seq} "
-        f"of {vehicle_id} at height {res['height']}"
+    print_status(
+        "receipted",
+        "green",
+        f"{len(body.items)} batches of request {request_seq} of {vehicle_id}"
+        f" at height {res.get('height')}",
     )
 
 
@@ -148,4 +153,4 @@ def log(
         table.add_row(*(make_text(v) for v in cells))
     console.print(table)
     more = f"; older: --before {cursor}" if cursor is not None else ""
-    console.print(f"{len(events)} events, each proven against the chain{more}")
+    console.print(make_text(f"{len(events)} events, each proven against the chain{more}"))

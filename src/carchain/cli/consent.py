@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from carchain.cli.common import (
     DEFAULT_KEYRING,
@@ -23,6 +24,7 @@ from carchain.cli.common import (
 )
 from carchain.core import consents
 from carchain.core.consents import Purpose
+from carchain.errors import NodeUnavailable
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 
@@ -47,6 +49,19 @@ def get_event_attribute(res: dict[str, Any], event_type: str, name: str) -> str:
         if event.get("type") == event_type:
             return str(event.get("attributes", {}).get(name, "?"))
     return "?"
+
+
+def get_event_seq(res: dict[str, Any], event_type: str, name: str) -> int:
+    """Return the seq a committed result's event names; ``NodeUnavailable`` if it names none."""
+    value = get_event_attribute(res, event_type, name)
+    if not value.isdigit() or int(value) >= 2**63:
+        raise NodeUnavailable(f"the node's answer names no {name}")
+    return int(value)
+
+
+def print_status(word: str, style: str, rest: str) -> None:
+    """Print ``word`` in ``style`` and ``rest`` as plain text (it holds what the node said)."""
+    console.print(Text(word, style=style) + make_text(" " + rest))
 
 
 @app.command("grant")
@@ -76,7 +91,7 @@ def grant(
     )
     res = send_body(node, keyring, key, body)
     seq = get_event_attribute(res, "consent_granted", "grant_seq")
-    console.print(f"[green]granted[/green] {vehicle_id} grant {seq} at height {res['height']}")
+    print_status("granted", "green", f"{vehicle_id} grant {seq} at height {res.get('height')}")
 
 
 @app.command("withdraw")
@@ -89,8 +104,8 @@ def withdraw(
 ) -> None:
     """Withdraw a grant: nothing is released under it from the next block on."""
     res = send_body(node, keyring, key, consents.WithdrawConsent(vehicle_id, grant_seq))
-    console.print(
-        f"[yellow]withdrawn[/yellow] {vehicle_id} grant {grant_seq} at height {res['height']}"
+    print_status(
+        "withdrawn", "yellow", f"{vehicle_id} grant {grant_seq} at height {res.get('height')}"
     )
 
 
