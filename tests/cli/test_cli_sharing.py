@@ -9,7 +9,11 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+import typer
 
+from carchain.cli.access import parse_batch, parse_item
+from carchain.cli.consent import get_event_seq
+from carchain.errors import NodeUnavailable
 from tests.cli.test_cli import CARCHAIN, Cli, free_port, wait_for_node
 from tests.conftest import Processes
 
@@ -136,3 +140,29 @@ def test_invalid_access_command_input(cli: Cli) -> None:
         "--data-until-ms", FAR, "--expires-ms", FAR, "--key", "owner1", ok=False,
     )  # fmt: skip
     assert res.exit_code == 2
+
+
+@pytest.mark.parametrize("value", ["?", "", "-1", "1e3", "\u00b2", "\u0661", str(2**63), "[/bold]"])
+def test_invalid_event_seq_from_the_node_is_node_unavailable(value: str) -> None:
+    res = {"result": {"events": [{"type": "access_requested", "attributes": {"seq": value}}]}}
+    with pytest.raises(NodeUnavailable):
+        get_event_seq(res, "access_requested", "seq")
+    assert (
+        get_event_seq(
+            {"result": {"events": [{"type": "access_requested", "attributes": {"seq": "7"}}]}},
+            "access_requested",
+            "seq",
+        )
+        == 7
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"{HEADER}:1:2:3", f"{HEADER}:\u00b2:2", f"{HEADER}:1:{2**63}", "zz:1:2", f"{HEADER}:-1:2"],
+)
+def test_invalid_batch_option_is_a_bad_parameter(value: str) -> None:
+    with pytest.raises(typer.BadParameter):
+        parse_batch(value)
+    with pytest.raises(typer.BadParameter):
+        parse_item(value.replace(":2", f":{DIGEST}") if value.count(":") == 2 else value)

@@ -37,10 +37,15 @@ app = CarchainTyper(help="Access to vehicle data: requests, releases, receipts, 
 RequestSeqOpt = Annotated[int, typer.Option(help="The request's number (per vehicle).")]
 
 
+def is_uint(text: str) -> bool:
+    """Return whether ``text`` is a decimal integer in [0, 2**63) (ASCII digits only)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
+
+
 def parse_batch(value: str) -> ReleasedBatch:
     """Parse ``HEADER_HASH_HEX:START_MS:END_MS``."""
     parts = value.split(":")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts[1:]):
+    if len(parts) != 3 or not all(is_uint(p) for p in parts[1:]):
         raise typer.BadParameter("a batch is HEADER_HASH_HEX:START_MS:END_MS")
     return ReleasedBatch(parse_hex_option(parts[0], "header hash"), int(parts[1]), int(parts[2]))
 
@@ -48,7 +53,7 @@ def parse_batch(value: str) -> ReleasedBatch:
 def parse_item(value: str) -> ReceiptItem:
     """Parse ``HEADER_HASH_HEX:RECORD_COUNT:RECORDS_DIGEST_HEX``."""
     parts = value.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not is_uint(parts[1]):
         raise typer.BadParameter("an item is HEADER_HASH_HEX:RECORD_COUNT:RECORDS_DIGEST_HEX")
     header = parse_hex_option(parts[0], "header hash")
     return ReceiptItem(header, int(parts[1]), parse_hex_option(parts[2], "records digest"))

@@ -54,7 +54,7 @@ def get_event_attribute(res: dict[str, Any], event_type: str, name: str) -> str:
 def get_event_seq(res: dict[str, Any], event_type: str, name: str) -> int:
     """Return the seq a committed result's event names; ``NodeUnavailable`` if it names none."""
     value = get_event_attribute(res, event_type, name)
-    if not value.isdigit() or int(value) >= 2**63:
+    if not (value.isascii() and value.isdigit()) or int(value) >= 2**63:
         raise NodeUnavailable(f"the node's answer names no {name}")
     return int(value)
 
