@@ -113,3 +113,51 @@ def test_invalid_access_log_queries(
     api: Api, path: str, params: dict[str, Any], status: int, code: str
 ) -> None:
     assert_error(api.http.get(path, params=params), status, code)
+
+
+# --- the OEM's log: every event of all its vehicles ---------------------------------------
+
+
+def test_oem_access_log_covers_all_its_vehicles(logged: Api) -> None:
+    logged.commit("saic", register_body("saic:2"))
+    logged.commit("owner-1", grant_body("saic:2", expires_ms=FAR))
+    doc = logged.get("/oems/saic/access-log")
+    assert doc["size"] == 4
+    assert [
+        (e["oem_seq"], e["event"]["vehicle_id"], e["event"]["kind"]) for e in doc["events"]
+    ] == [
+        (3, "saic:2", "grant"),
+        (2, "saic:1", "approved"),
+        (1, "saic:1", "request"),
+        (0, "saic:1", "grant"),
+    ]
+    pairs, cursor = logged.sdk().oem_access_log_verified("saic", limit=3)
+    assert [n for n, _ in pairs] == [3, 2, 1] and cursor == 1
+    assert logged.sdk().oem_access_log_verified("geely") == ([], None)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["events"].pop(0),
+        lambda d: d["events"][0].update(pointer=d["events"][1]["pointer"]),
+        lambda d: d["events"][0].update(value=d["events"][1]["value"]),
+        lambda d: d["events"][1].pop("pointer"),
+    ],
+)
+def test_invalid_oem_access_log_answers_are_refused(logged: Api, change: Any) -> None:
+    client = logged.sdk()
+    honest = client.oem_access_log
+
+    def lying(oem: str, before: int | None = None, limit: int = 20) -> dict[str, Any]:
+        doc = honest(oem, before, limit)
+        change(doc)
+        return doc
+
+    client.oem_access_log = lying  # type: ignore[method-assign]
+    with pytest.raises(InvalidProof):
+        client.oem_access_log_verified("saic")
+
+
+def test_invalid_oem_access_log_query(api: Api) -> None:
+    assert_error(api.http.get("/oems/bad oem/access-log"), 422, "invalid_body")

@@ -102,6 +102,8 @@ def test_consent_and_access_flow(cli: Cli) -> None:
     assert "7 events, each proven" in log
     page = cli.run("vehicle", "access-log", "saic:1", "--limit", "2").stdout
     assert "2 events" in page and "--before 5" in page
+    oem = cli.run("access", "oem-log", "saic").stdout
+    assert "saic:1" in oem and "7 entries, each proven" in oem
     # Misuse: typed errors, exit 1.
     res = receipt(cli, "0", ok=False)
     assert res.exit_code == 1 and "already_receipted" in res.stderr

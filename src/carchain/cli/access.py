@@ -159,3 +159,24 @@ def log(
     console.print(table)
     more = f"; older: --before {cursor}" if cursor is not None else ""
     console.print(make_text(f"{len(events)} events, each proven against the chain{more}"))
+
+
+@app.command("oem-log")
+def oem_log(
+    oem: str,
+    before: Annotated[int | None, typer.Option(help="Show entries older than this.")] = None,
+    limit: Annotated[int, typer.Option(help="Entries per page (1-100).")] = 20,
+    node: NodeOpt = DEFAULT_NODE,
+) -> None:
+    """Show the access log of all an OEM's vehicles, newest first, every entry proven."""
+    with client(node) as c:
+        pairs, cursor = c.oem_access_log_verified(oem, before, limit)
+    table = Table("n", "vehicle", "seq", "kind", "height", "by", "ref", "categories", "detail")
+    for n, e in pairs:
+        who = e.actor_member or f"owner {e.actor.hex()[:16]}"
+        cells = (n, e.vehicle_id, e.seq, e.kind, e.height, who, e.ref, ",".join(e.categories),
+                 e.detail)  # fmt: skip
+        table.add_row(*(make_text(v) for v in cells))
+    console.print(table)
+    more = f"; older: --before {cursor}" if cursor is not None else ""
+    console.print(make_text(f"{len(pairs)} entries, each proven against the chain{more}"))

@@ -91,9 +91,14 @@ def get_log_size(view: KVView, vehicle_id: str) -> int:
     return _get_count(view, compute_log_size_key(vehicle_id))
 
 
+def compute_oem_log_size_key(oem: str) -> bytes:
+    """Return the state key of an OEM's access-log size (``u64be``)."""
+    return compute_key("ologn", oem)
+
+
 def get_oem_log_size(view: KVView, oem: str) -> int:
     """Return how many events an OEM's access log holds."""
-    return _get_count(view, compute_key("ologn", oem))
+    return _get_count(view, compute_oem_log_size_key(oem))
 
 
 def process_append_event(
@@ -126,7 +131,7 @@ def process_append_event(
     oem = compute_vehicle_namespace(vehicle_id)
     oseq = get_oem_log_size(view, oem)
     put_record(view, STORE, compute_oem_log_key(oem, oseq), OemLogPointer(vehicle_id, seq))
-    view.set(STORE, compute_key("ologn", oem), (oseq + 1).to_bytes(8, "big"))
+    view.set(STORE, compute_oem_log_size_key(oem), (oseq + 1).to_bytes(8, "big"))
     return event
 
 

@@ -6,17 +6,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import msgspec
-
-from carchain.core.access_log import STORE as ACCESS_STORE
-from carchain.core.access_log import (
-    AccessEvent,
-    compute_log_key,
-    compute_log_size_key,
-    compute_page_seqs,
-)
+from carchain.core.access_log import AccessEvent, compute_log_size_key, compute_oem_log_size_key
 from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
+from carchain.sdk.access_log import verify_oem_page, verify_vehicle_page
 from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
@@ -143,45 +136,39 @@ class Client(HttpService):
     def access_log_verified(
         self, vehicle_id: str, before: int | None = None, limit: int = 20
     ) -> tuple[list[AccessEvent], int | None]:
-        """Return a page of events, each proven against the header's app hash, and the cursor.
+        """Return a page of a vehicle's events, each proven, and the next cursor.
 
-        Raise ``InvalidProof`` if any event's proof fails, the proven log size does
-        not match the page, or the node's answer is malformed. The header comes
-        from the same node (see ``query_verified``). A log that was never written
-        cannot be proven empty (state proves no absence): an empty answer is taken
-        as it is.
+        Raise ``InvalidProof`` unless the log's size and every event verify against
+        the app hash of the header at ``proof_height`` (from this node, as
+        ``query_verified``) and the page holds every seq it should.
         """
         doc = self.access_log(vehicle_id, before, limit)
-        try:
-            entries = list(doc["events"])
-            if doc["size"] == 0 and doc["size"] is not False and not entries:
-                # A log never written has no key to prove: state cannot prove absence.
-                return [], None
-            size = _get_int(doc, "size")
-            app_hash = bytes.fromhex(self.block(_get_int(doc, "proof_height"))["app_hash"])
-            size_key = compute_log_size_key(vehicle_id)
-            size_value = size.to_bytes(8, "big")
-            verify_state_proof(app_hash, ACCESS_STORE, size_key, size_value, doc["size_proof"])
-            events = [_verify_event(app_hash, vehicle_id, e) for e in entries]
-        except (KeyError, TypeError, ValueError, OverflowError, msgspec.DecodeError) as exc:
-            raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
-        # A complete page: exactly the seqs below ``before`` of the proven size.
-        if [e.seq for e in events] != compute_page_seqs(size, before, limit):
-            raise InvalidProof("the node left events out of the access-log page")
-        return events, (events[-1].seq or None) if events else None
+        size_key = compute_log_size_key(vehicle_id)
+        return verify_vehicle_page(self._get_app_hash, doc, size_key, vehicle_id, before, limit)
+
+    def oem_access_log(
+        self, oem: str, before: int | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        """Return a page of the access log of all an OEM's vehicles, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        return self._request_object("GET", f"/oems/{oem}/access-log", params=params)
+
+    def oem_access_log_verified(
+        self, oem: str, before: int | None = None, limit: int = 20
+    ) -> tuple[list[tuple[int, AccessEvent]], int | None]:
+        """Return a page of (OEM seq, event) pairs of an OEM's vehicles, each proven."""
+        doc = self.oem_access_log(oem, before, limit)
+        size_key = compute_oem_log_size_key(oem)
+        return verify_oem_page(self._get_app_hash, doc, size_key, oem, before, limit)
+
+    def _get_app_hash(self, height: int) -> bytes:
+        return bytes.fromhex(self.block(height)["app_hash"])
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
         return self._request_object("GET", f"/proposals/{proposal_id}")
-
-
-def _verify_event(app_hash: bytes, vehicle_id: str, entry: dict[str, Any]) -> AccessEvent:
-    key, value = bytes.fromhex(entry["key"]), bytes.fromhex(entry["value"])
-    event = msgspec.msgpack.decode(value, type=AccessEvent)
-    if key != compute_log_key(vehicle_id, event.seq) or event.vehicle_id != vehicle_id:
-        raise InvalidProof("an access-log entry is not this vehicle's event it claims to be")
-    verify_state_proof(app_hash, ACCESS_STORE, key, value, entry["proof"])
-    return event
 
 
 def _get_int(doc: dict[str, Any], field: str) -> int:
