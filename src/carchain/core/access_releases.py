@@ -22,7 +22,7 @@ from __future__ import annotations
 import msgspec
 
 from carchain.core import access_log, consents, members
-from carchain.core.access import Decision, compute_request_key, get_request
+from carchain.core.access import AccessRequest, Decision, compute_request_key, get_request
 from carchain.core.access_log import EventKind
 from carchain.core.categories import is_sensitive_category
 from carchain.core.effects import Effects
@@ -259,14 +259,10 @@ def _validate_releaser(
     return oem
 
 
-def process_release(
-    view: KVView, ctx: BlockContext, signer: bytes, body: ReleaseAccess, fx: Effects
+def validate_release(
+    view: KVView, ctx: BlockContext, vehicle: Vehicle, request: AccessRequest, body: ReleaseAccess
 ) -> None:
-    """Record the release of an approved request's keys; log it."""
-    vehicle = get_vehicle(view, body.vehicle_id)
-    consents.validate_seq(body.request_seq, "request seq")
-    request = get_request(view, body.vehicle_id, body.request_seq)
-    oem = _validate_releaser(view, signer, vehicle, request.categories)
+    """Raise unless ``body`` releases exactly what ``request`` was approved for, now."""
     ids = {"vehicle_id": body.vehicle_id, "request_seq": body.request_seq}
     if request.decision != Decision.APPROVED:
         raise RequestNotApproved("the request was refused", reason=request.reason, **ids)
@@ -284,6 +280,17 @@ def process_release(
             vehicle_id=body.vehicle_id,
             seq=body.request_seq,
         )
+
+
+def process_release(
+    view: KVView, ctx: BlockContext, signer: bytes, body: ReleaseAccess, fx: Effects
+) -> None:
+    """Record the release of an approved request's keys; log it."""
+    vehicle = get_vehicle(view, body.vehicle_id)
+    consents.validate_seq(body.request_seq, "request seq")
+    request = get_request(view, body.vehicle_id, body.request_seq)
+    oem = _validate_releaser(view, signer, vehicle, request.categories)
+    validate_release(view, ctx, vehicle, request, body)
     releaser_member = "" if oem is None else oem.member_id
     release = AccessRelease(
         body.vehicle_id,
