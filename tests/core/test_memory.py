@@ -7,9 +7,12 @@ from pathlib import Path
 import msgspec
 
 from carchain.core import governance as gov
-from tests.conftest import Chain, make_genesis, open_chain, snapshot
+from tests.conftest import GENESIS_TIME_MS, Chain, make_genesis, open_chain, snapshot
 from tests.core.memory import CoreChain, core_chain, open_core_chain  # noqa: F401
+from tests.core.sharing import DAY_MS, batch, grant_body, receipt_body, release_body, request_body
 from tests.core.test_vehicles import OWNER, register_body, transfer_body
+
+LATER = GENESIS_TIME_MS + 60_000  # data of the second owner's time
 
 
 def drive(chain: Chain | CoreChain) -> list[tuple[int, str]]:
@@ -22,6 +25,12 @@ def drive(chain: Chain | CoreChain) -> list[tuple[int, str]]:
         ("miit", gov.Propose(gov.SuspendMember("bosch"))),
         ("saic", gov.Vote(1, True)),
         ("stranger", gov.Vote(1, True)),  # refused at admission, then forced in
+        # Consent and access: the new owner grants, bosch asks, the OEM releases, bosch signs.
+        ("owner-2", grant_body("saic:1", data_from_ms=LATER, data_until_ms=LATER + DAY_MS)),
+        ("bosch", request_body("saic:1", data_from_ms=LATER, data_until_ms=LATER + DAY_MS)),
+        ("saic", msgspec.structs.replace(release_body("saic:1", 0), batches=[batch(0, LATER)])),
+        ("bosch", receipt_body("saic:1", 0, (0,))),
+        ("owner-1", grant_body("saic:1")),  # the previous owner: refused at admission
     ]
     for signer, body in steps:
         raw = chain.build(signer, body)
@@ -49,8 +58,13 @@ def test_core_chain_matches_the_solo_engine(tmp_path: Path) -> None:
             "",
             "",
             "unauthorized",
+            "",
+            "",
+            "",
+            "",
+            "unauthorized",
         ]
-        assert core.height == solo.engine.height == 6
+        assert core.height == solo.engine.height == 11
         assert core.state.snapshot() == snapshot(solo.db)
     finally:
         solo.db.close()

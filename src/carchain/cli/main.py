@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli import erasure, gateway, keys, member, network, node, vehicle, verify
+from carchain.cli import (
+    access,
+    consent,
+    erasure,
+    gateway,
+    keys,
+    member,
+    network,
+    node,
+    vehicle,
+    verify,
+)
 from carchain.cli.common import CarchainTyper, console
 
 app = CarchainTyper(
@@ -22,6 +33,8 @@ app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
+app.add_typer(consent.app, name="consent")
+app.add_typer(access.app, name="access")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
 app.command("init")(node.init)

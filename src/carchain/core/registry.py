@@ -20,7 +20,18 @@ from typing import Any
 
 import msgspec
 
-from carchain.core import anchors, erasure, governance, holds, members, owners, vehicles
+from carchain.core import (
+    access,
+    access_releases,
+    anchors,
+    consents,
+    erasure,
+    governance,
+    holds,
+    members,
+    owners,
+    vehicles,
+)
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -129,5 +140,41 @@ TX_TYPES: dict[str, TxType] = _table(
         holds.admit_court,
         holds.ADMISSION_READS,
         erasure.process_lift_hold,
+    ),
+    # --- consent and access (issue 9: core/consents.py, core/access*.py) ---
+    TxType(
+        "consent.grant",
+        consents.GrantConsent,
+        owners.admit_owner,
+        owners.ADMISSION_READS,
+        consents.process_grant,
+    ),
+    TxType(
+        "consent.withdraw",
+        consents.WithdrawConsent,
+        owners.admit_owner,
+        owners.ADMISSION_READS,
+        consents.process_withdraw,
+    ),
+    TxType(
+        "access.request",
+        access.RequestAccess,
+        members.admit_member,
+        _MEMBERS,
+        access.process_request,
+    ),
+    TxType(
+        "access.release",
+        access_releases.ReleaseAccess,
+        access_releases.admit_custodian,
+        access_releases.CUSTODIAN_ADMISSION_READS,
+        access_releases.process_release,
+    ),
+    TxType(
+        "access.receipt",
+        access_releases.ReceiptAccess,
+        members.admit_member,
+        _MEMBERS,
+        access_releases.process_receipt,
     ),
 )

@@ -119,3 +119,91 @@ class HoldNotInForce(StateError):
     http_status = 409
     vehicle_id: str | None
     hold_seq: int | None
+
+
+# --- consent and access (issue 9: core/consents.py, core/access*.py) -------------
+
+
+class TooManyGrants(StateError):
+    """The vehicle already has the most grants in force that the chain keeps (``limit``)."""
+
+    code = "too_many_grants"
+    abci_code = 110
+    http_status = 409
+    vehicle_id: str | None
+    limit: int | None
+
+
+class GrantNotInForce(StateError):
+    """The grant is withdrawn, expired, or was given by an owner who no longer owns the car."""
+
+    code = "grant_not_in_force"
+    abci_code = 111
+    http_status = 409
+    vehicle_id: str | None
+    grant_seq: int | None
+
+
+class RequestNotApproved(StateError):
+    """The access request was refused by the chain (``reason``): nothing may be released."""
+
+    code = "request_not_approved"
+    abci_code = 112
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+    reason: str | None
+
+
+class AlreadyReleased(StateError):
+    """The access request's keys were already released; a request releases once."""
+
+    code = "already_released"
+    abci_code = 113
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+
+
+class ReleaseOutOfScope(StateError):
+    """A release names categories or batches the approved request does not cover."""
+
+    code = "release_out_of_scope"
+    abci_code = 114
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+    category: str | None
+    header_hash: str | None
+
+
+class NotReleased(StateError):
+    """Nothing was released for this access request yet: there is nothing to receipt."""
+
+    code = "not_released"
+    abci_code = 115
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+
+
+class BatchNotReleased(StateError):
+    """A receipt names a batch that the request's release does not hold."""
+
+    code = "batch_not_released"
+    abci_code = 116
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+    header_hash: str | None
+
+
+class AlreadyReceipted(StateError):
+    """The requester already posted a receipt for this batch of the release."""
+
+    code = "already_receipted"
+    abci_code = 117
+    http_status = 409
+    vehicle_id: str | None
+    request_seq: int | None
+    header_hash: str | None

@@ -165,3 +165,23 @@ class NotHoldOwner(TransactionError):
     vehicle_id: str | None
     hold_seq: int | None
     member_id: str | None
+
+
+# --- consent and access (issue 9: core/consents.py, core/access*.py) -------------
+
+
+class SensitiveConsentNotSeparate(InvalidBody):
+    """A grant covers a sensitive category together with others, or names a role
+    instead of one recipient: sensitive data needs its own, named consent."""
+
+    code = "sensitive_consent_not_separate"
+    abci_code = 118
+    http_status = 422
+
+
+class SensitiveReleaseNeedsOwner(Unauthorized):
+    """Only the vehicle's owner may release a sensitive category (the OEM holds no key to it)."""
+
+    code = "sensitive_release_needs_owner"
+    abci_code = 119
+    http_status = 403

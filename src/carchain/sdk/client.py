@@ -6,8 +6,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from carchain.core.access_log import AccessEvent, compute_log_size_key, compute_oem_log_size_key
 from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
+from carchain.sdk.access_log import verify_oem_page, verify_vehicle_page
 from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
@@ -121,6 +123,48 @@ class Client(HttpService):
         params = {"limit": limit, "after": after, "oem": oem}
         doc = self._request_object("GET", "/vehicles", params=params)
         return get_object_list(doc, "vehicles", self.service)
+
+    def access_log(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        """Return a page of a vehicle's access log (newest first), each event with its proof."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/access-log", params=params)
+
+    def access_log_verified(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20
+    ) -> tuple[list[AccessEvent], int | None]:
+        """Return a page of a vehicle's events, each proven, and the next cursor.
+
+        Raise ``InvalidProof`` unless the log's size and every event verify against
+        the app hash of the header at ``proof_height`` (from this node, as
+        ``query_verified``) and the page holds every seq it should.
+        """
+        doc = self.access_log(vehicle_id, before, limit)
+        size_key = compute_log_size_key(vehicle_id)
+        return verify_vehicle_page(self._get_app_hash, doc, size_key, vehicle_id, before, limit)
+
+    def oem_access_log(
+        self, oem: str, before: int | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        """Return a page of the access log of all an OEM's vehicles, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        return self._request_object("GET", f"/oems/{oem}/access-log", params=params)
+
+    def oem_access_log_verified(
+        self, oem: str, before: int | None = None, limit: int = 20
+    ) -> tuple[list[tuple[int, AccessEvent]], int | None]:
+        """Return a page of (OEM seq, event) pairs of an OEM's vehicles, each proven."""
+        doc = self.oem_access_log(oem, before, limit)
+        size_key = compute_oem_log_size_key(oem)
+        return verify_oem_page(self._get_app_hash, doc, size_key, oem, before, limit)
+
+    def _get_app_hash(self, height: int) -> bytes:
+        return bytes.fromhex(self.block(height)["app_hash"])
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
