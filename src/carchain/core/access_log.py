@@ -76,6 +76,16 @@ def compute_oem_log_key(oem: str, seq: int) -> bytes:
     return compute_key("olog", oem, seq)
 
 
+def compute_log_size_key(vehicle_id: str) -> bytes:
+    """Return the state key of a vehicle's access-log size (8 bytes, big-endian)."""
+    return compute_key("logn", vehicle_id)
+
+
+def compute_oem_log_size_key(oem: str) -> bytes:
+    """Return the state key of an OEM's access-log size (8 bytes, big-endian)."""
+    return compute_key("ologn", oem)
+
+
 def _get_count(view: KVView, key: bytes) -> int:
     raw = view.get(STORE, key)
     return 0 if raw is None else int.from_bytes(raw, "big")
@@ -83,12 +93,12 @@ def _get_count(view: KVView, key: bytes) -> int:
 
 def get_log_size(view: KVView, vehicle_id: str) -> int:
     """Return how many events a vehicle's access log holds."""
-    return _get_count(view, compute_key("logn", vehicle_id))
+    return _get_count(view, compute_log_size_key(vehicle_id))
 
 
 def get_oem_log_size(view: KVView, oem: str) -> int:
     """Return how many events an OEM's access log holds."""
-    return _get_count(view, compute_key("ologn", oem))
+    return _get_count(view, compute_oem_log_size_key(oem))
 
 
 def process_append_event(
@@ -117,11 +127,11 @@ def process_append_event(
         detail,
     )
     put_record(view, STORE, compute_log_key(vehicle_id, seq), event)
-    view.set(STORE, compute_key("logn", vehicle_id), (seq + 1).to_bytes(8, "big"))
+    view.set(STORE, compute_log_size_key(vehicle_id), (seq + 1).to_bytes(8, "big"))
     oem = compute_vehicle_namespace(vehicle_id)
     oseq = get_oem_log_size(view, oem)
     put_record(view, STORE, compute_oem_log_key(oem, oseq), OemLogPointer(vehicle_id, seq))
-    view.set(STORE, compute_key("ologn", oem), (oseq + 1).to_bytes(8, "big"))
+    view.set(STORE, compute_oem_log_size_key(oem), (oseq + 1).to_bytes(8, "big"))
     return event
 
 
