@@ -8,6 +8,12 @@ from typing import Any, Literal
 
 from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
+from carchain.sdk.access_log import (
+    AccessLogPage,
+    parse_int_field,
+    verify_access_log_page,
+    verify_oem_access_log_page,
+)
 from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
@@ -90,6 +96,57 @@ class Client(HttpService):
             raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
         verify_state_proof(app_hash, store, key, value, proof)
         return VerifiedValue(store, key, value, height, app_hash)
+
+    # --- access log ----------------------------------------------------------------
+
+    def access_log(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> AccessLogPage:
+        """Return a page of the vehicle's access log, newest first, every entry proven.
+
+        Each entry is checked against the app hash of the block header that commits
+        the page's state, read from the same node; to trust it beyond this node,
+        check the page's ``app_hash`` against a trusted header
+        (``carchain.sdk.access_log_export.verify_page_header``).
+        """
+        doc = self.access_log_doc(vehicle_id, before, limit, height)
+        return verify_access_log_page(doc, vehicle_id, self.get_header_app_hash(doc), before, limit)
+
+    def oem_access_log(
+        self, oem: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> AccessLogPage:
+        """Return a page of the access log of all the OEM's vehicles, newest first, proven."""
+        doc = self._get_log_page(f"/members/{oem}/access-log", before, limit, height)
+        return verify_oem_access_log_page(doc, oem, self.get_header_app_hash(doc), before, limit)
+
+    def access_log_doc(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) page document of the vehicle's access log."""
+        return self._get_log_page(f"/vehicles/{vehicle_id}/access-log", before, limit, height)
+
+    def _get_log_page(
+        self, path: str, before: int | None, limit: int, height: int
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if height:
+            params["height"] = height
+        return self._request_object("GET", path, params=params)
+
+    def get_header_app_hash(self, doc: dict[str, Any]) -> bytes:
+        """Return the app hash of the header the page names; ``InvalidProof`` if the
+        page states another one."""
+        at = parse_int_field(doc, "proof_height", optional=True)
+        at = parse_int_field(doc, "height") if at is None else at
+        try:
+            header_hash = bytes.fromhex(str(self.block(at or 0)["app_hash"]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidProof("the node's block has no usable app hash") from exc
+        if doc.get("app_hash") != header_hash.hex():
+            raise InvalidProof("page's app hash differs from its block header's", height=at)
+        return header_hash
 
     # --- registry ----------------------------------------------------------------
 
