@@ -10,6 +10,7 @@ import msgspec
 import typer
 from rich.table import Table
 
+from carchain.cli.access_log import access_log, access_log_verify
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -36,6 +37,8 @@ from carchain.sdk.vin import (
 )
 
 app = CarchainTyper(help="The vehicle registry (OEMs register their own vehicles).")
+app.command("access-log")(access_log)
+app.command("access-log-verify")(access_log_verify)
 VehicleOpt = Annotated[
     str,
     typer.Option("--vehicle-id", help="Vehicle id <oem member id>:<local id> (not the VIN)."),
