@@ -138,10 +138,10 @@ def process_append_event(
 def compute_page_seqs(size: int, before: int | None, limit: int) -> list[int]:
     """Return a newest-first page of seqs: below ``before`` (default: all), at most ``limit``."""
     if not 0 < limit <= MAX_PAGE:
-        raise InvalidBody(f"page limit must be 1..{MAX_PAGE}", limit=limit)
+        raise InvalidBody(f"page limit must be 1..{MAX_PAGE}", value=str(limit))
     top = size if before is None else min(before, size)
     if top < 0:
-        raise InvalidBody("page cursor must not be negative", before=before)
+        raise InvalidBody("page cursor must not be negative", value=str(before))
     return list(range(top - 1, max(top - limit, 0) - 1, -1))
 
 
