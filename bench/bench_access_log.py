@@ -17,13 +17,17 @@ Usage: ``.venv/bin/python bench/bench_access_log.py [--sizes 10000 100000 100000
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from carchain.api.app import create_app
@@ -56,6 +60,8 @@ class Row:
     hot_size: int
     http_vehicle: tuple[float, float]
     http_oem: tuple[float, float]
+    asgi_vehicle: tuple[float, float]
+    asgi_oem: tuple[float, float]
     route_vehicle: tuple[float, float]
     route_oem: tuple[float, float]
 
@@ -116,6 +122,33 @@ def time_calls(call: Callable[[int], object], top: int, samples: int) -> tuple[f
     return compute_percentiles(out)
 
 
+def check_page(status: int, doc: Any) -> None:
+    """Raise unless the answer is a full page."""
+    if status != 200 or len(doc["events"]) != PAGE:
+        raise RuntimeError(str(doc)[:300])
+
+
+def time_asgi(app: FastAPI, path: str, top: int, samples: int) -> tuple[float, float]:
+    """Return p50/p99 of pages through the ASGI app on one event loop (httpx, no threads
+    but the one a sync route runs in): the HTTP stack without TestClient's thread hops."""
+
+    async def run() -> tuple[float, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            rng = random.Random(top + 1)
+            out = []
+            for n in range(samples + 10):
+                before = rng.randint(PAGE, top)
+                t = time.perf_counter()
+                resp = await c.get(path, params={"before": before, "limit": PAGE})
+                check_page(resp.status_code, resp.json())
+                if n >= 10:
+                    out.append(time.perf_counter() - t)
+            return compute_percentiles(out)
+
+    return asyncio.run(run())
+
+
 def measure(size: int, samples: int, vehicles: int, block_events: int) -> Row:
     """Build a node with ``size`` events and time pages through the API and the route."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,34 +164,33 @@ def measure(size: int, samples: int, vehicles: int, block_events: int) -> Row:
             def page(path: str) -> Callable[[int], object]:
                 def get(before: int) -> object:
                     resp = http.get(path, params={"before": before, "limit": PAGE})
-                    if resp.status_code != 200 or len(resp.json()["events"]) != PAGE:
-                        raise RuntimeError(resp.text[:300])
+                    check_page(resp.status_code, resp.json())
                     return resp
 
                 return get
 
             hv = time_calls(page(f"/vehicles/{HOT}/access-log"), hot, samples)
             ho = time_calls(page(f"/members/{OEM}/access-log"), size, samples)
+        app = create_app(node)
+        av = time_asgi(app, f"/vehicles/{HOT}/access-log", hot, samples)
+        ao = time_asgi(app, f"/members/{OEM}/access-log", size, samples)
         rv = time_calls(lambda b: get_vehicle_access_log(HOT, node, b, PAGE, 0), hot, samples)
         ro = time_calls(lambda b: get_oem_access_log(OEM, node, b, PAGE, 0), size, samples)
         db.close()
-    return Row(size, setup, hot, hv, ho, rv, ro)
+    return Row(size, setup, hot, hv, ho, av, ao, rv, ro)
 
 
 def print_table(rows: list[Row]) -> None:
     """Print the figures, one line per size."""
-    print(
-        f"{'events':>9} {'setup s':>8} {'hot':>7} | {'HTTP vehicle p50/p99':>21} "
-        f"{'HTTP OEM p50/p99':>18} | {'route vehicle p50/p99':>22} {'route OEM p50/p99':>18}"
-    )
+    heads = ["TestClient vehicle", "TestClient OEM", "ASGI vehicle", "ASGI OEM"]
+    heads += ["route vehicle", "route OEM"]
+    print(f"{'events':>9} {'setup s':>8} {'hot':>7} | " + " | ".join(f"{h:>19}" for h in heads))
     for r in rows:
-        cells = [r.http_vehicle, r.http_oem, r.route_vehicle, r.route_oem]
-        text = [f"{a:7.2f} / {b:7.2f}" for a, b in cells]
-        print(
-            f"{r.size:>9} {r.setup_s:>8.1f} {r.hot_size:>7} | {text[0]:>21} {text[1]:>18} | "
-            f"{text[2]:>22} {text[3]:>18}"
-        )
-    print("(milliseconds per page of 20 proven entries; OEM page: pointer and event proven)")
+        cells = [r.http_vehicle, r.http_oem, r.asgi_vehicle, r.asgi_oem]
+        cells += [r.route_vehicle, r.route_oem]
+        text = " | ".join(f"{a:8.2f} / {b:8.2f}" for a, b in cells)
+        print(f"{r.size:>9} {r.setup_s:>8.1f} {r.hot_size:>7} | {text}")
+    print("(p50 / p99 milliseconds per page of 20 proven entries; OEM: pointer and event proven)")
 
 
 def main(argv: list[str] | None = None) -> list[Row]:

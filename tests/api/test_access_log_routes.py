@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from carchain.api.routes.access_log import AccessLogPage, OemAccessLogPage
 from carchain.core import access_log as log
 from carchain.errors import InvalidProof
 from carchain.sdk.proofs import verify_state_proof
@@ -161,3 +162,17 @@ def test_openapi_documents_response_schemas_and_errors(log_chain: LogChain) -> N
         assert bad.endswith("ErrorDocument")
     names = set(doc["components"]["schemas"])
     assert {"AccessEventModel", "ProvenValue", "ProofOp", "OemAccessLogEntry"} <= names
+
+
+def test_answers_match_their_declared_response_models(log_chain: LogChain) -> None:
+    """The routes return pre-encoded JSON: the documented models must still describe it."""
+    log_chain.register("saic:1")
+    empty = log_chain.get("/vehicles/saic:1/access-log")
+    log_chain.append("saic:1", 3)
+    for doc in (empty, log_chain.get("/vehicles/saic:1/access-log")):
+        assert AccessLogPage.model_validate(doc).model_dump(mode="json") == doc
+    oem = log_chain.get("/members/saic/access-log")
+    assert OemAccessLogPage.model_validate(oem).model_dump(mode="json") == oem
+    assert log_chain.http.get("/members/saic/access-log").headers["content-type"] == (
+        "application/json"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorDetail(BaseModel):
@@ -28,6 +28,8 @@ class ErrorDocument(BaseModel):
 class ProofOp(BaseModel):
     """One CometBFT ``simple:v`` proof op (hex fields), as ``GET /state/{store}?prove``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     type: str = Field(description="Always `simple:v`.")
     key: str = Field(description="The state key (first op) or the store name (second op), hex.")
     proof: dict[str, Any] = Field(description="RFC 6962 proof: total, index, leaf_hash, aunts.")
@@ -35,6 +37,8 @@ class ProofOp(BaseModel):
 
 class ProvenValue(BaseModel):
     """A state value of the ``access`` store with its two proof ops against the app hash."""
+
+    model_config = ConfigDict(extra="forbid")
 
     key: str = Field(description="State key, hex.")
     value: str = Field(description="The stored value, hex (msgpack record or 8-byte counter).")
