@@ -147,3 +147,36 @@ def test_page_app_hash_against_a_trusted_header(filled: LogChain) -> None:
         verify_page_header(page.app_hash, section, BlockTrust(trusted_hash=b"\x01" * 32))
     with pytest.raises(InvalidProof):
         verify_page_header(b"\x02" * 32, section, BlockTrust(trusted_hash=block_hash))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(events="x"),
+        lambda d: d.update(events=[1, 2, 3]),
+        lambda d: d["events"][0].update(seq="4"),
+        lambda d: d["events"][0].update(seq=True),
+        lambda d: d["events"][0].pop("record"),
+        lambda d: d["events"][0]["record"].update(value="zz"),
+        lambda d: d["events"][0]["record"].update(proof={}),
+        lambda d: d["events"][0]["record"].update(proof=[{"type": "iavl:v"}] * 2),
+        lambda d: d.update(size=-1),
+        lambda d: d.update(size_proof={"key": 1}),
+        lambda d: d.update(height="5"),
+        lambda d: d.update(proof_height=10**6),
+    ],
+)
+def test_invalid_malformed_page_is_invalid_proof(filled: LogChain, mutate: Any) -> None:
+    doc = _doc(filled, limit=3)
+    app_hash = bytes.fromhex(doc["app_hash"])
+    mutate(doc)
+    with pytest.raises(InvalidProof):
+        verify_access_log_page(doc, "saic:1", app_hash, None, 3)
+
+
+def test_invalid_page_that_is_not_an_object(filled: LogChain) -> None:
+    for raw in ([], "x", None):
+        with pytest.raises(InvalidProof):
+            verify_access_log_page(raw, "saic:1", b"\x00" * 32, None, 3)
+        with pytest.raises(InvalidProof):
+            verify_oem_access_log_page(raw, "saic", b"\x00" * 32, None, 3)
