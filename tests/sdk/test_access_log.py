@@ -11,7 +11,7 @@ import pytest
 from carchain.core.access_log import AccessEvent
 from carchain.errors import InvalidProof, NotFound
 from carchain.sdk.access_log import verify_access_log_page, verify_oem_access_log_page
-from carchain.sdk.access_log_export import verify_page_header
+from carchain.sdk.access_log_trust import verify_page_header
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.record_proofs import build_block_section
 from tests.access_log_chain import LogChain, log_chain, test_tx_type

@@ -279,15 +279,6 @@ def verify_access_log_export(raw: Any, trust: BlockTrust) -> VerifiedExport:
     )
 
 
-def verify_page_header(app_hash: bytes, block_section: Any, trust: BlockTrust) -> tuple[str, ...]:
-    """Raise unless ``block_section`` is vouched for by ``trust`` and carries ``app_hash``;
-    return the trust statements (check a live page against a header you trust)."""
-    block = verify_bundle_block(block_section, trust)
-    if block.app_hash != app_hash:
-        raise InvalidProof("page's app hash is not the trusted block's", link="block")
-    return tuple(block.trusted_by)
-
-
 __all__ = [
     "EXPORT_DOMAIN",
     "EXPORT_FORMAT",
@@ -295,5 +286,4 @@ __all__ = [
     "VerifiedExport",
     "build_access_log_export",
     "verify_access_log_export",
-    "verify_page_header",
 ]

@@ -107,7 +107,7 @@ class Client(HttpService):
         Each entry is checked against the app hash of the block header that commits
         the page's state, read from the same node; to trust it beyond this node,
         check the page's ``app_hash`` against a trusted header
-        (``carchain.sdk.access_log_export.verify_page_header``).
+        (``carchain.sdk.access_log_trust``: light client or a block section).
         """
         doc = self.access_log_doc(vehicle_id, before, limit, height)
         return verify_access_log_page(doc, vehicle_id, self.get_header_app_hash(doc), before, limit)
@@ -116,7 +116,7 @@ class Client(HttpService):
         self, oem: str, before: int | None = None, limit: int = 20, height: int = 0
     ) -> AccessLogPage:
         """Return a page of the access log of all the OEM's vehicles, newest first, proven."""
-        doc = self._get_log_page(f"/members/{oem}/access-log", before, limit, height)
+        doc = self.oem_access_log_doc(oem, before, limit, height)
         return verify_oem_access_log_page(doc, oem, self.get_header_app_hash(doc), before, limit)
 
     def access_log_doc(
@@ -124,6 +124,12 @@ class Client(HttpService):
     ) -> dict[str, Any]:
         """Return the raw (unverified) page document of the vehicle's access log."""
         return self._get_log_page(f"/vehicles/{vehicle_id}/access-log", before, limit, height)
+
+    def oem_access_log_doc(
+        self, oem: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) page document of the OEM's access log."""
+        return self._get_log_page(f"/members/{oem}/access-log", before, limit, height)
 
     def _get_log_page(
         self, path: str, before: int | None, limit: int, height: int
