@@ -132,15 +132,14 @@ def read_size(backend: NodeBackend, key: bytes, height: int) -> tuple[int, dict[
     A counter never written means an empty log (it cannot be proven absent).
     """
     q = backend.query(log.STORE, key, True, height)
+    anchor = backend.get_proof_app_hash_optional(q.height)
     if q.code == OK_RESULT_CODE and q.proof is not None:
         doc = {"key": key.hex(), "value": q.value.hex(), "proof": proof_json(q.proof)}
         size, app_hash = int.from_bytes(q.value, "big"), q.proof.app_hash
     elif q.error_code == "not_found" and q.proof is None:
-        anchor = backend.get_proof_app_hash_optional(q.height)
         doc, size, app_hash = None, 0, b"" if anchor is None else anchor[1]
     else:
         raise make_error(q.error_code, q.log, {**q.fields, "height": q.height})
-    anchor = backend.get_proof_app_hash_optional(q.height)
     common = {"size": size, "size_proof": doc, "height": q.height, "app_hash": app_hash.hex()}
     return q.height, common | {"proof_height": None if anchor is None else anchor[0]}
 
