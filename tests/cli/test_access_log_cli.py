@@ -178,3 +178,21 @@ def test_verify_without_trust_root_is_refused(cli: LogChain, tmp_path: Path) -> 
     path, _ = _export(tmp_path)
     out = run(tmp_path, "vehicle", "access-log-verify", str(path), ok=False).output
     assert out.startswith("error no_trust_root:")
+
+
+def test_member_access_log_shows_all_the_oems_vehicles(cli: LogChain, tmp_path: Path) -> None:
+    cli.register("saic:2")
+    cli.append("saic:2", 1, "release")
+    out = run(tmp_path, "member", "access-log", "saic", "--limit", "2").output
+    rows = [line.split("│")[1:4] for line in out.splitlines() if line.startswith("│ ")]
+    assert [[c.strip() for c in r] for r in rows] == [["5", "saic:2", "0"], ["4", "saic:1", "4"]]
+    assert "--before 4" in out and "proven" in out
+    rows = [ln for ln in run(tmp_path, "member", "access-log", "saic", "--all").output.splitlines()]
+    assert sum(ln.startswith("│ ") for ln in rows) == 6
+    out = run(tmp_path, "member", "access-log", "nobody", ok=False).output
+    assert out.startswith("error not_found:")
+
+
+def test_hostile_vehicle_id_is_printed_as_text(cli: LogChain, tmp_path: Path) -> None:
+    out = run(tmp_path, "vehicle", "access-log", "[bold]x", ok=False).output
+    assert out.startswith("error not_found:")

@@ -51,13 +51,21 @@ def compute_time_text(time_ms: int) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_event_table(events: list[AccessEvent], title: str) -> Table:
-    """Return the events as a table, in the order given (newest first)."""
-    table = Table("seq", "time (UTC)", "height", "kind", "actor", "ref", "categories", "detail")
-    table.title = title
-    for e in events:
+def make_event_table(
+    events: list[AccessEvent], title: str, oem_seqs: list[int] | None = None
+) -> Table:
+    """Return the events as a table, in the order given (newest first); an OEM's table
+    leads with its own seq and the vehicle."""
+    heads = ["seq", "time (UTC)", "height", "kind", "actor", "ref", "categories", "detail"]
+    table = Table(*(["oem seq", "vehicle"] if oem_seqs is not None else []), *heads)
+    table.title = make_text(title)
+    for n, e in enumerate(events):
         actor = e.actor_member or f"owner {e.actor.hex()[:16]}…"
+        lead: list[str | Text] = []
+        if oem_seqs is not None:
+            lead = [str(oem_seqs[n]), make_text(e.vehicle_id)]
         table.add_row(
+            *lead,
             str(e.seq),
             compute_time_text(e.time_ms),
             str(e.height),
@@ -68,6 +76,18 @@ def make_event_table(events: list[AccessEvent], title: str) -> Table:
             make_text(e.detail),
         )
     return table
+
+
+def print_page_footer(pages: list[AccessLogPage]) -> None:
+    """Print the app hash the pages were proven against and the next cursor, if any."""
+    first = pages[0]
+    console.print(
+        f"[green]proven[/green] against app hash {first.app_hash.hex()} "
+        f"(state height {first.height}, header {first.proof_height})",
+        soft_wrap=True,
+    )
+    if pages[-1].next_before is not None:
+        console.print(f"older entries: --before {pages[-1].next_before}")
 
 
 def collect_verified_pages(
@@ -111,15 +131,38 @@ def access_log(
     events = [e for p in pages for e in p.events]
     title = f"access log of {vehicle_id}: {len(events)} of {first.size} entries"
     console.print(make_event_table(events, title))
-    console.print(
-        f"[green]proven[/green] against app hash {first.app_hash.hex()} "
-        f"(state height {first.height}, header {first.proof_height})",
-        soft_wrap=True,
-    )
-    if pages[-1].next_before is not None:
-        console.print(f"older entries: --before {pages[-1].next_before}")
+    print_page_footer(pages)
     if export is not None:
         console.print(f"[green]wrote[/green] signed export {export}")
+
+
+def collect_oem_pages(
+    c: Client, oem: str, before: int | None, limit: int, all_pages: bool
+) -> list[AccessLogPage]:
+    """Return the OEM's page (and with ``all_pages`` every older one, at the first's height)."""
+    pages = [c.oem_access_log(oem, before, MAX_PAGE if all_pages else limit)]
+    while all_pages and pages[-1].next_before is not None:
+        pages.append(c.oem_access_log(oem, pages[-1].next_before, MAX_PAGE, pages[0].height))
+    return pages
+
+
+def oem_access_log(
+    oem: Annotated[str, typer.Argument(help="The OEM's member id.")],
+    before: BeforeOpt = None,
+    limit: LimitOpt = 20,
+    all_pages: Annotated[bool, typer.Option("--all", help="Every entry, not one page.")] = False,
+    node: NodeOpt = DEFAULT_NODE,
+) -> None:
+    """Show the access log of all the OEM's vehicles, newest first, pointer and event proven."""
+    with common.client(node) as c:
+        pages = collect_oem_pages(c, oem, before, limit, all_pages)
+    first = pages[0]
+    events = [e for p in pages for e in p.events]
+    oseqs = [o for p in pages for o in p.oem_seqs or []]
+    title = f"access log of {oem}'s vehicles: {len(events)} of {first.size} entries"
+    table = make_event_table(events, title, oseqs)
+    console.print(table)
+    print_page_footer(pages)
 
 
 def access_log_verify(
