@@ -196,3 +196,39 @@ def test_member_access_log_shows_all_the_oems_vehicles(cli: LogChain, tmp_path: 
 def test_hostile_vehicle_id_is_printed_as_text(cli: LogChain, tmp_path: Path) -> None:
     out = run(tmp_path, "vehicle", "access-log", "[bold]x", ok=False).output
     assert out.startswith("error not_found:")
+
+
+def test_access_log_through_the_light_client(
+    cli: LogChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a trust root and --rpc, the page's app hash is a light-client-verified header's
+    (a CometBFT-shaped answer: state height h proves against header h + 1)."""
+    import time
+
+    from carchain.cli import access_log as cli_log
+    from carchain.sdk.light import compute_header_hash
+    from tests.conftest import CHAIN_ID
+    from tests.sdk.lightchain import make_chain, make_keys
+
+    height = cli.node.engine.height
+    app_hash = bytes.fromhex(cli.get(f"/blocks/{height}")["app_hash"])
+    keys = make_keys(4, "member")
+    start = int(time.time()) - height - 5
+    chain = make_chain(CHAIN_ID, {1: keys}, height + 1, start, app_hash=app_hash)
+    monkeypatch.setattr(cli_log, "make_rpc_provider", lambda _: chain.provider())
+    real = Client.access_log_doc
+
+    def network_shaped(self: Client, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        doc = real(self, *args, **kwargs)
+        return doc | {"proof_height": doc["height"] + 1}
+
+    monkeypatch.setattr(Client, "access_log_doc", network_shaped)
+    root_hash = compute_header_hash(chain.blocks[1].header).hex()
+    trust = ["--rpc", "http://127.0.0.1:1", "--trust-height", "1", "--trust-hash", root_hash]
+    out = run(tmp_path, "vehicle", "access-log", "saic:1", "--all", *trust).output
+    assert _seqs(out) == [4, 3, 2, 1, 0] and "light client from trusted block 1" in out
+    wrong = ["--rpc", "http://127.0.0.1:1", "--trust-height", "1", "--trust-hash", "22" * 32]
+    out = run(tmp_path, "vehicle", "access-log", "saic:1", *wrong, ok=False).output
+    assert out.startswith("error untrusted_header:")
+    out = run(tmp_path, "vehicle", "access-log", "saic:1", "--trust-height", "1", ok=False).output
+    assert out.startswith("error no_trust_root:")

@@ -29,15 +29,25 @@ from carchain.cli.common import (
     make_text,
     unlock,
 )
+from carchain.cli.network import (
+    GenesisOpt,
+    MaxAgeOpt,
+    TrustHashOpt,
+    TrustHeightOpt,
+    get_trust_root,
+)
 from carchain.cli.verify import get_block_trust, load_json
 from carchain.core.access_log import MAX_PAGE, AccessEvent
-from carchain.sdk.access_log import AccessLogPage
+from carchain.errors import NoTrustRoot
+from carchain.sdk.access_log import AccessLogPage, verify_access_log_page
 from carchain.sdk.access_log_export import (
     VerifiedExport,
     build_access_log_export,
     verify_access_log_export,
 )
+from carchain.sdk.access_log_trust import get_access_log_by_consensus
 from carchain.sdk.client import Client
+from carchain.sdk.light_client import make_rpc_provider
 
 BeforeOpt = Annotated[
     int | None, typer.Option("--before", min=0, help="Only entries with seq below this.")
@@ -100,6 +110,29 @@ def collect_verified_pages(
     return pages
 
 
+def collect_consensus_pages(
+    c: Client,
+    rpc: str,
+    trust: tuple[Path | None, int | None, str | None, float],
+    vehicle_id: str,
+    before: int | None,
+    limit: int,
+    all_pages: bool,
+) -> list[AccessLogPage]:
+    """Return the pages as ``collect_verified_pages``, proven against a header the light
+    client verified from the trust root the options name (CometBFT network)."""
+    genesis, trust_height, trust_hash, max_age = trust
+    root = get_trust_root(genesis, trust_height, trust_hash, str(c.status()["chain_id"]))
+    limit = MAX_PAGE if all_pages else limit
+    provider = make_rpc_provider(rpc)
+    pages = [get_access_log_by_consensus(c, provider, root, vehicle_id, before, limit, max_age)]
+    while all_pages and pages[-1].next_before is not None:
+        cursor = pages[-1].next_before
+        doc = c.access_log_doc(vehicle_id, cursor, limit, pages[0].height)
+        pages.append(verify_access_log_page(doc, vehicle_id, pages[0].app_hash, cursor, limit))
+    return pages
+
+
 def access_log(
     vehicle_id: Annotated[str, typer.Argument(help="Vehicle id <oem>:<local id>.")],
     before: BeforeOpt = None,
@@ -112,16 +145,32 @@ def access_log(
         str | None, typer.Option("--key", "-k", help="Owner's key name (signs the export).")
     ] = None,
     rpc: Annotated[
-        str | None, typer.Option(help="CometBFT RPC URL (network: the export's commit).")
+        str | None, typer.Option(help="CometBFT RPC URL (network: light client, export commit).")
     ] = None,
+    genesis: GenesisOpt = None,
+    trust_height: TrustHeightOpt = None,
+    trust_hash: TrustHashOpt = None,
+    max_age: MaxAgeOpt = 60.0,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Show who did what with the vehicle's data, newest first, every entry proven."""
+    """Show who did what with the vehicle's data, newest first, every entry proven.
+
+    Entries are proven against the node's own block header; on a network, a trust
+    root (--genesis, or --trust-height and --trust-hash) with --rpc proves them
+    against a header the light client verified from that root instead.
+    """
     if export is not None and key is None:
         raise typer.BadParameter("--export needs --key (the owner's key signs it)")
+    trusted = genesis is not None or trust_hash is not None or trust_height is not None
+    if trusted and rpc is None:
+        raise NoTrustRoot("a trust root needs --rpc: the light client reads headers there")
     with common.client(node) as c:
-        pages = collect_verified_pages(c, vehicle_id, before, limit, all_pages)
+        if trusted and rpc is not None:
+            trust = (genesis, trust_height, trust_hash, max_age)
+            pages = collect_consensus_pages(c, rpc, trust, vehicle_id, before, limit, all_pages)
+        else:
+            pages = collect_verified_pages(c, vehicle_id, before, limit, all_pages)
         if export is not None and key is not None:
             doc = build_access_log_export(
                 c, unlock(keyring, key), vehicle_id, before, limit, all_pages, rpc
@@ -132,6 +181,9 @@ def access_log(
     title = f"access log of {vehicle_id}: {len(events)} of {first.size} entries"
     console.print(make_event_table(events, title))
     print_page_footer(pages)
+    if trusted:
+        via = "the genesis validator set" if genesis else f"trusted block {trust_height}"
+        console.print(f"header verified by the light client from {via}")
     if export is not None:
         console.print(f"[green]wrote[/green] signed export {export}")
 
