@@ -196,3 +196,22 @@ def test_not_an_object_is_malformed() -> None:
     for raw in ([], "x", None, 3):
         with pytest.raises(MalformedBundle):
             verify_access_log_export(raw, BlockTrust(trusted_hash=b"\x01" * 32))
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [
+        lambda d: d | {"value": "00"},
+        lambda d: d | {"proof": []},
+        lambda d: {k: v for k, v in d.items() if k != "value"},
+        lambda d: d | {"height": d["height"] - 1},
+    ],
+)
+def test_invalid_node_vehicle_proof_is_refused_before_signing(
+    chain: LogChain, monkeypatch: pytest.MonkeyPatch, lie: Callable[[Any], Any]
+) -> None:
+    sdk = chain.sdk()
+    real = sdk.query
+    monkeypatch.setattr(sdk, "query", lambda *a, **k: lie(real(*a, **k)))
+    with pytest.raises(InvalidProof):
+        build_access_log_export(sdk, OWNER, "saic:1")

@@ -28,6 +28,7 @@ from carchain.crypto.signing import SigningKey, verify_signature
 from carchain.errors import InvalidProof, MalformedBundle, Unauthorized
 from carchain.sdk.access_log import (
     decode_proven,
+    parse_int_field,
     verify_access_log_page,
     verify_event,
     verify_size,
@@ -144,6 +145,24 @@ def collect_pages(
     return docs
 
 
+def get_owned_vehicle_proof(
+    client: Client, key: SigningKey, vehicle_id: str, height: int, app_hash: bytes
+) -> ProvenJson:
+    """Return the proven registration at ``height``; ``Unauthorized`` unless ``key`` owns it."""
+    vkey = compute_vehicle_key(vehicle_id)
+    vq = client.query(VEHICLES_STORE, vkey, prove=True, height=height)
+    proven = msgspec.convert({f: vq.get(f) for f in ("key", "value", "proof")}, ProvenJson)
+    if parse_int_field(vq, "height") != height:
+        raise InvalidProof("the node's vehicle proof is not at the page's height")
+    value = _hex(proven.value, "vehicle value")
+    verify_state_proof(app_hash, VEHICLES_STORE, vkey, value, proven.proof)
+    if decode_proven(value, Vehicle, "vehicle registration").owner != key.public_key:
+        raise Unauthorized(
+            "only the vehicle's owner signs its access-log export", vehicle_id=vehicle_id
+        )
+    return ProvenJson(vkey.hex(), proven.value, proven.proof)
+
+
 def build_access_log_export(
     client: Client,
     key: SigningKey,
@@ -155,18 +174,40 @@ def build_access_log_export(
 ) -> dict[str, Any]:
     """Return the signed export of one page (or, with ``all_pages``, every older one too).
 
-    Only the vehicle's current owner (at the page's height) may sign it.
+    Every page is verified first; only the vehicle's current owner (at the page's
+    height) may sign; a malformed node answer raises ``InvalidProof``.
     """
+    try:
+        doc, block_hash = _assemble_export(
+            client, key, vehicle_id, before, limit, all_pages, rpc_url
+        )
+    except (KeyError, TypeError, ValueError) as exc:  # msgspec's errors are ValueErrors
+        raise InvalidProof(f"the node's answer is malformed: {type(exc).__name__}") from exc
+    signature = key.sign(compute_export_signing_bytes(doc, block_hash))
+    out: dict[str, Any] = msgspec.to_builtins(
+        msgspec.structs.replace(doc, signature=signature.hex())
+    )
+    return out
+
+
+def _assemble_export(
+    client: Client,
+    key: SigningKey,
+    vehicle_id: str,
+    before: int | None,
+    limit: int,
+    all_pages: bool,
+    rpc_url: str | None,
+) -> tuple[AccessLogExport, bytes]:
     docs = collect_pages(client, vehicle_id, before, limit, all_pages)
     first, height = docs[0], int(docs[0]["height"])
-    vq = client.query(VEHICLES_STORE, compute_vehicle_key(vehicle_id), prove=True, height=height)
-    vehicle = decode_proven(bytes.fromhex(vq["value"]), Vehicle, "vehicle registration")
-    if vehicle.owner != key.public_key:
-        raise Unauthorized(
-            "only the vehicle's owner signs its access-log export", vehicle_id=vehicle_id
-        )
+    app_hash = bytes.fromhex(str(first["app_hash"]))
+    vehicle = get_owned_vehicle_proof(client, key, vehicle_id, height, app_hash)
     proof_height = int(first.get("proof_height") or height)
     block = build_block_section(client, proof_height, rpc_url)
+    parsed, block_hash = compute_block_section_hash(block)
+    if parsed.app_hash != app_hash:
+        raise InvalidProof("the block's app hash is not the page's", height=proof_height)
     entries = [e["record"] | {"seq": e["seq"]} for d in docs for e in d["events"]]
     seqs = [int(e["seq"]) for e in entries]
     doc = AccessLogExport(
@@ -175,23 +216,18 @@ def build_access_log_export(
         vehicle_id,
         height,
         proof_height,
-        str(first["app_hash"]),
+        app_hash.hex(),
         int(first["size"]),
         msgspec.convert(first["size_proof"], ProvenJson | None),
         seqs[-1] if seqs else None,
         seqs[0] if seqs else None,
         [msgspec.convert(e, ExportEntry) for e in entries],
-        ProvenJson(vq["key"], vq["value"], vq["proof"]),
+        vehicle,
         block,
         key.public_key.hex(),
         "",
     )
-    _, block_hash = compute_block_section_hash(block)
-    signature = key.sign(compute_export_signing_bytes(doc, block_hash))
-    out: dict[str, Any] = msgspec.to_builtins(
-        msgspec.structs.replace(doc, signature=signature.hex())
-    )
-    return out
+    return doc, block_hash
 
 
 def parse_export(doc: Any) -> AccessLogExport:
