@@ -99,11 +99,11 @@ def test_consent_and_access_flow(cli: Cli) -> None:
     log = cli.run("access", "log", "saic:1").stdout
     for kind in ("receipt", "release", "refused", "approved", "request", "grant"):
         assert kind in log
-    assert "7 events, each proven" in log
+    assert "access log of saic:1: 7 of 7 entries" in log and "proven against app hash" in log
     page = cli.run("vehicle", "access-log", "saic:1", "--limit", "2").stdout
-    assert "2 events" in page and "--before 5" in page
+    assert "2 of 7 entries" in page and "--before 5" in page
     oem = cli.run("access", "oem-log", "saic").stdout
-    assert "saic:1" in oem and "7 entries, each proven" in oem
+    assert "saic:1" in oem and "7 of 7 entries" in oem
     # Misuse: typed errors, exit 1.
     res = receipt(cli, "0", ok=False)
     assert res.exit_code == 1 and "already_receipted" in res.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from carchain.cli import access_log
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -15,8 +15,6 @@ from carchain.cli.common import (
     KeyringOpt,
     NodeOpt,
     client,
-    console,
-    make_text,
     parse_hex_option,
 )
 from carchain.cli.consent import (
@@ -138,45 +136,6 @@ def receipt(
     )
 
 
-@app.command("log")
-def log(
-    vehicle_id: str,
-    before: Annotated[int | None, typer.Option(help="Show events older than this seq.")] = None,
-    limit: Annotated[int, typer.Option(help="Events per page (1-100).")] = 20,
-    node: NodeOpt = DEFAULT_NODE,
-) -> None:
-    """Show who asked for, was given and received the vehicle's data, newest first.
-
-    Every event is checked against the app hash of a block header (its state proof).
-    """
-    with client(node) as c:
-        events, cursor = c.access_log_verified(vehicle_id, before, limit)
-    table = Table("seq", "kind", "height", "time ms", "by", "ref", "categories", "detail")
-    for e in events:
-        who = e.actor_member or f"owner {e.actor.hex()[:16]}"
-        cells = (e.seq, e.kind, e.height, e.time_ms, who, e.ref, ",".join(e.categories), e.detail)
-        table.add_row(*(make_text(v) for v in cells))
-    console.print(table)
-    more = f"; older: --before {cursor}" if cursor is not None else ""
-    console.print(make_text(f"{len(events)} events, each proven against the chain{more}"))
-
-
-@app.command("oem-log")
-def oem_log(
-    oem: str,
-    before: Annotated[int | None, typer.Option(help="Show entries older than this.")] = None,
-    limit: Annotated[int, typer.Option(help="Entries per page (1-100).")] = 20,
-    node: NodeOpt = DEFAULT_NODE,
-) -> None:
-    """Show the access log of all an OEM's vehicles, newest first, every entry proven."""
-    with client(node) as c:
-        pairs, cursor = c.oem_access_log_verified(oem, before, limit)
-    table = Table("n", "vehicle", "seq", "kind", "height", "by", "ref", "categories", "detail")
-    for n, e in pairs:
-        who = e.actor_member or f"owner {e.actor.hex()[:16]}"
-        cells = (n, e.vehicle_id, e.seq, e.kind, e.height, who, e.ref, ",".join(e.categories),
-                 e.detail)  # fmt: skip
-        table.add_row(*(make_text(v) for v in cells))
-    console.print(table)
-    more = f"; older: --before {cursor}" if cursor is not None else ""
-    console.print(make_text(f"{len(pairs)} entries, each proven against the chain{more}"))
+# The vehicle's and the OEM's access logs, proven (also `carchain vehicle access-log`).
+app.command("log")(access_log.access_log)
+app.command("oem-log")(access_log.oem_access_log)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from carchain.cli.access_log import oem_access_log
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -24,6 +25,7 @@ from carchain.core import governance as gov
 from carchain.sdk.account import Account
 
 app = CarchainTyper(help="Consortium members and governance.")
+app.command("access-log")(oem_access_log)
 
 ACTIONS = ("add", "suspend", "reinstate", "remove", "change-roles", "rotate-key", "set-validator")
 

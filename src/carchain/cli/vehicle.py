@@ -10,7 +10,7 @@ import msgspec
 import typer
 from rich.table import Table
 
-from carchain.cli import access
+from carchain.cli.access_log import access_log, access_log_verify
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -37,6 +37,8 @@ from carchain.sdk.vin import (
 )
 
 app = CarchainTyper(help="The vehicle registry (OEMs register their own vehicles).")
+app.command("access-log")(access_log)
+app.command("access-log-verify")(access_log_verify)
 VehicleOpt = Annotated[
     str,
     typer.Option("--vehicle-id", help="Vehicle id <oem member id>:<local id> (not the VIN)."),
@@ -213,14 +215,3 @@ def check_vin(
         v = c.vehicle(vehicle_id)
         verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
     console.print(f"[green]VIN matches[/green] the commitment of {vehicle_id}")
-
-
-@app.command("access-log")
-def access_log(
-    vehicle_id: str,
-    before: Annotated[int | None, typer.Option(help="Show events older than this seq.")] = None,
-    limit: Annotated[int, typer.Option(help="Events per page (1-100).")] = 20,
-    node: NodeOpt = DEFAULT_NODE,
-) -> None:
-    """Show who read the vehicle's data (as ``carchain access log``), each event proven."""
-    access.log(vehicle_id, before, limit, node)

@@ -77,8 +77,13 @@ def compute_oem_log_key(oem: str, seq: int) -> bytes:
 
 
 def compute_log_size_key(vehicle_id: str) -> bytes:
-    """Return the state key of a vehicle's access-log size (``u64be``)."""
+    """Return the state key of a vehicle's access-log size (8 bytes, big-endian)."""
     return compute_key("logn", vehicle_id)
+
+
+def compute_oem_log_size_key(oem: str) -> bytes:
+    """Return the state key of an OEM's access-log size (8 bytes, big-endian)."""
+    return compute_key("ologn", oem)
 
 
 def _get_count(view: KVView, key: bytes) -> int:
@@ -89,11 +94,6 @@ def _get_count(view: KVView, key: bytes) -> int:
 def get_log_size(view: KVView, vehicle_id: str) -> int:
     """Return how many events a vehicle's access log holds."""
     return _get_count(view, compute_log_size_key(vehicle_id))
-
-
-def compute_oem_log_size_key(oem: str) -> bytes:
-    """Return the state key of an OEM's access-log size (``u64be``)."""
-    return compute_key("ologn", oem)
 
 
 def get_oem_log_size(view: KVView, oem: str) -> int:
@@ -138,10 +138,10 @@ def process_append_event(
 def compute_page_seqs(size: int, before: int | None, limit: int) -> list[int]:
     """Return a newest-first page of seqs: below ``before`` (default: all), at most ``limit``."""
     if not 0 < limit <= MAX_PAGE:
-        raise InvalidBody(f"page limit must be 1..{MAX_PAGE}", value=str(limit)[:32])
+        raise InvalidBody(f"page limit must be 1..{MAX_PAGE}", value=str(limit))
     top = size if before is None else min(before, size)
     if top < 0:
-        raise InvalidBody("page cursor must not be negative", value=str(before)[:32])
+        raise InvalidBody("page cursor must not be negative", value=str(before))
     return list(range(top - 1, max(top - limit, 0) - 1, -1))
 
 

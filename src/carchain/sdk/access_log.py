@@ -1,108 +1,182 @@
-"""Checking a node's access-log pages: every entry proven, and no entry left out.
+"""Checking an access-log page the node served: every entry against the page's app hash.
 
-The node answers a page with the log's size and each entry's state proof at one
-height (``GET /vehicles/{id}/access-log``, ``GET /oems/{oem}/access-log``). A page
-is accepted only if the size and every entry verify against the app hash of the
-header at ``proof_height`` and the entries are exactly the seqs below ``before``
-of that size, so a node can neither forge an event nor hide one from a page. A
-log that was never written has no key to prove (state proves no absence): an
-empty answer is taken as it is.
+The checks trust nothing of the page but the app hash they are given (the caller
+gets it from a block header it trusts): each entry's record is proven under the
+app hash at the key the caller derives itself, the size counter too, and the
+seqs must be exactly the ones the caller asked for (newest first, none left
+out, none added). Any failure raises ``InvalidProof``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import msgspec
 
-from carchain.core.access_log import (
-    STORE,
-    AccessEvent,
-    OemLogPointer,
-    compute_log_key,
-    compute_oem_log_key,
-    compute_page_seqs,
-)
-from carchain.errors import InvalidProof
+from carchain.core import access_log as log
+from carchain.core.vehicles import compute_vehicle_namespace
+from carchain.errors import CarchainError, InvalidProof
 from carchain.sdk.proofs import verify_state_proof
 
-# Returns the app hash of the block header at a height (from the node, or a light client).
-AppHashAt = Callable[[int], bytes]
-_MALFORMED = (KeyError, TypeError, ValueError, OverflowError, msgspec.DecodeError)
+T = TypeVar("T")
 
 
-def _get_size(doc: dict[str, Any]) -> int:
-    size = doc["size"]
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < 2**63:
-        raise ValueError("size is not a count")
-    return size
+@dataclass(frozen=True, slots=True)
+class AccessLogPage:
+    """A verified page: events newest first (``oem_seqs`` beside them for an OEM page)."""
+
+    owner_id: str  # the vehicle id, or the OEM's member id
+    events: list[log.AccessEvent]
+    size: int
+    next_before: int | None
+    height: int
+    proof_height: int
+    app_hash: bytes
+    oem_seqs: list[int] | None = None
+    # False for a log whose size counter was never written: it reads as empty, and
+    # the commitment cannot prove a key absent, so a node could also hide a log.
+    size_proven: bool = True
 
 
-def _verify_entry(app_hash: bytes, key: bytes, entry: dict[str, Any]) -> bytes:
-    value = bytes.fromhex(entry["value"])
-    if bytes.fromhex(entry["key"]) != key:
-        raise InvalidProof("an access-log entry is not under the key it claims")
-    verify_state_proof(app_hash, STORE, key, value, entry["proof"])
+def parse_hex_field(doc: Any, name: str) -> bytes:
+    """Return a hex field of a JSON object; ``InvalidProof`` if absent or not hex."""
+    value = doc.get(name) if isinstance(doc, dict) else None
+    if not isinstance(value, str):
+        raise InvalidProof(f"field {name!r} is missing or not a string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise InvalidProof(f"field {name!r} is not hex") from exc
+
+
+def parse_int_field(doc: Any, name: str, optional: bool = False) -> int | None:
+    """Return a non-negative integer field (``None`` allowed when ``optional``)."""
+    value = doc.get(name) if isinstance(doc, dict) else None
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidProof(f"field {name!r} is missing or not a non-negative integer")
     return value
 
 
-def verify_size(app_hash_at: AppHashAt, doc: dict[str, Any], size_key: bytes) -> bytes:
-    """Return the app hash the page is proven against after checking the log size's proof."""
-    app_hash = app_hash_at(int(doc["proof_height"]))
-    entry = {"key": size_key.hex(), "value": _get_size(doc).to_bytes(8, "big").hex()}
-    _verify_entry(app_hash, size_key, {**entry, "proof": doc["size_proof"]})
-    return app_hash
+def verify_proven_value(app_hash: bytes, proven: Any, key: bytes) -> bytes:
+    """Return the value of ``access/key`` once its proof checks under ``app_hash``."""
+    if parse_hex_field(proven, "key") != key:
+        raise InvalidProof("entry is proven at another key than expected", value=key.hex())
+    value = parse_hex_field(proven, "value")
+    proof = proven.get("proof")
+    if not isinstance(proof, list):
+        raise InvalidProof("entry proof is not a list")
+    verify_state_proof(app_hash, log.STORE, key, value, proof)
+    return value
 
 
-def verify_event(app_hash: bytes, vehicle_id: str, seq: int, entry: dict[str, Any]) -> AccessEvent:
-    """Return the vehicle's ``seq``-th event after checking its proof."""
-    value = _verify_entry(app_hash, compute_log_key(vehicle_id, seq), entry)
-    event = msgspec.msgpack.decode(value, type=AccessEvent)
-    if (event.vehicle_id, event.seq) != (vehicle_id, seq):
-        raise InvalidProof("an access-log event is not the one its key names")
+def decode_proven(raw: bytes, kind: type[T], what: str) -> T:
+    """Decode a proven msgpack record; ``InvalidProof`` if it is not one."""
+    try:
+        return msgspec.msgpack.decode(raw, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidProof(f"{what} does not decode") from exc
+
+
+def verify_size(app_hash: bytes, doc: dict[str, Any], key: bytes) -> int:
+    """Return the proven log size (0 when the counter was never written)."""
+    stated = parse_int_field(doc, "size")
+    proven = doc.get("size_proof")
+    if proven is None:
+        if stated != 0:
+            raise InvalidProof("a non-empty log must prove its size")
+        return 0
+    raw = verify_proven_value(app_hash, proven, key)
+    if len(raw) != 8 or int.from_bytes(raw, "big") != stated:
+        raise InvalidProof("stated size differs from the proven size counter")
+    return int.from_bytes(raw, "big")
+
+
+def verify_event(app_hash: bytes, proven: Any, vehicle_id: str, seq: int) -> log.AccessEvent:
+    """Return the ``seq``-th event of the vehicle once its record is proven."""
+    raw = verify_proven_value(app_hash, proven, log.compute_log_key(vehicle_id, seq))
+    event = decode_proven(raw, log.AccessEvent, "access event")
+    if event.seq != seq or event.vehicle_id != vehicle_id:
+        raise InvalidProof("event record names another vehicle or seq", index=seq)
     return event
 
 
-def verify_vehicle_page(
-    app_hash_at: AppHashAt, doc: dict[str, Any], size_key: bytes, vehicle_id: str,
-    before: int | None, limit: int,
-) -> tuple[list[AccessEvent], int | None]:  # fmt: skip
-    """Return a vehicle page's events and the next cursor; raise ``InvalidProof`` if off."""
-    try:
-        entries, size = list(doc["events"]), _get_size(doc)
-        seqs = compute_page_seqs(size, before, limit)
-        if size == 0 and not entries:
-            return [], None
-        if len(entries) != len(seqs):
-            raise InvalidProof("the node left events out of the access-log page")
-        app_hash = verify_size(app_hash_at, doc, size_key)
-        events = [
-            verify_event(app_hash, vehicle_id, s, e) for s, e in zip(seqs, entries, strict=True)
-        ]
-    except _MALFORMED as exc:
-        raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
-    return events, (seqs[-1] or None) if seqs else None
+def _get_entries(doc: dict[str, Any], seqs: list[int], field: str) -> list[dict[str, Any]]:
+    entries = doc.get("events")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InvalidProof("page events are not a list of objects")
+    got = [parse_int_field(e, field) for e in entries]
+    if got != seqs:
+        raise InvalidProof("page does not hold exactly the entries asked for, newest first")
+    return entries
 
 
-def verify_oem_page(
-    app_hash_at: AppHashAt, doc: dict[str, Any], size_key: bytes, oem: str,
-    before: int | None, limit: int,
-) -> tuple[list[tuple[int, AccessEvent]], int | None]:  # fmt: skip
-    """Return an OEM page's (OEM seq, event) pairs and the cursor; ``InvalidProof`` if off."""
+def _get_heights(doc: dict[str, Any]) -> tuple[int, int]:
+    height = parse_int_field(doc, "height") or 0
+    proof_height = parse_int_field(doc, "proof_height", optional=True)
+    if proof_height is None:
+        proof_height = height
+    if proof_height not in (height, height + 1):
+        raise InvalidProof("proof height is neither the state height nor the next")
+    return height, proof_height
+
+
+def _page_seqs(size: int, before: int | None, limit: int) -> list[int]:
     try:
-        entries, size = list(doc["events"]), _get_size(doc)
-        oseqs = compute_page_seqs(size, before, limit)
-        if size == 0 and not entries:
-            return [], None
-        if len(entries) != len(oseqs):
-            raise InvalidProof("the node left events out of the access-log page")
-        app_hash = verify_size(app_hash_at, doc, size_key)
-        out = []
-        for oseq, entry in zip(oseqs, entries, strict=True):
-            raw = _verify_entry(app_hash, compute_oem_log_key(oem, oseq), entry["pointer"])
-            ptr = msgspec.msgpack.decode(raw, type=OemLogPointer)
-            out.append((oseq, verify_event(app_hash, ptr.vehicle_id, ptr.seq, entry)))
-    except _MALFORMED as exc:
-        raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
-    return out, (oseqs[-1] or None) if oseqs else None
+        return log.compute_page_seqs(size, before, limit)
+    except CarchainError as exc:
+        raise InvalidProof(f"page parameters: {exc.message}") from exc
+
+
+def verify_access_log_page(
+    doc: Any, vehicle_id: str, app_hash: bytes, before: int | None, limit: int
+) -> AccessLogPage:
+    """Return the vehicle's page once every entry is proven under ``app_hash``."""
+    if not isinstance(doc, dict):
+        raise InvalidProof("page is not a JSON object")
+    size = verify_size(app_hash, doc, log.compute_log_size_key(vehicle_id))
+    seqs = _page_seqs(size, before, limit)
+    entries = _get_entries(doc, seqs, "seq")
+    events = [
+        verify_event(app_hash, e.get("record"), vehicle_id, s)
+        for e, s in zip(entries, seqs, strict=True)
+    ]
+    height, proof_height = _get_heights(doc)
+    proven = doc.get("size_proof") is not None
+    return AccessLogPage(
+        vehicle_id, events, size, _next_before(seqs), height, proof_height, app_hash, None, proven
+    )
+
+
+def verify_oem_entry(
+    app_hash: bytes, entry: dict[str, Any], oem: str, oseq: int
+) -> log.AccessEvent:
+    """Return the event an OEM's ``oseq``-th pointer names, pointer and event proven."""
+    raw = verify_proven_value(app_hash, entry.get("pointer"), log.compute_oem_log_key(oem, oseq))
+    ptr = decode_proven(raw, log.OemLogPointer, "access-log pointer")
+    if compute_vehicle_namespace(ptr.vehicle_id) != oem:
+        raise InvalidProof("pointer names a vehicle of another OEM", vehicle_id=ptr.vehicle_id)
+    return verify_event(app_hash, entry.get("record"), ptr.vehicle_id, ptr.seq)
+
+
+def verify_oem_access_log_page(
+    doc: Any, oem: str, app_hash: bytes, before: int | None, limit: int
+) -> AccessLogPage:
+    """Return the OEM's page once every pointer and event is proven under ``app_hash``."""
+    if not isinstance(doc, dict):
+        raise InvalidProof("page is not a JSON object")
+    size = verify_size(app_hash, doc, log.compute_oem_log_size_key(oem))
+    seqs = _page_seqs(size, before, limit)
+    entries = _get_entries(doc, seqs, "oem_seq")
+    events = [verify_oem_entry(app_hash, e, oem, s) for e, s in zip(entries, seqs, strict=True)]
+    height, proof_height = _get_heights(doc)
+    proven = doc.get("size_proof") is not None
+    return AccessLogPage(
+        oem, events, size, _next_before(seqs), height, proof_height, app_hash, seqs, proven
+    )
+
+
+def _next_before(seqs: list[int]) -> int | None:
+    return seqs[-1] if seqs and seqs[-1] > 0 else None

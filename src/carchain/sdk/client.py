@@ -6,10 +6,14 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from carchain.core.access_log import AccessEvent, compute_log_size_key, compute_oem_log_size_key
 from carchain.core.transactions import is_valid_nonce
 from carchain.errors import InvalidProof, NodeUnavailable
-from carchain.sdk.access_log import verify_oem_page, verify_vehicle_page
+from carchain.sdk.access_log import (
+    AccessLogPage,
+    parse_int_field,
+    verify_access_log_page,
+    verify_oem_access_log_page,
+)
 from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
@@ -93,6 +97,63 @@ class Client(HttpService):
         verify_state_proof(app_hash, store, key, value, proof)
         return VerifiedValue(store, key, value, height, app_hash)
 
+    # --- access log ----------------------------------------------------------------
+
+    def access_log(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> AccessLogPage:
+        """Return a page of the vehicle's access log, newest first, every entry proven.
+
+        Each entry is checked against the app hash of the block header that commits
+        the page's state, read from the same node; to trust it beyond this node,
+        check the page's ``app_hash`` against a trusted header
+        (``carchain.sdk.access_log_trust``: light client or a block section).
+        """
+        doc = self.access_log_doc(vehicle_id, before, limit, height)
+        return verify_access_log_page(doc, vehicle_id, self.get_header_app_hash(doc), before, limit)
+
+    def oem_access_log(
+        self, oem: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> AccessLogPage:
+        """Return a page of the access log of all the OEM's vehicles, newest first, proven."""
+        doc = self.oem_access_log_doc(oem, before, limit, height)
+        return verify_oem_access_log_page(doc, oem, self.get_header_app_hash(doc), before, limit)
+
+    def access_log_doc(
+        self, vehicle_id: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) page document of the vehicle's access log."""
+        return self._get_log_page(f"/vehicles/{vehicle_id}/access-log", before, limit, height)
+
+    def oem_access_log_doc(
+        self, oem: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) page document of the OEM's access log."""
+        return self._get_log_page(f"/members/{oem}/access-log", before, limit, height)
+
+    def _get_log_page(
+        self, path: str, before: int | None, limit: int, height: int
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        if height:
+            params["height"] = height
+        return self._request_object("GET", path, params=params)
+
+    def get_header_app_hash(self, doc: dict[str, Any]) -> bytes:
+        """Return the app hash of the header the page names; ``InvalidProof`` if the
+        page states another one."""
+        at = parse_int_field(doc, "proof_height", optional=True)
+        at = parse_int_field(doc, "height") if at is None else at
+        try:
+            header_hash = bytes.fromhex(str(self.block(at or 0)["app_hash"]))
+        except (KeyError, ValueError) as exc:
+            raise InvalidProof("the node's block has no usable app hash") from exc
+        if doc.get("app_hash") != header_hash.hex():
+            raise InvalidProof("page's app hash differs from its block header's", height=at)
+        return header_hash
+
     # --- registry ----------------------------------------------------------------
 
     def nonce(self, public_key: bytes) -> int:
@@ -123,45 +184,6 @@ class Client(HttpService):
         params = {"limit": limit, "after": after, "oem": oem}
         doc = self._request_object("GET", "/vehicles", params=params)
         return get_object_list(doc, "vehicles", self.service)
-
-    def access_log(
-        self, vehicle_id: str, before: int | None = None, limit: int = 20
-    ) -> dict[str, Any]:
-        """Return a page of a vehicle's access log (newest first), each event with its proof."""
-        params: dict[str, Any] = {"limit": limit}
-        if before is not None:
-            params["before"] = before
-        return self._request_object("GET", f"/vehicles/{vehicle_id}/access-log", params=params)
-
-    def access_log_verified(
-        self, vehicle_id: str, before: int | None = None, limit: int = 20
-    ) -> tuple[list[AccessEvent], int | None]:
-        """Return a page of a vehicle's events, each proven, and the next cursor.
-
-        Raise ``InvalidProof`` unless the log's size and every event verify against
-        the app hash of the header at ``proof_height`` (from this node, as
-        ``query_verified``) and the page holds every seq it should.
-        """
-        doc = self.access_log(vehicle_id, before, limit)
-        size_key = compute_log_size_key(vehicle_id)
-        return verify_vehicle_page(self._get_app_hash, doc, size_key, vehicle_id, before, limit)
-
-    def oem_access_log(
-        self, oem: str, before: int | None = None, limit: int = 20
-    ) -> dict[str, Any]:
-        """Return a page of the access log of all an OEM's vehicles, newest first."""
-        params: dict[str, Any] = {"limit": limit}
-        if before is not None:
-            params["before"] = before
-        return self._request_object("GET", f"/oems/{oem}/access-log", params=params)
-
-    def oem_access_log_verified(
-        self, oem: str, before: int | None = None, limit: int = 20
-    ) -> tuple[list[tuple[int, AccessEvent]], int | None]:
-        """Return a page of (OEM seq, event) pairs of an OEM's vehicles, each proven."""
-        doc = self.oem_access_log(oem, before, limit)
-        size_key = compute_oem_log_size_key(oem)
-        return verify_oem_page(self._get_app_hash, doc, size_key, oem, before, limit)
 
     def _get_app_hash(self, height: int) -> bytes:
         return bytes.fromhex(self.block(height)["app_hash"])

@@ -23,6 +23,11 @@ from carchain.storage.ports import CommitParticipant, StateVersion
 _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
 _TOMBSTONE = b""
+_STORE_PROOF_CACHE_LIMIT = 64
+# Proofs of each store root under an app hash, by app hash: a page of N state
+# proofs at one height re-derived them N times (half of an access-log page's cost).
+# The app hash commits to every store root, so it is a sound key.
+_store_proofs: dict[bytes, list[MerkleProof]] = {}
 
 
 class StateProof:
@@ -66,9 +71,22 @@ def compute_state_proof(view: StateVersion, store: str, key: bytes) -> StateProo
     )
     if vproof.leaf_hash != compute_kv_leaf_hash(key, value):
         raise StorageCorrupted("leaf does not match stored value", store=store)
-    _, store_proofs = compute_proofs([compute_kv_leaf(s.encode(), view.roots[s]) for s in STORES])
-    sproof = store_proofs[STORES.index(store)]
+    sproof = compute_store_proofs(view)[STORES.index(store)]
     return StateProof(store, key, value, vproof, view.roots[store], sproof, view.app_hash)
+
+
+def compute_store_proofs(view: StateVersion) -> list[MerkleProof]:
+    """Return the proof of every store root under ``view``'s app hash, in ``STORES`` order.
+
+    Kept in a small cache by app hash, so proofs read at one height share them.
+    """
+    proofs = _store_proofs.get(view.app_hash) if view.app_hash else None
+    if proofs is None:
+        _, proofs = compute_proofs([compute_kv_leaf(s.encode(), view.roots[s]) for s in STORES])
+        if len(_store_proofs) >= _STORE_PROOF_CACHE_LIMIT:
+            _store_proofs.clear()
+        _store_proofs[view.app_hash] = proofs
+    return proofs
 
 
 class StateStore:
