@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 from typing import Any
 
 import msgspec
@@ -35,6 +36,20 @@ def parse_base64(value: str, what: str) -> bytes:
 def to_jsonable(record: Any) -> Any:
     """Return a JSON-friendly form of a record: bytes become hex."""
     return _walk(msgspec.to_builtins(record, builtin_types=(bytes,)))
+
+
+def to_object_json(record: Any) -> Any:
+    """Return a record as JSON objects all the way down: bytes become hex, and nested
+    structs become objects even when they encode as arrays on the wire."""
+    if isinstance(record, msgspec.Struct):
+        return {f: to_object_json(getattr(record, f)) for f in record.__struct_fields__}
+    if isinstance(record, list | tuple):
+        return [to_object_json(v) for v in record]
+    if isinstance(record, bytes):
+        return record.hex()
+    if isinstance(record, enum.Enum):
+        return record.value
+    return record
 
 
 def _walk(value: Any) -> Any:
