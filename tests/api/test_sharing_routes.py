@@ -18,7 +18,9 @@ from carchain.api.app import create_app
 from carchain.api.routes import sharing
 from carchain.core import holds
 from carchain.core.erasure import RequestErasure
+from carchain.errors import NotFound
 from carchain.node.solo_node import SoloNode
+from carchain.sdk.client import Client
 from carchain.sdk.transactions import build_tx
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, make_genesis, seeded_key
@@ -172,3 +174,19 @@ def test_openapi_documents_the_records_and_errors(node: Node) -> None:
     grant = schemas["GrantWithStatus"]["properties"]
     assert grant["owner"]["type"] == "string" and grant["owner"]["description"] == "hex"
     assert set(grant) >= {"recipient_id", "recipient_role", "expires_ms", "withdrawn_height"}
+
+
+def test_sdk_reads_the_same_records(node: Node) -> None:
+    node.send("owner-a", grant_body(expires_ms=FAR_FUTURE_MS))
+    node.send("bosch", request_body())
+    node.send("owner-a", RequestErasure("saic:1", ["diagnostics"], 0, 1000))
+    client = Client("http://testserver")
+    client._http = node.http
+    assert client.consents("saic:1") == node.get("/vehicles/saic:1/consents")
+    assert client.access_request("saic:1", 0)["request"]["decision"] == "approved"
+    assert client.erasures("saic:1")["erasures"][0]["status"] == "open"
+    assert client.erasure("saic:1", 0)["tombstone"] is None
+    assert client.overdue_erasures("saic")["overdue_now"] == 0
+    assert client.holds("saic:1")["holds"] == []
+    with pytest.raises(NotFound):
+        client.access_request("saic:1", 7)

@@ -179,6 +179,36 @@ class Client(HttpService):
         """Return a vehicle."""
         return self._request_object("GET", f"/vehicles/{vehicle_id}")
 
+    def consents(
+        self, vehicle_id: str, before: int | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Return a page of the vehicle's grants, newest first, each with ``in_force``."""
+        params: dict[str, Any] = {"limit": limit} | ({} if before is None else {"before": before})
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/consents", params=params)
+
+    def access_request(self, vehicle_id: str, seq: int) -> dict[str, Any]:
+        """Return an access request with the chain's decision, its release and receipts."""
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/access-requests/{seq}")
+
+    def erasures(self, vehicle_id: str) -> dict[str, Any]:
+        """Return the vehicle's erasure requests."""
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/erasures")
+
+    def erasure(self, vehicle_id: str, seq: int) -> dict[str, Any]:
+        """Return one erasure request and its tombstone once complete."""
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/erasures/{seq}")
+
+    def overdue_erasures(
+        self, oem: str, before: int | None = None, limit: int = 20
+    ) -> dict[str, Any]:
+        """Return how many of the OEM's erasures are overdue now and its overdue history."""
+        params: dict[str, Any] = {"limit": limit} | ({} if before is None else {"before": before})
+        return self._request_object("GET", f"/members/{oem}/erasures/overdue", params=params)
+
+    def holds(self, vehicle_id: str) -> dict[str, Any]:
+        """Return the legal holds in force over the vehicle."""
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/holds")
+
     def vehicles(self, limit: int = 100, after: str = "", oem: str = "") -> list[dict[str, Any]]:
         """List vehicles."""
         params = {"limit": limit, "after": after, "oem": oem}
