@@ -36,7 +36,15 @@ from carchain.cli.network import (
     TrustHeightOpt,
     get_trust_root,
 )
-from carchain.cli.verify import get_block_trust, load_json
+from carchain.cli.verify import (
+    BlockHashOpt,
+    BlockHeaderOpt,
+    BlockValidatorsOpt,
+    ChainIdOpt,
+    GenesisSetOpt,
+    get_block_trust,
+    load_json,
+)
 from carchain.core.access_log import MAX_PAGE, AccessEvent
 from carchain.errors import NoTrustRoot
 from carchain.sdk.access_log import AccessLogPage, verify_access_log_page
@@ -219,19 +227,11 @@ def oem_access_log(
 
 def access_log_verify(
     file: Annotated[Path, typer.Argument(help="Access-log export (JSON).")],
-    header: Annotated[
-        Path | None, typer.Option("--header", help="Your own copy of the block header (JSON).")
-    ] = None,
-    trust_hash: Annotated[
-        str | None, typer.Option("--trust-hash", help="The block's hash (hex), as you know it.")
-    ] = None,
-    validators: Annotated[
-        Path | None, typer.Option("--validators", help="Validator set you trust (JSON).")
-    ] = None,
-    genesis: Annotated[
-        Path | None, typer.Option("--genesis", help="Genesis file: trust its validator set.")
-    ] = None,
-    chain_id: Annotated[str, typer.Option("--chain-id", help="Expected chain id.")] = "",
+    header: BlockHeaderOpt = None,
+    trust_hash: BlockHashOpt = None,
+    validators: BlockValidatorsOpt = None,
+    genesis: GenesisSetOpt = None,
+    chain_id: ChainIdOpt = "",
 ) -> None:
     """Check an export offline: signature, every proof, and that no entry is left out."""
     trust = get_block_trust(header, trust_hash, validators, genesis, chain_id)

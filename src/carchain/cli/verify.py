@@ -59,6 +59,22 @@ def load_validators(path: Path, chain_id: str) -> TrustedValidatorSet:
     return TrustedValidatorSet(chain_id, 0, compute_sorted_validators(vals))
 
 
+# The trust-root options of every offline check (``verify``, ``vehicle access-log-verify``).
+BlockHeaderOpt = Annotated[
+    Path | None, typer.Option("--header", help="Your own copy of the block header (JSON).")
+]
+BlockHashOpt = Annotated[
+    str | None, typer.Option("--trust-hash", help="The block's hash (hex), as you know it.")
+]
+BlockValidatorsOpt = Annotated[
+    Path | None, typer.Option("--validators", help="Validator set you trust (JSON).")
+]
+GenesisSetOpt = Annotated[
+    Path | None, typer.Option("--genesis", help="Genesis file: trust its validator set.")
+]
+ChainIdOpt = Annotated[str, typer.Option("--chain-id", help="Expected chain id.")]
+
+
 def get_block_trust(
     header: Path | None,
     trust_hash: str | None,
@@ -93,19 +109,11 @@ def get_block_trust(
 
 def verify(
     bundle: Annotated[Path, typer.Argument(help="Proof bundle (JSON) from the SDK or gateway.")],
-    header: Annotated[
-        Path | None, typer.Option("--header", help="Your own copy of the block header (JSON).")
-    ] = None,
-    trust_hash: Annotated[
-        str | None, typer.Option("--trust-hash", help="The block's hash (hex), as you know it.")
-    ] = None,
-    validators: Annotated[
-        Path | None, typer.Option("--validators", help="Validator set you trust (JSON).")
-    ] = None,
-    genesis: Annotated[
-        Path | None, typer.Option("--genesis", help="Genesis file: trust its validator set.")
-    ] = None,
-    chain_id: Annotated[str, typer.Option("--chain-id", help="Expected chain id.")] = "",
+    header: BlockHeaderOpt = None,
+    trust_hash: BlockHashOpt = None,
+    validators: BlockValidatorsOpt = None,
+    genesis: GenesisSetOpt = None,
+    chain_id: ChainIdOpt = "",
 ) -> None:
     """Check record -> batch root -> gateway root -> anchor tx -> app hash -> block, offline."""
     trust = get_block_trust(header, trust_hash, validators, genesis, chain_id)
