@@ -79,7 +79,7 @@ def test_gateway_start_releases_and_access_fetch(tmp_path: Path, processes: Proc
                 "RX5",
                 2024,
                 car.owner.public_key,
-            )  # fmt: skip
+            )
         )
         port = find_free_port()
         home = tmp_path / "gateway"
@@ -133,7 +133,7 @@ def test_gateway_start_releases_and_access_fetch(tmp_path: Path, processes: Proc
                     now - 24 * HOUR_MS,
                     now + HOUR_MS,
                     now + 24 * HOUR_MS,
-                )  # fmt: skip
+                )
             )
 
         def request(category: str, purpose: str) -> int:
