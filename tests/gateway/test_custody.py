@@ -6,6 +6,8 @@ restart from the persisted cursor."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from carchain.core.access_releases import get_receipts, get_release_optional
@@ -16,8 +18,15 @@ from carchain.crypto.hashing import compute_sha256
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_batch_category_keys
 from carchain.data.release import derive_release_items
-from carchain.errors import NotFound, Unauthorized
-from carchain.gateway.custody_journal import ERASURE, OWNER_ONLY, RELEASE, WAITING
+from carchain.errors import (
+    GatewayConfigError,
+    InvalidProof,
+    InvalidReleasePackage,
+    NotFound,
+    Unauthorized,
+)
+from carchain.gateway.custody_journal import ERASURE, OWNER_ONLY, RELEASE, WAITING, CustodyJournal
+from carchain.gateway.service import Gateway
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
@@ -215,3 +224,108 @@ def test_restart_resumes_from_cursor_without_double_release(custody_world: Custo
     }
     stored = set(w.gateway.gateway.releases.iter_digests())
     assert hashes <= stored
+
+
+class TamperedGateway:
+    """A gateway client that changes what the gateway answers, to test the requester's
+    checks (every other call goes to the real client)."""
+
+    def __init__(self, real: GatewayClient, **overrides: object) -> None:
+        self.real = real
+        self.overrides = overrides
+
+    def __getattr__(self, name: str) -> object:
+        return self.overrides.get(name) or getattr(self.real, name)
+
+
+def released_request(w: CustodyWorld, name: str) -> tuple[str, int]:
+    """A car with a custody release of diagnostics to bosch: (vehicle id, request seq)."""
+    car = w.register(name)
+    w.upload_mixed(car)
+    w.grant(car, ["diagnostics"])
+    seq = w.request(car, ["diagnostics"])
+    w.wait_kind(car.vehicle_id, "release")
+    return car.vehicle_id, seq
+
+
+def test_invalid_release_reads_are_refused(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    vid, seq = released_request(w, "saic:cust-9")
+    with pytest.raises(Unauthorized):
+        w.gclient.release_package(vid, seq)  # the OEM operator is not the requester
+    with w.requester_gateway() as rg:
+        with pytest.raises(NotFound):
+            rg.release_package(vid, seq + 1)  # no such release
+        with pytest.raises(Unauthorized):
+            # Another key asks for the package through the SDK: refused before any read.
+            fetch_release(rg, w.client, vid, seq, seeded_key("geely"))
+    with pytest.raises(InvalidReleasePackage):
+        w.gclient.put_release_package(vid, seq, b"not the package")
+    with pytest.raises(NotFound):
+        w.gclient.put_release_package(vid, seq + 1, b"no release")
+    erasure_hash = b"\x01" * 32
+    with (
+        GatewayClient(w.gateway.url, signer=seeded_key("geely")) as stranger,
+        pytest.raises(NotFound),
+    ):
+        stranger.tombstone(erasure_hash)
+
+
+def test_requester_refuses_a_tampered_package_or_batch(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    vid, seq = released_request(w, "saic:cust-10")
+    with w.requester_gateway() as rg:
+        package = rg.release_package(vid, seq)
+        bad_package = TamperedGateway(rg, release_package=lambda v, s: package[:-1] + b"\x00")
+        with pytest.raises(InvalidReleasePackage):
+            fetch_release(bad_package, w.client, vid, seq, BOSCH)  # type: ignore[arg-type]
+
+        def other_batch_proof(h: bytes, s: int | None = None) -> dict[str, object]:
+            doc = rg.batch_proof(h, s)
+            return {
+                **doc,
+                "batch_proof": {**doc["batch_proof"], "index": 1 - doc["batch_proof"]["index"]},
+            }
+
+        bad_proof = TamperedGateway(rg, batch_proof=other_batch_proof)
+        with pytest.raises(InvalidProof):
+            fetch_release(bad_proof, w.client, vid, seq, BOSCH)  # type: ignore[arg-type]
+        # The untampered gateway still verifies.
+        assert fetch_release(rg, w.client, vid, seq, BOSCH)
+
+
+def test_a_custodian_key_file_of_another_key_is_refused(
+    tmp_path: Path, custody_world: CustodyWorld
+) -> None:
+    with pytest.raises(GatewayConfigError):
+        Gateway(
+            tmp_path / "gw", "saic", seeded_key("saic"), seeded_key("custodian/saic").public_key,
+            custody_world.node_url, custodian_key=seeded_key("not-the-custodian"),
+        )  # fmt: skip
+    off = Gateway(
+        tmp_path / "gw2", "saic", seeded_key("saic"), seeded_key("custodian/saic").public_key,
+        custody_world.node_url,
+    )  # fmt: skip
+    try:
+        assert off.custody is None
+        assert off.get_custody_status() == {"custody": "off (no custodian key file)"}
+    finally:
+        off.close()
+
+
+def test_custody_cursor_and_tasks_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    first = CustodyJournal(path)
+    first.add_tasks_and_advance([(RELEASE, "saic:x", 3), (ERASURE, "saic:x", 0)], 7, 0)
+    first.add_tasks_and_advance([(RELEASE, "saic:x", 3)], 9, 7)  # a task is recorded once
+    first.close()
+    again = CustodyJournal(path)
+    try:
+        assert again.get_cursor() == 9
+        tasks = again.get_open_tasks(10)
+        assert [(t.kind, t.seq) for t in tasks] == [(RELEASE, 3), (ERASURE, 0)]
+        again.set_task_state(tasks[0], "released", "2 batches")
+        assert [t.kind for t in again.get_open_tasks(10)] == [ERASURE]
+        assert again.count_by_state() == {"release:released": 1, "erasure:pending": 1}
+    finally:
+        again.close()

@@ -99,6 +99,8 @@ class Gateway:
         fsync: bool = True,
         custodian_key: SigningKey | None = None,
     ) -> None:
+        if custodian_key is not None and custodian_key.public_key != custodian:
+            raise GatewayConfigError("the custodian key file does not hold the custodian key")
         self.oem = oem
         self.client = Client(node_url)
         make_private_dir(data_dir)
@@ -136,8 +138,6 @@ class Gateway:
     ) -> CustodyService | None:
         if key is None:
             return None
-        if key.public_key != custodian:
-            raise GatewayConfigError("the custodian key file does not hold the custodian key")
         account = LockedAccount(self.client, oem_key, self.signing_lock)
         stores = (self.keys, self.releases, self.tombstones)
         custody = CustodyJournal(data_dir / "journal.db")
