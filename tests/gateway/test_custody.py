@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from carchain.core.access_releases import get_receipts, get_release_optional
@@ -329,3 +330,64 @@ def test_custody_cursor_and_tasks_survive_reopen(tmp_path: Path) -> None:
         assert again.count_by_state() == {"release:released": 1, "erasure:pending": 1}
     finally:
         again.close()
+
+
+def test_waiting_tasks_come_after_pending_ones(tmp_path: Path) -> None:
+    journal = CustodyJournal(tmp_path / "journal.db")
+    try:
+        journal.add_tasks_and_advance([(ERASURE, "saic:h", 0), (RELEASE, "saic:h", 1)], 2, 0)
+        held = journal.get_open_tasks(10)[0]
+        journal.set_task_state(held, WAITING, "legal_hold_active")
+        assert [t.kind for t in journal.get_open_tasks(1)] == [RELEASE]
+    finally:
+        journal.close()
+
+
+def test_more_refs_than_a_completion_holds_go_to_the_tombstone(
+    custody_world: CustodyWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carchain.gateway import custody_erasure
+
+    monkeypatch.setattr(custody_erasure, "MAX_DESTROYED", 1)
+    w = custody_world
+    car = w.register("saic:cust-11")
+    ups = w.upload_mixed(car)
+    signed = decode_signed_header(header_of(ups[0].body))
+    start, end = signed.header.start_ms - HOUR_MS, signed.header.end_ms + HOUR_MS
+    w.owner_send(car, RequestErasure(car.vehicle_id, ["diagnostics", "motion"], start, end))
+    w.wait_kind(car.vehicle_id, "erasure_complete")
+    tomb = get_tombstone_optional(ChainView(w.client), car.vehicle_id, 0)
+    assert tomb is not None and len(tomb.destroyed) == 1
+    doc = msgspec.msgpack.decode(w.gclient.tombstone(tomb.tombstone_hash))
+    assert tomb.destroyed[0] in doc[5] and len(doc[5]) == 2  # diagnostics and motion keys
+    assert not any(w.gateway.gateway.keys.has(r) for r in doc[5])
+
+
+def test_one_failing_task_does_not_stop_the_others(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    service = w.gateway.gateway.custody
+    assert service is not None
+    real = service.process_task
+
+    def poisoned(task: object) -> None:
+        if getattr(task, "vehicle_id", "") == "saic:cust-12":
+            raise InvalidReleasePackage("poisoned for the test")
+        real(task)  # type: ignore[arg-type]
+
+    service.process_task = poisoned  # type: ignore[method-assign]
+    try:
+        bad = w.register("saic:cust-12")
+        w.upload_mixed(bad)
+        w.grant(bad, ["diagnostics"])
+        bad_seq = w.request(bad, ["diagnostics"])
+        good = w.register("saic:cust-13")
+        w.upload_mixed(good)
+        w.grant(good, ["diagnostics"])
+        w.request(good, ["diagnostics"])
+        w.wait_kind(good.vehicle_id, "release")
+        task = service.custody.get_task_optional(RELEASE, bad.vehicle_id, bad_seq)
+        assert task is not None and task.state == "pending"
+        assert task.detail == "error: invalid_release_package"
+    finally:
+        service.process_task = real  # type: ignore[method-assign]
+    w.wait_kind(bad.vehicle_id, "release")  # once the fault is gone, it goes out
