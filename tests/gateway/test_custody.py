@@ -18,7 +18,7 @@ from carchain.core.holds import LiftHold, PlaceHold, get_hold_count
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_batch_category_keys
-from carchain.data.release import derive_release_items
+from carchain.data.release import decode_release_package, derive_release_items
 from carchain.errors import (
     GatewayConfigError,
     InvalidProof,
@@ -209,6 +209,11 @@ def test_restart_resumes_from_cursor_without_double_release(custody_world: Custo
     wait_for(lambda: get_task_state(w, RELEASE, car.vehicle_id, first) == "released")
     cursor = w.gateway.gateway.custody.custody.get_cursor()
     w.stop_gateway()
+    stopped = CustodyJournal(w.tmp / "gateway" / "journal.db")
+    try:
+        assert stopped.get_cursor() >= cursor  # on disk, not in memory
+    finally:
+        stopped.close()
     second = w.request(car, ["diagnostics"])  # while the gateway is down
     w.start_gateway()
     assert w.gateway.gateway.custody is not None
@@ -223,8 +228,12 @@ def test_restart_resumes_from_cursor_without_double_release(custody_world: Custo
         for r in (get_release_optional(view, car.vehicle_id, s) for s in (first, second))
         if r is not None
     }
-    stored = set(w.gateway.gateway.releases.iter_digests())
-    assert hashes <= stored
+    store = w.gateway.gateway.releases
+    assert hashes <= set(store.iter_digests())
+    # One package sealed per request: the restarted loop sealed nothing again.
+    sealed = [decode_release_package(store.get(d)) for d in store.iter_digests()]
+    mine = [p.request_seq for p in sealed if p.vehicle_id == car.vehicle_id]
+    assert sorted(mine) == [first, second]
 
 
 class TamperedGateway:
