@@ -141,6 +141,8 @@ def test_sensitive_request_left_to_owner_who_releases(custody_world: CustodyWorl
     wait_for(lambda: get_task_state(w, RELEASE, car.vehicle_id, seq) == OWNER_ONLY)
     assert get_release_optional(ChainView(w.client), car.vehicle_id, seq) is None
     assert "custody_release_owner_only" in w.gclient.status()
+    with w.requester_gateway() as rg, pytest.raises(Unauthorized):
+        rg.segment_ciphertext(ups[0].header_hash, "location", seq)  # approved, not released
     with GatewayClient(w.gateway.url, signer=car.owner) as og:
         done = release_as_owner(og, w.client, car.owner, car.vehicle_id, seq)
     assert {b.header_hash for b in done.batches} == {u.header_hash for u in ups}
