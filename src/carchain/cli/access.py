@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli import access_log
+from carchain.cli import access_data, access_log
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -139,3 +139,7 @@ def receipt(
 # The vehicle's and the OEM's access logs, proven (also `carchain vehicle access-log`).
 app.command("log")(access_log.access_log)
 app.command("oem-log")(access_log.oem_access_log)
+
+# The data side of a release lives in its own module; its commands are ``access`` ones.
+app.command("fetch")(access_data.fetch)
+app.command("release-as-owner")(access_data.release_owner)
