@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
-from carchain.sim.demo import run_demo
+from tests.sim.conftest import DemoRun
 
 
-def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
-    out = io.StringIO()
-    summary = run_demo(Console(file=out, width=200), vehicles=60, bundle_dir=tmp_path / "proof")
+def test_demo_drives_anchors_and_verifies(demo_run: DemoRun, tmp_path: Path) -> None:
+    summary = demo_run.summary
+    shutil.copytree(demo_run.bundle_dir, tmp_path / "proof")
     data = summary.data
     assert data is not None
     # One batch per car, and the crashed car's EDR event in a batch of its own (so 3).
@@ -29,7 +27,7 @@ def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
     # and the same batch under the seller's key is refused.
     assert "the seller cannot open it" in data.resale
     assert "old key was refused (invalid_key_envelope)" in data.resale
-    text = out.getvalue()
+    text = demo_run.console
     assert "record verified end to end" in text and "anchor transactions" in text
 
     bundle = tmp_path / "proof" / "bundle.json"
