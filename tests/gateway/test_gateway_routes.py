@@ -16,6 +16,9 @@ EXPECTED = {
     ("get", "/batches/{header_hash}/segments/{category}/ciphertext"),
     ("get", "/batches/{header_hash}/proof"),
     ("get", "/keys/{key_ref}"),
+    ("get", "/releases/{vehicle_id}/{request_seq}"),
+    ("post", "/releases/{vehicle_id}/{request_seq}"),
+    ("get", "/tombstones/{tombstone_hash}"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from carchain.cli import access_data
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
@@ -180,3 +181,8 @@ def oem_log(
     console.print(table)
     more = f"; older: --before {cursor}" if cursor is not None else ""
     console.print(make_text(f"{len(pairs)} entries, each proven against the chain{more}"))
+
+
+# The data side of a release lives in its own module; its commands are ``access`` ones.
+app.command("fetch")(access_data.fetch)
+app.command("release-as-owner")(access_data.release_owner)

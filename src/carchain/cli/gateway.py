@@ -47,11 +47,21 @@ def init(
     node: NodeOpt = DEFAULT_NODE,
     port: Annotated[int, typer.Option(help="API port (loopback).")] = 8710,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    custody: Annotated[
+        bool,
+        typer.Option(
+            "--custody/--no-custody",
+            help="Run the custody service: the gateway unlocks the custodian key file "
+            "(encrypted, same passphrase as the OEM key) and releases keys for approved "
+            "requests and carries out erasures by itself.",
+        ),
+    ] = False,
 ) -> None:
     """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
 
     The node must be reachable: the key must be the active member key of ``--oem``
-    (the only key whose anchors the chain accepts for it).
+    (the only key whose anchors the chain accepts for it). With ``--custody`` the
+    config also names the custodian's encrypted key file (``custodian_key_file``).
     """
     from carchain.gateway.auth import validate_gateway_key
     from carchain.gateway.server import GatewayConfig, save_config
@@ -71,6 +81,7 @@ def init(
             custodian_public_key=custodian.hex(),
             node_url=node,
             api_port=port,
+            custodian_key_file=str(key_path(keyring, custodian_key).resolve()) if custody else "",
         ),
     )
     console.print(f"[green]initialised[/green] gateway home {home} for {oem}")

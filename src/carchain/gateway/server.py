@@ -41,6 +41,8 @@ class GatewayConfig:
     api_host: str = "127.0.0.1"
     api_port: int = DEFAULT_GATEWAY_PORT
     anchor_interval_ms: int = 200
+    # The custodian's encrypted signing key file ("": the custody service is off).
+    custodian_key_file: str = ""
 
 
 def get_config_path(home: Path) -> Path:
@@ -71,9 +73,13 @@ def load_config(home: Path) -> GatewayConfig:
 
 
 def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
-    """Unlock the OEM key and open the gateway of a home folder."""
+    """Unlock the OEM key (and the custodian key, if configured: the same passphrase)
+    and open the gateway of a home folder."""
     cfg = load_config(home)
     key = load_key(Path(cfg.key_file), passphrase)
+    custodian_key = None
+    if cfg.custodian_key_file:
+        custodian_key = load_key(Path(cfg.custodian_key_file), passphrase)
     gw = Gateway(
         home / "data",
         cfg.oem,
@@ -81,6 +87,7 @@ def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
         bytes.fromhex(cfg.custodian_public_key),
         cfg.node_url,
         anchor_interval_s=cfg.anchor_interval_ms / 1000,
+        custodian_key=custodian_key,
     )
     return gw, cfg
 
@@ -120,9 +127,16 @@ class EmbeddedGateway:
         custodian: bytes,
         node_url: str,
         anchor_interval_s: float = 0.1,
+        custodian_key: SigningKey | None = None,
     ) -> None:
         self.gateway = Gateway(
-            data_dir, oem, oem_key, custodian, node_url, anchor_interval_s=anchor_interval_s
+            data_dir,
+            oem,
+            oem_key,
+            custodian,
+            node_url,
+            anchor_interval_s=anchor_interval_s,
+            custodian_key=custodian_key,
         )
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"

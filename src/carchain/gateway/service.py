@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError
+from carchain.errors import CarchainError, GatewayConfigError
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
+from carchain.gateway.custody import CustodyService, LockedAccount, run_custody_loop
+from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
@@ -67,6 +69,19 @@ class AnchoringHealth:
         }
 
 
+class CustodyHealth(AnchoringHealth):
+    """How the custody loop is doing (same fields as anchoring, ``custody_`` prefix)."""
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the status fields of the custody loop."""
+        return {
+            "custody_errors": self.errors,
+            "custody_errors_total": self.total_errors,
+            "custody_last_error": self.last_error,
+            "custody_failing_since_ms": self.failing_since_ms,
+        }
+
+
 class Gateway:
     """One OEM's ingest gateway over a data folder and a node."""
 
@@ -82,7 +97,10 @@ class Gateway:
         anchor_interval_s: float = 0.2,
         registry_max_age_s: float = 1.0,
         fsync: bool = True,
+        custodian_key: SigningKey | None = None,
     ) -> None:
+        if custodian_key is not None and custodian_key.public_key != custodian:
+            raise GatewayConfigError("the custodian key file does not hold the custodian key")
         self.oem = oem
         self.client = Client(node_url)
         make_private_dir(data_dir)
@@ -99,7 +117,13 @@ class Gateway:
             ChainDirectory(self.client, registry_max_age_s),
             limits,
         )
+        self.signing_lock = threading.Lock()
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
+        # Release packages and erasure tombstones the custody service made.
+        self.releases = open_namespace(data_dir, "releases", fsync=fsync)
+        self.tombstones = open_namespace(data_dir, "tombstones", fsync=fsync)
+        self.custody = self._make_custody(oem_key, custodian, custodian_key, data_dir)
+        self.custody_health = CustodyHealth()
         self.oem_key = oem_key.public_key
         self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))
         self.access = ReadAccess(oem, custodian, ChainView(self.client))
@@ -107,6 +131,17 @@ class Gateway:
         self.health = AnchoringHealth()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._custody_thread: threading.Thread | None = None
+
+    def _make_custody(
+        self, oem_key: SigningKey, custodian: bytes, key: SigningKey | None, data_dir: Path
+    ) -> CustodyService | None:
+        if key is None:
+            return None
+        account = LockedAccount(self.client, oem_key, self.signing_lock)
+        stores = (self.keys, self.releases, self.tombstones)
+        custody = CustodyJournal(data_dir / "journal.db")
+        return CustodyService(self.oem, key, account, self.journal, custody, self.ingestor, stores)
 
     def process_batch(self, raw: bytes) -> Receipt:
         """Validate and store one upload now."""
@@ -120,11 +155,20 @@ class Gateway:
         """Run the anchoring loop in a background thread."""
         self._thread = threading.Thread(target=self._loop, name="carchain-anchor", daemon=True)
         self._thread.start()
+        if self.custody is not None:
+            self._custody_thread = threading.Thread(
+                target=run_custody_loop,
+                args=(self.custody, self.custody_health, self._stop, self.anchor_interval_s),
+                name="carchain-custody",
+                daemon=True,
+            )
+            self._custody_thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.anchorer.step() is not None
+                with self.signing_lock:
+                    busy = self.anchorer.step() is not None
             except CarchainError as exc:
                 delay = self.health.record_failure(
                     exc, int(time.time() * 1000), self.anchor_interval_s
@@ -152,12 +196,24 @@ class Gateway:
             "unanchored": total - anchored,
             "anchors": self.journal.count_anchors(),
             **self.health.to_dict(),
+            **self.get_custody_status(),
         }
+
+    def get_custody_status(self) -> dict[str, object]:
+        """Return the custody loop's status fields (``custody: off`` without its key)."""
+        if self.custody is None:
+            return {"custody": "off (no custodian key file)"}
+        state = "failing" if self.custody_health.errors else "ok"
+        return {"custody": state, **self.custody_health.to_dict(), **self.custody.to_dict()}
 
     def close(self) -> None:
         """Stop anchoring and close the journal and the node client."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
+        if self._custody_thread is not None:
+            self._custody_thread.join(30)
+        if self.custody is not None:
+            self.custody.custody.close()
         self.journal.close()
         self.client.close()

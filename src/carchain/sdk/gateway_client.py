@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -84,16 +85,37 @@ class GatewayClient(HttpService):
         """Return a batch's ciphertext."""
         return self._signed_get(f"/batches/{header_hash.hex()}/ciphertext").content
 
-    def segment_ciphertext(self, header_hash: bytes, category: str) -> bytes:
-        """Return one category segment's ciphertext of a batch."""
+    def segment_ciphertext(
+        self, header_hash: bytes, category: str, request_seq: int | None = None
+    ) -> bytes:
+        """Return one category segment's ciphertext of a batch (as the requester of release
+        ``request_seq``, if given)."""
         path = f"/batches/{header_hash.hex()}/segments/{category}/ciphertext"
-        return self._signed_get(path).content
+        params = None if request_seq is None else {"request_seq": request_seq}
+        return self._signed_get(path, params).content
+
+    def release_package(self, vehicle_id: str, request_seq: int) -> bytes:
+        """Return the sealed package of a release (for its requester only)."""
+        return self._signed_get(f"/releases/{quote(vehicle_id, safe=':')}/{request_seq}").content
+
+    def put_release_package(self, vehicle_id: str, request_seq: int, package: bytes) -> str:
+        """Store a package the owner sealed for its release on chain; return its hash (hex)."""
+        path = f"/releases/{quote(vehicle_id, safe=':')}/{request_seq}"
+        headers = {"content-type": "application/octet-stream"}
+        doc = self._request_object("POST", path, content=package, headers=headers)
+        return str(doc.get("package_hash", ""))
+
+    def tombstone(self, tombstone_hash: bytes) -> bytes:
+        """Return an erasure's tombstone (every destroyed key ref)."""
+        return self._signed_get(f"/tombstones/{tombstone_hash.hex()}").content
 
     def key_envelope(self, key_ref: bytes) -> bytes:
         """Return a sealed category key envelope."""
         return self._signed_get(f"/keys/{key_ref.hex()}").content
 
-    def batch_proof(self, header_hash: bytes) -> dict[str, Any]:
-        """Return the batch's signed header, its proof to the gateway root and the anchor tx."""
-        resp = self._signed_get(f"/batches/{header_hash.hex()}/proof")
+    def batch_proof(self, header_hash: bytes, request_seq: int | None = None) -> dict[str, Any]:
+        """Return the batch's signed header, its proof to the gateway root and the anchor tx
+        (as the requester of release ``request_seq``, if given)."""
+        params = None if request_seq is None else {"request_seq": request_seq}
+        resp = self._signed_get(f"/batches/{header_hash.hex()}/proof", params)
         return decode_object(resp, self.service)

@@ -8,8 +8,10 @@ from typing import Any, cast
 from fastapi import Request
 
 from carchain.api.encoding import parse_hex
+from carchain.core.access import get_request_optional
+from carchain.core.access_releases import get_release_optional
 from carchain.data.batches import decode_signed_header, get_segment_ciphertext
-from carchain.errors import NotFound
+from carchain.errors import NotFound, Unauthorized
 from carchain.gateway.auth import SignedRequest
 from carchain.gateway.journal import BatchRow
 from carchain.gateway.service import Gateway
@@ -108,14 +110,54 @@ def compute_batch_json(row: BatchRow, gw: Gateway, with_header: bool = False) ->
     return doc
 
 
-def read_ciphertext(gw: Gateway, header_hash: str, reader: bytes, category: str | None) -> bytes:
+def is_release_reader(
+    gw: Gateway, row: BatchRow, reader: bytes, category: str | None, request_seq: int
+) -> bool:
+    """Return whether the chain holds a release for ``request_seq`` of the batch's vehicle
+    that names this batch (and ``category``, if given) and whose requester is ``reader``."""
+    view = gw.access.view
+    release = get_release_optional(view, row.vehicle_id, request_seq)
+    if release is None or all(b.header_hash != row.header_hash for b in release.batches):
+        return False
+    if category is not None and category not in release.categories:
+        return False
+    request = get_request_optional(view, row.vehicle_id, request_seq)
+    return request is not None and request.requester == reader
+
+
+def get_release_row(
+    gw: Gateway, header_hash: str, reader: bytes, category: str | None, request_seq: int | None
+) -> BatchRow:
+    """Return the batch for an operator, its owner, or (with ``request_seq``) the requester
+    of a release on chain naming it (and ``category``); ``Unauthorized`` for anyone else."""
+    if request_seq is None:
+        return get_readable_row(gw, header_hash, reader)
+    row = gw.journal.get_batch_optional(parse_hex(header_hash, "header hash", 32))
+    if row is None:
+        raise NotFound("no such batch")
+    if not is_release_reader(gw, row, reader, category, request_seq):
+        raise Unauthorized("no release on chain gives this key this batch and category")
+    return row
+
+
+def read_ciphertext(
+    gw: Gateway,
+    header_hash: str,
+    reader: bytes,
+    category: str | None,
+    request_seq: int | None = None,
+) -> bytes:
     """Return a batch's whole ciphertext (``category`` None) or one segment's, if ``reader``
     may read it: the ONE read path of ciphertext (authorisation hooks go here).
 
-    Today: an operator, or the owner of the batch's time (``get_readable_row``).
+    An operator, or the owner of the batch's time (``get_readable_row``), reads all;
+    the requester of a release (``request_seq``) reads only the segments of the
+    categories that release names, of the batches it names, never a whole batch.
     A batch without that category's segment is ``NotFound``.
     """
-    row = get_readable_row(gw, header_hash, reader)
+    if category is None and request_seq is not None:
+        raise Unauthorized("a requester reads released segments, not whole batches")
+    row = get_release_row(gw, header_hash, reader, category, request_seq)
     h = decode_signed_header(row.header).header
     if category is not None and category not in h.categories:
         raise NotFound("the batch has no segment of that category")

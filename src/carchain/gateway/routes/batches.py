@@ -14,6 +14,7 @@ from carchain.gateway.routes.access import (
     filter_readable,
     get_gateway,
     get_readable_row,
+    get_release_row,
     read_ciphertext,
 )
 
@@ -66,20 +67,36 @@ def get_ciphertext(header_hash: str, request: Request) -> Response:
 
 
 @router.get("/batches/{header_hash}/segments/{category}/ciphertext")
-def get_segment_ciphertext(header_hash: str, category: str, request: Request) -> Response:
-    """Return one category segment's ciphertext (opens only with its segment key)."""
+def get_segment_ciphertext(
+    header_hash: str,
+    category: str,
+    request: Request,
+    request_seq: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+) -> Response:
+    """Return one category segment's ciphertext (opens only with its segment key).
+
+    Operators and the batch's owner; with ``request_seq``, the requester of that
+    release on chain if it names this batch and category.
+    """
     reader = authenticate(request)
-    data = read_ciphertext(get_gateway(request), header_hash, reader, category)
+    data = read_ciphertext(get_gateway(request), header_hash, reader, category, request_seq)
     admit(request)
     return Response(data, media_type=OCTETS)
 
 
 @router.get("/batches/{header_hash}/proof")
-def get_batch_proof(header_hash: str, request: Request) -> dict[str, Any]:
-    """Return the signed header, its proof to the gateway root and the anchor transaction."""
+def get_batch_proof(
+    header_hash: str,
+    request: Request,
+    request_seq: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+) -> dict[str, Any]:
+    """Return the signed header, its proof to the gateway root and the anchor transaction.
+
+    Operators and the owner; with ``request_seq``, the requester of a release naming it.
+    """
     reader = authenticate(request)
     gw = get_gateway(request)
-    row = get_readable_row(gw, header_hash, reader)
+    row = get_release_row(gw, header_hash, reader, None, request_seq)
     admit(request)
     anchor, proof = gw.anchorer.get_batch_proof(row)
     return {

@@ -13,7 +13,7 @@ from carchain.gateway.routes.access import get_gateway
 router = APIRouter(tags=["uploads"])
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_limited_body(request: Request, limit: int) -> bytes:
     """Return the request body; ``BatchTooLarge`` as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -32,7 +32,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def submit_batch(request: Request) -> dict[str, Any]:
     """Upload one batch (MessagePack ``SubmittedBatch``); 200 only once it is durable."""
     gw = get_gateway(request)
-    raw = await _read_body(request, gw.ingestor.limits.max_upload_bytes)
+    raw = await read_limited_body(request, gw.ingestor.limits.max_upload_bytes)
     receipt = await run_in_threadpool(gw.process_batch, raw)
     return {"header_hash": receipt.header_hash.hex(), "received": receipt.received}
 

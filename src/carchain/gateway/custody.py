@@ -1,0 +1,153 @@
+"""The custody service: the OEM custodian's work, run as a loop inside the gateway process.
+
+Each round (``CustodyService.step``) reads the new events of the OEM's access
+log on chain from the cursor in the gateway journal (``custody_journal``):
+every ``approved`` request becomes a release task, every ``erasure_request`` an
+erasure task. Then it works the open tasks, oldest first:
+
+- release (``custody_release``): non-sensitive categories only; the package is
+  sealed to the requester, stored under ``releases/`` and ``access.release`` is
+  posted with the OEM key. A request with a sensitive category is left to the
+  owner (``owner_only``); one the chain refuses (grant withdrawn or expired) is
+  recorded ``refused`` and not retried.
+- erasure (``custody_erasure``): the scope's key envelopes are destroyed and
+  ``erasure.complete`` posted with the tombstone; under a legal hold the task
+  waits and is tried again every round until the hold is lifted.
+
+The loop needs the custodian's signing key (``gateway init --custodian-key-file``);
+without it the service is off and ``status`` says so. Transient failures (node
+down, a nonce taken) back off like the anchoring loop and show in ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from carchain.core.access_log import EventKind, get_oem_access_log_page, get_oem_log_size
+from carchain.crypto.signing import SigningKey
+from carchain.errors import CarchainError, NodeUnavailable
+from carchain.gateway.custody_erasure import ErasureContext, process_erasure_task
+from carchain.gateway.custody_journal import (
+    ERASURE,
+    RELEASE,
+    CustodyJournal,
+    CustodyTask,
+)
+from carchain.gateway.custody_release import ReleaseContext, process_release_task
+from carchain.gateway.ingest import Ingestor
+from carchain.gateway.journal import Journal
+from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
+from carchain.storage.blobstore import FileBlobStore
+
+log = logging.getLogger("carchain.gateway.custody")
+PAGE = 100
+TASKS_PER_STEP = 50
+_TASK_OF_EVENT = {EventKind.APPROVED.value: RELEASE, EventKind.ERASURE_REQUEST.value: ERASURE}
+
+
+class LockedAccount(Account):
+    """An account whose sends hold a lock shared with the anchoring loop (one OEM key,
+    one nonce sequence: the two loops never sign with the same nonce)."""
+
+    def __init__(self, client: Client, key: SigningKey, lock: threading.Lock) -> None:
+        super().__init__(client, key)
+        self.lock = lock
+
+    def send(
+        self, body: msgspec.Struct, mode: Literal["sync", "commit"] = "commit"
+    ) -> dict[str, Any]:
+        """Resync and send under the shared lock."""
+        with self.lock:
+            self.resync()
+            return super().send(body, mode)
+
+
+class CustodyService:
+    """One OEM's custody work over the gateway's journal, stores and node."""
+
+    def __init__(
+        self,
+        oem: str,
+        custodian_key: SigningKey,
+        account: Account,
+        journal: Journal,
+        custody: CustodyJournal,
+        ingestor: Ingestor,
+        stores: tuple[FileBlobStore, FileBlobStore, FileBlobStore],
+    ) -> None:
+        keys, releases, tombstones = stores
+        self.oem = oem
+        self.custody = custody
+        self.view = ChainView(account.client)
+        self.release_ctx = ReleaseContext(
+            self.view, account, journal, keys, releases, custodian_key
+        )
+        self.erasure_ctx = ErasureContext(self.view, account, journal, ingestor, tombstones)
+
+    def process_new_events(self) -> int:
+        """Turn the next page of the OEM's access log into tasks; return how many events."""
+        size = get_oem_log_size(self.view, self.oem)
+        cursor = self.custody.get_cursor()
+        if cursor >= size:
+            return 0
+        top = min(cursor + PAGE, size)
+        page = get_oem_access_log_page(self.view, self.oem, top, top - cursor)
+        if len(page) != top - cursor:
+            raise NodeUnavailable("the node answered an OEM access-log page with a gap")
+        tasks = [
+            (_TASK_OF_EVENT[e.kind], e.vehicle_id, e.ref)
+            for _, e in sorted(page, key=lambda p: p[0])
+            if e.kind in _TASK_OF_EVENT
+        ]
+        self.custody.add_tasks_and_advance(tasks, top, cursor)
+        return top - cursor
+
+    def process_task(self, task: CustodyTask) -> None:
+        """Work one task and record its new state."""
+        if task.kind == RELEASE:
+            state, detail = process_release_task(self.release_ctx, task.vehicle_id, task.seq)
+        else:
+            state, detail = process_erasure_task(self.erasure_ctx, task.vehicle_id, task.seq)
+        if (state, detail) != (task.state, task.detail):
+            log.info("custody %s %s #%d: %s", task.kind, task.vehicle_id, task.seq, state)
+            self.custody.set_task_state(task, state, detail)
+
+    def step(self) -> bool:
+        """Read new events and work the open tasks; return whether any event was new."""
+        fresh = self.process_new_events()
+        for task in self.custody.get_open_tasks(TASKS_PER_STEP):
+            self.process_task(task)
+        return fresh > 0
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the status fields of the service (flat)."""
+        counts = self.custody.count_by_state()
+        return {
+            "custody_cursor": self.custody.get_cursor(),
+            **{f"custody_{k.replace(':', '_')}": v for k, v in sorted(counts.items())},
+        }
+
+
+def run_custody_loop(
+    service: CustodyService, health: Any, stop: threading.Event, interval_s: float
+) -> None:
+    """Run ``service.step`` until ``stop`` is set, backing off on failures (``health``
+    is an ``AnchoringHealth``-like recorder)."""
+    while not stop.is_set():
+        try:
+            busy = service.step()
+        except CarchainError as exc:
+            delay = health.record_failure(exc, int(time.time() * 1000), interval_s)
+            log.warning("custody failed, retrying in %.1f s: %s", delay, exc.code)
+            stop.wait(delay)
+            continue
+        health.record_success()
+        if not busy:
+            stop.wait(interval_s)

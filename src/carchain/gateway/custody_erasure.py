@@ -1,0 +1,120 @@
+"""The custodian's half of an erasure: crypto-shred the scope's key envelopes, post the tombstone.
+
+A category key is per vehicle x epoch (UTC day) x category, so erasing a window
+destroys the envelopes of every epoch the window touches, whole days (a key
+cannot be destroyed for part of its day). The key refs come from the headers of
+the vehicle's batches in the journal. A legal hold in force over any part of
+those days blocks the erasure: nothing is destroyed, the task waits and is tried
+again each round until the hold is lifted.
+
+The tombstone blob (``tombstones`` namespace) lists ALL destroyed key refs; its
+SHA-256 is the ``tombstone_hash`` on chain. ``erasure.complete`` carries at most
+``MAX_DESTROYED`` refs: the first ones, sorted; the tombstone holds the rest.
+Release packages sealed before the erasure stay: their requesters already hold
+those segment keys (the access log says who).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from carchain.core.erasure import (
+    MAX_DESTROYED,
+    CompleteErasure,
+    Erasure,
+    ErasureStatus,
+    get_erasure,
+)
+from carchain.core.holds import get_covering_holds
+from carchain.data.batches import decode_signed_header
+from carchain.errors import ErasureNotOpen, LegalHoldActive
+from carchain.gateway.custody_journal import ERASED, WAITING
+from carchain.gateway.ingest import Ingestor
+from carchain.gateway.journal import Journal
+from carchain.sdk.account import Account
+from carchain.sdk.chainview import ChainView
+from carchain.storage.blobstore import FileBlobStore
+
+DAY_MS = 86_400_000
+TOMBSTONE_LABEL = "carchain/tombstone/v1"
+MAX_SCOPE_ROWS = 1_000_000
+
+
+class TombstoneDoc(msgspec.Struct, array_like=True, frozen=True):
+    """What an erasure destroyed, in full: its ``tombstone_hash`` is the SHA-256 of this."""
+
+    label: str
+    vehicle_id: str
+    erasure_seq: int
+    categories: list[str]
+    epochs: list[int]
+    destroyed: list[bytes]
+
+
+@dataclass
+class ErasureContext:
+    """What the erasure step works with."""
+
+    view: ChainView
+    account: Account
+    journal: Journal
+    ingestor: Ingestor
+    tombstones: FileBlobStore
+
+
+def compute_scope_days(erasure: Erasure) -> tuple[int, int]:
+    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches."""
+    first = erasure.data_from_ms // DAY_MS
+    last = erasure.data_until_ms // DAY_MS
+    return first * DAY_MS, (last + 1) * DAY_MS - 1
+
+
+def get_scope_refs(journal: Journal, erasure: Erasure) -> tuple[list[int], list[bytes]]:
+    """Return the epochs and the key refs of every envelope of the erasure's scope."""
+    start, end = compute_scope_days(erasure)
+    epochs = set(range(start // DAY_MS, end // DAY_MS + 1))
+    wanted = set(erasure.categories)
+    refs: set[bytes] = set()
+    for row in journal.find_batches(erasure.vehicle_id, start, end, MAX_SCOPE_ROWS):
+        h = decode_signed_header(row.header).header
+        if h.epoch in epochs:
+            refs |= {s.key_ref for s in h.segments if s.category in wanted}
+    return sorted(epochs), sorted(refs)
+
+
+def compute_tombstone(erasure: Erasure, epochs: list[int], refs: list[bytes]) -> bytes:
+    """Return the encoded tombstone of an erasure (canonical: same scope, same bytes)."""
+    doc = TombstoneDoc(
+        TOMBSTONE_LABEL, erasure.vehicle_id, erasure.seq, list(erasure.categories), epochs, refs
+    )
+    return msgspec.msgpack.encode(doc)
+
+
+def is_held(view: ChainView, erasure: Erasure) -> bool:
+    """Return whether a legal hold in force covers any part of the days to be shredded."""
+    start, end = compute_scope_days(erasure)
+    return bool(get_covering_holds(view, erasure.vehicle_id, erasure.categories, start, end))
+
+
+def process_erasure_task(ctx: ErasureContext, vehicle_id: str, erasure_seq: int) -> tuple[str, str]:
+    """Shred an erasure request's scope and post ``erasure.complete``; return
+    ``(state, detail)``. Under a legal hold nothing is destroyed: ``WAITING``."""
+    erasure = get_erasure(ctx.view, vehicle_id, erasure_seq)
+    if erasure.status == ErasureStatus.COMPLETE:
+        return ERASED, "complete on chain"
+    if erasure.status == ErasureStatus.HELD or is_held(ctx.view, erasure):
+        return WAITING, "legal_hold_active"
+    epochs, refs = get_scope_refs(ctx.journal, erasure)
+    for ref in refs:
+        ctx.ingestor.shred_key_envelope(ref)
+    tombstone_hash = ctx.tombstones.put(compute_tombstone(erasure, epochs, refs))
+    body = CompleteErasure(vehicle_id, erasure_seq, refs[:MAX_DESTROYED], tombstone_hash)
+    try:
+        ctx.account.send(body)
+    except LegalHoldActive:
+        return WAITING, "legal_hold_active"
+    except ErasureNotOpen:
+        return ERASED, "complete on chain"
+    return ERASED, f"{len(refs)} key envelopes destroyed"
