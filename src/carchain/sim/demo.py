@@ -27,6 +27,7 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import compute_vin_commitment, compute_vin_salt, compute_vin_with_check_digit
+from carchain.sim.claim import process_claim_fetch
 from carchain.sim.consortium import create_consortium
 from carchain.sim.drive import DataPlane, Driver, DriveStats, run_drive
 from carchain.sim.embedded import EmbeddedNode
@@ -257,7 +258,9 @@ def process_drive(
 
 def process_sharing(demo: _Demo, plane: DataPlane) -> None:
     """Consent and sharing on the crashed car, while the gateways still serve."""
-    demo.sharing = run_sharing(demo.console, plane, demo.accounts, demo.chain_id)
+    demo.sharing = run_sharing(
+        demo.console, plane, demo.accounts, demo.chain_id, fetch_claim=process_claim_fetch
+    )
 
 
 def compute_summary(

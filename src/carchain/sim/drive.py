@@ -173,7 +173,12 @@ def run_drive(
         gateways = {
             oem: stack.enter_context(
                 EmbeddedGateway(
-                    data_dir / f"gateway-{oem}", oem, key, custodians[oem].public_key, client.url
+                    data_dir / f"gateway-{oem}",
+                    oem,
+                    key,
+                    custodians[oem].public_key,
+                    client.url,
+                    custodian_key=custodians[oem],  # the custody service releases and shreds
                 )
             )
             for oem, key in oem_keys.items()
@@ -196,13 +201,13 @@ def run_drive(
                 client, gclients[sold.oem], sold, oem_keys[sold.oem], recorders[sold.vehicle_id]
             )
         _count_anchors(client, start_height, stats)
+        stats.seconds = time.monotonic() - started
+        console.print(
+            f"data plane: {stats.vehicles} vehicles drove an hour: {stats.records} records, "
+            f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
+        )
         if after is not None:
             after(DataPlane(client, gateways, custodians, drivers, crashed, stats))
-    stats.seconds = time.monotonic() - started
-    console.print(
-        f"data plane: {stats.vehicles} vehicles drove an hour: {stats.records} records, "
-        f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
-    )
     return stats
 
 

@@ -29,11 +29,14 @@ from carchain.core import access, access_releases, erasure
 from carchain.core.access import RequestAccess
 from carchain.core.access_log import AccessEvent
 from carchain.core.consents import GrantConsent, Purpose, WithdrawConsent
+from carchain.crypto.signing import SigningKey
+from carchain.data.custody import open_category_key
 from carchain.data.records import EdrEvent
 from carchain.errors import CarchainError
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
+from carchain.sdk.gateway_client import GatewayClient
 from carchain.sim.drive import DataPlane
 
 INSURER = "ping-an"
@@ -199,16 +202,48 @@ def process_erasure(console: Console, plane: DataPlane, p: Parties, s: SharingSu
     """The owner asks for erasure of the crash's categories; the custody service shreds."""
     vid = s.vehicle_id
     lo, hi = compute_crash_window(plane)
-    res = p.owner.send(erasure.RequestErasure(vid, EDR_CATEGORIES, lo, hi - 1))
-    seq = get_event_seq(res, "erasure_requested", "seq")
-    record = wait_erasure_done(plane.client, vid, seq)
-    s.erasure_status = record.status.value
-    tomb = erasure.get_tombstone_optional(ChainView(plane.client), vid, seq)
-    s.erasure_destroyed = 0 if tomb is None else len(tomb.destroyed)
+    url = plane.gateways[plane.crashed.oem].url
+    with GatewayClient(url, signer=plane.crashed.owner) as owner_gc:
+        refs = get_crash_key_refs(owner_gc, vid, lo, hi)
+        res = p.owner.send(erasure.RequestErasure(vid, EDR_CATEGORIES, lo, hi - 1))
+        seq = get_event_seq(res, "erasure_requested", "seq")
+        record = wait_erasure_done(plane.client, vid, seq)
+        s.erasure_status = record.status.value
+        tomb = erasure.get_tombstone_optional(ChainView(plane.client), vid, seq)
+        s.erasure_destroyed = 0 if tomb is None else len(tomb.destroyed)
+        if tomb is not None:
+            s.owner_after_erasure = compute_owner_after_erasure(
+                owner_gc, plane.crashed.owner, refs, tomb.destroyed
+            )
     console.print(
-        f"erasure: the owner asks to erase the crash's data → {record.status}"
-        f" ({s.erasure_destroyed} key envelope(s) destroyed)"
+        f"erasure: the owner asks to erase the crash's data → {s.erasure_status}"
+        f" ({s.erasure_destroyed} key envelope(s) destroyed); owner: {s.owner_after_erasure}"
     )
+
+
+def get_crash_key_refs(gc: GatewayClient, vehicle_id: str, lo: int, hi: int) -> list[bytes]:
+    """Return the key refs of the crash batch's segments (the envelopes the owner opens)."""
+    refs: list[bytes] = []
+    for doc in gc.batches(vehicle_id, lo, hi - 1):
+        if lo <= doc["start_ms"] and doc["end_ms"] < hi:
+            refs.extend(bytes.fromhex(seg["key_ref"]) for seg in doc["segments"])
+    return refs
+
+
+def compute_owner_after_erasure(
+    gc: GatewayClient, owner: SigningKey, refs: list[bytes], destroyed: list[bytes]
+) -> str:
+    """Return what the owner can do with the crash's keys after erasure (nothing, if the
+    tombstone names every envelope and the gateway has none of them left)."""
+    if not refs or not set(refs) <= set(destroyed):
+        return "keys not all named in the tombstone (unexpected)"
+    for ref in refs:
+        try:
+            open_category_key(gc.key_envelope(ref), owner)
+            return "still opens a crash key (unexpected)"
+        except CarchainError as exc:
+            code = exc.code
+    return f"cannot open the crash's {len(refs)} category keys ({code})"
 
 
 def get_owner_access_log(client: Client, vehicle_id: str) -> list[LogLine]:
