@@ -81,6 +81,7 @@ class SharingSummary:
     erasure_destroyed: int = 0
     owner_after_erasure: str = ""
     access_log: list[LogLine] = field(default_factory=list)  # newest first, each proven
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ def run_sharing(
     fetch_claim: ClaimFetcher | None = None,
 ) -> SharingSummary:
     """Run the sharing stage on the crashed vehicle of ``plane``; return what happened."""
+    started = time.monotonic()
     client = plane.client
     owner = Account(client, plane.crashed.owner, chain_id)
     parties = Parties(owner, accounts[INSURER], accounts[MAP_PROVIDER], chain_id)
@@ -116,6 +118,7 @@ def run_sharing(
     process_withdrawal(console, plane, parties, grant, s)
     process_erasure(console, plane, parties, s)
     s.access_log = get_owner_access_log(client, s.vehicle_id)
+    s.seconds = time.monotonic() - started
     return s
 
 

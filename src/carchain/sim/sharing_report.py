@@ -41,6 +41,7 @@ def add_sharing_rows(table: Table, s: SharingSummary) -> None:
     table.add_row(
         "access log", f"{len(s.access_log)} entries of {s.vehicle_id}, each verified by proof"
     )
+    table.add_row("sharing stage time", f"{s.seconds:.1f} s")
 
 
 def compute_access_log_table(s: SharingSummary) -> Table:
