@@ -82,6 +82,7 @@ def test_withdrawn_grant_refuses_the_next_request(sharing: SharingSummary, chain
 
 
 def test_erasure_completes_and_the_owner_cannot_open_the_keys(sharing: SharingSummary) -> None:
+    assert sharing.owner_before_erasure == len(EDR_ONLY)  # the owner opened them before
     assert sharing.erasure_status == "complete"
     assert sharing.erasure_destroyed >= len(EDR_ONLY)
     assert sharing.owner_after_erasure == "cannot open the crash's 6 category keys (not_found)"

@@ -79,6 +79,7 @@ class SharingSummary:
     map_motion_after: str = ""  # refusal reason after it
     erasure_status: str = ""
     erasure_destroyed: int = 0
+    owner_before_erasure: int = 0  # crash keys the owner opened before the erasure
     owner_after_erasure: str = ""
     access_log: list[LogLine] = field(default_factory=list)  # newest first, each proven
     seconds: float = 0.0
@@ -208,6 +209,9 @@ def process_erasure(console: Console, plane: DataPlane, p: Parties, s: SharingSu
     url = plane.gateways[plane.crashed.oem].url
     with GatewayClient(url, signer=plane.crashed.owner) as owner_gc:
         refs = get_crash_key_refs(owner_gc, vid, lo, hi)
+        for ref in refs:  # before the erasure, the owner opens every one of them
+            open_category_key(owner_gc.key_envelope(ref), plane.crashed.owner)
+        s.owner_before_erasure = len(refs)
         res = p.owner.send(erasure.RequestErasure(vid, EDR_CATEGORIES, lo, hi - 1))
         seq = get_event_seq(res, "erasure_requested", "seq")
         record = wait_erasure_done(plane.client, vid, seq)
@@ -219,7 +223,8 @@ def process_erasure(console: Console, plane: DataPlane, p: Parties, s: SharingSu
                 owner_gc, plane.crashed.owner, refs, tomb.destroyed
             )
     console.print(
-        f"erasure: the owner asks to erase the crash's data → {s.erasure_status}"
+        f"erasure: the owner, who opens the crash's {s.owner_before_erasure} category keys, "
+        f"asks to erase the crash's data → {s.erasure_status}"
         f" ({s.erasure_destroyed} key envelope(s) destroyed); owner: {s.owner_after_erasure}"
     )
 
