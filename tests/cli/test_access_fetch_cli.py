@@ -158,6 +158,7 @@ def test_gateway_start_releases_and_access_fetch(tmp_path: Path, processes: Proc
         files = sorted(p.name for p in out.iterdir())
         assert files == [f"{ups[0].header_hash.hex()}-diagnostics.json"]
         assert "P0420" in (out / files[0]).read_text()
+        assert (out / files[0]).stat().st_mode & 0o077 == 0
         assert log_kinds(client, car.vehicle_id)[0] == "receipt"
 
         # A stranger's fetch is refused by the chain check (not its request).

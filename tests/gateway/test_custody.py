@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from carchain.core.access_releases import get_receipts, get_release_optional
@@ -17,7 +18,7 @@ from carchain.core.holds import LiftHold, PlaceHold, get_hold_count
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_batch_category_keys
-from carchain.data.release import derive_release_items
+from carchain.data.release import decode_release_package, derive_release_items
 from carchain.errors import (
     GatewayConfigError,
     InvalidProof,
@@ -140,6 +141,8 @@ def test_sensitive_request_left_to_owner_who_releases(custody_world: CustodyWorl
     wait_for(lambda: get_task_state(w, RELEASE, car.vehicle_id, seq) == OWNER_ONLY)
     assert get_release_optional(ChainView(w.client), car.vehicle_id, seq) is None
     assert "custody_release_owner_only" in w.gclient.status()
+    with w.requester_gateway() as rg, pytest.raises(Unauthorized):
+        rg.segment_ciphertext(ups[0].header_hash, "location", seq)  # approved, not released
     with GatewayClient(w.gateway.url, signer=car.owner) as og:
         done = release_as_owner(og, w.client, car.owner, car.vehicle_id, seq)
     assert {b.header_hash for b in done.batches} == {u.header_hash for u in ups}
@@ -208,6 +211,11 @@ def test_restart_resumes_from_cursor_without_double_release(custody_world: Custo
     wait_for(lambda: get_task_state(w, RELEASE, car.vehicle_id, first) == "released")
     cursor = w.gateway.gateway.custody.custody.get_cursor()
     w.stop_gateway()
+    stopped = CustodyJournal(w.tmp / "gateway" / "journal.db")
+    try:
+        assert stopped.get_cursor() >= cursor  # on disk, not in memory
+    finally:
+        stopped.close()
     second = w.request(car, ["diagnostics"])  # while the gateway is down
     w.start_gateway()
     assert w.gateway.gateway.custody is not None
@@ -222,8 +230,12 @@ def test_restart_resumes_from_cursor_without_double_release(custody_world: Custo
         for r in (get_release_optional(view, car.vehicle_id, s) for s in (first, second))
         if r is not None
     }
-    stored = set(w.gateway.gateway.releases.iter_digests())
-    assert hashes <= stored
+    store = w.gateway.gateway.releases
+    assert hashes <= set(store.iter_digests())
+    # One package sealed per request: the restarted loop sealed nothing again.
+    sealed = [decode_release_package(store.get(d)) for d in store.iter_digests()]
+    mine = [p.request_seq for p in sealed if p.vehicle_id == car.vehicle_id]
+    assert sorted(mine) == [first, second]
 
 
 class TamperedGateway:
@@ -329,3 +341,64 @@ def test_custody_cursor_and_tasks_survive_reopen(tmp_path: Path) -> None:
         assert again.count_by_state() == {"release:released": 1, "erasure:pending": 1}
     finally:
         again.close()
+
+
+def test_waiting_tasks_come_after_pending_ones(tmp_path: Path) -> None:
+    journal = CustodyJournal(tmp_path / "journal.db")
+    try:
+        journal.add_tasks_and_advance([(ERASURE, "saic:h", 0), (RELEASE, "saic:h", 1)], 2, 0)
+        held = journal.get_open_tasks(10)[0]
+        journal.set_task_state(held, WAITING, "legal_hold_active")
+        assert [t.kind for t in journal.get_open_tasks(1)] == [RELEASE]
+    finally:
+        journal.close()
+
+
+def test_more_refs_than_a_completion_holds_go_to_the_tombstone(
+    custody_world: CustodyWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carchain.gateway import custody_erasure
+
+    monkeypatch.setattr(custody_erasure, "MAX_DESTROYED", 1)
+    w = custody_world
+    car = w.register("saic:cust-11")
+    ups = w.upload_mixed(car)
+    signed = decode_signed_header(header_of(ups[0].body))
+    start, end = signed.header.start_ms - HOUR_MS, signed.header.end_ms + HOUR_MS
+    w.owner_send(car, RequestErasure(car.vehicle_id, ["diagnostics", "motion"], start, end))
+    w.wait_kind(car.vehicle_id, "erasure_complete")
+    tomb = get_tombstone_optional(ChainView(w.client), car.vehicle_id, 0)
+    assert tomb is not None and len(tomb.destroyed) == 1
+    doc = msgspec.msgpack.decode(w.gclient.tombstone(tomb.tombstone_hash))
+    assert tomb.destroyed[0] in doc[5] and len(doc[5]) == 2  # diagnostics and motion keys
+    assert not any(w.gateway.gateway.keys.has(r) for r in doc[5])
+
+
+def test_one_failing_task_does_not_stop_the_others(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    service = w.gateway.gateway.custody
+    assert service is not None
+    real = service.process_task
+
+    def poisoned(task: object) -> None:
+        if getattr(task, "vehicle_id", "") == "saic:cust-12":
+            raise InvalidReleasePackage("poisoned for the test")
+        real(task)  # type: ignore[arg-type]
+
+    service.process_task = poisoned  # type: ignore[method-assign]
+    try:
+        bad = w.register("saic:cust-12")
+        w.upload_mixed(bad)
+        w.grant(bad, ["diagnostics"])
+        bad_seq = w.request(bad, ["diagnostics"])
+        good = w.register("saic:cust-13")
+        w.upload_mixed(good)
+        w.grant(good, ["diagnostics"])
+        w.request(good, ["diagnostics"])
+        w.wait_kind(good.vehicle_id, "release")
+        task = service.custody.get_task_optional(RELEASE, bad.vehicle_id, bad_seq)
+        assert task is not None and task.state == "pending"
+        assert task.detail == "error: invalid_release_package"
+    finally:
+        service.process_task = real  # type: ignore[method-assign]
+    w.wait_kind(bad.vehicle_id, "release")  # once the fault is gone, it goes out

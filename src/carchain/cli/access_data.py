@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,11 @@ def write_segments(out: Path, segments: list[ReleasedSegment]) -> None:
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for s in segments:
         doc = [{"kind": p.kind, "index": p.index, "fields": p.fields} for p in s.projections]
-        (out / f"{s.header_hash.hex()}-{s.category}.json").write_text(json.dumps(doc, indent=1))
+        path = out / f"{s.header_hash.hex()}-{s.category}.json"
+        # Decrypted personal data: readable by this user only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(doc, indent=1))
 
 
 def print_segments(segments: list[ReleasedSegment]) -> None:

@@ -30,7 +30,7 @@ import msgspec
 
 from carchain.core.access_log import EventKind, get_oem_access_log_page, get_oem_log_size
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError, NodeUnavailable
+from carchain.errors import CarchainError, InvalidNonce, NodeUnavailable, TransportError
 from carchain.gateway.custody_erasure import ErasureContext, process_erasure_task
 from carchain.gateway.custody_journal import (
     ERASURE,
@@ -120,10 +120,21 @@ class CustodyService:
             self.custody.set_task_state(task, state, detail)
 
     def step(self) -> bool:
-        """Read new events and work the open tasks; return whether any event was new."""
+        """Read new events and work the open tasks; return whether any event was new.
+
+        A node that does not answer (or a nonce taken) stops the round: the loop backs
+        off. Any other typed error is recorded on its task, which stays open, and the
+        round goes on: one bad task does not hold up the others.
+        """
         fresh = self.process_new_events()
         for task in self.custody.get_open_tasks(TASKS_PER_STEP):
-            self.process_task(task)
+            try:
+                self.process_task(task)
+            except (TransportError, InvalidNonce):
+                raise
+            except CarchainError as exc:
+                log.warning("custody %s #%d failed: %s", task.kind, task.seq, exc.code)
+                self.custody.set_task_state(task, task.state, f"error: {exc.code}")
         return fresh > 0
 
     def to_dict(self) -> dict[str, object]:

@@ -109,12 +109,13 @@ class CustodyJournal:
             )
 
     def get_open_tasks(self, limit: int) -> list[CustodyTask]:
-        """Return up to ``limit`` tasks still to do, oldest first."""
+        """Return up to ``limit`` tasks still to do: pending ones first (oldest first), then
+        waiting ones, so that erasures held for months do not hold up new work."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT kind, vehicle_id, seq, state, detail, attempts FROM custody_tasks "
-                "WHERE state IN (?, ?) ORDER BY added LIMIT ?",
-                (*OPEN_STATES, limit),
+                "WHERE state IN (?, ?) ORDER BY state = ?, added LIMIT ?",
+                (*OPEN_STATES, WAITING, limit),
             ).fetchall()
         return [CustodyTask(*r) for r in rows]
 
