@@ -449,7 +449,7 @@ def test_demo_50_vehicles(processes: Processes, tmp_path: Path) -> None:
     text = out.decode()
     assert proc.returncode == 0, err.decode()
     rows = dict(re.findall(r"│ ([^│]+?)\s+│ ([^│]+?)\s+│", text))
-    assert rows["members"] == "9"  # eight founders + the insurer voted in
+    assert rows["members"] == "10"  # eight founders + the insurer and the map provider
     assert rows["vehicles registered"] == "50"
     assert rows["transfers / key rotations / revocations"] == "20 / 10 / 10"
     blocks, txs = int(rows["blocks"]), int(rows["transactions"])

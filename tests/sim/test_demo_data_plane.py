@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
-from carchain.sim.demo import run_demo
+from tests.sim.conftest import DemoRun
 
 
-def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
-    out = io.StringIO()
-    summary = run_demo(Console(file=out, width=200), vehicles=60, bundle_dir=tmp_path / "proof")
+def test_demo_drives_anchors_and_verifies(demo_run: DemoRun, tmp_path: Path) -> None:
+    summary = demo_run.summary
+    shutil.copytree(demo_run.bundle_dir, tmp_path / "proof")
     data = summary.data
     assert data is not None
-    assert data.vehicles == 20 and data.batches == 20
+    # One batch per car, and the crashed car's EDR event in a batch of its own (so 3).
+    assert data.vehicles == 20 and data.batches == 22
     assert data.records > 20 * 100 and data.upload_bytes > data.record_bytes > 0
     assert data.anchor_txs >= 3  # at least one per OEM gateway
     assert data.max_anchors_per_gateway_block == 1
@@ -28,7 +27,7 @@ def test_demo_drives_anchors_and_verifies(tmp_path: Path) -> None:
     # and the same batch under the seller's key is refused.
     assert "the seller cannot open it" in data.resale
     assert "old key was refused (invalid_key_envelope)" in data.resale
-    text = out.getvalue()
+    text = demo_run.console
     assert "record verified end to end" in text and "anchor transactions" in text
 
     bundle = tmp_path / "proof" / "bundle.json"

@@ -27,9 +27,12 @@ from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import compute_vin_commitment, compute_vin_salt, compute_vin_with_check_digit
+from carchain.sim.claim import process_claim_fetch
 from carchain.sim.consortium import create_consortium
-from carchain.sim.drive import Driver, DriveStats, run_drive
+from carchain.sim.drive import DataPlane, Driver, DriveStats, run_drive
 from carchain.sim.embedded import EmbeddedNode
+from carchain.sim.sharing import INSURER, MAP_PROVIDER, SharingSummary, run_sharing
+from carchain.sim.sharing_report import add_sharing_rows, compute_access_log_table
 
 BATCH = 250
 
@@ -50,6 +53,7 @@ class DemoSummary:
     verified_height: int
     seconds: float
     data: DriveStats | None = None
+    sharing: SharingSummary | None = None
 
 
 def _wait_committed(client: Client, tx_hash: bytes, timeout_s: float = 60.0) -> None:
@@ -77,6 +81,7 @@ class _Demo:
     oems: list[str]
     owners: dict[str, SigningKey] = field(default_factory=dict)
     vehicle_keys: dict[str, SigningKey] = field(default_factory=dict)
+    sharing: SharingSummary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,10 @@ def run_demo(
     vehicles: int = 1000,
     home: Path | None = None,
     bundle_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> DemoSummary:
-    """Run the whole demo on an embedded node in ``home`` (a temporary folder by default)."""
+    """Run the whole demo on an embedded node in ``home`` and gateways in ``data_dir``
+    (temporary folders by default)."""
     started = time.monotonic()
     consortium = create_consortium()
     assert consortium.genesis is not None  # create_consortium always sets it
@@ -109,21 +116,23 @@ def run_demo(
                 m: Account(client, k, consortium.chain_id) for m, k in consortium.keys.items()
             }
             demo = _Demo(console, client, consortium.chain_id, accounts, consortium.oems)
-            process_admit_insurer(demo)
+            process_admit_member(demo, INSURER, "Ping An Insurance", "insurer")
+            process_admit_member(demo, MAP_PROVIDER, "AutoNavi Maps", "service_provider")
             ids = process_register_fleet(demo, vehicles)
             events = process_life_events(demo, ids)
             process_forbidden_revocation(demo, ids)
             oem_keys = {oem: consortium.keys[oem] for oem in demo.oems}
-            data = process_drive(demo, ids, events, oem_keys, Path(tmp) / "data-plane", bundle_dir)
+            plane_dir = data_dir or Path(tmp) / "data-plane"
+            data = process_drive(demo, ids, events, oem_keys, plane_dir, bundle_dir)
             summary, record = compute_summary(demo, events, data, started)
             _print_summary(console, summary, record)
     return summary
 
 
-def process_admit_insurer(demo: _Demo) -> None:
-    """Governance: admit an insurer by a 2/3 vote of the founders."""
-    insurer = SigningKey.generate()
-    action = gov.AddMember("ping-an", "Ping An Insurance", ["insurer"], insurer.public_key)
+def process_admit_member(demo: _Demo, member_id: str, name: str, role: str) -> None:
+    """Governance: admit a member by a 2/3 vote of the founders; keep its account."""
+    key = SigningKey.generate()
+    action = gov.AddMember(member_id, name, [role], key.public_key)
     res = demo.accounts["miit"].send(gov.Propose(action))
     pid = int(
         next(
@@ -135,7 +144,8 @@ def process_admit_insurer(demo: _Demo) -> None:
     for voter in ("saic", "geely", "vw-china", "bosch", "audit-cn"):
         demo.accounts[voter].send(gov.Vote(pid, True))
     status = demo.client.proposal(pid)["status"]
-    demo.console.print(f"governance: proposal {pid} to admit Ping An Insurance → {status}")
+    demo.console.print(f"governance: proposal {pid} to admit {name} → {status}")
+    demo.accounts[member_id] = Account(demo.client, key, demo.chain_id)
 
 
 def _build_registration(demo: _Demo, i: int) -> bytes:
@@ -242,6 +252,14 @@ def process_drive(
         data_dir,
         revoked=driver(events.revocations[0]) if events.revocations else None,
         bundle_dir=bundle_dir,
+        after=lambda plane: process_sharing(demo, plane),
+    )
+
+
+def process_sharing(demo: _Demo, plane: DataPlane) -> None:
+    """Consent and sharing on the crashed car, while the gateways still serve."""
+    demo.sharing = run_sharing(
+        demo.console, plane, demo.accounts, demo.chain_id, fetch_claim=process_claim_fetch
     )
 
 
@@ -269,6 +287,7 @@ def compute_summary(
         verified_height=verified.height,
         seconds=time.monotonic() - started,
         data=data,
+        sharing=demo.sharing,
     )
     return summary, record
 
@@ -292,8 +311,12 @@ def _print_summary(console: Console, s: DemoSummary, record: object) -> None:
     )
     if s.data is not None:
         _add_data_rows(table, s.data)
+    if s.sharing is not None:
+        add_sharing_rows(table, s.sharing)
     table.add_row("elapsed", f"{s.seconds:.1f} s")
     console.print(table)
+    if s.sharing is not None:
+        console.print(compute_access_log_table(s.sharing))
     if isinstance(record, dict):
         console.print(
             f"  {s.verified_vehicle}: owner transferred "

@@ -18,7 +18,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -86,6 +86,21 @@ class DriveStats:
     verified: VerifiedRecord | None = None
     resale: str = ""
     seconds: float = 0.0
+    start_ms: int = 0  # when the simulated hour began
+    interval_ms: int = 0
+    crash_ms: int = 0  # the crashed vehicle's EDR event time (0: no crash)
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlane:
+    """The running data plane, for stages that use it after the drive (sharing)."""
+
+    client: Client
+    gateways: dict[str, EmbeddedGateway]
+    custodians: dict[str, SigningKey]
+    drivers: list[Driver]
+    crashed: Driver
+    stats: DriveStats
 
 
 def generate_records(
@@ -142,26 +157,35 @@ def run_drive(
     interval_ms: int = 30_000,
     window_ms: int = HOUR_MS,
     bundle_dir: Path | None = None,
+    after: Callable[[DataPlane], None] | None = None,
 ) -> DriveStats:
-    """Drive ``drivers`` for a simulated hour through one embedded gateway per OEM."""
+    """Drive ``drivers`` for a simulated hour through one embedded gateway per OEM.
+
+    ``after`` runs once the drive is done, while the gateways still serve.
+    """
     started = time.monotonic()
-    stats = DriveStats(vehicles=len(drivers))
-    start_height = int(client.status()["height"])
     start_ms = int(time.time() * 1000) - HOUR_MS
+    stats = DriveStats(vehicles=len(drivers), start_ms=start_ms, interval_ms=interval_ms)
+    start_height = int(client.status()["height"])
     custodians = {oem: SigningKey.generate() for oem in oem_keys}
     crashed = drivers[0]
     with ExitStack() as stack:
         gateways = {
             oem: stack.enter_context(
                 EmbeddedGateway(
-                    data_dir / f"gateway-{oem}", oem, key, custodians[oem].public_key, client.url
+                    data_dir / f"gateway-{oem}",
+                    oem,
+                    key,
+                    custodians[oem].public_key,
+                    client.url,
+                    custodian_key=custodians[oem],  # the custody service releases and shreds
                 )
             )
             for oem, key in oem_keys.items()
         }
         gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
         recorders = {d.vehicle_id: _make_recorder(d, custodians, window_ms) for d in drivers}
-        uploads = _record_fleet(drivers, recorders, start_ms, interval_ms)
+        uploads = _record_fleet(drivers, recorders, start_ms, interval_ms, stats)
         stats.records = sum(u.record_count for _, u in uploads)
         stats.record_bytes = sum(u.plaintext_bytes for _, u in uploads)
         stats.upload_bytes = sum(u.size for _, u in uploads)
@@ -176,12 +200,14 @@ def run_drive(
             stats.resale = _sell_car(
                 client, gclients[sold.oem], sold, oem_keys[sold.oem], recorders[sold.vehicle_id]
             )
-    _count_anchors(client, start_height, stats)
-    stats.seconds = time.monotonic() - started
-    console.print(
-        f"data plane: {stats.vehicles} vehicles drove an hour: {stats.records} records, "
-        f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
-    )
+        _count_anchors(client, start_height, stats)
+        stats.seconds = time.monotonic() - started
+        console.print(
+            f"data plane: {stats.vehicles} vehicles drove an hour: {stats.records} records, "
+            f"{stats.batches} batches, {stats.anchor_txs} anchor transactions"
+        )
+        if after is not None:
+            after(DataPlane(client, gateways, custodians, drivers, crashed, stats))
     return stats
 
 
@@ -198,14 +224,27 @@ def _make_recorder(d: Driver, custodians: dict[str, SigningKey], window_ms: int)
 
 
 def _record_fleet(
-    drivers: list[Driver], recorders: dict[str, VehicleRecorder], start_ms: int, interval_ms: int
+    drivers: list[Driver],
+    recorders: dict[str, VehicleRecorder],
+    start_ms: int,
+    interval_ms: int,
+    stats: DriveStats,
 ) -> list[tuple[str, Upload]]:
-    """Return every ``(oem, upload)`` the fleet's hour of driving produces (the first crashes)."""
+    """Return every ``(oem, upload)`` the fleet's hour of driving produces (the first crashes).
+
+    An EDR event goes into a batch of its own (the car uploads it at once), so a
+    grant over the crash's moment covers that record and no other.
+    """
     uploads: list[tuple[str, Upload]] = []
     for i, d in enumerate(drivers):
         rec = recorders[d.vehicle_id]
         crash = d is drivers[0]
         for t, record in generate_records(i, start_ms, HOUR_MS, interval_ms, crash):
+            if isinstance(record, EdrEvent):
+                stats.crash_ms = t
+                uploads.extend((d.oem, u) for u in [*rec.flush(), *rec.add_at(record, t)])
+                uploads.extend((d.oem, u) for u in rec.flush())
+                continue
             uploads.extend((d.oem, u) for u in rec.add_at(record, t))
         uploads.extend((d.oem, u) for u in rec.flush())
     return uploads
