@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_access_log_lists_every_step_newest_first(
     erased = next(e for e in log if e.kind == EventKind.ERASURE_COMPLETE)
     assert erased.seq > receipt.seq
     # The same log, read and proven again against the reopened chain.
-    events, _ = chain.access_log_verified(sharing.vehicle_id, None, 100)
+    events = chain.access_log(sharing.vehicle_id, None, 100).events
     assert [(e.seq, e.kind) for e in events] == [(e.seq, e.kind) for e in log]
     assert "access log of " + sharing.vehicle_id in demo_run.console
 
@@ -115,15 +116,18 @@ def test_access_log_lists_every_step_newest_first(
 def test_access_log_entry_that_was_tampered_with_is_refused(
     sharing: SharingSummary, chain: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = chain.access_log
+    real = chain.access_log_doc
 
-    def forged(vehicle_id: str, before: int | None = None, limit: int = 20) -> dict[str, object]:
-        doc = real(vehicle_id, before, limit)
-        value = bytearray.fromhex(doc["events"][0]["value"])
+    def forged(
+        vehicle_id: str, before: int | None = None, limit: int = 20, height: int = 0
+    ) -> dict[str, Any]:
+        doc = real(vehicle_id, before, limit, height)
+        record = doc["events"][0]["record"]
+        value = bytearray.fromhex(record["value"])
         value[-1] ^= 1
-        doc["events"][0]["value"] = value.hex()
+        record["value"] = value.hex()
         return doc
 
-    monkeypatch.setattr(chain, "access_log", forged)
+    monkeypatch.setattr(chain, "access_log_doc", forged)
     with pytest.raises(InvalidProof):
-        chain.access_log_verified(sharing.vehicle_id, None, 100)
+        chain.access_log(sharing.vehicle_id, None, 100)

@@ -259,9 +259,11 @@ def get_owner_access_log(client: Client, vehicle_id: str) -> list[LogLine]:
     size and entries are checked by proof against an app hash (``InvalidProof`` if not)."""
     lines: list[LogLine] = []
     cursor: int | None = None
+    height = 0  # the first page names the state height; the others are read at it
     while True:
-        events, cursor = client.access_log_verified(vehicle_id, cursor, LOG_PAGE)
-        lines.extend(compute_log_line(e) for e in events)
+        page = client.access_log(vehicle_id, cursor, LOG_PAGE, height)
+        lines.extend(compute_log_line(e) for e in page.events)
+        cursor, height = page.next_before, page.height
         if cursor is None:
             return lines
 
