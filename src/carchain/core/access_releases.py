@@ -30,7 +30,7 @@ from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.transactions import encode
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import Vehicle, get_vehicle, get_vehicle_optional
 from carchain.crypto.hashing import compute_sha256
 from carchain.errors import (
@@ -287,7 +287,7 @@ def process_release(
 ) -> None:
     """Record the release of an approved request's keys; log it."""
     vehicle = get_vehicle(view, body.vehicle_id)
-    consents.validate_seq(body.request_seq, "request seq")
+    validate_seq(body.request_seq, "request seq")
     request = get_request(view, body.vehicle_id, body.request_seq)
     oem = _validate_releaser(view, signer, vehicle, request.categories)
     validate_release(view, ctx, vehicle, request, body)
@@ -345,7 +345,7 @@ def process_receipt(
     view: KVView, ctx: BlockContext, signer: bytes, body: ReceiptAccess, fx: Effects
 ) -> None:
     """Record the requester's receipt for batches of a release; log it."""
-    consents.validate_seq(body.request_seq, "request seq")
+    validate_seq(body.request_seq, "request seq")
     request = get_request(view, body.vehicle_id, body.request_seq)
     ids = {"vehicle_id": body.vehicle_id, "request_seq": body.request_seq}
     if signer != request.requester:

@@ -37,7 +37,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import get_vehicle
 from carchain.errors import ErasureNotOpen, InvalidBody, InvalidState, Unauthorized
 
@@ -328,6 +328,7 @@ def process_complete(
         raise Unauthorized("only the vehicle's own OEM may do this", vehicle_id=body.vehicle_id)
     validate_destroyed(body.destroyed)
     validate_digest(body.tombstone_hash, "tombstone hash")
+    validate_seq(body.erasure_seq, "erasure seq")
     erasure = get_erasure(view, body.vehicle_id, body.erasure_seq)
     if erasure.status == ErasureStatus.COMPLETE:
         raise ErasureNotOpen(

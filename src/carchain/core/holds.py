@@ -25,7 +25,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import get_vehicle
 from carchain.errors import HoldNotInForce, InvalidBody, InvalidState, LegalHoldActive, NotHoldOwner
 
@@ -199,6 +199,7 @@ def process_lift(
 ) -> LegalHold:
     """Lift a legal hold (by the court member that placed it); return the lifted hold."""
     court = members.validate_active_member(view, signer, Role.COURT)
+    validate_seq(body.hold_seq, "hold seq")
     hold = get_hold(view, body.vehicle_id, body.hold_seq)
     if hold.court != court.member_id:
         raise NotHoldOwner(
