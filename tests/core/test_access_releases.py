@@ -265,3 +265,34 @@ def test_no_state_record_holds_plaintext_personal_data(world: CoreChain) -> None
         is_hex_digest = len(event.detail) == 64 and set(event.detail) <= set("0123456789abcdef")
         assert event.detail in codes or is_hex_digest or event.detail == "", event
         assert set(event.categories) <= {"diagnostics"}
+
+
+# --- release after an erasure --------------------------------------------------------
+
+
+def _erase(world: CoreChain, from_ms: int, until_ms: int) -> None:
+    """The owner erases saic:1's diagnostics in the inclusive window; the OEM completes."""
+    from carchain.core.erasure import CompleteErasure, RequestErasure, get_erasure_count
+
+    seq = get_erasure_count(world.state, "saic:1")
+    world.send("owner-a", RequestErasure("saic:1", ["diagnostics"], from_ms, until_ms))
+    world.send("saic", CompleteErasure("saic:1", seq, [bytes(32)], bytes(32)))
+
+
+@pytest.mark.parametrize("releaser", ["saic", "owner-a"])
+def test_invalid_release_of_data_erased_after_the_approval(world: CoreChain, releaser: str) -> None:
+    """The custodian said it destroyed the keys: a release of that scope is a lie, and
+    the owner asked for the data to be gone. The erasure ends at the request's first ms."""
+    seq = approved_request(world)
+    start = get_request(world, seq=seq).data_from_ms
+    _erase(world, start - DAY_MS, start)
+    assert world.reject(releaser, release_body(seq=seq)) == "release_out_of_scope"
+    assert get_request(world, seq=seq).released_height == 0
+
+
+def test_release_after_an_erasure_outside_the_window(world: CoreChain) -> None:
+    """An erasure that starts at the request's (exclusive) end leaves the release alone."""
+    seq = approved_request(world)
+    _erase(world, get_request(world, seq=seq).data_until_ms, UNTIL_MS)
+    world.send("saic", release_body(seq=seq))
+    assert rel.get_release(world.state, "saic:1", seq).request_seq == seq

@@ -7,7 +7,8 @@ owner for any category. It commits to the sealed package (``package_hash``)
 and lists the batches whose segment keys it holds; the chain refuses it unless
 the request was approved, nothing was released for it yet, every approving
 grant is still in force at this block, the categories are exactly the approved
-ones and every batch lies inside the request's data window.
+ones, every batch lies inside the request's data window and no erasure completed
+since covers any part of it (the custodian declared those keys destroyed).
 
 ``access.receipt`` is signed by the requester: which batches of the release it
 received, how many records, and a digest of them; each batch once.
@@ -22,7 +23,13 @@ from __future__ import annotations
 import msgspec
 
 from carchain.core import access_log, consents, members
-from carchain.core.access import AccessRequest, Decision, compute_request_key, get_request
+from carchain.core.access import (
+    AccessRequest,
+    Decision,
+    compute_request_key,
+    get_request,
+    is_erased,
+)
 from carchain.core.access_log import EventKind
 from carchain.core.categories import is_sensitive_category
 from carchain.core.effects import Effects
@@ -246,6 +253,25 @@ def validate_approving_grants(
             )
 
 
+def validate_not_erased(view: KVView, request: AccessRequest) -> None:
+    """Raise ``ReleaseOutOfScope`` if a completed erasure now covers part of the request.
+
+    The request was decided before the erasure; its custodian has since declared
+    the keys destroyed, and the owner wants the data gone: the same check as the
+    decision's (``access.is_erased``), bounded the same way.
+    """
+    for category in request.categories:
+        if is_erased(
+            view, request.vehicle_id, category, request.data_from_ms, request.data_until_ms
+        ):
+            raise ReleaseOutOfScope(
+                "the data was erased after the request was approved",
+                vehicle_id=request.vehicle_id,
+                request_seq=request.seq,
+                category=category,
+            )
+
+
 def _validate_releaser(
     view: KVView, signer: bytes, vehicle: Vehicle, categories: list[str]
 ) -> members.Member | None:
@@ -272,6 +298,7 @@ def validate_release(
         raise ReleaseOutOfScope("release categories differ from the approved ones", **ids)
     validate_digest(body.package_hash, "release package hash")
     validate_release_batches(body, request.data_from_ms, request.data_until_ms)
+    validate_not_erased(view, request)
     validate_approving_grants(view, ctx, vehicle, [a.grant_seq for a in request.approvals])
     requester = members.get_member_by_key_optional(view, request.requester)
     if requester is None or not members.is_active_member(requester):
