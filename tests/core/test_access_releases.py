@@ -296,3 +296,32 @@ def test_release_after_an_erasure_outside_the_window(world: CoreChain) -> None:
     _erase(world, get_request(world, seq=seq).data_until_ms, UNTIL_MS)
     world.send("saic", release_body(seq=seq))
     assert rel.get_release(world.state, "saic:1", seq).request_seq == seq
+
+
+def _change_roles(world: CoreChain, member_id: str, roles: list[str]) -> None:
+    """Replace a member's roles by a governance vote of every other founder."""
+    from carchain.core import governance as gov
+    from tests.core.sharing import ROLE_FOUNDERS
+
+    result = world.send("miit", gov.Propose(gov.ChangeRoles(member_id, roles)))
+    created = next(e for e in result.events if e.type == "proposal_created")
+    pid = int(created.attributes["proposal_id"])
+    for voter, *_ in ROLE_FOUNDERS:
+        if voter not in (member_id, "miit"):
+            assert world.submit(world.build(voter, gov.Vote(pid, True))).ok
+    world.block()
+    assert gov.get_proposal(world.state, pid).status == "executed"
+
+
+def test_invalid_release_when_the_requester_lost_the_granted_role(world: CoreChain) -> None:
+    """A role-wide grant covers members while they hold the role: a requester approved as
+    an insurer that is no longer one gets nothing released."""
+    world.send(
+        "owner-a",
+        grant_body(purpose="insurance", recipient_id="", recipient_role="insurer"),
+    )
+    world.send("pingan", request_body(purpose="insurance"))
+    assert get_request(world).decision == "approved"
+    _change_roles(world, "pingan", ["service_provider"])
+    assert world.reject("saic", release_body()) == "grant_not_in_force"
+    assert get_request(world).released_height == 0

@@ -6,7 +6,8 @@ sensitive one, so it may not claim to release one), or the vehicle's current
 owner for any category. It commits to the sealed package (``package_hash``)
 and lists the batches whose segment keys it holds; the chain refuses it unless
 the request was approved, nothing was released for it yet, every approving
-grant is still in force at this block, the categories are exactly the approved
+grant is still in force at this block and still names the requester (a role-wide
+grant: a role the requester still holds), the categories are exactly the approved
 ones, every batch lies inside the request's data window and no erasure completed
 since covers any part of it (the custodian declared those keys destroyed).
 
@@ -240,12 +241,18 @@ def validate_release_batches(body: ReleaseAccess, data_from_ms: int, data_until_
 
 
 def validate_approving_grants(
-    view: KVView, ctx: BlockContext, vehicle: Vehicle, grant_seqs: list[int]
+    view: KVView,
+    ctx: BlockContext,
+    vehicle: Vehicle,
+    grant_seqs: list[int],
+    requester: members.Member,
 ) -> None:
-    """Raise ``GrantNotInForce`` unless every approving grant is in force at this block."""
+    """Raise ``GrantNotInForce`` unless every approving grant is in force at this block
+    and still names the requester (by id, or by a role it still holds)."""
     for seq in sorted(set(grant_seqs)):
         grant = consents.get_grant(view, vehicle.vehicle_id, seq)
-        if not consents.is_grant_in_force(grant, vehicle, ctx.height, ctx.time_ms):
+        in_force = consents.is_grant_in_force(grant, vehicle, ctx.height, ctx.time_ms)
+        if not in_force or not consents.is_grant_for(grant, requester.member_id, requester.roles):
             raise GrantNotInForce(
                 "an approving grant was withdrawn or expired",
                 vehicle_id=vehicle.vehicle_id,
@@ -299,7 +306,6 @@ def validate_release(
     validate_digest(body.package_hash, "release package hash")
     validate_release_batches(body, request.data_from_ms, request.data_until_ms)
     validate_not_erased(view, request)
-    validate_approving_grants(view, ctx, vehicle, [a.grant_seq for a in request.approvals])
     requester = members.get_member_by_key_optional(view, request.requester)
     if requester is None or not members.is_active_member(requester):
         raise InvalidState(
@@ -307,6 +313,8 @@ def validate_release(
             vehicle_id=body.vehicle_id,
             seq=body.request_seq,
         )
+    grant_seqs = [a.grant_seq for a in request.approvals]
+    validate_approving_grants(view, ctx, vehicle, grant_seqs, requester)
 
 
 def process_release(
