@@ -1,13 +1,14 @@
 """Erasure: an owner asks, the OEM's custody service crypto-shreds, the chain keeps time.
 
 ``erasure.request`` (the vehicle's current owner) names a scope: categories and a
-data time window. Its deadline is N working days of block time later (the
-``erasure_working_days`` parameter, GB/T 41871-2022's 10 by default). The
-vehicle's OEM destroys every key copy it holds for the scope and posts
-``erasure.complete`` with the key refs it destroyed and a tombstone hash; after
-the deadline the completion is recorded ``late``. A legal hold in force over any
-part of the scope (``holds``) blocks completion and holds the request: its clock
-stops, and restarts from the block that lifts the last such hold.
+data time window (after a sale, from the owner's ownership on only). Its deadline
+is N working days of block time later (the ``erasure_working_days`` parameter,
+GB/T 41871-2022's 10 by default). The vehicle's OEM destroys every key copy it
+holds for the scope and posts ``erasure.complete`` with the key refs it destroyed
+and a tombstone hash; after the deadline the completion is recorded ``late``. A
+legal hold in force over any part of the scope (``holds``) blocks completion and
+holds the request: its clock stops, and restarts from the block that lifts the
+last such hold.
 
 Overdue is on chain: at the end of every block ``process_overdue_erasures`` pops
 the FIFO deadline queue while its head is due, marks those requests ``overdue``,
@@ -272,6 +273,9 @@ def process_request(
     hold in force covers part of its scope."""
     vehicle = owners.validate_owner(view, signer, body.vehicle_id)
     holds.validate_scope(body.categories, body.data_from_ms, body.data_until_ms)
+    # As for grants: after a sale an owner erases its own data, not the previous owner's.
+    if vehicle.transfer_seq and body.data_from_ms < vehicle.owner_since_ms:
+        raise InvalidBody("an erasure may not cover data from before the owner's ownership")
     vid = body.vehicle_id
     seq = get_erasure_count(view, vid)
     if seq - _get_u64(view, STORE, compute_key("p", vid)) >= MAX_PENDING:
