@@ -209,3 +209,30 @@ def test_invalid_place_beyond_the_most_holds_in_force(
     owned.send("court1", holds.LiftHold(VID, 0))  # a lifted hold frees its place
     owned.send("court1", place_body())
     assert [h.seq for h in holds.get_holds_in_force(owned.state, VID)] == [1, 2]
+
+
+class _CountingView:
+    """A read-only view over a chain's state that counts the reads of one store."""
+
+    def __init__(self, chain: CoreChain, store: str) -> None:
+        self.chain, self.store, self.reads = chain, store, 0
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        if store == self.store:
+            self.reads += 1
+        return self.chain.state.get(store, key)
+
+
+def test_holds_in_force_cost_does_not_grow_with_lifted_holds(owned: CoreChain) -> None:
+    """A court placing and lifting holds again and again must not make every later
+    erasure request, completion and hold read the whole history."""
+    for seq in range(40):
+        assert owned.submit(owned.build("court1", place_body())).ok
+        owned.block()
+        assert owned.submit(owned.build("court1", holds.LiftHold(VID, seq))).ok
+        owned.block()
+    owned.send("court2", place_body())
+    view = _CountingView(owned, holds.STORE)
+    in_force = holds.get_holds_in_force(view, VID)  # type: ignore[arg-type]
+    assert [h.court for h in in_force] == ["court2"]
+    assert view.reads <= 3
