@@ -20,8 +20,8 @@ checked), or a shorter deadline could wait behind a longer one.
 
 Store ``erasure``: ``e/<vehicle>/<seq>`` requests (seq from 0, count ``en/``),
 ``t/<vehicle>/<seq>`` tombstones, ``p/<vehicle>`` the oldest unfinished seq,
-``q/<n>`` the deadline queue (``qh`` head, ``qt`` tail), ``x/<vehicle>/<category>/<n>``
-the erased windows (what ``is_erased`` reads), ``o/<oem>/<n>`` the OEM's overdue
+``q/<n>`` the deadline queue (``qh`` head, ``qt`` tail), ``xw/<vehicle>/<category>``
+the merged erased windows (what ``is_erased`` reads, one record), ``o/<oem>/<n>`` the OEM's overdue
 list (``on/``) and ``oc/<oem>`` how many of its requests are overdue now.
 """
 
@@ -50,6 +50,8 @@ MAX_DESTROYED = 4096
 # Unfinished requests a vehicle may have (from its oldest unfinished one): a hold
 # placed or lifted reads that window, so an owner cannot make holds expensive.
 MAX_PENDING = 256
+# Disjoint erased windows kept per vehicle x category (``is_erased`` reads them all).
+MAX_ERASED_WINDOWS = 256
 # Requests one block marks overdue; the rest wait for the next block (bounded work).
 MAX_OVERDUE_PER_BLOCK = 1000
 
@@ -119,12 +121,11 @@ class ErasureRef(msgspec.Struct, frozen=True):
     deadline_ms: int
 
 
-class ErasedWindow(msgspec.Struct, frozen=True):
-    """A data window of one category that a completed erasure covered."""
+class ErasedWindows(msgspec.Struct, frozen=True):
+    """The data windows of one vehicle x category that completed erasures covered:
+    sorted, disjoint, inclusive ``(from, until)`` pairs, at most ``MAX_ERASED_WINDOWS``."""
 
-    erasure_seq: int
-    data_from_ms: int
-    data_until_ms: int
+    windows: list[tuple[int, int]]
 
 
 # --- reads --------------------------------------------------------------------------
@@ -200,16 +201,37 @@ def get_overdue_erasures(
     return out
 
 
+def compute_erased_windows_key(vehicle_id: str, category: str) -> bytes:
+    """Return the state key of a vehicle x category's ``ErasedWindows``."""
+    return compute_key("xw", vehicle_id, category)
+
+
 def is_erased(view: KVView, vehicle_id: str, category: str, from_ms: int, until_ms: int) -> bool:
     """Return whether a completed erasure covers ``category`` of the vehicle anywhere in
-    the (inclusive) window: reads only that vehicle x category's erased windows."""
-    for n in range(_get_u64(view, STORE, compute_key("xn", vehicle_id, category))):
-        w = get_record_optional(
-            view, STORE, compute_key("x", vehicle_id, category, n), ErasedWindow
-        )
-        if w is not None and w.data_from_ms <= until_ms and from_ms <= w.data_until_ms:
-            return True
-    return False
+    the (inclusive) window: one read, at most ``MAX_ERASED_WINDOWS`` windows to compare."""
+    key = compute_erased_windows_key(vehicle_id, category)
+    record = get_record_optional(view, STORE, key, ErasedWindows)
+    windows = [] if record is None else record.windows
+    return any(lo <= until_ms and from_ms <= hi for lo, hi in windows)
+
+
+def compute_merged_windows(
+    windows: list[tuple[int, int]], new: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """Return ``windows`` with ``new`` added: sorted, overlapping or adjacent windows
+    merged; past ``MAX_ERASED_WINDOWS`` the two closest merge (the first such pair),
+    which only widens what reads as erased (a request is refused, never let through)."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted([*windows, new]):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    if len(merged) > MAX_ERASED_WINDOWS:
+        gaps = [merged[i + 1][0] - merged[i][1] for i in range(len(merged) - 1)]
+        i = gaps.index(min(gaps))
+        merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+    return merged
 
 
 def _get_pending(view: KVView, vehicle_id: str) -> list[Erasure]:
@@ -366,12 +388,12 @@ def process_complete(
 
 
 def _process_erased_windows(view: KVView, erasure: Erasure) -> None:
-    window = ErasedWindow(erasure.seq, erasure.data_from_ms, erasure.data_until_ms)
+    window = (erasure.data_from_ms, erasure.data_until_ms)
     for category in erasure.categories:
-        count_key = compute_key("xn", erasure.vehicle_id, category)
-        n = _get_u64(view, STORE, count_key)
-        put_record(view, STORE, compute_key("x", erasure.vehicle_id, category, n), window)
-        _set_u64(view, count_key, n + 1)
+        key = compute_erased_windows_key(erasure.vehicle_id, category)
+        record = get_record_optional(view, STORE, key, ErasedWindows)
+        merged = compute_merged_windows([] if record is None else record.windows, window)
+        put_record(view, STORE, key, ErasedWindows(merged))
 
 
 def _process_first_pending(view: KVView, vehicle_id: str) -> None:
