@@ -190,3 +190,16 @@ def test_a_new_vehicles_empty_log_is_proven_empty(log_chain: LogChain) -> None:
     assert (page.size, page.events, page.size_proven) == (0, [], True)
     oem = log_chain.sdk().oem_access_log("saic")
     assert (oem.size, oem.size_proven) == (0, True)
+
+
+def test_an_oem_page_hiding_the_whole_log_is_refused(filled: LogChain) -> None:
+    doc = _doc(filled, "/members/saic/access-log", limit=2)
+    app_hash = bytes.fromhex(doc["app_hash"])
+    hidden = doc | {"size_proof": None, "size": 0, "events": []}
+    with pytest.raises(InvalidProof):
+        verify_oem_access_log_page(hidden, "saic", app_hash, None, 2)
+
+
+def test_an_oem_without_vehicles_has_a_proven_empty_log(filled: LogChain) -> None:
+    page = filled.sdk().oem_access_log("geely")
+    assert (page.size, page.events, page.size_proven) == (0, [], True)

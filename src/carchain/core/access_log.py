@@ -138,6 +138,12 @@ def process_append_event(
     return event
 
 
+def process_open_member_log(view: KVView, member_id: str) -> None:
+    """Write a new member's OEM-log size (0): every member's OEM log, even an empty
+    one's, has a proof against the app hash (a non-OEM's stays empty)."""
+    view.set(STORE, compute_oem_log_size_key(member_id), (0).to_bytes(8, "big"))
+
+
 def process_open_logs(view: KVView, vehicle_id: str, oem: str) -> None:
     """Write a new vehicle's log size (0) and its OEM's if never written: every registered
     vehicle's log size, even an empty one's, then has a proof against the app hash."""

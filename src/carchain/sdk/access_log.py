@@ -34,8 +34,8 @@ class AccessLogPage:
     proof_height: int
     app_hash: bytes
     oem_seqs: list[int] | None = None
-    # False only for an OEM log whose counter was never written (an OEM that never
-    # registered a vehicle); a vehicle's counter is written at its registration.
+    # Always True for a verified page: a vehicle's counter is written at its
+    # registration and a member's at its admission, so a page must prove its size.
     size_proven: bool = True
 
 
@@ -82,7 +82,8 @@ def decode_proven(raw: bytes, kind: type[T], what: str) -> T:
 
 def verify_size(app_hash: bytes, doc: dict[str, Any], key: bytes, required: bool = False) -> int:
     """Return the proven log size (0 when the counter was never written, unless
-    ``required``: a vehicle's counter is written at its registration)."""
+    ``required``: a vehicle's counter is written at its registration, a member's
+    OEM-log counter at its admission)."""
     stated = parse_int_field(doc, "size")
     proven = doc.get("size_proof")
     if proven is None:
@@ -170,7 +171,7 @@ def verify_oem_access_log_page(
     """Return the OEM's page once every pointer and event is proven under ``app_hash``."""
     if not isinstance(doc, dict):
         raise InvalidProof("page is not a JSON object")
-    size = verify_size(app_hash, doc, log.compute_oem_log_size_key(oem))
+    size = verify_size(app_hash, doc, log.compute_oem_log_size_key(oem), required=True)
     seqs = _page_seqs(size, before, limit)
     entries = _get_entries(doc, seqs, "oem_seq")
     events = [verify_oem_entry(app_hash, e, oem, s) for e, s in zip(entries, seqs, strict=True)]

@@ -73,8 +73,8 @@ class PageCommon(_Strict):
     size: int = Field(description="How many entries the log holds at this height.")
     size_proof: ProvenValue | None = Field(
         description=(
-            "Proof of the 8-byte size counter (written at the vehicle's registration); "
-            "null only for an OEM that never registered a vehicle."
+            "Proof of the 8-byte size counter (written at the vehicle's registration, "
+            "an OEM's at its admission); null only for a log never written."
         )
     )
     next_before: int | None = Field(description="Cursor of the next (older) page; null at the end.")
