@@ -448,11 +448,11 @@ def process_lift_hold(
     in force covers reopens, its deadline counted again from this block."""
     hold = holds.process_lift(view, ctx, signer, body, fx)
     working_days = get_erasure_working_days(view)
+    in_force = holds.get_holds_in_force(view, hold.vehicle_id)  # read once, not per request
     for erasure in _get_pending(view, hold.vehicle_id):
         if erasure.status != ErasureStatus.HELD or not _is_covered_by(erasure, hold):
             continue
-        scope = (erasure.categories, erasure.data_from_ms, erasure.data_until_ms)
-        if holds.get_covering_holds(view, erasure.vehicle_id, *scope):
+        if any(_is_covered_by(erasure, other) for other in in_force):
             continue
         reopened = msgspec.structs.replace(
             erasure,
