@@ -4,6 +4,7 @@ typed result, and a failed transaction changes no state but its signer's nonce."
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from carchain.core.categories import CATEGORY_NAMES
 from carchain.core.registry import TX_TYPES
+from carchain.errors import CarchainError
 from tests.core.memory import CoreChain, core_chain  # noqa: F401
 from tests.core.sharing import (
     approved_request,
@@ -90,5 +92,33 @@ def test_any_body_is_a_typed_result(world: CoreChain, name: str) -> None:
             assert results[0].error_code, results[0].log
             assert world.state.snapshot(skip=("accounts",)) == before
         world._last.pop(world.key(who).public_key, None)
+
+    run()
+
+
+class _RecordingView:
+    """A read-only view that records which stores were read."""
+
+    def __init__(self, chain: CoreChain) -> None:
+        self.chain, self.stores = chain, set[str]()
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        self.stores.add(store)
+        return self.chain.state.get(store, key)
+
+
+@pytest.mark.parametrize("name", SHARING_TYPES)
+def test_admission_reads_only_the_stores_its_row_declares(world: CoreChain, name: str) -> None:
+    """The mempool keeps a check state across a block only if the block wrote no store
+    any admission reads: a row that reads an undeclared store could keep a stale verdict."""
+    tx_type = TX_TYPES[name]
+
+    @FUZZ
+    @given(body=_body(name), who=st.sampled_from(SIGNERS))
+    def run(body: msgspec.Struct, who: str) -> None:
+        view = _RecordingView(world)
+        with contextlib.suppress(CarchainError):
+            tx_type.admit(view, world.key(who).public_key, body)  # type: ignore[arg-type]
+        assert view.stores <= tx_type.admission_reads, (name, view.stores)
 
     run()
