@@ -325,3 +325,20 @@ def test_invalid_release_when_the_requester_lost_the_granted_role(world: CoreCha
     _change_roles(world, "pingan", ["service_provider"])
     assert world.reject("saic", release_body()) == "grant_not_in_force"
     assert get_request(world).released_height == 0
+
+
+def test_invalid_release_once_an_erasure_is_requested(world: CoreChain) -> None:
+    """The owner's erasure request stops processing at once (PIPL art. 47): an OEM that
+    has not shredded yet, or is overdue, releases nothing of that scope meanwhile."""
+    from carchain.core.erasure import RequestErasure, get_erasure
+
+    seq = approved_request(world)
+    start = get_request(world, seq=seq).data_from_ms
+    world.send("owner-a", RequestErasure("saic:1", ["diagnostics"], start, start + DAY_MS))
+    assert get_erasure(world.state, "saic:1", 0).status == "open"
+    assert world.reject("saic", release_body(seq=seq)) == "release_out_of_scope"
+    world.send("bosch", request_body())
+    assert (get_request(world, seq=seq + 1).decision, get_request(world, seq=seq + 1).reason) == (
+        "refused",
+        "erased",
+    )

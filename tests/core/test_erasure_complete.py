@@ -50,9 +50,9 @@ def test_complete(requested: CoreChain) -> None:
     )
 
 
-def test_complete_marks_the_scope_erased(requested: CoreChain) -> None:
+def test_the_request_marks_the_scope_erased_and_completion_keeps_it(requested: CoreChain) -> None:
     state = requested.state
-    assert not er.is_erased(state, VID, "diagnostics", FROM_MS, UNTIL_MS)
+    assert er.is_erased(state, VID, "diagnostics", FROM_MS, UNTIL_MS)  # from the request on
     requested.send("saic", complete_body())
     for category in CATEGORIES:
         assert er.is_erased(state, VID, category, FROM_MS, UNTIL_MS)
@@ -64,8 +64,12 @@ def test_complete_marks_the_scope_erased(requested: CoreChain) -> None:
     assert not er.is_erased(state, "saic:2", "diagnostics", FROM_MS, UNTIL_MS)
 
 
-def test_an_open_request_is_not_erased_yet(requested: CoreChain) -> None:
-    assert not er.is_erased(requested.state, VID, "location", FROM_MS, UNTIL_MS)
+def test_an_open_request_already_stops_processing(requested: CoreChain) -> None:
+    """PIPL art. 47: once the owner asks, nothing of the scope is processed, even before
+    the custodian shreds its keys."""
+    assert er.get_erasure(requested.state, VID, 0).status == "open"
+    assert er.is_erased(requested.state, VID, "location", FROM_MS, UNTIL_MS)
+    assert not er.is_erased(requested.state, VID, "motion", FROM_MS, UNTIL_MS)
 
 
 def test_complete_with_no_key_copies(requested: CoreChain) -> None:

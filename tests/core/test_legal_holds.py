@@ -102,7 +102,8 @@ def test_erasure_under_a_hold_is_refused_until_lifted(owned: CoreChain) -> None:
     owned.send("court1", place_body())
     assert owned.reject("saic", complete_body()) == "legal_hold_active"
     assert er.get_erasure(owned.state, VID, 0).status == "held"
-    assert not er.is_erased(owned.state, VID, "location", FROM_MS, UNTIL_MS)
+    # Held: the keys stay for the court, but nothing of the scope is released meanwhile.
+    assert er.is_erased(owned.state, VID, "location", FROM_MS, UNTIL_MS)
     owned.send("court1", holds.LiftHold(VID, 0))
     lifted_ms = owned.now_ms
     e = er.get_erasure(owned.state, VID, 0)

@@ -8,8 +8,8 @@ and lists the batches whose segment keys it holds; the chain refuses it unless
 the request was approved, nothing was released for it yet, every approving
 grant is still in force at this block and still names the requester (a role-wide
 grant: a role the requester still holds), the categories are exactly the approved
-ones, every batch lies inside the request's data window and no erasure completed
-since covers any part of it (the custodian declared those keys destroyed).
+ones, every batch lies inside the request's data window and no erasure requested
+since covers any part of it (processing stops at the owner's erasure request).
 
 ``access.receipt`` is signed by the requester: which batches of the release it
 received, how many records, and a digest of them; each batch once.
@@ -261,18 +261,18 @@ def validate_approving_grants(
 
 
 def validate_not_erased(view: KVView, request: AccessRequest) -> None:
-    """Raise ``ReleaseOutOfScope`` if a completed erasure now covers part of the request.
+    """Raise ``ReleaseOutOfScope`` if an erasure requested since covers part of the request.
 
-    The request was decided before the erasure; its custodian has since declared
-    the keys destroyed, and the owner wants the data gone: the same check as the
-    decision's (``access.is_erased``), bounded the same way.
+    The request was decided before the erasure request; the owner now wants the
+    data gone (and the custodian may have declared the keys destroyed): the same
+    check as the decision's (``access.is_erased``), bounded the same way.
     """
     for category in request.categories:
         if is_erased(
             view, request.vehicle_id, category, request.data_from_ms, request.data_until_ms
         ):
             raise ReleaseOutOfScope(
-                "the data was erased after the request was approved",
+                "the owner asked for the data's erasure after the request was approved",
                 vehicle_id=request.vehicle_id,
                 request_seq=request.seq,
                 category=category,

@@ -21,8 +21,10 @@ checked), or a shorter deadline could wait behind a longer one.
 Store ``erasure``: ``e/<vehicle>/<seq>`` requests (seq from 0, count ``en/``),
 ``t/<vehicle>/<seq>`` tombstones, ``p/<vehicle>`` the oldest unfinished seq,
 ``q/<n>`` the deadline queue (``qh`` head, ``qt`` tail), ``xw/<vehicle>/<category>``
-the merged erased windows (what ``is_erased`` reads, one record), ``o/<oem>/<n>`` the OEM's overdue
-list (``on/``) and ``oc/<oem>`` how many of its requests are overdue now.
+the merged windows erasure requests named, written at the request: processing of
+the scope stops at once, before the keys are shredded (what ``is_erased`` reads),
+``o/<oem>/<n>`` the OEM's overdue list (``on/``) and ``oc/<oem>`` how many of its
+requests are overdue now.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class ErasureRef(msgspec.Struct, frozen=True):
 
 
 class ErasedWindows(msgspec.Struct, frozen=True):
-    """The data windows of one vehicle x category that completed erasures covered:
+    """The data windows of one vehicle x category that erasure requests covered:
     sorted, disjoint, inclusive ``(from, until)`` pairs, at most ``MAX_ERASED_WINDOWS``."""
 
     windows: list[tuple[int, int]]
@@ -207,7 +209,8 @@ def compute_erased_windows_key(vehicle_id: str, category: str) -> bytes:
 
 
 def is_erased(view: KVView, vehicle_id: str, category: str, from_ms: int, until_ms: int) -> bool:
-    """Return whether a completed erasure covers ``category`` of the vehicle anywhere in
+    """Return whether an erasure request (complete or not: the owner's request stops
+    processing at once, PIPL art. 47) covers ``category`` of the vehicle anywhere in
     the (inclusive) window: one read, at most ``MAX_ERASED_WINDOWS`` windows to compare."""
     key = compute_erased_windows_key(vehicle_id, category)
     record = get_record_optional(view, STORE, key, ErasedWindows)
@@ -320,6 +323,8 @@ def process_request(
     )
     _put_erasure(view, erasure)
     _set_u64(view, compute_key("en", vid), seq + 1)
+    # Processing stops at once: from this block no request or release covers the scope.
+    _process_erased_windows(view, erasure)
     detail = f"deadline_ms={erasure.deadline_ms}"
     _append_erasure_event(view, ctx, EventKind.ERASURE_REQUEST, erasure, (signer, ""), detail)
     if covering:
@@ -379,7 +384,6 @@ def process_complete(
     _put_erasure(view, done)
     tombstone = Tombstone(done.vehicle_id, done.seq, body.tombstone_hash, list(body.destroyed))
     put_record(view, STORE, compute_key("t", done.vehicle_id, done.seq), tombstone)
-    _process_erased_windows(view, done)
     _process_first_pending(view, done.vehicle_id)
     actor = (signer, oem.member_id)
     detail = body.tombstone_hash.hex()
