@@ -265,3 +265,80 @@ def test_no_state_record_holds_plaintext_personal_data(world: CoreChain) -> None
         is_hex_digest = len(event.detail) == 64 and set(event.detail) <= set("0123456789abcdef")
         assert event.detail in codes or is_hex_digest or event.detail == "", event
         assert set(event.categories) <= {"diagnostics"}
+
+
+# --- release after an erasure --------------------------------------------------------
+
+
+def _erase(world: CoreChain, from_ms: int, until_ms: int) -> None:
+    """The owner erases saic:1's diagnostics in the inclusive window; the OEM completes."""
+    from carchain.core.erasure import CompleteErasure, RequestErasure, get_erasure_count
+
+    seq = get_erasure_count(world.state, "saic:1")
+    world.send("owner-a", RequestErasure("saic:1", ["diagnostics"], from_ms, until_ms))
+    world.send("saic", CompleteErasure("saic:1", seq, [bytes(32)], bytes(32)))
+
+
+@pytest.mark.parametrize("releaser", ["saic", "owner-a"])
+def test_invalid_release_of_data_erased_after_the_approval(world: CoreChain, releaser: str) -> None:
+    """The custodian said it destroyed the keys: a release of that scope is a lie, and
+    the owner asked for the data to be gone. The erasure ends at the request's first ms."""
+    seq = approved_request(world)
+    start = get_request(world, seq=seq).data_from_ms
+    _erase(world, start - DAY_MS, start)
+    assert world.reject(releaser, release_body(seq=seq)) == "release_out_of_scope"
+    assert get_request(world, seq=seq).released_height == 0
+
+
+def test_release_after_an_erasure_outside_the_window(world: CoreChain) -> None:
+    """An erasure that starts at the request's (exclusive) end leaves the release alone."""
+    seq = approved_request(world)
+    _erase(world, get_request(world, seq=seq).data_until_ms, UNTIL_MS)
+    world.send("saic", release_body(seq=seq))
+    assert rel.get_release(world.state, "saic:1", seq).request_seq == seq
+
+
+def _change_roles(world: CoreChain, member_id: str, roles: list[str]) -> None:
+    """Replace a member's roles by a governance vote of every other founder."""
+    from carchain.core import governance as gov
+    from tests.core.sharing import ROLE_FOUNDERS
+
+    result = world.send("miit", gov.Propose(gov.ChangeRoles(member_id, roles)))
+    created = next(e for e in result.events if e.type == "proposal_created")
+    pid = int(created.attributes["proposal_id"])
+    for voter, *_ in ROLE_FOUNDERS:
+        if voter not in (member_id, "miit"):
+            assert world.submit(world.build(voter, gov.Vote(pid, True))).ok
+    world.block()
+    assert gov.get_proposal(world.state, pid).status == "executed"
+
+
+def test_invalid_release_when_the_requester_lost_the_granted_role(world: CoreChain) -> None:
+    """A role-wide grant covers members while they hold the role: a requester approved as
+    an insurer that is no longer one gets nothing released."""
+    world.send(
+        "owner-a",
+        grant_body(purpose="insurance", recipient_id="", recipient_role="insurer"),
+    )
+    world.send("pingan", request_body(purpose="insurance"))
+    assert get_request(world).decision == "approved"
+    _change_roles(world, "pingan", ["service_provider"])
+    assert world.reject("saic", release_body()) == "grant_not_in_force"
+    assert get_request(world).released_height == 0
+
+
+def test_invalid_release_once_an_erasure_is_requested(world: CoreChain) -> None:
+    """The owner's erasure request stops processing at once (PIPL art. 47): an OEM that
+    has not shredded yet, or is overdue, releases nothing of that scope meanwhile."""
+    from carchain.core.erasure import RequestErasure, get_erasure
+
+    seq = approved_request(world)
+    start = get_request(world, seq=seq).data_from_ms
+    world.send("owner-a", RequestErasure("saic:1", ["diagnostics"], start, start + DAY_MS))
+    assert get_erasure(world.state, "saic:1", 0).status == "open"
+    assert world.reject("saic", release_body(seq=seq)) == "release_out_of_scope"
+    world.send("bosch", request_body())
+    assert (get_request(world, seq=seq + 1).decision, get_request(world, seq=seq + 1).reason) == (
+        "refused",
+        "erased",
+    )

@@ -14,8 +14,9 @@ import pytest
 from carchain.core import erasure as er
 from carchain.core import holds
 from carchain.crypto.signing import SigningKey
-from tests.conftest import seeded_key
+from tests.conftest import GENESIS_TIME_MS, seeded_key
 from tests.core.erasure_world import (
+    DAY_MS,
     NEW_OWNER,
     OTHER_OWNER,
     OTHER_VID,
@@ -32,6 +33,9 @@ from tests.core.erasure_world import (
 from tests.core.memory import CoreChain, core_chain  # noqa: F401
 
 PREVIOUS_OWNER = seeded_key("erasure/previous-owner")
+# The new owner's own data (after the sale): an owner erases nothing from before it.
+OWN_FROM_MS = GENESIS_TIME_MS + 100 * DAY_MS
+OWN_UNTIL_MS = OWN_FROM_MS + 1000
 
 # role -> signer (a member id or an account key)
 ROLES: dict[str, str | SigningKey] = {
@@ -52,7 +56,7 @@ ROLES: dict[str, str | SigningKey] = {
 }
 
 BODIES: dict[str, Callable[[], msgspec.Struct]] = {
-    "erasure.request": lambda: request_body(),
+    "erasure.request": lambda: request_body(from_ms=OWN_FROM_MS, until_ms=OWN_UNTIL_MS),
     "erasure.complete": lambda: complete_body(),
     "legal_hold.place": lambda: place_body(),
     "legal_hold.lift": lambda: holds.LiftHold(VID, 0),
@@ -76,7 +80,7 @@ def world_chain(chain: CoreChain) -> CoreChain:
     transfer(chain, VID, PREVIOUS_OWNER, NEW_OWNER)
     register(chain, OTHER_VID, OTHER_OWNER)
     register(chain, "geely:7", OWNER)
-    chain.send(NEW_OWNER, request_body())
+    chain.send(NEW_OWNER, request_body(from_ms=OWN_FROM_MS, until_ms=OWN_UNTIL_MS))
     chain.send("court1", place_body(categories=["motion"]))
     assert er.get_erasure(chain.state, VID, 0).status == "open"
     return chain

@@ -50,9 +50,9 @@ def test_complete(requested: CoreChain) -> None:
     )
 
 
-def test_complete_marks_the_scope_erased(requested: CoreChain) -> None:
+def test_the_request_marks_the_scope_erased_and_completion_keeps_it(requested: CoreChain) -> None:
     state = requested.state
-    assert not er.is_erased(state, VID, "diagnostics", FROM_MS, UNTIL_MS)
+    assert er.is_erased(state, VID, "diagnostics", FROM_MS, UNTIL_MS)  # from the request on
     requested.send("saic", complete_body())
     for category in CATEGORIES:
         assert er.is_erased(state, VID, category, FROM_MS, UNTIL_MS)
@@ -64,8 +64,12 @@ def test_complete_marks_the_scope_erased(requested: CoreChain) -> None:
     assert not er.is_erased(state, "saic:2", "diagnostics", FROM_MS, UNTIL_MS)
 
 
-def test_an_open_request_is_not_erased_yet(requested: CoreChain) -> None:
-    assert not er.is_erased(requested.state, VID, "location", FROM_MS, UNTIL_MS)
+def test_an_open_request_already_stops_processing(requested: CoreChain) -> None:
+    """PIPL art. 47: once the owner asks, nothing of the scope is processed, even before
+    the custodian shreds its keys."""
+    assert er.get_erasure(requested.state, VID, 0).status == "open"
+    assert er.is_erased(requested.state, VID, "location", FROM_MS, UNTIL_MS)
+    assert not er.is_erased(requested.state, VID, "motion", FROM_MS, UNTIL_MS)
 
 
 def test_complete_with_no_key_copies(requested: CoreChain) -> None:
@@ -149,3 +153,49 @@ def test_complete_with_many_key_refs(requested: CoreChain) -> None:
     requested.send("saic", msgspec.structs.replace(complete_body(), destroyed=refs))
     tomb = er.get_tombstone_optional(requested.state, VID, 0)
     assert tomb is not None and tomb.destroyed == refs
+
+
+class _CountingView:
+    """A read-only view over a chain's state that counts the reads of one store."""
+
+    def __init__(self, chain: CoreChain, store: str) -> None:
+        self.chain, self.store, self.reads = chain, store, 0
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        if store == self.store:
+            self.reads += 1
+        return self.chain.state.get(store, key)
+
+
+def _erase(chain: CoreChain, seq: int, from_ms: int, until_ms: int) -> None:
+    chain.send(OWNER, request_body(categories=["diagnostics"], from_ms=from_ms, until_ms=until_ms))
+    chain.send("saic", complete_body(seq=seq))
+
+
+def test_is_erased_cost_does_not_grow_with_completed_erasures(chain: CoreChain) -> None:
+    """Every access request reads the erased windows of its categories: an owner whose
+    erasures the custody service completes one after another must not make that grow."""
+    register(chain)
+    for seq in range(30):
+        _erase(chain, seq, 10_000 * seq, 10_000 * seq + 999)  # disjoint windows
+    view = _CountingView(chain, er.STORE)
+    assert not er.is_erased(view, VID, "diagnostics", 5_000, 5_999)  # type: ignore[arg-type]
+    assert view.reads <= 2
+    assert er.is_erased(chain.state, VID, "diagnostics", 290_999, 290_999)
+    assert not er.is_erased(chain.state, VID, "diagnostics", 291_000, 299_999)
+
+
+def test_erased_windows_merge_and_stay_bounded() -> None:
+    """Windows are kept sorted and disjoint; past the bound the two closest merge, which
+    only ever widens what reads as erased (a request is refused, never let through)."""
+    windows: list[tuple[int, int]] = []
+    for w in [(10, 19), (30, 39), (20, 29), (100, 100)]:
+        windows = er.compute_merged_windows(windows, w)
+    assert windows == [(10, 39), (100, 100)]
+    windows = []
+    for n in range(er.MAX_ERASED_WINDOWS + 5):
+        windows = er.compute_merged_windows(windows, (n * 10, n * 10 + 1 + (n == 7)))
+    assert len(windows) == er.MAX_ERASED_WINDOWS
+    assert windows == sorted(windows)
+    covered = [(n * 10, n * 10 + 1) for n in range(er.MAX_ERASED_WINDOWS + 5)]
+    assert all(any(a <= lo and hi <= b for a, b in windows) for lo, hi in covered)

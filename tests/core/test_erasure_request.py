@@ -141,3 +141,19 @@ def test_invalid_request_replay(owned: CoreChain) -> None:
     assert owned.submit(raw).error_code == "invalid_nonce"
     assert owned.include(raw)[0].error_code == "invalid_nonce"
     assert owned.state.snapshot() == before
+
+
+def test_invalid_request_by_a_new_owner_for_the_previous_owners_data(chain: CoreChain) -> None:
+    """After a sale the new owner erases its own data only (as it consents for its own
+    data only): the previous owner's period is not its to shred."""
+    from carchain.core.vehicles import get_vehicle
+    from tests.core.erasure_world import NEW_OWNER, transfer
+
+    register(chain)
+    transfer(chain, VID, OWNER, NEW_OWNER)
+    since = get_vehicle(chain.state, VID).owner_since_ms
+    before = request_body(from_ms=since - 1, until_ms=since + 1000)
+    assert chain.reject(NEW_OWNER, before) == "invalid_body"
+    assert er.get_erasure_count(chain.state, VID) == 0
+    chain.send(NEW_OWNER, request_body(from_ms=since, until_ms=since + 1000))
+    assert er.get_erasure(chain.state, VID, 0).owner == NEW_OWNER.public_key

@@ -102,7 +102,8 @@ def test_erasure_under_a_hold_is_refused_until_lifted(owned: CoreChain) -> None:
     owned.send("court1", place_body())
     assert owned.reject("saic", complete_body()) == "legal_hold_active"
     assert er.get_erasure(owned.state, VID, 0).status == "held"
-    assert not er.is_erased(owned.state, VID, "location", FROM_MS, UNTIL_MS)
+    # Held: the keys stay for the court, but nothing of the scope is released meanwhile.
+    assert er.is_erased(owned.state, VID, "location", FROM_MS, UNTIL_MS)
     owned.send("court1", holds.LiftHold(VID, 0))
     lifted_ms = owned.now_ms
     e = er.get_erasure(owned.state, VID, 0)
@@ -209,3 +210,68 @@ def test_invalid_place_beyond_the_most_holds_in_force(
     owned.send("court1", holds.LiftHold(VID, 0))  # a lifted hold frees its place
     owned.send("court1", place_body())
     assert [h.seq for h in holds.get_holds_in_force(owned.state, VID)] == [1, 2]
+
+
+class _CountingView:
+    """A read-only view over a chain's state that counts the reads of one store."""
+
+    def __init__(self, chain: CoreChain, store: str) -> None:
+        self.chain, self.store, self.reads = chain, store, 0
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        if store == self.store:
+            self.reads += 1
+        return self.chain.state.get(store, key)
+
+
+def test_holds_in_force_cost_does_not_grow_with_lifted_holds(owned: CoreChain) -> None:
+    """A court placing and lifting holds again and again must not make every later
+    erasure request, completion and hold read the whole history."""
+    for seq in range(40):
+        assert owned.submit(owned.build("court1", place_body())).ok
+        owned.block()
+        assert owned.submit(owned.build("court1", holds.LiftHold(VID, seq))).ok
+        owned.block()
+    owned.send("court2", place_body())
+    view = _CountingView(owned, holds.STORE)
+    in_force = holds.get_holds_in_force(view, VID)  # type: ignore[arg-type]
+    assert [h.court for h in in_force] == ["court2"]
+    assert view.reads <= 3
+
+
+class _CountingBuffer:
+    """A write buffer over a chain's state that counts the reads of one store."""
+
+    def __init__(self, chain: CoreChain, store: str) -> None:
+        from carchain.core.state import WriteBuffer
+
+        self.inner, self.store, self.reads = WriteBuffer(chain.state), store, 0
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        if store == self.store:
+            self.reads += 1
+        return self.inner.get(store, key)
+
+    def set(self, store: str, key: bytes, value: bytes) -> None:
+        self.inner.set(store, key, value)
+
+    def delete(self, store: str, key: bytes) -> None:
+        self.inner.delete(store, key)
+
+
+def test_lifting_a_hold_reads_the_holds_in_force_once(owned: CoreChain) -> None:
+    """A lift re-examines every held request: it must not re-read every hold for each."""
+    from carchain.core.effects import Effects
+    from carchain.core.types import BlockContext
+    from tests.conftest import CHAIN_ID
+
+    owned.send("court1", place_body())
+    for _ in range(20):
+        owned.send(OWNER, request_body())
+    assert {e.status for e in er.get_erasures(owned.state, VID)} == {"held"}
+    view = _CountingBuffer(owned, holds.STORE)
+    ctx = BlockContext(CHAIN_ID, owned.height + 1, owned.now_ms + 1000, b"\x00" * 20)
+    court = owned.key("court1").public_key
+    er.process_lift_hold(view, ctx, court, holds.LiftHold(VID, 0), Effects())  # type: ignore[arg-type]
+    assert view.reads <= 10
+    assert {e.status for e in er.get_erasures(view, VID)} == {"open"}  # type: ignore[arg-type]

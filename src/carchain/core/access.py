@@ -110,7 +110,8 @@ def get_request(view: KVView, vehicle_id: str, seq: int) -> AccessRequest:
 def is_erased(
     view: KVView, vehicle_id: str, category: str, data_from_ms: int, data_until_ms: int
 ) -> bool:
-    """Return whether data of ``category`` in the window ``[from, until)`` was erased.
+    """Return whether data of ``category`` in the window ``[from, until)`` is erased or
+    its erasure requested (processing stops at the owner's request).
 
     Erasure scopes are inclusive windows (``core/erasure.py``); a request's window
     excludes its end, hence the ``- 1``.

@@ -2,7 +2,8 @@
 
 Each event touching a vehicle is appended under ``access: log/<vehicle>/<n>``
 (n counts from 0 per vehicle) and pointed to from ``access: olog/<oem>/<n>``
-for the vehicle's OEM. Both are plain state, so every entry has a proof against
+for the vehicle's OEM. The size counters are written at the vehicle's registration,
+so an empty log is proven empty too. Both are plain state, so every entry has a proof against
 the app hash, and a page is ``limit`` point reads newest first: its cost does
 not grow with the length of the history. Events hold ids, categories, times,
 hashes and reason codes only, never personal data.
@@ -16,7 +17,7 @@ import msgspec
 
 from carchain.core.state import KVView, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.vehicles import compute_vehicle_namespace
+from carchain.core.validation import NAMESPACE_SEPARATOR
 from carchain.errors import InvalidBody
 
 STORE = "access"
@@ -128,11 +129,27 @@ def process_append_event(
     )
     put_record(view, STORE, compute_log_key(vehicle_id, seq), event)
     view.set(STORE, compute_log_size_key(vehicle_id), (seq + 1).to_bytes(8, "big"))
-    oem = compute_vehicle_namespace(vehicle_id)
+    # The vehicle exists (and its id was checked) when anything is logged about it; the
+    # namespace is split here because ``vehicles`` imports this module (``process_open_logs``).
+    oem = vehicle_id.partition(NAMESPACE_SEPARATOR)[0]
     oseq = get_oem_log_size(view, oem)
     put_record(view, STORE, compute_oem_log_key(oem, oseq), OemLogPointer(vehicle_id, seq))
     view.set(STORE, compute_oem_log_size_key(oem), (oseq + 1).to_bytes(8, "big"))
     return event
+
+
+def process_open_member_log(view: KVView, member_id: str) -> None:
+    """Write a new member's OEM-log size (0): every member's OEM log, even an empty
+    one's, has a proof against the app hash (a non-OEM's stays empty)."""
+    view.set(STORE, compute_oem_log_size_key(member_id), (0).to_bytes(8, "big"))
+
+
+def process_open_logs(view: KVView, vehicle_id: str, oem: str) -> None:
+    """Write a new vehicle's log size (0) and its OEM's if never written: every registered
+    vehicle's log size, even an empty one's, then has a proof against the app hash."""
+    view.set(STORE, compute_log_size_key(vehicle_id), (0).to_bytes(8, "big"))
+    if view.get(STORE, compute_oem_log_size_key(oem)) is None:
+        view.set(STORE, compute_oem_log_size_key(oem), (0).to_bytes(8, "big"))
 
 
 def compute_page_seqs(size: int, before: int | None, limit: int) -> list[int]:

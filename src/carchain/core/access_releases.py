@@ -6,8 +6,10 @@ sensitive one, so it may not claim to release one), or the vehicle's current
 owner for any category. It commits to the sealed package (``package_hash``)
 and lists the batches whose segment keys it holds; the chain refuses it unless
 the request was approved, nothing was released for it yet, every approving
-grant is still in force at this block, the categories are exactly the approved
-ones and every batch lies inside the request's data window.
+grant is still in force at this block and still names the requester (a role-wide
+grant: a role the requester still holds), the categories are exactly the approved
+ones, every batch lies inside the request's data window and no erasure requested
+since covers any part of it (processing stops at the owner's erasure request).
 
 ``access.receipt`` is signed by the requester: which batches of the release it
 received, how many records, and a digest of them; each batch once.
@@ -22,7 +24,13 @@ from __future__ import annotations
 import msgspec
 
 from carchain.core import access_log, consents, members
-from carchain.core.access import AccessRequest, Decision, compute_request_key, get_request
+from carchain.core.access import (
+    AccessRequest,
+    Decision,
+    compute_request_key,
+    get_request,
+    is_erased,
+)
 from carchain.core.access_log import EventKind
 from carchain.core.categories import is_sensitive_category
 from carchain.core.effects import Effects
@@ -30,7 +38,7 @@ from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.transactions import encode
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import Vehicle, get_vehicle, get_vehicle_optional
 from carchain.crypto.hashing import compute_sha256
 from carchain.errors import (
@@ -233,16 +241,41 @@ def validate_release_batches(body: ReleaseAccess, data_from_ms: int, data_until_
 
 
 def validate_approving_grants(
-    view: KVView, ctx: BlockContext, vehicle: Vehicle, grant_seqs: list[int]
+    view: KVView,
+    ctx: BlockContext,
+    vehicle: Vehicle,
+    grant_seqs: list[int],
+    requester: members.Member,
 ) -> None:
-    """Raise ``GrantNotInForce`` unless every approving grant is in force at this block."""
+    """Raise ``GrantNotInForce`` unless every approving grant is in force at this block
+    and still names the requester (by id, or by a role it still holds)."""
     for seq in sorted(set(grant_seqs)):
         grant = consents.get_grant(view, vehicle.vehicle_id, seq)
-        if not consents.is_grant_in_force(grant, vehicle, ctx.height, ctx.time_ms):
+        in_force = consents.is_grant_in_force(grant, vehicle, ctx.height, ctx.time_ms)
+        if not in_force or not consents.is_grant_for(grant, requester.member_id, requester.roles):
             raise GrantNotInForce(
                 "an approving grant was withdrawn or expired",
                 vehicle_id=vehicle.vehicle_id,
                 grant_seq=seq,
+            )
+
+
+def validate_not_erased(view: KVView, request: AccessRequest) -> None:
+    """Raise ``ReleaseOutOfScope`` if an erasure requested since covers part of the request.
+
+    The request was decided before the erasure request; the owner now wants the
+    data gone (and the custodian may have declared the keys destroyed): the same
+    check as the decision's (``access.is_erased``), bounded the same way.
+    """
+    for category in request.categories:
+        if is_erased(
+            view, request.vehicle_id, category, request.data_from_ms, request.data_until_ms
+        ):
+            raise ReleaseOutOfScope(
+                "the owner asked for the data's erasure after the request was approved",
+                vehicle_id=request.vehicle_id,
+                request_seq=request.seq,
+                category=category,
             )
 
 
@@ -272,7 +305,7 @@ def validate_release(
         raise ReleaseOutOfScope("release categories differ from the approved ones", **ids)
     validate_digest(body.package_hash, "release package hash")
     validate_release_batches(body, request.data_from_ms, request.data_until_ms)
-    validate_approving_grants(view, ctx, vehicle, [a.grant_seq for a in request.approvals])
+    validate_not_erased(view, request)
     requester = members.get_member_by_key_optional(view, request.requester)
     if requester is None or not members.is_active_member(requester):
         raise InvalidState(
@@ -280,6 +313,8 @@ def validate_release(
             vehicle_id=body.vehicle_id,
             seq=body.request_seq,
         )
+    grant_seqs = [a.grant_seq for a in request.approvals]
+    validate_approving_grants(view, ctx, vehicle, grant_seqs, requester)
 
 
 def process_release(
@@ -287,7 +322,7 @@ def process_release(
 ) -> None:
     """Record the release of an approved request's keys; log it."""
     vehicle = get_vehicle(view, body.vehicle_id)
-    consents.validate_seq(body.request_seq, "request seq")
+    validate_seq(body.request_seq, "request seq")
     request = get_request(view, body.vehicle_id, body.request_seq)
     oem = _validate_releaser(view, signer, vehicle, request.categories)
     validate_release(view, ctx, vehicle, request, body)
@@ -345,7 +380,7 @@ def process_receipt(
     view: KVView, ctx: BlockContext, signer: bytes, body: ReceiptAccess, fx: Effects
 ) -> None:
     """Record the requester's receipt for batches of a release; log it."""
-    consents.validate_seq(body.request_seq, "request seq")
+    validate_seq(body.request_seq, "request seq")
     request = get_request(view, body.vehicle_id, body.request_seq)
     ids = {"vehicle_id": body.vehicle_id, "request_seq": body.request_seq}
     if signer != request.requester:

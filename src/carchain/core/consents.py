@@ -33,7 +33,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import ROLE_NAMES
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_member_identifier
+from carchain.core.validation import validate_member_identifier, validate_seq
 from carchain.core.vehicles import Vehicle
 from carchain.errors import (
     GrantNotInForce,
@@ -186,12 +186,6 @@ def validate_data_window(data_from_ms: int, data_until_ms: int) -> None:
     """Raise ``InvalidBody`` unless ``0 <= data_from_ms < data_until_ms <= 2**63 - 1``."""
     if not 0 <= data_from_ms < data_until_ms <= MAX_TIME_MS:
         raise InvalidBody("data window must satisfy 0 <= from < until < 2**63")
-
-
-def validate_seq(seq: int, what: str) -> None:
-    """Raise ``InvalidBody`` unless ``seq`` is a sequence number (0 <= seq < 2**63)."""
-    if not 0 <= seq <= MAX_TIME_MS:
-        raise InvalidBody(f"{what} must be 0..2**63-1")
 
 
 def validate_purpose(purpose: str) -> None:

@@ -1,13 +1,14 @@
 """Erasure: an owner asks, the OEM's custody service crypto-shreds, the chain keeps time.
 
 ``erasure.request`` (the vehicle's current owner) names a scope: categories and a
-data time window. Its deadline is N working days of block time later (the
-``erasure_working_days`` parameter, GB/T 41871-2022's 10 by default). The
-vehicle's OEM destroys every key copy it holds for the scope and posts
-``erasure.complete`` with the key refs it destroyed and a tombstone hash; after
-the deadline the completion is recorded ``late``. A legal hold in force over any
-part of the scope (``holds``) blocks completion and holds the request: its clock
-stops, and restarts from the block that lifts the last such hold.
+data time window (after a sale, from the owner's ownership on only). Its deadline
+is N working days of block time later (the ``erasure_working_days`` parameter,
+GB/T 41871-2022's 10 by default). The vehicle's OEM destroys every key copy it
+holds for the scope and posts ``erasure.complete`` with the key refs it destroyed
+and a tombstone hash; after the deadline the completion is recorded ``late``. A
+legal hold in force over any part of the scope (``holds``) blocks completion and
+holds the request: its clock stops, and restarts from the block that lifts the
+last such hold.
 
 Overdue is on chain: at the end of every block ``process_overdue_erasures`` pops
 the FIFO deadline queue while its head is due, marks those requests ``overdue``,
@@ -19,9 +20,11 @@ checked), or a shorter deadline could wait behind a longer one.
 
 Store ``erasure``: ``e/<vehicle>/<seq>`` requests (seq from 0, count ``en/``),
 ``t/<vehicle>/<seq>`` tombstones, ``p/<vehicle>`` the oldest unfinished seq,
-``q/<n>`` the deadline queue (``qh`` head, ``qt`` tail), ``x/<vehicle>/<category>/<n>``
-the erased windows (what ``is_erased`` reads), ``o/<oem>/<n>`` the OEM's overdue
-list (``on/``) and ``oc/<oem>`` how many of its requests are overdue now.
+``q/<n>`` the deadline queue (``qh`` head, ``qt`` tail), ``xw/<vehicle>/<category>``
+the merged windows erasure requests named, written at the request: processing of
+the scope stops at once, before the keys are shredded (what ``is_erased`` reads),
+``o/<oem>/<n>`` the OEM's overdue list (``on/``) and ``oc/<oem>`` how many of its
+requests are overdue now.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import get_vehicle
 from carchain.errors import ErasureNotOpen, InvalidBody, InvalidState, Unauthorized
 
@@ -49,6 +52,8 @@ MAX_DESTROYED = 4096
 # Unfinished requests a vehicle may have (from its oldest unfinished one): a hold
 # placed or lifted reads that window, so an owner cannot make holds expensive.
 MAX_PENDING = 256
+# Disjoint erased windows kept per vehicle x category (``is_erased`` reads them all).
+MAX_ERASED_WINDOWS = 256
 # Requests one block marks overdue; the rest wait for the next block (bounded work).
 MAX_OVERDUE_PER_BLOCK = 1000
 
@@ -118,12 +123,11 @@ class ErasureRef(msgspec.Struct, frozen=True):
     deadline_ms: int
 
 
-class ErasedWindow(msgspec.Struct, frozen=True):
-    """A data window of one category that a completed erasure covered."""
+class ErasedWindows(msgspec.Struct, frozen=True):
+    """The data windows of one vehicle x category that erasure requests covered:
+    sorted, disjoint, inclusive ``(from, until)`` pairs, at most ``MAX_ERASED_WINDOWS``."""
 
-    erasure_seq: int
-    data_from_ms: int
-    data_until_ms: int
+    windows: list[tuple[int, int]]
 
 
 # --- reads --------------------------------------------------------------------------
@@ -199,16 +203,38 @@ def get_overdue_erasures(
     return out
 
 
+def compute_erased_windows_key(vehicle_id: str, category: str) -> bytes:
+    """Return the state key of a vehicle x category's ``ErasedWindows``."""
+    return compute_key("xw", vehicle_id, category)
+
+
 def is_erased(view: KVView, vehicle_id: str, category: str, from_ms: int, until_ms: int) -> bool:
-    """Return whether a completed erasure covers ``category`` of the vehicle anywhere in
-    the (inclusive) window: reads only that vehicle x category's erased windows."""
-    for n in range(_get_u64(view, STORE, compute_key("xn", vehicle_id, category))):
-        w = get_record_optional(
-            view, STORE, compute_key("x", vehicle_id, category, n), ErasedWindow
-        )
-        if w is not None and w.data_from_ms <= until_ms and from_ms <= w.data_until_ms:
-            return True
-    return False
+    """Return whether an erasure request (complete or not: the owner's request stops
+    processing at once, PIPL art. 47) covers ``category`` of the vehicle anywhere in
+    the (inclusive) window: one read, at most ``MAX_ERASED_WINDOWS`` windows to compare."""
+    key = compute_erased_windows_key(vehicle_id, category)
+    record = get_record_optional(view, STORE, key, ErasedWindows)
+    windows = [] if record is None else record.windows
+    return any(lo <= until_ms and from_ms <= hi for lo, hi in windows)
+
+
+def compute_merged_windows(
+    windows: list[tuple[int, int]], new: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """Return ``windows`` with ``new`` added: sorted, overlapping or adjacent windows
+    merged; past ``MAX_ERASED_WINDOWS`` the two closest merge (the first such pair),
+    which only widens what reads as erased (a request is refused, never let through)."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted([*windows, new]):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    if len(merged) > MAX_ERASED_WINDOWS:
+        gaps = [merged[i + 1][0] - merged[i][1] for i in range(len(merged) - 1)]
+        i = gaps.index(min(gaps))
+        merged[i : i + 2] = [(merged[i][0], merged[i + 1][1])]
+    return merged
 
 
 def _get_pending(view: KVView, vehicle_id: str) -> list[Erasure]:
@@ -272,6 +298,9 @@ def process_request(
     hold in force covers part of its scope."""
     vehicle = owners.validate_owner(view, signer, body.vehicle_id)
     holds.validate_scope(body.categories, body.data_from_ms, body.data_until_ms)
+    # As for grants: after a sale an owner erases its own data, not the previous owner's.
+    if vehicle.transfer_seq and body.data_from_ms < vehicle.owner_since_ms:
+        raise InvalidBody("an erasure may not cover data from before the owner's ownership")
     vid = body.vehicle_id
     seq = get_erasure_count(view, vid)
     if seq - _get_u64(view, STORE, compute_key("p", vid)) >= MAX_PENDING:
@@ -294,6 +323,8 @@ def process_request(
     )
     _put_erasure(view, erasure)
     _set_u64(view, compute_key("en", vid), seq + 1)
+    # Processing stops at once: from this block no request or release covers the scope.
+    _process_erased_windows(view, erasure)
     detail = f"deadline_ms={erasure.deadline_ms}"
     _append_erasure_event(view, ctx, EventKind.ERASURE_REQUEST, erasure, (signer, ""), detail)
     if covering:
@@ -328,6 +359,7 @@ def process_complete(
         raise Unauthorized("only the vehicle's own OEM may do this", vehicle_id=body.vehicle_id)
     validate_destroyed(body.destroyed)
     validate_digest(body.tombstone_hash, "tombstone hash")
+    validate_seq(body.erasure_seq, "erasure seq")
     erasure = get_erasure(view, body.vehicle_id, body.erasure_seq)
     if erasure.status == ErasureStatus.COMPLETE:
         raise ErasureNotOpen(
@@ -352,7 +384,6 @@ def process_complete(
     _put_erasure(view, done)
     tombstone = Tombstone(done.vehicle_id, done.seq, body.tombstone_hash, list(body.destroyed))
     put_record(view, STORE, compute_key("t", done.vehicle_id, done.seq), tombstone)
-    _process_erased_windows(view, done)
     _process_first_pending(view, done.vehicle_id)
     actor = (signer, oem.member_id)
     detail = body.tombstone_hash.hex()
@@ -361,12 +392,12 @@ def process_complete(
 
 
 def _process_erased_windows(view: KVView, erasure: Erasure) -> None:
-    window = ErasedWindow(erasure.seq, erasure.data_from_ms, erasure.data_until_ms)
+    window = (erasure.data_from_ms, erasure.data_until_ms)
     for category in erasure.categories:
-        count_key = compute_key("xn", erasure.vehicle_id, category)
-        n = _get_u64(view, STORE, count_key)
-        put_record(view, STORE, compute_key("x", erasure.vehicle_id, category, n), window)
-        _set_u64(view, count_key, n + 1)
+        key = compute_erased_windows_key(erasure.vehicle_id, category)
+        record = get_record_optional(view, STORE, key, ErasedWindows)
+        merged = compute_merged_windows([] if record is None else record.windows, window)
+        put_record(view, STORE, key, ErasedWindows(merged))
 
 
 def _process_first_pending(view: KVView, vehicle_id: str) -> None:
@@ -421,11 +452,11 @@ def process_lift_hold(
     in force covers reopens, its deadline counted again from this block."""
     hold = holds.process_lift(view, ctx, signer, body, fx)
     working_days = get_erasure_working_days(view)
+    in_force = holds.get_holds_in_force(view, hold.vehicle_id)  # read once, not per request
     for erasure in _get_pending(view, hold.vehicle_id):
         if erasure.status != ErasureStatus.HELD or not _is_covered_by(erasure, hold):
             continue
-        scope = (erasure.categories, erasure.data_from_ms, erasure.data_until_ms)
-        if holds.get_covering_holds(view, erasure.vehicle_id, *scope):
+        if any(_is_covered_by(erasure, other) for other in in_force):
             continue
         reopened = msgspec.structs.replace(
             erasure,

@@ -8,8 +8,9 @@ the erasure of anything it covers; the lawful-access issue places holds from its
 open cases and reuses that check.
 
 Holds live in the ``lawful_access`` store: ``h/<vehicle>/<seq>`` (seq per vehicle
-from 0, count under ``hn/<vehicle>``). A vehicle has few holds, so the holds in
-force are found by reading its holds; ``MAX_HOLDS_PER_VEHICLE`` bounds that.
+from 0, count under ``hn/<vehicle>``) and ``ha/<vehicle>`` the ``HoldIndex`` of the
+seqs in force (at most ``MAX_HOLDS_PER_VEHICLE``): finding the holds in force reads
+that index, so its cost does not grow with the holds placed and lifted before.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.validation import validate_digest
+from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import get_vehicle
 from carchain.errors import HoldNotInForce, InvalidBody, InvalidState, LegalHoldActive, NotHoldOwner
 
@@ -77,6 +78,12 @@ class LegalHold(msgspec.Struct, frozen=True):
     lifted_ms: int = 0
 
 
+class HoldIndex(msgspec.Struct, frozen=True):
+    """The seqs of a vehicle's legal holds in force, oldest first."""
+
+    seqs: list[int]
+
+
 # --- scopes -------------------------------------------------------------------------
 
 
@@ -120,11 +127,25 @@ def get_hold(view: KVView, vehicle_id: str, seq: int) -> LegalHold:
     return get_record(view, STORE, key, LegalHold, "legal hold", vehicle_id=vehicle_id, seq=seq)
 
 
+def compute_hold_index_key(vehicle_id: str) -> bytes:
+    """Return the state key of the seqs of a vehicle's holds in force."""
+    return compute_key("ha", vehicle_id)
+
+
+def get_hold_index(view: KVView, vehicle_id: str) -> list[int]:
+    """Return the seqs of the vehicle's holds in force, oldest first."""
+    index = get_record_optional(view, STORE, compute_hold_index_key(vehicle_id), HoldIndex)
+    return [] if index is None else list(index.seqs)
+
+
+def _put_hold_index(view: KVView, vehicle_id: str, seqs: list[int]) -> None:
+    put_record(view, STORE, compute_hold_index_key(vehicle_id), HoldIndex(seqs))
+
+
 def get_holds_in_force(view: KVView, vehicle_id: str) -> list[LegalHold]:
-    """Return the vehicle's legal holds in force, oldest first."""
-    found = (
-        get_hold_optional(view, vehicle_id, s) for s in range(get_hold_count(view, vehicle_id))
-    )
+    """Return the vehicle's legal holds in force, oldest first: reads the index of the
+    holds in force (at most ``MAX_HOLDS_PER_VEHICLE``), not every hold ever placed."""
+    found = (get_hold_optional(view, vehicle_id, s) for s in get_hold_index(view, vehicle_id))
     return [h for h in found if h is not None and h.status == HoldStatus.IN_FORCE]
 
 
@@ -172,7 +193,8 @@ def process_place(
     validate_scope(body.categories, body.data_from_ms, body.data_until_ms)
     validate_digest(body.case_ref, "case reference hash")
     seq = get_hold_count(view, body.vehicle_id)
-    if len(get_holds_in_force(view, body.vehicle_id)) >= MAX_HOLDS_PER_VEHICLE:
+    index = get_hold_index(view, body.vehicle_id)
+    if len(index) >= MAX_HOLDS_PER_VEHICLE:
         raise InvalidState(
             "the vehicle has the most legal holds in force", vehicle_id=body.vehicle_id
         )
@@ -189,6 +211,7 @@ def process_place(
     )
     put_record(view, STORE, compute_hold_key(body.vehicle_id, seq), hold)
     view.set(STORE, compute_key("hn", body.vehicle_id), (seq + 1).to_bytes(8, "big"))
+    _put_hold_index(view, body.vehicle_id, [*index, seq])
     _append_hold_event(view, ctx, EventKind.HOLD_PLACED, hold, signer)
     fx.emit("legal_hold_placed", vehicle_id=body.vehicle_id, seq=str(seq))
     return hold
@@ -199,6 +222,7 @@ def process_lift(
 ) -> LegalHold:
     """Lift a legal hold (by the court member that placed it); return the lifted hold."""
     court = members.validate_active_member(view, signer, Role.COURT)
+    validate_seq(body.hold_seq, "hold seq")
     hold = get_hold(view, body.vehicle_id, body.hold_seq)
     if hold.court != court.member_id:
         raise NotHoldOwner(
@@ -215,6 +239,8 @@ def process_lift(
         hold, status=HoldStatus.LIFTED, lifted_height=ctx.height, lifted_ms=ctx.time_ms
     )
     put_record(view, STORE, compute_hold_key(hold.vehicle_id, hold.seq), lifted)
+    kept = [s for s in get_hold_index(view, hold.vehicle_id) if s != hold.seq]
+    _put_hold_index(view, hold.vehicle_id, kept)
     _append_hold_event(view, ctx, EventKind.HOLD_LIFTED, lifted, signer)
     fx.emit("legal_hold_lifted", vehicle_id=hold.vehicle_id, seq=str(hold.seq))
     return lifted

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 import msgspec
 
+from carchain.core import access_log
 from carchain.core.state import (
     KVView,
     compute_key,
@@ -277,6 +278,7 @@ def process_add_member(
     put_record(view, STORE, compute_member_key(member_id), m)
     view.set(STORE, compute_signer_key(public_key), member_id.encode())
     _add_active(view, 1)
+    access_log.process_open_member_log(view, member_id)
     return m
 
 

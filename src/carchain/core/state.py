@@ -166,6 +166,14 @@ def compute_key(*parts: str | bytes | int) -> bytes:
 
 def _join(parts: tuple[str | bytes | int, ...]) -> bytes:
     return b"/".join(
-        p if isinstance(p, bytes) else p.encode() if isinstance(p, str) else p.to_bytes(8, "big")
+        p if isinstance(p, bytes) else p.encode() if isinstance(p, str) else _encode_int(p)
         for p in parts
     )
+
+
+def _encode_int(value: int) -> bytes:
+    # A seq from a body may be negative or >= 2**64: a typed refusal, never OverflowError
+    # (which no transition catches, so it would stop every node at the same block).
+    if not 0 <= value < 2**64:
+        raise InvalidBody("a sequence number must be 0..2**64-1", value=str(value)[:40])
+    return value.to_bytes(8, "big")

@@ -34,3 +34,12 @@ def validate_digest(value: bytes, what: str) -> None:
     """Raise unless ``value`` is a 32-byte digest."""
     if len(value) != 32:
         raise InvalidBody(f"{what} must be a 32-byte digest", length=len(value))
+
+
+MAX_SEQ = 2**63 - 1
+
+
+def validate_seq(seq: int, what: str) -> None:
+    """Raise ``InvalidBody`` unless ``seq`` is a sequence number (0 <= seq < 2**63)."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise InvalidBody(f"{what} must be 0..2**63-1")

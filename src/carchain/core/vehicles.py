@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import members
+from carchain.core import access_log, members
 from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import (
@@ -421,6 +421,7 @@ def process_register(
         KeyPeriod(vehicle.public_key, 1, ctx.time_ms),
     )
     view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
+    access_log.process_open_logs(view, body.vehicle_id, oem.member_id)
     fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)
 
 

@@ -34,8 +34,8 @@ class AccessLogPage:
     proof_height: int
     app_hash: bytes
     oem_seqs: list[int] | None = None
-    # False for a log whose size counter was never written: it reads as empty, and
-    # the commitment cannot prove a key absent, so a node could also hide a log.
+    # Always True for a verified page: a vehicle's counter is written at its
+    # registration and a member's at its admission, so a page must prove its size.
     size_proven: bool = True
 
 
@@ -80,11 +80,15 @@ def decode_proven(raw: bytes, kind: type[T], what: str) -> T:
         raise InvalidProof(f"{what} does not decode") from exc
 
 
-def verify_size(app_hash: bytes, doc: dict[str, Any], key: bytes) -> int:
-    """Return the proven log size (0 when the counter was never written)."""
+def verify_size(app_hash: bytes, doc: dict[str, Any], key: bytes, required: bool = False) -> int:
+    """Return the proven log size (0 when the counter was never written, unless
+    ``required``: a vehicle's counter is written at its registration, a member's
+    OEM-log counter at its admission)."""
     stated = parse_int_field(doc, "size")
     proven = doc.get("size_proof")
     if proven is None:
+        if required:
+            raise InvalidProof("a vehicle's log must prove its size, even an empty one's")
         if stated != 0:
             raise InvalidProof("a non-empty log must prove its size")
         return 0
@@ -136,7 +140,7 @@ def verify_access_log_page(
     """Return the vehicle's page once every entry is proven under ``app_hash``."""
     if not isinstance(doc, dict):
         raise InvalidProof("page is not a JSON object")
-    size = verify_size(app_hash, doc, log.compute_log_size_key(vehicle_id))
+    size = verify_size(app_hash, doc, log.compute_log_size_key(vehicle_id), required=True)
     seqs = _page_seqs(size, before, limit)
     entries = _get_entries(doc, seqs, "seq")
     events = [
@@ -167,7 +171,7 @@ def verify_oem_access_log_page(
     """Return the OEM's page once every pointer and event is proven under ``app_hash``."""
     if not isinstance(doc, dict):
         raise InvalidProof("page is not a JSON object")
-    size = verify_size(app_hash, doc, log.compute_oem_log_size_key(oem))
+    size = verify_size(app_hash, doc, log.compute_oem_log_size_key(oem), required=True)
     seqs = _page_seqs(size, before, limit)
     entries = _get_entries(doc, seqs, "oem_seq")
     events = [verify_oem_entry(app_hash, e, oem, s) for e, s in zip(entries, seqs, strict=True)]

@@ -294,7 +294,7 @@ def verify_access_log_export(raw: Any, trust: BlockTrust) -> VerifiedExport:
     app_hash = _hex(doc.app_hash, "app_hash")
     check_exporter_is_owner(doc, app_hash)
     size_doc = {"size": doc.size, "size_proof": msgspec.to_builtins(doc.size_proof)}
-    size = verify_size(app_hash, size_doc, log.compute_log_size_key(doc.vehicle_id))
+    size = verify_size(app_hash, size_doc, log.compute_log_size_key(doc.vehicle_id), required=True)
     seqs = check_range(doc, size)
     events = [
         verify_event(app_hash, msgspec.to_builtins(e), doc.vehicle_id, s)

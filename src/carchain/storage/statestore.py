@@ -24,9 +24,11 @@ _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
 _TOMBSTONE = b""
 _STORE_PROOF_CACHE_LIMIT = 64
-# Proofs of each store root under an app hash, by app hash: a page of N state
-# proofs at one height re-derived them N times (half of an access-log page's cost).
-# The app hash commits to every store root, so it is a sound key.
+# Proofs of each store root under an app hash: a page of N state proofs at one
+# height re-derived them N times (half of an access-log page's cost). Keyed by the
+# store roots the proofs are computed from (a pure function of them), not by the
+# view's app hash: a reader that sees new roots with the old app hash mid-commit
+# would otherwise cache the new roots' proofs under the old app hash.
 _store_proofs: dict[bytes, list[MerkleProof]] = {}
 
 
@@ -78,14 +80,19 @@ def compute_state_proof(view: StateVersion, store: str, key: bytes) -> StateProo
 def compute_store_proofs(view: StateVersion) -> list[MerkleProof]:
     """Return the proof of every store root under ``view``'s app hash, in ``STORES`` order.
 
-    Kept in a small cache by app hash, so proofs read at one height share them.
+    Kept in a small cache by the store roots, so proofs read at one height share them.
     """
-    proofs = _store_proofs.get(view.app_hash) if view.app_hash else None
+    current = view.roots  # one dict: a commit swaps it whole
+    roots = [current[s] for s in STORES]
+    key = b"".join(roots)
+    proofs = _store_proofs.get(key)
     if proofs is None:
-        _, proofs = compute_proofs([compute_kv_leaf(s.encode(), view.roots[s]) for s in STORES])
+        _, proofs = compute_proofs(
+            [compute_kv_leaf(s.encode(), r) for s, r in zip(STORES, roots, strict=True)]
+        )
         if len(_store_proofs) >= _STORE_PROOF_CACHE_LIMIT:
             _store_proofs.clear()
-        _store_proofs[view.app_hash] = proofs
+        _store_proofs[key] = proofs
     return proofs
 
 

@@ -72,7 +72,10 @@ class PageCommon(_Strict):
 
     size: int = Field(description="How many entries the log holds at this height.")
     size_proof: ProvenValue | None = Field(
-        description="Proof of the 8-byte size counter; null while the log was never written."
+        description=(
+            "Proof of the 8-byte size counter (written at the vehicle's registration, "
+            "an OEM's at its admission); null only for a log never written."
+        )
     )
     next_before: int | None = Field(description="Cursor of the next (older) page; null at the end.")
     height: int = Field(description="The state height every entry was read at.")
