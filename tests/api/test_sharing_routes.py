@@ -190,3 +190,38 @@ def test_sdk_reads_the_same_records(node: Node) -> None:
     assert client.holds("saic:1")["holds"] == []
     with pytest.raises(NotFound):
         client.access_request("saic:1", 7)
+
+
+def test_openapi_documents_the_submit_answers(node: Node) -> None:
+    """Every step of consent, access and erasure is a ``POST /txs``: its answers (admitted,
+    committed, refused, failed in the block) are documented with their schema."""
+    spec = node.get("/openapi.json")
+    responses = spec["paths"]["/txs"]["post"]["responses"]
+    assert {"200", "202", "400", "403", "409", "422"} <= set(responses)
+    for r in responses.values():
+        assert r["content"]["application/json"]["schema"]["$ref"].endswith("/SubmitAnswer")
+    answer = spec["components"]["schemas"]["SubmitAnswer"]["properties"]
+    assert {"hash", "check", "height", "result", "error"} <= set(answer)
+    status = spec["paths"]["/txs/{tx_hash}"]["get"]["responses"]
+    assert {"200", "400", "404"} <= set(status)
+
+
+def test_submit_answers_match_their_schema(node: Node) -> None:
+    import base64
+
+    from carchain.api.routes.txs import SubmitAnswer
+
+    key = seeded_key("owner-a")
+    raw = build_tx(CHAIN_ID, key, 1, grant_body(expires_ms=FAR_FUTURE_MS))
+    ok = node.http.post(
+        "/txs", params={"mode": "sync"}, json={"tx": base64.b64encode(raw).decode()}
+    )
+    assert ok.status_code == 200
+    SubmitAnswer.model_validate(ok.json())
+    replay = node.http.post("/txs", json={"tx": base64.b64encode(raw).decode()})
+    assert replay.status_code == 409
+    assert SubmitAnswer.model_validate(replay.json()).error is not None
+    stranger = build_tx(CHAIN_ID, seeded_key("stranger"), 1, grant_body())
+    refused = node.http.post("/txs", json={"tx": base64.b64encode(stranger).decode()})
+    assert refused.status_code == 403
+    assert SubmitAnswer.model_validate(refused.json()).check.error_code == "unauthorized"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_base64, parse_hex, result_json
 from carchain.api.errors import compute_http_status, error_body
+from carchain.api.schemas import ErrorDetail, compute_error_responses
 from carchain.node.backend import NodeBackend, SubmitResult
 
 router = APIRouter(tags=["transactions"])
@@ -29,6 +30,72 @@ class BatchIn(BaseModel):
     txs: list[str] = Field(max_length=MAX_BATCH)
 
 
+class CheckVerdict(BaseModel):
+    """The mempool's verdict (check_tx): code 0 when admitted, else the error code."""
+
+    code: int
+    error_code: str
+    log: str
+    fields: dict[str, Any] | None = Field(default=None, description="The error's typed fields.")
+
+
+class EventOut(BaseModel):
+    """An event a transaction emitted (e.g. ``access_approved`` with the vehicle and seq)."""
+
+    type: str
+    attributes: dict[str, str]
+
+
+class TxResultOut(BaseModel):
+    """A transaction's result in its block: code 0 when its rules passed."""
+
+    code: int
+    error_code: str
+    log: str
+    events: list[EventOut]
+    fields: dict[str, Any] | None = None
+
+
+class SubmitAnswer(BaseModel):
+    """What ``POST /txs`` answers: the hash, the check verdict and, once committed, the
+    height, index and result; a refusal or failure adds the error document."""
+
+    hash: str = Field(description="SHA-256 of the encoded envelope, hex.")
+    check: CheckVerdict
+    height: int | None = None
+    index: int | None = None
+    result: TxResultOut | None = None
+    error: ErrorDetail | None = None
+
+
+class TxStatusOut(BaseModel):
+    """A transaction's status on this node."""
+
+    hash: str
+    state: Literal["pending", "committed", "unknown"]
+    height: int | None = None
+    index: int | None = None
+    result: TxResultOut | None = None
+    error: ErrorDetail | None = None
+
+
+class BatchAnswer(BaseModel):
+    """One verdict per transaction of a batch, in order, and how many were admitted."""
+
+    results: list[SubmitAnswer]
+    accepted: int
+
+
+_SUBMIT_STATUSES = {
+    200: "Admitted (sync) or committed with code 0 (commit).",
+    202: "Admitted but not committed within the timeout: ask `GET /txs/{hash}` later.",
+    400: "Malformed transaction (decoding, version, chain id, signature).",
+    403: "The signer may not send this type (e.g. not the vehicle's owner).",
+    409: "Refused by state (e.g. a replayed nonce).",
+    422: "Committed, but the transaction's rules failed: the result carries the error.",
+}
+
+
 def _submit_json(res: SubmitResult) -> dict[str, Any]:
     c = res.check
     out: dict[str, Any] = {
@@ -44,7 +111,15 @@ def _submit_json(res: SubmitResult) -> dict[str, Any]:
     return out
 
 
-@router.post("/txs")
+@router.post(
+    "/txs",
+    response_model=SubmitAnswer,
+    responses={
+        s: {"model": SubmitAnswer, "description": d}
+        for s, d in _SUBMIT_STATUSES.items()
+        if s != 200
+    },
+)
 async def submit_tx(
     body: TxIn,
     backend: Annotated[NodeBackend, Depends(get_backend)],
@@ -71,7 +146,7 @@ async def submit_tx(
     return JSONResponse(doc)
 
 
-@router.post("/txs/batch")
+@router.post("/txs/batch", response_model=BatchAnswer, responses=compute_error_responses(422))
 async def submit_batch(
     body: BatchIn, backend: Annotated[NodeBackend, Depends(get_backend)]
 ) -> dict[str, Any]:
@@ -83,7 +158,14 @@ async def submit_batch(
     return {"results": out, "accepted": sum(1 for r in out if r["check"]["code"] == 0)}
 
 
-@router.get("/txs/{tx_hash}")
+@router.get(
+    "/txs/{tx_hash}",
+    response_model=TxStatusOut,
+    responses={
+        **compute_error_responses(400),
+        404: {"model": TxStatusOut, "description": "Unknown to this node."},
+    },
+)
 def get_tx(tx_hash: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> JSONResponse:
     """Return a transaction's status: pending, committed (with result) or unknown (404)."""
     st = backend.get_tx(parse_hex(tx_hash, "tx hash", 32))
