@@ -40,6 +40,7 @@ from carchain.core.governance import GovernanceParams
 from carchain.crypto.kdf import compute_category_key
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
+    BATCH_VERSION,
     BatchHeader,
     BatchIdentity,
     SignedBatchHeader,
@@ -47,6 +48,7 @@ from carchain.data.batches import (
     seal_batch,
 )
 from carchain.data.records import V2xLog, encode_record
+from carchain.data.segments import SegmentHeader
 from carchain.engine.application import Application
 from carchain.engine.solo import SoloEngine
 from carchain.gateway.anchoring import compute_gateway_root
@@ -133,6 +135,36 @@ def ingest_rate(record_size: int, seconds: float, store_mode: str) -> tuple[floa
     return n * per_batch / t, n * plaintext / t / MB
 
 
+def _make_signed_header(oem: str, v: int, seq: int, sig: bytes) -> SignedBatchHeader:
+    """Return a v2 header of vehicle ``v`` (three segments, 100 records) for the anchor bench."""
+    segments = [
+        SegmentHeader(
+            cat,
+            100,
+            hashlib.sha256(b"r%d%s" % (v, cat.encode())).digest(),
+            b"n" * 12,
+            i * 8_000,
+            8_000,
+            hashlib.sha256(b"c%d%s" % (v, cat.encode())).digest(),
+            hashlib.sha256(b"k%d%s" % (v, cat.encode())).digest(),
+        )
+        for i, cat in enumerate(("location", "motion", "time"))
+    ]
+    header = BatchHeader(
+        BATCH_VERSION,
+        f"{oem}:{v:06d}",
+        compute_epoch(NOW_MS),
+        seq,
+        NOW_MS,
+        NOW_MS + 1000,
+        100,
+        segments,
+        hashlib.sha256(b"c%d" % v).digest(),
+        24_000,
+    )
+    return SignedBatchHeader(header, sig)
+
+
 def anchors_per_block(vehicles: int, blocks: int = 3) -> tuple[float, float, int, float]:
     """Simulate ``vehicles`` each sending one batch per block; return per-block averages:
     anchor txs, batches, on-chain anchor bytes, and gateway root ms (largest gateway)."""
@@ -155,29 +187,7 @@ def anchors_per_block(vehicles: int, blocks: int = 3) -> tuple[float, float, int
             nonce = b + 1
             for g, oem in enumerate(OEMS):
                 mine = range(g, vehicles, len(OEMS))
-                headers = [
-                    _encode_header(
-                        SignedBatchHeader(
-                            BatchHeader(
-                                1,
-                                f"{oem}-{v:06d}",
-                                compute_epoch(NOW_MS),
-                                b,
-                                NOW_MS,
-                                NOW_MS + 1000,
-                                100,
-                                ["location", "motion", "time"],
-                                hashlib.sha256(b"r%d" % v).digest(),
-                                b"n" * 12,
-                                hashlib.sha256(b"c%d" % v).digest(),
-                                25_000,
-                                hashlib.sha256(b"k%d" % v).digest(),
-                            ),
-                            dummy_sig,
-                        )
-                    )
-                    for v in mine
-                ]
+                headers = [_encode_header(_make_signed_header(oem, v, b, dummy_sig)) for v in mine]
                 t0 = time.perf_counter()
                 root = compute_gateway_root(headers)
                 root_ms = max(root_ms, (time.perf_counter() - t0) * 1000)

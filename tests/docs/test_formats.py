@@ -18,6 +18,7 @@ import nacl.bindings
 import pytest
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -285,6 +286,15 @@ def lp(part: bytes) -> bytes:
     return u16be(len(part)) + part
 
 
+def reference_leaf_salt(segment_key: bytes, i: int) -> bytes:
+    """§6.3 from the page: HKDF the salt key, then one AES-256 block of ``u128be(i)``."""
+    salt_key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"carchain/leaf-salt/v2"
+    ).derive(segment_key)
+    block = Cipher(algorithms.AES(salt_key), modes.ECB()).encryptor()
+    return block.update(i.to_bytes(16, "big")) + block.finalize()
+
+
 def test_hkdf_info_strings() -> None:
     ek = b"\x42" * 32
     vid = VID.encode()
@@ -294,13 +304,7 @@ def test_hkdf_info_strings() -> None:
     info = b"carchain/segment-key/v1" + lp(vid) + lp(u64be(3)) + lp(u64be(4)) + lp(b"diagnostics")
     sk = hkdf(ck, info)
     assert compute_segment_key(ck, VID, 3, 4, "diagnostics") == sk
-    salt = HKDF(
-        algorithm=hashes.SHA256(),
-        length=16,
-        salt=None,
-        info=b"carchain/leaf-salt/v1" + lp(u64be(9)),
-    ).derive(sk)
-    assert compute_leaf_salt(sk, 9) == salt
+    assert compute_leaf_salt(sk, 9) == reference_leaf_salt(sk, 9)
     info = b"carchain/pseudonym-key/v1" + u16be(len(vid)) + vid + u16be(8) + u64be(3)
     key = hkdf(ek, info)
     assert compute_pseudonym_key(ek, VID, 3) == key
@@ -340,15 +344,7 @@ def test_batch_header_segments_ciphertext_and_identity() -> None:
         )
         projections = [mp(["telemetry", i, fields(i)]) for i in range(5)]
         assert plain == mp(projections)
-        salts = [
-            HKDF(
-                algorithm=hashes.SHA256(),
-                length=16,
-                salt=None,
-                info=b"carchain/leaf-salt/v1" + lp(u64be(i)),
-            ).derive(sk)
-            for i in range(5)
-        ]
+        salts = [reference_leaf_salt(sk, i) for i in range(5)]
         root = ref.merkle_root([s + p for s, p in zip(salts, projections, strict=True)])
         segments.append([cat, 5, root, seg.nonce, offset, len(part), sha256(part), refs[cat]])
         offset += len(part)

@@ -20,16 +20,21 @@ import msgspec
 
 from carchain.crypto import aead
 from carchain.crypto.hashing import compute_sha256
-from carchain.crypto.kdf import compute_segment_key
+from carchain.crypto.kdf import compute_leaf_salts, compute_segment_key
 from carchain.crypto.signing import SigningKey, verify_signature
 from carchain.data.categories import CATEGORY_NAMES
-from carchain.data.projections import Projection, compute_projections, merge_projections
+from carchain.data.projections import (
+    Projection,
+    compute_projections,
+    encode_projection,
+    merge_projections,
+)
 from carchain.data.records import decode_record, encode_record
 from carchain.data.segments import (
     SegmentHeader,
     compute_records_root,
+    compute_salted_root,
     compute_segment_aad,
-    compute_segment_leaves,
     decrypt_segment,
     encrypt_segment,
 )
@@ -192,8 +197,10 @@ def _seal_segment(
     """Return one segment's header (``key_ref`` still empty) and ciphertext."""
     skey = compute_segment_key(category_key, batch.vehicle_id, batch.epoch, batch.seq, cat)
     aad = compute_segment_aad(batch.vehicle_id, batch.epoch, batch.seq, cat)
-    nonce, ct = encrypt_segment(skey, aad, projections)
-    root = compute_records_root(compute_segment_leaves(skey, projections))
+    encoded = [encode_projection(p) for p in projections]
+    nonce, ct = encrypt_segment(skey, aad, encoded)
+    indices = [p.index for p in projections]
+    root = compute_salted_root(compute_leaf_salts(skey, indices), encoded)
     header = SegmentHeader(
         cat, len(projections), root, nonce, offset, len(ct), compute_sha256(ct), b""
     )

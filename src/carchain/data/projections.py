@@ -8,6 +8,7 @@ gives the record with the other categories' fields absent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,16 +36,25 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Projection)
 
 
+@functools.cache
+def get_field_categories(record_type: type[Record]) -> tuple[tuple[str, str], ...]:
+    """Return (field name, category name) of a record kind, in field order (computed once)."""
+    cats = record_type.CATEGORIES
+    return tuple((name, cats[name].value) for name in record_type.__struct_fields__)
+
+
 def compute_projections(record: Record, index: int) -> dict[str, Projection]:
     """Return the record's projections by category name (only categories it carries)."""
-    cats = type(record).CATEGORIES
     groups: dict[str, dict[str, Any]] = {}
-    for name in record.__struct_fields__:
+    for name, category in get_field_categories(type(record)):
         value = getattr(record, name)
         if value is not None:
-            groups.setdefault(cats[name].value, {})[name] = value
+            group = groups.get(category)
+            if group is None:
+                groups[category] = group = {}
+            group[name] = value
     kind = get_record_kind(record)
-    return {c: Projection(kind, index, f) for c, f in sorted(groups.items())}
+    return {c: Projection(kind, index, groups[c]) for c in sorted(groups)}
 
 
 def encode_projection(projection: Projection) -> bytes:

@@ -16,7 +16,7 @@ import msgspec
 
 from carchain.crypto import aead
 from carchain.crypto.hashing import compute_sha256
-from carchain.crypto.kdf import compute_leaf_salt
+from carchain.crypto.kdf import compute_leaf_salt, compute_leaf_salts
 from carchain.crypto.merkle import EMPTY_ROOT
 from carchain.data.projections import Projection, decode_projection, encode_projection
 from carchain.errors import (
@@ -46,24 +46,32 @@ _list_decoder = msgspec.msgpack.Decoder(list[bytes])
 
 
 def compute_records_root(leaves: list[bytes]) -> bytes:
-    """Return the RFC 6962 root over raw leaves, bottom-up (same root as ``merkle``).
+    """Return the RFC 6962 root over raw leaves, bottom-up (same root as ``merkle``)."""
+    sha = hashlib.sha256
+    return compute_root_of_leaf_hashes([sha(b"\x00" + leaf).digest() for leaf in leaves])
+
+
+def compute_salted_root(salts: list[bytes], encoded: list[bytes]) -> bytes:
+    """Return the root over the leaves ``salt_i || encoded_i`` without building them: each
+    leaf hash extends ``0x00 || salt`` with the encoding (no copy of a large projection)."""
+    sha = hashlib.sha256
+    hashes = []
+    for salt, raw in zip(salts, encoded, strict=True):
+        h = sha(b"\x00" + salt)
+        h.update(raw)
+        hashes.append(h.digest())
+    return compute_root_of_leaf_hashes(hashes)
+
+
+def compute_root_of_leaf_hashes(level: list[bytes]) -> bytes:
+    """Return the RFC 6962 root over leaf hashes, bottom-up.
 
     Pairing level by level and promoting an odd last node gives exactly the
     split-at-the-largest-power-of-two tree, without recursion or slicing.
     """
     sha = hashlib.sha256
-    if not leaves:
+    if not level:
         return EMPTY_ROOT
-    if len(leaves[0]) < 1024:
-        level = [sha(b"\x00" + leaf).digest() for leaf in leaves]
-    else:
-        # Large leaves: extend a prefixed hash state instead of copying each leaf.
-        prefixed = sha(b"\x00")
-        level = []
-        for leaf in leaves:
-            h = prefixed.copy()
-            h.update(leaf)
-            level.append(h.digest())
     while len(level) > 1:
         nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
@@ -82,18 +90,24 @@ def compute_salted_leaf(segment_key: bytes, projection: bytes, index: int) -> by
     return compute_leaf_salt(segment_key, index) + projection
 
 
+def compute_salted_leaves(
+    segment_key: bytes, indices: list[int], encoded: list[bytes]
+) -> list[bytes]:
+    """Return the leaves ``salt_i || projection_i`` of encoded projections, in order."""
+    salts = compute_leaf_salts(segment_key, indices)
+    return [salt + raw for salt, raw in zip(salts, encoded, strict=True)]
+
+
 def compute_segment_leaves(segment_key: bytes, projections: list[Projection]) -> list[bytes]:
     """Return the salted leaves of a segment's projections, in order."""
-    return [compute_salted_leaf(segment_key, encode_projection(p), p.index) for p in projections]
+    encoded = [encode_projection(p) for p in projections]
+    return compute_salted_leaves(segment_key, [p.index for p in projections], encoded)
 
 
-def encrypt_segment(
-    segment_key: bytes, aad: bytes, projections: list[Projection]
-) -> tuple[bytes, bytes]:
-    """Return ``(nonce, ciphertext)`` of a segment's projection list."""
+def encrypt_segment(segment_key: bytes, aad: bytes, encoded: list[bytes]) -> tuple[bytes, bytes]:
+    """Return ``(nonce, ciphertext)`` of a segment's encoded projection list."""
     nonce = aead.generate_nonce()
-    plaintext = _encoder.encode([encode_projection(p) for p in projections])
-    return nonce, aead.encrypt(segment_key, nonce, plaintext, aad)
+    return nonce, aead.encrypt(segment_key, nonce, _encoder.encode(encoded), aad)
 
 
 def validate_segment_ciphertext(segment: SegmentHeader, ciphertext: bytes) -> None:
@@ -130,8 +144,8 @@ def decrypt_segment(
     indices = [p.index for p in projections]
     if indices != sorted(set(indices)) or (indices and indices[-1] >= record_count):
         raise InvalidBatch("segment projections are out of order or out of range")
-    if compute_records_root(compute_segment_leaves(segment_key, projections)) != (
-        segment.records_root
-    ):
+    salts = compute_leaf_salts(segment_key, indices)
+    # ``decode_projection`` checked each raw is the canonical encoding: hash it as is.
+    if compute_salted_root(salts, raws) != (segment.records_root):
         raise InvalidBatch("segment projections do not match the header's root")
     return projections
