@@ -212,10 +212,13 @@ def _encode_header(h: SignedBatchHeader) -> bytes:
     return msgspec.msgpack.encode(h)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--fleets", type=int, nargs="+", default=[1_000, 10_000, 100_000], help="vehicle counts"
+    )
+    args = parser.parse_args(argv)
     console = Console(width=120)
     pinned = pin_one_core()
     console.print(
@@ -266,7 +269,7 @@ def main() -> None:
         "root ms (largest gateway)",
         title="anchoring: one batch per vehicle per block",
     )
-    for vehicles in (1_000, 10_000, 100_000):
+    for vehicles in args.fleets:
         txs, batches, nbytes, root_ms = anchors_per_block(vehicles)
         assert txs == len(OEMS), f"{txs} anchor txs per block for {len(OEMS)} gateways"
         anchors.add_row(

@@ -1,0 +1,33 @@
+"""Every benchmark runs end to end at a tiny size (a smoke run, not a measurement), so a
+format change cannot leave one broken until someone next measures (bench_ingest was)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("bench_ingest.py", ["--seconds", "0.02", "--fleets", "30"], "anchor txs/block"),
+        ("bench_access.py", ["--round-trips", "5", "--fill", "200"], "round trips"),
+        ("bench_ledger.py", ["--txs", "200", "--repeat", "1"], "tx/s"),
+        ("bench_state_window.py", ["1", "--blocks", "20", "--updates", "5"], "window"),
+    ],
+)
+def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert expect in out.stdout
