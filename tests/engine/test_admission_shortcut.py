@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import msgspec
 import pytest
 
 from carchain.core import governance, registry
+from carchain.core.anchors import SubmitAnchor
+from carchain.core.consents import GrantConsent
 from carchain.core.registry import TX_TYPES, TxType, compute_admission_stores
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
 from carchain.engine.solo import SoloConfig
 from tests.conftest import CHAIN_ID, Chain
-from tests.core.test_vehicles import register_body
+from tests.core.test_transactions import sign_envelope
+from tests.core.test_vehicles import OWNER, register_body
 
 
 def _admit_reading_governance(view: KVView, signer: bytes, body: object) -> None:
@@ -58,9 +62,30 @@ def test_block_writing_no_admission_store_does_not_change_admission(chain: Chain
     chain.app.commit()
 
 
-def test_vehicle_write_changes_admission_of_owner_signed_types(chain: Chain) -> None:
-    _finalize_block(chain, chain.build("saic", register_body("saic:1")))
+def _gated(chain: Chain) -> bytes:
+    """A pending ``test.gated`` transaction (its admission reads ``governance``)."""
+    body = msgspec.msgpack.encode(SubmitAnchor(1, b"r" * 32, 1, 1, 0, 0, b"r" * 32))
+    key = chain.key("saic")
+    return sign_envelope(key, nonce=chain.nonce(key) + 1, tx_type="test.gated", body=body)
+
+
+def test_vehicle_write_changes_admission_of_pending_owner_signed_types(chain: Chain) -> None:
+    chain.send("saic", register_body("saic:1"))
+    grant = chain.build(
+        OWNER, GrantConsent("saic:1", ["diagnostics"], "research", "bosch", "", 0, 1, 2**62)
+    )
+    assert chain.app.check_tx(grant).ok  # an owner-signed type is now in the check state
+    _finalize_block(chain, chain.build("saic", register_body("saic:2")))
     assert chain.app.is_admission_changed_by_pending() is True
+    chain.app.commit()
+
+
+def test_vehicle_write_keeps_verdicts_when_no_owner_signed_type_is_pending(chain: Chain) -> None:
+    """Registrations write ``vehicles``, which only owner admission reads: with only
+    registrations pending, their verdicts stand (no recheck of the whole mempool)."""
+    assert chain.app.check_tx(chain.build("saic", register_body("saic:1"))).ok
+    _finalize_block(chain, chain.build("geely", register_body("geely:1")))
+    assert chain.app.is_admission_changed_by_pending() is False
     chain.app.commit()
 
 
@@ -69,6 +94,10 @@ def test_fake_type_reading_governance_makes_a_governance_write_change_admission(
 ) -> None:
     _add_fake_type(monkeypatch)
     assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles", "governance"}
+    _finalize_block(chain, _propose(chain))
+    assert chain.app.is_admission_changed_by_pending() is False  # nothing gated is pending
+    chain.app.commit()
+    assert chain.app.check_tx(_gated(chain)).ok
     _finalize_block(chain, _propose(chain))
     assert chain.app.is_admission_changed_by_pending() is True
     chain.app.commit()
@@ -81,6 +110,7 @@ def test_solo_engine_rechecks_when_a_block_writes_a_store_admission_reads(
     chain.engine.config = SoloConfig(max_block_txs=1)
     raws = [_propose(chain) for _ in range(2)]
     assert all(chain.submit(r).ok for r in raws)
+    assert chain.submit(_gated(chain)).ok
     calls: list[bool] = []
     check_tx = chain.app.check_tx
 
@@ -90,4 +120,4 @@ def test_solo_engine_rechecks_when_a_block_writes_a_store_admission_reads(
 
     chain.app.check_tx = spy  # type: ignore[method-assign,assignment]
     chain.block()
-    assert calls == [True]  # the block wrote ``governance``: the rest is rechecked
+    assert calls == [True, True]  # the block wrote ``governance``: the rest is rechecked

@@ -52,3 +52,17 @@ def test_demo_drives_anchors_and_verifies(demo_run: DemoRun, tmp_path: Path) -> 
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert bad.returncode == 1 and "anchor is not in the app hash" in bad.stderr
+
+
+def test_drive_hour_never_straddles_midnight() -> None:
+    """Regression: run within an hour after midnight UTC, the drive's hour spanned two
+    key epochs, every batch split in two and the batch counts doubled."""
+    from carchain.data.batches import EPOCH_MS, compute_epoch
+    from carchain.sim.drive import HOUR_MS, compute_drive_start
+
+    midnight = 20_000 * EPOCH_MS
+    for now in (midnight + 60_000, midnight + HOUR_MS - 1, midnight, midnight + 5 * HOUR_MS):
+        start = compute_drive_start(now, HOUR_MS)
+        assert compute_epoch(start) == compute_epoch(start + HOUR_MS - 1)
+        assert start + HOUR_MS <= now
+    assert compute_drive_start(midnight + 5 * HOUR_MS, HOUR_MS) == midnight + 4 * HOUR_MS

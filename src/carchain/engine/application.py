@@ -128,6 +128,9 @@ class Application:
         self.chain_id = raw.decode() if raw else ""
         self._stateless: OrderedDict[bytes, Envelope | CarchainError] = OrderedDict()
         self._check_state = WriteBuffer(self.state)
+        # Types admitted into the check state since it was made (a superset of the
+        # types still pending): only their admission rules can go stale.
+        self._check_types: set[str] = set()
         self._pending: _Pending | None = None
 
     # --- Info / InitChain -------------------------------------------------------
@@ -161,7 +164,7 @@ class Application:
 
         self.state.commit(overlay, 0, [_GenesisMeta(genesis.chain_id, ghash)])
         self.chain_id = genesis.chain_id
-        self._check_state = WriteBuffer(self.state)
+        self.reset_check_state()
         return self.state.app_hash, validators
 
     # --- CheckTx ---------------------------------------------------------------------
@@ -198,6 +201,7 @@ class Application:
         except CarchainError as exc:
             return CheckTxResult.from_error(exc, tx_hash)
         core_block.process_admission(self._check_state, env)
+        self._check_types.add(env.type)
         return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
 
     # --- ProcessProposal / FinalizeBlock / Commit -------------------------------------
@@ -277,7 +281,7 @@ class Application:
         self.state.commit(pending.overlay, pending.ctx.height, [] if block is None else [block])
         self._pending = None
         if not keep_check_state:
-            self._check_state = WriteBuffer(self.state)
+            self.reset_check_state()
         return 0
 
     def reset_check_state(self) -> None:
@@ -285,6 +289,7 @@ class Application:
         (the mempool that held those transactions is gone).
         """
         self._check_state = WriteBuffer(self.state)
+        self._check_types = set()
 
     def is_admission_changed_by_pending(self) -> bool:
         """Return whether the finalized block changed anything admission reads.
@@ -292,12 +297,14 @@ class Application:
         Admission reads nonces and the stores each registry row declares
         (``TxType.admission_reads``); nonces advance exactly as the check state
         predicted when the block is a mempool prefix, so only writes to a store
-        some admission reads can change a verdict.
+        that the admission of a type in the check state reads can change a
+        verdict (a block of registrations writes ``vehicles``, which only owner
+        admission reads: pending registrations keep their verdicts).
         """
         pending = self._pending
         if pending is None:
             raise CarchainError("no finalized block")
-        read = compute_admission_stores(TX_TYPES.values())
+        read = compute_admission_stores(TX_TYPES[t] for t in self._check_types)
         return any(store in read for store, _ in pending.overlay.writes)
 
     @property

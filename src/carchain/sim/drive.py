@@ -30,6 +30,8 @@ from rich.console import Console
 from carchain.core.vehicles import TransferVehicle, Vehicle, get_vehicle
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
+    EPOCH_MS,
+    compute_epoch,
     compute_opened_records,
     decode_signed_header,
     decode_submitted,
@@ -164,7 +166,7 @@ def run_drive(
     ``after`` runs once the drive is done, while the gateways still serve.
     """
     started = time.monotonic()
-    start_ms = int(time.time() * 1000) - HOUR_MS
+    start_ms = compute_drive_start(int(time.time() * 1000), HOUR_MS)
     stats = DriveStats(vehicles=len(drivers), start_ms=start_ms, interval_ms=interval_ms)
     start_height = int(client.status()["height"])
     custodians = {oem: SigningKey.generate() for oem in oem_keys}
@@ -209,6 +211,15 @@ def run_drive(
         if after is not None:
             after(DataPlane(client, gateways, custodians, drivers, crashed, stats))
     return stats
+
+
+def compute_drive_start(now_ms: int, duration_ms: int) -> int:
+    """Return when the simulated drive begins: ``duration_ms`` before now, or, when that
+    would straddle midnight UTC (two key epochs, so every batch split in two), the
+    same length before the day began, so a run near midnight behaves as any other."""
+    start = now_ms - duration_ms
+    day_start = compute_epoch(now_ms) * EPOCH_MS
+    return start if start >= day_start else day_start - duration_ms
 
 
 def _make_recorder(d: Driver, custodians: dict[str, SigningKey], window_ms: int) -> VehicleRecorder:
