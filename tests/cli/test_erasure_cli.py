@@ -112,3 +112,20 @@ def test_event_attribute_tolerates_a_hostile_answer() -> None:
 def test_utc_text() -> None:
     assert compute_utc_text(0) == "1970-01-01 00:00:00Z"
     assert compute_utc_text(2**62) == str(2**62)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["erasure", "request"], ["hold", "place"], ["consent", "grant"], ["access", "request"]],
+)
+def test_window_and_category_options_are_named_alike(command: list[str]) -> None:
+    """Every command that takes a data window and categories takes ``--data-from-ms``,
+    ``--data-until-ms`` and ``--category``/``-c`` (erasure keeps ``--from-ms`` too)."""
+    from typer.testing import CliRunner
+
+    from carchain.cli.main import app
+
+    res = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for option in ("--data-from-ms", "--data-until-ms", "--category"):
+        assert option in res.output

@@ -31,7 +31,7 @@ from carchain.sdk.chainview import ChainView
 app = CarchainTyper(help="Owner consent: who may use which data of your vehicle, for what.")
 VehicleOpt = Annotated[str, typer.Option("--vehicle-id", help="Vehicle id <oem>:<local id>.")]
 CategoryOpt = Annotated[
-    list[str], typer.Option("--category", help="A data category (repeat; e.g. diagnostics).")
+    list[str], typer.Option("--category", "-c", help="A data category (repeat; e.g. diagnostics).")
 ]
 FromOpt = Annotated[int, typer.Option(help="Start of the data window (ms since epoch, UTC).")]
 UntilOpt = Annotated[int, typer.Option(help="End of the data window (exclusive, ms).")]

@@ -37,8 +37,16 @@ VehicleOpt = Annotated[str, typer.Option("--vehicle-id", help="Vehicle id <oem>:
 CategoryOpt = Annotated[
     list[str], typer.Option("--category", "-c", help="A data category (repeat for several).")
 ]
-FromOpt = Annotated[int, typer.Option("--from-ms", help="Start of the data window (Unix ms).")]
-UntilOpt = Annotated[int, typer.Option("--until-ms", help="End of the data window (Unix ms).")]
+# Same names as ``consent`` and ``access`` (``--data-from-ms``), short ones kept as aliases.
+FromOpt = Annotated[
+    int, typer.Option("--data-from-ms", "--from-ms", help="Start of the data window (Unix ms).")
+]
+UntilOpt = Annotated[
+    int,
+    typer.Option(
+        "--data-until-ms", "--until-ms", help="End of the data window (Unix ms, inclusive)."
+    ),
+]
 
 
 def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
