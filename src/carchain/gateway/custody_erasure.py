@@ -5,7 +5,9 @@ destroys the envelopes of every epoch the window touches, whole days (a key
 cannot be destroyed for part of its day). The key refs come from the headers of
 the vehicle's batches in the journal. A legal hold in force over any part of
 those days blocks the erasure: nothing is destroyed, the task waits and is tried
-again each round until the hold is lifted.
+again each round until the hold is lifted. The erased days are recorded in the
+journal first: from then on the gateway accepts no upload of those days and
+categories (``Ingestor.shred_days``), so the car cannot bring an erased key back.
 
 The tombstone blob (``tombstones`` namespace) lists ALL destroyed key refs; its
 SHA-256 is the ``tombstone_hash`` on chain. ``erasure.complete`` carries at most
@@ -28,10 +30,9 @@ from carchain.core.erasure import (
     get_erasure,
 )
 from carchain.core.holds import get_covering_holds
-from carchain.data.batches import decode_signed_header
 from carchain.errors import ErasureNotOpen, LegalHoldActive
 from carchain.gateway.custody_journal import ERASED, WAITING
-from carchain.gateway.ingest import Ingestor
+from carchain.gateway.ingest import MAX_TIME_MS, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -39,7 +40,6 @@ from carchain.storage.blobstore import FileBlobStore
 
 DAY_MS = 86_400_000
 TOMBSTONE_LABEL = "carchain/tombstone/v1"
-MAX_SCOPE_ROWS = 1_000_000
 
 
 class TombstoneDoc(msgspec.Struct, array_like=True, frozen=True):
@@ -65,23 +65,11 @@ class ErasureContext:
 
 
 def compute_scope_days(erasure: Erasure) -> tuple[int, int]:
-    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches."""
+    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches
+    (the last ms capped at the largest time)."""
     first = erasure.data_from_ms // DAY_MS
     last = erasure.data_until_ms // DAY_MS
-    return first * DAY_MS, (last + 1) * DAY_MS - 1
-
-
-def get_scope_refs(journal: Journal, erasure: Erasure) -> tuple[list[int], list[bytes]]:
-    """Return the epochs and the key refs of every envelope of the erasure's scope."""
-    start, end = compute_scope_days(erasure)
-    epochs = set(range(start // DAY_MS, end // DAY_MS + 1))
-    wanted = set(erasure.categories)
-    refs: set[bytes] = set()
-    for row in journal.find_batches(erasure.vehicle_id, start, end, MAX_SCOPE_ROWS):
-        h = decode_signed_header(row.header).header
-        if h.epoch in epochs:
-            refs |= {s.key_ref for s in h.segments if s.category in wanted}
-    return sorted(epochs), sorted(refs)
+    return first * DAY_MS, min((last + 1) * DAY_MS - 1, MAX_TIME_MS)
 
 
 def compute_tombstone(erasure: Erasure, epochs: list[int], refs: list[bytes]) -> bytes:
@@ -106,9 +94,10 @@ def process_erasure_task(ctx: ErasureContext, vehicle_id: str, erasure_seq: int)
         return ERASED, "complete on chain"
     if erasure.status == ErasureStatus.HELD or is_held(ctx.view, erasure):
         return WAITING, "legal_hold_active"
-    epochs, refs = get_scope_refs(ctx.journal, erasure)
-    for ref in refs:
-        ctx.ingestor.shred_key_envelope(ref)
+    start, end = compute_scope_days(erasure)
+    epochs, refs = ctx.ingestor.shred_days(
+        vehicle_id, list(erasure.categories), start // DAY_MS, end // DAY_MS
+    )
     tombstone_hash = ctx.tombstones.put(compute_tombstone(erasure, epochs, refs))
     body = CompleteErasure(vehicle_id, erasure_seq, refs[:MAX_DESTROYED], tombstone_hash)
     try:

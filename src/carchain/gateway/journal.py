@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE INDEX IF NOT EXISTS batches_by_vehicle ON batches (vehicle_id, start_ms);
 CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (received) WHERE anchor_seq IS NULL;
+CREATE TABLE IF NOT EXISTS shredded_days (
+    vehicle_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    first_epoch INTEGER NOT NULL,
+    last_epoch INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, category, first_epoch, last_epoch)
+);
 CREATE TABLE IF NOT EXISTS anchors (
     seq INTEGER PRIMARY KEY,
     root BLOB NOT NULL,
@@ -229,6 +236,31 @@ class Journal:
                 (vehicle_id, end_ms, start_ms, limit),
             ).fetchall()
         return [_batch(r) for r in rows]
+
+    # --- erased day keys ---------------------------------------------------------
+
+    def add_shredded_days(
+        self, vehicle_id: str, categories: Sequence[str], first_epoch: int, last_epoch: int
+    ) -> None:
+        """Record that the vehicle's keys of ``categories`` for the days ``first_epoch`` to
+        ``last_epoch`` are erased (once; idempotent)."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO shredded_days VALUES (?, ?, ?, ?)",
+                [(vehicle_id, c, first_epoch, last_epoch) for c in categories],
+            )
+
+    def is_shredded_day(self, vehicle_id: str, categories: Sequence[str], epoch: int) -> bool:
+        """Return whether the key of any of ``categories`` of the vehicle's day ``epoch``
+        was erased."""
+        marks = ", ".join("?" for _ in categories)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM shredded_days WHERE vehicle_id = ? "
+                f"AND category IN ({marks}) AND first_epoch <= ? AND last_epoch >= ? LIMIT 1",
+                (vehicle_id, *categories, epoch, epoch),
+            ).fetchone()
+        return row is not None
 
     def count_batches(self) -> tuple[int, int]:
         """Return ``(accepted, anchored on chain)`` batch counts."""
