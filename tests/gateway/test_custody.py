@@ -181,6 +181,30 @@ def test_erasure_shreds_envelopes_and_posts_tombstone(custody_world: CustodyWorl
         )
 
 
+def test_an_erased_segment_is_no_longer_served_to_its_requester(
+    custody_world: CustodyWorld,
+) -> None:
+    w = custody_world
+    car = w.register("saic:cust-erased-read")
+    ups = w.upload_mixed(car)
+    w.grant(car, ["diagnostics", "motion"])
+    seq = w.request(car, ["diagnostics", "motion"])
+    w.wait_kind(car.vehicle_id, "release")
+    first = decode_signed_header(header_of(ups[0].body)).header
+    second = decode_signed_header(header_of(ups[1].body)).header
+    assert first.end_ms < second.start_ms and first.epoch == second.epoch
+    with w.requester_gateway() as rg:
+        assert rg.segment_ciphertext(ups[1].header_hash, "diagnostics", seq)
+        # The owner erases the first batch's time only; the key of the whole day goes.
+        body = RequestErasure(car.vehicle_id, ["diagnostics"], first.start_ms, first.end_ms)
+        w.owner_send(car, body)
+        w.wait_kind(car.vehicle_id, "erasure_complete")
+        for up in ups:
+            with pytest.raises(Unauthorized):
+                rg.segment_ciphertext(up.header_hash, "diagnostics", seq)
+        assert rg.segment_ciphertext(ups[0].header_hash, "motion", seq)
+
+
 def test_erasure_under_legal_hold_waits_until_lift(custody_world: CustodyWorld) -> None:
     w = custody_world
     car = w.register("saic:cust-7")
