@@ -117,6 +117,7 @@ def test_withdrawal_before_release_releases_nothing(custody_world: CustodyWorld)
     car = w.register("saic:cust-3")
     w.upload_mixed(car)
     w.grant(car, ["diagnostics"])
+    packages = set(w.gateway.gateway.releases.iter_digests())
     w.stop_gateway()  # the custody loop sees the request only after the withdrawal
     try:
         seq = w.request(car, ["diagnostics"])
@@ -130,6 +131,8 @@ def test_withdrawal_before_release_releases_nothing(custody_world: CustodyWorld)
     assert task.attempts == 1  # recorded once, not retried
     assert get_release_optional(ChainView(w.client), car.vehicle_id, seq) is None
     assert "release" not in w.log_kinds(car.vehicle_id)
+    # The package sealed for the refused release is not kept at the gateway.
+    assert set(w.gateway.gateway.releases.iter_digests()) == packages
 
 
 def test_sensitive_request_left_to_owner_who_releases(custody_world: CustodyWorld) -> None:

@@ -9,7 +9,7 @@ erasure task. Then it works the open tasks, oldest first:
   sealed to the requester, stored under ``releases/`` and ``access.release`` is
   posted with the OEM key. A request with a sensitive category is left to the
   owner (``owner_only``); one the chain refuses (grant withdrawn or expired) is
-  recorded ``refused`` and not retried.
+  recorded ``refused`` and not retried, and its package is dropped.
 - erasure (``custody_erasure``): the scope's key envelopes are destroyed and
   ``erasure.complete`` posted with the tombstone; under a legal hold the task
   waits and is tried again every round until the hold is lifted.
