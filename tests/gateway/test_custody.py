@@ -6,6 +6,7 @@ restart from the persisted cursor."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
@@ -15,6 +16,7 @@ from carchain.core.access_releases import get_receipts, get_release_optional
 from carchain.core.consents import WithdrawConsent
 from carchain.core.erasure import RequestErasure, get_erasure, get_tombstone_optional
 from carchain.core.holds import LiftHold, PlaceHold, get_hold_count
+from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_batch_category_keys
@@ -33,8 +35,9 @@ from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.owner_release import release_as_owner
 from carchain.sdk.requester import compute_receipt_items, fetch_release, post_receipt
-from tests.conftest import seeded_key
-from tests.dataplane import wait_for
+from carchain.sdk.transactions import sign_transfer_consent
+from tests.conftest import CHAIN_ID, seeded_key
+from tests.dataplane import make_records, wait_for
 from tests.gateway.custody_world import HOUR_MS, REQUESTER, CustodyWorld, custody_world
 
 __all__ = ["custody_world"]
@@ -429,3 +432,40 @@ def test_one_failing_task_does_not_stop_the_others(custody_world: CustodyWorld) 
     finally:
         service.process_task = real  # type: ignore[method-assign]
     w.wait_kind(bad.vehicle_id, "release")  # once the fault is gone, it goes out
+
+
+def test_a_previous_owner_erases_its_own_day_not_the_buyers(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    car = w.register("saic:cust-sold")
+    buyer = seeded_key("owner/saic-cust-sold-buyer")
+    rec = car.recorder(window_ms=60_000)
+    start = int(time.time() * 1000) - 300_000
+    pre = [u for t, r in make_records(61, start) for u in rec.add_at(r, t)]
+    w.gclient.submit(pre[0].body)  # one batch closed before the sale
+    sig = sign_transfer_consent(CHAIN_ID, car.owner, car.vehicle_id, buyer.public_key, 0)
+    w.send(TransferVehicle(car.vehicle_id, buyer.public_key, sig))
+    since = get_vehicle(ChainView(w.client), car.vehicle_id).owner_since_ms
+    for up in rec.process_transfer(buyer.public_key, since):
+        w.gclient.submit(up.body)
+    post = [u for t, r in make_records(5, since + 1_000) for u in rec.add_at(r, t)]
+    post += rec.flush()
+    w.gclient.submit(post[0].body)
+    seller_ref, buyer_ref = (motion_ref(u.body) for u in (pre[0], post[0]))
+    # The seller erases the motion data of its own ownership (PIPL art. 47), after the sale.
+    w.owner_send(car, RequestErasure(car.vehicle_id, ["motion"], start, since - 1))
+    w.wait_kind(car.vehicle_id, "erasure_complete")
+    keys = w.gateway.gateway.keys
+    assert not keys.has(seller_ref)
+    # The buyer's key of the same day is not the seller's to destroy; its uploads go on.
+    assert keys.has(buyer_ref)
+    more = [u for t, r in make_records(5, since + 20_000) for u in rec.add_at(r, t)]
+    w.gclient.submit((more + rec.flush())[0].body)
+    with GatewayClient(w.gateway.url, signer=buyer) as bg:
+        signed = decode_signed_header(header_of(post[0].body))
+        assert "motion" in open_batch_category_keys(signed, bg.key_envelope, buyer)
+
+
+def motion_ref(body: bytes) -> bytes:
+    """Return the key ref of an upload's motion segment."""
+    h = decode_signed_header(header_of(body)).header
+    return next(s.key_ref for s in h.segments if s.category == "motion")

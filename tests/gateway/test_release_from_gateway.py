@@ -109,7 +109,8 @@ def test_ingestor_shreds_a_day_and_refuses_its_key_back(rig: IngestRig, tmp_path
     signed = decode_signed_header(header_of(rig, ups[0].header_hash))
     segment = signed.header.segments[0]
     epoch = signed.header.epoch
-    epochs, refs = rig.ingestor.shred_days("saic:rel-2", [segment.category], epoch, epoch)
+    day = (epoch * DAY_MS, (epoch + 1) * DAY_MS - 1)
+    epochs, refs = rig.ingestor.shred_window("saic:rel-2", [segment.category], *day)
     assert (epochs, refs) == ([epoch], [segment.key_ref])
     assert not rig.keys.has(segment.key_ref)
     # The car still holds the day key: neither a batch without the envelope nor one
@@ -126,9 +127,10 @@ def test_ingestor_shreds_a_day_and_refuses_its_key_back(rig: IngestRig, tmp_path
     # The erased day is recorded durably: a reopened journal still refuses it.
     reopened = Journal(tmp_path / "journal.db")
     try:
-        assert reopened.is_shredded_day("saic:rel-2", [segment.category], epoch)
-        assert not reopened.is_shredded_day("saic:rel-2", [segment.category], epoch + 1)
-        assert not reopened.is_shredded_day("saic:rel-1", [segment.category], epoch)
+        assert reopened.is_shredded("saic:rel-2", [segment.category], *day)
+        assert reopened.is_shredded("saic:rel-2", [segment.category], day[1], day[1] + 5)
+        assert not reopened.is_shredded("saic:rel-2", [segment.category], day[1] + 1, 2**62)
+        assert not reopened.is_shredded("saic:rel-1", [segment.category], *day)
     finally:
         reopened.close()
 
@@ -143,6 +145,5 @@ def test_shredding_a_window_of_any_width_costs_only_its_batches(rig: IngestRig) 
     )
     start, end = compute_scope_days(erasure)
     assert (start, end) == (0, 2**63 - 1)  # no day past the largest time
-    last = end // DAY_MS
-    assert rig.ingestor.shred_days("saic:rel-1", ["diagnostics"], 0, last) == ([epoch], want)
+    assert rig.ingestor.shred_window("saic:rel-1", ["diagnostics"], start, end) == ([epoch], want)
     assert not any(rig.keys.has(r) for r in want)

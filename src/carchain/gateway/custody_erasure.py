@@ -5,9 +5,11 @@ destroys the envelopes of every epoch the window touches, whole days (a key
 cannot be destroyed for part of its day). The key refs come from the headers of
 the vehicle's batches in the journal. A legal hold in force over any part of
 those days blocks the erasure: nothing is destroyed, the task waits and is tried
-again each round until the hold is lifted. The erased days are recorded in the
-journal first: from then on the gateway accepts no upload of those days and
-categories (``Ingestor.shred_days``), so the car cannot bring an erased key back.
+again each round until the hold is lifted. The erased days (clipped to the erasing
+owner's period: on a day of sale the other owner's key is not its to destroy)
+are recorded in the journal first: from then on the gateway accepts no upload
+of them in those categories (``Ingestor.shred_window``), so the car cannot bring
+an erased key back.
 
 The tombstone blob (``tombstones`` namespace) lists ALL destroyed key refs; its
 SHA-256 is the ``tombstone_hash`` on chain. ``erasure.complete`` carries at most
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from carchain.core import owners
 from carchain.core.erasure import (
     MAX_DESTROYED,
     CompleteErasure,
@@ -30,7 +33,8 @@ from carchain.core.erasure import (
     get_erasure,
 )
 from carchain.core.holds import get_covering_holds
-from carchain.errors import ErasureNotOpen, LegalHoldActive
+from carchain.core.vehicles import get_first_owner_period, get_vehicle
+from carchain.errors import ErasureNotOpen, LegalHoldActive, NotFound
 from carchain.gateway.custody_journal import ERASED, WAITING
 from carchain.gateway.ingest import MAX_TIME_MS, Ingestor
 from carchain.gateway.journal import Journal
@@ -72,6 +76,30 @@ def compute_scope_days(erasure: Erasure) -> tuple[int, int]:
     return first * DAY_MS, min((last + 1) * DAY_MS - 1, MAX_TIME_MS)
 
 
+def get_erasing_period(view: ChainView, erasure: Erasure) -> tuple[int, int]:
+    """Return ``(first ms, last ms)`` of the ownership period of the erasing owner that
+    holds the window (the first period also holds the time before the registration)."""
+    vehicle = get_vehicle(view, erasure.vehicle_id)
+    if vehicle.transfer_seq == 0:
+        return 0, MAX_TIME_MS
+    if erasure.data_from_ms >= vehicle.owner_since_ms:
+        return vehicle.owner_since_ms, MAX_TIME_MS
+    period = owners.get_past_period_of(view, vehicle, erasure.data_from_ms)
+    if period is None:
+        raise NotFound("the erasure's ownership period is missing", vehicle_id=vehicle.vehicle_id)
+    first = get_first_owner_period(view, vehicle)
+    return (0 if period == first else period.since_ms), period.until_ms - 1
+
+
+def compute_shred_window(view: ChainView, erasure: Erasure) -> tuple[int, int]:
+    """Return ``(first ms, last ms)`` to shred: the whole days the window touches, clipped
+    to the erasing owner's period (on a day of sale the other owner's day key is not its
+    to destroy, nor its uploads to refuse)."""
+    start, end = compute_scope_days(erasure)
+    lo, hi = get_erasing_period(view, erasure)
+    return max(start, lo), min(end, hi)
+
+
 def compute_tombstone(erasure: Erasure, epochs: list[int], refs: list[bytes]) -> bytes:
     """Return the encoded tombstone of an erasure (canonical: same scope, same bytes)."""
     doc = TombstoneDoc(
@@ -94,10 +122,8 @@ def process_erasure_task(ctx: ErasureContext, vehicle_id: str, erasure_seq: int)
         return ERASED, "complete on chain"
     if erasure.status == ErasureStatus.HELD or is_held(ctx.view, erasure):
         return WAITING, "legal_hold_active"
-    start, end = compute_scope_days(erasure)
-    epochs, refs = ctx.ingestor.shred_days(
-        vehicle_id, list(erasure.categories), start // DAY_MS, end // DAY_MS
-    )
+    start, end = compute_shred_window(ctx.view, erasure)
+    epochs, refs = ctx.ingestor.shred_window(vehicle_id, list(erasure.categories), start, end)
     tombstone_hash = ctx.tombstones.put(compute_tombstone(erasure, epochs, refs))
     body = CompleteErasure(vehicle_id, erasure_seq, refs[:MAX_DESTROYED], tombstone_hash)
     try:

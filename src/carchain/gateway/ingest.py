@@ -3,7 +3,7 @@
 Checks, in order, all before anything is written: size, encoding, header shape
 and epoch window, vehicle registered / belongs to this OEM / not revoked,
 signature, ciphertext length and hash, ownership period of the batch's time
-range, no category key of the batch's day erased (``shred_days``), category key
+range, no category key of the batch's time erased (``shred_window``), category key
 envelopes (for every segment: sealed to the owner at the batch's time, and to
 this OEM's custodian if and only if the category is not sensitive; stored by
 key_ref, once), replay. A rejected batch raises a typed error and leaves no
@@ -28,7 +28,6 @@ from carchain.core.vehicles import (
     is_active_vehicle,
 )
 from carchain.data.batches import (
-    EPOCH_MS,
     SignedBatchHeader,
     compute_epoch,
     compute_header_hash,
@@ -157,20 +156,19 @@ def validate_key_since(signed: SignedBatchHeader, vehicle: Vehicle) -> None:
         )
 
 
-def find_day_key_refs(
-    journal: Journal, vehicle_id: str, categories: list[str], first_epoch: int, last_epoch: int
+def find_key_refs(
+    journal: Journal, vehicle_id: str, categories: list[str], first_ms: int, last_ms: int
 ) -> tuple[list[int], list[bytes]]:
     """Return the epochs and key refs of the stored batches' segments of ``categories``
-    in the vehicle's days ``first_epoch`` to ``last_epoch`` (the epochs: those with such
-    a segment, so a window of any width costs only the batches it holds)."""
-    end_ms = min((last_epoch + 1) * EPOCH_MS - 1, MAX_TIME_MS)
+    overlapping the vehicle's (inclusive) window ``first_ms`` to ``last_ms`` (the epochs:
+    those with such a segment, so a window of any width costs only the batches it holds)."""
     wanted = set(categories)
     epochs: set[int] = set()
     refs: set[bytes] = set()
-    for row in journal.find_batches(vehicle_id, first_epoch * EPOCH_MS, end_ms, MAX_SCOPE_ROWS):
+    for row in journal.find_batches(vehicle_id, first_ms, last_ms, MAX_SCOPE_ROWS):
         h = decode_signed_header(row.header).header
         got = {s.key_ref for s in h.segments if s.category in wanted}
-        if got and first_epoch <= h.epoch <= last_epoch:
+        if got:
             epochs.add(h.epoch)
             refs |= got
     return sorted(epochs), sorted(refs)
@@ -305,32 +303,32 @@ class Ingestor:
                 category=cat,
             )
 
-    def shred_days(
-        self, vehicle_id: str, categories: list[str], first_epoch: int, last_epoch: int
+    def shred_window(
+        self, vehicle_id: str, categories: list[str], first_ms: int, last_ms: int
     ) -> tuple[list[int], list[bytes]]:
-        """Crypto-shred the vehicle's keys of ``categories`` for the days ``first_epoch`` to
-        ``last_epoch``: record the days as erased (durably, first), then delete every
-        envelope of them and forget their cached scopes; return the epochs and the refs
-        of the envelopes found. The ciphertext stays, unreadable.
+        """Crypto-shred the vehicle's keys of ``categories`` for the (inclusive) window
+        ``first_ms`` to ``last_ms`` (whole days, clipped to one owner's period): record
+        the window as erased (durably, first), then delete every envelope of its batches
+        and forget their cached scopes; return the epochs and the refs of the envelopes
+        found. The ciphertext stays, unreadable.
 
-        From the record on, no upload of those days and categories is accepted (a car
+        From the record on, no upload of that window and categories is accepted (a car
         re-sending the erased envelope, or a late batch of an erased day), and as it is
         made under the ingest lock no batch slips in between the scan and the deletes.
         """
         with self._lock:
-            self.journal.add_shredded_days(vehicle_id, categories, first_epoch, last_epoch)
-            epochs, refs = find_day_key_refs(
-                self.journal, vehicle_id, categories, first_epoch, last_epoch
-            )
+            self.journal.add_shredded_window(vehicle_id, categories, first_ms, last_ms)
+            epochs, refs = find_key_refs(self.journal, vehicle_id, categories, first_ms, last_ms)
             for ref in refs:
                 self._key_scopes.pop(ref, None)
                 self.keys.delete(ref)
         return epochs, refs
 
     def validate_not_shredded(self, signed: SignedBatchHeader) -> None:
-        """Raise ``InvalidKeyEnvelope`` if a category key of the batch's day was erased."""
+        """Raise ``InvalidKeyEnvelope`` if a category key of the batch's time was erased."""
         h = signed.header
-        if self.journal.is_shredded_day(h.vehicle_id, [s.category for s in h.segments], h.epoch):
+        cats = [s.category for s in h.segments]
+        if self.journal.is_shredded(h.vehicle_id, cats, h.start_ms, h.end_ms):
             raise InvalidKeyEnvelope(
                 "a category key of this vehicle's day was erased: its data is not accepted",
                 vehicle_id=h.vehicle_id,

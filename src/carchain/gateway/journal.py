@@ -46,12 +46,12 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE INDEX IF NOT EXISTS batches_by_vehicle ON batches (vehicle_id, start_ms);
 CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (received) WHERE anchor_seq IS NULL;
-CREATE TABLE IF NOT EXISTS shredded_days (
+CREATE TABLE IF NOT EXISTS shredded_windows (
     vehicle_id TEXT NOT NULL,
     category TEXT NOT NULL,
-    first_epoch INTEGER NOT NULL,
-    last_epoch INTEGER NOT NULL,
-    PRIMARY KEY (vehicle_id, category, first_epoch, last_epoch)
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, category, first_ms, last_ms)
 );
 CREATE TABLE IF NOT EXISTS anchors (
     seq INTEGER PRIMARY KEY,
@@ -237,28 +237,30 @@ class Journal:
             ).fetchall()
         return [_batch(r) for r in rows]
 
-    # --- erased day keys ---------------------------------------------------------
+    # --- erased keys ---------------------------------------------------------------
 
-    def add_shredded_days(
-        self, vehicle_id: str, categories: Sequence[str], first_epoch: int, last_epoch: int
+    def add_shredded_window(
+        self, vehicle_id: str, categories: Sequence[str], first_ms: int, last_ms: int
     ) -> None:
-        """Record that the vehicle's keys of ``categories`` for the days ``first_epoch`` to
-        ``last_epoch`` are erased (once; idempotent)."""
+        """Record that the vehicle's keys of ``categories`` for the (inclusive) time window
+        ``first_ms`` to ``last_ms`` are erased (once; idempotent)."""
         with self._tx() as conn:
             conn.executemany(
-                "INSERT OR IGNORE INTO shredded_days VALUES (?, ?, ?, ?)",
-                [(vehicle_id, c, first_epoch, last_epoch) for c in categories],
+                "INSERT OR IGNORE INTO shredded_windows VALUES (?, ?, ?, ?)",
+                [(vehicle_id, c, first_ms, last_ms) for c in categories],
             )
 
-    def is_shredded_day(self, vehicle_id: str, categories: Sequence[str], epoch: int) -> bool:
-        """Return whether the key of any of ``categories`` of the vehicle's day ``epoch``
-        was erased."""
+    def is_shredded(
+        self, vehicle_id: str, categories: Sequence[str], start_ms: int, end_ms: int
+    ) -> bool:
+        """Return whether the key of any of ``categories`` of the vehicle at any time of
+        ``[start_ms, end_ms]`` was erased."""
         marks = ", ".join("?" for _ in categories)
         with self._lock:
             row = self._conn.execute(
-                "SELECT 1 FROM shredded_days WHERE vehicle_id = ? "
-                f"AND category IN ({marks}) AND first_epoch <= ? AND last_epoch >= ? LIMIT 1",
-                (vehicle_id, *categories, epoch, epoch),
+                "SELECT 1 FROM shredded_windows WHERE vehicle_id = ? "
+                f"AND category IN ({marks}) AND first_ms <= ? AND last_ms >= ? LIMIT 1",
+                (vehicle_id, *categories, end_ms, start_ms),
             ).fetchone()
         return row is not None
 

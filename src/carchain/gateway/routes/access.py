@@ -135,7 +135,7 @@ def is_erased_segment(gw: Gateway, row: BatchRow, category: str) -> bool:
     here (whole days). A requester holding the key from before gets no ciphertext."""
     if erasure.is_erased(gw.access.view, row.vehicle_id, category, row.start_ms, row.end_ms):
         return True
-    return gw.journal.is_shredded_day(row.vehicle_id, [category], row.epoch)
+    return gw.journal.is_shredded(row.vehicle_id, [category], row.start_ms, row.end_ms)
 
 
 def get_release_row(
