@@ -463,6 +463,12 @@ def test_a_previous_owner_erases_its_own_day_not_the_buyers(custody_world: Custo
     with GatewayClient(w.gateway.url, signer=buyer) as bg:
         signed = decode_signed_header(header_of(post[0].body))
         assert "motion" in open_batch_category_keys(signed, bg.key_envelope, buyer)
+        # The seller's erasure is the seller's: the buyer does not read its tombstone.
+        tombstone_hash = get_erasure(ChainView(w.client), car.vehicle_id, 0).tombstone_hash
+        with pytest.raises(Unauthorized):
+            bg.tombstone(tombstone_hash)
+    with GatewayClient(w.gateway.url, signer=car.owner) as sg:
+        assert compute_sha256(sg.tombstone(tombstone_hash)) == tombstone_hash
 
 
 def motion_ref(body: bytes) -> bytes:
