@@ -434,6 +434,44 @@ def test_one_failing_task_does_not_stop_the_others(custody_world: CustodyWorld) 
     w.wait_kind(bad.vehicle_id, "release")  # once the fault is gone, it goes out
 
 
+def test_an_unexpected_failure_of_one_task_does_not_stop_the_loop(
+    custody_world: CustodyWorld,
+) -> None:
+    w = custody_world
+    service = w.gateway.gateway.custody
+    assert service is not None
+    real = service.process_task
+
+    def broken(task: object) -> None:
+        if getattr(task, "vehicle_id", "") == "saic:cust-14":
+            raise OverflowError("an untyped bug on this task's data")
+        real(task)  # type: ignore[arg-type]
+
+    service.process_task = broken  # type: ignore[method-assign]
+    try:
+        bad = w.register("saic:cust-14")
+        w.upload_mixed(bad)
+        w.grant(bad, ["diagnostics"])
+        bad_seq = w.request(bad, ["diagnostics"])
+        wait_for(lambda: "error" in get_task_detail(w, bad.vehicle_id, bad_seq), what="error")
+        good = w.register("saic:cust-15")
+        w.upload_mixed(good)
+        w.grant(good, ["diagnostics"])
+        w.request(good, ["diagnostics"])
+        w.wait_kind(good.vehicle_id, "release")
+        assert get_task_detail(w, bad.vehicle_id, bad_seq) == "error: OverflowError"
+    finally:
+        service.process_task = real  # type: ignore[method-assign]
+    w.wait_kind(bad.vehicle_id, "release")
+
+
+def get_task_detail(w: CustodyWorld, vehicle_id: str, seq: int) -> str:
+    """Return the detail of a release task ("" if none yet)."""
+    assert w.gateway.gateway.custody is not None
+    task = w.gateway.gateway.custody.custody.get_task_optional(RELEASE, vehicle_id, seq)
+    return "" if task is None else task.detail
+
+
 def test_a_previous_owner_erases_its_own_day_not_the_buyers(custody_world: CustodyWorld) -> None:
     w = custody_world
     car = w.register("saic:cust-sold")
