@@ -6,6 +6,7 @@ restart from the persisted cursor."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
@@ -15,6 +16,7 @@ from carchain.core.access_releases import get_receipts, get_release_optional
 from carchain.core.consents import WithdrawConsent
 from carchain.core.erasure import RequestErasure, get_erasure, get_tombstone_optional
 from carchain.core.holds import LiftHold, PlaceHold, get_hold_count
+from carchain.core.vehicles import TransferVehicle, get_vehicle
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_batch_category_keys
@@ -33,8 +35,9 @@ from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.owner_release import release_as_owner
 from carchain.sdk.requester import compute_receipt_items, fetch_release, post_receipt
-from tests.conftest import seeded_key
-from tests.dataplane import wait_for
+from carchain.sdk.transactions import sign_transfer_consent
+from tests.conftest import CHAIN_ID, seeded_key
+from tests.dataplane import make_records, wait_for
 from tests.gateway.custody_world import HOUR_MS, REQUESTER, CustodyWorld, custody_world
 
 __all__ = ["custody_world"]
@@ -117,6 +120,7 @@ def test_withdrawal_before_release_releases_nothing(custody_world: CustodyWorld)
     car = w.register("saic:cust-3")
     w.upload_mixed(car)
     w.grant(car, ["diagnostics"])
+    packages = set(w.gateway.gateway.releases.iter_digests())
     w.stop_gateway()  # the custody loop sees the request only after the withdrawal
     try:
         seq = w.request(car, ["diagnostics"])
@@ -130,6 +134,8 @@ def test_withdrawal_before_release_releases_nothing(custody_world: CustodyWorld)
     assert task.attempts == 1  # recorded once, not retried
     assert get_release_optional(ChainView(w.client), car.vehicle_id, seq) is None
     assert "release" not in w.log_kinds(car.vehicle_id)
+    # The package sealed for the refused release is not kept at the gateway.
+    assert set(w.gateway.gateway.releases.iter_digests()) == packages
 
 
 def test_sensitive_request_left_to_owner_who_releases(custody_world: CustodyWorld) -> None:
@@ -179,6 +185,30 @@ def test_erasure_shreds_envelopes_and_posts_tombstone(custody_world: CustodyWorl
         derive_release_items(
             w.gateway.gateway.keys.get, w.custodian, [header_of(now.body)], ["diagnostics"]
         )
+
+
+def test_an_erased_segment_is_no_longer_served_to_its_requester(
+    custody_world: CustodyWorld,
+) -> None:
+    w = custody_world
+    car = w.register("saic:cust-erased-read")
+    ups = w.upload_mixed(car)
+    w.grant(car, ["diagnostics", "motion"])
+    seq = w.request(car, ["diagnostics", "motion"])
+    w.wait_kind(car.vehicle_id, "release")
+    first = decode_signed_header(header_of(ups[0].body)).header
+    second = decode_signed_header(header_of(ups[1].body)).header
+    assert first.end_ms < second.start_ms and first.epoch == second.epoch
+    with w.requester_gateway() as rg:
+        assert rg.segment_ciphertext(ups[1].header_hash, "diagnostics", seq)
+        # The owner erases the first batch's time only; the key of the whole day goes.
+        body = RequestErasure(car.vehicle_id, ["diagnostics"], first.start_ms, first.end_ms)
+        w.owner_send(car, body)
+        w.wait_kind(car.vehicle_id, "erasure_complete")
+        for up in ups:
+            with pytest.raises(Unauthorized):
+                rg.segment_ciphertext(up.header_hash, "diagnostics", seq)
+        assert rg.segment_ciphertext(ups[0].header_hash, "motion", seq)
 
 
 def test_erasure_under_legal_hold_waits_until_lift(custody_world: CustodyWorld) -> None:
@@ -402,3 +432,84 @@ def test_one_failing_task_does_not_stop_the_others(custody_world: CustodyWorld) 
     finally:
         service.process_task = real  # type: ignore[method-assign]
     w.wait_kind(bad.vehicle_id, "release")  # once the fault is gone, it goes out
+
+
+def test_an_unexpected_failure_of_one_task_does_not_stop_the_loop(
+    custody_world: CustodyWorld,
+) -> None:
+    w = custody_world
+    service = w.gateway.gateway.custody
+    assert service is not None
+    real = service.process_task
+
+    def broken(task: object) -> None:
+        if getattr(task, "vehicle_id", "") == "saic:cust-14":
+            raise OverflowError("an untyped bug on this task's data")
+        real(task)  # type: ignore[arg-type]
+
+    service.process_task = broken  # type: ignore[method-assign]
+    try:
+        bad = w.register("saic:cust-14")
+        w.upload_mixed(bad)
+        w.grant(bad, ["diagnostics"])
+        bad_seq = w.request(bad, ["diagnostics"])
+        wait_for(lambda: "error" in get_task_detail(w, bad.vehicle_id, bad_seq), what="error")
+        good = w.register("saic:cust-15")
+        w.upload_mixed(good)
+        w.grant(good, ["diagnostics"])
+        w.request(good, ["diagnostics"])
+        w.wait_kind(good.vehicle_id, "release")
+        assert get_task_detail(w, bad.vehicle_id, bad_seq) == "error: OverflowError"
+    finally:
+        service.process_task = real  # type: ignore[method-assign]
+    w.wait_kind(bad.vehicle_id, "release")
+
+
+def get_task_detail(w: CustodyWorld, vehicle_id: str, seq: int) -> str:
+    """Return the detail of a release task ("" if none yet)."""
+    assert w.gateway.gateway.custody is not None
+    task = w.gateway.gateway.custody.custody.get_task_optional(RELEASE, vehicle_id, seq)
+    return "" if task is None else task.detail
+
+
+def test_a_previous_owner_erases_its_own_day_not_the_buyers(custody_world: CustodyWorld) -> None:
+    w = custody_world
+    car = w.register("saic:cust-sold")
+    buyer = seeded_key("owner/saic-cust-sold-buyer")
+    rec = car.recorder(window_ms=60_000)
+    start = int(time.time() * 1000) - 300_000
+    pre = [u for t, r in make_records(61, start) for u in rec.add_at(r, t)]
+    w.gclient.submit(pre[0].body)  # one batch closed before the sale
+    sig = sign_transfer_consent(CHAIN_ID, car.owner, car.vehicle_id, buyer.public_key, 0)
+    w.send(TransferVehicle(car.vehicle_id, buyer.public_key, sig))
+    since = get_vehicle(ChainView(w.client), car.vehicle_id).owner_since_ms
+    for up in rec.process_transfer(buyer.public_key, since):
+        w.gclient.submit(up.body)
+    post = [u for t, r in make_records(5, since + 1_000) for u in rec.add_at(r, t)]
+    post += rec.flush()
+    w.gclient.submit(post[0].body)
+    seller_ref, buyer_ref = (motion_ref(u.body) for u in (pre[0], post[0]))
+    # The seller erases the motion data of its own ownership (PIPL art. 47), after the sale.
+    w.owner_send(car, RequestErasure(car.vehicle_id, ["motion"], start, since - 1))
+    w.wait_kind(car.vehicle_id, "erasure_complete")
+    keys = w.gateway.gateway.keys
+    assert not keys.has(seller_ref)
+    # The buyer's key of the same day is not the seller's to destroy; its uploads go on.
+    assert keys.has(buyer_ref)
+    more = [u for t, r in make_records(5, since + 20_000) for u in rec.add_at(r, t)]
+    w.gclient.submit((more + rec.flush())[0].body)
+    with GatewayClient(w.gateway.url, signer=buyer) as bg:
+        signed = decode_signed_header(header_of(post[0].body))
+        assert "motion" in open_batch_category_keys(signed, bg.key_envelope, buyer)
+        # The seller's erasure is the seller's: the buyer does not read its tombstone.
+        tombstone_hash = get_erasure(ChainView(w.client), car.vehicle_id, 0).tombstone_hash
+        with pytest.raises(Unauthorized):
+            bg.tombstone(tombstone_hash)
+    with GatewayClient(w.gateway.url, signer=car.owner) as sg:
+        assert compute_sha256(sg.tombstone(tombstone_hash)) == tombstone_hash
+
+
+def motion_ref(body: bytes) -> bytes:
+    """Return the key ref of an upload's motion segment."""
+    h = decode_signed_header(header_of(body)).header
+    return next(s.key_ref for s in h.segments if s.category == "motion")

@@ -4,9 +4,12 @@ ends every later release and the owner's own reading of that category."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
+from carchain.core.erasure import Erasure, ErasureStatus
 from carchain.data.batches import (
     decode_signed_header,
     decode_submitted,
@@ -19,6 +22,8 @@ from carchain.data.custody import open_batch_category_keys
 from carchain.data.records import Diagnostics
 from carchain.data.release import derive_release_items, open_release, seal_release
 from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, NotFound
+from carchain.gateway.custody_erasure import DAY_MS, compute_scope_days
+from carchain.gateway.journal import Journal
 from tests.conftest import seeded_key
 from tests.dataplane import NOW_MS, IngestRig, make_records
 
@@ -93,7 +98,7 @@ def test_shredded_envelope_releases_nothing_and_opens_for_no_one(rig: IngestRig)
     assert "diagnostics" not in open_batch_segments(signed, ct, after)
 
 
-def test_ingestor_shreds_an_envelope_and_forgets_its_scope(rig: IngestRig) -> None:
+def test_ingestor_shreds_a_day_and_refuses_its_key_back(rig: IngestRig, tmp_path: Path) -> None:
     car = rig.car("saic:rel-2")
     rec = car.recorder(window_ms=60_000)
     ups = []
@@ -102,14 +107,43 @@ def test_ingestor_shreds_an_envelope_and_forgets_its_scope(rig: IngestRig) -> No
     ups += rec.flush()
     rig.process(ups[0].body)
     signed = decode_signed_header(header_of(rig, ups[0].header_hash))
-    ref = signed.header.segments[0].key_ref
-    rig.ingestor.shred_key_envelope(ref)
-    assert not rig.keys.has(ref)
-    # The next batch of that epoch must bring the envelope again; without it, refused.
+    segment = signed.header.segments[0]
+    epoch = signed.header.epoch
+    day = (epoch * DAY_MS, (epoch + 1) * DAY_MS - 1)
+    epochs, refs = rig.ingestor.shred_window("saic:rel-2", [segment.category], *day)
+    assert (epochs, refs) == ([epoch], [segment.key_ref])
+    assert not rig.keys.has(segment.key_ref)
+    # The car still holds the day key: neither a batch without the envelope nor one
+    # re-sending it (or any later batch of that erased day) is accepted or stores a thing.
+    before = rig.stored()
     bare = encode_submitted(
         msgspec.structs.replace(decode_submitted(ups[1].body), key_envelopes=[])
     )
-    with pytest.raises(InvalidKeyEnvelope):
-        rig.process(bare)
-    rig.process(ups[1].body)
-    assert rig.keys.has(ref)
+    for body in (bare, ups[1].body):
+        with pytest.raises(InvalidKeyEnvelope):
+            rig.process(body)
+    assert rig.stored() == before
+    assert not rig.keys.has(segment.key_ref)
+    # The erased day is recorded durably: a reopened journal still refuses it.
+    reopened = Journal(tmp_path / "journal.db")
+    try:
+        assert reopened.is_shredded("saic:rel-2", [segment.category], *day)
+        assert reopened.is_shredded("saic:rel-2", [segment.category], day[1], day[1] + 5)
+        assert not reopened.is_shredded("saic:rel-2", [segment.category], day[1] + 1, 2**62)
+        assert not reopened.is_shredded("saic:rel-1", [segment.category], *day)
+    finally:
+        reopened.close()
+
+
+def test_shredding_a_window_of_any_width_costs_only_its_batches(rig: IngestRig) -> None:
+    hashes = stored_batches(rig)
+    signed = decode_signed_header(header_of(rig, hashes[0]))
+    epoch = signed.header.epoch
+    want = sorted({s.key_ref for s in signed.header.segments if s.category == "diagnostics"})
+    erasure = Erasure(
+        0, "saic:rel-1", "saic", b"", ["diagnostics"], 0, 2**63 - 1, 1, 1, 1, ErasureStatus.OPEN
+    )
+    start, end = compute_scope_days(erasure)
+    assert (start, end) == (0, 2**63 - 1)  # no day past the largest time
+    assert rig.ingestor.shred_window("saic:rel-1", ["diagnostics"], start, end) == ([epoch], want)
+    assert not any(rig.keys.has(r) for r in want)

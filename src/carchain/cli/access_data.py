@@ -44,8 +44,10 @@ def write_segments(out: Path, segments: list[ReleasedSegment]) -> None:
     for s in segments:
         doc = [{"kind": p.kind, "index": p.index, "fields": p.fields} for p in s.projections]
         path = out / f"{s.header_hash.hex()}-{s.category}.json"
-        # Decrypted personal data: readable by this user only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Decrypted personal data: readable by this user only, also when the file was
+        # there before (its old mode is not kept) and never through a planted symlink.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(doc, indent=1))
 

@@ -84,7 +84,8 @@ def request(
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """As the vehicle's owner, ask for the erasure of these categories of that window."""
+    """As the owner of that window's data (the vehicle's owner, or a previous owner for a
+    window of its own ownership), ask for the erasure of these categories of it."""
     body = build_erasure_request(vehicle_id, category, from_ms, until_ms)
     res = _send(node, keyring, key, body)
     seq = compute_event_attribute(res, "erasure_requested", "seq")

@@ -1,6 +1,7 @@
 """Erasure: an owner asks, the OEM's custody service crypto-shreds, the chain keeps time.
 
-``erasure.request`` (the vehicle's current owner) names a scope: categories and a
+``erasure.request`` (the vehicle's current owner, or a previous owner for a window
+inside its past ownership period: PIPL art. 47) names a scope: categories and a
 data time window (after a sale, from the owner's ownership on only). Its deadline
 is N working days of block time later (the ``erasure_working_days`` parameter,
 GB/T 41871-2022's 10 by default). The vehicle's OEM destroys every key copy it
@@ -68,7 +69,7 @@ class ErasureStatus(StrEnum):
 
 
 class RequestErasure(msgspec.Struct, frozen=True):
-    """Body of ``erasure.request``: signed by the vehicle's current owner."""
+    """Body of ``erasure.request``: signed by the owner of the window's data (current or past)."""
 
     vehicle_id: str
     categories: list[str]
@@ -296,11 +297,11 @@ def process_request(
 ) -> None:
     """Record the owner's erasure request with its deadline; held at once if a legal
     hold in force covers part of its scope."""
-    vehicle = owners.validate_owner(view, signer, body.vehicle_id)
+    # Each owner erases the data of its own ownership, a previous one after the sale too.
+    vehicle = owners.validate_window_owner(
+        view, signer, body.vehicle_id, body.data_from_ms, body.data_until_ms
+    )
     holds.validate_scope(body.categories, body.data_from_ms, body.data_until_ms)
-    # As for grants: after a sale an owner erases its own data, not the previous owner's.
-    if vehicle.transfer_seq and body.data_from_ms < vehicle.owner_since_ms:
-        raise InvalidBody("an erasure may not cover data from before the owner's ownership")
     vid = body.vehicle_id
     seq = get_erasure_count(view, vid)
     if seq - _get_u64(view, STORE, compute_key("p", vid)) >= MAX_PENDING:

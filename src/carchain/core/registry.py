@@ -116,7 +116,7 @@ TX_TYPES: dict[str, TxType] = _table(
     TxType(
         "erasure.request",
         erasure.RequestErasure,
-        owners.admit_owner,
+        owners.admit_window_owner,
         owners.ADMISSION_READS,
         erasure.process_request,
     ),

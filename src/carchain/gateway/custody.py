@@ -9,7 +9,7 @@ erasure task. Then it works the open tasks, oldest first:
   sealed to the requester, stored under ``releases/`` and ``access.release`` is
   posted with the OEM key. A request with a sensitive category is left to the
   owner (``owner_only``); one the chain refuses (grant withdrawn or expired) is
-  recorded ``refused`` and not retried.
+  recorded ``refused`` and not retried, and its package is dropped.
 - erasure (``custody_erasure``): the scope's key envelopes are destroyed and
   ``erasure.complete`` posted with the tombstone; under a legal hold the task
   waits and is tried again every round until the hold is lifted.
@@ -123,8 +123,9 @@ class CustodyService:
         """Read new events and work the open tasks; return whether any event was new.
 
         A node that does not answer (or a nonce taken) stops the round: the loop backs
-        off. Any other typed error is recorded on its task, which stays open, and the
-        round goes on: one bad task does not hold up the others.
+        off. Any other error (typed, or a bug on one task's data) is recorded on its
+        task, which stays open, and the round goes on: one bad task does not hold up
+        the others, nor stops the loop's thread.
         """
         fresh = self.process_new_events()
         for task in self.custody.get_open_tasks(TASKS_PER_STEP):
@@ -135,6 +136,10 @@ class CustodyService:
             except CarchainError as exc:
                 log.warning("custody %s #%d failed: %s", task.kind, task.seq, exc.code)
                 self.custody.set_task_state(task, task.state, f"error: {exc.code}")
+            except Exception as exc:  # a bug on one task's data must not stop all custody
+                name = type(exc).__name__  # the class only: a message may quote data
+                log.error("custody %s #%d failed unexpectedly: %s", task.kind, task.seq, name)
+                self.custody.set_task_state(task, task.state, f"error: {name}")
         return fresh > 0
 
     def to_dict(self) -> dict[str, object]:

@@ -5,7 +5,11 @@ destroys the envelopes of every epoch the window touches, whole days (a key
 cannot be destroyed for part of its day). The key refs come from the headers of
 the vehicle's batches in the journal. A legal hold in force over any part of
 those days blocks the erasure: nothing is destroyed, the task waits and is tried
-again each round until the hold is lifted.
+again each round until the hold is lifted. The erased days (clipped to the erasing
+owner's period: on a day of sale the other owner's key is not its to destroy)
+are recorded in the journal first: from then on the gateway accepts no upload
+of them in those categories (``Ingestor.shred_window``), so the car cannot bring
+an erased key back.
 
 The tombstone blob (``tombstones`` namespace) lists ALL destroyed key refs; its
 SHA-256 is the ``tombstone_hash`` on chain. ``erasure.complete`` carries at most
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from carchain.core import owners
 from carchain.core.erasure import (
     MAX_DESTROYED,
     CompleteErasure,
@@ -28,10 +33,10 @@ from carchain.core.erasure import (
     get_erasure,
 )
 from carchain.core.holds import get_covering_holds
-from carchain.data.batches import decode_signed_header
-from carchain.errors import ErasureNotOpen, LegalHoldActive
+from carchain.core.vehicles import get_first_owner_period, get_vehicle
+from carchain.errors import ErasureNotOpen, LegalHoldActive, NotFound
 from carchain.gateway.custody_journal import ERASED, WAITING
-from carchain.gateway.ingest import Ingestor
+from carchain.gateway.ingest import MAX_TIME_MS, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -39,7 +44,6 @@ from carchain.storage.blobstore import FileBlobStore
 
 DAY_MS = 86_400_000
 TOMBSTONE_LABEL = "carchain/tombstone/v1"
-MAX_SCOPE_ROWS = 1_000_000
 
 
 class TombstoneDoc(msgspec.Struct, array_like=True, frozen=True):
@@ -65,23 +69,35 @@ class ErasureContext:
 
 
 def compute_scope_days(erasure: Erasure) -> tuple[int, int]:
-    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches."""
+    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches
+    (the last ms capped at the largest time)."""
     first = erasure.data_from_ms // DAY_MS
     last = erasure.data_until_ms // DAY_MS
-    return first * DAY_MS, (last + 1) * DAY_MS - 1
+    return first * DAY_MS, min((last + 1) * DAY_MS - 1, MAX_TIME_MS)
 
 
-def get_scope_refs(journal: Journal, erasure: Erasure) -> tuple[list[int], list[bytes]]:
-    """Return the epochs and the key refs of every envelope of the erasure's scope."""
+def get_erasing_period(view: ChainView, erasure: Erasure) -> tuple[int, int]:
+    """Return ``(first ms, last ms)`` of the ownership period of the erasing owner that
+    holds the window (the first period also holds the time before the registration)."""
+    vehicle = get_vehicle(view, erasure.vehicle_id)
+    if vehicle.transfer_seq == 0:
+        return 0, MAX_TIME_MS
+    if erasure.data_from_ms >= vehicle.owner_since_ms:
+        return vehicle.owner_since_ms, MAX_TIME_MS
+    period = owners.get_past_period_of(view, vehicle, erasure.data_from_ms)
+    if period is None:
+        raise NotFound("the erasure's ownership period is missing", vehicle_id=vehicle.vehicle_id)
+    first = get_first_owner_period(view, vehicle)
+    return (0 if period == first else period.since_ms), period.until_ms - 1
+
+
+def compute_shred_window(view: ChainView, erasure: Erasure) -> tuple[int, int]:
+    """Return ``(first ms, last ms)`` to shred: the whole days the window touches, clipped
+    to the erasing owner's period (on a day of sale the other owner's day key is not its
+    to destroy, nor its uploads to refuse)."""
     start, end = compute_scope_days(erasure)
-    epochs = set(range(start // DAY_MS, end // DAY_MS + 1))
-    wanted = set(erasure.categories)
-    refs: set[bytes] = set()
-    for row in journal.find_batches(erasure.vehicle_id, start, end, MAX_SCOPE_ROWS):
-        h = decode_signed_header(row.header).header
-        if h.epoch in epochs:
-            refs |= {s.key_ref for s in h.segments if s.category in wanted}
-    return sorted(epochs), sorted(refs)
+    lo, hi = get_erasing_period(view, erasure)
+    return max(start, lo), min(end, hi)
 
 
 def compute_tombstone(erasure: Erasure, epochs: list[int], refs: list[bytes]) -> bytes:
@@ -106,9 +122,8 @@ def process_erasure_task(ctx: ErasureContext, vehicle_id: str, erasure_seq: int)
         return ERASED, "complete on chain"
     if erasure.status == ErasureStatus.HELD or is_held(ctx.view, erasure):
         return WAITING, "legal_hold_active"
-    epochs, refs = get_scope_refs(ctx.journal, erasure)
-    for ref in refs:
-        ctx.ingestor.shred_key_envelope(ref)
+    start, end = compute_shred_window(ctx.view, erasure)
+    epochs, refs = ctx.ingestor.shred_window(vehicle_id, list(erasure.categories), start, end)
     tombstone_hash = ctx.tombstones.put(compute_tombstone(erasure, epochs, refs))
     body = CompleteErasure(vehicle_id, erasure_seq, refs[:MAX_DESTROYED], tombstone_hash)
     try:

@@ -142,5 +142,18 @@ def process_release_task(ctx: ReleaseContext, vehicle_id: str, request_seq: int)
     try:
         ctx.account.send(body)
     except FINAL_REFUSALS as exc:
-        return REFUSED, exc.code
+        return process_refused_package(ctx, vehicle_id, request_seq, package_hash, exc.code)
     return RELEASED, f"{len(used)} batches"
+
+
+def process_refused_package(
+    ctx: ReleaseContext, vehicle_id: str, request_seq: int, package_hash: bytes, code: str
+) -> tuple[str, str]:
+    """Drop the package of a release the chain refused (sealed keys no release names are
+    not kept); ``RELEASED`` if an earlier send of the task made it to the chain after all."""
+    on_chain = get_release_optional(ctx.view, vehicle_id, request_seq)
+    if on_chain is None or on_chain.package_hash != package_hash:
+        ctx.releases.delete(package_hash)
+    if on_chain is not None:
+        return RELEASED, "released on chain"
+    return REFUSED, code

@@ -3,11 +3,12 @@
 Checks, in order, all before anything is written: size, encoding, header shape
 and epoch window, vehicle registered / belongs to this OEM / not revoked,
 signature, ciphertext length and hash, ownership period of the batch's time
-range, category key envelopes (for every segment: sealed to the owner at the
-batch's time, and to this OEM's custodian if and only if the category is not
-sensitive; stored by key_ref, once), replay. A rejected
-batch raises a typed error and leaves no trace; an accepted one is written
-ciphertext first (fsynced), journal row last, and only then acknowledged.
+range, no category key of the batch's time erased (``shred_window``), category key
+envelopes (for every segment: sealed to the owner at the batch's time, and to
+this OEM's custodian if and only if the category is not sensitive; stored by
+key_ref, once), replay. A rejected batch raises a typed error and leaves no
+trace; an accepted one is written ciphertext first (fsynced), journal row last,
+and only then acknowledged.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ from carchain.gateway.journal import Journal
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import BlobStore
+
+MAX_SCOPE_ROWS = 1_000_000
+MAX_TIME_MS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,24 @@ def validate_key_since(signed: SignedBatchHeader, vehicle: Vehicle) -> None:
             key_version=vehicle.key_version,
             key_since_ms=vehicle.key_since_ms,
         )
+
+
+def find_key_refs(
+    journal: Journal, vehicle_id: str, categories: list[str], first_ms: int, last_ms: int
+) -> tuple[list[int], list[bytes]]:
+    """Return the epochs and key refs of the stored batches' segments of ``categories``
+    overlapping the vehicle's (inclusive) window ``first_ms`` to ``last_ms`` (the epochs:
+    those with such a segment, so a window of any width costs only the batches it holds)."""
+    wanted = set(categories)
+    epochs: set[int] = set()
+    refs: set[bytes] = set()
+    for row in journal.find_batches(vehicle_id, first_ms, last_ms, MAX_SCOPE_ROWS):
+        h = decode_signed_header(row.header).header
+        got = {s.key_ref for s in h.segments if s.category in wanted}
+        if got:
+            epochs.add(h.epoch)
+            refs |= got
+    return sorted(epochs), sorted(refs)
 
 
 class Ingestor:
@@ -281,17 +303,36 @@ class Ingestor:
                 category=cat,
             )
 
-    def shred_key_envelope(self, key_ref: bytes) -> None:
-        """Crypto-shred one vehicle x epoch x category key: delete its envelope (durably)
-        and forget its cached scope. The ciphertext stays, unreadable.
+    def shred_window(
+        self, vehicle_id: str, categories: list[str], first_ms: int, last_ms: int
+    ) -> tuple[list[int], list[bytes]]:
+        """Crypto-shred the vehicle's keys of ``categories`` for the (inclusive) window
+        ``first_ms`` to ``last_ms`` (whole days, clipped to one owner's period): record
+        the window as erased (durably, first), then delete every envelope of its batches
+        and forget their cached scopes; return the epochs and the refs of the envelopes
+        found. The ciphertext stays, unreadable.
 
-        A later upload that carries the same envelope again (a car that still holds
-        the key, e.g. for the current epoch) stores it again: erasing a category of
-        the current epoch also needs the car to re-key.
+        From the record on, no upload of that window and categories is accepted (a car
+        re-sending the erased envelope, or a late batch of an erased day), and as it is
+        made under the ingest lock no batch slips in between the scan and the deletes.
         """
         with self._lock:
-            self._key_scopes.pop(key_ref, None)
-            self.keys.delete(key_ref)
+            self.journal.add_shredded_window(vehicle_id, categories, first_ms, last_ms)
+            epochs, refs = find_key_refs(self.journal, vehicle_id, categories, first_ms, last_ms)
+            for ref in refs:
+                self._key_scopes.pop(ref, None)
+                self.keys.delete(ref)
+        return epochs, refs
+
+    def validate_not_shredded(self, signed: SignedBatchHeader) -> None:
+        """Raise ``InvalidKeyEnvelope`` if a category key of the batch's time was erased."""
+        h = signed.header
+        cats = [s.category for s in h.segments]
+        if self.journal.is_shredded(h.vehicle_id, cats, h.start_ms, h.end_ms):
+            raise InvalidKeyEnvelope(
+                "a category key of this vehicle's day was erased: its data is not accepted",
+                vehicle_id=h.vehicle_id,
+            )
 
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
@@ -312,6 +353,7 @@ class Ingestor:
         period = self.validate_owner_period(signed, vehicle)
         header_hash = compute_header_hash(upload.header)
         with self._lock:
+            self.validate_not_shredded(signed)
             envelopes = self._validate_key_envelopes(signed, upload.key_envelopes, period)
             if self.journal.has_batch(h.vehicle_id, h.epoch, h.seq):
                 raise ReplayedBatch(

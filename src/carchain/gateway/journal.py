@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE INDEX IF NOT EXISTS batches_by_vehicle ON batches (vehicle_id, start_ms);
 CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (received) WHERE anchor_seq IS NULL;
+CREATE TABLE IF NOT EXISTS shredded_windows (
+    vehicle_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, category, first_ms, last_ms)
+);
 CREATE TABLE IF NOT EXISTS anchors (
     seq INTEGER PRIMARY KEY,
     root BLOB NOT NULL,
@@ -229,6 +236,33 @@ class Journal:
                 (vehicle_id, end_ms, start_ms, limit),
             ).fetchall()
         return [_batch(r) for r in rows]
+
+    # --- erased keys ---------------------------------------------------------------
+
+    def add_shredded_window(
+        self, vehicle_id: str, categories: Sequence[str], first_ms: int, last_ms: int
+    ) -> None:
+        """Record that the vehicle's keys of ``categories`` for the (inclusive) time window
+        ``first_ms`` to ``last_ms`` are erased (once; idempotent)."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO shredded_windows VALUES (?, ?, ?, ?)",
+                [(vehicle_id, c, first_ms, last_ms) for c in categories],
+            )
+
+    def is_shredded(
+        self, vehicle_id: str, categories: Sequence[str], start_ms: int, end_ms: int
+    ) -> bool:
+        """Return whether the key of any of ``categories`` of the vehicle at any time of
+        ``[start_ms, end_ms]`` was erased."""
+        marks = ", ".join("?" for _ in categories)
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM shredded_windows WHERE vehicle_id = ? "
+                f"AND category IN ({marks}) AND first_ms <= ? AND last_ms >= ? LIMIT 1",
+                (vehicle_id, *categories, end_ms, start_ms),
+            ).fetchone()
+        return row is not None
 
     def count_batches(self) -> tuple[int, int]:
         """Return ``(accepted, anchored on chain)`` batch counts."""

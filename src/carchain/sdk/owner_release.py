@@ -2,7 +2,8 @@
 
 The custodian holds no key to location, audio/video or biometrics: their
 envelopes seal the category key to the owner alone. For an approved request the
-owner opens its own category keys from the owner boxes
+owner checks every header the gateway gives against the batch it listed
+(``validate_listed_header``), opens its own category keys from the owner boxes
 (``open_batch_category_keys``), derives the segment keys of the batches inside
 the request's window that the gateway has anchored, seals them to the requester,
 posts ``access.release`` signed by the owner key and then hands the package to
@@ -17,10 +18,15 @@ from dataclasses import dataclass
 from carchain.core.access import AccessRequest, Decision, get_request
 from carchain.core.access_releases import MAX_RELEASE_BATCHES, ReleaseAccess, ReleasedBatch
 from carchain.crypto.signing import SigningKey
-from carchain.data.batches import compute_batch_segment_key, decode_signed_header
+from carchain.data.batches import (
+    SignedBatchHeader,
+    compute_batch_segment_key,
+    compute_header_hash,
+    decode_signed_header,
+)
 from carchain.data.custody import open_batch_category_keys
 from carchain.data.release import ReleaseItem, compute_release_commitment, seal_release
-from carchain.errors import DecryptionFailed, RequestNotApproved
+from carchain.errors import DecryptionFailed, InvalidProof, RequestNotApproved
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
@@ -49,15 +55,30 @@ def get_window_batches(gc: GatewayClient, request: AccessRequest) -> list[Releas
     ][:MAX_RELEASE_BATCHES]
 
 
+def validate_listed_header(raw: bytes, batch: ReleasedBatch, vehicle_id: str) -> SignedBatchHeader:
+    """Return the signed header the gateway gave for a listed batch once it is that batch:
+    it hashes to the listed header hash and has the request's vehicle and the listed
+    times; ``InvalidProof`` otherwise (a gateway swapping in another batch's header would
+    have the owner seal the keys of data the approval does not cover)."""
+    if compute_header_hash(raw) != batch.header_hash:
+        raise InvalidProof("the gateway's header is not the batch it listed", link="header")
+    h = decode_signed_header(raw).header
+    if (h.vehicle_id, h.start_ms, h.end_ms) != (vehicle_id, batch.start_ms, batch.end_ms):
+        raise InvalidProof("the gateway listed a batch of other times or vehicle", link="header")
+    return decode_signed_header(raw)
+
+
 def derive_owner_items(
-    gc: GatewayClient, owner_key: SigningKey, batches: list[ReleasedBatch], categories: list[str]
+    gc: GatewayClient, owner_key: SigningKey, batches: list[ReleasedBatch], request: AccessRequest
 ) -> tuple[list[ReleaseItem], list[ReleasedBatch]]:
-    """Return the segment keys the owner opens for the batches x categories, and the
-    batches that gave any (an erased key gives none)."""
+    """Return the segment keys the owner opens for the batches x the request's categories,
+    and the batches that gave any (an erased key gives none)."""
     items: list[ReleaseItem] = []
     used: list[ReleasedBatch] = []
+    categories = request.categories
     for batch in batches:
-        signed = decode_signed_header(bytes.fromhex(gc.batch(batch.header_hash)["batch_header"]))
+        raw = bytes.fromhex(gc.batch(batch.header_hash)["batch_header"])
+        signed = validate_listed_header(raw, batch, request.vehicle_id)
         try:
             keys = open_batch_category_keys(signed, gc.key_envelope, owner_key)
         except DecryptionFailed:
@@ -88,7 +109,7 @@ def release_as_owner(
             "the request was refused", vehicle_id=vehicle_id, request_seq=request_seq
         )
     window = get_window_batches(gateway_client, request)
-    items, used = derive_owner_items(gateway_client, owner_key, window, request.categories)
+    items, used = derive_owner_items(gateway_client, owner_key, window, request)
     account = Account(client, owner_key)
     package = seal_release(items, request.requester, account.chain_id, vehicle_id, request_seq)
     package_hash = compute_release_commitment(package)

@@ -7,7 +7,9 @@ checks every item is a batch x category the release names, and for each one
 fetches the segment ciphertext, checks the batch header against its anchor on
 chain (``verify_batch_anchored``: vehicle signature with the vehicle's key of
 that time, Merkle proof to the gateway root, the OEM-signed anchor transaction,
-and the anchor as committed on chain) and opens the segment.
+and the anchor as committed on chain), that it is of the release's vehicle and
+has the times the release names for it (``validate_released_header``), and opens
+the segment.
 
 A receipt item per batch (``compute_receipt_items``): ``record_count`` = how many
 distinct records the received segments hold a part of; ``records_digest`` =
@@ -107,6 +109,19 @@ def verify_batch_anchored(
     return signed
 
 
+def validate_released_header(
+    release: AccessRelease, header_hash: bytes, signed: SignedBatchHeader
+) -> None:
+    """Raise ``InvalidProof`` unless the batch is of the release's vehicle and has the
+    times the release names for it on chain (a custodian or gateway cannot pass another
+    vehicle's or another time's batch off under a released header hash)."""
+    h = signed.header
+    named = {(b.header_hash, b.start_ms, b.end_ms) for b in release.batches}
+    key = (header_hash, h.start_ms, h.end_ms)
+    if h.vehicle_id != release.vehicle_id or key not in named:
+        raise InvalidProof("the batch is not of the vehicle and times the release names")
+
+
 def validate_items_in_release(release: AccessRelease, items: list[Any]) -> None:
     """Raise ``InvalidReleasePackage`` unless every item is a batch x category the release
     names on chain."""
@@ -145,6 +160,7 @@ def fetch_release(
     for item in items:
         doc = gateway_client.batch_proof(item.header_hash, request_seq)
         signed = verify_batch_anchored(client, doc, item.header_hash, chain_id)
+        validate_released_header(release, item.header_hash, signed)
         ct = gateway_client.segment_ciphertext(item.header_hash, item.category, request_seq)
         projections = open_segment(signed, item.category, ct, item.segment_key)
         out.append(

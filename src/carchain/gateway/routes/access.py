@@ -8,6 +8,7 @@ from typing import Any, cast
 from fastapi import Request
 
 from carchain.api.encoding import parse_hex
+from carchain.core import erasure
 from carchain.core.access import get_request_optional
 from carchain.core.access_releases import get_release_optional
 from carchain.data.batches import decode_signed_header, get_segment_ciphertext
@@ -114,15 +115,27 @@ def is_release_reader(
     gw: Gateway, row: BatchRow, reader: bytes, category: str | None, request_seq: int
 ) -> bool:
     """Return whether the chain holds a release for ``request_seq`` of the batch's vehicle
-    that names this batch (and ``category``, if given) and whose requester is ``reader``."""
+    that names this batch (and ``category``, if given, not erased since) and whose
+    requester is ``reader``."""
     view = gw.access.view
     release = get_release_optional(view, row.vehicle_id, request_seq)
     if release is None or all(b.header_hash != row.header_hash for b in release.batches):
         return False
-    if category is not None and category not in release.categories:
+    if category is not None and (
+        category not in release.categories or is_erased_segment(gw, row, category)
+    ):
         return False
     request = get_request_optional(view, row.vehicle_id, request_seq)
     return request is not None and request.requester == reader
+
+
+def is_erased_segment(gw: Gateway, row: BatchRow, category: str) -> bool:
+    """Return whether the batch's segment of ``category`` is erased: an erasure request
+    on chain names its time (processing stops at the request), or its day key was shredded
+    here (whole days). A requester holding the key from before gets no ciphertext."""
+    if erasure.is_erased(gw.access.view, row.vehicle_id, category, row.start_ms, row.end_ms):
+        return True
+    return gw.journal.is_shredded(row.vehicle_id, [category], row.start_ms, row.end_ms)
 
 
 def get_release_row(
@@ -152,7 +165,8 @@ def read_ciphertext(
 
     An operator, or the owner of the batch's time (``get_readable_row``), reads all;
     the requester of a release (``request_seq``) reads only the segments of the
-    categories that release names, of the batches it names, never a whole batch.
+    categories that release names, of the batches it names, not erased since, never
+    a whole batch.
     A batch without that category's segment is ``NotFound``.
     """
     if category is None and request_seq is not None:

@@ -5,7 +5,7 @@ release on chain to its requester only (the package opens for no one else, and
 the gateway still refuses everyone else). ``POST`` of the same path stores a
 package an owner sealed: accepted only if its SHA-256 is the ``package_hash`` of
 the release on chain. ``GET /tombstones/{hash}`` serves an erasure's full list of
-destroyed key refs to the vehicle's operators and owners.
+destroyed key refs to the vehicle's operators and the owner who asked for it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from carchain.api.encoding import parse_hex
 from carchain.core.access import get_request
 from carchain.core.access_releases import get_release
+from carchain.core.erasure import get_erasure_optional
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.release import MAX_PACKAGE_BYTES
 from carchain.errors import InvalidReleasePackage, NotFound, Unauthorized
@@ -70,7 +71,8 @@ async def post_release(vehicle_id: str, request_seq: SeqPath, request: Request) 
 
 @router.get("/tombstones/{tombstone_hash}")
 def get_tombstone(tombstone_hash: str, request: Request) -> Response:
-    """Return an erasure's tombstone (every destroyed key ref) to operators and owners."""
+    """Return an erasure's tombstone (every destroyed key ref) to operators and the
+    erasure's owner."""
     reader = authenticate(request)
     gw = get_gateway(request)
     raw = gw.tombstones.get(parse_hex(tombstone_hash, "tombstone hash", 32))
@@ -78,9 +80,19 @@ def get_tombstone(tombstone_hash: str, request: Request) -> Response:
         doc = msgspec.msgpack.decode(raw, type=TombstoneDoc)
     except msgspec.DecodeError:
         raise NotFound("no such tombstone") from None
-    gw.access.validate_vehicle_reader(reader, doc.vehicle_id)
+    validate_tombstone_reader(gw, reader, doc)
     admit(request)
     return Response(raw, media_type=OCTETS)
+
+
+def validate_tombstone_reader(gw: Gateway, reader: bytes, doc: TombstoneDoc) -> None:
+    """Raise ``Unauthorized`` unless ``reader`` is an operator or the owner who asked for
+    the erasure (another owner of the vehicle learns nothing of that owner's erasures)."""
+    if gw.access.is_operator(reader):
+        return
+    erasure = get_erasure_optional(gw.access.view, doc.vehicle_id, doc.erasure_seq)
+    if erasure is None or erasure.owner != reader:
+        raise Unauthorized("only the erasure's owner and the OEM may read its tombstone")
 
 
 def register(app: FastAPI) -> None:
