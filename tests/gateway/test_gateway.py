@@ -245,11 +245,16 @@ def now_ms() -> int:
 
 def test_gateway_api_accepts_anchors_and_refuses(world: World) -> None:
     car = world.cars["saic:car-1"]
-    good = [car.upload(n=20, start_ms=now_ms() - 600_000, window_ms=10**9)]
+    # Both uploads must fall in one key epoch (UTC day) for good[1] to replay good[0]'s
+    # identity: within 10 minutes after midnight, take the previous day's last minutes.
+    start = now_ms() - 600_000
+    if start // EPOCH_MS != now_ms() // EPOCH_MS:
+        start = (now_ms() // EPOCH_MS) * EPOCH_MS - 900_000
+    good = [car.upload(n=20, start_ms=start, window_ms=10**9)]
     rec = car.recorder()
     from tests.dataplane import make_records
 
-    for t, r in make_records(30, now_ms() - 300_000):
+    for t, r in make_records(30, start + 300_000):
         good += rec.add_at(r, t)
     good += rec.flush()
     # good[0] and good[1] share seq 0: the second is a replay of the identity.

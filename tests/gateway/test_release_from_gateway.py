@@ -21,8 +21,8 @@ from carchain.data.batches import (
 from carchain.data.custody import open_batch_category_keys
 from carchain.data.records import Diagnostics
 from carchain.data.release import derive_release_items, open_release, seal_release
+from carchain.data.tombstone import DAY_MS, compute_scope_days
 from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, NotFound
-from carchain.gateway.custody_erasure import DAY_MS, compute_scope_days
 from carchain.gateway.journal import Journal
 from tests.conftest import seeded_key
 from tests.dataplane import NOW_MS, IngestRig, make_records

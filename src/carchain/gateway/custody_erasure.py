@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
 from carchain.core import owners
 from carchain.core.erasure import (
     MAX_DESTROYED,
@@ -34,6 +32,10 @@ from carchain.core.erasure import (
 )
 from carchain.core.holds import get_covering_holds
 from carchain.core.vehicles import get_first_owner_period, get_vehicle
+from carchain.data.tombstone import (
+    compute_scope_days,
+    compute_tombstone,
+)
 from carchain.errors import ErasureNotOpen, LegalHoldActive, NotFound
 from carchain.gateway.custody_journal import ERASED, WAITING
 from carchain.gateway.ingest import MAX_TIME_MS, Ingestor
@@ -41,20 +43,6 @@ from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.storage.blobstore import FileBlobStore
-
-DAY_MS = 86_400_000
-TOMBSTONE_LABEL = "carchain/tombstone/v1"
-
-
-class TombstoneDoc(msgspec.Struct, array_like=True, frozen=True):
-    """What an erasure destroyed, in full: its ``tombstone_hash`` is the SHA-256 of this."""
-
-    label: str
-    vehicle_id: str
-    erasure_seq: int
-    categories: list[str]
-    epochs: list[int]
-    destroyed: list[bytes]
 
 
 @dataclass
@@ -66,14 +54,6 @@ class ErasureContext:
     journal: Journal
     ingestor: Ingestor
     tombstones: FileBlobStore
-
-
-def compute_scope_days(erasure: Erasure) -> tuple[int, int]:
-    """Return ``(first ms, last ms)`` of the whole UTC days the erasure window touches
-    (the last ms capped at the largest time)."""
-    first = erasure.data_from_ms // DAY_MS
-    last = erasure.data_until_ms // DAY_MS
-    return first * DAY_MS, min((last + 1) * DAY_MS - 1, MAX_TIME_MS)
 
 
 def get_erasing_period(view: ChainView, erasure: Erasure) -> tuple[int, int]:
@@ -98,14 +78,6 @@ def compute_shred_window(view: ChainView, erasure: Erasure) -> tuple[int, int]:
     start, end = compute_scope_days(erasure)
     lo, hi = get_erasing_period(view, erasure)
     return max(start, lo), min(end, hi)
-
-
-def compute_tombstone(erasure: Erasure, epochs: list[int], refs: list[bytes]) -> bytes:
-    """Return the encoded tombstone of an erasure (canonical: same scope, same bytes)."""
-    doc = TombstoneDoc(
-        TOMBSTONE_LABEL, erasure.vehicle_id, erasure.seq, list(erasure.categories), epochs, refs
-    )
-    return msgspec.msgpack.encode(doc)
 
 
 def is_held(view: ChainView, erasure: Erasure) -> bool:

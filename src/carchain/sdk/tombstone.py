@@ -14,8 +14,8 @@ import msgspec
 
 from carchain.core.erasure import MAX_DESTROYED, ErasureStatus, get_erasure, get_tombstone_optional
 from carchain.crypto.hashing import compute_sha256
+from carchain.data.tombstone import TOMBSTONE_LABEL, TombstoneDoc, compute_scope_days
 from carchain.errors import InvalidProof, NotFound
-from carchain.gateway.custody_erasure import TOMBSTONE_LABEL, TombstoneDoc, compute_scope_days
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient

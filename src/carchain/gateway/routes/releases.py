@@ -23,8 +23,8 @@ from carchain.core.access_releases import get_release
 from carchain.core.erasure import get_erasure_optional
 from carchain.crypto.hashing import compute_sha256
 from carchain.data.release import MAX_PACKAGE_BYTES
+from carchain.data.tombstone import TombstoneDoc
 from carchain.errors import InvalidReleasePackage, NotFound, Unauthorized
-from carchain.gateway.custody_erasure import TombstoneDoc
 from carchain.gateway.routes.access import admit, authenticate, get_gateway
 from carchain.gateway.routes.batches import OCTETS
 from carchain.gateway.routes.uploads import read_limited_body
