@@ -90,6 +90,32 @@ def test_custody_releases_granted_categories_and_requester_reads_only_them(
     assert kinds[-4:] == ["request", "approved", "release", "receipt"]
 
 
+def test_withdrawal_after_release_stops_the_gateway_serving_it(
+    custody_world: CustodyWorld,
+) -> None:
+    """PIPL art. 15: withdrawal stops processing. Keys the requester already fetched
+    cannot be taken back, but from the block after the withdrawal the gateway serves
+    neither the release's package nor its segments."""
+    w = custody_world
+    car = w.register("saic:cust-wd")
+    ups = w.upload_mixed(car)
+    w.grant(car, ["diagnostics"])
+    seq = w.request(car, ["diagnostics"])
+    w.wait_kind(car.vehicle_id, "release")
+    with w.requester_gateway() as rg:
+        assert rg.segment_ciphertext(ups[0].header_hash, "diagnostics", seq)
+        assert rg.release_package(car.vehicle_id, seq)
+    w.owner_send(car, WithdrawConsent(car.vehicle_id, 0))
+    with w.requester_gateway() as rg:
+        with pytest.raises(Unauthorized):
+            rg.segment_ciphertext(ups[0].header_hash, "diagnostics", seq)
+        with pytest.raises(Unauthorized):
+            rg.release_package(car.vehicle_id, seq)
+    # The owner and the operators still read their data.
+    with GatewayClient(w.gateway.url, signer=car.owner) as og:
+        assert og.segment_ciphertext(ups[0].header_hash, "diagnostics")
+
+
 def test_other_batches_and_strangers_are_refused(custody_world: CustodyWorld) -> None:
     w = custody_world
     car = w.register("saic:cust-2")

@@ -9,8 +9,10 @@ from fastapi import Request
 
 from carchain.api.encoding import parse_hex
 from carchain.core import erasure
-from carchain.core.access import get_request_optional
+from carchain.core.access import AccessRequest, get_request_optional
 from carchain.core.access_releases import get_release_optional
+from carchain.core.consents import get_grant_optional, is_grant_in_force
+from carchain.core.vehicles import get_vehicle_optional
 from carchain.data.batches import decode_signed_header, get_segment_ciphertext
 from carchain.errors import NotFound, Unauthorized
 from carchain.gateway.auth import SignedRequest
@@ -126,7 +128,30 @@ def is_release_reader(
     ):
         return False
     request = get_request_optional(view, row.vehicle_id, request_seq)
-    return request is not None and request.requester == reader
+    return (
+        request is not None
+        and request.requester == reader
+        and is_release_in_force(gw, request, category)
+    )
+
+
+def is_release_in_force(gw: Gateway, request: AccessRequest, category: str | None) -> bool:
+    """Return whether every grant that approved ``request`` (for ``category``, or all) is in
+    force at the next block: a withdrawal (or expiry, or sale) stops processing, so the
+    gateway stops serving what the release named, even to a requester that holds keys."""
+    view = gw.access.view
+    vehicle = get_vehicle_optional(view, request.vehicle_id)
+    if vehicle is None:
+        return False
+    st = gw.client.status()
+    height, time_ms = int(st["height"]) + 1, int(st["latest_block_time_ms"])
+    for approval in request.approvals:
+        if category is not None and approval.category != category:
+            continue
+        grant = get_grant_optional(view, request.vehicle_id, approval.grant_seq)
+        if grant is None or not is_grant_in_force(grant, vehicle, height, time_ms):
+            return False
+    return True
 
 
 def is_erased_segment(gw: Gateway, row: BatchRow, category: str) -> bool:

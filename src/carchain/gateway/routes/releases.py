@@ -25,7 +25,7 @@ from carchain.crypto.hashing import compute_sha256
 from carchain.data.release import MAX_PACKAGE_BYTES
 from carchain.data.tombstone import TombstoneDoc
 from carchain.errors import InvalidReleasePackage, NotFound, Unauthorized
-from carchain.gateway.routes.access import admit, authenticate, get_gateway
+from carchain.gateway.routes.access import admit, authenticate, get_gateway, is_release_in_force
 from carchain.gateway.routes.batches import OCTETS
 from carchain.gateway.routes.uploads import read_limited_body
 from carchain.gateway.service import Gateway
@@ -40,6 +40,8 @@ def get_release_package(gw: Gateway, vehicle_id: str, request_seq: int, reader: 
     request = get_request(gw.access.view, vehicle_id, request_seq)
     if request.requester != reader:
         raise Unauthorized("only the requester may fetch a release package")
+    if not is_release_in_force(gw, request, None):
+        raise Unauthorized("the consent behind this release is no longer in force")
     return gw.releases.get(release.package_hash)
 
 
