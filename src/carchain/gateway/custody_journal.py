@@ -13,14 +13,11 @@ The tables hold ids, sequence numbers, states and error codes: no personal data.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from carchain.storage.database import run_transaction
+from carchain.storage.database import SharedConnection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS custody_cursor (
@@ -65,26 +62,11 @@ class CustodyTask:
     attempts: int
 
 
-class CustodyJournal:
+class CustodyJournal(SharedConnection):
     """The cursor and tasks, in the gateway's journal database (own connection, WAL)."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, run_transaction(self._conn) as conn:
-            yield conn
+        super().__init__(path, _SCHEMA)
 
     def get_cursor(self) -> int:
         """Return the OEM access-log seq of the next event to read (0 at first)."""

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import msgspec
 
 from carchain.core.anchors import SubmitAnchor
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
-from carchain.storage.database import run_transaction
+from carchain.storage.database import SharedConnection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -140,27 +138,13 @@ def _create_private_file(path: Path) -> None:
             os.chmod(p, FILE_MODE)
 
 
-class Journal:
+class Journal(SharedConnection):
     """The gateway's SQLite journal; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         make_private_dir(path.parent)
         _create_private_file(path)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, run_transaction(self._conn) as conn:
-            yield conn
+        super().__init__(path, _SCHEMA)
 
     # --- batches -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +89,29 @@ class Database:
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+
+class SharedConnection:
+    """A durable SQLite connection (WAL, ``synchronous=FULL``) shared between threads:
+    one lock serialises its use; ``_tx`` runs a write transaction under it."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.executescript(schema)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, run_transaction(self._conn) as conn:
+            yield conn
 
 
 @contextmanager
