@@ -148,6 +148,36 @@ def _crash_event(t: int, speed: float) -> EdrEvent:
     )
 
 
+def _start_gateways(
+    stack: ExitStack,
+    client: Client,
+    oem_keys: dict[str, SigningKey],
+    custodians: dict[str, SigningKey],
+    data_dir: Path,
+) -> dict[str, EmbeddedGateway]:
+    """Start one embedded gateway per OEM, its custody service on (it releases and shreds)."""
+    return {
+        oem: stack.enter_context(
+            EmbeddedGateway(
+                data_dir / f"gateway-{oem}",
+                oem,
+                key,
+                custodians[oem].public_key,
+                client.url,
+                custodian_key=custodians[oem],
+            )
+        )
+        for oem, key in oem_keys.items()
+    }
+
+
+def _count_uploads(uploads: list[tuple[str, Upload]], stats: DriveStats) -> None:
+    """Record how many records, plaintext bytes and upload bytes the fleet produced."""
+    stats.records = sum(u.record_count for _, u in uploads)
+    stats.record_bytes = sum(u.plaintext_bytes for _, u in uploads)
+    stats.upload_bytes = sum(u.size for _, u in uploads)
+
+
 def run_drive(
     console: Console,
     client: Client,
@@ -172,25 +202,11 @@ def run_drive(
     custodians = {oem: SigningKey.generate() for oem in oem_keys}
     crashed = drivers[0]
     with ExitStack() as stack:
-        gateways = {
-            oem: stack.enter_context(
-                EmbeddedGateway(
-                    data_dir / f"gateway-{oem}",
-                    oem,
-                    key,
-                    custodians[oem].public_key,
-                    client.url,
-                    custodian_key=custodians[oem],  # the custody service releases and shreds
-                )
-            )
-            for oem, key in oem_keys.items()
-        }
+        gateways = _start_gateways(stack, client, oem_keys, custodians, data_dir)
         gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
         recorders = {d.vehicle_id: _make_recorder(d, custodians, window_ms) for d in drivers}
         uploads = _record_fleet(drivers, recorders, start_ms, interval_ms, stats)
-        stats.records = sum(u.record_count for _, u in uploads)
-        stats.record_bytes = sum(u.plaintext_bytes for _, u in uploads)
-        stats.upload_bytes = sum(u.size for _, u in uploads)
+        _count_uploads(uploads, stats)
         _upload_all(gclients, uploads)
         stats.batches = len(uploads)
         stats.rejected = _try_bad_uploads(gclients, uploads, revoked, custodians, start_ms)
