@@ -151,6 +151,14 @@ class CustodyService:
         }
 
 
+def compute_loop_failure(exc: Exception) -> CarchainError:
+    """Return a background loop's failure as a typed error: itself, or for an unexpected
+    exception ``internal`` naming only its class (its text may hold data: not logged)."""
+    if isinstance(exc, CarchainError):
+        return exc
+    return CarchainError(f"unexpected {type(exc).__name__}")
+
+
 def run_custody_loop(
     service: CustodyService, health: Any, stop: threading.Event, interval_s: float
 ) -> None:
@@ -159,9 +167,10 @@ def run_custody_loop(
     while not stop.is_set():
         try:
             busy = service.step()
-        except CarchainError as exc:
-            delay = health.record_failure(exc, int(time.time() * 1000), interval_s)
-            log.warning("custody failed, retrying in %.1f s: %s", delay, exc.code)
+        except Exception as exc:
+            failure = compute_loop_failure(exc)
+            delay = health.record_failure(failure, int(time.time() * 1000), interval_s)
+            log.warning("custody failed, retrying in %.1f s: %s", delay, failure.code)
             stop.wait(delay)
             continue
         health.record_success()

@@ -17,7 +17,12 @@ from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, GatewayConfigError
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
-from carchain.gateway.custody import CustodyService, LockedAccount, run_custody_loop
+from carchain.gateway.custody import (
+    CustodyService,
+    LockedAccount,
+    compute_loop_failure,
+    run_custody_loop,
+)
 from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
@@ -169,7 +174,8 @@ class Gateway:
             try:
                 with self.signing_lock:
                     busy = self.anchorer.step() is not None
-            except CarchainError as exc:
+            except Exception as raised:
+                exc = compute_loop_failure(raised)
                 delay = self.health.record_failure(
                     exc, int(time.time() * 1000), self.anchor_interval_s
                 )
