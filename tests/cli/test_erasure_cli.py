@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from carchain.cli.erasure import compute_event_attribute, compute_utc_text
+from carchain.cli.common import get_event_attribute as compute_event_attribute
+from carchain.cli.erasure import compute_utc_text
 from tests.cli.test_cli import CARCHAIN, VIN, Cli, free_port, wait_for_node
 from tests.conftest import Processes
 

@@ -16,6 +16,7 @@ from carchain.cli.common import (
     NodeOpt,
     client,
     parse_hex_option,
+    send_body,
 )
 from carchain.cli.consent import (
     CategoryOpt,
@@ -24,7 +25,6 @@ from carchain.cli.consent import (
     VehicleOpt,
     get_event_seq,
     print_status,
-    send_body,
 )
 from carchain.core import access, access_releases
 from carchain.core.access_releases import ReceiptItem, ReleasedBatch

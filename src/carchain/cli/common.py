@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -15,6 +16,7 @@ from typer.models import CommandFunctionType
 
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, compute_printable_text
+from carchain.sdk.account import Account
 from carchain.sdk.client import DEFAULT_URL, Client
 from carchain.sdk.keystore import load_key
 
@@ -111,6 +113,25 @@ def unlock(keyring: Path, name: str) -> SigningKey:
 def client(node: str) -> Client:
     """Return a client for ``node``."""
     return Client(node)
+
+
+def send_body(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
+    """Sign ``body`` with the named key, submit it and wait for its block."""
+    with client(node) as c:
+        return Account(c, unlock(keyring, key)).send(body)
+
+
+def get_event_attribute(res: dict[str, Any], event_type: str, name: str, default: str = "") -> str:
+    """Return an attribute of the first ``event_type`` event of a committed result
+    (``default`` if there is none or the node's answer is not the expected shape)."""
+    result = res.get("result")
+    events = result.get("events") if isinstance(result, dict) else None
+    for event in events if isinstance(events, list) else []:
+        if not isinstance(event, dict) or event.get("type") != event_type:
+            continue
+        attrs = event.get("attributes")
+        return str(attrs.get(name, default)) if isinstance(attrs, dict) else default
+    return default
 
 
 def parse_hex_option(value: str, what: str, size: int = 32) -> bytes:

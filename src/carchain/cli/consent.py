@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
-import msgspec
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -19,13 +17,13 @@ from carchain.cli.common import (
     NodeOpt,
     client,
     console,
+    get_event_attribute,
     make_text,
-    unlock,
+    send_body,
 )
 from carchain.core import consents
 from carchain.core.consents import Purpose
 from carchain.errors import NodeUnavailable
-from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 
 app = CarchainTyper(help="Owner consent: who may use which data of your vehicle, for what.")
@@ -37,23 +35,9 @@ FromOpt = Annotated[int, typer.Option(help="Start of the data window (ms since e
 UntilOpt = Annotated[int, typer.Option(help="End of the data window (exclusive, ms).")]
 
 
-def send_body(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
-    """Sign ``body`` with the named key, submit it and wait for its block."""
-    with client(node) as c:
-        return Account(c, unlock(keyring, key)).send(body)
-
-
-def get_event_attribute(res: dict[str, Any], event_type: str, name: str) -> str:
-    """Return attribute ``name`` of the first ``event_type`` event of a committed result."""
-    for event in (res.get("result") or {}).get("events", []):
-        if event.get("type") == event_type:
-            return str(event.get("attributes", {}).get(name, "?"))
-    return "?"
-
-
 def get_event_seq(res: dict[str, Any], event_type: str, name: str) -> int:
     """Return the seq a committed result's event names; ``NodeUnavailable`` if it names none."""
-    value = get_event_attribute(res, event_type, name)
+    value = get_event_attribute(res, event_type, name, "?")
     if not (value.isascii() and value.isdigit()) or int(value) >= 2**63:
         raise NodeUnavailable(f"the node's answer names no {name}")
     return int(value)
@@ -90,7 +74,7 @@ def grant(
         expires_ms,
     )
     res = send_body(node, keyring, key, body)
-    seq = get_event_attribute(res, "consent_granted", "grant_seq")
+    seq = get_event_attribute(res, "consent_granted", "grant_seq", "?")
     print_status("granted", "green", f"{vehicle_id} grant {seq} at height {res.get('height')}")
 
 

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 import typer
 from rich.table import Table
 
@@ -20,13 +18,13 @@ from carchain.cli.common import (
     NodeOpt,
     client,
     console,
+    get_event_attribute,
     make_text,
     parse_hex_option,
-    unlock,
+    send_body,
 )
 from carchain.core import erasure as er
 from carchain.core import holds
-from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import build_erasure_request, build_hold_lift, build_hold_place
 
@@ -47,23 +45,6 @@ UntilOpt = Annotated[
         "--data-until-ms", "--until-ms", help="End of the data window (Unix ms, inclusive)."
     ),
 ]
-
-
-def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
-    with client(node) as c:
-        return Account(c, unlock(keyring, key)).send(body)
-
-
-def compute_event_attribute(res: dict[str, Any], event_type: str, name: str) -> str:
-    """Return an attribute of the first ``event_type`` event of a committed result ("" if none)."""
-    result = res.get("result")
-    events = result.get("events") if isinstance(result, dict) else None
-    for event in events if isinstance(events, list) else []:
-        if not isinstance(event, dict) or event.get("type") != event_type:
-            continue
-        attrs = event.get("attributes")
-        return str(attrs.get(name, "")) if isinstance(attrs, dict) else ""
-    return ""
 
 
 def compute_utc_text(time_ms: int) -> str:
@@ -87,9 +68,9 @@ def request(
     """As the owner of that window's data (the vehicle's owner, or a previous owner for a
     window of its own ownership), ask for the erasure of these categories of it."""
     body = build_erasure_request(vehicle_id, category, from_ms, until_ms)
-    res = _send(node, keyring, key, body)
-    seq = compute_event_attribute(res, "erasure_requested", "seq")
-    status = compute_event_attribute(res, "erasure_requested", "status")
+    res = send_body(node, keyring, key, body)
+    seq = get_event_attribute(res, "erasure_requested", "seq")
+    status = get_event_attribute(res, "erasure_requested", "status")
     console.print(
         make_text(
             f"erasure {seq} of {vehicle_id} requested at height {res.get('height')}: {status}"
@@ -157,8 +138,10 @@ def place(
 ) -> None:
     """As a court member, place a legal hold over a vehicle's data scope."""
     ref = parse_hex_option(case_ref, "case ref")
-    res = _send(node, keyring, key, build_hold_place(vehicle_id, category, from_ms, until_ms, ref))
-    seq = compute_event_attribute(res, "legal_hold_placed", "seq")
+    res = send_body(
+        node, keyring, key, build_hold_place(vehicle_id, category, from_ms, until_ms, ref)
+    )
+    seq = get_event_attribute(res, "legal_hold_placed", "seq")
     console.print(
         make_text(f"legal hold {seq} on {vehicle_id} placed at height {res.get('height')}")
     )
@@ -173,7 +156,7 @@ def lift(
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
     """As the court member that placed it, lift a legal hold."""
-    res = _send(node, keyring, key, build_hold_lift(vehicle_id, seq))
+    res = send_body(node, keyring, key, build_hold_lift(vehicle_id, seq))
     console.print(
         make_text(f"legal hold {seq} on {vehicle_id} lifted at height {res.get('height')}")
     )

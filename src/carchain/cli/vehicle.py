@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import msgspec
 import typer
 from rich.table import Table
 
@@ -22,10 +21,10 @@ from carchain.cli.common import (
     console,
     make_text,
     parse_hex_option,
+    send_body,
     unlock,
 )
 from carchain.core import vehicles as veh
-from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.transactions import sign_rotation_consent, sign_transfer_consent
 from carchain.sdk.vin import (
@@ -45,11 +44,6 @@ VehicleOpt = Annotated[
 ]
 OwnerKeyOpt = Annotated[str, typer.Option(help="Current owner's key name (co-signs).")]
 OwnerSigOpt = Annotated[str, typer.Option(help="Owner's co-signature (hex), instead.")]
-
-
-def _send(node: str, keyring: Path, key: str, body: msgspec.Struct) -> dict[str, Any]:
-    with client(node) as c:
-        return Account(c, unlock(keyring, key)).send(body)
 
 
 def _get_vehicle_and_chain(node: str, vehicle_id: str) -> tuple[dict[str, Any], str]:
@@ -84,7 +78,7 @@ def register(
         year=year,
         owner=parse_hex_option(owner, "owner"),
     )
-    res = _send(node, keyring, key, body)
+    res = send_body(node, keyring, key, body)
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
     console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}", soft_wrap=True)
 
@@ -104,7 +98,7 @@ def transfer(
     sig = _get_owner_consent(
         owner_key, owner_signature, lambda k: _sign_transfer(node, keyring, k, vehicle_id, new)
     )
-    res = _send(node, keyring, key, veh.TransferVehicle(vehicle_id, new, sig))
+    res = send_body(node, keyring, key, veh.TransferVehicle(vehicle_id, new, sig))
     console.print(f"[green]transferred[/green] {vehicle_id} at height {res['height']}")
 
 
@@ -123,7 +117,7 @@ def rotate_key(
     sig = _get_owner_consent(
         owner_key, owner_signature, lambda k: _sign_rotation(node, keyring, k, vehicle_id, new)
     )
-    res = _send(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
+    res = send_body(node, keyring, key, veh.RotateVehicleKey(vehicle_id, new, sig))
     console.print(f"[green]rotated[/green] {vehicle_id} at height {res['height']}")
 
 
@@ -187,7 +181,7 @@ def revoke(
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
     """Revoke a vehicle for good."""
-    res = _send(node, keyring, key, veh.RevokeVehicle(vehicle_id, reason))
+    res = send_body(node, keyring, key, veh.RevokeVehicle(vehicle_id, reason))
     console.print(f"[yellow]revoked[/yellow] {vehicle_id} at height {res['height']}")
 
 
