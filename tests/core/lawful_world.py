@@ -214,10 +214,12 @@ def item(
     epoch: int = EPOCH,
     category: str = "crash_pulse",
     index: int = 2,
-    label: str = "box",
+    label: str = "",
 ) -> ShareItem:
-    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)."""
-    return ShareItem(vehicle_id, epoch, category, index, box(label))
+    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)
+    whose box is made from ``label`` (default: from the share's coordinates)."""
+    made = label or f"{vehicle_id}/{epoch}/{category}/{index}"
+    return ShareItem(vehicle_id, epoch, category, index, box(made))
 
 
 def release_body(case_id: int, *items: ShareItem) -> ReleaseShares:

@@ -89,6 +89,7 @@ from carchain.errors.state import (
     ReleaseOutOfScope,
     RequestNotApproved,
     ShareAlreadyReleased,
+    ShareBoxReplayed,
     StateError,
     TooManyGrants,
 )
@@ -211,6 +212,7 @@ __all__ = [
     "SensitiveConsentNotSeparate",
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
+    "ShareBoxReplayed",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
