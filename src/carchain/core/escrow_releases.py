@@ -258,15 +258,6 @@ def validate_release_item(
     validate_quorum(case, committee, oem, approvers, item.epoch)
     if len(item.box) != SHARE_BOX_SIZE:
         raise InvalidBody(f"a share box is {SHARE_BOX_SIZE} bytes", length=len(item.box))
-    posted = view.get(STORE, compute_box_key(item.box))
-    if posted is not None:
-        raise ShareBoxReplayed(
-            "this share box was already posted",
-            case_id=int.from_bytes(posted, "big"),
-            vehicle_id=item.vehicle_id,
-            epoch=item.epoch,
-            index=item.index,
-        )
     if view.get(STORE, compute_share_key(case.case_id, item)) is not None:
         raise ShareAlreadyReleased(
             "the share was already released for this case",
@@ -274,6 +265,15 @@ def validate_release_item(
             vehicle_id=item.vehicle_id,
             epoch=item.epoch,
             category=item.category,
+            index=item.index,
+        )
+    posted = view.get(STORE, compute_box_key(item.box))
+    if posted is not None:
+        raise ShareBoxReplayed(
+            "this share box was already posted",
+            case_id=int.from_bytes(posted, "big"),
+            vehicle_id=item.vehicle_id,
+            epoch=item.epoch,
             index=item.index,
         )
 
