@@ -3,12 +3,12 @@
 ``case.open`` (law enforcement) names a legal basis, a scope (vehicles x categories
 x half-open data window) and hashes only. ``case.authorize`` (a court of another
 organisation) may narrow the scope, sets an expiry and a notification delay, and
-places the case's sealed legal holds; ``case.reject`` refuses it. Custodians of the
-committees the scope's epochs use vote (``case.approve`` / ``case.decline``, one
-vote each, ``case_votes``); shares are released by ``escrow_releases``. The authorising court may
-lengthen the notice delay (``case.extend_notice``, capped by the chain parameter
-``max_notice_delay_ms``); the authority files its report (``case.report``); the
-authority or the court closes the case (``case.close``), which lifts its holds.
+places the case's sealed legal holds (``case_holds``); ``case.reject`` refuses it.
+Custodians of the committees the scope's epochs use vote (``case_votes``); shares
+are released by ``escrow_releases``. The authorising court may lengthen the notice
+delay (``case.extend_notice``, capped by the chain parameter ``max_notice_delay_ms``);
+the authority files its report (``case.report``); the authority or the court closes
+the case (``case.close``), which lifts its holds.
 
 State (store ``lawful_access``): ``cn`` the case count, ``c/<case_id>`` the cases
 (ids from 1). Events carry ids and counts only, never a vehicle of a sealed case.
