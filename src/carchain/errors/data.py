@@ -147,7 +147,7 @@ class EscrowMismatch(InvalidKeyEnvelope):
     category the committee does not."""
 
     code = "escrow_mismatch"
-    abci_code = 180
+    abci_code = 245
     http_status = 400
     committee_version: int | None
     index: int | None
@@ -158,7 +158,7 @@ class InvalidSecretShares(DataPlaneError):
     of the wrong size, or an index out of range or given twice."""
 
     code = "invalid_secret_shares"
-    abci_code = 181
+    abci_code = 246
     http_status = 400
     count: int | None
     index: int | None
@@ -170,7 +170,7 @@ class KeyCheckMismatch(DataPlaneError):
     or shares of another key): nothing is decrypted."""
 
     code = "key_check_mismatch"
-    abci_code = 182
+    abci_code = 247
     http_status = 400
     category: str | None
     count: int | None
