@@ -14,8 +14,7 @@ from typing import Protocol
 
 from carchain.core import escrow_committee
 from carchain.core.case_records import VEHICLE_OEM_SEAT, Custodian, EscrowCommittee
-from carchain.sdk.chainview import ChainView
-from carchain.sdk.client import Client
+from carchain.core.state import KVView
 
 MAX_CACHED = 10_000
 
@@ -43,10 +42,11 @@ class NoEscrowCommittee:
 
 
 class ChainEscrowDirectory:
-    """Reads the committee and seat keys from a node, each cached for ``max_age_s``."""
+    """Reads the committee and seat keys from committed state (a node's ``ChainView``),
+    each cached for ``max_age_s``."""
 
-    def __init__(self, client: Client, max_age_s: float = 1.0) -> None:
-        self.view = ChainView(client)
+    def __init__(self, view: KVView, max_age_s: float = 1.0) -> None:
+        self.view = view
         self.max_age_s = max_age_s
         self._committees: dict[int, tuple[float, EscrowCommittee | None]] = {}
         self._oem_keys: dict[str, tuple[float, bytes]] = {}

@@ -122,7 +122,7 @@ class Gateway:
             self.journal,
             ChainDirectory(self.client, registry_max_age_s),
             limits,
-            escrow=ChainEscrowDirectory(self.client, registry_max_age_s),
+            escrow=ChainEscrowDirectory(ChainView(self.client), registry_max_age_s),
         )
         self.signing_lock = threading.Lock()
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
