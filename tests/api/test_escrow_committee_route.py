@@ -115,3 +115,14 @@ def test_invalid_committee_answer_is_refused(node: Node, change: dict[str, Any])
     doc = node.get("/escrow/committee", epoch=first, oem="saic") | change
     with pytest.raises(NodeUnavailable):
         parse_escrow_seats(doc)
+
+
+def test_openapi_documents_the_committee_schema(node: Node) -> None:
+    spec = node.get("/openapi.json")
+    responses = spec["paths"]["/escrow/committee"]["get"]["responses"]
+    assert {"200", "404", "422"} <= set(responses)
+    ref = responses["200"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    schemas = spec["components"]["schemas"]
+    assert ref == "CommitteeForEpoch" and "committee" in schemas[ref]["properties"]
+    custodian = schemas["Custodian"]["properties"]
+    assert custodian["escrow_key"]["description"] == "hex"
