@@ -92,6 +92,7 @@ from carchain.errors.state import (
     ReleaseOutOfScope,
     RequestNotApproved,
     ShareAlreadyReleased,
+    ShareBoxReplayed,
     StateError,
     TooManyGrants,
 )
@@ -217,6 +218,7 @@ __all__ = [
     "SensitiveConsentNotSeparate",
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
+    "ShareBoxReplayed",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
