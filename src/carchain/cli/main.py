@@ -11,6 +11,7 @@ from carchain.cli import (
     access,
     consent,
     erasure,
+    evidence,
     gateway,
     keys,
     member,
@@ -36,6 +37,7 @@ app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
 app.command("verify")(verify.verify)
+app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
 app.command("init")(node.init)
 app.command("query")(node.query)
