@@ -2,15 +2,17 @@
 
 ``case/state.json`` holds, each with its state proof under the bundle block's app
 hash: the case record ``c/<case_id>``, the release counter ``crn/<case_id>`` and every
-share release ``cr/<case_id>/<n>`` (n = 1 .. count), the receipt counter
-``rcpn/<case_id>`` and every receipt ``rcp/<case_id>/<n>``, and the member records
-(``members`` store, ``m/<id>``) of the authority, the court and every custodian who
-voted or released. The transactions in ``chain/txs.json`` must be exactly the case's:
-one ``case.open`` at ``opened_height`` with the case's fields, one ``case.authorize``
-at ``authorized_height`` with its scope and expiry, one vote transaction per recorded
-vote at its height, one ``escrow.release`` per share release with its items, one
-``case.receipt`` per receipt, the report, the extensions and the close; each signed by
-the key of the member the state names (the officer key for receipts).
+share release ``cr/<case_id>/<n>`` (n = 0 .. count - 1), the receipt counter
+``rcpn/<case_id>`` and every receipt ``rcp/<case_id>/<n>`` (a counter never written,
+for a case with no release or receipt yet, cannot be proven absent: it is ``null``),
+and the member records (``members`` store, ``m/<id>``) of the authority, the court
+and every custodian who voted or released. The transactions in ``chain/txs.json``
+must be exactly the case's: one ``case.open`` at ``opened_height`` with the case's
+fields, one ``case.authorize`` at ``authorized_height`` with its scope and expiry,
+one vote transaction per recorded vote at its height, one ``escrow.release`` per
+share release with its items, one ``case.receipt`` per receipt, the report, the
+extensions and the close; each signed by the key of the member the state names (the
+officer key for receipts).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from typing import Any
 import msgspec
 
 from carchain.core import case_records as cr
+from carchain.core.escrow_releases import CaseReceiptRecord
 from carchain.core.members import STORE as MEMBERS_STORE
 from carchain.core.members import Member, compute_member_key
 from carchain.core.state import compute_key
 from carchain.core.transactions import Envelope, decode_body
-from carchain.errors import CarchainError, InvalidProof
+from carchain.errors import CarchainError, InvalidProof, NotFound
 from carchain.sdk.client import Client
 from carchain.sdk.evidence_chain import ProvenTx
 from carchain.sdk.evidence_manifest import fail
@@ -51,23 +54,13 @@ TX_BODIES: dict[str, type[Any]] = {
 }
 
 
-class StoredReceipt(msgspec.Struct, frozen=True):
-    """A case receipt as stored at ``rcp/<case_id>/<n>`` (the fields evidence reads)."""
-
-    case_id: int
-    vehicle_id: str
-    items: list[cr.ReceiptItemRef]
-    signer: bytes = b""
-    height: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class ProvenCase:
     """The case's state as the bundle proves it under the app hash."""
 
     case: cr.Case
     releases: list[cr.ShareRelease]
-    receipts: list[StoredReceipt]
+    receipts: list[CaseReceiptRecord]
     members: dict[str, Member]
 
 
@@ -121,12 +114,15 @@ def build_case_state(client: Client, case_id: int, height: int) -> tuple[dict[st
     rkey, pkey = compute_counter_keys(case_id)
     state: dict[str, Any] = {"case_id": case_id, "case": case_doc}
     for name, key, prefix in (("releases", rkey, "cr"), ("receipts", pkey, "rcp")):
-        counter = read_proven(client, cr.STORE, key, height)
-        n = _decode_counter(counter)
+        try:
+            counter: dict[str, Any] | None = read_proven(client, cr.STORE, key, height)
+        except NotFound:
+            counter = None  # never written: no release (receipt) yet
+        n = 0 if counter is None else _decode_counter(counter)
         state[f"{name}_count"] = counter
         state[name] = [
             read_proven(client, cr.STORE, compute_item_key(prefix, case_id, i), height)
-            for i in range(1, n + 1)
+            for i in range(n)
         ]
     return state, case
 
@@ -172,12 +168,15 @@ def _proven_list(
     """Return the records ``prefix/<case>/1..count`` proven, with the counter itself."""
     case_id = state["case_id"]
     key = compute_counter_keys(case_id)[0 if prefix == "cr" else 1]
-    count = int.from_bytes(_proven(app_hash, cr.STORE, state[f"{name}_count"], key, name), "big")
+    counter = state[f"{name}_count"]
+    count = 0
+    if counter is not None:
+        count = int.from_bytes(_proven(app_hash, cr.STORE, counter, key, name), "big")
     docs = state[name]
     if not isinstance(docs, list) or len(docs) != count or count > MAX_COUNT:
         raise fail(LINK_CASE, f"the bundle holds {len(docs)} {name}, the chain {count}")
     out = []
-    for i, doc in enumerate(docs, start=1):
+    for i, doc in enumerate(docs):
         raw = _proven(app_hash, cr.STORE, doc, compute_item_key(prefix, case_id, i), name)
         out.append(_decode(raw, kind, f"{name} {i}"))
     return out
@@ -191,10 +190,12 @@ def verify_case_state(state: Any, app_hash: bytes, case_id: int) -> ProvenCase:
         raw = _proven(app_hash, cr.STORE, state["case"], compute_case_key(case_id), "case")
         case = _decode(raw, cr.Case, "case")
         releases = _proven_list(app_hash, state, "releases", "cr", cr.ShareRelease)
-        receipts = _proven_list(app_hash, state, "receipts", "rcp", StoredReceipt)
+        receipts = _proven_list(app_hash, state, "receipts", "rcp", CaseReceiptRecord)
         members = verify_members(state["members"], app_hash)
     except KeyError as exc:
         raise fail(LINK_CASE, f"case/state.json lacks {exc}") from exc
+    if case.released_keys and not releases:
+        raise fail(LINK_CASE, "the case released shares but the bundle proves no release")
     if case.case_id != case_id or any(r.case_id != case_id for r in [*releases, *receipts]):
         raise fail(LINK_CASE, "a proven record is of another case")
     missing = set(compute_case_members(case, releases)) - set(members)
