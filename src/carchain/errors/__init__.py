@@ -39,6 +39,7 @@ from carchain.errors.data import (
 from carchain.errors.node import (
     ConfigError,
     GatewayConfigError,
+    GatewayNotConfigured,
     HomeLocked,
     InvalidGenesis,
     NetworkError,
@@ -131,6 +132,7 @@ __all__ = [
     "ForeignVehicleNamespace",
     "GatewayConfigError",
     "GatewayKeyNotOem",
+    "GatewayNotConfigured",
     "GrantNotInForce",
     "HeightUnavailable",
     "HoldNotInForce",
