@@ -19,7 +19,7 @@ from carchain.core.case_records import MAX_RELEASE_ITEMS, Case, ReleaseShares, S
 from carchain.core.vehicles import get_vehicle
 from carchain.crypto.signing import SigningKey
 from carchain.custodian.checks import WantedShare, is_share_in_scope
-from carchain.data.custody import validate_envelope_for
+from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import open_share, reseal_share_for_officer
 from carchain.errors import DecryptionFailed, GatewayNotConfigured
 from carchain.sdk.account import Account
@@ -65,11 +65,11 @@ def find_key_refs(
         for seg in doc.get("segments") or []:
             key = (vehicle_id, epoch, seg.get("category"))
             if key in wanted and key not in refs and isinstance(seg.get("key_ref"), str):
-                refs[key] = bytes.fromhex(seg["key_ref"])  # type: ignore[index]
+                refs[key] = bytes.fromhex(seg["key_ref"])
     return refs
 
 
-def open_own_share(ctx: ReleaseContext, envelope: bytes, index: int) -> bytes:
+def open_own_share(ctx: ReleaseContext, envelope: CategoryKeyEnvelope, index: int) -> bytes:
     """Return this custodian's share from an envelope (escrow key, then member key)."""
     for key in ctx.share_keys:
         try:
@@ -95,8 +95,8 @@ def compute_items(ctx: ReleaseContext, case: Case, wanted: list[WantedShare]) ->
             if ref is None:
                 continue
             raw = gw.case_key_envelope(case.case_id, ref)
-            validate_envelope_for(raw, ref, w.vehicle_id, w.epoch, w.category)
-            share = open_own_share(ctx, raw, w.index)
+            envelope = validate_envelope_for(raw, ref, w.vehicle_id, w.epoch, w.category)
+            share = open_own_share(ctx, envelope, w.index)
             box = reseal_share_for_officer(
                 share, case.case_id, w.vehicle_id, w.epoch, w.category,
                 w.committee_version, w.index, case.officer_key,

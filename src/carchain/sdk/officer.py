@@ -34,7 +34,7 @@ from carchain.core.state import KVView
 from carchain.core.vehicles import get_vehicle
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import compute_batch_segment_key, get_segment, open_segment
-from carchain.data.custody import validate_envelope_for
+from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import combine_category_key, open_officer_share
 from carchain.errors import InvalidState, Unauthorized
 from carchain.sdk import cases
@@ -45,7 +45,7 @@ from carchain.sdk.client import Client
 from carchain.sdk.requester import ReleasedSegment, compute_receipt_items, verify_batch_anchored
 
 KeyOfShare = tuple[str, int, str]  # vehicle, epoch, category
-MAX_RECEIPT_ITEMS = 64
+MAX_RECEIPT_ITEMS = 256  # 1024 allowed, but 1024 items pass the 64 KiB tx limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,9 @@ class KeyRing:
     committee_of: Callable[[int], EscrowCommittee | None]
     keys: dict[KeyOfShare, bytes] = field(default_factory=dict)
 
-    def get_key(self, key: KeyOfShare, get_envelope: Callable[[], bytes]) -> bytes | None:
+    def get_key(
+        self, key: KeyOfShare, get_envelope: Callable[[], CategoryKeyEnvelope]
+    ) -> bytes | None:
         """Return the category key of ``key`` combined from at least k shares (checked
         against the envelope's key_check), or ``None`` with fewer than k."""
         if key in self.keys:
@@ -151,10 +153,9 @@ def open_batch_segments_of_case(
     for category in sorted(set(h.categories) & set(scope.categories)):
         ref = get_segment(h, category).key_ref
 
-        def get_envelope(ref: bytes = ref, category: str = category) -> bytes:
+        def get_envelope(ref: bytes = ref, category: str = category) -> CategoryKeyEnvelope:
             raw = gw.case_key_envelope(case.case_id, ref)
-            validate_envelope_for(raw, ref, h.vehicle_id, h.epoch, category)
-            return raw
+            return validate_envelope_for(raw, ref, h.vehicle_id, h.epoch, category)
 
         category_key = ring.get_key((h.vehicle_id, h.epoch, category), get_envelope)
         if category_key is None:

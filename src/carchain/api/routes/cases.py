@@ -20,7 +20,8 @@ from carchain.api.record_models import compute_record_model
 from carchain.api.schemas import compute_error_responses
 from carchain.api.view import BackendView
 from carchain.core.access_log import compute_page_seqs
-from carchain.core.case_records import Case, CaseState, ShareRelease
+from carchain.core.case_records import Case, ShareRelease
+from carchain.core.escrow_releases import CaseReceiptRecord
 from carchain.core.members import get_member
 from carchain.node.backend import NodeBackend
 from carchain.sdk import cases
@@ -32,6 +33,7 @@ _ERRORS = compute_error_responses(404, 422)
 
 CaseModel = compute_record_model(Case)
 ShareReleaseModel = compute_record_model(ShareRelease)
+ReceiptModel = compute_record_model(CaseReceiptRecord)
 
 
 class _Strict(BaseModel):
@@ -63,6 +65,13 @@ class ReleaseList(_Strict):
     next_after: int | None = Field(description="Cursor of the next page, or null.")
 
 
+class ReceiptList(_Strict):
+    """The officer's receipts of a case, oldest first: per vehicle, the batches decrypted."""
+
+    case_id: int
+    receipts: list[ReceiptModel]  # type: ignore[valid-type]
+
+
 class EscrowKeyDetail(_Strict):
     """A member's registered escrow key (its shares are sealed to its X25519 image)."""
 
@@ -72,9 +81,7 @@ class EscrowKeyDetail(_Strict):
 
 def compute_display_state(case: Case, time_ms: int) -> str:
     """Return the state a reader sees: ``expired`` for an authorised case past its expiry."""
-    if case.state == CaseState.AUTHORIZED and time_ms >= case.expires_ms:
-        return "expired"
-    return case.state.value
+    return "expired" if cases.is_expired(case, time_ms) else case.state.value
 
 
 def compute_case_json(case: Case, height: int, time_ms: int) -> dict[str, Any]:
@@ -121,9 +128,19 @@ def list_case_releases(
     cases.get_case(view, case_id)
     count = cases.get_release_count(view, case_id)
     seqs = range(after, min(count, after + limit))
-    docs = [to_object_json(cases.get_release(view, case_id, n)) for n in seqs]
+    found = (cases.get_release_optional(view, case_id, n) for n in seqs)
+    docs = [to_object_json(r) for r in found if r is not None]
     more = seqs.stop if seqs.stop < count else None
     return {"case_id": case_id, "releases": docs, "next_after": more}
+
+
+@router.get("/cases/{case_id}/receipts", response_model=ReceiptList, responses=_ERRORS)
+def list_case_receipts(case_id: CaseId, backend: Backend) -> dict[str, Any]:
+    """Return the officer's receipts of a case (batch header hashes, counts, digests)."""
+    view = BackendView(backend)
+    cases.get_case(view, case_id)
+    docs = [to_object_json(r) for r in cases.get_receipts(view, case_id)]
+    return {"case_id": case_id, "receipts": docs}
 
 
 @router.get("/escrow/keys/{member_id}", response_model=EscrowKeyDetail, responses=_ERRORS)
