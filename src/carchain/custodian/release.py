@@ -14,32 +14,55 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
 
 from carchain.core.case_records import MAX_RELEASE_ITEMS, Case, ReleaseShares, ShareItem
+from carchain.core.state import KVView
 from carchain.core.vehicles import get_vehicle
 from carchain.crypto.signing import SigningKey
 from carchain.custodian.checks import WantedShare, is_share_in_scope
 from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import open_share, reseal_share_for_officer
 from carchain.errors import DecryptionFailed, GatewayNotConfigured
-from carchain.sdk.account import Account
-from carchain.sdk.case_gateway import CaseGatewayClient
-from carchain.sdk.chainview import ChainView
 
 KeyOfShare = tuple[str, int, str]  # vehicle, epoch, category
+
+
+class Sender(Protocol):
+    """Signs and sends a transaction, waiting for its block (``sdk.account.Account``)."""
+
+    def send(self, body: msgspec.Struct) -> dict[str, Any]:
+        """Send ``body``; raise the typed error the chain answers with."""
+        ...
+
+
+class CaseGateway(Protocol):
+    """The gateway reads a custodian makes under a case (``sdk.case_gateway``)."""
+
+    def case_batches(
+        self, case_id: int, vehicle_id: str, start_ms: int, end_ms: int
+    ) -> list[dict[str, Any]]:
+        """Return the vehicle's anchored batches in the range, under the case."""
+        ...
+
+    def case_key_envelope(self, case_id: int, key_ref: bytes) -> bytes:
+        """Return a key envelope under the case."""
+        ...
 
 
 @dataclass
 class ReleaseContext:
     """What the release step works with."""
 
-    view: ChainView
-    account: Account
-    gateways: dict[str, CaseGatewayClient]  # by OEM member id
+    view: KVView
+    account: Sender
+    gateways: dict[str, CaseGateway]  # by OEM member id
     share_keys: list[SigningKey]  # escrow key first, then the member key
     oems: dict[str, str] = field(default_factory=dict)  # vehicle -> OEM (cache)
 
-    def get_gateway(self, vehicle_id: str) -> CaseGatewayClient:
+    def get_gateway(self, vehicle_id: str) -> CaseGateway:
         """Return the gateway of the vehicle's OEM (``GatewayNotConfigured`` if none)."""
         if vehicle_id not in self.oems:
             self.oems[vehicle_id] = get_vehicle(self.view, vehicle_id).oem

@@ -17,13 +17,14 @@ from carchain.core.members import get_member_by_key
 from carchain.crypto.signing import SigningKey
 from carchain.custodian.journal import CustodianJournal
 from carchain.custodian.release import ReleaseContext
-from carchain.custodian.service import CustodianService, run_custodian_loop
+from carchain.custodian.service import CustodianService, get_chain_time_ms, run_custodian_loop
 from carchain.errors import GatewayNotConfigured
 from carchain.gateway.service import CustodyHealth
 from carchain.sdk.account import Account
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
+from carchain.sdk.http import HttpService
 
 JOURNAL_FILE = "custodian.db"
 DEFAULT_INTERVAL_S = 1.0
@@ -69,6 +70,7 @@ class CustodianRunner:
     stop_event: threading.Event = field(default_factory=threading.Event)
     service: CustodianService | None = None
     thread: threading.Thread | None = None
+    clients: list[HttpService] = field(default_factory=list)
 
     def open(self) -> CustodianService:
         """Connect to the node and gateways, resolve the member and build the service."""
@@ -79,9 +81,13 @@ class CustodianRunner:
         gateways = open_gateways(s.gateway_urls, s.member_key)
         same = s.escrow_key.public_key == s.member_key.public_key
         keys = [s.escrow_key] + ([] if same else [s.member_key])
-        ctx = ReleaseContext(view, Account(client, s.member_key), gateways, keys)
+        ctx = ReleaseContext(view, Account(client, s.member_key), dict(gateways), keys)
         journal = open_journal(s.home)
-        self.service = CustodianService(member.member_id, ctx, journal, s.require_local_approval)
+        self.clients = [client, *gateways.values()]
+        self.service = CustodianService(
+            member.member_id, ctx, journal, lambda: get_chain_time_ms(client),
+            s.require_local_approval,
+        )  # fmt: skip
         return self.service
 
     def start(self) -> CustodianService:
@@ -101,9 +107,7 @@ class CustodianRunner:
         self.stop_event.set()
         if self.thread is not None:
             self.thread.join(timeout=30)
+        for c in self.clients:
+            c.close()
         if self.service is not None:
-            ctx = self.service.ctx
-            for gw in ctx.gateways.values():
-                gw.close()
-            ctx.view.client.close()
             self.service.journal.close()

@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from carchain.core.case_records import Case, EscrowCommittee
 from carchain.core.members import MemberStatus, get_member_optional
+from carchain.core.state import KVView
 from carchain.custodian.checks import ChainFacts, compute_case_verdict, scan_shares
 from carchain.custodian.journal import (
     DONE,
@@ -38,22 +40,22 @@ from carchain.custodian.release import ReleaseContext, compute_items, post_items
 from carchain.errors import CarchainError, InvalidNonce, TransportError
 from carchain.gateway.custody import compute_loop_failure
 from carchain.sdk import cases
-from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
 
 log = logging.getLogger("carchain.custodian")
 TASKS_PER_STEP = 50
 
 
-def get_chain_time_ms(view: ChainView) -> int:
+def get_chain_time_ms(client: Client) -> int:
     """Return the later of the local clock and the latest block's time (the custodian
     counts a case expired as soon as either says so)."""
-    status = view.client.status()
+    status = client.status()
     block_ms = status.get("latest_block_time_ms")
     block_ms = block_ms if isinstance(block_ms, int) and not isinstance(block_ms, bool) else 0
     return max(int(time.time() * 1000), block_ms)
 
 
-def compute_chain_facts(view: ChainView, case_id: int) -> ChainFacts:
+def compute_chain_facts(view: KVView, case_id: int) -> ChainFacts:
     """Return the chain reads of a scan over ``view``, cached for one case's scan."""
     from carchain.core.escrow_committee import get_committee_for_epoch
     from carchain.core.vehicles import get_vehicle
@@ -101,11 +103,13 @@ class CustodianService:
         member_id: str,
         ctx: ReleaseContext,
         journal: CustodianJournal,
+        clock: Callable[[], int],
         require_local_approval: bool = False,
     ) -> None:
         self.member_id = member_id
         self.ctx = ctx
         self.journal = journal
+        self.clock = clock  # ms: the later of wall clock and block time (get_chain_time_ms)
         self.require_local_approval = require_local_approval
 
     def process_new_cases(self) -> int:
@@ -150,7 +154,7 @@ class CustodianService:
         """Take up new cases and work the open ones; return whether any share was released
         or case taken up (the loop then goes on without waiting)."""
         busy = self.process_new_cases() > 0
-        now_ms = get_chain_time_ms(self.ctx.view)
+        now_ms = self.clock()
         for task in self.journal.get_open_tasks(TASKS_PER_STEP):
             try:
                 busy = self.process_task(task, now_ms) > 0 or busy
