@@ -15,9 +15,9 @@ SEATS: list[tuple[str, str]] = [
     ("court-1", "court"),
     ("assoc", "industry_association"),
     ("auditor", "independent_auditor"),
-    ("saic", "oem"),
+    ("", "oem"),  # VEHICLE_OEM_SEAT: keyed at sealing time
 ]
-SEAT_KEYS: list[SigningKey] = [seeded_key(f"escrow/seat/{m}") for m, _ in SEATS]
+SEAT_KEYS: list[SigningKey] = [seeded_key(f"escrow/seat/{m or 'oem'}") for m, _ in SEATS]
 
 
 def make_committee(version: int = 1, threshold: int = 3, from_epoch: int = 0) -> EscrowCommittee:

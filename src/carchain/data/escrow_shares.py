@@ -175,3 +175,32 @@ def combine_category_key(
             count=len(shares),
         )
     return key
+
+
+def validate_escrow_for(
+    env: CategoryKeyEnvelope, committee: EscrowCommittee | None, seat_keys: Sequence[bytes]
+) -> None:
+    """Raise ``EscrowMismatch`` unless the envelope's escrow list is exactly what the
+    committee in force for its epoch asks: no shares (version 0) if there is none or it
+    does not escrow the category; else its version and one share per seat, share ``i``
+    held by ``seat_keys[i-1]`` at index ``i``."""
+    fields = {"category": env.category[:40], "vehicle_id": env.vehicle_id[:64]}
+    if committee is None or env.category not in committee.categories:
+        if env.escrow or env.committee_version:
+            raise EscrowMismatch("escrow shares for a category no committee escrows", **fields)
+        return
+    if env.committee_version != committee.version:
+        raise EscrowMismatch(
+            "escrow shares are not for the committee in force for the epoch",
+            committee_version=env.committee_version,
+            **fields,
+        )
+    if len(env.escrow) != len(committee.custodians) or len(seat_keys) != len(env.escrow):
+        raise EscrowMismatch(
+            "escrow shares are not one per committee seat", count=len(env.escrow), **fields
+        )
+    for share, seat, holder in zip(env.escrow, committee.custodians, seat_keys, strict=True):
+        if share.index != seat.index or share.holder != holder:
+            raise EscrowMismatch(
+                "an escrow share is not sealed to its committee seat", index=share.index, **fields
+            )
