@@ -104,10 +104,10 @@ def govern(chain: CoreChain, action: gov.Action) -> gov.Proposal:
     created = next(e for e in result.events if e.type == "proposal_created")
     pid = int(created.attributes["proposal_id"])
     for voter, *_ in LAWFUL_MEMBERS:
-        if voter != "miit" and members.get_member(chain.state, voter).status == "active":
+        if voter != "miit" and members.get_member(chain.app.state, voter).status == "active":
             assert chain.submit(chain.build(voter, gov.Vote(pid, True))).ok
     chain.block()  # one block: the votes after the deciding one fail (proposal closed)
-    return gov.get_proposal(chain.state, pid)
+    return gov.get_proposal(chain.app.state, pid)
 
 
 def committee_action(
@@ -184,7 +184,7 @@ def authorize_body(
 def open_case(chain: CoreChain, case_scope: CaseScope | None = None, by: str = "police") -> int:
     """Open a case; return its id."""
     chain.send(by, open_body(chain, case_scope))
-    return cases.get_case_count(chain.state)
+    return cases.get_case_count(chain.app.state)
 
 
 def authorized_case(
@@ -227,7 +227,7 @@ def release_body(case_id: int, *items: ShareItem) -> ReleaseShares:
 
 def get_case(chain: CoreChain, case_id: int = 1) -> Case:
     """Return the committed case."""
-    return cases.get_case(chain.state, case_id)
+    return cases.get_case(chain.app.state, case_id)
 
 
 def replace(body: msgspec.Struct, **changes: object) -> msgspec.Struct:

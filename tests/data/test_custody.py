@@ -1,4 +1,4 @@
-"""Category key envelopes: owner always, custodian only for non-sensitive, escrow reserved."""
+"""Category key envelopes: owner always, custodian only for non-sensitive, a key check."""
 
 from __future__ import annotations
 
@@ -118,3 +118,22 @@ def test_category_keys_differ_by_scope() -> None:
         for cat in ("diagnostics", "location")
     }
     assert len(keys) == 8
+
+
+def test_invalid_box_of_another_key_fails_the_key_check() -> None:
+    """An owner box resealed over another key (e.g. a forged envelope) does not open:
+    the key check binds the envelope to its one key."""
+    env = decode_key_envelope(envelope("diagnostics"))
+    info = compute_seal_info("v1", 7, "diagnostics", "owner")
+    forged = msgspec.structs.replace(env, owner_box=seal_to(OWNER.public_key, b"k" * 32, info))
+    with pytest.raises(DecryptionFailed):
+        open_category_key(msgspec.msgpack.encode(forged), OWNER)
+    assert open_category_key(envelope("diagnostics"), OWNER) == KEY
+
+
+def test_invalid_v2_envelope_is_refused() -> None:
+    """The v2 layout (9 fields, no committee version or key check) is not a v3 envelope."""
+    env = decode_key_envelope(envelope("diagnostics"))
+    v2 = msgspec.msgpack.encode(list(msgspec.structs.astuple(env))[:9])
+    with pytest.raises(InvalidKeyEnvelope):
+        decode_key_envelope(v2)

@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 import nacl.bindings
 import pytest
+from Crypto.Protocol.SecretSharing import Shamir
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from carchain.core import anchors, governance, members, vehicles
+from carchain.core.case_records import Custodian, EscrowCommittee
 from carchain.core.state import STORES, compute_key
 from carchain.core.transactions import Envelope, compute_signing_bytes, compute_tx_hash, encode
 from carchain.core.types import TxResult
@@ -42,6 +44,7 @@ from carchain.data.batches import (
 )
 from carchain.data.batches import compute_header_hash as compute_batch_id
 from carchain.data.custody import compute_key_ref, compute_seal_info, seal_category_key
+from carchain.data.escrow_shares import reseal_share_for_officer, seal_shares
 from carchain.data.minimisation import compute_pseudonym
 from carchain.data.records import Diagnostics, EdrEvent, Telemetry, V2xLog, encode_record
 from carchain.data.release import ReleaseItem, seal_release
@@ -376,9 +379,20 @@ def test_key_envelope_layout_and_hpke_info(category: str) -> None:
     ck = b"\x42" * 32
     raw = seal_category_key(ck, VID, 20_000, category, OWNER.public_key, CUSTODIAN.public_key)
     doc = msgspec.msgpack.decode(raw)  # generic: lists, bytes, str, int
-    assert mp(doc) == raw and len(doc) == 9
-    version, vid, epoch, cat, owner, owner_box, custodian, custodian_box, escrow = doc
-    assert (version, vid, epoch, cat, escrow) == (2, VID, 20_000, category, [])
+    assert mp(doc) == raw and len(doc) == 11
+    version, vid, epoch, cat, owner, owner_box, custodian, custodian_box, escrow = doc[:9]
+    committee_version, key_check = doc[9:]
+    assert (version, vid, epoch, cat, escrow, committee_version) == (
+        3,
+        VID,
+        20_000,
+        category,
+        [],
+        0,
+    )
+    check_info = b"carchain/category-key-box/v1" + lp(VID.encode()) + lp(u64be(20_000))
+    check_info += lp(category.encode()) + lp(b"key_check")
+    assert key_check == sha256(b"carchain/category-key-check/v1" + check_info + ck)
     assert owner == OWNER.public_key and len(owner_box) == 80
     sensitive = category == "location"
     assert custodian == (b"" if sensitive else CUSTODIAN.public_key)
@@ -394,6 +408,42 @@ def test_key_envelope_layout_and_hpke_info(category: str) -> None:
         assert SUITE.decrypt(box, x25519_private(key), info=info) == ck
         with pytest.raises(Exception):  # noqa: B017 - any failure: the info binds the box
             SUITE.decrypt(box, x25519_private(key), info=info + b"x")
+
+
+def test_escrow_shares_layout_and_hpke_info() -> None:
+    """Each share is pycryptodome's Shamir share of each 16-byte half at one index, sealed
+    under the escrow-share info; the officer box under the escrow-release info."""
+    ck = b"\x42" * 32
+    seats = [SigningKey.from_seed(bytes([i]) * 32) for i in (1, 2, 3)]
+    committee = EscrowCommittee(
+        5,
+        2,
+        [Custodian(i, f"m{i}", "court", k.public_key) for i, k in enumerate(seats, 1)],
+        ["location"],
+        0,
+        1,
+    )
+    holders = [k.public_key for k in seats]
+    shares = seal_shares(ck, VID, 20_000, "location", committee, holders)
+    raw = seal_category_key(
+        ck, VID, 20_000, "location", OWNER.public_key, b"", committee_version=5, escrow=shares
+    )
+    doc = msgspec.msgpack.decode(raw)
+    assert doc[9] == 5 and [e[:2] for e in doc[8]] == [[h, i] for i, h in enumerate(holders, 1)]
+    plain = []
+    for (holder, index, box), key in zip(doc[8], seats, strict=True):
+        info = b"carchain/escrow-share/v1" + lp(VID.encode()) + lp(u64be(20_000))
+        info += lp(b"location") + lp(u64be(5)) + lp(index.to_bytes(2, "big"))
+        assert len(box) == 80 and holder == key.public_key
+        plain.append((index, SUITE.decrypt(box, x25519_private(key), info=info)))
+    for pair in ([plain[0], plain[2]], [plain[1], plain[2]]):
+        low = Shamir.combine([(i, s[:16]) for i, s in pair])
+        high = Shamir.combine([(i, s[16:]) for i, s in pair])
+        assert low + high == ck
+    box = reseal_share_for_officer(plain[0][1], 9, VID, 20_000, "location", 5, 1, OWNER.public_key)
+    info = b"carchain/escrow-release/v1" + lp(u64be(9)) + lp(VID.encode()) + lp(u64be(20_000))
+    info += lp(b"location") + lp(u64be(5)) + lp((1).to_bytes(2, "big"))
+    assert SUITE.decrypt(box, x25519_private(OWNER), info=info) == plain[0][1]
 
 
 def test_release_package_layout_and_hpke_info() -> None:

@@ -9,8 +9,11 @@ import typer
 
 from carchain.cli import (
     access,
+    case,
     consent,
+    custodian,
     erasure,
+    escrow,
     evidence,
     gateway,
     keys,
@@ -36,6 +39,9 @@ app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
+app.add_typer(case.app, name="case")
+app.add_typer(escrow.app, name="escrow")
+app.add_typer(custodian.app, name="custodian")
 app.command("verify")(verify.verify)
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")

@@ -6,8 +6,13 @@ one segment key per batch. A category key leaves the car only inside a
 ``CategoryKeyEnvelope``: HPKE-sealed to the owner's account key always, and to
 the OEM's custodian key only for NON-sensitive categories. Location, audio/video
 and biometrics keys are never sealed to the custodian: the OEM alone cannot read
-them. The ``escrow`` list is reserved for the escrow committee's k-of-n shares
-(the lawful-access issue); until then it is empty, and a non-empty one is refused.
+them. For the categories the escrow committee in force for the epoch escrows
+(every sensitive one among them), the ``escrow`` list holds the key's k-of-n
+Shamir shares, one per committee seat, each sealed to that seat's escrow key
+(``data.escrow_shares``); ``committee_version`` names the committee (0: none).
+``key_check`` (SHA-256 over a domain tag, the scope and the key) lets whoever
+combines shares, or opens a box, check that it holds this envelope's key; for a
+random 256-bit key it reveals nothing.
 
 An envelope lives off chain in the gateway's ``keys`` blob namespace. Its hash,
 the ``key_ref``, is in every segment header of that vehicle x epoch x category, so
@@ -17,10 +22,12 @@ every key derived from it) is the crypto-shredding of that category key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
+from collections.abc import Callable, Sequence
 
 import msgspec
 
+from carchain.core.case_records import MAX_CUSTODIANS, MIN_THRESHOLD
 from carchain.crypto.hashing import compute_sha256
 from carchain.crypto.sealing import ENC_SIZE, open_sealed_box, seal_to
 from carchain.crypto.signing import SigningKey
@@ -28,18 +35,23 @@ from carchain.data.batches import SignedBatchHeader
 from carchain.data.categories import CATEGORY_NAMES, is_sensitive
 from carchain.errors import DecryptionFailed, InvalidKeyEnvelope, NotFound
 
-ENVELOPE_VERSION = 2
+ENVELOPE_VERSION = 3
 EPOCH_KEY_SIZE = 32
 CATEGORY_KEY_SIZE = 32
 MAX_ENVELOPE_BYTES = 4096
 OWNER = "owner"
 CUSTODIAN = "custodian"
 _BOX_SIZE = ENC_SIZE + CATEGORY_KEY_SIZE + 16
+SHARE_BOX_SIZE = _BOX_SIZE  # a 32-byte share sealed like a key
+KEY_CHECK_SIZE = 32
 _INFO_LABEL = b"carchain/category-key-box/v1"
+_KEY_CHECK_LABEL = b"carchain/category-key-check/v1"
+KEY_CHECK = "key_check"
 
 
 class EscrowShare(msgspec.Struct, array_like=True, frozen=True):
-    """Reserved: one escrow committee member's sealed Shamir share of a category key."""
+    """One escrow committee seat's Shamir share of a category key: ``holder`` is the
+    seat's escrow key, ``index`` its share index (1..n), ``box`` the share sealed to it."""
 
     holder: bytes
     index: int
@@ -47,7 +59,8 @@ class EscrowShare(msgspec.Struct, array_like=True, frozen=True):
 
 
 class CategoryKeyEnvelope(msgspec.Struct, array_like=True, frozen=True):
-    """One vehicle x epoch x category key, sealed to the owner (and custodian if allowed)."""
+    """One vehicle x epoch x category key, sealed to the owner (and custodian if allowed),
+    shared among the escrow committee ``committee_version`` if it escrows the category."""
 
     version: int
     vehicle_id: str
@@ -58,6 +71,8 @@ class CategoryKeyEnvelope(msgspec.Struct, array_like=True, frozen=True):
     custodian: bytes
     custodian_box: bytes
     escrow: list[EscrowShare]
+    committee_version: int
+    key_check: bytes
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -77,6 +92,19 @@ def compute_key_ref(envelope: bytes) -> bytes:
     return compute_sha256(envelope)
 
 
+def compute_key_check(category_key: bytes, vehicle_id: str, epoch: int, category: str) -> bytes:
+    """Return the envelope's ``key_check``: SHA-256 over a domain tag, the key's scope (as
+    ``compute_seal_info`` binds it) and the key. Checks a combined or opened key."""
+    info = compute_seal_info(vehicle_id, epoch, category, KEY_CHECK)
+    return compute_sha256(_KEY_CHECK_LABEL + info + category_key)
+
+
+def is_key_of(env: CategoryKeyEnvelope, category_key: bytes) -> bool:
+    """Return whether ``category_key`` is the key ``env`` seals (its key check matches)."""
+    check = compute_key_check(category_key, env.vehicle_id, env.epoch, env.category)
+    return hmac.compare_digest(check, env.key_check)
+
+
 def seal_category_key(
     category_key: bytes,
     vehicle_id: str,
@@ -84,9 +112,13 @@ def seal_category_key(
     category: str,
     owner: bytes,
     custodian: bytes,
+    *,
+    committee_version: int = 0,
+    escrow: Sequence[EscrowShare] = (),
 ) -> bytes:
     """Return the encoded envelope of one category key: sealed to ``owner``, and to
-    ``custodian`` unless the category is sensitive."""
+    ``custodian`` unless the category is sensitive; ``escrow`` are its shares sealed to
+    the seats of committee ``committee_version`` (``escrow_shares.seal_shares``), or none."""
     if len(category_key) != CATEGORY_KEY_SIZE:
         raise ValueError("a category key is 32 bytes")
     owner_box = seal_to(owner, category_key, compute_seal_info(vehicle_id, epoch, category, OWNER))
@@ -96,15 +128,46 @@ def seal_category_key(
         info = compute_seal_info(vehicle_id, epoch, category, CUSTODIAN)
         cust_box = seal_to(custodian, category_key, info)
     env = CategoryKeyEnvelope(
-        ENVELOPE_VERSION, vehicle_id, epoch, category, owner, owner_box, cust, cust_box, []
+        ENVELOPE_VERSION,
+        vehicle_id,
+        epoch,
+        category,
+        owner,
+        owner_box,
+        cust,
+        cust_box,
+        list(escrow),
+        committee_version,
+        compute_key_check(category_key, vehicle_id, epoch, category),
     )
+    validate_envelope_shape(env)
     return _encoder.encode(env)
+
+
+def validate_escrow_shape(env: CategoryKeyEnvelope) -> None:
+    """Raise ``InvalidKeyEnvelope`` unless the escrow list is empty with committee version 0,
+    or, with a version, 2..16 shares with indices 1..n in order, 32-byte holders and boxes
+    of a sealed 32-byte share. (Whether they are the committee's: the gateway checks.)"""
+    fields = {"category": env.category[:40]}
+    if not 0 <= env.committee_version < 2**63:
+        raise InvalidKeyEnvelope("envelope names an impossible committee version", **fields)
+    if env.committee_version == 0:
+        if env.escrow:
+            raise InvalidKeyEnvelope("escrow shares without a committee version", **fields)
+        return
+    if not MIN_THRESHOLD <= len(env.escrow) <= MAX_CUSTODIANS:
+        raise InvalidKeyEnvelope("escrow share count out of range", count=len(env.escrow), **fields)
+    for n, share in enumerate(env.escrow, start=1):
+        if share.index != n:
+            raise InvalidKeyEnvelope("escrow share indices are not 1..n in order", **fields)
+        if len(share.holder) != 32 or len(share.box) != SHARE_BOX_SIZE:
+            raise InvalidKeyEnvelope("escrow share is malformed", **fields)
 
 
 def validate_envelope_shape(env: CategoryKeyEnvelope) -> None:
     """Raise ``InvalidKeyEnvelope`` unless the envelope is well formed for its category:
     an owner box always, a custodian box if and only if the category is not sensitive,
-    and no escrow shares (reserved)."""
+    a 32-byte key check, and a well-formed escrow list (``validate_escrow_shape``)."""
     fields = {"vehicle_id": env.vehicle_id[:64], "category": env.category[:40]}
     if env.category not in CATEGORY_NAMES or not 0 <= env.epoch < 2**40:
         raise InvalidKeyEnvelope("envelope names an unknown category or epoch", **fields)
@@ -117,8 +180,9 @@ def validate_envelope_shape(env: CategoryKeyEnvelope) -> None:
         len(env.custodian) != 32 or len(env.custodian_box) != _BOX_SIZE
     ):
         raise InvalidKeyEnvelope("envelope does not seal its key to the custodian", **fields)
-    if env.escrow:
-        raise InvalidKeyEnvelope("escrow shares are not supported yet", **fields)
+    if len(env.key_check) != KEY_CHECK_SIZE:
+        raise InvalidKeyEnvelope("envelope has no 32-byte key check", **fields)
+    validate_escrow_shape(env)
 
 
 def decode_key_envelope(raw: bytes) -> CategoryKeyEnvelope:
@@ -130,14 +194,14 @@ def decode_key_envelope(raw: bytes) -> CategoryKeyEnvelope:
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise InvalidKeyEnvelope(f"not a key envelope: {exc}") from exc
     if env.version != ENVELOPE_VERSION or _encoder.encode(env) != raw:
-        raise InvalidKeyEnvelope("key envelope is not a canonical v2 envelope")
+        raise InvalidKeyEnvelope("key envelope is not a canonical v3 envelope")
     validate_envelope_shape(env)
     return env
 
 
 def open_category_key(envelope: bytes, key: SigningKey) -> bytes:
     """Return the category key for its owner or (non-sensitive only) its custodian;
-    raise ``DecryptionFailed`` for anyone else."""
+    raise ``DecryptionFailed`` for anyone else, or if the key fails the key check."""
     env = decode_key_envelope(envelope)
     if key.public_key == env.owner:
         box, role = env.owner_box, OWNER
@@ -147,7 +211,7 @@ def open_category_key(envelope: bytes, key: SigningKey) -> bytes:
         raise DecryptionFailed("cannot decrypt")
     info = compute_seal_info(env.vehicle_id, env.epoch, env.category, role)
     category_key = open_sealed_box(key, box, info)
-    if len(category_key) != CATEGORY_KEY_SIZE:
+    if len(category_key) != CATEGORY_KEY_SIZE or not is_key_of(env, category_key):
         raise DecryptionFailed("cannot decrypt")
     return category_key
 

@@ -139,3 +139,38 @@ class InvalidReleasePackage(DataPlaneError):
     abci_code = 151
     http_status = 400
     size: int | None
+
+
+class EscrowMismatch(InvalidKeyEnvelope):
+    """A key envelope's escrow shares are not exactly the escrow committee's seats for its
+    epoch and category (holders, indices, count, committee version), or it escrows a
+    category the committee does not."""
+
+    code = "escrow_mismatch"
+    abci_code = 245
+    http_status = 400
+    committee_version: int | None
+    index: int | None
+
+
+class InvalidSecretShares(DataPlaneError):
+    """Secret-sharing input is malformed: threshold or share count out of range, a share
+    of the wrong size, or an index out of range or given twice."""
+
+    code = "invalid_secret_shares"
+    abci_code = 246
+    http_status = 400
+    count: int | None
+    index: int | None
+    threshold: int | None
+
+
+class KeyCheckMismatch(DataPlaneError):
+    """Combined escrow shares do not give the envelope's category key (too few shares,
+    or shares of another key): nothing is decrypted."""
+
+    code = "key_check_mismatch"
+    abci_code = 247
+    http_status = 400
+    category: str | None
+    count: int | None

@@ -5,10 +5,11 @@ and epoch window, vehicle registered / belongs to this OEM / not revoked,
 signature, ciphertext length and hash, ownership period of the batch's time
 range, no category key of the batch's time erased (``shred_window``), category key
 envelopes (for every segment: sealed to the owner at the batch's time, and to
-this OEM's custodian if and only if the category is not sensitive; stored by
-key_ref, once), replay. A rejected batch raises a typed error and leaves no
-trace; an accepted one is written ciphertext first (fsynced), journal row last,
-and only then acknowledged.
+this OEM's custodian if and only if the category is not sensitive; escrow shares
+exactly the seats of the escrow committee in force for the epoch if it escrows the
+category, none otherwise (``escrow_directory``); stored by key_ref, once), replay.
+A rejected batch raises a typed error and leaves no trace; an accepted one is
+written ciphertext first (fsynced), journal row last, and only then acknowledged.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ from carchain.data.batches import (
     verify_header_signature,
 )
 from carchain.data.categories import is_sensitive
-from carchain.data.custody import compute_key_ref, decode_key_envelope, validate_envelope_for
+from carchain.data.custody import (
+    CategoryKeyEnvelope,
+    compute_key_ref,
+    decode_key_envelope,
+    validate_envelope_for,
+)
+from carchain.data.escrow_shares import validate_escrow_for
 from carchain.data.segments import SegmentHeader
 from carchain.errors import (
     BatchTooLarge,
@@ -50,6 +57,7 @@ from carchain.errors import (
     WrongEpoch,
     WrongOem,
 )
+from carchain.gateway.escrow_directory import EscrowDirectory, NoEscrowCommittee
 from carchain.gateway.journal import Journal
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
@@ -186,8 +194,10 @@ class Ingestor:
         journal: Journal,
         directory: VehicleDirectory,
         limits: IngestLimits | None = None,
+        escrow: EscrowDirectory | None = None,
     ) -> None:
         self.oem = oem
+        self.escrow: EscrowDirectory = escrow or NoEscrowCommittee()
         self.custodian = custodian
         self.blobs = blobs
         self.keys = keys
@@ -256,12 +266,22 @@ class Ingestor:
             env = validate_envelope_for(
                 raw, segment.key_ref, h.vehicle_id, h.epoch, segment.category
             )
+            self.validate_escrow(env)
         scope = KeyScope(env.vehicle_id, env.epoch, env.category, env.owner, env.custodian)
         if raw is None:
             if len(self._key_scopes) > 100_000:
                 self._key_scopes.clear()
             self._key_scopes[segment.key_ref] = scope
         return scope, raw
+
+    def validate_escrow(self, env: CategoryKeyEnvelope) -> None:
+        """Raise ``EscrowMismatch`` unless the envelope's escrow shares are exactly the
+        seats of the committee in force for its epoch (this OEM's key on its seat)."""
+        committee = self.escrow.get_committee(env.epoch)
+        seat_keys: list[bytes] = []
+        if committee is not None and env.category in committee.categories:
+            seat_keys = [self.escrow.get_seat_key(c, self.oem) for c in committee.custodians]
+        validate_escrow_for(env, committee, seat_keys)
 
     def _validate_key_envelopes(
         self, signed: SignedBatchHeader, envelopes: list[bytes], period: OwnerPeriod

@@ -24,6 +24,7 @@ from carchain.gateway.custody import (
     run_custody_loop,
 )
 from carchain.gateway.custody_journal import CustodyJournal
+from carchain.gateway.escrow_directory import ChainEscrowDirectory
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
@@ -121,6 +122,7 @@ class Gateway:
             self.journal,
             ChainDirectory(self.client, registry_max_age_s),
             limits,
+            escrow=ChainEscrowDirectory(ChainView(self.client), registry_max_age_s),
         )
         self.signing_lock = threading.Lock()
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)

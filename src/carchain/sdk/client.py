@@ -218,6 +218,12 @@ class Client(HttpService):
     def _get_app_hash(self, height: int) -> bytes:
         return bytes.fromhex(self.block(height)["app_hash"])
 
+    def escrow_committee(self, epoch: int, oem: str = "") -> dict[str, Any]:
+        """Return the escrow committee in force for ``epoch`` and its seat keys for a
+        vehicle of ``oem`` (``NotFound`` if there is none)."""
+        params: dict[str, Any] = {"epoch": epoch} | ({"oem": oem} if oem else {})
+        return self._request_object("GET", "/escrow/committee", params=params)
+
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
         return self._request_object("GET", f"/proposals/{proposal_id}")

@@ -65,33 +65,47 @@ class GatewayClient(HttpService):
         return self._request_object("GET", "/status")
 
     def batches(
-        self, vehicle_id: str, start_ms: int = 0, end_ms: int = 2**62, anchored_only: bool = False
+        self,
+        vehicle_id: str,
+        start_ms: int = 0,
+        end_ms: int = 2**62,
+        anchored_only: bool = False,
+        case_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Return a vehicle's batches overlapping ``[start_ms, end_ms]``."""
-        params = {
+        """Return a vehicle's batches overlapping ``[start_ms, end_ms]`` (those in the scope
+        of lawful-access case ``case_id``, if given, for its officer or custodians)."""
+        params: dict[str, Any] = {
             "vehicle_id": vehicle_id,
             "start_ms": start_ms,
             "end_ms": end_ms,
             "anchored_only": str(anchored_only).lower(),
-        }
+        } | _case_param(case_id)
         doc = decode_object(self._signed_get("/batches", params), self.service)
         return get_object_list(doc, "batches", self.service)
 
-    def batch(self, header_hash: bytes) -> dict[str, Any]:
-        """Return one batch's header fields and anchoring state."""
-        return decode_object(self._signed_get(f"/batches/{header_hash.hex()}"), self.service)
+    def batch(self, header_hash: bytes, case_id: int | None = None) -> dict[str, Any]:
+        """Return one batch's header fields and anchoring state (as the officer of case
+        ``case_id``, if given)."""
+        resp = self._signed_get(f"/batches/{header_hash.hex()}", _case_param(case_id) or None)
+        return decode_object(resp, self.service)
 
     def ciphertext(self, header_hash: bytes) -> bytes:
         """Return a batch's ciphertext."""
         return self._signed_get(f"/batches/{header_hash.hex()}/ciphertext").content
 
     def segment_ciphertext(
-        self, header_hash: bytes, category: str, request_seq: int | None = None
+        self,
+        header_hash: bytes,
+        category: str,
+        request_seq: int | None = None,
+        case_id: int | None = None,
     ) -> bytes:
         """Return one category segment's ciphertext of a batch (as the requester of release
-        ``request_seq``, if given)."""
+        ``request_seq``, or the officer of case ``case_id``, if given)."""
         path = f"/batches/{header_hash.hex()}/segments/{category}/ciphertext"
-        params = None if request_seq is None else {"request_seq": request_seq}
+        params = ({} if request_seq is None else {"request_seq": request_seq}) | _case_param(
+            case_id
+        )
         return self._signed_get(path, params).content
 
     def release_package(self, vehicle_id: str, request_seq: int) -> bytes:
@@ -109,13 +123,21 @@ class GatewayClient(HttpService):
         """Return an erasure's tombstone (every destroyed key ref)."""
         return self._signed_get(f"/tombstones/{tombstone_hash.hex()}").content
 
-    def key_envelope(self, key_ref: bytes) -> bytes:
-        """Return a sealed category key envelope."""
-        return self._signed_get(f"/keys/{key_ref.hex()}").content
+    def key_envelope(self, key_ref: bytes, case_id: int | None = None) -> bytes:
+        """Return a sealed category key envelope (for case ``case_id``, if given)."""
+        return self._signed_get(f"/keys/{key_ref.hex()}", _case_param(case_id) or None).content
 
-    def batch_proof(self, header_hash: bytes, request_seq: int | None = None) -> dict[str, Any]:
+    def batch_proof(
+        self, header_hash: bytes, request_seq: int | None = None, case_id: int | None = None
+    ) -> dict[str, Any]:
         """Return the batch's signed header, its proof to the gateway root and the anchor tx
-        (as the requester of release ``request_seq``, if given)."""
-        params = None if request_seq is None else {"request_seq": request_seq}
+        (as the requester of release ``request_seq``, or officer of case ``case_id``)."""
+        params = ({} if request_seq is None else {"request_seq": request_seq}) | _case_param(
+            case_id
+        )
         resp = self._signed_get(f"/batches/{header_hash.hex()}/proof", params)
         return decode_object(resp, self.service)
+
+
+def _case_param(case_id: int | None) -> dict[str, Any]:
+    return {} if case_id is None else {"case_id": case_id}

@@ -7,7 +7,11 @@ AES-256-GCM segment per category present, and the envelopes of those categories'
 keys. No plaintext leaves here. Epoch keys are drawn fresh per epoch and kept
 only in the recorder (in a real car: its secure element); they never leave it.
 Each vehicle x epoch x category key derived from one is sealed to the owner and,
-for non-sensitive categories only, to the OEM custodian (``custody``).
+for non-sensitive categories only, to the OEM custodian (``custody``); if the
+escrow committee in force for the epoch escrows the category (every sensitive
+one), it is also split k-of-n and each share sealed to one seat (``escrow``: the
+committee is read from the chain once per epoch, ``sdk.escrow_seats``). That is
+per vehicle x epoch x category work, done once, not per record.
 
 A transfer starts a new key epoch: when the car learns of it
 (``process_transfer``), it closes what it recorded before the transfer under
@@ -32,6 +36,7 @@ from carchain.data.batches import (
     seal_batch,
 )
 from carchain.data.custody import EPOCH_KEY_SIZE, compute_key_ref, seal_category_key
+from carchain.data.escrow_shares import seal_shares
 from carchain.data.minimisation import (
     DEFAULT_POLICY,
     MinimisationPolicy,
@@ -44,6 +49,7 @@ from carchain.data.records import (
     decode_record,
     encode_record,
 )
+from carchain.sdk.escrow_seats import EscrowSource
 
 DEFAULT_WINDOW_MS = 5 * 60 * 1000
 DEFAULT_MAX_RECORDS = 2_000
@@ -94,8 +100,10 @@ class VehicleRecorder:
         max_records: int = DEFAULT_MAX_RECORDS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         owner_since_ms: int = 0,
+        escrow: EscrowSource | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
+        self.escrow = escrow
         self.key = key
         self.owner = owner
         self.owner_since_ms = owner_since_ms
@@ -126,11 +134,31 @@ class VehicleRecorder:
         k = self._category_keys.get(scope)
         if k is None:
             k = compute_category_key(self.get_epoch_key(epoch), self.vehicle_id, epoch, category)
+            self._envelopes[scope] = self.seal_category_key(k, epoch, category)
             self._category_keys[scope] = k
-            self._envelopes[scope] = seal_category_key(
-                k, self.vehicle_id, epoch, category, self.owner, self.custodian
-            )
         return k, self._envelopes[scope]
+
+    def seal_category_key(self, category_key: bytes, epoch: int, category: str) -> bytes:
+        """Return the envelope of a category key: owner, custodian (non-sensitive) and,
+        if committee(epoch) escrows the category, one sealed share per seat."""
+        seats = self.escrow.get_escrow_seats(epoch) if self.escrow is not None else None
+        if seats is None or category not in seats.committee.categories:
+            return seal_category_key(
+                category_key, self.vehicle_id, epoch, category, self.owner, self.custodian
+            )
+        shares = seal_shares(
+            category_key, self.vehicle_id, epoch, category, seats.committee, seats.seat_keys
+        )
+        return seal_category_key(
+            category_key,
+            self.vehicle_id,
+            epoch,
+            category,
+            self.owner,
+            self.custodian,
+            committee_version=seats.committee.version,
+            escrow=shares,
+        )
 
     def process_transfer(self, new_owner: bytes, since_ms: int) -> list[Upload]:
         """Re-key for a new owner from ``since_ms`` (the transfer's block time) on.
@@ -189,14 +217,16 @@ class VehicleRecorder:
         return closed
 
     def flush(self) -> list[Upload]:
-        """Close the open batch, if any, and return it."""
+        """Close the open batch, if any, and return it. If sealing its keys fails (e.g.
+        the committee cannot be read), the batch stays open for the next flush."""
         cur = self._open
-        self._open = None
         if cur is None or not cur.records:
+            self._open = None
             return []
+        keys = {c: self.get_category_key(cur.epoch, c) for c in sorted(cur.categories)}
+        self._open = None
         seq = self._seq.get(cur.epoch, 0)
         self._seq[cur.epoch] = seq + 1
-        keys = {c: self.get_category_key(cur.epoch, c) for c in sorted(cur.categories)}
         # No finer time in the header than in the records, and never before the owner's start.
         start_ms = max(compute_coarse_time(self.policy, cur.start_ms), self.owner_since_ms)
         end_ms = max(compute_coarse_time(self.policy, cur.end_ms), start_ms)

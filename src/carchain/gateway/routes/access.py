@@ -11,11 +11,18 @@ from carchain.api.encoding import parse_hex
 from carchain.core import erasure
 from carchain.core.access import AccessRequest, get_request_optional
 from carchain.core.access_releases import get_release_optional
+from carchain.core.case_records import DAY_MS
 from carchain.core.consents import get_grant_optional, is_grant_in_force
 from carchain.core.vehicles import get_vehicle_optional
 from carchain.data.batches import decode_signed_header, get_segment_ciphertext
 from carchain.errors import NotFound, Unauthorized
 from carchain.gateway.auth import SignedRequest
+from carchain.gateway.case_access import (
+    CaseItem,
+    is_case_reader,
+    validate_case_reader,
+    validate_case_vehicle,
+)
 from carchain.gateway.journal import BatchRow
 from carchain.gateway.service import Gateway
 
@@ -163,11 +170,62 @@ def is_erased_segment(gw: Gateway, row: BatchRow, category: str) -> bool:
     return gw.journal.is_shredded(row.vehicle_id, [category], row.start_ms, row.end_ms)
 
 
-def get_release_row(
-    gw: Gateway, header_hash: str, reader: bytes, category: str | None, request_seq: int | None
+def get_chain_time_ms(gw: Gateway) -> int:
+    """Return the latest block's time: the clock case expiry is read against."""
+    return int(gw.client.status()["latest_block_time_ms"])
+
+
+def compute_row_item(row: BatchRow, category: str | None = None) -> CaseItem:
+    """Return what reading a batch (or one category of it) touches, for case checks."""
+    cats = decode_signed_header(row.header).header.categories
+    chosen = tuple(cats) if category is None else tuple(c for c in cats if c == category)
+    return CaseItem(row.vehicle_id, row.epoch, row.start_ms, row.end_ms, chosen)
+
+
+def compute_epoch_item(vehicle_id: str, epoch: int, category: str) -> CaseItem:
+    """Return what reading a vehicle x epoch x category key envelope touches."""
+    return CaseItem(vehicle_id, epoch, epoch * DAY_MS, (epoch + 1) * DAY_MS - 1, (category,))
+
+
+def get_case_row(
+    gw: Gateway, header_hash: str, reader: bytes, category: str | None, case_id: int
 ) -> BatchRow:
-    """Return the batch for an operator, its owner, or (with ``request_seq``) the requester
-    of a release on chain naming it (and ``category``); ``Unauthorized`` for anyone else."""
+    """Return the batch for the officer of case ``case_id`` if the case is authorised,
+    unexpired and the batch (``category``, if given) in its scope; raise otherwise."""
+    row = gw.journal.get_batch_optional(parse_hex(header_hash, "header hash", 32))
+    if row is None:
+        raise NotFound("no such batch")
+    item = compute_row_item(row, category)
+    validate_case_reader(gw.access.view, case_id, reader, item, get_chain_time_ms(gw))
+    return row
+
+
+def filter_case_rows(
+    gw: Gateway, rows: list[BatchRow], reader: bytes, vehicle_id: str, case_id: int
+) -> list[BatchRow]:
+    """Return the rows ``reader`` may list for case ``case_id`` (officer, or a custodian
+    of the batch epoch's committee), within its scope; raise if it may list none of the
+    vehicle's."""
+    view, now_ms = gw.access.view, get_chain_time_ms(gw)
+    case, scope = validate_case_vehicle(view, case_id, reader, vehicle_id, now_ms)
+    return [r for r in rows if is_case_reader(view, case, scope, reader, compute_row_item(r), True)]
+
+
+def get_release_row(
+    gw: Gateway,
+    header_hash: str,
+    reader: bytes,
+    category: str | None,
+    request_seq: int | None,
+    case_id: int | None = None,
+) -> BatchRow:
+    """Return the batch for an operator, its owner, (with ``request_seq``) the requester
+    of a release on chain naming it (and ``category``), or (with ``case_id``) the officer
+    of that authorised case within its scope; ``Unauthorized`` for anyone else."""
+    if request_seq is not None and case_id is not None:
+        raise Unauthorized("read for a release or for a case, not both")
+    if case_id is not None:
+        return get_case_row(gw, header_hash, reader, category, case_id)
     if request_seq is None:
         return get_readable_row(gw, header_hash, reader)
     row = gw.journal.get_batch_optional(parse_hex(header_hash, "header hash", 32))
@@ -184,6 +242,7 @@ def read_ciphertext(
     reader: bytes,
     category: str | None,
     request_seq: int | None = None,
+    case_id: int | None = None,
 ) -> bytes:
     """Return a batch's whole ciphertext (``category`` None) or one segment's, if ``reader``
     may read it: the ONE read path of ciphertext (authorisation hooks go here).
@@ -191,14 +250,16 @@ def read_ciphertext(
     An operator, or the owner of the batch's time (``get_readable_row``), reads all;
     the requester of a release (``request_seq``) reads only the segments of the
     categories that release names, of the batches it names, not erased since, never
-    a whole batch.
+    a whole batch; the officer of a case (``case_id``) only the segments of its scope.
     A batch without that category's segment is ``NotFound``.
     """
-    if category is None and request_seq is not None:
-        raise Unauthorized("a requester reads released segments, not whole batches")
-    row = get_release_row(gw, header_hash, reader, category, request_seq)
+    if category is None and (request_seq is not None or case_id is not None):
+        raise Unauthorized("a requester or officer reads segments, not whole batches")
+    row = get_release_row(gw, header_hash, reader, category, request_seq, case_id)
     h = decode_signed_header(row.header).header
     if category is not None and category not in h.categories:
         raise NotFound("the batch has no segment of that category")
+    if case_id is not None and category is not None and is_erased_segment(gw, row, category):
+        raise NotFound("the segment was erased")
     ciphertext = gw.blobs.get(h.ciphertext_hash)
     return ciphertext if category is None else get_segment_ciphertext(h, ciphertext, category)

@@ -11,15 +11,19 @@ from carchain.gateway.routes.access import (
     admit,
     authenticate,
     compute_batch_json,
+    filter_case_rows,
     filter_readable,
     get_gateway,
-    get_readable_row,
     get_release_row,
     read_ciphertext,
 )
 
 OCTETS = "application/octet-stream"
 router = APIRouter(tags=["batches"])
+CaseId = Annotated[
+    int | None,
+    Query(ge=1, lt=2**63, description="Read for this authorised lawful-access case."),
+]
 
 
 @router.get("/batches")
@@ -30,17 +34,25 @@ def list_batches(
     end_ms: Annotated[int, Query(ge=0, lt=2**63)] = 2**62,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     anchored_only: bool = False,
+    case_id: CaseId = None,
 ) -> dict[str, Any]:
     """Return a vehicle's batches overlapping a time range (optionally anchored only).
 
-    Operators see all; an owner sees the batches of its ownership periods.
+    Operators see all; an owner sees the batches of its ownership periods; with
+    ``case_id``, the case's officer and custodians see the batches in its scope.
     """
     reader = authenticate(request)
     gw = get_gateway(request)
-    gw.access.validate_vehicle_reader(reader, vehicle_id)
-    admit(request)
-    rows = gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit)
-    rows = filter_readable(gw, rows, reader)
+    if case_id is None:
+        gw.access.validate_vehicle_reader(reader, vehicle_id)
+        admit(request)
+        rows = filter_readable(
+            gw, gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit), reader
+        )
+    else:
+        rows = gw.journal.find_batches(vehicle_id, start_ms, end_ms, limit)
+        rows = filter_case_rows(gw, rows, reader, vehicle_id, case_id)
+        admit(request)
     docs = [compute_batch_json(r, gw) for r in rows]
     if anchored_only:
         docs = [d for d in docs if d["anchor_height"]]
@@ -48,11 +60,12 @@ def list_batches(
 
 
 @router.get("/batches/{header_hash}")
-def get_batch(header_hash: str, request: Request) -> dict[str, Any]:
-    """Return one batch's header fields and anchoring state."""
+def get_batch(header_hash: str, request: Request, case_id: CaseId = None) -> dict[str, Any]:
+    """Return one batch's header fields and anchoring state (with ``case_id``: to the
+    case's officer, for a batch in its scope)."""
     reader = authenticate(request)
     gw = get_gateway(request)
-    row = get_readable_row(gw, header_hash, reader)
+    row = get_release_row(gw, header_hash, reader, None, None, case_id)
     admit(request)
     return compute_batch_json(row, gw, with_header=True)
 
@@ -72,14 +85,17 @@ def get_segment_ciphertext(
     category: str,
     request: Request,
     request_seq: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    case_id: CaseId = None,
 ) -> Response:
     """Return one category segment's ciphertext (opens only with its segment key).
 
     Operators and the batch's owner; with ``request_seq``, the requester of that
-    release on chain if it names this batch and category.
+    release on chain if it names this batch and category; with ``case_id``, the
+    officer of that authorised, unexpired case if batch and category are in scope.
     """
     reader = authenticate(request)
-    data = read_ciphertext(get_gateway(request), header_hash, reader, category, request_seq)
+    gw = get_gateway(request)
+    data = read_ciphertext(gw, header_hash, reader, category, request_seq, case_id)
     admit(request)
     return Response(data, media_type=OCTETS)
 
@@ -89,14 +105,16 @@ def get_batch_proof(
     header_hash: str,
     request: Request,
     request_seq: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    case_id: CaseId = None,
 ) -> dict[str, Any]:
     """Return the signed header, its proof to the gateway root and the anchor transaction.
 
-    Operators and the owner; with ``request_seq``, the requester of a release naming it.
+    Operators and the owner; with ``request_seq``, the requester of a release naming it;
+    with ``case_id``, the officer of that case for a batch in its scope.
     """
     reader = authenticate(request)
     gw = get_gateway(request)
-    row = get_release_row(gw, header_hash, reader, None, request_seq)
+    row = get_release_row(gw, header_hash, reader, None, request_seq, case_id)
     admit(request)
     anchor, proof = gw.anchorer.get_batch_proof(row)
     return {

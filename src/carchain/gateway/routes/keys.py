@@ -7,24 +7,39 @@ from fastapi.responses import Response
 
 from carchain.api.encoding import parse_hex
 from carchain.data.custody import decode_key_envelope
-from carchain.gateway.routes.access import admit, authenticate, get_gateway
-from carchain.gateway.routes.batches import OCTETS
+from carchain.gateway.case_access import validate_case_reader
+from carchain.gateway.routes.access import (
+    admit,
+    authenticate,
+    compute_epoch_item,
+    get_chain_time_ms,
+    get_gateway,
+)
+from carchain.gateway.routes.batches import OCTETS, CaseId
 
 router = APIRouter(tags=["keys"])
 
 
 @router.get("/keys/{key_ref}")
-def get_key_envelope(key_ref: str, request: Request) -> Response:
+def get_key_envelope(key_ref: str, request: Request, case_id: CaseId = None) -> Response:
     """Return a sealed category key envelope (opens only for owner or, non-sensitive only,
-    custodian).
+    custodian; its escrow shares for their seats).
 
     Served from the key namespace only: no ciphertext or manifest answers here;
-    to an operator or the owner the envelope is sealed to.
+    to an operator or the owner the envelope is sealed to; with ``case_id``, to the
+    officer or a custodian of committee(epoch) of that authorised, unexpired case if
+    vehicle, epoch and category are in its scope.
     """
     reader = authenticate(request)
     gw = get_gateway(request)
     raw = gw.keys.get(parse_hex(key_ref, "key ref", 32))
-    gw.access.validate_reader(reader, decode_key_envelope(raw).owner)
+    env = decode_key_envelope(raw)
+    if case_id is None:
+        gw.access.validate_reader(reader, env.owner)
+    else:
+        item = compute_epoch_item(env.vehicle_id, env.epoch, env.category)
+        now_ms = get_chain_time_ms(gw)
+        validate_case_reader(gw.access.view, case_id, reader, item, now_ms, custodian=True)
     admit(request)
     return Response(raw, media_type=OCTETS)
 

@@ -1,0 +1,146 @@
+"""Who may read a vehicle's data at the gateway for a lawful-access case (``case_id``).
+
+Read from the chain, never from the request: the case must be AUTHORIZED and not
+expired at the latest block's time; the batch (or segment, or key envelope) must be
+of a vehicle in the authorised scope, of an epoch of its window, overlap the
+window in time, and be of a category in scope that the committee in force for its
+epoch escrows (other keys have no shares: nothing of them can be decrypted). Then:
+
+- the case's officer key reads listings, headers, segments, proofs and envelopes;
+- a custodian of committee(epoch) (its active member key, its registered escrow
+  key or the escrow key copied into its seat; the vehicle-OEM seat: the vehicle's
+  OEM) reads listings and envelopes, which is what it needs to open its shares.
+
+Everything else is refused with ``Unauthorized`` (``CaseNotAuthorized`` /
+``CaseExpired`` for a case in the wrong state), as the other read paths are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carchain.core import cases, escrow_committee, members
+from carchain.core.case_records import (
+    VEHICLE_OEM_SEAT,
+    Case,
+    CaseScope,
+    CaseState,
+    Custodian,
+    EscrowCommittee,
+)
+from carchain.core.state import KVView
+from carchain.core.vehicles import get_vehicle_optional
+from carchain.errors import CaseExpired, CaseNotAuthorized, Unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class CaseItem:
+    """What a read touches: a vehicle's epoch, a time range in it and categories."""
+
+    vehicle_id: str
+    epoch: int
+    start_ms: int
+    end_ms: int  # inclusive, as batch headers
+    categories: tuple[str, ...]
+
+
+def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:
+    """Return the case and its authorised scope if it may be read for at ``now_ms``:
+    ``CaseNotAuthorized`` unless AUTHORIZED (open, rejected, closed, unknown),
+    ``CaseExpired`` once ``now_ms`` reaches its expiry."""
+    case = cases.get_case_optional(view, case_id)
+    if case is None or case.state != CaseState.AUTHORIZED or case.scope is None:
+        state = "unknown" if case is None else case.state.value
+        raise CaseNotAuthorized("the case is not authorised", case_id=case_id, state=state)
+    if now_ms >= case.expires_ms:
+        raise CaseExpired("the case's authorisation expired", case_id=case_id)
+    return case, case.scope
+
+
+def is_custodian_key(
+    view: KVView, committee: EscrowCommittee, vehicle_oem: str, reader: bytes
+) -> bool:
+    """Return whether ``reader`` is a key of an active member holding a seat of
+    ``committee`` for a vehicle of ``vehicle_oem``."""
+    return any(_is_seat_key(view, c, vehicle_oem, reader) for c in committee.custodians)
+
+
+def _is_seat_key(view: KVView, seat: Custodian, vehicle_oem: str, reader: bytes) -> bool:
+    member_id = vehicle_oem if seat.member_id == VEHICLE_OEM_SEAT else seat.member_id
+    member = members.get_member_optional(view, member_id)
+    if member is None or not members.is_active_member(member):
+        return False
+    keys = {member.public_key, seat.escrow_key}
+    escrow_key = escrow_committee.get_escrow_key_optional(view, member_id)
+    if escrow_key is not None:
+        keys.add(escrow_key)
+    return reader in keys
+
+
+def compute_case_categories(
+    view: KVView, scope: CaseScope, item: CaseItem
+) -> tuple[EscrowCommittee | None, list[str]]:
+    """Return committee(epoch) and the item's categories the case unlocks: none unless
+    the vehicle, epoch and time range are in the scope."""
+    first, last = cases.compute_scope_epochs(scope)
+    in_window = item.start_ms < scope.data_until_ms and item.end_ms >= scope.data_from_ms
+    if item.vehicle_id not in scope.vehicles or not first <= item.epoch <= last or not in_window:
+        return None, []
+    committee = escrow_committee.get_committee_for_epoch(view, item.epoch)
+    if committee is None:
+        return None, []
+    wanted = set(scope.categories) & set(committee.categories)
+    return committee, [c for c in item.categories if c in wanted]
+
+
+def is_case_reader(
+    view: KVView, case: Case, scope: CaseScope, reader: bytes, item: CaseItem, custodian: bool
+) -> bool:
+    """Return whether ``reader`` may read ``item`` for the case: the officer, or (with
+    ``custodian``) a custodian of committee(epoch), and only within scope."""
+    committee, categories = compute_case_categories(view, scope, item)
+    if committee is None or not categories:
+        return False
+    if reader == case.officer_key:
+        return True
+    if not custodian:
+        return False
+    vehicle = get_vehicle_optional(view, item.vehicle_id)
+    return vehicle is not None and is_custodian_key(view, committee, vehicle.oem, reader)
+
+
+def validate_case_reader(
+    view: KVView,
+    case_id: int,
+    reader: bytes,
+    item: CaseItem,
+    now_ms: int,
+    custodian: bool = False,
+) -> None:
+    """Raise unless ``reader`` may read ``item`` for case ``case_id`` at ``now_ms``."""
+    case, scope = get_readable_case(view, case_id, now_ms)
+    if not is_case_reader(view, case, scope, reader, item, custodian):
+        raise Unauthorized("this key may not read that data for this case")
+
+
+def validate_case_vehicle(
+    view: KVView, case_id: int, reader: bytes, vehicle_id: str, now_ms: int
+) -> tuple[Case, CaseScope]:
+    """Return the case if ``reader`` may list ``vehicle_id``'s batches for it: the case is
+    readable, the vehicle in its scope, and ``reader`` its officer or a custodian of a
+    committee its epochs use. Checked before any batch is looked up; the rows are then
+    filtered with ``is_case_reader``."""
+    case, scope = get_readable_case(view, case_id, now_ms)
+    if vehicle_id not in scope.vehicles:
+        raise Unauthorized("the vehicle is not in the case's scope")
+    if reader == case.officer_key:
+        return case, scope
+    vehicle = get_vehicle_optional(view, vehicle_id)
+    committees = escrow_committee.get_committee_versions_for(
+        view, *cases.compute_scope_epochs(scope)
+    )
+    if vehicle is None or not any(
+        is_custodian_key(view, c, vehicle.oem, reader) for c in committees
+    ):
+        raise Unauthorized("this key may not read that data for this case")
+    return case, scope
