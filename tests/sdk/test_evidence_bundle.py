@@ -30,7 +30,8 @@ def test_bundle_of_a_real_case_verifies(case_world: CaseWorld) -> None:
     v = verify_evidence(w.bundle, BlockTrust(trusted_hash=bytes.fromhex(w.header["hash"])))
     assert v.case.case_id == w.case_id and v.case.state == "closed"
     assert v.vehicles == ("saic:1", "saic:2") and v.segments == 4 and v.records > 0
-    assert v.transactions == 1 + 1 + 3 + 2 + 2 + 1 + 1
+    # open, authorize, 3 approvals, 3 releases, 2 receipts (one per car), report, close
+    assert v.transactions == 1 + 1 + 3 + 3 + 2 + 1 + 1
     assert v.trusted_by and "--trust-hash" in v.trusted_by[0]
 
 
