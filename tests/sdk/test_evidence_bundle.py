@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +337,71 @@ def test_export_refuses_a_non_empty_or_symlinked_directory(
     with pytest.raises(CarchainError):
         write_evidence(tmp_path / "link", case_world.files)
     assert not any((tmp_path / "elsewhere").iterdir())
+
+
+GARBAGE: list[Any] = [None, 1, "x", [], {}, [1], {"a": 1}, [None], [{}]]
+
+
+def _mutations(doc: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Yield the path of every value in ``doc`` (depth-first, a bounded sample)."""
+    yield path
+    if isinstance(doc, dict):
+        for k, v in list(doc.items())[:8]:
+            yield from _mutations(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:2]):
+            yield from _mutations(v, (*path, i))
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        doc = doc[p]
+    return doc
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    parent = doc
+    for p in path[:-1]:
+        parent = parent[p]
+    parent[path[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    "name", ["chain/block.json", "chain/headers.json", "chain/txs.json", "case/state.json"]
+)
+def test_malformed_chain_files_fail_typed(case_world: CaseWorld, tmp_path: Path, name: str) -> None:
+    """Any value of a file replaced by garbage (the manifest rewritten): a typed
+    ``InvalidProof`` naming a link, never another exception."""
+    root = copy_bundle(case_world, tmp_path)
+    original = json.loads((root / name).read_text())
+    paths = list(_mutations(original))[:60]
+    for i, path in enumerate(paths):
+        value = GARBAGE[i % len(GARBAGE)]
+        if _get(original, path) == value:
+            continue  # no change (e.g. the empty aunts of a one-transaction block)
+        doc = _set(json.loads(json.dumps(original)), path, value)
+        (root / name).write_text(json.dumps(doc))
+        rehash(root)
+        with pytest.raises(InvalidProof) as exc:
+            verify_evidence(root, trust_of(case_world))
+        assert exc.value.fields.get("link"), (path, exc.value.message)
+
+
+def test_malformed_segment_files_fail_typed(case_world: CaseWorld, tmp_path: Path) -> None:
+    root = copy_bundle(case_world, tmp_path)
+    for top in ("proofs", "records"):
+        target = first(root, top)
+        original = json.loads(target.read_text())
+        for i, path in enumerate(list(_mutations(original))[:60]):
+            if _get(original, path) == GARBAGE[i % len(GARBAGE)]:
+                continue
+            doc = _set(json.loads(json.dumps(original)), path, GARBAGE[i % len(GARBAGE)])
+            target.write_text(json.dumps(doc))
+            rehash(root)
+            with pytest.raises(InvalidProof) as exc:
+                verify_evidence(root, trust_of(case_world))
+            assert exc.value.fields.get("link"), (top, path, exc.value.message)
+        target.write_text(json.dumps(original))
