@@ -33,7 +33,7 @@ from carchain.sdk.evidence_case import (
     build_member_proofs,
     compute_case_key,
     compute_case_members,
-    get_case_tx_id,
+    is_case_tx,
 )
 from carchain.sdk.evidence_chain import build_case_txs, build_header_chain
 from carchain.sdk.evidence_manifest import MANIFEST, compute_manifest, encode_json, write_private
@@ -129,7 +129,7 @@ def build_evidence(
     releases = [_release(d) for d in state["releases"]]
     state["members"] = build_member_proofs(client, compute_case_members(case, releases), state_h)
     files["case/state.json"] = encode_json(state)
-    txs = build_case_txs(client, case.opened_height, state_h, lambda e: get_case_tx_id(e, case))
+    txs = build_case_txs(client, case.opened_height, state_h, lambda e, h: is_case_tx(e, h, case))
     files["chain/txs.json"] = encode_json({"txs": txs})
     top = build_block_section(client, proof_h, rpc_url)
     files["chain/block.json"] = encode_json(top)
