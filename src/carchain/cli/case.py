@@ -158,13 +158,13 @@ def authorize(
 @app.command("reject")
 def reject(
     case_id: CaseOpt,
-    reason: Annotated[str, typer.Option(help="Why the court refuses (no personal data).")],
+    reason: Annotated[cr.DeclineReason, typer.Option(help="Why the court refuses (a code).")],
     key: KeyOpt,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """As a court: refuse to authorise an open case."""
-    send_case_body(node, keyring, key, cr.RejectCase(case_id, reason), "rejected")
+    """As a court: refuse to authorise an open case, with a reason code."""
+    send_case_body(node, keyring, key, cr.RejectCase(case_id, reason.value), "rejected")
 
 
 @app.command("approve")
