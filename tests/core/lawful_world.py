@@ -107,6 +107,8 @@ def govern(chain: CoreChain, action: gov.Action) -> gov.Proposal:
         if voter != "miit" and members.get_member(chain.app.state, voter).status == "active":
             assert chain.submit(chain.build(voter, gov.Vote(pid, True))).ok
     chain.block()  # one block: the votes after the deciding one fail (proposal closed)
+    # A vote refused in the block (its voter just suspended) consumed no nonce.
+    chain._last.clear()
     return gov.get_proposal(chain.app.state, pid)
 
 
@@ -214,10 +216,12 @@ def item(
     epoch: int = EPOCH,
     category: str = "crash_pulse",
     index: int = 2,
-    label: str = "box",
+    label: str = "",
 ) -> ShareItem:
-    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)."""
-    return ShareItem(vehicle_id, epoch, category, index, box(label))
+    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)
+    whose box is made from ``label`` (default: from the share's coordinates)."""
+    made = label or f"{vehicle_id}/{epoch}/{category}/{index}"
+    return ShareItem(vehicle_id, epoch, category, index, box(made))
 
 
 def release_body(case_id: int, *items: ShareItem) -> ReleaseShares:

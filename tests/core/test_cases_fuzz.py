@@ -180,7 +180,7 @@ def _whole_case(chain: Chain) -> list[bytes]:
     case_id = authorized_case(chain, ALL_CARS)  # type: ignore[arg-type]
     approve(chain, case_id, "court", "caam", "saic", "geely")  # type: ignore[arg-type]
     for index, who in ((1, "court"), (2, "caam"), (4, "saic")):
-        items = [item(v, EPOCH + d, c, index, f"{v}{d}{c}") for v in ("saic:1", "saic:2")
+        items = [item(v, EPOCH + d, c, index, f"{v}{d}{c}{index}") for v in ("saic:1", "saic:2")
                  for d in (0, 1) for c in ("crash_pulse", "location")]  # fmt: skip
         chain.send(who, release_body(case_id, *items))
     chain.reject("audit", release_body(case_id, item(epoch=EPOCH + 9, index=3)))

@@ -10,6 +10,7 @@ from carchain.core import governance as gov
 from carchain.core.case_records import (
     DAY_MS,
     VEHICLE_OEM_SEAT,
+    ApproveCase,
     CommitteeSeat,
     RegisterEscrowKey,
 )
@@ -208,3 +209,32 @@ def test_get_seat_key(chain: CoreChain) -> None:
     assert ec.get_seat_key(chain.state, oem_seat, "saic") == chain.key("escrow/saic").public_key
     caam = committee.custodians[1]
     assert ec.get_seat_key(chain.state, caam, "saic") == chain.key("escrow/caam").public_key
+
+
+def test_a_category_dropped_by_a_later_committee_is_no_longer_released(chain: CoreChain) -> None:
+    """A case may name future days; a committee that stops escrowing a category from a
+    later day leaves no share of it to release for those days."""
+    setup_world(chain)
+    window = scope(from_ms=EPOCH_MS, until_ms=EPOCH_MS + 3 * DAY_MS)
+    case_id = open_case(chain, window)
+    chain.send("court2", authorize_body(chain, case_id, window))
+    approve(chain, case_id, "court", "caam", "saic")
+    later = open_case(chain, window)
+    chain.now_ms = EPOCH_MS + 5_000  # day EPOCH: the change is in force from EPOCH + 1
+    set_committee(chain, committee_action(categories=["audio_video", "biometrics", "location"]))
+    chain.send("caam", release_body(case_id, item(epoch=EPOCH)))
+    dropped = release_body(case_id, item(epoch=EPOCH + 1))
+    assert chain.reject("caam", dropped) == "category_not_escrowed"
+    chain.send("caam", release_body(case_id, item(epoch=EPOCH + 1, category="location")))
+    # A case opened before the change can no longer be authorised over those days.
+    assert chain.reject("court2", authorize_body(chain, later, window)) == "category_not_escrowed"
+
+
+def test_invalid_suspended_custodian_neither_votes_nor_releases(chain: CoreChain) -> None:
+    setup_world(chain)
+    case_id = open_case(chain)
+    chain.send("court2", authorize_body(chain, case_id))
+    approve(chain, case_id, "court", "caam", "saic")
+    assert govern(chain, gov.SuspendMember("audit")).status == "executed"
+    assert chain.reject("audit", ApproveCase(case_id)) == "unauthorized"
+    assert chain.reject("audit", release_body(case_id, item(index=3))) == "unauthorized"

@@ -93,6 +93,7 @@ from carchain.errors.state import (
     ReleaseOutOfScope,
     RequestNotApproved,
     ShareAlreadyReleased,
+    ShareBoxReplayed,
     StateError,
     TooManyGrants,
 )
@@ -219,6 +220,7 @@ __all__ = [
     "SensitiveConsentNotSeparate",
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
+    "ShareBoxReplayed",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
