@@ -14,7 +14,11 @@ One run, one report, pinned to one core:
 - anchor transactions per block for 1k, 10k and 100k simulated vehicles, each
   sending one batch per block to one of three OEM gateways: every gateway
   aggregates its headers into one root and sends one ``anchor.submit``; a solo
-  engine executes the block. The count must stay one per gateway per block.
+  engine executes the block. The count must stay one per gateway per block;
+- key envelopes (per vehicle x epoch x category, once a day, not per record): a
+  plain one (owner and custodian boxes), an escrowed one (owner box plus a 3-of-4
+  Shamir split with one HPKE box per seat) and the gateway's escrow check of it,
+  each in microseconds and amortised over a day of one record per second.
 
 Usage: ``.venv/bin/python bench/bench_ingest.py [--seconds S]``.
 """
@@ -35,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carchain.core.anchors import SubmitAnchor
+from carchain.core.case_records import Custodian, EscrowCommittee
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.crypto.kdf import compute_category_key
@@ -47,6 +52,8 @@ from carchain.data.batches import (
     compute_epoch,
     seal_batch,
 )
+from carchain.data.custody import decode_key_envelope, seal_category_key
+from carchain.data.escrow_shares import seal_shares, validate_escrow_for
 from carchain.data.records import V2xLog, encode_record
 from carchain.data.segments import SegmentHeader
 from carchain.engine.application import Application
@@ -206,6 +213,53 @@ def anchors_per_block(vehicles: int, blocks: int = 3) -> tuple[float, float, int
     return txs_total / blocks, batches_total / blocks, bytes_total // blocks, root_ms
 
 
+def envelope_costs(seconds: float) -> list[tuple[str, float]]:
+    """Return microseconds per key envelope: plain sealing, escrowed 3-of-4 sealing, and
+    the gateway's decode plus escrow check of an escrowed one."""
+    seats = [SigningKey.generate() for _ in range(4)]
+    committee = EscrowCommittee(
+        1,
+        3,
+        [Custodian(i, f"m{i}", f"org{i}", k.public_key) for i, k in enumerate(seats, 1)],
+        ["location"],
+        0,
+        1,
+    )
+    holders = [k.public_key for k in seats]
+    owner, custodian = SigningKey.generate().public_key, SigningKey.generate().public_key
+    key, epoch = os.urandom(32), compute_epoch(NOW_MS)
+
+    def plain() -> bytes:
+        return seal_category_key(key, "bench-vehicle", epoch, "motion", owner, custodian)
+
+    def escrowed() -> bytes:
+        shares = seal_shares(key, "bench-vehicle", epoch, "location", committee, holders)
+        return seal_category_key(
+            key,
+            "bench-vehicle",
+            epoch,
+            "location",
+            owner,
+            custodian,
+            committee_version=1,
+            escrow=shares,
+        )
+
+    raw = escrowed()
+    out = []
+    for name, fn in (
+        ("plain (owner + custodian)", plain),
+        ("escrowed 3 of 4 (owner + 4 shares)", escrowed),
+        (
+            "gateway check of an escrowed one",
+            lambda: validate_escrow_for(decode_key_envelope(raw), committee, holders),
+        ),
+    ):
+        n, t = measure(fn, seconds)
+        out.append((name, t / n * 1e6))
+    return out
+
+
 def _encode_header(h: SignedBatchHeader) -> bytes:
     import msgspec
 
@@ -281,6 +335,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{root_ms:,.1f}",
         )
     console.print(anchors)
+
+    envelopes = Table(
+        "key envelope (once per vehicle x epoch x category)",
+        "µs each",
+        "ns per record (1 rec/s for a day)",
+        title="key envelopes and escrow shares",
+    )
+    for name, us in envelope_costs(args.seconds):
+        envelopes.add_row(name, f"{us:,.0f}", f"{us * 1000 / 86_400:,.2f}")
+    console.print(envelopes)
 
 
 if __name__ == "__main__":

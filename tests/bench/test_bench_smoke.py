@@ -15,7 +15,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 @pytest.mark.parametrize(
     ("script", "args", "expect"),
     [
-        ("bench_ingest.py", ["--seconds", "0.02", "--fleets", "30"], "anchor txs/block"),
+        ("bench_ingest.py", ["--seconds", "0.02", "--fleets", "30"], "escrowed 3 of 4"),
         ("bench_access.py", ["--round-trips", "5", "--fill", "200"], "round trips"),
         ("bench_ledger.py", ["--txs", "200", "--repeat", "1"], "tx/s"),
         ("bench_state_window.py", ["1", "--blocks", "20", "--updates", "5"], "window"),

@@ -53,6 +53,7 @@ from carchain.sdk.account import Account
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
+from carchain.sdk.escrow_seats import ChainEscrowSource
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.record_proofs import VerifiedRecord, build_record_proof, verify_record_proof
 from carchain.sdk.transactions import sign_transfer_consent
@@ -204,7 +205,10 @@ def run_drive(
     with ExitStack() as stack:
         gateways = _start_gateways(stack, client, oem_keys, custodians, data_dir)
         gclients = {oem: stack.enter_context(GatewayClient(g.url)) for oem, g in gateways.items()}
-        recorders = {d.vehicle_id: _make_recorder(d, custodians, window_ms) for d in drivers}
+        escrow = {oem: ChainEscrowSource(client, oem) for oem in custodians}
+        recorders = {
+            d.vehicle_id: _make_recorder(d, custodians, window_ms, escrow) for d in drivers
+        }
         uploads = _record_fleet(drivers, recorders, start_ms, interval_ms, stats)
         _count_uploads(uploads, stats)
         _upload_all(gclients, uploads)
@@ -238,8 +242,14 @@ def compute_drive_start(now_ms: int, duration_ms: int) -> int:
     return start if start >= day_start else day_start - duration_ms
 
 
-def _make_recorder(d: Driver, custodians: dict[str, SigningKey], window_ms: int) -> VehicleRecorder:
-    """Return the in-car recorder of ``d``, sealing its keys to the owner and the custodian."""
+def _make_recorder(
+    d: Driver,
+    custodians: dict[str, SigningKey],
+    window_ms: int,
+    escrow: dict[str, ChainEscrowSource],
+) -> VehicleRecorder:
+    """Return the in-car recorder of ``d``, sealing its keys to the owner, the custodian
+    and (escrowed categories) the escrow committee in force for each epoch."""
     return VehicleRecorder(
         d.vehicle_id,
         d.key,
@@ -247,6 +257,7 @@ def _make_recorder(d: Driver, custodians: dict[str, SigningKey], window_ms: int)
         custodians[d.oem].public_key,
         FLEET_TELEMATICS_POLICY,
         window_ms=window_ms,
+        escrow=escrow[d.oem],
     )
 
 
