@@ -120,6 +120,13 @@ class CaseWorld:
     cars: list[str] = field(default_factory=list)
     runners: list[CustodianRunner] = field(default_factory=list)
 
+    @property
+    def gateway_url(self) -> str:
+        """Return the gateway's URL (``NodeUnavailable`` before ``start_gateway``)."""
+        if self.gateway is None:
+            raise NodeUnavailable("the world's gateway is not started")
+        return self.gateway.url
+
     def send(self, member: str, body: msgspec.Struct) -> dict[str, Any]:
         """Send as ``member`` (or a named key), retrying a nonce the gateway's anchors took."""
         if member not in self.accounts:
@@ -179,17 +186,15 @@ class CaseWorld:
             t = t0 + i * 1000
             ups += rec.add_at(Telemetry(t, 31.2 + i / 1000, 121.4, 50.0 + i, 90.0, 0.1), t)
         ups += rec.flush()
-        assert self.gateway is not None
-        with CaseGatewayClient(self.gateway.url) as gc:
+        with CaseGatewayClient(self.gateway_url) as gc:
             for up in ups:
                 gc.submit(up.body)
         return ups
 
     def wait_anchored(self, timeout_s: float = 60) -> None:
         """Wait until the gateway anchored every batch it accepted."""
-        assert self.gateway is not None
         deadline = time.monotonic() + timeout_s
-        with CaseGatewayClient(self.gateway.url) as gc:
+        with CaseGatewayClient(self.gateway_url) as gc:
             while gc.status()["unanchored"] != 0:
                 if time.monotonic() > deadline:
                     raise TimeoutError("anchoring")
@@ -215,10 +220,9 @@ class CaseWorld:
 
     def start_custodian(self, member: str, require_local_approval: bool = False) -> CustodianRunner:
         """Start ``member``'s custodian service (journal under the world's folder)."""
-        assert self.gateway is not None
         settings = CustodianSettings(
             self.tmp / "custodian" / member, make_key(member), make_key("escrow/" + member),
-            self.node.url, [self.gateway.url], require_local_approval, 0.05,
+            self.node.url, [self.gateway_url], require_local_approval, 0.05,
         )  # fmt: skip
         runner = CustodianRunner(settings)
         runner.start()
@@ -240,7 +244,8 @@ def open_case_world(tmp: Path, cars: int, past_days: int = 1) -> CaseWorld:
     node = EmbeddedNode(tmp / "node", make_genesis(), block_interval_ms=20)
     clock = ShiftedClock(-past_days * DAY_MS)
     node.start()
-    assert node.node is not None
+    if node.node is None:
+        raise NodeUnavailable("the embedded node did not start")
     node.node.clock = clock.time
     world = CaseWorld(tmp, past_days, node, clock, Client(node.url))
     try:
