@@ -33,8 +33,10 @@ from carchain.cli.common import (
     unlock,
 )
 from carchain.cli.consent import print_status
+from carchain.core.vehicles import validate_vehicle_id
 from carchain.crypto.signing import SigningKey
-from carchain.errors import GatewayNotConfigured
+from carchain.data.categories import CATEGORY_NAMES
+from carchain.errors import GatewayNotConfigured, InvalidBody
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.officer import (
     CaseFetch,
@@ -74,6 +76,10 @@ def compute_case_doc(fetch: CaseFetch) -> dict[str, Any]:
 
 def write_case_data(out: Path, fetch: CaseFetch) -> None:
     """Write every decrypted segment and ``case.json`` under ``out`` (folders 0700)."""
+    for s in fetch.segments:  # a node's answer names the vehicles: never a path of its own
+        validate_vehicle_id(s.vehicle_id)
+        if s.segment.category not in CATEGORY_NAMES:
+            raise InvalidBody("not a data category", category=s.segment.category[:40])
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for s in fetch.segments:
         folder = out / s.vehicle_id
