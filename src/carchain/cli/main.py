@@ -54,11 +54,20 @@ def demo(
         Path | None,
         typer.Option(help="Write the verified record's proof bundle and block header here."),
     ] = None,
+    case: Annotated[
+        bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
+    ] = True,
 ) -> None:
     """Run the demo on an embedded node in a temporary home."""
+    import tempfile
+
+    from carchain.sim.case_demo import run_case_demo
     from carchain.sim.demo import run_demo
 
     run_demo(console, vehicles=vehicles, bundle_dir=bundle_out)
+    if case:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_case_demo(console, Path(tmp))
 
 
 if __name__ == "__main__":
