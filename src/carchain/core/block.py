@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from carchain.core import accounts, erasure, members, validators
+from carchain.core import accounts, case_notice, erasure, members, validators
 from carchain.core.effects import Effects
 from carchain.core.registry import TX_TYPES
 from carchain.core.state import KVView, WriteBuffer
@@ -136,8 +136,10 @@ def process_block_transactions(
 
 def process_end_of_block(view: KVView, ctx: BlockContext) -> None:
     """Run the steps the chain owes at every block, after its transactions: erasure
-    requests past their deadline become overdue."""
+    requests past their deadline become overdue; lawful-access notices that fell due
+    are written to the owners' logs."""
     erasure.process_overdue_erasures(view, ctx)
+    case_notice.process_due_notices(view, ctx)
 
 
 def _find_admission_error(view: KVView, env: Envelope) -> CarchainError | None:
