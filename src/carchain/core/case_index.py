@@ -2,7 +2,8 @@
 
 ``case.authorize`` (CORE's ``cases``) calls ``process_authorized``: each vehicle of
 the authorised scope gets ``vc/<vehicle>/<n>`` (count ``vcn/<vehicle>``) and its OEM
-``oc/<oem>/<n>`` (count ``ocn/<oem>``), both a ``CaseRef``, and the vehicle's release
+``oc/<oem>/<n>`` (count ``ocn/<oem>``), both a ``CaseRef`` (``vcn`` is written, 0, at
+the vehicle's registration, so an untouched car proves it), and the vehicle's release
 summary ``vr/<case_id>/<vehicle>`` starts at zero: it is present for every vehicle of
 the scope, so a reader can prove "no key of this car was released" as well as "these
 were". ``escrow.release`` calls ``process_release``: each OEM whose vehicle the release
@@ -23,7 +24,7 @@ from carchain.core import transparency
 from carchain.core.case_records import STORE, Case, CaseRef, CaseScope, ShareRelease
 from carchain.core.state import KVView, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.core.vehicles import compute_vehicle_namespace
+from carchain.core.validation import NAMESPACE_SEPARATOR
 
 
 class ReleasePointer(msgspec.Struct, frozen=True):
@@ -81,6 +82,17 @@ def compute_vehicle_releases_key(case_id: int, vehicle_id: str) -> bytes:
     return compute_key("vr", case_id, vehicle_id)
 
 
+def compute_oem(vehicle_id: str) -> str:
+    """Return the OEM of a vehicle id (its namespace; ``vehicles`` imports this module)."""
+    return vehicle_id.partition(NAMESPACE_SEPARATOR)[0]
+
+
+def process_open_vehicle(view: KVView, vehicle_id: str) -> None:
+    """Write a new vehicle's case count (0): "no case ever touched this car" then has a
+    proof against the app hash too (an OEM's statement to its customer needs it)."""
+    view.set(STORE, compute_vehicle_case_count_key(vehicle_id), (0).to_bytes(8, "big"))
+
+
 def get_count(view: KVView, key: bytes) -> int:
     """Return the u64 counter under ``key`` (0 when never written)."""
     raw = view.get(STORE, key)
@@ -136,7 +148,7 @@ def process_authorized(view: KVView, ctx: BlockContext, case: Case) -> None:
         count_key = compute_vehicle_case_count_key(vehicle_id)
         n = get_count(view, count_key)
         _append(view, count_key, compute_vehicle_case_key(vehicle_id, n), ref)
-        oem = compute_vehicle_namespace(vehicle_id)
+        oem = compute_oem(vehicle_id)
         count_key = compute_oem_case_count_key(oem)
         _append(view, count_key, compute_oem_case_key(oem, get_count(view, count_key)), ref)
         put_record(
@@ -158,7 +170,7 @@ def process_release(view: KVView, ctx: BlockContext, case: Case, release: ShareR
     per_vehicle = compute_release_vehicles(release)
     per_oem: dict[str, int] = {}
     for vehicle_id, (keys, cats) in sorted(per_vehicle.items()):
-        oem = compute_vehicle_namespace(vehicle_id)
+        oem = compute_oem(vehicle_id)
         per_oem[oem] = per_oem.get(oem, 0) + keys
         key = compute_vehicle_releases_key(case.case_id, vehicle_id)
         old = get_vehicle_releases(view, case.case_id, vehicle_id)

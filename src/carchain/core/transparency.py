@@ -27,7 +27,7 @@ import datetime
 from carchain.core.case_records import DAY_MS, STORE, Case, CaseScope, CaseState
 from carchain.core.state import KVView, compute_key
 from carchain.core.types import BlockContext
-from carchain.core.vehicles import compute_vehicle_namespace
+from carchain.core.validation import NAMESPACE_SEPARATOR
 
 HOUR_MS = 3_600_000
 # (name suffix, upper bound inclusive), then ``gt_<last>`` for everything above.
@@ -146,7 +146,7 @@ def compute_scope_oems(scope: CaseScope) -> dict[str, int]:
     """Return the OEMs of a scope's vehicles, with how many vehicles each."""
     out: dict[str, int] = {}
     for vehicle_id in scope.vehicles:
-        oem = compute_vehicle_namespace(vehicle_id)
+        oem = vehicle_id.partition(NAMESPACE_SEPARATOR)[0]
         out[oem] = out.get(oem, 0) + 1
     return out
 
