@@ -47,8 +47,9 @@ def _finalize_block(chain: Chain, raw: bytes) -> None:
 
 def test_every_registry_row_declares_the_stores_its_admission_reads() -> None:
     assert all(isinstance(t, TxType) and t.admission_reads for t in TX_TYPES.values())
-    # Owner-signed types (consent.*) and access.release read the vehicle registry.
-    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles"}
+    # Owner-signed types (consent.*) and access.release read the vehicle registry;
+    # case.receipt reads the case (its officer key).
+    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles", "lawful_access"}
 
 
 def _propose(chain: Chain) -> bytes:
@@ -93,7 +94,12 @@ def test_fake_type_reading_governance_makes_a_governance_write_change_admission(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add_fake_type(monkeypatch)
-    assert compute_admission_stores(TX_TYPES.values()) == {"members", "vehicles", "governance"}
+    assert compute_admission_stores(TX_TYPES.values()) == {
+        "members",
+        "vehicles",
+        "lawful_access",
+        "governance",
+    }
     _finalize_block(chain, _propose(chain))
     assert chain.app.is_admission_changed_by_pending() is False  # nothing gated is pending
     chain.app.commit()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import msgspec
 
-from carchain.core import erasure, holds, members, transparency
+from carchain.core import case_holds, erasure, holds, members, transparency
 from carchain.core.access_log import EventKind, process_append_event
 from carchain.core.case_index import (
     compute_release_vehicles,
@@ -182,18 +182,11 @@ def process_notice(view: KVView, ctx: BlockContext, case: Case) -> None:
 
 
 def _process_held_erasures(view: KVView, ctx: BlockContext, case: Case, vehicle_id: str) -> None:
-    raw = view.get(STORE, compute_key("ch", case.case_id, vehicle_id))  # TODO(merge): case_holds
-    seq = None if raw is None else int.from_bytes(raw, "big")
+    seq = case_holds.get_case_hold_seq_optional(view, case.case_id, vehicle_id)
     hold = None if seq is None else holds.get_hold_optional(view, vehicle_id, seq)
     if hold is None or hold.status != holds.HoldStatus.IN_FORCE:
         return
-    pending = erasure._get_pending(view, vehicle_id)  # TODO(merge): erasure.get_held_erasures
-    held_now = [
-        e
-        for e in pending
-        if e.status == erasure.ErasureStatus.HELD and erasure._is_covered_by(e, hold)
-    ]
-    for held in held_now:
+    for held in erasure.get_held_erasures(view, hold):
         process_append_event(
             view,
             ctx,

@@ -328,11 +328,14 @@ def process_request(
     _process_erased_windows(view, erasure)
     detail = f"deadline_ms={erasure.deadline_ms}"
     _append_erasure_event(view, ctx, EventKind.ERASURE_REQUEST, erasure, (signer, ""), detail)
-    if covering:
-        hold = covering[0]
+    # A case's hold is sealed until its notice is due: the owner's log names only the
+    # holds placed in the open (``case_notice`` tells of a case's hold later).
+    open_holds = [h for h in covering if not h.case_id]
+    if open_holds:
+        hold = open_holds[0]
         court = (b"", hold.court)
         _append_erasure_event(view, ctx, EventKind.ERASURE_HELD, erasure, court, f"hold={hold.seq}")
-    else:
+    if not covering:
         process_enqueue(view, erasure)
     fx.emit("erasure_requested", vehicle_id=vid, seq=str(seq), status=erasure.status.value)
 
@@ -429,12 +432,32 @@ def _is_covered_by(erasure: Erasure, hold: holds.LegalHold) -> bool:
     )
 
 
+def get_held_erasures(view: KVView, hold: holds.LegalHold) -> list[Erasure]:
+    """Return the vehicle's unfinished requests that are held and that ``hold`` covers
+    (what a case's notice tells the owner its hold is holding)."""
+    return [
+        e
+        for e in _get_pending(view, hold.vehicle_id)
+        if e.status == ErasureStatus.HELD and _is_covered_by(e, hold)
+    ]
+
+
 def process_place_hold(
     view: KVView, ctx: BlockContext, signer: bytes, body: holds.PlaceHold, fx: Effects
 ) -> None:
     """``legal_hold.place``: place the hold, and hold every unfinished erasure request it
     covers (its clock stops; the owner is told by an ``erasure_held`` event)."""
     hold = holds.process_place(view, ctx, signer, body, fx)
+    process_hold_erasures(view, ctx, hold, signer)
+
+
+def process_hold_erasures(
+    view: KVView, ctx: BlockContext, hold: holds.LegalHold, signer: bytes | None
+) -> list[Erasure]:
+    """Hold every unfinished erasure request ``hold`` covers (their clocks stop); with a
+    ``signer`` log an ``erasure_held`` event for each (a case's sealed hold logs none).
+    Return the requests newly held."""
+    held_now: list[Erasure] = []
     for erasure in _get_pending(view, hold.vehicle_id):
         if erasure.status == ErasureStatus.HELD or not _is_covered_by(erasure, hold):
             continue
@@ -442,8 +465,12 @@ def process_place_hold(
             _add_overdue_count(view, erasure.oem, -1)
         held = msgspec.structs.replace(erasure, status=ErasureStatus.HELD)
         _put_erasure(view, held)
-        actor = (signer, hold.court)
-        _append_erasure_event(view, ctx, EventKind.ERASURE_HELD, held, actor, f"hold={hold.seq}")
+        held_now.append(held)
+        if signer is not None:
+            actor = (signer, hold.court)
+            detail = f"hold={hold.seq}"
+            _append_erasure_event(view, ctx, EventKind.ERASURE_HELD, held, actor, detail)
+    return held_now
 
 
 def process_lift_hold(
@@ -452,6 +479,12 @@ def process_lift_hold(
     """``legal_hold.lift``: lift the hold; a held request it covered that no other hold
     in force covers reopens, its deadline counted again from this block."""
     hold = holds.process_lift(view, ctx, signer, body, fx)
+    process_release_erasures(view, ctx, hold)
+
+
+def process_release_erasures(view: KVView, ctx: BlockContext, hold: holds.LegalHold) -> None:
+    """After ``hold`` was lifted: reopen each held request it covered that no other hold
+    in force covers, its deadline counted again from this block."""
     working_days = get_erasure_working_days(view)
     in_force = holds.get_holds_in_force(view, hold.vehicle_id)  # read once, not per request
     for erasure in _get_pending(view, hold.vehicle_id):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from carchain.core import erasure, members
+from carchain.core import cases, erasure, members
+from carchain.core.case_records import MAX_NOTICE_DELAY_MS_DEFAULT
 from carchain.core.governance import GovernanceParams, validate_params
 from carchain.core.state import KVView, put_record
 from carchain.core.transactions import MAX_CHAIN_ID_LENGTH
@@ -32,6 +33,8 @@ class Genesis(msgspec.Struct, frozen=True):
     members: list[GenesisMember]
     # Chain parameter: working days an OEM has to complete an erasure (GB/T 41871: 10).
     erasure_working_days: int = erasure.DEFAULT_WORKING_DAYS
+    # Chain parameter: the longest notification delay a court may set for a case.
+    max_notice_delay_ms: int = MAX_NOTICE_DELAY_MS_DEFAULT
 
 
 def decode_genesis(raw: bytes) -> Genesis:
@@ -69,6 +72,7 @@ def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
         raise InvalidGenesis(exc.message) from exc
     put_record(view, "params", b"governance", genesis.governance)
     _apply_erasure_working_days(view, genesis.erasure_working_days)
+    _apply_max_notice_delay(view, genesis.max_notice_delay_ms)
     validators: list[ValidatorUpdate] = []
     for gm in genesis.members:
         key = _hex32(gm.public_key, f"public key of {gm.member_id}")
@@ -94,6 +98,14 @@ def _apply_erasure_working_days(view: KVView, days: int) -> None:
     # The default is not stored (chains from before the parameter keep their state).
     if days != erasure.DEFAULT_WORKING_DAYS:
         view.set("params", erasure.PARAM_KEY, days.to_bytes(8, "big"))
+
+
+def _apply_max_notice_delay(view: KVView, delay_ms: int) -> None:
+    if not 0 <= delay_ms <= cases.MAX_NOTICE_DELAY_CAP_MS:
+        raise InvalidGenesis(f"max_notice_delay_ms must be 0-{cases.MAX_NOTICE_DELAY_CAP_MS}")
+    # As erasure_working_days: the default is not stored (older chains keep their state).
+    if delay_ms != MAX_NOTICE_DELAY_MS_DEFAULT:
+        view.set("params", cases.PARAM_MAX_NOTICE_DELAY, delay_ms.to_bytes(8, "big"))
 
 
 def compute_genesis_validators(genesis: Genesis) -> list[ValidatorUpdate]:

@@ -12,8 +12,9 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import liveness, members
+from carchain.core import escrow_committee, liveness, members
 from carchain.core.effects import Effects
+from carchain.core.escrow_committee import SetEscrowCommittee
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId, ValidatorUpdate
@@ -87,6 +88,19 @@ class SetValidator(msgspec.Struct, frozen=True, tag="set_validator"):
 
 
 Action = (
+    AddMember
+    | SuspendMember
+    | ReinstateMember
+    | RemoveMember
+    | ChangeRoles
+    | RotateMemberKey
+    | SetValidator
+    | SetEscrowCommittee
+)
+
+
+# The actions that change one member (every action but the escrow committee's).
+MemberAction = (
     AddMember
     | SuspendMember
     | ReinstateMember
@@ -217,6 +231,8 @@ def validate_action(view: KVView, action: Action) -> None:
     elif isinstance(action, RotateMemberKey):
         validate_public_key(action.new_public_key, "new public key")
         members.get_member(view, action.member_id)
+    elif isinstance(action, SetEscrowCommittee):
+        escrow_committee.validate_set_committee(view, action)
     else:
         members.get_member(view, action.member_id)
 
@@ -235,6 +251,9 @@ def _validator_diff(before: Member | None, after: Member) -> list[ValidatorUpdat
 def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects) -> None:
     """Carry out an approved action; refuse one that would leave the chain without
     more than 2/3 of its voting power on validators that signed the last block."""
+    if isinstance(action, SetEscrowCommittee):
+        escrow_committee.process_set_committee(view, ctx, action, fx)
+        return
     share = liveness.compute_power_share(view, ctx.signers) if ctx.signers else None
     before, after = _apply_action(view, ctx, action)
     if share is not None:
@@ -243,7 +262,9 @@ def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects)
     fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
 
 
-def _apply_action(view: KVView, ctx: BlockContext, action: Action) -> tuple[Member | None, Member]:
+def _apply_action(
+    view: KVView, ctx: BlockContext, action: MemberAction
+) -> tuple[Member | None, Member]:
     before: Member | None = None
     if isinstance(action, AddMember):
         after = members.process_add_member(

@@ -28,7 +28,14 @@ from carchain.core.state import KVView, compute_key, get_record, get_record_opti
 from carchain.core.types import BlockContext
 from carchain.core.validation import validate_digest, validate_seq
 from carchain.core.vehicles import get_vehicle
-from carchain.errors import HoldNotInForce, InvalidBody, InvalidState, LegalHoldActive, NotHoldOwner
+from carchain.errors import (
+    CaseHoldNotLiftable,
+    HoldNotInForce,
+    InvalidBody,
+    InvalidState,
+    LegalHoldActive,
+    NotHoldOwner,
+)
 
 STORE = "lawful_access"
 MAX_HOLDS_PER_VEHICLE = 256
@@ -76,6 +83,10 @@ class LegalHold(msgspec.Struct, frozen=True):
     status: HoldStatus = HoldStatus.IN_FORCE
     lifted_height: int = 0
     lifted_ms: int = 0
+    # The lawful-access case that placed the hold (0: a hold placed by legal_hold.place).
+    # A case hold is sealed: it appends nothing to the vehicle's log, and only
+    # case.close lifts it.
+    case_id: int = 0
 
 
 class HoldIndex(msgspec.Struct, frozen=True):
@@ -192,35 +203,64 @@ def process_place(
     get_vehicle(view, body.vehicle_id)
     validate_scope(body.categories, body.data_from_ms, body.data_until_ms)
     validate_digest(body.case_ref, "case reference hash")
-    seq = get_hold_count(view, body.vehicle_id)
-    index = get_hold_index(view, body.vehicle_id)
+    scope = (list(body.categories), body.data_from_ms, body.data_until_ms)
+    hold = _put_new_hold(view, ctx, body.vehicle_id, court.member_id, scope, body.case_ref, 0)
+    _append_hold_event(view, ctx, EventKind.HOLD_PLACED, hold, signer)
+    fx.emit("legal_hold_placed", vehicle_id=body.vehicle_id, seq=str(hold.seq))
+    return hold
+
+
+def process_place_case_hold(
+    view: KVView,
+    ctx: BlockContext,
+    vehicle_id: str,
+    court: str,
+    scope: tuple[list[str], int, int],
+    case_ref: bytes,
+    case_id: int,
+) -> LegalHold:
+    """Place the sealed hold of an authorised case (``scope``: categories and an
+    inclusive window); no log event, no event naming the vehicle. Return it."""
+    return _put_new_hold(view, ctx, vehicle_id, court, scope, case_ref, case_id)
+
+
+def _put_new_hold(
+    view: KVView,
+    ctx: BlockContext,
+    vehicle_id: str,
+    court: str,
+    scope: tuple[list[str], int, int],
+    case_ref: bytes,
+    case_id: int,
+) -> LegalHold:
+    seq = get_hold_count(view, vehicle_id)
+    index = get_hold_index(view, vehicle_id)
     if len(index) >= MAX_HOLDS_PER_VEHICLE:
-        raise InvalidState(
-            "the vehicle has the most legal holds in force", vehicle_id=body.vehicle_id
-        )
+        raise InvalidState("the vehicle has the most legal holds in force", vehicle_id=vehicle_id)
+    categories, data_from_ms, data_until_ms = scope
     hold = LegalHold(
         seq,
-        body.vehicle_id,
-        court.member_id,
-        list(body.categories),
-        body.data_from_ms,
-        body.data_until_ms,
-        body.case_ref,
+        vehicle_id,
+        court,
+        list(categories),
+        data_from_ms,
+        data_until_ms,
+        case_ref,
         ctx.height,
         ctx.time_ms,
+        case_id=case_id,
     )
-    put_record(view, STORE, compute_hold_key(body.vehicle_id, seq), hold)
-    view.set(STORE, compute_key("hn", body.vehicle_id), (seq + 1).to_bytes(8, "big"))
-    _put_hold_index(view, body.vehicle_id, [*index, seq])
-    _append_hold_event(view, ctx, EventKind.HOLD_PLACED, hold, signer)
-    fx.emit("legal_hold_placed", vehicle_id=body.vehicle_id, seq=str(seq))
+    put_record(view, STORE, compute_hold_key(vehicle_id, seq), hold)
+    view.set(STORE, compute_key("hn", vehicle_id), (seq + 1).to_bytes(8, "big"))
+    _put_hold_index(view, vehicle_id, [*index, seq])
     return hold
 
 
 def process_lift(
     view: KVView, ctx: BlockContext, signer: bytes, body: LiftHold, fx: Effects
 ) -> LegalHold:
-    """Lift a legal hold (by the court member that placed it); return the lifted hold."""
+    """Lift a legal hold (by the court member that placed it); return the lifted hold.
+    A case's hold is refused: only ``case.close`` lifts it."""
     court = members.validate_active_member(view, signer, Role.COURT)
     validate_seq(body.hold_seq, "hold seq")
     hold = get_hold(view, body.vehicle_id, body.hold_seq)
@@ -231,9 +271,25 @@ def process_lift(
             hold_seq=body.hold_seq,
             member_id=court.member_id,
         )
+    if hold.case_id:
+        raise CaseHoldNotLiftable(
+            "the hold belongs to a case: case.close lifts it",
+            vehicle_id=body.vehicle_id,
+            hold_seq=hold.seq,
+            case_id=hold.case_id,
+        )
+    lifted = process_lift_hold_record(view, ctx, hold)
+    _append_hold_event(view, ctx, EventKind.HOLD_LIFTED, lifted, signer)
+    fx.emit("legal_hold_lifted", vehicle_id=hold.vehicle_id, seq=str(hold.seq))
+    return lifted
+
+
+def process_lift_hold_record(view: KVView, ctx: BlockContext, hold: LegalHold) -> LegalHold:
+    """Mark a hold in force lifted and drop it from the index (no event: the caller's);
+    raise ``HoldNotInForce`` if it was lifted already. Return the lifted hold."""
     if hold.status != HoldStatus.IN_FORCE:
         raise HoldNotInForce(
-            "the legal hold was already lifted", vehicle_id=body.vehicle_id, hold_seq=hold.seq
+            "the legal hold was already lifted", vehicle_id=hold.vehicle_id, hold_seq=hold.seq
         )
     lifted = msgspec.structs.replace(
         hold, status=HoldStatus.LIFTED, lifted_height=ctx.height, lifted_ms=ctx.time_ms
@@ -241,8 +297,6 @@ def process_lift(
     put_record(view, STORE, compute_hold_key(hold.vehicle_id, hold.seq), lifted)
     kept = [s for s in get_hold_index(view, hold.vehicle_id) if s != hold.seq]
     _put_hold_index(view, hold.vehicle_id, kept)
-    _append_hold_event(view, ctx, EventKind.HOLD_LIFTED, lifted, signer)
-    fx.emit("legal_hold_lifted", vehicle_id=hold.vehicle_id, seq=str(hold.seq))
     return lifted
 
 

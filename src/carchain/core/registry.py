@@ -24,14 +24,18 @@ from carchain.core import (
     access,
     access_releases,
     anchors,
+    cases,
     consents,
     erasure,
+    escrow_committee,
+    escrow_releases,
     governance,
     holds,
     members,
     owners,
     vehicles,
 )
+from carchain.core import case_records as cr
 from carchain.core.effects import Effects
 from carchain.core.state import KVView
 from carchain.core.types import BlockContext
@@ -176,5 +180,75 @@ TX_TYPES: dict[str, TxType] = _table(
         members.admit_member,
         _MEMBERS,
         access_releases.process_receipt,
+    ),
+    # --- lawful access (issue 10: core/escrow_committee.py, cases.py, escrow_releases.py) ---
+    TxType(
+        "escrow.register_key",
+        cr.RegisterEscrowKey,
+        members.admit_member,
+        escrow_committee.ADMISSION_READS,
+        escrow_committee.process_register_key,
+    ),
+    TxType(
+        "case.open",
+        cr.OpenCase,
+        cases.admit_law_enforcement,
+        cases.ADMISSION_READS,
+        cases.process_open,
+    ),
+    TxType(
+        "case.authorize",
+        cr.AuthorizeCase,
+        cases.admit_court,
+        cases.ADMISSION_READS,
+        cases.process_authorize,
+    ),
+    TxType(
+        "case.reject", cr.RejectCase, cases.admit_court, cases.ADMISSION_READS, cases.process_reject
+    ),
+    TxType(
+        "case.approve",
+        cr.ApproveCase,
+        members.admit_member,
+        cases.ADMISSION_READS,
+        cases.process_approve,
+    ),
+    TxType(
+        "case.decline",
+        cr.DeclineCase,
+        members.admit_member,
+        cases.ADMISSION_READS,
+        cases.process_decline,
+    ),
+    TxType(
+        "case.extend_notice",
+        cr.ExtendNotice,
+        cases.admit_court,
+        cases.ADMISSION_READS,
+        cases.process_extend_notice,
+    ),
+    TxType(
+        "case.report",
+        cr.ReportCase,
+        cases.admit_law_enforcement,
+        cases.ADMISSION_READS,
+        cases.process_report,
+    ),
+    TxType(
+        "case.close", cr.CloseCase, members.admit_member, cases.ADMISSION_READS, cases.process_close
+    ),
+    TxType(
+        "escrow.release",
+        cr.ReleaseShares,
+        members.admit_member,
+        cases.ADMISSION_READS,
+        escrow_releases.process_release,
+    ),
+    TxType(
+        "case.receipt",
+        cr.CaseReceipt,
+        escrow_releases.admit_officer,
+        escrow_releases.OFFICER_ADMISSION_READS,
+        escrow_releases.process_receipt,
     ),
 )

@@ -13,6 +13,8 @@ class NotFound(StateError):
     code = "not_found"
     abci_code = 20
     http_status = 404
+    case_id: int | None
+    committee_version: int | None
     digest: bytes | str | None
     height: int | None
     key_version: int | None
@@ -207,3 +209,152 @@ class AlreadyReceipted(StateError):
     vehicle_id: str | None
     request_seq: int | None
     header_hash: str | None
+
+
+# --- lawful access (issue 10: core/escrow_committee.py, core/cases.py, ...) ------
+
+
+class NoEscrowKey(StateError):
+    """The member has registered no escrow key (``escrow.register_key``)."""
+
+    code = "no_escrow_key"
+    abci_code = 170
+    http_status = 409
+    member_id: str | None
+
+
+class NoEscrowCommittee(StateError):
+    """No escrow committee is in force for this epoch: no key of it was escrowed."""
+
+    code = "no_escrow_committee"
+    abci_code = 171
+    http_status = 409
+    epoch: int | None
+
+
+class CategoryNotEscrowed(StateError):
+    """The committee in force for ``epoch`` does not escrow ``category``."""
+
+    code = "category_not_escrowed"
+    abci_code = 172
+    http_status = 409
+    category: str | None
+    epoch: int | None
+    committee_version: int | None
+
+
+class CaseNotOpen(StateError):
+    """The case is no longer open (``state``): it was authorised, rejected or closed."""
+
+    code = "case_not_open"
+    abci_code = 173
+    http_status = 409
+    case_id: int | None
+    state: str | None
+
+
+class CaseNotAuthorized(StateError):
+    """The case is not authorised by a court (``state``): nothing may be approved or released."""
+
+    code = "case_not_authorized"
+    abci_code = 174
+    http_status = 409
+    case_id: int | None
+    state: str | None
+
+
+class CaseExpired(StateError):
+    """The court's authorisation expired (``expires_ms``): no further vote or release."""
+
+    code = "case_expired"
+    abci_code = 175
+    http_status = 409
+    case_id: int | None
+    expires_ms: int | None
+
+
+class CaseEnded(StateError):
+    """The case was already closed or rejected (``state``)."""
+
+    code = "case_ended"
+    abci_code = 176
+    http_status = 409
+    case_id: int | None
+    state: str | None
+
+
+class AlreadyVoted(StateError):
+    """The custodian already approved or declined this case: one vote per member."""
+
+    code = "already_voted"
+    abci_code = 177
+    http_status = 409
+    case_id: int | None
+    member_id: str | None
+
+
+class QuorumNotReached(StateError):
+    """Fewer than ``threshold`` active custodians of the epoch's committee approved."""
+
+    code = "quorum_not_reached"
+    abci_code = 178
+    http_status = 409
+    case_id: int | None
+    epoch: int | None
+    approvals: int | None
+    threshold: int | None
+
+
+class ShareAlreadyReleased(StateError):
+    """This share was already released for this case: each share is released once."""
+
+    code = "share_already_released"
+    abci_code = 179
+    http_status = 409
+    case_id: int | None
+    vehicle_id: str | None
+    epoch: int | None
+    category: str | None
+    index: int | None
+
+
+class CaseReleaseOutOfScope(StateError):
+    """A share names a vehicle, epoch or category outside the authorised scope."""
+
+    code = "case_release_out_of_scope"
+    abci_code = 180
+    http_status = 409
+    case_id: int | None
+    vehicle_id: str | None
+    epoch: int | None
+    category: str | None
+
+
+class NoSharesReleased(StateError):
+    """No share of the vehicle was released for the case: there is nothing to receipt."""
+
+    code = "no_shares_released"
+    abci_code = 181
+    http_status = 409
+    case_id: int | None
+    vehicle_id: str | None
+
+
+class CaseAlreadyReceipted(StateError):
+    """The officer already posted a receipt for this batch of the case."""
+
+    code = "case_already_receipted"
+    abci_code = 182
+    http_status = 409
+    case_id: int | None
+    vehicle_id: str | None
+    header_hash: str | None
+
+
+class CaseAlreadyReported(StateError):
+    """The authority already filed the case's final report."""
+
+    code = "case_already_reported"
+    abci_code = 183
+    http_status = 409
+    case_id: int | None

@@ -74,6 +74,7 @@ class InvalidBody(TransactionError):
     http_status = 422
     batch_count: int | None
     category: str | None
+    legal_basis: str | None
     length: int | None
     power: int | None
     record_count: int | None
@@ -185,3 +186,81 @@ class SensitiveReleaseNeedsOwner(Unauthorized):
     code = "sensitive_release_needs_owner"
     abci_code = 119
     http_status = 403
+
+
+# --- lawful access (issue 10: core/escrow_committee.py, core/cases.py, ...) ------
+
+
+class InvalidCommittee(InvalidBody):
+    """A proposed escrow committee breaks a rule: k of n bounds, distinct seats, one
+    custodian per organisation type, no law enforcement, escrowed categories."""
+
+    code = "invalid_committee"
+    abci_code = 160
+    http_status = 422
+    member_id: str | None
+    org_type: str | None
+    threshold: int | None
+
+
+class ScopeWidened(InvalidBody):
+    """An authorised scope names a vehicle, category or moment the opened case does not."""
+
+    code = "scope_widened"
+    abci_code = 161
+    http_status = 422
+    case_id: int | None
+    vehicle_id: str | None
+    category: str | None
+
+
+class NoticeDelayOutOfRange(InvalidBody):
+    """A notification delay exceeds the chain's cap, or an extension does not lengthen it."""
+
+    code = "notice_delay_out_of_range"
+    abci_code = 162
+    http_status = 422
+    case_id: int | None
+    notice_delay_ms: int | None
+    limit: int | None
+
+
+class CourtNotIndependent(Unauthorized):
+    """The court is the case's own authority (or also holds the law-enforcement role):
+    no organisation authorises its own case."""
+
+    code = "court_not_independent"
+    abci_code = 163
+    http_status = 403
+    case_id: int | None
+
+
+class NotCaseCustodian(Unauthorized):
+    """The signer holds no seat of the escrow committee the case's keys (or this share) use."""
+
+    code = "not_case_custodian"
+    abci_code = 164
+    http_status = 403
+    case_id: int | None
+    epoch: int | None
+    index: int | None
+
+
+class NotCaseParty(Unauthorized):
+    """Only the case's authority, its authorising court or its officer key may do this."""
+
+    code = "not_case_party"
+    abci_code = 165
+    http_status = 403
+    case_id: int | None
+
+
+class CaseHoldNotLiftable(Unauthorized):
+    """The legal hold belongs to a lawful-access case: only ``case.close`` lifts it."""
+
+    code = "case_hold_not_liftable"
+    abci_code = 166
+    http_status = 403
+    vehicle_id: str | None
+    hold_seq: int | None
+    case_id: int | None

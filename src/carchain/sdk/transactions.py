@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from carchain.core import case_records as cr
 from carchain.core import erasure, holds
+from carchain.core.escrow_committee import SetEscrowCommittee
 from carchain.core.registry import TX_TYPES
 from carchain.core.transactions import TX_VERSION, Envelope, compute_signing_bytes, encode
 from carchain.core.vehicles import compute_rotation_signing_bytes, compute_transfer_signing_bytes
@@ -87,3 +89,92 @@ def build_hold_place(
 def build_hold_lift(vehicle_id: str, hold_seq: int) -> holds.LiftHold:
     """Return the placing court's ``legal_hold.lift`` body."""
     return holds.LiftHold(vehicle_id, hold_seq)
+
+
+# --- lawful access (issue 10: core/escrow_committee.py, cases.py, escrow_releases.py) ---
+
+
+def build_register_escrow_key(escrow_key: bytes) -> cr.RegisterEscrowKey:
+    """Return a member's ``escrow.register_key`` body (its escrow key's Ed25519 public key)."""
+    return cr.RegisterEscrowKey(escrow_key)
+
+
+def build_set_escrow_committee(
+    seats: list[tuple[str, str]], threshold: int, categories: list[str]
+) -> SetEscrowCommittee:
+    """Return the governance action setting the next escrow committee: ``seats`` as
+    (member id, organisation type) in share-index order (member id ``""``: the
+    vehicle's OEM); wrap it in ``governance.Propose``."""
+    return SetEscrowCommittee(
+        [cr.CommitteeSeat(m, o) for m, o in seats], threshold, sorted(set(categories))
+    )
+
+
+def build_case_scope(
+    vehicles: list[str], categories: list[str], data_from_ms: int, data_until_ms: int
+) -> cr.CaseScope:
+    """Return a case scope: vehicles and categories sorted and deduplicated, a half-open
+    data window."""
+    return cr.CaseScope(sorted(set(vehicles)), sorted(set(categories)), data_from_ms, data_until_ms)
+
+
+def build_case_open(
+    case_ref: bytes,
+    legal_basis: str,
+    scope: cr.CaseScope,
+    justification_hash: bytes,
+    officer_key: bytes,
+) -> cr.OpenCase:
+    """Return law enforcement's ``case.open`` body: hashes of the case reference and of
+    the justification document (both kept off chain), the officer's Ed25519 key."""
+    return cr.OpenCase(case_ref, legal_basis, scope, justification_hash, officer_key)
+
+
+def build_case_authorize(
+    case_id: int, scope: cr.CaseScope, expires_ms: int, notice_delay_ms: int
+) -> cr.AuthorizeCase:
+    """Return a court's ``case.authorize`` body (``scope`` inside the opened one)."""
+    return cr.AuthorizeCase(case_id, scope, expires_ms, notice_delay_ms)
+
+
+def build_case_reject(case_id: int, reason: str) -> cr.RejectCase:
+    """Return a court's ``case.reject`` body (``reason`` a ``DeclineReason`` code)."""
+    return cr.RejectCase(case_id, reason)
+
+
+def build_case_approve(case_id: int) -> cr.ApproveCase:
+    """Return a custodian's ``case.approve`` body."""
+    return cr.ApproveCase(case_id)
+
+
+def build_case_decline(case_id: int, reason: str) -> cr.DeclineCase:
+    """Return a custodian's ``case.decline`` body (``reason`` a ``DeclineReason`` code)."""
+    return cr.DeclineCase(case_id, reason)
+
+
+def build_case_extend_notice(case_id: int, notice_delay_ms: int) -> cr.ExtendNotice:
+    """Return the authorising court's ``case.extend_notice`` body (the new total delay)."""
+    return cr.ExtendNotice(case_id, notice_delay_ms)
+
+
+def build_case_report(case_id: int, report_hash: bytes) -> cr.ReportCase:
+    """Return the authority's ``case.report`` body (the final report's SHA-256)."""
+    return cr.ReportCase(case_id, report_hash)
+
+
+def build_case_close(case_id: int) -> cr.CloseCase:
+    """Return the authority's or the authorising court's ``case.close`` body."""
+    return cr.CloseCase(case_id)
+
+
+def build_escrow_release(case_id: int, items: list[cr.ShareItem]) -> cr.ReleaseShares:
+    """Return a custodian's ``escrow.release`` body (at most 256 shares, each sealed to
+    the officer by ``data.escrow_shares.reseal_share_for_officer``)."""
+    return cr.ReleaseShares(case_id, list(items))
+
+
+def build_case_receipt(
+    case_id: int, vehicle_id: str, items: list[cr.ReceiptItemRef]
+) -> cr.CaseReceipt:
+    """Return the officer's ``case.receipt`` body for batches of one vehicle it decrypted."""
+    return cr.CaseReceipt(case_id, vehicle_id, list(items))
