@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from carchain.api.app import create_app
-from carchain.core.case_records import DAY_MS, ExtendNotice
+from carchain.core.case_records import DAY_MS, ExtendNotice, RegisterEscrowKey
 from carchain.core.state import KVView
 from carchain.node.solo_node import SoloNode
 from carchain.sdk.client import Client
@@ -57,6 +57,11 @@ class NodeChain(Chain):
         resp = self.http.get(path, params=params)
         assert resp.status_code == status, resp.text
         return resp.json()
+
+    def tick(self) -> None:
+        """Make one block at the next time (the solo engine makes no empty block: a
+        harmless transaction, pingan registering its escrow key, carries it)."""
+        self.send("pingan", RegisterEscrowKey(self.key("escrow/pingan").public_key))
 
     def advance_to(self, time_ms: int) -> None:
         """Make the next block's time ``time_ms``."""

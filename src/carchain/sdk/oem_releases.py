@@ -96,7 +96,8 @@ def check_release(view: ProvenView, oem: str, pointer: ReleasePointer) -> Checke
 def verify_oem_releases(client: Client, oem: str) -> ReleaseAudit:
     """Check every release pointer of the OEM (see the module docstring)."""
     count_key = case_index.compute_oem_release_count_key(oem)
-    view = ProvenView(client, STORE, count_key)
+    # The OEM's member record always exists: it fixes the height and app hash.
+    view = ProvenView(client, members.STORE, members.compute_member_key(oem))
     raw = view.get(STORE, count_key)
     n = 0 if raw is None else int.from_bytes(raw, "big")
     if n > MAX_RELEASES:
