@@ -16,6 +16,8 @@ from carchain.cli import (
     member,
     network,
     node,
+    oem,
+    transparency,
     vehicle,
     verify,
 )
@@ -37,6 +39,8 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
+app.add_typer(transparency.app, name="transparency")
+app.add_typer(oem.app, name="oem")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
