@@ -208,6 +208,26 @@ def _collect_cases(view: ProvenView, vehicle_id: str) -> tuple[Proven, list[Stat
     return count, out
 
 
+def _collect_log_run(
+    view: ProvenView, vehicle_id: str, from_ms: int, until_ms: int
+) -> tuple[Proven, tuple[int | None, int | None], list[Proven]]:
+    """Return the proven log size, the run ``(first, last)`` covering the window with one
+    entry beyond each end, and the run's proven entries."""
+    size_proven = _proven(view, log.STORE, log.compute_log_size_key(vehicle_id))
+    size = int.from_bytes(_hex(size_proven.value, "log size"), "big")
+    if size == 0:
+        return size_proven, (None, None), []
+    lo = compute_first_at(view, vehicle_id, size, from_ms)
+    hi = compute_first_at(view, vehicle_id, size, until_ms)
+    first, last = max(lo - 1, 0), min(hi, size - 1)
+    if last - first + 1 > MAX_ENTRIES:
+        raise InvalidBody("the window holds too many log entries for one statement", size=size)
+    entries = [
+        _proven(view, log.STORE, log.compute_log_key(vehicle_id, s)) for s in range(first, last + 1)
+    ]
+    return size_proven, (first, last), entries
+
+
 def build_oem_statement(
     client: Client,
     key: SigningKey,
@@ -232,16 +252,7 @@ def build_oem_statement(
     if decode_proven(_hex(vehicle.value, "vehicle"), Vehicle, "vehicle").oem != oem:
         raise Unauthorized("the vehicle is not the OEM's", vehicle_id=vehicle_id)
     count, cases = _collect_cases(view, vehicle_id)
-    size_proven = _proven(view, log.STORE, log.compute_log_size_key(vehicle_id))
-    size = int.from_bytes(_hex(size_proven.value, "log size"), "big")
-    lo = compute_first_at(view, vehicle_id, size, from_ms)
-    hi = compute_first_at(view, vehicle_id, size, until_ms)
-    first, last = max(lo - 1, 0), min(hi, size - 1)
-    if last - first + 1 > MAX_ENTRIES:
-        raise InvalidBody("the window holds too many log entries for one statement", size=size)
-    entries = [
-        _proven(view, log.STORE, log.compute_log_key(vehicle_id, s)) for s in range(first, last + 1)
-    ]
+    size_proven, run, entries = _collect_log_run(view, vehicle_id, from_ms, until_ms)
     block = build_block_section(client, view.proof_height, rpc_url)
     parsed, block_hash = compute_block_section_hash(block)
     if parsed.app_hash != view.app_hash:
@@ -259,8 +270,8 @@ def build_oem_statement(
         member,
         vehicle,
         size_proven,
-        first if size else None,
-        last if size else None,
+        run[0],
+        run[1],
         entries,
         count,
         cases,
