@@ -82,7 +82,7 @@ def test_paging_reads_one_height(node_chain: NodeChain) -> None:
 
 def test_annual_report_of_an_oem(node_chain: NodeChain) -> None:
     run_case(node_chain)
-    year = tr.compute_date(node_chain.now_ms).year
+    year = tr.compute_year(node_chain.now_ms)
     report = sdk_tr.fetch_annual_report(node_chain.sdk(), "saic", year)
     assert report.due_date == f"{year}-12-15"
     assert report.totals["cases_authorized"] == 1

@@ -62,7 +62,7 @@ def test_transparency_report_and_annual(cli: NodeChain, tmp_path: Path) -> None:
     assert "authority/police" in out and "proven" in out
     doc = json.loads(run(tmp_path, "transparency", "report", "--period", period, "--json").output)
     assert doc["counters"]["state/authorized"] == 1
-    year = str(tr.compute_date(cli.now_ms).year)
+    year = str(tr.compute_year(cli.now_ms))
     out = run(tmp_path, "transparency", "annual", "--oem", "saic", "--year", year).output
     assert "cases_authorized" in out and f"{year}-12-15" in out
     annual = json.loads(

@@ -91,7 +91,7 @@ def test_counters_match_the_transactions(world: CoreChain) -> None:
     world.send("police", CloseCase(case_id))
     period = transparency.compute_quarter(get_case(world, case_id).opened_ms)
     counts = transparency.get_counters(world.state, transparency.compute_quarter_scope(period))
-    year = transparency.compute_date(world.now_ms).year
+    year = transparency.compute_year(world.now_ms)
     saic = transparency.get_counters(world.state, transparency.compute_year_scope(year, "saic"))
     assert counts["state/open"] == counts["state/authorized"] == counts["state/closed"] == 1
     assert counts["authority/police"] == counts["court/court2"] == 1

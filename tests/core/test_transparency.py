@@ -140,3 +140,13 @@ def test_buckets() -> None:
     assert tr.compute_bucket(tr.NOTICE_DELAY_BUCKETS, 180 * DAY_MS) == "le_180d"
     assert tr.compute_bucket(tr.NOTICE_DELAY_BUCKETS, 180 * DAY_MS + 1) == "gt_180d"
     assert tr.compute_bucket(tr.OPEN_TO_AUTHORIZE_BUCKETS, 31 * DAY_MS) == "gt_30d"
+
+
+@pytest.mark.parametrize(
+    "when",
+    [0, 1, DAY_MS - 1, ms(2000, 2, 29), ms(1999, 12, 31, 23), ms(2026, 11, 2), ms(2100, 3, 1)]
+    + [ms(1970, 1, 1) + i * 37 * DAY_MS + i * 3_599_999 for i in range(400)],
+)
+def test_civil_date_matches_the_calendar(when: int) -> None:
+    date = datetime.datetime.fromtimestamp(when / 1000, tz=datetime.UTC).date()
+    assert tr.compute_date(when) == (date.year, date.month, date.day)

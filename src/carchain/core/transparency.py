@@ -22,8 +22,6 @@ owners told, the extensions and declines.
 
 from __future__ import annotations
 
-import datetime
-
 from carchain.core.case_records import DAY_MS, STORE, Case, CaseScope, CaseState
 from carchain.core.state import KVView, compute_key
 from carchain.core.types import BlockContext
@@ -44,21 +42,35 @@ NOTICE_DELAY_BUCKETS: tuple[tuple[str, int], ...] = (
     ("le_90d", 90 * DAY_MS),
     ("le_180d", 180 * DAY_MS),
 )
-_EPOCH = datetime.date(1970, 1, 1)
 
 
 # --- periods and keys ------------------------------------------------------------
 
 
-def compute_date(time_ms: int) -> datetime.date:
-    """Return the UTC date of a block time (pure: no clock, no time zone database)."""
-    return _EPOCH + datetime.timedelta(days=time_ms // DAY_MS)
+def compute_date(time_ms: int) -> tuple[int, int, int]:
+    """Return the UTC (year, month, day) of a block time: the proleptic Gregorian civil
+    date of the Unix day (H. Hinnant's days-to-civil; the core reads no clock and
+    imports no ``datetime``)."""
+    z = time_ms // DAY_MS + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def compute_year(time_ms: int) -> int:
+    """Return the UTC calendar year of a block time."""
+    return compute_date(time_ms)[0]
 
 
 def compute_quarter(time_ms: int) -> str:
     """Return the calendar quarter (UTC) of a block time, e.g. ``2026Q4``."""
-    date = compute_date(time_ms)
-    return f"{date.year:04d}Q{(date.month - 1) // 3 + 1}"
+    year, month, _ = compute_date(time_ms)
+    return f"{year:04d}Q{(month - 1) // 3 + 1}"
 
 
 def compute_quarter_scope(period: str) -> str:
@@ -160,7 +172,7 @@ def process_add_per_oem(
 ) -> None:
     """Count ``names`` once in the year scope of each OEM of the case's scope (and
     ``per_vehicle`` once per vehicle of that OEM)."""
-    year = compute_date(ctx.time_ms).year
+    year = compute_year(ctx.time_ms)
     for oem, vehicles in sorted(compute_scope_oems(_authorized_scope(case)).items()):
         scope = compute_year_scope(year, oem)
         for name in names:
@@ -240,9 +252,7 @@ def _process_votes(view: KVView, ctx: BlockContext, q: str, before: Case, after:
 
 def process_oem_release(view: KVView, ctx: BlockContext, oem: str, keys: int) -> None:
     """Count the shares of an OEM's vehicles one release disclosed, in the OEM's year."""
-    process_add(
-        view, compute_year_scope(compute_date(ctx.time_ms).year, oem), "shares_released", keys
-    )
+    process_add(view, compute_year_scope(compute_year(ctx.time_ms), oem), "shares_released", keys)
 
 
 def process_notice(view: KVView, ctx: BlockContext, case: Case) -> None:
