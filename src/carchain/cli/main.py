@@ -19,6 +19,8 @@ from carchain.cli import (
     member,
     network,
     node,
+    oem,
+    transparency,
     vehicle,
     verify,
 )
@@ -43,6 +45,8 @@ app.add_typer(escrow.app, name="escrow")
 app.add_typer(custodian.app, name="custodian")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
+app.add_typer(transparency.app, name="transparency")
+app.add_typer(oem.app, name="oem")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
