@@ -14,6 +14,7 @@ from carchain.cli import (
     custodian,
     erasure,
     escrow,
+    evidence,
     gateway,
     keys,
     member,
@@ -44,6 +45,7 @@ app.add_typer(case.app, name="case")
 app.add_typer(escrow.app, name="escrow")
 app.add_typer(custodian.app, name="custodian")
 app.command("verify")(verify.verify)
+app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
 app.add_typer(transparency.app, name="transparency")
 app.add_typer(oem.app, name="oem")
