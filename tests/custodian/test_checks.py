@@ -25,6 +25,7 @@ from carchain.custodian.checks import (
     compute_scope_epochs,
     count_quorum,
     find_seat,
+    is_independent_court,
     is_share_in_scope,
     scan_shares,
 )
@@ -196,3 +197,17 @@ def test_only_the_authorised_scope_counts_not_the_opened_one() -> None:
     ):
         assert not is_share_in_scope(case, outside)
     assert is_share_in_scope(case, scan.wanted[0])
+
+
+def test_invalid_a_case_authorised_by_no_independent_court_is_refused() -> None:
+    roles = {
+        "court": ["court"],
+        "judgecop": ["court", "law_enforcement"],
+        "police": ["law_enforcement"],
+    }
+    get = lambda m: roles.get(m, [])  # noqa: E731
+    assert is_independent_court(make_case(), get)
+    assert not is_independent_court(make_case(court="judgecop"), get)
+    assert not is_independent_court(make_case(court="police", authority="police"), get)
+    assert not is_independent_court(make_case(court=""), get)
+    assert not is_independent_court(make_case(court="stranger"), get)

@@ -6,6 +6,7 @@ even where the chain would accept the release."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,10 +30,11 @@ from carchain.custodian.journal import (
     WATCHING,
 )
 from carchain.custodian.release import iter_chunks
-from carchain.custodian.service import compute_chain_facts
+from carchain.custodian.service import compute_chain_facts, run_custodian_loop
 from carchain.data.custody import CategoryKeyEnvelope, decode_key_envelope
 from carchain.data.escrow_shares import combine_category_key, reseal_share_for_officer
 from carchain.errors import KeyCheckMismatch
+from carchain.gateway.service import CustodyHealth
 from carchain.sdk.officer import KeyRing, collect_shares
 from tests.core.lawful_world import (
     CASE_CATEGORIES,
@@ -283,3 +285,33 @@ def test_the_service_never_votes(world: CustodianWorld) -> None:
     assert "caam" not in {v.member_id for v in [*case.approvals, *case.declines]}
     sender = caam.ctx.account
     assert isinstance(sender, ChainSender) and sender.sent == []
+
+
+def test_invalid_a_vehicle_whose_oem_has_no_gateway_is_a_recorded_typed_error(
+    world: CustodianWorld,
+) -> None:
+    case_id = authorize(world.chain, vehicles=["geely:1"])
+    approve(world.chain, case_id, "court", "caam", "audit")
+    caam = world.service("caam")
+    caam.step()
+    task = caam.journal.get_task_optional(case_id)
+    assert task is not None and task.state == WATCHING
+    assert task.detail == "error: gateway_not_configured" and world.released(case_id) == []
+
+
+def test_the_loop_survives_an_unexpected_exception_and_backs_off() -> None:
+    stop = threading.Event()
+    calls: list[int] = []
+
+    class Flaky:
+        def step(self) -> bool:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("secret data in the message")
+            stop.set()
+            return False
+
+    health = CustodyHealth()
+    run_custodian_loop(Flaky(), health, stop, 0.01)  # type: ignore[arg-type]
+    assert len(calls) == 2 and health.total_errors == 1 and health.errors == 0
+    assert "RuntimeError" in health.last_error and "secret" not in health.last_error

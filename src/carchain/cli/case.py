@@ -35,6 +35,7 @@ from carchain.core.legal_basis import LegalBasis
 from carchain.crypto.hashing import compute_sha256
 from carchain.sdk import cases
 from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
 from carchain.sdk.keystore import load_public_key
 
 app = CarchainTyper(help="Lawful-access cases: open, authorise, approve, report, close, fetch.")
@@ -158,13 +159,13 @@ def authorize(
 @app.command("reject")
 def reject(
     case_id: CaseOpt,
-    reason: Annotated[str, typer.Option(help="Why the court refuses (no personal data).")],
+    reason: Annotated[cr.DeclineReason, typer.Option(help="Why the court refuses (a code).")],
     key: KeyOpt,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """As a court: refuse to authorise an open case."""
-    send_case_body(node, keyring, key, cr.RejectCase(case_id, reason), "rejected")
+    """As a court: refuse to authorise an open case, with a reason code."""
+    send_case_body(node, keyring, key, cr.RejectCase(case_id, reason.value), "rejected")
 
 
 @app.command("approve")
@@ -230,31 +231,44 @@ def close(
     send_case_body(node, keyring, key, cr.CloseCase(case_id), "closed")
 
 
-def print_case(doc: dict[str, Any]) -> None:
-    """Print a case document (``GET /cases/{id}``) as a two-column table."""
-    case = doc.get("case") if isinstance(doc.get("case"), dict) else {}
-    assert isinstance(case, dict)
+def compute_display_state(case: cr.Case, time_ms: int) -> str:
+    """Return the state a reader sees: ``expired`` for an authorised case past its expiry."""
+    return "expired" if cases.is_expired(case, time_ms) else case.state.value
+
+
+def get_block_time_ms(c: Client) -> int:
+    """Return the latest block's time the node names (0 if it names none)."""
+    value = c.status().get("latest_block_time_ms")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def print_case(case: cr.Case, display_state: str) -> None:
+    """Print a case as a two-column table (hashes, ids, codes: no document)."""
     table = Table("field", "value")
-    table.add_row("display_state", make_text(doc.get("display_state", "?")))
-    for name in ("case_id", "legal_basis", "authority", "court", "case_ref", "expires_ms",
-                 "notice_due_ms", "noticed", "released_keys"):  # fmt: skip
-        table.add_row(name, make_text(case.get(name, "")))
-    scope = case.get("scope") or case.get("opened_scope") or {}
-    if isinstance(scope, dict):
-        for name in ("vehicles", "categories", "data_from_ms", "data_until_ms"):
-            table.add_row(f"scope.{name}", make_text(scope.get(name, "")))
-    for name in ("approvals", "declines"):
-        votes = case.get(name) if isinstance(case.get(name), list) else []
-        ids = [v.get("member_id", "?") for v in votes if isinstance(v, dict)]  # type: ignore[union-attr]
-        table.add_row(name, make_text(", ".join(ids) or "-"))
+    scope = case.scope or case.opened_scope
+    rows: list[tuple[str, object]] = [
+        ("display_state", display_state), ("case_id", case.case_id),
+        ("legal_basis", case.legal_basis), ("authority", case.authority),
+        ("court", case.court or "-"), ("case_ref", case.case_ref.hex()),
+        ("expires_ms", case.expires_ms), ("notice_due_ms", case.notice_due_ms),
+        ("noticed", case.noticed), ("released_keys", case.released_keys),
+        ("scope.vehicles", ", ".join(scope.vehicles)),
+        ("scope.categories", ", ".join(scope.categories)),
+        ("scope.window", f"{scope.data_from_ms}-{scope.data_until_ms}"),
+        ("approvals", ", ".join(v.member_id for v in case.approvals) or "-"),
+        ("declines", ", ".join(f"{v.member_id} ({v.reason})" for v in case.declines) or "-"),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, make_text(value))
     console.print(table)
 
 
 @app.command("show")
 def show(case_id: CaseOpt, node: NodeOpt = DEFAULT_NODE) -> None:
     """Show a case as the chain holds it."""
-    with cases.CaseClient(node) as c:
-        print_case(c.case(case_id))
+    with client(node) as c:
+        case = cases.get_case(ChainView(c), case_id)
+        print_case(case, compute_display_state(case, get_block_time_ms(c)))
 
 
 @app.command("list")
@@ -264,16 +278,19 @@ def list_cases(
     node: NodeOpt = DEFAULT_NODE,
 ) -> None:
     """List cases, newest first (id, state, basis, authority, court, vehicles, shares)."""
-    with cases.CaseClient(node) as c:
-        doc = c.cases(before, limit)
     table = Table("id", "state", "basis", "authority", "court", "vehicles", "shares released")
-    for d in doc.get("cases") or []:
-        case = d.get("case") or {}
-        scope = case.get("scope") or case.get("opened_scope") or {}
-        cells = (case.get("case_id"), d.get("display_state"), case.get("legal_basis"),
-                 case.get("authority"), case.get("court") or "-",
-                 len(scope.get("vehicles") or []), case.get("released_keys"))  # fmt: skip
-        table.add_row(*(make_text(v) for v in cells))
+    with client(node) as c:
+        view, now_ms = ChainView(c), get_block_time_ms(c)
+        top = min(cases.get_case_count(view), (before or 2**63) - 1)
+        for case_id in range(top, max(top - limit, 0), -1):
+            case = cases.get_case_optional(view, case_id)
+            if case is None:
+                continue
+            scope = case.scope or case.opened_scope
+            cells = (case.case_id, compute_display_state(case, now_ms), case.legal_basis,
+                     case.authority, case.court or "-", len(scope.vehicles),
+                     case.released_keys)  # fmt: skip
+            table.add_row(*(make_text(v) for v in cells))
     console.print(table)
 
 

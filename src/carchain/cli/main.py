@@ -20,6 +20,8 @@ from carchain.cli import (
     member,
     network,
     node,
+    oem,
+    transparency,
     vehicle,
     verify,
 )
@@ -45,6 +47,8 @@ app.add_typer(custodian.app, name="custodian")
 app.command("verify")(verify.verify)
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
+app.add_typer(transparency.app, name="transparency")
+app.add_typer(oem.app, name="oem")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
@@ -56,11 +60,20 @@ def demo(
         Path | None,
         typer.Option(help="Write the verified record's proof bundle and block header here."),
     ] = None,
+    case: Annotated[
+        bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
+    ] = True,
 ) -> None:
     """Run the demo on an embedded node in a temporary home."""
+    import tempfile
+
+    from carchain.sim.case_demo import run_case_demo
     from carchain.sim.demo import run_demo
 
     run_demo(console, vehicles=vehicles, bundle_dir=bundle_out)
+    if case:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_case_demo(console, Path(tmp))
 
 
 if __name__ == "__main__":

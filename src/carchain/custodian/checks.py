@@ -73,6 +73,13 @@ def compute_case_verdict(case: Case, now_ms: int, member_id: str) -> tuple[str, 
     return None
 
 
+def is_independent_court(case: Case, roles_of: Callable[[str], list[str]]) -> bool:
+    """Return whether the case was authorised by a court that is not its authority and
+    not law enforcement itself (the chain's rule at ``case.authorize``, checked again)."""
+    roles = roles_of(case.court) if case.court else []
+    return case.court != case.authority and "court" in roles and "law_enforcement" not in roles
+
+
 def find_seat(committee: EscrowCommittee, member_id: str, vehicle_oem: str) -> Custodian | None:
     """Return the seat ``member_id`` holds in ``committee`` for a vehicle of ``vehicle_oem``
     (its own seat, or the vehicle-OEM seat when it is that vehicle's OEM), else ``None``."""

@@ -27,9 +27,15 @@ from typing import Any
 from carchain.core.case_records import Case, EscrowCommittee
 from carchain.core.members import MemberStatus, get_member_optional
 from carchain.core.state import KVView
-from carchain.custodian.checks import ChainFacts, compute_case_verdict, scan_shares
+from carchain.custodian.checks import (
+    ChainFacts,
+    compute_case_verdict,
+    is_independent_court,
+    scan_shares,
+)
 from carchain.custodian.journal import (
     DONE,
+    ENDED,
     NOT_CUSTODIAN,
     WAITING,
     WATCHING,
@@ -112,6 +118,11 @@ class CustodianService:
         self.clock = clock  # ms: the later of wall clock and block time (get_chain_time_ms)
         self.require_local_approval = require_local_approval
 
+    def get_roles(self, member_id: str) -> list[str]:
+        """Return a member's roles on chain (none for an unknown member)."""
+        member = get_member_optional(self.ctx.view, member_id)
+        return [] if member is None else list(member.roles)
+
     def process_new_cases(self) -> int:
         """Take up the cases opened since the cursor; return how many."""
         count = cases.get_case_count(self.ctx.view)
@@ -125,6 +136,8 @@ class CustodianService:
         verdict = compute_case_verdict(case, now_ms, self.member_id)
         if verdict is not None:
             return CaseOutcome(*verdict)
+        if not is_independent_court(case, self.get_roles):
+            return CaseOutcome(ENDED, "not authorised by an independent court")
         scan = scan_shares(case, self.member_id, compute_chain_facts(self.ctx.view, case.case_id))
         if scan.seats == 0:
             return CaseOutcome(NOT_CUSTODIAN, "no seat for any key in scope")
