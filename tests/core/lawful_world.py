@@ -104,10 +104,12 @@ def govern(chain: CoreChain, action: gov.Action) -> gov.Proposal:
     created = next(e for e in result.events if e.type == "proposal_created")
     pid = int(created.attributes["proposal_id"])
     for voter, *_ in LAWFUL_MEMBERS:
-        if voter != "miit" and members.get_member(chain.state, voter).status == "active":
+        if voter != "miit" and members.get_member(chain.app.state, voter).status == "active":
             assert chain.submit(chain.build(voter, gov.Vote(pid, True))).ok
     chain.block()  # one block: the votes after the deciding one fail (proposal closed)
-    return gov.get_proposal(chain.state, pid)
+    # A vote refused in the block (its voter just suspended) consumed no nonce.
+    chain._last.clear()
+    return gov.get_proposal(chain.app.state, pid)
 
 
 def committee_action(
@@ -184,7 +186,7 @@ def authorize_body(
 def open_case(chain: CoreChain, case_scope: CaseScope | None = None, by: str = "police") -> int:
     """Open a case; return its id."""
     chain.send(by, open_body(chain, case_scope))
-    return cases.get_case_count(chain.state)
+    return cases.get_case_count(chain.app.state)
 
 
 def authorized_case(
@@ -214,10 +216,12 @@ def item(
     epoch: int = EPOCH,
     category: str = "crash_pulse",
     index: int = 2,
-    label: str = "box",
+    label: str = "",
 ) -> ShareItem:
-    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)."""
-    return ShareItem(vehicle_id, epoch, category, index, box(label))
+    """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)
+    whose box is made from ``label`` (default: from the share's coordinates)."""
+    made = label or f"{vehicle_id}/{epoch}/{category}/{index}"
+    return ShareItem(vehicle_id, epoch, category, index, box(made))
 
 
 def release_body(case_id: int, *items: ShareItem) -> ReleaseShares:
@@ -227,7 +231,7 @@ def release_body(case_id: int, *items: ShareItem) -> ReleaseShares:
 
 def get_case(chain: CoreChain, case_id: int = 1) -> Case:
     """Return the committed case."""
-    return cases.get_case(chain.state, case_id)
+    return cases.get_case(chain.app.state, case_id)
 
 
 def replace(body: msgspec.Struct, **changes: object) -> msgspec.Struct:

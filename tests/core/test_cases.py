@@ -3,6 +3,7 @@ and every illegal transition refused with a typed error, state unchanged."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from carchain.core import cases, escrow_releases
@@ -18,6 +19,8 @@ from carchain.core.case_records import (
     RejectCase,
     ReportCase,
 )
+from carchain.core.genesis import Genesis
+from carchain.errors import InvalidGenesis
 from tests.core.lawful_world import (
     EPOCH_MS,
     approve,
@@ -34,7 +37,7 @@ from tests.core.lawful_world import (
     scope,
     setup_world,
 )
-from tests.core.memory import CoreChain, core_chain  # noqa: F401
+from tests.core.memory import CoreChain, core_chain, open_core_chain  # noqa: F401
 
 
 @pytest.fixture
@@ -232,3 +235,30 @@ def test_case_ids_count_from_one(world: CoreChain) -> None:
     open_case(world)
     open_case(world)
     assert cases.get_case_count(world.state) == 2
+
+
+# --- the chain parameter max_notice_delay_ms -------------------------------------------
+
+
+def test_genesis_sets_the_notice_delay_cap(genesis: Genesis) -> None:  # noqa: F811
+    chain = setup_world(
+        open_core_chain(msgspec.structs.replace(genesis, max_notice_delay_ms=DAY_MS))
+    )
+    assert cases.get_max_notice_delay_ms(chain.state) == DAY_MS
+    case_id = open_case(chain)
+    too_long = authorize_body(chain, case_id, notice_delay_ms=DAY_MS + 1)
+    assert chain.reject("court2", too_long) == "notice_delay_out_of_range"
+    chain.send("court2", authorize_body(chain, case_id, notice_delay_ms=DAY_MS))
+    assert chain.reject("court2", ExtendNotice(case_id, 2 * DAY_MS)) == "notice_delay_out_of_range"
+
+
+def test_default_notice_delay_cap_is_not_stored(genesis: Genesis) -> None:  # noqa: F811
+    chain = open_core_chain(genesis)
+    assert chain.state.get("params", cases.PARAM_MAX_NOTICE_DELAY) is None
+    assert cases.get_max_notice_delay_ms(chain.state) == MAX_NOTICE_DELAY_MS_DEFAULT
+
+
+@pytest.mark.parametrize("delay", [-1, cases.MAX_NOTICE_DELAY_CAP_MS + 1])
+def test_invalid_genesis_notice_delay_cap(genesis: Genesis, delay: int) -> None:  # noqa: F811
+    with pytest.raises(InvalidGenesis, match="max_notice_delay_ms"):
+        open_core_chain(msgspec.structs.replace(genesis, max_notice_delay_ms=delay))

@@ -154,15 +154,19 @@ def test_invalid_share_released_twice(at_quorum: CoreChain) -> None:
     assert chain.reject("caam", twice) == "share_already_released"
 
 
-def test_share_marker_is_per_case(at_quorum: CoreChain) -> None:
-    """The same key's share may go to a second case (its box binds that case:
-    ``data.escrow_shares``); the chain keeps each case's releases apart."""
+def test_share_marker_is_per_case_and_a_box_is_never_replayed(at_quorum: CoreChain) -> None:
+    """The same key's share may go to a second case, in a box sealed for that case
+    (``data.escrow_shares``); the box released in the first case is refused there."""
     chain = at_quorum
     chain.send("caam", release_body(1, item()))
     second = authorized_case(chain)
-    assert chain.reject("caam", release_body(second, item())) == "quorum_not_reached"
+    assert chain.reject("caam", release_body(second, item(label="case2"))) == "quorum_not_reached"
     approve(chain, second, "court", "caam", "saic")
-    chain.send("caam", release_body(second, item()))
+    assert chain.reject("caam", release_body(second, item())) == "share_box_replayed"
+    # Nor may another seat, vehicle or epoch carry a box seen before.
+    copied = ShareItem("saic:2", EPOCH, "crash_pulse", 2, item().box)
+    assert chain.reject("caam", release_body(second, copied)) == "share_box_replayed"
+    chain.send("caam", release_body(second, item(label="case2")))
     assert get_case(chain, 1).released_keys == get_case(chain, second).released_keys == 1
 
 

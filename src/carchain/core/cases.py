@@ -3,12 +3,12 @@
 ``case.open`` (law enforcement) names a legal basis, a scope (vehicles x categories
 x half-open data window) and hashes only. ``case.authorize`` (a court of another
 organisation) may narrow the scope, sets an expiry and a notification delay, and
-places the case's sealed legal holds; ``case.reject`` refuses it. Custodians of the
-committees the scope's epochs use vote (``case.approve`` / ``case.decline``, one
-vote each); shares are released by ``escrow_releases``. The authorising court may
-lengthen the notice delay (``case.extend_notice``, capped by the chain parameter
-``max_notice_delay_ms``); the authority files its report (``case.report``); the
-authority or the court closes the case (``case.close``), which lifts its holds.
+places the case's sealed legal holds (``case_holds``); ``case.reject`` refuses it.
+Custodians of the committees the scope's epochs use vote (``case_votes``); shares
+are released by ``escrow_releases``. The authorising court may lengthen the notice
+delay (``case.extend_notice``, capped by the chain parameter ``max_notice_delay_ms``);
+the authority files its report (``case.report``); the authority or the court closes
+the case (``case.close``), which lifts its holds.
 
 State (store ``lawful_access``): ``cn`` the case count, ``c/<case_id>`` the cases
 (ids from 1). Events carry ids and counts only, never a vehicle of a sealed case.
@@ -26,15 +26,11 @@ from carchain.core.case_records import (
     MAX_CASE_VEHICLES,
     MAX_NOTICE_DELAY_MS_DEFAULT,
     STORE,
-    VEHICLE_OEM_SEAT,
-    ApproveCase,
     AuthorizeCase,
     Case,
     CaseScope,
     CaseState,
-    CaseVote,
     CloseCase,
-    DeclineCase,
     DeclineReason,
     ExtendNotice,
     OpenCase,
@@ -45,7 +41,6 @@ from carchain.core.categories import validate_categories
 from carchain.core.effects import Effects
 from carchain.core.escrow_committee import (
     compute_epoch,
-    get_committee_versions_for,
     validate_ed25519_key,
     validate_escrowed,
 )
@@ -56,7 +51,6 @@ from carchain.core.types import BlockContext
 from carchain.core.validation import validate_digest
 from carchain.core.vehicles import get_vehicle
 from carchain.errors import (
-    AlreadyVoted,
     CaseAlreadyReported,
     CaseEnded,
     CaseExpired,
@@ -65,7 +59,6 @@ from carchain.errors import (
     CourtNotIndependent,
     InvalidBody,
     InvalidState,
-    NotCaseCustodian,
     NotCaseParty,
     NoticeDelayOutOfRange,
     ScopeWidened,
@@ -326,62 +319,6 @@ def process_reject(
     )
     process_put_case(view, ctx, case, after)
     fx.emit("case_rejected", case_id=str(case.case_id))
-
-
-# --- case.approve / case.decline -------------------------------------------------------
-
-
-def is_case_custodian(view: KVView, case: Case, member: Member) -> bool:
-    """Return whether ``member`` holds a seat of a committee the case's authorised epochs
-    use (the vehicle-OEM seat: as the active OEM of one of the scope's vehicles)."""
-    scope = get_authorized_scope(case)
-    committees = get_committee_versions_for(view, *compute_scope_epochs(scope))
-    seats = {c.member_id for committee in committees for c in committee.custodians}
-    if member.member_id in seats:
-        return True
-    if VEHICLE_OEM_SEAT not in seats or not members.is_active_member(member, Role.OEM):
-        return False
-    return any(get_vehicle(view, v).oem == member.member_id for v in scope.vehicles)
-
-
-def _validate_vote(
-    view: KVView, ctx: BlockContext, signer: bytes, case_id: int
-) -> tuple[Case, Member]:
-    member = members.validate_active_member(view, signer)
-    case = get_case(view, case_id)
-    validate_state(case, CaseState.AUTHORIZED)
-    validate_unexpired(case, ctx)
-    if not is_case_custodian(view, case, member):
-        raise NotCaseCustodian("the signer holds no seat for this case's keys", case_id=case_id)
-    voted = {v.member_id for v in (*case.approvals, *case.declines)}
-    if member.member_id in voted:
-        raise AlreadyVoted(
-            "the custodian already voted on this case", case_id=case_id, member_id=member.member_id
-        )
-    return case, member
-
-
-def process_approve(
-    view: KVView, ctx: BlockContext, signer: bytes, body: ApproveCase, fx: Effects
-) -> None:
-    """Record a custodian's approval of an authorised, unexpired case."""
-    case, member = _validate_vote(view, ctx, signer, body.case_id)
-    vote = CaseVote(member.member_id, ctx.height, ctx.time_ms)
-    after = msgspec.structs.replace(case, approvals=[*case.approvals, vote])
-    process_put_case(view, ctx, case, after)
-    fx.emit("case_approved", case_id=str(case.case_id), approvals=str(len(after.approvals)))
-
-
-def process_decline(
-    view: KVView, ctx: BlockContext, signer: bytes, body: DeclineCase, fx: Effects
-) -> None:
-    """Record a custodian's refusal (a reason code) of an authorised, unexpired case."""
-    validate_decline_reason(body.reason)
-    case, member = _validate_vote(view, ctx, signer, body.case_id)
-    vote = CaseVote(member.member_id, ctx.height, ctx.time_ms, body.reason)
-    after = msgspec.structs.replace(case, declines=[*case.declines, vote])
-    process_put_case(view, ctx, case, after)
-    fx.emit("case_declined", case_id=str(case.case_id), declines=str(len(after.declines)))
 
 
 # --- case.extend_notice / case.report / case.close ----------------------------------------

@@ -7,11 +7,13 @@ for that vehicle (the vehicle-OEM seat: the vehicle's OEM) and are active now,
 so a suspended custodian's approval no longer counts. Each share is released
 once per case (``cs/<case>/<vehicle>/<epoch>/<category>/<index>``); the box binds
 the case (``data.escrow_shares``), so a share released in one case opens in no
-other. The officer signs a receipt for each batch it decrypted, once.
+other, and the chain refuses a box posted before, in any case. The officer signs
+a receipt for each batch it decrypted, once.
 
 State (store ``lawful_access``): ``cr/<case>/<n>`` ShareRelease (``crn/<case>``),
-``crv/<case>/<vehicle>`` shares released for the vehicle, ``rcp/<case>/<n>``
-receipts (``rcpn/<case>``), ``crb/<case>/<vehicle>/<header_hash>`` receipted batches.
+``crv/<case>/<vehicle>`` shares released for the vehicle, ``sb/<sha256(box)>`` the
+case a box was posted in, ``rcp/<case>/<n>`` receipts (``rcpn/<case>``),
+``crb/<case>/<vehicle>/<header_hash>`` receipted batches.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from carchain.core.state import KVView, compute_key, get_record_optional, put_re
 from carchain.core.types import BlockContext
 from carchain.core.validation import validate_digest
 from carchain.core.vehicles import get_vehicle
+from carchain.crypto.hashing import compute_sha256
 from carchain.crypto.sealing import ENC_SIZE
 from carchain.errors import (
     CaseAlreadyReceipted,
@@ -50,6 +53,7 @@ from carchain.errors import (
     NotFound,
     QuorumNotReached,
     ShareAlreadyReleased,
+    ShareBoxReplayed,
 )
 
 SHARE_BOX_SIZE = ENC_SIZE + 32 + 16  # HPKE enc, a 32-byte share, the AEAD tag
@@ -86,6 +90,11 @@ def _set_u64(view: KVView, key: bytes, value: int) -> None:
 def compute_share_key(case_id: int, item: ShareItem) -> bytes:
     """Return the state key marking a share of a case released."""
     return compute_key("cs", case_id, item.vehicle_id, item.epoch, item.category, item.index)
+
+
+def compute_box_key(box: bytes) -> bytes:
+    """Return the state key marking a share box as posted (by its SHA-256)."""
+    return compute_key("sb", compute_sha256(box))
 
 
 def get_release_count(view: KVView, case_id: int) -> int:
@@ -173,7 +182,31 @@ def _out_of_scope(case: Case, item: ShareItem, why: str) -> CaseReleaseOutOfScop
     )
 
 
-def validate_item_scope(view: KVView, case: Case, item: ShareItem) -> EscrowCommittee:
+class ReleaseReads:
+    """The reads one release repeats per item, done once per transaction: the committee
+    of each epoch and the OEM of each vehicle."""
+
+    __slots__ = ("_committees", "_oems", "view")
+
+    def __init__(self, view: KVView) -> None:
+        self.view = view
+        self._committees: dict[int, EscrowCommittee | None] = {}
+        self._oems: dict[str, str] = {}
+
+    def get_committee(self, epoch: int) -> EscrowCommittee | None:
+        """Return the committee in force for ``epoch`` (``None`` before the first)."""
+        if epoch not in self._committees:
+            self._committees[epoch] = get_committee_for_epoch(self.view, epoch)
+        return self._committees[epoch]
+
+    def get_oem(self, vehicle_id: str) -> str:
+        """Return the member id of the vehicle's OEM."""
+        if vehicle_id not in self._oems:
+            self._oems[vehicle_id] = get_vehicle(self.view, vehicle_id).oem
+        return self._oems[vehicle_id]
+
+
+def validate_item_scope(reads: ReleaseReads, case: Case, item: ShareItem) -> EscrowCommittee:
     """Raise unless the item's vehicle, epoch and category are in the authorised scope and
     the category is escrowed by the epoch's committee; return that committee."""
     scope = cases.get_authorized_scope(case)
@@ -184,7 +217,7 @@ def validate_item_scope(view: KVView, case: Case, item: ShareItem) -> EscrowComm
         raise _out_of_scope(case, item, "epoch outside the case's data window")
     if item.category not in scope.categories:
         raise _out_of_scope(case, item, "category outside the case's scope")
-    committee = get_committee_for_epoch(view, item.epoch)
+    committee = reads.get_committee(item.epoch)
     if committee is None or item.category not in committee.categories:
         raise CategoryNotEscrowed(
             "the epoch's committee escrows no share of this category",
@@ -214,12 +247,13 @@ def validate_item_seat(
 
 
 def validate_release_item(
-    view: KVView, case: Case, item: ShareItem, member: Member, approvers: set[str]
+    reads: ReleaseReads, case: Case, item: ShareItem, member: Member, approvers: set[str]
 ) -> None:
     """Raise unless the item may be released now by ``member``: in scope, its seat, at
     quorum, not released before, a box of the share size."""
-    committee = validate_item_scope(view, case, item)
-    oem = get_vehicle(view, item.vehicle_id).oem
+    view = reads.view
+    committee = validate_item_scope(reads, case, item)
+    oem = reads.get_oem(item.vehicle_id)
     validate_item_seat(case, committee, item, member, oem)
     validate_quorum(case, committee, oem, approvers, item.epoch)
     if len(item.box) != SHARE_BOX_SIZE:
@@ -231,6 +265,15 @@ def validate_release_item(
             vehicle_id=item.vehicle_id,
             epoch=item.epoch,
             category=item.category,
+            index=item.index,
+        )
+    posted = view.get(STORE, compute_box_key(item.box))
+    if posted is not None:
+        raise ShareBoxReplayed(
+            "this share box was already posted",
+            case_id=int.from_bytes(posted, "big"),
+            vehicle_id=item.vehicle_id,
+            epoch=item.epoch,
             index=item.index,
         )
 
@@ -246,9 +289,11 @@ def process_release(
     if not 0 < len(body.items) <= MAX_RELEASE_ITEMS:
         raise InvalidBody(f"a release holds 1-{MAX_RELEASE_ITEMS} shares", size=len(body.items))
     approvers = compute_active_approvers(view, case)
+    reads = ReleaseReads(view)
     for item in body.items:
-        validate_release_item(view, case, item, member, approvers)
+        validate_release_item(reads, case, item, member, approvers)
         view.set(STORE, compute_share_key(case.case_id, item), b"\x01")
+        view.set(STORE, compute_box_key(item.box), case.case_id.to_bytes(8, "big"))
         key = compute_key("crv", case.case_id, item.vehicle_id)
         _set_u64(view, key, _get_u64(view, key) + 1)
     seq = get_release_count(view, case.case_id)

@@ -90,6 +90,7 @@ from carchain.errors.state import (
     RequestNotApproved,
     SealedCasePending,
     ShareAlreadyReleased,
+    ShareBoxReplayed,
     StateError,
     TooManyGrants,
 )
@@ -213,6 +214,7 @@ __all__ = [
     "SensitiveConsentNotSeparate",
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
+    "ShareBoxReplayed",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
