@@ -76,11 +76,12 @@ def check_release(view: ProvenView, oem: str, pointer: ReleasePointer) -> Checke
     if signer is None:
         raise _fail(pointer, "the custodian is not a member")
     approvers = compute_approvers_at(case, release.time_ms)
+    reads = escrow_releases.ReleaseReads(view)
     shares = 0
     for item in release.items:
         item_oem = case_index.compute_oem(item.vehicle_id)
         try:
-            committee = escrow_releases.validate_item_scope(view, case, item)
+            committee = escrow_releases.validate_item_scope(reads, case, item)
             escrow_releases.validate_item_seat(case, committee, item, signer, item_oem)
             escrow_releases.validate_quorum(case, committee, item_oem, approvers, item.epoch)
         except CarchainError as exc:
