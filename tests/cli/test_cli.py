@@ -461,6 +461,9 @@ def test_demo_50_vehicles(processes: Processes, tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", rows["app hash"])
     assert "proposal 1 to admit Ping An Insurance → executed" in text
     assert "refused (unauthorized)" in text
+    # then a lawful-access case end to end (sim/case_demo.py)
+    assert rows["shares released by the custodian services"] == "12"
+    assert rows["receipts signed by the officer"] == "2"
 
 
 def test_damaged_key_file_is_reported_not_a_crash(tmp_path: Path) -> None:

@@ -6,7 +6,17 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.api.routes import access_log, chain, escrow_committee, registry, sharing, txs
+from carchain.api.routes import (
+    access_log,
+    case_views,
+    cases,
+    chain,
+    escrow_committee,
+    registry,
+    sharing,
+    transparency,
+    txs,
+)
 from carchain.node.backend import NodeBackend
 
 
@@ -19,6 +29,9 @@ def create_app(backend: NodeBackend) -> FastAPI:
     )
     app.state.backend = backend
     errors.register(app)
-    for routes in (txs, chain, registry, access_log, sharing, escrow_committee):
+    for routes in (
+        txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
+        case_views,
+    ):  # fmt: skip
         routes.register(app)
     return app

@@ -9,13 +9,19 @@ import typer
 
 from carchain.cli import (
     access,
+    case,
     consent,
+    custodian,
     erasure,
+    escrow,
+    evidence,
     gateway,
     keys,
     member,
     network,
     node,
+    oem,
+    transparency,
     vehicle,
     verify,
 )
@@ -35,8 +41,14 @@ app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
+app.add_typer(case.app, name="case")
+app.add_typer(escrow.app, name="escrow")
+app.add_typer(custodian.app, name="custodian")
 app.command("verify")(verify.verify)
+app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
+app.add_typer(transparency.app, name="transparency")
+app.add_typer(oem.app, name="oem")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
@@ -48,11 +60,20 @@ def demo(
         Path | None,
         typer.Option(help="Write the verified record's proof bundle and block header here."),
     ] = None,
+    case: Annotated[
+        bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
+    ] = True,
 ) -> None:
     """Run the demo on an embedded node in a temporary home."""
+    import tempfile
+
+    from carchain.sim.case_demo import run_case_demo
     from carchain.sim.demo import run_demo
 
     run_demo(console, vehicles=vehicles, bundle_dir=bundle_out)
+    if case:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_case_demo(console, Path(tmp))
 
 
 if __name__ == "__main__":

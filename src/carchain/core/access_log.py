@@ -40,6 +40,9 @@ class EventKind(StrEnum):
     ERASURE_OVERDUE = "erasure_overdue"
     HOLD_PLACED = "hold_placed"
     HOLD_LIFTED = "hold_lifted"
+    # Lawful access, once the case's notice is due (``case_notice``).
+    CASE_NOTICE = "case_notice"
+    CASE_RELEASE = "case_release"
 
 
 class AccessEvent(msgspec.Struct, frozen=True):

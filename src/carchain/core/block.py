@@ -136,8 +136,8 @@ def process_block_transactions(
 
 def process_end_of_block(view: KVView, ctx: BlockContext) -> None:
     """Run the steps the chain owes at every block, after its transactions: erasure
-    requests past their deadline become overdue; cases whose notice fell due are
-    told to the owners."""
+    requests past their deadline become overdue; lawful-access notices that fell due
+    are written to the owners' logs."""
     erasure.process_overdue_erasures(view, ctx)
     case_notice.process_due_notices(view, ctx)
 

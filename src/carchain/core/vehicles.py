@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import access_log, members
+from carchain.core import access_log, case_index, members
 from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import (
@@ -422,6 +422,7 @@ def process_register(
     )
     view.set(STORE, compute_vehicle_pubkey_key(body.public_key), body.vehicle_id.encode())
     access_log.process_open_logs(view, body.vehicle_id, oem.member_id)
+    case_index.process_open_vehicle(view, body.vehicle_id)
     fx.emit("vehicle_registered", vehicle_id=body.vehicle_id, oem=oem.member_id)
 
 

@@ -49,6 +49,16 @@ class GatewayConfigError(InvalidGenesis):
     path: str | None
 
 
+class GatewayNotConfigured(NodeError):
+    """No gateway is configured for the OEM whose vehicle data is needed (custodian
+    service, officer fetch), or two are for one OEM."""
+
+    code = "gateway_not_configured"
+    abci_code = 190
+    http_status = 500
+    oem: str | None
+
+
 class StorageCorrupted(NodeError):
     """Stored data does not match its commitment; the node refuses to go on."""
 

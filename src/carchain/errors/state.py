@@ -371,3 +371,16 @@ class ShareBoxReplayed(StateError):
     vehicle_id: str | None
     epoch: int | None
     index: int | None
+
+
+# --- lawful-access views (issue 10: sdk/oem_statement.py) -------------------------------
+
+
+class SealedCasePending(StateError):
+    """A case whose notice is not yet due touches the vehicle: no complete statement of
+    its disclosures can be issued before that notice (the case may not be shown yet)."""
+
+    code = "sealed_case_pending"
+    abci_code = 199
+    http_status = 409
+    vehicle_id: str | None

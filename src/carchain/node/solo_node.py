@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from carchain.engine.application import Application, CheckTxResult, QueryResult
 from carchain.engine.solo import SoloConfig, SoloEngine
@@ -42,6 +42,7 @@ class SoloNode:
         self.app = Application(db, state_versions)
         self.engine = SoloEngine(self.app, config)
         self.block_interval_s = block_interval_s
+        self.clock: Callable[[], float] = time.time  # block time, s (a simulation may shift it)
         self._waiters: dict[bytes, list[tuple[asyncio.Future[SubmitResult], CheckTxResult]]] = {}
         self._wake: asyncio.Event | None = None
         self._stopping = False
@@ -67,7 +68,7 @@ class SoloNode:
     def produce_block(self) -> Block | None:
         """Make one block now if the mempool has transactions."""
         with self._commit_lock:
-            return self.engine.produce_block(int(time.time() * 1000))
+            return self.engine.produce_block(int(self.clock() * 1000))
 
     def stop(self) -> None:
         """Ask the block loop to end after the current block."""

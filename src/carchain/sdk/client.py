@@ -154,6 +154,36 @@ class Client(HttpService):
             raise InvalidProof("page's app hash differs from its block header's", height=at)
         return header_hash
 
+    # --- lawful access: public views ------------------------------------------------
+
+    def transparency_doc(
+        self, period: str = "", start: int = 0, limit: int = 500, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) transparency counters of a quarter (default: now's)."""
+        params: dict[str, Any] = {"start": start, "limit": limit, "height": height}
+        if period:
+            params["period"] = period
+        return self._request_object("GET", "/transparency", params=params)
+
+    def transparency_annual_doc(
+        self, oem: str, year: int, start: int = 0, limit: int = 500, height: int = 0
+    ) -> dict[str, Any]:
+        """Return the raw (unverified) counters of one OEM's calendar year."""
+        params = {"oem": oem, "year": year, "start": start, "limit": limit, "height": height}
+        return self._request_object("GET", "/transparency/annual", params=params)
+
+    def sealed_cases(
+        self, oem: str, start: int = 0, limit: int = 100, height: int = 0
+    ) -> dict[str, Any]:
+        """Return a page of the cases touching the OEM's vehicles (no case reference)."""
+        params = {"start": start, "limit": limit, "height": height}
+        return self._request_object("GET", f"/members/{oem}/sealed-cases", params=params)
+
+    def vehicle_cases(self, vehicle_id: str, height: int = 0) -> dict[str, Any]:
+        """Return the noticed cases that touched the vehicle, each record proven."""
+        params = {"height": height}
+        return self._request_object("GET", f"/vehicles/{vehicle_id}/cases", params=params)
+
     # --- registry ----------------------------------------------------------------
 
     def nonce(self, public_key: bytes) -> int:
