@@ -17,7 +17,7 @@ Everything else is refused with ``Unauthorized`` (``CaseNotAuthorized`` /
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carchain.core import cases, escrow_committee, members
 from carchain.core.case_records import (
@@ -42,6 +42,15 @@ class CaseItem:
     start_ms: int
     end_ms: int  # inclusive, as batch headers
     categories: tuple[str, ...]
+
+
+@dataclass
+class CaseReadCache:
+    """Lookups one request repeats for many batches: committee(epoch), and whether the
+    reader holds a seat of a committee version for an OEM's vehicles."""
+
+    committees: dict[int, EscrowCommittee | None] = field(default_factory=dict)
+    seats: dict[tuple[int, str], bool] = field(default_factory=dict)
 
 
 def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:
@@ -78,7 +87,7 @@ def _is_seat_key(view: KVView, seat: Custodian, vehicle_oem: str, reader: bytes)
 
 
 def compute_case_categories(
-    view: KVView, scope: CaseScope, item: CaseItem
+    view: KVView, scope: CaseScope, item: CaseItem, cache: CaseReadCache | None = None
 ) -> tuple[EscrowCommittee | None, list[str]]:
     """Return committee(epoch) and the item's categories the case unlocks: none unless
     the vehicle, epoch and time range are in the scope."""
@@ -86,7 +95,10 @@ def compute_case_categories(
     in_window = item.start_ms < scope.data_until_ms and item.end_ms >= scope.data_from_ms
     if item.vehicle_id not in scope.vehicles or not first <= item.epoch <= last or not in_window:
         return None, []
-    committee = escrow_committee.get_committee_for_epoch(view, item.epoch)
+    cache = cache or CaseReadCache()
+    if item.epoch not in cache.committees:
+        cache.committees[item.epoch] = escrow_committee.get_committee_for_epoch(view, item.epoch)
+    committee = cache.committees[item.epoch]
     if committee is None:
         return None, []
     wanted = set(scope.categories) & set(committee.categories)
@@ -94,11 +106,18 @@ def compute_case_categories(
 
 
 def is_case_reader(
-    view: KVView, case: Case, scope: CaseScope, reader: bytes, item: CaseItem, custodian: bool
+    view: KVView,
+    case: Case,
+    scope: CaseScope,
+    reader: bytes,
+    item: CaseItem,
+    custodian: bool,
+    cache: CaseReadCache | None = None,
 ) -> bool:
     """Return whether ``reader`` may read ``item`` for the case: the officer, or (with
     ``custodian``) a custodian of committee(epoch), and only within scope."""
-    committee, categories = compute_case_categories(view, scope, item)
+    cache = cache or CaseReadCache()
+    committee, categories = compute_case_categories(view, scope, item, cache)
     if committee is None or not categories:
         return False
     if reader == case.officer_key:
@@ -106,7 +125,12 @@ def is_case_reader(
     if not custodian:
         return False
     vehicle = get_vehicle_optional(view, item.vehicle_id)
-    return vehicle is not None and is_custodian_key(view, committee, vehicle.oem, reader)
+    if vehicle is None:
+        return False
+    seat = (committee.version, vehicle.oem)
+    if seat not in cache.seats:
+        cache.seats[seat] = is_custodian_key(view, committee, vehicle.oem, reader)
+    return cache.seats[seat]
 
 
 def validate_case_reader(

@@ -19,6 +19,7 @@ from carchain.errors import NotFound, Unauthorized
 from carchain.gateway.auth import SignedRequest
 from carchain.gateway.case_access import (
     CaseItem,
+    CaseReadCache,
     is_case_reader,
     validate_case_reader,
     validate_case_vehicle,
@@ -208,7 +209,12 @@ def filter_case_rows(
     vehicle's."""
     view, now_ms = gw.access.view, get_chain_time_ms(gw)
     case, scope = validate_case_vehicle(view, case_id, reader, vehicle_id, now_ms)
-    return [r for r in rows if is_case_reader(view, case, scope, reader, compute_row_item(r), True)]
+    cache = CaseReadCache()
+    return [
+        r
+        for r in rows
+        if is_case_reader(view, case, scope, reader, compute_row_item(r), True, cache)
+    ]
 
 
 def get_release_row(
