@@ -88,7 +88,8 @@ def run_case(chain: NodeChain, notice_delay_ms: int = 0, vehicles: list[str] | N
     the case id. With a positive delay the case stays sealed."""
     case_id = authorized_case(chain, vehicles, notice_delay_ms=notice_delay_ms)  # type: ignore[arg-type]
     approve(chain, case_id, "court", "caam", "audit")  # type: ignore[arg-type]
-    chain.send("caam", release_body(case_id, item(index=2), item("saic:2", index=2)))
+    shares = [item(index=2, label=f"{case_id}/1"), item("saic:2", index=2, label=f"{case_id}/2")]
+    chain.send("caam", release_body(case_id, *shares))
     return case_id
 
 

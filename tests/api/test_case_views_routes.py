@@ -66,3 +66,27 @@ def test_owner_view_shows_only_noticed_cases(node_chain: NodeChain) -> None:
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"start": -1}])
 def test_invalid_sealed_case_pages(node_chain: NodeChain, params: dict[str, int]) -> None:
     node_chain.get("/members/saic/sealed-cases", status=400, **params)
+
+
+def test_unknown_vehicle_or_member_is_404(node_chain: NodeChain) -> None:
+    assert node_chain.get("/vehicles/saic:404/cases", status=404)["error"]["code"] == "not_found"
+    assert (
+        node_chain.get("/members/nobody/sealed-cases", status=404)["error"]["code"] == "not_found"
+    )
+    node_chain.get("/members/sa:ic/sealed-cases", status=422)
+
+
+def test_openapi_documents_the_views(node_chain: NodeChain) -> None:
+    doc = node_chain.get("/openapi.json")
+    for path in (
+        "/transparency",
+        "/transparency/annual",
+        "/members/{oem}/sealed-cases",
+        "/vehicles/{vehicle_id}/cases",
+    ):
+        ok = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"]["$ref"].startswith("#/components/schemas/")
+    case_schema = doc["components"]["schemas"]["Case"]
+    assert "case_ref" in case_schema["properties"]
+    sealed = doc["components"]["schemas"]["SealedCaseEntry"]
+    assert "case_ref" not in sealed["properties"]

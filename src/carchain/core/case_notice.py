@@ -161,7 +161,10 @@ def compute_notice_detail(case: Case, keys: int, first_ms: int, last_ms: int) ->
 def process_notice(view: KVView, ctx: BlockContext, case: Case) -> None:
     """Tell each owner of the case's vehicles: the notice, then the erasures its hold
     holds; mark the case noticed and count it."""
-    authority = members.get_member(view, case.authority)
+    # End-of-block work must never raise (every node would stop at this block): a member
+    # record is never deleted, but read it optionally all the same.
+    authority = members.get_member_optional(view, case.authority)
+    actor = b"" if authority is None else authority.public_key
     for vehicle_id in get_authorized_scope(case).vehicles:
         released = get_vehicle_releases(view, case.case_id, vehicle_id)
         detail = compute_notice_detail(case, released.keys, released.first_ms, released.last_ms)
@@ -170,7 +173,7 @@ def process_notice(view: KVView, ctx: BlockContext, case: Case) -> None:
             ctx,
             EventKind.CASE_NOTICE,
             vehicle_id,
-            authority.public_key,
+            actor,
             case.authority,
             case.case_id,
             released.categories,
@@ -205,14 +208,15 @@ def process_release(view: KVView, ctx: BlockContext, case: Case, release: ShareR
     it touches (actor: the custodian; the categories and shares of that vehicle)."""
     if not case.noticed:
         return
-    custodian = members.get_member(view, release.custodian)
+    custodian = members.get_member_optional(view, release.custodian)
+    actor = b"" if custodian is None else custodian.public_key
     for vehicle_id, (keys, cats) in sorted(compute_release_vehicles(release).items()):
         process_append_event(
             view,
             ctx,
             EventKind.CASE_RELEASE,
             vehicle_id,
-            custodian.public_key,
+            actor,
             release.custodian,
             case.case_id,
             sorted(cats),

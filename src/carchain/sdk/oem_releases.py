@@ -76,6 +76,7 @@ def check_release(view: ProvenView, oem: str, pointer: ReleasePointer) -> Checke
     if signer is None:
         raise _fail(pointer, "the custodian is not a member")
     approvers = compute_approvers_at(case, release.time_ms)
+    reads = escrow_releases.ReleaseReads(view)
     shares = 0
     reads = escrow_releases.ReleaseReads(view)
     for item in release.items:

@@ -31,9 +31,12 @@ from carchain.api.schemas import ProvenValue, compute_error_responses
 from carchain.core import case_index
 from carchain.core.case_index import VehicleReleases, get_authorized_scope
 from carchain.core.case_records import Case, CaseRef
+from carchain.core.members import STORE as MEMBERS_STORE
+from carchain.core.members import compute_member_key
 from carchain.core.state import compute_key
+from carchain.core.types import OK_RESULT_CODE
 from carchain.core.validation import validate_member_identifier
-from carchain.errors import StorageCorrupted
+from carchain.errors import NotFound, StorageCorrupted
 from carchain.node.backend import NodeBackend
 
 router = APIRouter(tags=["lawful access"])
@@ -138,6 +141,13 @@ def _read_releases(
     return _decode(raw, VehicleReleases, "release summary"), proof
 
 
+def validate_exists(backend: NodeBackend, store: str, key: bytes, height: int, what: str) -> None:
+    """Raise ``NotFound`` (404) unless ``store/key`` exists at ``height``."""
+    q = backend.query(store, key, False, height)
+    if q.code != OK_RESULT_CODE:
+        raise NotFound(f"no such {what}", store=store)
+
+
 def compute_sealed_entry(
     n: int, ref: CaseRef, case: Case, released: VehicleReleases, pointer: dict[str, Any]
 ) -> dict[str, Any]:
@@ -189,6 +199,7 @@ def read_sealed_cases(
     validate_range(start, limit, height, MAX_ENTRIES)
     common = read_counter_size(backend, case_index.compute_oem_case_count_key(oem), height)
     at, size = common["height"], common["size"]
+    validate_exists(backend, MEMBERS_STORE, compute_member_key(oem), at, "member")
     entries = []
     for n in range(start, min(size, start + limit)):
         raw, pointer = prove_value(backend, case_index.compute_oem_case_key(oem, n), at)
@@ -208,6 +219,8 @@ def read_vehicle_cases(backend: NodeBackend, vehicle_id: str, height: int) -> di
         backend, case_index.compute_vehicle_case_count_key(vehicle_id), height
     )
     at = common["height"]
+    if common["size_proof"] is None:  # written (0) at registration: no such vehicle
+        raise NotFound("no such vehicle", vehicle_id=vehicle_id[:128])
     cases = []
     for n in range(min(common["size"], MAX_VEHICLE_CASES)):
         raw, pointer = prove_value(backend, case_index.compute_vehicle_case_key(vehicle_id, n), at)
@@ -249,7 +262,7 @@ def get_sealed_cases(
 ) -> Response:
     """Return, for each of the OEM's vehicles a case touched, the case's legal basis,
     authority, court, state, dates, categories and the shares released: never the case
-    reference. Public read; 400 for a bad page."""
+    reference. Public read; 404 for an unknown member, 400 for a bad page."""
     return compute_json_response(read_sealed_cases(backend, oem, start, limit, height))
 
 
@@ -264,7 +277,7 @@ def get_vehicle_cases(
     height: Height = 0,
 ) -> Response:
     """Return the lawful-access cases that touched the vehicle and whose notice is due,
-    in full and proven; a case still sealed is not shown."""
+    in full and proven; a case still sealed is not shown. 404 for an unknown vehicle."""
     return compute_json_response(read_vehicle_cases(backend, vehicle_id, height))
 
 
