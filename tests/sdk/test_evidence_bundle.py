@@ -13,14 +13,14 @@ import pytest
 from carchain.core.transactions import decode_envelope
 from carchain.data.batches import decode_signed_header, open_batch_segments
 from carchain.data.custody import open_batch_category_keys
-from carchain.errors import CarchainError, InvalidProof, NoTrustRoot
+from carchain.errors import CarchainError, InvalidProof, NoTrustRoot, ProofUnavailable
 from carchain.sdk.bundle_block import BlockTrust, compute_block_section_hash
-from carchain.sdk.evidence_export import write_evidence
+from carchain.sdk.evidence_export import build_evidence, read_data_dir, write_evidence
 from carchain.sdk.evidence_manifest import MANIFEST, compute_manifest, encode_json
 from carchain.sdk.evidence_records import build_segment_proof, compute_record_doc
 from carchain.sdk.evidence_verify import verify_evidence
 from tests.conftest import seeded_key
-from tests.sdk.evidence_world import CaseWorld, case_world
+from tests.sdk.evidence_world import CaseWorld, TestSource, case_world
 
 __all__ = ["case_world"]
 
@@ -405,3 +405,16 @@ def test_malformed_segment_files_fail_typed(case_world: CaseWorld, tmp_path: Pat
                 verify_evidence(root, trust_of(case_world))
             assert exc.value.fields.get("link"), (top, path, exc.value.message)
         target.write_text(json.dumps(original))
+
+
+def test_export_refuses_an_incomplete_data_directory(case_world: CaseWorld) -> None:
+    """The officer's data directory must hold every batch it receipted, nothing else."""
+    w = case_world
+    _, segments = read_data_dir(w.data)
+    source = TestSource(w.gclient, w.keys)
+    without = [s for s in segments if s.vehicle_id != "saic:2"]
+    with pytest.raises(ProofUnavailable) as exc:
+        build_evidence(w.client, w.case_id, without, source)
+    assert "lacks receipted batch" in exc.value.message and "saic:2" in exc.value.message
+    with pytest.raises(ProofUnavailable):
+        build_evidence(w.client, w.case_id, [], source)

@@ -30,7 +30,7 @@ from carchain.sdk.record_proofs import build_block_section
 from tests.dataplane import World, anchored_edr
 
 
-def is_anchor(env: Envelope) -> bool:
+def is_anchor(env: Envelope, height: int) -> bool:
     return env.type == "anchor.submit"
 
 

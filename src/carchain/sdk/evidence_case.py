@@ -79,8 +79,9 @@ def compute_item_key(prefix: str, case_id: int, n: int) -> bytes:
     return compute_key(prefix, case_id, n)
 
 
-def get_case_tx_id(env: Envelope, case: cr.Case) -> bool:
-    """Return whether transaction ``env`` is one of ``case``'s (the open: by its fields)."""
+def is_case_tx(env: Envelope, height: int, case: cr.Case) -> bool:
+    """Return whether transaction ``env`` of block ``height`` is one of ``case``'s (the
+    open: by its fields and height, as another case may have been opened alike)."""
     body_type = TX_BODIES.get(env.type)
     if body_type is None:
         return False
@@ -89,7 +90,7 @@ def get_case_tx_id(env: Envelope, case: cr.Case) -> bool:
     except CarchainError:
         return False
     if isinstance(body, cr.OpenCase):
-        return is_open_of(body, case)
+        return height == case.opened_height and is_open_of(body, case)
     return bool(getattr(body, "case_id", None) == case.case_id)
 
 

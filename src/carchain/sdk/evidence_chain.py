@@ -72,10 +72,11 @@ class ProvenTx:
 
 
 def compute_tx_entries(
-    block: dict[str, Any], is_wanted: Callable[[Envelope], bool]
+    block: dict[str, Any], is_wanted: Callable[[Envelope, int], bool]
 ) -> list[dict[str, Any]]:
     """Return the bundle entries of the API block's transactions that ``is_wanted``
-    keeps (successful ones only), each with its proof under the block's tx root."""
+    (envelope, height) keeps, successful ones only, each with its proof under the
+    block's tx root."""
     txs = [base64.b64decode(t) for t in block["txs"]]
     _, proofs = compute_proofs([hashlib.sha256(t).digest() for t in txs])
     out = []
@@ -86,8 +87,8 @@ def compute_tx_entries(
             env = decode_envelope(raw)
         except CarchainError:
             continue
-        if is_wanted(env):
-            h = int(block["height"])
+        h = int(block["height"])
+        if is_wanted(env, h):
             entry = {"height": h, "index": i, "hash": hashlib.sha256(raw).hexdigest()}
             out.append(entry | {"tx": raw.hex(), "proof": proofs[i].to_dict()})
     return out
@@ -103,7 +104,7 @@ def build_header_chain(
 
 
 def build_case_txs(
-    client: Client, first: int, last: int, is_wanted: Callable[[Envelope], bool]
+    client: Client, first: int, last: int, is_wanted: Callable[[Envelope, int], bool]
 ) -> list[dict[str, Any]]:
     """Return the entries of every successful transaction ``is_wanted`` keeps in blocks
     ``first .. last``, in chain order."""

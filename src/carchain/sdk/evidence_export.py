@@ -22,9 +22,10 @@ import msgspec
 
 from carchain.core.case_records import STORE as CASES_STORE
 from carchain.core.case_records import ShareRelease
+from carchain.core.escrow_releases import CaseReceiptRecord
 from carchain.data.batches import BatchHeader, decode_signed_header
 from carchain.data.projections import Projection
-from carchain.errors import CarchainError, InvalidProof, MalformedBundle
+from carchain.errors import CarchainError, InvalidProof, MalformedBundle, ProofUnavailable
 from carchain.sdk.bundle_block import COMETBFT
 from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.client import Client
@@ -33,7 +34,7 @@ from carchain.sdk.evidence_case import (
     build_member_proofs,
     compute_case_key,
     compute_case_members,
-    get_case_tx_id,
+    is_case_tx,
 )
 from carchain.sdk.evidence_chain import build_case_txs, build_header_chain
 from carchain.sdk.evidence_manifest import MANIFEST, compute_manifest, encode_json, write_private
@@ -125,11 +126,12 @@ def build_evidence(
         raise CarchainError("an evidence bundle on a network needs the CometBFT RPC URL (--rpc)")
     state_h, proof_h = get_proof_heights(client, case_id)
     state, case = build_case_state(client, case_id, state_h)
+    validate_complete(state, segments)
     files: dict[str, bytes] = {}
     releases = [_release(d) for d in state["releases"]]
     state["members"] = build_member_proofs(client, compute_case_members(case, releases), state_h)
     files["case/state.json"] = encode_json(state)
-    txs = build_case_txs(client, case.opened_height, state_h, lambda e: get_case_tx_id(e, case))
+    txs = build_case_txs(client, case.opened_height, state_h, lambda e, h: is_case_tx(e, h, case))
     files["chain/txs.json"] = encode_json({"txs": txs})
     top = build_block_section(client, proof_h, rpc_url)
     files["chain/block.json"] = encode_json(top)
@@ -142,6 +144,27 @@ def build_evidence(
     head |= {"state_height": state_h, "block_height": proof_h, "block_hash": top["hash"]}
     files[MANIFEST] = compute_manifest(head, files)
     return files
+
+
+def validate_complete(state: dict[str, Any], segments: list[DataSegment]) -> None:
+    """Raise ``ProofUnavailable`` unless the data directory holds exactly the batches the
+    officer receipted on chain (a bundle without them would not verify)."""
+    receipted = set()
+    for doc in state["receipts"]:
+        r = msgspec.msgpack.decode(bytes.fromhex(doc["value"]), type=CaseReceiptRecord)
+        receipted |= {(r.vehicle_id, i.header_hash) for i in r.items}
+    held = {(s.vehicle_id, s.header_hash) for s in segments}
+    for what, odd in (
+        ("lacks receipted", receipted - held),
+        ("holds unreceipted", held - receipted),
+    ):
+        if odd:
+            vehicle, hh = sorted(odd)[0]
+            raise ProofUnavailable(
+                f"the data directory {what} batch {hh.hex()[:16]}… of {vehicle}: the bundle "
+                "must hold exactly the batches the officer receipted (run case fetch again)",
+                field="items",
+            )
 
 
 def _release(doc: dict[str, Any]) -> ShareRelease:

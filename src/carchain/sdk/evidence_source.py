@@ -72,6 +72,7 @@ class OfficerSource:
         gw = self.get_gateway(segment.vehicle_id)
 
         def get_envelope() -> CategoryKeyEnvelope:
+            """Return the key's envelope, checked to be the one the header names."""
             raw = gw.case_key_envelope(self.case_id, ref)
             return validate_envelope_for(
                 raw, ref, header.vehicle_id, header.epoch, segment.category
