@@ -16,6 +16,7 @@ in force from ``EPOCH``. ``authorized_case`` opens (police) and authorises
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import msgspec
 import pytest
@@ -67,6 +68,7 @@ CASE_CATEGORIES = ["crash_pulse", "location"]
 SAIC_CARS = ["saic:1", "saic:2"]
 ALL_CARS = ["geely:1", "saic:1", "saic:2"]
 OFFICER = "officer"
+_BOX_COUNTER = itertools.count()
 
 
 @pytest.fixture
@@ -219,8 +221,9 @@ def item(
     label: str = "",
 ) -> ShareItem:
     """Return a share item (default: caam's seat 2, saic:1, first epoch, crash pulse)
-    whose box is made from ``label`` (default: from the share's coordinates)."""
-    made = label or f"{vehicle_id}/{epoch}/{category}/{index}"
+    whose box is made from ``label``; without one, a box never made before (as a
+    custodian's HPKE reseal: the chain refuses a box it has seen)."""
+    made = label or f"{vehicle_id}/{epoch}/{category}/{index}/{next(_BOX_COUNTER)}"
     return ShareItem(vehicle_id, epoch, category, index, box(made))
 
 

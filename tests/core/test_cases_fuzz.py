@@ -185,7 +185,7 @@ def _whole_case(chain: Chain) -> list[bytes]:
         items = [item(v, EPOCH + d, c, index, f"{v}{d}{c}{index}") for v in ("saic:1", "saic:2")
                  for d in (0, 1) for c in ("crash_pulse", "location")]  # fmt: skip
         chain.send(who, release_body(case_id, *items))
-    chain.reject("audit", release_body(case_id, item(epoch=EPOCH + 9, index=3)))
+    chain.reject("audit", release_body(case_id, item(epoch=EPOCH + 9, index=3, label="out")))
     refs = [ReceiptItemRef(digest("b0"), 7, digest("r0"))]
     chain.send(OFFICER, CaseReceipt(case_id, "saic:1", refs))
     chain.send("court2", ExtendNotice(case_id, 90 * 86_400_000))

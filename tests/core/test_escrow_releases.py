@@ -158,13 +158,14 @@ def test_share_marker_is_per_case_and_a_box_is_never_replayed(at_quorum: CoreCha
     """The same key's share may go to a second case, in a box sealed for that case
     (``data.escrow_shares``); the box released in the first case is refused there."""
     chain = at_quorum
-    chain.send("caam", release_body(1, item()))
+    first = item()
+    chain.send("caam", release_body(1, first))
     second = authorized_case(chain)
     assert chain.reject("caam", release_body(second, item(label="case2"))) == "quorum_not_reached"
     approve(chain, second, "court", "caam", "saic")
-    assert chain.reject("caam", release_body(second, item())) == "share_box_replayed"
+    assert chain.reject("caam", release_body(second, first)) == "share_box_replayed"
     # Nor may another seat, vehicle or epoch carry a box seen before.
-    copied = ShareItem("saic:2", EPOCH, "crash_pulse", 2, item().box)
+    copied = ShareItem("saic:2", EPOCH, "crash_pulse", 2, first.box)
     assert chain.reject("caam", release_body(second, copied)) == "share_box_replayed"
     chain.send("caam", release_body(second, item(label="case2")))
     assert get_case(chain, 1).released_keys == get_case(chain, second).released_keys == 1
