@@ -80,6 +80,10 @@ def test_oem_sealed_cases_and_release_audit(cli: NodeChain, tmp_path: Path) -> N
     assert get_case(cli, case_id).case_ref.hex() not in out  # type: ignore[arg-type]
     out = run(tmp_path, "oem", "verify-releases", "--oem", "saic").output
     assert "verified 1 releases" in out
+    by_key = run(tmp_path, "oem", "sealed-cases", "--key", "saic").output
+    assert "saic:1" in by_key and "rtsl_accident" in by_key
+    assert "verified 1 releases" in run(tmp_path, "oem", "verify-releases", "-k", "saic").output
+    assert "verified 0 releases" in run(tmp_path, "oem", "verify-releases", "-k", "geely").output
 
 
 def test_oem_statement_and_offline_verify(cli: NodeChain, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from carchain.core.case_records import DAY_MS, CaseScope
 from carchain.core.cases import get_case
 from carchain.data.batches import compute_header_hash, decode_submitted
 from carchain.errors import CarchainError, DecryptionFailed, Unauthorized
+from carchain.sdk import cases
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.cases import CaseClient
 from carchain.sdk.chainview import ChainView
@@ -140,3 +141,33 @@ def test_invalid_the_officer_gets_nothing_outside_the_scope(
     shares = collect_shares(ChainView(world.client), get_case(ChainView(world.client), case_id),
                             officer, get_committee_getter(ChainView(world.client)))  # fmt: skip
     assert {k[0] for k in shares} == set(IN_SCOPE) and {k[2] for k in shares} == {"location"}
+
+
+def test_invalid_two_releases_of_k_three_decrypt_nothing(
+    world: CaseWorld, uploaded: dict[str, list[bytes]]
+) -> None:
+    """Quorum by court, caam and saic: the running services of court and caam release,
+    audit's does not (it did not approve) and saic runs none: two shares per key, so the
+    officer combines nothing and decrypts nothing."""
+    start, end = window()
+    scope = CaseScope(["saic:1"], ["location"], start, end)
+    case_id = world.open_case(scope)
+    world.authorize(case_id, scope)
+    world.approve(case_id, "court", "caam", "saic")
+    if not world.runners:  # run alone: start the three services of the first test
+        for m in ("court", "caam", "audit"):
+            world.start_custodian(m)
+    view = ChainView(world.client)
+    wait_for(lambda: get_case(view, case_id).released_keys >= 2 * 2, 60, "two custodians")
+    audit = next(r for r in world.runners if r.service and r.service.member_id == "audit")
+    assert audit.service is not None
+    wait_for(lambda: audit.service.journal.get_task_optional(case_id) is not None, 30, "audit")
+    officer = make_key("officer")
+    assert world.gateway is not None
+    with CaseGatewayClient(world.gateway.url, signer=officer) as gw:
+        fetch = fetch_case_data(lambda oem: gw, world.client, case_id, officer)
+    assert fetch.segments == []
+    assert sorted(fetch.missing_keys) == sorted(
+        {("saic:1", e, "location") for e in (start // DAY_MS, start // DAY_MS + 1)}
+    )
+    assert {r.custodian for r in cases.get_releases(view, case_id)} == {"court", "caam"}

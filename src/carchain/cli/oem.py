@@ -30,6 +30,7 @@ from carchain.cli.common import (
     KeyringOpt,
     NodeOpt,
     console,
+    key_path,
     make_text,
     unlock,
 )
@@ -42,13 +43,31 @@ from carchain.cli.verify import (
     get_block_trust,
     load_json,
 )
+from carchain.core.members import get_member_by_key
 from carchain.errors import InvalidBody
+from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
+from carchain.sdk.keystore import load_public_key
 from carchain.sdk.oem_releases import verify_oem_releases
 from carchain.sdk.oem_statement import VerifiedStatement, build_oem_statement, verify_oem_statement
 
 app = CarchainTyper(help="An OEM's view of lawful access to its vehicles.", no_args_is_help=True)
 
-OemOpt = Annotated[str, typer.Option("--oem", help="The OEM's member id.")]
+OemOpt = Annotated[str, typer.Option("--oem", help="The OEM's member id (or give --key).")]
+OemKeyOpt = Annotated[
+    str | None, typer.Option("--key", "-k", help="The OEM's key name: its member id is looked up.")
+]
+
+
+def resolve_oem(c: Client, oem: str, key: str | None, keyring: Path) -> str:
+    """Return ``oem``, or the member id of the key named ``key`` (its public key only)."""
+    if oem:
+        return oem
+    if key is None:
+        raise typer.BadParameter("give --oem or --key")
+    public_key = load_public_key(key_path(keyring, key))
+    member = get_member_by_key(ChainView(c), public_key)
+    return str(member.member_id)
 
 
 def parse_time_ms(value: str) -> int:
@@ -65,11 +84,17 @@ def parse_time_ms(value: str) -> int:
 
 
 @app.command("sealed-cases")
-def sealed_cases(oem: OemOpt, node: NodeOpt = DEFAULT_NODE) -> None:
+def sealed_cases(
+    oem: OemOpt = "",
+    key: OemKeyOpt = None,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
     """List the cases touching the OEM's vehicles: basis, authority, court, dates,
     categories, shares released; never the case reference."""
     entries = []
     with common.client(node) as c:
+        oem = resolve_oem(c, oem, key, keyring)
         page = c.sealed_cases(oem)
         entries += page["entries"]
         while page.get("next_start") is not None:
@@ -101,9 +126,15 @@ def sealed_cases(oem: OemOpt, node: NodeOpt = DEFAULT_NODE) -> None:
 
 
 @app.command("verify-releases")
-def verify_releases(oem: OemOpt, node: NodeOpt = DEFAULT_NODE) -> None:
+def verify_releases(
+    oem: OemOpt = "",
+    key: OemKeyOpt = None,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
     """Re-check every share release about the OEM's vehicles from proven state."""
     with common.client(node) as c:
+        oem = resolve_oem(c, oem, key, keyring)
         audit = verify_oem_releases(c, oem)
     table = Table("case", "release", "custodian", "court", "approvals", f"{oem} shares")
     for r in audit.releases:

@@ -122,7 +122,8 @@ def process_due_notices(view: KVView, ctx: BlockContext) -> None:
     while day <= today and visited < MAX_DAYS_PER_BLOCK and budget > 0:
         visited += 1
         budget = _process_bucket(view, ctx, day, budget)
-        if budget == 0 or day == today or get_bucket(view, day):
+        # A past day's entries are all due: a bucket left non-empty means no budget.
+        if budget == 0 or day == today:
             break
         day += 1
     if day != _get_cursor(view):

@@ -86,8 +86,18 @@ def compute_chain_facts(view: KVView, case_id: int) -> ChainFacts:
             active[member_id] = m is not None and m.status == MemberStatus.ACTIVE
         return active[member_id]
 
+    released: set[tuple[str, int, str, int]] | None = None
+
     def is_released(vehicle_id: str, epoch: int, category: str, index: int) -> bool:
-        return cases.is_share_released(view, case_id, vehicle_id, epoch, category, index)
+        # The case's releases name every share released (one read per release, not per key).
+        nonlocal released
+        if released is None:
+            released = {
+                (i.vehicle_id, i.epoch, i.category, i.index)
+                for r in cases.get_releases(view, case_id)
+                for i in r.items
+            }
+        return (vehicle_id, epoch, category, index) in released
 
     return ChainFacts(committee_for_epoch, oem_of, is_active, is_released)
 

@@ -318,6 +318,19 @@ class ShareAlreadyReleased(StateError):
     index: int | None
 
 
+class ShareBoxReplayed(StateError):
+    """This exact share box was already posted (in ``case_id``): a box is sealed for one
+    case and one officer, never posted twice."""
+
+    code = "share_box_replayed"
+    abci_code = 184
+    http_status = 409
+    case_id: int | None
+    vehicle_id: str | None
+    epoch: int | None
+    index: int | None
+
+
 class CaseReleaseOutOfScope(StateError):
     """A share names a vehicle, epoch or category outside the authorised scope."""
 
@@ -358,19 +371,6 @@ class CaseAlreadyReported(StateError):
     abci_code = 183
     http_status = 409
     case_id: int | None
-
-
-class ShareBoxReplayed(StateError):
-    """This exact share box was already posted (in ``case_id``): a box is sealed for one
-    case and one officer, never posted twice."""
-
-    code = "share_box_replayed"
-    abci_code = 184
-    http_status = 409
-    case_id: int | None
-    vehicle_id: str | None
-    epoch: int | None
-    index: int | None
 
 
 # --- lawful-access views (issue 10: sdk/oem_statement.py) -------------------------------

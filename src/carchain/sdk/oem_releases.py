@@ -78,7 +78,6 @@ def check_release(view: ProvenView, oem: str, pointer: ReleasePointer) -> Checke
     approvers = compute_approvers_at(case, release.time_ms)
     reads = escrow_releases.ReleaseReads(view)
     shares = 0
-    reads = escrow_releases.ReleaseReads(view)
     for item in release.items:
         item_oem = case_index.compute_oem(item.vehicle_id)
         try:

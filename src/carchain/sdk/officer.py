@@ -36,7 +36,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.data.batches import compute_batch_segment_key, get_segment, open_segment
 from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import combine_category_key, open_officer_share
-from carchain.errors import InvalidState, Unauthorized
+from carchain.errors import InvalidProof, InvalidState, Unauthorized
 from carchain.sdk import cases
 from carchain.sdk.account import Account, get_chain_id
 from carchain.sdk.case_gateway import CaseGatewayClient
@@ -137,12 +137,29 @@ class KeyRing:
         return self.keys[key]
 
 
+def parse_header_hash(doc: dict[str, Any]) -> bytes:
+    """Return the header hash a gateway listing names; ``InvalidProof`` if it names none."""
+    try:
+        raw = bytes.fromhex(str(doc["header_hash"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidProof("the gateway listed a batch without a usable header hash") from exc
+    if len(raw) != 32:
+        raise InvalidProof("the gateway listed a batch without a usable header hash")
+    return raw
+
+
+def get_status_height(client: Client) -> int:
+    """Return the latest height the node names (0 if it names none)."""
+    value = client.status().get("height")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def open_batch_segments_of_case(
     client: Client, gw: CaseGatewayClient, fetch: CaseFetch, ring: KeyRing, doc: dict[str, Any]
 ) -> None:
     """Verify one listed batch against the chain and open its scoped segments into ``fetch``."""
     case, scope = fetch.case, fetch.scope
-    header_hash = bytes.fromhex(str(doc["header_hash"]))
+    header_hash = parse_header_hash(doc)
     proof = gw.case_batch_proof(case.case_id, header_hash)
     signed = verify_batch_anchored(client, proof, header_hash, fetch.chain_id)
     h = signed.header
@@ -187,15 +204,13 @@ def fetch_case_data(
     scope = validate_officer(case, officer_key)
     committee_of = get_committee_getter(view)
     ring = KeyRing(collect_shares(view, case, officer_key, committee_of), committee_of)
-    height = int(client.status().get("height", 0))
-    fetch = CaseFetch(case, scope, get_chain_id(client), height)
+    fetch = CaseFetch(case, scope, get_chain_id(client), get_status_height(client))
     for vehicle_id in scope.vehicles:
         gw = gateways(get_vehicle(view, vehicle_id).oem)
         for doc in gw.case_batches(
             case_id, vehicle_id, scope.data_from_ms, scope.data_until_ms - 1
         ):
-            if isinstance(doc.get("header_hash"), str):
-                open_batch_segments_of_case(client, gw, fetch, ring, doc)
+            open_batch_segments_of_case(client, gw, fetch, ring, doc)
     return fetch
 
 
