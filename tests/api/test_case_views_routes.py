@@ -90,3 +90,12 @@ def test_openapi_documents_the_views(node_chain: NodeChain) -> None:
     assert "case_ref" in case_schema["properties"]
     sealed = doc["components"]["schemas"]["SealedCaseEntry"]
     assert "case_ref" not in sealed["properties"]
+
+
+def test_holds_route_hides_a_sealed_case_hold_until_notice(node_chain: NodeChain) -> None:
+    sealed = run_case(node_chain, notice_delay_ms=60 * DAY_MS)
+    holds = node_chain.get("/vehicles/saic:1/holds")["holds"]
+    assert all(h["case_id"] != sealed for h in holds)
+    noticed = run_case(node_chain, notice_delay_ms=0)
+    holds = node_chain.get("/vehicles/saic:1/holds")["holds"]
+    assert [h["case_id"] for h in holds] == [noticed]

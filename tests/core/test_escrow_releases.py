@@ -221,3 +221,13 @@ def test_invalid_receipt_by_anyone_but_the_officer(at_quorum: CoreChain) -> None
     for other in ("police", "caam", "court2", "owner-a"):
         assert chain.reject(other, receipt(1, "saic:1", 0)) == "not_case_party"
     assert chain.reject(OFFICER, receipt(7, "saic:1", 0)) == "not_found"
+
+
+def test_share_box_size_is_an_hpke_box_of_a_share() -> None:
+    """The core's box size (it may not import crypto.sealing) is what sealing makes."""
+    from carchain.core.escrow_releases import SHARE_BOX_SIZE
+    from carchain.crypto.sealing import ENC_SIZE, seal_to
+    from carchain.crypto.signing import SigningKey
+
+    box = seal_to(SigningKey.generate().public_key, bytes(32), b"info")
+    assert SHARE_BOX_SIZE == ENC_SIZE + 32 + 16 == len(box)

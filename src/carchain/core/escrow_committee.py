@@ -33,7 +33,7 @@ from carchain.core.effects import Effects
 from carchain.core.members import Role
 from carchain.core.state import KVView, compute_key, get_record, get_record_optional, put_record
 from carchain.core.types import BlockContext
-from carchain.crypto.sealing import compute_x25519_public_key
+from carchain.crypto.signing import compute_x25519_public_key
 from carchain.errors import (
     CategoryNotEscrowed,
     InvalidBody,

@@ -21,19 +21,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from carchain.crypto.signing import SigningKey
+from carchain.crypto.signing import SigningKey, compute_x25519_public_key
 from carchain.errors import DecryptionFailed
 
 ENC_SIZE = 32
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-
-
-def compute_x25519_public_key(ed25519_public_key: bytes) -> bytes:
-    """Return the X25519 public key that corresponds to an Ed25519 public key."""
-    try:
-        return bytes(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ed25519_public_key))
-    except (nacl.exceptions.RuntimeError, nacl.exceptions.ValueError, ValueError) as exc:
-        raise ValueError("not a valid Ed25519 public key") from exc
 
 
 def compute_x25519_private_key(key: SigningKey) -> X25519PrivateKey:

@@ -66,3 +66,11 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> Non
         nacl.bindings.crypto_sign_open(signature + message, public_key)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
         raise InvalidSignature("signature does not verify") from exc
+
+
+def compute_x25519_public_key(ed25519_public_key: bytes) -> bytes:
+    """Return the X25519 public key that corresponds to an Ed25519 public key."""
+    try:
+        return bytes(nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(ed25519_public_key))
+    except (nacl.exceptions.RuntimeError, nacl.exceptions.ValueError, ValueError) as exc:
+        raise ValueError("not a valid Ed25519 public key") from exc

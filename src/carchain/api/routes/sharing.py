@@ -17,7 +17,16 @@ from carchain.api.encoding import to_object_json
 from carchain.api.record_models import compute_record_model
 from carchain.api.schemas import compute_error_responses
 from carchain.api.view import BackendView
-from carchain.core import access, access_releases, consents, erasure, holds, members, vehicles
+from carchain.core import (
+    access,
+    access_releases,
+    cases,
+    consents,
+    erasure,
+    holds,
+    members,
+    vehicles,
+)
 from carchain.core.access import AccessRequest
 from carchain.core.access_log import compute_page_seqs
 from carchain.core.access_releases import AccessReceipt, AccessRelease
@@ -192,11 +201,22 @@ def list_overdue_erasures(
 
 @router.get("/vehicles/{vehicle_id}/holds", response_model=HoldList, responses=_ERRORS)
 def list_holds(vehicle_id: str, backend: Backend) -> dict[str, Any]:
-    """Return the legal holds in force over the vehicle (case by hash only)."""
+    """Return the legal holds in force over the vehicle (case by hash only).
+
+    A sealed case's hold is listed only once the case's notice is due, like the rest
+    of the case (docs/lawful-access.md).
+    """
     view = BackendView(backend)
     vehicles.get_vehicle(view, vehicle_id)
-    items = [to_object_json(h) for h in holds.get_holds_in_force(view, vehicle_id)]
-    return {"vehicle_id": vehicle_id, "holds": items}
+    shown = [h for h in holds.get_holds_in_force(view, vehicle_id) if _is_shown(view, h)]
+    return {"vehicle_id": vehicle_id, "holds": [to_object_json(h) for h in shown]}
+
+
+def _is_shown(view: BackendView, hold: LegalHold) -> bool:
+    if not hold.case_id:
+        return True
+    case = cases.get_case_optional(view, hold.case_id)
+    return case is not None and case.noticed
 
 
 def register(app: FastAPI) -> None:
