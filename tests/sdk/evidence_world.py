@@ -113,7 +113,7 @@ class CaseWorld:
     tmp: Path
 
 
-class TestSource:
+class WorldSource:
     """The exporter's source: the OEM gateway's batch proofs, the owner's segment keys."""
 
     def __init__(self, gclient: GatewayClient, keys: dict[tuple[str, bytes, str], bytes]):
@@ -288,7 +288,7 @@ def build_world(
             for s in fetch.segments}  # fmt: skip
     read_id, segments = read_data_dir(data)
     assert read_id == case_id
-    files = build_evidence(client, case_id, segments, TestSource(gclient, keys))
+    files = build_evidence(client, case_id, segments, WorldSource(gclient, keys))
     bundle = tmp / "bundle"
     write_evidence(bundle, files)
     header = json.loads(files["chain/block.json"])

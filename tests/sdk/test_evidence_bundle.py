@@ -20,7 +20,7 @@ from carchain.sdk.evidence_manifest import MANIFEST, compute_manifest, encode_js
 from carchain.sdk.evidence_records import build_segment_proof, compute_record_doc
 from carchain.sdk.evidence_verify import verify_evidence
 from tests.conftest import seeded_key
-from tests.sdk.evidence_world import CaseWorld, TestSource, case_world
+from tests.sdk.evidence_world import CaseWorld, WorldSource, case_world
 
 __all__ = ["case_world"]
 
@@ -411,7 +411,7 @@ def test_export_refuses_an_incomplete_data_directory(case_world: CaseWorld) -> N
     """The officer's data directory must hold every batch it receipted, nothing else."""
     w = case_world
     _, segments = read_data_dir(w.data)
-    source = TestSource(w.gclient, w.keys)
+    source = WorldSource(w.gclient, w.keys)
     without = [s for s in segments if s.vehicle_id != "saic:2"]
     with pytest.raises(ProofUnavailable) as exc:
         build_evidence(w.client, w.case_id, without, source)
