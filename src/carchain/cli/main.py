@@ -16,6 +16,7 @@ from carchain.cli import (
     member,
     network,
     node,
+    v2x,
     vehicle,
     verify,
 )
@@ -37,6 +38,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
+app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
