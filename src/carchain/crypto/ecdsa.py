@@ -11,7 +11,9 @@ the digest, never the message (``Prehashed``). Verification raises; it never ret
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature as _CryptographyInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,18 +38,19 @@ class Profile:
     """A V2X crypto profile: the curve, hash and the names 1609.2 gives them."""
 
     name: str
-    hash_name: str
+    hash_function: Callable[[bytes], Any]  # a hashlib constructor
     signature_choice: str  # the Signature CHOICE alternative in 1609.2
     key_choice: str  # the PublicVerificationKey CHOICE alternative
 
     def compute_hash(self, data: bytes) -> bytes:
         """Return the profile's 32-byte hash of ``data`` (SHA-256 for the NIST profile)."""
-        return hashlib.new(self.hash_name, data).digest()
+        digest: bytes = self.hash_function(data).digest()
+        return digest
 
 
 NIST_P256 = Profile(
     name="nist-p256-sha256",
-    hash_name="sha256",
+    hash_function=hashlib.sha256,
     signature_choice="ecdsaNistP256Signature",
     key_choice="ecdsaNistP256",
 )

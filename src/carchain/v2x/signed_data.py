@@ -20,7 +20,7 @@ Parsing has two paths that give the same ``SignedMessage``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from carchain.crypto.ecdsa import NIST_P256, P256SigningKey, Profile
@@ -32,6 +32,7 @@ from carchain.v2x.certificates import (
     compute_signing_digest,
 )
 from carchain.v2x.its_time import ITS_EPOCH_UNIX_S, compute_time64, compute_unix_ms
+from carchain.v2x.tbs_layout import LAYOUTS
 
 PROTOCOL_VERSION = 3
 SIGNER_DIGEST = "digest"
@@ -121,12 +122,17 @@ class _Template:
 
     fixed: bytes
     variable: frozenset[int]  # offsets whose byte is data (digest, r, s), not structure
+    structure: tuple[tuple[int, int], ...] = field(init=False)  # (offset, byte) to match
+
+    def __post_init__(self) -> None:
+        pairs = tuple((i, b) for i, b in enumerate(self.fixed) if i not in self.variable)
+        object.__setattr__(self, "structure", pairs)
 
     def is_match(self, data: bytes) -> bool:
         """Return whether ``data`` has the template's length and every fixed byte."""
         if len(data) != len(self.fixed):
             return False
-        return all(data[i] == b for i, b in enumerate(self.fixed) if i not in self.variable)
+        return all(data[i] == b for i, b in self.structure)
 
 
 def _compute_templates(r_form: str) -> tuple[bytes, _Template, _Template]:
@@ -193,11 +199,31 @@ def _decode_fast(raw: bytes) -> SignedMessage | None:
     signature = raw[-_SIGNATURE_SIZE:]
     if not any(template.is_match(signature) for template in _SIGNATURES):
         return None
-    tbs_value, used = codec.decode_leading(
-        "tobesigneddata", codec.TO_BE_SIGNED_DATA, raw[start:-_SIGNATURE_SIZE]
-    )
+    body_end = len(raw) - _SIGNATURE_SIZE
+    digest_size = len(_DIGEST_SIGNER.fixed)
+    is_digest = _DIGEST_SIGNER.is_match(raw[body_end - digest_size : body_end])
+    hit = LAYOUTS.find(raw, start, body_end - digest_size - start if is_digest else None)
+    if hit is not None and start + hit[0].size < body_end:
+        layout, payload, time = hit
+        tbs_value: dict[str, Any] = _learned_value(payload, layout.psid, time)
+        used = layout.size
+    else:
+        tbs_value, used = codec.decode_leading(
+            "tobesigneddata", codec.TO_BE_SIGNED_DATA, raw[start:body_end]
+        )
+        LAYOUTS.learn(raw[start : start + used], tbs_value)
     tbs = raw[start : start + used]
-    return _build_message(raw, tbs, tbs_value, raw[start + used : -_SIGNATURE_SIZE], signature)
+    return _build_message(raw, tbs, tbs_value, raw[start + used : body_end], signature)
+
+
+def _learned_value(payload: bytes, psid: int, time: int) -> dict[str, Any]:
+    """The value pycrate would decode for a ``tbsData`` of a learned layout."""
+    return {
+        "payload": {
+            "data": {"protocolVersion": PROTOCOL_VERSION, "content": ("unsecuredData", payload)}
+        },
+        "headerInfo": {"psid": psid, "generationTime": time},
+    }
 
 
 def _decode_full(raw: bytes) -> SignedMessage:
