@@ -230,3 +230,19 @@ def test_invalid_trailing_garbage(pki: Pki) -> None:
 def test_invalid_unsigned_message(pki: Pki) -> None:
     raw = codec.encode_ieee1609dot2_data({"protocolVersion": 3, "content": ("unsecuredData", CAM)})
     assert reject(make_receiver(pki), raw) == RejectReason.MALFORMED
+
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_invalid_replay_with_the_other_signer_form_or_a_malleated_signature(pki: Pki) -> None:
+    receiver = make_receiver(pki)
+    receiver.verify(sign(pki, "certificate"))
+    same_content = sign(pki, "digest")  # same tbsData (payload, PSID, time), other signer form
+    assert reject(receiver, same_content) == RejectReason.REPLAY
+    other = make_receiver(pki)
+    raw = sign(pki, "certificate", NOW_MS - 5)
+    other.verify(raw)
+    s = int.from_bytes(raw[-32:], "big")
+    twin = raw[:-32] + (P256_ORDER - s).to_bytes(32, "big")  # (r, n - s) verifies too
+    assert reject(other, twin) == RejectReason.REPLAY

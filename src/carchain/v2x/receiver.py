@@ -145,13 +145,15 @@ class Receiver:
         """Verify ``raw`` as of ``now_ms``; return the message or raise ``V2xRejected``."""
         message = self._parse(raw)
         generation_ms, payload = self._validate_header(message, now_ms)
-        seen_key = NIST_P256.compute_hash(message.raw)
-        if seen_key in self._seen:
+        # the replay key is Hash(tbsData): the same content is a replay whatever the signer
+        # form, and ECDSA's (r, n - s) twin of a signature cannot make it new
+        hash_tbs = NIST_P256.compute_hash(message.tbs)
+        if hash_tbs in self._seen:
             raise _reject(RejectReason.REPLAY, "the same message was already received")
         signer = self._get_signer(message)
         self._validate_signer(signer.certificate, message.psid, generation_ms)
-        self._validate_signature(message, signer)
-        self._remember(seen_key, generation_ms, now_ms)
+        self._validate_signature(message, hash_tbs, signer)
+        self._remember(hash_tbs, generation_ms, now_ms)
         return VerifiedMessage(
             message.raw,
             message.psid,
@@ -293,8 +295,9 @@ class Receiver:
                 RejectReason.REVOKED_LINKAGE, "the vehicle is revoked", certificate.hashed_id8
             )
 
-    def _validate_signature(self, message: SignedMessage, signer: CachedSigner) -> None:
-        hash_tbs = NIST_P256.compute_hash(message.tbs)
+    def _validate_signature(
+        self, message: SignedMessage, hash_tbs: bytes, signer: CachedSigner
+    ) -> None:
         digest = NIST_P256.compute_hash(hash_tbs + signer.certificate_hash)
         try:
             verify_p256_with_key(signer.public_key, digest, message.r, message.s)
