@@ -20,6 +20,7 @@ from carchain.v2x.receiver import Receiver, RejectReason
 from carchain.v2x.signed_data import build_signed_data
 from carchain.v2x.trust import LinkageValueSet, StaticTrustStore, compute_ca_record
 from tests.v2x.conftest import LINKAGE, NOW_MS, START_S, Pki, make_pki
+from tests.v2x.test_certificates import _uncompressed_variant
 
 CAM = codec.encode_cam(build_cam_value(4242, NOW_MS))
 
@@ -246,3 +247,16 @@ def test_invalid_replay_with_the_other_signer_form_or_a_malleated_signature(pki:
     s = int.from_bytes(raw[-32:], "big")
     twin = raw[:-32] + (P256_ORDER - s).to_bytes(32, "big")  # (r, n - s) verifies too
     assert reject(other, twin) == RejectReason.REPLAY
+
+
+def test_signer_certificate_sent_non_canonical_is_canonicalised_before_hashing(pki: Pki) -> None:
+    """A sender's stack may send its certificate with an uncompressed key: 1609.2 hashes the
+    canonical form, for the message signature and the HashedId8 a later digest names."""
+    variant = _uncompressed_variant(pki.cert)
+    raw = sign(pki, "certificate")
+    sent = raw.replace(pki.cert, variant)
+    assert sent != raw and variant in sent
+    receiver = make_receiver(pki)
+    message = receiver.verify(sent)
+    assert message.certificate.raw == pki.cert
+    receiver.verify(sign(pki, "digest", NOW_MS - 3))  # the digest of the canonical form
