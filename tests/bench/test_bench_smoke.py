@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ("bench_ledger.py", ["--txs", "200", "--repeat", "1"], "tx/s"),
         ("bench_state_window.py", ["1", "--blocks", "20", "--updates", "5"], "window"),
         ("bench_case.py", ["--vehicles", "2", "--days", "2"], "shares/s"),
+        ("bench_v2x.py", ["--messages", "100", "--repeat", "1"], "msgs/s"),
     ],
 )
 def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:

@@ -22,6 +22,7 @@ from carchain.cli import (
     node,
     oem,
     transparency,
+    v2x,
     vehicle,
     verify,
 )
@@ -49,6 +50,7 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
 app.add_typer(transparency.app, name="transparency")
 app.add_typer(oem.app, name="oem")
+app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)
 
