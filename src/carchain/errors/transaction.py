@@ -185,3 +185,26 @@ class SensitiveReleaseNeedsOwner(Unauthorized):
     code = "sensitive_release_needs_owner"
     abci_code = 119
     http_status = 403
+
+
+# --- V2X SCMS (issue 11) ----------------------------------------------------------
+
+
+class InvalidV2xBody(TransactionError):
+    """A V2X body's content is not acceptable: ``field`` is off (size, range, shape)."""
+
+    code = "invalid_v2x_body"
+    abci_code = 230
+    http_status = 422
+    field: str | None
+    size: int | None
+    limit: int | None
+
+
+class InvalidTransfer(TransactionError):
+    """A car-to-car transfer or its receipt does not verify (``reason``)."""
+
+    code = "invalid_transfer"
+    abci_code = 231
+    http_status = 422
+    reason: str | None
