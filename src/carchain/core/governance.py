@@ -12,11 +12,13 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import liveness, members
+from carchain.core import liveness, members, v2x_ca, v2x_revocation
 from carchain.core.effects import Effects
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId, ValidatorUpdate
+from carchain.core.v2x_ca import RegisterPseudonymCa, RevokePseudonymCa
+from carchain.core.v2x_revocation import SetLinkageAuthorities
 from carchain.core.validation import validate_public_key
 from carchain.errors import CarchainError, InvalidBody, InvalidState, NotFound
 
@@ -87,6 +89,19 @@ class SetValidator(msgspec.Struct, frozen=True, tag="set_validator"):
 
 
 Action = (
+    AddMember
+    | SuspendMember
+    | ReinstateMember
+    | RemoveMember
+    | ChangeRoles
+    | RotateMemberKey
+    | SetValidator
+    | RegisterPseudonymCa
+    | RevokePseudonymCa
+    | SetLinkageAuthorities
+)
+# The V2X actions change no member: they execute through ``_process_v2x_action``.
+MemberAction = (
     AddMember
     | SuspendMember
     | ReinstateMember
@@ -203,7 +218,13 @@ def validate_params(params: GovernanceParams) -> None:
 
 def validate_action(view: KVView, action: Action) -> None:
     """Raise if the action cannot possibly execute in the current state."""
-    if isinstance(action, AddMember):
+    if isinstance(action, RegisterPseudonymCa):
+        v2x_ca.validate_register_ca(view, action)
+    elif isinstance(action, RevokePseudonymCa):
+        v2x_ca.validate_revoke_ca(view, action)
+    elif isinstance(action, SetLinkageAuthorities):
+        v2x_revocation.validate_set_linkage_authorities(view, action)
+    elif isinstance(action, AddMember):
         members.validate_new_member(
             view, action.member_id, action.name, action.roles, action.public_key
         )
@@ -235,6 +256,9 @@ def _validator_diff(before: Member | None, after: Member) -> list[ValidatorUpdat
 def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects) -> None:
     """Carry out an approved action; refuse one that would leave the chain without
     more than 2/3 of its voting power on validators that signed the last block."""
+    if isinstance(action, (RegisterPseudonymCa, RevokePseudonymCa, SetLinkageAuthorities)):
+        _process_v2x_action(view, ctx, action, fx)
+        return
     share = liveness.compute_power_share(view, ctx.signers) if ctx.signers else None
     before, after = _apply_action(view, ctx, action)
     if share is not None:
@@ -243,7 +267,26 @@ def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects)
     fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
 
 
-def _apply_action(view: KVView, ctx: BlockContext, action: Action) -> tuple[Member | None, Member]:
+def _process_v2x_action(
+    view: KVView,
+    ctx: BlockContext,
+    action: RegisterPseudonymCa | RevokePseudonymCa | SetLinkageAuthorities,
+    fx: Effects,
+) -> None:
+    if isinstance(action, RegisterPseudonymCa):
+        ca = v2x_ca.process_register_ca(view, ctx, action)
+        fx.emit("v2x_ca_registered", oem=ca.oem, hashed_id8=ca.hashed_id8.hex())
+    elif isinstance(action, RevokePseudonymCa):
+        ca = v2x_ca.process_revoke_ca(view, ctx, action)
+        fx.emit("v2x_ca_revoked", oem=ca.oem, hashed_id8=ca.hashed_id8.hex())
+    else:
+        las = v2x_revocation.process_set_linkage_authorities(view, ctx, action)
+        fx.emit("v2x_linkage_authorities_set", la1=las.la1, la2=las.la2)
+
+
+def _apply_action(
+    view: KVView, ctx: BlockContext, action: MemberAction
+) -> tuple[Member | None, Member]:
     before: Member | None = None
     if isinstance(action, AddMember):
         after = members.process_add_member(
@@ -286,6 +329,8 @@ def process_propose(
     """Record a proposal with the proposer's yes vote; execute it if that suffices."""
     proposer = members.validate_active_member(view, signer)
     validate_action(view, body.action)
+    if isinstance(body.action, RegisterPseudonymCa):
+        v2x_ca.validate_ca_proposer(proposer, body.action)
     params = get_params(view)
     raw_seq = view.get(STORE, b"seq")
     proposal_id = (0 if raw_seq is None else int.from_bytes(raw_seq, "big")) + 1
