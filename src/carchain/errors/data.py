@@ -139,3 +139,23 @@ class InvalidReleasePackage(DataPlaneError):
     abci_code = 151
     http_status = 400
     size: int | None
+
+
+class V2xDecodeError(DataPlaneError):
+    """V2X bytes (CAM, DENM, IEEE 1609.2 C-OER) are truncated, garbage or oversized."""
+
+    code = "v2x_decode_error"
+    abci_code = 238
+    http_status = 400
+    kind: str | None
+    size: int | None
+
+
+class V2xRejected(DataPlaneError):
+    """A V2X receiver refuses a signed message; ``reason`` says which check failed."""
+
+    code = "v2x_rejected"
+    abci_code = 239
+    http_status = 422
+    reason: str | None
+    hashed_id8: str | None
