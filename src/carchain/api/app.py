@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.api.routes import access_log, chain, registry, sharing, txs
+from carchain.api.routes import access_log, chain, registry, sharing, txs, v2x_scms
 from carchain.node.backend import NodeBackend
 
 
@@ -19,6 +19,6 @@ def create_app(backend: NodeBackend) -> FastAPI:
     )
     app.state.backend = backend
     errors.register(app)
-    for routes in (txs, chain, registry, access_log, sharing):
+    for routes in (txs, chain, registry, access_log, sharing, v2x_scms):
         routes.register(app)
     return app
