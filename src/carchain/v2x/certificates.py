@@ -61,6 +61,7 @@ class Certificate:
     psids: tuple[int, ...]
     public_key: bytes  # 33-byte compressed point
     is_ca: bool  # carries certIssuePermissions
+    signature_algorithm: str  # the issuer's Signature CHOICE (ecdsaNistP256Signature for ours)
     r: bytes
     s: bytes
 
@@ -209,8 +210,8 @@ def _build_certificate(canonical: bytes, tbs_raw: bytes, value: dict[str, Any]) 
         raise ValueError("only explicit certificates are supported")
     key_alg, point = tbs["verifyKeyIndicator"][1]
     signature_alg, signature = value["signature"]
-    if key_alg != NIST_P256.key_choice or signature_alg != NIST_P256.signature_choice:
-        raise ValueError("only ECDSA NIST P-256 certificates are supported")
+    if key_alg != NIST_P256.key_choice:
+        raise ValueError("only ECDSA NIST P-256 verification keys are supported")
     prefix = {"compressed-y-0": b"\x02", "compressed-y-1": b"\x03"}[point[0]]
     start_s = compute_unix_s(tbs["validityPeriod"]["start"])
     unit, count = tbs["validityPeriod"]["duration"]
@@ -226,6 +227,7 @@ def _build_certificate(canonical: bytes, tbs_raw: bytes, value: dict[str, Any]) 
         psids=tuple(p["psid"] for p in tbs.get("appPermissions") or []),
         public_key=prefix + point[1],
         is_ca=tbs.get("certIssuePermissions") is not None,
+        signature_algorithm=signature_alg,
         r=signature["rSig"][1],
         s=signature["sSig"],
     )

@@ -37,6 +37,7 @@ PROTOCOL_VERSION = 3
 SIGNER_DIGEST = "digest"
 SIGNER_CERTIFICATE = "certificate"
 SIGNER_SELF = "self"
+_R_COMPRESSED = ("compressed-y-0", "compressed-y-1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,11 @@ def build_signed_data(
 
 
 def _message_value(
-    tbs_value: dict[str, Any], signer_value: tuple[str, Any], r: bytes, s: bytes
+    tbs_value: dict[str, Any],
+    signer_value: tuple[str, Any],
+    r: bytes,
+    s: bytes,
+    r_form: str = "x-only",
 ) -> dict[str, Any]:
     return {
         "protocolVersion": PROTOCOL_VERSION,
@@ -104,7 +109,7 @@ def _message_value(
                 "hashId": "sha256",
                 "tbsData": tbs_value,
                 "signer": signer_value,
-                "signature": (NIST_P256.signature_choice, {"rSig": ("x-only", r), "sSig": s}),
+                "signature": (NIST_P256.signature_choice, {"rSig": (r_form, r), "sSig": s}),
             },
         ),
     }
@@ -124,7 +129,7 @@ class _Template:
         return all(data[i] == b for i, b in enumerate(self.fixed) if i not in self.variable)
 
 
-def _compute_templates() -> tuple[bytes, _Template, _Template]:
+def _compute_templates(r_form: str) -> tuple[bytes, _Template, _Template]:
     """Derive the prefix, digest-signer and signature templates from two pycrate encodings."""
     tbs_value = {
         "payload": {
@@ -133,11 +138,11 @@ def _compute_templates() -> tuple[bytes, _Template, _Template]:
         "headerInfo": {"psid": 0},
     }
     tbs = codec.encode_to_be_signed_data(tbs_value)
-    low = codec.encode_ieee1609dot2_data(
-        _message_value(tbs_value, (SIGNER_DIGEST, bytes(8)), bytes(32), bytes(32))
-    )
-    high = codec.encode_ieee1609dot2_data(
-        _message_value(tbs_value, (SIGNER_DIGEST, b"\xff" * 8), b"\xff" * 32, b"\xff" * 32)
+    low, high = (
+        codec.encode_ieee1609dot2_data(
+            _message_value(tbs_value, (SIGNER_DIGEST, fill * 8), fill * 32, fill * 32, r_form)
+        )
+        for fill in (b"\x00", b"\xff")
     )
     start = low.index(tbs)
     tail_low, tail_high = low[start + len(tbs) :], high[start + len(tbs) :]
@@ -151,7 +156,9 @@ def _compute_templates() -> tuple[bytes, _Template, _Template]:
 
 
 _SIGNATURE_SIZE = 66  # ecdsaNistP256Signature: choice tag, rSig tag + 32, sSig 32
-_PREFIX, _DIGEST_SIGNER, _SIGNATURE = _compute_templates()
+_PREFIX, _DIGEST_SIGNER, _SIGNATURE = _compute_templates("x-only")
+# rSig as x-only (ours) or compressed-y-0/1 (as e.g. Cohda's stack sends it): r is the x
+_SIGNATURES = (_SIGNATURE, *(_compute_templates(form)[2] for form in _R_COMPRESSED))
 
 
 def _compute_one_certificate_prefix() -> bytes:
@@ -184,7 +191,7 @@ def _decode_fast(raw: bytes) -> SignedMessage | None:
     if len(raw) < minimum or raw[:start] != _PREFIX:
         return None
     signature = raw[-_SIGNATURE_SIZE:]
-    if not _SIGNATURE.is_match(signature):
+    if not any(template.is_match(signature) for template in _SIGNATURES):
         return None
     tbs_value, used = codec.decode_leading(
         "tobesigneddata", codec.TO_BE_SIGNED_DATA, raw[start:-_SIGNATURE_SIZE]
