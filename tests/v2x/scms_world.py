@@ -10,7 +10,7 @@ import pytest
 
 from carchain.core import vehicles as veh
 from carchain.core.v2x_ca import RegisterPseudonymCa
-from carchain.core.v2x_revocation import compute_period
+from carchain.core.v2x_revocation import compute_period, compute_period_start_s
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.crypto.signing import SigningKey
 from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
@@ -65,7 +65,8 @@ def open_scms() -> Scms:
     """Return a world whose SAIC PCA is a real 1609.2 CA registered on chain."""
     world = open_world()
     ca_key = P256SigningKey.generate()
-    start = (world.chain.now_ms // 1000) - 86400
+    # The CA's validity covers the whole current week's pseudonyms (they start before it).
+    start = compute_period_start_s(world.period) - 8 * 86400
     ca_cert = build_ca_certificate(ca_key, [PSID_CAM, PSID_DENM], start, 24 * 365 * 5)
     action = RegisterPseudonymCa(
         "saic", ca_cert, ca_key.public_key_compressed, compute_hashed_id8(ca_cert), start,

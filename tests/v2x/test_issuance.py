@@ -116,3 +116,12 @@ def test_the_pca_keeps_lookups_only_each_la_can_open(scms: Scms) -> None:
     assert lv.linkage_value in lk.compute_linkage_values(scms.la1.la_id, s1, scms.la2.la_id, s2, 20)
     with pytest.raises(InvalidV2xBody):
         scms.pca.get_lookups(b"\x00" * 8)
+
+
+def test_invalid_the_pca_never_issues_beyond_its_own_validity(scms: Scms) -> None:
+    car = scms.car("1")
+    req = car.build_request(scms.pca.key.public_key, scms.period + 400)  # ~8 years ahead
+    (first, *_) = scms.ra.process_requests(scms.world.chain.state, [req])
+    with pytest.raises(InvalidV2xBody):
+        scms.pca.process_request(first)
+    assert scms.pca.lookups == {}

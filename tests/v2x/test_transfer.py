@@ -99,7 +99,8 @@ def test_trust_store_follows_the_chain(scms: Scms) -> None:
     carry(scms.world.chain, "geely", v2x_ca.RevokePseudonymCa(scms.pca.hashed_id8, "compromised"))
     assert trust.get_ca(scms.pca.hashed_id8) is not None  # cached until refreshed
     trust.process_refresh()
-    assert trust.get_ca(scms.pca.hashed_id8) is None
+    revoked = trust.get_ca(scms.pca.hashed_id8)
+    assert revoked is not None and revoked.is_revoked()
     with pytest.raises(V2xRejected) as untrusted:
         verify_issued_certificate(a.certificate, trust, at_s)
     assert untrusted.value.reason == "untrusted_issuer"

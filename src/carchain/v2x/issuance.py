@@ -259,6 +259,9 @@ class PseudonymCertificateAuthority:
         } or p1.la_id == p2.la_id:
             raise InvalidV2xBody("the PLVs are not for this period and index", field="plv")
         start, hours = compute_validity(request.i_period)
+        ca = decode_certificate(self.ca_certificate)
+        if not (ca.start_s <= start and start + hours * 3600 <= ca.end_s):
+            raise InvalidV2xBody("the period lies outside the CA's validity", field="i_period")
         linkage = LinkageData(request.i_period, compute_linkage_value(p1.plv, p2.plv))
         cert = build_pseudonym_certificate(
             self.ca_certificate, self.ca_key, ask.public_key, start, hours, PSIDS, linkage

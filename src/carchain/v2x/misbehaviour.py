@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from carchain.core.misbehaviour import ReportReason, SubmitReport, compute_report_digest
 from carchain.v2x.issuance import PseudonymCredential
+from carchain.v2x.messages import get_cam_kinematics
+from carchain.v2x.receiver import VerifiedMessage
 
 MAX_SPEED_CM_S = 9_000  # 324 km/h: above it no road vehicle's CAM is plausible
 SPEED_UNAVAILABLE = 16_383  # ETSI SpeedValue "unavailable"
@@ -132,3 +134,13 @@ def build_report(
         signature_r=r,
         signature_s=s,
     )
+
+
+def compute_observation(message: VerifiedMessage) -> Observation:
+    """Return what the checks need of a verified CAM (its sender, time, position, speed)."""
+    k = get_cam_kinematics(message.decode_payload())
+    cert = message.certificate
+    return Observation(
+        cert.hashed_id8, message.generation_ms, k.latitude, k.longitude, k.speed_cm_s,
+        cert.start_s, cert.end_s, message.raw,
+    )  # fmt: skip
