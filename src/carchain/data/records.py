@@ -1,8 +1,9 @@
 """Typed vehicle records and their canonical encoding.
 
 Five kinds: periodic telemetry, EDR crash events (the GB 39732-2020 data
-elements), diagnostics, V2X exchange logs and V2X data transfers with receipts. Every field is optional, because
-minimisation may drop it, and every field names its data category in
+elements), diagnostics, V2X exchange logs and V2X data transfers with receipts.
+Every field is optional, because minimisation may drop it, and every field names
+its data category in
 ``CATEGORIES``. A record encodes as a MessagePack array whose first element is
 its kind; the encoding is canonical, so the Merkle leaf of a record is exactly
 its encoded bytes.
