@@ -16,6 +16,7 @@ from carchain.cli import (
     member,
     network,
     node,
+    v2x_scms,
     vehicle,
     verify,
 )
@@ -35,6 +36,8 @@ app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
+# V2XMSG's ``v2x_app`` (sign, verify, decode) takes these with ``v2x_scms.register``.
+app.add_typer(v2x_scms.app, name="v2x")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
 app.command("init")(node.init)
