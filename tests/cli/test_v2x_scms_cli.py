@@ -15,11 +15,16 @@ from carchain.crypto import linkage as lk
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.crypto.signing import SigningKey
 from carchain.sdk.keystore import save_key
-from carchain.v2x.certificates import PSID_CAM, LinkageData, build_pseudonym_certificate
-from tests.cli.test_cli import CARCHAIN, PASS, Cli, free_port, wait_for_node
+from carchain.v2x.certificates import (
+    PSID_CAM,
+    LinkageData,
+    build_pseudonym_certificate,
+    decode_certificate,
+)
+from tests.cli.test_cli import CARCHAIN, PASS, VIN, Cli, free_port, wait_for_node
 from tests.conftest import Processes
 
-KEYS = ("saic", "miit", "caam", "cstc", "mama")
+KEYS = ("saic", "miit", "caam", "cstc", "mama", "pca-box", "car1", "owner1")
 CHAIN = "carchain-v2x-cli"
 S1, S2 = b"\x0a" * 16, b"\x0b" * 16
 
@@ -51,6 +56,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         )
         c.url = f"http://127.0.0.1:{port}"
         wait_for_node(proc, c.url)
+        setup_scms(c)
         yield c
     finally:
         procs.kill_all()
@@ -68,7 +74,8 @@ def proposal_of(output: str) -> str:
     return output.rsplit("proposal ", 1)[1].split()[0].rstrip(":")
 
 
-def test_scms_flow_through_the_cli(cli: Cli) -> None:
+def setup_scms(cli: Cli) -> None:
+    """Name the LAs, register SAIC's pseudonym CA, register a car: all through the CLI."""
     now = int(time.time())
     out = cli.run(
         "v2x",
@@ -97,8 +104,18 @@ def test_scms_flow_through_the_cli(cli: Cli) -> None:
         "--key",
         "saic",
     ).stdout
-    hid = out.split("pseudonym CA ", 1)[1].split()[0]
+    (cli.keyring / "ca-id").write_text(out.split("pseudonym CA ", 1)[1].split()[0])
     vote_all(cli, proposal_of(out), "miit", "caam", "cstc", "mama")
+    cli.run(
+        "vehicle", "register", "--vehicle-id", "saic:v-1", "--vin", VIN,
+        "--public-key", cli.pk("car1"), "--owner", cli.pk("owner1"),
+        "--model", "RX5", "--year", "2024", "--key", "saic",
+    )  # fmt: skip
+
+
+def test_scms_flow_through_the_cli(cli: Cli) -> None:
+    now = int(time.time())
+    hid = (cli.keyring / "ca-id").read_text()
 
     # A pseudonym for the reporter, issued by the CA (its key and cert in the keyring).
     ca_cert = bytes.fromhex((cli.keyring / "saic-pca.cert").read_text())
@@ -193,3 +210,63 @@ def test_invalid_cli_input_is_refused_cleanly(cli: Cli) -> None:
         ok=False,
     )
     assert bad.exit_code != 0 and "8 bytes" in bad.output
+
+
+def test_issue_report_and_revoke_a_car_through_the_cli(cli: Cli) -> None:
+    hid = (cli.keyring / "ca-id").read_text()
+    scms = cli.keyring.parent / "scms"
+    out = cli.run(
+        "v2x", "issue", "--vehicle-id", "saic:v-1", "--vehicle-key", "car1", "--oem", "saic",
+        "--ca-name", "saic-pca", "--pca-key", "pca-box", "--la1-key", "caam", "--la2-key", "cstc",
+        "--out", "v1", "--scms-dir", str(scms), "--count", "5",
+    ).stdout  # fmt: skip
+    assert "5 pseudonyms for saic:v-1" in out
+    certs = [
+        decode_certificate(bytes.fromhex((cli.keyring / f"v1-{k}.cert").read_text()))
+        for k in range(5)
+    ]
+    assert all(c.issuer_id8.hex() == hid for c in certs if c.issuer_id8)  # type: ignore[union-attr]
+    assert oct((scms / "la1.state").stat().st_mode)[-3:] == "600"
+    assert b"saic:v-1" not in (scms / "la1.state").read_bytes()
+    bad = certs[1]
+    assert bad.linkage is not None
+    i, lv = bad.linkage.i_cert, bad.linkage.linkage_value
+    out = cli.run(
+        "v2x",
+        "revoke",
+        "--ca",
+        hid,
+        "--linkage-value",
+        lv.hex(),
+        "--period",
+        str(i),
+        "--key",
+        "mama",
+    ).stdout
+    seq = out.split("revocation decision ", 1)[1].split(":")[0]
+    (cli.keyring / "bad.cert").write_text(bad.raw.hex())
+    bad_file = str(cli.keyring / "bad.cert")
+
+    def la_seed(n: int, key: str) -> str:
+        args = ["--certificate", bad_file, "--la", str(n), "--la-key", key, "--period", str(i)]
+        return str(cli.run("v2x", "la-seed", *args, "--scms-dir", str(scms)).stdout.strip())
+
+    seeds = [la_seed(1, "caam"), la_seed(2, "cstc")]
+    cli.run("v2x", "release-seed", "--decision", seq, "--seed", seeds[0], "--key", "caam")
+    assert (
+        "revoked"
+        in cli.run(
+            "v2x", "release-seed", "--decision", seq, "--seed", seeds[1], "--key", "cstc"
+        ).stdout
+    )
+    for c in certs:  # every pseudonym of the car, not only the reported one
+        assert c.linkage is not None
+        out = cli.run(
+            "v2x",
+            "revocations",
+            "--linkage-value",
+            c.linkage.linkage_value.hex(),
+            "--period",
+            str(i),
+        ).stdout
+        assert ": revoked" in out

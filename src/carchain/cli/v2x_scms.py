@@ -243,6 +243,93 @@ def register(group: typer.Typer) -> None:
     group.command("report")(report)
     group.command("review")(review)
     group.command("transfer")(transfer)
+    group.command("issue")(issue)
+    group.command("la-seed")(la_seed)
+
+
+ScmsDirOpt = Annotated[Path, typer.Option("--scms-dir", help="Folder of the SCMS services' state.")]
+
+
+def issue(
+    vehicle_id: Annotated[str, typer.Option("--vehicle-id", help="<oem>:<local id>.")],
+    vehicle_key: Annotated[str, typer.Option(help="Keyring name of the car's vehicle key.")],
+    oem: Annotated[str, typer.Option(help="The OEM's member id (runs the RA and the PCA).")],
+    ca_name: Annotated[str, typer.Option(help="Keyring name of the PCA's P-256 CA key.")],
+    pca_key: Annotated[str, typer.Option(help="Keyring name of the PCA's Ed25519 box key.")],
+    la1_key: Annotated[str, typer.Option(help="Keyring name of LA 1's member key.")],
+    la2_key: Annotated[str, typer.Option(help="Keyring name of LA 2's member key.")],
+    out: Annotated[str, typer.Option(help="Keyring name prefix of the pseudonyms written.")],
+    scms_dir: ScmsDirOpt,
+    periods: Annotated[int, typer.Option(min=1, max=4)] = 1,
+    count: Annotated[int, typer.Option(min=1, max=64, help="Certificates per period.")] = 20,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """Issue a car's pseudonyms: the car, the OEM's RA and PCA and the two LAs, each with its
+    own key and state file, run in this process; write ``<out>-<k>`` (key) and ``.cert``."""
+    from carchain.v2x.issuance import (
+        CarRequester,
+        PseudonymCertificateAuthority,
+        RegistrationAuthority,
+    )
+    from carchain.v2x.scms_store import (
+        load_linkage_authority,
+        load_lookups,
+        save_linkage_authority,
+        save_lookups,
+    )
+
+    ca_cert = bytes.fromhex((keyring / f"{ca_name}.cert").read_text().strip())
+    pca = PseudonymCertificateAuthority(
+        unlock(keyring, pca_key), load_p256_key(keyring, ca_name), ca_cert
+    )
+    pca.lookups = load_lookups(scms_dir / "pca-lookups.json")
+    with client(node) as c:
+        view = ChainView(c)
+        las = rvk.get_linkage_authorities(view)
+        la1 = load_linkage_authority(scms_dir / "la1.state", unlock(keyring, la1_key), las.la1_id)
+        la2 = load_linkage_authority(scms_dir / "la2.state", unlock(keyring, la2_key), las.la2_id)
+        ra = RegistrationAuthority(oem, pca.key.public_key, la1, la2)
+        car = CarRequester(vehicle_id, unlock(keyring, vehicle_key))
+        first = rvk.compute_period(int(c.status()["latest_block_time_ms"]) // 1000)
+        requests = ra.process_requests(
+            view, [car.build_request(pca.key.public_key, first, periods, count)]
+        )
+    boxes = ra.route_responses([pca.process_request(r) for r in requests])
+    creds = car.open_certificates(boxes[vehicle_id], pca.hashed_id8)
+    save_linkage_authority(scms_dir / "la1.state", la1)
+    save_linkage_authority(scms_dir / "la2.state", la2)
+    save_lookups(scms_dir / "pca-lookups.json", pca.lookups)
+    for k, cred in enumerate(creds):
+        save_p256_key(keyring, f"{out}-{k}", cred.key)
+        (keyring / f"{out}-{k}.cert").write_text(cred.certificate.hex())
+    names = f"{out}-0..{len(creds) - 1}"
+    console.print(
+        make_text(f"{len(creds)} pseudonyms for {vehicle_id} from period {first}: {names}")
+    )
+
+
+def la_seed(
+    certificate: Annotated[Path, typer.Option(help="The revoked certificate (hex file).")],
+    la: Annotated[int, typer.Option(help="1 or 2: which LA you are.", min=1, max=2)],
+    la_key: Annotated[str, typer.Option(help="Keyring name of your LA member key.")],
+    period: PeriodOpt,
+    scms_dir: ScmsDirOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As an LA, find the chain of a certificate (from the PCA's lookup) and print ls(i)."""
+    from carchain.v2x.scms_store import load_linkage_authority, load_lookups
+
+    cert_id = compute_hashed_id8(bytes.fromhex(certificate.read_text().strip()))
+    lookups = load_lookups(scms_dir / "pca-lookups.json").get(cert_id)
+    if lookups is None:
+        raise typer.BadParameter("the PCA has no lookup for this certificate")
+    with client(node) as c:
+        las = rvk.get_linkage_authorities(ChainView(c))
+    la_id = las.la1_id if la == 1 else las.la2_id
+    state = load_linkage_authority(scms_dir / f"la{la}.state", unlock(keyring, la_key), la_id)
+    console.print(state.get_release_seed(lookups[la - 1], period).hex())
 
 
 register(app)

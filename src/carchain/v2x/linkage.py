@@ -54,7 +54,9 @@ class EncryptedPlv(msgspec.Struct, frozen=True):
 
 
 @dataclass(frozen=True)
-class _Chain:
+class Chain:
+    """One anonymous seed chain: its first period and the seed of that period."""
+
     start_period: int
     seed: bytes  # ls(start_period)
 
@@ -65,12 +67,12 @@ class LinkageAuthority:
 
     la_id: int
     key: SigningKey
-    chains: dict[bytes, _Chain] = field(default_factory=dict)
+    chains: dict[bytes, Chain] = field(default_factory=dict)
 
     def process_new_chain(self, start_period: int) -> bytes:
         """Draw a fresh random seed ls(start_period); return the new chain's random id."""
         chain_id = secrets.token_bytes(16)
-        self.chains[chain_id] = _Chain(start_period, secrets.token_bytes(SEED_BYTES))
+        self.chains[chain_id] = Chain(start_period, secrets.token_bytes(SEED_BYTES))
         return chain_id
 
     def get_seed(self, chain_id: bytes, i_period: int) -> bytes:
@@ -109,7 +111,7 @@ class LinkageAuthority:
             raise DecryptionFailed("cannot decrypt")
         return self.get_seed(plain.chain_id, i_period)
 
-    def _get_chain(self, chain_id: bytes) -> _Chain:
+    def _get_chain(self, chain_id: bytes) -> Chain:
         chain = self.chains.get(chain_id)
         if chain is None:
             raise InvalidV2xBody("unknown linkage chain", field="chain_id")
