@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +121,38 @@ def test_invalid_a_tampered_record_fails_its_proof(exchange: dict[str, Any]) -> 
             )
     with pytest.raises((InvalidProof, InvalidTransfer)):
         verify_transfer_proofs(exchange["sender"], bad, *trust)
+
+
+def test_carchain_v2x_transfer_command(exchange: dict[str, Any], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from carchain.cli.main import app
+
+    files = {}
+    for name, doc in (
+        ("sender", exchange["sender"]),
+        ("receiver", exchange["receiver"]),
+        ("sender-header", exchange["trust"][0].own_header),
+        ("receiver-header", exchange["trust"][1].own_header),
+    ):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(doc))
+    (tmp_path / "data").write_bytes(DATA)
+    args = [
+        "v2x", "transfer",
+        "--sender-bundle", str(files["sender"]), "--sender-header", str(files["sender-header"]),
+        "--receiver-bundle", str(files["receiver"]),
+        "--receiver-header", str(files["receiver-header"]),
+    ]  # fmt: skip
+    ok = CliRunner().invoke(
+        app,
+        [*args, "--data", str(tmp_path / "data"), "--salt", exchange["salt"].hex()],
+        env={"COLUMNS": "250"},
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "saic:tx-a sent to saic:tx-b" in ok.output and "data matches" in ok.output
+    (tmp_path / "data").write_bytes(DATA + b"x")
+    bad = CliRunner().invoke(
+        app, [*args, "--data", str(tmp_path / "data"), "--salt", exchange["salt"].hex()]
+    )
+    assert bad.exit_code != 0 and "invalid_transfer" in bad.output
