@@ -125,3 +125,15 @@ def test_invalid_the_pca_never_issues_beyond_its_own_validity(scms: Scms) -> Non
     with pytest.raises(InvalidV2xBody):
         scms.pca.process_request(first)
     assert scms.pca.lookups == {}
+
+
+def test_invalid_short_or_unknown_responses_are_refused_typed(scms: Scms) -> None:
+    car = scms.car("1")
+    req = car.build_request(scms.pca.key.public_key, scms.period, per_period=3)
+    pca_requests = scms.ra.process_requests(scms.world.chain.state, [req])
+    responses = [scms.pca.process_request(r) for r in pca_requests]
+    boxes = scms.ra.route_responses(responses[:2])[car.vehicle_id]
+    with pytest.raises(InvalidV2xBody):
+        car.open_certificates(boxes, scms.pca.hashed_id8)
+    with pytest.raises(InvalidV2xBody):
+        scms.ra.route_responses(responses[:1])  # already routed: unknown now

@@ -151,6 +151,8 @@ class CarRequester:
         self, sealed_certificates: list[bytes], pca_hashed_id8: bytes
     ) -> list[PseudonymCredential]:
         """Open the certificates in request order; check each is ours and issued by the PCA."""
+        if len(sealed_certificates) != len(self.pending):
+            raise InvalidV2xBody("one certificate per request", field="certificates")
         out = []
         for (key, response), box in zip(self.pending, sealed_certificates, strict=True):
             cert = decode_certificate(open_sealed_box(response, box, RESPONSE_INFO))
@@ -226,7 +228,10 @@ class RegistrationAuthority:
         """Return, per car, its sealed certificates in the order it asked for them."""
         per_car: dict[str, dict[int, bytes]] = {}
         for r in responses:
-            car, index = self.routes.pop(r.request_id)
+            route = self.routes.pop(r.request_id, None)
+            if route is None:
+                raise InvalidV2xBody("a response for no pending request", field="request_id")
+            car, index = route
             per_car.setdefault(car, {})[index] = r.sealed_certificate
         return {car: [boxes[k] for k in sorted(boxes)] for car, boxes in per_car.items()}
 
