@@ -236,6 +236,13 @@ class RegistrationAuthority:
         return {car: [boxes[k] for k in sorted(boxes)] for car, boxes in per_car.items()}
 
 
+def _open_request(key: SigningKey, sealed: bytes) -> CertRequest:
+    try:
+        return msgspec.msgpack.decode(open_sealed_box(key, sealed, REQUEST_INFO), type=CertRequest)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise InvalidV2xBody("not a certificate request", field="sealed") from exc
+
+
 # --- the pseudonym CA (OEM) -------------------------------------------------------------
 
 
@@ -255,9 +262,7 @@ class PseudonymCertificateAuthority:
 
     def process_request(self, request: PcaRequest) -> PcaResponse:
         """Issue one certificate with lv = plv1 XOR plv2; seal it to the request's response key."""
-        ask = msgspec.msgpack.decode(
-            open_sealed_box(self.key, request.sealed, REQUEST_INFO), type=CertRequest
-        )
+        ask = _open_request(self.key, request.sealed)
         p1, p2 = open_plv(self.key, request.plv1.for_pca), open_plv(self.key, request.plv2.for_pca)
         if {(p.i_period, p.j) for p in (p1, p2)} != {
             (request.i_period, request.j)
