@@ -267,17 +267,10 @@ def issue(
 ) -> None:
     """Issue a car's pseudonyms: the car, the OEM's RA and PCA and the two LAs, each with its
     own key and state file, run in this process; write ``<out>-<k>`` (key) and ``.cert``."""
-    from carchain.v2x.issuance import (
-        CarRequester,
-        PseudonymCertificateAuthority,
-        RegistrationAuthority,
-    )
-    from carchain.v2x.scms_store import (
-        load_linkage_authority,
-        load_lookups,
-        save_linkage_authority,
-        save_lookups,
-    )
+    from carchain.v2x.issuance import CarRequester, PseudonymCertificateAuthority
+    from carchain.v2x.issuance import RegistrationAuthority as Ra
+    from carchain.v2x.scms_store import load_linkage_authority as load_la
+    from carchain.v2x.scms_store import load_lookups, save_linkage_authority, save_lookups
 
     ca_cert = bytes.fromhex((keyring / f"{ca_name}.cert").read_text().strip())
     pca = PseudonymCertificateAuthority(
@@ -287,9 +280,9 @@ def issue(
     with client(node) as c:
         view = ChainView(c)
         las = rvk.get_linkage_authorities(view)
-        la1 = load_linkage_authority(scms_dir / "la1.state", unlock(keyring, la1_key), las.la1_id)
-        la2 = load_linkage_authority(scms_dir / "la2.state", unlock(keyring, la2_key), las.la2_id)
-        ra = RegistrationAuthority(oem, pca.key.public_key, la1, la2)
+        la1 = load_la(scms_dir / "la1.state", unlock(keyring, la1_key), las.la1_id)
+        la2 = load_la(scms_dir / "la2.state", unlock(keyring, la2_key), las.la2_id)
+        ra = Ra(oem, pca.key.public_key, la1, la2)
         car = CarRequester(vehicle_id, unlock(keyring, vehicle_key))
         first = rvk.compute_period(int(c.status()["latest_block_time_ms"]) // 1000)
         requests = ra.process_requests(
@@ -300,13 +293,18 @@ def issue(
     save_linkage_authority(scms_dir / "la1.state", la1)
     save_linkage_authority(scms_dir / "la2.state", la2)
     save_lookups(scms_dir / "pca-lookups.json", pca.lookups)
-    for k, cred in enumerate(creds):
-        save_p256_key(keyring, f"{out}-{k}", cred.key)
-        (keyring / f"{out}-{k}.cert").write_text(cred.certificate.hex())
+    _save_credentials(keyring, out, [(c.key, c.certificate) for c in creds])
     names = f"{out}-0..{len(creds) - 1}"
     console.print(
         make_text(f"{len(creds)} pseudonyms for {vehicle_id} from period {first}: {names}")
     )
+
+
+def _save_credentials(keyring: Path, out: str, creds: list[tuple[P256SigningKey, bytes]]) -> None:
+    passphrase = get_passphrase(True)  # once for the whole batch
+    for k, (p256, cert) in enumerate(creds):
+        save_key(key_path(keyring, f"{out}-{k}"), SigningKey.from_seed(p256.to_bytes()), passphrase)
+        (keyring / f"{out}-{k}.cert").write_text(cert.hex())
 
 
 def la_seed(
