@@ -13,8 +13,7 @@ import pytest
 from carchain.core import v2x_revocation as rvk
 from carchain.crypto import linkage as lk
 from carchain.crypto.ecdsa import P256SigningKey
-from carchain.crypto.signing import SigningKey
-from carchain.sdk.keystore import save_key
+from carchain.v2x import keyfile
 from carchain.v2x.certificates import (
     PSID_CAM,
     LinkageData,
@@ -119,9 +118,7 @@ def test_scms_flow_through_the_cli(cli: Cli) -> None:
 
     # A pseudonym for the reporter, issued by the CA (its key and cert in the keyring).
     ca_cert = bytes.fromhex((cli.keyring / "saic-pca.cert").read_text())
-    from carchain.sdk.keystore import load_key
-
-    ca_key = P256SigningKey.from_bytes(load_key(cli.keyring / "saic-pca.json", PASS).seed())
+    ca_key = keyfile.load_p256_key(cli.keyring / "saic-pca.v2xkey", PASS)
     pseudo = P256SigningKey.generate()
     cert = build_pseudonym_certificate(
         ca_cert,
@@ -132,7 +129,7 @@ def test_scms_flow_through_the_cli(cli: Cli) -> None:
         [PSID_CAM],
         LinkageData(1, b"\x01" * 9),
     )
-    save_key(cli.keyring / "me.json", SigningKey.from_seed(pseudo.to_bytes()), PASS, n=2**10)
+    keyfile.save_p256_key(cli.keyring / "me.v2xkey", pseudo, PASS, n=2**10)
     (cli.keyring / "me.cert").write_text(cert.hex())
     out = cli.run(
         "v2x",

@@ -16,6 +16,7 @@ from carchain.cli import (
     member,
     network,
     node,
+    v2x,
     v2x_scms,
     vehicle,
     verify,
@@ -36,10 +37,11 @@ app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")
 app.add_typer(access.app, name="access")
-# V2XMSG's ``v2x_app`` (sign, verify, decode) takes these with ``v2x_scms.register``.
-app.add_typer(v2x_scms.app, name="v2x")
 app.command("verify")(verify.verify)
 app.add_typer(network.app, name="network")
+# One ``v2x`` group: V2XMSG's sign/verify/decode and the SCMS commands (issue 11).
+v2x_scms.register(v2x.v2x_app)
+app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)
 

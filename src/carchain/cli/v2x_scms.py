@@ -3,8 +3,9 @@ revoke (decide, release seeds), list revocations, report and review misbehaviour
 verify a car-to-car transfer from the two cars' record proofs.
 
 ``register(group)`` adds them to a Typer group (V2XMSG's ``v2x_app``); ``app`` is a
-group with only these commands. P-256 keys (a CA's, a pseudonym's) are kept in the
-keyring's encrypted key format, the 32-byte secret held where an Ed25519 seed goes.
+group with only these commands. P-256 keys (a CA's, a pseudonym's) are V2X key files
+(``v2x/keyfile``, encrypted) named ``<name>.v2xkey`` in the keyring, certificates
+``<name>.cert`` (hex).
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ from carchain.core import misbehaviour as mb
 from carchain.core import v2x_revocation as rvk
 from carchain.core.v2x_ca import RegisterPseudonymCa
 from carchain.crypto.ecdsa import P256SigningKey
-from carchain.crypto.signing import SigningKey
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
-from carchain.sdk.keystore import save_key
+from carchain.v2x import keyfile
 from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
 from carchain.v2x.revocation_index import build_revocation_index
 
@@ -51,14 +51,19 @@ LinkageOpt = Annotated[str, typer.Option("--linkage-value", help="9-byte linkage
 PeriodOpt = Annotated[int, typer.Option("--period", help="Linkage period i (weeks since 2004).")]
 
 
+def compute_p256_key_path(keyring: Path, name: str) -> Path:
+    """Return the file of the V2X (P-256) key ``name``: ``<name>.v2xkey`` in the keyring."""
+    return key_path(keyring, name).with_suffix(".v2xkey")
+
+
 def save_p256_key(keyring: Path, name: str, key: P256SigningKey) -> None:
-    """Store a P-256 key encrypted in the keyring under ``name``."""
-    save_key(key_path(keyring, name), SigningKey.from_seed(key.to_bytes()), get_passphrase(True))
+    """Store a P-256 key in the keyring under ``name`` (V2X key file, encrypted)."""
+    keyfile.save_p256_key(compute_p256_key_path(keyring, name), key, get_passphrase(True))
 
 
 def load_p256_key(keyring: Path, name: str) -> P256SigningKey:
     """Load a P-256 key stored with ``save_p256_key``."""
-    return P256SigningKey.from_bytes(unlock(keyring, name).seed())
+    return keyfile.load_p256_key(compute_p256_key_path(keyring, name), get_passphrase())
 
 
 def register_ca(
@@ -303,7 +308,7 @@ def issue(
 def _save_credentials(keyring: Path, out: str, creds: list[tuple[P256SigningKey, bytes]]) -> None:
     passphrase = get_passphrase(True)  # once for the whole batch
     for k, (p256, cert) in enumerate(creds):
-        save_key(key_path(keyring, f"{out}-{k}"), SigningKey.from_seed(p256.to_bytes()), passphrase)
+        keyfile.save_p256_key(compute_p256_key_path(keyring, f"{out}-{k}"), p256, passphrase)
         (keyring / f"{out}-{k}.cert").write_text(cert.hex())
 
 

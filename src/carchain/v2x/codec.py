@@ -11,13 +11,16 @@ bytes, oversized) becomes one typed ``V2xDecodeError``; nothing else escapes.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pycrate_asn1dir import ITS_CAM_2, ITS_DENM_3, ITS_IEEE1609_2
+from pycrate_asn1rt.asnobj import ASN1Obj
 from pycrate_asn1rt.asnobj_basic import NULL
+from pycrate_asn1rt.dictobj import ASN1Dict
 from pycrate_core.charpy import Charpy
 
 from carchain.errors import V2xDecodeError
@@ -45,6 +48,48 @@ CAM = ITS_CAM_2.CAM_PDU_Descriptions.CAM
 DENM = ITS_DENM_3.DENM_PDU_Descriptions.DENM
 
 
+def _collect_parents(roots: tuple[Any, ...]) -> tuple[tuple[Any, Any], ...]:
+    """Return (type object, its ``_parent``) for every object reachable from ``roots``."""
+    seen: dict[int, Any] = {}
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen[id(obj)] = obj
+        children = getattr(obj, "_cont", None)
+        if isinstance(children, ASN1Dict):
+            stack.extend(c for c in children.values() if isinstance(c, ASN1Obj))
+        elif isinstance(children, ASN1Obj):
+            stack.append(children)
+    return tuple((obj, obj._parent) for obj in seen.values())
+
+
+def _fullname_without_cycles(self: Any) -> str:
+    names, seen, obj = [self._name], {id(self)}, self
+    while obj._parent is not None and id(obj._parent) not in seen:
+        obj = obj._parent
+        seen.add(id(obj))
+        names.append(obj._name)
+    return ".".join(reversed(names))
+
+
+# pycrate points a component's ``_parent`` at the object decoding it and restores it only
+# when the decode succeeds. Recursive types share components (Ieee1609Dot2Data holds an
+# Ieee1609Dot2Data), so a failure halfway leaves a parent cycle in these module-level
+# objects, and the error message pycrate formats next (``fullname()``, walking parents)
+# looped until memory ran out: a six-byte message (``50813d671646``) did it. So the walk
+# stops at a repeated object, and after every failure the parents are put back as loaded.
+ASN1Obj.fullname = _fullname_without_cycles
+_ROOTS = (IEEE1609DOT2_DATA, TO_BE_SIGNED_DATA, CERTIFICATE, TO_BE_SIGNED_CERTIFICATE)
+_PARENTS = _collect_parents((*_ROOTS, SIGNER_IDENTIFIER, CAM, DENM))
+
+
+def _restore_parents() -> None:
+    for obj, parent in _PARENTS:
+        obj._parent = parent
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """A byte range ``raw[start:end]`` of a received encoding."""
@@ -59,8 +104,10 @@ def _run(kind: str, raw_size: int, action: Callable[[], _T], verb: str = "decode
         try:
             return action()
         except V2xDecodeError:
+            _restore_parents()
             raise
         except Exception as exc:  # pycrate raises many unrelated types on bad input
+            _restore_parents()
             raise V2xDecodeError(
                 f"{kind}: cannot {verb} ({type(exc).__name__})", kind=kind, size=raw_size
             ) from exc
@@ -97,7 +144,9 @@ def _decode_exact(kind: str, asn: Any, raw: bytes, decode: str) -> Any:
 
 def _encode(kind: str, asn: Any, value: Any, encode: str) -> bytes:
     def action() -> bytes:
-        asn.set_val(value)
+        # pycrate keeps the value object and deletes DEFAULT-valued fields from it while
+        # encoding: give it a copy so the caller's value is never changed
+        asn.set_val(copy.deepcopy(value))
         out: bytes = getattr(asn, f"to_{encode}")()
         return out
 
@@ -145,7 +194,7 @@ def convert_value_to_jer(kind: str, value: dict[str, Any]) -> str:
     asn = {"cam": CAM, "denm": DENM}[kind]
 
     def action() -> str:
-        asn.set_val(value)
+        asn.set_val(copy.deepcopy(value))
         text: str = asn.to_jer()
         return text
 

@@ -89,6 +89,7 @@ def build_denm_value(
                 "detectionTime": timestamp,
                 "referenceTime": timestamp,
                 "eventPosition": _reference_position(latitude, longitude),
+                "validityDuration": 600,  # the DEFAULT: not encoded, but decoded back
                 "stationType": STATION_PASSENGER_CAR,
             },
             "situation": {

@@ -148,7 +148,7 @@ class Receiver:
         seen_key = NIST_P256.compute_hash(message.raw)
         if seen_key in self._seen:
             raise _reject(RejectReason.REPLAY, "the same message was already received")
-        signer = self._get_signer(message, generation_ms)
+        signer = self._get_signer(message)
         self._validate_signer(signer.certificate, message.psid, generation_ms)
         self._validate_signature(message, signer)
         self._remember(seen_key, generation_ms, now_ms)
@@ -191,7 +191,14 @@ class Receiver:
                 del self._seen[next(iter(self._seen))]
         self._seen[seen_key] = generation_ms
 
-    def _get_signer(self, message: SignedMessage, generation_ms: int) -> CachedSigner:
+    def admit_certificate(self, cert_raw: bytes) -> Certificate:
+        """Validate a pseudonym certificate's chain and cache it (as a certificate signer does).
+
+        For a ``signer=digest`` message whose certificate arrived some other way.
+        """
+        return self._get_signer_certificate(cert_raw).certificate
+
+    def _get_signer(self, message: SignedMessage) -> CachedSigner:
         if message.signer_kind != SIGNER_CERTIFICATE:
             digest = message.signer_digest or b""
             entry = self.cache.get(digest)
@@ -202,6 +209,9 @@ class Receiver:
         entry = self.cache.get(NIST_P256.compute_hash(cert_raw)[-8:])
         if entry is not None and entry.certificate.raw == cert_raw:
             return entry
+        return self._get_signer_certificate(cert_raw)
+
+    def _get_signer_certificate(self, cert_raw: bytes) -> CachedSigner:
         try:
             certificate = decode_certificate(cert_raw)
         except V2xDecodeError as exc:
