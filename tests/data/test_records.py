@@ -81,7 +81,7 @@ def test_encoding_round_trips_canonically(record: Telemetry) -> None:
 
 
 def test_every_field_of_every_kind_has_a_category() -> None:
-    assert set(RECORD_KINDS) == {"telemetry", "edr", "diagnostics", "v2x"}
+    assert set(RECORD_KINDS) == {"telemetry", "edr", "diagnostics", "v2x", "v2x_transfer"}
     for rtype in RECORD_TYPES:
         assert set(rtype.CATEGORIES) == set(rtype.__struct_fields__), rtype
         assert all(isinstance(c, DataCategory) for c in rtype.CATEGORIES.values())

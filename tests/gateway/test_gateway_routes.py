@@ -19,6 +19,7 @@ EXPECTED = {
     ("get", "/releases/{vehicle_id}/{request_seq}"),
     ("post", "/releases/{vehicle_id}/{request_seq}"),
     ("get", "/tombstones/{tombstone_hash}"),
+    ("post", "/v2x/reports"),
 }
 
 

@@ -16,6 +16,7 @@ from carchain.api.routes import (
     sharing,
     transparency,
     txs,
+    v2x_scms,
 )
 from carchain.node.backend import NodeBackend
 
@@ -31,7 +32,7 @@ def create_app(backend: NodeBackend) -> FastAPI:
     errors.register(app)
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
-        case_views,
+        case_views, v2x_scms,
     ):  # fmt: skip
         routes.register(app)
     return app

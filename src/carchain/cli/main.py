@@ -23,6 +23,7 @@ from carchain.cli import (
     oem,
     transparency,
     v2x,
+    v2x_scms,
     vehicle,
     verify,
 )
@@ -50,6 +51,8 @@ app.add_typer(evidence.app, name="evidence")
 app.add_typer(network.app, name="network")
 app.add_typer(transparency.app, name="transparency")
 app.add_typer(oem.app, name="oem")
+# One ``v2x`` group: V2XMSG's sign/verify/decode and the SCMS commands (issue 11).
+v2x_scms.register(v2x.v2x_app)
 app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)

@@ -12,12 +12,14 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import escrow_committee, liveness, members
+from carchain.core import escrow_committee, liveness, members, v2x_ca, v2x_revocation
 from carchain.core.effects import Effects
 from carchain.core.escrow_committee import SetEscrowCommittee
 from carchain.core.members import Member, MemberStatus
 from carchain.core.state import KVView, WriteBuffer, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId, ValidatorUpdate
+from carchain.core.v2x_ca import RegisterPseudonymCa, RevokePseudonymCa
+from carchain.core.v2x_revocation import SetLinkageAuthorities
 from carchain.core.validation import validate_public_key
 from carchain.errors import CarchainError, InvalidBody, InvalidState, NotFound
 
@@ -96,10 +98,14 @@ Action = (
     | RotateMemberKey
     | SetValidator
     | SetEscrowCommittee
+    | RegisterPseudonymCa
+    | RevokePseudonymCa
+    | SetLinkageAuthorities
 )
 
 
-# The actions that change one member (every action but the escrow committee's).
+# The actions that change one member (the escrow committee's and the V2X actions
+# change none: they execute through their own modules).
 MemberAction = (
     AddMember
     | SuspendMember
@@ -217,7 +223,13 @@ def validate_params(params: GovernanceParams) -> None:
 
 def validate_action(view: KVView, action: Action) -> None:
     """Raise if the action cannot possibly execute in the current state."""
-    if isinstance(action, AddMember):
+    if isinstance(action, RegisterPseudonymCa):
+        v2x_ca.validate_register_ca(view, action)
+    elif isinstance(action, RevokePseudonymCa):
+        v2x_ca.validate_revoke_ca(view, action)
+    elif isinstance(action, SetLinkageAuthorities):
+        v2x_revocation.validate_set_linkage_authorities(view, action)
+    elif isinstance(action, AddMember):
         members.validate_new_member(
             view, action.member_id, action.name, action.roles, action.public_key
         )
@@ -254,12 +266,32 @@ def process_action(view: KVView, ctx: BlockContext, action: Action, fx: Effects)
     if isinstance(action, SetEscrowCommittee):
         escrow_committee.process_set_committee(view, ctx, action, fx)
         return
+    if isinstance(action, (RegisterPseudonymCa, RevokePseudonymCa, SetLinkageAuthorities)):
+        _process_v2x_action(view, ctx, action, fx)
+        return
     share = liveness.compute_power_share(view, ctx.signers) if ctx.signers else None
     before, after = _apply_action(view, ctx, action)
     if share is not None:
         liveness.validate_power_change(share, liveness.compute_power_share(view, ctx.signers))
     fx.validator_updates.extend(_validator_diff(before, after))
     fx.emit("member_changed", member_id=after.member_id, status=after.status.value)
+
+
+def _process_v2x_action(
+    view: KVView,
+    ctx: BlockContext,
+    action: RegisterPseudonymCa | RevokePseudonymCa | SetLinkageAuthorities,
+    fx: Effects,
+) -> None:
+    if isinstance(action, RegisterPseudonymCa):
+        ca = v2x_ca.process_register_ca(view, ctx, action)
+        fx.emit("v2x_ca_registered", oem=ca.oem, hashed_id8=ca.hashed_id8.hex())
+    elif isinstance(action, RevokePseudonymCa):
+        ca = v2x_ca.process_revoke_ca(view, ctx, action)
+        fx.emit("v2x_ca_revoked", oem=ca.oem, hashed_id8=ca.hashed_id8.hex())
+    else:
+        las = v2x_revocation.process_set_linkage_authorities(view, ctx, action)
+        fx.emit("v2x_linkage_authorities_set", la1=las.la1, la2=las.la2)
 
 
 def _apply_action(
@@ -307,6 +339,8 @@ def process_propose(
     """Record a proposal with the proposer's yes vote; execute it if that suffices."""
     proposer = members.validate_active_member(view, signer)
     validate_action(view, body.action)
+    if isinstance(body.action, RegisterPseudonymCa):
+        v2x_ca.validate_ca_proposer(proposer, body.action)
     params = get_params(view)
     raw_seq = view.get(STORE, b"seq")
     proposal_id = (0 if raw_seq is None else int.from_bytes(raw_seq, "big")) + 1

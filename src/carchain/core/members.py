@@ -47,6 +47,10 @@ class Role(StrEnum):
     COURT = "court"
     AUDITOR = "auditor"
     ASSOCIATION = "association"
+    # V2X SCMS (issue 11): reviews misbehaviour reports and decides revocations
+    MISBEHAVIOUR_AUTHORITY = "misbehaviour_authority"
+    # V2X SCMS (issue 11): holds linkage seeds; two of them must release for a revocation
+    LINKAGE_AUTHORITY = "linkage_authority"
 
 
 ROLE_NAMES = frozenset(r.value for r in Role)
@@ -248,6 +252,16 @@ def admit_member(view: KVView, signer: bytes, body: object = None) -> None:
 def admit_oem(view: KVView, signer: bytes, body: object = None) -> None:
     """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active OEM."""
     validate_active_member(view, signer, Role.OEM)
+
+
+def admit_misbehaviour_authority(view: KVView, signer: bytes, body: object = None) -> None:
+    """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active MA."""
+    validate_active_member(view, signer, Role.MISBEHAVIOUR_AUTHORITY)
+
+
+def admit_linkage_authority(view: KVView, signer: bytes, body: object = None) -> None:
+    """Mempool admission: raise ``Unauthorized`` unless ``signer`` is an active LA."""
+    validate_active_member(view, signer, Role.LINKAGE_AUTHORITY)
 
 
 def process_add_member(

@@ -33,7 +33,9 @@ from carchain.core import (
     governance,
     holds,
     members,
+    misbehaviour,
     owners,
+    v2x_revocation,
     vehicles,
 )
 from carchain.core import case_records as cr
@@ -251,5 +253,34 @@ TX_TYPES: dict[str, TxType] = _table(
         escrow_releases.admit_officer,
         escrow_releases.OFFICER_ADMISSION_READS,
         escrow_releases.process_receipt,
+    ),
+    # --- V2X SCMS (issue 11: core/v2x_ca.py, core/v2x_revocation.py, core/misbehaviour.py) ---
+    TxType(
+        "v2x.report",
+        misbehaviour.SubmitReport,
+        members.admit_oem,
+        _MEMBERS,
+        misbehaviour.process_report,
+    ),
+    TxType(
+        "v2x.review",
+        misbehaviour.Review,
+        members.admit_misbehaviour_authority,
+        _MEMBERS,
+        misbehaviour.process_review,
+    ),
+    TxType(
+        "v2x.revoke",
+        v2x_revocation.Revoke,
+        members.admit_misbehaviour_authority,
+        _MEMBERS,
+        v2x_revocation.process_revoke,
+    ),
+    TxType(
+        "v2x.release_seed",
+        v2x_revocation.ReleaseSeed,
+        members.admit_linkage_authority,
+        _MEMBERS,
+        v2x_revocation.process_release_seed,
     ),
 )

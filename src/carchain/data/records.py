@@ -1,8 +1,9 @@
 """Typed vehicle records and their canonical encoding.
 
-Four kinds: periodic telemetry, EDR crash events (the GB 39732-2020 data
-elements), diagnostics and V2X exchange logs. Every field is optional, because
-minimisation may drop it, and every field names its data category in
+Five kinds: periodic telemetry, EDR crash events (the GB 39732-2020 data
+elements), diagnostics, V2X exchange logs and V2X data transfers with receipts.
+Every field is optional, because minimisation may drop it, and every field names
+its data category in
 ``CATEGORIES``. A record encodes as a MessagePack array whose first element is
 its kind; the encoding is canonical, so the Merkle leaf of a record is exactly
 its encoded bytes.
@@ -110,8 +111,29 @@ class V2xLog(msgspec.Struct, tag="v2x", array_like=True, frozen=True):
     }
 
 
-Record = Telemetry | EdrEvent | Diagnostics | V2xLog
-RECORD_TYPES: tuple[type[Record], ...] = (Telemetry, EdrEvent, Diagnostics, V2xLog)
+class V2xTransfer(msgspec.Struct, tag="v2x_transfer", array_like=True, frozen=True):
+    """One car-to-car data transfer, as each of the two cars logs it (``carchain.v2x.transfer``).
+
+    ``transfer`` is the sender's signed transfer (a salted commitment to the data,
+    never the data), ``receipt`` the receiver's signed receipt over its hash; both
+    cars log the same two, with their own ``role``.
+    """
+
+    time_ms: int | None = None
+    role: str | None = None
+    transfer: bytes | None = None
+    receipt: bytes | None = None
+
+    CATEGORIES: ClassVar[dict[str, DataCategory]] = {
+        "time_ms": C.TIME,
+        "role": C.V2X_MESSAGE,
+        "transfer": C.V2X_MESSAGE,
+        "receipt": C.V2X_MESSAGE,
+    }
+
+
+Record = Telemetry | EdrEvent | Diagnostics | V2xLog | V2xTransfer
+RECORD_TYPES: tuple[type[Record], ...] = (Telemetry, EdrEvent, Diagnostics, V2xLog, V2xTransfer)
 RECORD_KINDS: dict[str, type[Record]] = {str(t.__struct_config__.tag): t for t in RECORD_TYPES}
 
 _encoder = msgspec.msgpack.Encoder()

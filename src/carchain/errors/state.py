@@ -384,3 +384,101 @@ class SealedCasePending(StateError):
     abci_code = 199
     http_status = 409
     vehicle_id: str | None
+
+
+# --- V2X SCMS: pseudonym CAs, linkage authorities, revocation, misbehaviour (issue 11) ----
+
+
+class UnknownPseudonymCa(StateError):
+    """No pseudonym CA with this HashedId8 is registered on chain."""
+
+    code = "unknown_pseudonym_ca"
+    abci_code = 220
+    http_status = 404
+    hashed_id8: str | None
+
+
+class PseudonymCaNotInForce(StateError):
+    """The pseudonym CA is revoked or outside its validity (``status``)."""
+
+    code = "pseudonym_ca_not_in_force"
+    abci_code = 221
+    http_status = 409
+    hashed_id8: str | None
+    status: str | None
+
+
+class LinkageAuthoritiesNotSet(StateError):
+    """Governance has not named the two linkage authorities yet."""
+
+    code = "linkage_authorities_not_set"
+    abci_code = 222
+    http_status = 409
+
+
+class RevocationNotPending(StateError):
+    """The revocation decision is not waiting for seeds (``status``)."""
+
+    code = "revocation_not_pending"
+    abci_code = 223
+    http_status = 409
+    decision_seq: int | None
+    status: str | None
+
+
+class SeedAlreadyReleased(StateError):
+    """This linkage authority already released its seed for the decision."""
+
+    code = "seed_already_released"
+    abci_code = 224
+    http_status = 409
+    decision_seq: int | None
+    la_id: int | None
+
+
+class SeedMismatch(StateError):
+    """The two released seeds do not give the decision's linkage value in its period."""
+
+    code = "seed_mismatch"
+    abci_code = 225
+    http_status = 409
+    decision_seq: int | None
+    i_period: int | None
+
+
+class UnknownMisbehaviourReport(StateError):
+    """No misbehaviour report with this sequence number."""
+
+    code = "unknown_misbehaviour_report"
+    abci_code = 226
+    http_status = 404
+    report_seq: int | None
+
+
+class ReportAlreadyReviewed(StateError):
+    """The misbehaviour report was already reviewed (``status``)."""
+
+    code = "report_already_reviewed"
+    abci_code = 227
+    http_status = 409
+    report_seq: int | None
+    status: str | None
+
+
+class AlreadyRevokedLinkage(StateError):
+    """A revocation for this linkage value in this period already exists."""
+
+    code = "already_revoked_linkage"
+    abci_code = 228
+    http_status = 409
+    decision_seq: int | None
+
+
+class VehicleNotEligible(StateError):
+    """The vehicle may not get pseudonym certificates: unknown, revoked or another OEM's."""
+
+    code = "vehicle_not_eligible"
+    abci_code = 229
+    http_status = 409
+    vehicle_id: str | None
+    status: str | None

@@ -264,3 +264,26 @@ class CaseHoldNotLiftable(Unauthorized):
     vehicle_id: str | None
     hold_seq: int | None
     case_id: int | None
+
+
+# --- V2X SCMS (issue 11) ----------------------------------------------------------
+
+
+class InvalidV2xBody(TransactionError):
+    """A V2X body's content is not acceptable: ``field`` is off (size, range, shape)."""
+
+    code = "invalid_v2x_body"
+    abci_code = 230
+    http_status = 422
+    field: str | None
+    size: int | None
+    limit: int | None
+
+
+class InvalidTransfer(TransactionError):
+    """A car-to-car transfer or its receipt does not verify (``reason``)."""
+
+    code = "invalid_transfer"
+    abci_code = 231
+    http_status = 422
+    reason: str | None

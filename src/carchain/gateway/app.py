@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.gateway.routes import batches, keys, releases, status, uploads
+from carchain.gateway.routes import batches, keys, releases, status, uploads, v2x_reports
 from carchain.gateway.service import Gateway
 
 
@@ -15,6 +15,6 @@ def create_gateway_app(gw: Gateway) -> FastAPI:
     app = FastAPI(title=f"carchain gateway ({gw.oem})", version=__version__)
     app.state.gateway = gw
     errors.register(app)
-    for routes in (status, uploads, batches, keys, releases):
+    for routes in (status, uploads, batches, keys, releases, v2x_reports):
         routes.register(app)
     return app

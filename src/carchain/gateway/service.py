@@ -27,6 +27,7 @@ from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.escrow_directory import ChainEscrowDirectory
 from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
 from carchain.gateway.journal import Journal
+from carchain.gateway.v2x_relay import ReportRelay
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
@@ -130,6 +131,7 @@ class Gateway:
         self.releases = open_namespace(data_dir, "releases", fsync=fsync)
         self.tombstones = open_namespace(data_dir, "tombstones", fsync=fsync)
         self.custody = self._make_custody(oem_key, custodian, custodian_key, data_dir)
+        self.reports = ReportRelay(self.client, oem_key, self.signing_lock)
         self.custody_health = CustodyHealth()
         self.oem_key = oem_key.public_key
         self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))

@@ -1,0 +1,92 @@
+"""End to end: V2XMSG's receiver over the chain's trust store and revocation index.
+
+A car's pseudonyms verify; the misbehaviour authority decides on one of its
+certificates, the PCA hands each LA its lookup, both LAs release their seeds on
+chain, and from then on every certificate of that car (not only the reported one)
+is refused as revoked, while other cars' messages still verify.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from carchain.core import misbehaviour as core_mb
+from carchain.core import v2x_revocation as rvk
+from carchain.errors import V2xRejected
+from carchain.v2x.ca_trust import ChainCaTrustStore
+from carchain.v2x.certificates import PSID_CAM, decode_certificate
+from carchain.v2x.codec import encode_cam
+from carchain.v2x.issuance import PseudonymCredential
+from carchain.v2x.messages import Kinematics, build_cam_value
+from carchain.v2x.misbehaviour import PlausibilityChecker, build_report, compute_observation
+from carchain.v2x.receiver import Receiver
+from carchain.v2x.revocation_index import build_revocation_index
+from carchain.v2x.signed_data import build_signed_data
+from tests.conftest import CHAIN_ID
+from tests.v2x.scms_world import Scms, scms_fixture  # noqa: F401
+
+
+def cam(scms: Scms, cred: PseudonymCredential, signer: str = "digest", speed: int = 1_389) -> bytes:
+    t = scms.world.chain.now_ms
+    value = build_cam_value(7, t, Kinematics(7, 312_304_160, 1_214_737_010, speed, 900))
+    return build_signed_data(encode_cam(value), PSID_CAM, t, cred.key, cred.certificate, signer)
+
+
+def receiver(scms: Scms) -> tuple[Receiver, object]:
+    view = scms.world.chain.state
+    index = build_revocation_index(view)
+    return Receiver(ChainCaTrustStore(view), index, now_ms=lambda: scms.world.chain.now_ms), index
+
+
+def test_revoking_a_car_refuses_all_its_pseudonyms_and_only_its(scms: Scms) -> None:
+    bad, good = scms.car("bad"), scms.car("good")
+    creds = scms.issue([bad, good])
+    rx, _ = receiver(scms)
+    rx.verify(cam(scms, creds[bad.vehicle_id][0], "certificate"))
+    rx.verify(cam(scms, creds[bad.vehicle_id][0], "digest"))
+
+    # A neighbour flags the bad car's impossible speed and reports it through its gateway.
+    offending = rx.verify(cam(scms, creds[bad.vehicle_id][1], "certificate", speed=12_000))
+    finding = PlausibilityChecker().check(compute_observation(offending))
+    assert finding is not None and finding.reason == "impossible_speed"
+    reporter = creds[good.vehicle_id][0]
+    scms.world.chain.send(
+        "saic", build_report(CHAIN_ID, reporter, finding, scms.world.chain.now_ms)
+    )
+
+    # The MA decides; the PCA gives each LA its lookup; both LAs release seeds.
+    cert = decode_certificate(creds[bad.vehicle_id][1].certificate)
+    assert cert.linkage is not None
+    review = core_mb.Review(
+        1, "revoke", scms.pca.hashed_id8, cert.linkage.linkage_value, cert.linkage.i_cert
+    )
+    scms.world.chain.send("mama", review)
+    l1, l2 = scms.pca.get_lookups(cert.hashed_id8)
+    scms.world.chain.send(
+        "caam", rvk.ReleaseSeed(1, scms.la1.get_release_seed(l1, cert.linkage.i_cert))
+    )
+    scms.world.chain.send(
+        "cstc", rvk.ReleaseSeed(1, scms.la2.get_release_seed(l2, cert.linkage.i_cert))
+    )
+    assert rvk.get_revocation(scms.world.chain.state, 1).status == "revoked"
+
+    rx, _ = receiver(scms)
+    for k in (0, 5, 19):  # every pseudonym of the car, not only the reported one
+        with pytest.raises(V2xRejected) as refused:
+            rx.verify(cam(scms, creds[bad.vehicle_id][k], "certificate"))
+        assert refused.value.reason == "revoked_linkage"
+    for k in (0, 7):
+        rx.verify(cam(scms, creds[good.vehicle_id][k], "certificate"))
+
+
+def test_a_revoked_ca_refuses_its_pseudonyms(scms: Scms) -> None:
+    from carchain.core.v2x_ca import RevokePseudonymCa
+    from tests.core.v2x_world import carry
+
+    car = scms.car("1")
+    cred = scms.issue([car])[car.vehicle_id][0]
+    carry(scms.world.chain, "geely", RevokePseudonymCa(scms.pca.hashed_id8, "compromised"))
+    rx, _ = receiver(scms)
+    with pytest.raises(V2xRejected) as refused:
+        rx.verify(cam(scms, cred, "certificate"))
+    assert refused.value.reason == "revoked_ca"
