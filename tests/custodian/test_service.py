@@ -315,3 +315,20 @@ def test_the_loop_survives_an_unexpected_exception_and_backs_off() -> None:
     run_custodian_loop(Flaky(), health, stop, 0.01)  # type: ignore[arg-type]
     assert len(calls) == 2 and health.total_errors == 1 and health.errors == 0
     assert "RuntimeError" in health.last_error and "secret" not in health.last_error
+
+
+def test_invalid_an_approval_by_a_custodian_turned_law_enforcement_does_not_count(
+    world: CustodianWorld,
+) -> None:
+    from carchain.core import governance as gov
+    from tests.core.lawful_world import govern
+
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    action = gov.ChangeRoles("audit", ["auditor", "law_enforcement"])
+    assert govern(world.chain, action).status == "executed"
+    caam = world.service("caam")
+    caam.step()
+    assert world.released(case_id) == [] and world.gateway.reads == []
+    task = caam.journal.get_task_optional(case_id)
+    assert task is not None and task.state == WATCHING and "below quorum" in task.detail

@@ -187,6 +187,13 @@ def validate_independent_court(view: KVView, signer: bytes, case: Case) -> Membe
     return court
 
 
+def is_conflicted_custodian(case: Case, member: Member) -> bool:
+    """Return whether ``member`` may not act as a custodian of ``case``: it is the case's
+    authority or holds the law-enforcement role now (roles can change after a committee
+    is set; law enforcement never holds a share)."""
+    return member.member_id == case.authority or Role.LAW_ENFORCEMENT.value in member.roles
+
+
 def validate_authority(view: KVView, signer: bytes, case: Case) -> Member:
     """Return the case's authority (active, law enforcement) or raise ``NotCaseParty``."""
     member = members.validate_active_member(view, signer, Role.LAW_ENFORCEMENT)

@@ -1,0 +1,51 @@
+"""A custodian who is law enforcement (or the case's own authority) never counts toward a
+case's quorum: governance can change a seated member's roles after the committee was set,
+and the committee rule "law enforcement never holds a share" must still hold for votes
+and releases, like a suspended custodian's approval no longer counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from carchain.core import governance as gov
+from carchain.core.case_records import ApproveCase
+from tests.core.lawful_world import (
+    approve,
+    authorize_body,
+    authorized_case,
+    genesis,  # noqa: F401
+    govern,
+    item,
+    open_case,
+    release_body,
+    scope,
+    setup_world,
+)
+from tests.core.memory import CoreChain, core_chain  # noqa: F401
+
+
+@pytest.fixture
+def world(chain: CoreChain) -> CoreChain:
+    return setup_world(chain)
+
+
+def _make_audit_police(chain: CoreChain) -> None:
+    action = gov.ChangeRoles("audit", ["auditor", "law_enforcement"])
+    assert govern(chain, action).status == "executed"
+
+
+def test_invalid_authority_cannot_approve_its_own_case(world: CoreChain) -> None:
+    _make_audit_police(world)
+    case_id = open_case(world, scope(), by="audit")
+    world.send("court2", authorize_body(world, case_id, scope()))
+    assert world.reject("audit", ApproveCase(case_id)) == "not_case_custodian"
+
+
+def test_invalid_custodian_turned_police_approval_no_longer_counts(world: CoreChain) -> None:
+    case_id = authorized_case(world)
+    approve(world, case_id, "court", "audit", "saic")
+    _make_audit_police(world)
+    assert world.reject("caam", release_body(case_id)) == "quorum_not_reached"
+    assert world.reject("audit", ApproveCase(case_id)) in ("already_voted", "not_case_custodian")
+    approve(world, case_id, "caam")  # a fourth, independent custodian restores the quorum
+    world.send("caam", release_body(case_id, item(index=2)))
