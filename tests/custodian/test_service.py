@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -332,3 +333,33 @@ def test_invalid_an_approval_by_a_custodian_turned_law_enforcement_does_not_coun
     assert world.released(case_id) == [] and world.gateway.reads == []
     task = caam.journal.get_task_optional(case_id)
     assert task is not None and task.state == WATCHING and "below quorum" in task.detail
+
+
+def test_invalid_one_bad_envelope_or_key_ref_from_a_gateway_blocks_only_its_own_share(
+    world: CustodianWorld,
+) -> None:
+    # A lying (or broken) gateway answers one key with another key's envelope and names a
+    # malformed key_ref for another: those two shares are not released (nothing is
+    # resealed from the wrong envelope), every other share of the case still is.
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    gw = world.gateway
+    swapped = ("saic:1", EPOCH, "crash_pulse")
+    gw.envelopes[gw.refs[swapped]] = gw.envelopes[gw.refs[("saic:2", EPOCH, "crash_pulse")]]
+    broken = ("saic:2", EPOCH + 1, "location")
+    gw.refs[broken] = b"not hex"  # type: ignore[assignment]
+    real_batches = gw.case_batches
+
+    def lying_batches(case: int, vid: str, start: int, end: int) -> list[dict[str, Any]]:
+        docs = real_batches(case, vid, start, end)
+        for doc in docs:
+            for seg in doc["segments"]:
+                if seg["key_ref"] == b"not hex".hex():
+                    seg["key_ref"] = "zz-not-hex"
+        return docs
+
+    gw.case_batches = lying_batches  # type: ignore[method-assign]
+    caam = world.service("caam")
+    caam.step()
+    released = {(v, e, c) for _, v, e, c, _ in world.released(case_id)}
+    assert released == full_scope() - {swapped, broken}

@@ -158,10 +158,13 @@ class CustodianService:
             return CaseOutcome(DONE, f"{scan.released} shares released")
         if self.require_local_approval and not self.journal.is_locally_approved(case.case_id):
             return CaseOutcome(WAITING, f"{len(scan.wanted)} shares wait for local approval")
-        items = compute_items(self.ctx, case, scan.wanted)
+        failures: list[str] = []
+        items = compute_items(self.ctx, case, scan.wanted, failures)
         posted = post_items(self.ctx, case.case_id, items)
         rest = len(scan.wanted) - posted
         detail = f"released {posted} shares" + (f", {rest} have no stored data yet" if rest else "")
+        if failures:  # the first failure's code (the others are logged)
+            detail = f"error: {failures[0]}" if not posted else f"{detail}; error: {failures[0]}"
         return CaseOutcome(WATCHING, detail, posted)
 
     def process_task(self, task: CaseTask, now_ms: int) -> int:
