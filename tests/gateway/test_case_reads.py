@@ -181,3 +181,26 @@ def test_invalid_suspended_custodian_reads_nothing(case_gateway: CaseGateway) ->
     listing, _, _, _, keys = reads(cg, hh)
     for path, params in (listing, keys):
         assert refused(cg, "escrow/caam", case_id, path, params) == "unauthorized"
+
+
+def test_invalid_officer_reads_no_segment_of_a_batch_straddling_the_window(
+    case_gateway: CaseGateway,
+) -> None:
+    # The epoch's key opens the whole batch: a batch that starts before the window (or ends
+    # after it) would give the officer records outside its scope. The officer's own SDK
+    # never opens one; the gateway must not serve its ciphertext either.
+    from tests.gateway.case_world import NOON_MS
+
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    row = cg.ingestor.journal.get_batch_optional(hh)
+    assert row is not None and row.start_ms < row.end_ms
+    officer = cg.chain.key(OFFICER)
+    starts_inside = open_case(cg, ["saic:1"], from_ms=row.start_ms + 1, until_ms=NOON_MS + DAY_MS)
+    ends_inside = open_case(cg, ["saic:1"], from_ms=EPOCH_MS, until_ms=row.end_ms)
+    whole = open_case(cg, ["saic:1"], from_ms=row.start_ms, until_ms=row.end_ms + 1)
+    segment = reads(cg, hh)[2][0]
+    for case_id in (starts_inside, ends_inside):
+        assert refused(cg, OFFICER, case_id, segment, {}) == "unauthorized"
+        assert cg.get(officer, f"/batches/{hh.hex()}", case_id=case_id)["batch_header"]
+    assert cg.get(officer, segment, case_id=whole)

@@ -147,6 +147,15 @@ def validate_case_reader(
         raise Unauthorized("this key may not read that data for this case")
 
 
+def validate_case_segment_window(view: KVView, case_id: int, item: CaseItem, now_ms: int) -> None:
+    """Raise ``Unauthorized`` unless the batch lies wholly inside the case's half-open
+    window: its epoch key opens every record of the batch, so the officer is served the
+    ciphertext of no batch that straddles the window's edges (as its SDK opens none)."""
+    _, scope = get_readable_case(view, case_id, now_ms)
+    if not scope.data_from_ms <= item.start_ms <= item.end_ms < scope.data_until_ms:
+        raise Unauthorized("the batch reaches outside the case's data window")
+
+
 def validate_case_vehicle(
     view: KVView, case_id: int, reader: bytes, vehicle_id: str, now_ms: int
 ) -> tuple[Case, CaseScope]:

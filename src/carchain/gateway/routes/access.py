@@ -22,6 +22,7 @@ from carchain.gateway.case_access import (
     CaseReadCache,
     is_case_reader,
     validate_case_reader,
+    validate_case_segment_window,
     validate_case_vehicle,
 )
 from carchain.gateway.journal import BatchRow
@@ -265,7 +266,10 @@ def read_ciphertext(
     h = decode_signed_header(row.header).header
     if category is not None and category not in h.categories:
         raise NotFound("the batch has no segment of that category")
-    if case_id is not None and category is not None and is_erased_segment(gw, row, category):
-        raise NotFound("the segment was erased")
+    if case_id is not None and category is not None:
+        item = compute_row_item(row, category)
+        validate_case_segment_window(gw.access.view, case_id, item, get_chain_time_ms(gw))
+        if is_erased_segment(gw, row, category):
+            raise NotFound("the segment was erased")
     ciphertext = gw.blobs.get(h.ciphertext_hash)
     return ciphertext if category is None else get_segment_ciphertext(h, ciphertext, category)
