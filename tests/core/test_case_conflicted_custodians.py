@@ -49,3 +49,17 @@ def test_invalid_custodian_turned_police_approval_no_longer_counts(world: CoreCh
     assert world.reject("audit", ApproveCase(case_id)) in ("already_voted", "not_case_custodian")
     approve(world, case_id, "caam")  # a fourth, independent custodian restores the quorum
     world.send("caam", release_body(case_id, item(index=2)))
+
+
+@pytest.mark.parametrize("party", ["police", "court2"])
+def test_invalid_a_suspended_authority_or_court_case_releases_nothing(
+    world: CoreChain, party: str
+) -> None:
+    case_id = authorized_case(world)
+    approve(world, case_id, "court", "caam")
+    assert govern(world, gov.SuspendMember(party)).status == "executed"
+    assert world.reject("audit", ApproveCase(case_id)) == "case_not_authorized"
+    assert world.reject("caam", release_body(case_id)) == "case_not_authorized"
+    assert govern(world, gov.ReinstateMember(party)).status == "executed"
+    approve(world, case_id, "audit")
+    world.send("caam", release_body(case_id))

@@ -363,3 +363,17 @@ def test_invalid_one_bad_envelope_or_key_ref_from_a_gateway_blocks_only_its_own_
     caam.step()
     released = {(v, e, c) for _, v, e, c, _ in world.released(case_id)}
     assert released == full_scope() - {swapped, broken}
+
+
+def test_invalid_no_release_for_the_case_of_a_suspended_authority(world: CustodianWorld) -> None:
+    from carchain.core import governance as gov
+    from tests.core.lawful_world import govern
+
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    assert govern(world.chain, gov.SuspendMember("police")).status == "executed"
+    caam = world.service("caam")
+    caam.step()
+    assert world.released(case_id) == [] and world.gateway.reads == []
+    task = caam.journal.get_task_optional(case_id)
+    assert task is not None and task.state == WATCHING

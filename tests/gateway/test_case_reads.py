@@ -204,3 +204,18 @@ def test_invalid_officer_reads_no_segment_of_a_batch_straddling_the_window(
         assert refused(cg, OFFICER, case_id, segment, {}) == "unauthorized"
         assert cg.get(officer, f"/batches/{hh.hex()}", case_id=case_id)["batch_header"]
     assert cg.get(officer, segment, case_id=whole)
+
+
+def test_invalid_nothing_is_read_for_the_case_of_a_suspended_authority(
+    case_gateway: CaseGateway,
+) -> None:
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    case_id = open_case(cg)
+    assert govern(cg.chain, gov.SuspendMember("police")).status == "executed"
+    for path, params in reads(cg, hh):
+        assert refused(cg, OFFICER, case_id, path, params) == "case_not_authorized"
+        assert refused(cg, "escrow/court", case_id, path, params) in (
+            "case_not_authorized",
+            "unauthorized",
+        )

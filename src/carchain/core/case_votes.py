@@ -27,6 +27,7 @@ from carchain.core.cases import (
     is_conflicted_custodian,
     process_put_case,
     validate_decline_reason,
+    validate_parties_active,
     validate_state,
     validate_unexpired,
 )
@@ -59,6 +60,7 @@ def _validate_vote(
     case = get_case(view, case_id)
     validate_state(case, CaseState.AUTHORIZED)
     validate_unexpired(case, ctx)
+    validate_parties_active(view, case)
     if is_conflicted_custodian(case, member) or not is_case_custodian(view, case, member):
         raise NotCaseCustodian("the signer holds no seat for this case's keys", case_id=case_id)
     voted = {v.member_id for v in (*case.approvals, *case.declines)}

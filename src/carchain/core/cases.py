@@ -176,6 +176,20 @@ def validate_unexpired(case: Case, ctx: BlockContext) -> None:
         )
 
 
+def validate_parties_active(view: KVView, case: Case) -> None:
+    """Raise ``CaseNotAuthorized`` unless the case's authority and authorising court are
+    still active members: a suspended (or removed) party's case unlocks nothing more,
+    as a suspended custodian's approval no longer counts."""
+    for member_id in (case.authority, case.court):
+        member = members.get_member_optional(view, member_id)
+        if member is None or member.status != members.MemberStatus.ACTIVE:
+            raise CaseNotAuthorized(
+                "a party of the case is no longer an active member",
+                case_id=case.case_id,
+                state="party_inactive",
+            )
+
+
 def validate_independent_court(view: KVView, signer: bytes, case: Case) -> Member:
     """Return the active court signing; raise ``CourtNotIndependent`` if it is the case's
     authority or also holds the law-enforcement role."""

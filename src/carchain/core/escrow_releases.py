@@ -290,6 +290,7 @@ def process_release(
     case = cases.get_case(view, body.case_id)
     cases.validate_state(case, CaseState.AUTHORIZED)
     cases.validate_unexpired(case, ctx)
+    cases.validate_parties_active(view, case)
     if not 0 < len(body.items) <= MAX_RELEASE_ITEMS:
         raise InvalidBody(f"a release holds 1-{MAX_RELEASE_ITEMS} shares", size=len(body.items))
     approvers = compute_active_approvers(view, case)

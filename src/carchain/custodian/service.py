@@ -134,6 +134,11 @@ class CustodianService:
         member = get_member_optional(self.ctx.view, member_id)
         return [] if member is None else list(member.roles)
 
+    def is_active(self, member_id: str) -> bool:
+        """Return whether a member is active on chain (an unknown member is not)."""
+        member = get_member_optional(self.ctx.view, member_id)
+        return member is not None and member.status == MemberStatus.ACTIVE
+
     def process_new_cases(self) -> int:
         """Take up the cases opened since the cursor; return how many."""
         count = cases.get_case_count(self.ctx.view)
@@ -149,6 +154,8 @@ class CustodianService:
             return CaseOutcome(*verdict)
         if not is_independent_court(case, self.get_roles):
             return CaseOutcome(ENDED, "not authorised by an independent court")
+        if not all(self.is_active(m) for m in (case.authority, case.court)):
+            return CaseOutcome(WATCHING, "a party of the case is not an active member")
         scan = scan_shares(case, self.member_id, compute_chain_facts(self.ctx.view, case.case_id))
         if scan.seats == 0:
             return CaseOutcome(NOT_CUSTODIAN, "no seat for any key in scope")

@@ -56,13 +56,15 @@ class CaseReadCache:
 def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:
     """Return the case and its authorised scope if it may be read for at ``now_ms``:
     ``CaseNotAuthorized`` unless AUTHORIZED (open, rejected, closed, unknown),
-    ``CaseExpired`` once ``now_ms`` reaches its expiry."""
+    ``CaseExpired`` once ``now_ms`` reaches its expiry, ``CaseNotAuthorized`` too once its
+    authority or court is no longer an active member."""
     case = cases.get_case_optional(view, case_id)
     if case is None or case.state != CaseState.AUTHORIZED or case.scope is None:
         state = "unknown" if case is None else case.state.value
         raise CaseNotAuthorized("the case is not authorised", case_id=case_id, state=state)
     if now_ms >= case.expires_ms:
         raise CaseExpired("the case's authorisation expired", case_id=case_id)
+    cases.validate_parties_active(view, case)
     return case, case.scope
 
 
