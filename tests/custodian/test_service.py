@@ -377,3 +377,29 @@ def test_invalid_no_release_for_the_case_of_a_suspended_authority(world: Custodi
     assert world.released(case_id) == [] and world.gateway.reads == []
     task = caam.journal.get_task_optional(case_id)
     assert task is not None and task.state == WATCHING
+
+
+def test_invalid_one_custodians_garbage_shares_do_not_stop_the_officer_decrypting(
+    world: CustodianWorld,
+) -> None:
+    # caam approves, then posts for one key a box that opens for no one and for another a
+    # well-sealed wrong share. The other k custodians' shares still give every key.
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit", "saic")
+    officer = world.chain.key(OFFICER)
+    bad_box = ("saic:1", EPOCH, "location")
+    wrong_share = ("saic:2", EPOCH, "crash_pulse")
+    junk = reseal_share_for_officer(b"\x07" * 32, case_id, *wrong_share, 1, 2, officer.public_key)
+    items = [ShareItem(*bad_box, 2, b"\x00" * 80), ShareItem(*wrong_share, 2, junk)]
+    world.chain.send("caam", ReleaseShares(case_id, items))
+    for member in ("court", "audit", "saic"):
+        world.service(member).step()
+    case = get_case(world.chain.state, case_id)
+    committee_of = lambda e: get_committee_for_epoch(world.chain.state, e)  # noqa: E731
+    ring = KeyRing(collect_shares(world.chain.state, case, officer, committee_of), committee_of)
+    for key in full_scope():
+        raw = world.gateway.envelopes[world.gateway.refs[key]]
+        assert (
+            ring.get_key(key, lambda raw=raw: decode_key_envelope(raw))
+            == (world.gateway.sealed[key])
+        )
