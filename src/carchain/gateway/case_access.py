@@ -142,20 +142,19 @@ def validate_case_reader(
     item: CaseItem,
     now_ms: int,
     custodian: bool = False,
+    within_window: bool = False,
 ) -> None:
-    """Raise unless ``reader`` may read ``item`` for case ``case_id`` at ``now_ms``."""
+    """Raise unless ``reader`` may read ``item`` for case ``case_id`` at ``now_ms``; with
+    ``within_window`` (a segment read to be decrypted) only if the batch lies wholly in
+    the case's half-open window: its epoch key opens every record of the batch, so the
+    ciphertext of a batch straddling the window's edges is served to no one."""
     case, scope = get_readable_case(view, case_id, now_ms)
+    if within_window and not (
+        scope.data_from_ms <= item.start_ms <= item.end_ms < scope.data_until_ms
+    ):
+        raise Unauthorized("the batch reaches outside the case's data window")
     if not is_case_reader(view, case, scope, reader, item, custodian):
         raise Unauthorized("this key may not read that data for this case")
-
-
-def validate_case_segment_window(view: KVView, case_id: int, item: CaseItem, now_ms: int) -> None:
-    """Raise ``Unauthorized`` unless the batch lies wholly inside the case's half-open
-    window: its epoch key opens every record of the batch, so the officer is served the
-    ciphertext of no batch that straddles the window's edges (as its SDK opens none)."""
-    _, scope = get_readable_case(view, case_id, now_ms)
-    if not scope.data_from_ms <= item.start_ms <= item.end_ms < scope.data_until_ms:
-        raise Unauthorized("the batch reaches outside the case's data window")
 
 
 def validate_case_vehicle(

@@ -22,7 +22,6 @@ from carchain.gateway.case_access import (
     CaseReadCache,
     is_case_reader,
     validate_case_reader,
-    validate_case_segment_window,
     validate_case_vehicle,
 )
 from carchain.gateway.journal import BatchRow
@@ -198,7 +197,11 @@ def get_case_row(
     if row is None:
         raise NotFound("no such batch")
     item = compute_row_item(row, category)
-    validate_case_reader(gw.access.view, case_id, reader, item, get_chain_time_ms(gw))
+    now_ms = get_chain_time_ms(gw)
+    # A segment (category given) is read to be decrypted: the whole batch must lie in the
+    # window, as the epoch's key opens all of it.
+    whole = category is not None
+    validate_case_reader(gw.access.view, case_id, reader, item, now_ms, within_window=whole)
     return row
 
 
@@ -266,10 +269,7 @@ def read_ciphertext(
     h = decode_signed_header(row.header).header
     if category is not None and category not in h.categories:
         raise NotFound("the batch has no segment of that category")
-    if case_id is not None and category is not None:
-        item = compute_row_item(row, category)
-        validate_case_segment_window(gw.access.view, case_id, item, get_chain_time_ms(gw))
-        if is_erased_segment(gw, row, category):
-            raise NotFound("the segment was erased")
+    if case_id is not None and category is not None and is_erased_segment(gw, row, category):
+        raise NotFound("the segment was erased")
     ciphertext = gw.blobs.get(h.ciphertext_hash)
     return ciphertext if category is None else get_segment_ciphertext(h, ciphertext, category)
