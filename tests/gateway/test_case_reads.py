@@ -219,3 +219,33 @@ def test_invalid_nothing_is_read_for_the_case_of_a_suspended_authority(
             "case_not_authorized",
             "unauthorized",
         )
+
+
+def test_an_allowed_case_read_is_not_authorised_again_in_the_same_block(
+    case_gateway: CaseGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The authorisation (case, committee, members: several node queries per read) is
+    # remembered for the block; the next block decides again, so closing the case or
+    # suspending its authority takes effect at once.
+    from carchain.gateway import case_access
+
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    case_id = open_case(cg)
+    officer = cg.chain.key(OFFICER)
+    calls: list[int] = []
+    real = case_access.get_readable_case
+
+    def counting(view: Any, cid: int, now_ms: int) -> Any:
+        calls.append(cid)
+        return real(view, cid, now_ms)
+
+    monkeypatch.setattr(case_access, "get_readable_case", counting)
+    keys, segment = reads(cg, hh)[4][0], reads(cg, hh)[2][0]
+    for _ in range(3):
+        assert cg.get(officer, keys, case_id=case_id)
+        assert cg.get(officer, segment, case_id=case_id)
+    assert len(calls) == 2  # one per distinct read, not per request
+    cg.chain.send("police", CloseCase(case_id))
+    assert refused(cg, OFFICER, case_id, keys, {}) == "case_not_authorized"
+    assert refused(cg, OFFICER, case_id, segment, {}) == "case_not_authorized"

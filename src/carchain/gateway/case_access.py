@@ -17,6 +17,7 @@ Everything else is refused with ``Unauthorized`` (``CaseNotAuthorized`` /
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from carchain.core import cases, escrow_committee, members
@@ -51,6 +52,35 @@ class CaseReadCache:
 
     committees: dict[int, EscrowCommittee | None] = field(default_factory=dict)
     seats: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+
+DecisionKey = tuple[int, bytes, CaseItem, bool, bool]  # case, reader, item, custodian, window
+MAX_DECISIONS = 8192
+
+
+class CaseReadDecisions:
+    """The case reads found allowed at one block height (a gateway's, shared by its
+    requests): a read allowed at height h is allowed again at h without asking the node
+    (the decision is a function of the state and block time at h); a new height drops
+    them all, so a case closed, expired or a party suspended in a block is refused from
+    that block on. Refusals are never kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._height = -1
+        self._allowed: set[DecisionKey] = set()
+
+    def is_allowed(self, height: int, key: DecisionKey) -> bool:
+        """Return whether ``key`` was found allowed at ``height``."""
+        with self._lock:
+            return height == self._height and key in self._allowed
+
+    def add_allowed(self, height: int, key: DecisionKey) -> None:
+        """Record ``key`` allowed at ``height`` (forgetting another height's)."""
+        with self._lock:
+            if height != self._height or len(self._allowed) >= MAX_DECISIONS:
+                self._height, self._allowed = height, set()
+            self._allowed.add(key)
 
 
 def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:
