@@ -100,7 +100,7 @@ def find_key_refs(
             key = (vehicle_id, doc.get("epoch"), seg.get("category"))
             ref = _parse_key_ref(seg.get("key_ref"))
             if key in wanted and key not in refs and ref is not None:
-                refs[key] = ref  # type: ignore[index]
+                refs[key] = ref
     return refs
 
 

@@ -83,8 +83,11 @@ def compute_chain_facts(view: KVView, case_id: int) -> ChainFacts:
     def is_active(member_id: str) -> bool:
         if member_id not in active:
             m = get_member_optional(view, member_id)
-            counts = m is not None and m.status == MemberStatus.ACTIVE
-            active[member_id] = counts and "law_enforcement" not in m.roles
+            active[member_id] = (
+                m is not None
+                and m.status == MemberStatus.ACTIVE
+                and "law_enforcement" not in m.roles
+            )
         return active[member_id]
 
     released: set[tuple[str, int, str, int]] | None = None
