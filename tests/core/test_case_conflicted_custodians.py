@@ -8,15 +8,21 @@ from __future__ import annotations
 import pytest
 
 from carchain.core import governance as gov
-from carchain.core.case_records import ApproveCase
+from carchain.core import members
+from carchain.core.case_records import ApproveCase, CommitteeSeat
+from carchain.core.state import WriteBuffer
+from carchain.errors import InvalidCommittee
 from tests.core.lawful_world import (
+    SEATS,
     approve,
     authorize_body,
     authorized_case,
+    committee_action,
     genesis,  # noqa: F401
     govern,
     item,
     open_case,
+    register_escrow_key,
     release_body,
     scope,
     setup_world,
@@ -30,8 +36,34 @@ def world(chain: CoreChain) -> CoreChain:
 
 
 def _make_audit_police(chain: CoreChain) -> None:
-    action = gov.ChangeRoles("audit", ["auditor", "law_enforcement"])
-    assert govern(chain, action).status == "executed"
+    # Governance now refuses this (test_invalid_governance_cannot_make_a_custodian_police);
+    # written into state directly, as a chain that changed it before the rule would hold.
+    make_police(chain, "audit")
+
+
+def make_police(chain: CoreChain, member_id: str) -> None:
+    """Give ``member_id`` the law-enforcement role, bypassing governance."""
+    view = WriteBuffer(chain.state)
+    member = members.get_member(view, member_id)
+    members.process_change_roles(view, member_id, sorted({*member.roles, "law_enforcement"}))
+    view.flush()
+    chain.block()
+
+
+def test_invalid_governance_cannot_make_a_custodian_police_or_an_oem(world: CoreChain) -> None:
+    for roles in (["auditor", "law_enforcement"], ["auditor", "oem"]):
+        proposal = gov.Propose(gov.ChangeRoles("audit", roles))
+        assert world.reject("miit", proposal) == InvalidCommittee.code
+    # A member seated in no committee may still change roles.
+    assert govern(world, gov.ChangeRoles("pingan", ["insurer", "oem"])).status == "executed"
+
+
+def test_invalid_a_law_enforcement_member_sits_for_no_organisation_type(
+    world: CoreChain,
+) -> None:
+    seats = [CommitteeSeat("judgecop", "court"), *SEATS[1:]]
+    register_escrow_key(world, "judgecop")
+    assert world.reject("miit", gov.Propose(committee_action(seats))) == InvalidCommittee.code
 
 
 def test_invalid_authority_cannot_approve_its_own_case(world: CoreChain) -> None:
