@@ -95,3 +95,21 @@ def test_invalid_a_suspended_authority_or_court_case_releases_nothing(
     assert govern(world, gov.ReinstateMember(party)).status == "executed"
     approve(world, case_id, "audit")
     world.send("caam", release_body(case_id))
+
+
+def test_invalid_two_seats_sharing_a_key_or_a_seat_on_another_members_key(
+    chain: CoreChain,
+) -> None:
+    # caam registers audit's escrow key (or SAIC's member key, the OEM seat's fallback):
+    # one private key would open two shares of every key.
+    from carchain.core.case_records import RegisterEscrowKey
+    from tests.core.lawful_world import escrow_key_name, register
+
+    register(chain, "saic:1", "owner-a")
+    for member_id in ("court", "audit"):
+        register_escrow_key(chain, member_id)
+    for key in (chain.key(escrow_key_name("audit")).public_key, chain.key("saic").public_key):
+        chain.send("caam", RegisterEscrowKey(key))
+        assert chain.reject("miit", gov.Propose(committee_action())) == InvalidCommittee.code
+    register_escrow_key(chain, "caam")
+    assert govern(chain, committee_action()).status == "executed"

@@ -234,7 +234,25 @@ def compute_custodians(view: KVView, action: SetEscrowCommittee) -> list[Custodi
             out.append(Custodian(index, VEHICLE_OEM_SEAT, seat.org_type, b""))
         else:
             out.append(msgspec.structs.replace(custodian, index=index))
+    validate_distinct_seat_keys(view, out)
     return out
+
+
+def validate_distinct_seat_keys(view: KVView, custodians: list[Custodian]) -> None:
+    """Raise ``InvalidCommittee`` if two member seats share an escrow key, or a seat's key
+    is another member's signing key (the vehicle-OEM seat falls back to it): whoever
+    holds that private key would open two shares of every key."""
+    keys = [c.escrow_key for c in custodians if c.member_id != VEHICLE_OEM_SEAT]
+    if len(set(keys)) != len(keys):
+        raise InvalidCommittee("two seats share an escrow key")
+    for c in custodians:
+        if c.member_id == VEHICLE_OEM_SEAT:
+            continue
+        holder = members.get_member_by_key_optional(view, c.escrow_key)
+        if holder is not None and holder.member_id != c.member_id:
+            raise InvalidCommittee(
+                "a seat's escrow key is another member's key", member_id=c.member_id[:64]
+            )
 
 
 def validate_seated_roles(view: KVView, member_id: str, roles: list[str]) -> None:
