@@ -211,3 +211,12 @@ def test_invalid_a_case_authorised_by_no_independent_court_is_refused() -> None:
     assert not is_independent_court(make_case(court="police", authority="police"), get)
     assert not is_independent_court(make_case(court=""), get)
     assert not is_independent_court(make_case(court="stranger"), get)
+
+
+def test_invalid_the_case_authority_never_counts_toward_its_own_quorum() -> None:
+    # audit became the case's authority (roles changed by governance after the committee
+    # was set): its approval is not one of the k independent ones.
+    case = make_case(authority="audit", approvals=[vote("court"), vote("caam"), vote("audit")])
+    assert count_quorum(case, make_committee(), "saic", lambda m: True) == 2
+    scan = scan_shares(case, "court", facts())
+    assert scan.wanted == [] and scan.below_quorum == scan.seats > 0

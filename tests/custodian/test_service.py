@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -315,3 +316,89 @@ def test_the_loop_survives_an_unexpected_exception_and_backs_off() -> None:
     run_custodian_loop(Flaky(), health, stop, 0.01)  # type: ignore[arg-type]
     assert len(calls) == 2 and health.total_errors == 1 and health.errors == 0
     assert "RuntimeError" in health.last_error and "secret" not in health.last_error
+
+
+def test_invalid_an_approval_by_a_custodian_turned_law_enforcement_does_not_count(
+    world: CustodianWorld,
+) -> None:
+
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    from tests.core.test_case_conflicted_custodians import make_police
+
+    make_police(world.chain, "audit")  # governance refuses it now: as an older chain holds
+    caam = world.service("caam")
+    caam.step()
+    assert world.released(case_id) == [] and world.gateway.reads == []
+    task = caam.journal.get_task_optional(case_id)
+    assert task is not None and task.state == WATCHING and "below quorum" in task.detail
+
+
+def test_invalid_one_bad_envelope_or_key_ref_from_a_gateway_blocks_only_its_own_share(
+    world: CustodianWorld,
+) -> None:
+    # A lying (or broken) gateway answers one key with another key's envelope and names a
+    # malformed key_ref for another: those two shares are not released (nothing is
+    # resealed from the wrong envelope), every other share of the case still is.
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    gw = world.gateway
+    swapped = ("saic:1", EPOCH, "crash_pulse")
+    gw.envelopes[gw.refs[swapped]] = gw.envelopes[gw.refs[("saic:2", EPOCH, "crash_pulse")]]
+    broken = ("saic:2", EPOCH + 1, "location")
+    gw.refs[broken] = b"not hex"  # type: ignore[assignment]
+    real_batches = gw.case_batches
+
+    def lying_batches(case: int, vid: str, start: int, end: int) -> list[dict[str, Any]]:
+        docs = real_batches(case, vid, start, end)
+        for doc in docs:
+            for seg in doc["segments"]:
+                if seg["key_ref"] == b"not hex".hex():
+                    seg["key_ref"] = "zz-not-hex"
+        return docs
+
+    gw.case_batches = lying_batches  # type: ignore[method-assign]
+    caam = world.service("caam")
+    caam.step()
+    released = {(v, e, c) for _, v, e, c, _ in world.released(case_id)}
+    assert released == full_scope() - {swapped, broken}
+
+
+def test_invalid_no_release_for_the_case_of_a_suspended_authority(world: CustodianWorld) -> None:
+    from carchain.core import governance as gov
+    from tests.core.lawful_world import govern
+
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit")
+    assert govern(world.chain, gov.SuspendMember("police")).status == "executed"
+    caam = world.service("caam")
+    caam.step()
+    assert world.released(case_id) == [] and world.gateway.reads == []
+    task = caam.journal.get_task_optional(case_id)
+    assert task is not None and task.state == WATCHING
+
+
+def test_invalid_one_custodians_garbage_shares_do_not_stop_the_officer_decrypting(
+    world: CustodianWorld,
+) -> None:
+    # caam approves, then posts for one key a box that opens for no one and for another a
+    # well-sealed wrong share. The other k custodians' shares still give every key.
+    case_id = authorize(world.chain)
+    approve(world.chain, case_id, "court", "caam", "audit", "saic")
+    officer = world.chain.key(OFFICER)
+    bad_box = ("saic:1", EPOCH, "location")
+    wrong_share = ("saic:2", EPOCH, "crash_pulse")
+    junk = reseal_share_for_officer(b"\x07" * 32, case_id, *wrong_share, 1, 2, officer.public_key)
+    items = [ShareItem(*bad_box, 2, b"\x00" * 80), ShareItem(*wrong_share, 2, junk)]
+    world.chain.send("caam", ReleaseShares(case_id, items))
+    for member in ("court", "audit", "saic"):
+        world.service(member).step()
+    case = get_case(world.chain.state, case_id)
+    committee_of = lambda e: get_committee_for_epoch(world.chain.state, e)  # noqa: E731
+    ring = KeyRing(collect_shares(world.chain.state, case, officer, committee_of), committee_of)
+    for key in full_scope():
+        raw = world.gateway.envelopes[world.gateway.refs[key]]
+        assert (
+            ring.get_key(key, lambda raw=raw: decode_key_envelope(raw))
+            == (world.gateway.sealed[key])
+        )

@@ -181,3 +181,71 @@ def test_invalid_suspended_custodian_reads_nothing(case_gateway: CaseGateway) ->
     listing, _, _, _, keys = reads(cg, hh)
     for path, params in (listing, keys):
         assert refused(cg, "escrow/caam", case_id, path, params) == "unauthorized"
+
+
+def test_invalid_officer_reads_no_segment_of_a_batch_straddling_the_window(
+    case_gateway: CaseGateway,
+) -> None:
+    # The epoch's key opens the whole batch: a batch that starts before the window (or ends
+    # after it) would give the officer records outside its scope. The officer's own SDK
+    # never opens one; the gateway must not serve its ciphertext either.
+    from tests.gateway.case_world import NOON_MS
+
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    row = cg.ingestor.journal.get_batch_optional(hh)
+    assert row is not None and row.start_ms < row.end_ms
+    officer = cg.chain.key(OFFICER)
+    starts_inside = open_case(cg, ["saic:1"], from_ms=row.start_ms + 1, until_ms=NOON_MS + DAY_MS)
+    ends_inside = open_case(cg, ["saic:1"], from_ms=EPOCH_MS, until_ms=row.end_ms)
+    whole = open_case(cg, ["saic:1"], from_ms=row.start_ms, until_ms=row.end_ms + 1)
+    segment = reads(cg, hh)[2][0]
+    for case_id in (starts_inside, ends_inside):
+        assert refused(cg, OFFICER, case_id, segment, {}) == "unauthorized"
+        assert cg.get(officer, f"/batches/{hh.hex()}", case_id=case_id)["batch_header"]
+    assert cg.get(officer, segment, case_id=whole)
+
+
+def test_invalid_nothing_is_read_for_the_case_of_a_suspended_authority(
+    case_gateway: CaseGateway,
+) -> None:
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    case_id = open_case(cg)
+    assert govern(cg.chain, gov.SuspendMember("police")).status == "executed"
+    for path, params in reads(cg, hh):
+        assert refused(cg, OFFICER, case_id, path, params) == "case_not_authorized"
+        assert refused(cg, "escrow/court", case_id, path, params) in (
+            "case_not_authorized",
+            "unauthorized",
+        )
+
+
+def test_an_allowed_case_read_is_not_authorised_again_in_the_same_block(
+    case_gateway: CaseGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The authorisation (case, committee, members: several node queries per read) is
+    # remembered for the block; the next block decides again, so closing the case or
+    # suspending its authority takes effect at once.
+    from carchain.gateway import case_access
+
+    cg = case_gateway
+    (hh,) = record_batches(cg)
+    case_id = open_case(cg)
+    officer = cg.chain.key(OFFICER)
+    calls: list[int] = []
+    real = case_access.get_readable_case
+
+    def counting(view: Any, cid: int, now_ms: int) -> Any:
+        calls.append(cid)
+        return real(view, cid, now_ms)
+
+    monkeypatch.setattr(case_access, "get_readable_case", counting)
+    keys, segment = reads(cg, hh)[4][0], reads(cg, hh)[2][0]
+    for _ in range(3):
+        assert cg.get(officer, keys, case_id=case_id)
+        assert cg.get(officer, segment, case_id=case_id)
+    assert len(calls) == 2  # one per distinct read, not per request
+    cg.chain.send("police", CloseCase(case_id))
+    assert refused(cg, OFFICER, case_id, keys, {}) == "case_not_authorized"
+    assert refused(cg, OFFICER, case_id, segment, {}) == "case_not_authorized"

@@ -24,8 +24,10 @@ from carchain.core.cases import (
     compute_scope_epochs,
     get_authorized_scope,
     get_case,
+    is_conflicted_custodian,
     process_put_case,
     validate_decline_reason,
+    validate_parties_active,
     validate_state,
     validate_unexpired,
 )
@@ -58,7 +60,8 @@ def _validate_vote(
     case = get_case(view, case_id)
     validate_state(case, CaseState.AUTHORIZED)
     validate_unexpired(case, ctx)
-    if not is_case_custodian(view, case, member):
+    validate_parties_active(view, case)
+    if is_conflicted_custodian(case, member) or not is_case_custodian(view, case, member):
         raise NotCaseCustodian("the signer holds no seat for this case's keys", case_id=case_id)
     voted = {v.member_id for v in (*case.approvals, *case.declines)}
     if member.member_id in voted:

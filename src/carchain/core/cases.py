@@ -176,6 +176,20 @@ def validate_unexpired(case: Case, ctx: BlockContext) -> None:
         )
 
 
+def validate_parties_active(view: KVView, case: Case) -> None:
+    """Raise ``CaseNotAuthorized`` unless the case's authority and authorising court are
+    still active members: a suspended (or removed) party's case unlocks nothing more,
+    as a suspended custodian's approval no longer counts."""
+    for member_id in (case.authority, case.court):
+        member = members.get_member_optional(view, member_id)
+        if member is None or member.status != members.MemberStatus.ACTIVE:
+            raise CaseNotAuthorized(
+                "a party of the case is no longer an active member",
+                case_id=case.case_id,
+                state="party_inactive",
+            )
+
+
 def validate_independent_court(view: KVView, signer: bytes, case: Case) -> Member:
     """Return the active court signing; raise ``CourtNotIndependent`` if it is the case's
     authority or also holds the law-enforcement role."""
@@ -185,6 +199,13 @@ def validate_independent_court(view: KVView, signer: bytes, case: Case) -> Membe
             "a court never decides a case of its own organisation", case_id=case.case_id
         )
     return court
+
+
+def is_conflicted_custodian(case: Case, member: Member) -> bool:
+    """Return whether ``member`` may not act as a custodian of ``case``: it is the case's
+    authority or holds the law-enforcement role now (roles can change after a committee
+    is set; law enforcement never holds a share)."""
+    return member.member_id == case.authority or Role.LAW_ENFORCEMENT.value in member.roles
 
 
 def validate_authority(view: KVView, signer: bytes, case: Case) -> Member:

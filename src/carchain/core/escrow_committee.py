@@ -208,6 +208,9 @@ def _validate_seat(view: KVView, seat: CommitteeSeat, has_oem_seat: bool) -> Cus
     ids = {"member_id": seat.member_id[:64], "org_type": seat.org_type[:64]}
     if not members.is_active_member(member):
         raise InvalidCommittee("a custodian must be an active member", **ids)
+    if Role.LAW_ENFORCEMENT.value in member.roles:
+        # Whatever type it sits for, a member that is law enforcement never holds a share.
+        raise InvalidCommittee("law enforcement never holds a share", **ids)
     if seat.org_type not in member.roles:
         raise InvalidCommittee("a custodian sits for a role it holds", **ids)
     if has_oem_seat and Role.OEM.value in member.roles:
@@ -231,7 +234,43 @@ def compute_custodians(view: KVView, action: SetEscrowCommittee) -> list[Custodi
             out.append(Custodian(index, VEHICLE_OEM_SEAT, seat.org_type, b""))
         else:
             out.append(msgspec.structs.replace(custodian, index=index))
+    validate_distinct_seat_keys(view, out)
     return out
+
+
+def validate_distinct_seat_keys(view: KVView, custodians: list[Custodian]) -> None:
+    """Raise ``InvalidCommittee`` if two member seats share an escrow key, or a seat's key
+    is another member's signing key (the vehicle-OEM seat falls back to it): whoever
+    holds that private key would open two shares of every key."""
+    keys = [c.escrow_key for c in custodians if c.member_id != VEHICLE_OEM_SEAT]
+    if len(set(keys)) != len(keys):
+        raise InvalidCommittee("two seats share an escrow key")
+    for c in custodians:
+        if c.member_id == VEHICLE_OEM_SEAT:
+            continue
+        holder = members.get_member_by_key_optional(view, c.escrow_key)
+        if holder is not None and holder.member_id != c.member_id:
+            raise InvalidCommittee(
+                "a seat's escrow key is another member's key", member_id=c.member_id[:64]
+            )
+
+
+def validate_seated_roles(view: KVView, member_id: str, roles: list[str]) -> None:
+    """Raise ``InvalidCommittee`` if ``member_id`` holds a seat of any committee version
+    (its shares of those epochs' keys stay sealed to it) and ``roles`` would make it law
+    enforcement, or an OEM where that version also has the vehicle-OEM seat (it would
+    hold two shares of its own vehicles' keys): the rules a committee is set under keep
+    holding when governance changes a custodian's roles."""
+    for version in range(get_committee_count(view), 0, -1):
+        committee = get_committee(view, version)
+        seated = {c.member_id for c in committee.custodians}
+        if member_id not in seated:
+            continue
+        ids = {"member_id": member_id[:64]}
+        if Role.LAW_ENFORCEMENT.value in roles:
+            raise InvalidCommittee("a custodian never becomes law enforcement", **ids)
+        if Role.OEM.value in roles and VEHICLE_OEM_SEAT in seated:
+            raise InvalidCommittee("with a vehicle-OEM seat no other seat is an OEM's", **ids)
 
 
 def validate_set_committee(view: KVView, action: SetEscrowCommittee) -> None:

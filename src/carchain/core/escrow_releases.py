@@ -139,11 +139,14 @@ def get_receipts(view: KVView, case_id: int) -> list[CaseReceiptRecord]:
 
 
 def compute_active_approvers(view: KVView, case: Case) -> set[str]:
-    """Return the members that approved the case and are active now."""
+    """Return the members that approved the case and are active now, neither its
+    authority nor law enforcement (``cases.is_conflicted_custodian``)."""
     out: set[str] = set()
     for vote in case.approvals:
         member = members.get_member_optional(view, vote.member_id)
-        if member is not None and member.status == MemberStatus.ACTIVE:
+        if member is None or cases.is_conflicted_custodian(case, member):
+            continue
+        if member.status == MemberStatus.ACTIVE:
             out.add(vote.member_id)
     return out
 
@@ -287,6 +290,7 @@ def process_release(
     case = cases.get_case(view, body.case_id)
     cases.validate_state(case, CaseState.AUTHORIZED)
     cases.validate_unexpired(case, ctx)
+    cases.validate_parties_active(view, case)
     if not 0 < len(body.items) <= MAX_RELEASE_ITEMS:
         raise InvalidBody(f"a release holds 1-{MAX_RELEASE_ITEMS} shares", size=len(body.items))
     approvers = compute_active_approvers(view, case)

@@ -237,6 +237,7 @@ def validate_action(view: KVView, action: Action) -> None:
     elif isinstance(action, ChangeRoles):
         members.validate_roles(action.roles)
         members.get_member(view, action.member_id)
+        escrow_committee.validate_seated_roles(view, action.member_id, action.roles)
     elif isinstance(action, SetValidator):
         members.validate_validator(action.validator_key, action.power)
         members.get_member(view, action.member_id)
@@ -320,6 +321,7 @@ def _apply_action(
         elif isinstance(action, RemoveMember):
             after = members.process_set_status(view, action.member_id, MemberStatus.REMOVED)
         elif isinstance(action, ChangeRoles):
+            escrow_committee.validate_seated_roles(view, action.member_id, action.roles)
             after = members.process_change_roles(view, action.member_id, action.roles)
         elif isinstance(action, RotateMemberKey):
             after = members.process_rotate_member_key(view, action.member_id, action.new_public_key)

@@ -12,6 +12,7 @@ committee version: a box released in one case opens in no other.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,7 +26,15 @@ from carchain.crypto.signing import SigningKey
 from carchain.custodian.checks import WantedShare, is_share_in_scope
 from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import open_share, reseal_share_for_officer
-from carchain.errors import DecryptionFailed, GatewayNotConfigured
+from carchain.errors import (
+    CarchainError,
+    DecryptionFailed,
+    GatewayNotConfigured,
+    InvalidKeyEnvelope,
+    TransportError,
+)
+
+log = logging.getLogger("carchain.custodian")
 
 KeyOfShare = tuple[str, int, str]  # vehicle, epoch, category
 
@@ -83,13 +92,26 @@ def find_key_refs(
     gw = ctx.get_gateway(vehicle_id)
     docs = gw.case_batches(case.case_id, vehicle_id, scope.data_from_ms, scope.data_until_ms - 1)
     refs: dict[KeyOfShare, bytes] = {}
-    for doc in docs:
-        epoch = doc.get("epoch")
-        for seg in doc.get("segments") or []:
-            key = (vehicle_id, epoch, seg.get("category"))
-            if key in wanted and key not in refs and isinstance(seg.get("key_ref"), str):
-                refs[key] = bytes.fromhex(seg["key_ref"])
+    for doc in docs if isinstance(docs, list) else []:
+        segments = doc.get("segments") if isinstance(doc, dict) else None
+        for seg in segments if isinstance(segments, list) else []:
+            if not isinstance(seg, dict):
+                continue
+            key = (vehicle_id, doc.get("epoch"), seg.get("category"))
+            ref = _parse_key_ref(seg.get("key_ref"))
+            if key in wanted and key not in refs and ref is not None:
+                refs[key] = ref
     return refs
+
+
+def _parse_key_ref(value: object) -> bytes | None:
+    # A gateway's answer is not trusted: a key_ref that is not hex is no key_ref.
+    if not isinstance(value, str):
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
 
 
 def open_own_share(ctx: ReleaseContext, envelope: CategoryKeyEnvelope, index: int) -> bytes:
@@ -102,30 +124,72 @@ def open_own_share(ctx: ReleaseContext, envelope: CategoryKeyEnvelope, index: in
     raise DecryptionFailed("cannot decrypt")
 
 
-def compute_items(ctx: ReleaseContext, case: Case, wanted: list[WantedShare]) -> list[ShareItem]:
-    """Return the resealed items of every wanted share whose envelope the gateway holds."""
+def compute_items(
+    ctx: ReleaseContext, case: Case, wanted: list[WantedShare], failures: list[str] | None = None
+) -> list[ShareItem]:
+    """Return the resealed items of every wanted share whose envelope the gateway holds;
+    a vehicle or share that fails (a typed error other than transport) is left out and
+    its error code appended to ``failures``: one gateway's bad answer holds up no other."""
+    failures = [] if failures is None else failures
     by_vehicle: dict[str, list[WantedShare]] = {}
     for w in wanted:
         if is_share_in_scope(case, w):  # the last check: nothing outside the scope opens
             by_vehicle.setdefault(w.vehicle_id, []).append(w)
     items: list[ShareItem] = []
     for vehicle_id, shares in by_vehicle.items():
-        keys = {(w.vehicle_id, w.epoch, w.category) for w in shares}
-        refs = find_key_refs(ctx, case, vehicle_id, keys)
-        gw = ctx.get_gateway(vehicle_id)
-        for w in shares:
-            ref = refs.get((w.vehicle_id, w.epoch, w.category))
-            if ref is None:
-                continue
-            raw = gw.case_key_envelope(case.case_id, ref)
-            envelope = validate_envelope_for(raw, ref, w.vehicle_id, w.epoch, w.category)
-            share = open_own_share(ctx, envelope, w.index)
-            box = reseal_share_for_officer(
-                share, case.case_id, w.vehicle_id, w.epoch, w.category,
-                w.committee_version, w.index, case.officer_key,
-            )  # fmt: skip
-            items.append(ShareItem(w.vehicle_id, w.epoch, w.category, w.index, box))
+        try:
+            items.extend(compute_vehicle_items(ctx, case, vehicle_id, shares, failures))
+        except TransportError:
+            raise
+        except CarchainError as exc:  # one OEM's gateway does not hold up the others
+            log.warning("custodian case %d: a vehicle's shares failed: %s", case.case_id, exc.code)
+            failures.append(exc.code)
     return items
+
+
+def compute_vehicle_items(
+    ctx: ReleaseContext,
+    case: Case,
+    vehicle_id: str,
+    shares: list[WantedShare],
+    failures: list[str],
+) -> list[ShareItem]:
+    """Return the resealed items of one vehicle's wanted shares; a share whose envelope
+    is not the one its key_ref names, or does not open, is left out (logged by code)."""
+    keys = {(w.vehicle_id, w.epoch, w.category) for w in shares}
+    refs = find_key_refs(ctx, case, vehicle_id, keys)
+    gw = ctx.get_gateway(vehicle_id)
+    items: list[ShareItem] = []
+    for w in shares:
+        ref = refs.get((w.vehicle_id, w.epoch, w.category))
+        if ref is None:
+            continue
+        try:
+            items.append(compute_item(ctx, case, w, gw.case_key_envelope(case.case_id, ref), ref))
+        except TransportError:
+            raise
+        except CarchainError as exc:
+            log.warning("custodian case %d: a share was left out: %s", case.case_id, exc.code)
+            failures.append(exc.code)
+    return items
+
+
+def compute_item(
+    ctx: ReleaseContext, case: Case, w: WantedShare, raw: bytes, ref: bytes
+) -> ShareItem:
+    """Return one share resealed to the officer, from the envelope ``ref`` names; raise
+    ``InvalidKeyEnvelope`` for an envelope of another key or committee version."""
+    envelope = validate_envelope_for(raw, ref, w.vehicle_id, w.epoch, w.category)
+    if envelope.committee_version != w.committee_version:
+        raise InvalidKeyEnvelope(
+            "envelope is not sealed to the epoch's committee", category=w.category[:40]
+        )
+    share = open_own_share(ctx, envelope, w.index)
+    box = reseal_share_for_officer(
+        share, case.case_id, w.vehicle_id, w.epoch, w.category,
+        w.committee_version, w.index, case.officer_key,
+    )  # fmt: skip
+    return ShareItem(w.vehicle_id, w.epoch, w.category, w.index, box)
 
 
 def iter_chunks(items: list[ShareItem]) -> Iterator[list[ShareItem]]:

@@ -83,7 +83,11 @@ def compute_chain_facts(view: KVView, case_id: int) -> ChainFacts:
     def is_active(member_id: str) -> bool:
         if member_id not in active:
             m = get_member_optional(view, member_id)
-            active[member_id] = m is not None and m.status == MemberStatus.ACTIVE
+            active[member_id] = (
+                m is not None
+                and m.status == MemberStatus.ACTIVE
+                and "law_enforcement" not in m.roles
+            )
         return active[member_id]
 
     released: set[tuple[str, int, str, int]] | None = None
@@ -133,6 +137,11 @@ class CustodianService:
         member = get_member_optional(self.ctx.view, member_id)
         return [] if member is None else list(member.roles)
 
+    def is_active(self, member_id: str) -> bool:
+        """Return whether a member is active on chain (an unknown member is not)."""
+        member = get_member_optional(self.ctx.view, member_id)
+        return member is not None and member.status == MemberStatus.ACTIVE
+
     def process_new_cases(self) -> int:
         """Take up the cases opened since the cursor; return how many."""
         count = cases.get_case_count(self.ctx.view)
@@ -148,6 +157,8 @@ class CustodianService:
             return CaseOutcome(*verdict)
         if not is_independent_court(case, self.get_roles):
             return CaseOutcome(ENDED, "not authorised by an independent court")
+        if not all(self.is_active(m) for m in (case.authority, case.court)):
+            return CaseOutcome(WATCHING, "a party of the case is not an active member")
         scan = scan_shares(case, self.member_id, compute_chain_facts(self.ctx.view, case.case_id))
         if scan.seats == 0:
             return CaseOutcome(NOT_CUSTODIAN, "no seat for any key in scope")
@@ -157,10 +168,13 @@ class CustodianService:
             return CaseOutcome(DONE, f"{scan.released} shares released")
         if self.require_local_approval and not self.journal.is_locally_approved(case.case_id):
             return CaseOutcome(WAITING, f"{len(scan.wanted)} shares wait for local approval")
-        items = compute_items(self.ctx, case, scan.wanted)
+        failures: list[str] = []
+        items = compute_items(self.ctx, case, scan.wanted, failures)
         posted = post_items(self.ctx, case.case_id, items)
         rest = len(scan.wanted) - posted
         detail = f"released {posted} shares" + (f", {rest} have no stored data yet" if rest else "")
+        if failures:  # the first failure's code (the others are logged)
+            detail = f"error: {failures[0]}" if not posted else f"{detail}; error: {failures[0]}"
         return CaseOutcome(WATCHING, detail, posted)
 
     def process_task(self, task: CaseTask, now_ms: int) -> int:

@@ -17,6 +17,7 @@ Everything else is refused with ``Unauthorized`` (``CaseNotAuthorized`` /
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from carchain.core import cases, escrow_committee, members
@@ -53,16 +54,47 @@ class CaseReadCache:
     seats: dict[tuple[int, str], bool] = field(default_factory=dict)
 
 
+DecisionKey = tuple[int, bytes, CaseItem, bool, bool]  # case, reader, item, custodian, window
+MAX_DECISIONS = 8192
+
+
+class CaseReadDecisions:
+    """The case reads found allowed at one block height (a gateway's, shared by its
+    requests): a read allowed at height h is allowed again at h without asking the node
+    (the decision is a function of the state and block time at h); a new height drops
+    them all, so a case closed, expired or a party suspended in a block is refused from
+    that block on. Refusals are never kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._height = -1
+        self._allowed: set[DecisionKey] = set()
+
+    def is_allowed(self, height: int, key: DecisionKey) -> bool:
+        """Return whether ``key`` was found allowed at ``height``."""
+        with self._lock:
+            return height == self._height and key in self._allowed
+
+    def add_allowed(self, height: int, key: DecisionKey) -> None:
+        """Record ``key`` allowed at ``height`` (forgetting another height's)."""
+        with self._lock:
+            if height != self._height or len(self._allowed) >= MAX_DECISIONS:
+                self._height, self._allowed = height, set()
+            self._allowed.add(key)
+
+
 def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:
     """Return the case and its authorised scope if it may be read for at ``now_ms``:
     ``CaseNotAuthorized`` unless AUTHORIZED (open, rejected, closed, unknown),
-    ``CaseExpired`` once ``now_ms`` reaches its expiry."""
+    ``CaseExpired`` once ``now_ms`` reaches its expiry, ``CaseNotAuthorized`` too once its
+    authority or court is no longer an active member."""
     case = cases.get_case_optional(view, case_id)
     if case is None or case.state != CaseState.AUTHORIZED or case.scope is None:
         state = "unknown" if case is None else case.state.value
         raise CaseNotAuthorized("the case is not authorised", case_id=case_id, state=state)
     if now_ms >= case.expires_ms:
         raise CaseExpired("the case's authorisation expired", case_id=case_id)
+    cases.validate_parties_active(view, case)
     return case, case.scope
 
 
@@ -140,9 +172,17 @@ def validate_case_reader(
     item: CaseItem,
     now_ms: int,
     custodian: bool = False,
+    within_window: bool = False,
 ) -> None:
-    """Raise unless ``reader`` may read ``item`` for case ``case_id`` at ``now_ms``."""
+    """Raise unless ``reader`` may read ``item`` for case ``case_id`` at ``now_ms``; with
+    ``within_window`` (a segment read to be decrypted) only if the batch lies wholly in
+    the case's half-open window: its epoch key opens every record of the batch, so the
+    ciphertext of a batch straddling the window's edges is served to no one."""
     case, scope = get_readable_case(view, case_id, now_ms)
+    if within_window and not (
+        scope.data_from_ms <= item.start_ms <= item.end_ms < scope.data_until_ms
+    ):
+        raise Unauthorized("the batch reaches outside the case's data window")
     if not is_case_reader(view, case, scope, reader, item, custodian):
         raise Unauthorized("this key may not read that data for this case")
 

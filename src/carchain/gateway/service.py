@@ -17,6 +17,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, GatewayConfigError
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
+from carchain.gateway.case_access import CaseReadDecisions
 from carchain.gateway.custody import (
     CustodyService,
     LockedAccount,
@@ -136,6 +137,7 @@ class Gateway:
         self.oem_key = oem_key.public_key
         self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))
         self.access = ReadAccess(oem, custodian, ChainView(self.client))
+        self.case_decisions = CaseReadDecisions()  # case reads allowed in the latest block
         self.anchor_interval_s = anchor_interval_s
         self.health = AnchoringHealth()
         self._stop = threading.Event()

@@ -18,6 +18,7 @@ batches decrypted, skipping those already receipted.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,13 @@ from carchain.crypto.signing import SigningKey
 from carchain.data.batches import compute_batch_segment_key, get_segment, open_segment
 from carchain.data.custody import CategoryKeyEnvelope, validate_envelope_for
 from carchain.data.escrow_shares import combine_category_key, open_officer_share
-from carchain.errors import InvalidProof, InvalidState, Unauthorized
+from carchain.errors import (
+    DecryptionFailed,
+    InvalidProof,
+    InvalidState,
+    KeyCheckMismatch,
+    Unauthorized,
+)
 from carchain.sdk import cases
 from carchain.sdk.account import Account, get_chain_id
 from carchain.sdk.case_gateway import CaseGatewayClient
@@ -45,6 +52,7 @@ from carchain.sdk.client import Client
 from carchain.sdk.requester import ReleasedSegment, compute_receipt_items, verify_batch_anchored
 
 KeyOfShare = tuple[str, int, str]  # vehicle, epoch, category
+MAX_SUBSETS = 13_000  # C(16, 8) = 12870: every k-subset of a 16-seat committee
 MAX_RECEIPT_ITEMS = 256  # 1024 allowed, but 1024 items pass the 64 KiB tx limit
 
 
@@ -89,17 +97,22 @@ def collect_shares(
     officer_key: SigningKey,
     committee_of: Callable[[int], EscrowCommittee | None],
 ) -> dict[KeyOfShare, dict[int, bytes]]:
-    """Return the officer's opened shares of the case, by key and share index."""
+    """Return the officer's opened shares of the case, by key and share index (a box
+    that does not open for this officer and case is left out: one custodian posting
+    garbage must not stop the decryption the other custodians' shares allow)."""
     out: dict[KeyOfShare, dict[int, bytes]] = {}
     for release in cases.get_releases(view, case.case_id):
         for item in release.items:
             committee = committee_of(item.epoch)
             if committee is None:
                 continue
-            share = open_officer_share(
-                item.box, case.case_id, item.vehicle_id, item.epoch, item.category,
-                committee.version, item.index, officer_key,
-            )  # fmt: skip
+            try:
+                share = open_officer_share(
+                    item.box, case.case_id, item.vehicle_id, item.epoch, item.category,
+                    committee.version, item.index, officer_key,
+                )  # fmt: skip
+            except DecryptionFailed:  # a custodian's bad box: the others' shares may do
+                continue
             out.setdefault((item.vehicle_id, item.epoch, item.category), {})[item.index] = share
     return out
 
@@ -133,8 +146,31 @@ class KeyRing:
         got = self.shares.get(key, {})
         if committee is None or len(got) < committee.threshold:
             return None
-        self.keys[key] = combine_category_key(sorted(got.items()), get_envelope())
+        self.keys[key] = combine_checked(sorted(got.items()), committee.threshold, get_envelope())
         return self.keys[key]
+
+
+def combine_checked(
+    shares: list[tuple[int, bytes]], threshold: int, envelope: CategoryKeyEnvelope
+) -> bytes:
+    """Return the key the shares give, checked against the envelope's ``key_check``: all
+    of them first, then each set of ``threshold`` (a custodian's wrong share among them
+    does not spoil the others'); raise ``KeyCheckMismatch`` if no set gives it."""
+    try:
+        return combine_category_key(shares, envelope)
+    except KeyCheckMismatch:
+        if len(shares) <= threshold:
+            raise
+    for subset in itertools.islice(itertools.combinations(shares, threshold), MAX_SUBSETS):
+        try:
+            return combine_category_key(list(subset), envelope)
+        except KeyCheckMismatch:
+            continue
+    raise KeyCheckMismatch(
+        "no set of the released shares gives this envelope's key",
+        category=envelope.category[:40],
+        count=len(shares),
+    )
 
 
 def parse_header_hash(doc: dict[str, Any]) -> bytes:

@@ -7,13 +7,12 @@ from fastapi.responses import Response
 
 from carchain.api.encoding import parse_hex
 from carchain.data.custody import decode_key_envelope
-from carchain.gateway.case_access import validate_case_reader
 from carchain.gateway.routes.access import (
     admit,
     authenticate,
     compute_epoch_item,
-    get_chain_time_ms,
     get_gateway,
+    validate_case_read,
 )
 from carchain.gateway.routes.batches import OCTETS, CaseId
 
@@ -38,8 +37,7 @@ def get_key_envelope(key_ref: str, request: Request, case_id: CaseId = None) -> 
         gw.access.validate_reader(reader, env.owner)
     else:
         item = compute_epoch_item(env.vehicle_id, env.epoch, env.category)
-        now_ms = get_chain_time_ms(gw)
-        validate_case_reader(gw.access.view, case_id, reader, item, now_ms, custodian=True)
+        validate_case_read(gw, case_id, reader, item, custodian=True)
     admit(request)
     return Response(raw, media_type=OCTETS)
 
