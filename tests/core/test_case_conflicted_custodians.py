@@ -113,3 +113,11 @@ def test_invalid_two_seats_sharing_a_key_or_a_seat_on_another_members_key(
         assert chain.reject("miit", gov.Propose(committee_action())) == InvalidCommittee.code
     register_escrow_key(chain, "caam")
     assert govern(chain, committee_action()).status == "executed"
+
+
+def test_invalid_the_authorising_court_is_no_custodian_of_its_case(world: CoreChain) -> None:
+    """A court that authorised a case checks its own decision: its seat does not count,
+    so the quorum is k parties besides the authority and the court."""
+    case_id = open_case(world, scope())
+    world.send("court", authorize_body(world, case_id, scope()))
+    assert world.reject("court", ApproveCase(case_id)) == "not_case_custodian"

@@ -53,7 +53,7 @@ def make_case(**changes: object) -> Case:
         case_id=7, case_ref=b"r" * 32, legal_basis="rtsl_accident", authority="police",
         officer_key=b"o" * 32, justification_hash=b"j" * 32, opened_scope=scope,
         opened_height=1, opened_ms=NOW - 10_000, state=CaseState.AUTHORIZED, scope=scope,
-        court="court", authorized_height=2, authorized_ms=NOW - 5000, expires_ms=NOW + DAY_MS,
+        court="court2", authorized_height=2, authorized_ms=NOW - 5000, expires_ms=NOW + DAY_MS,
         approvals=[vote("court"), vote("caam"), vote("audit")],
     )  # fmt: skip
     return msgspec.structs.replace(case, **changes)
@@ -201,7 +201,7 @@ def test_only_the_authorised_scope_counts_not_the_opened_one() -> None:
 
 def test_invalid_a_case_authorised_by_no_independent_court_is_refused() -> None:
     roles = {
-        "court": ["court"],
+        "court2": ["court"],
         "judgecop": ["court", "law_enforcement"],
         "police": ["law_enforcement"],
     }

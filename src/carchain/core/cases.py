@@ -203,9 +203,13 @@ def validate_independent_court(view: KVView, signer: bytes, case: Case) -> Membe
 
 def is_conflicted_custodian(case: Case, member: Member) -> bool:
     """Return whether ``member`` may not act as a custodian of ``case``: it is the case's
-    authority or holds the law-enforcement role now (roles can change after a committee
-    is set; law enforcement never holds a share)."""
-    return member.member_id == case.authority or Role.LAW_ENFORCEMENT.value in member.roles
+    authority or its authorising court (which would check its own decision), or holds the
+    law-enforcement role now (roles can change after a committee is set; law enforcement
+    never holds a share)."""
+    return (
+        member.member_id in (case.authority, case.court)
+        or Role.LAW_ENFORCEMENT.value in member.roles
+    )
 
 
 def validate_authority(view: KVView, signer: bytes, case: Case) -> Member:

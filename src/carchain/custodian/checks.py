@@ -96,13 +96,14 @@ def count_quorum(
 ) -> int:
     """Return the approvals that count for a key of ``committee`` on a vehicle of
     ``vehicle_oem``: by members seated in it (that vehicle's OEM for the OEM seat), active now,
-    each once, none who also declined, never the case's authority (``is_active`` is false
+    each once, none who also declined, never the case's authority or authorising court
+    (``is_active`` is false
     for law enforcement: the chain's ``cases.is_conflicted_custodian``)."""
     seated = {s.member_id for s in committee.custodians if s.member_id != VEHICLE_OEM_SEAT}
     if any(s.member_id == VEHICLE_OEM_SEAT for s in committee.custodians):
         seated.add(vehicle_oem)
     declined = {v.member_id for v in case.declines}
-    voters = {v.member_id for v in case.approvals} - declined - {case.authority}
+    voters = {v.member_id for v in case.approvals} - declined - {case.authority, case.court}
     return sum(1 for m in voters & seated if is_active(m))
 
 
