@@ -26,6 +26,13 @@ def test_registration_proves_no_case(world: CoreChain) -> None:
     assert ci.get_vehicle_cases(world.state, "saic:1") == []
 
 
+def test_admission_proves_no_case_and_no_release(world: CoreChain) -> None:
+    zero = (0).to_bytes(8, "big")
+    for member in ("saic", "geely", "police"):
+        assert world.state.get(STORE, ci.compute_oem_case_count_key(member)) == zero
+        assert world.state.get(STORE, ci.compute_oem_release_count_key(member)) == zero
+
+
 def test_open_case_indexes_nothing(world: CoreChain) -> None:
     cw.open_case(world)
     assert ci.get_vehicle_cases(world.state, "saic:1") == []

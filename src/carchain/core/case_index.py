@@ -3,7 +3,8 @@
 ``case.authorize`` (CORE's ``cases``) calls ``process_authorized``: each vehicle of
 the authorised scope gets ``vc/<vehicle>/<n>`` (count ``vcn/<vehicle>``) and its OEM
 ``oc/<oem>/<n>`` (count ``ocn/<oem>``), both a ``CaseRef`` (``vcn`` is written, 0, at
-the vehicle's registration, so an untouched car proves it), and the vehicle's release
+the vehicle's registration and ``ocn``/``oern`` at the member's admission, so "none"
+has a proof too), and the vehicle's release
 summary ``vr/<case_id>/<vehicle>`` starts at zero: it is present for every vehicle of
 the scope, so a reader can prove "no key of this car was released" as well as "these
 were". ``escrow.release`` calls ``process_release``: each OEM whose vehicle the release
@@ -91,6 +92,14 @@ def process_open_vehicle(view: KVView, vehicle_id: str) -> None:
     """Write a new vehicle's case count (0): "no case ever touched this car" then has a
     proof against the app hash too (an OEM's statement to its customer needs it)."""
     view.set(STORE, compute_vehicle_case_count_key(vehicle_id), (0).to_bytes(8, "big"))
+
+
+def process_open_member(view: KVView, member_id: str) -> None:
+    """Write a new member's case and release pointer counts (0): an OEM's "no case touched
+    my cars" and "no key of my cars was released" then have proofs too."""
+    zero = (0).to_bytes(8, "big")
+    view.set(STORE, compute_oem_case_count_key(member_id), zero)
+    view.set(STORE, compute_oem_release_count_key(member_id), zero)
 
 
 def get_count(view: KVView, key: bytes) -> int:

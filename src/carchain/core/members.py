@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import access_log
+from carchain.core import access_log, case_index
 from carchain.core.state import (
     KVView,
     compute_key,
@@ -279,6 +279,7 @@ def process_add_member(
     view.set(STORE, compute_signer_key(public_key), member_id.encode())
     _add_active(view, 1)
     access_log.process_open_member_log(view, member_id)
+    case_index.process_open_member(view, member_id)
     return m
 
 

@@ -99,8 +99,10 @@ def verify_oem_releases(client: Client, oem: str) -> ReleaseAudit:
     count_key = case_index.compute_oem_release_count_key(oem)
     # The OEM's member record always exists: it fixes the height and app hash.
     view = ProvenView(client, members.STORE, members.compute_member_key(oem))
-    raw = view.get(STORE, count_key)
-    n = 0 if raw is None else int.from_bytes(raw, "big")
+    raw = view.get(STORE, count_key)  # written (0) when the member was admitted
+    if raw is None or len(raw) != 8:
+        raise InvalidProof("the OEM's release count is not proven", link="oern")
+    n = int.from_bytes(raw, "big")
     if n > MAX_RELEASES:
         raise InvalidProof("too many releases to check in one audit", total=n)
     checked = []
