@@ -229,6 +229,19 @@ def test_extend_notice_rules(world: CoreChain) -> None:
     assert world.reject("court2", ExtendNotice(open_id, 90 * DAY_MS)) == "case_not_authorized"
 
 
+def test_no_extension_once_the_notice_is_due(world: CoreChain) -> None:
+    # The delay has run out: an extension in the block the notice falls due (or in any
+    # later block, before a busy queue gave it) would re-seal a case owed to the owners.
+    case_id = authorized_case(world, notice_delay_ms=30 * DAY_MS)
+    due = get_case(world).notice_due_ms
+    world.now_ms = due - 1000  # the next block's time is the due time
+    (result,) = world.include(world.build("court2", ExtendNotice(case_id, 90 * DAY_MS)))
+    assert result.error_code == "invalid_state"
+    case = get_case(world)
+    assert (case.notice_due_ms, case.notice_extensions) == (due, 0)
+    assert case.noticed
+
+
 def test_case_ids_count_from_one(world: CoreChain) -> None:
     assert cases.get_case_count(world.state) == 0
     assert cases.get_case_optional(world.state, 0) is None

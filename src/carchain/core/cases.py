@@ -334,8 +334,10 @@ def process_extend_notice(
     get_authorized_scope(case)  # authorised (also if closed since: notice is still owed)
     if court.member_id != case.court:
         raise NotCaseParty("only the authorising court may extend", case_id=case.case_id)
-    if case.noticed:
-        raise InvalidState("the owners were already notified of the case")
+    # Once the delay has run out the owners are owed the notice, whether or not the
+    # end-of-block step has given it yet (a busy queue): no extension re-seals the case.
+    if case.noticed or ctx.time_ms >= case.notice_due_ms:
+        raise InvalidState("the case's notice is already due", status="notice_due")
     cap = get_max_notice_delay_ms(view)
     if not case.notice_delay_ms < body.notice_delay_ms <= cap:
         raise NoticeDelayOutOfRange(
