@@ -247,6 +247,17 @@ def test_hidden_release_counter_fails_at_case_state(case_world: CaseWorld, tmp_p
     fails_at("case state", root, case_world)
 
 
+@pytest.mark.parametrize("name", ["releases", "receipts"])
+@pytest.mark.parametrize("junk", [None, 0, 1.5, True, "x", {}])
+def test_record_list_of_another_type_fails_typed(
+    case_world: CaseWorld, tmp_path: Path, name: str, junk: Any
+) -> None:
+    root = copy_bundle(case_world, tmp_path)
+    edit_json(root / "case/state.json", lambda d: d.__setitem__(name, junk))
+    rehash(root)
+    fails_at("case state", root, case_world)
+
+
 def test_edited_manifest_fails(case_world: CaseWorld, tmp_path: Path) -> None:
     root = copy_bundle(case_world, tmp_path)
     edit_json(root / MANIFEST, lambda d: d["files"][0].update(sha256="00" * 32))

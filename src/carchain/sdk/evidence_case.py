@@ -174,7 +174,9 @@ def _proven_list(
     if counter is not None:
         count = int.from_bytes(_proven(app_hash, cr.STORE, counter, key, name), "big")
     docs = state[name]
-    if not isinstance(docs, list) or len(docs) != count or count > MAX_COUNT:
+    if not isinstance(docs, list):
+        raise fail(LINK_CASE, f"{name} must be a list")
+    if len(docs) != count or count > MAX_COUNT:
         raise fail(LINK_CASE, f"the bundle holds {len(docs)} {name}, the chain {count}")
     out = []
     for i, doc in enumerate(docs):
