@@ -247,6 +247,30 @@ def test_hidden_release_counter_fails_at_case_state(case_world: CaseWorld, tmp_p
     fails_at("case state", root, case_world)
 
 
+def test_stripped_receipts_and_data_fail_at_case_state(
+    case_world: CaseWorld, tmp_path: Path
+) -> None:
+    # Hide the receipt counter (as if never written), the receipts, their transactions
+    # and every decrypted record: what is left is a case "with no evidence".
+    root = copy_bundle(case_world, tmp_path)
+
+    def strip_state(doc: Any) -> None:
+        doc["receipts_count"] = None
+        doc["receipts"] = []
+
+    def strip_txs(doc: Any) -> None:
+        doc["txs"] = [
+            t for t in doc["txs"] if decode_envelope(bytes.fromhex(t["tx"])).type != "case.receipt"
+        ]
+
+    edit_json(root / "case/state.json", strip_state)
+    edit_json(root / "chain/txs.json", strip_txs)
+    shutil.rmtree(root / "records")
+    shutil.rmtree(root / "proofs")
+    rehash(root)
+    assert "never written" in fails_at("case state", root, case_world)
+
+
 @pytest.mark.parametrize("name", ["releases", "receipts"])
 @pytest.mark.parametrize("junk", [None, 0, 1.5, True, "x", {}])
 def test_record_list_of_another_type_fails_typed(

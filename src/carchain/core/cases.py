@@ -250,6 +250,10 @@ def process_open(
         opened_ms=ctx.time_ms,
     )
     process_put_case(view, ctx, None, case)
+    # The release and receipt counters exist from the opening (0), so a reader proves
+    # "none yet" instead of taking a node's or a bundle's word for it.
+    for prefix in ("crn", "rcpn"):
+        view.set(STORE, compute_key(prefix, case_id), (0).to_bytes(8, "big"))
     fx.emit("case_opened", case_id=str(case_id), vehicles=str(len(body.scope.vehicles)))
 
 
