@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from carchain.core import cases, escrow_releases
+from carchain.core import case_notice, cases, escrow_releases
 from carchain.core.case_records import (
     DAY_MS,
     MAX_AUTHORIZATION_MS,
@@ -240,6 +240,26 @@ def test_no_extension_once_the_notice_is_due(world: CoreChain) -> None:
     case = get_case(world)
     assert (case.notice_due_ms, case.notice_extensions) == (due, 0)
     assert case.noticed
+
+
+def test_extensions_leave_no_stale_queue_entries(world: CoreChain) -> None:
+    # Each extension used to leave its old entry queued: a court extending by 1 ms at a
+    # time grew one bucket (decoded and rewritten on every schedule, every stale entry
+    # read at its due block outside the notice budget) without bound.
+    case_id = authorized_case(world, notice_delay_ms=30 * DAY_MS)
+    first_day = get_case(world).notice_due_ms // DAY_MS
+    for step in range(1, 21):
+        world.send("court2", ExtendNotice(case_id, 30 * DAY_MS + step))
+    assert len(case_notice.get_bucket(world.state, first_day)) == 1
+    world.send("court2", ExtendNotice(case_id, 40 * DAY_MS))  # to another day's bucket
+    case = get_case(world)
+    assert case_notice.get_bucket(world.state, first_day) == []
+    assert case_notice.get_bucket(world.state, case.notice_due_ms // DAY_MS) == [
+        case_notice.NoticeEntry(case.notice_due_ms, case_id)
+    ]
+    world.now_ms = case.notice_due_ms - 1000
+    world.block()
+    assert get_case(world).noticed  # the moved entry still gives the notice
 
 
 def test_case_ids_count_from_one(world: CoreChain) -> None:

@@ -357,6 +357,7 @@ def process_extend_notice(
         notice_extensions=case.notice_extensions + 1,
     )
     process_put_case(view, ctx, case, after)
+    case_notice.process_unschedule(view, case)
     case_notice.process_schedule(view, after)
     fx.emit("notice_extended", case_id=str(case.case_id), extensions=str(after.notice_extensions))
 
