@@ -282,6 +282,36 @@ def test_record_list_of_another_type_fails_typed(
     fails_at("case state", root, case_world)
 
 
+def test_unreadable_files_fail_typed(
+    case_world: CaseWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listed file that cannot be opened (permissions; swapped for a symlink after the
+    # listing: O_NOFOLLOW's ELOOP) or a directory that cannot be listed: named links,
+    # never a bare OSError.
+    import os
+
+    from carchain.sdk import evidence_manifest
+
+    root = copy_bundle(case_world, tmp_path)
+
+    def denied(*_: Any, **__: Any) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(evidence_manifest.os, "open", denied)
+        fails_at("file hash", root, case_world)
+
+    def walk_denied(top: Any, onerror: Any = None, **kw: Any) -> Any:
+        if onerror is not None:
+            onerror(PermissionError(13, "Permission denied", str(top)))
+        return iter(())
+
+    with monkeypatch.context() as m:
+        m.setattr(evidence_manifest.os, "walk", walk_denied)
+        fails_at("manifest", root, case_world)
+    assert os.path.isdir(root)
+
+
 def test_edited_manifest_fails(case_world: CaseWorld, tmp_path: Path) -> None:
     root = copy_bundle(case_world, tmp_path)
     edit_json(root / MANIFEST, lambda d: d["files"][0].update(sha256="00" * 32))
