@@ -80,6 +80,18 @@ def test_erasure_requested_under_a_case_hold_is_held_without_event(world: CoreCh
     assert world.reject("saic", complete_body()) == "legal_hold_active"
 
 
+def test_erasure_requested_after_the_notice_is_told_of_the_hold(world: CoreChain) -> None:
+    # Once the case is noticed its hold is no secret: an erasure it blocks from then on
+    # must say so in the owner's log (issue item 10), as a notice does for earlier ones.
+    case_id = authorized_case(world, notice_delay_ms=0)  # noticed at its block's end
+    world.send("owner-a", erasure_body())
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.HELD
+    assert log_kinds(world)[-2:] == ["erasure_request", "erasure_held"]
+    event = access_log.get_access_log_page(world.state, "saic:1", limit=1)[0]
+    seq = case_holds.get_case_hold_seq_optional(world.state, case_id, "saic:1")
+    assert (event.actor_member, event.detail) == ("court2", f"hold={seq};case={case_id}")
+
+
 def test_erasure_outside_the_case_scope_is_not_held(world: CoreChain) -> None:
     authorized_case(world)
     world.send("owner-a", erasure_body(categories=("diagnostics",)))
