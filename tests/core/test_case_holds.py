@@ -133,6 +133,18 @@ def test_close_lifts_the_case_holds_and_reopens_held_erasures(world: CoreChain) 
     world.send("saic", complete_body())
 
 
+def test_close_after_the_notice_logs_the_lifted_holds(world: CoreChain) -> None:
+    # The owner was told of the hold (notice, erasure_held); its end must not be silent.
+    world.send("owner-a", erasure_body())
+    case_id = authorized_case(world, notice_delay_ms=0)
+    world.send("police", CloseCase(case_id))
+    for vid in ("saic:1", "saic:2"):
+        event = access_log.get_access_log_page(world.state, vid, limit=1)[0]
+        seq = case_holds.get_case_hold_seq_optional(world.state, case_id, vid)
+        assert (event.kind, event.ref, event.actor_member) == ("hold_lifted", seq, "court2")
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.OPEN
+
+
 def test_close_keeps_an_erasure_held_by_another_case(world: CoreChain) -> None:
     world.send("owner-a", erasure_body())
     first = authorized_case(world)
