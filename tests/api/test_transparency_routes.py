@@ -128,3 +128,23 @@ def test_invalid_oem_id_is_422(node_chain: NodeChain) -> None:
 def test_period_never_counted_is_empty(node_chain: NodeChain) -> None:
     doc = node_chain.get("/transparency", period="1999Q1")
     assert (doc["size"], doc["size_proof"], doc["counters"]) == (0, None, [])
+
+
+def test_a_node_hiding_a_whole_quarter_is_not_taken_as_proven(
+    node_chain: NodeChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lying node answers a counted quarter as "never counted": no size proof, no
+    # counters. Absence has no proof, so the report must not call that proven.
+    run_case(node_chain)
+    period = period_of(node_chain)
+    client = node_chain.sdk()
+    honest = sdk_tr.fetch_report(client, period)
+    assert honest.size > 0 and honest.size_proven
+    doc = client.transparency_doc(period)
+    lie = doc | {"size": 0, "size_proof": None, "counters": [], "next_start": None}
+    monkeypatch.setattr(client, "transparency_doc", lambda *a, **k: lie)
+    hidden = sdk_tr.fetch_report(client, period)
+    assert (hidden.size, hidden.counters) == (0, {})
+    assert not hidden.size_proven
+    never = sdk_tr.fetch_report(node_chain.sdk(), "1999Q1")  # honest, but no proof either
+    assert not never.size_proven

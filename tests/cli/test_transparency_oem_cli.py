@@ -55,6 +55,15 @@ def run(tmp_path: Path, *args: str, ok: bool = True) -> Any:
     return result
 
 
+def test_never_counted_scope_is_not_called_proven(cli: NodeChain, tmp_path: Path) -> None:
+    out = run(tmp_path, "transparency", "report", "--period", "1999Q1").output
+    assert "not proven" in out and "counters against app hash" not in out
+    out = run(tmp_path, "transparency", "annual", "--oem", "geely", "--year", "1999").output
+    assert "not proven" in out
+    doc = json.loads(run(tmp_path, "transparency", "report", "--period", "1999Q1", "--json").output)
+    assert doc["size_proven"] is False
+
+
 def test_transparency_report_and_annual(cli: NodeChain, tmp_path: Path) -> None:
     run_case(cli)
     period = tr.compute_quarter(get_case(cli).opened_ms)  # type: ignore[arg-type]

@@ -80,6 +80,18 @@ def test_erasure_requested_under_a_case_hold_is_held_without_event(world: CoreCh
     assert world.reject("saic", complete_body()) == "legal_hold_active"
 
 
+def test_erasure_requested_after_the_notice_is_told_of_the_hold(world: CoreChain) -> None:
+    # Once the case is noticed its hold is no secret: an erasure it blocks from then on
+    # must say so in the owner's log (issue item 10), as a notice does for earlier ones.
+    case_id = authorized_case(world, notice_delay_ms=0)  # noticed at its block's end
+    world.send("owner-a", erasure_body())
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.HELD
+    assert log_kinds(world)[-2:] == ["erasure_request", "erasure_held"]
+    event = access_log.get_access_log_page(world.state, "saic:1", limit=1)[0]
+    seq = case_holds.get_case_hold_seq_optional(world.state, case_id, "saic:1")
+    assert (event.actor_member, event.detail) == ("court2", f"hold={seq};case={case_id}")
+
+
 def test_erasure_outside_the_case_scope_is_not_held(world: CoreChain) -> None:
     authorized_case(world)
     world.send("owner-a", erasure_body(categories=("diagnostics",)))
@@ -119,6 +131,18 @@ def test_close_lifts_the_case_holds_and_reopens_held_erasures(world: CoreChain) 
     assert reopened.status == er.ErasureStatus.OPEN and reopened.deadline_ms > world.now_ms
     assert log_kinds(world) == kinds
     world.send("saic", complete_body())
+
+
+def test_close_after_the_notice_logs_the_lifted_holds(world: CoreChain) -> None:
+    # The owner was told of the hold (notice, erasure_held); its end must not be silent.
+    world.send("owner-a", erasure_body())
+    case_id = authorized_case(world, notice_delay_ms=0)
+    world.send("police", CloseCase(case_id))
+    for vid in ("saic:1", "saic:2"):
+        event = access_log.get_access_log_page(world.state, vid, limit=1)[0]
+        seq = case_holds.get_case_hold_seq_optional(world.state, case_id, vid)
+        assert (event.kind, event.ref, event.actor_member) == ("hold_lifted", seq, "court2")
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.OPEN
 
 
 def test_close_keeps_an_erasure_held_by_another_case(world: CoreChain) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from carchain.core import cases, escrow_releases
+from carchain.core import case_notice, cases, escrow_releases
 from carchain.core.case_records import (
     DAY_MS,
     MAX_AUTHORIZATION_MS,
@@ -227,6 +227,39 @@ def test_extend_notice_rules(world: CoreChain) -> None:
     assert case.notice_due_ms == case.authorized_ms + 90 * DAY_MS
     open_id = open_case(world)
     assert world.reject("court2", ExtendNotice(open_id, 90 * DAY_MS)) == "case_not_authorized"
+
+
+def test_no_extension_once_the_notice_is_due(world: CoreChain) -> None:
+    # The delay has run out: an extension in the block the notice falls due (or in any
+    # later block, before a busy queue gave it) would re-seal a case owed to the owners.
+    case_id = authorized_case(world, notice_delay_ms=30 * DAY_MS)
+    due = get_case(world).notice_due_ms
+    world.now_ms = due - 1000  # the next block's time is the due time
+    (result,) = world.include(world.build("court2", ExtendNotice(case_id, 90 * DAY_MS)))
+    assert result.error_code == "invalid_state"
+    case = get_case(world)
+    assert (case.notice_due_ms, case.notice_extensions) == (due, 0)
+    assert case.noticed
+
+
+def test_extensions_leave_no_stale_queue_entries(world: CoreChain) -> None:
+    # Each extension used to leave its old entry queued: a court extending by 1 ms at a
+    # time grew one bucket (decoded and rewritten on every schedule, every stale entry
+    # read at its due block outside the notice budget) without bound.
+    case_id = authorized_case(world, notice_delay_ms=30 * DAY_MS)
+    first_day = get_case(world).notice_due_ms // DAY_MS
+    for step in range(1, 21):
+        world.send("court2", ExtendNotice(case_id, 30 * DAY_MS + step))
+    assert len(case_notice.get_bucket(world.state, first_day)) == 1
+    world.send("court2", ExtendNotice(case_id, 40 * DAY_MS))  # to another day's bucket
+    case = get_case(world)
+    assert case_notice.get_bucket(world.state, first_day) == []
+    assert case_notice.get_bucket(world.state, case.notice_due_ms // DAY_MS) == [
+        case_notice.NoticeEntry(case.notice_due_ms, case_id)
+    ]
+    world.now_ms = case.notice_due_ms - 1000
+    world.block()
+    assert get_case(world).noticed  # the moved entry still gives the notice
 
 
 def test_case_ids_count_from_one(world: CoreChain) -> None:

@@ -247,6 +247,71 @@ def test_hidden_release_counter_fails_at_case_state(case_world: CaseWorld, tmp_p
     fails_at("case state", root, case_world)
 
 
+def test_stripped_receipts_and_data_fail_at_case_state(
+    case_world: CaseWorld, tmp_path: Path
+) -> None:
+    # Hide the receipt counter (as if never written), the receipts, their transactions
+    # and every decrypted record: what is left is a case "with no evidence".
+    root = copy_bundle(case_world, tmp_path)
+
+    def strip_state(doc: Any) -> None:
+        doc["receipts_count"] = None
+        doc["receipts"] = []
+
+    def strip_txs(doc: Any) -> None:
+        doc["txs"] = [
+            t for t in doc["txs"] if decode_envelope(bytes.fromhex(t["tx"])).type != "case.receipt"
+        ]
+
+    edit_json(root / "case/state.json", strip_state)
+    edit_json(root / "chain/txs.json", strip_txs)
+    shutil.rmtree(root / "records")
+    shutil.rmtree(root / "proofs")
+    rehash(root)
+    assert "never written" in fails_at("case state", root, case_world)
+
+
+@pytest.mark.parametrize("name", ["releases", "receipts"])
+@pytest.mark.parametrize("junk", [None, 0, 1.5, True, "x", {}])
+def test_record_list_of_another_type_fails_typed(
+    case_world: CaseWorld, tmp_path: Path, name: str, junk: Any
+) -> None:
+    root = copy_bundle(case_world, tmp_path)
+    edit_json(root / "case/state.json", lambda d: d.__setitem__(name, junk))
+    rehash(root)
+    fails_at("case state", root, case_world)
+
+
+def test_unreadable_files_fail_typed(
+    case_world: CaseWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A listed file that cannot be opened (permissions; swapped for a symlink after the
+    # listing: O_NOFOLLOW's ELOOP) or a directory that cannot be listed: named links,
+    # never a bare OSError.
+    import os
+
+    from carchain.sdk import evidence_manifest
+
+    root = copy_bundle(case_world, tmp_path)
+
+    def denied(*_: Any, **__: Any) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(evidence_manifest.os, "open", denied)
+        fails_at("file hash", root, case_world)
+
+    def walk_denied(top: Any, onerror: Any = None, **kw: Any) -> Any:
+        if onerror is not None:
+            onerror(PermissionError(13, "Permission denied", str(top)))
+        return iter(())
+
+    with monkeypatch.context() as m:
+        m.setattr(evidence_manifest.os, "walk", walk_denied)
+        fails_at("manifest", root, case_world)
+    assert os.path.isdir(root)
+
+
 def test_edited_manifest_fails(case_world: CaseWorld, tmp_path: Path) -> None:
     root = copy_bundle(case_world, tmp_path)
     edit_json(root / MANIFEST, lambda d: d["files"][0].update(sha256="00" * 32))

@@ -14,6 +14,7 @@ from carchain.core.case_index import ReleasePointer
 from carchain.core.case_records import DAY_MS, STORE, Case, CloseCase
 from carchain.core.state import compute_key, put_record
 from carchain.errors import (
+    InvalidBody,
     InvalidProof,
     InvalidSignature,
     MalformedBundle,
@@ -84,6 +85,42 @@ def test_statement_of_a_window_proves_its_edges(node_chain: NodeChain) -> None:
     bad["first_seq"] += 1
     with pytest.raises(InvalidProof):
         verify_oem_statement(bad, trust(node_chain, doc))
+
+
+def resign(chain: NodeChain, doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Return ``doc`` with ``changes``, signed again by its OEM (a forging OEM)."""
+    from carchain.sdk.bundle_block import compute_block_section_hash
+    from carchain.sdk.oem_statement import compute_statement_signing_bytes, parse_statement
+
+    out = copy.deepcopy(doc) | changes
+    _, block_hash = compute_block_section_hash(out["block"])
+    signing = compute_statement_signing_bytes(parse_statement(out), block_hash)
+    out["signature"] = chain.key("saic").sign(signing).hex()
+    return out
+
+
+def test_statement_cannot_vouch_for_the_future(node_chain: NodeChain) -> None:
+    # Signed today for the whole year, a statement said "no others" of releases to come.
+    run_case(node_chain, notice_delay_ms=0)
+    year_end = node_chain.now_ms + 365 * DAY_MS
+    doc = build_oem_statement(
+        node_chain.sdk(), node_chain.key("saic"), "saic", "saic:1", 0, year_end
+    )
+    block = node_chain.get(f"/blocks/{doc['proof_height']}")
+    assert doc["until_ms"] <= block["time_ms"] + 1 < year_end  # cut at what the state covers
+    t = trust(node_chain, doc)
+    assert verify_oem_statement(doc, t).until_ms == doc["until_ms"]
+    forged = resign(node_chain, doc, until_ms=year_end)
+    with pytest.raises(InvalidProof) as caught:
+        verify_oem_statement(forged, t)
+    assert caught.value.fields["link"] == "window"
+    edge = resign(node_chain, doc, until_ms=doc["until_ms"] + 1)  # one ms past the edge
+    with pytest.raises(InvalidProof):
+        verify_oem_statement(edge, t)
+    with pytest.raises(InvalidBody):  # a window wholly in the future has nothing to state
+        build_oem_statement(
+            node_chain.sdk(), node_chain.key("saic"), "saic", "saic:1", year_end - 1, year_end
+        )
 
 
 def test_dropped_or_edited_entry_fails(node_chain: NodeChain) -> None:

@@ -38,8 +38,17 @@ def make_counter_table(report: VerifiedReport, title: str) -> Table:
     return table
 
 
+UNPROVEN_EMPTY = (
+    "[yellow]not proven[/yellow]: the node says this scope was never counted; "
+    "absence has no proof (ask another node)"
+)
+
+
 def print_proven(report: VerifiedReport) -> None:
-    """Print what the numbers were proven against."""
+    """Print what the numbers were proven against (or that "none" is the node's word)."""
+    if not report.size_proven:
+        console.print(UNPROVEN_EMPTY, soft_wrap=True)
+        return
     console.print(
         f"[green]proven[/green]: {report.size} counters against app hash "
         f"{report.app_hash.hex()} (state height {report.height})",
@@ -58,6 +67,7 @@ def report(
         r = fetch_report(c, period)
     if as_json:
         doc = {"scope": r.scope, "counters": r.counters, "height": r.height}
+        doc |= {"size_proven": r.size_proven}
         typer.echo(json.dumps(doc | {"app_hash": r.app_hash.hex()}, indent=1, sort_keys=True))
         return
     console.print(make_counter_table(r, f"lawful access, {r.scope.removeprefix('q/')}"))
@@ -99,4 +109,7 @@ def annual(
         return
     console.print(make_annual_table(a))
     console.print(f"due by {a.due_date}; {a.provision}", soft_wrap=True, markup=False)
+    if not a.size_proven:
+        console.print(UNPROVEN_EMPTY, soft_wrap=True)
+        return
     console.print(f"[green]proven[/green] against app hash {a.app_hash} (state height {a.height})")

@@ -46,7 +46,8 @@ def process_place_case_holds(view: KVView, ctx: BlockContext, case: Case) -> Non
 
 
 def process_lift_case_holds(view: KVView, ctx: BlockContext, case: Case) -> None:
-    """Lift the case's holds still in force; reopen the erasures no other hold covers."""
+    """Lift the case's holds still in force; reopen the erasures no other hold covers.
+    A noticed case's lift is logged (``hold_lifted``); a sealed one's is not."""
     if case.scope is None:
         return
     for vehicle_id in case.scope.vehicles:
@@ -57,4 +58,6 @@ def process_lift_case_holds(view: KVView, ctx: BlockContext, case: Case) -> None
         if hold.status != holds.HoldStatus.IN_FORCE:
             continue
         lifted = holds.process_lift_hold_record(view, ctx, hold)
+        if case.noticed:  # no longer sealed: the owner learns the hold is gone
+            holds.process_log_lifted(view, ctx, lifted)
         erasure.process_release_erasures(view, ctx, lifted)

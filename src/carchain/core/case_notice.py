@@ -13,8 +13,10 @@ is holding (PIPL art. 47: the owner learns why its erasure waits), and marks the
 
 The queue: ``nq/<day>`` (UTC day of the due time) a ``NoticeBucket`` of entries sorted
 by (due time, case id); ``nqd`` the earliest day that may hold an entry. Scheduling
-inserts into the due day's bucket; an extension schedules again and leaves the old
-entry, skipped lazily (its due time is no longer the case's). Work per block is
+inserts into the due day's bucket; an extension first removes the case's entry
+(``process_unschedule``) and then schedules again, so a case has one entry whatever
+the number of extensions (an entry whose due time is no longer the case's is still
+skipped, defensively). Work per block is
 bounded: at most ``MAX_NOTICES_PER_BLOCK`` cases noticed and ``MAX_DAYS_PER_BLOCK``
 buckets visited (an idle chain that wakes up days later catches up over a few
 blocks); a block with nothing due writes nothing.
@@ -96,6 +98,21 @@ def process_schedule(view: KVView, case: Case) -> None:
     cursor = _get_cursor(view)
     if cursor is None or day < cursor:
         view.set(STORE, CURSOR_KEY, day.to_bytes(8, "big"))
+
+
+def process_unschedule(view: KVView, case: Case) -> None:
+    """Remove the case's queued notice at its current ``notice_due_ms`` (before an
+    extension queues it again): no stale entry stays behind, so neither a bucket nor
+    the end-of-block step grows with the number of extensions."""
+    day = case.notice_due_ms // DAY_MS
+    entries = get_bucket(view, day)
+    kept = [e for e in entries if e != NoticeEntry(case.notice_due_ms, case.case_id)]
+    if len(kept) == len(entries):
+        return
+    if kept:
+        put_record(view, STORE, compute_bucket_key(day), NoticeBucket(kept))
+    else:
+        view.delete(STORE, compute_bucket_key(day))
 
 
 def is_due_entry(case: Case | None, entry: NoticeEntry) -> bool:

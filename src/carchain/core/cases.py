@@ -275,6 +275,10 @@ def process_open(
         opened_ms=ctx.time_ms,
     )
     process_put_case(view, ctx, None, case)
+    # The release and receipt counters exist from the opening (0), so a reader proves
+    # "none yet" instead of taking a node's or a bundle's word for it.
+    for prefix in ("crn", "rcpn"):
+        view.set(STORE, compute_key(prefix, case_id), (0).to_bytes(8, "big"))
     fx.emit("case_opened", case_id=str(case_id), vehicles=str(len(body.scope.vehicles)))
 
 
@@ -359,8 +363,10 @@ def process_extend_notice(
     get_authorized_scope(case)  # authorised (also if closed since: notice is still owed)
     if court.member_id != case.court:
         raise NotCaseParty("only the authorising court may extend", case_id=case.case_id)
-    if case.noticed:
-        raise InvalidState("the owners were already notified of the case")
+    # Once the delay has run out the owners are owed the notice, whether or not the
+    # end-of-block step has given it yet (a busy queue): no extension re-seals the case.
+    if case.noticed or ctx.time_ms >= case.notice_due_ms:
+        raise InvalidState("the case's notice is already due", status="notice_due")
     cap = get_max_notice_delay_ms(view)
     if not case.notice_delay_ms < body.notice_delay_ms <= cap:
         raise NoticeDelayOutOfRange(
@@ -376,6 +382,7 @@ def process_extend_notice(
         notice_extensions=case.notice_extensions + 1,
     )
     process_put_case(view, ctx, case, after)
+    case_notice.process_unschedule(view, case)
     case_notice.process_schedule(view, after)
     fx.emit("notice_extended", case_id=str(case.case_id), extensions=str(after.notice_extensions))
 

@@ -34,8 +34,9 @@ from enum import StrEnum
 
 import msgspec
 
-from carchain.core import holds, members, owners
+from carchain.core import case_records, holds, members, owners
 from carchain.core.access_log import EventKind, compute_page_seqs, process_append_event
+from carchain.core.case_records import Case
 from carchain.core.deadlines import compute_deadline_ms
 from carchain.core.effects import Effects
 from carchain.core.members import Role
@@ -329,12 +330,14 @@ def process_request(
     detail = f"deadline_ms={erasure.deadline_ms}"
     _append_erasure_event(view, ctx, EventKind.ERASURE_REQUEST, erasure, (signer, ""), detail)
     # A case's hold is sealed until its notice is due: the owner's log names only the
-    # holds placed in the open (``case_notice`` tells of a case's hold later).
-    open_holds = [h for h in covering if not h.case_id]
-    if open_holds:
-        hold = open_holds[0]
+    # holds placed in the open, and a case's once the case was noticed (before that,
+    # ``case_notice`` tells of it later).
+    told = [h for h in covering if is_hold_told(view, h)]
+    if told:
+        hold = told[0]
         court = (b"", hold.court)
-        _append_erasure_event(view, ctx, EventKind.ERASURE_HELD, erasure, court, f"hold={hold.seq}")
+        detail = f"hold={hold.seq}" + (f";case={hold.case_id}" if hold.case_id else "")
+        _append_erasure_event(view, ctx, EventKind.ERASURE_HELD, erasure, court, detail)
     if not covering:
         process_enqueue(view, erasure)
     fx.emit("erasure_requested", vehicle_id=vid, seq=str(seq), status=erasure.status.value)
@@ -419,6 +422,15 @@ def _process_first_pending(view: KVView, vehicle_id: str) -> None:
 
 
 # --- legal holds' effect on erasure requests ----------------------------------------
+
+
+def is_hold_told(view: KVView, hold: holds.LegalHold) -> bool:
+    """Return whether the owner may be told of ``hold``: placed in the open, or a case's
+    hold whose case was noticed (its notice is due)."""
+    if not hold.case_id:
+        return True
+    case = get_record_optional(view, case_records.STORE, compute_key("c", hold.case_id), Case)
+    return case is not None and case.noticed
 
 
 def _is_covered_by(erasure: Erasure, hold: holds.LegalHold) -> bool:

@@ -300,6 +300,12 @@ def process_lift_hold_record(view: KVView, ctx: BlockContext, hold: LegalHold) -
     return lifted
 
 
+def process_log_lifted(view: KVView, ctx: BlockContext, hold: LegalHold) -> None:
+    """Log a lifted hold in the owner's log with no signer (a case's hold lifted by
+    ``case.close`` once the case was noticed)."""
+    _append_hold_event(view, ctx, EventKind.HOLD_LIFTED, hold, b"")
+
+
 def _append_hold_event(
     view: KVView, ctx: BlockContext, kind: EventKind, hold: LegalHold, signer: bytes
 ) -> None:

@@ -71,6 +71,7 @@ class VerifiedBlock:
     app_hash: bytes
     trusted_by: list[str]
     light_block: LightBlock | None = None
+    time_ms: int = 0  # the header's block time (Unix ms)
 
 
 def _hex_field(doc: dict[str, Any], name: str) -> bytes:
@@ -128,13 +129,15 @@ def compute_block_section_hash(section: Any) -> tuple[VerifiedBlock, bytes]:
     if engine == SOLO:
         h = parse_solo_header(section.get("header"))
         digest = compute_block_hash(h)
-        return VerifiedBlock(SOLO, h.chain_id, h.height, digest, h.app_hash, []), digest
+        block = VerifiedBlock(SOLO, h.chain_id, h.height, digest, h.app_hash, [], None, h.time_ms)
+        return block, digest
     if engine == COMETBFT:
         lb = parse_light_block(section)
         digest = compute_header_hash(lb.header)
         hdr = lb.header
+        time_ms = hdr.time.seconds * 1000 + hdr.time.nanos // 1_000_000  # as the chain's
         return VerifiedBlock(
-            COMETBFT, hdr.chain_id, hdr.height, digest, hdr.app_hash, [], lb
+            COMETBFT, hdr.chain_id, hdr.height, digest, hdr.app_hash, [], lb, time_ms
         ), digest
     raise InvalidProof("bundle's block engine must be 'solo' or 'cometbft'")
 

@@ -3,8 +3,8 @@
 ``case/state.json`` holds, each with its state proof under the bundle block's app
 hash: the case record ``c/<case_id>``, the release counter ``crn/<case_id>`` and every
 share release ``cr/<case_id>/<n>`` (n = 0 .. count - 1), the receipt counter
-``rcpn/<case_id>`` and every receipt ``rcp/<case_id>/<n>`` (a counter never written,
-for a case with no release or receipt yet, cannot be proven absent: it is ``null``),
+``rcpn/<case_id>`` and every receipt ``rcp/<case_id>/<n>`` (both counters are written
+0 at ``case.open``, so each is always proven: a ``null`` counter is refused),
 and the member records (``members`` store, ``m/<id>``) of the authority, the court
 and every custodian who voted or released. The transactions in ``chain/txs.json``
 must be exactly the case's: one ``case.open`` at ``opened_height`` with the case's
@@ -170,11 +170,13 @@ def _proven_list(
     case_id = state["case_id"]
     key = compute_counter_keys(case_id)[0 if prefix == "cr" else 1]
     counter = state[f"{name}_count"]
-    count = 0
-    if counter is not None:
-        count = int.from_bytes(_proven(app_hash, cr.STORE, counter, key, name), "big")
+    if counter is None:  # written 0 at case.open: a missing proof hides records
+        raise fail(LINK_CASE, f"the {name} counter is not proven (a counter never written)")
+    count = int.from_bytes(_proven(app_hash, cr.STORE, counter, key, name), "big")
     docs = state[name]
-    if not isinstance(docs, list) or len(docs) != count or count > MAX_COUNT:
+    if not isinstance(docs, list):
+        raise fail(LINK_CASE, f"{name} must be a list")
+    if len(docs) != count or count > MAX_COUNT:
         raise fail(LINK_CASE, f"the bundle holds {len(docs)} {name}, the chain {count}")
     out = []
     for i, doc in enumerate(docs):

@@ -94,10 +94,17 @@ def list_bundle_files(root: Path) -> set[str]:
     """Return every file under ``root`` but the manifest; raise on a symlink or a
     special file anywhere (a bundle is plain directories and regular files)."""
     found: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def refuse(exc: OSError) -> None:  # an unreadable directory hides what it holds
+        raise fail(LINK_MANIFEST, f"{str(exc.filename)[-80:]} cannot be listed: {exc.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refuse, followlinks=False):
         for name in dirnames + filenames:
             full = Path(dirpath) / name
-            mode = full.lstat().st_mode
+            try:
+                mode = full.lstat().st_mode
+            except OSError as exc:
+                raise fail(LINK_MANIFEST, f"{name[:80]} vanished while listed") from exc
             rel = full.relative_to(root).as_posix()
             if stat.S_ISLNK(mode):
                 raise fail(LINK_MANIFEST, f"{rel[:80]} is a symlink")
@@ -139,9 +146,12 @@ def read_listed_files(root: Path, manifest: Manifest) -> dict[str, bytes]:
     for e in manifest.files:
         if not 0 <= e.size <= MAX_FILE_BYTES:
             raise fail(LINK_FILE_HASH, f"{e.path[:80]} is too large")
-        fd = os.open(root / e.path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+        try:  # unreadable, or swapped for a symlink since it was listed
+            fd = os.open(root / e.path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise fail(LINK_FILE_HASH, f"{e.path[:80]} cannot be read: {exc.strerror}") from exc
         if len(data) != e.size or hashlib.sha256(data).hexdigest() != e.sha256.lower():
             raise fail(LINK_FILE_HASH, f"{e.path[:80]} does not match its hash in the manifest")
         out[e.path] = data

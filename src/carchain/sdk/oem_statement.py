@@ -8,7 +8,9 @@ The file holds, all proven at ONE state height against the app hash of a block s
 - the vehicle's access-log size and a contiguous run of its log ``first_seq..last_seq``
   that covers the window ``[from_ms, until_ms)`` of block time with one entry beyond
   each end (or the log's start/end): the log is append-only in block time, so this
-  proves no event of the window is left out;
+  proves no event of the window is left out. The window ends no later than the state
+  covers (``until_ms`` <= the proof block's time, + 1 when the proof block is the
+  state's own): a statement cannot claim "no others" for a time still to come;
 - the vehicle's case count ``vcn`` (written 0 at registration) and every case pointer
   ``vc/<vehicle>/<n>`` with its case record and release summary ``vr/<case>/<vehicle>``:
   every lawful-access case that ever touched the car, each already noticed.
@@ -228,6 +230,11 @@ def _collect_log_run(
     return size_proven, (first, last), entries
 
 
+def view_heights(view: ProvenView) -> tuple[int, int]:
+    """Return the view's state height and proof height."""
+    return view.height, view.proof_height
+
+
 def build_oem_statement(
     client: Client,
     key: SigningKey,
@@ -240,7 +247,9 @@ def build_oem_statement(
     """Return the OEM's signed statement for the vehicle's window ``[from_ms, until_ms)``.
 
     ``Unauthorized`` unless ``key`` is the OEM's member key and the vehicle its own;
-    ``SealedCasePending`` while a case not yet noticed touches the vehicle.
+    ``SealedCasePending`` while a case not yet noticed touches the vehicle. A window
+    reaching past the proven state is cut at the latest time that state covers
+    (``compute_covered_until_ms``): nobody can vouch for disclosures not yet made.
     """
     if not 0 <= from_ms < until_ms < 2**63:
         raise InvalidBody("the window must satisfy 0 <= from_ms < until_ms")
@@ -252,11 +261,16 @@ def build_oem_statement(
     if decode_proven(_hex(vehicle.value, "vehicle"), Vehicle, "vehicle").oem != oem:
         raise Unauthorized("the vehicle is not the OEM's", vehicle_id=vehicle_id)
     count, cases = _collect_cases(view, vehicle_id)
-    size_proven, run, entries = _collect_log_run(view, vehicle_id, from_ms, until_ms)
     block = build_block_section(client, view.proof_height, rpc_url)
     parsed, block_hash = compute_block_section_hash(block)
     if parsed.app_hash != view.app_hash:
         raise InvalidProof("the block's app hash is not the statement's", height=view.proof_height)
+    # The chain cannot vouch for what has not happened yet: the window ends at the
+    # latest time the proven state covers.
+    until_ms = min(until_ms, compute_covered_until_ms(parsed.time_ms, *view_heights(view)))
+    if from_ms >= until_ms:
+        raise InvalidBody("the window starts after the chain's latest block")
+    size_proven, run, entries = _collect_log_run(view, vehicle_id, from_ms, until_ms)
     doc = OemStatement(
         STATEMENT_FORMAT,
         str(client.status()["chain_id"]),
@@ -321,7 +335,20 @@ def check_statement_block(doc: OemStatement, trust: BlockTrust) -> tuple[bytes, 
         raise InvalidProof("statement's app hash is not its block's", link="block")
     if doc.proof_height not in (doc.height, doc.height + 1):
         raise InvalidProof("proof height is neither the state height nor the next", link="block")
+    if doc.until_ms > compute_covered_until_ms(block.time_ms, doc.height, doc.proof_height):
+        raise InvalidProof(
+            "the window reaches past the statement's block: no completeness is proven there",
+            link="window",
+        )
     return block.hash, tuple(block.trusted_by)
+
+
+def compute_covered_until_ms(block_time_ms: int, height: int, proof_height: int) -> int:
+    """Return the latest window end the state at ``height`` proves complete: every event
+    before it is in that state. Block times strictly increase, so with the proof block
+    the state's own block (solo) that is its time + 1; with the next block (CometBFT),
+    whose events have its time, that time."""
+    return block_time_ms + 1 if proof_height == height else block_time_ms
 
 
 def check_signer(doc: OemStatement, app_hash: bytes) -> None:

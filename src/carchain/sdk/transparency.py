@@ -3,7 +3,10 @@
 ``fetch_report`` pages ``GET /transparency`` (or ``/transparency/annual``) at one state
 height and checks each counter: the index entry ``ti/<scope>/<n>`` proves the name,
 ``t/<scope>/<name>`` the value, ``tin/<scope>`` how many there are, so a reader knows
-it has every number of the scope (none left out, none added). ``compute_annual_report``
+it has every number of the scope (none left out, none added). A scope never counted
+has no ``tin`` to prove: the report then says ``size_proven=False`` (the node's word
+that there is nothing; a lying node could hide a whole scope that way).
+``compute_annual_report``
 turns an OEM's year into the figures the annual report of the 2021 Several Provisions
 on Automotive Data Security Management (art. 13, due by 15 December) asks for about
 data provided to public authorities.
@@ -35,6 +38,9 @@ class VerifiedReport:
     size: int
     height: int
     app_hash: bytes
+    # False when the node said the scope was never counted: absence has no proof, so
+    # "no counter" is the node's word only (a lying node could hide a whole scope).
+    size_proven: bool = True
 
     def get(self, name: str) -> int:
         """Return a counter (0 when never counted)."""
@@ -120,6 +126,7 @@ def fetch_report(
         raise InvalidProof("report names another scope than asked for", value=scope[:80])
     app_hash = client.get_header_app_hash(doc)
     at = parse_int_field(doc, "height") or 0
+    size_proven = doc.get("size_proof") is not None
     while True:
         page, size, next_start = verify_report_page(doc, scope, app_hash, start)
         counters |= page
@@ -130,7 +137,7 @@ def fetch_report(
         doc = _fetch_page(client, period, oem, year, start, at)
     if len(counters) != size:
         raise InvalidProof("report does not hold every counter of its index", total=size)
-    return VerifiedReport(scope, counters, size, at, app_hash)
+    return VerifiedReport(scope, counters, size, at, app_hash, size_proven)
 
 
 def _fetch_page(
@@ -158,6 +165,7 @@ class AnnualReport:
     by_category: dict[str, int]
     height: int
     app_hash: str
+    size_proven: bool = True  # see ``VerifiedReport.size_proven``
     provision: str = (
         "Several Provisions on Automotive Data Security Management (Trial), 2021, art. 13: "
         "annual report by 15 December, incl. data provided to others"
@@ -205,6 +213,7 @@ def compute_annual_report(report: VerifiedReport, oem: str, year: int) -> Annual
         report.compute_group("category"),
         report.height,
         report.app_hash.hex(),
+        report.size_proven,
         notes=[
             "counts are per UTC calendar year of the transition's block time",
             "vehicles: vehicles of the OEM named in authorised cases (a vehicle per case)",
