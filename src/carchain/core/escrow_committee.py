@@ -169,8 +169,7 @@ def process_register_key(
 ) -> None:
     """Record the signing member's escrow key (used from the next committee set)."""
     member = members.validate_active_member(view, signer)
-    validate_ed25519_key(body.escrow_key, "escrow key")
-    view.set(STORE, compute_key("ek", member.member_id), body.escrow_key)
+    process_put_escrow_key(view, member.member_id, body.escrow_key)
     fx.emit("escrow_key_registered", member_id=member.member_id)
 
 
@@ -282,22 +281,38 @@ def process_set_committee(
     view: KVView, ctx: BlockContext, action: SetEscrowCommittee, fx: Effects
 ) -> EscrowCommittee:
     """Set the next committee version, in force from the next epoch; return it."""
-    custodians = compute_custodians(view, action)
-    version = get_committee_count(view) + 1
-    committee = EscrowCommittee(
-        version,
-        action.threshold,
-        custodians,
-        list(action.categories),
-        compute_epoch(ctx.time_ms) + 1,
-        ctx.height,
-    )
-    put_record(view, STORE, compute_key("ec", version), committee)
-    view.set(STORE, b"ecn", version.to_bytes(8, "big"))
+    committee = _put_committee(view, action, compute_epoch(ctx.time_ms) + 1, ctx.height)
     fx.emit(
         "escrow_committee_set",
-        version=str(version),
+        version=str(committee.version),
         from_epoch=str(committee.from_epoch),
         threshold=str(committee.threshold),
     )
+    return committee
+
+
+def process_genesis_committee(view: KVView, action: SetEscrowCommittee) -> EscrowCommittee:
+    """Set the founding committee (version 1), in force from epoch 0: the consortium's
+    genesis is its first governance decision, so lawful access works from the first day."""
+    if get_committee_count(view):
+        raise InvalidCommittee("the founding committee is the first one")
+    return _put_committee(view, action, 0, 0)
+
+
+def process_put_escrow_key(view: KVView, member_id: str, escrow_key: bytes) -> None:
+    """Record a member's escrow key (its ``escrow.register_key``, or the genesis's)."""
+    validate_ed25519_key(escrow_key, "escrow key")
+    view.set(STORE, compute_key("ek", member_id), escrow_key)
+
+
+def _put_committee(
+    view: KVView, action: SetEscrowCommittee, from_epoch: int, height: int
+) -> EscrowCommittee:
+    custodians = compute_custodians(view, action)
+    version = get_committee_count(view) + 1
+    committee = EscrowCommittee(
+        version, action.threshold, custodians, list(action.categories), from_epoch, height
+    )
+    put_record(view, STORE, compute_key("ec", version), committee)
+    view.set(STORE, b"ecn", version.to_bytes(8, "big"))
     return committee

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from carchain.core import cases, erasure, members
+from carchain.core import cases, erasure, escrow_committee, members
 from carchain.core.case_records import MAX_NOTICE_DELAY_MS_DEFAULT
+from carchain.core.escrow_committee import SetEscrowCommittee
 from carchain.core.governance import GovernanceParams, validate_params
 from carchain.core.state import KVView, put_record
 from carchain.core.transactions import MAX_CHAIN_ID_LENGTH
@@ -22,6 +23,8 @@ class GenesisMember(msgspec.Struct, frozen=True):
     public_key: str
     validator_key: str = ""
     power: int = 0
+    # Hex Ed25519 public key the member's escrow shares are sealed to ("": none yet).
+    escrow_key: str = ""
 
 
 class Genesis(msgspec.Struct, frozen=True):
@@ -35,6 +38,8 @@ class Genesis(msgspec.Struct, frozen=True):
     erasure_working_days: int = erasure.DEFAULT_WORKING_DAYS
     # Chain parameter: the longest notification delay a court may set for a case.
     max_notice_delay_ms: int = MAX_NOTICE_DELAY_MS_DEFAULT
+    # The founding escrow committee, in force from epoch 0 (later ones: governance).
+    escrow_committee: SetEscrowCommittee | None = None
 
 
 def decode_genesis(raw: bytes) -> Genesis:
@@ -89,7 +94,23 @@ def apply_genesis(view: KVView, genesis: Genesis) -> list[ValidatorUpdate]:
             raise InvalidGenesis(f"member {gm.member_id!r}: {exc.message}") from exc
         if gm.power:
             validators.append(ValidatorUpdate(vkey, gm.power))
+    _apply_escrow(view, genesis)
     return validators
+
+
+def _apply_escrow(view: KVView, genesis: Genesis) -> None:
+    for gm in genesis.members:
+        if gm.escrow_key:
+            key = _hex32(gm.escrow_key, f"escrow key of {gm.member_id}")
+            try:
+                escrow_committee.process_put_escrow_key(view, gm.member_id, key)
+            except CarchainError as exc:
+                raise InvalidGenesis(f"member {gm.member_id!r}: {exc.message}") from exc
+    if genesis.escrow_committee is not None:
+        try:
+            escrow_committee.process_genesis_committee(view, genesis.escrow_committee)
+        except CarchainError as exc:
+            raise InvalidGenesis(f"escrow committee: {exc.message}") from exc
 
 
 def _apply_erasure_working_days(view: KVView, days: int) -> None:
