@@ -10,7 +10,7 @@ import pytest
 
 from carchain.core import access_log, case_holds, holds
 from carchain.core import erasure as er
-from carchain.core.case_records import DAY_MS, CloseCase
+from carchain.core.case_records import DAY_MS, CloseCase, RejectCase
 from tests.core.lawful_world import (
     EPOCH_MS,
     authorize_body,
@@ -158,12 +158,38 @@ def test_holds_cover_only_the_authorised_scope(world: CoreChain) -> None:
     case_id = open_case(world)
     narrow = scope(["saic:2"], ["crash_pulse"])
     world.send("court2", authorize_body(world, case_id, narrow))
-    assert case_holds.get_case_hold_seq_optional(world.state, case_id, "saic:1") is None
+    # saic:1 was held from the opening; the narrowed authorisation frees it
+    assert holds.get_holds_in_force(world.state, "saic:1") == []
     world.send("owner-a", erasure_body("saic:2", ("location",)))
     assert er.get_erasure(world.state, "saic:2", 0).status == er.ErasureStatus.OPEN
 
 
-def test_close_of_an_open_case_places_and_lifts_nothing(world: CoreChain) -> None:
+def test_an_open_case_holds_its_scope_until_the_court_decides(world: CoreChain) -> None:
+    """An open case preserves its data: an erasure requested before the court decides is
+    held (silently), and a rejection frees it again."""
+    case_id = open_case(world)
+    assert [h.case_id for h in holds.get_holds_in_force(world.state, "saic:1")] == [case_id]
+    world.send("owner-a", erasure_body("saic:1", ("location",)))
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.HELD
+    world.send("court2", RejectCase(case_id, "insufficient_basis"))
+    assert holds.get_holds_in_force(world.state, "saic:1") == []
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.OPEN
+
+
+def test_an_erasure_held_from_the_opening_stays_held_through_authorisation(
+    world: CoreChain,
+) -> None:
+    case_id = open_case(world)
+    world.send("owner-a", erasure_body("saic:1", ("location",)))
+    world.send("court2", authorize_body(world, case_id, scope()))
+    assert er.get_erasure(world.state, "saic:1", 0).status == er.ErasureStatus.HELD
+    in_force = holds.get_holds_in_force(world.state, "saic:1")
+    seq = case_holds.get_case_hold_seq_optional(world.state, case_id, "saic:1")
+    assert [h.seq for h in in_force] == [seq]  # the opening's hold replaced, not added
+
+
+def test_close_of_an_open_case_lifts_its_opening_holds(world: CoreChain) -> None:
     case_id = open_case(world)
     world.send("police", CloseCase(case_id))
-    assert holds.get_hold_count(world.state, "saic:1") == 0
+    assert holds.get_hold_count(world.state, "saic:1") == 1
+    assert holds.get_holds_in_force(world.state, "saic:1") == []

@@ -254,7 +254,8 @@ def admit_court(view: KVView, signer: bytes, body: object = None) -> None:
 def process_open(
     view: KVView, ctx: BlockContext, signer: bytes, body: OpenCase, fx: Effects
 ) -> None:
-    """Open a case for the signing law-enforcement member; its id is the next count."""
+    """Open a case for the signing law-enforcement member (its id is the next count);
+    its sealed holds preserve the opened scope while a court decides."""
     authority = members.validate_active_member(view, signer, Role.LAW_ENFORCEMENT)
     validate_legal_basis(body.legal_basis)
     validate_digest(body.case_ref, "case reference hash")
@@ -275,6 +276,7 @@ def process_open(
         opened_ms=ctx.time_ms,
     )
     process_put_case(view, ctx, None, case)
+    case_holds.process_place_case_holds(view, ctx, case, body.scope, authority.member_id)
     # The release and receipt counters exist from the opening (0), so a reader proves
     # "none yet" instead of taking a node's or a bundle's word for it.
     for prefix in ("crn", "rcpn"):
@@ -306,8 +308,8 @@ def validate_authorization(
 def process_authorize(
     view: KVView, ctx: BlockContext, signer: bytes, body: AuthorizeCase, fx: Effects
 ) -> None:
-    """Authorise an open case (an independent court): scope, expiry, notice delay; place
-    its sealed holds."""
+    """Authorise an open case (an independent court): scope, expiry, notice delay; its
+    sealed holds now cover the authorised scope."""
     case = get_case(view, body.case_id)
     court = validate_independent_court(view, signer, case)
     validate_state(case, CaseState.OPEN)
@@ -323,7 +325,7 @@ def process_authorize(
         notice_delay_ms=body.notice_delay_ms,
         notice_due_ms=ctx.time_ms + body.notice_delay_ms,
     )
-    case_holds.process_place_case_holds(view, ctx, after)
+    case_holds.process_place_case_holds(view, ctx, after, body.scope, court.member_id)
     process_put_case(view, ctx, case, after)
     case_index.process_authorized(view, ctx, after)
     case_notice.process_schedule(view, after)
@@ -333,7 +335,8 @@ def process_authorize(
 def process_reject(
     view: KVView, ctx: BlockContext, signer: bytes, body: RejectCase, fx: Effects
 ) -> None:
-    """Refuse to authorise an open case (an independent court, with a reason code)."""
+    """Refuse to authorise an open case (an independent court, with a reason code); lift
+    the holds its opening placed."""
     case = get_case(view, body.case_id)
     court = validate_independent_court(view, signer, case)
     validate_state(case, CaseState.OPEN)
@@ -346,6 +349,7 @@ def process_reject(
         closed_height=ctx.height,
         closed_ms=ctx.time_ms,
     )
+    case_holds.process_lift_case_holds(view, ctx, case)
     process_put_case(view, ctx, case, after)
     fx.emit("case_rejected", case_id=str(case.case_id))
 
