@@ -44,7 +44,7 @@ from carchain.custodian.journal import (
 )
 from carchain.custodian.release import ReleaseContext, compute_items, post_items
 from carchain.errors import CarchainError, InvalidNonce, TransportError
-from carchain.gateway.custody import compute_loop_failure
+from carchain.gateway.custody import run_step_loop
 from carchain.sdk import cases
 from carchain.sdk.client import Client
 
@@ -222,15 +222,4 @@ def run_custodian_loop(
 ) -> None:
     """Run ``service.step`` until ``stop`` is set, backing off on failures (``health`` is
     an ``AnchoringHealth``-like recorder)."""
-    while not stop.is_set():
-        try:
-            busy = service.step()
-        except Exception as exc:
-            failure = compute_loop_failure(exc)
-            delay = health.record_failure(failure, int(time.time() * 1000), interval_s)
-            log.warning("custodian failed, retrying in %.1f s: %s", delay, failure.code)
-            stop.wait(delay)
-            continue
-        health.record_success()
-        if not busy:
-            stop.wait(interval_s)
+    run_step_loop(service.step, "custodian", health, stop, interval_s)

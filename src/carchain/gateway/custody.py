@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -164,13 +165,21 @@ def run_custody_loop(
 ) -> None:
     """Run ``service.step`` until ``stop`` is set, backing off on failures (``health``
     is an ``AnchoringHealth``-like recorder)."""
+    run_step_loop(service.step, "custody", health, stop, interval_s)
+
+
+def run_step_loop(
+    step: Callable[[], bool], what: str, health: Any, stop: threading.Event, interval_s: float
+) -> None:
+    """Run ``step`` (True: it had work, go on) until ``stop`` is set; an exception is
+    recorded on ``health`` by its code only and backed off, never the end of the thread."""
     while not stop.is_set():
         try:
-            busy = service.step()
+            busy = step()
         except Exception as exc:
             failure = compute_loop_failure(exc)
             delay = health.record_failure(failure, int(time.time() * 1000), interval_s)
-            log.warning("custody failed, retrying in %.1f s: %s", delay, failure.code)
+            log.warning("%s failed, retrying in %.1f s: %s", what, delay, failure.code)
             stop.wait(delay)
             continue
         health.record_success()
