@@ -30,6 +30,7 @@ from carchain.v2x.certificates import (
     build_ca_certificate,
     compute_hashed_id8,
     compute_signing_digest,
+    get_r_coordinate,
 )
 from carchain.v2x.its_time import ITS_EPOCH_UNIX_S, compute_time64, compute_unix_ms
 from carchain.v2x.tbs_layout import LAYOUTS
@@ -238,8 +239,7 @@ def _decode_full(raw: bytes) -> SignedMessage:
     signed = value["content"][1]
     if signed["hashId"] != "sha256" or signed["signature"][0] != NIST_P256.signature_choice:
         raise V2xDecodeError("unsupported hash or signature algorithm", kind="ieee1609dot2data")
-    r_sig = signed["signature"][1]["rSig"]
-    r = r_sig[1]["x"] if r_sig[0] == "uncompressedP256" else r_sig[1]
+    r = get_r_coordinate(signed["signature"][1]["rSig"], "ieee1609dot2data")
     signature = _SIGNATURE.fixed[:2] + r + signed["signature"][1]["sSig"]
     tbs = raw[tbs_span.start : tbs_span.end]
     signer_raw = raw[signer_span.start : signer_span.end]
