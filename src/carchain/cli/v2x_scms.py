@@ -275,7 +275,13 @@ def issue(
     from carchain.v2x.issuance import CarRequester, PseudonymCertificateAuthority
     from carchain.v2x.issuance import RegistrationAuthority as Ra
     from carchain.v2x.scms_store import load_linkage_authority as load_la
-    from carchain.v2x.scms_store import load_lookups, save_linkage_authority, save_lookups
+    from carchain.v2x.scms_store import (
+        load_lookups,
+        load_vehicle_chains,
+        save_linkage_authority,
+        save_lookups,
+        save_vehicle_chains,
+    )
 
     ca_cert = bytes.fromhex((keyring / f"{ca_name}.cert").read_text().strip())
     pca = PseudonymCertificateAuthority(
@@ -288,6 +294,7 @@ def issue(
         la1 = load_la(scms_dir / "la1.state", unlock(keyring, la1_key), las.la1_id)
         la2 = load_la(scms_dir / "la2.state", unlock(keyring, la2_key), las.la2_id)
         ra = Ra(oem, pca.key.public_key, la1, la2)
+        ra.vehicle_chains = load_vehicle_chains(scms_dir / "ra-chains.json")
         car = CarRequester(vehicle_id, unlock(keyring, vehicle_key))
         first = rvk.compute_period(int(c.status()["latest_block_time_ms"]) // 1000)
         requests = ra.process_requests(
@@ -298,6 +305,7 @@ def issue(
     save_linkage_authority(scms_dir / "la1.state", la1)
     save_linkage_authority(scms_dir / "la2.state", la2)
     save_lookups(scms_dir / "pca-lookups.json", pca.lookups)
+    save_vehicle_chains(scms_dir / "ra-chains.json", ra.vehicle_chains)
     _save_credentials(keyring, out, [(c.key, c.certificate) for c in creds])
     names = f"{out}-0..{len(creds) - 1}"
     console.print(
