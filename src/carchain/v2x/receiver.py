@@ -29,7 +29,12 @@ from carchain.v2x.certificates import (
     compute_signing_digest,
     decode_certificate,
 )
-from carchain.v2x.signed_data import SIGNER_CERTIFICATE, SignedMessage, decode_signed_data
+from carchain.v2x.signed_data import (
+    SIGNER_CERTIFICATE,
+    SignedMessage,
+    decode_signed_data,
+    learn_layout,
+)
 
 DEFAULT_WINDOW_MS = 2_000  # a CAM older than this is stale (EN 302 637-2 sends at 1-10 Hz)
 DEFAULT_FUTURE_MS = 200  # clock skew tolerated for a message from the near future
@@ -154,6 +159,7 @@ class Receiver:
         self._validate_signer(signer.certificate, message.psid, generation_ms)
         self._validate_signature(message, hash_tbs, signer)
         self._remember(hash_tbs, generation_ms, now_ms)
+        learn_layout(message)
         return VerifiedMessage(
             message.raw,
             message.psid,

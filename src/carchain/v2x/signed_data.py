@@ -20,7 +20,7 @@ Parsing has two paths that give the same ``SignedMessage``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from carchain.crypto.ecdsa import NIST_P256, P256SigningKey, Profile
@@ -57,6 +57,8 @@ class SignedMessage:
     signer_certificates: tuple[bytes, ...]  # as received, when signer_kind is certificate
     r: bytes
     s: bytes
+    # the pycrate-decoded tbsData when no learned layout read it (``learn_layout``)
+    tbs_value: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def compute_digest(self, signer_cert_canonical: bytes, profile: Profile = NIST_P256) -> bytes:
         """Return the 32-byte digest the signature covers, given the canonical signer cert."""
@@ -212,9 +214,23 @@ def _decode_fast(raw: bytes) -> SignedMessage | None:
         tbs_value, used = codec.decode_leading(
             "tobesigneddata", codec.TO_BE_SIGNED_DATA, raw[start:body_end]
         )
-        LAYOUTS.learn(raw[start : start + used], tbs_value)
+        tbs = raw[start : start + used]
+        message = _build_message(raw, tbs, tbs_value, raw[start + used : body_end], signature)
+        return replace(message, tbs_value=tbs_value)
     tbs = raw[start : start + used]
     return _build_message(raw, tbs, tbs_value, raw[start + used : body_end], signature)
+
+
+def learn_layout(message: SignedMessage) -> None:
+    """Learn the ``tbsData`` layout of a message whose signature VERIFIED (the receiver's
+    call), so that later messages of its shape skip the decoder.
+
+    Learning at decode time let anyone fill the bounded table with shapes nobody signed
+    (any PSID, any size: refused later, learned already), after which no real CAM's shape
+    was ever learned again and every message paid the full decode.
+    """
+    if message.tbs_value is not None:
+        LAYOUTS.learn(message.tbs, message.tbs_value)
 
 
 def _learned_value(payload: bytes, psid: int, time: int) -> dict[str, Any]:
