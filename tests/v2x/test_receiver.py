@@ -295,3 +295,35 @@ def test_invalid_certificate_key_off_the_curve_is_malformed(pki: Pki) -> None:
     assert reject(make_receiver(pki), raw.replace(pki.cert, bad)) == RejectReason.MALFORMED
     with pytest.raises(V2xRejected):
         make_receiver(pki).admit_certificate(bad)
+
+
+def _ca_with_permissions(app: list[int] | None, issue: list[int]) -> Pki:
+    """A CA whose appPermissions and certIssuePermissions differ, and a CAM+DENM pseudonym."""
+    ca_key = P256SigningKey.generate()
+    value = codec.decode_certificate_value(
+        build_ca_certificate(ca_key, issue, START_S - 86_400, 24 * 365)
+    )
+    tbs = value["toBeSigned"]
+    if app is None:
+        del tbs["appPermissions"]
+    else:
+        tbs["appPermissions"] = [{"psid": p} for p in app]
+    ca_cert = certificates._sign_certificate(tbs, ("self", "sha256"), b"", ca_key)
+    key = P256SigningKey.generate()
+    cert = build_pseudonym_certificate(
+        ca_cert, ca_key, key.public_key_compressed, START_S, 168, [PSID_CAM, PSID_DENM], LINKAGE
+    )
+    return Pki(ca_key, ca_cert, key, cert)
+
+
+def test_invalid_psid_beyond_the_cas_issue_permissions() -> None:
+    # the receiver compared with the CA's own appPermissions: a CA allowed to issue CAM
+    # only, but listing DENM among its appPermissions, issued DENM pseudonyms
+    pki = _ca_with_permissions([PSID_CAM, PSID_DENM], [PSID_CAM])
+    assert reject(make_receiver(pki), sign(pki)) == RejectReason.INVALID_CERTIFICATE
+
+
+def test_ca_without_app_permissions_issues_by_its_issue_permissions() -> None:
+    pki = _ca_with_permissions(None, [PSID_CAM, PSID_DENM])
+    assert certificates.decode_certificate(pki.ca_cert).psids == ()
+    make_receiver(pki).verify(sign(pki))

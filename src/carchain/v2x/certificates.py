@@ -64,6 +64,8 @@ class Certificate:
     signature_algorithm: str  # the issuer's Signature CHOICE (ecdsaNistP256Signature for ours)
     r: bytes
     s: bytes
+    # the PSIDs it may issue for (certIssuePermissions), None for ``all``; empty if none
+    issue_psids: frozenset[int] | None = frozenset()
 
     def is_valid_at(self, unix_s: int) -> bool:
         """Return whether ``unix_s`` falls in the validity period."""
@@ -246,7 +248,21 @@ def _build_certificate(canonical: bytes, tbs_raw: bytes, value: dict[str, Any]) 
         signature_algorithm=signature_alg,
         r=signature["rSig"][1],
         s=signature["sSig"],
+        issue_psids=_issue_psids(tbs.get("certIssuePermissions") or []),
     )
+
+
+def _issue_psids(groups: list[dict[str, Any]]) -> frozenset[int] | None:
+    """Return the PSIDs a CA may issue for (the union of its groups), None for ``all``."""
+    psids: set[int] = set()
+    for group in groups:
+        kind, ranges = group["subjectPermissions"]
+        if kind == "all":
+            return None
+        if kind != "explicit":
+            raise ValueError("unknown subjectPermissions")
+        psids.update(r["psid"] for r in ranges)
+    return frozenset(psids)
 
 
 def _linkage(cert_id: tuple[str, Any]) -> LinkageData | None:

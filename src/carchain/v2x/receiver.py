@@ -257,7 +257,10 @@ class Receiver:
         inside = ca_certificate.start_s <= certificate.start_s <= certificate.end_s
         if not (inside and certificate.end_s <= ca_certificate.end_s):
             raise _reject(RejectReason.INVALID_CERTIFICATE, "validity outside the CA's")
-        if not set(certificate.psids) <= set(ca_certificate.psids):
+        # what a CA may issue is its certIssuePermissions (1609.2 5.1.2.4), not its own
+        # appPermissions: a CA certificate need not carry any, or may carry others
+        allowed = ca_certificate.issue_psids
+        if allowed is not None and not set(certificate.psids) <= allowed:
             raise _reject(RejectReason.INVALID_CERTIFICATE, "PSIDs beyond the CA's permissions")
         return ca_certificate
 
