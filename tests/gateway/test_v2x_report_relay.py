@@ -12,17 +12,16 @@ import pytest
 
 from carchain.core import governance as gov
 from carchain.core import misbehaviour as mb
-from carchain.core.v2x_ca import RegisterPseudonymCa
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
+from carchain.v2x.ca_trust import build_ca_registration
 from carchain.v2x.certificates import (
     PSID_CAM,
     PSID_DENM,
     LinkageData,
     build_ca_certificate,
     build_pseudonym_certificate,
-    compute_hashed_id8,
 )
 from tests.conftest import CHAIN_ID, seeded_key
 from tests.core.v2x_world import signed_report
@@ -39,10 +38,7 @@ def pseudonym(world: World) -> tuple[P256SigningKey, bytes]:
     """A pseudonym (key, certificate) of a CA that SAIC registered on chain by governance."""
     ca_key, now_s = P256SigningKey.generate(), int(time.time())
     ca_cert = build_ca_certificate(ca_key, [PSID_CAM, PSID_DENM], now_s - 86_400, 24 * 30)
-    action = RegisterPseudonymCa(
-        "saic", ca_cert, ca_key.public_key_compressed, compute_hashed_id8(ca_cert),
-        now_s - 86_400, now_s + 29 * 86_400,
-    )  # fmt: skip
+    action = build_ca_registration("saic", ca_key, ca_cert, now_s - 86_400, now_s + 29 * 86_400)
     doc = Account(world.client, seeded_key("saic"), CHAIN_ID).send(gov.Propose(action))
     event = next(e for e in doc["result"]["events"] if e["type"] == "proposal_created")
     for voter in ("geely", "bosch", "miit"):

@@ -37,11 +37,11 @@ from carchain.cli.common import (
 from carchain.core import governance as gov
 from carchain.core import misbehaviour as mb
 from carchain.core import v2x_revocation as rvk
-from carchain.core.v2x_ca import RegisterPseudonymCa
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
 from carchain.v2x import keyfile
+from carchain.v2x.ca_trust import build_ca_registration
 from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
 from carchain.v2x.revocation_index import build_revocation_index
 
@@ -81,9 +81,7 @@ def register_ca(
     save_p256_key(keyring, ca_name, ca_key)
     (keyring / f"{ca_name}.cert").write_text(cert.hex())
     hid = compute_hashed_id8(cert)
-    action = RegisterPseudonymCa(
-        oem, cert, ca_key.public_key_compressed, hid, start_s, start_s + days * 86400
-    )
+    action = build_ca_registration(oem, ca_key, cert, start_s, start_s + days * 86400)
     res = send_body(node, keyring, key, gov.Propose(action))
     pid = get_event_attribute(res, "proposal_created", "proposal_id", "?")
     console.print(make_text(f"pseudonym CA {hid.hex()} proposed: proposal {pid}"))
