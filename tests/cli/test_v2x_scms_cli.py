@@ -225,6 +225,18 @@ def test_issue_report_and_revoke_a_car_through_the_cli(cli: Cli) -> None:
     assert all(c.issuer_id8.hex() == hid for c in certs if c.issuer_id8)  # type: ignore[union-attr]
     assert oct((scms / "la1.state").stat().st_mode)[-3:] == "600"
     assert b"saic:v-1" not in (scms / "la1.state").read_bytes()
+    # a second batch comes from the car's same LA chains (the RA keeps them across runs),
+    # so a revocation also covers what the car asks for later: the same period's values
+    cli.run(
+        "v2x", "issue", "--vehicle-id", "saic:v-1", "--vehicle-key", "car1", "--oem", "saic",
+        "--ca-name", "saic-pca", "--pca-key", "pca-box", "--la1-key", "caam", "--la2-key", "cstc",
+        "--out", "v1b", "--scms-dir", str(scms), "--count", "5",
+    )  # fmt: skip
+    again = [
+        decode_certificate(bytes.fromhex((cli.keyring / f"v1b-{k}.cert").read_text()))
+        for k in range(5)
+    ]
+    assert [c.linkage for c in again] == [c.linkage for c in certs]
     bad = certs[1]
     assert bad.linkage is not None
     i, lv = bad.linkage.i_cert, bad.linkage.linkage_value

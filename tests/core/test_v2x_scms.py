@@ -97,6 +97,24 @@ def test_invalid_ca_registrations_are_refused(world: World, case: str) -> None:
     assert code in {"invalid_v2x_body", "already_exists"}
 
 
+def test_invalid_ca_registration_without_the_cas_key(world: World) -> None:
+    # a CA certificate is public: geely registered SAIC's (unregistered) CA as its own
+    # with no proof of the key, squatting it; SAIC's own proposal then met already_exists
+    saic_key = P256SigningKey.generate()
+    cert = fake_certificate(saic_key, b"saic-pca-2")
+    saic_own = register_ca_action("saic", saic_key, cert)
+    squat = msgspec.structs.replace(saic_own, oem="geely")  # SAIC's proof, front-run
+    bare = msgspec.structs.replace(squat, possession_r=b"", possession_s=b"")
+    forged_r, forged_s = P256SigningKey.generate().sign_digest(
+        v2x_ca.compute_possession_digest("geely", saic_own.hashed_id8)
+    )
+    forged = msgspec.structs.replace(squat, possession_r=forged_r, possession_s=forged_s)
+    for action in (squat, bare, forged):
+        assert world.chain.reject("geely", gov.Propose(action)) == "invalid_signature"
+    assert carry(world.chain, "saic", saic_own).status == "executed"
+    assert v2x_ca.get_ca(world.chain.state, saic_own.hashed_id8).oem == "saic"
+
+
 def test_revoke_ca_by_vote_and_not_twice(world: World) -> None:
     p = carry(world.chain, "geely", v2x_ca.RevokePseudonymCa(world.ca_id, "key compromise"))
     assert p.status == "executed"

@@ -16,7 +16,11 @@ import pytest
 from carchain.core import governance as gov
 from carchain.core import members
 from carchain.core.misbehaviour import SubmitReport, compute_report_digest
-from carchain.core.v2x_ca import RegisterPseudonymCa, compute_certificate_hashed_id8
+from carchain.core.v2x_ca import (
+    RegisterPseudonymCa,
+    compute_certificate_hashed_id8,
+    compute_possession_digest,
+)
 from carchain.core.v2x_revocation import SetLinkageAuthorities, compute_period
 from carchain.crypto import linkage as lk
 from carchain.crypto.ecdsa import P256SigningKey
@@ -84,10 +88,11 @@ class World:
 
 def register_ca_action(oem: str, key: P256SigningKey, cert: bytes) -> RegisterPseudonymCa:
     """Return the action registering ``cert`` for ``oem`` (valid 2023-2033)."""
+    hid = compute_certificate_hashed_id8(cert)
+    r, s = key.sign_digest(compute_possession_digest(oem, hid))
     return RegisterPseudonymCa(
-        oem, cert, key.public_key_compressed, compute_certificate_hashed_id8(cert),
-        1_690_000_000, 2_000_000_000,
-    )  # fmt: skip
+        oem, cert, key.public_key_compressed, hid, 1_690_000_000, 2_000_000_000, r, s
+    )
 
 
 def open_world() -> World:

@@ -4,12 +4,26 @@ nothing reaches the chain."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import msgspec
+import pytest
 
+from carchain.core import governance as gov
 from carchain.core import misbehaviour as mb
 from carchain.crypto.ecdsa import P256SigningKey
+from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
+from carchain.v2x.ca_trust import build_ca_registration
+from carchain.v2x.certificates import (
+    PSID_CAM,
+    PSID_DENM,
+    LinkageData,
+    build_ca_certificate,
+    build_pseudonym_certificate,
+)
+from tests.conftest import CHAIN_ID, seeded_key
 from tests.core.v2x_world import signed_report
 from tests.dataplane import World
 from tests.dataplane import world as dataplane_world  # noqa: F401
@@ -19,9 +33,39 @@ def post(world: World, body: bytes) -> httpx.Response:
     return httpx.post(f"{world.gateway.url}/v2x/reports", content=body, timeout=30)
 
 
-def test_a_car_reports_through_the_gateway_without_credentials(world: World) -> None:
+@pytest.fixture(scope="module")
+def pseudonym(world: World) -> tuple[P256SigningKey, bytes]:
+    """A pseudonym (key, certificate) of a CA that SAIC registered on chain by governance."""
+    ca_key, now_s = P256SigningKey.generate(), int(time.time())
+    ca_cert = build_ca_certificate(ca_key, [PSID_CAM, PSID_DENM], now_s - 86_400, 24 * 30)
+    action = build_ca_registration("saic", ca_key, ca_cert, now_s - 86_400, now_s + 29 * 86_400)
+    doc = Account(world.client, seeded_key("saic"), CHAIN_ID).send(gov.Propose(action))
+    event = next(e for e in doc["result"]["events"] if e["type"] == "proposal_created")
+    for voter in ("geely", "bosch", "miit"):
+        pid = int(event["attributes"]["proposal_id"])
+        Account(world.client, seeded_key(voter), CHAIN_ID).send(gov.Vote(pid, True))
+    key = P256SigningKey.generate()
+    cert = build_pseudonym_certificate(
+        ca_cert, ca_key, key.public_key_compressed, now_s - 3_600, 24, [PSID_CAM, PSID_DENM],
+        LinkageData(1, bytes(range(9))),
+    )  # fmt: skip
+    return key, cert
+
+
+def real_report(key: P256SigningKey, cert: bytes) -> mb.SubmitReport:
+    evidence, observed_ms = b"\x03\x81offending", 1_700_000_000_500
+    digest = mb.compute_report_digest(CHAIN_ID, evidence, "position_jump", observed_ms, cert)
+    r, s = key.sign_digest(digest)
+    return mb.SubmitReport(
+        evidence, "position_jump", observed_ms, cert, key.public_key_compressed, r, s
+    )
+
+
+def test_a_car_reports_through_the_gateway_without_credentials(
+    world: World, pseudonym: tuple[P256SigningKey, bytes]
+) -> None:
     before = mb.get_report_count(ChainView(world.client))
-    resp = post(world, msgspec.msgpack.encode(signed_report(P256SigningKey.generate())))
+    resp = post(world, msgspec.msgpack.encode(real_report(*pseudonym)))
     assert resp.status_code == 200, resp.text
     seq = resp.json()["report_seq"]
     assert seq == before + 1
@@ -36,6 +80,8 @@ def test_invalid_reports_are_refused_before_the_chain(world: World) -> None:
     tampered = msgspec.structs.replace(good, evidence=good.evidence + b"!")
     for body, status, code in (
         (msgspec.msgpack.encode(tampered), 400, "invalid_signature"),
+        # signed, and the chain would take it: made-up "certificate" bytes holding the key
+        (msgspec.msgpack.encode(good), 422, "invalid_v2x_body"),
         (b"\x93garbage", 422, "invalid_v2x_body"),
         (bytes(5000), 413, "batch_too_large"),
     ):

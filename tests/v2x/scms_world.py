@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pytest
 
 from carchain.core import vehicles as veh
-from carchain.core.v2x_ca import RegisterPseudonymCa
 from carchain.core.v2x_revocation import compute_period, compute_period_start_s
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.crypto.signing import SigningKey
-from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
+from carchain.v2x.ca_trust import build_ca_registration
+from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate
 from carchain.v2x.issuance import (
     CarRequester,
     PseudonymCertificateAuthority,
@@ -68,10 +68,7 @@ def open_scms() -> Scms:
     # The CA's validity covers the whole current week's pseudonyms (they start before it).
     start = compute_period_start_s(world.period) - 8 * 86400
     ca_cert = build_ca_certificate(ca_key, [PSID_CAM, PSID_DENM], start, 24 * 365 * 5)
-    action = RegisterPseudonymCa(
-        "saic", ca_cert, ca_key.public_key_compressed, compute_hashed_id8(ca_cert), start,
-        start + 5 * 365 * 86400,
-    )  # fmt: skip
+    action = build_ca_registration("saic", ca_key, ca_cert, start, start + 5 * 365 * 86400)
     assert carry(world.chain, "saic", action).status == "executed"
     la1 = LinkageAuthority(LA1_ID, seeded_key("caam"))
     la2 = LinkageAuthority(LA2_ID, seeded_key("cstc"))

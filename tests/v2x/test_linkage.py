@@ -119,3 +119,15 @@ def test_lookup_opens_only_for_its_la_and_plv_only_for_the_pca() -> None:
         open_plv(SigningKey.generate(), box.for_pca)
     with pytest.raises(DecryptionFailed):
         open_plv(pca, box.lookup)
+
+
+def test_invalid_release_seed_before_the_certificates_period() -> None:
+    # the chain allows a decision for the previous period; an LA handed a current-period
+    # certificate's lookup released ls(previous), publishing a week of the car's past
+    la = LinkageAuthority(LA1, SigningKey.generate())
+    chain = la.process_new_chain(start_period=100)
+    box = la.compute_encrypted_plvs(chain, 102, 1, SigningKey.generate().public_key)[0]
+    for earlier in (100, 101):
+        with pytest.raises(InvalidV2xBody):
+            la.get_release_seed(box.lookup, earlier)
+    assert la.get_release_seed(box.lookup, 102) == la.get_seed(chain, 102)

@@ -88,3 +88,23 @@ def test_invalid_a_report_for_another_chain_is_refused(scms: Scms) -> None:
     assert finding is not None
     body = mb.build_report("another-chain", reporter, finding, T0 + 5)
     assert scms.world.chain.reject("saic", body) == "invalid_signature"
+
+
+LAT_NONE, LON_NONE = 900_000_001, 1_800_000_001  # ETSI "unavailable"
+
+
+def test_unavailable_position_is_no_jump_and_no_region_exit() -> None:
+    # a car losing its GNSS fix sends latitude/longitude "unavailable" (900000001,
+    # 1800000001); read as coordinates they were a jump of thousands of km, and an
+    # honest car was reported (and could be revoked) for a tunnel
+    checker = mb.PlausibilityChecker()
+    assert checker.check(obs()) is None
+    lost = obs(T0 + 100, LAT_NONE, LON_NONE)
+    assert checker.check(lost) is None
+    assert checker.check(obs(T0 + 200, LAT_NONE, LON)) is None
+    region = mb.CircularRegion(LAT, LON, 500)
+    assert mb.find_static_implausibility(obs(T0, LAT_NONE, region=region)) is None
+    # the fix back is compared with the last known position: a real jump is still found
+    assert checker.check(obs(T0 + 300, LAT + 30)) is None
+    finding = checker.check(obs(T0 + 400, LAT + 100_000))
+    assert finding is not None and finding.reason == "position_jump"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from carchain.crypto.ecdsa import P256SigningKey
-from carchain.errors import V2xRejected
+from carchain.errors import V2xDecodeError, V2xRejected
 from carchain.v2x import certificates, codec
 from carchain.v2x.certificates import (
     PSID_CAM,
@@ -260,3 +260,70 @@ def test_signer_certificate_sent_non_canonical_is_canonicalised_before_hashing(p
     message = receiver.verify(sent)
     assert message.certificate.raw == pki.cert
     receiver.verify(sign(pki, "digest", NOW_MS - 3))  # the digest of the canonical form
+
+
+def _with_fill_r(raw: bytes) -> bytes:
+    """``raw`` with its trailing signature's rSig as ``fill`` (NULL, no r): 0x80 0x81 sSig."""
+    return raw[:-66] + bytes([raw[-66], 0x81]) + raw[-32:]
+
+
+@pytest.mark.parametrize("signer", ["digest", "certificate"])
+def test_invalid_message_signature_rsig_fill_is_malformed(pki: Pki, signer: str) -> None:
+    # a NULL rSig decoded as 0 and was concatenated to bytes: a TypeError escaped verify()
+    receiver = make_receiver(pki)
+    receiver.admit_certificate(pki.cert)
+    raw = _with_fill_r(sign(pki, signer))
+    assert codec.decode_ieee1609dot2_data(raw)["content"][1]["signature"][1]["rSig"][0] == "fill"
+    assert reject(receiver, raw) == RejectReason.MALFORMED
+
+
+def test_invalid_certificate_rsig_fill_is_malformed(pki: Pki) -> None:
+    raw = sign(pki, "certificate")
+    cert = _with_fill_r(pki.cert)
+    assert reject(make_receiver(pki), raw.replace(pki.cert, cert)) == RejectReason.MALFORMED
+
+
+def test_invalid_certificate_key_off_the_curve_is_malformed(pki: Pki) -> None:
+    # an uncompressed key not on P-256: canonicalisation raised InvalidSignature, which
+    # escaped Receiver.verify (not a V2xRejected) and decode_certificate (not a decode error)
+    value = codec.decode_certificate_value(_uncompressed_variant(pki.cert))
+    value["toBeSigned"]["verifyKeyIndicator"][1][1][1]["y"] = bytes(32)
+    bad = codec.encode_certificate(value)
+    with pytest.raises(V2xDecodeError):
+        certificates.decode_certificate(bad)
+    raw = sign(pki, "certificate")
+    assert reject(make_receiver(pki), raw.replace(pki.cert, bad)) == RejectReason.MALFORMED
+    with pytest.raises(V2xRejected):
+        make_receiver(pki).admit_certificate(bad)
+
+
+def _ca_with_permissions(app: list[int] | None, issue: list[int]) -> Pki:
+    """A CA whose appPermissions and certIssuePermissions differ, and a CAM+DENM pseudonym."""
+    ca_key = P256SigningKey.generate()
+    value = codec.decode_certificate_value(
+        build_ca_certificate(ca_key, issue, START_S - 86_400, 24 * 365)
+    )
+    tbs = value["toBeSigned"]
+    if app is None:
+        del tbs["appPermissions"]
+    else:
+        tbs["appPermissions"] = [{"psid": p} for p in app]
+    ca_cert = certificates._sign_certificate(tbs, ("self", "sha256"), b"", ca_key)
+    key = P256SigningKey.generate()
+    cert = build_pseudonym_certificate(
+        ca_cert, ca_key, key.public_key_compressed, START_S, 168, [PSID_CAM, PSID_DENM], LINKAGE
+    )
+    return Pki(ca_key, ca_cert, key, cert)
+
+
+def test_invalid_psid_beyond_the_cas_issue_permissions() -> None:
+    # the receiver compared with the CA's own appPermissions: a CA allowed to issue CAM
+    # only, but listing DENM among its appPermissions, issued DENM pseudonyms
+    pki = _ca_with_permissions([PSID_CAM, PSID_DENM], [PSID_CAM])
+    assert reject(make_receiver(pki), sign(pki)) == RejectReason.INVALID_CERTIFICATE
+
+
+def test_ca_without_app_permissions_issues_by_its_issue_permissions() -> None:
+    pki = _ca_with_permissions(None, [PSID_CAM, PSID_DENM])
+    assert certificates.decode_certificate(pki.ca_cert).psids == ()
+    make_receiver(pki).verify(sign(pki))

@@ -91,3 +91,42 @@ def test_a_revoked_ca_refuses_its_pseudonyms(scms: Scms) -> None:
     with pytest.raises(V2xRejected) as refused:
         rx.verify(cam(scms, cred, "certificate"))
     assert refused.value.reason == "revoked_ca"
+
+
+def _revoke(scms: Scms, cred: PseudonymCredential) -> None:
+    cert = decode_certificate(cred.certificate)
+    assert cert.linkage is not None
+    lv, i = cert.linkage.linkage_value, cert.linkage.i_cert
+    scms.world.chain.send("mama", rvk.Revoke(scms.pca.hashed_id8, lv, i))
+    seq = rvk.get_revocation_count(scms.world.chain.state)
+    l1, l2 = scms.pca.get_lookups(cert.hashed_id8)
+    scms.world.chain.send("caam", rvk.ReleaseSeed(seq, scms.la1.get_release_seed(l1, i)))
+    scms.world.chain.send("cstc", rvk.ReleaseSeed(seq, scms.la2.get_release_seed(l2, i)))
+    assert rvk.get_revocation(scms.world.chain.state, seq).status == "revoked"
+
+
+def test_invalid_revoked_car_fresh_batch_is_revoked_too(scms: Scms) -> None:
+    # each batch used to open new LA chains: the released seeds covered only the reported
+    # certificate's batch, and the revoked car's next batch verified as if nothing happened
+    bad, good = scms.car("bad"), scms.car("good")
+    _revoke(scms, scms.issue([bad, good])[bad.vehicle_id][3])
+    index = build_revocation_index(scms.world.chain.state)
+    batches = []
+    for first in (scms.period, scms.period + 1):
+        request = bad.build_request(scms.pca.key.public_key, first, 1)
+        pca_requests = scms.ra.process_requests(scms.world.chain.state, [request])
+        boxes = scms.ra.route_responses([scms.pca.process_request(r) for r in pca_requests])
+        fresh = bad.open_certificates(boxes[bad.vehicle_id], scms.pca.hashed_id8)
+        batches.append(fresh)
+        for cred in fresh:
+            cert = decode_certificate(cred.certificate)
+            assert cert.linkage is not None
+            assert index.is_revoked(cert.linkage.linkage_value, cert.linkage.i_cert)
+    rx, _ = receiver(scms)
+    with pytest.raises(V2xRejected) as refused:
+        rx.verify(cam(scms, batches[0][0], "certificate"))
+    assert refused.value.reason == "revoked_linkage"
+    for cred in scms.issue([good])[good.vehicle_id][:3]:
+        cert = decode_certificate(cred.certificate)
+        assert cert.linkage is not None
+        assert not index.is_revoked(cert.linkage.linkage_value, cert.linkage.i_cert)

@@ -56,7 +56,7 @@ def test_non_canonical_encoding_is_not_learned() -> None:
 
 def test_second_message_skips_the_decoder(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
     first = build_signed_data(PAYLOAD + b"\x01", PSID_CAM, NOW_MS, pki.key, pki.cert)
-    decode_signed_data(first)  # learns the layout
+    sd.learn_layout(decode_signed_data(first))  # learns the layout (the receiver: once verified)
 
     def no_decoder(*args: object) -> None:
         raise AssertionError("pycrate was called")
@@ -69,3 +69,35 @@ def test_second_message_skips_the_decoder(pki: Pki, monkeypatch: pytest.MonkeyPa
         monkeypatch.undo()
         assert message == sd._decode_full(raw)
         monkeypatch.setattr(codec, "decode_leading", no_decoder)
+
+
+def test_invalid_unverified_shapes_do_not_fill_the_layout_table(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # layouts were learned at decode, before any check: MAX_LAYOUTS refused messages of
+    # made-up PSIDs filled the table, and no real CAM's shape was learned any more
+    from carchain.crypto.ecdsa import P256SigningKey
+    from carchain.errors import V2xRejected
+    from carchain.v2x.tbs_layout import MAX_LAYOUTS
+    from tests.v2x.test_receiver import make_receiver
+
+    layouts = TbsLayouts()
+    monkeypatch.setattr(sd, "LAYOUTS", layouts)
+    receiver = make_receiver(pki)
+    stranger = P256SigningKey.generate()
+    for k in range(MAX_LAYOUTS):
+        junk = build_signed_data(PAYLOAD, 1_000 + k, NOW_MS, stranger, pki.cert, "certificate")
+        with pytest.raises(V2xRejected):
+            receiver.verify_at(junk, NOW_MS)
+    assert layouts.find(junk, 3, None) is None
+    first = build_signed_data(PAYLOAD, PSID_CAM, NOW_MS, pki.key, pki.cert, "certificate")
+    receiver.verify_at(first, NOW_MS)
+    second = build_signed_data(PAYLOAD, PSID_CAM, NOW_MS + 1, pki.key, pki.cert)
+
+    def no_decoder(*args: object) -> None:
+        raise AssertionError("pycrate was called: the CAM's shape was not learned")
+
+    monkeypatch.setattr(codec, "decode_leading", no_decoder)
+    message = decode_signed_data(second)  # read through the learned layout
+    monkeypatch.undo()
+    assert message == sd._decode_full(second)

@@ -37,11 +37,11 @@ from carchain.cli.common import (
 from carchain.core import governance as gov
 from carchain.core import misbehaviour as mb
 from carchain.core import v2x_revocation as rvk
-from carchain.core.v2x_ca import RegisterPseudonymCa
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
 from carchain.v2x import keyfile
+from carchain.v2x.ca_trust import build_ca_registration
 from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
 from carchain.v2x.revocation_index import build_revocation_index
 
@@ -81,9 +81,7 @@ def register_ca(
     save_p256_key(keyring, ca_name, ca_key)
     (keyring / f"{ca_name}.cert").write_text(cert.hex())
     hid = compute_hashed_id8(cert)
-    action = RegisterPseudonymCa(
-        oem, cert, ca_key.public_key_compressed, hid, start_s, start_s + days * 86400
-    )
+    action = build_ca_registration(oem, ca_key, cert, start_s, start_s + days * 86400)
     res = send_body(node, keyring, key, gov.Propose(action))
     pid = get_event_attribute(res, "proposal_created", "proposal_id", "?")
     console.print(make_text(f"pseudonym CA {hid.hex()} proposed: proposal {pid}"))
@@ -275,7 +273,13 @@ def issue(
     from carchain.v2x.issuance import CarRequester, PseudonymCertificateAuthority
     from carchain.v2x.issuance import RegistrationAuthority as Ra
     from carchain.v2x.scms_store import load_linkage_authority as load_la
-    from carchain.v2x.scms_store import load_lookups, save_linkage_authority, save_lookups
+    from carchain.v2x.scms_store import (
+        load_lookups,
+        load_vehicle_chains,
+        save_linkage_authority,
+        save_lookups,
+        save_vehicle_chains,
+    )
 
     ca_cert = bytes.fromhex((keyring / f"{ca_name}.cert").read_text().strip())
     pca = PseudonymCertificateAuthority(
@@ -288,6 +292,7 @@ def issue(
         la1 = load_la(scms_dir / "la1.state", unlock(keyring, la1_key), las.la1_id)
         la2 = load_la(scms_dir / "la2.state", unlock(keyring, la2_key), las.la2_id)
         ra = Ra(oem, pca.key.public_key, la1, la2)
+        ra.vehicle_chains = load_vehicle_chains(scms_dir / "ra-chains.json")
         car = CarRequester(vehicle_id, unlock(keyring, vehicle_key))
         first = rvk.compute_period(int(c.status()["latest_block_time_ms"]) // 1000)
         requests = ra.process_requests(
@@ -298,6 +303,7 @@ def issue(
     save_linkage_authority(scms_dir / "la1.state", la1)
     save_linkage_authority(scms_dir / "la2.state", la2)
     save_lookups(scms_dir / "pca-lookups.json", pca.lookups)
+    save_vehicle_chains(scms_dir / "ra-chains.json", ra.vehicle_chains)
     _save_credentials(keyring, out, [(c.key, c.certificate) for c in creds])
     names = f"{out}-0..{len(creds) - 1}"
     console.print(

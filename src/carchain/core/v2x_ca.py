@@ -21,6 +21,7 @@ from carchain.core import members
 from carchain.core.members import Member, Role
 from carchain.core.state import KVView, compute_key, get_record_optional, put_record
 from carchain.core.types import BlockContext, MemberId
+from carchain.crypto.ecdsa import verify_p256
 from carchain.errors import (
     AlreadyExists,
     InvalidV2xBody,
@@ -35,6 +36,7 @@ MAX_CA_CERTIFICATE_BYTES = 1024
 MAX_CA_VALIDITY_S = 20 * 366 * 86400
 MAX_TIME_S = 2**40
 HASHED_ID8_BYTES = 8
+POSSESSION_DOMAIN = b"carchain/v2x-ca-possession/v1\x00"
 P256_COMPRESSED_BYTES = 33
 
 
@@ -61,7 +63,11 @@ class PseudonymCa(msgspec.Struct, frozen=True):
 
 
 class RegisterPseudonymCa(msgspec.Struct, frozen=True, tag="register_pseudonym_ca"):
-    """Governance action: register an OEM's pseudonym CA (proposed by that OEM)."""
+    """Governance action: register an OEM's pseudonym CA (proposed by that OEM).
+
+    ``possession_r``/``_s``: the CA key's ECDSA P-256 signature over
+    ``compute_possession_digest(oem, hashed_id8)``: only who holds the key registers it.
+    """
 
     oem: str
     ca_certificate: bytes
@@ -69,6 +75,20 @@ class RegisterPseudonymCa(msgspec.Struct, frozen=True, tag="register_pseudonym_c
     hashed_id8: bytes
     not_before_s: int
     not_after_s: int
+    possession_r: bytes = b""
+    possession_s: bytes = b""
+
+
+class _Possession(msgspec.Struct, array_like=True, frozen=True):
+    oem: str
+    hashed_id8: bytes
+
+
+def compute_possession_digest(oem: str, hashed_id8: bytes) -> bytes:
+    """Return the 32-byte digest a CA key signs to be registered for ``oem``."""
+    return hashlib.sha256(
+        POSSESSION_DOMAIN + msgspec.msgpack.encode(_Possession(oem, hashed_id8))
+    ).digest()
 
 
 class RevokePseudonymCa(msgspec.Struct, frozen=True, tag="revoke_pseudonym_ca"):
@@ -138,6 +158,11 @@ def validate_register_ca(view: KVView, action: RegisterPseudonymCa) -> None:
         raise InvalidV2xBody("hashed_id8 is not the certificate's HashedId8", field="hashed_id8")
     if action.public_key[1:] not in cert:
         raise InvalidV2xBody("the public key is not the certificate's", field="public_key")
+    # the certificate is public: without proof of the key, any OEM could register another's
+    # CA as its own (squatting it: the real owner could not register it, and the chain
+    # would attribute its pseudonyms, and their reports, to the squatter)
+    digest = compute_possession_digest(action.oem, action.hashed_id8)
+    verify_p256(action.public_key, digest, action.possession_r, action.possession_s)
     if not 0 <= action.not_before_s < action.not_after_s < MAX_TIME_S:
         raise InvalidV2xBody("validity must be 0 <= not_before < not_after", field="validity")
     if action.not_after_s - action.not_before_s > MAX_CA_VALIDITY_S:

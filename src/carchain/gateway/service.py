@@ -132,7 +132,7 @@ class Gateway:
         self.releases = open_namespace(data_dir, "releases", fsync=fsync)
         self.tombstones = open_namespace(data_dir, "tombstones", fsync=fsync)
         self.custody = self._make_custody(oem_key, custodian, custodian_key, data_dir)
-        self.reports = ReportRelay(self.client, oem_key, self.signing_lock)
+        self.reports = ReportRelay(self.client, oem_key, self.signing_lock, self.oem)
         self.custody_health = CustodyHealth()
         self.oem_key = oem_key.public_key
         self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))

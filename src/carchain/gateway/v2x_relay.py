@@ -3,30 +3,72 @@ pseudonym, without vehicle credentials; the gateway checks it as the chain will 
 submits ``v2x.report`` with the OEM key (under the lock the anchoring loop shares).
 
 The gateway learns nothing the report does not carry: the car authenticates with its
-pseudonym's signature only, and the relay keeps no record of who connected.
+pseudonym's signature only, and the relay keeps no record of who connected. What the
+chain cannot check (it never decodes C-OER: for it the certificate is bytes that hold
+the key), the relay does: the reporter certificate is a pseudonym certificate that a CA
+this OEM registered on chain issued, valid now, for exactly the key that signed. Without
+it anyone could have the OEM sign and store any number of reports under made-up
+"pseudonyms".
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from carchain.core import v2x_ca
 from carchain.core.misbehaviour import SubmitReport, validate_report_body
+from carchain.core.state import KVView
 from carchain.crypto.signing import SigningKey
-from carchain.errors import BatchTooLarge, InvalidV2xBody
+from carchain.errors import BatchTooLarge, CarchainError, InvalidV2xBody
 from carchain.gateway.custody import LockedAccount
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
+from carchain.v2x.ca_trust import ChainCaTrustStore, verify_issued_certificate
 
 MAX_REPORT_BYTES = 4096
+
+
+def validate_reporter(view: KVView, oem: str, body: SubmitReport, now_s: int) -> None:
+    """Raise ``InvalidV2xBody`` unless the reporter certificate is a pseudonym (linkage
+    data, no issuing rights) that an active CA of ``oem`` registered on chain issued,
+    valid at ``now_s``, whose key is the one that signed the report."""
+    try:
+        cert = verify_issued_certificate(body.reporter_certificate, ChainCaTrustStore(view), now_s)
+    except CarchainError as exc:
+        raise InvalidV2xBody(
+            "the reporter certificate is no valid pseudonym of a registered CA",
+            field="reporter_certificate",
+        ) from exc
+    if cert.is_ca or cert.linkage is None or cert.public_key != body.reporter_public_key:
+        raise InvalidV2xBody(
+            "the reporter certificate is no pseudonym of the signing key",
+            field="reporter_certificate",
+        )
+    ca = v2x_ca.get_ca_optional(view, cert.issuer_id8 or b"")
+    if ca is None or ca.oem != oem:
+        raise InvalidV2xBody(
+            "the reporter's pseudonym is not of this OEM's CA", field="reporter_certificate"
+        )
 
 
 class ReportRelay:
     """Checks and submits cars' reports as the OEM."""
 
-    def __init__(self, client: Client, oem_key: SigningKey, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        client: Client,
+        oem_key: SigningKey,
+        lock: threading.Lock,
+        oem: str,
+        now_s: Callable[[], int] = lambda: int(time.time()),
+    ) -> None:
         self.account = LockedAccount(client, oem_key, lock)
+        self.client, self.oem, self._now_s = client, oem, now_s
 
     def process_report(self, raw: bytes) -> dict[str, Any]:
         """Decode (MessagePack ``SubmitReport``), check, submit; return seq and height."""
@@ -37,6 +79,7 @@ class ReportRelay:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise InvalidV2xBody("not a report", field="body") from exc
         validate_report_body(self.account.chain_id, body)
+        validate_reporter(ChainView(self.client), self.oem, body, self._now_s())
         res = self.account.send(body)
         events = res.get("result", {}).get("events", [])
         seq = next(

@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 
 from carchain.core import v2x_ca
 from carchain.core.state import KVView
-from carchain.crypto.ecdsa import verify_p256
+from carchain.crypto.ecdsa import P256SigningKey, verify_p256
 from carchain.errors import CarchainError, V2xRejected
-from carchain.v2x.certificates import Certificate, compute_signing_digest, decode_certificate
+from carchain.v2x.certificates import (
+    Certificate,
+    compute_hashed_id8,
+    compute_signing_digest,
+    decode_certificate,
+)
 from carchain.v2x.receiver import CaRecord
 
 
@@ -83,3 +88,16 @@ def verify_issued_certificate(raw: bytes, trust: ChainCaTrustStore, at_s: int) -
             hashed_id8=cert.hashed_id8.hex(),
         ) from exc
     return cert
+
+
+def build_ca_registration(
+    oem: str, ca_key: P256SigningKey, ca_certificate: bytes, not_before_s: int, not_after_s: int
+) -> v2x_ca.RegisterPseudonymCa:
+    """Return the governance action registering a CA for ``oem``, with the CA key's proof
+    of possession (``core.v2x_ca.compute_possession_digest``)."""
+    hashed_id8 = compute_hashed_id8(ca_certificate)
+    r, s = ca_key.sign_digest(v2x_ca.compute_possession_digest(oem, hashed_id8))
+    return v2x_ca.RegisterPseudonymCa(
+        oem, ca_certificate, ca_key.public_key_compressed, hashed_id8, not_before_s,
+        not_after_s, r, s,
+    )  # fmt: skip

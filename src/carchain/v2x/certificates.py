@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carchain.crypto.ecdsa import NIST_P256, P256SigningKey, Profile, compress_p256_point
-from carchain.errors import V2xDecodeError
+from carchain.errors import InvalidSignature, V2xDecodeError
 from carchain.v2x import codec
 from carchain.v2x.its_time import compute_time32, compute_unix_s
 
@@ -64,6 +64,8 @@ class Certificate:
     signature_algorithm: str  # the issuer's Signature CHOICE (ecdsaNistP256Signature for ours)
     r: bytes
     s: bytes
+    # the PSIDs it may issue for (certIssuePermissions), None for ``all``; empty if none
+    issue_psids: frozenset[int] | None = frozenset()
 
     def is_valid_at(self, unix_s: int) -> bool:
         """Return whether ``unix_s`` falls in the validity period."""
@@ -163,9 +165,27 @@ def compute_canonical_certificate(cert_bytes: bytes) -> bytes:
     Canonical: the verification key (and encryption key) compressed, ``rSig`` as ``x-only``.
     """
     value = codec.decode_certificate_value(cert_bytes)
-    if not _canonicalise_value(value):
+    try:
+        changed = _canonicalise_value(value)
+    except InvalidSignature as exc:  # an uncompressed key that is not a point on the curve
+        raise V2xDecodeError(f"certificate: {exc.message}", kind="certificate") from exc
+    if not changed:
         return bytes(cert_bytes)
     return codec.encode_certificate(value)
+
+
+def get_r_coordinate(r_sig: tuple[str, Any], kind: str) -> bytes:
+    """Return the x coordinate ``r`` of a signature's ``rSig`` point; raise ``V2xDecodeError``.
+
+    ``x-only``, ``compressed-y-0/1`` and ``uncompressedP256`` carry it; ``fill`` (a NULL)
+    does not, and a signature with it cannot be an ECDSA signature.
+    """
+    form, point = r_sig
+    if form == "uncompressedP256":
+        return bytes(point["x"])
+    if form in ("x-only", "compressed-y-0", "compressed-y-1"):
+        return bytes(point)
+    raise V2xDecodeError(f"{kind}: rSig {form!r} carries no r", kind=kind)
 
 
 def _canonicalise_value(value: dict[str, Any]) -> bool:
@@ -183,9 +203,7 @@ def _canonicalise_value(value: dict[str, Any]) -> bool:
         changed = True
     signature = value.get("signature")
     if signature is not None and signature[1]["rSig"][0] != "x-only":
-        r_sig = signature[1]["rSig"]
-        x = r_sig[1]["x"] if r_sig[0] == "uncompressedP256" else r_sig[1]
-        signature[1]["rSig"] = ("x-only", x)
+        signature[1]["rSig"] = ("x-only", get_r_coordinate(signature[1]["rSig"], "certificate"))
         changed = True
     return changed
 
@@ -230,7 +248,21 @@ def _build_certificate(canonical: bytes, tbs_raw: bytes, value: dict[str, Any]) 
         signature_algorithm=signature_alg,
         r=signature["rSig"][1],
         s=signature["sSig"],
+        issue_psids=_issue_psids(tbs.get("certIssuePermissions") or []),
     )
+
+
+def _issue_psids(groups: list[dict[str, Any]]) -> frozenset[int] | None:
+    """Return the PSIDs a CA may issue for (the union of its groups), None for ``all``."""
+    psids: set[int] = set()
+    for group in groups:
+        kind, ranges = group["subjectPermissions"]
+        if kind == "all":
+            return None
+        if kind != "explicit":
+            raise ValueError("unknown subjectPermissions")
+        psids.update(r["psid"] for r in ranges)
+    return frozenset(psids)
 
 
 def _linkage(cert_id: tuple[str, Any]) -> LinkageData | None:

@@ -180,6 +180,9 @@ class RegistrationAuthority:
     la1: LinkageAuthority
     la2: LinkageAuthority
     routes: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # request id -> car, index
+    # car -> its chain id at each LA: one chain per car for good, as in SCMS, so that the
+    # seeds a revocation releases also cover every batch the car asks for afterwards
+    vehicle_chains: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def validate_vehicle(self, view: KVView, request: BatchRequest) -> None:
         """Raise ``VehicleNotEligible`` unless the car is ours, registered and not revoked,
@@ -211,8 +214,7 @@ class RegistrationAuthority:
             )
         if len(request.sealed) != request.periods * n:
             raise InvalidV2xBody("one sealed request per certificate", field="sealed")
-        c1 = self.la1.process_new_chain(request.first_period)
-        c2 = self.la2.process_new_chain(request.first_period)
+        c1, c2 = self.get_vehicle_chains(request.vehicle_id, request.first_period)
         out = []
         for p in range(request.periods):
             i = request.first_period + p
@@ -223,6 +225,22 @@ class RegistrationAuthority:
                 self.routes[rid] = (request.vehicle_id, p * n + j)
                 out.append(PcaRequest(rid, i, j, request.sealed[p * n + j], plv1[j], plv2[j]))
         return out
+
+    def get_vehicle_chains(self, vehicle_id: str, first_period: int) -> tuple[bytes, bytes]:
+        """Return the car's chain at each LA, opened from ``first_period`` at its first batch.
+
+        A new chain per batch would escape revocation: the released seeds are those of the
+        reported certificate's chain, so a revoked car's next batch came from chains
+        nobody had revoked and its fresh pseudonyms verified.
+        """
+        chains = self.vehicle_chains.get(vehicle_id)
+        if chains is None:
+            chains = (
+                self.la1.process_new_chain(first_period),
+                self.la2.process_new_chain(first_period),
+            )
+            self.vehicle_chains[vehicle_id] = chains
+        return chains
 
     def route_responses(self, responses: list[PcaResponse]) -> dict[str, list[bytes]]:
         """Return, per car, its sealed certificates in the order it asked for them."""

@@ -104,11 +104,18 @@ class LinkageAuthority:
         """Open a certificate's lookup and return its chain's seed for ``i_period``.
 
         This is what the LA posts for a revocation: the seed of period i, never
-        one before, so the vehicle's earlier certificates stay unlinkable.
+        one before, so the vehicle's earlier certificates stay unlinkable. Nor one
+        before the certificate's own period: the chain only checks the seeds against
+        the decision's period, so a decision naming an earlier period (the previous
+        one is allowed) would have the LA publish a week the car did not misbehave in.
         """
         plain = open_lookup(self.key, lookup)
         if plain.la_id != self.la_id:
             raise DecryptionFailed("cannot decrypt")
+        if i_period < plain.i_period:
+            raise InvalidV2xBody(
+                "no seed of a period before the certificate's own", field="i_period"
+            )
         return self.get_seed(plain.chain_id, i_period)
 
     def _get_chain(self, chain_id: bytes) -> Chain:

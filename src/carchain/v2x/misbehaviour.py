@@ -23,6 +23,8 @@ from carchain.v2x.receiver import VerifiedMessage
 
 MAX_SPEED_CM_S = 9_000  # 324 km/h: above it no road vehicle's CAM is plausible
 SPEED_UNAVAILABLE = 16_383  # ETSI SpeedValue "unavailable"
+LATITUDE_UNAVAILABLE = 900_000_001  # ETSI Latitude "unavailable" (no GNSS fix)
+LONGITUDE_UNAVAILABLE = 1_800_000_001  # ETSI Longitude "unavailable"
 JUMP_SLACK_M = 50.0  # GNSS error allowed on top of the distance a car can cover
 MAX_TRACKED_SENDERS = 4096
 _EARTH_RADIUS_M = 6_371_000.0
@@ -68,6 +70,12 @@ def compute_distance_m(lat1: int, lon1: int, lat2: int, lon2: int) -> float:
     return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
+def is_position_known(obs: Observation) -> bool:
+    """Return whether the message states a position (a car without a GNSS fix sends
+    "unavailable", which is no place on Earth and can neither jump nor leave a region)."""
+    return obs.latitude != LATITUDE_UNAVAILABLE and obs.longitude != LONGITUDE_UNAVAILABLE
+
+
 def find_static_implausibility(obs: Observation) -> ReportReason | None:
     """Return what is wrong with one message on its own, or ``None``."""
     if not obs.cert_start_s * 1000 <= obs.generation_ms < obs.cert_end_s * 1000:
@@ -77,6 +85,7 @@ def find_static_implausibility(obs: Observation) -> ReportReason | None:
     r = obs.region
     if (
         r is not None
+        and is_position_known(obs)
         and compute_distance_m(r.latitude, r.longitude, obs.latitude, obs.longitude) > r.radius_m
     ):
         return ReportReason.OUTSIDE_REGION
@@ -86,7 +95,7 @@ def find_static_implausibility(obs: Observation) -> ReportReason | None:
 def is_position_jump(before: Observation, after: Observation) -> bool:
     """Return whether the sender covered more ground than a car can in the time between."""
     dt_s = (after.generation_ms - before.generation_ms) / 1000
-    if dt_s <= 0:
+    if dt_s <= 0 or not (is_position_known(before) and is_position_known(after)):
         return False
     reach = MAX_SPEED_CM_S / 100 * dt_s + JUMP_SLACK_M
     return (
@@ -107,6 +116,8 @@ class PlausibilityChecker:
         before = self.last.get(obs.sender_id8)
         if reason is None and before is not None and is_position_jump(before, obs):
             reason = ReportReason.POSITION_JUMP
+        if reason is None and not is_position_known(obs):
+            return None  # nothing to compare the next message with: keep the last fix
         if reason is None:
             self.last[obs.sender_id8] = obs
             self.last.move_to_end(obs.sender_id8)

@@ -29,7 +29,12 @@ from carchain.v2x.certificates import (
     compute_signing_digest,
     decode_certificate,
 )
-from carchain.v2x.signed_data import SIGNER_CERTIFICATE, SignedMessage, decode_signed_data
+from carchain.v2x.signed_data import (
+    SIGNER_CERTIFICATE,
+    SignedMessage,
+    decode_signed_data,
+    learn_layout,
+)
 
 DEFAULT_WINDOW_MS = 2_000  # a CAM older than this is stale (EN 302 637-2 sends at 1-10 Hz)
 DEFAULT_FUTURE_MS = 200  # clock skew tolerated for a message from the near future
@@ -154,6 +159,7 @@ class Receiver:
         self._validate_signer(signer.certificate, message.psid, generation_ms)
         self._validate_signature(message, hash_tbs, signer)
         self._remember(hash_tbs, generation_ms, now_ms)
+        learn_layout(message)
         return VerifiedMessage(
             message.raw,
             message.psid,
@@ -251,7 +257,10 @@ class Receiver:
         inside = ca_certificate.start_s <= certificate.start_s <= certificate.end_s
         if not (inside and certificate.end_s <= ca_certificate.end_s):
             raise _reject(RejectReason.INVALID_CERTIFICATE, "validity outside the CA's")
-        if not set(certificate.psids) <= set(ca_certificate.psids):
+        # what a CA may issue is its certIssuePermissions (1609.2 5.1.2.4), not its own
+        # appPermissions: a CA certificate need not carry any, or may carry others
+        allowed = ca_certificate.issue_psids
+        if allowed is not None and not set(certificate.psids) <= allowed:
             raise _reject(RejectReason.INVALID_CERTIFICATE, "PSIDs beyond the CA's permissions")
         return ca_certificate
 

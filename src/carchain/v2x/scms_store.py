@@ -1,5 +1,6 @@
 """State at rest of the single-host SCMS run (``carchain v2x issue``): each linkage
-authority's seed chains sealed to its own member key, and the PCA's lookups.
+authority's seed chains sealed to its own member key, the PCA's lookups, and the RA's
+table of each car's chain ids (one chain per car at each LA, kept across batches).
 
 In production each LA runs at its own member and the RA and PCA at the OEM; the CLI
 runs the four services in one process for a small consortium or a test, each still with
@@ -55,6 +56,20 @@ def save_lookups(path: Path, lookups: dict[bytes, tuple[bytes, bytes]]) -> None:
     """Write the PCA's per-certificate LA lookups (sealed boxes: no secret of the PCA's)."""
     doc = {k.hex(): [a.hex(), b.hex()] for k, (a, b) in lookups.items()}
     _write_private(path, json.dumps(doc).encode())
+
+
+def save_vehicle_chains(path: Path, chains: dict[str, tuple[bytes, bytes]]) -> None:
+    """Write the RA's car -> (LA1 chain id, LA2 chain id) table (random ids, no seed)."""
+    doc = {car: [a.hex(), b.hex()] for car, (a, b) in chains.items()}
+    _write_private(path, json.dumps(doc).encode())
+
+
+def load_vehicle_chains(path: Path) -> dict[str, tuple[bytes, bytes]]:
+    """Return the RA's car -> chain ids table (empty if there is no file yet)."""
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    return {car: (bytes.fromhex(a), bytes.fromhex(b)) for car, (a, b) in doc.items()}
 
 
 def load_lookups(path: Path) -> dict[bytes, tuple[bytes, bytes]]:

@@ -20,7 +20,7 @@ Parsing has two paths that give the same ``SignedMessage``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from carchain.crypto.ecdsa import NIST_P256, P256SigningKey, Profile
@@ -30,6 +30,7 @@ from carchain.v2x.certificates import (
     build_ca_certificate,
     compute_hashed_id8,
     compute_signing_digest,
+    get_r_coordinate,
 )
 from carchain.v2x.its_time import ITS_EPOCH_UNIX_S, compute_time64, compute_unix_ms
 from carchain.v2x.tbs_layout import LAYOUTS
@@ -56,6 +57,8 @@ class SignedMessage:
     signer_certificates: tuple[bytes, ...]  # as received, when signer_kind is certificate
     r: bytes
     s: bytes
+    # the pycrate-decoded tbsData when no learned layout read it (``learn_layout``)
+    tbs_value: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def compute_digest(self, signer_cert_canonical: bytes, profile: Profile = NIST_P256) -> bytes:
         """Return the 32-byte digest the signature covers, given the canonical signer cert."""
@@ -211,9 +214,23 @@ def _decode_fast(raw: bytes) -> SignedMessage | None:
         tbs_value, used = codec.decode_leading(
             "tobesigneddata", codec.TO_BE_SIGNED_DATA, raw[start:body_end]
         )
-        LAYOUTS.learn(raw[start : start + used], tbs_value)
+        tbs = raw[start : start + used]
+        message = _build_message(raw, tbs, tbs_value, raw[start + used : body_end], signature)
+        return replace(message, tbs_value=tbs_value)
     tbs = raw[start : start + used]
     return _build_message(raw, tbs, tbs_value, raw[start + used : body_end], signature)
+
+
+def learn_layout(message: SignedMessage) -> None:
+    """Learn the ``tbsData`` layout of a message whose signature VERIFIED (the receiver's
+    call), so that later messages of its shape skip the decoder.
+
+    Learning at decode time let anyone fill the bounded table with shapes nobody signed
+    (any PSID, any size: refused later, learned already), after which no real CAM's shape
+    was ever learned again and every message paid the full decode.
+    """
+    if message.tbs_value is not None:
+        LAYOUTS.learn(message.tbs, message.tbs_value)
 
 
 def _learned_value(payload: bytes, psid: int, time: int) -> dict[str, Any]:
@@ -238,8 +255,7 @@ def _decode_full(raw: bytes) -> SignedMessage:
     signed = value["content"][1]
     if signed["hashId"] != "sha256" or signed["signature"][0] != NIST_P256.signature_choice:
         raise V2xDecodeError("unsupported hash or signature algorithm", kind="ieee1609dot2data")
-    r_sig = signed["signature"][1]["rSig"]
-    r = r_sig[1]["x"] if r_sig[0] == "uncompressedP256" else r_sig[1]
+    r = get_r_coordinate(signed["signature"][1]["rSig"], "ieee1609dot2data")
     signature = _SIGNATURE.fixed[:2] + r + signed["signature"][1]["sSig"]
     tbs = raw[tbs_span.start : tbs_span.end]
     signer_raw = raw[signer_span.start : signer_span.end]
