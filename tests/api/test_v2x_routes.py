@@ -115,7 +115,11 @@ def test_cas_revocations_and_reports_read_back(node: Node) -> None:
     reports = node.get("/v2x/reports")
     _check_model(v2x_scms.ReportList, reports)
     assert reports["reports"][0]["status"] == "revocation_decided"
-    _check_model(v2x_scms.ReportModel, node.get("/v2x/reports/1"))
+    one = node.get("/v2x/reports/1")
+    _check_model(v2x_scms.ReportModel, one)
+    assert "evidence" not in one and [b["member_id"] for b in one["evidence_boxes"]] == ["mama"]
+    assert len(bytes.fromhex(one["evidence_hash"])) == 32
+    assert b"\x03\x81offending".hex() not in str(reports) + str(one)
 
     # A receiver's index built from the same state revokes the car's current values.
     from carchain.api.view import BackendView

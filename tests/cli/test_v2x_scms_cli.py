@@ -148,6 +148,12 @@ def test_scms_flow_through_the_cli(cli: Cli) -> None:
         "saic",
     ).stdout
     assert "report 1 submitted" in out
+    # the chain holds only the hash and the boxes; the MA opens its box
+    out = cli.run("v2x", "report-evidence", "1", "--key", "mama").stdout
+    assert "report 1 evidence (impossible_speed): 0381deadbeef" in out
+    refused = cli.run("v2x", "report-evidence", "1", "--key", "saic", ok=False)
+    assert refused.exit_code != 0 and "decryption_failed" in refused.output
+    assert "0381deadbeef" not in refused.output
 
     i = rvk.compute_period(int(time.time()))
     lv = lk.compute_linkage_value(lk.compute_plv(1, S1, 2), lk.compute_plv(2, S2, 2))

@@ -6,6 +6,8 @@ LA, an OEM, a third LA) can never revoke.
 
 from __future__ import annotations
 
+import hashlib
+
 import msgspec
 import pytest
 
@@ -14,6 +16,10 @@ from carchain.core import misbehaviour as mb
 from carchain.core import registry, v2x_ca
 from carchain.core import v2x_revocation as rvk
 from carchain.crypto.ecdsa import P256SigningKey
+from carchain.crypto.sealing import seal_to
+from carchain.errors import DecryptionFailed, EvidenceHashMismatch
+from carchain.v2x.misbehaviour import compute_evidence_info, open_report_evidence
+from tests.conftest import CHAIN_ID, seeded_key
 from tests.core.v2x_world import (
     LA1_ID,
     LA2_ID,
@@ -278,6 +284,15 @@ def test_decision_before_linkage_authorities_are_set() -> None:
 # --- misbehaviour reports ------------------------------------------------------------------
 
 
+EVIDENCE = b"\x03\x81offending cam lat=311234567 lon=1214567890 speed=8000"
+
+
+def _find_plaintext(world: World, txs: list[bytes], needles: list[bytes]) -> list[bytes]:
+    """Return the needles found in any stored value or in the transactions."""
+    haystacks = [bytes(v) for v in world.chain.state.data.values()] + txs
+    return [n for n in needles if any(n in h for h in haystacks)]
+
+
 def test_oem_gateway_relays_a_signed_report_without_the_reporters_identity(world: World) -> None:
     reporter = P256SigningKey.generate()
     body = signed_report(reporter)
@@ -287,9 +302,46 @@ def test_oem_gateway_relays_a_signed_report_without_the_reporters_identity(world
     assert report.reporter_hashed_id8 == v2x_ca.compute_certificate_hashed_id8(
         body.reporter_certificate
     )
-    assert report.evidence == body.evidence
+    assert report.evidence_hash == hashlib.sha256(b"\x03\x81offending").digest()
+    assert [b.member_id for b in report.evidence_boxes] == ["mama"]
     fields = set(mb.MisbehaviourReport.__struct_fields__)
-    assert not fields & {"vehicle_id", "vehicle", "reporter", "vin", "owner"}
+    assert not fields & {"vehicle_id", "vehicle", "reporter", "vin", "owner", "evidence"}
+
+
+def test_no_evidence_bytes_in_transaction_or_state(world: World) -> None:
+    raw = world.chain.build("saic", signed_report(P256SigningKey.generate(), evidence=EVIDENCE))
+    assert world.chain.submit(raw).ok
+    assert [r.code for r in world.chain.block()] == [0]
+    assert mb.get_report_count(world.chain.state) == 1
+    needles = [EVIDENCE, EVIDENCE[8:40], b"lat=311234567"]
+    assert _find_plaintext(world, [raw], needles) == []
+    # the scan does find a planted copy
+    world.chain.state.set("v2x", b"planted", b"x" + EVIDENCE[8:40] + b"y")
+    assert _find_plaintext(world, [raw], needles) == [EVIDENCE[8:40], b"lat=311234567"]
+
+
+def test_ma_opens_the_evidence_and_no_one_else_can(world: World) -> None:
+    world.chain.send("saic", signed_report(P256SigningKey.generate(), evidence=EVIDENCE))
+    report = mb.get_report(world.chain.state, 1)
+    assert open_report_evidence(report, seeded_key("mama"), CHAIN_ID, "mama") == EVIDENCE
+    for key, member in ((seeded_key("saic"), "mama"), (seeded_key("saic"), "saic")):
+        with pytest.raises(DecryptionFailed):
+            open_report_evidence(report, key, CHAIN_ID, member)
+    with pytest.raises(DecryptionFailed):  # a box is bound to its chain
+        open_report_evidence(report, seeded_key("mama"), "other-chain", "mama")
+
+
+def test_a_box_not_of_the_hashed_evidence_is_a_typed_error_for_the_ma(world: World) -> None:
+    reporter = P256SigningKey.generate()
+    good = signed_report(reporter, evidence=EVIDENCE)
+    info = compute_evidence_info(CHAIN_ID, good.evidence_hash, "mama")
+    forged = seal_to(seeded_key("mama").public_key, b"some other message", info)
+    world.chain.send(
+        "saic", msgspec.structs.replace(good, evidence_boxes=[mb.EvidenceBox("mama", forged)])
+    )
+    report = mb.get_report(world.chain.state, 1)
+    with pytest.raises(EvidenceHashMismatch):
+        open_report_evidence(report, seeded_key("mama"), CHAIN_ID, "mama")
 
 
 def _report_variants() -> dict[str, mb.SubmitReport]:
@@ -297,8 +349,14 @@ def _report_variants() -> dict[str, mb.SubmitReport]:
     good = signed_report(reporter)
     r = msgspec.structs.replace
     other = P256SigningKey.generate()
+    box = good.evidence_boxes[0]
+    other_hash = signed_report(reporter, evidence=b"another message")
     return {
-        "tampered evidence": r(good, evidence=good.evidence + b"x"),
+        "tampered evidence hash": r(good, evidence_hash=hashlib.sha256(b"x").digest()),
+        "signature over another hash": r(
+            other_hash, signature_r=good.signature_r, signature_s=good.signature_s
+        ),
+        "short evidence hash": r(good, evidence_hash=good.evidence_hash[:31]),
         "tampered reason": r(good, reason="impossible_speed"),
         "key not in cert": r(good, reporter_public_key=other.public_key_compressed),
         "signature by another key": r(
@@ -306,8 +364,18 @@ def _report_variants() -> dict[str, mb.SubmitReport]:
             reporter_public_key=good.reporter_public_key,
         ),
         "unknown reason": signed_report(reporter, reason="bad_vibes"),
-        "oversized evidence": signed_report(reporter, evidence=bytes(mb.MAX_EVIDENCE_BYTES + 1)),
-        "empty evidence": signed_report(reporter, evidence=b""),
+        "no boxes": r(good, evidence_boxes=[]),
+        "box to a non-authority": signed_report(reporter, authorities=("geely",)),
+        "box to an unknown member": signed_report(reporter, authorities=("ghost",)),
+        "extra box": signed_report(reporter, authorities=("geely", "mama")),
+        "duplicate box": r(good, evidence_boxes=[box, box]),
+        "unsorted boxes": r(good, evidence_boxes=list(reversed(
+            signed_report(reporter, authorities=("mama", "saic")).evidence_boxes))),
+        "too many boxes": r(good, evidence_boxes=[
+            mb.EvidenceBox(f"m{i:02}", box.box) for i in range(mb.MAX_EVIDENCE_BOXES + 1)]),
+        "empty member id": r(good, evidence_boxes=[mb.EvidenceBox("", box.box)]),
+        "short box": r(good, evidence_boxes=[mb.EvidenceBox("mama", box.box[:48])]),
+        "oversized box": r(good, evidence_boxes=[mb.EvidenceBox("mama", bytes(2048 + 49))]),
         "short r": r(good, signature_r=good.signature_r[:31]),
         "oversized cert": r(good, reporter_certificate=bytes(600)),
         "bad key": r(good, reporter_public_key=b"\x05" * 33),
@@ -319,6 +387,19 @@ def test_invalid_reports_are_refused(world: World, case: str) -> None:
     code = world.chain.reject("saic", _report_variants()[case])
     assert code in {"invalid_signature", "invalid_v2x_body"}
     assert mb.get_report_count(world.chain.state) == 0
+
+
+def test_boxes_must_name_every_active_authority(world: World) -> None:
+    reporter = P256SigningKey.generate()
+    action = gov.ChangeRoles("bosch", ["misbehaviour_authority", "supplier"])
+    assert carry(world.chain, "miit", action).status == "executed"
+    assert world.chain.reject("saic", signed_report(reporter)) == "invalid_v2x_body"
+    world.chain.send("saic", signed_report(reporter, authorities=("bosch", "mama")))
+    assert carry(world.chain, "miit", gov.SuspendMember("bosch")).status == "executed"
+    both = signed_report(reporter, authorities=("bosch", "mama"))
+    assert world.chain.reject("saic", both) == "invalid_v2x_body"
+    world.chain.send("saic", signed_report(reporter))
+    assert mb.get_report_count(world.chain.state) == 2
 
 
 @pytest.mark.parametrize("party", ["bosch", "mama", "caam", "police"])

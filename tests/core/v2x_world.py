@@ -24,7 +24,8 @@ from carchain.core.v2x_ca import (
 from carchain.core.v2x_revocation import SetLinkageAuthorities, compute_period
 from carchain.crypto import linkage as lk
 from carchain.crypto.ecdsa import P256SigningKey
-from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis
+from carchain.v2x.misbehaviour import CarReport, seal_report
+from tests.conftest import CHAIN_ID, FOUNDERS, make_genesis, seeded_key
 from tests.core.memory import CoreChain, open_core_chain
 
 SCMS_FOUNDERS = (
@@ -110,15 +111,30 @@ def open_world() -> World:
     )
 
 
-def signed_report(
+def car_report(
     reporter: P256SigningKey, evidence: bytes = b"\x03\x81offending", reason: str = "position_jump"
-) -> SubmitReport:
-    """Return a report of ``evidence`` signed by the reporter's pseudonym key."""
+) -> CarReport:
+    """Return a car's (off-chain) report of ``evidence`` signed by its pseudonym key."""
     cert = fake_certificate(reporter, b"pseudonym")
-    digest = compute_report_digest(CHAIN_ID, evidence, reason, 1_700_000_000_500, cert)
+    evidence_hash = hashlib.sha256(evidence).digest()
+    digest = compute_report_digest(CHAIN_ID, evidence_hash, reason, 1_700_000_000_500, cert)
     r, s = reporter.sign_digest(digest)
-    return SubmitReport(
+    return CarReport(
         evidence, reason, 1_700_000_000_500, cert, reporter.public_key_compressed, r, s
+    )
+
+
+def signed_report(
+    reporter: P256SigningKey,
+    evidence: bytes = b"\x03\x81offending",
+    reason: str = "position_jump",
+    authorities: tuple[str, ...] = ("mama",),
+) -> SubmitReport:
+    """Return the chain body of a report of ``evidence``, sealed to ``authorities``."""
+    return seal_report(
+        CHAIN_ID,
+        car_report(reporter, evidence, reason),
+        [(a, seeded_key(a).public_key) for a in authorities],
     )
 
 

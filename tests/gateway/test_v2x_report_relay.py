@@ -4,6 +4,7 @@ nothing reaches the chain."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import httpx
@@ -23,8 +24,9 @@ from carchain.v2x.certificates import (
     build_ca_certificate,
     build_pseudonym_certificate,
 )
+from carchain.v2x.misbehaviour import CarReport, open_report_evidence
 from tests.conftest import CHAIN_ID, seeded_key
-from tests.core.v2x_world import signed_report
+from tests.core.v2x_world import car_report
 from tests.dataplane import World
 from tests.dataplane import world as dataplane_world  # noqa: F401
 
@@ -39,11 +41,10 @@ def pseudonym(world: World) -> tuple[P256SigningKey, bytes]:
     ca_key, now_s = P256SigningKey.generate(), int(time.time())
     ca_cert = build_ca_certificate(ca_key, [PSID_CAM, PSID_DENM], now_s - 86_400, 24 * 30)
     action = build_ca_registration("saic", ca_key, ca_cert, now_s - 86_400, now_s + 29 * 86_400)
-    doc = Account(world.client, seeded_key("saic"), CHAIN_ID).send(gov.Propose(action))
-    event = next(e for e in doc["result"]["events"] if e["type"] == "proposal_created")
-    for voter in ("geely", "bosch", "miit"):
-        pid = int(event["attributes"]["proposal_id"])
-        Account(world.client, seeded_key(voter), CHAIN_ID).send(gov.Vote(pid, True))
+    carry(world, "saic", action)
+    ma = gov.AddMember("mama", "Misbehaviour Authority", ["misbehaviour_authority"],
+                       seeded_key("mama").public_key)  # fmt: skip
+    carry(world, "saic", ma)
     key = P256SigningKey.generate()
     cert = build_pseudonym_certificate(
         ca_cert, ca_key, key.public_key_compressed, now_s - 3_600, 24, [PSID_CAM, PSID_DENM],
@@ -52,13 +53,26 @@ def pseudonym(world: World) -> tuple[P256SigningKey, bytes]:
     return key, cert
 
 
-def real_report(key: P256SigningKey, cert: bytes) -> mb.SubmitReport:
-    evidence, observed_ms = b"\x03\x81offending", 1_700_000_000_500
-    digest = mb.compute_report_digest(CHAIN_ID, evidence, "position_jump", observed_ms, cert)
+def carry(world: World, proposer: str, action: gov.Action) -> None:
+    """Propose ``action`` and have the other founders vote it through."""
+    doc = Account(world.client, seeded_key(proposer), CHAIN_ID).send(gov.Propose(action))
+    event = next(e for e in doc["result"]["events"] if e["type"] == "proposal_created")
+    pid = int(event["attributes"]["proposal_id"])
+    for voter in ("geely", "bosch", "miit", "police", "saic"):
+        if voter != proposer and gov.get_proposal(ChainView(world.client), pid).status == "open":
+            Account(world.client, seeded_key(voter), CHAIN_ID).send(gov.Vote(pid, True))
+    assert gov.get_proposal(ChainView(world.client), pid).status == "executed"
+
+
+EVIDENCE = b"\x03\x81offending CAM latitude=311234567 longitude=1214567890"
+
+
+def real_report(key: P256SigningKey, cert: bytes) -> CarReport:
+    observed_ms = 1_700_000_000_500
+    evidence_hash = hashlib.sha256(EVIDENCE).digest()
+    digest = mb.compute_report_digest(CHAIN_ID, evidence_hash, "position_jump", observed_ms, cert)
     r, s = key.sign_digest(digest)
-    return mb.SubmitReport(
-        evidence, "position_jump", observed_ms, cert, key.public_key_compressed, r, s
-    )
+    return CarReport(EVIDENCE, "position_jump", observed_ms, cert, key.public_key_compressed, r, s)
 
 
 def test_a_car_reports_through_the_gateway_without_credentials(
@@ -71,12 +85,31 @@ def test_a_car_reports_through_the_gateway_without_credentials(
     assert seq == before + 1
     report = mb.get_report(ChainView(world.client), seq)
     assert report.relayed_by == "saic" and report.status == "open"
+    assert report.evidence_hash == hashlib.sha256(EVIDENCE).digest()
+    assert [b.member_id for b in report.evidence_boxes] == ["mama"]
+    assert open_report_evidence(report, seeded_key("mama"), CHAIN_ID, "mama") == EVIDENCE
+    # neither the chain's record nor the API answer holds the evidence or its position
+    needles = [EVIDENCE, b"latitude=311234567"]
+    raw = ChainView(world.client).get(mb.STORE, mb.compute_report_key(seq)) or b""
+    one = httpx.get(f"{world.client.url}/v2x/reports/{seq}", timeout=30)
+    assert one.status_code == 200 and one.json()["evidence_hash"] == report.evidence_hash.hex()
+    assert "evidence" not in one.json() and one.json()["evidence_boxes"][0]["member_id"] == "mama"
+    every = httpx.get(f"{world.client.url}/v2x/reports", timeout=30)
+    assert every.status_code == 200 and every.json()["count"] >= seq
+    api, listing = one.content, every.content
+    for blob in (raw, api, listing, api.hex().encode(), listing.lower()):
+        assert not [n for n in needles if n in blob or n.hex().encode() in blob]
+    planted = b"{" + EVIDENCE.hex().encode() + b"}"
+    assert [n for n in needles if n in planted or n.hex().encode() in planted] == [
+        EVIDENCE,
+        b"latitude=311234567",
+    ]
 
 
 def test_invalid_reports_are_refused_before_the_chain(world: World) -> None:
     view = ChainView(world.client)
     before = mb.get_report_count(view)
-    good = signed_report(P256SigningKey.generate())
+    good = car_report(P256SigningKey.generate())
     tampered = msgspec.structs.replace(good, evidence=good.evidence + b"!")
     for body, status, code in (
         (msgspec.msgpack.encode(tampered), 400, "invalid_signature"),

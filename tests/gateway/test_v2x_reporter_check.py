@@ -4,6 +4,8 @@ reports signed by a valid pseudonym that a CA of its own OEM registered on chain
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from carchain.core.misbehaviour import SubmitReport, compute_report_digest
@@ -13,7 +15,8 @@ from carchain.errors import InvalidV2xBody
 from carchain.gateway.v2x_relay import validate_reporter
 from carchain.v2x.certificates import decode_certificate
 from carchain.v2x.issuance import PseudonymCredential
-from tests.conftest import CHAIN_ID
+from carchain.v2x.misbehaviour import CarReport, seal_report
+from tests.conftest import CHAIN_ID, seeded_key
 from tests.core.v2x_world import carry, fake_certificate
 from tests.v2x.scms_world import Scms, scms_fixture  # noqa: F401
 
@@ -21,11 +24,11 @@ EVIDENCE = b"\x03\x81offending"
 
 
 def report(key: P256SigningKey, cert: bytes, observed_ms: int) -> SubmitReport:
-    digest = compute_report_digest(CHAIN_ID, EVIDENCE, "position_jump", observed_ms, cert)
+    evidence_hash = hashlib.sha256(EVIDENCE).digest()
+    digest = compute_report_digest(CHAIN_ID, evidence_hash, "position_jump", observed_ms, cert)
     r, s = key.sign_digest(digest)
-    return SubmitReport(
-        EVIDENCE, "position_jump", observed_ms, cert, key.public_key_compressed, r, s
-    )
+    car = CarReport(EVIDENCE, "position_jump", observed_ms, cert, key.public_key_compressed, r, s)
+    return seal_report(CHAIN_ID, car, [("mama", seeded_key("mama").public_key)])
 
 
 def pseudonym(scms: Scms) -> tuple[PseudonymCredential, int]:

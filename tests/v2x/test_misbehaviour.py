@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from carchain.core import misbehaviour as core_mb
 from carchain.core.v2x_ca import compute_certificate_hashed_id8
+from carchain.errors import InvalidV2xBody
 from carchain.v2x import misbehaviour as mb
-from tests.conftest import CHAIN_ID
+from tests.conftest import CHAIN_ID, seeded_key
 from tests.v2x.scms_world import Scms, scms_fixture  # noqa: F401
 
 T0 = 1_700_000_000_000
@@ -71,10 +74,15 @@ def test_a_finding_becomes_a_report_the_chain_accepts(scms: Scms) -> None:
     reporter = scms.issue([car])[car.vehicle_id][0]
     finding = mb.PlausibilityChecker().check(obs(speed=20_000))
     assert finding is not None
-    body = mb.build_report(CHAIN_ID, reporter, finding, T0 + 5)
-    scms.world.chain.send("saic", body)  # the gateway relays it
+    car_report = mb.build_report(CHAIN_ID, reporter, finding, T0 + 5)
+    assert car_report.evidence == b"raw"  # the car hands its gateway the evidence in clear
+    mama = seeded_key("mama")
+    body = mb.seal_report(CHAIN_ID, car_report, [("mama", mama.public_key)])
+    scms.world.chain.send("saic", body)  # the gateway relays it, sealed
     report = core_mb.get_report(scms.world.chain.state, 1)
-    assert report.evidence == b"raw" and report.reason == "impossible_speed"
+    assert report.evidence_hash == hashlib.sha256(b"raw").digest()
+    assert report.reason == "impossible_speed"
+    assert mb.open_report_evidence(report, mama, CHAIN_ID, "mama") == b"raw"
     assert report.reporter_hashed_id8 == compute_certificate_hashed_id8(reporter.certificate)
     assert car.vehicle_id.encode() not in scms.world.chain.state.get(
         "v2x", b"mr/" + (1).to_bytes(8, "big")
@@ -86,8 +94,17 @@ def test_invalid_a_report_for_another_chain_is_refused(scms: Scms) -> None:
     reporter = scms.issue([car])[car.vehicle_id][0]
     finding = mb.PlausibilityChecker().check(obs(speed=20_000))
     assert finding is not None
-    body = mb.build_report("another-chain", reporter, finding, T0 + 5)
+    car_report = mb.build_report("another-chain", reporter, finding, T0 + 5)
+    body = mb.seal_report(CHAIN_ID, car_report, [("mama", seeded_key("mama").public_key)])
     assert scms.world.chain.reject("saic", body) == "invalid_signature"
+
+
+def test_invalid_sealing_without_an_authority_is_refused() -> None:
+    finding = mb.PlausibilityChecker().check(obs(speed=20_000))
+    assert finding is not None
+    car = mb.CarReport(b"raw", "impossible_speed", T0, b"c", b"k", b"r", b"s")
+    with pytest.raises(InvalidV2xBody):
+        mb.seal_report(CHAIN_ID, car, [])
 
 
 LAT_NONE, LON_NONE = 900_000_001, 1_800_000_001  # ETSI "unavailable"

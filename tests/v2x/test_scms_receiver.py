@@ -12,17 +12,24 @@ import pytest
 
 from carchain.core import misbehaviour as core_mb
 from carchain.core import v2x_revocation as rvk
+from carchain.core.misbehaviour import get_report
 from carchain.errors import V2xRejected
 from carchain.v2x.ca_trust import ChainCaTrustStore
 from carchain.v2x.certificates import PSID_CAM, decode_certificate
 from carchain.v2x.codec import encode_cam
 from carchain.v2x.issuance import PseudonymCredential
 from carchain.v2x.messages import Kinematics, build_cam_value
-from carchain.v2x.misbehaviour import PlausibilityChecker, build_report, compute_observation
+from carchain.v2x.misbehaviour import (
+    PlausibilityChecker,
+    build_report,
+    compute_observation,
+    open_report_evidence,
+    seal_report,
+)
 from carchain.v2x.receiver import Receiver
 from carchain.v2x.revocation_index import build_revocation_index
 from carchain.v2x.signed_data import build_signed_data
-from tests.conftest import CHAIN_ID
+from tests.conftest import CHAIN_ID, seeded_key
 from tests.v2x.scms_world import Scms, scms_fixture  # noqa: F401
 
 
@@ -51,9 +58,16 @@ def test_revoking_a_car_refuses_all_its_pseudonyms_and_only_its(scms: Scms) -> N
     finding = PlausibilityChecker().check(compute_observation(offending))
     assert finding is not None and finding.reason == "impossible_speed"
     reporter = creds[good.vehicle_id][0]
-    scms.world.chain.send(
-        "saic", build_report(CHAIN_ID, reporter, finding, scms.world.chain.now_ms)
-    )
+    car_report = build_report(CHAIN_ID, reporter, finding, scms.world.chain.now_ms)
+    mama = seeded_key("mama")
+    scms.world.chain.send("saic", seal_report(CHAIN_ID, car_report, [("mama", mama.public_key)]))
+    # the signed CAM (the bad car's position, speed, time) is nowhere in chain state
+    stored = [bytes(v) for v in scms.world.chain.state.data.values()]
+    raw = offending.raw
+    windows = [raw[i : i + 16] for i in range(len(raw) - 15)]
+    assert not [w for w in windows if any(w in v for v in stored)]
+    report = get_report(scms.world.chain.state, 1)
+    assert open_report_evidence(report, mama, CHAIN_ID, "mama") == raw
 
     # The MA decides; the PCA gives each LA its lookup; both LAs release seeds.
     cert = decode_certificate(creds[bad.vehicle_id][1].certificate)

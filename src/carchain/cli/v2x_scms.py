@@ -10,6 +10,7 @@ group with only these commands. P-256 keys (a CA's, a pseudonym's) are V2X key f
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,12 +38,16 @@ from carchain.cli.common import (
 from carchain.core import governance as gov
 from carchain.core import misbehaviour as mb
 from carchain.core import v2x_revocation as rvk
+from carchain.core.members import get_member_by_key
 from carchain.crypto.ecdsa import P256SigningKey
+from carchain.gateway.v2x_relay import prepare_report
+from carchain.sdk.account import get_chain_id
 from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
 from carchain.v2x import keyfile
 from carchain.v2x.ca_trust import build_ca_registration
 from carchain.v2x.certificates import PSID_CAM, PSID_DENM, build_ca_certificate, compute_hashed_id8
+from carchain.v2x.misbehaviour import CarReport, open_report_evidence
 from carchain.v2x.revocation_index import build_revocation_index
 
 app = CarchainTyper(help="V2X SCMS: pseudonym CAs, revocation, misbehaviour, transfers.")
@@ -170,13 +175,18 @@ def report(
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
-    """Sign a report with a pseudonym (``<name>`` key + ``<name>.cert``); relay it as the OEM."""
+    """Sign a report with a pseudonym (``<name>`` key + ``<name>.cert``); relay it as the
+    OEM, the evidence sealed to every active misbehaviour authority (as the gateway does)."""
     raw = bytes.fromhex(evidence)
     cert = bytes.fromhex((keyring / f"{pseudonym}.cert").read_text().strip())
     p256 = load_p256_key(keyring, pseudonym)
-    digest = mb.compute_report_digest(chain_id, raw, reason, observed_ms, cert)
+    digest = mb.compute_report_digest(
+        chain_id, hashlib.sha256(raw).digest(), reason, observed_ms, cert
+    )
     r, s = p256.sign_digest(digest)
-    body = mb.SubmitReport(raw, reason, observed_ms, cert, p256.public_key_compressed, r, s)
+    car = CarReport(raw, reason, observed_ms, cert, p256.public_key_compressed, r, s)
+    with client(node) as c:
+        body = prepare_report(c, chain_id, car)
     res = send_body(node, keyring, key, body)
     console.print(
         make_text(f"report {get_event_attribute(res, 'v2x_report', 'report_seq', '?')} submitted")
@@ -203,6 +213,23 @@ def review(
     console.print(
         make_text(f"report {report_seq}: {verdict}" + (f" (decision {seq})" if seq else ""))
     )
+
+
+def report_evidence(
+    report_seq: int,
+    key: KeyOpt,
+    node: NodeOpt = DEFAULT_NODE,
+    keyring: KeyringOpt = DEFAULT_KEYRING,
+) -> None:
+    """As a misbehaviour authority, open a report's evidence and print it (hex)."""
+    ma_key = unlock(keyring, key)
+    with client(node) as c:
+        view = ChainView(c)
+        rec = mb.get_report(view, report_seq)
+        member = get_member_by_key(view, ma_key.public_key).member_id
+        chain_id = get_chain_id(c)
+    evidence = open_report_evidence(rec, ma_key, chain_id, member)
+    console.print(make_text(f"report {report_seq} evidence ({rec.reason}): {evidence.hex()}"))
 
 
 def _read_json(path: Path) -> Any:
@@ -245,6 +272,7 @@ def register(group: typer.Typer) -> None:
     group.command("revocations")(revocations)
     group.command("report")(report)
     group.command("review")(review)
+    group.command("report-evidence")(report_evidence)
     group.command("transfer")(transfer)
     group.command("issue")(issue)
     group.command("la-seed")(la_seed)

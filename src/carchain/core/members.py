@@ -202,6 +202,20 @@ def _add_active(view: KVView, delta: int) -> None:
     )
 
 
+def get_active_authority_count(view: KVView) -> int:
+    """Return how many active members hold the ``misbehaviour_authority`` role (a
+    counter: a report's evidence must be sealed to every one of them)."""
+    raw = view.get("params", b"active_misbehaviour_authorities")
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def _add_active_authority(view: KVView, roles: list[str], delta: int) -> None:
+    if Role.MISBEHAVIOUR_AUTHORITY.value not in roles:
+        return
+    count = get_active_authority_count(view) + delta
+    view.set("params", b"active_misbehaviour_authorities", count.to_bytes(8, "big"))
+
+
 def get_total_validator_power(view: KVView) -> int:
     """Return the validator set's total voting power (a counter, never by iteration)."""
     raw = view.get("params", b"validator_power")
@@ -292,6 +306,7 @@ def process_add_member(
     put_record(view, STORE, compute_member_key(member_id), m)
     view.set(STORE, compute_signer_key(public_key), member_id.encode())
     _add_active(view, 1)
+    _add_active_authority(view, roles, 1)
     access_log.process_open_member_log(view, member_id)
     case_index.process_open_member(view, member_id)
     return m
@@ -311,8 +326,10 @@ def process_set_status(view: KVView, member_id: str, status: MemberStatus) -> Me
         _add_validator_power(view, -m.power)
     if m.status == MemberStatus.ACTIVE:
         _add_active(view, -1)
+        _add_active_authority(view, m.roles, -1)
     if status == MemberStatus.ACTIVE:
         _add_active(view, 1)
+        _add_active_authority(view, m.roles, 1)
     if status == MemberStatus.REMOVED:
         view.delete(STORE, compute_signer_key(m.public_key))
     updated = msgspec.structs.replace(m, status=status)
@@ -328,6 +345,9 @@ def process_change_roles(view: KVView, member_id: str, roles: list[str]) -> Memb
     m = get_member(view, member_id)
     if m.status == MemberStatus.REMOVED:
         raise InvalidState("member was removed", member_id=member_id)
+    if m.status == MemberStatus.ACTIVE:
+        _add_active_authority(view, m.roles, -1)
+        _add_active_authority(view, roles, 1)
     updated = msgspec.structs.replace(m, roles=roles)
     put_record(view, STORE, compute_member_key(member_id), updated)
     return updated

@@ -2,13 +2,17 @@
 
 A car that hears an implausible V2X message signs a report with its own current
 pseudonym key: the offending message (the evidence, inline), a reason code, when it
-saw it, and its own pseudonym certificate. The report is the only thing that
-authenticates it, so it can travel without the car's identity: the car hands it
-to its OEM's gateway over the unauthenticated report relay, and the gateway, an
-active OEM member, submits ``v2x.report`` and answers for the volume it relays.
-The chain checks the ECDSA P-256 signature under the key the body names, and that
-this key occurs in the reporter's certificate; it stores the report with the
-evidence hash and the reporter certificate's HashedId8. Nothing names the reporting
+saw it, and its own pseudonym certificate; the signature covers the evidence's
+SHA-256, not the evidence. The report is the only thing that
+authenticates it, so it can travel without the car's identity: the car hands it,
+evidence in clear, to its OEM's gateway over the unauthenticated report relay, and the
+gateway, an active OEM member, seals the evidence (it holds the accused car's
+position, speed and time: personal data) to every active misbehaviour authority and
+submits ``v2x.report`` with the hash and the boxes only.
+The chain checks the ECDSA P-256 signature under the key the body names, that
+this key occurs in the reporter's certificate and that the boxes name exactly the
+active misbehaviour authorities; it stores the evidence hash, the boxes and the
+reporter certificate's HashedId8, never the evidence. Nothing names the reporting
 vehicle: the OEM relaying it is the OEM whose CA issued the pseudonym anyway.
 The misbehaviour authority (``v2x.review``) dismisses a report or decides
 revocation, which then waits for both linkage authorities' seeds.
@@ -36,10 +40,13 @@ from carchain.errors import (
 )
 
 STORE = "v2x"
-REPORT_DOMAIN = b"carchain/v2x-misbehaviour-report/v1\x00"
+REPORT_DOMAIN = b"carchain/v2x-misbehaviour-report/v2\x00"
 REPORT_KEY_PREFIX = b"mr/"
 MAX_EVIDENCE_BYTES = 2048
 MAX_REPORTER_CERTIFICATE_BYTES = 512
+MAX_EVIDENCE_BOXES = 16
+BOX_OVERHEAD = 32 + 16  # HPKE X25519 enc + AES-GCM tag
+MAX_MEMBER_ID_BYTES = 64
 _SEQ_KEY = b"mrseq"
 
 
@@ -70,6 +77,13 @@ class Verdict(StrEnum):
     REVOKE = "revoke"
 
 
+class EvidenceBox(msgspec.Struct, frozen=True):
+    """The evidence HPKE-sealed to one misbehaviour authority (named by member id)."""
+
+    member_id: str
+    box: bytes
+
+
 class MisbehaviourReport(msgspec.Struct, frozen=True):
     """A report as stored on chain (``v2x`` store, key ``mr/<seq>``)."""
 
@@ -78,7 +92,7 @@ class MisbehaviourReport(msgspec.Struct, frozen=True):
     reporter_hashed_id8: bytes
     reporter_public_key: bytes
     evidence_hash: bytes
-    evidence: bytes
+    evidence_boxes: list[EvidenceBox]
     reason: str
     observed_ms: int
     submitted_height: int
@@ -88,9 +102,11 @@ class MisbehaviourReport(msgspec.Struct, frozen=True):
 
 
 class SubmitReport(msgspec.Struct, frozen=True):
-    """Body of ``v2x.report``: signed (r, s) by the reporter's pseudonym key."""
+    """Body of ``v2x.report``: signed (r, s) by the reporter's pseudonym key over the
+    evidence hash; the evidence itself only sealed to the misbehaviour authorities."""
 
-    evidence: bytes
+    evidence_hash: bytes
+    evidence_boxes: list[EvidenceBox]
     reason: str
     observed_ms: int
     reporter_certificate: bytes
@@ -111,17 +127,18 @@ class Review(msgspec.Struct, frozen=True):
 
 class _SignedReport(msgspec.Struct, array_like=True, frozen=True):
     chain_id: str
-    evidence: bytes
+    evidence_hash: bytes
     reason: str
     observed_ms: int
     reporter_certificate: bytes
 
 
 def compute_report_digest(
-    chain_id: str, evidence: bytes, reason: str, observed_ms: int, reporter_certificate: bytes
+    chain_id: str, evidence_hash: bytes, reason: str, observed_ms: int, reporter_certificate: bytes
 ) -> bytes:
-    """Return the 32-byte digest the reporter's pseudonym key signs."""
-    signed = _SignedReport(chain_id, evidence, reason, observed_ms, reporter_certificate)
+    """Return the 32-byte digest the reporter's pseudonym key signs (over the evidence's
+    SHA-256, so the chain can check it without ever holding the evidence)."""
+    signed = _SignedReport(chain_id, evidence_hash, reason, observed_ms, reporter_certificate)
     return hashlib.sha256(REPORT_DOMAIN + encode(signed)).digest()
 
 
@@ -151,12 +168,49 @@ def get_report_count(view: KVView) -> int:
     return 0 if raw is None else int.from_bytes(raw, "big")
 
 
-def validate_report_body(chain_id: str, body: SubmitReport) -> None:
-    """Raise unless the report's fields are in range and the pseudonym signature verifies."""
-    if not 0 < len(body.evidence) <= MAX_EVIDENCE_BYTES:
+def validate_evidence_boxes(boxes: list[EvidenceBox]) -> None:
+    """Raise ``InvalidV2xBody`` unless the boxes are 1..16, sorted by unique member id,
+    each the size of a sealed evidence (1..2048 bytes plus the HPKE overhead)."""
+    if not 0 < len(boxes) <= MAX_EVIDENCE_BOXES:
         raise InvalidV2xBody(
-            "evidence size", field="evidence", size=len(body.evidence), limit=MAX_EVIDENCE_BYTES
+            "evidence box count", field="evidence_boxes", size=len(boxes),
+            limit=MAX_EVIDENCE_BOXES,
+        )  # fmt: skip
+    ids = [b.member_id for b in boxes]
+    if ids != sorted(set(ids)):
+        raise InvalidV2xBody("evidence boxes must be sorted and unique", field="evidence_boxes")
+    for b in boxes:
+        if not 0 < len(b.member_id.encode()) <= MAX_MEMBER_ID_BYTES:
+            raise InvalidV2xBody("evidence box member id", field="evidence_boxes")
+        if not BOX_OVERHEAD < len(b.box) <= MAX_EVIDENCE_BYTES + BOX_OVERHEAD:
+            raise InvalidV2xBody(
+                "evidence box size", field="evidence_boxes", size=len(b.box),
+                limit=MAX_EVIDENCE_BYTES + BOX_OVERHEAD,
+            )  # fmt: skip
+
+
+def validate_box_recipients(view: KVView, boxes: list[EvidenceBox]) -> None:
+    """Raise ``InvalidV2xBody`` unless the boxes name exactly the active misbehaviour
+    authorities: each named member is one, and there are as many boxes as there are."""
+    for b in boxes:
+        m = members.get_member_optional(view, b.member_id)
+        if m is None or not members.is_active_member(m, Role.MISBEHAVIOUR_AUTHORITY):
+            raise InvalidV2xBody(
+                "an evidence box names no active misbehaviour authority", field="evidence_boxes"
+            )
+    if len(boxes) != members.get_active_authority_count(view):
+        raise InvalidV2xBody(
+            "the evidence must be sealed to every active misbehaviour authority",
+            field="evidence_boxes",
         )
+
+
+def validate_report_body(chain_id: str, body: SubmitReport) -> None:
+    """Raise unless the report's fields are in range and the pseudonym signature over
+    the evidence hash verifies."""
+    if len(body.evidence_hash) != 32:
+        raise InvalidV2xBody("evidence hash is a SHA-256", field="evidence_hash")
+    validate_evidence_boxes(body.evidence_boxes)
     cert = body.reporter_certificate
     if not 0 < len(cert) <= MAX_REPORTER_CERTIFICATE_BYTES:
         raise InvalidV2xBody(
@@ -172,7 +226,9 @@ def validate_report_body(chain_id: str, body: SubmitReport) -> None:
         raise InvalidV2xBody(
             "the key is not the reporter certificate's", field="reporter_public_key"
         )
-    digest = compute_report_digest(chain_id, body.evidence, body.reason, body.observed_ms, cert)
+    digest = compute_report_digest(
+        chain_id, body.evidence_hash, body.reason, body.observed_ms, cert
+    )
     verify_p256(body.reporter_public_key, digest, body.signature_r, body.signature_s)
 
 
@@ -182,6 +238,7 @@ def process_report(
     """``v2x.report``: an OEM gateway relays a car's signed report; store it open."""
     relay = members.validate_active_member(view, signer, Role.OEM)
     validate_report_body(ctx.chain_id, body)
+    validate_box_recipients(view, body.evidence_boxes)
     seq = get_report_count(view) + 1
     view.set(STORE, _SEQ_KEY, seq.to_bytes(8, "big"))
     report = MisbehaviourReport(
@@ -189,8 +246,8 @@ def process_report(
         relayed_by=relay.member_id,
         reporter_hashed_id8=compute_certificate_hashed_id8(body.reporter_certificate),
         reporter_public_key=body.reporter_public_key,
-        evidence_hash=hashlib.sha256(body.evidence).digest(),
-        evidence=body.evidence,
+        evidence_hash=body.evidence_hash,
+        evidence_boxes=body.evidence_boxes,
         reason=body.reason,
         observed_ms=body.observed_ms,
         submitted_height=ctx.height,

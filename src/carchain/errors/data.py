@@ -194,3 +194,12 @@ class V2xRejected(DataPlaneError):
     http_status = 422
     reason: str | None
     hashed_id8: str | None
+
+
+class EvidenceHashMismatch(DataPlaneError):
+    """A misbehaviour report's opened evidence does not hash to its ``evidence_hash``."""
+
+    code = "evidence_hash_mismatch"
+    abci_code = 271
+    http_status = 422
+    report_seq: int | None

@@ -5,18 +5,34 @@ HashedId8) and flags a message that cannot be true: a sender that moved faster
 than any car can between two of its messages (``position_jump``), a reported
 speed no car reaches (``impossible_speed``), a position outside the certificate's
 region (``outside_region``) or a generation time outside the certificate's
-validity (``outside_time``). A finding becomes a ``v2x.report`` body: the
-offending message's bytes as evidence, signed with the reporter's own current
-pseudonym key, carrying nothing of the reporter but that pseudonym certificate.
+validity (``outside_time``). A finding becomes a ``CarReport``: the offending
+message's bytes as evidence, signed (over their SHA-256) with the reporter's own
+current pseudonym key, carrying nothing of the reporter but that pseudonym
+certificate. The car hands it to its OEM gateway off chain; ``seal_report`` turns it
+into the ``v2x.report`` body, the evidence HPKE-sealed to every misbehaviour
+authority, and ``open_report_evidence`` is how an authority reads it back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from carchain.core.misbehaviour import ReportReason, SubmitReport, compute_report_digest
+import msgspec
+
+from carchain.core.misbehaviour import (
+    EvidenceBox,
+    MisbehaviourReport,
+    ReportReason,
+    SubmitReport,
+    compute_report_digest,
+)
+from carchain.core.transactions import encode
+from carchain.crypto.sealing import open_sealed_box, seal_to
+from carchain.crypto.signing import SigningKey
+from carchain.errors import EvidenceHashMismatch, InvalidV2xBody
 from carchain.v2x.issuance import PseudonymCredential
 from carchain.v2x.messages import get_cam_kinematics
 from carchain.v2x.receiver import VerifiedMessage
@@ -127,16 +143,91 @@ class PlausibilityChecker:
         return Finding(reason, obs)
 
 
+EVIDENCE_INFO_DOMAIN = b"carchain/v2x-report-evidence/v1\x00"
+
+
+class CarReport(msgspec.Struct, frozen=True):
+    """A car's report as it hands it to its OEM gateway, off chain (``POST
+    /v2x/reports``): the evidence in clear, the signature over its SHA-256."""
+
+    evidence: bytes
+    reason: str
+    observed_ms: int
+    reporter_certificate: bytes
+    reporter_public_key: bytes
+    signature_r: bytes
+    signature_s: bytes
+
+
+class _EvidenceInfo(msgspec.Struct, array_like=True, frozen=True):
+    chain_id: str
+    evidence_hash: bytes
+    member_id: str
+
+
+def compute_evidence_info(chain_id: str, evidence_hash: bytes, member_id: str) -> bytes:
+    """Return the HPKE info that binds an evidence box to chain, evidence and recipient."""
+    return EVIDENCE_INFO_DOMAIN + encode(_EvidenceInfo(chain_id, evidence_hash, member_id))
+
+
+def seal_report(
+    chain_id: str, report: CarReport, authorities: list[tuple[str, bytes]]
+) -> SubmitReport:
+    """Return the ``v2x.report`` body: the evidence's hash and the evidence sealed to
+    each ``(member_id, public_key)`` authority; raise ``InvalidV2xBody`` without one."""
+    if not authorities:
+        raise InvalidV2xBody("no active misbehaviour authority to seal to", field="evidence_boxes")
+    digest = hashlib.sha256(report.evidence).digest()
+    boxes = [
+        EvidenceBox(
+            mid, seal_to(key, report.evidence, compute_evidence_info(chain_id, digest, mid))
+        )
+        for mid, key in sorted(authorities)
+    ]
+    return SubmitReport(
+        evidence_hash=digest,
+        evidence_boxes=boxes,
+        reason=report.reason,
+        observed_ms=report.observed_ms,
+        reporter_certificate=report.reporter_certificate,
+        reporter_public_key=report.reporter_public_key,
+        signature_r=report.signature_r,
+        signature_s=report.signature_s,
+    )
+
+
+def open_report_evidence(
+    report: MisbehaviourReport, key: SigningKey, chain_id: str, member_id: str
+) -> bytes:
+    """Return the evidence of a report, opened with the authority's key; raise
+    ``DecryptionFailed`` if no box opens for it, ``EvidenceHashMismatch`` if the
+    opened evidence is not the one the reporter signed."""
+    box = next((b.box for b in report.evidence_boxes if b.member_id == member_id), b"")
+    info = compute_evidence_info(chain_id, report.evidence_hash, member_id)
+    evidence = open_sealed_box(key, box, info)
+    if hashlib.sha256(evidence).digest() != report.evidence_hash:
+        raise EvidenceHashMismatch(
+            "the evidence does not hash to the report's evidence_hash",
+            report_seq=report.report_seq,
+        )
+    return evidence
+
+
 def build_report(
     chain_id: str, reporter: PseudonymCredential, finding: Finding, observed_ms: int
-) -> SubmitReport:
-    """Return the ``v2x.report`` body for a finding, signed by the reporter's pseudonym key."""
+) -> CarReport:
+    """Return the car's report for a finding, signed by the reporter's pseudonym key
+    over the evidence's SHA-256 (the gateway seals the evidence before the chain)."""
     evidence = finding.observation.raw
     digest = compute_report_digest(
-        chain_id, evidence, finding.reason.value, observed_ms, reporter.certificate
+        chain_id,
+        hashlib.sha256(evidence).digest(),
+        finding.reason.value,
+        observed_ms,
+        reporter.certificate,
     )
     r, s = reporter.key.sign_digest(digest)
-    return SubmitReport(
+    return CarReport(
         evidence=evidence,
         reason=finding.reason.value,
         observed_ms=observed_ms,

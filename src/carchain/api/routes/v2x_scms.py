@@ -106,7 +106,8 @@ def get_revocation(seq: Seq, backend: Backend) -> Any:
 def list_reports(
     backend: Backend, after: Annotated[int, Query(ge=0, lt=2**63)] = 0, limit: Limit = 100
 ) -> dict[str, Any]:
-    """Return misbehaviour reports with seq > ``after`` (evidence inline, hex)."""
+    """Return misbehaviour reports with seq > ``after``: the evidence hash and the
+    evidence sealed to each misbehaviour authority (never the evidence, hex)."""
     view = BackendView(backend)
     count = misbehaviour.get_report_count(view)
     seqs = range(after + 1, min(count, after + limit) + 1)

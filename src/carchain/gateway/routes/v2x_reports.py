@@ -16,7 +16,8 @@ router = APIRouter(tags=["v2x"])
 
 @router.post("/v2x/reports")
 async def relay_report(request: Request) -> dict[str, Any]:
-    """Relay a report (MessagePack ``SubmitReport``); no vehicle credentials: the
+    """Relay a report (MessagePack ``CarReport``, evidence in clear; the gateway seals
+    it to the misbehaviour authorities before the chain); no vehicle credentials: the
     pseudonym's signature is the report's authentication. 200 once committed."""
     gw = get_gateway(request)
     raw = await read_limited_body(request, MAX_REPORT_BYTES)
