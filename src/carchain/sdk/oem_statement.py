@@ -235,6 +235,20 @@ def view_heights(view: ProvenView) -> tuple[int, int]:
     return view.height, view.proof_height
 
 
+def _prove_signer_and_vehicle(
+    view: ProvenView, key: SigningKey, oem: str, vehicle_id: str
+) -> tuple[Proven, Proven]:
+    """Return the proven member and vehicle records; ``Unauthorized`` unless ``key`` is
+    the OEM's member key and the vehicle the OEM's."""
+    member = _proven(view, MEMBERS_STORE, compute_member_key(oem))
+    if decode_proven(_hex(member.value, "member"), Member, "member").public_key != key.public_key:
+        raise Unauthorized("only the OEM's member key signs its statement", member_id=oem)
+    vehicle = _proven(view, VEHICLES_STORE, compute_vehicle_key(vehicle_id))
+    if decode_proven(_hex(vehicle.value, "vehicle"), Vehicle, "vehicle").oem != oem:
+        raise Unauthorized("the vehicle is not the OEM's", vehicle_id=vehicle_id)
+    return member, vehicle
+
+
 def build_oem_statement(
     client: Client,
     key: SigningKey,
@@ -254,12 +268,7 @@ def build_oem_statement(
     if not 0 <= from_ms < until_ms < 2**63:
         raise InvalidBody("the window must satisfy 0 <= from_ms < until_ms")
     view = ProvenView(client, log.STORE, log.compute_log_size_key(vehicle_id))
-    member = _proven(view, MEMBERS_STORE, compute_member_key(oem))
-    if decode_proven(_hex(member.value, "member"), Member, "member").public_key != key.public_key:
-        raise Unauthorized("only the OEM's member key signs its statement", member_id=oem)
-    vehicle = _proven(view, VEHICLES_STORE, compute_vehicle_key(vehicle_id))
-    if decode_proven(_hex(vehicle.value, "vehicle"), Vehicle, "vehicle").oem != oem:
-        raise Unauthorized("the vehicle is not the OEM's", vehicle_id=vehicle_id)
+    member, vehicle = _prove_signer_and_vehicle(view, key, oem, vehicle_id)
     count, cases = _collect_cases(view, vehicle_id)
     block = build_block_section(client, view.proof_height, rpc_url)
     parsed, block_hash = compute_block_section_hash(block)
