@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from carchain.sim.case_demo import run_case_demo
+from tests.sim.plaintext import Needles, get_ciphertext_digests, scan_tree
 
 
 def test_the_case_demo_decrypts_exactly_the_scope_and_prints_no_data(tmp_path: Path) -> None:
@@ -25,3 +26,21 @@ def test_the_case_demo_decrypts_exactly_the_scope_and_prints_no_data(tmp_path: P
     assert "3 of 4" in text and "receipts signed by the officer" in text
     for value in ("31.2", "121.4"):  # the cars' positions
         assert value not in text
+
+
+def test_the_case_demo_leaves_no_position_outside_the_officers_files(tmp_path: Path) -> None:
+    """Chain state and blocks, the gateway's journal and stores, the custodians' journals:
+    none holds a position the cars recorded; only the officer's decrypted data (and the
+    evidence bundle made of it) does, which also shows the scanner finds them."""
+    run_case_demo(Console(file=io.StringIO(), width=200), tmp_path)
+    needles = Needles()
+    for i in range(5):  # what sim/case_world.py's cars record
+        needles.add_float(31.2 + i / 1000, "latitude")
+    needles.add_float(121.4, "longitude")
+    officer = {tmp_path / n for n in ("case-data", "evidence", "evidence-tampered")}
+    skip = set().union(*(get_ciphertext_digests(j) for j in tmp_path.rglob("journal.db")))
+    scanned = [p for p in tmp_path.iterdir() if p.is_dir() and p not in officer]
+    assert scanned and any(p.rglob("*.db") for p in scanned)
+    for root in scanned:
+        assert scan_tree(root, needles, skip) == [], root
+    assert scan_tree(tmp_path / "case-data", needles, set())  # the decrypted data is there
