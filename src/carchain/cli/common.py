@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,12 @@ KeyringOpt = Annotated[
 ]
 KeyOpt = Annotated[str, typer.Option("--key", "-k", help="Name of the signing key.")]
 DEFAULT_NODE = DEFAULT_URL
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def emit_json(doc: object) -> None:
+    """Print ``doc`` as indented, key-sorted JSON on stdout (the ``--json`` output)."""
+    typer.echo(json.dumps(doc, indent=1, sort_keys=True, default=str))
 
 
 def make_text(value: object) -> Text:
