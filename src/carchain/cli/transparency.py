@@ -17,7 +17,14 @@ import typer
 from rich.table import Table
 
 from carchain.cli import common
-from carchain.cli.common import DEFAULT_NODE, CarchainTyper, NodeOpt, console, make_text
+from carchain.cli.common import (
+    DEFAULT_NODE,
+    CarchainTyper,
+    JsonOpt,
+    NodeOpt,
+    console,
+    make_text,
+)
 from carchain.sdk.transparency import (
     AnnualReport,
     VerifiedReport,
@@ -26,8 +33,6 @@ from carchain.sdk.transparency import (
 )
 
 app = CarchainTyper(help="Public transparency reports of lawful access.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def make_counter_table(report: VerifiedReport, title: str) -> Table:
