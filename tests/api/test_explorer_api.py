@@ -471,7 +471,8 @@ def test_search_finds_each_kind(ex: Explorer) -> None:
     vehicle = ex.all_vehicles()[0]
     for q in (vehicle["vehicle_id"], vehicle["public_key"]):
         hit = ex.get("/search", q=q)
-        assert (hit["kind"], hit["id"]) == ("vehicle", vehicle["vehicle_id"])
+        assert hit == {"kind": "vehicle", "id": vehicle["vehicle_id"],
+                       "path": f"/vehicles/{vehicle['vehicle_id']}"}  # fmt: skip
         assert ex.get(hit["path"])["vehicle_id"] == vehicle["vehicle_id"]
 
 
