@@ -6,12 +6,14 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
+from carchain.api.metrics import install_metrics
 from carchain.api.routes import (
     access_log,
     case_views,
     cases,
     chain,
     escrow_committee,
+    ops,
     registry,
     sharing,
     transparency,
@@ -30,9 +32,11 @@ def create_app(backend: NodeBackend) -> FastAPI:
     )
     app.state.backend = backend
     errors.register(app)
+    install_metrics(app, backend.metrics.registry)
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,
+        ops,
     ):  # fmt: skip
         routes.register(app)
     return app

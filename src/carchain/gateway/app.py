@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.gateway.routes import batches, keys, releases, status, uploads, v2x_reports
+from carchain.api.metrics import install_metrics
+from carchain.gateway.routes import batches, keys, ops, releases, status, uploads, v2x_reports
 from carchain.gateway.service import Gateway
 
 
@@ -15,6 +16,7 @@ def create_gateway_app(gw: Gateway) -> FastAPI:
     app = FastAPI(title=f"carchain gateway ({gw.oem})", version=__version__)
     app.state.gateway = gw
     errors.register(app)
-    for routes in (status, uploads, batches, keys, releases, v2x_reports):
+    install_metrics(app, gw.metrics.registry)
+    for routes in (status, uploads, batches, keys, releases, v2x_reports, ops):
         routes.register(app)
     return app
