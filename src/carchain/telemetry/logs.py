@@ -60,3 +60,9 @@ def configure_logging(
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def print_start_lines(url: str, home: str) -> None:
+    """Print what a starting server tells its operator, on stdout (logs go to stderr)."""
+    print(f"listening on {url}", flush=True)
+    print(f"home: {home}", flush=True)
