@@ -18,10 +18,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from carchain.node.home import NodeConfig, NodeHome
 from tests.cli.test_cli import free_port
-from tests.conftest import CHAIN_ID, make_genesis
-from tests.node.test_home_lock import CARCHAIN, DEADLINE_S, Procs, procs  # noqa: F401
+from tests.conftest import CHAIN_ID, Processes, make_genesis
+from tests.node.test_home_lock import CARCHAIN, DEADLINE_S
 
 MARKER = "PERSONAL-DATA-MARKER"
+
+
+def start(processes: Processes, *args: str) -> subprocess.Popen[str]:
+    """Start ``carchain ARGS`` with text pipes (killed by pid when the test ends)."""
+    proc = processes.start(
+        [CARCHAIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc  # type: ignore[return-value]
 
 
 def read_lines_into(stream: object, out: queue.Queue[str]) -> threading.Thread:
@@ -50,13 +58,13 @@ def wait_for_lines(out: queue.Queue[str], count: int, proc: subprocess.Popen[str
     return lines
 
 
-def test_node_start_prints_listening_and_home_and_logs_json(tmp_path: Path, procs: Procs) -> None:
+def test_node_start_prints_listening_and_home_and_logs_json(
+    tmp_path: Path, processes: Processes
+) -> None:
     home = NodeHome(tmp_path / "home")
     port = free_port()
     home.create(make_genesis(), NodeConfig(chain_id=CHAIN_ID, api_port=port))
-    proc = procs.start(
-        [CARCHAIN, "node", "start", "--home", str(home.path), "--log-format", "json"]
-    )
+    proc = start(processes, "node", "start", "--home", str(home.path), "--log-format", "json")
     stdout: queue.Queue[str] = queue.Queue()
     read_lines_into(proc.stdout, stdout)
     url = f"http://127.0.0.1:{port}"
@@ -85,10 +93,10 @@ def test_node_start_prints_listening_and_home_and_logs_json(tmp_path: Path, proc
     assert "Traceback" not in err
 
 
-def test_node_start_refuses_an_unknown_log_format(tmp_path: Path, procs: Procs) -> None:
+def test_node_start_refuses_an_unknown_log_format(tmp_path: Path, processes: Processes) -> None:
     home = NodeHome(tmp_path / "home")
     home.create(make_genesis(), NodeConfig(chain_id=CHAIN_ID, api_port=free_port()))
-    proc = procs.start([CARCHAIN, "node", "start", "--home", str(home.path), "--log-format", "xml"])
+    proc = start(processes, "node", "start", "--home", str(home.path), "--log-format", "xml")
     out, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 2
     assert "log format must be one of text, json" in out + err
