@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.api.metrics import install_metrics
+from carchain.api.metrics import get_chain_metrics, install_metrics
 from carchain.api.routes import (
     access_log,
     case_views,
@@ -32,7 +32,8 @@ def create_app(backend: NodeBackend) -> FastAPI:
     )
     app.state.backend = backend
     errors.register(app)
-    install_metrics(app, backend.metrics.registry)
+    chain_metrics = get_chain_metrics(backend)
+    install_metrics(app, *(() if chain_metrics is None else (chain_metrics.registry,)))
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,

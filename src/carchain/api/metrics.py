@@ -12,6 +12,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from carchain.api.request_log import RequestLogMiddleware
+from carchain.telemetry.chain import ChainMetrics
 from carchain.telemetry.http import RequestMetrics
 
 METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -31,6 +32,12 @@ class RegistryBridge(Collector):
     def collect(self) -> Iterable[Metric]:
         """Return the source registry's metrics."""
         return self.source.collect()
+
+
+def get_chain_metrics(backend: object) -> ChainMetrics | None:
+    """Return a backend's chain metrics (``None`` for a stand-in backend without them)."""
+    metrics = getattr(backend, "metrics", None)
+    return metrics if isinstance(metrics, ChainMetrics) else None
 
 
 def install_metrics(app: FastAPI, *sources: CollectorRegistry) -> CollectorRegistry:

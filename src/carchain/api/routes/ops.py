@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from carchain.api.deps import get_backend
-from carchain.api.metrics import METRICS_RESPONSES, render_metrics
+from carchain.api.metrics import METRICS_RESPONSES, get_chain_metrics, render_metrics
 from carchain.api.schemas import compute_error_responses
 from carchain.errors import NotReady
 from carchain.node.backend import NodeBackend
@@ -58,9 +58,11 @@ def metrics(request: Request, backend: Annotated[NodeBackend, Depends(get_backen
     """Prometheus metrics: chain height, block interval, transactions by type and result,
     mempool size, CheckTx/FinalizeBlock/Commit latencies, API request latency by route
     (docs/operations.md lists them)."""
-    status = backend.status()
-    backend.metrics.height.set(status.height)
-    backend.metrics.mempool_size.set(status.mempool_size)
+    chain = get_chain_metrics(backend)
+    if chain is not None:
+        status = backend.status()
+        chain.height.set(status.height)
+        chain.mempool_size.set(status.mempool_size)
     return render_metrics(request.app)
 
 
