@@ -43,7 +43,7 @@ from carchain.storage.statestore import (
     StateStore,
     compute_state_proof,
 )
-from carchain.telemetry.chain import INVALID_TYPE, ChainMetrics
+from carchain.telemetry.chain import FAILED_RESULT, INVALID_TYPE, ChainMetrics
 
 APP_VERSION = 1
 STATELESS_CACHE_SIZE = 200_000
@@ -121,7 +121,8 @@ def _record_block(metrics: ChainMetrics, pending: _Pending) -> None:
     """Count a committed block's transactions by type and result, and its height and time."""
     for item, result in zip(pending.items, pending.result.tx_results, strict=False):
         tx_type = item.type if isinstance(item, Envelope) else INVALID_TYPE
-        metrics.record_tx(tx_type, "" if result.code == OK_RESULT_CODE else result.error_code)
+        failed = result.code != OK_RESULT_CODE
+        metrics.record_tx(tx_type, (result.error_code or FAILED_RESULT) if failed else "")
     metrics.record_commit(pending.ctx.height, pending.ctx.time_ms)
 
 

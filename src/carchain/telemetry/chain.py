@@ -10,6 +10,7 @@ BLOCK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 INTERVAL_BUCKETS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 INVALID_TYPE = "invalid"  # a transaction that does not decode has no type
 OK_RESULT = "ok"
+FAILED_RESULT = "failed"  # a failed result without an error code
 
 
 class ChainMetrics:
