@@ -4,6 +4,7 @@ what it serves (the node's chain metrics, a gateway's metrics). Never the global
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -12,13 +13,21 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from carchain.api.request_log import RequestLogMiddleware
+from carchain.api.schemas import compute_error_responses
 from carchain.telemetry.chain import ChainMetrics
 from carchain.telemetry.http import RequestMetrics
 
 METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "description": "Prometheus text exposition format (version 0.0.4).",
+        "description": "Prometheus text exposition format.",
         "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+    }
+}
+
+NOT_READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {
+        **compute_error_responses(503)[503],
+        "description": "Not ready (`not_ready`): `fields.reason` names each unmet condition.",
     }
 }
 

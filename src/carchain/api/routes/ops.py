@@ -9,8 +9,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from carchain.api.deps import get_backend
-from carchain.api.metrics import METRICS_RESPONSES, get_chain_metrics, render_metrics
-from carchain.api.schemas import compute_error_responses
+from carchain.api.metrics import (
+    METRICS_RESPONSES,
+    NOT_READY_RESPONSES,
+    get_chain_metrics,
+    render_metrics,
+)
 from carchain.errors import NotReady
 from carchain.node.backend import NodeBackend
 
@@ -37,7 +41,7 @@ def health() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
-@router.get("/ready", response_model=ReadyResponse, responses=compute_error_responses(503))
+@router.get("/ready", response_model=ReadyResponse, responses=NOT_READY_RESPONSES)
 async def ready(backend: Annotated[NodeBackend, Depends(get_backend)]) -> ReadyResponse:
     """Readiness: 200 when the node is caught up and its consensus reachable (the solo
     block loop runs; CometBFT answers, is not catching up and the application is at

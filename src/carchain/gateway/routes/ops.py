@@ -8,9 +8,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from carchain.api.metrics import METRICS_RESPONSES, render_metrics
+from carchain.api.metrics import METRICS_RESPONSES, NOT_READY_RESPONSES, render_metrics
 from carchain.api.routes.ops import HealthResponse
-from carchain.api.schemas import compute_error_responses
 from carchain.errors import CarchainError, NotReady
 from carchain.gateway.routes.access import get_gateway
 from carchain.gateway.service import Gateway
@@ -50,7 +49,7 @@ def check_readiness(gw: Gateway) -> GatewayReadyResponse:
     return GatewayReadyResponse(status="ready", node_height=height)
 
 
-@router.get("/ready", response_model=GatewayReadyResponse, responses=compute_error_responses(503))
+@router.get("/ready", response_model=GatewayReadyResponse, responses=NOT_READY_RESPONSES)
 def ready(request: Request) -> GatewayReadyResponse:
     """Readiness: 200 when the anchoring loop runs and the node is ready; else 503
     ``not_ready`` naming the unmet conditions."""
