@@ -20,6 +20,9 @@ EXPECTED = {
     ("post", "/releases/{vehicle_id}/{request_seq}"),
     ("get", "/tombstones/{tombstone_hash}"),
     ("post", "/v2x/reports"),
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
 }
 
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
+from carchain.api.metrics import get_chain_metrics, install_metrics
 from carchain.api.routes import (
     access_log,
     case_views,
@@ -13,6 +14,7 @@ from carchain.api.routes import (
     chain,
     escrow_committee,
     explorer_data,
+    ops,
     registry,
     sharing,
     transparency,
@@ -31,10 +33,13 @@ def create_app(backend: NodeBackend) -> FastAPI:
     )
     app.state.backend = backend
     errors.register(app)
+    chain_metrics = get_chain_metrics(backend)
+    install_metrics(app, *(() if chain_metrics is None else (chain_metrics.registry,)))
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,
         explorer_data,
+        ops,
     ):  # fmt: skip
         routes.register(app)
     return app

@@ -21,6 +21,7 @@ from carchain.cli.common import (
     make_text,
     unlock,
 )
+from carchain.cli.log_format import LogFormatOpt, parse_log_format, setup_logging
 from carchain.data.batches import decode_signed_header, open_batch_segments
 from carchain.data.custody import open_batch_category_keys
 from carchain.sdk.client import Client
@@ -91,11 +92,15 @@ def init(
 def start(
     home: HomeOpt,
     port: Annotated[int | None, typer.Option(help="Override the API port.")] = None,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Run the gateway (API and anchoring loop) on loopback until interrupted."""
     from carchain.gateway.server import run_gateway
 
-    run_gateway(home, get_passphrase(), port)
+    parse_log_format(log_format)
+    passphrase = get_passphrase()
+    setup_logging(log_format)
+    run_gateway(home, passphrase, port)
 
 
 @app.command("status")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from carchain.cli.common import CarchainTyper
+from carchain.cli.log_format import parse_log_format
 
 if TYPE_CHECKING:
     from carchain.sdk.light_client import TrustRoot
@@ -40,17 +41,53 @@ def up(
             "tcp (loopback port: any local user can connect). Used at creation only."
         ),
     ] = "unix",
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="The app nodes' logs: text or json (JSON lines); kept for restarts.",
+        ),
+    ] = None,
 ) -> None:
     """Create (first time) and start the localnet; print each node's API and RPC URLs."""
     from carchain.network import localnet
 
-    layout = localnet.up(home, validators, chain_id, abci_transport)
+    fmt = None if log_format is None else parse_log_format(log_format)
+    layout = localnet.up(home, validators, chain_id, abci_transport, fmt)
     table = Table("node", "API", "CometBFT RPC", "P2P", "ABCI")
     for n in layout.nodes:
         abci = str(n.abci_port) if n.abci_transport == "tcp" else "unix socket"
         table.add_row(n.name, n.api_url, n.rpc_url, str(n.p2p_port), abci)
     console.print(table)
     console.print(f"[green]up[/green]: chain {layout.chain_id}, home {home}, keys in {home}/keys")
+
+
+@app.command("logs")
+def logs(
+    node: NodeArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Last lines to show.")] = 50,
+    comet: Annotated[bool, typer.Option("--comet", help="CometBFT's log, not the app's.")] = False,
+    home: NetHomeOpt = DEFAULT_NETWORK_HOME,
+) -> None:
+    """Print a node's application log (or CometBFT's with --comet): the last lines, then
+    with --follow each new line until Ctrl-C."""
+    from carchain.network.layout import load_layout
+    from carchain.network.logs import follow_lines, get_log_path, read_last_lines
+
+    layout = load_layout(home)
+    path = get_log_path(layout, layout.get_node(node), "comet" if comet else "app")
+    last, offset = read_last_lines(path, lines)
+    for line in last:
+        print(line)
+    if follow:
+        try:
+            for line in follow_lines(path, offset):
+                print(line, flush=True)
+        except KeyboardInterrupt:
+            return
 
 
 @app.command("status")

@@ -20,6 +20,7 @@ from carchain.cli.common import (
     key_path,
     make_text,
 )
+from carchain.cli.log_format import LogFormatOpt, setup_logging
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
@@ -110,6 +111,7 @@ def start(
         int | None,
         typer.Option("--state-versions", min=1, help="Override the kept heights (config.json)."),
     ] = None,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Start the embedded node and its API on loopback (Ctrl-C to stop)."""
     from carchain.api.app import create_app
@@ -118,6 +120,7 @@ def start(
     nh = NodeHome(home)
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
+    setup_logging(log_format)
     run_node(nh, create_app, port, state_versions)
 
 

@@ -10,6 +10,7 @@ verifies each signature once.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from carchain.storage.statestore import (
     StateStore,
     compute_state_proof,
 )
+from carchain.telemetry.chain import FAILED_RESULT, INVALID_TYPE, ChainMetrics
 
 APP_VERSION = 1
 STATELESS_CACHE_SIZE = 200_000
@@ -112,6 +114,16 @@ class _Pending:
     overlay: BlockOverlay
     result: FinalizeResult
     txs: list[bytes] = field(default_factory=list)
+    items: list[Envelope | CarchainError] = field(default_factory=list)
+
+
+def _record_block(metrics: ChainMetrics, pending: _Pending) -> None:
+    """Count a committed block's transactions by type and result, and its height and time."""
+    for item, result in zip(pending.items, pending.result.tx_results, strict=False):
+        tx_type = item.type if isinstance(item, Envelope) else INVALID_TYPE
+        failed = result.code != OK_RESULT_CODE
+        metrics.record_tx(tx_type, (result.error_code or FAILED_RESULT) if failed else "")
+    metrics.record_commit(pending.ctx.height, pending.ctx.time_ms)
 
 
 class Application:
@@ -123,6 +135,7 @@ class Application:
 
     def __init__(self, db: Database, state_versions: int = DEFAULT_STATE_VERSIONS) -> None:
         self.db = db
+        self.metrics = ChainMetrics()
         self.state = StateStore(db, state_versions)
         raw = db.get_meta("chain_id")
         self.chain_id = raw.decode() if raw else ""
@@ -194,15 +207,16 @@ class Application:
         where a violation is recorded as a failed transaction. A recheck after a
         commit runs the same checks, so it is cheap.
         """
-        tx_hash = compute_tx_hash(raw)
-        try:
-            env = self.validate_stateless_cached(raw, tx_hash)
-            core_block.validate_admission(self._check_state, env)
-        except CarchainError as exc:
-            return CheckTxResult.from_error(exc, tx_hash)
-        core_block.process_admission(self._check_state, env)
-        self._check_types.add(env.type)
-        return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
+        with self.metrics.check_tx.time():
+            tx_hash = compute_tx_hash(raw)
+            try:
+                env = self.validate_stateless_cached(raw, tx_hash)
+                core_block.validate_admission(self._check_state, env)
+            except CarchainError as exc:
+                return CheckTxResult.from_error(exc, tx_hash)
+            core_block.process_admission(self._check_state, env)
+            self._check_types.add(env.type)
+            return CheckTxResult(OK_RESULT_CODE, "", "", tx_hash, env.signer, env.nonce)
 
     # --- ProcessProposal / FinalizeBlock / Commit -------------------------------------
 
@@ -246,6 +260,7 @@ class Application:
         a block that our ProcessProposal rejected). The validator updates are
         merged per key and checked against CometBFT's rules in the core.
         """
+        started = time.perf_counter()
         overlay = self.state.begin_block()
         items: list[Envelope | CarchainError] = []
         for raw in txs:
@@ -256,7 +271,8 @@ class Application:
         block = core_block.process_block(overlay, ctx, items)
         app_hash = overlay.compute_app_hash()
         fin = FinalizeResult(block.tx_results, block.validator_updates, block.events, app_hash)
-        self._pending = _Pending(ctx, overlay, fin, list(txs))
+        self._pending = _Pending(ctx, overlay, fin, list(txs), items)
+        self.metrics.finalize_block.observe(time.perf_counter() - started)
         return fin
 
     def commit(
@@ -278,8 +294,10 @@ class Application:
         pending = self._pending
         if pending is None:
             raise CarchainError("commit without finalize_block")
-        self.state.commit(pending.overlay, pending.ctx.height, [] if block is None else [block])
+        with self.metrics.commit.time():
+            self.state.commit(pending.overlay, pending.ctx.height, [] if block is None else [block])
         self._pending = None
+        _record_block(self.metrics, pending)
         if not keep_check_state:
             self.reset_check_state()
         return 0

@@ -50,6 +50,7 @@ from carchain.errors.node import (
     InvalidGenesis,
     NetworkError,
     NodeError,
+    NotReady,
     ProtosMissing,
     StorageCorrupted,
 )
@@ -227,6 +228,7 @@ __all__ = [
     "NotCaseParty",
     "NotFound",
     "NotHoldOwner",
+    "NotReady",
     "NotReleased",
     "NoticeDelayOutOfRange",
     "ProofError",

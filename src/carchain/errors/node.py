@@ -97,3 +97,15 @@ class ProtosMissing(NodeError):
     abci_code = 46
     http_status = 500
     folder: str | None
+
+
+class NotReady(NodeError):
+    """The node or gateway is alive but cannot serve yet: not caught up, or its consensus
+    (the block loop, CometBFT, or for a gateway its node) is unreachable."""
+
+    code = "not_ready"
+    abci_code = 290
+    http_status = 503
+    reason: str | None
+    height: int | None
+    consensus_height: int | None

@@ -6,8 +6,10 @@ from fastapi import FastAPI
 
 from carchain import __version__
 from carchain.api import errors
-from carchain.gateway.routes import batches, keys, releases, status, uploads, v2x_reports
+from carchain.api.metrics import install_metrics
+from carchain.gateway.routes import batches, keys, ops, releases, status, uploads, v2x_reports
 from carchain.gateway.service import Gateway
+from carchain.telemetry.gateway import GatewayMetrics
 
 
 def create_gateway_app(gw: Gateway) -> FastAPI:
@@ -15,6 +17,8 @@ def create_gateway_app(gw: Gateway) -> FastAPI:
     app = FastAPI(title=f"carchain gateway ({gw.oem})", version=__version__)
     app.state.gateway = gw
     errors.register(app)
-    for routes in (status, uploads, batches, keys, releases, v2x_reports):
+    gw_metrics = getattr(gw, "metrics", None)  # a test's stand-in gateway may have none
+    install_metrics(app, *([gw_metrics.registry] if isinstance(gw_metrics, GatewayMetrics) else []))
+    for routes in (status, uploads, batches, keys, releases, v2x_reports, ops):
         routes.register(app)
     return app

@@ -17,6 +17,7 @@ from carchain.errors import GatewayConfigError
 from carchain.gateway.app import create_gateway_app
 from carchain.gateway.service import Gateway
 from carchain.netaddr import validate_loopback
+from carchain.node.server import announce_when_started
 from carchain.sdk.keystore import load_key
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
 
@@ -104,16 +105,26 @@ def run_gateway(home: Path, passphrase: str, port: int | None = None) -> None:
         gw.close()
         raise
     gw.start_anchoring()
+    bound = port or cfg.api_port
+    config = uvicorn.Config(
+        create_gateway_app(gw), host=cfg.api_host, port=bound, log_level="warning",
+        access_log=False,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    url = f"http://{cfg.api_host}:{bound}"
     try:
-        uvicorn.run(
-            create_gateway_app(gw),
-            host=cfg.api_host,
-            port=port or cfg.api_port,
-            log_level="warning",
-            access_log=False,
-        )
+        asyncio.run(_serve(server, url, str(home.resolve())))
     finally:
         gw.close()
+
+
+async def _serve(server: uvicorn.Server, url: str, home: str) -> None:
+    """Serve until interrupted; print where the gateway listens once it does."""
+    announce = asyncio.create_task(announce_when_started(server, url, home))
+    try:
+        await server.serve()
+    finally:
+        announce.cancel()
 
 
 class EmbeddedGateway:

@@ -33,6 +33,7 @@ from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import make_private_dir, open_namespace
+from carchain.telemetry.gateway import GatewayMetrics
 
 log = logging.getLogger("carchain.gateway")
 MAX_BACKOFF_S = 30.0
@@ -140,6 +141,7 @@ class Gateway:
         self.case_decisions = CaseReadDecisions()  # case reads allowed in the latest block
         self.anchor_interval_s = anchor_interval_s
         self.health = AnchoringHealth()
+        self.metrics = GatewayMetrics()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._custody_thread: threading.Thread | None = None
@@ -155,8 +157,14 @@ class Gateway:
         return CustodyService(self.oem, key, account, self.journal, custody, self.ingestor, stores)
 
     def process_batch(self, raw: bytes) -> Receipt:
-        """Validate and store one upload now."""
-        return self.ingestor.process_batch_at(raw, int(time.time() * 1000))
+        """Validate and store one upload now (counted in the metrics, by result)."""
+        try:
+            receipt = self.ingestor.process_batch_at(raw, int(time.time() * 1000))
+        except CarchainError as exc:
+            self.metrics.record_batch(exc.code)
+            raise
+        self.metrics.record_batch("")
+        return receipt
 
     def validate_key(self) -> None:
         """Raise ``GatewayKeyNotOem`` unless the gateway's key is its active OEM's member key."""
@@ -179,7 +187,7 @@ class Gateway:
         while not self._stop.is_set():
             try:
                 with self.signing_lock:
-                    busy = self.anchorer.step() is not None
+                    outcome = self.anchorer.step()
             except Exception as raised:
                 exc = compute_loop_failure(raised)
                 delay = self.health.record_failure(
@@ -195,8 +203,10 @@ class Gateway:
                 self._stop.wait(delay)
                 continue
             self.health.record_success()
-            if not busy:
+            if outcome is None:
                 self._stop.wait(self.anchor_interval_s)
+            else:
+                self.metrics.record_anchor(outcome.batch_count)
 
     def status(self) -> dict[str, object]:
         """Return counts of accepted, anchored and pending batches and of anchors."""
@@ -210,6 +220,10 @@ class Gateway:
             **self.health.to_dict(),
             **self.get_custody_status(),
         }
+
+    def is_anchoring(self) -> bool:
+        """Return whether the anchoring loop runs."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def get_custody_status(self) -> dict[str, object]:
         """Return the custody loop's status fields (``custody: off`` without its key)."""

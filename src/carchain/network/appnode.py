@@ -2,10 +2,12 @@
 
 Run as ``python -m carchain.cli.appnode --home NODE/app [--abci ADDRESS]`` (the entry
 point at the top, which passes the node API in: this module never imports ``api/``).
-It locks the home (a second process on it exits with one line), opens the
-state database (a state whose commitment does not match its stored app hash
-raises ``StorageCorrupted`` here, and the process exits with status 3 instead
-of serving), serves ABCI to its CometBFT and the REST API to clients, and
+``--log-format json`` writes JSON log lines (the request log included); once the API
+accepts connections it prints ``listening on URL`` and ``home: PATH``. It locks the
+home (a second process on it exits with one line), opens the state database (a
+state whose commitment does not match its stored app hash raises
+``StorageCorrupted`` here, and the process exits with status 3 instead of
+serving), serves ABCI to its CometBFT and the REST API to clients, and
 stops on SIGTERM/SIGINT or when a consensus request fails (status 2).
 ABCI is served at ``ADDRESS``, else ``abci_address`` of ``node.json``, else
 (older homes) ``tcp://127.0.0.1:<abci_port>``.
@@ -43,6 +45,12 @@ from carchain.node.backend import ApiFactory
 from carchain.node.home import HomeLock
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
+from carchain.telemetry.logs import (
+    LOG_FORMATS,
+    configure_logging,
+    print_start_lines,
+    validate_log_format,
+)
 
 log = logging.getLogger("carchain.appnode")
 CRASH_ENV = "CARCHAIN_CRASH_BEFORE_COMMIT"
@@ -127,10 +135,14 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, abci.close)
     api_task = asyncio.create_task(api.serve())
+    announce = asyncio.create_task(
+        _announce(api, f"http://{HOST}:{int(cfg['api_port'])}", app_home)
+    )
     reconciler = asyncio.create_task(backend.run_pending_reconciler())
     try:
         return await _wait_for_stop(api_task, abci, backend)
     finally:
+        announce.cancel()
         reconciler.cancel()
         api.should_exit = True
         abci.close()
@@ -138,6 +150,15 @@ async def serve(
             await api_task
         await rpc.aclose()
         db.close()
+
+
+async def _announce(api: uvicorn.Server, url: str, app_home: Path) -> None:
+    """Print the API's URL and the home once the API accepts connections."""
+    while not api.started:
+        if api.should_exit:
+            return
+        await asyncio.sleep(0.02)
+    print_start_lines(url, str(app_home.resolve()))
 
 
 async def _wait_for_stop(
@@ -179,10 +200,9 @@ def main(make_api: ApiFactory, argv: list[str] | None = None) -> int:
         "tcp://127.0.0.1:PORT (explicit; any local user can then connect)",
     )
     parser.add_argument("--state-versions", type=int, default=None)
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(validate_log_format(args.log_format))
     try:
         with HomeLock(args.home):
             return asyncio.run(serve(args.home, make_api, args.abci, args.state_versions))

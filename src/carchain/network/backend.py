@@ -31,12 +31,14 @@ from carchain.network.rpc import CometRpc
 from carchain.node.backend import (
     BlockView,
     NodeStatus,
+    Readiness,
     SubmitMode,
     SubmitResult,
     TxStatus,
     compute_tx_status,
 )
 from carchain.storage.blocks import compute_tx_root
+from carchain.telemetry.chain import ChainMetrics
 
 T = TypeVar("T")
 Landing = tuple[int, int, TxResult]
@@ -46,6 +48,8 @@ UNCONFIRMED_LIMIT = 100
 RECONCILE_INTERVAL_S = 5.0
 # A transaction CheckTx just accepted may not be in CometBFT's list yet.
 RECONCILE_GRACE_S = 2.0
+# Ready when within this many blocks of CometBFT (it reports a block before we commit it).
+READY_MAX_LAG = 1
 log = logging.getLogger("carchain.network")
 
 
@@ -151,6 +155,30 @@ class CometBackend:
     def chain_id(self) -> str:
         """Return the chain id."""
         return self.app.chain_id
+
+    @property
+    def metrics(self) -> ChainMetrics:
+        """Return the chain metrics the application records."""
+        return self.app.metrics
+
+    async def check_readiness(self) -> Readiness:
+        """Ready when CometBFT's RPC answers, it is not catching up, and this
+        application is within ``READY_MAX_LAG`` blocks of CometBFT's latest block."""
+        height = self.app.get_height()
+        try:
+            st = await self.rpc.call("status", {})
+            info = st["sync_info"]
+            comet_height = int(info["latest_block_height"])
+            catching_up = bool(info["catching_up"])
+        except (CarchainError, KeyError, TypeError, ValueError) as exc:
+            log.debug("readiness: CometBFT status unavailable: %r", exc)
+            return Readiness(height, 0, ("consensus unreachable",))
+        reasons: list[str] = []
+        if catching_up:
+            reasons.append("consensus catching up")
+        if comet_height - height > READY_MAX_LAG:
+            reasons.append("application behind consensus")
+        return Readiness(height, comet_height, tuple(reasons))
 
     def status(self) -> NodeStatus:
         """Return the application's committed height and app hash."""

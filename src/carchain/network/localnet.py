@@ -49,6 +49,7 @@ from carchain.network.layout import (
     load_layout,
 )
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
+from carchain.telemetry.logs import LogFormat, validate_log_format
 
 COMETBFT_ENV = "CARCHAIN_COMETBFT"
 MAX_VALIDATORS = 8
@@ -191,13 +192,33 @@ def connect(address: int | AbciAddress) -> socket.socket:
     return sock
 
 
+def set_log_format(layout: NetworkLayout, node: NodeLayout, log_format: LogFormat) -> None:
+    """Record the log format of the node's application in its ``node.json``."""
+    path = layout.get_app_home(node) / "node.json"
+    doc = json.loads(path.read_text())
+    doc["log_format"] = validate_log_format(log_format)
+    path.write_text(json.dumps(doc, indent=2))
+
+
+def get_log_format(layout: NetworkLayout, node: NodeLayout) -> LogFormat:
+    """Return the log format ``node.json`` records (text if none)."""
+    try:
+        doc = json.loads((layout.get_app_home(node) / "node.json").read_text())
+        return validate_log_format(str(doc.get("log_format", "text")))
+    except (OSError, ValueError, AttributeError):
+        return "text"
+
+
 def start_app(layout: NetworkLayout, node: NodeLayout, env: dict[str, str] | None = None) -> int:
-    """Start the node's application process (ABCI server and node API)."""
+    """Start the node's application process (ABCI server and node API), its logs in
+    the format its ``node.json`` records."""
     app_pid, _ = get_pid_paths(layout, node)
     if processes.read_pid(app_pid) is not None:
         raise NetworkError("application already running", node=node.name)
     app_home = layout.get_app_home(node)
-    argv = [sys.executable, "-m", "carchain.cli.appnode", "--home", str(app_home)]
+    # The home comes last: the pid file records it to recognise the process later.
+    log_format = ["--log-format", get_log_format(layout, node)]
+    argv = [sys.executable, "-m", "carchain.cli.appnode", *log_format, "--home", str(app_home)]
     pid = processes.spawn(argv, layout.get_node_dir(node) / "app.log", app_pid, env)
     wait_port(layout.get_abci_address(node), START_TIMEOUT_S, app_pid)
     return pid
@@ -240,12 +261,19 @@ def up(
     validators: int = 4,
     chain_id: str = "carchain-localnet",
     abci_transport: str = "unix",
+    log_format: LogFormat | None = None,
 ) -> NetworkLayout:
-    """Create the network if needed and start every node; return its layout."""
+    """Create the network if needed and start every node; return its layout.
+
+    ``log_format`` (if given) is recorded for every node: restarts keep it.
+    """
     if (home / LAYOUT_FILE).exists():
         layout = load_layout(home)
     else:
         layout = create_network(home, validators, chain_id, abci_transport=abci_transport).layout
+    if log_format is not None:
+        for node in layout.nodes:
+            set_log_format(layout, node, log_format)
     for node in layout.nodes:
         if processes.read_pid(get_pid_paths(layout, node)[0]) is None:
             start_app(layout, node)

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from carchain.core.types import TxResult
 from carchain.engine.application import CheckTxResult, QueryResult
 from carchain.errors import CarchainError
+from carchain.telemetry.chain import ChainMetrics
 
 SubmitMode = Literal["sync", "commit"]
 
@@ -25,6 +26,24 @@ class NodeStatus:
     app_hash: bytes
     mempool_size: int
     latest_block_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether a node can serve its clients: caught up and its consensus reachable.
+
+    ``reasons`` names each unmet condition (empty when ready); ``consensus_height``
+    is what the consensus engine reports (the node's own height for solo).
+    """
+
+    height: int
+    consensus_height: int
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """Return whether every condition holds."""
+        return not self.reasons
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +115,15 @@ class NodeBackend(Protocol):
     def chain_id(self) -> str:
         """Return the chain id."""
 
+    @property
+    def metrics(self) -> ChainMetrics:
+        """Return the chain metrics its application records."""
+
     def status(self) -> NodeStatus:
         """Return the node's status."""
+
+    async def check_readiness(self) -> Readiness:
+        """Return whether the node is caught up and its consensus reachable."""
 
     async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
         """Check a transaction; in commit mode also wait until it is in a block."""

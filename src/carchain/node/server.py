@@ -13,6 +13,7 @@ from carchain.node.backend import ApiFactory
 from carchain.node.home import NodeHome, validate_config, validate_loopback
 from carchain.node.solo_node import SoloNode
 from carchain.storage.database import Database
+from carchain.telemetry.logs import print_start_lines
 
 log = logging.getLogger("carchain.node")
 
@@ -38,9 +39,18 @@ def open_solo_node(home: NodeHome, state_versions: int | None = None) -> SoloNod
     return node
 
 
-async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory) -> None:
+async def announce_when_started(server: uvicorn.Server, url: str, home: str) -> None:
+    """Print ``listening on URL`` and ``home: PATH`` once ``server`` accepts connections."""
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.02)
+    print_start_lines(url, home)
+
+
+async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory, home: str = "") -> None:
     """Serve the API that ``make_api`` builds over ``node`` and produce blocks until
-    interrupted (SIGINT/SIGTERM)."""
+    interrupted (SIGINT/SIGTERM); print where it listens once it does."""
     validate_loopback(host)
     config = uvicorn.Config(
         make_api(node), host=host, port=port, log_level="warning", access_log=False
@@ -50,9 +60,11 @@ async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory) -> N
     # If the block loop dies (say StorageCorrupted), stop serving rather than keep
     # accepting transactions that can never commit; its error is raised below.
     blocks.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    announce = asyncio.create_task(announce_when_started(server, f"http://{host}:{port}", home))
     try:
         await server.serve()
     finally:
+        announce.cancel()
         node.stop()
         await blocks
         node.app.close()
@@ -73,4 +85,5 @@ def run_node(
     with home.lock():
         node = open_solo_node(home, state_versions)
         log.info("node %s at height %d", cfg.chain_id, node.engine.height)
-        asyncio.run(serve(node, cfg.api_host, port or cfg.api_port, make_api))
+        home_text = str(home.path.resolve())
+        asyncio.run(serve(node, cfg.api_host, port or cfg.api_port, make_api, home_text))

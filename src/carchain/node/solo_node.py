@@ -13,6 +13,7 @@ from carchain.engine.solo import SoloConfig, SoloEngine
 from carchain.node.backend import (
     BlockView,
     NodeStatus,
+    Readiness,
     SubmitMode,
     SubmitResult,
     TxStatus,
@@ -21,6 +22,7 @@ from carchain.node.backend import (
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
+from carchain.telemetry.chain import ChainMetrics
 
 
 class SoloNode:
@@ -46,6 +48,7 @@ class SoloNode:
         self._waiters: dict[bytes, list[tuple[asyncio.Future[SubmitResult], CheckTxResult]]] = {}
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._running = False
         self._commit_lock = threading.RLock()  # re-entrant: commit listeners may read
         self.engine.add_commit_listener(self._on_commit)
 
@@ -59,11 +62,15 @@ class SoloNode:
     async def run(self) -> None:
         """Produce blocks until ``stop`` is called."""
         self._wake = asyncio.Event()
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.block_interval_s)
-            self._wake.clear()
-            self.produce_block()
+        self._running = True
+        try:
+            while not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.block_interval_s)
+                self._wake.clear()
+                self.produce_block()
+        finally:
+            self._running = False
 
     def produce_block(self) -> Block | None:
         """Make one block now if the mempool has transactions."""
@@ -83,6 +90,17 @@ class SoloNode:
                     fut.set_result(SubmitResult(check, block.header.height, i, block.results[i]))
 
     # --- backend ---------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> ChainMetrics:
+        """Return the chain metrics the application records."""
+        return self.app.metrics
+
+    async def check_readiness(self) -> Readiness:
+        """Solo consensus is the block loop in this process: ready while it runs."""
+        height = self.engine.height
+        reasons = () if self._running and not self._stopping else ("block loop not running",)
+        return Readiness(height, height, reasons)
 
     def status(self) -> NodeStatus:
         """Return the node's status."""

@@ -45,6 +45,10 @@ class Client(HttpService):
         """Return the node status."""
         return self._request_object("GET", "/status")
 
+    def ready(self) -> dict[str, Any]:
+        """Return the node's readiness; raise ``NotReady`` (503) when it is not ready."""
+        return self._request_object("GET", "/ready")
+
     def block(self, height: int) -> dict[str, Any]:
         """Return the committed block at ``height``."""
         return self._request_object("GET", f"/blocks/{height}")
