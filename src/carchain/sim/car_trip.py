@@ -131,7 +131,10 @@ def drive(home: CarHome, client: Client, plan: TripPlan) -> TripReport:
             vehicle_id=vid,
         )
     escrow = ChainEscrowSource(client, vehicle.oem)
-    rec = home.make_recorder(vehicle.owner, vehicle.owner_since_ms, escrow)
+    # The first owner's period reaches back before the registration (a car records at
+    # the factory); after a transfer, nothing before it is the new owner's.
+    since_ms = vehicle.owner_since_ms if vehicle.transfer_seq else 0
+    rec = home.make_recorder(vehicle.owner, since_ms, escrow)
     report = TripReport(plan.start_ms, plan.start_ms + plan.minutes * MINUTE_MS)
     home.state.trips += 1
     rec.get_epoch_key(compute_epoch(plan.start_ms))
