@@ -17,7 +17,6 @@ from typing import Annotated
 import typer
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
@@ -125,7 +124,6 @@ def send(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        DownloadColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
