@@ -4,6 +4,8 @@ epoch key; a damaged, edited or foreign state file is a typed error and nothing 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from carchain.data.batches import decode_signed_header, decode_submitted
 from carchain.data.custody import open_category_key
 from carchain.errors import (
     CarchainError,
+    CarHomeBusy,
     CarHomeExists,
     CarHomeNotFound,
     CarLocked,
@@ -187,3 +190,35 @@ def test_a_transfer_drops_the_old_keys_but_not_the_counter(tmp_path: Path) -> No
     open_category_key(envelope, buyer)
     with pytest.raises(CarchainError):
         open_category_key(envelope, OWNER)
+
+
+def test_invalid_second_process_on_one_home_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "car"
+    make_home(root)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_HOME, str(root), PASSPHRASE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        with pytest.raises(CarHomeBusy):
+            open_car_home(root, PASSPHRASE)
+    finally:
+        holder.kill()  # by its pid: the process this test started
+        holder.wait()
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
+    open_car_home(root, PASSPHRASE)  # free again once it is gone
+
+
+HOLD_HOME = """
+import sys
+from pathlib import Path
+from carchain.sdk.car_home import open_car_home
+home = open_car_home(Path(sys.argv[1]), sys.argv[2])
+print("open", flush=True)
+sys.stdin.read()
+"""

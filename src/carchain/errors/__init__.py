@@ -21,6 +21,7 @@ from carchain.errors.base import (
 )
 from carchain.errors.car import (
     CarError,
+    CarHomeBusy,
     CarHomeExists,
     CarHomeNotFound,
     CarKeyMismatch,
@@ -176,6 +177,7 @@ __all__ = [
     "BatchNotReleased",
     "BatchTooLarge",
     "CarError",
+    "CarHomeBusy",
     "CarHomeExists",
     "CarHomeNotFound",
     "CarKeyMismatch",

@@ -92,3 +92,13 @@ class InvalidCarConfig(CarError):
     abci_code = 308
     http_status = 400
     option: str | None
+
+
+class CarHomeBusy(CarError):
+    """Another ``carchain car`` process has this car home open: two at once could hand
+    out one batch seq twice."""
+
+    code = "car_home_busy"
+    abci_code = 309
+    http_status = 409
+    home: str | None

@@ -16,6 +16,7 @@ vehicle, epoch and seq) encrypts twice.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from carchain.data.batches import compute_header_hash, decode_signed_header, dec
 from carchain.data.minimisation import FLEET_TELEMATICS_POLICY, MinimisationPolicy
 from carchain.errors import (
     CarchainError,
+    CarHomeBusy,
     CarHomeExists,
     CarHomeNotFound,
     CarLocked,
@@ -55,6 +57,7 @@ CONFIG_FILE, KEY_FILE, STATE_FILE, BATCH_DIR = (
     "state.bin",
     "batches",
 )
+LOCK_FILE = "lock"
 _VEHICLE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}:[A-Za-z0-9._-]{1,64}$")
 _BATCH_NAME = re.compile(r"^(\d+)-(\d+)\.batch$")
 
@@ -98,6 +101,7 @@ class CarHome:
     key: SigningKey
     state: CarState
     cipher: StateCipher
+    lock_fd: int = -1
 
     @property
     def batch_dir(self) -> Path:
@@ -221,6 +225,7 @@ def read_car_config(root: Path) -> CarConfig:
 def open_car_home(root: Path, passphrase: str) -> CarHome:
     """Open a car home: unlock the key, open the state and recount its batch files."""
     config = read_car_config(root)
+    lock_home(root)  # refuse early, before the passphrase's scrypt
     try:
         key = load_key(root / KEY_FILE, passphrase)
     except DecryptionFailed:
@@ -236,7 +241,7 @@ def open_car_home(root: Path, passphrase: str) -> CarHome:
     state = cipher.open(raw, path)
     if state.vehicle_id != config.vehicle_id:
         raise CarStateCorrupted(f"{path} is another vehicle's state", path=str(path))
-    home = CarHome(root, config, key, state, cipher)
+    home = CarHome(root, config, key, state, cipher, lock_home(root))
     remove_stale_temp_files(root)
     if _recount_batches(home):
         home.save()
@@ -294,3 +299,26 @@ def remove_stale_temp_files(root: Path) -> None:
     for folder in (root, root / BATCH_DIR):
         for path in folder.glob(".*.tmp") if folder.is_dir() else []:
             os.unlink(path)
+
+
+_LOCKS: dict[Path, int] = {}
+
+
+def lock_home(root: Path) -> int:
+    """Hold the home's lock for this process (a POSIX record lock, released when the
+    process ends); ``CarHomeBusy`` while another process holds it."""
+    path = (root / LOCK_FILE).resolve()
+    fd = _LOCKS.get(path)
+    if fd is not None:
+        return fd
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CarHomeBusy(
+            f"another carchain car process is using {root}; wait for it to finish",
+            home=str(root),
+        ) from None
+    _LOCKS[path] = fd
+    return fd

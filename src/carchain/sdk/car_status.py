@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carchain.errors import NotFound
+from carchain.errors import GatewayUnreachable, NodeUnavailable, NotFound
 from carchain.sdk.account import get_chain_id
 from carchain.sdk.car_home import CarHome
 from carchain.sdk.car_state import ANCHORED, PENDING, SENT, BatchEntry
@@ -33,6 +33,14 @@ def refresh_anchors(home: CarHome, client: Client) -> int:
                 doc = gc.batch_proof(entry.header_hash)
             except NotFound:
                 continue  # not anchored yet
+            except NodeUnavailable as exc:
+                raise GatewayUnreachable(
+                    f"cannot ask the gateway at {gc.url} which batches are anchored "
+                    f"({exc.message}); `car status --no-check` shows what the car knows",
+                    attempts=1,
+                    gateway=gc.url,
+                    reason=exc.code,
+                ) from None
             verify_batch_anchored(client, doc, entry.header_hash, chain_id)
             entry.status = ANCHORED
             entry.anchor_seq = int(doc["anchor"]["seq"])
