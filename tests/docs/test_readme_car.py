@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,3 +81,14 @@ def test_readme_data_plane_block_runs_as_written(tmp_path: Path) -> None:
     assert "verified" in text.lower(), text
     assert (tmp_path / "car1" / "state.bin").exists()
     assert b"a long passphrase" not in (tmp_path / "car1" / "car.json").read_bytes()
+    # Followed in a clone, what it leaves behind is git-ignored.
+    shutil.copy(README.parent / ".gitignore", tmp_path / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    left = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert [line for line in left if line and not line.endswith(".gitignore")] == []
