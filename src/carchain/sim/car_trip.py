@@ -29,7 +29,7 @@ from carchain.sdk.car_state import BatchEntry
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.escrow_seats import ChainEscrowSource
-from carchain.sim.drive import _crash_event, compute_drive_start
+from carchain.sim.drive import compute_drive_start
 from carchain.v2x.codec import encode_cam
 from carchain.v2x.messages import Kinematics, build_cam_value
 
@@ -89,7 +89,28 @@ def generate_trip(plan: TripPlan) -> Iterator[tuple[int, Record]]:
         if plan.v2x and (t - plan.start_ms) % V2X_MS == 0:
             yield from _v2x_logs(rng, t, lat, lon, speed, heading)
         if plan.edr and t == crash_at:
-            yield t, _crash_event(t, speed)
+            yield t, build_crash(t, speed)
+
+
+def build_crash(t: int, speed: float) -> EdrEvent:
+    """Return the EDR record of a frontal impact at ``t``: the driver brakes over the
+    last 2 s (GB 39732-2020 pre-crash series, 2 Hz over -5..0 s), then a delta-V pulse
+    of about 25 km/h over 250 ms (10 ms steps)."""
+    pre = [round(max(0.0, speed + 4.0 * max(0, k - 6)), 1) for k in range(10, -1, -1)]
+    pulse = [round(-25.0 * math.sin(min(1.0, k / 12) * math.pi / 2), 2) for k in range(26)]
+    return EdrEvent(
+        event_time_ms=t,
+        pre_crash_speed_kmh=pre,
+        service_brake=[k >= 6 for k in range(11)],
+        accelerator_pedal_pct=[20.0 if k < 6 else 0.0 for k in range(11)],
+        engine_rpm=[2100 if k < 6 else 1200 for k in range(11)],
+        driver_seatbelt_buckled=True,
+        abs_status="active",
+        esc_status="on",
+        delta_v_long_kmh=pulse,
+        max_delta_v_long_kmh=min(pulse),
+        ignition_cycle_count=412,
+    )
 
 
 def _v2x_logs(
