@@ -9,6 +9,7 @@ import typer
 
 from carchain.cli import (
     access,
+    car,
     case,
     consent,
     custodian,
@@ -39,6 +40,7 @@ app.add_typer(node.node_app, name="node")
 app.add_typer(member.app, name="member")
 app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(car.app, name="car")
 app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")
 app.add_typer(consent.app, name="consent")

@@ -23,6 +23,7 @@ Header times are floored to the policy's time precision, as the records are.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from carchain.crypto.kdf import compute_category_key, compute_pseudonym_key
@@ -127,6 +128,41 @@ class VehicleRecorder:
             k = os.urandom(EPOCH_KEY_SIZE)
             self._epoch_keys[epoch] = k
         return k
+
+    def restore_epoch(
+        self, epoch: int, epoch_key: bytes, next_seq: int, envelopes: Mapping[str, bytes]
+    ) -> None:
+        """Take back an epoch's key, its next batch seq and its sealed envelopes (a car
+        restarting the same day: ``sdk/car_home.py``), so no seq is used twice and each
+        category key keeps the one envelope (``key_ref``) it was first sealed in."""
+        if len(epoch_key) != EPOCH_KEY_SIZE or next_seq < 0:
+            raise ValueError("an epoch key is 32 bytes and a seq is not negative")
+        self._epoch_keys[epoch] = epoch_key
+        self._seq[epoch] = max(next_seq, self._seq.get(epoch, 0))
+        for category, envelope in envelopes.items():
+            key = compute_category_key(epoch_key, self.vehicle_id, epoch, category)
+            self._category_keys[(epoch, category)] = key
+            self._envelopes[(epoch, category)] = envelope
+
+    def restore_next_seq(self, epoch: int, next_seq: int) -> None:
+        """Never number a batch of ``epoch`` below ``next_seq`` (the counter survives a
+        transfer, which forgets the keys but not the seqs the gateway has seen)."""
+        self._seq[epoch] = max(next_seq, self._seq.get(epoch, 0))
+
+    def get_next_seq(self, epoch: int) -> int:
+        """Return the seq the next batch of ``epoch`` gets."""
+        return self._seq.get(epoch, 0)
+
+    def get_epoch_state(self) -> dict[int, tuple[bytes, dict[str, bytes]]]:
+        """Return, per epoch whose key the recorder holds, the key and its envelopes by
+        category (what a car home persists, encrypted)."""
+        return {
+            epoch: (
+                key,
+                {c: env for (e, c), env in self._envelopes.items() if e == epoch},
+            )
+            for epoch, key in self._epoch_keys.items()
+        }
 
     def get_category_key(self, epoch: int, category: str) -> tuple[bytes, bytes]:
         """Return ``(category key, its envelope)`` for ``epoch``, sealing it on first use."""

@@ -14,8 +14,12 @@ from carchain.core.access_releases import get_release_optional
 from carchain.core.case_records import DAY_MS
 from carchain.core.consents import get_grant_optional, is_grant_in_force
 from carchain.core.vehicles import get_vehicle_optional
-from carchain.data.batches import decode_signed_header, get_segment_ciphertext
-from carchain.errors import NotFound, Unauthorized
+from carchain.data.batches import (
+    decode_signed_header,
+    get_segment_ciphertext,
+    verify_header_signature,
+)
+from carchain.errors import InvalidSignature, NotFound, Unauthorized
 from carchain.gateway.auth import SignedRequest
 from carchain.gateway.case_access import (
     CaseItem,
@@ -292,3 +296,17 @@ def read_ciphertext(
         raise NotFound("the segment was erased")
     ciphertext = gw.blobs.get(h.ciphertext_hash)
     return ciphertext if category is None else get_segment_ciphertext(h, ciphertext, category)
+
+
+def get_signer_row_optional(gw: Gateway, header_hash: str, reader: bytes) -> BatchRow | None:
+    """Return the batch if ``reader`` is the key that signed its header (the car reads
+    its own batch's anchoring proof: ``carchain car status``), else ``None``. Grants only
+    the proof route: never ciphertext, envelopes or listings."""
+    row = gw.journal.get_batch_optional(parse_hex(header_hash, "header hash", 32))
+    if row is None:
+        return None
+    try:
+        verify_header_signature(decode_signed_header(row.header), reader)
+    except InvalidSignature:
+        return None
+    return row

@@ -15,6 +15,7 @@ from carchain.gateway.routes.access import (
     filter_readable,
     get_gateway,
     get_release_row,
+    get_signer_row_optional,
     read_ciphertext,
 )
 
@@ -109,12 +110,17 @@ def get_batch_proof(
 ) -> dict[str, Any]:
     """Return the signed header, its proof to the gateway root and the anchor transaction.
 
-    Operators and the owner; with ``request_seq``, the requester of a release naming it;
+    Operators, the owner and the vehicle key that signed the batch (the car checks its
+    own batch is anchored); with ``request_seq``, the requester of a release naming it;
     with ``case_id``, the officer of that case for a batch in its scope.
     """
     reader = authenticate(request)
     gw = get_gateway(request)
-    row = get_release_row(gw, header_hash, reader, None, request_seq, case_id)
+    row = None
+    if request_seq is None and case_id is None:
+        row = get_signer_row_optional(gw, header_hash, reader)
+    if row is None:
+        row = get_release_row(gw, header_hash, reader, None, request_seq, case_id)
     admit(request)
     anchor, proof = gw.anchorer.get_batch_proof(row)
     return {
