@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from carchain.core.event_ids import EventPosition
 from carchain.errors import NodeUnavailable, TooManySubscribers
 from carchain.node.backend import BlockView, CommitWaiter, NodeBackend
-from carchain.node.events import EventFilter, EventPosition, compute_block_end, select_block_events
+from carchain.node.events import EventFilter, compute_block_end, select_block_events
 
 DEFAULT_MAX_SUBSCRIBERS = 64
 DEFAULT_HEARTBEAT_S = 15.0

@@ -13,43 +13,16 @@ of the transaction results. Failed transactions have none.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from carchain.core.event_ids import EventPosition
 from carchain.core.transactions import compute_tx_hash
-from carchain.errors import InvalidEventCursor
 from carchain.node.backend import BlockView
 
 # Attributes whose value is a member id: an event names the members these hold.
 MEMBER_ATTRIBUTES = ("member_id", "oem", "proposer", "voter", "la1", "la2")
 VEHICLE_ATTRIBUTE = "vehicle_id"
-MAX_POSITION = 2**63 - 1
-_POSITION_RE = re.compile(r"^(\d{1,19}):(\d{1,19}):(\d{1,19})$")
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class EventPosition:
-    """Where an event is: block height, transaction index, event index (ordered)."""
-
-    height: int
-    tx_index: int
-    event_index: int
-
-    def to_id(self) -> str:
-        """Return the event id ``H:I:E``."""
-        return f"{self.height}:{self.tx_index}:{self.event_index}"
-
-
-def parse_event_id(text: str) -> EventPosition:
-    """Return the position an event id ``H:I:E`` names; ``InvalidEventCursor`` otherwise."""
-    match = _POSITION_RE.fullmatch(text.strip())
-    if match is None:
-        raise InvalidEventCursor("event id must be H:I:E (three decimal integers)", value=text[:80])
-    height, tx_index, event_index = (int(g) for g in match.groups())
-    if max(height, tx_index, event_index) > MAX_POSITION:
-        raise InvalidEventCursor("event id is out of range", value=text[:80])
-    return EventPosition(height, tx_index, event_index)
 
 
 def compute_block_end(block: BlockView) -> EventPosition:

@@ -18,12 +18,13 @@ from carchain.api.event_stream import (
     get_committed_height,
 )
 from carchain.api.schemas import ErrorDocument, compute_error_responses
+from carchain.core.event_ids import MAX_POSITION, parse_event_id
 from carchain.core.members import compute_member_key, decode_member
 from carchain.core.validation import validate_member_identifier
 from carchain.core.vehicles import validate_vehicle_id
 from carchain.errors import CarchainError, InvalidEventFilter, NotFound
 from carchain.node.backend import NodeBackend
-from carchain.node.events import MAX_POSITION, EventFilter, parse_event_id
+from carchain.node.events import EventFilter
 
 router = APIRouter(tags=["events"])
 MAX_TYPES = 32
