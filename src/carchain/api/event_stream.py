@@ -100,13 +100,19 @@ class EventStreams:
         with self._lock:
             self._slots.discard(slot)
 
+    def end_open_streams(self) -> int:
+        """End the open streams (their clients reconnect); return how many there were."""
+        with self._lock:
+            slots = list(self._slots)
+        for slot in slots:
+            slot.stop()
+        return len(slots)
+
     def close(self) -> None:
         """End every open stream and refuse new ones (server shutdown)."""
         with self._lock:
             self.closed = True
-            slots = list(self._slots)
-        for slot in slots:
-            slot.stop()
+        self.end_open_streams()
 
 
 class ChainEventResponse(EventSourceResponse):

@@ -14,6 +14,7 @@ from carchain.cli import (
     custodian,
     erasure,
     escrow,
+    events,
     evidence,
     gateway,
     keys,
@@ -56,6 +57,7 @@ v2x_scms.register(v2x.v2x_app)
 app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)
+app.command("events")(events.events)
 
 
 @app.command("demo")

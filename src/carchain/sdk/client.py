@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -106,7 +106,7 @@ class Client(HttpService):
         member: str = "",
         from_height: int | None = None,
         follow: bool = True,
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Yield the committed blocks' events (``GET /events``), each once and in order.
 
         Filters: event ``types``, a ``vehicle`` id, a ``member`` id. It starts at
@@ -114,6 +114,7 @@ class Client(HttpService):
         with ``follow`` it waits for new blocks forever, reconnecting with
         ``Last-Event-ID`` after a dropped connection (no gap, no duplicate), else
         it ends at the node's committed height. Bad filters raise their typed error.
+        ``close()`` the generator to hang up early.
         """
         params: dict[str, Any] = {"types": ",".join(types), "vehicle": vehicle, "member": member}
         if from_height is not None:

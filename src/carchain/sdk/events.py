@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +153,7 @@ def iterate_events(
     follow: bool,
     max_retries: int = DEFAULT_MAX_RETRIES,
     read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-) -> Iterator[StreamEvent]:
+) -> Generator[StreamEvent, None, None]:
     """Yield the stream's events once each, reconnecting (``Last-Event-ID``) as needed.
 
     Without ``follow`` it ends once the node has sent the committed blocks; a dropped
