@@ -33,6 +33,15 @@ DEFAULT_MAX_RETRIES = 5
 RETRYABLE = (TooManySubscribers, NodeUnavailable)
 
 
+class BusyNode(Exception):
+    """A node's refusal worth retrying (``RETRYABLE``, from its answer's status): not a
+    malformed stream, which is raised at once."""
+
+    def __init__(self, error: TooManySubscribers | NodeUnavailable) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One event of a committed transaction, as the stream delivers it."""
@@ -139,7 +148,10 @@ def read_stream(
     with http.stream("GET", "/events", params=params, headers=headers, timeout=timeout) as resp:
         if resp.status_code != 200:
             resp.read()
-            raise compute_response_error(resp, "node")
+            error = compute_response_error(resp, "node")
+            if isinstance(error, RETRYABLE):
+                raise BusyNode(error)
+            raise error
         for frame in parse_sse(resp.iter_lines()):
             if frame.id is None or not cursor.advance(frame.id):
                 continue
@@ -176,10 +188,10 @@ def iterate_events(
             failures = 1 if delivered else failures + 1
             if failures > max_retries:
                 raise NodeUnavailable(f"lost the node's event stream: {exc}") from exc
-        except RETRYABLE:
+        except BusyNode as busy:
             failures += 1
             if failures > max_retries:
-                raise
+                raise busy.error from None
         if failures > max_retries:
             raise NodeUnavailable("the node keeps ending its event stream")
         if failures:
