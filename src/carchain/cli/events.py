@@ -22,11 +22,9 @@ from carchain.sdk.events import StreamEvent
 def format_event(event: StreamEvent) -> Text:
     """Return one event as a line: its id, type and attributes (printable text only)."""
     attrs = " ".join(f"{k}={v}" for k, v in sorted(event.attributes.items()))
-    line = Text(f"{event.id:<14} ", style="dim")
-    line.append(make_text(event.type), style="bold")
-    line.append(" ")
-    line.append(make_text(attrs))
-    return line
+    kind = make_text(event.type)
+    kind.stylize("bold")
+    return Text.assemble(Text(f"{event.id:<14} ", style="dim"), kind, " ", make_text(attrs))
 
 
 def events(
