@@ -13,6 +13,7 @@ from carchain.api.routes import (
     cases,
     chain,
     escrow_committee,
+    events,
     explorer_data,
     ops,
     registry,
@@ -40,6 +41,7 @@ def create_app(backend: NodeBackend) -> FastAPI:
         case_views, v2x_scms,
         explorer_data,
         ops,
+        events,
     ):  # fmt: skip
         routes.register(app)
     return app

@@ -51,5 +51,6 @@ def compute_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Bad request (e.g. a page limit or cursor out of range).",
         404: "Not found (unknown entity, or a height outside the node's window).",
         422: "Request does not match the schema.",
+        503: "Unavailable (the node is busy or shutting down: retry later).",
     }
     return {s: {"model": ErrorDocument, "description": what.get(s, "Error.")} for s in statuses}

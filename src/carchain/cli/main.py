@@ -15,6 +15,7 @@ from carchain.cli import (
     custodian,
     erasure,
     escrow,
+    events,
     evidence,
     gateway,
     keys,
@@ -58,6 +59,7 @@ v2x_scms.register(v2x.v2x_app)
 app.add_typer(v2x.v2x_app, name="v2x")
 app.command("init")(node.init)
 app.command("query")(node.query)
+app.command("events")(events.events)
 
 
 @app.command("demo")

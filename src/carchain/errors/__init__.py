@@ -2,8 +2,9 @@
 
 Every layer imports its errors from here (``from carchain.errors import InvalidNonce``).
 The classes live in small modules by group: ``transaction``, ``state``, ``proof``,
-``data`` (the vehicle data plane), ``node`` (genesis, configuration, storage) and
-``transport`` (ABCI socket, CometBFT RPC, REST). See ``base`` for the registry.
+``data`` (the vehicle data plane), ``events`` (the event stream), ``node`` (genesis,
+configuration, storage) and ``transport`` (ABCI socket, CometBFT RPC, REST). See
+``base`` for the registry.
 """
 
 from carchain.errors.base import (
@@ -54,6 +55,12 @@ from carchain.errors.data import (
     VehicleRevoked,
     WrongEpoch,
     WrongOem,
+)
+from carchain.errors.events import (
+    EventStreamError,
+    InvalidEventCursor,
+    InvalidEventFilter,
+    TooManySubscribers,
 )
 from carchain.errors.node import (
     ConfigError,
@@ -206,6 +213,7 @@ __all__ = [
     "DuplicateTransaction",
     "ErasureNotOpen",
     "EscrowMismatch",
+    "EventStreamError",
     "EvidenceHashMismatch",
     "ForeignVehicleNamespace",
     "GatewayConfigError",
@@ -221,6 +229,8 @@ __all__ = [
     "InvalidBody",
     "InvalidCarConfig",
     "InvalidCommittee",
+    "InvalidEventCursor",
+    "InvalidEventFilter",
     "InvalidGenesis",
     "InvalidKeyEnvelope",
     "InvalidNonce",
@@ -278,6 +288,7 @@ __all__ = [
     "StateError",
     "StorageCorrupted",
     "TooManyGrants",
+    "TooManySubscribers",
     "TransactionError",
     "TransactionTooLarge",
     "TransportError",

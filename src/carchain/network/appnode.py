@@ -43,6 +43,7 @@ from carchain.network.layout import HOST
 from carchain.network.rpc import CometRpc
 from carchain.node.backend import ApiFactory
 from carchain.node.home import HomeLock
+from carchain.node.server import SHUTDOWN_GRACE_S
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, validate_state_versions
 from carchain.telemetry.logs import (
@@ -128,7 +129,7 @@ async def serve(
     await abci.start()
     config = uvicorn.Config(
         make_api(backend), host=HOST, port=int(cfg["api_port"]), log_level="warning",
-        access_log=False,
+        access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )  # fmt: skip
     api = ApiServer(config)
     loop = asyncio.get_running_loop()

@@ -37,6 +37,7 @@ from carchain.node.backend import (
     TxStatus,
     compute_tx_status,
 )
+from carchain.node.commit_signal import CommitSignal
 from carchain.storage.blocks import compute_tx_root
 from carchain.telemetry.chain import ChainMetrics
 
@@ -64,6 +65,7 @@ class CometBackend:
         self._loop_thread: int | None = None
         self._waiters: dict[bytes, list[asyncio.Future[Landing]]] = {}
         self._committed = threading.Condition()
+        self._commit_signal = CommitSignal()
         adapter.add_commit_listener(self._on_commit)
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -88,6 +90,7 @@ class CometBackend:
                     fut.set_result((block.height, i, block.results[i]))
         with self._committed:
             self._committed.notify_all()
+        self._commit_signal.notify()
 
     async def validate_consensus_agreement(self, timeout_s: float = 60.0) -> None:
         """Raise ``StorageCorrupted`` if CometBFT's latest header disagrees with our state.
@@ -229,6 +232,11 @@ class CometBackend:
                     waiting.remove(fut)
                 if not waiting:
                     self._waiters.pop(tx_hash, None)
+
+    async def wait_for_height(self, height: int, timeout_s: float) -> int:
+        """Return the committed height once it reaches ``height`` (or after ``timeout_s``):
+        the commit listener wakes the waiters, no polling of CometBFT."""
+        return await self._commit_signal.wait_for_height(height, self.app.get_height, timeout_s)
 
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is: committed here, pending in our mempool, or unknown."""

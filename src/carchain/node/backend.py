@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from starlette.types import ASGIApp
 
@@ -144,6 +144,18 @@ class NodeBackend(Protocol):
         self, store: str, prefix: bytes, limit: int, after: bytes
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield committed ``(key, value)`` pairs of a store by key prefix."""
+
+
+@runtime_checkable
+class CommitWaiter(Protocol):
+    """A backend that can wake a coroutine when a block commits (both engines' can).
+
+    The event stream uses it when the backend offers it, and polls ``status`` otherwise.
+    """
+
+    async def wait_for_height(self, height: int, timeout_s: float) -> int:
+        """Return the committed height once it is at least ``height``, or after
+        ``timeout_s`` whatever it is then."""
 
 
 # Builds the node API over a backend. The composition at the top (``cli/``, ``sim/``)

@@ -16,6 +16,10 @@ from carchain.storage.database import Database
 from carchain.telemetry.logs import print_start_lines
 
 log = logging.getLogger("carchain.node")
+# Seconds uvicorn lets open requests finish at shutdown before it cancels them: an
+# event stream (``GET /events``) never finishes on its own, so without a bound the
+# server would wait for its client forever.
+SHUTDOWN_GRACE_S = 3
 
 
 def open_solo_node(home: NodeHome, state_versions: int | None = None) -> SoloNode:
@@ -53,7 +57,12 @@ async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory, home
     interrupted (SIGINT/SIGTERM); print where it listens once it does."""
     validate_loopback(host)
     config = uvicorn.Config(
-        make_api(node), host=host, port=port, log_level="warning", access_log=False
+        make_api(node),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     server = uvicorn.Server(config)
     blocks = asyncio.create_task(node.run())

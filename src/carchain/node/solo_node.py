@@ -19,6 +19,7 @@ from carchain.node.backend import (
     TxStatus,
     compute_tx_status,
 )
+from carchain.node.commit_signal import CommitSignal
 from carchain.storage.blocks import Block, compute_block_hash
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
@@ -50,6 +51,7 @@ class SoloNode:
         self._stopping = False
         self._running = False
         self._commit_lock = threading.RLock()  # re-entrant: commit listeners may read
+        self._commit_signal = CommitSignal()
         self.engine.add_commit_listener(self._on_commit)
 
     @property
@@ -88,6 +90,7 @@ class SoloNode:
             for fut, check in self._waiters.pop(h, []):
                 if not fut.done():
                     fut.set_result(SubmitResult(check, block.header.height, i, block.results[i]))
+        self._commit_signal.notify()
 
     # --- backend ---------------------------------------------------------------------
 
@@ -132,6 +135,12 @@ class SoloNode:
             if not waiting:
                 self._waiters.pop(check.tx_hash, None)
             return SubmitResult(check)
+
+    async def wait_for_height(self, height: int, timeout_s: float) -> int:
+        """Return the committed height once it reaches ``height`` (or after ``timeout_s``)."""
+        return await self._commit_signal.wait_for_height(
+            height, lambda: self.engine.height, timeout_s
+        )
 
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""

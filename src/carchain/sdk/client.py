@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,10 +15,11 @@ from carchain.sdk.access_log import (
     verify_access_log_page,
     verify_oem_access_log_page,
 )
+from carchain.sdk.events import StreamEvent, iterate_events
 from carchain.sdk.http import HttpService, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
-__all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "VerifiedValue"]
+__all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "StreamEvent", "VerifiedValue"]
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 
@@ -100,6 +102,28 @@ class Client(HttpService):
             raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
         verify_state_proof(app_hash, store, key, value, proof)
         return VerifiedValue(store, key, value, height, app_hash)
+
+    def events(
+        self,
+        types: Iterable[str] = (),
+        vehicle: str = "",
+        member: str = "",
+        from_height: int | None = None,
+        follow: bool = True,
+    ) -> Generator[StreamEvent, None, None]:
+        """Yield the committed blocks' events (``GET /events``), each once and in order.
+
+        Filters: event ``types``, a ``vehicle`` id, a ``member`` id. It starts at
+        ``from_height`` (default: the next block when following, else block 1);
+        with ``follow`` it waits for new blocks forever, reconnecting with
+        ``Last-Event-ID`` after a dropped connection (no gap, no duplicate), else
+        it ends at the node's committed height. Bad filters raise their typed error.
+        ``close()`` the generator to hang up early.
+        """
+        params: dict[str, Any] = {"types": ",".join(types), "vehicle": vehicle, "member": member}
+        if from_height is not None:
+            params["from_height"] = from_height
+        return iterate_events(self._http, {k: v for k, v in params.items() if v != ""}, follow)
 
     # --- access log ----------------------------------------------------------------
 

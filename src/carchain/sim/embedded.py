@@ -8,11 +8,13 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from carchain.api.app import create_app
+from carchain.api.routes.events import close_event_streams
 from carchain.core.genesis import Genesis
 from carchain.node.home import NodeConfig, NodeHome
-from carchain.node.server import open_solo_node
+from carchain.node.server import SHUTDOWN_GRACE_S, open_solo_node
 from carchain.node.solo_node import SoloNode
 
 
@@ -34,6 +36,7 @@ class EmbeddedNode:
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.node: SoloNode | None = None
+        self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -59,12 +62,14 @@ class EmbeddedNode:
     async def _serve(self) -> None:
         node = open_solo_node(self.home)
         self.node = node
+        self.app = create_app(node)
         config = uvicorn.Config(
-            create_app(node),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -81,7 +86,10 @@ class EmbeddedNode:
             node.app.close()
 
     def stop(self) -> None:
-        """Stop the API and the block loop, and close the database."""
+        """Stop the API and the block loop, and close the database (open event
+        streams end first: the server does not wait for their clients)."""
+        if self.app is not None:
+            close_event_streams(self.app)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -1,0 +1,198 @@
+"""Following a node's event stream (``GET /events``): parse SSE, reconnect, resume.
+
+``iterate_events`` reads the stream's frames and yields each event once, in order.
+When the connection drops or the server ends a followed stream, it reconnects with
+``Last-Event-ID`` set to the last id it saw (an event's, or a heartbeat's cursor):
+the node resumes right after it, so across reconnects there is no gap, and the
+iterator drops anything at or before its last position, so there is no duplicate.
+A typed error answer (a bad filter, an unknown member) is raised, not retried;
+``too_many_subscribers``, an unavailable node and broken connections are retried
+``max_retries`` times in a row with a growing delay, then raised.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from carchain.core.event_ids import EventPosition, parse_event_id
+from carchain.errors import (
+    InvalidEventCursor,
+    NodeUnavailable,
+    TooManySubscribers,
+)
+from carchain.sdk.http import compute_response_error
+
+DEFAULT_READ_TIMEOUT_S = 60.0  # the node sends a heartbeat every 15 s while idle
+DEFAULT_MAX_RETRIES = 5
+RETRYABLE = (TooManySubscribers, NodeUnavailable)
+
+
+class BusyNode(Exception):
+    """A node's refusal worth retrying (``RETRYABLE``, from its answer's status): not a
+    malformed stream, which is raised at once."""
+
+    def __init__(self, error: TooManySubscribers | NodeUnavailable) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event of a committed transaction, as the stream delivers it."""
+
+    id: str
+    height: int
+    tx_index: int
+    event_index: int
+    tx_hash: str
+    time_ms: int
+    type: str
+    attributes: dict[str, str]
+
+    def to_json(self) -> dict[str, object]:
+        """Return the event as the node's JSON document."""
+        return {
+            "id": self.id,
+            "height": self.height,
+            "tx_index": self.tx_index,
+            "event_index": self.event_index,
+            "tx_hash": self.tx_hash,
+            "time_ms": self.time_ms,
+            "type": self.type,
+            "attributes": dict(self.attributes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SseFrame:
+    """One dispatched SSE frame: its id (if any) and data (``None``: a comment only)."""
+
+    id: str | None
+    data: str | None
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[SseFrame]:
+    """Yield the frames of an event stream's lines (WHATWG rules: ``field: value``,
+    ``:`` comments, a blank line ends a frame; a frame with only an id is yielded too)."""
+    frame_id: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if frame_id is not None or data:
+                yield SseFrame(frame_id, "\n".join(data) if data else None)
+            frame_id, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "id" and "\0" not in value:
+            frame_id = value
+        elif name == "data":
+            data.append(value)
+
+
+def decode_event(frame: SseFrame) -> StreamEvent:
+    """Return the event a data frame carries; ``NodeUnavailable`` if it is not one."""
+    try:
+        doc = json.loads(frame.data or "")
+        event = StreamEvent(
+            id=str(doc["id"]),
+            height=int(doc["height"]),
+            tx_index=int(doc["tx_index"]),
+            event_index=int(doc["event_index"]),
+            tx_hash=str(doc["tx_hash"]),
+            time_ms=int(doc["time_ms"]),
+            type=str(doc["type"]),
+            attributes={str(k): str(v) for k, v in dict(doc["attributes"]).items()},
+        )
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise NodeUnavailable(f"the node sent an unreadable event: {type(exc).__name__}") from exc
+    if frame.id != event.id:
+        raise NodeUnavailable("the node sent an event whose frame id is not its id")
+    return event
+
+
+@dataclass
+class EventCursor:
+    """How far a subscription got: the last position seen and its id."""
+
+    last_id: str | None = None
+    position: EventPosition | None = None
+
+    def advance(self, frame_id: str) -> bool:
+        """Move to ``frame_id`` if it lies after the cursor; return whether it did."""
+        try:
+            pos = parse_event_id(frame_id)
+        except InvalidEventCursor as exc:
+            raise NodeUnavailable("the node sent a malformed event id") from exc
+        if self.position is not None and pos <= self.position:
+            return False
+        self.last_id, self.position = frame_id, pos
+        return True
+
+
+def read_stream(
+    http: httpx.Client, params: dict[str, Any], cursor: EventCursor, read_timeout_s: float
+) -> Iterator[StreamEvent]:
+    """Yield the new events of one connection to ``/events`` (``cursor`` advances);
+    raise the typed error of a refused request."""
+    headers = {} if cursor.last_id is None else {"Last-Event-ID": cursor.last_id}
+    timeout = httpx.Timeout(http.timeout.connect, read=read_timeout_s)
+    with http.stream("GET", "/events", params=params, headers=headers, timeout=timeout) as resp:
+        if resp.status_code != 200:
+            resp.read()
+            error = compute_response_error(resp, "node")
+            if isinstance(error, RETRYABLE):
+                raise BusyNode(error)
+            raise error
+        for frame in parse_sse(resp.iter_lines()):
+            if frame.id is None or not cursor.advance(frame.id):
+                continue
+            if frame.data is not None:
+                yield decode_event(frame)
+
+
+def iterate_events(
+    http: httpx.Client,
+    params: dict[str, Any],
+    follow: bool,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+) -> Generator[StreamEvent, None, None]:
+    """Yield the stream's events once each, reconnecting (``Last-Event-ID``) as needed.
+
+    Without ``follow`` it ends once the node has sent the committed blocks; a dropped
+    connection is resumed either way.
+    """
+    cursor = EventCursor()
+    failures = 0
+    query = {**params, "follow": str(follow).lower()}
+    while True:
+        delivered = False
+        try:
+            for event in read_stream(http, query, cursor, read_timeout_s):
+                delivered, failures = True, 0
+                yield event
+            if not follow:
+                return
+            # The node ended a followed stream (a restart, a shutdown): resume.
+            failures = 0 if delivered else failures + 1
+        except httpx.HTTPError as exc:
+            failures = 1 if delivered else failures + 1
+            if failures > max_retries:
+                raise NodeUnavailable(f"lost the node's event stream: {exc}") from exc
+        except BusyNode as busy:
+            failures += 1
+            if failures > max_retries:
+                raise busy.error from None
+        if failures > max_retries:
+            raise NodeUnavailable("the node keeps ending its event stream")
+        if failures:
+            time.sleep(min(0.2 * 2**failures, 5.0))  # back off before reconnecting
