@@ -12,6 +12,7 @@ from carchain.api.routes import (
     cases,
     chain,
     escrow_committee,
+    explorer,
     registry,
     sharing,
     transparency,
@@ -33,6 +34,7 @@ def create_app(backend: NodeBackend) -> FastAPI:
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,
+        explorer,
     ):  # fmt: skip
         routes.register(app)
     return app
