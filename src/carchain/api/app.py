@@ -13,6 +13,7 @@ from carchain.api.routes import (
     chain,
     escrow_committee,
     explorer,
+    explorer_data,
     registry,
     sharing,
     transparency,
@@ -35,6 +36,7 @@ def create_app(backend: NodeBackend) -> FastAPI:
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,
         explorer,
+        explorer_data,
     ):  # fmt: skip
         routes.register(app)
     return app

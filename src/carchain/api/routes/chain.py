@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, proof_json, result_json
 from carchain.api.errors import compute_http_status, error_body
+from carchain.api.tx_decode import MemberNames, compute_decoded_txs
+from carchain.api.view import BackendView
 from carchain.errors import ApiError, NotFound, make_error
 from carchain.node.backend import NodeBackend
 
@@ -33,7 +35,8 @@ def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, A
 
 @router.get("/blocks/{height}")
 def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
-    """Return a committed block: header fields, transactions (base64) and results."""
+    """Return a committed block: header fields, transactions (base64), results and
+    ``decoded_txs`` (each transaction decoded, see docs/explorer-api.md)."""
     if height < 1:
         raise ApiError("height must be at least 1")
     if height >= 2**63:  # no such block, and SQLite cannot even bind the number
@@ -51,6 +54,9 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
         "proposer": b.proposer.hex(),
         "txs": [base64.b64encode(t).decode() for t in b.txs],
         "results": [result_json(r) for r in b.results],
+        "decoded_txs": compute_decoded_txs(
+            b.txs, b.results, b.height, MemberNames(BackendView(backend))
+        ),
     }
 
 

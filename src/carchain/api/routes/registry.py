@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, to_jsonable
+from carchain.api.explorer_registry import compute_proposal_item, get_vehicle_page
+from carchain.api.tx_decode import MemberNames
 from carchain.api.view import BackendView
 from carchain.core import accounts, governance, members, vehicles
 from carchain.node.backend import NodeBackend
@@ -45,22 +47,13 @@ def list_vehicles(
     limit: Limit = 100,
     after: str = "",
     oem: str = "",
+    owner: Annotated[str, Query(max_length=64)] = "",
 ) -> dict[str, Any]:
-    """List vehicles by id (paged with ``after``), optionally only one OEM's."""
-    out: list[Any] = []
-    cursor = vehicles.compute_vehicle_key(after) if after else b""
-    while len(out) < limit:
-        page = list(backend.iterate(vehicles.STORE, vehicles.VEHICLE_KEY_PREFIX, limit, cursor))
-        if not page:
-            break
-        for k, v in page:
-            rec = vehicles.decode_vehicle(v)
-            if not oem or rec.oem == oem:
-                out.append(to_jsonable(rec))
-            cursor = k
-        if len(page) < limit:
-            break
-    return {"vehicles": out[:limit]}
+    """List vehicles by id (paged with ``after``; ``next_after`` continues), optionally
+    only one OEM's and one owner's (``owner``: account public key, hex). Each item adds
+    ``oem_name``. Bounded: see docs/explorer-api.md."""
+    owner_key = parse_hex(owner, "owner", 32) if owner else None
+    return get_vehicle_page(backend, BackendView(backend), oem, owner_key, after, limit)
 
 
 @router.get("/vehicles/{vehicle_id}")
@@ -71,12 +64,11 @@ def get_vehicle(vehicle_id: str, backend: Annotated[NodeBackend, Depends(get_bac
 
 @router.get("/proposals/{proposal_id}")
 def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
-    """Return one governance proposal with its votes."""
-    proposal = governance.get_proposal(BackendView(backend), proposal_id)
-    doc = to_jsonable(proposal)
+    """Return one governance proposal with its votes (the ``GET /proposals`` item)."""
+    view = BackendView(backend)
+    proposal = governance.get_proposal(view, proposal_id)
     # The next vote would land in the block after the latest one.
-    doc["status"] = governance.compute_display_status(proposal, backend.status().height + 1)
-    return doc
+    return compute_proposal_item(proposal, backend.status().height + 1, MemberNames(view))
 
 
 @router.get("/accounts/{public_key}")

@@ -11,7 +11,10 @@ from pydantic import BaseModel, Field
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_base64, parse_hex, result_json
 from carchain.api.errors import compute_http_status, error_body
+from carchain.api.explorer_models import DecodedTx
 from carchain.api.schemas import ErrorDetail, compute_error_responses
+from carchain.api.tx_decode import MemberNames, compute_decoded_tx
+from carchain.api.view import BackendView
 from carchain.node.backend import NodeBackend, SubmitResult
 
 router = APIRouter(tags=["transactions"])
@@ -76,6 +79,7 @@ class TxStatusOut(BaseModel):
     height: int | None = None
     index: int | None = None
     result: TxResultOut | None = None
+    decoded: DecodedTx | None = Field(default=None, description="Once committed: decoded.")
     error: ErrorDetail | None = None
 
 
@@ -172,6 +176,9 @@ def get_tx(tx_hash: str, backend: Annotated[NodeBackend, Depends(get_backend)]) 
     doc: dict[str, Any] = {"hash": st.tx_hash.hex(), "state": st.state}
     if st.state == "committed":
         doc.update(height=st.height, index=st.index, result=result_json(st.result))
+        if st.result is not None:
+            names = MemberNames(BackendView(backend))
+            doc["decoded"] = compute_decoded_tx(st.tx, st.height, st.index, st.result, names)
     if st.state == "unknown":
         doc.update(error_body("not_found", "transaction not known to this node"))
         return JSONResponse(doc, status_code=404)
