@@ -6,7 +6,8 @@ driven and anchored by the OEM gateways, consents and data sharing) on a node
 home in DIR, then serves that home again; it also runs the lawful-access case
 world (a case opened, authorised, its shares released, the transparency counters
 written) and keeps its node serving. When both answer it writes
-``DIR/urls.json`` (``{"demo": url, "case": url}``) and serves until SIGTERM.
+``DIR/urls.json`` (``{"demo": url, "case": url, "crashed": vehicle id}``, the
+vehicle whose data was shared) and serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from carchain.sim.consortium import create_consortium
 from carchain.sim.demo import run_demo
 from carchain.sim.embedded import EmbeddedNode
 
-VEHICLES = 24
+VEHICLES = 52  # the demo drives the fleet beyond its first 40 (transfers, rotations, revocations)
 
 
 def main(out: Path) -> None:
@@ -33,14 +34,16 @@ def main(out: Path) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     quiet = Console(quiet=True)
-    run_demo(quiet, vehicles=VEHICLES, home=out / "node", data_dir=out / "data")
+    summary = run_demo(quiet, vehicles=VEHICLES, home=out / "node", data_dir=out / "data")
+    assert summary.sharing is not None  # the fleet is large enough to drive
+    crashed = summary.sharing.vehicle_id
     genesis = create_consortium().genesis
     assert genesis is not None
     world = open_case_world(out / "case", cars=CARS, past_days=2)
     try:
         run_case(world)
         with EmbeddedNode(out / "node", genesis) as node:
-            urls = {"demo": node.url, "case": world.node.url}
+            urls = {"demo": node.url, "case": world.node.url, "crashed": crashed}
             tmp = out / "urls.json.tmp"
             tmp.write_text(json.dumps(urls))
             tmp.replace(out / "urls.json")

@@ -50,7 +50,7 @@ export async function getOptional(path, params, fallback = null) {
   }
 }
 
-/** Encode one path segment (ids may hold any character). */
+/** Encode one path segment (ids may hold any character; ":" of vehicle ids stays readable). */
 export function seg(s) {
-  return encodeURIComponent(String(s));
+  return encodeURIComponent(String(s)).replace(/%3A/gi, ":");
 }

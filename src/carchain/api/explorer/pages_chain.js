@@ -49,6 +49,7 @@ export async function overview() {
       { label: "Power", cell: (v) => fmtNum(v.power), cls: "num" },
     ],
     o.validators,
+    "No member holds voting power (a solo node seals the blocks itself).",
   );
   return [
     pageHead("Chain overview", `chain ${o.chain_id} · latest block ${fmtTime(o.latest_block_time_ms)}`),

@@ -27,7 +27,7 @@ export async function anchors(_params, query) {
   ]);
   const gws = summary.gateways;
   const tiles = h("div", { class: "stats" }, gws.map((g) =>
-    stat(g.name || g.gateway, fmtNum(g.records), `${fmtNum(g.batches)} batches · ${fmtNum(g.anchors)} anchors`)));
+    stat(`records via ${g.name || g.gateway}`, fmtNum(g.records), `${fmtNum(g.batches)} batches · ${fmtNum(g.anchors)} anchors`)));
   const tabs = h("nav", { class: "tabs" },
     link("/anchors", "all gateways", gateway ? "tab" : "tab active"),
     gws.map((g) => link(`/anchors?gateway=${seg(g.gateway)}`, g.name || g.gateway, g.gateway === gateway ? "tab active" : "tab")));

@@ -140,7 +140,8 @@ export async function vehicles(_params, query) {
   const oems = all.members.filter((m) => (m.roles || []).includes("oem"));
   const rows = page.vehicles;
   const q = new URLSearchParams({ oem, owner });
-  const next = rows.length === VEHICLE_PAGE ? `/vehicles?${q}&after=${seg(rows[rows.length - 1].vehicle_id)}` : null;
+  const after = page.next_after ?? (rows.length === VEHICLE_PAGE ? rows[rows.length - 1].vehicle_id : null);
+  const next = after ? `/vehicles?${q}&after=${seg(after)}` : null;
   const sub = [oem && `OEM ${oem}`, owner && "one owner"].filter(Boolean).join(" · ") || "all OEMs";
   return [pageHead("Vehicles", sub), vehicleFilter(oem, owner, oems), card(null, vehicleTable(rows)), pager(next, "More →")];
 }
