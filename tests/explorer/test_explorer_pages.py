@@ -5,9 +5,11 @@ Screenshots of each page go to test-artifacts/explorer/."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.explorer.conftest import PHONE, DemoChain, Explorer
 
@@ -53,12 +55,9 @@ def test_blocks_list_pages_back_in_time(explorer: Explorer) -> None:
     assert first == sorted(first, reverse=True) and len(first) == 25
     explorer.shot("blocks")
     view.locator(".pager a").click()
-    explorer.page.wait_for_function("location.hash.startsWith('#/blocks?before=')")
-    explorer.page.wait_for_selector("#view[aria-busy='false'][data-path='/blocks']")
-    explorer.page.wait_for_function(
-        f"[...document.querySelectorAll('#view td:first-child a')].every("
-        f"a => Number(a.textContent.slice(1)) < {first[-1]})"
-    )
+    expect(explorer.page).to_have_url(re.compile(rf"#/blocks\?before={first[-1]}$"))
+    older = explorer.page.locator("#view td:first-child a").first
+    expect(older).to_have_text(f"#{first[-1] - 1}")
 
 
 def test_block_page_decodes_its_transactions(explorer: Explorer) -> None:
@@ -110,11 +109,9 @@ def test_proposals_show_their_votes(explorer: Explorer) -> None:
     assert card.locator("tbody tr").count() == len(p["votes"])
     explorer.shot("proposals")
     view.locator("a.tab", has_text="rejected").click()
-    explorer.page.wait_for_function("location.hash === '#/proposals?status=rejected'")
+    expect(explorer.page).to_have_url(re.compile(r"#/proposals\?status=rejected$"))
     rejected = explorer.chain.api("/proposals", status="rejected")["proposals"]
-    explorer.page.wait_for_function(
-        f"document.querySelectorAll('#view article.proposal').length === {len(rejected)}"
-    )
+    expect(explorer.page.locator("#view article.proposal")).to_have_count(len(rejected))
     explorer.open(f"/proposals/{p['id']}")
     assert f"Proposal #{p['id']}" in explorer.text()
 
@@ -125,10 +122,10 @@ def test_vehicles_filter_by_oem_and_by_owner(explorer: Explorer) -> None:
     oem = explorer.chain.api(f"/vehicles/{explorer.chain.crashed}")["oem"]
     view.locator("select[name=oem]").select_option(oem)
     view.locator("#vehicle-filter button").click()
-    explorer.page.wait_for_function(f"location.hash === '#/vehicles?oem={oem}'")
-    explorer.page.wait_for_selector("#view[aria-busy='false']")
-    ids = explorer.page.locator("#view td:first-child a").all_inner_texts()
     want = [v["vehicle_id"] for v in explorer.chain.api("/vehicles", oem=oem, limit=50)["vehicles"]]
+    expect(explorer.page).to_have_url(re.compile(rf"#/vehicles\?oem={oem}$"))
+    expect(explorer.page.locator("#view td:first-child a")).to_have_count(len(want))
+    ids = explorer.page.locator("#view td:first-child a").all_inner_texts()
     assert ids == want and all(i.startswith(f"{oem}:") for i in ids)
     owner = explorer.chain.api(f"/vehicles/{explorer.chain.crashed}")["owner"]
     view = explorer.open(f"/vehicles?owner={owner}")
@@ -166,8 +163,8 @@ def test_anchors_chart_each_gateway_and_filter(explorer: Explorer) -> None:
     explorer.shot("anchors")
     g = gateways[0]
     view.locator("a.tab", has_text=g["name"]).click()
-    explorer.page.wait_for_function(f"location.hash === '#/anchors?gateway={g['gateway']}'")
-    explorer.page.wait_for_selector("#view[aria-busy='false']")
+    expect(explorer.page).to_have_url(re.compile(rf"#/anchors\?gateway={g['gateway']}$"))
+    expect(explorer.page.locator("#view a.tab.active")).to_have_text(g["name"])
     names = set(explorer.page.locator("#view tbody td:nth-child(3)").all_inner_texts())
     assert names == {g["name"]}
 
@@ -220,9 +217,7 @@ def test_search_finds_heights_hashes_vehicles_and_members(explorer: Explorer) ->
         explorer.rendered(path)
     explorer.shot("search")
     search(explorer, "no-such-thing-anywhere")
-    explorer.page.wait_for_function(
-        "document.getElementById('search-msg').textContent.includes('Nothing matches')"
-    )
+    expect(explorer.page.locator("#search-msg")).to_contain_text("Nothing matches")
 
 
 def test_unknown_pages_and_ids_show_a_not_found_card(explorer: Explorer) -> None:
