@@ -137,9 +137,12 @@ class Explorer:
         return str(self.page.inner_text("#view"))
 
     def shot(self, name: str) -> None:
-        """Save a full-page screenshot as a test artefact."""
+        """Save a screenshot of the page (its top 2 400 px) as a test artefact."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        size = self.page.viewport_size
+        height = min(int(self.page.evaluate("document.documentElement.scrollHeight")), 2400)
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": height}
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, clip=clip)
 
 
 def make_explorer(browser: Any, chain: DemoChain, viewport: dict[str, int]) -> Explorer:

@@ -80,7 +80,7 @@ function eventsView(events) {
 }
 
 /** One decoded transaction as a card (block and tx pages). */
-export function txCard(tx, withLink = true) {
+export function txCard(tx, withLink = true, open = true) {
   const r = tx.result || {};
   const title = h("span", {}, badge(tx.type, "type"), " ", withLink ? link(`/txs/${tx.hash}`, `tx ${tx.index}`) : `tx ${tx.index}`);
   return h(
@@ -96,7 +96,7 @@ export function txCard(tx, withLink = true) {
       r.code ? ["Error", h("span", { class: "bad-text" }, `${r.error_code}: ${r.log}`)] : null,
       ["Events", eventsView(r.events)],
     ]),
-    h("details", { class: "body", open: true }, h("summary", {}, "Body"), jsonView(tx.body)),
+    h("details", { class: "body", open }, h("summary", {}, "Body"), jsonView(tx.body)),
   );
 }
 
@@ -119,7 +119,7 @@ export async function block(params) {
       ["Transactions", fmtNum(txs.length)],
     ])),
     h("h2", { class: "section" }, `Transactions (${txs.length})`),
-    txs.length ? txs.map((t) => txCard(t)) : h("p", { class: "empty" }, "This block has no transactions."),
+    txs.length ? txs.map((t) => txCard(t, true, txs.length <= 3)) : h("p", { class: "empty" }, "This block has no transactions."),
     nav,
   ];
 }
