@@ -25,6 +25,11 @@ _HASH_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 Hit = dict[str, str]
 
 
+def compute_vehicle_path(vehicle_id: str) -> str:
+    """Return the API path of a vehicle (its id's ``:`` kept as it is)."""
+    return "/vehicles/" + quote(vehicle_id, safe=NAMESPACE_SEPARATOR)
+
+
 def _hit(kind: str, ident: str, path: str) -> Hit:
     return {"kind": kind, "id": ident, "path": path}
 
@@ -49,7 +54,7 @@ def _find_hex(backend: NodeBackend, view: BackendView, raw: bytes) -> Hit | None
         return _hit("member", member.member_id, f"/members/{quote(member.member_id)}")
     vehicle = vehicles.get_vehicle_by_key_optional(view, raw)
     if vehicle is not None:
-        return _hit("vehicle", vehicle.vehicle_id, f"/vehicles/{quote(vehicle.vehicle_id)}")
+        return _hit("vehicle", vehicle.vehicle_id, compute_vehicle_path(vehicle.vehicle_id))
     return None
 
 
@@ -58,7 +63,7 @@ def _find_name(view: BackendView, q: str) -> Hit | None:
         vehicle = vehicles.get_vehicle_optional(view, q)
         if vehicle is None:
             return None
-        return _hit("vehicle", vehicle.vehicle_id, f"/vehicles/{quote(vehicle.vehicle_id)}")
+        return _hit("vehicle", vehicle.vehicle_id, compute_vehicle_path(vehicle.vehicle_id))
     member = members.get_member_optional(view, q)
     if member is None:
         return None

@@ -53,7 +53,7 @@ def get_anchor_totals(request: Request) -> AnchorTotals:
         return request.app.state.explorer_anchor_totals  # type: ignore[no-any-return]
 
 
-@router.get("/overview", response_model=OverviewOut, responses=compute_error_responses(422))
+@router.get("/overview", response_model=OverviewOut)
 def overview(
     backend: Backend, cache: Annotated[CountsCache, Depends(get_counts_cache)]
 ) -> dict[str, Any]:

@@ -171,7 +171,8 @@ async def submit_batch(
     },
 )
 def get_tx(tx_hash: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> JSONResponse:
-    """Return a transaction's status: pending, committed (with result) or unknown (404)."""
+    """Return a transaction's status: pending, committed (with result and ``decoded``, see
+    docs/explorer-api.md) or unknown (404)."""
     st = backend.get_tx(parse_hex(tx_hash, "tx hash", 32))
     doc: dict[str, Any] = {"hash": st.tx_hash.hex(), "state": st.state}
     if st.state == "committed":
