@@ -1,18 +1,19 @@
 # carchain: two commands.
 #   make run   - set up (idempotent) and run the demo on the embedded node (no Go needed)
-#   make test  - set up everything (incl. CometBFT for network tests), lint, type-check,
+#   make test  - set up everything (incl. CometBFT for network tests and chromium for the
+#                explorer's browser tests), lint, type-check,
 #                check the import contract (pyproject's [tool.importlinter]), test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
 
-.PHONY: run test setup setup-network lint
+.PHONY: run test setup setup-network setup-browser lint
 
 run: setup
 	$(BIN)/carchain demo
 
-test: setup setup-network lint
+test: setup setup-network setup-browser lint
 	$(BIN)/pytest
 
 setup: $(STAMP)
@@ -25,6 +26,10 @@ $(STAMP): pyproject.toml
 
 setup-network: setup
 	$(BIN)/python scripts/setup_network.py
+
+# Debian's chromium for the explorer's browser tests (apt-get, only when missing).
+setup-browser: setup
+	$(BIN)/python scripts/setup_browser.py
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -14,6 +14,7 @@ from carchain.api.routes import (
     chain,
     escrow_committee,
     events,
+    explorer,
     explorer_data,
     ops,
     registry,
@@ -39,6 +40,7 @@ def create_app(backend: NodeBackend) -> FastAPI:
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,
+        explorer,
         explorer_data,
         ops,
         events,
