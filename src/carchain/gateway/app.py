@@ -5,16 +5,23 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from carchain import __version__
-from carchain.api import errors
+from carchain.api import docs, errors, openapi_document
 from carchain.gateway.routes import batches, keys, releases, status, uploads, v2x_reports
 from carchain.gateway.service import Gateway
 
 
 def create_gateway_app(gw: Gateway) -> FastAPI:
     """Return the gateway API app serving ``gw``."""
-    app = FastAPI(title=f"carchain gateway ({gw.oem})", version=__version__)
+    app = FastAPI(
+        title=f"carchain gateway ({gw.oem})",
+        version=__version__,
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: docs.register serves it
+        redoc_url=None,
+    )
     app.state.gateway = gw
     errors.register(app)
+    docs.register(app)
+    openapi_document.install(app)
     for routes in (status, uploads, batches, keys, releases, v2x_reports):
         routes.register(app)
     return app
