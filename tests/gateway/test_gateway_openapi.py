@@ -8,13 +8,14 @@ import time
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from carchain.data.release import MAX_PACKAGE_BYTES
 from carchain.sdk.request_signing import sign_request_at
 from tests.api.openapi_contract import validate_answer
 from tests.conftest import seeded_key
-from tests.dataplane import World
+from tests.dataplane import World, make_records
 
 UNKNOWN = "00" * 32
 
@@ -92,3 +93,34 @@ def test_gateway_docs_are_offline(world: World) -> None:
     assert page.status_code == 200 and "https://" not in page.text and "http://" not in page.text
     asset = httpx.get(world.gateway.url + "/docs/static/swagger-ui-bundle.js", timeout=30)
     assert asset.status_code == 200 and "SwaggerUIBundle" in asset.text
+
+
+def test_anchored_batch_answers_match_the_document(world: World, spec: dict[str, Any]) -> None:
+    """A real batch: its listing, detail and proof answers are exactly the documented
+    shapes (the models forbid extra fields), replaying an upload is the documented 409."""
+    car = world.cars["saic:car-1"]
+    rec = car.recorder()
+    now = int(time.time() * 1000) - 60_000
+    ups = []
+    for t, r in make_records(5, now):
+        ups += rec.add_at(r, t)
+    ups += rec.flush()
+    receipts = [httpx.post(world.gateway.url + "/batches", content=u.body, timeout=30) for u in ups]
+    for r in receipts:
+        assert r.status_code == 200, r.text
+        validate_answer(spec, "post", "/batches", 200, r.json())
+    replay = httpx.post(world.gateway.url + "/batches", content=ups[0].body, timeout=30)
+    assert replay.status_code == 409, replay.text
+    validate_answer(spec, "post", "/batches", 409, replay.json())
+    world.wait_anchored()
+    hh = ups[-1].header_hash.hex()
+    listing = signed_get(world, "/batches", {"vehicle_id": "saic:car-1"}).json()
+    assert listing["batches"]
+    validate_answer(spec, "get", "/batches", 200, listing)
+    detail = signed_get(world, f"/batches/{hh}").json()
+    assert detail["anchor_height"] > 0 and detail["batch_header"]
+    validate_answer(spec, "get", "/batches/{header_hash}", 200, detail)
+    proof = signed_get(world, f"/batches/{hh}/proof").json()
+    validate_answer(spec, "get", "/batches/{header_hash}/proof", 200, proof)
+    with pytest.raises(jsonschema_rs.ValidationError):
+        validate_answer(spec, "get", "/batches/{header_hash}", 200, {**detail, "extra": 1})
