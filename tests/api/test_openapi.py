@@ -214,6 +214,16 @@ def test_real_answers_match_their_2xx_schema(node: tuple[TestClient, dict[str, A
         validate_answer(spec, "get", route, 200, resp.json())
     resp = http.get("/state/vehicles", params={"key": "v/saic:1", "prove": "true"})
     validate_answer(spec, "get", "/state/{store}", 200, resp.json())
+    # The models add nothing to the wire: no `fields: null` of a result without fields,
+    # no proof keys of an unproven read.
+    assert http.get("/blocks/1").json()["results"][0].keys() == {
+        "code",
+        "error_code",
+        "log",
+        "events",
+    }
+    plain = http.get("/state/vehicles", params={"key": "v/saic:1"}).json()
+    assert list(plain) == ["store", "key", "height", "value"]
 
 
 def test_invalid_answer_is_refused_by_the_schema(node: tuple[TestClient, dict[str, Any]]) -> None:

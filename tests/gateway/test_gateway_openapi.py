@@ -124,3 +124,11 @@ def test_anchored_batch_answers_match_the_document(world: World, spec: dict[str,
     validate_answer(spec, "get", "/batches/{header_hash}/proof", 200, proof)
     with pytest.raises(jsonschema_rs.ValidationError):
         validate_answer(spec, "get", "/batches/{header_hash}", 200, {**detail, "extra": 1})
+
+
+def test_status_answer_keeps_its_wire_form(world: World) -> None:
+    """The answer model adds no field: without a custodian key there are no custody
+    counters, not nulls, and the keys come in the gateway's own order."""
+    doc = httpx.get(world.gateway.url + "/status", timeout=30).json()
+    assert list(doc) == list(world.gateway.gateway.status())
+    assert None not in doc.values()

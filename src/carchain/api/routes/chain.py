@@ -78,7 +78,10 @@ def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, A
 
 
 @router.get(
-    "/blocks/{height}", response_model=BlockOut, responses=compute_error_responses(400, 404, 422)
+    "/blocks/{height}",
+    response_model=BlockOut,
+    response_model_exclude_unset=True,  # a result's `fields` only when it has some
+    responses=compute_error_responses(400, 404, 422),
 )
 def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
     """Return a committed block: header fields, transactions (base64) and results."""

@@ -10,7 +10,11 @@ from carchain.gateway.schemas import GatewayStatusOut
 router = APIRouter(tags=["status"])
 
 
-@router.get("/status", response_model=GatewayStatusOut)
+@router.get(
+    "/status",
+    response_model=GatewayStatusOut,
+    response_model_exclude_unset=True,  # the custody fields only with a custodian key
+)
 def status(request: Request) -> dict[str, object]:
     """Return counts of accepted, anchored and pending batches and of anchors."""
     return get_gateway(request).status()
