@@ -31,6 +31,7 @@ from carchain.core.vehicles import (
     get_owner_period_of,
     get_vehicle,
 )
+from carchain.crypto.merkle import MerkleProof
 from carchain.crypto.signing import SigningKey
 from carchain.data.batches import (
     compute_batch_segment_key,
@@ -140,7 +141,8 @@ def _fake_batch_proof(row: object) -> tuple[Any, Any]:
     """Stand in for the anchorer (no anchoring here): the proof route's authorisation is
     what these tests exercise."""
     anchor = SimpleNamespace(body=SimpleNamespace(seq=0, root=b"\x00" * 32), height=1, tx=b"")
-    return anchor, SimpleNamespace(to_dict=lambda: {})
+    # A proof of the documented shape: the route's answer model checks it.
+    return anchor, MerkleProof(total=1, index=0, leaf_hash=b"\x00" * 32, aunts=())
 
 
 @pytest.fixture

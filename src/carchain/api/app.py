@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from carchain import __version__
-from carchain.api import errors
+from carchain.api import docs, errors, openapi_document
 from carchain.api.metrics import get_chain_metrics, install_metrics
 from carchain.api.routes import (
     access_log,
@@ -32,11 +32,15 @@ def create_app(backend: NodeBackend) -> FastAPI:
         title="carchain node API",
         version=__version__,
         description="Submit transactions, read blocks and state with proofs.",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: docs.register serves it
+        redoc_url=None,
     )
     app.state.backend = backend
     errors.register(app)
     chain_metrics = get_chain_metrics(backend)
     install_metrics(app, *(() if chain_metrics is None else (chain_metrics.registry,)))
+    docs.register(app)
+    openapi_document.install(app)
     for routes in (
         txs, chain, registry, access_log, sharing, escrow_committee, cases, transparency,
         case_views, v2x_scms,

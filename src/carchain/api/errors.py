@@ -5,6 +5,9 @@ Each error class carries its own ``http_status`` (see ``carchain.errors``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,6 +58,19 @@ def register(app: FastAPI) -> None:
             content=error_body(
                 "bad_request",
                 "request does not match the schema",
-                detail=[str(e.get("msg", "")) for e in exc.errors()][:10],
+                {"errors": compute_validation_lines(exc.errors())},
             ),
         )
+
+
+MAX_VALIDATION_LINES = 10
+
+
+def compute_validation_lines(errors: Sequence[Any]) -> list[str]:
+    """Return each schema mismatch as one line, ``where: what`` (at most 10, no input
+    values: they may be personal data)."""
+    lines = []
+    for e in list(errors)[:MAX_VALIDATION_LINES]:
+        loc = ".".join(str(part) for part in e.get("loc", ()))
+        lines.append(f"{loc}: {e.get('msg', '')}" if loc else str(e.get("msg", "")))
+    return lines

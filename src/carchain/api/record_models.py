@@ -24,6 +24,9 @@ class _Strict(BaseModel):
 
 def _compute_field_type(tp: Any) -> Any:
     """Return the pydantic type of a msgspec field type (bytes -> hex str)."""
+    supertype = getattr(tp, "__supertype__", None)
+    if supertype is not None:  # a NewType (PublicKey, MemberId): its base type
+        return _compute_field_type(supertype)
     origin = typing.get_origin(tp)
     if tp is bytes:
         return str
@@ -40,6 +43,13 @@ def _compute_field_type(tp: Any) -> Any:
     return tp
 
 
+def _is_bytes(tp: Any) -> bool:
+    """Return whether ``tp`` is bytes or a NewType of bytes."""
+    while hasattr(tp, "__supertype__"):
+        tp = tp.__supertype__
+    return tp is bytes
+
+
 @functools.cache
 def compute_record_model(struct: type[msgspec.Struct]) -> type[BaseModel]:
     """Return (once per struct) the response model of a core record."""
@@ -47,7 +57,7 @@ def compute_record_model(struct: type[msgspec.Struct]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in msgspec.structs.fields(struct):
         tp = _compute_field_type(hints[f.name])
-        desc = "hex" if hints[f.name] is bytes else None
+        desc = "hex" if _is_bytes(hints[f.name]) else None
         fields[f.name] = (tp, Field(description=desc))
     doc = (struct.__doc__ or struct.__name__).strip().splitlines()[0]
     model = create_model(struct.__name__, __base__=_Strict, __doc__=doc, **fields)

@@ -10,19 +10,41 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+ERROR_DOCUMENT_REF = "#/components/schemas/ErrorDocument"
+
 
 class ErrorDetail(BaseModel):
     """A typed error: its stable code, a message and its declared fields."""
 
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(description="Stable error code (see the error table of docs/api.md).")
     message: str
-    fields: dict[str, Any] | None = Field(default=None, description="The error's typed fields.")
+    fields: dict[str, Any] | None = Field(
+        default=None,
+        description="The error's typed fields (a schema mismatch: `errors`, one line each).",
+    )
 
 
 class ErrorDocument(BaseModel):
-    """What every failing route returns."""
+    """What every failing route returns: ``{"error": {code, message, fields}}``.
+
+    A few answers carry context beside ``error`` (a refused transaction's hash and
+    verdict, the proof of a deleted key): those routes document it.
+    """
 
     error: ErrorDetail
+
+
+class MerkleProofModel(BaseModel):
+    """An RFC 6962 inclusion proof (hex hashes)."""
+
+    model_config = ConfigDict(extra="forbid", title="MerkleProof")
+
+    total: int
+    index: int
+    leaf_hash: str
+    aunts: list[str]
 
 
 class ProofOp(BaseModel):
@@ -32,7 +54,7 @@ class ProofOp(BaseModel):
 
     type: str = Field(description="Always `simple:v`.")
     key: str = Field(description="The state key (first op) or the store name (second op), hex.")
-    proof: dict[str, Any] = Field(description="RFC 6962 proof: total, index, leaf_hash, aunts.")
+    proof: MerkleProofModel = Field(description="RFC 6962 proof: total, index, leaf_hash, aunts.")
 
 
 class ProvenValue(BaseModel):
@@ -45,12 +67,37 @@ class ProvenValue(BaseModel):
     proof: list[ProofOp]
 
 
-def compute_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Return the FastAPI ``responses`` entry documenting the error document per status."""
-    what = {
-        400: "Bad request (e.g. a page limit or cursor out of range).",
-        404: "Not found (unknown entity, or a height outside the node's window).",
-        422: "Request does not match the schema.",
-        503: "Unavailable (the node is busy or shutting down: retry later).",
-    }
-    return {s: {"model": ErrorDocument, "description": what.get(s, "Error.")} for s in statuses}
+ERROR_DESCRIPTIONS = {
+    400: "Bad request: a malformed parameter (hex, base64, a page limit or cursor out of "
+    "range) or a malformed transaction or upload.",
+    401: "Unauthenticated: the request is not signed for this gateway, or is a replay.",
+    403: "Forbidden: the signer may not do or read this (not the owner, no release, "
+    "no authorised case).",
+    404: "Not found: unknown entity, or a height outside the node's window.",
+    409: "Conflict with the current state (a replayed nonce or batch, a duplicate).",
+    413: "Payload too large.",
+    422: "The request does not match the schema (`bad_request`, `fields.errors` lists "
+    "each mismatch), or its content fails the rules.",
+    429: "Too many requests.",
+    503: "Unavailable (the node is busy, not ready or shutting down: retry later).",
+}
+
+
+def compute_error_responses(
+    *statuses: int, context: type[BaseModel] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Return the FastAPI ``responses`` entry documenting the error document per status.
+
+    With ``context``, the body is the error document AND that model's fields (``allOf``):
+    routes that answer a refusal with the context a client needs (the hash, a proof).
+    """
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in statuses:
+        what = ERROR_DESCRIPTIONS.get(s, "Error.")
+        if context is None:
+            out[s] = {"model": ErrorDocument, "description": what}
+            continue
+        ref = f"#/components/schemas/{context.__name__}"
+        schema = {"allOf": [{"$ref": ERROR_DOCUMENT_REF}, {"$ref": ref}]}
+        out[s] = {"description": what, "content": {"application/json": {"schema": schema}}}
+    return out

@@ -7,10 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, proof_json, result_json
 from carchain.api.errors import compute_http_status, error_body
+from carchain.api.explorer_models import DecodedTx
+from carchain.api.routes.txs import TxResultOut
+from carchain.api.schemas import ProofOp, compute_error_responses
 from carchain.api.tx_decode import MemberNames, compute_decoded_txs
 from carchain.api.view import BackendView
 from carchain.errors import ApiError, NotFound, make_error
@@ -19,7 +23,53 @@ from carchain.node.backend import NodeBackend
 router = APIRouter(tags=["chain"])
 
 
-@router.get("/status")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeStatusOut(_Strict):
+    """The node's view of the chain."""
+
+    chain_id: str
+    engine: str = Field(description="`solo` (embedded) or `cometbft`.")
+    height: int = Field(description="Latest committed height (0 before the first block).")
+    app_hash: str = Field(description="App hash after the latest block, hex.")
+    mempool_size: int
+    latest_block_time_ms: int
+
+
+class BlockOut(_Strict):
+    """A committed block: header fields (hex), its transactions (base64) and results."""
+
+    height: int
+    hash: str
+    time_ms: int
+    prev_hash: str
+    tx_root: str
+    app_hash: str
+    proposer: str
+    txs: list[str] = Field(description="The encoded transactions, base64, in block order.")
+    results: list[TxResultOut | None]
+    decoded_txs: list[DecodedTx] = Field(
+        description="Each transaction decoded (docs/explorer-api.md)."
+    )
+
+
+class StateAnswer(_Strict):
+    """One key of committed state: its value (hex) and, with ``prove``, the proof."""
+
+    store: str
+    key: str = Field(description="The state key, hex.")
+    height: int = Field(description="The state height read.")
+    proof: list[ProofOp] | None = Field(default=None, description="With `prove` only.")
+    app_hash: str | None = Field(default=None, description="With `prove` only, hex.")
+    proof_height: int | None = Field(
+        default=None, description="The block whose header carries `app_hash` (with `prove`)."
+    )
+    value: str = Field(description="The value, hex (empty for a deleted key's 404).")
+
+
+@router.get("/status", response_model=NodeStatusOut)
 def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
     """Return chain id, engine, height, app hash and mempool size."""
     s = backend.status()
@@ -33,7 +83,12 @@ def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, A
     }
 
 
-@router.get("/blocks/{height}")
+@router.get(
+    "/blocks/{height}",
+    response_model=BlockOut,
+    response_model_exclude_unset=True,  # a result's `fields` only when it has some
+    responses=compute_error_responses(400, 404, 422),
+)
 def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
     """Return a committed block: header fields, transactions (base64), results and
     ``decoded_txs`` (each transaction decoded, see docs/explorer-api.md)."""
@@ -60,7 +115,12 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
     }
 
 
-@router.get("/state/{store}", response_model=None)
+@router.get(
+    "/state/{store}",
+    response_model=StateAnswer,
+    response_model_exclude_unset=True,
+    responses=compute_error_responses(400, 404, 422),
+)
 def query_state(
     store: str,
     backend: Annotated[NodeBackend, Depends(get_backend)],
@@ -79,7 +139,8 @@ def query_state(
     ``proof_height`` names the block header whose app hash the proof checks
     against. A key that was never written cannot be proven absent (404,
     ``not_found``); a deleted key proves its empty value (404, ``not_found``,
-    with ``value`` empty and the ``proof``).
+    with ``value`` empty and the ``proof``: the error document then also carries the
+    answer's fields).
     """
     if (key is None) == (key_hex is None):
         raise ApiError("give exactly one of key and key_hex")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_hex, to_jsonable
+from carchain.api.explorer_models import ProposalOut, VehiclePage
 from carchain.api.explorer_registry import compute_proposal_item, get_vehicle_page
+from carchain.api.record_models import compute_record_model
+from carchain.api.schemas import compute_error_responses
 from carchain.api.tx_decode import MemberNames
 from carchain.api.view import BackendView
 from carchain.core import accounts, governance, members, vehicles
@@ -16,9 +20,29 @@ from carchain.node.backend import NodeBackend
 
 router = APIRouter(tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
+ProposalId = Annotated[int, Path(ge=0, lt=2**63, description="A proposal id.")]
+MemberModel = compute_record_model(members.Member)
+VehicleModel = compute_record_model(vehicles.Vehicle)
 
 
-@router.get("/members")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberList(_Strict):
+    """A page of members by id."""
+
+    members: list[MemberModel]  # type: ignore[valid-type]
+
+
+class AccountOut(_Strict):
+    """A signer's last nonce."""
+
+    public_key: str = Field(description="Ed25519 public key, hex.")
+    nonce: int = Field(description="The last nonce it used (0: none yet).")
+
+
+@router.get("/members", response_model=MemberList, responses=compute_error_responses(422))
 def list_members(
     backend: Annotated[NodeBackend, Depends(get_backend)], limit: Limit = 100, after: str = ""
 ) -> dict[str, Any]:
@@ -35,13 +59,15 @@ def list_members(
     return {"members": items}
 
 
-@router.get("/members/{member_id}")
+@router.get(
+    "/members/{member_id}", response_model=MemberModel, responses=compute_error_responses(404)
+)
 def get_member(member_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return one member."""
     return to_jsonable(members.get_member(BackendView(backend), member_id))
 
 
-@router.get("/vehicles")
+@router.get("/vehicles", response_model=VehiclePage, responses=compute_error_responses(400, 422))
 def list_vehicles(
     backend: Annotated[NodeBackend, Depends(get_backend)],
     limit: Limit = 100,
@@ -56,14 +82,22 @@ def list_vehicles(
     return get_vehicle_page(backend, BackendView(backend), oem, owner_key, after, limit)
 
 
-@router.get("/vehicles/{vehicle_id}")
+@router.get(
+    "/vehicles/{vehicle_id}", response_model=VehicleModel, responses=compute_error_responses(404)
+)
 def get_vehicle(vehicle_id: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return one vehicle's registration (no VIN: only its salted commitment)."""
     return to_jsonable(vehicles.get_vehicle(BackendView(backend), vehicle_id))
 
 
-@router.get("/proposals/{proposal_id}")
-def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
+@router.get(
+    "/proposals/{proposal_id}",
+    response_model=ProposalOut,
+    responses=compute_error_responses(404, 422),
+)
+def get_proposal(
+    proposal_id: ProposalId, backend: Annotated[NodeBackend, Depends(get_backend)]
+) -> Any:
     """Return one governance proposal with its votes (the ``GET /proposals`` item)."""
     view = BackendView(backend)
     proposal = governance.get_proposal(view, proposal_id)
@@ -71,7 +105,9 @@ def get_proposal(proposal_id: int, backend: Annotated[NodeBackend, Depends(get_b
     return compute_proposal_item(proposal, backend.status().height + 1, MemberNames(view))
 
 
-@router.get("/accounts/{public_key}")
+@router.get(
+    "/accounts/{public_key}", response_model=AccountOut, responses=compute_error_responses(400)
+)
 def get_account(public_key: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> Any:
     """Return the last nonce a signer used (0 if none)."""
     key = parse_hex(public_key, "public key", 32)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from carchain.api.deps import get_backend
 from carchain.api.encoding import parse_base64, parse_hex, result_json
@@ -33,7 +33,11 @@ class BatchIn(BaseModel):
     txs: list[str] = Field(max_length=MAX_BATCH)
 
 
-class CheckVerdict(BaseModel):
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckVerdict(_Strict):
     """The mempool's verdict (check_tx): code 0 when admitted, else the error code."""
 
     code: int
@@ -42,14 +46,14 @@ class CheckVerdict(BaseModel):
     fields: dict[str, Any] | None = Field(default=None, description="The error's typed fields.")
 
 
-class EventOut(BaseModel):
+class EventOut(_Strict):
     """An event a transaction emitted (e.g. ``access_approved`` with the vehicle and seq)."""
 
     type: str
     attributes: dict[str, str]
 
 
-class TxResultOut(BaseModel):
+class TxResultOut(_Strict):
     """A transaction's result in its block: code 0 when its rules passed."""
 
     code: int
@@ -59,7 +63,7 @@ class TxResultOut(BaseModel):
     fields: dict[str, Any] | None = None
 
 
-class SubmitAnswer(BaseModel):
+class SubmitAnswer(_Strict):
     """What ``POST /txs`` answers: the hash, the check verdict and, once committed, the
     height, index and result; a refusal or failure adds the error document."""
 
@@ -71,7 +75,7 @@ class SubmitAnswer(BaseModel):
     error: ErrorDetail | None = None
 
 
-class TxStatusOut(BaseModel):
+class TxStatusOut(_Strict):
     """A transaction's status on this node."""
 
     hash: str
@@ -83,7 +87,7 @@ class TxStatusOut(BaseModel):
     error: ErrorDetail | None = None
 
 
-class BatchAnswer(BaseModel):
+class BatchAnswer(_Strict):
     """One verdict per transaction of a batch, in order, and how many were admitted."""
 
     results: list[SubmitAnswer]
@@ -91,13 +95,27 @@ class BatchAnswer(BaseModel):
 
 
 _SUBMIT_STATUSES = {
-    200: "Admitted (sync) or committed with code 0 (commit).",
     202: "Admitted but not committed within the timeout: ask `GET /txs/{hash}` later.",
-    400: "Malformed transaction (decoding, version, chain id, signature).",
-    403: "The signer may not send this type (e.g. not the vehicle's owner).",
-    409: "Refused by state (e.g. a replayed nonce).",
-    422: "Committed, but the transaction's rules failed: the result carries the error.",
+    400: "Malformed transaction (decoding, version, chain id, signature): the error "
+    "document with the answer's `hash` and `check`; or a `tx` that is not base64.",
+    422: "Committed, but the transaction's rules failed: the error document with the "
+    "answer's fields (`result` carries the error); or a body that does not match the schema.",
 }
+_SUBMIT_REFUSALS = {
+    403: "The signer may not send this type (e.g. not the vehicle's owner).",
+    409: "Refused by state (e.g. a replayed nonce, a duplicate transaction).",
+    413: "The encoded transaction is larger than the chain allows.",
+}
+
+
+def compute_submit_responses() -> dict[int | str, dict[str, Any]]:
+    """Return the documented answers of ``POST /txs`` besides its 200."""
+    out = compute_error_responses(400, 422)
+    out.update(compute_error_responses(*_SUBMIT_REFUSALS, context=SubmitAnswer))
+    for status, what in {**_SUBMIT_STATUSES, **_SUBMIT_REFUSALS}.items():
+        out.setdefault(status, {})["description"] = what
+    out[202]["model"] = SubmitAnswer
+    return out
 
 
 def _submit_json(res: SubmitResult) -> dict[str, Any]:
@@ -118,11 +136,7 @@ def _submit_json(res: SubmitResult) -> dict[str, Any]:
 @router.post(
     "/txs",
     response_model=SubmitAnswer,
-    responses={
-        s: {"model": SubmitAnswer, "description": d}
-        for s, d in _SUBMIT_STATUSES.items()
-        if s != 200
-    },
+    responses=compute_submit_responses(),
 )
 async def submit_tx(
     body: TxIn,
@@ -150,7 +164,7 @@ async def submit_tx(
     return JSONResponse(doc)
 
 
-@router.post("/txs/batch", response_model=BatchAnswer, responses=compute_error_responses(422))
+@router.post("/txs/batch", response_model=BatchAnswer, responses=compute_error_responses(400, 422))
 async def submit_batch(
     body: BatchIn, backend: Annotated[NodeBackend, Depends(get_backend)]
 ) -> dict[str, Any]:
@@ -166,8 +180,8 @@ async def submit_batch(
     "/txs/{tx_hash}",
     response_model=TxStatusOut,
     responses={
-        **compute_error_responses(400),
-        404: {"model": TxStatusOut, "description": "Unknown to this node."},
+        **compute_error_responses(400, 422),
+        **compute_error_responses(404, context=TxStatusOut),
     },
 )
 def get_tx(tx_hash: str, backend: Annotated[NodeBackend, Depends(get_backend)]) -> JSONResponse:

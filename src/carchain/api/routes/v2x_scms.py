@@ -29,6 +29,7 @@ Backend = Annotated[NodeBackend, Depends(get_backend)]
 Seq = Annotated[int, Path(ge=1, lt=2**63, description="A sequence number (from 1).")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 _ERRORS = compute_error_responses(404, 422)
+_HEX_ERRORS = compute_error_responses(400, 404, 422)  # routes that parse a HashedId8
 
 CaModel = compute_record_model(PseudonymCa)
 RevocationModel = compute_record_model(Revocation)
@@ -61,7 +62,7 @@ class ReportList(_Strict):
     reports: list[ReportModel]  # type: ignore[valid-type]
 
 
-@router.get("/v2x/cas", response_model=CaList, responses=_ERRORS)
+@router.get("/v2x/cas", response_model=CaList, responses=_HEX_ERRORS)
 def list_cas(backend: Backend, limit: Limit = 100, after: str = "") -> dict[str, Any]:
     """List pseudonym CAs by HashedId8 (page with ``after``, a HashedId8 in hex)."""
     cursor = v2x_ca.compute_ca_key(parse_hex(after, "after", 8)) if after else b""
@@ -70,7 +71,7 @@ def list_cas(backend: Backend, limit: Limit = 100, after: str = "") -> dict[str,
     return {"cas": [to_object_json(c) for c in cas]}
 
 
-@router.get("/v2x/cas/{hashed_id8}", response_model=CaModel, responses=_ERRORS)
+@router.get("/v2x/cas/{hashed_id8}", response_model=CaModel, responses=_HEX_ERRORS)
 def get_ca(hashed_id8: str, backend: Backend) -> Any:
     """Return one pseudonym CA by its certificate's HashedId8 (hex)."""
     return to_object_json(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 
+from carchain.api.schemas import compute_error_responses
 from carchain.gateway.routes.access import (
     admit,
     authenticate,
@@ -18,8 +19,14 @@ from carchain.gateway.routes.access import (
     get_signer_row_optional,
     read_ciphertext,
 )
+from carchain.gateway.schemas import (
+    OCTETS,
+    BatchDetail,
+    BatchList,
+    BatchProofOut,
+    compute_octet_response,
+)
 
-OCTETS = "application/octet-stream"
 router = APIRouter(tags=["batches"])
 CaseId = Annotated[
     int | None,
@@ -27,7 +34,9 @@ CaseId = Annotated[
 ]
 
 
-@router.get("/batches")
+@router.get(
+    "/batches", response_model=BatchList, responses=compute_error_responses(401, 403, 404, 409, 422)
+)
 def list_batches(
     request: Request,
     vehicle_id: str,
@@ -60,7 +69,11 @@ def list_batches(
     return {"batches": docs}
 
 
-@router.get("/batches/{header_hash}")
+@router.get(
+    "/batches/{header_hash}",
+    response_model=BatchDetail,
+    responses=compute_error_responses(400, 401, 403, 404, 409, 422),
+)
 def get_batch(header_hash: str, request: Request, case_id: CaseId = None) -> dict[str, Any]:
     """Return one batch's header fields and anchoring state (with ``case_id``: to the
     case's officer, for a batch in its scope)."""
@@ -71,7 +84,14 @@ def get_batch(header_hash: str, request: Request, case_id: CaseId = None) -> dic
     return compute_batch_json(row, gw, with_header=True)
 
 
-@router.get("/batches/{header_hash}/ciphertext")
+@router.get(
+    "/batches/{header_hash}/ciphertext",
+    response_class=Response,
+    responses={
+        **compute_octet_response("The batch's ciphertext."),
+        **compute_error_responses(400, 401, 403, 404),
+    },
+)
 def get_ciphertext(header_hash: str, request: Request) -> Response:
     """Return the batch's ciphertext (useless without a released key)."""
     reader = authenticate(request)
@@ -80,7 +100,14 @@ def get_ciphertext(header_hash: str, request: Request) -> Response:
     return Response(data, media_type=OCTETS)
 
 
-@router.get("/batches/{header_hash}/segments/{category}/ciphertext")
+@router.get(
+    "/batches/{header_hash}/segments/{category}/ciphertext",
+    response_class=Response,
+    responses={
+        **compute_octet_response("The segment's ciphertext."),
+        **compute_error_responses(400, 401, 403, 404, 409, 422),
+    },
+)
 def get_segment_ciphertext(
     header_hash: str,
     category: str,
@@ -101,7 +128,11 @@ def get_segment_ciphertext(
     return Response(data, media_type=OCTETS)
 
 
-@router.get("/batches/{header_hash}/proof")
+@router.get(
+    "/batches/{header_hash}/proof",
+    response_model=BatchProofOut,
+    responses=compute_error_responses(400, 401, 403, 404, 409, 422),
+)
 def get_batch_proof(
     header_hash: str,
     request: Request,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from carchain.api.encoding import parse_hex
+from carchain.api.schemas import compute_error_responses
 from carchain.data.custody import decode_key_envelope
 from carchain.gateway.routes.access import (
     admit,
@@ -14,12 +15,20 @@ from carchain.gateway.routes.access import (
     get_gateway,
     validate_case_read,
 )
-from carchain.gateway.routes.batches import OCTETS, CaseId
+from carchain.gateway.routes.batches import CaseId
+from carchain.gateway.schemas import OCTETS, compute_octet_response
 
 router = APIRouter(tags=["keys"])
 
 
-@router.get("/keys/{key_ref}")
+@router.get(
+    "/keys/{key_ref}",
+    response_class=Response,
+    responses={
+        **compute_octet_response("The sealed key envelope (MessagePack)."),
+        **compute_error_responses(400, 401, 403, 404, 409, 422),
+    },
+)
 def get_key_envelope(key_ref: str, request: Request, case_id: CaseId = None) -> Response:
     """Return a sealed category key envelope (opens only for owner or, non-sensitive only,
     custodian; its escrow shares for their seats).

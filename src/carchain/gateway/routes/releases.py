@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from carchain.api.encoding import parse_hex
+from carchain.api.schemas import compute_error_responses
 from carchain.core.access import get_request
 from carchain.core.access_releases import get_release
 from carchain.core.erasure import get_erasure_optional
@@ -26,8 +27,8 @@ from carchain.data.release import MAX_PACKAGE_BYTES
 from carchain.data.tombstone import TombstoneDoc
 from carchain.errors import InvalidReleasePackage, NotFound, Unauthorized
 from carchain.gateway.routes.access import admit, authenticate, get_gateway, is_release_in_force
-from carchain.gateway.routes.batches import OCTETS
 from carchain.gateway.routes.uploads import read_limited_body
+from carchain.gateway.schemas import OCTETS, StoredPackage, compute_octet_response
 from carchain.gateway.service import Gateway
 
 router = APIRouter(tags=["releases"])
@@ -53,7 +54,14 @@ def store_release_package(gw: Gateway, vehicle_id: str, request_seq: int, packag
     gw.releases.put(package)
 
 
-@router.get("/releases/{vehicle_id}/{request_seq}")
+@router.get(
+    "/releases/{vehicle_id}/{request_seq}",
+    response_class=Response,
+    responses={
+        **compute_octet_response("The release's sealed package."),
+        **compute_error_responses(401, 403, 404, 422),
+    },
+)
 def get_release_route(vehicle_id: str, request_seq: SeqPath, request: Request) -> Response:
     """Return a release's sealed package (to its requester only)."""
     reader = authenticate(request)
@@ -62,7 +70,11 @@ def get_release_route(vehicle_id: str, request_seq: SeqPath, request: Request) -
     return Response(data, media_type=OCTETS)
 
 
-@router.post("/releases/{vehicle_id}/{request_seq}")
+@router.post(
+    "/releases/{vehicle_id}/{request_seq}",
+    response_model=StoredPackage,
+    responses=compute_error_responses(400, 404, 413, 422),
+)
 async def post_release(vehicle_id: str, request_seq: SeqPath, request: Request) -> dict[str, str]:
     """Store a package an owner sealed for a release it posted on chain."""
     raw = await read_limited_body(request, MAX_PACKAGE_BYTES)
@@ -71,7 +83,14 @@ async def post_release(vehicle_id: str, request_seq: SeqPath, request: Request) 
     return {"package_hash": compute_sha256(raw).hex()}
 
 
-@router.get("/tombstones/{tombstone_hash}")
+@router.get(
+    "/tombstones/{tombstone_hash}",
+    response_class=Response,
+    responses={
+        **compute_octet_response("The tombstone document (MessagePack)."),
+        **compute_error_responses(400, 401, 403, 404),
+    },
+)
 def get_tombstone(tombstone_hash: str, request: Request) -> Response:
     """Return an erasure's tombstone (every destroyed key ref) to operators and the
     erasure's owner."""

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from carchain.api.schemas import compute_error_responses
 from carchain.errors import BatchTooLarge
 from carchain.gateway.routes.access import get_gateway
+from carchain.gateway.schemas import UploadReceipt
 
 router = APIRouter(tags=["uploads"])
 
@@ -28,9 +30,18 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/batches")
+@router.post(
+    "/batches",
+    response_model=UploadReceipt,
+    responses=compute_error_responses(400, 403, 409, 413, 422),
+)
 async def submit_batch(request: Request) -> dict[str, Any]:
-    """Upload one batch (MessagePack ``SubmittedBatch``); 200 only once it is durable."""
+    """Upload one batch (MessagePack ``SubmittedBatch``); 200 only once it is durable.
+
+    400 for a batch that does not decode or check, 403 for an unregistered or revoked
+    vehicle or another OEM's, 409 for a replay, 413 past the upload limit, 422 for a
+    batch of the wrong epoch.
+    """
     gw = get_gateway(request)
     raw = await read_limited_body(request, gw.ingestor.limits.max_upload_bytes)
     receipt = await run_in_threadpool(gw.process_batch, raw)

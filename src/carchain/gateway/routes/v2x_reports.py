@@ -7,14 +7,20 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from carchain.api.schemas import compute_error_responses
 from carchain.gateway.routes.access import get_gateway
 from carchain.gateway.routes.uploads import read_limited_body
+from carchain.gateway.schemas import RelayedReport
 from carchain.gateway.v2x_relay import MAX_REPORT_BYTES
 
 router = APIRouter(tags=["v2x"])
 
 
-@router.post("/v2x/reports")
+@router.post(
+    "/v2x/reports",
+    response_model=RelayedReport,
+    responses=compute_error_responses(400, 403, 404, 409, 413, 422),
+)
 async def relay_report(request: Request) -> dict[str, Any]:
     """Relay a report (MessagePack ``CarReport``, evidence in clear; the gateway seals
     it to the misbehaviour authorities before the chain); no vehicle credentials: the
