@@ -59,7 +59,7 @@ def check_document(spec: dict[str, Any]) -> list[str]:
             content = responses[status].get("content", {})
             schema = content.get(JSON, {}).get("schema")
             if not (schema and (schema.get("$ref") or schema.get("type"))) and not (
-                NON_JSON & set(content)
+                NON_JSON & {m.split(";")[0].strip() for m in content}
             ):
                 problems.append(f"{where}: {status} has no JSON schema nor a media type")
             if schema is not None and is_empty_schema(schema):
