@@ -16,6 +16,7 @@ from carchain.cli.common import (
     KeyringOpt,
     NodeOpt,
     console,
+    get_existing_key_path,
     get_passphrase,
     key_path,
     make_text,
@@ -67,10 +68,8 @@ def init(
     from carchain.gateway.server import GatewayConfig, save_config
     from carchain.sdk.chainview import ChainView
 
-    key_file = key_path(keyring, key)
-    if not key_file.exists():
-        raise typer.BadParameter(f"no key named {key!r} in {keyring}")
-    custodian = load_public_key(key_path(keyring, custodian_key))
+    key_file = get_existing_key_path(keyring, key)
+    custodian = load_public_key(get_existing_key_path(keyring, custodian_key))
     with Client(node) as client:
         validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
     save_config(

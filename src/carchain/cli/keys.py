@@ -10,12 +10,13 @@ from carchain.cli.common import (
     CarchainTyper,
     KeyringOpt,
     console,
+    get_existing_key_path,
     get_passphrase,
     key_path,
 )
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError
-from carchain.sdk.keystore import load_public_key, save_key
+from carchain.sdk.keystore import load_public_key, save_key, validate_new_passphrase
 
 app = CarchainTyper(help="Create and list keys (stored encrypted with a passphrase).")
 
@@ -26,8 +27,10 @@ def new(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     path = key_path(keyring, name)
     if path.exists():
         raise typer.BadParameter(f"key {name!r} already exists")
+    passphrase = get_passphrase(confirm=True)
+    validate_new_passphrase(passphrase)
     key = SigningKey.generate()
-    save_key(path, key, get_passphrase(confirm=True))
+    save_key(path, key, passphrase)
     console.print(
         f"[green]created[/green] {name}  public key {key.public_key.hex()}", soft_wrap=True
     )
@@ -36,10 +39,7 @@ def new(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
 @app.command("show")
 def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
     """Print a key's public key (no passphrase needed)."""
-    path = key_path(keyring, name)
-    if not path.exists():
-        raise typer.BadParameter(f"no key named {name!r}")
-    console.print(load_public_key(path).hex(), soft_wrap=True)
+    console.print(load_public_key(get_existing_key_path(keyring, name)).hex(), soft_wrap=True)
 
 
 @app.command("list")

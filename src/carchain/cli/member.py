@@ -11,6 +11,7 @@ from carchain.cli.access_log import oem_access_log
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    ROLES_HELP,
     CarchainTyper,
     KeyOpt,
     KeyringOpt,
@@ -19,6 +20,7 @@ from carchain.cli.common import (
     console,
     make_text,
     parse_hex_option,
+    parse_roles,
     unlock,
 )
 from carchain.core import governance as gov
@@ -41,8 +43,8 @@ def _action(
 ) -> gov.Action:
     def roles_list() -> list[str]:
         if not roles:
-            raise typer.BadParameter("--roles is required")
-        return sorted(set(roles.split(",")))
+            raise typer.BadParameter(f"--roles is required: {ROLES_HELP}")
+        return parse_roles(roles)
 
     if action == "add":
         return gov.AddMember(
@@ -74,7 +76,7 @@ def propose(
     member_id: Annotated[str, typer.Option("--member-id", help="Member the action is about.")],
     key: KeyOpt,
     name: str = "",
-    roles: Annotated[str, typer.Option(help="Comma-separated roles.")] = "",
+    roles: Annotated[str, typer.Option(help=ROLES_HELP)] = "",
     public_key: Annotated[str, typer.Option(help="Member public key (hex).")] = "",
     validator_key: Annotated[str, typer.Option(help="Validator Ed25519 key (hex).")] = "",
     power: int = 0,

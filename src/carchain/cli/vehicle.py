@@ -21,6 +21,7 @@ from carchain.cli.common import (
     console,
     make_text,
     parse_hex_option,
+    resolve_public_key,
     send_body,
     unlock,
 )
@@ -56,7 +57,9 @@ def register(
     vehicle_id: VehicleOpt,
     vin: Annotated[str, typer.Option(help="The VIN; only a salted commitment goes on chain.")],
     public_key: Annotated[str, typer.Option(help="Vehicle Ed25519 public key (hex).")],
-    owner: Annotated[str, typer.Option(help="Owner's account public key (hex).")],
+    owner: Annotated[
+        str, typer.Option(help="Owner's account: public key (hex) or key name, as --key.")
+    ],
     model: Annotated[str, typer.Option(help="Model name, e.g. Roewe RX5.")],
     year: Annotated[int, typer.Option(help="Model year.")],
     key: KeyOpt,
@@ -76,7 +79,7 @@ def register(
         public_key=parse_hex_option(public_key, "public key"),
         model=model,
         year=year,
-        owner=parse_hex_option(owner, "owner"),
+        owner=resolve_public_key(owner, keyring, "--owner"),
     )
     res = send_body(node, keyring, key, body)
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
@@ -86,7 +89,9 @@ def register(
 @app.command("transfer")
 def transfer(
     vehicle_id: VehicleOpt,
-    new_owner: Annotated[str, typer.Option(help="New owner's account public key (hex).")],
+    new_owner: Annotated[
+        str, typer.Option(help="New owner's account: public key (hex) or key name, as --key.")
+    ],
     key: KeyOpt,
     owner_key: OwnerKeyOpt = "",
     owner_signature: OwnerSigOpt = "",
@@ -94,7 +99,7 @@ def transfer(
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
     """Transfer ownership: signed by the OEM, consented to by the current owner."""
-    new = parse_hex_option(new_owner, "new owner")
+    new = resolve_public_key(new_owner, keyring, "--new-owner")
     sig = _get_owner_consent(
         owner_key, owner_signature, lambda k: _sign_transfer(node, keyring, k, vehicle_id, new)
     )
