@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import errno
 import functools
 import json
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import msgspec
+import msgspec.structs
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -61,9 +64,27 @@ STALLED_CHAIN_S = 5.0
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def compute_json_value(value: object) -> object:
+    """Return ``value`` as JSON values: dataclasses and structs as objects, bytes as hex,
+    enums as their value (what ``--json`` prints of the SDK's typed answers)."""
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.structs.asdict(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): compute_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [compute_json_value(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, enum.Enum):
+        return compute_json_value(value.value)
+    return value
+
+
 def emit_json(doc: object) -> None:
     """Print ``doc`` as indented, key-sorted JSON on stdout (the ``--json`` output)."""
-    typer.echo(json.dumps(doc, indent=1, sort_keys=True, default=str))
+    typer.echo(json.dumps(compute_json_value(doc), indent=1, sort_keys=True, default=str))
 
 
 def make_text(value: object) -> Text:

@@ -8,8 +8,10 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     CarchainTyper,
+    JsonOpt,
     KeyringOpt,
     console,
+    emit_json,
     get_existing_key_path,
     get_passphrase,
     key_path,
@@ -37,18 +39,28 @@ def new(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
 
 
 @app.command("show")
-def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
+def show(name: str, keyring: KeyringOpt = DEFAULT_KEYRING, as_json: JsonOpt = False) -> None:
     """Print a key's public key (no passphrase needed)."""
-    console.print(load_public_key(get_existing_key_path(keyring, name)).hex(), soft_wrap=True)
+    public_key = load_public_key(get_existing_key_path(keyring, name)).hex()
+    if as_json:
+        emit_json({"name": name, "public_key": public_key})
+        return
+    console.print(public_key, soft_wrap=True)
 
 
 @app.command("list")
-def list_keys(keyring: KeyringOpt = DEFAULT_KEYRING) -> None:
+def list_keys(keyring: KeyringOpt = DEFAULT_KEYRING, as_json: JsonOpt = False) -> None:
     """List the keys in the keyring."""
-    table = Table("name", "public key")
+    rows: list[dict[str, str | None]] = []
     for path in sorted(keyring.glob("*.json")) if keyring.exists() else []:
         try:
-            table.add_row(path.stem, load_public_key(path).hex())
+            rows.append({"name": path.stem, "public_key": load_public_key(path).hex()})
         except CarchainError:
-            table.add_row(path.stem, "[red]unreadable key file[/red]")
+            rows.append({"name": path.stem, "public_key": None})
+    if as_json:
+        emit_json({"keyring": str(keyring), "keys": rows})
+        return
+    table = Table("name", "public key")
+    for row in rows:
+        table.add_row(row["name"], row["public_key"] or "[red]unreadable key file[/red]")
     console.print(table)

@@ -13,11 +13,13 @@ from carchain.cli.common import (
     DEFAULT_NODE,
     ROLES_HELP,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     make_text,
     parse_hex_option,
     parse_roles,
@@ -110,10 +112,13 @@ def vote(
 
 
 @app.command("list")
-def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
+def list_members(node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """List the consortium's members."""
     with client(node) as c:
         items = c.members(limit=1000)
+    if as_json:
+        emit_json({"members": items})
+        return
     table = Table("id", "name", "roles", "status", "power", "public key")
     for m in items:
         table.add_row(
@@ -122,6 +127,6 @@ def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
             make_text(",".join(m["roles"])),
             make_text(m["status"]),
             make_text(m["power"]),
-            make_text(m["public_key"][:16] + "…"),
+            make_text(m["public_key"]),
         )
     console.print(table)

@@ -14,11 +14,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     make_text,
     parse_hex_option,
     resolve_public_key,
@@ -163,17 +165,18 @@ def consent_rotate(
 
 
 @app.command("keys")
-def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """Show a vehicle's key history: each key version and the block times it was valid."""
     table = Table("version", "public key", "since ms", "until ms")
     with client(node) as c:
-        for p in veh.get_key_history(ChainView(c), vehicle_id):
-            table.add_row(
-                str(p.key_version),
-                p.public_key.hex(),
-                str(p.since_ms),
-                str(p.until_ms or "current"),
-            )
+        history = veh.get_key_history(ChainView(c), vehicle_id)
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "keys": history})
+        return
+    for p in history:
+        table.add_row(
+            str(p.key_version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+        )
     console.print(table)
 
 
@@ -191,10 +194,13 @@ def revoke(
 
 
 @app.command("show")
-def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """Show a vehicle's registration."""
     with client(node) as c:
         v = c.vehicle(vehicle_id)
+    if as_json:
+        emit_json(v)
+        return
     table = Table("field", "value")
     for k, val in v.items():
         table.add_row(make_text(k), make_text(val))
@@ -207,10 +213,14 @@ def check_vin(
     vin: Annotated[str, typer.Option(help="The VIN to check against the on-chain commitment.")],
     salt: Annotated[str, typer.Option(help="The VIN salt printed at registration (hex).")],
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check that a VIN and its salt open a vehicle's on-chain VIN commitment."""
     salt_bytes = parse_hex_option(salt, "salt", VIN_SALT_SIZE)
     with client(node) as c:
         v = c.vehicle(vehicle_id)
         verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "vin_matches": True})
+        return
     console.print(f"[green]VIN matches[/green] the commitment of {vehicle_id}")
