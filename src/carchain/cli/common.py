@@ -200,9 +200,15 @@ def get_passphrase(confirm: bool = False) -> str:
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
         return value
-    if not sys.stdin.isatty():
+    if sys.stdin.isatty():
+        return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
+    # No terminal: a piped passphrase is one line (twice when it is confirmed).
+    value = sys.stdin.readline().rstrip("\n")
+    if not value:
         raise PassphraseRequired(f"no passphrase: set {PASSPHRASE_ENV} (no terminal to ask on)")
-    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm))
+    if confirm and sys.stdin.readline().rstrip("\n") != value:
+        raise PassphraseRequired("the two passphrases differ")
+    return value
 
 
 def key_path(keyring: Path, name: str) -> Path:

@@ -27,7 +27,7 @@ from carchain.cli.common import (
 )
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
-from carchain.errors import NotFound
+from carchain.errors import NodeUnavailable, NotFound
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
 from carchain.sdk.keystore import load_public_key
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
@@ -67,7 +67,9 @@ def init(
     genesis: Annotated[Path | None, typer.Option(help="Use this genesis file instead.")] = None,
     threshold: Annotated[str, typer.Option(help="Governance threshold, e.g. 2/3.")] = "2/3",
     proposal_ttl: Annotated[int, typer.Option(help="Proposal lifetime in blocks.")] = 1000,
-    port: Annotated[int, typer.Option(help="API port (loopback).")] = DEFAULT_API_PORT,
+    port: Annotated[
+        int, typer.Option(envvar="CARCHAIN_API_PORT", help="API port (loopback).")
+    ] = DEFAULT_API_PORT,
     state_versions: StateVersionsOpt = DEFAULT_STATE_VERSIONS,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
@@ -113,7 +115,9 @@ def init(
 @node_app.command("start")
 def start(
     home: HomeOpt,
-    port: Annotated[int | None, typer.Option(help="Override the API port.")] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="CARCHAIN_API_PORT", help="Override the API port.")
+    ] = None,
     state_versions: Annotated[
         int | None,
         typer.Option("--state-versions", min=1, help="Override the kept heights (config.json)."),
@@ -129,6 +133,25 @@ def start(
     nh.lock().release()  # a node on this home already: home_locked, before its busy port
     check_port_free(port or nh.load_config().api_port)
     run_node(nh, create_app, port, state_versions)
+
+
+@node_app.command("wait")
+def wait(
+    node: NodeOpt = DEFAULT_NODE,
+    timeout: Annotated[float, typer.Option(min=0.1, max=600, help="Give up after (s).")] = 30.0,
+) -> None:
+    """Wait until the node answers (after `node start &`), at most --timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with client(node) as c:
+                height = c.status().get("height")
+            break
+        except NodeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # poll interval while the node starts
+    console.print(make_text(f"node at {node} answers at height {height}"))
 
 
 def query(

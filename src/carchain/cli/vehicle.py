@@ -70,6 +70,9 @@ def register(
     ] = CheckDigit.AUTO,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    salt_out: Annotated[
+        Path | None, typer.Option(help="Also write the VIN salt (hex) to this file (0600).")
+    ] = None,
 ) -> None:
     """Register a vehicle in your OEM's namespace. Prints the VIN salt: keep it off chain."""
     salt = compute_vin_salt()
@@ -84,6 +87,9 @@ def register(
         owner=resolve_public_key(owner, keyring, "--owner"),
     )
     res = send_body(node, keyring, key, body)
+    if salt_out is not None:
+        salt_out.touch(mode=0o600)
+        salt_out.write_text(salt.hex() + "\n")
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
     console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}", soft_wrap=True)
 
