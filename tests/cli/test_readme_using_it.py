@@ -36,11 +36,11 @@ def run_blocks(blocks: list[str], cwd: Path, port: int) -> subprocess.CompletedP
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(cwd),
         "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT / "src")),
-        "CARCHAIN_API_PORT": str(port),
-        "CARCHAIN_NODE": f"http://127.0.0.1:{port}",
         "COLUMNS": "200",
         "NO_COLOR": "1",
     }
+    if port:  # a solo node on a free port (the README's default 8700 may be taken)
+        env |= {"CARCHAIN_API_PORT": str(port), "CARCHAIN_NODE": f"http://127.0.0.1:{port}"}
     out_path, err_path = cwd.parent / "readme.out", cwd.parent / "readme.err"
     # Files, not pipes: the background node inherits them and outlives the shell.
     with out_path.open("w") as out, err_path.open("w") as err:
