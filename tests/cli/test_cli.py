@@ -165,7 +165,7 @@ def test_invalid_init(cli: Cli, tmp_path: Path) -> None:
     res = cli.run("init", "--home", str(home), ok=False)
     assert res.exit_code == 2  # no members
     res = cli.run("init", "--home", str(home), "--member", "a:A:oem:nokey", ok=False)
-    assert res.exit_code == 2 and "nokey" in res.output
+    assert res.exit_code == 1 and "key_missing" in res.stderr and "nokey" in res.stderr
     res = cli.run("init", "--home", str(home), "--member", "a:A:oem", ok=False)
     assert res.exit_code == 2
     res = cli.run("init", "--home", str(home), "--member", "a:A:pirate:saic", ok=False)

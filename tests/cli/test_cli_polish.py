@@ -253,3 +253,27 @@ def test_network_quorum_and_keyring_hint(tmp_path: Path) -> None:
     text = cap.get()
     assert str((tmp_path / "keys").resolve()) in text
     assert "CARCHAIN_PASSPHRASE=carchain-localnet" in text and "network env" in text
+
+
+def test_a_wrong_url_or_unwritable_file_is_not_internal(cli: Cli, tmp_path: Path) -> None:
+    # An HTTP server that is no carchain node: its 404 has no error document.
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        res = cli.run("vehicle", "show", "saic:p1", "--node", url, ok=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    # (the server's own request log shares this process's stderr: the CLI's line is last)
+    assert res.stderr.strip().splitlines()[-1].startswith("error node_unavailable: "), res.output
+    out = tmp_path / "missing-dir" / "log.json"
+    res = cli.run("vehicle", "access-log", "saic:p1", "--export", str(out), "--key", "owner1",
+                  ok=False)  # fmt: skip
+    line = res.stderr.strip()
+    assert res.exit_code == 1 and line.startswith("error ") and "internal" not in line, res.output

@@ -4,6 +4,8 @@ validators killed, ``network status`` and a submit both say the quorum is lost."
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,11 @@ def extract_network_block(text: str) -> str:
     return blocks[0]
 
 
-def test_readme_network_example_and_lost_quorum(tmp_path: Path) -> None:
+def test_readme_network_example_and_lost_quorum() -> None:
     require_network_setup()
-    checkout = tmp_path / "checkout"
+    # A short path: the ABCI Unix sockets live under the network home (108-byte limit).
+    short = Path(tempfile.mkdtemp(prefix="rn", dir="/tmp"))
+    checkout = short / "checkout"
     checkout.mkdir()
     net_home = checkout / ".carchain" / "network"  # HOME is the checkout in run_blocks
     block = extract_network_block(README.read_text())
@@ -53,3 +57,4 @@ def test_readme_network_example_and_lost_quorum(tmp_path: Path) -> None:
     finally:
         if (net_home / "network.json").exists():
             localnet.down(net_home)
+        shutil.rmtree(short, ignore_errors=True)

@@ -27,6 +27,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.errors import (
     CarchainError,
     CommitTimeout,
+    InvalidOption,
     InvalidPublicKeyArg,
     KeyMissing,
     KeyringMissing,
@@ -137,6 +138,9 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(explain_commit_timeout(exc, kwargs.get("node")))
         except CarchainError as exc:
             fail(exc)
+        except OSError as exc:  # a file the user named: unreadable, unwritable, missing
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(InvalidOption(f"{where}{exc.strerror or exc}"))
 
     return run
 

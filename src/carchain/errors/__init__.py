@@ -21,6 +21,7 @@ from carchain.errors.base import (
 )
 from carchain.errors.cli import (
     CliError,
+    InvalidOption,
     InvalidPublicKeyArg,
     KeyMissing,
     KeyringMissing,
@@ -212,6 +213,7 @@ __all__ = [
     "InvalidGenesis",
     "InvalidKeyEnvelope",
     "InvalidNonce",
+    "InvalidOption",
     "InvalidOwnerConsent",
     "InvalidProof",
     "InvalidPublicKeyArg",

@@ -88,3 +88,13 @@ class InvalidPublicKeyArg(CliError):
     abci_code = 318
     http_status = 400
     option: str | None
+
+
+class InvalidOption(CliError):
+    """A command's option or argument cannot be used as given (a missing companion
+    option, an output path that is taken, a file that cannot be written)."""
+
+    code = "invalid_option"
+    abci_code = 319
+    http_status = 400
+    option: str | None
