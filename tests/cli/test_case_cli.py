@@ -217,13 +217,17 @@ def test_invalid_transitions_print_one_typed_error(world: CaseWorld) -> None:
         ["case", "list", "--limit", "1000"],
         ["case", "fetch", "x", "--key", "officer", "--out", "/tmp/x", "--gateway", "http://a"],
         [*open_args()[:-2], "--key", "../police"],
-        [*open_args()[:-2], "--key", "nobody"],
         ["escrow", "committee", "--epoch", "-1"],
         ["custodian", "approve", "0"],
     ],
 )
 def test_invalid_options_exit_2(world: CaseWorld, args: list[str]) -> None:
     run(world, *args, code=2)
+
+
+def test_invalid_missing_key_is_one_typed_line(world: CaseWorld) -> None:
+    res = run(world, *open_args()[:-2], "--key", "nobody", code=1)
+    assert res.output.strip().startswith("error key_missing: no key named 'nobody'")
 
 
 def test_escrow_commands(world: CaseWorld) -> None:

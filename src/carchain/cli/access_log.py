@@ -23,9 +23,11 @@ from carchain.cli import common
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    JsonOpt,
     KeyringOpt,
     NodeOpt,
     console,
+    emit_json,
     make_text,
     unlock,
 )
@@ -96,6 +98,24 @@ def make_event_table(
     return table
 
 
+def compute_pages_doc(pages: list[AccessLogPage]) -> dict[str, object]:
+    """Return the pages as one JSON document (``--json``): the entries, newest first,
+    and what they were proven against."""
+    first = pages[0]
+    doc: dict[str, object] = {
+        "owner_id": first.owner_id,
+        "size": first.size,
+        "height": first.height,
+        "proof_height": first.proof_height,
+        "app_hash": first.app_hash.hex(),
+        "next_before": pages[-1].next_before,
+        "events": [e for p in pages for e in p.events],
+    }
+    if first.oem_seqs is not None:
+        doc["oem_seqs"] = [o for p in pages for o in p.oem_seqs or []]
+    return doc
+
+
 def print_page_footer(pages: list[AccessLogPage]) -> None:
     """Print the app hash the pages were proven against and the next cursor, if any."""
     first = pages[0]
@@ -161,6 +181,7 @@ def access_log(
     max_age: MaxAgeOpt = 60.0,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show who did what with the vehicle's data, newest first, every entry proven.
 
@@ -184,6 +205,9 @@ def access_log(
                 c, unlock(keyring, key), vehicle_id, before, limit, all_pages, rpc
             )
             export.write_text(json.dumps(doc, indent=1))
+    if as_json:
+        emit_json(compute_pages_doc(pages))
+        return
     first = pages[0]
     events = [e for p in pages for e in p.events]
     title = f"access log of {vehicle_id}: {len(events)} of {first.size} entries"
@@ -212,10 +236,14 @@ def oem_access_log(
     limit: LimitOpt = 20,
     all_pages: Annotated[bool, typer.Option("--all", help="Every entry, not one page.")] = False,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the access log of all the OEM's vehicles, newest first, pointer and event proven."""
     with common.client(node) as c:
         pages = collect_oem_pages(c, oem, before, limit, all_pages)
+    if as_json:
+        emit_json(compute_pages_doc(pages))
+        return
     first = pages[0]
     events = [e for p in pages for e in p.events]
     oseqs = [o for p in pages for o in p.oem_seqs or []]

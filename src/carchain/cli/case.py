@@ -19,11 +19,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     key_path,
     make_text,
     parse_hex_option,
@@ -264,11 +266,15 @@ def print_case(case: cr.Case, display_state: str) -> None:
 
 
 @app.command("show")
-def show(case_id: CaseOpt, node: NodeOpt = DEFAULT_NODE) -> None:
+def show(case_id: CaseOpt, node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """Show a case as the chain holds it."""
     with client(node) as c:
         case = cases.get_case(ChainView(c), case_id)
-        print_case(case, compute_display_state(case, get_block_time_ms(c)))
+        state = compute_display_state(case, get_block_time_ms(c))
+    if as_json:
+        emit_json({"case": case, "display_state": state})
+        return
+    print_case(case, state)
 
 
 @app.command("list")
@@ -276,21 +282,25 @@ def list_cases(
     before: Annotated[int | None, typer.Option(min=1, help="List ids below this one.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many.")] = 20,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """List cases, newest first (id, state, basis, authority, court, vehicles, shares)."""
     table = Table("id", "state", "basis", "authority", "court", "vehicles", "shares released")
     with client(node) as c:
         view, now_ms = ChainView(c), get_block_time_ms(c)
         top = min(cases.get_case_count(view), (before or 2**63) - 1)
-        for case_id in range(top, max(top - limit, 0), -1):
-            case = cases.get_case_optional(view, case_id)
-            if case is None:
-                continue
-            scope = case.scope or case.opened_scope
-            cells = (case.case_id, compute_display_state(case, now_ms), case.legal_basis,
-                     case.authority, case.court or "-", len(scope.vehicles),
-                     case.released_keys)  # fmt: skip
-            table.add_row(*(make_text(v) for v in cells))
+        ids = range(top, max(top - limit, 0), -1)
+        found = [case for i in ids if (case := cases.get_case_optional(view, i)) is not None]
+    if as_json:
+        docs = [{"case": k, "display_state": compute_display_state(k, now_ms)} for k in found]
+        emit_json({"cases": docs})
+        return
+    for case in found:
+        scope = case.scope or case.opened_scope
+        cells = (case.case_id, compute_display_state(case, now_ms), case.legal_basis,
+                 case.authority, case.court or "-", len(scope.vehicles),
+                 case.released_keys)  # fmt: skip
+        table.add_row(*(make_text(v) for v in cells))
     console.print(table)
 
 

@@ -12,11 +12,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     get_event_attribute,
     make_text,
     send_body,
@@ -98,6 +100,7 @@ def list_grants(
     vehicle_id: str,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """List a vehicle's grants, newest first, with their status."""
     table = Table("seq", "categories", "purpose", "recipient", "data from", "until", "expires",
@@ -105,12 +108,14 @@ def list_grants(
     with client(node) as c:
         view = ChainView(c)
         count = consents.get_grant_count(view, vehicle_id)
-        for seq in range(count - 1, max(count - limit, 0) - 1, -1):
-            g = consents.get_grant_optional(view, vehicle_id, seq)
-            if g is None:
-                continue
-            recipient = g.recipient_id or f"role:{g.recipient_role}"
-            cells = (g.seq, ",".join(g.categories), g.purpose, recipient, g.data_from_ms,
-                     g.data_until_ms, g.expires_ms, g.withdrawn_height or "-")  # fmt: skip
-            table.add_row(*(make_text(v) for v in cells))
+        seqs = range(count - 1, max(count - limit, 0) - 1, -1)
+        grants = [g for s in seqs if (g := consents.get_grant_optional(view, vehicle_id, s))]
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "count": count, "grants": grants})
+        return
+    for g in grants:
+        recipient = g.recipient_id or f"role:{g.recipient_role}"
+        cells = (g.seq, ",".join(g.categories), g.purpose, recipient, g.data_from_ms,
+                 g.data_until_ms, g.expires_ms, g.withdrawn_height or "-")  # fmt: skip
+        table.add_row(*(make_text(v) for v in cells))
     console.print(table)

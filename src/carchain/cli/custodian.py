@@ -23,10 +23,12 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     console,
+    emit_json,
     make_text,
     unlock,
 )
@@ -103,13 +105,16 @@ def approve(
 
 
 @app.command("pending")
-def pending(home: HomeOpt = DEFAULT_HOME) -> None:
+def pending(home: HomeOpt = DEFAULT_HOME, as_json: JsonOpt = False) -> None:
     """List the cases whose release waits for a local approval."""
     journal = open_journal(home)
     try:
         tasks = journal.get_tasks_in(WAITING)
     finally:
         journal.close()
+    if as_json:
+        emit_json({"pending": [{"case_id": t.case_id, "detail": t.detail} for t in tasks]})
+        return
     table = Table("case", "detail")
     for t in tasks:
         table.add_row(make_text(t.case_id), make_text(t.detail))
@@ -117,12 +122,16 @@ def pending(home: HomeOpt = DEFAULT_HOME) -> None:
 
 
 @app.command("status")
-def status(home: HomeOpt = DEFAULT_HOME) -> None:
+def status(home: HomeOpt = DEFAULT_HOME, as_json: JsonOpt = False) -> None:
     """Show the journal: the cursor and the cases per state."""
     journal = open_journal(home)
     try:
-        console.print(make_text(f"cursor: {journal.get_cursor()}"))
-        for state, n in sorted(journal.count_by_state().items()):
-            console.print(make_text(f"{state}: {n}"))
+        cursor, counts = journal.get_cursor(), journal.count_by_state()
     finally:
         journal.close()
+    if as_json:
+        emit_json({"cursor": cursor, "cases": counts})
+        return
+    console.print(make_text(f"cursor: {cursor}"))
+    for state, n in sorted(counts.items()):
+        console.print(make_text(f"{state}: {n}"))

@@ -13,11 +13,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     get_event_attribute,
     make_text,
     parse_hex_option,
@@ -83,6 +85,7 @@ def status(
     vehicle_id: str,
     seq: Annotated[int | None, typer.Option(help="One request (default: all).")] = None,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a vehicle's erasure requests (deadline, status, late) and its legal holds in force."""
     with client(node) as c:
@@ -93,6 +96,9 @@ def status(
             else [er.get_erasure(view, vehicle_id, seq)]
         )
         in_force = holds.get_holds_in_force(view, vehicle_id)
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "erasures": erasures, "holds_in_force": in_force})
+        return
     table = Table("seq", "status", "categories", "data window (ms)", "deadline (UTC)", "late")
     for e in erasures:
         window = f"{e.data_from_ms}..{e.data_until_ms}"
@@ -109,12 +115,16 @@ def overdue(
     oem: Annotated[str, typer.Option(help="The OEM's member id.")],
     limit: Annotated[int, typer.Option(help="Entries (1-100), newest first.")] = 20,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the OEM's erasure requests that missed their deadline, and how many still are."""
     with client(node) as c:
         view = ChainView(c)
         count = er.get_overdue_count(view, oem)
         listed = er.get_overdue_erasures(view, oem, limit=limit)
+    if as_json:
+        emit_json({"oem": oem, "overdue_now": count, "erasures": [e for _, e in listed]})
+        return
     console.print(make_text(f"{oem}: {count} overdue now"))
     table = Table("vehicle", "seq", "status", "deadline (UTC)", "late")
     for _, e in listed:

@@ -12,11 +12,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     key_path,
     make_text,
     send_body,
@@ -71,6 +73,7 @@ def committee(
     ] = None,
     version: Annotated[int | None, typer.Option(min=1, help="Or a committee version.")] = None,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the committee in force for an epoch (or one version)."""
     from carchain.core.escrow_committee import get_committee, get_committee_for_epoch
@@ -84,4 +87,7 @@ def committee(
             found = get_committee_for_epoch(view, day)
     if found is None:
         raise NotFound("no escrow committee for that epoch")
+    if as_json:
+        emit_json(found)
+        return
     print_committee(found)

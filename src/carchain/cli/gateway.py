@@ -7,15 +7,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyringOpt,
     NodeOpt,
+    check_port_free,
     console,
+    emit_json,
+    get_existing_key_path,
     get_passphrase,
     key_path,
     make_text,
@@ -68,10 +71,8 @@ def init(
     from carchain.gateway.server import GatewayConfig, save_config
     from carchain.sdk.chainview import ChainView
 
-    key_file = key_path(keyring, key)
-    if not key_file.exists():
-        raise typer.BadParameter(f"no key named {key!r} in {keyring}")
-    custodian = load_public_key(key_path(keyring, custodian_key))
+    key_file = get_existing_key_path(keyring, key)
+    custodian = load_public_key(get_existing_key_path(keyring, custodian_key))
     with Client(node) as client:
         validate_gateway_key(ChainView(client), load_public_key(key_file), oem)
     save_config(
@@ -95,19 +96,23 @@ def start(
     log_format: LogFormatOpt = "text",
 ) -> None:
     """Run the gateway (API and anchoring loop) on loopback until interrupted."""
-    from carchain.gateway.server import run_gateway
+    from carchain.gateway.server import load_config, run_gateway
 
     parse_log_format(log_format)
+    check_port_free(port or load_config(home).api_port)
     passphrase = get_passphrase()
     setup_logging(log_format)
     run_gateway(home, passphrase, port)
 
 
 @app.command("status")
-def status(gateway: GatewayOpt = DEFAULT_GATEWAY) -> None:
+def status(gateway: GatewayOpt = DEFAULT_GATEWAY, as_json: JsonOpt = False) -> None:
     """Show the gateway's counts of batches and anchors."""
     with GatewayClient(gateway) as gc:
         doc = gc.status()
+    if as_json:
+        emit_json(doc)
+        return
     for k, v in doc.items():
         console.print(make_text(f"{k}: {v}"))
 
@@ -122,29 +127,25 @@ def batches(
     end_ms: Annotated[int, typer.Option(help="Range end (ms since epoch).")] = 2**62,
     gateway: GatewayOpt = DEFAULT_GATEWAY,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    as_json: JsonOpt = False,
 ) -> None:
-    """List a vehicle's batches in a time range, with their anchors (a signed request)."""
+    """List a vehicle's batches in a time range, with their anchors (a signed request).
+
+    The header hash is printed in full: it is what ``gateway prove --header-hash`` takes.
+    """
     signer = unlock(keyring, key)
     with GatewayClient(gateway, signer=signer) as gc:
         docs = gc.batches(vehicle_id, start_ms, end_ms)
-    table = Table("header hash", "epoch", "seq", "start", "end", "records", "anchor", "height")
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "batches": docs})
+        return
+    # One line per batch, never wrapped or cut: the hash is copied into `gateway prove`.
+    console.print(make_text("header hash  epoch seq start_ms end_ms records anchor height"))
     for d in docs:
-        table.add_row(
-            *(
-                make_text(v)
-                for v in (
-                    d["header_hash"][:16] + "…",
-                    d["epoch"],
-                    d["seq"],
-                    d["start_ms"],
-                    d["end_ms"],
-                    d["record_count"],
-                    d["anchor_seq"] or "-",
-                    d["anchor_height"] or "-",
-                )
-            )
-        )
-    console.print(table)
+        cells = (d["epoch"], d["seq"], d["start_ms"], d["end_ms"], d["record_count"],
+                 d["anchor_seq"] or "-", d["anchor_height"] or "-")  # fmt: skip
+        line = " ".join(str(v) for v in (d["header_hash"], *cells))
+        console.print(make_text(line), soft_wrap=True, highlight=False)
 
 
 @app.command("prove")

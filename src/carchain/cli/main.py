@@ -23,7 +23,9 @@ from carchain.cli import (
     network,
     node,
     oem,
+    proposal,
     transparency,
+    tx,
     v2x,
     v2x_scms,
     vehicle,
@@ -31,14 +33,40 @@ from carchain.cli import (
 )
 from carchain.cli.common import CarchainTyper, console
 
+
+def print_version(value: bool) -> None:
+    """Print the installed carchain version and stop (``--version``)."""
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"carchain {version('carchain')}")
+        raise typer.Exit()
+
+
 app = CarchainTyper(
     help="carchain: consortium blockchain for connected-car data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """carchain: consortium blockchain for connected-car data."""
+
+
 app.add_typer(keys.app, name="keys")
 app.add_typer(node.node_app, name="node")
 app.add_typer(member.app, name="member")
+app.add_typer(proposal.app, name="proposal")
+app.add_typer(tx.app, name="tx")
 app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(car.app, name="car")

@@ -11,14 +11,18 @@ from carchain.cli.access_log import oem_access_log
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    ROLES_HELP,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     make_text,
     parse_hex_option,
+    parse_roles,
     unlock,
 )
 from carchain.core import governance as gov
@@ -41,8 +45,8 @@ def _action(
 ) -> gov.Action:
     def roles_list() -> list[str]:
         if not roles:
-            raise typer.BadParameter("--roles is required")
-        return sorted(set(roles.split(",")))
+            raise typer.BadParameter(f"--roles is required: {ROLES_HELP}")
+        return parse_roles(roles)
 
     if action == "add":
         return gov.AddMember(
@@ -74,7 +78,7 @@ def propose(
     member_id: Annotated[str, typer.Option("--member-id", help="Member the action is about.")],
     key: KeyOpt,
     name: str = "",
-    roles: Annotated[str, typer.Option(help="Comma-separated roles.")] = "",
+    roles: Annotated[str, typer.Option(help=ROLES_HELP)] = "",
     public_key: Annotated[str, typer.Option(help="Member public key (hex).")] = "",
     validator_key: Annotated[str, typer.Option(help="Validator Ed25519 key (hex).")] = "",
     power: int = 0,
@@ -108,10 +112,13 @@ def vote(
 
 
 @app.command("list")
-def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
+def list_members(node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """List the consortium's members."""
     with client(node) as c:
         items = c.members(limit=1000)
+    if as_json:
+        emit_json({"members": items})
+        return
     table = Table("id", "name", "roles", "status", "power", "public key")
     for m in items:
         table.add_row(
@@ -120,6 +127,6 @@ def list_members(node: NodeOpt = DEFAULT_NODE) -> None:
             make_text(",".join(m["roles"])),
             make_text(m["status"]),
             make_text(m["power"]),
-            make_text(m["public_key"][:16] + "…"),
+            make_text(m["public_key"]),
         )
     console.print(table)

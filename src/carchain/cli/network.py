@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from carchain.cli.common import CarchainTyper
+from carchain.cli.common import CarchainTyper, JsonOpt, emit_json
 from carchain.cli.log_format import parse_log_format
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 from carchain.cli.common import console
 from carchain.errors import NoTrustRoot
+from carchain.network import localnet
 
 app = CarchainTyper(help="A CometBFT localnet on loopback: one validator per member node.")
 
@@ -59,7 +60,8 @@ def up(
         abci = str(n.abci_port) if n.abci_transport == "tcp" else "unix socket"
         table.add_row(n.name, n.api_url, n.rpc_url, str(n.p2p_port), abci)
     console.print(table)
-    console.print(f"[green]up[/green]: chain {layout.chain_id}, home {home}, keys in {home}/keys")
+    console.print(f"[green]up[/green]: chain {layout.chain_id}, home {home}")
+    print_keyring_hint(home)
 
 
 @app.command("logs")
@@ -90,26 +92,86 @@ def logs(
             return
 
 
-@app.command("status")
-def status(home: NetHomeOpt = DEFAULT_NETWORK_HOME) -> None:
-    """Show each node's processes, height, app hash and peers."""
-    from carchain.network import localnet
+def print_keyring_hint(home: Path) -> None:
+    """Print where the founders' keys are and the two variables that unlock them."""
+    from carchain.network.genesis import LOCALNET_PASSPHRASE
+
+    keys = (home / "keys").resolve()
+    console.print(
+        f"founders' keys (saic, geely, ... one per member) in {keys}, encrypted with the "
+        f"development passphrase {LOCALNET_PASSPHRASE!r}; to use them:",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  export CARCHAIN_KEYRING={keys} CARCHAIN_PASSPHRASE={LOCALNET_PASSPHRASE}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print('or, with node0 as CARCHAIN_NODE too:  eval "$(carchain network env)"')
+
+
+def compute_quorum(states: list[localnet.NodeState]) -> dict[str, int | bool]:
+    """Return how many validators run (CometBFT answering) against the more than 2/3
+    a commit needs (the localnet's validators have equal power)."""
+    up = sum(1 for s in states if s.app_pid and s.comet_pid and s.height is not None)
+    needed = len(states) * 2 // 3 + 1
+    return {"validators": len(states), "up": up, "needed": needed, "quorum": up >= needed}
+
+
+@app.command("env")
+def env(
+    node: Annotated[str, typer.Argument(help="Node name (node0) or index (0).")] = "node0",
+    home: NetHomeOpt = DEFAULT_NETWORK_HOME,
+) -> None:
+    """Print the shell exports that point the CLI at a node and unlock the founders' keys:
+    ``eval "$(carchain network env)"``."""
+    import shlex
+
+    from carchain.network.genesis import LOCALNET_PASSPHRASE
     from carchain.network.layout import load_layout
 
     layout = load_layout(home)
+    n = layout.get_node(node)
+    keys = shlex.quote(str((home / "keys").resolve()))
+    typer.echo(f"export CARCHAIN_KEYRING={keys} CARCHAIN_PASSPHRASE={LOCALNET_PASSPHRASE}")
+    typer.echo(f"export CARCHAIN_NODE={n.api_url}")
+
+
+@app.command("status")
+def status(home: NetHomeOpt = DEFAULT_NETWORK_HOME, as_json: JsonOpt = False) -> None:
+    """Show each node's processes, height, app hash and peers, and whether enough
+    validators run to commit blocks (the quorum: more than 2/3)."""
+    from carchain.network.layout import load_layout
+
+    layout = load_layout(home)
+    states = [localnet.get_node_state(layout, n) for n in layout.nodes]
+    quorum = compute_quorum(states)
+    if as_json:
+        emit_json({"chain_id": layout.chain_id, "nodes": states, **quorum})
+        return
     table = Table("node", "app pid", "comet pid", "height", "app hash", "peers", "syncing")
-    for n in layout.nodes:
-        s = localnet.get_node_state(layout, n)
+    for s in states:
         table.add_row(
             s.name,
             str(s.app_pid or "-"),
             str(s.comet_pid or "-"),
             "-" if s.height is None else str(s.height),
-            s.app_hash[:16] or "-",
+            s.app_hash or "-",
             "-" if s.peers is None else str(s.peers),
             "-" if s.catching_up is None else ("yes" if s.catching_up else "no"),
         )
-    console.print(table)
+    console.print(table, soft_wrap=True)
+    counts = f"{quorum['up']} of {quorum['validators']} validators running, {quorum['needed']}"
+    if quorum["quorum"]:
+        console.print(f"[green]quorum[/green]: {counts} needed")
+    else:
+        console.print(
+            f"[red]quorum lost[/red]: {counts} needed to commit; no block can be made until "
+            "enough are back (`carchain network restart NODE`)"
+        )
 
 
 @app.command("down")

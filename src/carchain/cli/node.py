@@ -12,17 +12,23 @@ from rich.table import Table
 from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
+    ROLE_LIST,
     CarchainTyper,
+    JsonOpt,
     KeyringOpt,
     NodeOpt,
+    check_port_free,
     client,
     console,
-    key_path,
+    emit_json,
+    get_existing_key_path,
     make_text,
+    parse_roles,
 )
 from carchain.cli.log_format import LogFormatOpt, setup_logging
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
+from carchain.errors import NodeUnavailable, NotFound
 from carchain.node.home import DEFAULT_API_PORT, NodeConfig, NodeHome
 from carchain.sdk.keystore import load_public_key
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
@@ -40,13 +46,11 @@ def _parse_member(spec: str, keyring: Path) -> GenesisMember:
     if len(parts) != 4:
         raise typer.BadParameter("--member takes ID:NAME:ROLE[,ROLE]:KEYNAME")
     member_id, name, roles, keyname = parts
-    path = key_path(keyring, keyname)
-    if not path.exists():
-        raise typer.BadParameter(f"no key named {keyname!r} in {keyring}")
+    path = get_existing_key_path(keyring, keyname)
     return GenesisMember(
         member_id=member_id,
         name=name,
-        roles=sorted(set(roles.split(","))),
+        roles=parse_roles(roles),
         public_key=load_public_key(path).hex(),
     )
 
@@ -55,12 +59,18 @@ def init(
     home: HomeOpt,
     chain_id: Annotated[str, typer.Option(help="Chain id.")] = "carchain-local",
     member: Annotated[
-        list[str] | None, typer.Option(help="Founding member ID:NAME:ROLES:KEYNAME (repeat).")
+        list[str] | None,
+        typer.Option(
+            help="Founding member ID:NAME:ROLES:KEYNAME (repeat); ROLES comma-separated, "
+            f"each one of: {ROLE_LIST}."
+        ),
     ] = None,
     genesis: Annotated[Path | None, typer.Option(help="Use this genesis file instead.")] = None,
     threshold: Annotated[str, typer.Option(help="Governance threshold, e.g. 2/3.")] = "2/3",
     proposal_ttl: Annotated[int, typer.Option(help="Proposal lifetime in blocks.")] = 1000,
-    port: Annotated[int, typer.Option(help="API port (loopback).")] = DEFAULT_API_PORT,
+    port: Annotated[
+        int, typer.Option(envvar="CARCHAIN_API_PORT", help="API port (loopback).")
+    ] = DEFAULT_API_PORT,
     state_versions: StateVersionsOpt = DEFAULT_STATE_VERSIONS,
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
@@ -106,7 +116,9 @@ def init(
 @node_app.command("start")
 def start(
     home: HomeOpt,
-    port: Annotated[int | None, typer.Option(help="Override the API port.")] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="CARCHAIN_API_PORT", help="Override the API port.")
+    ] = None,
     state_versions: Annotated[
         int | None,
         typer.Option("--state-versions", min=1, help="Override the kept heights (config.json)."),
@@ -121,34 +133,68 @@ def start(
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
     setup_logging(log_format)
+    nh.lock().release()  # a node on this home already: home_locked, before its busy port
+    check_port_free(port or nh.load_config().api_port)
     run_node(nh, create_app, port, state_versions)
 
 
+@node_app.command("wait")
+def wait(
+    node: NodeOpt = DEFAULT_NODE,
+    timeout: Annotated[float, typer.Option(min=0.1, max=600, help="Give up after (s).")] = 30.0,
+) -> None:
+    """Wait until the node answers (after `node start &`), at most --timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with client(node) as c:
+                height = c.status().get("height")
+            break
+        except NodeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # poll interval while the node starts
+    console.print(make_text(f"node at {node} answers at height {height}"))
+
+
 def query(
-    key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/veh-1")],
+    key: Annotated[str, typer.Argument(help="STORE/KEY, e.g. vehicles/v/saic:1")],
     prove: Annotated[bool, typer.Option("--prove", help="Verify the proof.")] = False,
     height: Annotated[
         int, typer.Option(min=0, help="Read the state as committed at this height (0: latest).")
     ] = 0,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Read a state key; with --prove, check its proof against the block's app hash."""
     store, _, raw = key.partition("/")
     if not raw:
         raise typer.BadParameter("KEY is STORE/KEY")
     with client(node) as c:
-        if prove:
-            v = c.query_verified(store, raw.encode(), height)
-            table = Table("store", "key", "height", "app hash", "proof")
-            table.add_row(
-                store,
-                raw,
-                str(v.height),
-                v.app_hash.hex()[:16] + "…",
-                "[green]verified[/green]",
-            )
-            console.print(table)
-            console.print(v.value.hex(), soft_wrap=True)
-        else:
-            doc = c.query(store, raw.encode(), height=height)
-            console.print(make_text(doc["value"]), soft_wrap=True)
+        try:
+            if prove:
+                v = c.query_verified(store, raw.encode(), height)
+                doc = {"store": store, "key": raw, "height": v.height, "value": v.value.hex()}
+                doc |= {"app_hash": v.app_hash.hex(), "verified": True}
+            else:
+                got = c.query(store, raw.encode(), height=height)
+                doc = {
+                    "store": store,
+                    "key": raw,
+                    "height": got.get("height"),
+                    "value": got["value"],
+                }
+        except NotFound as exc:
+            at = f" at height {height}" if height else ""
+            raise NotFound(f"no value at {store}/{raw}{at}", store=store) from exc
+    if as_json:
+        emit_json(doc)
+    elif prove:
+        table = Table("store", "key", "height", "app hash", "proof")
+        table.add_row(
+            make_text(store), make_text(raw), str(doc["height"]), str(doc["app_hash"]), "verified"
+        )
+        console.print(table)
+        console.print(str(doc["value"]), soft_wrap=True)
+    else:
+        console.print(make_text(doc["value"]), soft_wrap=True)

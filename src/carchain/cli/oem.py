@@ -26,10 +26,12 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     console,
+    emit_json,
     key_path,
     make_text,
     unlock,
@@ -89,6 +91,7 @@ def sealed_cases(
     key: OemKeyOpt = None,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the cases touching the OEM's vehicles: basis, authority, court, dates,
     categories, shares released; never the case reference."""
@@ -100,6 +103,9 @@ def sealed_cases(
         while page.get("next_start") is not None:
             page = c.sealed_cases(oem, start=int(page["next_start"]), height=int(page["height"]))
             entries += page["entries"]
+    if as_json:
+        emit_json({"oem": oem, "entries": entries})
+        return
     heads = ["vehicle", "case", "basis", "authority", "court", "state", "authorised", "notice due"]
     table = Table(
         *heads,
@@ -131,11 +137,15 @@ def verify_releases(
     key: OemKeyOpt = None,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    as_json: JsonOpt = False,
 ) -> None:
     """Re-check every share release about the OEM's vehicles from proven state."""
     with common.client(node) as c:
         oem = resolve_oem(c, oem, key, keyring)
         audit = verify_oem_releases(c, oem)
+    if as_json:
+        emit_json({"oem": oem, "audit": audit})
+        return
     table = Table("case", "release", "custodian", "court", "approvals", f"{oem} shares")
     for r in audit.releases:
         table.add_row(

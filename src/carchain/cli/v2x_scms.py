@@ -22,11 +22,13 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     get_event_attribute,
     get_passphrase,
     key_path,
@@ -147,21 +149,27 @@ def revocations(
     ] = "",
     period: Annotated[int, typer.Option("--period", help="Its period.")] = 0,
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """List revocation decisions; with ``--linkage-value``, say whether it is revoked."""
+    lv = parse_hex_option(linkage_value, "linkage value", 9) if linkage_value else b""
     with client(node) as c:
         view = ChainView(c)
         count = rvk.get_revocation_count(view)
         found = [rvk.get_revocation(view, s) for s in range(1, count + 1)]
         index = build_revocation_index(view) if linkage_value else None
+    revoked = index.is_revoked(lv, period) if index is not None else None
+    if as_json:
+        emit_json({"revocations": found, "linkage_value": linkage_value or None,
+                   "period": period, "revoked": revoked})  # fmt: skip
+        return
     table = Table("seq", "status", "period", "CA", "seeds released")
     for r in found:
         cells = (r.decision_seq, r.status, r.i_period, r.ca_hashed_id8.hex(), len(r.releases))
         table.add_row(*(make_text(v) for v in cells))
     console.print(table)
-    if index is not None:
-        lv = parse_hex_option(linkage_value, "linkage value", 9)
-        verdict = "revoked" if index.is_revoked(lv, period) else "not revoked"
+    if revoked is not None:
+        verdict = "revoked" if revoked else "not revoked"
         console.print(make_text(f"{linkage_value} in period {period}: {verdict}"))
 
 

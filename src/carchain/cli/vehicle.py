@@ -14,13 +14,16 @@ from carchain.cli.common import (
     DEFAULT_KEYRING,
     DEFAULT_NODE,
     CarchainTyper,
+    JsonOpt,
     KeyOpt,
     KeyringOpt,
     NodeOpt,
     client,
     console,
+    emit_json,
     make_text,
     parse_hex_option,
+    resolve_public_key,
     send_body,
     unlock,
 )
@@ -56,7 +59,9 @@ def register(
     vehicle_id: VehicleOpt,
     vin: Annotated[str, typer.Option(help="The VIN; only a salted commitment goes on chain.")],
     public_key: Annotated[str, typer.Option(help="Vehicle Ed25519 public key (hex).")],
-    owner: Annotated[str, typer.Option(help="Owner's account public key (hex).")],
+    owner: Annotated[
+        str, typer.Option(help="Owner's account: public key (hex) or key name, as --key.")
+    ],
     model: Annotated[str, typer.Option(help="Model name, e.g. Roewe RX5.")],
     year: Annotated[int, typer.Option(help="Model year.")],
     key: KeyOpt,
@@ -65,6 +70,9 @@ def register(
     ] = CheckDigit.AUTO,
     node: NodeOpt = DEFAULT_NODE,
     keyring: KeyringOpt = DEFAULT_KEYRING,
+    salt_out: Annotated[
+        Path | None, typer.Option(help="Also write the VIN salt (hex) to this file (0600).")
+    ] = None,
 ) -> None:
     """Register a vehicle in your OEM's namespace. Prints the VIN salt: keep it off chain."""
     salt = compute_vin_salt()
@@ -76,9 +84,12 @@ def register(
         public_key=parse_hex_option(public_key, "public key"),
         model=model,
         year=year,
-        owner=parse_hex_option(owner, "owner"),
+        owner=resolve_public_key(owner, keyring, "--owner"),
     )
     res = send_body(node, keyring, key, body)
+    if salt_out is not None:
+        salt_out.touch(mode=0o600)
+        salt_out.write_text(salt.hex() + "\n")
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
     console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}", soft_wrap=True)
 
@@ -86,7 +97,9 @@ def register(
 @app.command("transfer")
 def transfer(
     vehicle_id: VehicleOpt,
-    new_owner: Annotated[str, typer.Option(help="New owner's account public key (hex).")],
+    new_owner: Annotated[
+        str, typer.Option(help="New owner's account: public key (hex) or key name, as --key.")
+    ],
     key: KeyOpt,
     owner_key: OwnerKeyOpt = "",
     owner_signature: OwnerSigOpt = "",
@@ -94,7 +107,7 @@ def transfer(
     keyring: KeyringOpt = DEFAULT_KEYRING,
 ) -> None:
     """Transfer ownership: signed by the OEM, consented to by the current owner."""
-    new = parse_hex_option(new_owner, "new owner")
+    new = resolve_public_key(new_owner, keyring, "--new-owner")
     sig = _get_owner_consent(
         owner_key, owner_signature, lambda k: _sign_transfer(node, keyring, k, vehicle_id, new)
     )
@@ -158,17 +171,18 @@ def consent_rotate(
 
 
 @app.command("keys")
-def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+def keys(vehicle_id: str, node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """Show a vehicle's key history: each key version and the block times it was valid."""
     table = Table("version", "public key", "since ms", "until ms")
     with client(node) as c:
-        for p in veh.get_key_history(ChainView(c), vehicle_id):
-            table.add_row(
-                str(p.key_version),
-                p.public_key.hex(),
-                str(p.since_ms),
-                str(p.until_ms or "current"),
-            )
+        history = veh.get_key_history(ChainView(c), vehicle_id)
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "keys": history})
+        return
+    for p in history:
+        table.add_row(
+            str(p.key_version), p.public_key.hex(), str(p.since_ms), str(p.until_ms or "current")
+        )
     console.print(table)
 
 
@@ -186,10 +200,13 @@ def revoke(
 
 
 @app.command("show")
-def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE) -> None:
+def show(vehicle_id: str, node: NodeOpt = DEFAULT_NODE, as_json: JsonOpt = False) -> None:
     """Show a vehicle's registration."""
     with client(node) as c:
         v = c.vehicle(vehicle_id)
+    if as_json:
+        emit_json(v)
+        return
     table = Table("field", "value")
     for k, val in v.items():
         table.add_row(make_text(k), make_text(val))
@@ -202,10 +219,14 @@ def check_vin(
     vin: Annotated[str, typer.Option(help="The VIN to check against the on-chain commitment.")],
     salt: Annotated[str, typer.Option(help="The VIN salt printed at registration (hex).")],
     node: NodeOpt = DEFAULT_NODE,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check that a VIN and its salt open a vehicle's on-chain VIN commitment."""
     salt_bytes = parse_hex_option(salt, "salt", VIN_SALT_SIZE)
     with client(node) as c:
         v = c.vehicle(vehicle_id)
         verify_vin_commitment(bytes.fromhex(str(v["vin_commitment"])), vin, salt_bytes)
+    if as_json:
+        emit_json({"vehicle_id": vehicle_id, "vin_matches": True})
+        return
     console.print(f"[green]VIN matches[/green] the commitment of {vehicle_id}")

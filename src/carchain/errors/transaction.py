@@ -126,6 +126,7 @@ class CommitTimeout(TransactionError):
     code = "timeout"
     abci_code = 78
     http_status = 202
+    tx_hash: str | None
 
 
 class ForeignVehicleNamespace(Unauthorized):

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from carchain.core.transactions import is_valid_nonce
+from carchain.core.transactions import compute_tx_hash, is_valid_nonce
 from carchain.crypto.signing import SigningKey
-from carchain.errors import InvalidNonce, NodeUnavailable
+from carchain.errors import CommitTimeout, InvalidNonce, NodeUnavailable
 from carchain.sdk.client import Client
 from carchain.sdk.transactions import build_tx
 
@@ -56,11 +56,17 @@ class Account:
     ) -> dict[str, Any]:
         """Build, sign and submit; on a refusal, resync the nonce and re-raise.
 
+        A commit timeout names the transaction's hash (``CommitTimeout.tx_hash``).
         A nonce refusal names the signer's next nonce (``InvalidNonce.expected``):
         the account takes it from there without asking the node again.
         """
+        raw = self.build(body)
         try:
-            return self.client.submit(self.build(body), mode)
+            return self.client.submit(raw, mode)
+        except CommitTimeout as exc:
+            # Admitted, not yet committed: name the hash so the caller can follow it.
+            self.resync()
+            raise CommitTimeout(exc.message, tx_hash=compute_tx_hash(raw).hex()) from exc
         except InvalidNonce as exc:
             self.resync_from(exc)
             raise

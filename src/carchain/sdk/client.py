@@ -16,7 +16,7 @@ from carchain.sdk.access_log import (
     verify_oem_access_log_page,
 )
 from carchain.sdk.events import StreamEvent, iterate_events
-from carchain.sdk.http import HttpService, get_object_list
+from carchain.sdk.http import HttpService, decode_object, get_object_list
 from carchain.sdk.proofs import verify_state_proof
 
 __all__ = ["DEFAULT_URL", "Client", "NodeUnavailable", "StreamEvent", "VerifiedValue"]
@@ -285,6 +285,21 @@ class Client(HttpService):
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         """Return a governance proposal."""
         return self._request_object("GET", f"/proposals/{proposal_id}")
+
+    def proposals(
+        self, status: str = "", before: int = 0, limit: int = 20
+    ) -> dict[str, Any] | None:
+        """Return a page of proposals, newest first (``{proposals, next_before}``);
+        ``None`` when the node has no list route (an older node answers 404)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if before:
+            params["before"] = before
+        resp = self._send("GET", "/proposals", ok=(200, 404), params=params)
+        if resp.status_code == 404:  # the list answers an empty page, never 404
+            return None
+        return decode_object(resp, self.service)
 
 
 def _get_int(doc: dict[str, Any], field: str) -> int:

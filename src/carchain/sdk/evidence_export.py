@@ -25,7 +25,12 @@ from carchain.core.case_records import ShareRelease
 from carchain.core.escrow_releases import CaseReceiptRecord
 from carchain.data.batches import BatchHeader, decode_signed_header
 from carchain.data.projections import Projection
-from carchain.errors import CarchainError, InvalidProof, MalformedBundle, ProofUnavailable
+from carchain.errors import (
+    InvalidOption,
+    InvalidProof,
+    MalformedBundle,
+    ProofUnavailable,
+)
 from carchain.sdk.bundle_block import COMETBFT
 from carchain.sdk.bundle_format import decode_strict_json
 from carchain.sdk.client import Client
@@ -123,7 +128,9 @@ def build_evidence(
     status = client.status()
     engine, chain_id = str(status["engine"]), str(status["chain_id"])
     if engine == COMETBFT and not rpc_url:
-        raise CarchainError("an evidence bundle on a network needs the CometBFT RPC URL (--rpc)")
+        raise InvalidOption(
+            "an evidence bundle on a network needs the CometBFT RPC URL (--rpc)", option="--rpc"
+        )
     state_h, proof_h = get_proof_heights(client, case_id)
     state, case = build_case_state(client, case_id, state_h)
     validate_complete(state, segments)
@@ -184,7 +191,7 @@ def build_proof(
 def write_evidence(out: Path, files: dict[str, bytes]) -> None:
     """Write the bundle's files under ``out`` (created 0700; refused if not empty)."""
     if out.is_symlink() or (out.exists() and any(out.iterdir())):
-        raise CarchainError(f"{out} exists and is not an empty directory")
+        raise InvalidOption(f"{out} exists and is not an empty directory", option="--out")
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for rel in sorted(files):
         if rel != MANIFEST:

@@ -31,7 +31,10 @@ def compute_response_error(resp: httpx.Response, service: str) -> CarchainError:
     if isinstance(err, dict):
         fields = err.get("fields") if isinstance(err.get("fields"), dict) else {}
         return make_error(str(err.get("code")), str(err.get("message")), fields)
-    return CarchainError(f"{service} answered HTTP {resp.status_code}")
+    return NodeUnavailable(
+        f"{service} at {resp.url} answered HTTP {resp.status_code} without a carchain error: "
+        "is that URL a carchain " + service + "?"
+    )
 
 
 def decode_object(resp: httpx.Response, service: str) -> dict[str, Any]:

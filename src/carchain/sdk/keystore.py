@@ -11,13 +11,25 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from carchain.crypto.signing import SigningKey
-from carchain.errors import DecryptionFailed
+from carchain.errors import DecryptionFailed, PassphraseTooShort
 
 FORMAT = "carchain-key/v1"
 # scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB and ~0.1 s per unlock on this machine.
 SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
+# A new key's passphrase has at least this many characters (``validate_new_passphrase``).
+MIN_PASSPHRASE_LENGTH = 12
+
+
+def validate_new_passphrase(passphrase: str) -> None:
+    """Refuse a passphrase for a new key shorter than ``MIN_PASSPHRASE_LENGTH`` characters."""
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise PassphraseTooShort(
+            f"the passphrase has {len(passphrase)} characters; a new key needs at least "
+            f"{MIN_PASSPHRASE_LENGTH}",
+            minimum=MIN_PASSPHRASE_LENGTH,
+        )
 
 
 def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:

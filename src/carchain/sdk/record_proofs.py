@@ -54,6 +54,7 @@ from carchain.data.records import Record, get_record_kind
 from carchain.data.segments import compute_segment_leaves
 from carchain.errors import (
     CarchainError,
+    InvalidOption,
     InvalidProof,
     KeyNotValidForBatch,
     ProofUnavailable,
@@ -155,7 +156,9 @@ def build_block_section(client: Client, height: int, rpc_url: str | None) -> dic
     status = client.status()
     if status.get("engine") == COMETBFT:
         if not rpc_url:
-            raise CarchainError("a bundle on a network needs the CometBFT RPC URL (--rpc)")
+            raise InvalidOption(
+                "a bundle on a network needs the CometBFT RPC URL (--rpc)", option="--rpc"
+            )
         docs = fetch_light_block_docs(rpc_url, height)
         digest = compute_header_hash(parse_light_block(docs).header)
         return {"engine": COMETBFT, "hash": digest.hex(), **docs}
