@@ -65,6 +65,7 @@ from carchain.errors.proof import (
     UntrustedHeader,
     VinCommitmentMismatch,
 )
+from carchain.errors.sim import InvalidSimParameters, SimulationError
 from carchain.errors.state import (
     AlreadyExists,
     AlreadyReceipted,
@@ -204,6 +205,7 @@ __all__ = [
     "InvalidReleasePackage",
     "InvalidSecretShares",
     "InvalidSignature",
+    "InvalidSimParameters",
     "InvalidState",
     "InvalidTransfer",
     "InvalidV2xBody",
@@ -248,6 +250,7 @@ __all__ = [
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
     "ShareBoxReplayed",
+    "SimulationError",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
