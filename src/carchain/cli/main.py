@@ -21,6 +21,7 @@ from carchain.cli import (
     network,
     node,
     oem,
+    sim,
     transparency,
     v2x,
     v2x_scms,
@@ -54,6 +55,7 @@ app.add_typer(oem.app, name="oem")
 # One ``v2x`` group: V2XMSG's sign/verify/decode and the SCMS commands (issue 11).
 v2x_scms.register(v2x.v2x_app)
 app.add_typer(v2x.v2x_app, name="v2x")
+app.command("sim")(sim.sim)
 app.command("init")(node.init)
 app.command("query")(node.query)
 
