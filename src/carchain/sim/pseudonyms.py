@@ -17,6 +17,10 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
+
 from carchain.core.v2x_revocation import compute_period
 from carchain.crypto.ecdsa import P256SigningKey
 from carchain.sim.fleet import BRANDS, Car, derive_bytes
@@ -30,6 +34,21 @@ from carchain.v2x.certificates import (
 from carchain.v2x.issuance import PseudonymCredential, compute_validity
 
 LINKAGE_VALUE_SIZE = 9
+_DETERMINISTIC = ec.ECDSA(Prehashed(hashes.SHA256()), deterministic_signing=True)
+
+
+class DeterministicCaKey(P256SigningKey):
+    """A CA key that signs with RFC 6979 deterministic nonces, so the same seed gives
+    byte-identical certificates (and HashedId8s, which the exchange logs carry)."""
+
+    __slots__ = ()
+
+    def sign_digest(self, digest32: bytes) -> tuple[bytes, bytes]:
+        """Return ``(r, s)`` over ``digest32`` with the RFC 6979 nonce."""
+        if len(digest32) != 32:
+            raise ValueError("ECDSA P-256 signs a 32-byte digest")
+        r, s = decode_dss_signature(self._key.sign(digest32, _DETERMINISTIC))
+        return r.to_bytes(32, "big"), s.to_bytes(32, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +95,7 @@ def compute_cas(seed: int, start_s: int) -> dict[str, PseudonymCa]:
     begin, hours = compute_validity(compute_period(start_s))
     cas = {}
     for brand in BRANDS:
-        key = _derive_p256(seed, "pca/" + brand.oem)
+        key = DeterministicCaKey(_derive_p256(seed, "pca/" + brand.oem)._key)
         cas[brand.oem] = PseudonymCa(
             brand.oem, key, build_ca_certificate(key, [PSID_CAM], begin, hours + 24)
         )

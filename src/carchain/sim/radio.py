@@ -9,6 +9,7 @@ the slow reference the tests compare it with.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 RADIO_RANGE_M = 120.0  # an urban CAM range (buildings shadow the 5.9 GHz band)
@@ -21,10 +22,12 @@ def compute_pairs(
     positions: Sequence[tuple[float, float]], range_m: float
 ) -> list[tuple[int, int]]:
     """Return every pair ``(i, j)``, ``i < j``, of positions at most ``range_m`` apart."""
-    inv = 1.0 / range_m
+    # cells a hair wider than the range: two cars exactly ``range_m`` apart across a
+    # cell border are then never two cells apart after rounding (hypothesis found it)
+    inv = 1.0 / (range_m * (1 + 1e-9))
     cells: dict[tuple[int, int], list[int]] = {}
     for i, (x, y) in enumerate(positions):
-        key = (int(x * inv), int(y * inv))
+        key = (math.floor(x * inv), math.floor(y * inv))
         bucket = cells.get(key)
         if bucket is None:
             cells[key] = [i]
