@@ -26,7 +26,7 @@ from carchain.sim.routes import Route
 
 TELEMETRY_MS = 20_000
 DIAGNOSTICS_MS = 600_000
-CAM_DIGEST_DOMAIN = b"carchain/sim-cam/v1\x00"
+CAM_DIGEST_DOMAIN = b"carchain/sim-cam/v1"  # fixed-length fields follow
 Advance = Callable[[int], None]
 TROUBLE_CODES = ("P0301", "P0420", "P0171", "U0100", "B1000")
 

@@ -243,4 +243,5 @@ def open_fleet_plane(
         yield FleetPlane(client, gateways, custodians, stats)
 
 
-RunAfter = Callable[[FleetPlane], None]
+RunAfter = Callable[[FleetWorld, FleetPlane], None]
+"""What runs while the gateways still serve: it gets the world and the running plane."""

@@ -70,6 +70,6 @@ def run_sim(
             oem_keys = {oem: consortium.keys[oem] for oem in consortium.oems}
             with open_fleet_plane(client, oem_keys, world, root / "data-plane", phases) as plane:
                 if after is not None:
-                    after(plane)
+                    after(world, plane)
                 height = int(client.status()["height"])
     return SimResult(world, plane.stats, height, phases.timings, time.monotonic() - started)
