@@ -21,6 +21,7 @@ MIN_SIDE = 5
 
 # unit steps of the four directions, and their compass headings
 DIRECTIONS: dict[str, tuple[int, int]] = {"N": (0, 1), "E": (1, 0), "S": (0, -1), "W": (-1, 0)}
+_METRES_PER_DEGREE_LON = METRES_PER_DEGREE_LAT * math.cos(math.radians(ORIGIN_LAT))
 HEADINGS: dict[tuple[int, int], float] = {(0, 1): 0.0, (1, 0): 90.0, (0, -1): 180.0, (-1, 0): 270.0}
 
 
@@ -76,5 +77,5 @@ def compute_latlon(x_m: float, y_m: float) -> tuple[float, float]:
     """Return the WGS-84 degrees of a point of the local plane (equirectangular, exact
     enough over a few kilometres)."""
     lat = ORIGIN_LAT + y_m / METRES_PER_DEGREE_LAT
-    lon = ORIGIN_LON + x_m / (METRES_PER_DEGREE_LAT * math.cos(math.radians(ORIGIN_LAT)))
+    lon = ORIGIN_LON + x_m / _METRES_PER_DEGREE_LON
     return round(lat, 7), round(lon, 7)
