@@ -164,7 +164,7 @@ def test_invalid_parameters_are_typed(changes: dict[str, object], param: str) ->
 @pytest.mark.parametrize("args", [["--vehicles", "0"], ["--minutes", "-5"]])
 def test_invalid_cli_parameters_are_one_line(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["sim", *args])
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "invalid_sim_parameters" in lines[0]
-    assert "Traceback" not in result.output
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error invalid_sim_parameters: "), lines
+    assert "[param=" in lines[0] and result.stdout == ""

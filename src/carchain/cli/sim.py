@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from carchain.cli.common import console
-from carchain.errors import CarchainError
 from carchain.sim.fleet_run import SimResult, run_sim
 from carchain.sim.world import FleetParams
 
@@ -25,11 +24,7 @@ def sim(
     logs, a crash between two brands at a junction; batches through each OEM's gateway
     and anchors on an embedded node. Prints a progress bar and the time of each phase."""
     params = FleetParams(vehicles=vehicles, minutes=minutes, seed=seed, crash_minute=crash_minute)
-    try:
-        result = run_sim(console, params)
-    except CarchainError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2) from exc
+    result = run_sim(console, params)  # a typed error: one line on stderr (CarchainTyper)
     console.print(compute_summary_table(result))
 
 
