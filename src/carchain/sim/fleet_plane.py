@@ -41,7 +41,7 @@ from carchain.sim.world import FleetWorld
 
 REGISTER_BATCH = 250
 UPLOAD_THREADS = 8
-BATCH_WINDOW_MS = 3_600_000  # a car closes a batch an hour (as the demo's drive): gateway cost is per batch
+BATCH_WINDOW_MS = 3_600_000  # one batch a car an hour, as the demo's drive: gateways cost per batch
 
 # The fleet's policy: time to the second, position to ~10 m, the peer of a V2X log
 # kept as it is (it is already a pseudonym: a certificate's HashedId8, which only
