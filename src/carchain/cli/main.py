@@ -24,6 +24,7 @@ from carchain.cli import (
     node,
     oem,
     proposal,
+    sim,
     transparency,
     tx,
     v2x,
@@ -85,6 +86,7 @@ app.add_typer(oem.app, name="oem")
 # One ``v2x`` group: V2XMSG's sign/verify/decode and the SCMS commands (issue 11).
 v2x_scms.register(v2x.v2x_app)
 app.add_typer(v2x.v2x_app, name="v2x")
+app.command("sim")(sim.sim)
 app.command("init")(node.init)
 app.command("query")(node.query)
 app.command("events")(events.events)

@@ -99,6 +99,7 @@ from carchain.errors.proof import (
     UntrustedHeader,
     VinCommitmentMismatch,
 )
+from carchain.errors.sim import InvalidSimParameters, SimulationError
 from carchain.errors.state import (
     AlreadyExists,
     AlreadyReceipted,
@@ -255,6 +256,7 @@ __all__ = [
     "InvalidReleasePackage",
     "InvalidSecretShares",
     "InvalidSignature",
+    "InvalidSimParameters",
     "InvalidState",
     "InvalidTransfer",
     "InvalidV2xBody",
@@ -306,6 +308,7 @@ __all__ = [
     "SensitiveReleaseNeedsOwner",
     "ShareAlreadyReleased",
     "ShareBoxReplayed",
+    "SimulationError",
     "StaleProof",
     "StateError",
     "StorageCorrupted",
