@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from carchain.cli import (
     case,
     consent,
     custodian,
+    demo,
     erasure,
     escrow,
     events,
@@ -32,7 +32,7 @@ from carchain.cli import (
     vehicle,
     verify,
 )
-from carchain.cli.common import CarchainTyper, console
+from carchain.cli.common import CarchainTyper
 
 
 def print_version(value: bool) -> None:
@@ -92,27 +92,7 @@ app.command("query")(node.query)
 app.command("events")(events.events)
 
 
-@app.command("demo")
-def demo(
-    vehicles: Annotated[int, typer.Option(help="Fleet size.", min=1, max=100_000)] = 1000,
-    bundle_out: Annotated[
-        Path | None,
-        typer.Option(help="Write the verified record's proof bundle and block header here."),
-    ] = None,
-    case: Annotated[
-        bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
-    ] = True,
-) -> None:
-    """Run the demo on an embedded node in a temporary home."""
-    import tempfile
-
-    from carchain.sim.case_demo import run_case_demo
-    from carchain.sim.demo import run_demo
-
-    run_demo(console, vehicles=vehicles, bundle_dir=bundle_out)
-    if case:
-        with tempfile.TemporaryDirectory() as tmp:
-            run_case_demo(console, Path(tmp))
+app.command("demo")(demo.demo)
 
 
 if __name__ == "__main__":

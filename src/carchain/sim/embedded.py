@@ -28,12 +28,14 @@ def find_free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedNode:
     """A solo node and its API in this process; ``with`` starts and stops it."""
 
-    def __init__(self, home: Path, genesis: Genesis, block_interval_ms: int = 100) -> None:
+    def __init__(
+        self, home: Path, genesis: Genesis, block_interval_ms: int = 100, port: int = 0
+    ) -> None:
         self.home = NodeHome(home)
         if not self.home.exists():
             cfg = NodeConfig(chain_id=genesis.chain_id, block_interval_ms=block_interval_ms)
             self.home.create(genesis, cfg)
-        self.port = find_free_port()
+        self.port = port or find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.node: SoloNode | None = None
         self.app: FastAPI | None = None

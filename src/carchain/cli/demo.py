@@ -1,0 +1,94 @@
+"""``carchain demo``: the consortium story on an embedded node, optionally kept serving.
+
+With ``--serve`` the demo's chain stays up afterwards, so that a newcomer can open the
+explorer (``/explorer/``), the API docs (``/docs``) and follow events on it; with
+``--home`` the chain and the gateways' data are kept in a folder of one's own.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carchain.cli.common import check_port_free, console
+from carchain.errors import InvalidOption
+
+VehiclesOpt = Annotated[int, typer.Option(help="Fleet size.", min=1, max=100_000)]
+BundleOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write the verified record's proof bundle and block header here."),
+]
+CaseOpt = Annotated[
+    bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
+]
+ServeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--serve", help="Keep the demo chain serving afterwards (explorer, API) until Ctrl-C."
+    ),
+]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(help="Keep the demo's node home and gateway data in this new folder."),
+]
+PortOpt = Annotated[
+    int, typer.Option(min=0, max=65535, help="With --serve: the API port (0: a free one).")
+]
+
+
+def demo(
+    vehicles: VehiclesOpt = 1000,
+    bundle_out: BundleOpt = None,
+    case: CaseOpt = True,
+    serve: ServeOpt = False,
+    home: HomeOpt = None,
+    port: PortOpt = 0,
+) -> None:
+    """Run the demo on an embedded node (in a temporary home unless --home is given)."""
+    if home is not None and home.exists() and any(home.iterdir()):
+        raise InvalidOption(f"--home {home} is not empty: give a new folder", option="home")
+    if serve and port:
+        check_port_free(port)
+    with tempfile.TemporaryDirectory(prefix="carchain-demo-") as tmp:
+        root = home or Path(tmp)
+        run_story(vehicles, bundle_out, case, root)
+        if serve:
+            serve_chain(root / "node", port)
+
+
+def run_story(vehicles: int, bundle_out: Path | None, case: bool, root: Path) -> None:
+    """Run the fleet demo on a node in ``root/node``, then (``case``) the case demo."""
+    from carchain.sim.case_demo import run_case_demo
+    from carchain.sim.demo import run_demo
+
+    root.mkdir(parents=True, exist_ok=True)
+    run_demo(
+        console, vehicles=vehicles, home=root / "node", bundle_dir=bundle_out,
+        data_dir=root / "data",
+    )  # fmt: skip
+    if case:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_case_demo(console, Path(tmp))
+
+
+def serve_chain(node_home: Path, port: int, stop: threading.Event | None = None) -> None:
+    """Serve the demo's chain again on loopback and print where; return on Ctrl-C (or
+    when ``stop`` is set)."""
+    from carchain.sim.consortium import create_consortium
+    from carchain.sim.embedded import EmbeddedNode
+
+    genesis = create_consortium().genesis
+    assert genesis is not None  # create_consortium always sets it
+    with EmbeddedNode(node_home, genesis, port=port) as node:
+        console.print(f"listening on {node.url}", markup=False, highlight=False)
+        console.print(f"home: {node_home}", markup=False, highlight=False)
+        console.print(f"explorer: {node.url}/explorer/  API docs: {node.url}/docs", markup=False)
+        console.print("serving the demo chain; Ctrl-C to stop", markup=False)
+        try:
+            (stop or threading.Event()).wait()
+        except KeyboardInterrupt:
+            console.print("stopped", markup=False)
