@@ -151,6 +151,10 @@ def test_vehicle_page_shows_its_access_log_and_consents(explorer: Explorer) -> N
     assert kinds == {e["event"]["kind"] for e in log["events"]}
     consents = sections["Consent grants"].inner_text()
     assert all(g["purpose"] in consents for g in grants)
+    proven = explorer.chain.api("/state/vehicles", key=f"v/{vid}", prove="true")
+    proof = sections["State proof"].inner_text()
+    assert proven["app_hash"] in proof and f"block #{proven['proof_height']}" in proof
+    assert sections["State proof"].locator("tbody tr").count() == len(proven["proof"])
     explorer.shot("vehicle")
 
 

@@ -193,14 +193,40 @@ function noticedCases(doc) {
   ));
 }
 
+/** The registration's state proof: two `simple:v` ops to the app hash of a block header. */
+function stateProof(id, proof) {
+  if (!proof || !proof.proof) return null;
+  const ops = table(
+    [
+      { label: "Op", cell: (op) => op.type },
+      { label: "Key (hex)", cell: (op) => h("span", { class: "mono" }, short(op.key, 16)) },
+      { label: "Leaf", cell: (op) => h("span", { class: "mono" }, short(op.proof.leaf_hash, 12)) },
+      { label: "Position", cell: (op) => `${fmtNum(op.proof.index)} of ${fmtNum(op.proof.total)}` },
+      { label: "Aunts", cell: (op) => fmtNum(op.proof.aunts.length) },
+    ],
+    proof.proof,
+  );
+  return card(
+    "State proof",
+    kv([
+      ["Read at", `state height ${proof.height}`],
+      ["App hash", h("span", { class: "mono" }, proof.app_hash)],
+      ["In the header of", link(`/blocks/${proof.proof_height}`, `block #${proof.proof_height}`)],
+      ["Verify it yourself", h("code", {}, `carchain query vehicles/v/${id} --prove`)],
+    ]),
+    ops,
+  );
+}
+
 /** #/vehicles/ID?before= — a vehicle: registration, access log (who read my data), consents. */
 export async function vehicle(params, query) {
   const id = params.id;
-  const [v, log, consents, cases] = await Promise.all([
+  const [v, log, consents, cases, proof] = await Promise.all([
     getJSON(`/vehicles/${seg(id)}`),
     getJSON(`/vehicles/${seg(id)}/access-log`, { before: query.get("before"), limit: 20 }),
     getOptional(`/vehicles/${seg(id)}/consents`),
     getOptional(`/vehicles/${seg(id)}/cases`).catch(() => null),
+    getOptional("/state/vehicles", { key: `v/${id}`, prove: "true" }).catch(() => null),
   ]);
   const info = kv([
     ["Vehicle id", h("span", { class: "mono" }, v.vehicle_id)],
@@ -221,6 +247,7 @@ export async function vehicle(params, query) {
     card("Registration", info),
     card(`Access log (${fmtNum(log.size)} entries, proven at block #${log.height})`, accessLogTable(log), pager(next)),
     card("Consent grants", consentTable(consents)),
+    stateProof(id, proof),
     noticedCases(cases),
   ];
 }
