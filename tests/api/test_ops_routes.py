@@ -162,3 +162,19 @@ def test_json_request_log_has_route_template_and_no_query_string(api: Api) -> No
         assert isinstance(d["duration_ms"], float) and d["duration_ms"] >= 0
     text = stream.getvalue()
     assert "PERSONAL-DATA" not in text and "ab" * 32 not in text and "999" not in text
+
+
+def test_made_up_methods_do_not_grow_the_metrics(idle: Api) -> None:
+    """The HTTP parser accepts any method token: each must not become a label value."""
+    before = scrape(idle)
+    for i in range(50):
+        idle.http.request(f"X{i:05d}", "/status")
+        idle.http.request("Z" * 2000, "/no/such/route")
+    after = scrape(idle)
+    methods = {dict(labels).get("method") for _, labels in after} - {None}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+    assert "OTHER" in methods
+    # 100 odd requests add the OTHER series of two (route, status) pairs, not 100 series.
+    assert len(after) - len(before) < 60
+    other = [labels for _, labels in after if dict(labels).get("method") == "OTHER"]
+    assert {dict(labels)["route"] for labels in other} <= {"/status", "<unmatched>"}

@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carchain.telemetry.http import UNMATCHED_ROUTE, RequestMetrics
+from carchain.telemetry.http import UNMATCHED_ROUTE, RequestMetrics, compute_method_label
 
 log = logging.getLogger("carchain.request")
 
@@ -52,7 +52,7 @@ class RequestLogMiddleware:
             self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        method = str(scope.get("method", ""))
+        method = compute_method_label(str(scope.get("method", "")))
         route = compute_route_template(scope)
         self.metrics.record(method, route, status, seconds)
         duration_ms = round(seconds * 1000, 3)
