@@ -61,6 +61,20 @@ def test_docs_assets_are_served(http: TestClient) -> None:
     assert "javascript" in bundle.headers["content-type"]
     assert http.get("/docs/static/nope.js").status_code == 404
     assert http.get("/docs/static/../../../../etc/passwd").status_code == 404
+    assert bundle.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in bundle.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "name", ["index.html", "oauth2-redirect.html", "swagger-initializer.js",
+             "swagger-ui-bundle.js.map", "%2e%2e%2f__init__.py"],
+)  # fmt: skip
+def test_only_the_assets_the_page_loads_are_served(http: TestClient, name: str) -> None:
+    """The bundle's demo page (pointing at petstore.swagger.io), its oauth2 page and its
+    source maps are not served from the node's origin."""
+    resp = http.get(f"/docs/static/{name}")
+    assert resp.status_code == 404
+    assert resp.json()["error"]["code"] == "not_found"
 
 
 def test_fastapi_cdn_pages_are_off(http: TestClient) -> None:
