@@ -64,7 +64,10 @@ def test_events_bad_filters_print_one_typed_error_line(tmp_path: Path) -> None:
     assert bad_type.exit_code == 1
     assert bad_type.output.strip().startswith("error invalid_event_filter:")
     assert "[name=types]" in bad_type.output
-    assert no_member.exit_code == 1 and "error not_found: no such member" in no_member.output
+    assert (
+        no_member.exit_code == 1
+        and "error not_found: member 'nobody' not found" in no_member.output
+    )
     assert bad_height.exit_code == 2  # refused by the option's own bound (min 1)
 
 

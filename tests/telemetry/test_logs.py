@@ -65,3 +65,23 @@ def test_text_format_is_one_plain_line(restore_root: None) -> None:
 def test_invalid_log_format_names_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="text, json"):
         validate_log_format(bad)
+
+
+def test_default_handler_follows_stderr_and_keeps_other_handlers(
+    restore_root: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server configured while stderr was one stream (a CLI runner's capture, closed
+    since) still logs to the stderr of the moment; handlers it did not add survive."""
+    other = logging.StreamHandler(io.StringIO())
+    logging.getLogger().addHandler(other)
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    configure_logging("text")
+    configure_logging("json")  # a second call replaces its own handler only
+    first.close()
+    now = io.StringIO()
+    monkeypatch.setattr("sys.stderr", now)
+    logging.getLogger("carchain.request").info("after", extra={"fields": {"status": 200}})
+    lines = now.getvalue().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["message"] == "after"
+    assert other in logging.getLogger().handlers

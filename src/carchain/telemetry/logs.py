@@ -47,15 +47,36 @@ def validate_log_format(name: str) -> LogFormat:
     raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {name!r}")
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record is emitted (not the
+    stream at setup: one replaced since, as a test runner's capture, may be closed)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record`` to the current standard error."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+CARCHAIN_HANDLER = "carchain"
+
+
 def configure_logging(
     fmt: LogFormat = "text", level: int = logging.INFO, stream: TextIO | None = None
 ) -> None:
-    """Send the root logger's records to ``stream`` (stderr) in ``fmt``; quiet httpx."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Send the root logger's records to ``stream`` (default: the current stderr) in
+    ``fmt``, replacing the handler an earlier call installed (and only that); quiet httpx."""
+    handler: logging.StreamHandler = (  # type: ignore[type-arg]
+        logging.StreamHandler(stream) if stream is not None else CurrentStderrHandler()
+    )
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.set_name(CARCHAIN_HANDLER)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == CARCHAIN_HANDLER:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
     for name in QUIET_LOGGERS:
