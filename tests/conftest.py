@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -290,3 +291,17 @@ def processes() -> Iterator[Processes]:
         yield p
     finally:
         p.kill_all()
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Undo what a command run in-process (``node start``, ``gateway start`` through
+    CliRunner) does to the process's logging: its handler and the root level would
+    otherwise print request logs into later tests' captured output."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -25,7 +25,7 @@ from carchain.cli.common import (
     make_text,
     parse_roles,
 )
-from carchain.cli.log_format import LogFormatOpt, setup_logging
+from carchain.cli.log_format import LogFormatOpt, parse_log_format, setup_logging
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.errors import NodeUnavailable, NotFound
@@ -132,9 +132,10 @@ def start(
     nh = NodeHome(home)
     if not nh.exists():
         raise typer.BadParameter(f"{home} is not a node home; run carchain init")
-    setup_logging(log_format)
+    parse_log_format(log_format)
     nh.lock().release()  # a node on this home already: home_locked, before its busy port
     check_port_free(port or nh.load_config().api_port)
+    setup_logging(log_format)  # only once it will serve: a refused start changes nothing
     run_node(nh, create_app, port, state_versions)
 
 
