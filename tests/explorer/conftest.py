@@ -64,7 +64,7 @@ def wait_for_urls(proc: subprocess.Popen[bytes], path: Path, log: Path) -> dict[
     pytest.fail("demo node did not come up in time")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoChain]:
     """Run the demo chain process; stop it by its pid at the end, even on failure.
 
@@ -97,8 +97,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoChain]:
             proc.wait(30)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")  # not the session: sync Playwright runs an event loop in
+def browser() -> Iterator[Any]:  # the main thread, which later tests' asyncio.run() refuses
     """Debian's chromium under Playwright (``make setup-browser`` installs it)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make setup-browser`")
