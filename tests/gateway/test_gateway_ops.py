@@ -4,6 +4,7 @@ anchors, anchored batches, anchoring lag, request latency by route template)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,30 @@ def test_not_ready_without_anchoring_loop_or_node(tmp_path: Path, world: World) 
             assert "node not ready (node_unavailable)" in err["fields"]["reason"]
             assert http.get("/metrics").status_code == 200
     finally:
+        gw.close()
+
+
+def test_a_hung_node_makes_the_gateway_not_ready_quickly(tmp_path: Path, world: World) -> None:
+    """A node that accepts connections and never answers: /ready says not ready within
+    its own short limit, not after the client's 30 s (a worker thread held per probe)."""
+    gw = Gateway(
+        tmp_path / "gw", "saic", seeded_key("saic"), seeded_key("custodian/saic").public_key,
+        world.node.url,
+    )  # fmt: skip
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # never accepted: requests wait for an answer that never comes
+    live, gw.client = gw.client, Client(f"http://127.0.0.1:{hung.getsockname()[1]}")
+    try:
+        with TestClient(create_gateway_app(gw)) as http:
+            started = time.monotonic()
+            err = assert_not_ready(http.get("/ready"))
+            assert time.monotonic() - started < 15  # the client's own timeout is 30 s
+            assert "node not ready (node_unavailable)" in err["fields"]["reason"]
+    finally:
+        gw.client.close()
+        gw.client = live
+        hung.close()
         gw.close()
 
 

@@ -64,6 +64,17 @@ def test_logs_print_the_last_lines_of_the_app_log(tmp_path: Path) -> None:
     assert code == 0 and out == ""
 
 
+def test_logs_never_pass_terminal_controls_through(tmp_path: Path) -> None:
+    """A log line holding escape sequences (a peer's text logged verbatim) cannot drive
+    the operator's terminal."""
+    layout = lay_out(tmp_path)
+    write_log(layout, "node1", "app", ["peer said \x1b[2J\x1b]0;owned\x07 hello"])
+    code, out = run("node1", "--home", str(tmp_path))
+    assert code == 0, out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "peer said" in out and "hello" in out
+
+
 def test_last_lines_of_a_large_log_span_chunks(tmp_path: Path) -> None:
     path = tmp_path / "big.log"
     lines = [f"{i:06d} " + "x" * 200 for i in range(2000)]  # ~400 kB: several chunks

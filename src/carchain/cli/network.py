@@ -76,6 +76,7 @@ def logs(
 ) -> None:
     """Print a node's application log (or CometBFT's with --comet): the last lines, then
     with --follow each new line until Ctrl-C."""
+    from carchain.errors import compute_printable_text
     from carchain.network.layout import load_layout
     from carchain.network.logs import follow_lines, get_log_path, read_last_lines
 
@@ -83,11 +84,11 @@ def logs(
     path = get_log_path(layout, layout.get_node(node), "comet" if comet else "app")
     last, offset = read_last_lines(path, lines)
     for line in last:
-        print(line)
+        print(compute_printable_text(line))
     if follow:
         try:
             for line in follow_lines(path, offset):
-                print(line, flush=True)
+                print(compute_printable_text(line), flush=True)
         except KeyboardInterrupt:
             return
 

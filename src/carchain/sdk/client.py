@@ -47,9 +47,12 @@ class Client(HttpService):
         """Return the node status."""
         return self._request_object("GET", "/status")
 
-    def ready(self) -> dict[str, Any]:
-        """Return the node's readiness; raise ``NotReady`` (503) when it is not ready."""
-        return self._request_object("GET", "/ready")
+    def ready(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """Return the node's readiness; raise ``NotReady`` (503) when it is not ready
+        (``timeout_s``: this call's own limit, shorter than the client's)."""
+        if timeout_s is None:
+            return self._request_object("GET", "/ready")
+        return self._request_object("GET", "/ready", timeout=timeout_s)
 
     def block(self, height: int) -> dict[str, Any]:
         """Return the committed block at ``height``."""

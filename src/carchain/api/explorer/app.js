@@ -36,13 +36,19 @@ const SEARCH_ROUTES = {
 /** Match a hash path against the routes: [page, params, section] or null. */
 export function match(path) {
   const parts = path.split("/").filter(Boolean);
+  let decoded;
+  try {
+    decoded = parts.map((p) => decodeURIComponent(p));
+  } catch {
+    return null; // a malformed escape (#/txs/%E0): no page, the not-found view
+  }
   for (const [pattern, page, section] of ROUTES) {
     const want = pattern.split("/").filter(Boolean);
     if (want.length !== parts.length) continue;
     const params = {};
     const ok = want.every((w, i) => {
       if (w.startsWith(":")) {
-        params[w.slice(1)] = decodeURIComponent(parts[i]);
+        params[w.slice(1)] = decoded[i];
         return true;
       }
       return w === parts[i];

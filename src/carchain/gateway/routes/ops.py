@@ -30,6 +30,11 @@ def health() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
+# A readiness probe must answer fast: a hung node makes the gateway not ready within
+# this, instead of holding a worker thread (shared with uploads) for the client timeout.
+READY_NODE_TIMEOUT_S = 2.0
+
+
 def check_readiness(gw: Gateway) -> GatewayReadyResponse:
     """Return readiness, or raise ``NotReady`` naming what is missing: the anchoring
     loop must run and the node must answer ``/ready`` (caught up, consensus reachable)."""
@@ -38,7 +43,7 @@ def check_readiness(gw: Gateway) -> GatewayReadyResponse:
     if not gw.is_anchoring():
         reasons.append("anchoring loop not running")
     try:
-        height = int(gw.client.ready()["height"])
+        height = int(gw.client.ready(timeout_s=READY_NODE_TIMEOUT_S)["height"])
     except CarchainError as exc:
         reasons.append(f"node not ready ({exc.code})")
     except (KeyError, TypeError, ValueError):
