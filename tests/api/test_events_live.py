@@ -4,16 +4,30 @@ id is the cursor, and a shutdown that does not wait for open streams."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
+from sse_starlette import ServerSentEvent
+from starlette.types import Message
 
+from carchain.api.event_stream import (
+    SEND_TIMEOUT_S,
+    ChainEventResponse,
+    EventStreams,
+    StreamStart,
+    generate_events,
+)
+from carchain.node.backend import BlockView, NodeBackend
+from carchain.node.events import EventFilter
 from carchain.node.server import SHUTDOWN_GRACE_S
 from carchain.sim.embedded import EmbeddedNode
 from tests.conftest import make_genesis
@@ -136,3 +150,109 @@ def test_a_stream_per_thread_each_sees_every_event(tmp_path: Path) -> None:
                 t.join(20)
     assert got[0] == got[1] and len(got[0]) == 4
     assert got[0] == sorted(got[0], key=lambda i: tuple(int(x) for x in i.split(":")))
+
+
+# The stream's loop against scripted backends: every pass waits or reads a block.
+
+
+class FakeBackend:
+    """A ``CommitWaiter`` backend at ``committed`` whose blocks ``readable`` exist; its
+    ``wait_for_height`` returns at once (as a real one does for a committed height)."""
+
+    def __init__(self, committed: int, readable: set[int]) -> None:
+        self.committed = committed
+        self.readable = readable
+        self.status_calls = 0
+        self.block_calls = 0
+
+    def status(self) -> SimpleNamespace:
+        self.status_calls += 1
+        return SimpleNamespace(height=self.committed)
+
+    def get_block_optional(self, height: int) -> BlockView | None:
+        self.block_calls += 1
+        if height not in self.readable:
+            return None
+        return BlockView(height, b"h", 1, b"p", b"t", b"a", b"v")
+
+    async def wait_for_height(self, height: int, timeout_s: float) -> int:
+        return self.committed
+
+
+def collect_heartbeats(
+    backend: FakeBackend, start: StreamStart, follow: bool, wanted: int, **limits: float
+) -> tuple[list[ServerSentEvent], float]:
+    """Run one stream until it sent ``wanted`` heartbeats (deadline 10 s); return its
+    frames and how long that took."""
+    streams = EventStreams(**limits)  # type: ignore[arg-type]
+
+    async def run() -> tuple[list[ServerSentEvent], float]:
+        loop = asyncio.get_running_loop()
+        slot = streams.acquire()
+        gen = generate_events(
+            cast(NodeBackend, backend), EventFilter(), start, follow, streams, slot
+        )
+        frames: list[ServerSentEvent] = []
+        began = loop.time()
+        deadline = began + 10
+        try:
+            while sum(f.comment == "heartbeat" for f in frames) < wanted:
+                left = deadline - loop.time()
+                assert left > 0, f"no {wanted} heartbeats: {backend.block_calls} block reads"
+                try:
+                    frames.append(await asyncio.wait_for(anext(gen), left))
+                except TimeoutError:
+                    raise AssertionError(f"stuck: {backend.block_calls} block reads") from None
+        finally:
+            await gen.aclose()
+            slot.release()
+        return frames, loop.time() - began
+
+    return asyncio.run(run())
+
+
+def test_a_committed_block_not_readable_yet_is_polled_with_heartbeats_not_spun() -> None:
+    backend = FakeBackend(committed=5, readable={1, 2})  # block 3 is committed, not readable
+    frames, spent = collect_heartbeats(
+        backend, StreamStart(1), follow=False, wanted=3, heartbeat_s=0.2, poll_s=0.05
+    )
+    beats = [f for f in frames if f.comment == "heartbeat"]
+    assert {f.id for f in beats} == {"2:0:0"}  # the cursor: block 2 read in full
+    misses = backend.block_calls - 2
+    assert 1 <= misses <= spent / 0.05 + 2  # one read per poll interval, not a busy loop
+
+
+def test_a_backend_whose_waiter_and_status_disagree_does_not_spin_a_follower() -> None:
+    # status says 0 committed, the waiter returns at once: every pass reads no block.
+    backend = FakeBackend(committed=0, readable=set())
+    _, spent = collect_heartbeats(
+        backend, StreamStart(1), follow=True, wanted=2, heartbeat_s=0.2, poll_s=0.05
+    )
+    assert backend.status_calls <= 2 * (spent / 0.05) + 4
+
+
+def test_a_client_that_stops_reading_loses_its_stream_and_its_slot() -> None:
+    async def run() -> int:
+        streams = EventStreams()
+        slot = streams.acquire()
+
+        async def content() -> AsyncIterator[ServerSentEvent]:
+            while True:
+                yield ServerSentEvent("x")
+                await asyncio.sleep(0)
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                await asyncio.Event().wait()  # the client never takes a byte
+
+        async def receive() -> Message:
+            await asyncio.Event().wait()  # and never hangs up
+            return {"type": "http.disconnect"}
+
+        response = ChainEventResponse(content(), slot, send_timeout_s=0.05)
+        scope = {"type": "http", "method": "GET", "path": "/events", "headers": []}
+        await asyncio.wait_for(response(scope, receive, send), 10)
+        return streams.open_count
+
+    assert asyncio.run(run()) == 0
+    assert SEND_TIMEOUT_S == 30.0 and EventStreams().send_timeout_s == SEND_TIMEOUT_S

@@ -4,14 +4,17 @@ bad filters and cursors, and the documented OpenAPI answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from carchain.core.transactions import compute_tx_hash
-from carchain.sdk.events import SseFrame
+from carchain.sdk.client import Client
+from carchain.sdk.events import SseFrame, parse_sse
 from tests.conftest import seeded_key
 from tests.events_node import StepNode, run_step_node
 
@@ -26,10 +29,11 @@ def chain(tmp_path: Path) -> Iterator[StepNode]:
 
 
 def events_of(frames: list[SseFrame]) -> list[dict[str, object]]:
-    """Return the JSON events of the data frames (each frame's id is its event's id)."""
+    """Return the JSON events of the data frames (each frame's id is its event's id);
+    a ``resume`` frame is no event."""
     out = []
     for f in frames:
-        if f.data is None:
+        if f.data is None or f.event is not None:
             continue
         doc = json.loads(f.data)
         assert doc["id"] == f.id
@@ -212,3 +216,68 @@ def test_openapi_documents_the_event_stream_and_its_errors(chain: StepNode) -> N
         assert schema == {"$ref": "#/components/schemas/ErrorDocument"}
     params = {p["name"] for p in op["parameters"]}
     assert {"types", "vehicle", "member", "from_height", "follow", "last-event-id"} <= params
+
+
+@pytest.mark.parametrize("cursor", ["0:0:0", "0:5:2", "9223372036854775808:0:0"])
+def test_a_cursor_height_outside_1_to_2_63_is_a_typed_400_not_a_spin(
+    chain: StepNode, cursor: str
+) -> None:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=chain.http.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as http:
+            headers = {"Last-Event-ID": cursor}
+            return await http.get("/events", params={"follow": "false"}, headers=headers)
+
+    resp = asyncio.run(asyncio.wait_for(get(), 10))  # a stream at height 0 never answers
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "invalid_event_cursor"
+    assert chain.streams.open_count == 0
+
+
+def grow(chain: StepNode, blocks: int) -> None:
+    """Add ``blocks`` blocks of one registration each to the chain."""
+    for k in range(blocks):
+        chain.block(("saic" if k % 2 else "geely", f"{'saic' if k % 2 else 'geely'}:g{k}"))
+
+
+def test_a_stream_reads_its_block_budget_then_ends_with_its_cursor(chain: StepNode) -> None:
+    grow(chain, 8)  # ten blocks
+    chain.streams.block_budget = 3
+    frames = chain.frames(from_height=1, types="nomatch")
+    assert frames == [SseFrame("3:1:0", '{"reason":"block_budget"}', "resume")]
+    frames = chain.frames(headers={"Last-Event-ID": "3:1:0"}, types="nomatch")
+    assert frames == [SseFrame("6:1:0", '{"reason":"block_budget"}', "resume")]
+    assert chain.frames(headers={"Last-Event-ID": "9:1:0"}, types="nomatch") == []  # done
+    frames = chain.frames(from_height=1)  # the events of blocks 1-3, then the cursor
+    assert ids(frames) == [f"1:{i}:{e}" for i in range(3) for e in (0, 1)] + [
+        f"{h}:0:{e}" for h in (2, 3) for e in (0, 1)
+    ]
+    assert frames[-1] == SseFrame("3:1:0", '{"reason":"block_budget"}', "resume")
+
+
+def test_client_events_continues_across_block_budgets_each_event_once(chain: StepNode) -> None:
+    grow(chain, 8)
+    chain.streams.block_budget = 1000
+    every = ids(chain.frames(from_height=1))
+    assert len(every) == 2 * (4 + 8)
+    chain.streams.block_budget = 3
+    with Client(str(chain.http.base_url)) as c:
+        c._http = chain.http  # the SDK over the in-process app
+        got = [e.id for e in c.events(from_height=1, follow=False)]
+        vids = [
+            e.attributes["vehicle_id"] for e in c.events(types=["vehicle_registered"], follow=False)
+        ]
+    assert got == every
+    assert len(vids) == 12 and len(set(vids)) == 12
+
+
+def test_a_stream_past_its_lifetime_ends_with_its_cursor(chain: StepNode) -> None:
+    chain.streams.lifetime_s = 0.0
+    resume = [SseFrame("1:1:1", '{"reason":"lifetime"}', "resume")]
+    assert chain.frames(headers={"Last-Event-ID": "1:1:1"}) == resume
+    # Following from the next block: the cursor lies after every event of block 2.
+    resp = chain.http.get("/events")
+    frames = list(parse_sse(iter(resp.text.splitlines())))
+    assert frames == [SseFrame(f"2:{2**63 - 1}:0", '{"reason":"lifetime"}', "resume")]
+    assert ids(chain.frames(headers={"Last-Event-ID": frames[0].id or ""})) == []
+    assert chain.streams.open_count == 0

@@ -22,7 +22,7 @@ def test_parse_sse_follows_the_event_stream_rules() -> None:
     assert list(parse_sse(iter(lines))) == [
         SseFrame("1:0:0", "a\nb"),
         SseFrame("2:1:0", None),  # an id-only frame: a cursor
-        SseFrame(None, "x"),
+        SseFrame(None, "x", "ignored"),
         SseFrame(None, "y"),  # an id with NUL is ignored, as browsers do
     ]
 
@@ -148,3 +148,27 @@ def test_an_event_whose_frame_id_is_not_its_id_is_refused() -> None:
     bad = frame("1:0:0").replace(b"id: 1:0:0", b"id: 1:0:5")
     with scripted([bad], seen) as http, pytest.raises(NodeUnavailable):
         list(iterate_events(http, {}, follow=False))
+
+
+def test_a_resume_frame_is_continued_after_its_cursor_even_without_follow() -> None:
+    seen: list[httpx.Request] = []
+    resume = b'id: 1:3:0\nevent: resume\ndata: {"reason":"block_budget"}\n\n'
+    bodies: list[bytes | Exception] = [
+        frame("1:0:0") + resume,
+        frame("2:0:0") + b'event: resume\ndata: {"reason":"lifetime"}\n\n' + frame("2:0:1"),
+        frame("2:0:0") + frame("3:0:0"),  # caught up: the stream ends, so does the iterator
+    ]
+    with scripted(bodies, seen) as http:
+        got = [e.id for e in iterate_events(http, {}, follow=False, max_retries=0)]
+    assert got == ["1:0:0", "2:0:0", "3:0:0"]
+    assert [r.headers.get("last-event-id") for r in seen] == [None, "1:3:0", "2:0:0"]
+    assert not bodies
+
+
+def test_a_node_that_keeps_sending_resume_without_progress_is_reported() -> None:
+    seen: list[httpx.Request] = []
+    resume = b'id: 1:3:0\nevent: resume\ndata: {"reason":"lifetime"}\n\n'
+    bodies: list[bytes | Exception] = [resume, resume, resume]
+    with scripted(bodies, seen) as http, pytest.raises(NodeUnavailable):
+        list(iterate_events(http, {}, follow=False, max_retries=1))
+    assert len(seen) == 3

@@ -5,7 +5,12 @@ A stream reads block after block from its start height through the backend
 following, waits for the next commit: on a ``CommitWaiter`` backend (the solo
 node and the network backend) the commit itself wakes it; any other backend's
 height is polled. A height the backend says is committed is never skipped: if
-its block cannot be read yet, the stream waits and reads it again.
+its block cannot be read yet, the stream waits the poll interval (heartbeats go on)
+and reads it again; no pass of the loop goes without waiting or reading a block.
+A connection reads at most ``BLOCK_BUDGET`` blocks and lives at most
+``MAX_STREAM_LIFETIME_S``; then it ends with a ``resume`` frame whose id is its
+cursor, and the client continues from there. A client that takes no frame within
+``SEND_TIMEOUT_S`` loses its stream (and its slot).
 
 ``EventStreams`` (one per app, ``app.state.event_streams``) bounds the number of
 open streams and ends them all at shutdown (``close``), so the server never
@@ -22,17 +27,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from carchain.core.event_ids import EventPosition
+from carchain.core.event_ids import MAX_POSITION, EventPosition
 from carchain.errors import NodeUnavailable, TooManySubscribers
 from carchain.node.backend import BlockView, CommitWaiter, NodeBackend
 from carchain.node.events import EventFilter, compute_block_end, select_block_events
 
 DEFAULT_MAX_SUBSCRIBERS = 64
 DEFAULT_HEARTBEAT_S = 15.0
-POLL_INTERVAL_S = 0.5  # only for a backend that cannot wake the stream on commit
+POLL_INTERVAL_S = 0.5  # a backend that cannot wake the stream; a block not readable yet
 RETRY_MS = 1000  # the EventSource reconnection delay the stream asks for
+SEND_TIMEOUT_S = 30.0  # a client that reads nothing for this long loses its stream
+MAX_STREAM_LIFETIME_S = 3600.0  # a stream then ends with its cursor; the client resumes
+BLOCK_BUDGET = 1000  # blocks one connection reads; then it ends with its cursor
+RESUME_EVENT = "resume"  # the frame that ends a stream the client should continue
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,10 @@ class EventStreams:
 
     max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    poll_s: float = POLL_INTERVAL_S
+    send_timeout_s: float = SEND_TIMEOUT_S
+    lifetime_s: float = MAX_STREAM_LIFETIME_S
+    block_budget: int = BLOCK_BUDGET
     closed: bool = False
     _slots: set[StreamSlot] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,18 +131,27 @@ class EventStreams:
 
 class ChainEventResponse(EventSourceResponse):
     """An ``EventSourceResponse`` that gives its slot back however the stream ends
-    (even if the body never started: the client left before the first byte)."""
+    (even if the body never started: the client left before the first byte), and
+    ends a stream whose client does not take a frame within ``send_timeout_s``."""
 
     media_type = "text/event-stream"  # a class attribute: the OpenAPI document reads it
 
-    def __init__(self, content: AsyncIterator[ServerSentEvent], slot: StreamSlot) -> None:
-        super().__init__(content, ping=0)  # the stream sends its own heartbeats
+    def __init__(
+        self,
+        content: AsyncIterator[ServerSentEvent],
+        slot: StreamSlot,
+        send_timeout_s: float = SEND_TIMEOUT_S,
+    ) -> None:
+        # ping=0: the stream sends its own heartbeats.
+        super().__init__(content, ping=0, send_timeout=send_timeout_s)
         self.slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the stream; release the slot at the end."""
+        """Serve the stream; release the slot at the end (a stalled client's too)."""
         try:
             await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            pass  # the client stopped reading: its stream ends, the server drops it
         finally:
             self.slot.release()
 
@@ -171,16 +194,71 @@ def make_heartbeat(cursor: EventPosition | None) -> ServerSentEvent:
     return ServerSentEvent(comment="heartbeat", id=None if cursor is None else cursor.to_id())
 
 
-async def read_block(
-    backend: NodeBackend, height: int, stop: asyncio.Event, heartbeat_s: float
-) -> BlockView | None:
-    """Return the committed block at ``height``, waiting while it cannot be read yet
-    (``None`` only if the stream is stopped meanwhile)."""
-    while not stop.is_set():
-        block = await asyncio.to_thread(backend.get_block_optional, height)
+def make_resume_frame(cursor: EventPosition | None, reason: str) -> ServerSentEvent:
+    """Return the frame that ends a stream the client should continue: a ``resume``
+    event (``onmessage`` does not see it) whose id is the cursor, so a reconnect
+    with ``Last-Event-ID`` picks up right after the blocks already read."""
+    data = json.dumps({"reason": reason}, separators=(",", ":"))
+    return ServerSentEvent(data, event=RESUME_EVENT, id=None if cursor is None else cursor.to_id())
+
+
+async def wait_or_stop(stop: asyncio.Event, timeout_s: float) -> None:
+    """Return after ``timeout_s``, or as soon as ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)
+
+
+@dataclass
+class StreamState:
+    """How far one stream got: the next height, the position after which that
+    height's events are new, the cursor (the last block read in full), the blocks
+    read so far, and how many passes in a row read none."""
+
+    height: int
+    after: EventPosition | None
+    cursor: EventPosition | None
+    blocks_read: int = 0
+    idle_passes: int = 0
+
+
+def compute_start_cursor(start: StreamStart) -> EventPosition | None:
+    """Return the cursor before any block is read: the resume point, else a position
+    after every event of the block before the start (``H-1:MAX:0``; none for block 1)."""
+    if start.after is not None:
+        return start.after
+    return EventPosition(start.height - 1, MAX_POSITION, 0) if start.height > 1 else None
+
+
+async def step_stream(
+    backend: NodeBackend,
+    state: StreamState,
+    follow: bool,
+    streams: EventStreams,
+    stop: asyncio.Event,
+) -> BlockView | bool | None:
+    """Make one pass of the stream: return the block read (``state`` advances),
+    ``None`` if this pass read none, ``False`` once a ``follow=false`` stream is done.
+
+    Every pass that reads no block waits: for a commit (following), for the poll
+    interval (a committed block not readable yet), and, after two such passes in a
+    row, for at least the poll interval whatever the backend says, so no path spins.
+    """
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    if state.height <= await get_committed_height(backend):
+        block = await asyncio.to_thread(backend.get_block_optional, state.height)
         if block is not None:
+            state.idle_passes = 0
             return block
-        await wait_for_commit(backend, height + 1, min(POLL_INTERVAL_S, heartbeat_s), stop)
+        await wait_or_stop(stop, streams.poll_s)  # committed, not readable yet: wait
+    elif not follow:
+        return False
+    else:
+        await wait_for_commit(backend, state.height, streams.heartbeat_s, stop)
+    state.idle_passes += 1
+    spent = loop.time() - began
+    if state.idle_passes >= 2 and spent < streams.poll_s:
+        await wait_or_stop(stop, streams.poll_s - spent)
     return None
 
 
@@ -193,24 +271,36 @@ async def generate_events(
     slot: StreamSlot,
 ) -> AsyncIterator[ServerSentEvent]:
     """Yield the frames of one stream: an opening comment, then the events from
-    ``start`` on, heartbeats while idle; end when caught up unless ``follow``."""
+    ``start`` on, heartbeats while idle; end when caught up unless ``follow``.
+
+    After ``streams.block_budget`` blocks (the block a ``H:T:0`` cursor ends is
+    read again but not counted, so every connection gets further) or
+    ``streams.lifetime_s`` seconds the stream ends with a ``resume`` frame carrying
+    its cursor: the client reconnects with it as ``Last-Event-ID`` and goes on
+    where this connection stopped.
+    """
     loop = asyncio.get_running_loop()
     yield ServerSentEvent(comment="open", retry=RETRY_MS)
-    height, after, cursor = start.height, start.after, None
-    last_frame = loop.time()
+    state = StreamState(start.height, start.after, compute_start_cursor(start))
+    opened = last_frame = loop.time()
     while not slot.stopped.is_set():
-        if height <= await get_committed_height(backend):
-            block = await read_block(backend, height, slot.stopped, streams.heartbeat_s)
-            if block is None:
-                break
-            for event in select_block_events(block, event_filter, after):
+        if state.blocks_read >= streams.block_budget:
+            yield make_resume_frame(state.cursor, "block_budget")
+            return
+        if loop.time() - opened >= streams.lifetime_s:
+            yield make_resume_frame(state.cursor, "lifetime")
+            return
+        block = await step_stream(backend, state, follow, streams, slot.stopped)
+        if block is False:
+            return
+        if isinstance(block, BlockView):
+            end = compute_block_end(block)
+            if state.after is None or end > state.after:  # not the resume cursor's block
+                state.blocks_read += 1
+            for event in select_block_events(block, event_filter, state.after):
                 yield make_event_frame(event.to_json())
                 last_frame = loop.time()
-            height, after, cursor = height + 1, None, compute_block_end(block)
-        elif not follow:
-            break
-        else:
-            await wait_for_commit(backend, height, streams.heartbeat_s, slot.stopped)
+            state.height, state.after, state.cursor = state.height + 1, None, end
         if loop.time() - last_frame >= streams.heartbeat_s:
-            yield make_heartbeat(cursor)
+            yield make_heartbeat(state.cursor)
             last_frame = loop.time()

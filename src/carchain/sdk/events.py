@@ -5,6 +5,8 @@ When the connection drops or the server ends a followed stream, it reconnects wi
 ``Last-Event-ID`` set to the last id it saw (an event's, or a heartbeat's cursor):
 the node resumes right after it, so across reconnects there is no gap, and the
 iterator drops anything at or before its last position, so there is no duplicate.
+A connection the node ends with a ``resume`` frame (it read its block budget or
+lived its maximum lifetime) is continued the same way, followed or not.
 A typed error answer (a bad filter, an unknown member) is raised, not retried;
 ``too_many_subscribers``, an unavailable node and broken connections are retried
 ``max_retries`` times in a row with a growing delay, then raised.
@@ -30,6 +32,7 @@ from carchain.sdk.http import compute_response_error
 
 DEFAULT_READ_TIMEOUT_S = 60.0  # the node sends a heartbeat every 15 s while idle
 DEFAULT_MAX_RETRIES = 5
+RESUME_EVENT = "resume"  # the node ended this connection early: continue from its id
 RETRYABLE = (TooManySubscribers, NodeUnavailable)
 
 
@@ -71,22 +74,25 @@ class StreamEvent:
 
 @dataclass(frozen=True, slots=True)
 class SseFrame:
-    """One dispatched SSE frame: its id (if any) and data (``None``: a comment only)."""
+    """One dispatched SSE frame: its id (if any), data (``None``: a comment only) and
+    event type (``None``: a plain message)."""
 
     id: str | None
     data: str | None
+    event: str | None = None
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[SseFrame]:
     """Yield the frames of an event stream's lines (WHATWG rules: ``field: value``,
     ``:`` comments, a blank line ends a frame; a frame with only an id is yielded too)."""
     frame_id: str | None = None
+    event: str | None = None
     data: list[str] = []
     for line in lines:
         if line == "":
-            if frame_id is not None or data:
-                yield SseFrame(frame_id, "\n".join(data) if data else None)
-            frame_id, data = None, []
+            if frame_id is not None or data or event is not None:
+                yield SseFrame(frame_id, "\n".join(data) if data else None, event)
+            frame_id, event, data = None, None, []
             continue
         if line.startswith(":"):
             continue
@@ -96,6 +102,8 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseFrame]:
             frame_id = value
         elif name == "data":
             data.append(value)
+        elif name == "event":
+            event = value
 
 
 def decode_event(frame: SseFrame) -> StreamEvent:
@@ -125,6 +133,7 @@ class EventCursor:
 
     last_id: str | None = None
     position: EventPosition | None = None
+    resume: bool = False  # the node ended the last connection early (``resume`` frame)
 
     def advance(self, frame_id: str) -> bool:
         """Move to ``frame_id`` if it lies after the cursor; return whether it did."""
@@ -153,9 +162,14 @@ def read_stream(
                 raise BusyNode(error)
             raise error
         for frame in parse_sse(resp.iter_lines()):
+            if frame.event == RESUME_EVENT:
+                if frame.id is not None:
+                    cursor.advance(frame.id)
+                cursor.resume = True
+                return
             if frame.id is None or not cursor.advance(frame.id):
                 continue
-            if frame.data is not None:
+            if frame.data is not None and frame.event is None:
                 yield decode_event(frame)
 
 
@@ -175,15 +189,17 @@ def iterate_events(
     failures = 0
     query = {**params, "follow": str(follow).lower()}
     while True:
-        delivered = False
+        delivered, cursor.resume, before = False, False, cursor.position
         try:
             for event in read_stream(http, query, cursor, read_timeout_s):
                 delivered, failures = True, 0
                 yield event
-            if not follow:
+            if not follow and not cursor.resume:
                 return
-            # The node ended a followed stream (a restart, a shutdown): resume.
-            failures = 0 if delivered else failures + 1
+            # The node ended a followed stream (a restart, a shutdown) or this
+            # connection early (``resume``): go on after the cursor.
+            progressed = delivered or cursor.position != before
+            failures = 0 if progressed else failures + 1
         except httpx.HTTPError as exc:
             failures = 1 if delivered else failures + 1
             if failures > max_retries:

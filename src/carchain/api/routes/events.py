@@ -22,7 +22,7 @@ from carchain.core.event_ids import MAX_POSITION, parse_event_id
 from carchain.core.members import compute_member_key, decode_member
 from carchain.core.validation import validate_member_identifier
 from carchain.core.vehicles import validate_vehicle_id
-from carchain.errors import CarchainError, InvalidEventFilter, NotFound
+from carchain.errors import CarchainError, InvalidEventCursor, InvalidEventFilter, NotFound
 from carchain.node.backend import NodeBackend
 from carchain.node.events import EventFilter
 
@@ -131,6 +131,8 @@ async def compute_start(
     ``from_height``, else at the next block (following) or at block 1."""
     if last_event_id is not None and last_event_id.strip():
         after = parse_event_id(last_event_id)
+        if after.height < 1:  # no block 0: its stream would wait for a block never made
+            raise InvalidEventCursor("an event id's height is at least 1", value=last_event_id[:80])
         return StreamStart(after.height, after)
     if from_height is not None:
         if not 1 <= from_height <= MAX_POSITION:
@@ -183,7 +185,10 @@ async def stream_events(
     else at `from_height`, else at the next block (`follow=true`) or block 1. With
     `follow=false` it ends once it has read the committed blocks. While idle it sends
     a `: heartbeat` comment every 15 s whose `id` is the cursor (the last block read
-    in full, `H:T:0`), so a reconnect does not read those blocks again. 400
+    in full, `H:T:0`), so a reconnect does not read those blocks again. A connection
+    reads at most 1000 blocks and lasts at most 1 h: it then ends with a `resume`
+    event whose `id` is the cursor; reconnect with it as `Last-Event-ID`. A client
+    that takes no frame for 30 s loses its stream. 400
     `invalid_event_filter` / `invalid_event_cursor`, 404 `not_found` (unknown member),
     503 `too_many_subscribers` when the node's stream limit is reached.
     """
@@ -191,7 +196,7 @@ async def stream_events(
     start = await compute_start(backend, from_height, last_event_id, follow)
     slot = streams.acquire()
     events = generate_events(backend, event_filter, start, follow, streams, slot)
-    return ChainEventResponse(events, slot)
+    return ChainEventResponse(events, slot, streams.send_timeout_s)
 
 
 def close_event_streams(app: FastAPI) -> None:
