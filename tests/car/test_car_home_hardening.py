@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from carchain.errors import InvalidCarConfig, PassphraseTooShort
+from carchain.errors import CarStateCorrupted, InvalidCarConfig, PassphraseTooShort
 from carchain.sdk.car_home import (
     CONFIG_FILE,
     CONFIG_FORMAT,
@@ -159,3 +159,15 @@ def test_invalid_init_into_a_folder_others_can_write_is_refused(tmp_path: Path) 
     with pytest.raises(InvalidCarConfig) as exc:
         make_home(root)
     assert exc.value.fields["option"] == "home" and list(root.iterdir()) == []
+
+
+def test_invalid_folder_at_the_temp_name_is_a_typed_error(tmp_path: Path) -> None:
+    root = tmp_path / "car"
+    home = make_home(root)
+    (root / f".{STATE_FILE}.tmp").mkdir()
+    with pytest.raises(CarStateCorrupted):
+        home.save()
+    with pytest.raises(CarStateCorrupted):
+        open_car_home(root, PASSPHRASE)
+    (root / f".{STATE_FILE}.tmp").rmdir()
+    open_car_home(root, PASSPHRASE)

@@ -339,10 +339,19 @@ def _bump(state: CarState, entry: BatchEntry) -> bool:
 
 
 def remove_stale_temp_files(root: Path) -> None:
-    """Remove leftovers of interrupted atomic writes (never a finished file)."""
+    """Remove leftovers of interrupted atomic writes (never a finished file; a symlink
+    is removed, not followed); ``CarStateCorrupted`` for one that cannot be (a folder)."""
     for folder in (root, root / BATCH_DIR):
         for path in folder.glob(".*.tmp") if folder.is_dir() else []:
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise CarStateCorrupted(
+                    f"{path} is in the way of the car's writes ({exc.strerror}); remove it",
+                    path=str(path),
+                ) from None
 
 
 _LOCKS: dict[Path, int] = {}
