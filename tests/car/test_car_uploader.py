@@ -1,33 +1,47 @@
 """``car send`` against the real gateway app of a live node: a gateway that refuses
 connections, answers 503 and 429, or loses an answer, then recovers; permanent refusals
-are not retried; a sent batch becomes anchored once the car checked it on chain."""
+are not retried; a sent batch becomes anchored once the car checked it on chain, with the
+anchor seq and height the chain has, whatever a lying or broken gateway answers."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from carchain.core.anchors import get_anchor
 from carchain.core.vehicles import RegisterVehicle
-from carchain.errors import CarchainError, CarUploadRefused, GatewayUnreachable, Unauthorized
+from carchain.errors import (
+    CarchainError,
+    CarUploadRefused,
+    GatewayUnreachable,
+    InvalidProof,
+    Unauthorized,
+)
 from carchain.gateway.app import create_gateway_app
 from carchain.sdk.car_home import CarHome, open_car_home
+from carchain.sdk.car_state import SENT
 from carchain.sdk.car_status import compute_counts, refresh_anchors
 from carchain.sdk.car_uploader import CarUploader, RetryPolicy, UploadEvent, get_pending
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.car_trip import drive, plan_trip
 from carchain.sim.embedded import find_free_port
+from tests.car.gateways import (
+    ProofRewriter,
+    Rewrite,
+    change,
+    garble_anchor_numbers,
+    lie_about_anchor,
+    replace_with,
+    serving,
+)
 from tests.car.homes import PASSPHRASE, make_home
 from tests.conftest import VIN_SALT, make_vin, seeded_key
-from tests.dataplane import World, make_records, wait_for
+from tests.dataplane import World, make_records
 
 Asgi = Any
 
@@ -64,22 +78,6 @@ class FlakyGateway:
         headers = [(b"retry-after", b"0")] if failure == 429 else []
         await send({"type": "http.response.start", "status": failure, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-
-
-@contextmanager
-def serving(app: Asgi, port: int) -> Iterator[None]:
-    """Serve ``app`` on ``port`` (loopback) in a thread until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started or not thread.is_alive(), 30, "server")
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def register_home(world: World, home: CarHome) -> None:
@@ -239,3 +237,67 @@ def test_invalid_vehicle_key_reads_only_its_own_batch_proof(world: World, tmp_pa
     other = make_home(tmp_path / "other", "saic:car-reader2", world.gateway.url)
     with GatewayClient(world.gateway.url, signer=other.key) as gc, pytest.raises(Unauthorized):
         gc.batch_proof(mine)
+
+
+def true_anchor(world: World, home: CarHome, header_hash: bytes) -> tuple[int, int]:
+    """The batch's anchor (seq, height) as the honest gateway names it and the chain has it."""
+    with GatewayClient(world.gateway.url, signer=home.key) as gc:
+        anchor = gc.batch_proof(header_hash)["anchor"]
+    assert get_anchor(ChainView(world.client), "saic", anchor["seq"]).height == anchor["height"]
+    return anchor["seq"], anchor["height"]
+
+
+def forget_anchors(home: CarHome) -> None:
+    """Mark every batch sent again, as before ``car status`` checked it."""
+    for b in home.state.batches:
+        b.status, b.anchor_seq, b.anchor_height = SENT, 0, 0
+
+
+def test_invalid_gateway_lying_about_anchor_seq_and_height(world: World, tmp_path: Path) -> None:
+    port = find_free_port()
+    home = driven_home(world, tmp_path / "car", "saic:car-liar", port, minutes=3)
+    liar = ProofRewriter(create_gateway_app(world.gateway.gateway))
+    with serving(liar, port):
+        CarUploader(home, sleep=Sleeps()).send_pending()
+        world.wait_anchored()
+        truth = [true_anchor(world, home, b.header_hash) for b in home.state.batches]
+        for rewrite in (lie_about_anchor, garble_anchor_numbers):
+            forget_anchors(home)
+            liar.rewrite = rewrite
+            assert refresh_anchors(home, world.client) == len(truth)
+            assert [(b.anchor_seq, b.anchor_height) for b in home.state.batches] == truth
+    assert liar.rewritten == 2 * len(truth)
+    reopened = open_car_home(tmp_path / "car", PASSPHRASE)
+    assert [(b.anchor_seq, b.anchor_height) for b in reopened.state.batches] == truth
+
+
+GARBAGE: list[tuple[str, Rewrite, type[CarchainError]]] = [
+    ("empty object", replace_with({}), InvalidProof),
+    ("no JSON", lambda _doc: b"<html>not json</html>", InvalidProof),
+    ("a list", replace_with([1, 2]), GatewayUnreachable),
+    ("anchor not an object", change("anchor", "seven"), InvalidProof),
+    ("anchor tx a number", change("anchor.tx", 12), InvalidProof),
+    ("anchor tx no hex", change("anchor.tx", "zz"), InvalidProof),
+    ("anchor tx garbage bytes", change("anchor.tx", "ff" * 40), InvalidProof),
+    ("anchor missing tx", change("anchor", {"seq": 0, "height": 1}), InvalidProof),
+    ("header null", change("batch_header", None), InvalidProof),
+    ("header garbage", change("batch_header", "00" * 8), InvalidProof),
+    ("proof a list", change("batch_proof", [1]), InvalidProof),
+    ("proof fields wrong", change("batch_proof", {"total": "x", "index": 0}), InvalidProof),
+]
+
+
+def test_invalid_gateway_garbage_proof_is_a_typed_error(world: World, tmp_path: Path) -> None:
+    port = find_free_port()
+    home = driven_home(world, tmp_path / "car", "saic:car-garbage", port, minutes=3)
+    broken = ProofRewriter(create_gateway_app(world.gateway.gateway))
+    with serving(broken, port):
+        CarUploader(home, sleep=Sleeps()).send_pending()
+        world.wait_anchored()
+        for name, rewrite, error in GARBAGE:
+            broken.rewrite = rewrite
+            with pytest.raises(error):
+                refresh_anchors(home, world.client)
+            assert all(b.status == SENT and not b.anchor_height for b in home.state.batches), name
+        broken.rewrite = None  # the gateway mended: the same batches check fine
+        assert refresh_anchors(home, world.client) == len(home.state.batches)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from carchain.sdk.car_uploader import TRANSIENT_STATUSES, RetryPolicy
+from carchain.sdk.car_uploader import TRANSIENT_STATUSES, RetryPolicy, post_batch
 from carchain.sdk.vehicle import VehicleRecorder
 from tests.conftest import seeded_key
 
@@ -20,6 +21,24 @@ def test_backoff_doubles_is_capped_and_honours_retry_after() -> None:
 def test_only_transient_statuses_are_retried() -> None:
     assert {429, 500, 502, 503, 504} <= TRANSIENT_STATUSES
     assert not {400, 401, 403, 404, 409, 413, 422} & TRANSIENT_STATUSES
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [(b"3", 3.0), ("\u00b2".encode("latin-1"), None), ("\u0663".encode(), None), (b"-1", None)],
+)
+def test_retry_after_takes_ascii_digits_only(raw: bytes, seconds: float | None) -> None:
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers=[(b"retry-after", raw)])
+
+    transport = httpx.MockTransport(answer)
+    with (
+        httpx.Client(transport=transport, base_url="http://127.0.0.1:1") as http,
+        pytest.raises(Exception) as exc,  # the uploader's retry signal, not a crash
+    ):
+        post_batch(http, b"batch")
+    assert type(exc.value).__name__ == "_Transient"
+    assert getattr(exc.value, "retry_after_s", "missing") == seconds
 
 
 @pytest.mark.parametrize(("key", "seq"), [(b"\x00" * 31, 0), (b"\x00" * 32, -1)])

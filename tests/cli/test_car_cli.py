@@ -12,10 +12,15 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from carchain.cli.main import app
+from carchain.core.anchors import get_anchor
 from carchain.core.vehicles import RegisterVehicle
-from carchain.sdk.car_home import STATE_FILE
+from carchain.gateway.app import create_gateway_app
+from carchain.sdk.car_home import STATE_FILE, open_car_home
+from carchain.sdk.chainview import ChainView
+from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import find_free_port
+from tests.car.gateways import ProofRewriter, change, garble_anchor_numbers, serving
 from tests.conftest import VIN_SALT, make_vin, seeded_key
 from tests.dataplane import World, wait_for, world
 
@@ -128,6 +133,50 @@ def test_invalid_unreachable_gateway_and_tampered_state(world: World, tmp_path: 
     assert state.read_bytes() != good  # left as it is for the user to restore
     state.write_bytes(good)
     assert status_json(home)["counts"]["pending"] >= 1
+
+
+def test_invalid_init_options_that_only_look_right_are_one_line(
+    world: World, tmp_path: Path
+) -> None:
+    def init_with(vehicle: str, gateway: str, passphrase: str = PASS) -> Result:
+        return car("init", "--home", str(tmp_path / "x"), "--vehicle", vehicle, "--gateway",
+            gateway, "--custodian", CUSTODIAN, passphrase=passphrase, ok=False)  # fmt: skip
+
+    one_error_line(init_with("saic:ok", world.gateway.url, "short pass"), "passphrase_too_short")
+    one_error_line(init_with("saic:ok\n", world.gateway.url), "invalid_car_config")
+    for url in ("http://[::1", "http://127.0.0.1:port", world.gateway.url + "\n"):
+        one_error_line(init_with("saic:ok", url), "invalid_car_config")
+    assert not (tmp_path / "x").exists()
+    home = tmp_path / "car"
+    init(world, home, "saic:cli-perm")
+    home.chmod(0o777)
+    line = one_error_line(car("status", "--home", str(home), ok=False), "invalid_car_config")
+    assert "writable by group or others" in line
+
+
+def test_invalid_status_against_a_lying_gateway(world: World, tmp_path: Path) -> None:
+    port = find_free_port()
+    liar = ProofRewriter(create_gateway_app(world.gateway.gateway))
+    home = tmp_path / "car"
+    with serving(liar, port):
+        register(
+            world, "saic:cli-liar", init(world, home, "saic:cli-liar", f"http://127.0.0.1:{port}")
+        )
+        car("drive", "--home", str(home), "--minutes", "2")
+        car("send", "--home", str(home))
+        world.wait_anchored()
+        liar.rewrite = change("anchor.tx", "ff" * 40)
+        one_error_line(car("status", "--home", str(home), ok=False), "invalid_proof")
+        liar.rewrite = garble_anchor_numbers
+        doc = status_json(home)
+    assert doc["counts"]["anchored"] == len(doc["batches"]) > 0
+    car_key = open_car_home(home, PASS).key
+    view = ChainView(world.client)
+    with GatewayClient(world.gateway.url, signer=car_key) as gc:
+        for b in doc["batches"]:
+            honest = gc.batch_proof(bytes.fromhex(b["header_hash"]))["anchor"]
+            assert (b["anchor_seq"], b["anchor_height"]) == (honest["seq"], honest["height"])
+            assert get_anchor(view, "saic", b["anchor_seq"]).height == b["anchor_height"]
 
 
 @pytest.fixture(autouse=True)

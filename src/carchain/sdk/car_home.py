@@ -19,9 +19,11 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import msgspec
 
 from carchain.crypto.hashing import compute_sha256
@@ -47,7 +49,7 @@ from carchain.sdk.car_state import (
     write_atomic,
 )
 from carchain.sdk.escrow_seats import EscrowSource
-from carchain.sdk.keystore import SCRYPT_N, load_key, save_key
+from carchain.sdk.keystore import SCRYPT_N, load_key, save_key, validate_new_passphrase
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 
 CONFIG_FORMAT = "carchain-car-home/v1"
@@ -58,8 +60,10 @@ CONFIG_FILE, KEY_FILE, STATE_FILE, BATCH_DIR = (
     "batches",
 )
 LOCK_FILE = "lock"
-_VEHICLE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}:[A-Za-z0-9._-]{1,64}$")
-_BATCH_NAME = re.compile(r"^(\d+)-(\d+)\.batch$")
+# Whole-string checks only (``fullmatch``: a ``$`` would let a trailing newline through).
+_VEHICLE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}:[A-Za-z0-9._-]{1,64}", re.ASCII)
+_BATCH_NAME = re.compile(r"([0-9]+)-([0-9]+)\.batch", re.ASCII)
+_URL_SCHEMES = frozenset({"http", "https"})
 
 
 class CarConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -74,14 +78,13 @@ class CarConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 def validate_car_config(config: CarConfig) -> None:
     """Raise ``InvalidCarConfig`` unless the vehicle id, URLs and custodian key are sound."""
-    if not _VEHICLE_ID.match(config.vehicle_id):
+    if not _VEHICLE_ID.fullmatch(config.vehicle_id):
         raise InvalidCarConfig(
             f"vehicle id {config.vehicle_id!r} is not '<oem member id>:<local id>'",
             option="vehicle",
         )
     for option, url in (("gateway", config.gateway), ("node", config.node)):
-        if not re.match(r"^https?://[^\s/]+", url):
-            raise InvalidCarConfig(f"--{option} {url!r} is not an http(s) URL", option=option)
+        validate_service_url(url, option)
     try:
         ok = len(bytes.fromhex(config.custodian)) == 32
     except ValueError:
@@ -89,6 +92,44 @@ def validate_car_config(config: CarConfig) -> None:
     if not ok:
         raise InvalidCarConfig(
             "--custodian must be a 32-byte public key in hex", option="custodian"
+        )
+
+
+def validate_service_url(url: str, option: str) -> None:
+    """Raise ``InvalidCarConfig`` unless ``url`` is a whole, usable http(s) URL: it parses
+    (``httpx.URL``), has a host and a port in 1..65535 if any, and no whitespace, user
+    info, query or fragment."""
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, TypeError, ValueError):
+        parsed, port = None, None
+    ok = (
+        parsed is not None
+        and not any(c.isspace() for c in url)
+        and parsed.scheme in _URL_SCHEMES
+        and bool(parsed.host)
+        and (port is None or 0 < port < 65536)
+        and not (parsed.userinfo or parsed.query or parsed.fragment)
+    )
+    if not ok:
+        raise InvalidCarConfig(f"--{option} {url!r} is not an http(s) URL", option=option)
+
+
+def validate_home_folder(root: Path) -> None:
+    """Raise ``InvalidCarConfig`` if the home is not a folder or is writable by group or
+    others (anyone who can write it can swap its files)."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return  # not there: read_car_config says "not found"
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidCarConfig(f"the car home {root} is not a folder", option="home")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise InvalidCarConfig(
+            f"the car home {root} is writable by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):o}); `chmod 700` it",
+            option="home",
         )
 
 
@@ -182,9 +223,11 @@ def init_car_home(
     validate_car_config(config)
     if (root / CONFIG_FILE).exists() or (root / KEY_FILE).exists():
         raise CarHomeExists(f"a car home exists at {root}; it is never overwritten", home=str(root))
-    if not passphrase:
-        raise InvalidCarConfig("a passphrase is required to encrypt the vehicle key")
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    validate_new_passphrase(passphrase)
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True)
+        os.chmod(root, 0o700)  # whatever the umask
+    validate_home_folder(root)
     (root / BATCH_DIR).mkdir(mode=0o700, exist_ok=True)
     key = SigningKey.generate()
     save_key(root / KEY_FILE, key, passphrase, n=scrypt_n)
@@ -204,6 +247,7 @@ def init_car_home(
 def read_car_config(root: Path) -> CarConfig:
     """Return the home's ``car.json``; ``CarHomeNotFound`` without one."""
     path = root / CONFIG_FILE
+    validate_home_folder(root)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -254,7 +298,7 @@ def _recount_batches(home: CarHome) -> bool:
     known = {(b.epoch, b.seq) for b in home.state.batches}
     changed = False
     for path in sorted(home.batch_dir.iterdir()) if home.batch_dir.is_dir() else []:
-        m = _BATCH_NAME.match(path.name)
+        m = _BATCH_NAME.fullmatch(path.name)
         if m is None or (int(m[1]), int(m[2])) in known:
             continue
         body = path.read_bytes()
@@ -295,10 +339,19 @@ def _bump(state: CarState, entry: BatchEntry) -> bool:
 
 
 def remove_stale_temp_files(root: Path) -> None:
-    """Remove leftovers of interrupted atomic writes (never a finished file)."""
+    """Remove leftovers of interrupted atomic writes (never a finished file; a symlink
+    is removed, not followed); ``CarStateCorrupted`` for one that cannot be (a folder)."""
     for folder in (root, root / BATCH_DIR):
         for path in folder.glob(".*.tmp") if folder.is_dir() else []:
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise CarStateCorrupted(
+                    f"{path} is in the way of the car's writes ({exc.strerror}); remove it",
+                    path=str(path),
+                ) from None
 
 
 _LOCKS: dict[Path, int] = {}

@@ -112,10 +112,12 @@ class StateCipher:
 def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     """Write ``data`` to ``path`` durably (0600): temp file, fsync, rename, folder fsync.
 
-    With ``exclusive`` an existing file is never replaced (``FileExistsError``).
+    With ``exclusive`` an existing file is never replaced (``FileExistsError``). The
+    temp file is created new (``O_EXCL | O_NOFOLLOW``): a file or symlink planted under
+    its name is never written through (a leftover of a crashed write is removed first).
     """
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = _create_temp(tmp)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
@@ -130,3 +132,22 @@ def write_atomic(path: Path, data: bytes, *, exclusive: bool = False) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temp(tmp: Path) -> int:
+    """Return a new file at ``tmp`` (0600), opened for writing; ``CarStateCorrupted`` if
+    one cannot be created even after removing what is in the way (unlink never follows)."""
+    for _ in range(2):
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600)
+        except FileExistsError:
+            try:
+                os.unlink(tmp)
+            except (IsADirectoryError, PermissionError):
+                break
+            except FileNotFoundError:
+                continue
+    raise CarStateCorrupted(f"cannot create the temp file {tmp}", path=str(tmp))

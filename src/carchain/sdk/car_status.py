@@ -5,16 +5,31 @@ the gateway for the batch's proof (a request signed with the vehicle key, which
 the gateway grants for the batches that key signed) and verifies it against the
 chain (``sdk.requester.verify_batch_anchored``: header hash, vehicle signature,
 proof to the gateway root, the OEM-signed anchor equal to the one committed).
+The anchor's seq and height the car keeps are the verified ones: the seq of the
+checked ``anchor.submit`` body, the height of that anchor as the chain stores it
+(``read_verified_anchor``); what the gateway's answer claims for them is never
+used. A malformed answer is ``InvalidProof`` (one line), never a crash.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from carchain.errors import GatewayUnreachable, NodeUnavailable, NotFound
+from carchain.core.anchors import Anchor, SubmitAnchor, compute_anchor_body, get_anchor
+from carchain.core.transactions import decode_body, decode_envelope
+from carchain.core.vehicles import get_vehicle
+from carchain.errors import (
+    CarchainError,
+    GatewayUnreachable,
+    InvalidProof,
+    NodeUnavailable,
+    NotFound,
+    TransportError,
+)
 from carchain.sdk.account import get_chain_id
 from carchain.sdk.car_home import CarHome
 from carchain.sdk.car_state import ANCHORED, PENDING, SENT, BatchEntry
+from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.requester import verify_batch_anchored
@@ -41,14 +56,41 @@ def refresh_anchors(home: CarHome, client: Client) -> int:
                     gateway=gc.url,
                     reason=exc.code,
                 ) from None
-            verify_batch_anchored(client, doc, entry.header_hash, chain_id)
+            anchor = read_verified_anchor(client, doc, entry.header_hash, chain_id)
             entry.status = ANCHORED
-            entry.anchor_seq = int(doc["anchor"]["seq"])
-            entry.anchor_height = int(doc["anchor"]["height"])
+            entry.anchor_seq, entry.anchor_height = anchor.seq, anchor.height
             found += 1
     if found:
         home.save()
     return found
+
+
+def read_verified_anchor(
+    client: Client, doc: dict[str, Any], header_hash: bytes, chain_id: str
+) -> Anchor:
+    """Return the chain's anchor committing to the batch of the gateway's proof ``doc``,
+    once ``verify_batch_anchored`` checked it. Anything off in ``doc`` (a missing or
+    mistyped field, bytes that do not decode, a proof that does not check) is
+    ``InvalidProof``; the node's own failures (``TransportError``) stay what they are."""
+    try:
+        signed = verify_batch_anchored(client, doc, header_hash, chain_id)
+        body = decode_body(decode_envelope(bytes.fromhex(doc["anchor"]["tx"])).body, SubmitAnchor)
+        view = ChainView(client)
+        anchor = get_anchor(view, get_vehicle(view, signed.header.vehicle_id).oem, body.seq)
+    except (TransportError, InvalidProof):
+        raise
+    except CarchainError as exc:
+        raise InvalidProof(
+            f"the gateway's batch proof does not check: {exc.code}: {exc.message}",
+            link="gateway",
+        ) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InvalidProof(
+            f"the gateway's batch proof is malformed ({type(exc).__name__})", link="gateway"
+        ) from None
+    if compute_anchor_body(anchor) != body:  # checked already; the chain's record is final
+        raise InvalidProof("the anchor on chain differs from the anchor transaction")
+    return anchor
 
 
 def compute_counts(home: CarHome) -> dict[str, int]:

@@ -92,8 +92,10 @@ def post_batch(http: httpx.Client, body: bytes) -> None:
 
 
 def _parse_retry_after(resp: httpx.Response) -> float | None:
+    """Return the answer's ``Retry-After`` seconds, ``None`` unless ASCII digits only
+    (``str.isdigit`` alone takes ``²``, which ``float`` refuses)."""
     value = resp.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
+    return float(value) if value.isascii() and value.isdigit() else None
 
 
 class CarUploader:
