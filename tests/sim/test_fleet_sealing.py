@@ -8,7 +8,14 @@ import pytest
 from carchain.data.batches import compute_epoch, decode_signed_header, decode_submitted
 from carchain.errors import CarchainError
 from carchain.sim.fleet_plane import derive_custodian_key
-from carchain.sim.fleet_sealing import KnownEscrow, SealJob, read_escrow, seal_fleet, seal_job
+from carchain.sim.fleet_sealing import (
+    KnownEscrow,
+    SealJob,
+    encode_records,
+    read_escrow,
+    seal_fleet,
+    seal_job,
+)
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetParams, FleetWorld, simulate_fleet
 
@@ -51,7 +58,9 @@ def test_workers_seal_every_car_in_order(world: FleetWorld) -> None:
         for u in ups:
             header = decode_signed_header(decode_submitted(u.body).header).header
             assert header.vehicle_id == car.vehicle_id == u.vehicle_id
-    one = seal_job(SealJob(5, [world.cars[0]], [world.records[0]], custodians, escrow))
+    one = seal_job(
+        SealJob(5, [world.cars[0]], encode_records([world.records[0]]), custodians, escrow)
+    )
     assert [u.record_count for u in one[0]] == [u.record_count for u in sealed[0][1]]
 
 
@@ -59,4 +68,12 @@ def test_a_car_whose_epoch_was_not_read_fails(world: FleetWorld) -> None:
     custodians = {o: derive_custodian_key(5, o).public_key for o in OEMS}
     escrow = {o: KnownEscrow({}) for o in OEMS}
     with pytest.raises(CarchainError, match="not read"):
-        seal_job(SealJob(5, [world.cars[0]], [world.records[0]], custodians, escrow))
+        seal_job(
+            SealJob(5, [world.cars[0]], encode_records([world.records[0]]), custodians, escrow)
+        )
+
+
+def test_records_reach_the_workers_unchanged(world: FleetWorld) -> None:
+    from carchain.sim.fleet_sealing import _records_decoder
+
+    assert _records_decoder.decode(encode_records(world.records)) == world.records

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import msgspec
+
 from carchain.data.batches import compute_epoch
 from carchain.data.categories import DataCategory
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
@@ -46,6 +48,13 @@ SIM_POLICY = MinimisationPolicy(
 )
 
 TimedRecords = list[tuple[int, Record]]
+_records_encoder = msgspec.msgpack.Encoder()
+_records_decoder = msgspec.msgpack.Decoder(list[list[tuple[int, Record]]])
+
+
+def encode_records(records: Sequence[TimedRecords]) -> bytes:
+    """Return cars' timed records as msgpack (what a ``SealJob`` carries)."""
+    return _records_encoder.encode(list(records))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +84,7 @@ class SealJob:
 
     seed: int
     cars: list[Car]
-    records: list[TimedRecords]
+    records: bytes  # the cars' records, msgpack (``encode_records``): cheaper than pickle
     custodians: dict[str, bytes]
     escrow: dict[str, KnownEscrow]
 
@@ -96,7 +105,7 @@ def record_car(records: TimedRecords, rec: VehicleRecorder) -> list[Upload]:
 def seal_job(job: SealJob) -> list[list[Upload]]:
     """Seal each car of ``job`` in its own recorder; return its uploads, car by car."""
     out: list[list[Upload]] = []
-    for car, records in zip(job.cars, job.records, strict=True):
+    for car, records in zip(job.cars, _records_decoder.decode(job.records), strict=True):
         rec = VehicleRecorder(
             car.vehicle_id, derive_vehicle_key(job.seed, car),
             derive_owner_key(job.seed, car).public_key, job.custodians[car.oem], SIM_POLICY,
@@ -116,8 +125,8 @@ def seal_fleet(
     """Yield ``(car index, its uploads)`` for every car, in order, sealed in worker
     processes (spawned: the caller's threads, its node and gateways, are not forked)."""
     jobs = (
-        SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]), list(records[lo : lo + SEAL_CHUNK]),
-                custodians, escrow)
+        SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
+                encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow)
         for lo in range(0, len(cars), SEAL_CHUNK)
     )  # fmt: skip
     context = multiprocessing.get_context("spawn")
