@@ -34,13 +34,19 @@ TROUBLE_CODES = ("P0301", "P0420", "P0171", "U0100", "B1000")
 
 def compute_cam_digest(hashed_id8: bytes, t_ms: int, route: Route) -> bytes:
     """Return the digest of the CAM the car with ``hashed_id8`` sent at ``t_ms``."""
+    return compute_cam(hashed_id8, t_ms, route)[2]
+
+
+def compute_cam(hashed_id8: bytes, t_ms: int, route: Route) -> tuple[float, float, bytes]:
+    """Return where the car with ``hashed_id8`` was at ``t_ms`` (lat, lon) and the digest
+    of the CAM it sent then."""
     s = route.sample_at(t_ms)
     lat, lon = compute_latlon(s.x, s.y)
     fields = struct.pack(
         ">qiiHH", t_ms, round(lat * 1e7), round(lon * 1e7), round(s.speed_kmh / 0.036),
         round(s.heading_deg * 10) % 3600,
     )  # fmt: skip
-    return hashlib.sha256(CAM_DIGEST_DOMAIN + hashed_id8 + fields).digest()
+    return lat, lon, hashlib.sha256(CAM_DIGEST_DOMAIN + hashed_id8 + fields).digest()
 
 
 def compute_telemetry(route: Route, start_ms: int, end_ms: int) -> list[tuple[int, Record]]:
@@ -77,19 +83,28 @@ def compute_diagnostics(rng: random.Random, start_ms: int, end_ms: int) -> list[
     ]
 
 
+CamCache = dict[tuple[int, int], tuple[float, float, bytes]]
+"""``(car, time) -> (lat, lon, CAM digest)``: both cars of a contact need both cars' CAMs."""
+
+
 def compute_v2x_logs(
     index: int,
     heard: Sequence[tuple[int, int]],
     routes: Sequence[Route],
     pseudonyms: Sequence[Pseudonym],
+    cams: CamCache | None = None,
 ) -> list[tuple[int, Record]]:
-    """Return car ``index``'s log of the CAMs it heard (``(time, sender)``)."""
+    """Return car ``index``'s log of the CAMs it heard (``(time, sender)``); ``cams``
+    keeps each car's CAM at each time across calls (each is computed once)."""
+    cams = {} if cams is None else cams
     out: list[tuple[int, Record]] = []
-    own = routes[index]
     for t, sender in heard:
-        x, y = own.position_at(t)
-        lat, lon = compute_latlon(x, y)
+        own = cams.get((index, t))
+        if own is None:
+            own = cams[(index, t)] = compute_cam(pseudonyms[index].hashed_id8, t, routes[index])
+        peer = cams.get((sender, t))
         id8 = pseudonyms[sender].hashed_id8
-        digest = compute_cam_digest(id8, t, routes[sender])
-        out.append((t, V2xLog(t, "rx", id8.hex(), "CAM", digest, lat, lon)))
+        if peer is None:
+            peer = cams[(sender, t)] = compute_cam(id8, t, routes[sender])
+        out.append((t, V2xLog(t, "rx", id8.hex(), "CAM", peer[2], own[0], own[1])))
     return out
