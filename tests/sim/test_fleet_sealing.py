@@ -12,6 +12,7 @@ from carchain.sim.fleet_sealing import (
     KnownEscrow,
     SealJob,
     encode_records,
+    open_sealers,
     read_escrow,
     seal_fleet,
     seal_job,
@@ -51,7 +52,8 @@ def test_an_epoch_not_read_is_refused() -> None:
 def test_workers_seal_every_car_in_order(world: FleetWorld) -> None:
     custodians = {o: derive_custodian_key(5, o).public_key for o in OEMS}
     escrow = {o: read_escrow(_NoCommittee(), world.records) for o in OEMS}
-    sealed = list(seal_fleet(5, world.cars, world.records, custodians, escrow))
+    with open_sealers() as pool:
+        sealed = list(seal_fleet(pool, 5, world.cars, world.records, custodians, escrow))
     assert [i for i, _ in sealed] == list(range(len(world.cars)))
     for (_, ups), car, records in zip(sealed, world.cars, world.records, strict=True):
         assert sum(u.record_count for u in ups) == len(records)

@@ -15,7 +15,14 @@ import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +121,7 @@ def _seal_and_upload(
     escrow: dict[str, ChainEscrowSource],
     phases: Phases,
     stats: PlaneStats,
+    sealers: ProcessPoolExecutor,
 ) -> None:
     """Have the cars seal their records into batches (in worker processes, each car in its
     own recorder) and upload each car's batches through its OEM's gateway as they come,
@@ -121,7 +129,7 @@ def _seal_and_upload(
     per_oem = Counter[str]()
     known = {oem: read_escrow(source, world.records) for oem, source in escrow.items()}
     public = {oem: key.public_key for oem, key in custodians.items()}
-    sealed = seal_fleet(world.params.seed, world.cars, world.records, public, known)
+    sealed = seal_fleet(sealers, world.params.seed, world.cars, world.records, public, known)
     pending: set[Future[object]] = set()
     with (
         phases.phase("sealing + uploading batches", len(world.cars)) as advance,
@@ -188,9 +196,11 @@ def open_fleet_plane(
     world: FleetWorld,
     data_dir: Path,
     phases: Phases,
+    sealers: ProcessPoolExecutor,
 ) -> Iterator[FleetPlane]:
-    """Start one gateway per OEM, upload the world's records, wait for the anchors; yield
-    the running plane (the gateways serve until the block ends)."""
+    """Start one gateway per OEM, have the cars seal their records in ``sealers``
+    (``fleet_sealing.open_sealers``) and upload them, wait for the anchors; yield the
+    running plane (the gateways serve until the block ends)."""
     start_height = int(client.status()["height"])
     custodians = {oem: derive_custodian_key(world.params.seed, oem) for oem in oem_keys}
     stats = PlaneStats(vehicles=len(world.cars))
@@ -210,7 +220,7 @@ def open_fleet_plane(
         }
         gclients = {o: stack.enter_context(GatewayClient(g.url)) for o, g in gateways.items()}
         escrow = {oem: ChainEscrowSource(client, oem) for oem in oem_keys}
-        _seal_and_upload(world, gclients, custodians, escrow, phases, stats)
+        _seal_and_upload(world, gclients, custodians, escrow, phases, stats, sealers)
         with phases.phase("anchoring", 1) as advance:
             _wait_anchored(gclients)
             advance(1)

@@ -1,10 +1,11 @@
 """The cars seal their batches, each in its own ``VehicleRecorder``, in worker processes.
 
 Every car seals independently of every other (its own keys, its own recorder), as
-real cars do, so the fleet's sealing is spread over worker processes: the main
-process meanwhile uploads what the workers sealed through the gateways (which run
-in it). A worker gets a chunk of cars and their records, derives each car's keys
-from the seed, seals with the car's ``VehicleRecorder`` and returns the uploads.
+real cars do, so the fleet's sealing is spread over worker processes, forked before
+the node and the gateways start (``open_sealers``); the main process meanwhile
+uploads what the workers sealed through the gateways (which run in it). A worker
+gets a chunk of cars and their records, derives each car's keys from the seed, seals
+with the car's ``VehicleRecorder`` and returns the uploads.
 
 The escrow committee a car seals its shares to is what its node answers
 (``ChainEscrowSource``): the main process reads it once per epoch of the drive
@@ -115,24 +116,32 @@ def seal_job(job: SealJob) -> list[list[Upload]]:
     return out
 
 
+def open_sealers() -> ProcessPoolExecutor:
+    """Return the sealing worker processes, already started: forked now, so call it
+    while this process runs no other thread (before the node and the gateways start);
+    a forked worker starts at once, where a spawned one re-imports the whole program."""
+    pool = ProcessPoolExecutor(SEAL_WORKERS, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(int).result()  # a fork pool starts every worker on its first task
+    return pool
+
+
 def seal_fleet(
+    pool: ProcessPoolExecutor,
     seed: int,
     cars: Sequence[Car],
     records: Sequence[TimedRecords],
     custodians: dict[str, bytes],
     escrow: dict[str, KnownEscrow],
 ) -> Iterator[tuple[int, list[Upload]]]:
-    """Yield ``(car index, its uploads)`` for every car, in order, sealed in worker
-    processes (spawned: the caller's threads, its node and gateways, are not forked)."""
+    """Yield ``(car index, its uploads)`` for every car, in order, sealed in ``pool``'s
+    worker processes (``open_sealers``)."""
     jobs = (
         SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
                 encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow)
         for lo in range(0, len(cars), SEAL_CHUNK)
     )  # fmt: skip
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(SEAL_WORKERS, mp_context=context) as pool:
-        index = 0
-        for sealed in pool.map(seal_job, jobs):
-            for ups in sealed:
-                yield index, ups
-                index += 1
+    index = 0
+    for sealed in pool.map(seal_job, jobs):
+        for ups in sealed:
+            yield index, ups
+            index += 1
