@@ -15,7 +15,14 @@ import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,36 +31,21 @@ import msgspec
 
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
-from carchain.data.categories import DataCategory
-from carchain.data.minimisation import Action, MinimisationPolicy, Rule
-from carchain.data.records import EdrEvent
 from carchain.errors import CarchainError
 from carchain.gateway.server import EmbeddedGateway
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.escrow_seats import ChainEscrowSource
 from carchain.sdk.gateway_client import GatewayClient
-from carchain.sdk.vehicle import Upload, VehicleRecorder
 from carchain.sdk.vin import compute_vin_commitment, compute_vin_with_check_digit
 from carchain.sim.fleet import derive_bytes, derive_key, derive_owner_key, derive_vehicle_key
+from carchain.sim.fleet_sealing import read_escrow, seal_fleet
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetWorld
 
 REGISTER_BATCH = 250
 UPLOAD_THREADS = 8
-BATCH_WINDOW_MS = 3_600_000  # one batch a car an hour, as the demo's drive: gateways cost per batch
-
-# The fleet's policy: time to the second, position to ~10 m, the peer of a V2X log
-# kept as it is (it is already a pseudonym: a certificate's HashedId8, which only
-# its CA can resolve), everything else collected.
-SIM_POLICY = MinimisationPolicy(
-    "fleet-sim",
-    {
-        **{c: Rule(Action.COLLECT) for c in DataCategory},
-        DataCategory.TIME: Rule(Action.COARSEN, 1000),
-        DataCategory.LOCATION: Rule(Action.COARSEN, 0.0001),
-    },
-)
+MAX_PENDING_UPLOADS = 400
 
 
 @dataclass
@@ -122,27 +114,6 @@ def _wait_committed(client: Client, tx_hash: str, timeout_s: float = 60.0) -> No
         time.sleep(0.02)
 
 
-def _record_car(world: FleetWorld, index: int, rec: VehicleRecorder) -> list[Upload]:
-    """Return every batch car ``index`` uploads (an EDR event in a batch of its own)."""
-    ups: list[Upload] = []
-    for t, record in world.records[index]:
-        if isinstance(record, EdrEvent):
-            ups += rec.flush()
-            ups += rec.add_at(record, t)
-            ups += rec.flush()
-        else:
-            ups += rec.add_at(record, t)
-    return ups + rec.flush()
-
-
-def _upload(gclients: dict[str, GatewayClient], uploads: list[tuple[str, Upload]]) -> None:
-    def send(item: tuple[str, Upload]) -> None:
-        gclients[item[0]].submit(item[1].body)
-
-    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
-        list(pool.map(send, uploads))
-
-
 def _seal_and_upload(
     world: FleetWorld,
     gclients: dict[str, GatewayClient],
@@ -150,29 +121,41 @@ def _seal_and_upload(
     escrow: dict[str, ChainEscrowSource],
     phases: Phases,
     stats: PlaneStats,
+    sealers: ProcessPoolExecutor,
 ) -> None:
-    """Seal each car's records into batches (in the car) and upload them, a chunk at a time."""
-    seed, per_oem = world.params.seed, Counter[str]()
-    with phases.phase("sealing + uploading batches", len(world.cars)) as advance:
-        chunk: list[tuple[str, Upload]] = []
-        for i, car in enumerate(world.cars):
-            owner = derive_owner_key(seed, car).public_key
-            rec = VehicleRecorder(
-                car.vehicle_id, derive_vehicle_key(seed, car), owner,
-                custodians[car.oem].public_key, SIM_POLICY, window_ms=BATCH_WINDOW_MS,
-                escrow=escrow[car.oem],
-            )  # fmt: skip
-            ups = _record_car(world, i, rec)
-            chunk += [(car.oem, u) for u in ups]
+    """Have the cars seal their records into batches (in worker processes, each car in its
+    own recorder) and upload each car's batches through its OEM's gateway as they come,
+    several at a time."""
+    per_oem = Counter[str]()
+    known = {oem: read_escrow(source, world.records) for oem, source in escrow.items()}
+    public = {oem: key.public_key for oem, key in custodians.items()}
+    sealed = seal_fleet(sealers, world.params.seed, world.cars, world.records, public, known)
+    pending: set[Future[object]] = set()
+    with (
+        phases.phase("sealing + uploading batches", len(world.cars)) as advance,
+        ThreadPoolExecutor(UPLOAD_THREADS) as pool,
+    ):
+        for index, ups in sealed:
+            oem = world.cars[index].oem
+            pending |= {pool.submit(gclients[oem].submit, u.body) for u in ups}
             stats.records += sum(u.record_count for u in ups)
             stats.upload_bytes += sum(u.size for u in ups)
-            per_oem[car.oem] += len(ups)
-            if len(chunk) >= 400 or i == len(world.cars) - 1:
-                _upload(gclients, chunk)
-                stats.batches += len(chunk)
-                chunk = []
+            stats.batches += len(ups)
+            per_oem[oem] += len(ups)
+            if len(pending) >= MAX_PENDING_UPLOADS:
+                pending = _settle(pending, FIRST_COMPLETED)
             advance(1)
+        _settle(pending, ALL_COMPLETED)
     stats.per_oem_batches = dict(per_oem)
+
+
+def _settle(pending: set[Future[object]], until: str) -> set[Future[object]]:
+    """Wait for ``pending`` uploads (the first done or all); raise the first failure;
+    return those still running."""
+    done, running = wait(pending, return_when=until)
+    for future in done:
+        future.result()
+    return running
 
 
 def _wait_anchored(gclients: dict[str, GatewayClient], timeout_s: float = 120.0) -> None:
@@ -213,9 +196,11 @@ def open_fleet_plane(
     world: FleetWorld,
     data_dir: Path,
     phases: Phases,
+    sealers: ProcessPoolExecutor,
 ) -> Iterator[FleetPlane]:
-    """Start one gateway per OEM, upload the world's records, wait for the anchors; yield
-    the running plane (the gateways serve until the block ends)."""
+    """Start one gateway per OEM, have the cars seal their records in ``sealers``
+    (``fleet_sealing.open_sealers``) and upload them, wait for the anchors; yield the
+    running plane (the gateways serve until the block ends)."""
     start_height = int(client.status()["height"])
     custodians = {oem: derive_custodian_key(world.params.seed, oem) for oem in oem_keys}
     stats = PlaneStats(vehicles=len(world.cars))
@@ -235,7 +220,7 @@ def open_fleet_plane(
         }
         gclients = {o: stack.enter_context(GatewayClient(g.url)) for o, g in gateways.items()}
         escrow = {oem: ChainEscrowSource(client, oem) for oem in oem_keys}
-        _seal_and_upload(world, gclients, custodians, escrow, phases, stats)
+        _seal_and_upload(world, gclients, custodians, escrow, phases, stats, sealers)
         with phases.phase("anchoring", 1) as advance:
             _wait_anchored(gclients)
             advance(1)

@@ -22,6 +22,7 @@ from carchain.sim.consortium import create_consortium
 from carchain.sim.drive import compute_drive_start
 from carchain.sim.embedded import EmbeddedNode
 from carchain.sim.fleet_plane import PlaneStats, RunAfter, open_fleet_plane, register_fleet
+from carchain.sim.fleet_sealing import open_sealers
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetParams, FleetWorld, simulate_fleet, validate_params
 
@@ -60,7 +61,7 @@ def run_sim(
     world = simulate_fleet(params, phases)
     consortium = create_consortium("carchain-sim")
     assert consortium.genesis is not None  # create_consortium always sets it
-    with tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp:
+    with open_sealers() as sealers, tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp:
         root = home or Path(tmp)
         with EmbeddedNode(root / "node", consortium.genesis) as node, Client(node.url) as client:
             accounts = {
@@ -68,7 +69,9 @@ def run_sim(
             }
             register_fleet(client, accounts, world, phases)
             oem_keys = {oem: consortium.keys[oem] for oem in consortium.oems}
-            with open_fleet_plane(client, oem_keys, world, root / "data-plane", phases) as plane:
+            with open_fleet_plane(
+                client, oem_keys, world, root / "data-plane", phases, sealers
+            ) as plane:
                 if after is not None:
                     after(world, plane)
                 height = int(client.status()["height"])

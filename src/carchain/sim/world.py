@@ -170,11 +170,12 @@ def _compute_records(
 ) -> list[list[tuple[int, Record]]]:
     """Return each car's records in time order (the crash cars' EDR events included)."""
     out = []
+    cams: cr.CamCache = {}
     for i in range(len(cars)):
         car_rng = random.Random(rng.getrandbits(64))
         recs = cr.compute_telemetry(routes[i], p.start_ms, p.end_ms)
         recs += cr.compute_diagnostics(car_rng, p.start_ms, p.end_ms)
-        recs += cr.compute_v2x_logs(i, exchange.heard[i], routes, pseudonyms)
+        recs += cr.compute_v2x_logs(i, exchange.heard[i], routes, pseudonyms, cams)
         out.append(recs)
         advance(1)
     for own, other in ((plan.a, plan.b), (plan.b, plan.a)):

@@ -1,0 +1,147 @@
+"""The cars seal their batches, each in its own ``VehicleRecorder``, in worker processes.
+
+Every car seals independently of every other (its own keys, its own recorder), as
+real cars do, so the fleet's sealing is spread over worker processes, forked before
+the node and the gateways start (``open_sealers``); the main process meanwhile
+uploads what the workers sealed through the gateways (which run in it). A worker
+gets a chunk of cars and their records, derives each car's keys from the seed, seals
+with the car's ``VehicleRecorder`` and returns the uploads.
+
+The escrow committee a car seals its shares to is what its node answers
+(``ChainEscrowSource``): the main process reads it once per epoch of the drive
+before sealing starts and hands it to the workers (``KnownEscrow``); an epoch it
+did not read is an error, never a batch sealed without escrow.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import msgspec
+
+from carchain.data.batches import compute_epoch
+from carchain.data.categories import DataCategory
+from carchain.data.minimisation import Action, MinimisationPolicy, Rule
+from carchain.data.records import EdrEvent, Record
+from carchain.errors import CarchainError
+from carchain.sdk.escrow_seats import EscrowSeats, EscrowSource
+from carchain.sdk.vehicle import Upload, VehicleRecorder
+from carchain.sim.fleet import Car, derive_owner_key, derive_vehicle_key
+
+BATCH_WINDOW_MS = 3_600_000  # one batch a car an hour, as the demo's drive: gateways cost per batch
+SEAL_CHUNK = 20  # cars per worker task
+SEAL_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+# The fleet's policy: time to the second, position to ~10 m, the peer of a V2X log
+# kept as it is (it is already a pseudonym: a certificate's HashedId8, which only
+# its CA can resolve), everything else collected.
+SIM_POLICY = MinimisationPolicy(
+    "fleet-sim",
+    {
+        **{c: Rule(Action.COLLECT) for c in DataCategory},
+        DataCategory.TIME: Rule(Action.COARSEN, 1000),
+        DataCategory.LOCATION: Rule(Action.COARSEN, 0.0001),
+    },
+)
+
+TimedRecords = list[tuple[int, Record]]
+_records_encoder = msgspec.msgpack.Encoder()
+_records_decoder = msgspec.msgpack.Decoder(list[list[tuple[int, Record]]])
+
+
+def encode_records(records: Sequence[TimedRecords]) -> bytes:
+    """Return cars' timed records as msgpack (what a ``SealJob`` carries)."""
+    return _records_encoder.encode(list(records))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEscrow:
+    """committee(epoch) for one OEM's cars, as read from the node for every epoch of
+    the drive (``None``: no committee in force)."""
+
+    seats: dict[int, EscrowSeats | None]
+
+    def get_escrow_seats(self, epoch: int) -> EscrowSeats | None:
+        """Return the seats read for ``epoch``; ``CarchainError`` for an epoch not read."""
+        if epoch not in self.seats:
+            raise CarchainError(f"escrow committee of epoch {epoch} was not read")
+        return self.seats[epoch]
+
+
+def read_escrow(source: EscrowSource, records: Sequence[TimedRecords]) -> KnownEscrow:
+    """Read ``source``'s committee for every epoch a record of ``records`` falls in."""
+    epochs = {compute_epoch(t) for car in records for t, _ in car}
+    return KnownEscrow({e: source.get_escrow_seats(e) for e in sorted(epochs)})
+
+
+@dataclass(frozen=True, slots=True)
+class SealJob:
+    """A chunk of cars to seal: the world's seed, the cars, their records, and per OEM
+    the custodian's public key and the escrow committee."""
+
+    seed: int
+    cars: list[Car]
+    records: bytes  # the cars' records, msgpack (``encode_records``): cheaper than pickle
+    custodians: dict[str, bytes]
+    escrow: dict[str, KnownEscrow]
+
+
+def record_car(records: TimedRecords, rec: VehicleRecorder) -> list[Upload]:
+    """Return every batch a car uploads (an EDR event in a batch of its own)."""
+    ups: list[Upload] = []
+    for t, record in records:
+        if isinstance(record, EdrEvent):
+            ups += rec.flush()
+            ups += rec.add_at(record, t)
+            ups += rec.flush()
+        else:
+            ups += rec.add_at(record, t)
+    return ups + rec.flush()
+
+
+def seal_job(job: SealJob) -> list[list[Upload]]:
+    """Seal each car of ``job`` in its own recorder; return its uploads, car by car."""
+    out: list[list[Upload]] = []
+    for car, records in zip(job.cars, _records_decoder.decode(job.records), strict=True):
+        rec = VehicleRecorder(
+            car.vehicle_id, derive_vehicle_key(job.seed, car),
+            derive_owner_key(job.seed, car).public_key, job.custodians[car.oem], SIM_POLICY,
+            window_ms=BATCH_WINDOW_MS, escrow=job.escrow[car.oem],
+        )  # fmt: skip
+        out.append(record_car(records, rec))
+    return out
+
+
+def open_sealers() -> ProcessPoolExecutor:
+    """Return the sealing worker processes, already started: forked now, so call it
+    while this process runs no other thread (before the node and the gateways start);
+    a forked worker starts at once, where a spawned one re-imports the whole program."""
+    pool = ProcessPoolExecutor(SEAL_WORKERS, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(int).result()  # a fork pool starts every worker on its first task
+    return pool
+
+
+def seal_fleet(
+    pool: ProcessPoolExecutor,
+    seed: int,
+    cars: Sequence[Car],
+    records: Sequence[TimedRecords],
+    custodians: dict[str, bytes],
+    escrow: dict[str, KnownEscrow],
+) -> Iterator[tuple[int, list[Upload]]]:
+    """Yield ``(car index, its uploads)`` for every car, in order, sealed in ``pool``'s
+    worker processes (``open_sealers``)."""
+    jobs = (
+        SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
+                encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow)
+        for lo in range(0, len(cars), SEAL_CHUNK)
+    )  # fmt: skip
+    index = 0
+    for sealed in pool.map(seal_job, jobs):
+        for ups in sealed:
+            yield index, ups
+            index += 1
