@@ -168,3 +168,13 @@ def test_invalid_cli_parameters_are_one_line(args: list[str]) -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error invalid_sim_parameters: "), lines
     assert "[param=" in lines[0] and result.stdout == ""
+
+
+@pytest.mark.parametrize("vehicles", [2, 3, 4, 5])
+@pytest.mark.parametrize("seed", range(12))
+def test_any_small_fleet_has_its_crash(vehicles: int, seed: int) -> None:
+    """A fleet of two or more always holds a foreign car and one of another OEM, so the
+    crash is planned whatever the seed (small fleets used to fail with a ValueError)."""
+    world = simulate_fleet(FleetParams(vehicles=vehicles, minutes=6, seed=seed))
+    a, b = (world.cars[i] for i in (world.plan.a.index, world.plan.b.index))
+    assert a.foreign and not b.foreign and a.oem != b.oem

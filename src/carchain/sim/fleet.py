@@ -111,12 +111,21 @@ def _choose_consents(rng: random.Random) -> tuple[ConsentChoice, ...]:
     )
 
 
+# The crash needs a foreign car and one of another OEM: the first two cars are those, so
+# that any fleet of two or more has a crash, whatever the seed.
+GUARANTEED_BRANDS: tuple[Brand, ...] = (
+    next(b for b in BRANDS if b.foreign),
+    next(b for b in BRANDS if not b.foreign),
+)
+
+
 def compute_fleet(rng: random.Random, vehicles: int) -> list[Car]:
     """Return ``vehicles`` cars; the serial number is the car's index within its OEM."""
     serials: dict[str, int] = {}
     cars: list[Car] = []
     for index in range(vehicles):
-        brand = _choose_brand(rng)
+        drawn = _choose_brand(rng)  # drawn for every car: the rest of the stream is unchanged
+        brand = GUARANTEED_BRANDS[index] if index < len(GUARANTEED_BRANDS) else drawn
         serial = serials.get(brand.oem, 0) + 1
         serials[brand.oem] = serial
         model = brand.models[rng.randrange(len(brand.models))]
