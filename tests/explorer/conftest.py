@@ -173,25 +173,24 @@ def make_explorer(browser: Any, chain: DemoChain, viewport: dict[str, int]) -> E
     return ex
 
 
-@pytest.fixture
-def explorer(browser: Any, chain: DemoChain) -> Iterator[Explorer]:
-    """A laptop-sized explorer page; the test fails on a script error or foreign request."""
-    ex = make_explorer(browser, chain, LAPTOP)
+def open_explorer(browser: Any, chain: DemoChain, viewport: dict[str, int]) -> Iterator[Explorer]:
+    """Yield an explorer page of ``viewport``; fail on a script error or foreign request."""
+    ex = make_explorer(browser, chain, viewport)
     try:
         yield ex
     finally:
         ex.page.context.close()
     assert ex.errors == []
     assert ex.foreign == []
+
+
+@pytest.fixture
+def explorer(browser: Any, chain: DemoChain) -> Iterator[Explorer]:
+    """A laptop-sized explorer page."""
+    yield from open_explorer(browser, chain, LAPTOP)
 
 
 @pytest.fixture
 def phone(browser: Any, chain: DemoChain) -> Iterator[Explorer]:
     """A phone-sized explorer page (touch, small viewport)."""
-    ex = make_explorer(browser, chain, PHONE)
-    try:
-        yield ex
-    finally:
-        ex.page.context.close()
-    assert ex.errors == []
-    assert ex.foreign == []
+    yield from open_explorer(browser, chain, PHONE)
