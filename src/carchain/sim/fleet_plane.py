@@ -103,10 +103,10 @@ def register_fleet(
                 last[world.cars[i].oem] = r["hash"]
             advance(len(pending))
         for tx_hash in last.values():
-            _wait_committed(client, tx_hash)
+            wait_committed(client, tx_hash)
 
 
-def _wait_committed(client: Client, tx_hash: str, timeout_s: float = 60.0) -> None:
+def wait_committed(client: Client, tx_hash: str, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while client._request("GET", f"/txs/{tx_hash}", ok=(200, 404)).get("state") != "committed":
         if time.monotonic() > deadline:

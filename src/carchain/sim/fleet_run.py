@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,16 @@ from rich.console import Console
 
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
-from carchain.sim.consortium import create_consortium
+from carchain.sim.consortium import Consortium, create_consortium
 from carchain.sim.drive import compute_drive_start
 from carchain.sim.embedded import EmbeddedNode
 from carchain.sim.fleet_plane import PlaneStats, RunAfter, open_fleet_plane, register_fleet
 from carchain.sim.fleet_sealing import open_sealers
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetParams, FleetWorld, simulate_fleet, validate_params
+
+SetupChain = Callable[[EmbeddedNode, FleetWorld, Phases], None]
+"""What runs on the chain once the fleet is registered, before it drives."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +53,13 @@ def run_sim(
     params: FleetParams,
     home: Path | None = None,
     after: RunAfter | None = None,
+    setup: SetupChain | None = None,
+    consortium: Consortium | None = None,
 ) -> SimResult:
     """Simulate ``params`` and run its data plane on an embedded node in ``home``
-    (a temporary folder by default)."""
+    (a temporary folder by default), for ``consortium`` (fresh founders by default).
+    ``setup`` runs once the fleet is registered, before it drives (the owners' consents,
+    say); ``after`` while the gateways still serve."""
     validate_params(params)
     started = time.monotonic()
     if params.start_ms == FleetParams().start_ms:
@@ -59,7 +67,7 @@ def run_sim(
         params = dataclasses.replace(params, start_ms=compute_start_ms(params.minutes, now))
     phases = Phases(console)
     world = simulate_fleet(params, phases)
-    consortium = create_consortium("carchain-sim")
+    consortium = consortium or create_consortium("carchain-sim")
     assert consortium.genesis is not None  # create_consortium always sets it
     with open_sealers() as sealers, tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp:
         root = home or Path(tmp)
@@ -68,6 +76,8 @@ def run_sim(
                 m: Account(client, k, consortium.chain_id) for m, k in consortium.keys.items()
             }
             register_fleet(client, accounts, world, phases)
+            if setup is not None:
+                setup(node, world, phases)
             oem_keys = {oem: consortium.keys[oem] for oem in consortium.oems}
             with open_fleet_plane(
                 client, oem_keys, world, root / "data-plane", phases, sealers
