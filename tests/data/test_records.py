@@ -15,6 +15,7 @@ from carchain.data.minimisation import (
     MinimisationPolicy,
     Rule,
     apply_policy,
+    apply_policy_with_categories,
     compute_pseudonym,
 )
 from carchain.data.records import (
@@ -159,6 +160,31 @@ def test_coarsened_values_lie_on_the_grid(lat: float, time_ms: int) -> None:
     assert out.time_ms % 60_000 == 0 and 0 <= time_ms - out.time_ms < 60_000
     assert abs(out.lat - lat) <= 0.005 + 1e-9
     assert round(out.lat, 2) == out.lat
+
+
+@given(records)
+def test_policy_with_categories_names_the_categories_left(record: Telemetry) -> None:
+    for policy in (FLEET_TELEMATICS_POLICY, DEFAULT_POLICY):
+        try:
+            plain = apply_policy(record, policy, KEY)
+        except OverflowError:  # a value too large for the grid fails the same way in both
+            with pytest.raises(OverflowError):
+                apply_policy_with_categories(record, policy, KEY)
+            continue
+        out = apply_policy_with_categories(record, policy, KEY)
+        if out is None:
+            assert plain is None
+        else:
+            assert out[0] == plain
+            assert out[1] == {c.value for c in compute_record_categories(out[0])}
+
+
+def test_invalid_coarsening_of_a_non_number_is_refused() -> None:
+    policy = MinimisationPolicy("p", {DataCategory.V2X_MESSAGE: Rule(Action.COARSEN, 1.0)})
+    with pytest.raises(InvalidBody):
+        apply_policy_with_categories(V2xLog(5, "rx", "peer", "CAM"), policy, KEY)
+    with pytest.raises(InvalidBody):
+        apply_policy(V2xLog(5, "rx"), policy, KEY)
 
 
 def test_dropping_a_category_removes_its_fields_only() -> None:

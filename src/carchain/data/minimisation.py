@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -25,7 +25,8 @@ from carchain.errors import InvalidBody
 PSEUDONYM_BYTES = 16
 
 
-_Plan = list[tuple[str, DataCategory, "Rule"]]
+_FieldRule = Callable[[Any, bytes], Any]
+_Plan = list[tuple[str, str, bool, _FieldRule | None]]
 
 
 class Action(StrEnum):
@@ -93,38 +94,69 @@ def compute_pseudonym(key: bytes, value: str | bytes) -> str:
     return hmac.new(key, raw, hashlib.sha256).digest()[:PSEUDONYM_BYTES].hex()
 
 
-def _coarsen(value: Any, step: float, category: DataCategory) -> Any:
-    if isinstance(value, list):
-        return [_coarsen(v, step, category) for v in value]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidBody("only numbers can be coarsened", category=category.value)
+def _make_coarsener(step: float, category: DataCategory) -> _FieldRule:
+    """Return the function that coarsens one field of ``category`` to ``step`` (numbers,
+    or lists of numbers), its grid worked out once rather than per value."""
     if category == DataCategory.TIME:
         s = max(1, int(step))
-        return int(value) // s * s
-    if isinstance(value, int):
-        return int(round(value / step) * step)
-    # round() to the grid, then to the grid's decimals so 0.001-steps stay short.
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return round(round(value / step) * step, decimals)
+
+        def scalar(value: int | float) -> int | float:
+            return int(value) // s * s
+    else:
+        # round() to the grid, then to the grid's decimals so 0.001-steps stay short.
+        decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+
+        def scalar(value: int | float) -> int | float:
+            if isinstance(value, int):
+                return int(round(value / step) * step)
+            return round(round(value / step) * step, decimals)
+
+    def coarsen(value: Any, pseudonym_key: bytes) -> Any:
+        if isinstance(value, list):
+            return [coarsen(v, pseudonym_key) for v in value]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidBody("only numbers can be coarsened", category=category.value)
+        return scalar(value)
+
+    return coarsen
 
 
-def _apply_rule(value: Any, rule: Rule, category: DataCategory, pseudonym_key: bytes) -> Any:
-    if value is None or rule.action == Action.COLLECT:
-        return value
-    if rule.action == Action.DROP:
+def _drop(value: Any, pseudonym_key: bytes) -> Any:
+    return None
+
+
+def _make_pseudonymiser(category: DataCategory) -> _FieldRule:
+    def pseudonymise(value: Any, pseudonym_key: bytes) -> Any:
+        if isinstance(value, (str, bytes)):
+            return compute_pseudonym(pseudonym_key, value)
+        raise InvalidBody("only identifiers can be pseudonymised", category=category.value)
+
+    return pseudonymise
+
+
+def _compile_rule(rule: Rule, category: DataCategory) -> _FieldRule | None:
+    """Return what ``rule`` does to one value (``None``: the value is kept as it is)."""
+    if rule.action == Action.COLLECT:
         return None
+    if rule.action == Action.DROP:
+        return _drop
     if rule.action == Action.COARSEN:
-        return _coarsen(value, rule.step, category)
-    if isinstance(value, (str, bytes)):
-        return compute_pseudonym(pseudonym_key, value)
-    raise InvalidBody("only identifiers can be pseudonymised", category=category.value)
+        return _make_coarsener(rule.step, category)
+    return _make_pseudonymiser(category)
 
 
 def _compile(policy: MinimisationPolicy, rtype: type[Record]) -> _Plan:
+    """Return the policy's plan for one record kind, compiled on first use: per field,
+    its name, its category's name, whether it is the time, and its rule's function."""
     plan = policy._plans.get(rtype)
     if plan is None:
         plan = [
-            (name, category, policy.get_rule(category))
+            (
+                name,
+                category.value,
+                category == DataCategory.TIME,
+                _compile_rule(policy.get_rule(category), category),
+            )
             for name, category in rtype.CATEGORIES.items()
         ]
         policy._plans[rtype] = plan
@@ -133,20 +165,34 @@ def _compile(policy: MinimisationPolicy, rtype: type[Record]) -> _Plan:
 
 def apply_policy(record: Record, policy: MinimisationPolicy, pseudonym_key: bytes) -> Record | None:
     """Return the minimised record, or ``None`` when nothing but its time would remain."""
+    minimised = apply_policy_with_categories(record, policy, pseudonym_key)
+    return None if minimised is None else minimised[0]
+
+
+def apply_policy_with_categories(
+    record: Record, policy: MinimisationPolicy, pseudonym_key: bytes
+) -> tuple[Record, set[str]] | None:
+    """Return the minimised record and the names of the categories of the fields it still
+    carries (``compute_record_categories`` of it), or ``None`` when nothing but its time
+    would remain; one pass over the record's fields."""
     changes: dict[str, Any] = {}
+    categories: set[str] = set()
     kept = False
-    for name, category, rule in _compile(policy, type(record)):
+    for name, category, is_time, rule in _compile(policy, type(record)):
         value = getattr(record, name)
         if value is None:
             continue
-        if rule.action != Action.COLLECT:
-            value = _apply_rule(value, rule, category, pseudonym_key)
+        if rule is not None:
+            value = rule(value, pseudonym_key)
             changes[name] = value
-        if value is not None and category != DataCategory.TIME:
+            if value is None:
+                continue
+        categories.add(category)
+        if not is_time:
             kept = True
     if not kept:
         return None
-    return msgspec.structs.replace(record, **changes) if changes else record
+    return (msgspec.structs.replace(record, **changes) if changes else record), categories
 
 
 def compute_time_precision_ms(policy: MinimisationPolicy) -> int:

@@ -41,7 +41,7 @@ from carchain.data.escrow_shares import seal_shares
 from carchain.data.minimisation import (
     DEFAULT_POLICY,
     MinimisationPolicy,
-    apply_policy,
+    apply_policy_with_categories,
     compute_coarse_time,
 )
 from carchain.data.records import (
@@ -240,14 +240,15 @@ class VehicleRecorder:
         if pseudonym_key is None:
             pseudonym_key = compute_pseudonym_key(self.get_epoch_key(epoch), self.vehicle_id, epoch)
             self._pseudonym_keys[epoch] = pseudonym_key
-        minimised = apply_policy(record, self.policy, pseudonym_key)
-        if minimised is None:
+        result = apply_policy_with_categories(record, self.policy, pseudonym_key)
+        if result is None:
             self.dropped += 1
             return closed
+        minimised, categories = result
         raw = encode_record(minimised)
         if cur is None:
             cur = self._open = _Open(epoch, now_ms, now_ms)
-        _append(cur, raw, now_ms, {c.value for c in compute_record_categories(minimised)})
+        _append(cur, raw, now_ms, categories)
         if len(cur.records) >= self.max_records or cur.size >= self.max_bytes:
             closed.extend(self.flush())
         return closed

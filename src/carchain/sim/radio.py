@@ -21,60 +21,57 @@ _FORWARD_CELLS = ((1, 0), (-1, 1), (0, 1), (1, 1))
 def compute_pairs(
     positions: Sequence[tuple[float, float]], range_m: float
 ) -> list[tuple[int, int]]:
-    """Return every pair ``(i, j)``, ``i < j``, of positions at most ``range_m`` apart."""
-    # cells a hair wider than the range: two cars exactly ``range_m`` apart across a
-    # cell border are then never two cells apart after rounding (hypothesis found it)
-    inv = 1.0 / (range_m * (1 + 1e-9))
-    cells: dict[tuple[int, int], list[int]] = {}
-    for i, (x, y) in enumerate(positions):
-        key = (math.floor(x * inv), math.floor(y * inv))
-        bucket = cells.get(key)
-        if bucket is None:
-            cells[key] = [i]
-        else:
-            bucket.append(i)
+    """Return every pair ``(i, j)``, ``i < j``, of positions at most ``range_m`` apart.
+
+    Cells hold ``(index, x, y)``, so the inner loops touch no other list, and the loops
+    are inlined (a call per pair of cells cost as much as the comparisons). The pairs
+    come cell by cell in the cells' first-seen order, so the same positions always give
+    the same list in the same order.
+    """
+    cells = _compute_cells(positions, range_m)
     limit = range_m * range_m
     pairs: list[tuple[int, int]] = []
+    add = pairs.append
     get = cells.get
     for (cx, cy), members in cells.items():
         if len(members) > 1:
-            _collect_within(positions, members, limit, pairs)
-        for dx, dy in _FORWARD_CELLS:
-            other = get((cx + dx, cy + dy))
-            if other is not None:
-                _collect_between(positions, members, other, limit, pairs)
+            for a, (i, xi, yi) in enumerate(members):
+                for j, xj, yj in members[a + 1 :]:
+                    dx, dy = xi - xj, yi - yj
+                    if dx * dx + dy * dy <= limit:
+                        add((i, j))
+        for ox, oy in _FORWARD_CELLS:
+            other = get((cx + ox, cy + oy))
+            if other is None:
+                continue
+            for i, xi, yi in members:
+                for j, xj, yj in other:
+                    dx, dy = xi - xj, yi - yj
+                    if dx * dx + dy * dy <= limit:
+                        add((i, j) if i < j else (j, i))
     return pairs
 
 
-def _collect_within(
-    positions: Sequence[tuple[float, float]],
-    members: list[int],
-    limit: float,
-    pairs: list[tuple[int, int]],
-) -> None:
-    """Append the pairs in range within one cell (members are in ascending order)."""
-    for a, i in enumerate(members):
-        xi, yi = positions[i]
-        for j in members[a + 1 :]:
-            xj, yj = positions[j]
-            if (xi - xj) ** 2 + (yi - yj) ** 2 <= limit:
-                pairs.append((i, j))
+_Cell = list[tuple[int, float, float]]
 
 
-def _collect_between(
-    positions: Sequence[tuple[float, float]],
-    members: list[int],
-    other: list[int],
-    limit: float,
-    pairs: list[tuple[int, int]],
-) -> None:
-    """Append the pairs in range between two different cells."""
-    for i in members:
-        xi, yi = positions[i]
-        for j in other:
-            xj, yj = positions[j]
-            if (xi - xj) ** 2 + (yi - yj) ** 2 <= limit:
-                pairs.append((i, j) if i < j else (j, i))
+def _compute_cells(
+    positions: Sequence[tuple[float, float]], range_m: float
+) -> dict[tuple[int, int], _Cell]:
+    """Return the spatial hash: cell -> its cars ``(index, x, y)`` in ascending index."""
+    # cells a hair wider than the range: two cars exactly ``range_m`` apart across a
+    # cell border are then never two cells apart after rounding (hypothesis found it)
+    inv = 1.0 / (range_m * (1 + 1e-9))
+    floor = math.floor
+    cells: dict[tuple[int, int], _Cell] = {}
+    for i, (x, y) in enumerate(positions):
+        key = (floor(x * inv), floor(y * inv))
+        bucket = cells.get(key)
+        if bucket is None:
+            cells[key] = [(i, x, y)]
+        else:
+            bucket.append((i, x, y))
+    return cells
 
 
 def compute_pairs_brute(

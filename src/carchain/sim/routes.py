@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carchain.sim.city import HEADINGS, City, Junction
 
@@ -35,24 +35,38 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Timed waypoints; segment ``i`` runs from waypoint ``i`` to ``i + 1``."""
+    """Timed waypoints; segment ``i`` runs from waypoint ``i`` to ``i + 1``.
+
+    Each segment's speed and heading are worked out once, when the route is made:
+    a car is sampled some 700 times an hour (radio, telemetry, CAMs), and walking
+    back to the last moving segment on every sample cost more than the rest.
+    """
 
     times: tuple[int, ...]
     xs: tuple[float, ...]
     ys: tuple[float, ...]
+    _speeds: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _headings: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        speeds, headings = compute_segment_motion(self.times, self.xs, self.ys)
+        object.__setattr__(self, "_speeds", speeds)
+        object.__setattr__(self, "_headings", headings)
 
     def sample_at(self, t_ms: int) -> Sample:
         """Return the car's position, speed and heading at ``t_ms``."""
-        i = bisect.bisect_right(self.times, t_ms) - 1
+        times = self.times
+        i = bisect.bisect_right(times, t_ms) - 1
         if i < 0:
-            return Sample(self.xs[0], self.ys[0], 0.0, self._heading(0))
-        if i >= len(self.times) - 1:
-            return Sample(self.xs[-1], self.ys[-1], 0.0, self._heading(len(self.times) - 2))
-        t0, t1 = self.times[i], self.times[i + 1]
-        f = (t_ms - t0) / (t1 - t0)
-        dx, dy = self.xs[i + 1] - self.xs[i], self.ys[i + 1] - self.ys[i]
-        speed = math.hypot(dx, dy) / (t1 - t0) * 3_600.0  # m/ms -> km/h
-        return Sample(self.xs[i] + f * dx, self.ys[i] + f * dy, speed, self._heading(i))
+            return Sample(self.xs[0], self.ys[0], 0.0, self._headings[0])
+        if i >= len(times) - 1:
+            return Sample(self.xs[-1], self.ys[-1], 0.0, self._headings[-1])
+        t0 = times[i]
+        f = (t_ms - t0) / (times[i + 1] - t0)
+        x0, y0 = self.xs[i], self.ys[i]
+        x = x0 + f * (self.xs[i + 1] - x0)
+        y = y0 + f * (self.ys[i + 1] - y0)
+        return Sample(x, y, self._speeds[i], self._headings[i])
 
     def position_at(self, t_ms: int) -> tuple[float, float]:
         """Return only the position at ``t_ms`` (the radio's hot path)."""
@@ -67,13 +81,28 @@ class Route:
             self.ys[i] + f * (self.ys[i + 1] - self.ys[i]),
         )
 
-    def _heading(self, i: int) -> float:
-        """Return the heading of the last moving segment at or before ``i``."""
-        for k in range(min(i, len(self.times) - 2), -1, -1):
-            dx, dy = self.xs[k + 1] - self.xs[k], self.ys[k + 1] - self.ys[k]
-            if dx or dy:
-                return math.degrees(math.atan2(dx, dy)) % 360.0
-        return 0.0
+
+def compute_segment_motion(
+    times: tuple[int, ...], xs: tuple[float, ...], ys: tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Return each segment's speed (km/h) and heading: the heading of the last moving
+    segment at or before it (0 before the first), so a car stopped at a light keeps
+    facing the way it came."""
+    speeds: list[float] = []
+    headings: list[float] = []
+    heading = 0.0
+    for k in range(max(1, len(times) - 1)):
+        if k + 1 >= len(times):
+            speeds.append(0.0)
+            headings.append(heading)
+            break
+        dx, dy = xs[k + 1] - xs[k], ys[k + 1] - ys[k]
+        if dx or dy:
+            heading = math.degrees(math.atan2(dx, dy)) % 360.0
+        dt = times[k + 1] - times[k]  # 0: a segment no time falls in (never sampled)
+        speeds.append(math.hypot(dx, dy) / dt * 3_600.0 if dt else 0.0)  # m/ms -> km/h
+        headings.append(heading)
+    return tuple(speeds), tuple(headings)
 
 
 def compute_leg_ms(distance_m: float, speed_kmh: float) -> int:
