@@ -88,6 +88,50 @@ def test_read_commands_print_json(cli: Cli, chain: dict[str, str]) -> None:
     assert json.loads(cli.run("proposal", "list", "--json").stdout)["proposals"][0]["status"]
 
 
+def test_read_commands_json_is_what_the_sdk_returns(cli: Cli, chain: dict[str, str]) -> None:
+    """Each document holds the same object the SDK reads from the node (not only a dict)."""
+    from carchain.core import consents
+    from carchain.core import erasure as er
+    from carchain.core import vehicles as veh
+    from carchain.sdk.chainview import ChainView
+
+    def doc(*args: str) -> Any:
+        return json.loads(cli.run(*args, "--json").stdout)
+
+    assert doc("keys", "show", "saic") == {"name": "saic", "public_key": cli.pk("saic")}
+    listed = {k["name"]: k["public_key"] for k in doc("keys", "list")["keys"]}
+    assert listed["owner1"] == cli.pk("owner1") and listed["geely"] == cli.pk("geely")
+    with Client(cli.url) as c:
+        view = ChainView(c)
+        assert doc("member", "list")["members"] == c.members(limit=1000)
+        assert doc("proposal", "show", "1") == c.proposal(1)
+        assert doc("vehicle", "show", "saic:p1") == c.vehicle("saic:p1")
+        history = veh.get_key_history(view, "saic:p1")
+        keys = doc("vehicle", "keys", "saic:p1")
+        assert keys == {"vehicle_id": "saic:p1", "keys": common.compute_json_value(history)}
+        grants = doc("consent", "list", "saic:p1")
+        assert grants["count"] == consents.get_grant_count(view, "saic:p1")
+        erasures = doc("erasure", "status", "saic:p1")["erasures"]
+        assert erasures == common.compute_json_value(er.get_erasures(view, "saic:p1"))
+        overdue = doc("erasure", "overdue", "--oem", "saic")
+        assert overdue["oem"] == "saic" and overdue["overdue_now"] == er.get_overdue_count(
+            view, "saic"
+        )
+        listed_overdue = er.get_overdue_erasures(view, "saic", limit=20)  # the default
+        assert overdue["erasures"] == common.compute_json_value([e for _, e in listed_overdue])
+        assert doc("member", "access-log", "saic") == doc("access", "oem-log", "saic")
+        raw = c.query("vehicles", b"v/saic:p1")
+        got = doc("query", "vehicles/v/saic:p1")
+        assert (got["value"], got["height"]) == (raw["value"], raw["height"])
+        proven = doc("query", "vehicles/v/saic:p1", "--prove")
+        verified = c.query_verified("vehicles", b"v/saic:p1", proven["height"])
+        assert proven["value"] == verified.value.hex() == got["value"]
+        assert proven["app_hash"] == verified.app_hash.hex() and proven["verified"] is True
+    salt = chain["salt"]
+    vin = doc("vehicle", "check-vin", "--vehicle-id", "saic:p1", "--vin", VIN, "--salt", salt)
+    assert vin == {"vehicle_id": "saic:p1", "vin_matches": True}
+
+
 def test_proposal_list_and_show(cli: Cli, chain: dict[str, str]) -> None:
     listing = cli.run("proposal", "list").stdout
     assert "add_member" in listing and "open" in listing

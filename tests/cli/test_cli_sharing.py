@@ -168,3 +168,28 @@ def test_invalid_batch_option_is_a_bad_parameter(value: str) -> None:
         parse_batch(value)
     with pytest.raises(typer.BadParameter):
         parse_item(value.replace(":2", f":{DIGEST}") if value.count(":") == 2 else value)
+
+
+def test_access_log_json_is_the_proven_page(cli: Cli) -> None:
+    """``access log``, ``vehicle access-log`` and ``access oem-log`` with ``--json`` print
+    the page the SDK verifies at the same height: entries, size, app hash."""
+    import json
+
+    from carchain.cli.common import compute_json_value
+    from carchain.sdk.client import Client
+
+    if "granted" not in cli.run("consent", "list", "saic:1").stdout:
+        grant(cli, "diagnostics")  # this test alone: the log has at least the grant
+    doc = json.loads(cli.run("access", "log", "saic:1", "--json").stdout)
+    with Client(cli.url) as c:
+        page = c.access_log("saic:1", None, 20, doc["height"])
+        oem_doc = json.loads(cli.run("access", "oem-log", "saic", "--json").stdout)
+        oem_page = c.oem_access_log("saic", None, 20, oem_doc["height"])
+    assert doc["size"] == page.size >= 1 and doc["app_hash"] == page.app_hash.hex()
+    assert doc["events"] == compute_json_value(page.events)
+    assert doc["owner_id"] == page.owner_id and doc["next_before"] == page.next_before
+    same = json.loads(cli.run("vehicle", "access-log", "saic:1", "--json").stdout)
+    assert same == doc  # no block in between: the same page
+    assert oem_doc["events"] == compute_json_value(oem_page.events)
+    assert oem_doc["oem_seqs"] == compute_json_value(oem_page.oem_seqs)
+    assert {e["vehicle_id"] for e in oem_doc["events"]} == {"saic:1"}

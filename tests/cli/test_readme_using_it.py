@@ -1,9 +1,12 @@
 """The README's "Using it" commands run as written, in one shell, against a fresh solo
-node, and every file they leave in the checkout is git-ignored."""
+node: the walkthrough, then the "more commands" block that goes on from it (tx status,
+offline verification against a block hash, a court's hold, a release and its receipt, the
+OEM's statement); every file they leave in the checkout is git-ignored."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -72,14 +75,17 @@ def test_readme_blocks_are_found() -> None:
 
 @pytest.mark.timeout(900)  # ~30 CLI processes, each a Python start and an scrypt unlock
 def test_readme_using_it_runs_as_written(tmp_path: Path) -> None:
-    blocks = extract_using_it_blocks(README.read_text())
+    port = free_port()
+    text = README.read_text().replace("http://127.0.0.1:8700/", f"http://127.0.0.1:{port}/")
+    blocks = extract_using_it_blocks(text)
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    res = run_blocks(blocks, checkout, free_port())
+    res = run_blocks(blocks, checkout, port)
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
     assert "registered saic:1" in res.stdout
     assert "VIN matches" in res.stdout
     assert "error" not in res.stderr.lower(), res.stderr
+    check_more_commands(res.stdout, checkout)
     assert (checkout / "log.json").exists() and (checkout / "saic-1.salt").exists()
     # Every file the steps left in the checkout is git-ignored there.
     created = sorted(
@@ -94,3 +100,23 @@ def test_readme_using_it_runs_as_written(tmp_path: Path) -> None:
     )
     ignored = set(check.stdout.split())
     assert ignored == set(created), f"not git-ignored: {set(created) - ignored}"
+
+
+def check_more_commands(out: str, checkout: Path) -> None:
+    """The second block's commands did what they say, on values the first block made."""
+    last = max(int(h) for h in re.findall(r"at height (\d+)", out))
+    assert re.search(r"committed in block \d+", out), out[-3000:]
+    assert "verified access log of saic:1" in out
+    log_height = json.loads((checkout / "log.json").read_text())["height"]
+    assert f"at height {log_height} of chain carchain-local" in out
+    assert "proposal 2: executed" in out
+    assert "legal hold 0 on saic:1 placed" in out and "legal hold 0 on saic:1 lifted" in out
+    assert "approved request 1 of saic:1 (diagnostics: grant 1)" in out
+    assert "released request 1 of saic:1 (1 batches)" in out
+    assert "receipted 1 batches of request 1 of saic:1" in out
+    assert "verified 0 releases" in out  # no lawful-access release on this chain
+    statement = json.loads((checkout / "st.json").read_text())
+    assert statement["vehicle_id"] == "saic:1" and statement["height"] <= last
+    said = r"verified between .* (\d+) disclosures of saic:1's data happened and no others"
+    found = re.search(said, out)
+    assert found is not None and int(found.group(1)) >= 1, out[-3000:]  # the release above

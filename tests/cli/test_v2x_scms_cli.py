@@ -285,3 +285,27 @@ def test_issue_report_and_revoke_a_car_through_the_cli(cli: Cli) -> None:
             str(i),
         ).stdout
         assert ": revoked" in out
+
+
+def test_revocations_json_is_the_chain_record(cli: Cli) -> None:
+    """After the flows above revoked values, ``--json`` holds each decision as the chain
+    has it and the verdict for one value, revoked and not."""
+    import json
+
+    from carchain.cli.common import compute_json_value
+    from carchain.sdk.chainview import ChainView
+    from carchain.sdk.client import Client
+
+    with Client(cli.url) as c:
+        view = ChainView(c)
+        held = [rvk.get_revocation(view, s) for s in range(1, rvk.get_revocation_count(view) + 1)]
+    revoked = next(r for r in held if r.status == "revoked")
+    lv = lk.compute_linkage_value(lk.compute_plv(1, S1, 2), lk.compute_plv(2, S2, 2))
+    args = ["--linkage-value", lv.hex(), "--period", str(revoked.i_period)]
+    doc = json.loads(cli.run("v2x", "revocations", *args, "--json").stdout)
+    assert doc["revocations"] == compute_json_value(held) and held
+    assert doc["revoked"] is True and doc["linkage_value"] == lv.hex()
+    other = ["--linkage-value", "00" * 9, "--period", str(revoked.i_period), "--json"]
+    assert json.loads(cli.run("v2x", "revocations", *other).stdout)["revoked"] is False
+    plain = json.loads(cli.run("v2x", "revocations", "--json").stdout)
+    assert plain["revoked"] is None and plain["revocations"] == doc["revocations"]

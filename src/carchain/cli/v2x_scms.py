@@ -237,7 +237,9 @@ def report_evidence(
         member = get_member_by_key(view, ma_key.public_key).member_id
         chain_id = get_chain_id(c)
     evidence = open_report_evidence(rec, ma_key, chain_id, member)
-    console.print(make_text(f"report {report_seq} evidence ({rec.reason}): {evidence.hex()}"))
+    # One line whatever the terminal's width, so the hex can be copied into `v2x decode`.
+    said = f"report {report_seq} evidence ({rec.reason}): {evidence.hex()}"
+    console.print(make_text(said), soft_wrap=True)
 
 
 def _read_json(path: Path) -> Any:
