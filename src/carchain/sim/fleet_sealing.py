@@ -88,12 +88,27 @@ class SealJob:
     records: bytes  # the cars' records, msgpack (``encode_records``): cheaper than pickle
     custodians: dict[str, bytes]
     escrow: dict[str, KnownEscrow]
+    window_ms: int = BATCH_WINDOW_MS
+    origin_ms: int = 0
 
 
-def record_car(records: TimedRecords, rec: VehicleRecorder) -> list[Upload]:
-    """Return every batch a car uploads (an EDR event in a batch of its own)."""
+def record_car(
+    records: TimedRecords, rec: VehicleRecorder, window_ms: int = BATCH_WINDOW_MS,
+    origin_ms: int = 0,
+) -> list[Upload]:  # fmt: skip
+    """Return every batch a car uploads (an EDR event in a batch of its own).
+
+    A batch holds the records of one whole ``window_ms`` of the drive (windows counted
+    from ``origin_ms``): a case's window of whole windows then covers whole batches, and
+    the gateway serves a batch's segments only if it lies wholly in the case's window
+    (its category key opens every record of it), so a case gets exactly its window's
+    records, never a longer batch's nor nothing of a batch straddling its edge."""
     ups: list[Upload] = []
+    slot: int | None = None
     for t, record in records:
+        if (t - origin_ms) // window_ms != slot:
+            ups += rec.flush()
+            slot = (t - origin_ms) // window_ms
         if isinstance(record, EdrEvent):
             ups += rec.flush()
             ups += rec.add_at(record, t)
@@ -110,9 +125,9 @@ def seal_job(job: SealJob) -> list[list[Upload]]:
         rec = VehicleRecorder(
             car.vehicle_id, derive_vehicle_key(job.seed, car),
             derive_owner_key(job.seed, car).public_key, job.custodians[car.oem], SIM_POLICY,
-            window_ms=BATCH_WINDOW_MS, escrow=job.escrow[car.oem],
+            window_ms=job.window_ms, escrow=job.escrow[car.oem],
         )  # fmt: skip
-        out.append(record_car(records, rec))
+        out.append(record_car(records, rec, job.window_ms, job.origin_ms))
     return out
 
 
@@ -132,12 +147,15 @@ def seal_fleet(
     records: Sequence[TimedRecords],
     custodians: dict[str, bytes],
     escrow: dict[str, KnownEscrow],
+    window_ms: int = BATCH_WINDOW_MS,
+    origin_ms: int = 0,
 ) -> Iterator[tuple[int, list[Upload]]]:
     """Yield ``(car index, its uploads)`` for every car, in order, sealed in ``pool``'s
-    worker processes (``open_sealers``)."""
+    worker processes (``open_sealers``) in batches of whole ``window_ms`` from ``origin_ms``."""
     jobs = (
         SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
-                encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow)
+                encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow, window_ms,
+                origin_ms)
         for lo in range(0, len(cars), SEAL_CHUNK)
     )  # fmt: skip
     index = 0

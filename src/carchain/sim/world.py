@@ -31,7 +31,14 @@ from carchain.sim.pseudonyms import (
     compute_pseudonyms,
 )
 from carchain.sim.radio import RADIO_RANGE_M
-from carchain.sim.radio_log import Exchange, Window, compute_ticks, compute_window, run_exchange
+from carchain.sim.radio_log import (
+    SLOT_MS,
+    Exchange,
+    Window,
+    compute_ticks,
+    compute_window,
+    run_exchange,
+)
 from carchain.sim.routes import Route, compute_route
 from carchain.sim.transfers import compute_crash_transfers
 
@@ -50,6 +57,9 @@ class FleetParams:
     start_ms: int = 1_780_000_000_000
     crash_minute: int | None = None  # default: two thirds into the drive
     radio_range_m: float = RADIO_RANGE_M
+    # A car's batch holds one whole window of the drive: a case's window (whole radio
+    # slots) then covers whole batches; a longer one straddles it and is served to no case.
+    batch_window_ms: int = SLOT_MS
 
     @property
     def end_ms(self) -> int:
@@ -64,6 +74,7 @@ def validate_params(p: FleetParams) -> None:
         ("minutes", p.minutes, MIN_MINUTES, MAX_MINUTES),
         ("start_ms", p.start_ms, 0, 2**62),
         ("radio_range_m", round(p.radio_range_m), 10, 1_000),
+        ("batch_window_ms", p.batch_window_ms, 1_000, 3_600_000),
     ]
     if p.crash_minute is not None:
         checks.append(("crash_minute", p.crash_minute, 2, p.minutes - 1))
