@@ -9,10 +9,14 @@ and posts ``access.receipt`` for what it received.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from carchain.core.access_releases import ReceiptAccess, get_release
 from carchain.data.projections import Projection, merge_projections
 from carchain.data.records import Record, get_record_kind
+from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.requester import ReleasedSegment, compute_receipt_items, fetch_release
 from carchain.sim.drive import DataPlane
@@ -33,19 +37,40 @@ def count_fields(record: Record) -> int:
     return sum(getattr(record, n) is not None for n in record.__struct_fields__)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimFetch:
+    """What a requester received for one released request: the categories the chain
+    released, the segments (each batch checked against its anchor) and the records."""
+
+    released: list[str]
+    segments: list[ReleasedSegment]
+    records: list[Record]
+
+
+def fetch_claim_release(
+    client: Client, gateway_url: str, requester: Account, vehicle_id: str, request_seq: int
+) -> ClaimFetch | None:
+    """Wait for the custody service's release of ``request_seq``; fetch it from the OEM's
+    gateway, verify and decrypt it, and post the requester's receipt; ``None`` if no
+    release came in time."""
+    if not wait_released(client, vehicle_id, request_seq):
+        return None
+    released = get_release(ChainView(client), vehicle_id, request_seq).categories
+    with GatewayClient(gateway_url, signer=requester.key) as gc:
+        segments = fetch_release(gc, client, vehicle_id, request_seq, requester.key)
+    requester.send(ReceiptAccess(vehicle_id, request_seq, compute_receipt_items(segments)))
+    return ClaimFetch(released, segments, compute_released_records(segments))
+
+
 def process_claim_fetch(plane: DataPlane, p: Parties, request_seq: int, s: SharingSummary) -> None:
     """Wait for the custody service's release; fetch, verify, decrypt; post the receipt."""
-    vid = s.vehicle_id
-    if not wait_released(plane.client, vid, request_seq):
-        return
-    s.insurer_released = get_release(ChainView(plane.client), vid, request_seq).categories
     url = plane.gateways[plane.crashed.oem].url
-    with GatewayClient(url, signer=p.insurer.key) as gc:
-        segments = fetch_release(gc, plane.client, vid, request_seq, p.insurer.key)
-    records = compute_released_records(segments)
-    s.insurer_kinds = sorted({get_record_kind(r) for r in records})
-    s.insurer_categories = sorted({seg.category for seg in segments})
-    s.edr_fields = sum(count_fields(r) for r in records if get_record_kind(r) == "edr")
-    s.insurer_verified = len({seg.header_hash for seg in segments})
-    p.insurer.send(ReceiptAccess(vid, request_seq, compute_receipt_items(segments)))
+    fetch = fetch_claim_release(plane.client, url, p.insurer, s.vehicle_id, request_seq)
+    if fetch is None:
+        return
+    s.insurer_released = fetch.released
+    s.insurer_kinds = sorted({get_record_kind(r) for r in fetch.records})
+    s.insurer_categories = sorted({seg.category for seg in fetch.segments})
+    s.edr_fields = sum(count_fields(r) for r in fetch.records if get_record_kind(r) == "edr")
+    s.insurer_verified = len({seg.header_hash for seg in fetch.segments})
     s.insurer_receipt = True

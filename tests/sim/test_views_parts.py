@@ -1,0 +1,77 @@
+"""The pure parts of everyone's view: envelope decoding, disk sizes, disclosure picking,
+the insurance-consent check (bad input included)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from carchain.core.access_log import AccessEvent
+from carchain.errors import InvalidProof
+from carchain.sim.chain_figures import compute_dir_bytes, decode_envelope
+from carchain.sim.fleet import Car, ConsentChoice, Model
+from carchain.sim.insurer_view import has_insurance_consent
+from carchain.sim.oem_statements import compute_disclosed_vehicles
+
+
+def _event(seq: int, kind: str, vehicle_id: str) -> AccessEvent:
+    return AccessEvent(seq, kind, 1, 1, vehicle_id, b"", "", 0)
+
+
+def _car(*choices: ConsentChoice) -> Car:
+    return Car(0, "saic:000001", "saic", Model("RX5", 1600), 2024, "LSJA0000000000001",
+               tuple(choices))  # fmt: skip
+
+
+def test_decode_envelope() -> None:
+    raw = msgspec.msgpack.encode(["chain", 1, b"\x01" * 32, 7, "anchor.submit", b"", b""])
+    assert decode_envelope(base64.b64encode(raw).decode()) == (b"\x01" * 32, "anchor.submit",
+                                                                len(raw))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "tx",
+    [
+        "not base64!",
+        base64.b64encode(b"\xc1").decode(),  # not msgpack
+        base64.b64encode(msgspec.msgpack.encode([1, 2])).decode(),  # too short
+        base64.b64encode(msgspec.msgpack.encode(["c", 1, "str", 1, 5])).decode(),  # wrong types
+        base64.b64encode(msgspec.msgpack.encode({"a": 1})).decode(),  # not an array
+    ],
+)
+def test_invalid_envelope(tx: str) -> None:
+    with pytest.raises(InvalidProof):
+        decode_envelope(tx)
+
+
+def test_dir_bytes(tmp_path: Path) -> None:
+    assert compute_dir_bytes(tmp_path / "missing") == 0
+    (tmp_path / "a").write_bytes(b"x" * 10)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 5)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert compute_dir_bytes(tmp_path) == 15
+
+
+def test_disclosed_vehicles_in_first_disclosure_order() -> None:
+    events = [
+        _event(0, "grant", "saic:1"),
+        _event(1, "release", "saic:2"),
+        _event(2, "request", "saic:3"),
+        _event(3, "case_notice", "saic:1"),
+        _event(4, "case_release", "saic:2"),
+        _event(5, "refused", "saic:4"),
+    ]
+    assert compute_disclosed_vehicles(events) == ["saic:2", "saic:1"]
+    assert compute_disclosed_vehicles([]) == []
+
+
+def test_insurance_consent_needs_every_claim_category() -> None:
+    full = ConsentChoice("insurance", ("crash_pulse", "motion", "time"))
+    assert has_insurance_consent(_car(full))
+    assert not has_insurance_consent(_car(ConsentChoice("insurance", ("motion", "time"))))
+    assert not has_insurance_consent(_car(ConsentChoice("research", full.categories)))
+    assert not has_insurance_consent(_car())
