@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import msgspec
+
 from carchain.core.genesis import Genesis, GenesisMember
 from carchain.core.governance import GovernanceParams
 from carchain.crypto.signing import SigningKey
+from carchain.errors import NetworkError
 from carchain.sdk.keystore import save_key
 
 VALIDATOR_POWER = 10
@@ -39,26 +42,43 @@ def compute_network_genesis(
     extra_members: list[GenesisMember] | None = None,
 ) -> Genesis:
     """Return a genesis whose first ``len(validator_keys)`` founders run validators."""
-    members: list[GenesisMember] = []
-    for i, (member_id, name, roles) in enumerate(FOUNDERS):
-        vkey = validator_keys[i].hex() if i < len(validator_keys) else ""
-        members.append(
-            GenesisMember(
-                member_id,
-                name,
-                sorted(roles),
-                member_keys[member_id].public_key.hex(),
-                validator_key=vkey,
-                power=power if vkey else 0,
-            )
-        )
+    members = [
+        GenesisMember(member_id, name, sorted(roles), member_keys[member_id].public_key.hex())
+        for member_id, name, roles in FOUNDERS
+    ]
     members.extend(extra_members or [])
-    return Genesis(
+    genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=int(time.time() * 1000),
         governance=GovernanceParams(2, 3, 1000),
         members=members,
     )
+    return assign_validators(genesis, validator_keys, power)
+
+
+def assign_validators(
+    genesis: Genesis, validator_keys: list[bytes], power: int = VALIDATOR_POWER
+) -> Genesis:
+    """Return ``genesis`` with its first ``len(validator_keys)`` members running the
+    validators of those keys (``power`` each) and every other member none.
+
+    Any genesis can so become a network's: the founders' (``network up``) or one of
+    the simulator's (the story's, with its extra members and escrow committee).
+    """
+    if len(validator_keys) > len(genesis.members):
+        raise NetworkError(
+            f"more validators than genesis members ({len(genesis.members)})",
+            validators=len(validator_keys),
+        )
+    members = [
+        msgspec.structs.replace(
+            m,
+            validator_key=validator_keys[i].hex() if i < len(validator_keys) else "",
+            power=power if i < len(validator_keys) else 0,
+        )
+        for i, m in enumerate(genesis.members)
+    ]
+    return msgspec.structs.replace(genesis, members=members)
 
 
 def create_member_keys() -> dict[str, SigningKey]:

@@ -36,6 +36,7 @@ from carchain.network.cometconfig import (
 )
 from carchain.network.genesis import (
     LOCALNET_PASSPHRASE,
+    assign_validators,
     compute_network_genesis,
     create_member_keys,
     save_member_keys,
@@ -87,12 +88,22 @@ def create_network(
     passphrase: str = LOCALNET_PASSPHRASE,
     extra_members: list[GenesisMember] | None = None,
     abci_transport: str = "unix",
+    genesis: Genesis | None = None,
+    member_keys: dict[str, SigningKey] | None = None,
 ) -> CreatedNetwork:
     """Create the homes, keys, genesis and configuration of a new localnet.
 
     ``abci_transport`` is ``unix`` (a 0600 socket in each app home, the default)
     or ``tcp`` (a loopback port: any local user can then reach the ABCI server).
+    By default the founders get fresh keys (saved in ``keys/``) and the genesis is
+    theirs; given a ``genesis`` (its chain id wins, ``extra_members`` must be empty),
+    its first ``validators`` members run the nodes, and ``member_keys`` (if any) are
+    the keys saved.
     """
+    if genesis is not None and extra_members:
+        raise NetworkError("give extra members or a genesis, not both")
+    if genesis is not None and validators > len(genesis.members):
+        raise NetworkError("more validators than genesis members", validators=validators)
     if abci_transport not in ("unix", "tcp"):
         raise NetworkError("abci_transport is unix or tcp", abci_transport=abci_transport)
     if not 1 <= validators <= MAX_VALIDATORS:
@@ -101,13 +112,18 @@ def create_network(
         raise NetworkError("a network already exists here", home=str(home))
     comet = find_cometbft()
     home.mkdir(parents=True, exist_ok=True)
-    layout = NetworkLayout(home, chain_id, [])
+    layout = NetworkLayout(home, chain_id if genesis is None else genesis.chain_id, [])
     nodes = _init_comet_homes(comet, layout, validators, abci_transport)
     layout.nodes.extend(nodes)
-    keys = create_member_keys()
-    genesis = compute_network_genesis(
-        chain_id, [bytes.fromhex(n.validator_key) for n in nodes], keys, extra_members=extra_members
-    )
+    validator_keys = [bytes.fromhex(n.validator_key) for n in nodes]
+    if genesis is None:
+        keys = member_keys or create_member_keys()
+        genesis = compute_network_genesis(
+            chain_id, validator_keys, keys, extra_members=extra_members
+        )
+    else:
+        keys = member_keys or {}
+        genesis = assign_validators(genesis, validator_keys)
     comet_genesis = json.dumps(compute_comet_genesis(genesis), indent=2)
     for node in nodes:
         (layout.get_comet_home(node) / "config" / "genesis.json").write_text(comet_genesis)

@@ -129,7 +129,10 @@ def _seal_and_upload(
     per_oem = Counter[str]()
     known = {oem: read_escrow(source, world.records) for oem, source in escrow.items()}
     public = {oem: key.public_key for oem, key in custodians.items()}
-    sealed = seal_fleet(sealers, world.params.seed, world.cars, world.records, public, known)
+    p = world.params
+    sealed = seal_fleet(
+        sealers, p.seed, world.cars, world.records, public, known, p.batch_window_ms, p.start_ms
+    )
     pending: set[Future[object]] = set()
     with (
         phases.phase("sealing + uploading batches", len(world.cars)) as advance,

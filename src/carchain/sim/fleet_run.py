@@ -1,6 +1,7 @@
 """``carchain sim``: the fleet world on an embedded node, end to end, with timings.
 
-A fresh consortium on an embedded solo node; the world simulated from the seed
+A fresh consortium on a chain (an embedded solo node by default, a CometBFT localnet
+with ``backend=make_localnet_backend()``: ``sim.chain_backend``); the world simulated from the seed
 (its start moved to the last hour, so the gateways accept every epoch); the OEMs
 register their cars; the cars' records go through the gateways and are anchored.
 ``after`` runs while the gateways still serve (the demo's investigation).
@@ -12,6 +13,7 @@ import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +21,17 @@ from rich.console import Console
 
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
+from carchain.sim.chain_backend import Chain, ChainBackend, open_embedded_chain
 from carchain.sim.consortium import Consortium, create_consortium
 from carchain.sim.drive import compute_drive_start
-from carchain.sim.embedded import EmbeddedNode
 from carchain.sim.fleet_plane import PlaneStats, RunAfter, open_fleet_plane, register_fleet
 from carchain.sim.fleet_sealing import open_sealers
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetParams, FleetWorld, simulate_fleet, validate_params
 
-SetupChain = Callable[[EmbeddedNode, FleetWorld, Phases], None]
-"""What runs on the chain once the fleet is registered, before it drives."""
+SetupChain = Callable[[Chain, FleetWorld, Phases], None]
+"""What runs on the chain once the fleet is registered, before it drives (``Chain``
+has the ``url`` and ``node`` of an ``EmbeddedNode``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +58,14 @@ def run_sim(
     after: RunAfter | None = None,
     setup: SetupChain | None = None,
     consortium: Consortium | None = None,
+    *,
+    backend: ChainBackend = open_embedded_chain,
 ) -> SimResult:
-    """Simulate ``params`` and run its data plane on an embedded node in ``home``
-    (a temporary folder by default), for ``consortium`` (fresh founders by default).
-    ``setup`` runs once the fleet is registered, before it drives (the owners' consents,
-    say); ``after`` while the gateways still serve."""
+    """Simulate ``params`` and run its data plane on the chain ``backend`` starts in
+    ``home`` (a temporary folder by default; an embedded node by default), for
+    ``consortium`` (fresh founders by default). ``setup`` runs once the fleet is
+    registered, before it drives (the owners' consents, say); ``after`` while the
+    gateways still serve."""
     validate_params(params)
     started = time.monotonic()
     if params.start_ms == FleetParams().start_ms:
@@ -71,13 +77,17 @@ def run_sim(
     assert consortium.genesis is not None  # create_consortium always sets it
     with open_sealers() as sealers, tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp:
         root = home or Path(tmp)
-        with EmbeddedNode(root / "node", consortium.genesis) as node, Client(node.url) as client:
+        with ExitStack() as stack:
+            with phases.phase("starting the chain", 1) as advance:
+                chain = stack.enter_context(backend(root, consortium.genesis))
+                client = stack.enter_context(Client(chain.url))
+                advance(1)
             accounts = {
                 m: Account(client, k, consortium.chain_id) for m, k in consortium.keys.items()
             }
             register_fleet(client, accounts, world, phases)
             if setup is not None:
-                setup(node, world, phases)
+                setup(chain, world, phases)
             oem_keys = {oem: consortium.keys[oem] for oem in consortium.oems}
             with open_fleet_plane(
                 client, oem_keys, world, root / "data-plane", phases, sealers
@@ -85,4 +95,6 @@ def run_sim(
                 if after is not None:
                     after(world, plane)
                 height = int(client.status()["height"])
+            stopping = time.monotonic()
+        phases.timings["stopping the chain"] = time.monotonic() - stopping
     return SimResult(world, plane.stats, height, phases.timings, time.monotonic() - started)

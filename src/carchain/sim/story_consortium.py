@@ -41,8 +41,10 @@ STORY_MEMBERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 CUSTODIANS = (CUSTODIAN_COURT, ASSOCIATION, AUDITOR)
 THRESHOLD = 3
+# ``time`` too: without the records' times an investigator cannot tell when a car was
+# where (each record's time is its own category segment).
 ESCROWED = sorted(
-    ["audio_video", "biometrics", "crash_pulse", "location", "motion", "v2x_peer",
+    ["audio_video", "biometrics", "crash_pulse", "location", "motion", "time", "v2x_peer",
      "vehicle_control"]
 )  # fmt: skip
 COMMITTEE = SetEscrowCommittee(

@@ -3,9 +3,16 @@ its owners' consents given, its hour of data sealed (escrow shares to the commit
 and anchored through each OEM's gateway, with every party's account at hand.
 
 ``run_story_world`` builds it with ``fleet_run.run_sim`` and hands it, while the
-gateways still serve, to the story (the investigation, everyone's view). The node's
-block clock is a ``ShiftedClock``: the story advances it to let a case's notification
-delay pass, as simulated time would.
+gateways still serve, to the story (the investigation, everyone's view). The chain is
+an embedded node, or with ``network=True`` a fresh 4-validator CometBFT localnet in
+``root/network`` (``sim.chain_backend``), torn down by pid at the end.
+
+Time: on the embedded node the block clock is a ``ShiftedClock`` the story advances
+to let a case's notification delay pass, as simulated time would. CometBFT's block
+time is real, so there the story's court sets a short delay: the story takes it from
+``StoryWorld.notice_delay_ms`` (30 days embedded, 15 s on the network) and calls
+``advance_clock(notice_delay_ms)``, which on the network waits for a committed block
+at or past the target time.
 """
 
 from __future__ import annotations
@@ -20,12 +27,13 @@ from typing import Any, TypeVar
 import msgspec
 from rich.console import Console
 
+from carchain.core.case_records import DAY_MS
 from carchain.custodian.runner import CustodianRunner, CustodianSettings
-from carchain.errors import InvalidNonce, NodeUnavailable
+from carchain.errors import CommitTimeout, InvalidNonce, NodeUnavailable
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sim.case_world import ShiftedClock
-from carchain.sim.embedded import EmbeddedNode
+from carchain.sim.chain_backend import Chain, make_localnet_backend, open_embedded_chain
 from carchain.sim.fleet_consents import grant_fleet_consents
 from carchain.sim.fleet_plane import FleetPlane
 from carchain.sim.fleet_run import SimResult, run_sim
@@ -35,6 +43,10 @@ from carchain.sim.world import FleetParams, FleetWorld
 
 T = TypeVar("T")
 NONCE_RETRY_S = 30.0
+EMBEDDED_NOTICE_DELAY_MS = 30 * DAY_MS
+NETWORK_NOTICE_DELAY_MS = 15_000
+# How long past the target a network block may come (blocks every second or so).
+CLOCK_SLACK_S = 30.0
 
 
 @dataclass
@@ -48,6 +60,8 @@ class StoryWorld:
     root: Path
     phases: Phases
     consents: Counter[str]
+    chain: Chain
+    notice_delay_ms: int = EMBEDDED_NOTICE_DELAY_MS
     accounts: dict[str, Account] = field(default_factory=dict)
     runners: dict[str, CustodianRunner] = field(default_factory=dict)
 
@@ -98,9 +112,24 @@ class StoryWorld:
         self.runners[member] = runner
         return runner
 
+    @property
+    def is_network(self) -> bool:
+        """Return whether the chain is a CometBFT localnet (real block time)."""
+        return self.chain.is_network
+
     def advance_clock(self, ms: int) -> None:
-        """Move the node's block clock ``ms`` forward (simulated time passing)."""
-        self.clock.offset_ms += ms
+        """Let ``ms`` of block time pass: on the embedded node move its block clock
+        forward (simulated time passing); on the network wait until a block at or past
+        now + ``ms`` is committed (``CommitTimeout`` if none comes in time)."""
+        if not self.chain.is_network:
+            self.clock.offset_ms += ms
+            return
+        target_ms = int(time.time() * 1000) + ms
+        deadline = time.monotonic() + ms / 1000 + CLOCK_SLACK_S
+        while int(self.client.status()["latest_block_time_ms"]) < target_ms:
+            if time.monotonic() > deadline:
+                raise CommitTimeout(f"no block at or past {target_ms} ms came in time")
+            time.sleep(0.2)
 
     def stop_custodians(self) -> None:
         """Stop every custodian service the story started."""
@@ -114,19 +143,27 @@ def run_story_world(
     params: FleetParams,
     root: Path,
     story: Callable[[StoryWorld], T],
+    *,
+    network: bool = False,
 ) -> tuple[T, SimResult]:
-    """Build the world of ``params`` in ``root`` and run ``story`` in it; return what the
-    story returned and the simulation's result."""
+    """Build the world of ``params`` in ``root`` (on a 4-validator localnet in
+    ``root/network`` if ``network``, else an embedded node in ``root/node``) and run
+    ``story`` in it; return what the story returned and the simulation's result."""
     consortium = create_story_consortium(params.seed)
+    backend = make_localnet_backend(member_keys=consortium.keys) if network else None
+    delay = NETWORK_NOTICE_DELAY_MS if network else EMBEDDED_NOTICE_DELAY_MS
+    chains: list[Chain] = []
     clock = ShiftedClock()
     consents: Counter[str] = Counter()
     outcome: list[T] = []
 
-    def setup(node: EmbeddedNode, world: FleetWorld, phases: Phases) -> None:
-        if node.node is None:
-            raise NodeUnavailable("the embedded node did not start")
-        node.node.clock = clock.time
-        client = Client(node.url)
+    def setup(chain: Chain, world: FleetWorld, phases: Phases) -> None:
+        chains.append(chain)
+        if not chain.is_network:
+            if chain.node is None:
+                raise NodeUnavailable("the embedded node did not start")
+            chain.node.clock = clock.time
+        client = Client(chain.url)
         try:
             consents.update(grant_fleet_consents(client, world, consortium.chain_id, phases))
         finally:
@@ -134,11 +171,14 @@ def run_story_world(
 
     def after(world: FleetWorld, plane: FleetPlane) -> None:
         phases = Phases(console)
-        sw = StoryWorld(world, plane, consortium, clock, root, phases, consents)
+        sw = StoryWorld(world, plane, consortium, clock, root, phases, consents, chains[0], delay)
         try:
             outcome.append(story(sw))
         finally:
             sw.stop_custodians()
 
-    result = run_sim(console, params, root, after=after, setup=setup, consortium=consortium)
+    result = run_sim(
+        console, params, root, after=after, setup=setup, consortium=consortium,
+        backend=backend or open_embedded_chain,
+    )  # fmt: skip
     return outcome[0], result
