@@ -440,7 +440,7 @@ def test_node_unreachable_is_a_clean_error(cli: Cli) -> None:
 
 def test_demo_50_vehicles(processes: Processes, tmp_path: Path) -> None:
     proc = processes.start(
-        [CARCHAIN, "demo", "--vehicles", "50"],
+        [CARCHAIN, "demo", "--classic", "--vehicles", "50"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=tmp_path,

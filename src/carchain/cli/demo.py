@@ -16,6 +16,7 @@ import typer
 
 from carchain.cli.common import check_port_free, console
 from carchain.errors import InvalidOption
+from carchain.sim.world import FleetParams, validate_params
 
 VehiclesOpt = Annotated[int, typer.Option(help="Fleet size.", min=1, max=100_000)]
 BundleOpt = Annotated[
@@ -23,8 +24,19 @@ BundleOpt = Annotated[
     typer.Option(help="Write the verified record's proof bundle and block header here."),
 ]
 CaseOpt = Annotated[
-    bool, typer.Option("--case/--no-case", help="Then run a lawful-access case end to end.")
+    bool,
+    typer.Option("--case/--no-case", help="With --classic: then a lawful-access case."),
 ]
+ClassicOpt = Annotated[
+    bool,
+    typer.Option(
+        "--classic",
+        help="The former tour instead of the story: governance, life events, sharing, "
+        "a record's proof bundle (--bundle-out) and a case on a chain of its own.",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option(help="The story's seed (same seed, same story).")]
+MinutesOpt = Annotated[int, typer.Option(help="The story's simulated drive, in minutes.")]
 ServeOpt = Annotated[
     bool,
     typer.Option(
@@ -34,6 +46,12 @@ ServeOpt = Annotated[
 HomeOpt = Annotated[
     Path | None,
     typer.Option(help="Keep the demo's node home and gateway data in this new folder."),
+]
+NetworkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--network", help="Run on a fresh 4-validator CometBFT localnet instead (slower)."
+    ),
 ]
 PortOpt = Annotated[
     int, typer.Option(min=0, max=65535, help="With --serve: the API port (0: a free one).")
@@ -47,20 +65,42 @@ def demo(
     serve: ServeOpt = False,
     home: HomeOpt = None,
     port: PortOpt = 0,
+    network: NetworkOpt = False,
+    seed: SeedOpt = 13,
+    minutes: MinutesOpt = 60,
+    classic: ClassicOpt = False,
 ) -> None:
-    """Run the demo on an embedded node (in a temporary home unless --home is given)."""
+    """Run the demo on an embedded node (in a temporary home unless --home is given),
+    or with --network on a 4-validator CometBFT localnet (stopped at the end)."""
+    if not classic:
+        validate_params(FleetParams(vehicles, minutes, seed))
     if home is not None and home.exists() and any(home.iterdir()):
         raise InvalidOption(f"--home {home} is not empty: give a new folder", option="home")
+    if network:
+        run_network_demo(FleetParams(vehicles, minutes, seed), serve, home)
+        return
     if serve and port:
         check_port_free(port)
     with tempfile.TemporaryDirectory(prefix="carchain-demo-") as tmp:
         root = home or Path(tmp)
-        run_story(vehicles, bundle_out, case, root)
+        if classic:
+            run_classic(vehicles, bundle_out, case, root)
+        else:
+            run_city_story(FleetParams(vehicles, minutes, seed), root, network=False)
         if serve:
             serve_chain(root / "node", port)
 
 
-def run_story(vehicles: int, bundle_out: Path | None, case: bool, root: Path) -> None:
+def run_city_story(params: FleetParams, root: Path, network: bool) -> None:
+    """Run the story (``sim.story``): the city's fleet, the crash, the investigation,
+    everyone's view and the picture, on one chain in ``root``."""
+    from carchain.sim.story import run_story
+
+    root.mkdir(parents=True, exist_ok=True)
+    run_story(console, params, root, network=network)
+
+
+def run_classic(vehicles: int, bundle_out: Path | None, case: bool, root: Path) -> None:
     """Run the fleet demo on a node in ``root/node``, then (``case``) the case demo."""
     from carchain.sim.case_demo import run_case_demo
     from carchain.sim.demo import run_demo
@@ -73,6 +113,14 @@ def run_story(vehicles: int, bundle_out: Path | None, case: bool, root: Path) ->
     if case:
         with tempfile.TemporaryDirectory() as tmp:
             run_case_demo(console, Path(tmp))
+
+
+def run_network_demo(params: FleetParams, serve: bool, home: Path | None) -> None:
+    """Run the story on a localnet in ``home/network`` (a temporary folder unless given)."""
+    if serve:
+        raise InvalidOption("--serve keeps the embedded chain only", option="serve")
+    with tempfile.TemporaryDirectory(prefix="carchain-demo-") as tmp:
+        run_city_story(params, home or Path(tmp), network=True)
 
 
 def serve_chain(node_home: Path, port: int, stop: threading.Event | None = None) -> None:
