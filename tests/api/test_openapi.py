@@ -28,7 +28,10 @@ from tests.api.openapi_contract import (
 from tests.conftest import CHAIN_ID, make_genesis, seeded_key
 from tests.core.test_vehicles import register_body
 
-NON_JSON = {"application/octet-stream", "text/event-stream", "text/plain"}
+NON_JSON = {
+    "application/octet-stream", "text/event-stream", "text/plain", "text/html", "image/png",
+    "image/svg+xml",
+}  # fmt: skip
 
 
 def node_app() -> FastAPI:

@@ -36,8 +36,9 @@ def read_line_with(proc: subprocess.Popen[str], prefix: str, deadline_s: float) 
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     port = find_free_port()
     home = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "carchain.cli.main", "demo", "--classic", "--vehicles", str(VEHICLES),
-           "--no-case", "--serve", "--home", str(home), "--port", str(port)]  # fmt: skip
+    cmd = [sys.executable, "-m", "carchain.cli.main", "demo", "--classic",
+           "--vehicles", str(VEHICLES), "--no-case", "--serve",
+           "--home", str(home), "--port", str(port)]  # fmt: skip
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -30,11 +30,11 @@ from carchain.custodian.journal import (
     WAITING,
     WATCHING,
 )
-from carchain.custodian.release import iter_chunks
+from carchain.custodian.release import ReleaseContext, iter_chunks, post_items
 from carchain.custodian.service import compute_chain_facts, run_custodian_loop
 from carchain.data.custody import CategoryKeyEnvelope, decode_key_envelope
 from carchain.data.escrow_shares import combine_category_key, reseal_share_for_officer
-from carchain.errors import KeyCheckMismatch
+from carchain.errors import InvalidNonce, KeyCheckMismatch
 from carchain.gateway.service import CustodyHealth
 from carchain.sdk.officer import KeyRing, collect_shares
 from tests.core.lawful_world import (
@@ -402,3 +402,35 @@ def test_invalid_one_custodians_garbage_shares_do_not_stop_the_officer_decryptin
             ring.get_key(key, lambda raw=raw: decode_key_envelope(raw))
             == (world.gateway.sealed[key])
         )
+
+
+class RacingSender:
+    """A sender whose member's other signer takes the nonce ``races`` times first."""
+
+    def __init__(self, races: int) -> None:
+        self.races = races
+        self.sent: list[Any] = []
+
+    def send(self, body: Any) -> dict[str, Any]:
+        if self.races:
+            self.races -= 1
+            raise InvalidNonce("nonce taken", expected=7)
+        self.sent.append(body)
+        return {"height": 1}
+
+
+def test_a_nonce_taken_by_the_members_other_signer_is_sent_again_once() -> None:
+    items = [ShareItem("saic:1", i, "location", 2, b"") for i in range(300)]
+    sender = RacingSender(races=1)
+    ctx = ReleaseContext(cast(Any, None), sender, {}, [])
+    assert post_items(ctx, 4, items) == 300
+    assert [len(b.items) for b in sender.sent] == [256, 44]
+    assert all(b.case_id == 4 for b in sender.sent)
+
+
+def test_invalid_a_nonce_refused_twice_goes_up_with_nothing_counted() -> None:
+    items = [ShareItem("saic:1", 0, "location", 2, b"")]
+    sender = RacingSender(races=2)
+    with pytest.raises(InvalidNonce):
+        post_items(ReleaseContext(cast(Any, None), sender, {}, []), 4, items)
+    assert sender.sent == []

@@ -38,15 +38,21 @@ PHONE = {"width": 390, "height": 844}
 
 @dataclass
 class DemoChain:
-    """The two live nodes: the demo chain and the lawful-access case world."""
+    """The three live nodes: the demo chain, the lawful-access case world and the
+    story's chain (``carchain demo``: the crash investigated, its picture published)."""
 
     demo: str
     case: str
+    story: str
     crashed: str  # the vehicle whose data the demo shared (access log, consents)
+
+    def url(self, node: str) -> str:
+        """Return the base URL of ``node`` (``demo``, ``case`` or ``story``)."""
+        return {"demo": self.demo, "case": self.case, "story": self.story}[node]
 
     def api(self, path: str, node: str = "demo", **params: Any) -> Any:
         """Read the node's API directly (what the page should show)."""
-        base = self.demo if node == "demo" else self.case
+        base = self.url(node)
         resp = httpx.get(base + path, params=params, timeout=30)
         resp.raise_for_status()
         return resp.json()
@@ -74,7 +80,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoChain]:
     reuse = os.environ.get("EXPLORER_TEST_CHAIN")
     if reuse:
         urls = json.loads((Path(reuse) / "urls.json").read_text())
-        yield DemoChain(urls["demo"], urls["case"], urls["crashed"])
+        yield DemoChain(urls["demo"], urls["case"], urls["story"], urls["crashed"])
         return
     out = tmp_path_factory.mktemp("explorer-chain")
     log = out / "node.log"
@@ -87,7 +93,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoChain]:
         )  # fmt: skip
     try:
         urls = wait_for_urls(proc, out / "urls.json", log)
-        yield DemoChain(urls["demo"], urls["case"], urls["crashed"])
+        yield DemoChain(urls["demo"], urls["case"], urls["story"], urls["crashed"])
     finally:
         proc.terminate()
         try:
@@ -123,8 +129,7 @@ class Explorer:
 
     def open(self, route: str, node: str = "demo") -> Any:
         """Go to ``#route`` and wait until the page rendered it."""
-        base = self.chain.demo if node == "demo" else self.chain.case
-        self.page.goto(f"{base}/explorer/#{route}")
+        self.page.goto(f"{self.chain.url(node)}/explorer/#{route}")
         return self.rendered(route.split("?")[0])
 
     def rendered(self, path: str) -> Any:

@@ -5,9 +5,11 @@ admitted by vote, vehicles registered, transferred, rotated and revoked, trips
 driven and anchored by the OEM gateways, consents and data sharing) on a node
 home in DIR, then serves that home again; it also runs the lawful-access case
 world (a case opened, authorised, its shares released, the transparency counters
-written) and keeps its node serving. When both answer it writes
-``DIR/urls.json`` (``{"demo": url, "case": url, "crashed": vehicle id}``, the
-vehicle whose data was shared) and serves until SIGTERM.
+written) and keeps its node serving; and it runs ``carchain demo``'s story on a small
+fleet (the crash, both cases, the picture published in the node's ``reports/``) and
+serves that chain too. When all three answer it writes ``DIR/urls.json``
+(``{"demo": url, "case": url, "story": url, "crashed": vehicle id}``, the vehicle
+whose data was shared) and serves until SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ from carchain.sim.case_world import open_case_world
 from carchain.sim.consortium import create_consortium
 from carchain.sim.demo import run_demo
 from carchain.sim.embedded import EmbeddedNode
+from carchain.sim.story import run_story
+from carchain.sim.story_consortium import create_story_consortium
+from carchain.sim.world import FleetParams
 
 VEHICLES = 52  # the demo drives the fleet beyond its first 40 (transfers, rotations, revocations)
+STORY = FleetParams(vehicles=40, minutes=6, seed=13)
 
 
 def main(out: Path) -> None:
@@ -39,11 +45,17 @@ def main(out: Path) -> None:
     crashed = summary.sharing.vehicle_id
     genesis = create_consortium().genesis
     assert genesis is not None
+    run_story(None, STORY, out / "story", report_dir=out / "story-report")
+    story_genesis = create_story_consortium(STORY.seed).genesis
     world = open_case_world(out / "case", cars=CARS, past_days=2)
     try:
         run_case(world)
-        with EmbeddedNode(out / "node", genesis) as node:
-            urls = {"demo": node.url, "case": world.node.url, "crashed": crashed}
+        with (
+            EmbeddedNode(out / "node", genesis) as node,
+            EmbeddedNode(out / "story" / "node", story_genesis) as story,
+        ):
+            urls = {"demo": node.url, "case": world.node.url, "story": story.url}
+            urls["crashed"] = crashed
             tmp = out / "urls.json.tmp"
             tmp.write_text(json.dumps(urls))
             tmp.replace(out / "urls.json")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.explorer.conftest import PHONE, DemoChain, Explorer
+from tests.explorer.conftest import ARTIFACTS, PHONE, DemoChain, Explorer
 
 pytestmark = pytest.mark.browser
 
@@ -191,6 +191,42 @@ def test_cases_list_and_case_page(explorer: Explorer) -> None:
     assert approvals and all(a["member_id"] in text for a in approvals)
     assert all(v in text for v in c["case"]["scope"]["vehicles"])
     explorer.shot("case")
+
+
+def test_story_overview_links_to_the_incident_picture(explorer: Explorer) -> None:
+    explorer.open("/", node="story")
+    published = {r["name"] for r in explorer.chain.api("/reports", node="story")["reports"]}
+    assert published == {"incident.html", "incident.png"}
+    card = explorer.page.locator("#view section.card", has_text="Reports")
+    preview = card.locator("a.report-preview img")
+    expect(preview).to_have_attribute("src", "/reports/incident.png")
+    loaded = preview.evaluate("img => img.complete && img.naturalWidth")
+    assert loaded > 800  # the PNG the demo drew, served by the node
+    explorer.shot("story-overview")
+    card.locator("a.report-preview").click()
+    explorer.page.wait_for_url("**/reports/incident.html")
+    assert "The crash, investigated" in explorer.page.inner_text("h1")
+    assert explorer.page.locator("svg").count() >= 1
+    cases = explorer.chain.api("/cases", node="story")["cases"]
+    body = explorer.page.inner_text("body")
+    assert len(cases) == 2 and all(str(c["case"]["case_id"]) in body for c in cases)
+    explorer.page.screenshot(path=str(ARTIFACTS / "story-report.png"), full_page=True)
+
+
+def test_story_cases_show_the_crash_then_exactly_the_witnesses(explorer: Explorer) -> None:
+    explorer.open("/cases", node="story")
+    cases = sorted(explorer.chain.api("/cases", node="story")["cases"], key=case_id)
+    crash, witnesses = (c["case"]["scope"]["vehicles"] for c in cases)
+    assert len(crash) == 2 and witnesses and not set(crash) & set(witnesses)
+    explorer.page.locator(f"a[href='#/cases/{case_id(cases[1])}']").click()
+    explorer.rendered(f"/cases/{case_id(cases[1])}")
+    text = explorer.text()
+    assert all(v in text for v in witnesses)
+    explorer.shot("story-case")
+
+
+def case_id(c: dict[str, Any]) -> int:
+    return int(c["case"]["case_id"])
 
 
 def test_transparency_report_as_charts(explorer: Explorer) -> None:

@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -55,6 +56,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     home = tmp_path_factory.mktemp("story") / "demo"
     args = ["demo", "--vehicles", str(PARAMS.vehicles), "--minutes", str(PARAMS.minutes)]
+    args += ["--report", str(home.parent / "picture")]
     result = CliRunner().invoke(app, [*args, "--seed", str(PARAMS.seed), "--home", str(home)])
     assert result.exit_code == 0, result.output
     genesis = create_consortium().genesis
@@ -129,17 +131,26 @@ def test_transparency_counts_the_cases(demo: Demo) -> None:
 
 
 def test_picture_written(demo: Demo) -> None:
-    html = (demo.home / "report" / "incident.html").read_text()
+    html = (demo.home.parent / "picture" / "incident.html").read_text()
     truth = demo.world.truth
     assert all(v in html for v in truth.vehicles)
     assert all(w in html for w in truth.witnesses)
     assert "<svg" in html
     assert not any(f'{a}="http' in html or f"{a}='http" in html for a in ("src", "href"))
-    png = (demo.home / "report" / "incident.png").read_bytes()
+    png = (demo.home.parent / "picture" / "incident.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     assert width > 800 and height > 400
     assert "picture:" in demo.output
+
+
+def test_the_node_publishes_the_picture_for_the_explorer(demo: Demo) -> None:
+    listed = httpx.get(demo.client.url + "/reports").json()["reports"]
+    assert {r["name"] for r in listed} == {"incident.html", "incident.png"}
+    for name in ("incident.html", "incident.png"):
+        served = httpx.get(f"{demo.client.url}/reports/{name}")
+        assert served.status_code == 200
+        assert served.content == (demo.home.parent / "picture" / name).read_bytes()
 
 
 def quarter(time_ms: int) -> str:

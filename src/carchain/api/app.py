@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from carchain import __version__
@@ -18,6 +20,7 @@ from carchain.api.routes import (
     explorer_data,
     ops,
     registry,
+    reports,
     sharing,
     transparency,
     txs,
@@ -26,8 +29,9 @@ from carchain.api.routes import (
 from carchain.node.backend import NodeBackend
 
 
-def create_app(backend: NodeBackend) -> FastAPI:
-    """Return the API app serving ``backend``."""
+def create_app(backend: NodeBackend, reports_dir: Path | None = None) -> FastAPI:
+    """Return the API app serving ``backend`` (and the published reports of
+    ``reports_dir``, a node home's ``reports/`` folder, when given)."""
     app = FastAPI(
         title="carchain node API",
         version=__version__,
@@ -50,4 +54,5 @@ def create_app(backend: NodeBackend) -> FastAPI:
         events,
     ):  # fmt: skip
         routes.register(app)
+    reports.register(app, reports_dir)
     return app

@@ -53,6 +53,15 @@ NetworkOpt = Annotated[
         "--network", help="Run on a fresh 4-validator CometBFT localnet instead (slower)."
     ),
 ]
+ReportOpt = Annotated[
+    Path,
+    typer.Option(
+        "--report",
+        help="Write the story's picture (incident.html, incident.png) in this folder.",
+        file_okay=False,
+    ),
+]
+DEFAULT_REPORT_DIR = Path("carchain-report")
 PortOpt = Annotated[
     int, typer.Option(min=0, max=65535, help="With --serve: the API port (0: a free one).")
 ]
@@ -69,6 +78,7 @@ def demo(
     seed: SeedOpt = 13,
     minutes: MinutesOpt = 60,
     classic: ClassicOpt = False,
+    report: ReportOpt = DEFAULT_REPORT_DIR,
 ) -> None:
     """Run the demo on an embedded node (in a temporary home unless --home is given),
     or with --network on a 4-validator CometBFT localnet (stopped at the end)."""
@@ -77,7 +87,7 @@ def demo(
     if home is not None and home.exists() and any(home.iterdir()):
         raise InvalidOption(f"--home {home} is not empty: give a new folder", option="home")
     if network:
-        run_network_demo(FleetParams(vehicles, minutes, seed), serve, home)
+        run_network_demo(FleetParams(vehicles, minutes, seed), serve, home, report)
         return
     if serve and port:
         check_port_free(port)
@@ -86,18 +96,18 @@ def demo(
         if classic:
             run_classic(vehicles, bundle_out, case, root)
         else:
-            run_city_story(FleetParams(vehicles, minutes, seed), root, network=False)
+            run_city_story(FleetParams(vehicles, minutes, seed), root, report, network=False)
         if serve:
             serve_chain(root / "node", port)
 
 
-def run_city_story(params: FleetParams, root: Path, network: bool) -> None:
+def run_city_story(params: FleetParams, root: Path, report: Path, network: bool) -> None:
     """Run the story (``sim.story``): the city's fleet, the crash, the investigation,
-    everyone's view and the picture, on one chain in ``root``."""
+    everyone's view and the picture (in ``report``), on one chain in ``root``."""
     from carchain.sim.story import run_story
 
     root.mkdir(parents=True, exist_ok=True)
-    run_story(console, params, root, network=network)
+    run_story(console, params, root, network=network, report_dir=report)
 
 
 def run_classic(vehicles: int, bundle_out: Path | None, case: bool, root: Path) -> None:
@@ -115,17 +125,18 @@ def run_classic(vehicles: int, bundle_out: Path | None, case: bool, root: Path) 
             run_case_demo(console, Path(tmp))
 
 
-def run_network_demo(params: FleetParams, serve: bool, home: Path | None) -> None:
+def run_network_demo(params: FleetParams, serve: bool, home: Path | None, report: Path) -> None:
     """Run the story on a localnet in ``home/network`` (a temporary folder unless given)."""
     if serve:
         raise InvalidOption("--serve keeps the embedded chain only", option="serve")
     with tempfile.TemporaryDirectory(prefix="carchain-demo-") as tmp:
-        run_city_story(params, home or Path(tmp), network=True)
+        run_city_story(params, home or Path(tmp), report, network=True)
 
 
 def serve_chain(node_home: Path, port: int, stop: threading.Event | None = None) -> None:
     """Serve the demo's chain again on loopback and print where; return on Ctrl-C (or
     when ``stop`` is set)."""
+    from carchain.api.routes.reports import REPORTS_FOLDER
     from carchain.sim.consortium import create_consortium
     from carchain.sim.embedded import EmbeddedNode
 
@@ -135,6 +146,8 @@ def serve_chain(node_home: Path, port: int, stop: threading.Event | None = None)
         console.print(f"listening on {node.url}", markup=False, highlight=False)
         console.print(f"home: {node_home}", markup=False, highlight=False)
         console.print(f"explorer: {node.url}/explorer/  API docs: {node.url}/docs", markup=False)
+        if (node_home / REPORTS_FOLDER / "incident.html").exists():
+            console.print(f"picture: {node.url}/reports/incident.html", markup=False)
         console.print("serving the demo chain; Ctrl-C to stop", markup=False)
         try:
             (stop or threading.Event()).wait()

@@ -127,6 +127,7 @@ def start(
 ) -> None:
     """Start the embedded node and its API on loopback (Ctrl-C to stop)."""
     from carchain.api.app import create_app
+    from carchain.api.routes.reports import REPORTS_FOLDER
     from carchain.node.server import run_node
 
     nh = NodeHome(home)
@@ -136,7 +137,8 @@ def start(
     nh.lock().release()  # a node on this home already: home_locked, before its busy port
     check_port_free(port or nh.load_config().api_port)
     setup_logging(log_format)  # only once it will serve: a refused start changes nothing
-    run_node(nh, create_app, port, state_versions)
+    reports = nh.path / REPORTS_FOLDER
+    run_node(nh, lambda backend: create_app(backend, reports), port, state_versions)
 
 
 @node_app.command("wait")

@@ -31,6 +31,7 @@ from carchain.errors import (
     DecryptionFailed,
     GatewayNotConfigured,
     InvalidKeyEnvelope,
+    InvalidNonce,
     TransportError,
 )
 
@@ -199,9 +200,18 @@ def iter_chunks(items: list[ShareItem]) -> Iterator[list[ShareItem]]:
 
 
 def post_items(ctx: ReleaseContext, case_id: int, items: list[ShareItem]) -> int:
-    """Post ``escrow.release`` for the items, chunk by chunk; return how many were posted."""
+    """Post ``escrow.release`` for the items, chunk by chunk; return how many were posted.
+
+    A nonce refused because the member's other signer (the person approving cases with
+    the same key) took it meanwhile is retried once at the nonce the node expects (the
+    refused transaction changed nothing); a second refusal goes up to the loop."""
     posted = 0
     for chunk in iter_chunks(items):
-        ctx.account.send(ReleaseShares(case_id, chunk))
+        body = ReleaseShares(case_id, chunk)
+        try:
+            ctx.account.send(body)
+        except InvalidNonce:
+            log.info("custodian case %d: nonce taken meanwhile, sent again", case_id)
+            ctx.account.send(body)
         posted += len(chunk)
     return posted

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from carchain.api.app import create_app
 from carchain.api.routes.events import close_event_streams
+from carchain.api.routes.reports import REPORTS_FOLDER
 from carchain.core.genesis import Genesis
 from carchain.node.home import NodeConfig, NodeHome
 from carchain.node.server import SHUTDOWN_GRACE_S, open_solo_node
@@ -64,7 +65,7 @@ class EmbeddedNode:
     async def _serve(self) -> None:
         node = open_solo_node(self.home)
         self.node = node
-        self.app = create_app(node)
+        self.app = create_app(node, self.home.path / REPORTS_FOLDER)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",

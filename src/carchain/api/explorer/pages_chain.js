@@ -1,6 +1,6 @@
 // Chain pages: overview, blocks, one block, one transaction.
 
-import { getJSON, seg } from "./api.js";
+import { getJSON, getOptional, seg } from "./api.js";
 import { barChart } from "./charts.js";
 import {
   badge, card, fmtDuration, fmtNum, fmtTime, h, jsonView, kv, link, pageHead, pager, short, stat, table,
@@ -27,7 +27,9 @@ const BLOCK_COLUMNS = [
 
 /** #/ — the chain at a glance. */
 export async function overview() {
-  const [o, recent] = await Promise.all([getJSON("/overview"), getJSON("/blocks", { limit: 10 })]);
+  const [o, recent, published] = await Promise.all([
+    getJSON("/overview"), getJSON("/blocks", { limit: 10 }), getOptional("/reports", {}, { reports: [] }),
+  ]);
   const c = o.counts || {};
   const stats = h(
     "div",
@@ -57,8 +59,23 @@ export async function overview() {
     h("div", { class: "grid-2" },
       card("Throughput (transactions per block)", barChart(points, { label: "transactions per block" })),
       card("Validators", validators)),
+    ...reportsCard(published.reports),
     card("Latest blocks", table(BLOCK_COLUMNS, recent.blocks), h("p", {}, link("/blocks", "All blocks →"))),
   ];
+}
+
+/** The node's published reports (the demo's incident picture): the PNG as a preview
+ * linking to the HTML report, and every file by name; nothing when there are none. */
+function reportsCard(reports) {
+  if (!reports || reports.length === 0) return [];
+  const png = reports.find((r) => r.media_type === "image/png");
+  const page = reports.find((r) => r.media_type.startsWith("text/html")) || png;
+  const preview = png
+    ? h("a", { href: page.url, class: "report-preview" }, h("img", { src: png.url, alt: `report ${png.name}` }))
+    : null;
+  const files = h("ul", { class: "report-files" },
+    ...reports.map((r) => h("li", {}, h("a", { href: r.url }, r.name), ` · ${fmtNum(r.bytes)} bytes`)));
+  return [card("Reports", preview, files)];
 }
 
 /** #/blocks?before=H — blocks, newest first. */
