@@ -200,7 +200,7 @@ def test_story_overview_links_to_the_incident_picture(explorer: Explorer) -> Non
     card = explorer.page.locator("#view section.card", has_text="Reports")
     preview = card.locator("a.report-preview img")
     expect(preview).to_have_attribute("src", "/reports/incident.png")
-    loaded = preview.evaluate("img => img.complete && img.naturalWidth")
+    loaded = preview.evaluate("img => img.decode().then(() => img.naturalWidth)")
     assert loaded > 800  # the PNG the demo drew, served by the node
     explorer.shot("story-overview")
     card.locator("a.report-preview").click()

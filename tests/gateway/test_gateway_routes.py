@@ -10,6 +10,7 @@ from carchain.gateway.app import create_gateway_app
 EXPECTED = {
     ("get", "/status"),
     ("post", "/batches"),
+    ("post", "/batches/group"),
     ("get", "/batches"),
     ("get", "/batches/{header_hash}"),
     ("get", "/batches/{header_hash}/ciphertext"),

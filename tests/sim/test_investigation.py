@@ -35,6 +35,7 @@ from carchain.sim.investigation import (
     CRASH_CATEGORIES,
     WITNESS_CATEGORIES,
     Investigation,
+    compute_case_window,
     derive_officer_key,
     run_investigation,
 )
@@ -43,7 +44,7 @@ from carchain.sim.radio_log import compute_window
 from carchain.sim.story_consortium import AUTHORISING_COURT, CUSTODIANS, POLICE
 from carchain.sim.story_world import StoryWorld, run_story_world
 from carchain.sim.witness_search import WitnessSearch
-from carchain.sim.world import FleetParams, FleetWorld
+from carchain.sim.world import BATCH_WINDOW_MS, FleetParams, FleetWorld
 
 
 @dataclass
@@ -143,7 +144,11 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
 
 def test_case_transitions_and_scopes_on_chain(outcome: Outcome) -> None:
     truth = outcome.world.truth
-    window = compute_window(outcome.world.params.start_ms, truth.time_ms)
+    window = compute_case_window(outcome.world.params, truth.time_ms)
+    junction = compute_window(outcome.world.params.start_ms, truth.time_ms)
+    assert window[0] <= junction.start_ms < junction.end_ms <= window[1]
+    assert (window[0] - outcome.world.params.start_ms) % BATCH_WINDOW_MS == 0
+    assert window[1] - window[0] <= 2 * BATCH_WINDOW_MS
     case1, case2 = outcome.cases
     for case in outcome.cases:
         assert case.state == CaseState.CLOSED
@@ -152,10 +157,7 @@ def test_case_transitions_and_scopes_on_chain(outcome: Outcome) -> None:
         assert case.report_hash == outcome.inv.report_hash and len(case.report_hash) == 32
         assert {v.member_id for v in case.approvals} == set(CUSTODIANS)
         assert case.scope is not None
-        assert (case.scope.data_from_ms, case.scope.data_until_ms) == (
-            window.start_ms,
-            window.end_ms,
-        )
+        assert (case.scope.data_from_ms, case.scope.data_until_ms) == window
     assert case1.scope is not None and case2.scope is not None
     assert case1.scope.vehicles == sorted(truth.vehicles)
     assert case1.scope.categories == CRASH_CATEGORIES

@@ -27,7 +27,7 @@ from carchain.sdk.transparency import fetch_report
 from carchain.sim.consortium import create_consortium
 from carchain.sim.embedded import EmbeddedNode
 from carchain.sim.story_consortium import AUTHORISING_COURT, POLICE
-from carchain.sim.world import FleetParams, FleetWorld, simulate_fleet
+from carchain.sim.world import BATCH_WINDOW_MS, FleetParams, FleetWorld, simulate_fleet
 
 PARAMS = FleetParams(vehicles=40, minutes=6, seed=13)
 
@@ -85,7 +85,7 @@ def test_scopes_are_the_crash_cars_then_exactly_the_witnesses(demo: Demo) -> Non
         witnesses.data_from_ms,
         witnesses.data_until_ms,
     )
-    assert crash.data_until_ms - crash.data_from_ms <= 120_000  # a junction's window, not the hour
+    assert crash.data_until_ms - crash.data_from_ms <= 2 * BATCH_WINDOW_MS  # not the hour
 
 
 def test_shares_released_only_in_scope(demo: Demo) -> None:

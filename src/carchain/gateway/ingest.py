@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from carchain.core.vehicles import (
 )
 from carchain.data.batches import (
     SignedBatchHeader,
+    SubmittedBatch,
     compute_epoch,
     compute_header_hash,
     decode_signed_header,
@@ -48,6 +50,7 @@ from carchain.data.escrow_shares import validate_escrow_for
 from carchain.data.segments import SegmentHeader
 from carchain.errors import (
     BatchTooLarge,
+    CarchainError,
     InvalidBatch,
     InvalidKeyEnvelope,
     NotFound,
@@ -58,7 +61,7 @@ from carchain.errors import (
     WrongOem,
 )
 from carchain.gateway.escrow_directory import EscrowDirectory, NoEscrowCommittee
-from carchain.gateway.journal import Journal
+from carchain.gateway.journal import Journal, NewBatch
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import BlobStore
@@ -75,6 +78,8 @@ class IngestLimits:
     max_records: int = 50_000
     accepted_epoch_lag: int = 1
     max_clock_skew_ms: int = 5 * 60 * 1000
+    max_group_batches: int = 256  # batches in one group upload (``POST /batches/group``)
+    max_group_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,29 @@ class Receipt:
 
     header_hash: bytes
     received: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedUpload:
+    """An upload that passed the checks made without the lock, decoded."""
+
+    upload: SubmittedBatch
+    signed: SignedBatchHeader
+    period: OwnerPeriod
+    header_hash: bytes
+
+
+Outcome = Receipt | CarchainError
+"""What one upload of a group came to: its receipt or the typed error refusing it."""
+
+
+def compute_new_batch(c: CheckedUpload) -> NewBatch:
+    """Return the journal row of an accepted upload."""
+    h = c.signed.header
+    return NewBatch(
+        c.header_hash, h.vehicle_id, h.epoch, h.seq, h.start_ms, h.end_ms, h.record_count,
+        h.ciphertext_size, c.upload.header,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,13 +312,19 @@ class Ingestor:
         validate_escrow_for(env, committee, seat_keys)
 
     def _validate_key_envelopes(
-        self, signed: SignedBatchHeader, envelopes: list[bytes], period: OwnerPeriod
+        self,
+        signed: SignedBatchHeader,
+        envelopes: list[bytes],
+        period: OwnerPeriod,
+        pending: dict[bytes, bytes] | None = None,
     ) -> dict[bytes, bytes]:
-        """Check every segment's envelope for THIS batch; return those to store by key_ref."""
+        """Check every segment's envelope for THIS batch; return those to store by key_ref
+        (``pending``: envelopes accepted earlier in the same group, not stored yet)."""
         h = signed.header
         uploaded = {compute_key_ref(e): e for e in envelopes}
         if not set(uploaded) <= {s.key_ref for s in h.segments}:
             raise InvalidKeyEnvelope("an uploaded envelope is named by no segment")
+        uploaded = (pending or {}) | uploaded
         to_store: dict[bytes, bytes] = {}
         for segment in h.segments:
             scope, raw = self._get_key_scope(signed, segment, uploaded)
@@ -356,6 +390,35 @@ class Ingestor:
 
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
+        checked = self.check_upload_at(raw, now_ms)
+        with self._lock:
+            (outcome,) = self._store_checked([checked])
+        if isinstance(outcome, CarchainError):
+            raise outcome
+        return outcome
+
+    def process_batches_at(self, raws: Sequence[bytes], now_ms: int) -> list[Outcome]:
+        """Validate and store several uploads at time ``now_ms`` as one group; return,
+        in order, each one's receipt or the typed error that refused it (a refused
+        batch leaves no trace and does not stop the others). The accepted ones are
+        durable together: their ciphertexts and keys written, then one journal
+        transaction, and only then the receipts (``Receipt``) are returned."""
+        if len(raws) > self.limits.max_group_batches:
+            raise BatchTooLarge("too many batches in one upload", count=len(raws))
+        checked: list[CheckedUpload | CarchainError] = []
+        for raw in raws:
+            try:
+                checked.append(self.check_upload_at(raw, now_ms))
+            except CarchainError as exc:
+                checked.append(exc)
+        todo = [c for c in checked if isinstance(c, CheckedUpload)]
+        with self._lock:
+            stored = iter(self._store_checked(todo))
+        return [c if isinstance(c, CarchainError) else next(stored) for c in checked]
+
+    def check_upload_at(self, raw: bytes, now_ms: int) -> CheckedUpload:
+        """Run every check of an upload that needs no lock (all but erasure, key
+        envelopes and replay); return it decoded, or raise the typed error."""
         if len(raw) > self.limits.max_upload_bytes:
             raise BatchTooLarge("upload too large", size=len(raw))
         upload = decode_submitted(raw)
@@ -371,30 +434,57 @@ class Ingestor:
         validate_key_since(signed, vehicle)
         validate_ciphertext(h, upload.ciphertext)
         period = self.validate_owner_period(signed, vehicle)
-        header_hash = compute_header_hash(upload.header)
-        with self._lock:
-            self.validate_not_shredded(signed)
-            envelopes = self._validate_key_envelopes(signed, upload.key_envelopes, period)
-            if self.journal.has_batch(h.vehicle_id, h.epoch, h.seq):
-                raise ReplayedBatch(
-                    "batch already received", vehicle_id=h.vehicle_id, epoch=h.epoch, seq=h.seq
-                )
-            # Durable order: ciphertext and key, then the journal row; only then the ack.
-            self.blobs.put_hashed(h.ciphertext_hash, upload.ciphertext)
-            for ref, raw_envelope in envelopes.items():
-                self.keys.put_hashed(ref, raw_envelope)
+        return CheckedUpload(upload, signed, period, compute_header_hash(upload.header))
+
+    def _check_locked(
+        self, c: CheckedUpload, taken: set[tuple[str, int, int]], pending: dict[bytes, bytes]
+    ) -> dict[bytes, bytes]:
+        """Run the checks made under the lock (erasure, key envelopes, replay), also
+        against what the group accepted before it (identities ``taken``, envelopes
+        ``pending``); return the envelopes to store."""
+        h = c.signed.header
+        self.validate_not_shredded(c.signed)
+        uploaded = c.upload.key_envelopes
+        envelopes = self._validate_key_envelopes(c.signed, uploaded, c.period, pending)
+        identity = (h.vehicle_id, h.epoch, h.seq)
+        if identity in taken or self.journal.has_batch(*identity):
+            raise ReplayedBatch(
+                "batch already received", vehicle_id=h.vehicle_id, epoch=h.epoch, seq=h.seq
+            )
+        taken.add(identity)
+        return envelopes
+
+    def _store_checked(self, group: Sequence[CheckedUpload]) -> list[Outcome]:
+        """Check under the lock and store the group (the caller holds ``_lock``)."""
+        outcomes: list[Outcome | None] = []
+        accepted: list[CheckedUpload] = []
+        envelopes: dict[bytes, bytes] = {}
+        taken: set[tuple[str, int, int]] = set()
+        for c in group:
             try:
-                received = self.journal.add_batch(
-                    header_hash,
-                    h.vehicle_id,
-                    h.epoch,
-                    h.seq,
-                    h.start_ms,
-                    h.end_ms,
-                    h.record_count,
-                    h.ciphertext_size,
-                    upload.header,
-                )
-            except sqlite3.IntegrityError:
-                raise ReplayedBatch("batch already received", vehicle_id=h.vehicle_id) from None
-        return Receipt(header_hash, received)
+                envelopes |= self._check_locked(c, taken, envelopes)
+            except CarchainError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(None)
+            accepted.append(c)
+        # Durable order: ciphertexts and keys, then the journal rows; only then the acks.
+        self.blobs.put_many_hashed(
+            [(c.signed.header.ciphertext_hash, c.upload.ciphertext) for c in accepted]
+        )
+        self.keys.put_many_hashed(list(envelopes.items()))
+        receipts = iter(self._record(accepted))
+        return [o if o is not None else next(receipts) for o in outcomes]
+
+    def _record(self, accepted: Sequence[CheckedUpload]) -> list[Outcome]:
+        """Add the accepted batches to the journal in one transaction; return receipts
+        (a batch whose identity the journal already has: ``ReplayedBatch``)."""
+        rows = [compute_new_batch(c) for c in accepted]
+        try:
+            received = self.journal.add_batches(rows)
+        except sqlite3.IntegrityError:
+            if len(rows) == 1:
+                vid = rows[0].vehicle_id
+                return [ReplayedBatch("batch already received", vehicle_id=vid)]
+            return [o for c in accepted for o in self._record([c])]
+        return [Receipt(r.header_hash, n) for r, n in zip(rows, received, strict=True)]

@@ -66,6 +66,20 @@ CREATE TABLE IF NOT EXISTS anchors (
 """
 
 
+class NewBatch(msgspec.Struct, frozen=True):
+    """A batch to record: the columns ``add_batches`` writes, in their order."""
+
+    header_hash: bytes
+    vehicle_id: str
+    epoch: int
+    seq: int
+    start_ms: int
+    end_ms: int
+    record_count: int
+    ciphertext_size: int
+    header: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class BatchRow:
     """An accepted batch as the journal holds it."""
@@ -173,23 +187,27 @@ class Journal(SharedConnection):
 
         Raises ``sqlite3.IntegrityError`` if the batch identity is already there.
         """
+        row = NewBatch(
+            header_hash, vehicle_id, epoch, seq, start_ms, end_ms, record_count,
+            ciphertext_size, header,
+        )  # fmt: skip
+        return self.add_batches([row])[0]
+
+    def add_batches(self, rows: Sequence[NewBatch]) -> list[int]:
+        """Record accepted batches durably in one transaction (one commit, one WAL sync);
+        return their receipt numbers in order. Raises ``sqlite3.IntegrityError`` (and
+        records none) if any batch identity is already there."""
+        received = []
         with self._tx() as conn:
-            cur = conn.execute(
-                "INSERT INTO batches (header_hash, vehicle_id, epoch, seq, start_ms, end_ms, "
-                "record_count, ciphertext_size, header) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    header_hash,
-                    vehicle_id,
-                    epoch,
-                    seq,
-                    start_ms,
-                    end_ms,
-                    record_count,
-                    ciphertext_size,
-                    header,
-                ),
-            )
-            return int(cur.lastrowid or 0)
+            for row in rows:
+                cur = conn.execute(
+                    "INSERT INTO batches (header_hash, vehicle_id, epoch, seq, start_ms, "
+                    "end_ms, record_count, ciphertext_size, header) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    msgspec.structs.astuple(row),
+                )
+                received.append(int(cur.lastrowid or 0))
+        return received
 
     def get_batch_optional(self, header_hash: bytes) -> BatchRow | None:
         """Return an accepted batch by its header hash, or ``None``."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carchain.api.schemas import MerkleProofModel
+from carchain.api.schemas import ErrorDetail, MerkleProofModel
 
 OCTETS = "application/octet-stream"
 
@@ -60,6 +60,21 @@ class UploadReceipt(_Strict):
 
     header_hash: str = Field(description="SHA-256 of the signed header, hex.")
     received: int = Field(description="Receive time, ms since the epoch.")
+
+
+class GroupItemOut(BaseModel):
+    """One upload of a group: its receipt, or the error document that refused it."""
+
+    header_hash: str | None = Field(None, description="Accepted: the signed header's hash.")
+    received: int | None = Field(None, description="Accepted: the receipt number.")
+    error: ErrorDetail | None = Field(None, description="Refused: why (as a 4xx would say).")
+
+
+class GroupReceipt(_Strict):
+    """What a group upload came to, one item per upload in the order sent."""
+
+    accepted: int = Field(description="How many uploads were stored (durably, together).")
+    results: list[GroupItemOut]
 
 
 class SegmentOut(_Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from carchain.gateway.custody import (
 )
 from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.escrow_directory import ChainEscrowDirectory
-from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Receipt
+from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Outcome, Receipt
 from carchain.gateway.journal import Journal
 from carchain.gateway.v2x_relay import ReportRelay
 from carchain.sdk.account import Account
@@ -165,6 +166,14 @@ class Gateway:
             raise
         self.metrics.record_batch("")
         return receipt
+
+    def process_batches(self, raws: Sequence[bytes]) -> list[Outcome]:
+        """Validate and store a group of uploads now (``Ingestor.process_batches_at``);
+        each counted in the metrics by its result."""
+        outcomes = self.ingestor.process_batches_at(raws, int(time.time() * 1000))
+        for outcome in outcomes:
+            self.metrics.record_batch(outcome.code if isinstance(outcome, CarchainError) else "")
+        return outcomes
 
     def validate_key(self) -> None:
         """Raise ``GatewayKeyNotOem`` unless the gateway's key is its active OEM's member key."""

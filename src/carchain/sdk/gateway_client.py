@@ -10,10 +10,12 @@ the gateway's OEM (its audience): pass ``oem``, or the client asks the
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from carchain.crypto.signing import SigningKey
 from carchain.errors import NodeUnavailable
@@ -59,6 +61,18 @@ class GatewayClient(HttpService):
         """Upload one encoded batch; return the receipt once the gateway stored it durably."""
         headers = {"content-type": "application/octet-stream"}
         return self._request_object("POST", "/batches", content=body, headers=headers)
+
+    def submit_group(self, bodies: Sequence[bytes]) -> list[dict[str, Any]]:
+        """Upload several encoded batches in one request (``POST /batches/group``);
+        return each one's result in order: ``{header_hash, received}`` once stored
+        durably, or ``{error: {code, message, fields}}`` for one the gateway refused."""
+        headers = {"content-type": "application/octet-stream"}
+        body = msgspec.msgpack.encode(list(bodies))
+        doc = self._request_object("POST", "/batches/group", content=body, headers=headers)
+        results = doc.get("results")
+        if not isinstance(results, list) or len(results) != len(bodies):
+            raise NodeUnavailable("the gateway answered a group upload with another count")
+        return [dict(r) for r in results]
 
     def status(self) -> dict[str, Any]:
         """Return the gateway's counts."""

@@ -1,7 +1,8 @@
 """The investigation of the story's crash, on the story's chain, no step faked.
 
 Case 1: the traffic police open a case over the two crash cars x the junction's window
-(30 s before to 10 s after the crash, whole radio slots) x the categories a
+(30 s before to 10 s after the crash, widened to whole batches: the cars upload every
+5 minutes, and a gateway serves only batches wholly in a case's window) x the categories a
 reconstruction and a witness search need; the Beijing court authorises it (30-day
 notice delay); the Shanghai court, CAAM and the auditor approve (3 of 4); their
 custodian services release the shares by themselves; the officer fetches the scoped
@@ -50,6 +51,7 @@ from carchain.sim.reconstruction import (
 from carchain.sim.story_consortium import POLICE
 from carchain.sim.story_world import StoryWorld
 from carchain.sim.witness_search import WitnessSearch, find_witnesses
+from carchain.sim.world import FleetParams
 
 __all__ = ["Investigation", "print_investigation", "run_investigation"]
 
@@ -98,10 +100,20 @@ class Investigation:
         return [s for c in self.cases for s in c.served]
 
 
-def compute_case_window(sw: StoryWorld) -> tuple[int, int]:
-    """Return the junction's window: 30 s before to 10 s after the crash, whole slots."""
-    w = compute_window(sw.world.params.start_ms, sw.world.truth.time_ms)
+def compute_junction_window(p: FleetParams, crash_ms: int) -> tuple[int, int]:
+    """Return the junction's window: 30 s before to 10 s after the crash, whole radio
+    slots (where the witnesses are searched for in the crash cars' V2X logs)."""
+    w = compute_window(p.start_ms, crash_ms)
     return w.start_ms, w.end_ms
+
+
+def compute_case_window(p: FleetParams, crash_ms: int) -> tuple[int, int]:
+    """Return the cases' data window: the junction's window widened to whole batch
+    windows of the drive (the gateways serve whole batches only)."""
+    start, end = compute_junction_window(p, crash_ms)
+    first = (start - p.start_ms) // p.batch_window_ms
+    last = -(-(end - p.start_ms) // p.batch_window_ms)
+    return p.start_ms + first * p.batch_window_ms, p.start_ms + last * p.batch_window_ms
 
 
 def get_chain_now(sw: StoryWorld) -> tuple[int, int]:
@@ -225,10 +237,12 @@ try breaking the rules while the cases are in those states."""
 def run_investigation(sw: StoryWorld, checkpoint: Checkpoint | None = None) -> Investigation:
     """Run the investigation of the story's crash end to end; return what it did."""
     officer = derive_officer_key(sw.world.params.seed)
-    window = compute_case_window(sw)
+    params, crash_ms = sw.world.params, sw.world.truth.time_ms
+    window = compute_case_window(params, crash_ms)
     crash = sorted(sw.world.truth.vehicles)
     case1 = run_case(sw, CaseScope(crash, CRASH_CATEGORIES, *window), officer, "crash/scene")
-    search = search_witnesses(sw, case1, officer, window)
+    junction = compute_junction_window(params, crash_ms)
+    search = search_witnesses(sw, case1, officer, junction)
     found_at = get_chain_now(sw)
     runs = [case1]
     if checkpoint is not None:

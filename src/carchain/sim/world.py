@@ -47,6 +47,9 @@ MAX_MINUTES = 24 * 60
 MIN_MINUTES = 5
 
 
+BATCH_WINDOW_MS = 5 * SLOT_MS
+
+
 @dataclass(frozen=True, slots=True)
 class FleetParams:
     """What to simulate: fleet size, length, seed, when the drive starts and the crash."""
@@ -57,9 +60,10 @@ class FleetParams:
     start_ms: int = 1_780_000_000_000
     crash_minute: int | None = None  # default: two thirds into the drive
     radio_range_m: float = RADIO_RANGE_M
-    # A car's batch holds one whole window of the drive: a case's window (whole radio
-    # slots) then covers whole batches; a longer one straddles it and is served to no case.
-    batch_window_ms: int = SLOT_MS
+    # A car's batch holds one whole window of the drive (it uploads every 5 minutes): a
+    # case's window is widened to whole batch windows, so it covers whole batches (a
+    # batch straddling a case's edge would be served to no case).
+    batch_window_ms: int = BATCH_WINDOW_MS
 
     @property
     def end_ms(self) -> int:

@@ -161,6 +161,9 @@ class BlobStore(Protocol):
     def put_hashed(self, digest: bytes, data: bytes) -> None:
         """Store ``data`` whose SHA-256 the caller has just computed as ``digest``."""
 
+    def put_many_hashed(self, blobs: Sequence[tuple[bytes, bytes]]) -> None:
+        """Store each ``(digest, data)`` as ``put_hashed`` would, all durable on return."""
+
     def get(self, digest: bytes) -> bytes:
         """Return the blob; raise ``NotFound``, or ``StorageCorrupted`` on a bad hash."""
 
