@@ -29,3 +29,11 @@ def test_invalid_demo_network_in_a_home_that_is_not_empty(tmp_path: Path) -> Non
 def test_demo_help_names_the_network_option() -> None:
     result = CliRunner().invoke(app, ["demo", "--help"])
     assert result.exit_code == 0 and "--network" in result.output
+
+
+def test_invalid_tour_options_without_classic_are_named(tmp_path: Path) -> None:
+    for extra in (["--bundle-out", str(tmp_path / "proof")], ["--no-case"]):
+        result = CliRunner().invoke(app, ["demo", *extra, "--home", str(tmp_path / "h")])
+        assert result.exit_code == 1
+        assert "invalid_option" in result.output and "--classic" in result.output
+        assert not (tmp_path / "h").exists() and not (tmp_path / "proof").exists()

@@ -84,6 +84,9 @@ def demo(
     or with --network on a 4-validator CometBFT localnet (stopped at the end)."""
     if not classic:
         validate_params(FleetParams(vehicles, minutes, seed))
+        if bundle_out is not None or not case:
+            name = "--bundle-out" if bundle_out is not None else "--no-case"
+            raise InvalidOption(f"{name} belongs to the former tour: add --classic", option=name)
     if home is not None and home.exists() and any(home.iterdir()):
         raise InvalidOption(f"--home {home} is not empty: give a new folder", option="home")
     if network:
