@@ -143,6 +143,7 @@ DEMO_PATH = {
     "seq": 1,
     "case_id": 1,
     "hashed_id8": "00" * 8,
+    "name": "incident.html",
 }
 DEMO_QUERY = {
     "/state/{store}": {"key": "v/saic:1", "prove": "true"},
