@@ -10,7 +10,8 @@ ciphertext it handed over), so a test can check the gateways' side of "nothing e
 from __future__ import annotations
 
 import hashlib
-import time
+import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,10 @@ from carchain.core.case_records import DAY_MS, ApproveCase, AuthorizeCase, CaseS
 from carchain.core.cases import compute_scope_epochs, get_case
 from carchain.core.escrow_committee import get_committee_for_epoch
 from carchain.crypto.signing import SigningKey
-from carchain.errors import NodeUnavailable
+from carchain.errors import CarchainError, NodeUnavailable
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
 from carchain.sdk.officer import (
     CaseFetch,
     compute_case_receipts,
@@ -34,6 +36,8 @@ from carchain.sim.story_world import StoryWorld
 LEGAL_BASIS = "rtsl_accident"
 AUTHORIZATION_MS = 90 * DAY_MS
 RELEASE_TIMEOUT_S = 120.0
+
+log = logging.getLogger("carchain.sim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +120,43 @@ def compute_expected_shares(sw: StoryWorld, scope: CaseScope) -> int:
     return total
 
 
+def follow_releases(client: Client, case_id: int, count: int, done: threading.Event) -> None:
+    """Follow the chain's ``shares_released`` events from the case's opening block and set
+    ``done`` once the case's state holds ``count`` released shares (checked when the
+    events of the case name that many)."""
+    view = ChainView(client)
+    opened = get_case(view, case_id).opened_height
+    events = client.events(["shares_released"], from_height=opened)
+    shares = 0
+    try:
+        for event in events:
+            if event.attributes.get("case_id") != str(case_id):
+                continue
+            shares += int(event.attributes.get("shares", "0"))
+            if shares >= count and get_case(view, case_id).released_keys >= count:
+                done.set()
+                return
+    except CarchainError as exc:  # the waiter times out; the log says why
+        log.warning("following the releases of case %d failed: %s", case_id, exc.code)
+    finally:
+        events.close()
+
+
 def wait_released(sw: StoryWorld, case_id: int, count: int) -> None:
-    """Wait (polling the chain) until the case has ``count`` shares released."""
-    view = ChainView(sw.client)
-    deadline = time.monotonic() + RELEASE_TIMEOUT_S
-    while get_case(view, case_id).released_keys < count:
-        if time.monotonic() > deadline:
+    """Wait until the case has ``count`` shares released: the chain's event stream wakes
+    the wait at each release block (no polling); the case's state confirms the count."""
+    done = threading.Event()
+    client = Client(sw.client.url)
+    worker = threading.Thread(
+        target=follow_releases, args=(client, case_id, count, done), daemon=True
+    )
+    worker.start()
+    try:
+        if not done.wait(RELEASE_TIMEOUT_S):
             raise NodeUnavailable("the custodian services did not release in time")
-        time.sleep(0.05)
+        worker.join()
+    finally:
+        client.close()  # ends a stream still followed (on a timeout)
 
 
 def fetch_and_receipt(sw: StoryWorld, case_id: int, officer: SigningKey) -> CaseRun:
