@@ -19,7 +19,7 @@ from carchain.core.case_records import DAY_MS, ApproveCase, AuthorizeCase, CaseS
 from carchain.core.cases import compute_scope_epochs, get_case
 from carchain.core.escrow_committee import get_committee_for_epoch
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError, NodeUnavailable
+from carchain.errors import CarchainError, NodeUnavailable, make_error
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
@@ -102,8 +102,28 @@ def authorize_and_approve(sw: StoryWorld, case_id: int, scope: CaseScope) -> Non
     three independent custodians approve it (the OEM seat does not need to)."""
     expires = int(sw.clock.time() * 1000) + AUTHORIZATION_MS
     sw.send(AUTHORISING_COURT, AuthorizeCase(case_id, scope, expires, sw.notice_delay_ms))
-    for member in CUSTODIANS:
-        sw.send(member, ApproveCase(case_id))
+    approve_in_one_block(sw, case_id)
+
+
+def approve_in_one_block(sw: StoryWorld, case_id: int) -> None:
+    """Have the custodians approve the case as people approving at once: each approval
+    submitted without waiting but the last, whose block takes them all (the node's
+    mempool is first come, first served); each one's committed result is checked."""
+    pending = [sw.send(m, ApproveCase(case_id), "sync")["hash"] for m in CUSTODIANS[:-1]]
+    sw.send(CUSTODIANS[-1], ApproveCase(case_id))
+    for tx_hash in pending:
+        check_committed(sw.client, str(tx_hash))
+
+
+def check_committed(client: Client, tx_hash: str) -> None:
+    """Raise unless transaction ``tx_hash`` is committed with success (its typed error
+    if it failed its rules)."""
+    doc = client.tx(bytes.fromhex(tx_hash))
+    result = doc.get("result")
+    if doc.get("state") != "committed" or not isinstance(result, dict):
+        raise NodeUnavailable("a transaction sent before a committed one is not committed")
+    if result.get("code") != 0:
+        raise make_error(str(result.get("error_code")), str(result.get("log")), {})
 
 
 def compute_expected_shares(sw: StoryWorld, scope: CaseScope) -> int:
