@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -58,6 +60,23 @@ def decode_envelope(tx: str) -> tuple[bytes, str, int]:
     return signer, kind, len(raw)
 
 
+def iter_blocks(client: Client, height: int) -> Iterator[dict[str, Any]]:
+    """Yield every committed block from 1 to ``height``, read a page at a time
+    (``GET /blocks/raw``); ``InvalidProof`` if the node leaves a height out."""
+    expected = 1
+    while expected <= height:
+        page = client.raw_blocks(expected)
+        blocks = page.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            raise InvalidProof("the node's block page is empty", height=expected)
+        for block in blocks:
+            if not isinstance(block, dict) or block.get("height") != expected:
+                raise InvalidProof("the node's block page leaves a height out", height=expected)
+            if expected <= height:
+                yield block
+            expected += 1
+
+
 def compute_chain_figures(sw: StoryWorld) -> ChainFigures:
     """Count the figures over every committed block of the story's chain."""
     client: Client = sw.client
@@ -67,9 +86,9 @@ def compute_chain_figures(sw: StoryWorld) -> ChainFigures:
     per_oem: Counter[str] = Counter()
     per_block: list[int] = []  # anchors of one gateway in one block, each such pair
     tx_bytes = anchor_blocks = 0
-    for h in range(1, height + 1):
+    for block in iter_blocks(client, height):
         signers: Counter[bytes] = Counter()
-        for tx in client.block(h)["txs"]:
+        for tx in block["txs"]:
             signer, kind, size = decode_envelope(str(tx))
             by_type[kind] += 1
             tx_bytes += size
