@@ -15,19 +15,27 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from carchain.core.case_records import DAY_MS, ApproveCase, AuthorizeCase, CaseScope, OpenCase
+from carchain.core.case_records import (
+    DAY_MS,
+    ApproveCase,
+    AuthorizeCase,
+    CaseReceipt,
+    CaseScope,
+    OpenCase,
+)
 from carchain.core.cases import compute_scope_epochs, get_case
 from carchain.core.escrow_committee import get_committee_for_epoch
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, NodeUnavailable, make_error
+from carchain.sdk.account import Account
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sdk.officer import (
     CaseFetch,
     compute_case_receipts,
+    drop_receipted,
     fetch_case_data,
-    post_case_receipts,
 )
 from carchain.sim.case_world import get_event_attr
 from carchain.sim.story_consortium import AUTHORISING_COURT, CUSTODIANS, POLICE
@@ -102,13 +110,14 @@ def authorize_and_approve(sw: StoryWorld, case_id: int, scope: CaseScope) -> Non
     three independent custodians approve it (the OEM seat does not need to)."""
     expires = int(sw.clock.time() * 1000) + AUTHORIZATION_MS
     sw.send(AUTHORISING_COURT, AuthorizeCase(case_id, scope, expires, sw.notice_delay_ms))
-    approve_in_one_block(sw, case_id)
+    approve_at_once(sw, case_id)
 
 
-def approve_in_one_block(sw: StoryWorld, case_id: int) -> None:
+def approve_at_once(sw: StoryWorld, case_id: int) -> None:
     """Have the custodians approve the case as people approving at once: each approval
-    submitted without waiting but the last, whose block takes them all (the node's
-    mempool is first come, first served); each one's committed result is checked."""
+    submitted without waiting but the last, whose commit is awaited (the node's mempool
+    is first come, first served: the others are committed by then, in its block or one
+    before); each one's committed result is checked."""
     pending = [sw.send(m, ApproveCase(case_id), "sync")["hash"] for m in CUSTODIANS[:-1]]
     sw.send(CUSTODIANS[-1], ApproveCase(case_id))
     for tx_hash in pending:
@@ -191,8 +200,24 @@ def fetch_and_receipt(sw: StoryWorld, case_id: int, officer: SigningKey) -> Case
     finally:
         for gw in gateways.values():
             gw.close()
-    receipts = post_case_receipts(sw.client, officer, compute_case_receipts(fetch))
-    return CaseRun(case_id, fetch.scope, fetch, len(receipts), served)
+    receipts = post_receipts_at_once(sw.client, officer, compute_case_receipts(fetch))
+    return CaseRun(case_id, fetch.scope, fetch, receipts, served)
+
+
+def post_receipts_at_once(client: Client, officer: SigningKey, receipts: list[CaseReceipt]) -> int:
+    """Post the officer's receipts as ``post_case_receipts`` does (batches receipted
+    already left out), each submitted without waiting but the last, whose commit is
+    awaited (the others are committed by then); check each one's committed result and
+    return how many were posted."""
+    bodies = drop_receipted(client, receipts)
+    if not bodies:
+        return 0
+    account = Account(client, officer)
+    pending = [str(account.send(body, "sync")["hash"]) for body in bodies[:-1]]
+    account.send(bodies[-1])
+    for tx_hash in pending:
+        check_committed(client, tx_hash)
+    return len(bodies)
 
 
 def run_case(sw: StoryWorld, scope: CaseScope, officer: SigningKey, ref: str) -> CaseRun:
