@@ -54,7 +54,11 @@ def test_dir_bytes(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b").write_bytes(b"y" * 5)
     (tmp_path / "link").symlink_to(tmp_path / "a")
-    assert compute_dir_bytes(tmp_path) == 15
+    (tmp_path / "sub" / "deeper").mkdir()
+    (tmp_path / "sub" / "deeper" / "c").write_bytes(b"z" * 3)
+    (tmp_path / "dirlink").symlink_to(tmp_path / "sub")  # not followed
+    assert compute_dir_bytes(tmp_path) == 18
+    assert compute_dir_bytes(tmp_path / "a") == 0  # a file is no directory
 
 
 def test_disclosed_vehicles_in_first_disclosure_order() -> None:
