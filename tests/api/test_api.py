@@ -225,6 +225,31 @@ def test_block_by_height(api: Api) -> None:
         assert block["prev_hash"] == api.get(f"/blocks/{doc['height'] - 1}")["hash"]
 
 
+def test_raw_block_pages_give_every_block_once_in_order(api: Api) -> None:
+    raws, heights = [], []
+    for i in range(3):
+        raws.append(api.tx("saic", register_body(f"saic:{10 + i}")))
+        heights.append(api.post(raws[-1], "commit").json()["height"])
+    latest = api.get("/status")["height"]
+    seen: list[dict[str, Any]] = []
+    page: dict[str, Any] = {"next_height": 1}
+    while page["next_height"] is not None:
+        page = api.get("/blocks/raw", from_height=page["next_height"], limit=2)
+        assert len(page["blocks"]) <= 2
+        seen += page["blocks"]
+    assert [b["height"] for b in seen] == list(range(1, latest + 1))
+    for h, raw in zip(heights, raws, strict=True):
+        one = api.get(f"/blocks/{h}")
+        assert {k: one[k] for k in ("height", "hash", "time_ms", "app_hash", "txs")} == seen[h - 1]
+        assert base64.b64encode(raw).decode() in seen[h - 1]["txs"]
+    assert api.sdk().raw_blocks(latest + 1) == {"blocks": [], "next_height": None}
+
+
+@pytest.mark.parametrize("params", [{"from_height": 0}, {"limit": 0}, {"limit": 101}])
+def test_raw_block_page_bounds(idle: Api, params: dict[str, int]) -> None:
+    assert_error(idle.http.get("/blocks/raw", params=params), 422, "bad_request")
+
+
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [

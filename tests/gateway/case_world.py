@@ -50,7 +50,7 @@ from carchain.data.projections import Projection
 from carchain.errors import NotFound, make_error
 from carchain.gateway.app import create_gateway_app
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator
-from carchain.gateway.case_access import CaseReadDecisions
+from carchain.gateway.case_access import BlockReads, CaseReadDecisions
 from carchain.gateway.escrow_directory import ChainEscrowDirectory
 from carchain.gateway.ingest import Ingestor
 from carchain.gateway.journal import Journal
@@ -175,6 +175,7 @@ def case_gateway(chain: CoreChain, tmp_path: Path) -> Iterator[CaseGateway]:
             status=lambda: {"latest_block_time_ms": chain.now_ms, "height": chain.state.height}
         ),
         case_decisions=CaseReadDecisions(),
+        case_reads=BlockReads(),
         anchorer=SimpleNamespace(get_batch_proof=_fake_batch_proof),
     )
     with TestClient(create_gateway_app(gw)) as http:  # type: ignore[arg-type]

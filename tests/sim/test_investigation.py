@@ -165,6 +165,16 @@ def test_case_transitions_and_scopes_on_chain(outcome: Outcome) -> None:
     assert case2.scope.categories == WITNESS_CATEGORIES
 
 
+def test_approvals_and_receipts_of_a_case_are_sent_without_waiting(outcome: Outcome) -> None:
+    """The custodians approve at once, and the officer's receipts (one per vehicle) go out
+    together: each set shares blocks (one after another they would take one each)."""
+    for case in outcome.cases:
+        assert len(case.approvals) == len(CUSTODIANS)
+        assert len({v.height for v in case.approvals}) < len(CUSTODIANS)
+        heights = [r.height for r in outcome.receipts[case.case_id]]
+        assert len(heights) < 3 or len(set(heights)) < len(heights)
+
+
 def test_witnesses_are_the_truth(outcome: Outcome) -> None:
     assert outcome.inv.search.witnesses == sorted(outcome.world.truth.witnesses)
     assert outcome.inv.search.witnesses  # a crash in a 40-car city has witnesses

@@ -1,17 +1,18 @@
-"""The pure parts of everyone's view: envelope decoding, disk sizes, disclosure picking,
-the insurance-consent check (bad input included)."""
+"""The pure parts of everyone's view: envelope decoding, disk sizes, block pages,
+disclosure picking, the insurance-consent check (bad input included)."""
 
 from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from carchain.core.access_log import AccessEvent
 from carchain.errors import InvalidProof
-from carchain.sim.chain_figures import compute_dir_bytes, decode_envelope
+from carchain.sim.chain_figures import compute_dir_bytes, decode_envelope, iter_blocks
 from carchain.sim.fleet import Car, ConsentChoice, Model
 from carchain.sim.insurer_view import has_insurance_consent
 from carchain.sim.oem_statements import compute_disclosed_vehicles
@@ -53,7 +54,11 @@ def test_dir_bytes(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b").write_bytes(b"y" * 5)
     (tmp_path / "link").symlink_to(tmp_path / "a")
-    assert compute_dir_bytes(tmp_path) == 15
+    (tmp_path / "sub" / "deeper").mkdir()
+    (tmp_path / "sub" / "deeper" / "c").write_bytes(b"z" * 3)
+    (tmp_path / "dirlink").symlink_to(tmp_path / "sub")  # not followed
+    assert compute_dir_bytes(tmp_path) == 18
+    assert compute_dir_bytes(tmp_path / "a") == 0  # a file is no directory
 
 
 def test_disclosed_vehicles_in_first_disclosure_order() -> None:
@@ -75,3 +80,31 @@ def test_insurance_consent_needs_every_claim_category() -> None:
     assert not has_insurance_consent(_car(ConsentChoice("insurance", ("motion", "time"))))
     assert not has_insurance_consent(_car(ConsentChoice("research", full.categories)))
     assert not has_insurance_consent(_car())
+
+
+class PagedClient:
+    """Serves ``GET /blocks/raw`` pages of ``size`` blocks from a list of heights."""
+
+    def __init__(self, heights: list[int], size: int) -> None:
+        self.heights, self.size = heights, size
+        self.asked: list[int] = []
+
+    def raw_blocks(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
+        self.asked.append(from_height)
+        page = [h for h in self.heights if h >= from_height][: self.size]
+        later = [h for h in self.heights if h > (page[-1] if page else from_height)]
+        blocks = [{"height": h, "txs": []} for h in page]
+        return {"blocks": blocks, "next_height": later[0] if later else None}
+
+
+def test_chain_figures_read_every_block_once_a_page_at_a_time() -> None:
+    client = PagedClient(list(range(1, 8)), 3)
+    got = [b["height"] for b in iter_blocks(client, 6)]  # type: ignore[arg-type]
+    assert got == [1, 2, 3, 4, 5, 6] and client.asked == [1, 4]  # block 7: after the count
+
+
+def test_chain_figures_refuse_a_page_that_leaves_a_height_out() -> None:
+    with pytest.raises(InvalidProof):
+        list(iter_blocks(PagedClient([1, 2, 4, 5], 3), 5))  # type: ignore[arg-type]
+    with pytest.raises(InvalidProof):
+        list(iter_blocks(PagedClient([1, 2], 3), 5))  # type: ignore[arg-type]

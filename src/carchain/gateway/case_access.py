@@ -29,7 +29,7 @@ from carchain.core.case_records import (
     Custodian,
     EscrowCommittee,
 )
-from carchain.core.state import KVView
+from carchain.core.state import KVView, ReadOnlyKVView
 from carchain.core.vehicles import get_vehicle_optional
 from carchain.errors import CaseExpired, CaseNotAuthorized, Unauthorized
 
@@ -81,6 +81,53 @@ class CaseReadDecisions:
             if height != self._height or len(self._allowed) >= MAX_DECISIONS:
                 self._height, self._allowed = height, set()
             self._allowed.add(key)
+
+
+MAX_READS = 8192
+ReadKey = tuple[str, bytes]  # store, key
+
+
+class BlockReads:
+    """The chain reads of case checks at one block height (a gateway's, shared by its
+    requests): the case, the committee, the vehicle and the seats' member and escrow
+    keys, read once per height instead of once per read request (each key envelope or
+    segment a custodian or the officer asks is a request of its own). It is the
+    ``CaseReadDecisions`` rule for the reads under a decision: a new height drops them
+    all, so a block that closes, expires or suspends is seen from that block on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._height = -1
+        self._values: dict[ReadKey, bytes | None] = {}
+
+    def view_at(self, view: KVView, height: int) -> KVView:
+        """Return ``view`` read through the reads kept for ``height``."""
+        return _ReadsAt(self, view, height)
+
+    def get(self, view: KVView, height: int, store: str, key: bytes) -> bytes | None:
+        """Return ``store/key`` as kept for ``height``, else read from ``view`` (and kept
+        unless a newer height was seen meanwhile)."""
+        with self._lock:
+            if height == self._height and (store, key) in self._values:
+                return self._values[(store, key)]
+        value = view.get(store, key)
+        with self._lock:
+            if height > self._height or len(self._values) >= MAX_READS:
+                self._height, self._values = max(height, self._height), {}
+            if height == self._height:
+                self._values[(store, key)] = value
+        return value
+
+
+class _ReadsAt(ReadOnlyKVView):
+    """A view whose reads go through a ``BlockReads`` at one height."""
+
+    def __init__(self, reads: BlockReads, view: KVView, height: int) -> None:
+        self.reads, self.view, self.height = reads, view, height
+
+    def get(self, store: str, key: bytes) -> bytes | None:
+        """Return the committed value under ``key`` in ``store`` (kept for the height)."""
+        return self.reads.get(self.view, self.height, store, key)
 
 
 def get_readable_case(view: KVView, case_id: int, now_ms: int) -> tuple[Case, CaseScope]:

@@ -18,7 +18,7 @@ from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, GatewayConfigError
 from carchain.gateway.anchoring import Anchorer
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
-from carchain.gateway.case_access import CaseReadDecisions
+from carchain.gateway.case_access import BlockReads, CaseReadDecisions
 from carchain.gateway.custody import (
     CustodyService,
     LockedAccount,
@@ -140,6 +140,7 @@ class Gateway:
         self.authenticator = RequestAuthenticator(oem, int(time.time() * 1000))
         self.access = ReadAccess(oem, custodian, ChainView(self.client))
         self.case_decisions = CaseReadDecisions()  # case reads allowed in the latest block
+        self.case_reads = BlockReads()  # the chain reads under them, for the latest block
         self.anchor_interval_s = anchor_interval_s
         self.health = AnchoringHealth()
         self.metrics = GatewayMetrics()

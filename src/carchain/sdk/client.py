@@ -58,6 +58,12 @@ class Client(HttpService):
         """Return the committed block at ``height``."""
         return self._request_object("GET", f"/blocks/{height}")
 
+    def raw_blocks(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
+        """Return a page of committed blocks from ``from_height`` up (``GET /blocks/raw``):
+        ``blocks`` (height, hash, time_ms, app_hash, txs in base64) and ``next_height``."""
+        params = {"from_height": from_height, "limit": limit}
+        return self._request_object("GET", "/blocks/raw", params=params)
+
     def submit(
         self, tx: bytes, mode: Literal["sync", "commit"] = "sync", timeout_s: float = 10.0
     ) -> dict[str, Any]:

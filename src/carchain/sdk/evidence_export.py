@@ -43,7 +43,7 @@ from carchain.sdk.evidence_case import (
 )
 from carchain.sdk.evidence_chain import build_case_txs, build_header_chain
 from carchain.sdk.evidence_manifest import MANIFEST, compute_manifest, encode_json, write_private
-from carchain.sdk.evidence_records import build_segment_proof, parse_record_doc
+from carchain.sdk.evidence_records import StateReads, build_segment_proof, parse_record_doc
 from carchain.sdk.record_proofs import build_block_section, get_answer_int
 
 SEGMENT_FILE = re.compile(r"^([0-9a-f]{64})-([a-z][a-z0-9_]*)\.json$")
@@ -72,6 +72,26 @@ class SegmentSource(Protocol):
 
     def get_segment_key(self, segment: DataSegment, header: BatchHeader) -> bytes:
         """Return the segment key of ``segment`` (it salts the segment's leaves)."""
+
+
+class MemoSource:
+    """A ``SegmentSource`` that asks its source for each batch's proof once: several
+    segments (categories) of a batch share it. Segment keys are asked as before."""
+
+    def __init__(self, source: SegmentSource) -> None:
+        self.source = source
+        self._proofs: dict[tuple[str, bytes], dict[str, Any]] = {}
+
+    def get_batch_proof(self, vehicle_id: str, header_hash: bytes) -> dict[str, Any]:
+        """Return the source's batch proof of the batch, asked for once."""
+        where = (vehicle_id, header_hash)
+        if where not in self._proofs:
+            self._proofs[where] = self.source.get_batch_proof(vehicle_id, header_hash)
+        return self._proofs[where]
+
+    def get_segment_key(self, segment: DataSegment, header: BatchHeader) -> bytes:
+        """Return the source's segment key of ``segment``."""
+        return self.source.get_segment_key(segment, header)
 
 
 def is_safe_name(name: str) -> bool:
@@ -144,9 +164,11 @@ def build_evidence(
     files["chain/block.json"] = encode_json(top)
     headers = build_header_chain(client, case.opened_height, proof_h, rpc_url)
     files["chain/headers.json"] = encode_json({"headers": headers})
+    memo, reads = MemoSource(source), StateReads(client)
     for seg in segments:
         files[seg.get_path("records")] = seg.raw
-        files[seg.get_path("proofs")] = encode_json(build_proof(client, seg, source, state_h))
+        proof = build_proof(client, seg, memo, state_h, reads)
+        files[seg.get_path("proofs")] = encode_json(proof)
     head = {"case_id": case_id, "chain_id": chain_id, "engine": engine}
     head |= {"state_height": state_h, "block_height": proof_h, "block_hash": top["hash"]}
     files[MANIFEST] = compute_manifest(head, files)
@@ -179,13 +201,18 @@ def _release(doc: dict[str, Any]) -> ShareRelease:
 
 
 def build_proof(
-    client: Client, seg: DataSegment, source: SegmentSource, height: int
+    client: Client,
+    seg: DataSegment,
+    source: SegmentSource,
+    height: int,
+    reads: StateReads | None = None,
 ) -> dict[str, Any]:
-    """Return the proof file of one segment of the data directory."""
+    """Return the proof file of one segment of the data directory (``reads``: the node
+    reads the export's segments share)."""
     batch = source.get_batch_proof(seg.vehicle_id, seg.header_hash)
     header = decode_signed_header(bytes.fromhex(str(batch["batch_header"]))).header
     key = source.get_segment_key(seg, header)
-    return build_segment_proof(seg.category, seg.projections, key, batch, client, height)
+    return build_segment_proof(seg.category, seg.projections, key, batch, client, height, reads)
 
 
 def write_evidence(out: Path, files: dict[str, bytes]) -> None:

@@ -21,7 +21,12 @@ from typing import Any
 from carchain.core.anchors import STORE as ANCHORS_STORE
 from carchain.core.anchors import compute_anchor_key
 from carchain.core.vehicles import STORE as VEHICLES_STORE
-from carchain.core.vehicles import compute_key_period_key, compute_vehicle_key, get_key_history
+from carchain.core.vehicles import (
+    KeyPeriod,
+    compute_key_period_key,
+    compute_vehicle_key,
+    get_key_history,
+)
 from carchain.crypto.kdf import LEAF_SALT_SIZE, compute_leaf_salt
 from carchain.crypto.merkle import compute_merkle_root
 from carchain.data.batches import (
@@ -92,10 +97,14 @@ def parse_record_doc(doc: Any, category: str) -> list[Projection]:
 # --- building ----------------------------------------------------------------------------
 
 
-def find_key_version(client: Client, signed: SignedBatchHeader) -> int:
-    """Return the version of the vehicle key that signed the batch (newest first)."""
+def find_key_version(
+    client: Client, signed: SignedBatchHeader, history: list[KeyPeriod] | None = None
+) -> int:
+    """Return the version of the vehicle key that signed the batch (newest first);
+    ``history`` is the vehicle's key history if the caller has read it already."""
     vid = signed.header.vehicle_id
-    for period in reversed(get_key_history(ChainView(client), vid)):
+    periods = get_key_history(ChainView(client), vid) if history is None else history
+    for period in reversed(periods):
         try:
             verify_header_signature(signed, period.public_key)
         except CarchainError:
@@ -112,6 +121,31 @@ def read_proven(client: Client, store: str, key: bytes, height: int) -> dict[str
     return {"key": key.hex(), "value": str(doc["value"]), "proof": doc["proof"]}
 
 
+class StateReads:
+    """The node reads of one export, each made once: a state key read at a fixed height
+    (its value and proof cannot change) and a vehicle's key history (read once per
+    export, as each segment of the vehicle would read it again)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._proven: dict[tuple[str, bytes, int], dict[str, Any]] = {}
+        self._history: dict[str, list[KeyPeriod]] = {}
+
+    def read_proven(self, store: str, key: bytes, height: int) -> dict[str, Any]:
+        """Return ``read_proven(client, store, key, height)``, read once (a copy each time)."""
+        where = (store, key, height)
+        if where not in self._proven:
+            self._proven[where] = read_proven(self.client, store, key, height)
+        return dict(self._proven[where])
+
+    def find_key_version(self, signed: SignedBatchHeader) -> int:
+        """Return ``find_key_version`` over the vehicle's key history, read once."""
+        vid = signed.header.vehicle_id
+        if vid not in self._history:
+            self._history[vid] = get_key_history(ChainView(self.client), vid)
+        return find_key_version(self.client, signed, self._history[vid])
+
+
 def build_segment_proof(
     category: str,
     projections: list[Projection],
@@ -119,11 +153,14 @@ def build_segment_proof(
     batch_doc: Mapping[str, Any],
     client: Client,
     height: int,
+    reads: StateReads | None = None,
 ) -> dict[str, Any]:
     """Return the proof file of one decrypted segment, its state proofs at ``height``.
 
     ``batch_doc`` is the gateway's batch proof; the projections must be the whole
-    segment (its root is recomputed and compared with the signed header's)."""
+    segment (its root is recomputed and compared with the signed header's). ``reads``
+    shares the node reads between the segments of one export (default: none shared)."""
+    reads = StateReads(client) if reads is None else reads
     signed = decode_signed_header(bytes.fromhex(str(batch_doc["batch_header"])))
     h = signed.header
     _validate_segment(h, category, projections, segment_key)
@@ -136,7 +173,7 @@ def build_segment_proof(
     ]
     anchor = batch_doc["anchor"]
     akey = compute_anchor_key(str(anchor["oem"]), int(anchor["seq"]))
-    pkey = compute_key_period_key(h.vehicle_id, find_key_version(client, signed))
+    pkey = compute_key_period_key(h.vehicle_id, reads.find_key_version(signed))
     return {
         "vehicle_id": h.vehicle_id,
         "category": category,
@@ -145,11 +182,9 @@ def build_segment_proof(
         "batch_proof": batch_doc["batch_proof"],
         "anchor_tx": str(anchor["tx"]),
         "state": {
-            "anchor": read_proven(client, ANCHORS_STORE, akey, height),
-            "vehicle": read_proven(
-                client, VEHICLES_STORE, compute_vehicle_key(h.vehicle_id), height
-            ),
-            "key_period": read_proven(client, VEHICLES_STORE, pkey, height),
+            "anchor": reads.read_proven(ANCHORS_STORE, akey, height),
+            "vehicle": reads.read_proven(VEHICLES_STORE, compute_vehicle_key(h.vehicle_id), height),
+            "key_period": reads.read_proven(VEHICLES_STORE, pkey, height),
         },
     }
 

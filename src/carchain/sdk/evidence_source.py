@@ -46,6 +46,7 @@ class OfficerSource:
         self.gateways = gateways
         self.case_id = case_id
         self.known = known_keys or {}
+        self._oems: dict[str, str] = {}  # vehicle -> OEM, read once each
         case = cases.get_case(self.view, case_id)
         committee_of: Callable[[int], EscrowCommittee | None] = get_committee_getter(self.view)
         self.ring = KeyRing(
@@ -53,8 +54,10 @@ class OfficerSource:
         )
 
     def get_gateway(self, vehicle_id: str) -> CaseGatewayClient:
-        """Return the gateway of the vehicle's OEM."""
-        oem = get_vehicle(self.view, vehicle_id).oem
+        """Return the gateway of the vehicle's OEM (the OEM read once per vehicle)."""
+        if vehicle_id not in self._oems:
+            self._oems[vehicle_id] = get_vehicle(self.view, vehicle_id).oem
+        oem = self._oems[vehicle_id]
         if oem not in self.gateways:
             raise GatewayNotConfigured("no --gateway serves this OEM", oem=oem)
         return self.gateways[oem]

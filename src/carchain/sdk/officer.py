@@ -273,9 +273,15 @@ def post_case_receipts(
 ) -> list[dict[str, Any]]:
     """Sign and post the receipts with the officer key, leaving out batches already
     receipted on chain; return the node's answers."""
-    view = ChainView(client)
     account = Account(client, officer_key)
-    answers = []
+    return [account.send(r) for r in drop_receipted(client, receipts)]
+
+
+def drop_receipted(client: Client, receipts: list[CaseReceipt]) -> list[CaseReceipt]:
+    """Return the receipts without the batches already receipted on chain (a receipt left
+    with none is left out)."""
+    view = ChainView(client)
+    out = []
     for r in receipts:
         items = [
             i
@@ -283,5 +289,5 @@ def post_case_receipts(
             if not cases.is_batch_receipted(view, r.case_id, r.vehicle_id, i.header_hash)
         ]
         if items:
-            answers.append(account.send(CaseReceipt(r.case_id, r.vehicle_id, items)))
-    return answers
+            out.append(CaseReceipt(r.case_id, r.vehicle_id, items))
+    return out

@@ -10,22 +10,32 @@ ciphertext it handed over), so a test can check the gateways' side of "nothing e
 from __future__ import annotations
 
 import hashlib
-import time
+import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from carchain.core.case_records import DAY_MS, ApproveCase, AuthorizeCase, CaseScope, OpenCase
+from carchain.core.case_records import (
+    DAY_MS,
+    ApproveCase,
+    AuthorizeCase,
+    CaseReceipt,
+    CaseScope,
+    OpenCase,
+)
 from carchain.core.cases import compute_scope_epochs, get_case
 from carchain.core.escrow_committee import get_committee_for_epoch
 from carchain.crypto.signing import SigningKey
-from carchain.errors import NodeUnavailable
+from carchain.errors import CarchainError, NodeUnavailable, make_error
+from carchain.sdk.account import Account
 from carchain.sdk.case_gateway import CaseGatewayClient
 from carchain.sdk.chainview import ChainView
+from carchain.sdk.client import Client
 from carchain.sdk.officer import (
     CaseFetch,
     compute_case_receipts,
+    drop_receipted,
     fetch_case_data,
-    post_case_receipts,
 )
 from carchain.sim.case_world import get_event_attr
 from carchain.sim.story_consortium import AUTHORISING_COURT, CUSTODIANS, POLICE
@@ -34,6 +44,8 @@ from carchain.sim.story_world import StoryWorld
 LEGAL_BASIS = "rtsl_accident"
 AUTHORIZATION_MS = 90 * DAY_MS
 RELEASE_TIMEOUT_S = 120.0
+
+log = logging.getLogger("carchain.sim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +110,29 @@ def authorize_and_approve(sw: StoryWorld, case_id: int, scope: CaseScope) -> Non
     three independent custodians approve it (the OEM seat does not need to)."""
     expires = int(sw.clock.time() * 1000) + AUTHORIZATION_MS
     sw.send(AUTHORISING_COURT, AuthorizeCase(case_id, scope, expires, sw.notice_delay_ms))
-    for member in CUSTODIANS:
-        sw.send(member, ApproveCase(case_id))
+    approve_at_once(sw, case_id)
+
+
+def approve_at_once(sw: StoryWorld, case_id: int) -> None:
+    """Have the custodians approve the case as people approving at once: each approval
+    submitted without waiting but the last, whose commit is awaited (the node's mempool
+    is first come, first served: the others are committed by then, in its block or one
+    before); each one's committed result is checked."""
+    pending = [sw.send(m, ApproveCase(case_id), "sync")["hash"] for m in CUSTODIANS[:-1]]
+    sw.send(CUSTODIANS[-1], ApproveCase(case_id))
+    for tx_hash in pending:
+        check_committed(sw.client, str(tx_hash))
+
+
+def check_committed(client: Client, tx_hash: str) -> None:
+    """Raise unless transaction ``tx_hash`` is committed with success (its typed error
+    if it failed its rules)."""
+    doc = client.tx(bytes.fromhex(tx_hash))
+    result = doc.get("result")
+    if doc.get("state") != "committed" or not isinstance(result, dict):
+        raise NodeUnavailable("a transaction sent before a committed one is not committed")
+    if result.get("code") != 0:
+        raise make_error(str(result.get("error_code")), str(result.get("log")), {})
 
 
 def compute_expected_shares(sw: StoryWorld, scope: CaseScope) -> int:
@@ -116,14 +149,43 @@ def compute_expected_shares(sw: StoryWorld, scope: CaseScope) -> int:
     return total
 
 
+def follow_releases(client: Client, case_id: int, count: int, done: threading.Event) -> None:
+    """Follow the chain's ``shares_released`` events from the case's opening block and set
+    ``done`` once the case's state holds ``count`` released shares (checked when the
+    events of the case name that many)."""
+    view = ChainView(client)
+    opened = get_case(view, case_id).opened_height
+    events = client.events(["shares_released"], from_height=opened)
+    shares = 0
+    try:
+        for event in events:
+            if event.attributes.get("case_id") != str(case_id):
+                continue
+            shares += int(event.attributes.get("shares", "0"))
+            if shares >= count and get_case(view, case_id).released_keys >= count:
+                done.set()
+                return
+    except CarchainError as exc:  # the waiter times out; the log says why
+        log.warning("following the releases of case %d failed: %s", case_id, exc.code)
+    finally:
+        events.close()
+
+
 def wait_released(sw: StoryWorld, case_id: int, count: int) -> None:
-    """Wait (polling the chain) until the case has ``count`` shares released."""
-    view = ChainView(sw.client)
-    deadline = time.monotonic() + RELEASE_TIMEOUT_S
-    while get_case(view, case_id).released_keys < count:
-        if time.monotonic() > deadline:
+    """Wait until the case has ``count`` shares released: the chain's event stream wakes
+    the wait at each release block (no polling); the case's state confirms the count."""
+    done = threading.Event()
+    client = Client(sw.client.url)
+    worker = threading.Thread(
+        target=follow_releases, args=(client, case_id, count, done), daemon=True
+    )
+    worker.start()
+    try:
+        if not done.wait(RELEASE_TIMEOUT_S):
             raise NodeUnavailable("the custodian services did not release in time")
-        time.sleep(0.05)
+        worker.join()
+    finally:
+        client.close()  # ends a stream still followed (on a timeout)
 
 
 def fetch_and_receipt(sw: StoryWorld, case_id: int, officer: SigningKey) -> CaseRun:
@@ -138,16 +200,37 @@ def fetch_and_receipt(sw: StoryWorld, case_id: int, officer: SigningKey) -> Case
     finally:
         for gw in gateways.values():
             gw.close()
-    receipts = post_case_receipts(sw.client, officer, compute_case_receipts(fetch))
-    return CaseRun(case_id, fetch.scope, fetch, len(receipts), served)
+    receipts = post_receipts_at_once(sw.client, officer, compute_case_receipts(fetch))
+    return CaseRun(case_id, fetch.scope, fetch, receipts, served)
+
+
+def post_receipts_at_once(client: Client, officer: SigningKey, receipts: list[CaseReceipt]) -> int:
+    """Post the officer's receipts as ``post_case_receipts`` does (batches receipted
+    already left out), each submitted without waiting but the last, whose commit is
+    awaited (the others are committed by then); check each one's committed result and
+    return how many were posted."""
+    bodies = drop_receipted(client, receipts)
+    if not bodies:
+        return 0
+    account = Account(client, officer)
+    pending = [str(account.send(body, "sync")["hash"]) for body in bodies[:-1]]
+    account.send(bodies[-1])
+    for tx_hash in pending:
+        check_committed(client, tx_hash)
+    return len(bodies)
 
 
 def run_case(sw: StoryWorld, scope: CaseScope, officer: SigningKey, ref: str) -> CaseRun:
-    """Run a case end to end up to the officer's receipts (custodian services running)."""
+    """Run a case end to end up to the officer's receipts. The custodian services run
+    until their shares are on chain, then stop: the story asks no more of them, and their
+    polling of the node (every 50 ms each) would only slow the officer's reads."""
     case_id = open_case(sw, scope, officer, ref)
     authorize_and_approve(sw, case_id, scope)
     for member in CUSTODIANS:
         if member not in sw.runners:
             sw.start_custodian(member)
-    wait_released(sw, case_id, compute_expected_shares(sw, scope))
+    try:
+        wait_released(sw, case_id, compute_expected_shares(sw, scope))
+    finally:
+        sw.stop_custodians()
     return fetch_and_receipt(sw, case_id, officer)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from rich.console import Console
@@ -89,13 +89,16 @@ class StoryWorld:
             self.accounts[member] = Account(self.client, key, self.chain_id)
         return self.accounts[member]
 
-    def send(self, member: str, body: msgspec.Struct) -> dict[str, Any]:
-        """Send ``body`` as ``member`` and wait for its commit, retrying a nonce that the
-        member's gateway took meanwhile (an OEM's anchors share its key)."""
+    def send(
+        self, member: str, body: msgspec.Struct, mode: Literal["sync", "commit"] = "commit"
+    ) -> dict[str, Any]:
+        """Send ``body`` as ``member`` and wait for its commit (``sync``: for its check
+        only), retrying a nonce that the member's gateway took meanwhile (an OEM's anchors
+        share its key)."""
         deadline = time.monotonic() + NONCE_RETRY_S
         while True:
             try:
-                return self.account(member).send(body)
+                return self.account(member).send(body, mode)
             except InvalidNonce:
                 if time.monotonic() > deadline:
                     raise

@@ -18,7 +18,7 @@ from carchain.api.schemas import ProofOp, compute_error_responses
 from carchain.api.tx_decode import MemberNames, compute_decoded_txs
 from carchain.api.view import BackendView
 from carchain.errors import ApiError, NotFound, make_error
-from carchain.node.backend import NodeBackend
+from carchain.node.backend import BlockView, NodeBackend
 
 router = APIRouter(tags=["chain"])
 
@@ -55,6 +55,27 @@ class BlockOut(_Strict):
     )
 
 
+class RawBlockOut(_Strict):
+    """A committed block's header fields and transactions, without results or decoding."""
+
+    height: int
+    hash: str
+    time_ms: int
+    app_hash: str
+    txs: list[str] = Field(description="The encoded transactions, base64, in block order.")
+
+
+class RawBlockPage(_Strict):
+    """Committed blocks from a height up, oldest first; ``next_height`` continues."""
+
+    blocks: list[RawBlockOut]
+    next_height: int | None = Field(description="The next page's `from_height` (null: none).")
+
+
+MAX_RAW_BLOCKS = 100
+MAX_RAW_PAGE_BYTES = 4 * 1024 * 1024  # the transactions of one page (at least one block)
+
+
 class StateAnswer(_Strict):
     """One key of committed state: its value (hex) and, with ``prove``, the proof."""
 
@@ -81,6 +102,37 @@ def status(backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, A
         "mempool_size": s.mempool_size,
         "latest_block_time_ms": s.latest_block_time_ms,
     }
+
+
+@router.get("/blocks/raw", response_model=RawBlockPage, responses=compute_error_responses(422))
+def list_raw_blocks(
+    backend: Annotated[NodeBackend, Depends(get_backend)],
+    from_height: Annotated[int, Query(ge=1, lt=2**63)] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_RAW_BLOCKS)] = MAX_RAW_BLOCKS,
+) -> dict[str, Any]:
+    """Return up to ``limit`` committed blocks from ``from_height`` up, oldest first: the
+    header fields and the transactions (base64) of each, for a reader that goes through
+    the whole chain (``GET /blocks/{height}`` gives one block with results and decoding).
+    A page stops after 4 MiB of transactions; a block a pruned store no longer holds is
+    left out (its height is missing). ``next_height`` is null after the latest block."""
+    latest = backend.status().height
+    blocks: list[dict[str, Any]] = []
+    size, h = 0, from_height
+    while h <= min(latest, from_height + limit - 1) and (not blocks or size < MAX_RAW_PAGE_BYTES):
+        b = backend.get_block_optional(h)
+        if b is not None:
+            size += sum(len(t) for t in b.txs)
+            blocks.append(compute_raw_block(b))
+        h += 1
+    return {"blocks": blocks, "next_height": h if h <= latest else None}
+
+
+def compute_raw_block(b: BlockView) -> dict[str, Any]:
+    """Return the ``RawBlockOut`` document of a block view."""
+    return {
+        "height": b.height, "hash": b.hash.hex(), "time_ms": b.time_ms,
+        "app_hash": b.app_hash.hex(), "txs": [base64.b64encode(t).decode() for t in b.txs],
+    }  # fmt: skip
 
 
 @router.get(

@@ -190,13 +190,17 @@ def validate_case_read(
 ) -> None:
     """Raise unless ``reader`` may read ``item`` for the case now (``validate_case_reader``
     against the latest block), remembering an allowed read for the rest of that block:
-    one node status query instead of the case, committee and member reads."""
+    one node status query instead of the case, committee and member reads. Another read
+    in that block reads those records once for all requests (``BlockReads``)."""
     status = gw.client.status()
     now_ms, height = int(status["latest_block_time_ms"]), status.get("height")
     key = (case_id, reader, item, custodian, within_window)
     if isinstance(height, int) and gw.case_decisions.is_allowed(height, key):
         return
-    validate_case_reader(gw.access.view, case_id, reader, item, now_ms, custodian, within_window)
+    view = (
+        gw.case_reads.view_at(gw.access.view, height) if isinstance(height, int) else gw.access.view
+    )
+    validate_case_reader(view, case_id, reader, item, now_ms, custodian, within_window)
     if isinstance(height, int):
         gw.case_decisions.add_allowed(height, key)
 
