@@ -100,6 +100,9 @@ class CheckedUpload:
     header_hash: bytes
 
 
+PendingKey = tuple[bytes, "KeyScope"]
+"""A key envelope a group accepted and will store: its bytes and what it is for."""
+
 Outcome = Receipt | CarchainError
 """What one upload of a group came to: its receipt or the typed error refusing it."""
 
@@ -316,21 +319,25 @@ class Ingestor:
         signed: SignedBatchHeader,
         envelopes: list[bytes],
         period: OwnerPeriod,
-        pending: dict[bytes, bytes] | None = None,
-    ) -> dict[bytes, bytes]:
+        pending: dict[bytes, PendingKey] | None = None,
+    ) -> dict[bytes, PendingKey]:
         """Check every segment's envelope for THIS batch; return those to store by key_ref
-        (``pending``: envelopes accepted earlier in the same group, not stored yet)."""
+        with their scopes (``pending``: envelopes a batch accepted earlier in the same
+        group carried, checked then and not stored yet: their scope is reused)."""
         h = signed.header
         uploaded = {compute_key_ref(e): e for e in envelopes}
         if not set(uploaded) <= {s.key_ref for s in h.segments}:
             raise InvalidKeyEnvelope("an uploaded envelope is named by no segment")
-        uploaded = (pending or {}) | uploaded
-        to_store: dict[bytes, bytes] = {}
+        to_store: dict[bytes, PendingKey] = {}
         for segment in h.segments:
-            scope, raw = self._get_key_scope(signed, segment, uploaded)
+            known = (pending or {}).get(segment.key_ref)
+            if known is not None:
+                scope, raw = known[1], None
+            else:
+                scope, raw = self._get_key_scope(signed, segment, uploaded)
             self._validate_key_scope(signed, segment, scope, period)
             if raw is not None:
-                to_store[segment.key_ref] = raw
+                to_store[segment.key_ref] = (raw, scope)
         return to_store
 
     def _validate_key_scope(
@@ -437,8 +444,8 @@ class Ingestor:
         return CheckedUpload(upload, signed, period, compute_header_hash(upload.header))
 
     def _check_locked(
-        self, c: CheckedUpload, taken: set[tuple[str, int, int]], pending: dict[bytes, bytes]
-    ) -> dict[bytes, bytes]:
+        self, c: CheckedUpload, taken: set[tuple[str, int, int]], pending: dict[bytes, PendingKey]
+    ) -> dict[bytes, PendingKey]:
         """Run the checks made under the lock (erasure, key envelopes, replay), also
         against what the group accepted before it (identities ``taken``, envelopes
         ``pending``); return the envelopes to store."""
@@ -458,7 +465,7 @@ class Ingestor:
         """Check under the lock and store the group (the caller holds ``_lock``)."""
         outcomes: list[Outcome | None] = []
         accepted: list[CheckedUpload] = []
-        envelopes: dict[bytes, bytes] = {}
+        envelopes: dict[bytes, PendingKey] = {}
         taken: set[tuple[str, int, int]] = set()
         for c in group:
             try:
@@ -472,9 +479,16 @@ class Ingestor:
         self.blobs.put_many_hashed(
             [(c.signed.header.ciphertext_hash, c.upload.ciphertext) for c in accepted]
         )
-        self.keys.put_many_hashed(list(envelopes.items()))
+        self.keys.put_many_hashed([(ref, raw) for ref, (raw, _) in envelopes.items()])
+        self._remember_scopes({ref: scope for ref, (_, scope) in envelopes.items()})
         receipts = iter(self._record(accepted))
         return [o if o is not None else next(receipts) for o in outcomes]
+
+    def _remember_scopes(self, scopes: dict[bytes, KeyScope]) -> None:
+        """Keep the scopes of envelopes just stored (as a later read of them would)."""
+        if len(self._key_scopes) + len(scopes) > 100_000:
+            self._key_scopes.clear()
+        self._key_scopes |= scopes
 
     def _record(self, accepted: Sequence[CheckedUpload]) -> list[Outcome]:
         """Add the accepted batches to the journal in one transaction; return receipts

@@ -22,7 +22,7 @@ import httpx
 from carchain.errors import CarchainError, CarUploadRefused, GatewayUnreachable
 from carchain.sdk.car_home import CarHome
 from carchain.sdk.car_state import PENDING, SENT, BatchEntry
-from carchain.sdk.http import compute_response_error
+from carchain.sdk.http import compute_response_error, get_ssl_context
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -120,7 +120,7 @@ class CarUploader:
         """Send every pending batch; stop at the first that cannot be sent (its error)."""
         report = SendReport()
         url = self.home.config.gateway
-        with httpx.Client(base_url=url, timeout=self.timeout_s) as http:
+        with httpx.Client(base_url=url, timeout=self.timeout_s, verify=get_ssl_context()) as http:
             for entry in get_pending(self.home):
                 self._send_one(http, entry, report)
         return report
