@@ -186,3 +186,15 @@ def test_blob_group_skips_stored_and_repeated_blobs(tmp_path: Path) -> None:
     store.put_many_hashed([a, b, b])
     assert sorted(store.iter_digests()) == sorted([a[0], b[0]])
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_invalid_a_key_only_a_refused_batch_carried_serves_no_later_batch(
+    rig: IngestRig,
+) -> None:
+    ups = drive(rig.car("saic:1"))
+    rig.process(ups[0].body)
+    other = drive(rig.car("saic:1"))  # a fresh recorder: new keys; its seq 0 is a replay
+    bare = replace_upload(other[1], key_envelopes=[])  # relies on other[0]'s new keys
+    outcomes = rig.ingestor.process_batches_at([other[0].body, bare], NOW_MS)
+    assert kinds(outcomes) == [ReplayedBatch, InvalidKeyEnvelope]
+    assert rig.journal.count_batches()[0] == 1
