@@ -162,7 +162,7 @@ def export_evidence(sw: StoryWorld, run: CaseRun, officer: SigningKey) -> Eviden
     gws = {o: ServedGatewayClient(g.url, officer, served) for o, g in sw.plane.gateways.items()}
     try:
         source = OfficerSource(sw.client, dict(gws), run.case_id, officer)
-        files = build_evidence(sw.client, run.case_id, segments, source)
+        files = build_evidence(sw.client, run.case_id, segments, source, sw.rpc_url)
     finally:
         for gw in gws.values():
             gw.close()

@@ -71,7 +71,7 @@ def build_vehicle_statement(
 ) -> VehicleStatement:
     """Have ``oem`` issue its statement for ``vehicle_id`` and verify it offline."""
     key = sw.consortium.keys[oem]
-    doc = build_oem_statement(sw.client, key, oem, vehicle_id, from_ms, until_ms)
+    doc = build_oem_statement(sw.client, key, oem, vehicle_id, from_ms, until_ms, sw.rpc_url)
     block_hash = bytes.fromhex(str(sw.client.block(int(doc["proof_height"]))["hash"]))
     v = verify_oem_statement(doc, BlockTrust(block_hash, chain_id=sw.chain_id))
     return VehicleStatement(

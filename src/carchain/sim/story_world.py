@@ -71,6 +71,13 @@ class StoryWorld:
         return self.plane.client
 
     @property
+    def rpc_url(self) -> str | None:
+        """Return a validator's CometBFT RPC URL on the network (the light-client headers
+        a bundle or statement carries come from it); ``None`` on the embedded node."""
+        layout = self.chain.network
+        return None if layout is None else layout.nodes[0].rpc_url
+
+    @property
     def chain_id(self) -> str:
         """Return the chain id."""
         return self.consortium.chain_id
