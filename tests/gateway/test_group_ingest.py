@@ -158,7 +158,8 @@ def test_invalid_a_group_past_the_byte_limit_is_413(world: World) -> None:
 def test_blob_group_without_a_file_system_flush_fsyncs_each(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(blobstore, "sync_filesystem", lambda path: False)
+    monkeypatch.setattr(blobstore, "can_sync_filesystem", lambda: False)
+    monkeypatch.setattr(blobstore, "sync_filesystem", lambda path: pytest.fail("flushed"))
     store = FileBlobStore(tmp_path / "blobs")
     blobs = [(blobstore.compute_sha256(d), d) for d in (b"a", b"b", b"c")]
     store.put_many_hashed(blobs)
@@ -168,8 +169,8 @@ def test_blob_group_without_a_file_system_flush_fsyncs_each(
 def test_invalid_a_failed_flush_leaves_no_blob_visible(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answers = iter([True, False])  # the group path is taken, then its flush fails
-    monkeypatch.setattr(blobstore, "sync_filesystem", lambda path: next(answers))
+    monkeypatch.setattr(blobstore, "can_sync_filesystem", lambda: True)
+    monkeypatch.setattr(blobstore, "sync_filesystem", lambda path: False)  # the flush fails
     store = FileBlobStore(tmp_path / "blobs")
     blobs = [(blobstore.compute_sha256(d), d) for d in (b"a", b"b")]
     with pytest.raises(OSError):
@@ -198,3 +199,18 @@ def test_invalid_a_key_only_a_refused_batch_carried_serves_no_later_batch(
     outcomes = rig.ingestor.process_batches_at([other[0].body, bare], NOW_MS)
     assert kinds(outcomes) == [ReplayedBatch, InvalidKeyEnvelope]
     assert rig.journal.count_batches()[0] == 1
+
+
+def test_a_blob_group_flushes_the_file_system_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not blobstore.can_sync_filesystem():
+        pytest.skip("no syncfs on this platform: the per-file path is tested above")
+    calls: list[Path] = []
+    real = blobstore.sync_filesystem
+    monkeypatch.setattr(blobstore, "sync_filesystem", lambda p: calls.append(p) or real(p))
+    store = FileBlobStore(tmp_path / "blobs")
+    blobs = [(blobstore.compute_sha256(bytes([i])), bytes([i])) for i in range(40)]
+    store.put_many_hashed(blobs)
+    assert len(calls) == 2
+    assert [store.get(h) for h, _ in blobs] == [d for _, d in blobs]

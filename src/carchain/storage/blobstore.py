@@ -23,7 +23,7 @@ from pathlib import Path
 
 from carchain.crypto.hashing import compute_sha256
 from carchain.errors import NotFound, StorageCorrupted
-from carchain.storage.filesync import sync_filesystem
+from carchain.storage.filesync import can_sync_filesystem, sync_filesystem
 from carchain.storage.ports import BlobStore as BlobStore
 
 DIGEST_SIZE = 32
@@ -91,7 +91,7 @@ class FileBlobStore:
             path = self.get_path(digest)
             if path not in todo and not path.exists():
                 todo[path] = data
-        if len(todo) > 1 and self.fsync and sync_filesystem(self.root):
+        if len(todo) > 1 and self.fsync and can_sync_filesystem():
             self._put_group(todo)
             return
         folders: set[Path] = set()

@@ -34,6 +34,11 @@ def load_syncfs() -> Any | None:
     return func
 
 
+def can_sync_filesystem() -> bool:
+    """Return whether ``sync_filesystem`` can flush a whole file system here."""
+    return load_syncfs() is not None
+
+
 def sync_filesystem(path: Path) -> bool:
     """Flush the file system holding ``path`` (data and metadata, to the device); return
     ``False`` if that is not possible here (the caller then fsyncs file by file)."""
