@@ -23,7 +23,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from carchain.sim import fleet_plane
+from carchain.sim import fleet_sealing
 from carchain.sim.fleet_run import run_sim
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetParams, simulate_fleet
@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--batch-window-s", type=int, default=300)
-    parser.add_argument("--group", type=int, default=fleet_plane.UPLOAD_GROUP)
+    parser.add_argument("--group", type=int, default=fleet_sealing.UPLOAD_GROUP)
     parser.add_argument("--pure", action="store_true", help="simulation only, no chain")
     args = parser.parse_args()
-    fleet_plane.UPLOAD_GROUP = args.group
+    fleet_sealing.UPLOAD_GROUP = args.group
     params = FleetParams(
         vehicles=args.vehicles, minutes=args.minutes, seed=args.seed,
         batch_window_ms=args.batch_window_s * 1000,

@@ -1,9 +1,11 @@
 """``run_sim`` end to end on an embedded node: the cars are registered on chain, their
-batches go through their own OEM's gateway and are anchored (one anchor per gateway
-per block), and each crash car's EDR event is in an anchored batch of its own."""
+batches go through their own OEM's gateway (each in a process of its own) and are
+anchored (one anchor per gateway per block), and each crash car's EDR event is in an
+anchored batch of its own."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from carchain.core.vehicles import get_vehicle
@@ -31,6 +33,12 @@ def test_fleet_goes_through_gateways_and_anchors(tmp_path: Path) -> None:
             crash = [d for d in docs if "crash_pulse" in d["categories"]]
             assert len(crash) == 1
             assert len(docs) > 1  # its other records are in other batches
+        for oem, gateway in plane.gateways.items():  # each in a process of its own
+            assert gateway.process.pid != os.getpid() and gateway.process.is_alive()
+            with GatewayClient(gateway.url) as gc:
+                status = gc.status()
+            # every batch the cars (in the sealing workers) sent is stored and anchored
+            assert status["batches"] == status["anchored"] == plane.stats.per_oem_batches[oem]
         seen["checked"] = True
 
     result = run_sim(None, FleetParams(vehicles=24, minutes=6, seed=3), tmp_path, check)

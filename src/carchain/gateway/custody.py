@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from carchain.core.access_log import EventKind, get_oem_access_log_page, get_oem_log_size
+from carchain.core.access_log import EventKind, get_oem_log_size
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, InvalidNonce, NodeUnavailable, TransportError
 from carchain.gateway.custody_erasure import ErasureContext, process_erasure_task
@@ -86,6 +86,7 @@ class CustodyService:
         keys, releases, tombstones = stores
         self.oem = oem
         self.custody = custody
+        self.client = account.client
         self.view = ChainView(account.client)
         self.release_ctx = ReleaseContext(
             self.view, account, journal, keys, releases, custodian_key
@@ -93,18 +94,25 @@ class CustodyService:
         self.erasure_ctx = ErasureContext(self.view, account, journal, ingestor, tombstones)
 
     def process_new_events(self) -> int:
-        """Turn the next page of the OEM's access log into tasks; return how many events."""
-        size = get_oem_log_size(self.view, self.oem)
+        """Turn the next page of the OEM's access log into tasks; return how many events.
+
+        The log's size is one read; new events come as one proven page from the node
+        (``GET /members/{oem}/access-log``), not a read per pointer and per event."""
         cursor = self.custody.get_cursor()
-        if cursor >= size:
+        if cursor >= get_oem_log_size(self.view, self.oem):
             return 0
-        top = min(cursor + PAGE, size)
-        page = get_oem_access_log_page(self.view, self.oem, top, top - cursor)
-        if len(page) != top - cursor:
+        page = self.client.oem_access_log(self.oem, before=cursor + PAGE, limit=PAGE)
+        top = min(cursor + PAGE, page.size)
+        if top <= cursor:  # a page read at an older height than the size: next round
+            return 0
+        fresh = [
+            (s, e) for s, e in zip(page.oem_seqs or [], page.events, strict=True) if s >= cursor
+        ]
+        if sorted(s for s, _ in fresh) != list(range(cursor, top)):
             raise NodeUnavailable("the node answered an OEM access-log page with a gap")
         tasks = [
             (_TASK_OF_EVENT[e.kind], e.vehicle_id, e.ref)
-            for _, e in sorted(page, key=lambda p: p[0])
+            for _, e in sorted(fresh, key=lambda p: p[0])
             if e.kind in _TASK_OF_EVENT
         ]
         self.custody.add_tasks_and_advance(tasks, top, cursor)

@@ -3,7 +3,8 @@ each OEM's gateway, and let the gateways anchor them.
 
 Nothing here seals or anchors by itself: each car's ``VehicleRecorder``
 (``carchain.sdk.vehicle``) minimises, seals and signs its batches; each OEM's
-``EmbeddedGateway`` stores them and anchors one transaction per block. A crash car
+gateway (``carchain.gateway``, each in a process of its own) stores them and anchors
+one transaction per block. A crash car
 uploads its EDR event in a batch of its own (flushing before and after it), as a
 car does at once after an impact, so a release over the crash's moment covers that
 record and no other.
@@ -14,14 +15,9 @@ from __future__ import annotations
 import base64
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
-    ALL_COMPLETED,
-    FIRST_COMPLETED,
-    Future,
     ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    wait,
 )
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -31,22 +27,19 @@ import msgspec
 
 from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError, make_error
-from carchain.gateway.server import EmbeddedGateway
+from carchain.errors import CarchainError
+from carchain.gateway.process_host import GatewayHost, GatewaySpec
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.escrow_seats import ChainEscrowSource
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.vin import compute_vin_commitment, compute_vin_with_check_digit
 from carchain.sim.fleet import derive_bytes, derive_key, derive_owner_key, derive_vehicle_key
-from carchain.sim.fleet_sealing import read_escrow, seal_fleet
+from carchain.sim.fleet_sealing import read_escrow, upload_fleet
 from carchain.sim.phases import Phases
 from carchain.sim.world import FleetWorld
 
 REGISTER_BATCH = 250
-UPLOAD_THREADS = 8
-MAX_PENDING_UPLOADS = 400
-UPLOAD_GROUP = 256  # a car's pending batches go up in groups of at most this many
 
 
 @dataclass
@@ -68,7 +61,7 @@ class FleetPlane:
     """The running data plane (while ``open_fleet_plane``'s block lasts)."""
 
     client: Client
-    gateways: dict[str, EmbeddedGateway]
+    gateways: dict[str, GatewayHost]
     custodians: dict[str, SigningKey]
     stats: PlaneStats
 
@@ -117,62 +110,32 @@ def wait_committed(client: Client, tx_hash: str, timeout_s: float = 60.0) -> Non
 
 def _seal_and_upload(
     world: FleetWorld,
-    gclients: dict[str, GatewayClient],
+    gateways: dict[str, str],
     custodians: dict[str, SigningKey],
     escrow: dict[str, ChainEscrowSource],
     phases: Phases,
     stats: PlaneStats,
     sealers: ProcessPoolExecutor,
 ) -> None:
-    """Have the cars seal their records into batches (in worker processes, each car in its
-    own recorder) and upload each car's batches through its OEM's gateway as they come,
-    several at a time."""
+    """Have the cars seal their records into batches and upload them through their OEM's
+    gateway (``gateways``: OEM to URL), in the worker processes, each car in its own
+    recorder; count what they sent."""
     per_oem = Counter[str]()
     known = {oem: read_escrow(source, world.records) for oem, source in escrow.items()}
     public = {oem: key.public_key for oem, key in custodians.items()}
     p = world.params
-    sealed = seal_fleet(
-        sealers, p.seed, world.cars, world.records, public, known, p.batch_window_ms, p.start_ms
-    )
-    pending: set[Future[object]] = set()
-    with (
-        phases.phase("sealing + uploading batches", len(world.cars)) as advance,
-        ThreadPoolExecutor(UPLOAD_THREADS) as pool,
-    ):
-        for index, ups in sealed:
-            oem = world.cars[index].oem
-            bodies = [u.body for u in ups]
-            pending |= {
-                pool.submit(upload_group, gclients[oem], bodies[lo : lo + UPLOAD_GROUP])
-                for lo in range(0, len(bodies), UPLOAD_GROUP)
-            }
-            stats.records += sum(u.record_count for u in ups)
-            stats.upload_bytes += sum(u.size for u in ups)
-            stats.batches += len(ups)
-            per_oem[oem] += len(ups)
-            if len(pending) >= MAX_PENDING_UPLOADS:
-                pending = _settle(pending, FIRST_COMPLETED)
+    sent = upload_fleet(
+        sealers, gateways, p.seed, world.cars, world.records, public, known,
+        p.batch_window_ms, p.start_ms,
+    )  # fmt: skip
+    with phases.phase("sealing + uploading batches", len(world.cars)) as advance:
+        for _, car in sent:
+            stats.records += car.records
+            stats.upload_bytes += car.size
+            stats.batches += car.batches
+            per_oem[car.oem] += car.batches
             advance(1)
-        _settle(pending, ALL_COMPLETED)
     stats.per_oem_batches = dict(per_oem)
-
-
-def upload_group(gateway: GatewayClient, bodies: list[bytes]) -> None:
-    """Upload one car's batches in one group; raise the typed error of the first the
-    gateway refused (a simulated car's batches are all valid)."""
-    for result in gateway.submit_group(bodies):
-        error = result.get("error")
-        if isinstance(error, dict):
-            raise make_error(str(error.get("code")), str(error.get("message")), error.get("fields"))
-
-
-def _settle(pending: set[Future[object]], until: str) -> set[Future[object]]:
-    """Wait for ``pending`` uploads (the first done or all); raise the first failure;
-    return those still running."""
-    done, running = wait(pending, return_when=until)
-    for future in done:
-        future.result()
-    return running
 
 
 def _wait_anchored(gclients: dict[str, GatewayClient], timeout_s: float = 120.0) -> None:
@@ -206,6 +169,30 @@ def derive_custodian_key(seed: int, oem: str) -> SigningKey:
     return derive_key(seed, "custodian/" + oem)
 
 
+def _start_gateways(
+    hosts: Sequence[GatewayHost],
+    node_url: str,
+    oem_keys: dict[str, SigningKey],
+    custodians: dict[str, SigningKey],
+    data_dir: Path,
+    stack: ExitStack,
+) -> dict[str, GatewayHost]:
+    """Start each OEM's gateway in a host process of its own (``hosts``, one an OEM,
+    forked before the node started); each is stopped when ``stack`` closes."""
+    if len(hosts) < len(oem_keys):
+        raise CarchainError(f"{len(oem_keys)} gateways need as many hosts, not {len(hosts)}")
+    gateways: dict[str, GatewayHost] = {}
+    for host, (oem, key) in zip(hosts, oem_keys.items(), strict=False):
+        stack.callback(host.stop)
+        spec = GatewaySpec(
+            data_dir / f"gateway-{oem}", oem, key.seed(), custodians[oem].public_key,
+            node_url, custodian_seed=custodians[oem].seed(),
+        )  # fmt: skip
+        host.start_gateway(spec)
+        gateways[oem] = host
+    return gateways
+
+
 @contextmanager
 def open_fleet_plane(
     client: Client,
@@ -214,30 +201,21 @@ def open_fleet_plane(
     data_dir: Path,
     phases: Phases,
     sealers: ProcessPoolExecutor,
+    hosts: Sequence[GatewayHost],
 ) -> Iterator[FleetPlane]:
-    """Start one gateway per OEM, have the cars seal their records in ``sealers``
-    (``fleet_sealing.open_sealers``) and upload them, wait for the anchors; yield the
-    running plane (the gateways serve until the block ends)."""
+    """Start one gateway per OEM, each in a process of its own (``hosts``:
+    ``gateway.process_host.open_gateway_hosts``), have the cars seal their records in
+    ``sealers`` (``fleet_sealing.open_sealers``) and upload them, wait for the anchors;
+    yield the running plane (the gateways serve until the block ends)."""
     start_height = int(client.status()["height"])
     custodians = {oem: derive_custodian_key(world.params.seed, oem) for oem in oem_keys}
     stats = PlaneStats(vehicles=len(world.cars))
     with ExitStack() as stack:
-        gateways = {
-            oem: stack.enter_context(
-                EmbeddedGateway(
-                    data_dir / f"gateway-{oem}",
-                    oem,
-                    key,
-                    custodians[oem].public_key,
-                    client.url,
-                    custodian_key=custodians[oem],
-                )
-            )
-            for oem, key in oem_keys.items()
-        }
+        gateways = _start_gateways(hosts, client.url, oem_keys, custodians, data_dir, stack)
         gclients = {o: stack.enter_context(GatewayClient(g.url)) for o, g in gateways.items()}
         escrow = {oem: ChainEscrowSource(client, oem) for oem in oem_keys}
-        _seal_and_upload(world, gclients, custodians, escrow, phases, stats, sealers)
+        urls = {o: g.url for o, g in gateways.items()}
+        _seal_and_upload(world, urls, custodians, escrow, phases, stats, sealers)
         with phases.phase("anchoring", 1) as advance:
             _wait_anchored(gclients)
             advance(1)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from carchain.gateway.process_host import open_gateway_hosts
 from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sim.chain_backend import Chain, ChainBackend, open_embedded_chain
@@ -75,7 +76,11 @@ def run_sim(
     world = simulate_fleet(params, phases)
     consortium = consortium or create_consortium("carchain-sim")
     assert consortium.genesis is not None  # create_consortium always sets it
-    with open_sealers() as sealers, tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp:
+    with (
+        open_gateway_hosts(len(consortium.oems)) as hosts,  # forked first: no thread runs yet
+        open_sealers() as sealers,
+        tempfile.TemporaryDirectory(prefix="carchain-sim-") as tmp,
+    ):
         root = home or Path(tmp)
         with ExitStack() as stack:
             with phases.phase("starting the chain", 1) as advance:
@@ -90,7 +95,7 @@ def run_sim(
                 setup(chain, world, phases)
             oem_keys = {oem: consortium.keys[oem] for oem in consortium.oems}
             with open_fleet_plane(
-                client, oem_keys, world, root / "data-plane", phases, sealers
+                client, oem_keys, world, root / "data-plane", phases, sealers, hosts
             ) as plane:
                 if after is not None:
                     after(world, plane)

@@ -1,11 +1,13 @@
-"""The cars seal their batches, each in its own ``VehicleRecorder``, in worker processes.
+"""The cars seal and upload their batches, each in its own ``VehicleRecorder``, in
+worker processes.
 
 Every car seals independently of every other (its own keys, its own recorder), as
 real cars do, so the fleet's sealing is spread over worker processes, forked before
-the node and the gateways start (``open_sealers``); the main process meanwhile
-uploads what the workers sealed through the gateways (which run in it). A worker
-gets a chunk of cars and their records, derives each car's keys from the seed, seals
-with the car's ``VehicleRecorder`` and returns the uploads.
+the node and the gateways start (``open_sealers``). A worker gets a chunk of cars and
+their records, derives each car's keys from the seed, seals with the car's
+``VehicleRecorder`` and uploads each car's batches to its OEM's gateway itself (one
+group a car, several in flight), as a car does over its own link: what comes back to
+the main process is a few counts a car, not the sealed bytes (``upload_job``).
 
 The escrow committee a car seals its shares to is what its node answers
 (``ChainEscrowSource``): the main process reads it once per epoch of the drive
@@ -18,7 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import msgspec
@@ -27,14 +29,17 @@ from carchain.data.batches import compute_epoch
 from carchain.data.categories import DataCategory
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
 from carchain.data.records import EdrEvent, Record
-from carchain.errors import CarchainError
+from carchain.errors import CarchainError, make_error
 from carchain.sdk.escrow_seats import EscrowSeats, EscrowSource
+from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.vehicle import Upload, VehicleRecorder
 from carchain.sim.fleet import Car, derive_owner_key, derive_vehicle_key
 
 BATCH_WINDOW_MS = 3_600_000  # one batch a car an hour, as the demo's drive: gateways cost per batch
 SEAL_CHUNK = 20  # cars per worker task
 SEAL_WORKERS = max(1, min(4, os.cpu_count() or 1))
+UPLOADS_PER_WORKER = 4  # a worker's uploads in flight while it seals the next cars
+UPLOAD_GROUP = 256  # a car's batches go up in groups of at most this many
 
 # The fleet's policy: time to the second, position to ~10 m, the peer of a V2X log
 # kept as it is (it is already a pseudonym: a certificate's HashedId8, which only
@@ -131,6 +136,77 @@ def seal_job(job: SealJob) -> list[list[Upload]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class UploadJob:
+    """A chunk of cars to seal and upload: the sealing, and per OEM its gateway's URL."""
+
+    seal: SealJob
+    gateways: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CarUploads:
+    """What one car uploaded: its OEM, how many batches, records and bytes."""
+
+    oem: str
+    batches: int
+    records: int
+    size: int
+
+
+def upload_group(gateway: GatewayClient, bodies: list[bytes]) -> None:
+    """Upload one car's batches in one group; raise the typed error of the first the
+    gateway refused (a simulated car's batches are all valid)."""
+    for result in gateway.submit_group(bodies):
+        error = result.get("error")
+        if isinstance(error, dict):
+            raise make_error(str(error.get("code")), str(error.get("message")), error.get("fields"))
+
+
+class _WorkerLinks:
+    """A worker process's gateway clients and upload threads (made in the worker, after
+    the fork: a forked process shares no connection nor thread with its parent)."""
+
+    def __init__(self) -> None:
+        self.clients: dict[str, GatewayClient] = {}
+        self.pool = ThreadPoolExecutor(UPLOADS_PER_WORKER, thread_name_prefix="car-upload")
+
+    def get_client(self, url: str) -> GatewayClient:
+        if url not in self.clients:
+            self.clients[url] = GatewayClient(url, timeout_s=120.0)
+        return self.clients[url]
+
+
+_links: _WorkerLinks | None = None
+
+
+def _get_links() -> _WorkerLinks:
+    global _links
+    if _links is None:
+        _links = _WorkerLinks()
+    return _links
+
+
+def upload_job(job: UploadJob) -> list[CarUploads]:
+    """Seal each car of ``job`` and upload its batches to its OEM's gateway (sealing the
+    next car while they travel); return once all are stored, with what each car sent.
+    A refused batch or an unreachable gateway raises its typed error."""
+    links, pending = _get_links(), list[Future[None]]()
+    out: list[CarUploads] = []
+    for car, ups in zip(job.seal.cars, seal_job(job.seal), strict=True):
+        gateway = links.get_client(job.gateways[car.oem])
+        bodies = [u.body for u in ups]
+        pending += [
+            links.pool.submit(upload_group, gateway, bodies[lo : lo + UPLOAD_GROUP])
+            for lo in range(0, len(bodies), UPLOAD_GROUP)
+        ]
+        out.append(CarUploads(car.oem, len(ups), sum(u.record_count for u in ups),
+                              sum(u.size for u in ups)))  # fmt: skip
+    for future in pending:
+        future.result()
+    return out
+
+
 def open_sealers() -> ProcessPoolExecutor:
     """Return the sealing worker processes, already started: forked now, so call it
     while this process runs no other thread (before the node and the gateways start);
@@ -138,6 +214,21 @@ def open_sealers() -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(SEAL_WORKERS, mp_context=multiprocessing.get_context("fork"))
     pool.submit(int).result()  # a fork pool starts every worker on its first task
     return pool
+
+
+def _make_jobs(
+    seed: int,
+    cars: Sequence[Car],
+    records: Sequence[TimedRecords],
+    custodians: dict[str, bytes],
+    escrow: dict[str, KnownEscrow],
+    window_ms: int,
+    origin_ms: int,
+) -> Iterator[SealJob]:
+    for lo in range(0, len(cars), SEAL_CHUNK):
+        yield SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
+                      encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow,
+                      window_ms, origin_ms)  # fmt: skip
 
 
 def seal_fleet(
@@ -152,14 +243,31 @@ def seal_fleet(
 ) -> Iterator[tuple[int, list[Upload]]]:
     """Yield ``(car index, its uploads)`` for every car, in order, sealed in ``pool``'s
     worker processes (``open_sealers``) in batches of whole ``window_ms`` from ``origin_ms``."""
-    jobs = (
-        SealJob(seed, list(cars[lo : lo + SEAL_CHUNK]),
-                encode_records(records[lo : lo + SEAL_CHUNK]), custodians, escrow, window_ms,
-                origin_ms)
-        for lo in range(0, len(cars), SEAL_CHUNK)
-    )  # fmt: skip
+    jobs = _make_jobs(seed, cars, records, custodians, escrow, window_ms, origin_ms)
     index = 0
     for sealed in pool.map(seal_job, jobs):
         for ups in sealed:
             yield index, ups
+            index += 1
+
+
+def upload_fleet(
+    pool: ProcessPoolExecutor,
+    gateways: dict[str, str],
+    seed: int,
+    cars: Sequence[Car],
+    records: Sequence[TimedRecords],
+    custodians: dict[str, bytes],
+    escrow: dict[str, KnownEscrow],
+    window_ms: int = BATCH_WINDOW_MS,
+    origin_ms: int = 0,
+) -> Iterator[tuple[int, CarUploads]]:
+    """Yield ``(car index, what it uploaded)`` for every car, in order, once its batches
+    are stored by its OEM's gateway (``gateways``: OEM to URL): sealed and uploaded by
+    the cars in ``pool``'s worker processes (``upload_job``)."""
+    jobs = _make_jobs(seed, cars, records, custodians, escrow, window_ms, origin_ms)
+    index = 0
+    for sent in pool.map(upload_job, (UploadJob(job, gateways) for job in jobs)):
+        for car in sent:
+            yield index, car
             index += 1
