@@ -83,6 +83,10 @@ class SoloEngine:
         """Return the committed header at ``height`` or ``None``."""
         return self.blocks.get_header(height)
 
+    def get_header_and_tx_count(self, height: int) -> tuple[BlockHeader, int] | None:
+        """Return the committed header at ``height`` and its transaction count, or ``None``."""
+        return self.blocks.get_header_and_tx_count(height)
+
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
         return self.blocks.get_tx_location(tx_hash)

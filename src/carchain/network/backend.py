@@ -30,11 +30,13 @@ from carchain.errors import CarchainError, StorageCorrupted, decode_fields_json
 from carchain.network.rpc import CometRpc
 from carchain.node.backend import (
     BlockView,
+    HeaderView,
     NodeStatus,
     Readiness,
     SubmitMode,
     SubmitResult,
     TxStatus,
+    compute_header_view,
     compute_tx_status,
 )
 from carchain.node.commit_signal import CommitSignal
@@ -269,6 +271,12 @@ class CometBackend:
             )
 
         return self._on_loop(read)
+
+    def get_header_optional(self, height: int) -> HeaderView | None:
+        """Return the header fields ``get_block_optional`` gives (the tx root is computed
+        from the transactions, which the block log keeps in one record with the block)."""
+        block = self.get_block_optional(height)
+        return None if block is None else compute_header_view(block)
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
         """Read committed state at ``height`` (0: latest)."""

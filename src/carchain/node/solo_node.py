@@ -12,6 +12,7 @@ from carchain.engine.application import Application, CheckTxResult, QueryResult
 from carchain.engine.solo import SoloConfig, SoloEngine
 from carchain.node.backend import (
     BlockView,
+    HeaderView,
     NodeStatus,
     Readiness,
     SubmitMode,
@@ -166,6 +167,26 @@ class SoloNode:
             proposer=h.proposer,
             txs=block.txs,
             results=block.results,
+        )
+
+    def get_header_optional(self, height: int) -> HeaderView | None:
+        """Return the committed header at ``height``: the block store reads the header and
+        the transaction count only, never the transactions."""
+        with self._commit_lock:
+            found = self.engine.get_header_and_tx_count(height)
+        if found is None:
+            return None
+        h, tx_count = found
+        return HeaderView(
+            height=h.height,
+            hash=compute_block_hash(h),
+            time_ms=h.time_ms,
+            prev_hash=h.prev_hash,
+            tx_root=h.tx_root,
+            app_hash=h.app_hash,
+            proposer=h.proposer,
+            tx_count=tx_count,
+            results_hash=h.results_hash,
         )
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
