@@ -235,6 +235,10 @@ class CometBackend:
                 if not waiting:
                     self._waiters.pop(tx_hash, None)
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Broadcast ``raws`` one after the other (CometBFT checks each); one verdict each."""
+        return [await self.submit(raw, "sync", 0.0) for raw in raws]
+
     async def wait_for_height(self, height: int, timeout_s: float) -> int:
         """Return the committed height once it reaches ``height`` (or after ``timeout_s``):
         the commit listener wakes the waiters, no polling of CometBFT."""

@@ -155,6 +155,9 @@ class NodeBackend(Protocol):
     async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
         """Check a transaction; in commit mode also wait until it is in a block."""
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Check transactions in order (sync mode); one verdict each."""
+
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
 

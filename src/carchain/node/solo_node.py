@@ -137,6 +137,15 @@ class SoloNode:
                 self._waiters.pop(check.tx_hash, None)
             return SubmitResult(check)
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Check ``raws`` in order (sync mode): their signatures are verified on the
+        engine's thread pool while the loop goes on (a block may be produced
+        meanwhile), then they are admitted one after the other, none in between."""
+        batch = self.engine.start_checks(raws)
+        if batch.chunks:
+            await asyncio.wait([asyncio.wrap_future(chunk) for chunk in batch.chunks])
+        return [SubmitResult(check) for check in self.engine.submit_many(raws, batch)]
+
     async def wait_for_height(self, height: int, timeout_s: float) -> int:
         """Return the committed height once it reaches ``height`` (or after ``timeout_s``)."""
         return await self._commit_signal.wait_for_height(
