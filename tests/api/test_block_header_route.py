@@ -74,7 +74,8 @@ def _proxied_sdk(api: Api, seen: list[str], tamper: bool = False) -> Client:
         return httpx.Response(200, json=doc)
 
     client = Client("http://testserver")
-    client._http = httpx.Client(base_url="http://testserver", transport=httpx.MockTransport(forward))
+    transport = httpx.MockTransport(forward)
+    client._http = httpx.Client(base_url="http://testserver", transport=transport)
     return client
 
 
