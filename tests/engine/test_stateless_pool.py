@@ -4,6 +4,7 @@ transaction another one's verdict under the same hash key."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import msgspec
@@ -109,3 +110,12 @@ def test_invalid_pooled_verdict_is_keyed_by_its_own_bytes(chain: Chain) -> None:
     )
     assert all(cache.is_cached(r, compute_tx_hash(r)) for r in raws)
     cache.close()
+
+
+def test_switch_interval_is_set_and_the_previous_returned() -> None:
+    before = sys.getswitchinterval()
+    try:
+        assert stateless.apply_switch_interval() == before
+        assert sys.getswitchinterval() == pytest.approx(stateless.SWITCH_INTERVAL_S)
+    finally:
+        sys.setswitchinterval(before)

@@ -364,7 +364,8 @@ class Application:
         return self.state.iterate(store, prefix, limit, after)
 
     def close(self) -> None:
-        """Close the state database."""
+        """Stop the stateless checks' workers and close the state database."""
+        self._stateless.close()
         self.db.close()
 
     # --- Query ----------------------------------------------------------------------------
