@@ -29,7 +29,8 @@ CHUNK = 128  # transactions per pool task: a few ms of work, far above the hand-
 MIN_POOLED = 32  # a smaller batch is checked inline: the pool would only add latency
 # How long a thread may keep the GIL while another waits for it (CPython: 5 ms). A worker
 # needs the GIL back after every libsodium call; at 5 ms it mostly waits while the main
-# thread executes Python (measured: pooled 0.9-1.0x serial at 5 ms, 1.5-1.8x at 0.5 ms).
+# thread executes Python (one interleaved pair of runs: pooled 0.9-1.0x serial at 5 ms,
+# 1.5-1.8x at 0.5 ms; wall rates need a free core, see docs/benchmarks.md).
 SWITCH_INTERVAL_S = 0.0005
 
 
