@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,17 +32,22 @@ from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.network import localnet
 from carchain.network.cometconfig import TUNING
-from carchain.network.layout import NodeLayout
 from carchain.sdk.transactions import build_tx
 from carchain.sdk.vin import compute_vin_commitment, compute_vin_with_check_digit
 
 CLIENTS = 16  # one signer each, pinned to one node (nonces stay in order)
 BATCH = 50
+RESULT_TRIES = 250  # a block's results, read every 20 ms: at most ~5 s, then given up
 
 
 @dataclass
 class Run:
-    """One offered rate's outcome."""
+    """One offered rate's outcome.
+
+    ``send_failed`` counts the transactions whose batch could not be posted (a timeout or
+    transport error: under load the RPC stops answering in time), ``poll_errors`` the
+    block watcher's reads that failed and were retried; neither ends the run.
+    """
 
     rate: int
     submitted: int
@@ -50,10 +56,27 @@ class Run:
     seconds: float
     latencies: list[float]
     sent: list[int]
+    send_failed: int = 0
+    poll_errors: int = 0
 
     @property
     def tps(self) -> float:
         return self.committed / self.seconds if self.seconds else 0.0
+
+
+HEADER = (
+    f"{'offered tx/s':>12} {'submitted':>10} {'send failed':>11} {'committed':>10} "
+    f"{'failed':>7} {'committed tx/s':>15} {'p50 s':>7} {'p99 s':>7} {'poll errors':>11}"
+)
+
+
+def format_row(run: Run) -> str:
+    """Return the table row of one rate."""
+    return (
+        f"{run.rate:>12} {run.submitted:>10} {run.send_failed:>11} {run.committed:>10} "
+        f"{run.failed:>7} {run.tps:>15.0f} {percentile(run.latencies, 0.5):>7.2f} "
+        f"{percentile(run.latencies, 0.99):>7.2f} {run.poll_errors:>11}"
+    )
 
 
 def _vin(n: int) -> str:
@@ -96,54 +119,132 @@ def encode_batch(txs: list[bytes], method: str) -> bytes:
     ).encode()
 
 
+@dataclass
+class Tally:
+    """What the watcher counted: failed transactions in blocks, failed reads of the RPC."""
+
+    failed: int = 0
+    poll_errors: int = 0
+
+
+async def get_result(
+    http: httpx.AsyncClient, url: str, tally: Tally, params: dict[str, int] | None = None
+) -> dict[str, Any] | None:
+    """Return a CometBFT RPC answer's ``result``, ``None`` for an error answer (a block's
+    results not saved yet) and ``None`` with one poll error counted on a timeout, a
+    transport error or an answer that is no JSON."""
+    try:
+        doc = (await http.get(url, params=params)).json()
+    except (httpx.HTTPError, ValueError):
+        tally.poll_errors += 1
+        return None
+    result = doc.get("result") if isinstance(doc, dict) else None
+    return result if isinstance(result, dict) else None
+
+
+async def get_latest_height(http: httpx.AsyncClient, rpc_url: str, tally: Tally) -> int | None:
+    """Return the node's latest block height, ``None`` if the RPC did not answer it."""
+    st = await get_result(http, f"{rpc_url}/status", tally)
+    try:
+        return None if st is None else int(st["sync_info"]["latest_block_height"])
+    except (KeyError, TypeError, ValueError):
+        tally.poll_errors += 1
+        return None
+
+
+async def scan_block(
+    http: httpx.AsyncClient,
+    rpc_url: str,
+    height: int,
+    watch: tuple[dict[bytes, float], dict[bytes, float]],
+    tally: Tally,
+) -> bool:
+    """Record the submitted transactions block ``height`` holds; ``False`` if it could not
+    be read (the caller reads it again on its next poll)."""
+    submitted, seen = watch
+    blk = await get_result(http, f"{rpc_url}/block", tally, {"height": height})
+    if blk is None:
+        return False
+    now = time.monotonic()
+    try:
+        txs = list(blk["block"]["data"]["txs"] or [])
+    except (KeyError, TypeError):
+        tally.poll_errors += 1
+        return False
+    for _ in range(RESULT_TRIES if txs else 0):  # results are saved just after the block
+        res = await get_result(http, f"{rpc_url}/block_results", tally, {"height": height})
+        if res is not None:
+            tally.failed += sum(1 for r in res.get("txs_results") or [] if int(r.get("code") or 0))
+            break
+        await asyncio.sleep(0.02)
+    for t in txs:
+        h = hashlib.sha256(base64.b64decode(t)).digest()
+        if h in submitted and h not in seen:
+            seen[h] = now
+    return True
+
+
 async def watch_blocks(
-    node: NodeLayout, submitted: dict[bytes, float], seen: dict[bytes, float], stop: asyncio.Event
-) -> int:
-    """Record when each submitted transaction first shows up in a block; return failures."""
-    failed = 0
-    async with httpx.AsyncClient(timeout=10) as http:
-        st = (await http.get(f"{node.rpc_url}/status")).json()["result"]
-        height = int(st["sync_info"]["latest_block_height"])
+    rpc_url: str,
+    submitted: dict[bytes, float],
+    seen: dict[bytes, float],
+    stop: asyncio.Event,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Tally:
+    """Record when each submitted transaction first shows up in a block, from the first
+    height the node reports on; return the failures and the failed reads."""
+    tally = Tally()
+    height: int | None = None
+    async with httpx.AsyncClient(timeout=10, transport=transport) as http:
         while not stop.is_set():
-            st = (await http.get(f"{node.rpc_url}/status")).json()["result"]
-            top = int(st["sync_info"]["latest_block_height"])
-            while height < top:
+            top = await get_latest_height(http, rpc_url, tally)
+            height = top if height is None else height
+            while top is not None and height is not None and height < top:
+                if not await scan_block(http, rpc_url, height + 1, (submitted, seen), tally):
+                    break
                 height += 1
-                blk = (await http.get(f"{node.rpc_url}/block", params={"height": height})).json()
-                now = time.monotonic()
-                txs = blk["result"]["block"]["data"]["txs"] or []
-                while txs:  # results are saved just after the block: retry briefly
-                    doc = (
-                        await http.get(f"{node.rpc_url}/block_results", params={"height": height})
-                    ).json()
-                    if "result" in doc:
-                        res = doc["result"]["txs_results"] or []
-                        failed += sum(1 for r in res if int(r.get("code") or 0))
-                        break
-                    await asyncio.sleep(0.02)
-                for t in txs:
-                    h = hashlib.sha256(base64.b64decode(t)).digest()
-                    if h in submitted and h not in seen:
-                        seen[h] = now
             await asyncio.sleep(0.02)
-    return failed
+    return tally
+
+
+async def post_batch(
+    http: httpx.AsyncClient, rpc_url: str, batch: list[bytes], method: str
+) -> bool:
+    """Post one JSON-RPC batch; ``False`` on a timeout or transport error."""
+    try:
+        await http.post(
+            rpc_url,
+            content=encode_batch(batch, method),
+            headers={"content-type": "application/json"},
+        )
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 async def drive(
-    nodes: list[NodeLayout], clients: list[list[bytes]], rate: int, seconds: float, method: str
+    rpc_urls: list[str],
+    clients: list[list[bytes]],
+    rate: int,
+    seconds: float,
+    method: str,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Run:
-    """Offer ``rate`` tx/s for ``seconds`` across ``clients``; wait for the commits."""
+    """Offer ``rate`` tx/s for ``seconds`` across ``clients``; wait for the commits. A
+    batch whose post fails counts as failed submissions and is not waited for."""
     submitted: dict[bytes, float] = {}
     seen: dict[bytes, float] = {}
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_blocks(nodes[0], submitted, seen, stop))
+    watcher = asyncio.create_task(watch_blocks(rpc_urls[0], submitted, seen, stop, transport))
     per_client = rate / len(clients)
     interval = BATCH / per_client
     start = time.monotonic()
+    send_failed = 0
 
     async def client(i: int, txs: list[bytes]) -> int:
-        node = nodes[i % len(nodes)]
-        async with httpx.AsyncClient(timeout=60) as http:
+        nonlocal send_failed
+        rpc_url = rpc_urls[i % len(rpc_urls)]
+        async with httpx.AsyncClient(timeout=60, transport=transport) as http:
             k = 0
             next_at = start + (i / len(clients)) * interval
             while k < len(txs) and time.monotonic() - start < seconds:
@@ -151,13 +252,12 @@ async def drive(
                 batch = txs[k : k + BATCH]
                 k += len(batch)
                 t0 = time.monotonic()
-                for t in batch:
-                    submitted[hashlib.sha256(t).digest()] = t0
-                await http.post(
-                    node.rpc_url,
-                    content=encode_batch(batch, method),
-                    headers={"content-type": "application/json"},
-                )
+                hashes = [hashlib.sha256(t).digest() for t in batch]
+                submitted.update((h, t0) for h in hashes)
+                if not await post_batch(http, rpc_url, batch, method):
+                    send_failed += len(batch)
+                    for h in hashes:
+                        submitted.pop(h, None)
                 next_at += interval
         return k
 
@@ -167,10 +267,14 @@ async def drive(
     while len(seen) < len(submitted) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     stop.set()
-    failed = await watcher
-    lat = sorted(seen[h] - submitted[h] for h in seen)
+    tally = await watcher
+    lat = sorted(seen[h] - submitted[h] for h in seen if h in submitted)
     last = max(seen.values()) if seen else sent_until
-    return Run(rate, len(submitted), len(seen) - failed, failed, last - start, lat, list(sent))
+    committed = len(seen) - tally.failed
+    return Run(
+        rate, len(submitted), committed, tally.failed, last - start, lat, list(sent),
+        send_failed, tally.poll_errors,
+    )  # fmt: skip
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -219,23 +323,17 @@ def main() -> None:
                 f"4 validators + 4 app processes on loopback; {CLIENTS} clients, "
                 f"JSON-RPC batches of {BATCH} ({args.method}); timeout_commit {args.timeout_commit}"
             )
-            print(
-                f"{'offered tx/s':>12} {'submitted':>10} {'committed':>10} {'failed':>7} "
-                f"{'committed tx/s':>15} {'p50 s':>7} {'p99 s':>7}"
-            )
+            print(HEADER)
             for rate in rates:
                 count = int(rate * args.seconds / CLIENTS) + BATCH
                 clients = []
                 for m, k in keys.items():
                     clients.append(make_txs(layout.chain_id, k, m, nonce[m], count))
-                run = asyncio.run(drive(layout.nodes, clients, rate, args.seconds, args.method))
+                urls = [n.rpc_url for n in layout.nodes]
+                run = asyncio.run(drive(urls, clients, rate, args.seconds, args.method))
                 for m, n in zip(keys, run.sent, strict=True):
                     nonce[m] += n  # unsent transactions never used their nonces
-                print(
-                    f"{rate:>12} {run.submitted:>10} {run.committed:>10} {run.failed:>7} "
-                    f"{run.tps:>15.0f} {percentile(run.latencies, 0.5):>7.2f} "
-                    f"{percentile(run.latencies, 0.99):>7.2f}"
-                )
+                print(format_row(run), flush=True)
         finally:
             for node in layout.nodes:
                 localnet.stop_node(layout, node)

@@ -129,6 +129,9 @@ NODE_ERRORS = [
     ("get", "/blocks/{height}", "/blocks/0", {}, 400, "bad_request"),
     ("get", "/blocks/{height}", "/blocks/99", {}, 404, "not_found"),
     ("get", "/blocks/{height}", "/blocks/x", {}, 422, "bad_request"),
+    ("get", "/blocks/{height}/header", "/blocks/0/header", {}, 400, "bad_request"),
+    ("get", "/blocks/{height}/header", "/blocks/99/header", {}, 404, "not_found"),
+    ("get", "/blocks/{height}/header", "/blocks/x/header", {}, 422, "bad_request"),
     ("get", "/state/{store}", "/state/vehicles", {}, 400, "bad_request"),
     ("get", "/state/{store}", "/state/vehicles", {"key": "v/nope"}, 404, "not_found"),
     ("get", "/state/{store}", "/state/vehicles", {"key": "a", "prove": "x"}, 422, "bad_request"),
@@ -206,6 +209,7 @@ def test_real_answers_match_their_2xx_schema(node: tuple[TestClient, dict[str, A
     for route, path in [
         ("/status", "/status"),
         ("/blocks/{height}", "/blocks/1"),
+        ("/blocks/{height}/header", "/blocks/1/header"),
         ("/members", "/members"),
         ("/members/{member_id}", "/members/saic"),
         ("/vehicles", "/vehicles"),

@@ -14,17 +14,18 @@ GOOD: dict[str, Any] = {"value": "00", "height": 5, "proof_height": 5, "proof": 
 
 
 class FakeNode(Client):
-    """A client whose node answers ``doc`` to every query and ``header`` to every block."""
+    """A client whose node answers ``doc`` to every query and ``header_doc`` to every
+    block header."""
 
-    def __init__(self, doc: dict[str, Any], header: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], header_doc: dict[str, Any]) -> None:
         super().__init__("http://127.0.0.1:9")
-        self.doc, self.header = doc, header
+        self.doc, self.header_doc = doc, header_doc
 
     def query(self, store: str, key: bytes, prove: bool = False, height: int = 0) -> Any:
         return self.doc
 
-    def block(self, height: int) -> dict[str, Any]:
-        return self.header
+    def header(self, height: int) -> dict[str, Any]:
+        return self.header_doc
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,15 @@ finalize_block, commit, query — the ABCI 2.0 method set, in plain Python types
 The solo engine calls it in-process; the ABCI server translates protobuf
 messages to these calls one for one. Stateless checks (decoding, signature) are
 cached by transaction hash between check_tx and finalize_block, so a node
-verifies each signature once.
+verifies each signature once; a batch's are checked on a small thread pool
+(``engine/stateless.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from carchain import __version__
@@ -33,6 +33,7 @@ from carchain.core.types import (
     TxResult,
     ValidatorUpdate,
 )
+from carchain.engine.stateless import StatelessCache, VerdictBatch
 from carchain.errors import CarchainError, InvalidGenesis, NotFound
 from carchain.storage.database import Database
 from carchain.storage.history import DEFAULT_STATE_VERSIONS
@@ -46,7 +47,6 @@ from carchain.storage.statestore import (
 from carchain.telemetry.chain import FAILED_RESULT, INVALID_TYPE, ChainMetrics
 
 APP_VERSION = 1
-STATELESS_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class Application:
         self.state = StateStore(db, state_versions)
         raw = db.get_meta("chain_id")
         self.chain_id = raw.decode() if raw else ""
-        self._stateless: OrderedDict[bytes, Envelope | CarchainError] = OrderedDict()
+        self._stateless = StatelessCache()
         self._check_state = WriteBuffer(self.state)
         # Types admitted into the check state since it was made (a superset of the
         # types still pending): only their admission rules can go stale.
@@ -184,18 +184,24 @@ class Application:
 
     def validate_stateless_cached(self, raw: bytes, tx_hash: bytes) -> Envelope:
         """Return the stateless-valid envelope, checking each distinct tx once."""
-        cached = self._stateless.get(tx_hash)
-        if cached is None:
-            try:
-                cached = core_block.validate_stateless(raw, self.chain_id)
-            except CarchainError as exc:
-                cached = exc
-            self._stateless[tx_hash] = cached
-            if len(self._stateless) > STATELESS_CACHE_SIZE:
-                self._stateless.popitem(last=False)
-        if isinstance(cached, CarchainError):
-            raise cached
-        return cached
+        verdict = self._stateless.get_verdict(raw, tx_hash, self.chain_id)
+        if isinstance(verdict, CarchainError):
+            raise verdict
+        return verdict
+
+    def start_stateless(self, raws: Sequence[bytes]) -> VerdictBatch:
+        """Start the stateless checks of the uncached ``raws`` on the thread pool and
+        return at once (the caller's thread may execute a block meanwhile)."""
+        return self._stateless.start(raws, self.chain_id)
+
+    def collect_stateless(self, batch: VerdictBatch) -> Iterator[int]:
+        """Cache ``batch``'s verdicts as they arrive; yield each one's position after it
+        (``check_tx`` of that transaction then finds its verdict cached)."""
+        return self._stateless.collect(batch)
+
+    def close_stateless_pool(self) -> None:
+        """Stop the stateless checks' worker threads."""
+        self._stateless.close()
 
     def check_tx(self, raw: bytes, recheck: bool = False) -> CheckTxResult:
         """Decide whether ``raw`` may enter the mempool.
@@ -358,7 +364,8 @@ class Application:
         return self.state.iterate(store, prefix, limit, after)
 
     def close(self) -> None:
-        """Close the state database."""
+        """Stop the stateless checks' workers and close the state database."""
+        self._stateless.close()
         self.db.close()
 
     # --- Query ----------------------------------------------------------------------------

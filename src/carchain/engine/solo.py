@@ -7,13 +7,14 @@ so a crash at any point leaves the node at its last committed block.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from carchain.core.transactions import compute_tx_hash
 from carchain.core.types import BlockContext
 from carchain.engine.application import Application, CheckTxResult
 from carchain.engine.mempool import Mempool
+from carchain.engine.stateless import VerdictBatch
 from carchain.errors import (
     CarchainError,
     DuplicateTransaction,
@@ -83,6 +84,10 @@ class SoloEngine:
         """Return the committed header at ``height`` or ``None``."""
         return self.blocks.get_header(height)
 
+    def get_header_and_tx_count(self, height: int) -> tuple[BlockHeader, int] | None:
+        """Return the committed header at ``height`` and its transaction count, or ``None``."""
+        return self.blocks.get_header_and_tx_count(height)
+
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
         return self.blocks.get_tx_location(tx_hash)
@@ -104,6 +109,25 @@ class SoloEngine:
             dup = DuplicateTransaction("transaction already committed")
             return CheckTxResult.from_error(dup, tx_hash)
         return result
+
+    def start_checks(self, raws: Sequence[bytes]) -> VerdictBatch:
+        """Start verifying a batch's signatures on the pool and return at once: the
+        caller may produce a block meanwhile, then pass the batch to ``submit_many``."""
+        return self.app.start_stateless(raws)
+
+    def submit_many(
+        self, raws: Sequence[bytes], batch: VerdictBatch | None = None
+    ) -> list[CheckTxResult]:
+        """Submit ``raws`` in order, as ``submit`` one by one would, with the signatures
+        checked on the pool (``batch`` from ``start_checks(raws)``, or started here):
+        each transaction is admitted as soon as its verdict is in, while the workers
+        verify the next ones."""
+        batch = self.start_checks(raws) if batch is None else batch
+        results: list[CheckTxResult] = []
+        for position in self.app.collect_stateless(batch):
+            results.extend(self.submit(raw) for raw in raws[len(results) : position + 1])
+        results.extend(self.submit(raw) for raw in raws[len(results) :])
+        return results
 
     def produce_block(self, now_ms: int) -> Block | None:
         """Make, execute and commit one block from the mempool; ``None`` if it is empty."""

@@ -30,11 +30,13 @@ from carchain.errors import CarchainError, StorageCorrupted, decode_fields_json
 from carchain.network.rpc import CometRpc
 from carchain.node.backend import (
     BlockView,
+    HeaderView,
     NodeStatus,
     Readiness,
     SubmitMode,
     SubmitResult,
     TxStatus,
+    compute_header_view,
     compute_tx_status,
 )
 from carchain.node.commit_signal import CommitSignal
@@ -233,6 +235,10 @@ class CometBackend:
                 if not waiting:
                     self._waiters.pop(tx_hash, None)
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Broadcast ``raws`` one after the other (CometBFT checks each); one verdict each."""
+        return [await self.submit(raw, "sync", 0.0) for raw in raws]
+
     async def wait_for_height(self, height: int, timeout_s: float) -> int:
         """Return the committed height once it reaches ``height`` (or after ``timeout_s``):
         the commit listener wakes the waiters, no polling of CometBFT."""
@@ -269,6 +275,12 @@ class CometBackend:
             )
 
         return self._on_loop(read)
+
+    def get_header_optional(self, height: int) -> HeaderView | None:
+        """Return the header fields ``get_block_optional`` gives (the tx root is computed
+        from the transactions, which the block log keeps in one record with the block)."""
+        block = self.get_block_optional(height)
+        return None if block is None else compute_header_view(block)
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
         """Read committed state at ``height`` (0: latest)."""

@@ -108,6 +108,33 @@ class BlockView:
     results: list[TxResult] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderView:
+    """An engine-neutral view of a committed block's header, without its transactions.
+
+    ``results_hash`` is the solo header's root over the results (empty on a network:
+    CometBFT's header of a height carries the previous block's results hash).
+    """
+
+    height: int
+    hash: bytes
+    time_ms: int
+    prev_hash: bytes
+    tx_root: bytes
+    app_hash: bytes
+    proposer: bytes
+    tx_count: int
+    results_hash: bytes = b""
+
+
+def compute_header_view(block: BlockView) -> HeaderView:
+    """Return the header of a block view (for an engine that keeps no header apart)."""
+    return HeaderView(
+        block.height, block.hash, block.time_ms, block.prev_hash, block.tx_root,
+        block.app_hash, block.proposer, len(block.txs),
+    )  # fmt: skip
+
+
 class NodeBackend(Protocol):
     """The operations the REST API offers, implemented per engine."""
 
@@ -128,11 +155,17 @@ class NodeBackend(Protocol):
     async def submit(self, raw: bytes, mode: SubmitMode, timeout_s: float) -> SubmitResult:
         """Check a transaction; in commit mode also wait until it is in a block."""
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Check transactions in order (sync mode); one verdict each."""
+
     def get_tx(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
 
     def get_block_optional(self, height: int) -> BlockView | None:
         """Return the committed block at ``height``."""
+
+    def get_header_optional(self, height: int) -> HeaderView | None:
+        """Return the committed block header at ``height`` (no transactions read out)."""
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:
         """Read committed state at ``height`` (0: latest), with a proof when asked."""

@@ -12,6 +12,7 @@ from carchain.engine.application import Application, CheckTxResult, QueryResult
 from carchain.engine.solo import SoloConfig, SoloEngine
 from carchain.node.backend import (
     BlockView,
+    HeaderView,
     NodeStatus,
     Readiness,
     SubmitMode,
@@ -136,6 +137,15 @@ class SoloNode:
                 self._waiters.pop(check.tx_hash, None)
             return SubmitResult(check)
 
+    async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
+        """Check ``raws`` in order (sync mode): their signatures are verified on the
+        engine's thread pool while the loop goes on (a block may be produced
+        meanwhile), then they are admitted one after the other, none in between."""
+        batch = self.engine.start_checks(raws)
+        if batch.chunks:
+            await asyncio.wait([asyncio.wrap_future(chunk) for chunk in batch.chunks])
+        return [SubmitResult(check) for check in self.engine.submit_many(raws, batch)]
+
     async def wait_for_height(self, height: int, timeout_s: float) -> int:
         """Return the committed height once it reaches ``height`` (or after ``timeout_s``)."""
         return await self._commit_signal.wait_for_height(
@@ -166,6 +176,26 @@ class SoloNode:
             proposer=h.proposer,
             txs=block.txs,
             results=block.results,
+        )
+
+    def get_header_optional(self, height: int) -> HeaderView | None:
+        """Return the committed header at ``height``: the block store reads the header and
+        the transaction count only, never the transactions."""
+        with self._commit_lock:
+            found = self.engine.get_header_and_tx_count(height)
+        if found is None:
+            return None
+        h, tx_count = found
+        return HeaderView(
+            height=h.height,
+            hash=compute_block_hash(h),
+            time_ms=h.time_ms,
+            prev_hash=h.prev_hash,
+            tx_root=h.tx_root,
+            app_hash=h.app_hash,
+            proposer=h.proposer,
+            tx_count=tx_count,
+            results_hash=h.results_hash,
         )
 
     def query(self, store: str, key: bytes, prove: bool, height: int = 0) -> QueryResult:

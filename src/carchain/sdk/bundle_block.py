@@ -29,7 +29,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from carchain.core.types import TxResult
 from carchain.errors import InvalidProof, NoTrustRoot, UntrustedHeader
 from carchain.sdk.light import (
     LightBlock,
@@ -40,7 +39,7 @@ from carchain.sdk.light import (
     verify_commit_light,
 )
 from carchain.sdk.light_client import TRUST_DENOMINATOR, TRUST_NUMERATOR, TrustedValidatorSet
-from carchain.storage.blocks import BlockHeader, compute_block_hash, compute_results_hash
+from carchain.storage.blocks import BlockHeader, compute_block_hash
 
 SOLO, COMETBFT = "solo", "cometbft"
 SOLO_FIELDS = ("chain_id", "height", "time_ms", "prev_hash", "tx_root", "results_hash")
@@ -110,15 +109,11 @@ def parse_solo_header(doc: Any) -> BlockHeader:
     )
 
 
-def compute_solo_header_json(block: dict[str, Any], chain_id: str) -> dict[str, Any]:
-    """Return the solo header JSON from the API's ``/blocks/{h}`` answer.
-
-    The results hash is recomputed from the block's results (code and error code).
-    """
-    results = [TxResult(int(r["code"]), str(r["error_code"]), "", []) for r in block["results"]]
-    header = {"chain_id": chain_id} | {k: block[k] for k in ("height", "time_ms", "prev_hash")}
-    header |= {"tx_root": block["tx_root"], "results_hash": compute_results_hash(results).hex()}
-    return header | {"app_hash": block["app_hash"], "proposer": block["proposer"]}
+def compute_solo_header_json(header: dict[str, Any], chain_id: str) -> dict[str, Any]:
+    """Return the solo header JSON from the API's ``/blocks/{h}/header`` answer (the
+    block's hash covers every field, so the bundle's verifier checks them all)."""
+    fields = ("height", "time_ms", "prev_hash", "tx_root", "results_hash", "app_hash", "proposer")
+    return {"chain_id": chain_id} | {k: header[k] for k in fields}
 
 
 def compute_block_section_hash(section: Any) -> tuple[VerifiedBlock, bytes]:

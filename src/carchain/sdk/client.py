@@ -58,6 +58,11 @@ class Client(HttpService):
         """Return the committed block at ``height``."""
         return self._request_object("GET", f"/blocks/{height}")
 
+    def header(self, height: int) -> dict[str, Any]:
+        """Return the header fields of the committed block at ``height`` and its
+        ``tx_count`` (``GET /blocks/{height}/header``: no transactions, no results)."""
+        return self._request_object("GET", f"/blocks/{height}/header")
+
     def raw_blocks(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
         """Return a page of committed blocks from ``from_height`` up (``GET /blocks/raw``):
         ``blocks`` (height, hash, time_ms, app_hash, txs in base64) and ``next_height``."""
@@ -105,7 +110,7 @@ class Client(HttpService):
         try:
             value = bytes.fromhex(doc["value"])
             height = _get_int(doc, "proof_height" if "proof_height" in doc else "height")
-            app_hash = bytes.fromhex(self.block(height)["app_hash"])
+            app_hash = bytes.fromhex(self.header(height)["app_hash"])
             proof = doc["proof"]
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidProof(f"malformed node answer: {type(exc).__name__}") from exc
@@ -184,9 +189,9 @@ class Client(HttpService):
         at = parse_int_field(doc, "proof_height", optional=True)
         at = parse_int_field(doc, "height") if at is None else at
         try:
-            header_hash = bytes.fromhex(str(self.block(at or 0)["app_hash"]))
+            header_hash = bytes.fromhex(str(self.header(at or 0)["app_hash"]))
         except (KeyError, ValueError) as exc:
-            raise InvalidProof("the node's block has no usable app hash") from exc
+            raise InvalidProof("the node's block header has no usable app hash") from exc
         if doc.get("app_hash") != header_hash.hex():
             raise InvalidProof("page's app hash differs from its block header's", height=at)
         return header_hash
@@ -283,7 +288,7 @@ class Client(HttpService):
         return get_object_list(doc, "vehicles", self.service)
 
     def _get_app_hash(self, height: int) -> bytes:
-        return bytes.fromhex(self.block(height)["app_hash"])
+        return bytes.fromhex(self.header(height)["app_hash"])
 
     def escrow_committee(self, epoch: int, oem: str = "") -> dict[str, Any]:
         """Return the escrow committee in force for ``epoch`` and its seat keys for a

@@ -29,9 +29,9 @@ class ProvenView(ReadOnlyKVView):
         self.height = parse_int_field(doc, "height") or 0
         self.proof_height = parse_int_field(doc, "proof_height", optional=True) or self.height
         try:
-            self.app_hash = bytes.fromhex(str(client.block(self.proof_height)["app_hash"]))
+            self.app_hash = bytes.fromhex(str(client.header(self.proof_height)["app_hash"]))
         except (KeyError, ValueError) as exc:
-            raise InvalidProof("the node's block has no usable app hash") from exc
+            raise InvalidProof("the node's block header has no usable app hash") from exc
         self.docs: dict[tuple[str, bytes], dict[str, Any]] = {}
 
     def get(self, store: str, key: bytes) -> bytes | None:

@@ -162,11 +162,11 @@ def build_block_section(client: Client, height: int, rpc_url: str | None) -> dic
         docs = fetch_light_block_docs(rpc_url, height)
         digest = compute_header_hash(parse_light_block(docs).header)
         return {"engine": COMETBFT, "hash": digest.hex(), **docs}
-    block = client.block(height)
+    header = client.header(height)
     section = {
         "engine": SOLO,
-        "hash": str(block["hash"]),
-        "header": compute_solo_header_json(block, str(status["chain_id"])),
+        "hash": str(header["hash"]),
+        "header": compute_solo_header_json(header, str(status["chain_id"])),
     }
     _, digest = compute_block_section_hash(section)
     if digest.hex() != section["hash"]:

@@ -126,7 +126,7 @@ def export_and_verify(world: CaseWorld, case_id: int, fetch: CaseFetch, tmp: Pat
         files = build_evidence(world.client, case_id, segments, source)
     write_evidence(bundle, files)
     height = int(json.loads((bundle / "manifest.json").read_text())["block_height"])
-    trust = BlockTrust(bytes.fromhex(str(world.client.block(height)["hash"])), chain_id=CHAIN_ID)
+    trust = BlockTrust(bytes.fromhex(str(world.client.header(height)["hash"])), chain_id=CHAIN_ID)
     verified = verify_evidence(bundle, trust)
     return EvidenceRun(len(files), "; ".join(verified.trusted_by), tamper_and_verify(bundle, trust))
 

@@ -168,7 +168,7 @@ def export_evidence(sw: StoryWorld, run: CaseRun, officer: SigningKey) -> Eviden
             gw.close()
     write_evidence(bundle, files)
     height = int(json.loads((bundle / "manifest.json").read_text())["block_height"])
-    block_hash = bytes.fromhex(str(sw.client.block(height)["hash"]))
+    block_hash = bytes.fromhex(str(sw.client.header(height)["hash"]))
     trust = BlockTrust(block_hash, chain_id=sw.chain_id)
     verified = verify_evidence(bundle, trust)
     tampered = tamper_and_verify(bundle, trust)
@@ -214,7 +214,7 @@ def file_report_and_close(sw: StoryWorld, inv: Investigation) -> list[TimelineEn
 
 def get_block_ms(sw: StoryWorld, height: int) -> int:
     """Return the time of block ``height``."""
-    return int(sw.client.block(height)["time_ms"])
+    return int(sw.client.header(height)["time_ms"])
 
 
 def reconstruct(inv: Investigation, crash: list[str], crash_ms: int) -> None:

@@ -72,7 +72,7 @@ def build_vehicle_statement(
     """Have ``oem`` issue its statement for ``vehicle_id`` and verify it offline."""
     key = sw.consortium.keys[oem]
     doc = build_oem_statement(sw.client, key, oem, vehicle_id, from_ms, until_ms, sw.rpc_url)
-    block_hash = bytes.fromhex(str(sw.client.block(int(doc["proof_height"]))["hash"]))
+    block_hash = bytes.fromhex(str(sw.client.header(int(doc["proof_height"]))["hash"]))
     v = verify_oem_statement(doc, BlockTrust(block_hash, chain_id=sw.chain_id))
     return VehicleStatement(
         v.vehicle_id, v.from_ms, v.until_ms, len(v.events),
@@ -88,7 +88,7 @@ def build_oem_statements(sw: StoryWorld, oem: str) -> OemStatements:
     disclosed = compute_disclosed_vehicles(events)
     cars = [c for c in sw.world.cars if c.oem == oem]
     quiet = [c.vehicle_id for c in cars if c.vehicle_id not in disclosed][:1]
-    from_ms = int(sw.client.block(1)["time_ms"])  # the chain's first block
+    from_ms = int(sw.client.header(1)["time_ms"])  # the chain's first block
     until_ms = get_block_time_ms(sw.client) + 1
     statements = [
         build_vehicle_statement(sw, oem, vid, from_ms, until_ms) for vid in disclosed + quiet

@@ -103,7 +103,7 @@ def fetch_owner_log(sw: StoryWorld, vehicle_id: str, in_scope: bool) -> OwnerLog
     car = get_car(sw, vehicle_id)
     owner = derive_owner_key(sw.world.params.seed, car)
     doc = build_access_log_export(sw.client, owner, vehicle_id, None, MAX_PAGE, True, sw.rpc_url)
-    block_hash = bytes.fromhex(str(sw.client.block(int(doc["proof_height"]))["hash"]))
+    block_hash = bytes.fromhex(str(sw.client.header(int(doc["proof_height"]))["hash"]))
     v = verify_access_log_export(doc, BlockTrust(block_hash, chain_id=sw.chain_id))
     kinds = dict(sorted(Counter(e.kind for e in v.events).items()))
     actors = dict(sorted(Counter(e.actor_member or "owner" for e in v.events).items()))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import msgspec
 
 from carchain.core.types import TxResult
+from carchain.errors import StorageCorrupted
 from carchain.storage.blocks import Block, BlockHeader, compute_block_hash
 from carchain.storage.database import Database, find_tx_location, write_tx_index
 from carchain.storage.ports import CommitParticipant, WriteTransaction
@@ -66,9 +67,34 @@ class BlockStore:
         ).fetchone()
         return None if row is None else _header_dec.decode(row[0])
 
+    def get_header_and_tx_count(self, height: int) -> tuple[BlockHeader, int] | None:
+        """Return the header at ``height`` and its number of transactions, or ``None``.
+
+        The count is the length prefix of the encoded transaction list: a header read
+        never decodes (or copies out of SQLite) a block's transactions.
+        """
+        row = self.db.conn.execute(
+            "SELECT header, substr(txs, 1, 5) FROM blocks WHERE height = ?", (height,)
+        ).fetchone()
+        if row is None:
+            return None
+        return _header_dec.decode(row[0]), compute_array_length(bytes(row[1]), height)
+
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
         return find_tx_location(self.db.conn, tx_hash)
+
+
+def compute_array_length(prefix: bytes, height: int) -> int:
+    """Return the length of the msgpack array whose first bytes are ``prefix`` (the
+    stored transactions of block ``height``); ``StorageCorrupted`` if it is none."""
+    tag = prefix[0] if prefix else -1
+    if 0x90 <= tag <= 0x9F:  # fixarray: up to 15 elements
+        return tag & 0x0F
+    size = {0xDC: 2, 0xDD: 4}.get(tag, 0)  # array 16, array 32: a big-endian length
+    if size and len(prefix) > size:
+        return int.from_bytes(prefix[1 : 1 + size], "big")
+    raise StorageCorrupted("stored block transactions are not a list", height=height)
 
 
 @dataclass(frozen=True, slots=True)

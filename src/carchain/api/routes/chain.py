@@ -55,6 +55,22 @@ class BlockOut(_Strict):
     )
 
 
+class BlockHeaderOut(_Strict):
+    """A committed block's header fields (hex) and its transaction count, no transactions."""
+
+    height: int
+    hash: str
+    time_ms: int
+    prev_hash: str = Field(description="The previous block's hash (empty at height 1).")
+    tx_root: str
+    app_hash: str = Field(description="Solo: the state after this block; CometBFT: before it.")
+    proposer: str
+    tx_count: int
+    results_hash: str = Field(
+        description="Solo: the header's root over the results' codes; empty on a network."
+    )
+
+
 class RawBlockOut(_Strict):
     """A committed block's header fields and transactions, without results or decoding."""
 
@@ -144,10 +160,7 @@ def compute_raw_block(b: BlockView) -> dict[str, Any]:
 def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]) -> dict[str, Any]:
     """Return a committed block: header fields, transactions (base64), results and
     ``decoded_txs`` (each transaction decoded, see docs/explorer-api.md)."""
-    if height < 1:
-        raise ApiError("height must be at least 1")
-    if height >= 2**63:  # no such block, and SQLite cannot even bind the number
-        raise NotFound("no block at this height", height=height)
+    validate_block_height(height)
     b = backend.get_block_optional(height)
     if b is None:
         raise NotFound("no block at this height", height=height)
@@ -165,6 +178,35 @@ def get_block(height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
             b.txs, b.results, b.height, MemberNames(BackendView(backend))
         ),
     }
+
+
+@router.get(
+    "/blocks/{height}/header",
+    response_model=BlockHeaderOut,
+    responses=compute_error_responses(400, 404, 422),
+)
+def get_block_header(
+    height: int, backend: Annotated[NodeBackend, Depends(get_backend)]
+) -> dict[str, Any]:
+    """Return a committed block's header fields and transaction count, without its
+    transactions: what a reader that checks a proof against an app hash needs."""
+    validate_block_height(height)
+    h = backend.get_header_optional(height)
+    if h is None:
+        raise NotFound("no block at this height", height=height)
+    return {
+        "height": h.height, "hash": h.hash.hex(), "time_ms": h.time_ms,
+        "prev_hash": h.prev_hash.hex(), "tx_root": h.tx_root.hex(), "app_hash": h.app_hash.hex(),
+        "proposer": h.proposer.hex(), "tx_count": h.tx_count, "results_hash": h.results_hash.hex(),
+    }  # fmt: skip
+
+
+def validate_block_height(height: int) -> None:
+    """Raise ``ApiError`` for a height below 1 and ``NotFound`` for one no block can have."""
+    if height < 1:
+        raise ApiError("height must be at least 1")
+    if height >= 2**63:  # no such block, and SQLite cannot even bind the number
+        raise NotFound("no block at this height", height=height)
 
 
 @router.get(

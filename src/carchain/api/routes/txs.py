@@ -170,9 +170,7 @@ async def submit_batch(
 ) -> dict[str, Any]:
     """Check several transactions in order (sync mode); one verdict per transaction."""
     raws = [parse_base64(t, f"txs[{i}]") for i, t in enumerate(body.txs)]
-    out = []
-    for raw in raws:
-        out.append(_submit_json(await backend.submit(raw, "sync", 0.0)))
+    out = [_submit_json(res) for res in await backend.submit_batch(raws)]
     return {"results": out, "accepted": sum(1 for r in out if r["check"]["code"] == 0)}
 
 

@@ -1,0 +1,121 @@
+"""Signatures of a batch checked on the thread pool (issue 14): the same verdicts,
+blocks and app hashes as checking them one by one, and a cache that never hands a
+transaction another one's verdict under the same hash key."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from carchain.core.transactions import Envelope, compute_tx_hash
+from carchain.engine import stateless
+from carchain.engine.stateless import StatelessCache
+from carchain.errors import InvalidNonce, InvalidSignature
+from tests.conftest import CHAIN_ID, Chain, open_chain
+from tests.core.test_vehicles import register_body
+
+BAD = 150  # the position of the transaction whose signature is broken
+
+
+def break_signature(raw: bytes) -> bytes:
+    """Return ``raw`` with one bit of its signature (the envelope's last field) flipped."""
+    fields = msgspec.msgpack.decode(raw)
+    fields[-1] = bytes([fields[-1][0] ^ 1]) + fields[-1][1:]
+    return msgspec.msgpack.encode(fields)
+
+
+def make_batch(chain: Chain, count: int = 300) -> list[bytes]:
+    """Return ``count`` registrations from two OEMs (consecutive nonces each), the one at
+    ``BAD`` with a broken signature."""
+    raws = [
+        chain.build(oem, register_body(f"{oem}:{i}"))
+        for i in range(count // 2)
+        for oem in ("saic", "geely")
+    ]
+    raws[BAD] = break_signature(raws[BAD])
+    return raws
+
+
+def test_pooled_batch_is_refused_and_committed_exactly_as_serially(tmp_path: Path) -> None:
+    pooled, serial = open_chain(tmp_path / "pooled.db"), open_chain(tmp_path / "serial.db")
+    try:
+        raws = make_batch(pooled)
+        assert len(raws) > 2 * stateless.CHUNK  # several chunks on the pool
+        got = pooled.engine.submit_many(raws)
+        assert pooled.app._stateless._pool is not None  # the pool did the checks
+        want = [serial.engine.submit(raw) for raw in raws]
+        assert got == want
+        assert got[BAD].error_code == InvalidSignature.code
+        # The broken transaction's signer has a gap from there on: refused on its nonce.
+        assert {r.error_code for r in got[BAD + 2 :: 2]} == {InvalidNonce.code}
+        assert all(r.ok for r in got[:BAD] + got[BAD + 1 :: 2])
+        for c in (pooled, serial):
+            while c.engine.produce_block(1_000 + c.engine.height) is not None:
+                pass
+        assert pooled.app.state.app_hash == serial.app.state.app_hash
+        assert pooled.engine.blocks.get_block(1) == serial.engine.blocks.get_block(1)
+    finally:
+        pooled.app.close_stateless_pool()
+        pooled.db.close()
+        serial.db.close()
+
+
+def test_pooled_checks_overlap_a_block(chain: Chain) -> None:
+    """A batch started before a block and submitted after it: same verdicts."""
+    first = [chain.build("saic", register_body(f"saic:{i}")) for i in range(40)]
+    assert all(r.ok for r in chain.engine.submit_many(first))
+    later = [chain.build("saic", register_body(f"saic:{i}")) for i in range(40, 120)]
+    batch = chain.engine.start_checks(later)
+    assert chain.engine.produce_block(1_000) is not None  # executes while workers verify
+    assert all(r.ok for r in chain.engine.submit_many(later, batch))
+    chain.app.close_stateless_pool()
+
+
+def test_small_batch_is_checked_inline(chain: Chain) -> None:
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(3)]
+    assert all(r.ok for r in chain.engine.submit_many(raws))
+    assert chain.app._stateless._pool is None
+
+
+def test_invalid_other_bytes_under_a_cached_hash_get_their_own_verdict(chain: Chain) -> None:
+    good = chain.build("saic", register_body())
+    bad = break_signature(good)
+    key = compute_tx_hash(good)
+    cache = StatelessCache()
+    assert isinstance(cache.get_verdict(good, key, CHAIN_ID), Envelope)
+    assert isinstance(cache.get_verdict(bad, key, CHAIN_ID), InvalidSignature)
+    assert not cache.is_cached(good, key)  # the bad bytes' verdict replaced it
+    assert isinstance(cache.get_verdict(good, key, CHAIN_ID), Envelope)
+    # Through the application: a good transaction's cached verdict does not pass the
+    # broken one presented under its hash, nor does a refusal stick to the good one.
+    assert chain.app.validate_stateless_cached(good, key).signer
+    with pytest.raises(InvalidSignature):
+        chain.app.validate_stateless_cached(bad, key)
+    assert chain.app.validate_stateless_cached(good, key).signer
+
+
+def test_invalid_pooled_verdict_is_keyed_by_its_own_bytes(chain: Chain) -> None:
+    """The pool's batch hashes each transaction itself: a broken copy and the good one
+    each get their own entry, whatever order they come in."""
+    raws = [chain.build("saic", register_body(f"saic:{i}")) for i in range(stateless.MIN_POOLED)]
+    broken = break_signature(raws[0])
+    cache = StatelessCache()
+    batch = cache.start([broken, *raws], CHAIN_ID)
+    assert list(cache.collect(batch)) == list(range(len(raws) + 1))
+    assert isinstance(
+        cache.get_verdict(broken, compute_tx_hash(broken), CHAIN_ID), InvalidSignature
+    )
+    assert all(cache.is_cached(r, compute_tx_hash(r)) for r in raws)
+    cache.close()
+
+
+def test_switch_interval_is_set_and_the_previous_returned() -> None:
+    before = sys.getswitchinterval()
+    try:
+        assert stateless.apply_switch_interval() == before
+        assert sys.getswitchinterval() == pytest.approx(stateless.SWITCH_INTERVAL_S)
+    finally:
+        sys.setswitchinterval(before)
