@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE INDEX IF NOT EXISTS batches_by_vehicle ON batches (vehicle_id, start_ms);
 CREATE INDEX IF NOT EXISTS batches_unanchored ON batches (received) WHERE anchor_seq IS NULL;
+CREATE INDEX IF NOT EXISTS batches_by_anchor ON batches (anchor_seq) WHERE anchor_seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS shredded_windows (
     vehicle_id TEXT NOT NULL,
     category TEXT NOT NULL,
@@ -63,7 +64,20 @@ CREATE TABLE IF NOT EXISTS anchors (
     tx_hash BLOB NOT NULL,
     height INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
+# What ``status`` reports, kept in the transactions that change it (``counters``): a
+# count over the tables would read every row of a journal that grows by millions a day.
+_COUNTED = ("batches", "anchored", "anchors")
+_RECOUNT = {
+    "batches": "SELECT COUNT(*) FROM batches",
+    "anchored": "SELECT COUNT(*) FROM batches b JOIN anchors a ON b.anchor_seq = a.seq "
+    "WHERE a.height > 0",
+    "anchors": "SELECT COUNT(*) FROM anchors WHERE height > 0",
+}
 
 
 class NewBatch(msgspec.Struct, frozen=True):
@@ -143,6 +157,21 @@ def _insert_anchor(
         "WHERE header_hash = ? AND anchor_seq IS NULL",
         [(anchor.body.seq, i, h) for i, h in enumerate(header_hashes)],
     )
+    if anchor.height > 0:  # an anchor adopted from the chain: committed already
+        _count_confirmed(conn, anchor.body.seq)
+
+
+def _add_to_counters(conn: sqlite3.Connection, **deltas: int) -> None:
+    conn.executemany(
+        "UPDATE counters SET value = value + ? WHERE name = ?",
+        [(d, name) for name, d in deltas.items() if d],
+    )
+
+
+def _count_confirmed(conn: sqlite3.Connection, seq: int) -> None:
+    """Count anchor ``seq``, just seen committed, and the batches it covers."""
+    covered = conn.execute("SELECT COUNT(*) FROM batches WHERE anchor_seq = ?", (seq,)).fetchone()
+    _add_to_counters(conn, anchors=1, anchored=int(covered[0]))
 
 
 def _create_private_file(path: Path) -> None:
@@ -159,6 +188,22 @@ class Journal(SharedConnection):
         make_private_dir(path.parent)
         _create_private_file(path)
         super().__init__(path, _SCHEMA)
+        self._init_counters()
+
+    def _init_counters(self) -> None:
+        """Write the counters once, from the tables (a journal of an older version has
+        none): from then on every change updates them in its own transaction."""
+        with self._tx() as conn:
+            known = {r[0] for r in conn.execute("SELECT name FROM counters")}
+            for name in _COUNTED:
+                if name not in known:
+                    value = conn.execute(_RECOUNT[name]).fetchone()[0]
+                    conn.execute("INSERT INTO counters VALUES (?, ?)", (name, int(value)))
+
+    def _get_counter(self, name: str) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,))
+            return int(row.fetchone()[0])
 
     # --- batches -------------------------------------------------------------------
 
@@ -207,6 +252,7 @@ class Journal(SharedConnection):
                     msgspec.structs.astuple(row),
                 )
                 received.append(int(cur.lastrowid or 0))
+            _add_to_counters(conn, batches=len(rows))
         return received
 
     def get_batch_optional(self, header_hash: bytes) -> BatchRow | None:
@@ -267,14 +313,8 @@ class Journal(SharedConnection):
         return row is not None
 
     def count_batches(self) -> tuple[int, int]:
-        """Return ``(accepted, anchored on chain)`` batch counts."""
-        with self._lock:
-            total = self._conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0]
-            anchored = self._conn.execute(
-                "SELECT COUNT(*) FROM batches b JOIN anchors a ON b.anchor_seq = a.seq "
-                "WHERE a.height > 0"
-            ).fetchone()[0]
-        return int(total), int(anchored)
+        """Return ``(accepted, anchored on chain)`` batch counts (kept, not counted)."""
+        return self._get_counter("batches"), self._get_counter("anchored")
 
     # --- anchors ---------------------------------------------------------------------
 
@@ -312,7 +352,10 @@ class Journal(SharedConnection):
     def confirm_anchor(self, seq: int, height: int) -> None:
         """Mark an anchor as committed on chain at ``height``."""
         with self._tx() as conn:
+            row = conn.execute("SELECT height FROM anchors WHERE seq = ?", (seq,)).fetchone()
             conn.execute("UPDATE anchors SET height = ? WHERE seq = ?", (height, seq))
+            if row is not None and row[0] == 0 and height > 0:
+                _count_confirmed(conn, seq)
 
     def get_anchor_optional(self, seq: int) -> AnchorRow | None:
         """Return an anchor by sequence number, or ``None``."""
@@ -337,8 +380,15 @@ class Journal(SharedConnection):
         return int(row[0] or 0)
 
     def count_anchors(self) -> int:
-        """Return how many anchors are committed on chain."""
+        """Return how many anchors are committed on chain (kept, not counted)."""
+        return self._get_counter("anchors")
+
+    def recount(self) -> dict[str, tuple[int, int]]:
+        """Return each counter's kept value beside a count over the tables (a check
+        for operators and tests: the two are equal unless the journal was edited)."""
         with self._lock:
-            return int(
-                self._conn.execute("SELECT COUNT(*) FROM anchors WHERE height > 0").fetchone()[0]
-            )
+            kept = dict(self._conn.execute("SELECT name, value FROM counters").fetchall())
+            return {
+                name: (int(kept[name]), int(self._conn.execute(q).fetchone()[0]))
+                for name, q in _RECOUNT.items()
+            }
