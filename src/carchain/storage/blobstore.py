@@ -31,7 +31,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def _validate_digest(digest: bytes) -> str:
+def validate_digest(digest: bytes) -> str:
+    """Return the hex name of a blob address; raise ``ValueError`` unless it is 32 bytes."""
     if len(digest) != DIGEST_SIZE:
         raise ValueError("a blob address is a 32-byte SHA-256")
     return digest.hex()
@@ -61,7 +62,7 @@ class FileBlobStore:
 
     def get_path(self, digest: bytes) -> Path:
         """Return where the blob with ``digest`` lives."""
-        name = _validate_digest(digest)
+        name = validate_digest(digest)
         # One level of 256 shards: few folder creations (each costs fsyncs) and
         # still only ~4k files per folder per million blobs.
         return self.root / name[:2] / name
@@ -183,6 +184,9 @@ class FileBlobStore:
             for f in shard.iterdir():
                 if len(f.name) == 2 * DIGEST_SIZE:
                     yield bytes.fromhex(f.name)
+
+    def close(self) -> None:
+        """Nothing to release (every call opens and closes its own files)."""
 
 
 def open_namespace(root: Path, namespace: str, *, fsync: bool = True) -> FileBlobStore:
