@@ -10,8 +10,10 @@ on a mismatch. Folders are 0700 and files 0600: even sealed blobs are metadata
 Blobs of different kinds live in separate stores (namespaces), each its own
 root: a reference that must name a key envelope is looked up only among
 envelopes, so a ciphertext crafted to decode as an envelope is never taken for
-one (``open_namespace``). An object-store backend (S3, OSS, MinIO) implements the same
-five methods: addresses are plain hex names and nothing relies on a filesystem.
+one (``storage.namespaces.open_namespace``, which also picks the layout: new
+namespaces are ``segments.SegmentBlobStore``s, without a file per blob). An
+object-store backend (S3, OSS, MinIO) implements the same five methods:
+addresses are plain hex names and nothing relies on a filesystem.
 """
 
 from __future__ import annotations
@@ -187,10 +189,3 @@ class FileBlobStore:
 
     def close(self) -> None:
         """Nothing to release (every call opens and closes its own files)."""
-
-
-def open_namespace(root: Path, namespace: str, *, fsync: bool = True) -> FileBlobStore:
-    """Return the file blob store of one namespace (``ciphertexts``, ``keys``...) under ``root``."""
-    if not namespace.isidentifier():
-        raise ValueError("a blob namespace is a plain name")
-    return FileBlobStore(root / namespace, fsync=fsync)
