@@ -130,6 +130,8 @@ class SegmentBlobStore:
         Blobs already stored are left as they are."""
         for digest, _ in blobs:
             validate_digest(digest)
+        if not blobs:
+            return
         with self.mutating() as segments:
             present = self.index.find_present({d for d, _ in blobs})
             todo = {d: data for d, data in blobs if d not in present}
