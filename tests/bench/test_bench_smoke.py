@@ -21,6 +21,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ("bench_state_window.py", ["1", "--blocks", "20", "--updates", "5"], "window"),
         ("bench_case.py", ["--vehicles", "2", "--days", "2"], "shares/s"),
         ("bench_v2x.py", ["--messages", "100", "--repeat", "1"], "msgs/s"),
+        (
+            "bench_blobstore.py",
+            ["--seconds", "0.05", "--rounds", "1", "--files", "200"],
+            "files per 10^6",
+        ),
     ],
 )
 def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:

@@ -27,7 +27,8 @@ from carchain.sdk.keystore import save_key
 from carchain.sdk.vehicle import Upload
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.namespaces import open_namespace
+from carchain.storage.segments import SegmentBlobStore
 from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
 from tests.dataplane import Car, make_car, make_records, wait_for
 
@@ -200,7 +201,8 @@ def test_sigkill_loses_no_acknowledged_batch_and_anchors_none_twice(
         # ... exactly once across the chain's anchors.
         head_doc = client.query("anchors", compute_head_key("saic"))
         head = msgspec.msgpack.decode(bytes.fromhex(head_doc["value"]), type=AnchorHead)
-        blobs = FileBlobStore(home / "data" / "blobs")
+        blobs = open_namespace(home / "data", "blobs")  # beside the running gateway
+        assert isinstance(blobs, SegmentBlobStore)  # the default the killed gateway wrote
         anchored: list[bytes] = []
         for seq in range(1, head.seq + 1):
             doc = client.query("anchors", compute_anchor_key("saic", seq))

@@ -159,17 +159,51 @@ def get_ciphertext_digests(journal: Path) -> set[bytes]:
 
 def scan_tree(root: Path, needles: Needles, skip: set[bytes]) -> list[tuple[str, str]]:
     """Return what the files under ``root`` hold of ``needles``: SQLite databases cell by
-    cell and raw, every other file raw, except blobs named by a digest in ``skip``."""
+    cell and raw, every other file raw, except blobs named by a digest in ``skip`` (a
+    file of the file layout, or a blob's bytes in a segment file)."""
     hits: list[tuple[str, str]] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        where = str(path.relative_to(root))
         if path.suffix == ".db":
             hits.extend(scan_sqlite(path, needles))
         elif path.name.endswith(("-wal", "-shm")):
             continue  # read with their database
+        elif path.suffix == ".seg":
+            data = _read_segment_masked(path, skip)
+            hits.extend((where, label) for label in needles.find(data))
         elif not _is_skipped_blob(path, skip):
-            where = str(path.relative_to(root))
             hits.extend((where, label) for label in needles.find(path.read_bytes()))
     return hits
+
+
+def list_blob_digests(root: Path) -> list[bytes]:
+    """Return the address of every blob under ``root``: files of the file layout and the
+    rows of every segment store's index."""
+    found = [bytes.fromhex(p.name) for p in root.rglob("*") if p.is_file() and len(p.name) == 64]
+    for index in root.rglob("index.db"):
+        conn = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+        try:
+            found += [r[0] for r in conn.execute("SELECT digest FROM blobs")]
+        finally:
+            conn.close()
+    return found
+
+
+def _read_segment_masked(path: Path, skip: set[bytes]) -> bytes:
+    """Return a segment file's raw bytes with the blobs in ``skip`` zeroed: every other
+    byte (envelopes, manifests, shredded and unindexed regions) is scanned."""
+    raw = bytearray(path.read_bytes())
+    conn = sqlite3.connect(f"file:{path.parent / 'index.db'}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT digest, offset, length FROM blobs WHERE segment = ?", (int(path.stem),)
+        ).fetchall()
+    finally:
+        conn.close()
+    for digest, offset, length in rows:
+        if digest in skip:
+            raw[offset : offset + length] = bytes(length)
+    return bytes(raw)
 
 
 def _is_skipped_blob(path: Path, skip: set[bytes]) -> bool:

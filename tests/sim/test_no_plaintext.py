@@ -18,12 +18,14 @@ import msgspec
 import pytest
 
 from carchain.data.records import Diagnostics, EdrEvent, Telemetry, encode_record
+from carchain.storage.segments import SegmentBlobStore
 from tests.sim.conftest import DemoRun
 from tests.sim.plaintext import (
     Needles,
     compute_needles,
     get_ciphertext_digests,
     iter_sqlite_cells,
+    list_blob_digests,
     scan_sqlite,
     scan_texts,
     scan_tree,
@@ -65,7 +67,7 @@ def test_no_plaintext_in_committed_state_or_blocks(demo_run: DemoRun, needles: N
 
 def test_no_plaintext_in_gateway_journals_or_stores(demo_run: DemoRun, needles: Needles) -> None:
     skip = _ciphertexts(demo_run)
-    blobs = [p for p in demo_run.data_dir.rglob("*") if p.is_file() and len(p.name) == 64]
+    blobs = list_blob_digests(demo_run.data_dir)
     # Key envelopes (and release packages, tombstones) are scanned; only ciphertexts skipped.
     assert len(skip) < len(blobs)
     assert scan_tree(demo_run.data_dir, needles, skip) == []
@@ -110,5 +112,11 @@ def test_scanner_finds_planted_plaintext(
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / ("ab" * 32)).write_text(f"lon={tele.lon!r}")
     assert any("longitude" in lab for _, lab in scan_tree(tmp_path / "blobs", needles, set()))
+    # ... and in a segment store, where only the blobs named in ``skip`` are left out.
+    store = SegmentBlobStore(tmp_path / "segments")
+    planted = store.put(f"lon={tele.lon!r}".encode())
+    store.close()
+    assert any("longitude" in lab for _, lab in scan_tree(tmp_path / "segments", needles, set()))
+    assert scan_tree(tmp_path / "segments", needles, {planted}) == []
     line = f"carchain.gateway DEBUG edr {edr.pre_crash_speed_kmh!r}"
     assert [lab for _, lab in scan_texts([("log", line)], needles)] == ["EDR speed series (JSON)"]

@@ -68,21 +68,6 @@ def test_interrupted_writes_leave_no_blob(tmp_path: Path) -> None:
     assert not store.has(digest)
 
 
-def test_namespaces_are_separate_stores(tmp_path: Path) -> None:
-    from carchain.storage.blobstore import open_namespace
-
-    ciphertexts = open_namespace(tmp_path, "blobs")
-    keys = open_namespace(tmp_path, "keys")
-    digest = ciphertexts.put(b"looks like an envelope")
-    assert ciphertexts.has(digest) and not keys.has(digest)
-    with pytest.raises(NotFound):
-        keys.get(digest)
-    assert list(keys.iter_digests()) == []
-    for bad in ("../keys", "a/b", "", "keys/.."):
-        with pytest.raises(ValueError):
-            open_namespace(tmp_path, bad)
-
-
 def test_opening_tightens_folders_of_an_older_store(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path / "s")
     digest = store.put(b"x")

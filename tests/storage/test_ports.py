@@ -26,6 +26,7 @@ from carchain.storage.ports import (
     TxIndex,
     WriteTransaction,
 )
+from carchain.storage.segments import SegmentBlobStore
 from carchain.storage.statestore import BlockOverlay, StateStore
 
 
@@ -47,6 +48,10 @@ def as_decided_block_ports(
 
 def as_blob_store(root: Path) -> BlobStore:
     return FileBlobStore(root, fsync=False)
+
+
+def as_segment_blob_store(root: Path) -> BlobStore:
+    return SegmentBlobStore(root, fsync=False)
 
 
 def _block(height: int, app_hash: bytes) -> Block:
@@ -72,6 +77,8 @@ def test_implementations_answer_through_their_ports(tmp_path: Path) -> None:
     assert state.prove("members", b"a").app_hash == state.app_hash
     blobs = as_blob_store(tmp_path / "blobs")
     assert blobs.get(blobs.put(b"x")) == b"x"
+    segments = as_segment_blob_store(tmp_path / "segments")
+    assert segments.get(segments.put(b"x")) == b"x"
     db.close()
 
 

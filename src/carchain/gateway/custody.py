@@ -45,7 +45,7 @@ from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.blobstore import BlobStore
 
 log = logging.getLogger("carchain.gateway.custody")
 PAGE = 100
@@ -81,7 +81,7 @@ class CustodyService:
         journal: Journal,
         custody: CustodyJournal,
         ingestor: Ingestor,
-        stores: tuple[FileBlobStore, FileBlobStore, FileBlobStore],
+        stores: tuple[BlobStore, BlobStore, BlobStore],
     ) -> None:
         keys, releases, tombstones = stores
         self.oem = oem

@@ -42,7 +42,7 @@ from carchain.gateway.ingest import MAX_TIME_MS, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.blobstore import BlobStore
 
 
 @dataclass
@@ -53,7 +53,7 @@ class ErasureContext:
     account: Account
     journal: Journal
     ingestor: Ingestor
-    tombstones: FileBlobStore
+    tombstones: BlobStore
 
 
 def get_erasing_period(view: ChainView, erasure: Erasure) -> tuple[int, int]:

@@ -39,7 +39,7 @@ from carchain.gateway.custody_journal import NOTHING, OWNER_ONLY, REFUSED, RELEA
 from carchain.gateway.journal import BatchRow, Journal
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
-from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.blobstore import BlobStore
 
 # What the chain answers for a release it will never accept: recorded, not retried.
 FINAL_REFUSALS = (
@@ -61,8 +61,8 @@ class ReleaseContext:
     view: ChainView
     account: Account
     journal: Journal
-    keys: FileBlobStore
-    releases: FileBlobStore
+    keys: BlobStore
+    releases: BlobStore
     custodian_key: SigningKey
 
 

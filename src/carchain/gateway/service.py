@@ -33,7 +33,8 @@ from carchain.gateway.v2x_relay import ReportRelay
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
-from carchain.storage.blobstore import make_private_dir, open_namespace
+from carchain.storage.blobstore import make_private_dir
+from carchain.storage.namespaces import open_namespace
 from carchain.telemetry.gateway import GatewayMetrics
 
 log = logging.getLogger("carchain.gateway")
@@ -243,7 +244,7 @@ class Gateway:
         return {"custody": state, **self.custody_health.to_dict(), **self.custody.to_dict()}
 
     def close(self) -> None:
-        """Stop anchoring and close the journal and the node client."""
+        """Stop anchoring and close the journal, the blob stores and the node client."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
@@ -252,4 +253,6 @@ class Gateway:
         if self.custody is not None:
             self.custody.custody.close()
         self.journal.close()
+        for store in (self.blobs, self.keys, self.releases, self.tombstones):
+            store.close()
         self.client.close()

@@ -10,8 +10,10 @@ on a mismatch. Folders are 0700 and files 0600: even sealed blobs are metadata
 Blobs of different kinds live in separate stores (namespaces), each its own
 root: a reference that must name a key envelope is looked up only among
 envelopes, so a ciphertext crafted to decode as an envelope is never taken for
-one (``open_namespace``). An object-store backend (S3, OSS, MinIO) implements the same
-five methods: addresses are plain hex names and nothing relies on a filesystem.
+one (``storage.namespaces.open_namespace``, which also picks the layout: new
+namespaces are ``segments.SegmentBlobStore``s, without a file per blob). An
+object-store backend (S3, OSS, MinIO) implements the same five methods:
+addresses are plain hex names and nothing relies on a filesystem.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def _validate_digest(digest: bytes) -> str:
+def validate_digest(digest: bytes) -> str:
+    """Return the hex name of a blob address; raise ``ValueError`` unless it is 32 bytes."""
     if len(digest) != DIGEST_SIZE:
         raise ValueError("a blob address is a 32-byte SHA-256")
     return digest.hex()
@@ -61,7 +64,7 @@ class FileBlobStore:
 
     def get_path(self, digest: bytes) -> Path:
         """Return where the blob with ``digest`` lives."""
-        name = _validate_digest(digest)
+        name = validate_digest(digest)
         # One level of 256 shards: few folder creations (each costs fsyncs) and
         # still only ~4k files per folder per million blobs.
         return self.root / name[:2] / name
@@ -184,9 +187,5 @@ class FileBlobStore:
                 if len(f.name) == 2 * DIGEST_SIZE:
                     yield bytes.fromhex(f.name)
 
-
-def open_namespace(root: Path, namespace: str, *, fsync: bool = True) -> FileBlobStore:
-    """Return the file blob store of one namespace (``ciphertexts``, ``keys``...) under ``root``."""
-    if not namespace.isidentifier():
-        raise ValueError("a blob namespace is a plain name")
-    return FileBlobStore(root / namespace, fsync=fsync)
+    def close(self) -> None:
+        """Nothing to release (every call opens and closes its own files)."""

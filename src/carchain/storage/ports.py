@@ -2,9 +2,10 @@
 
 Each port is a ``typing.Protocol``; the embedded implementations are SQLite
 (``StateStore``, ``BlockStore``, the ABCI ``BlockLog``) and files
-(``FileBlobStore``). A scale-out backend (PostgreSQL for the index, S3 for blobs)
-implements the same methods. ``tests/storage/test_ports.py`` holds typed
-assignments of every implementation to its port, which ``mypy`` checks.
+(``SegmentBlobStore``; ``FileBlobStore`` for the older layout). A scale-out
+backend (PostgreSQL for the index, S3 for blobs) implements the same methods.
+``tests/storage/test_ports.py`` holds typed assignments of every implementation
+to its port, which ``mypy`` checks.
 
 Atomicity crosses ports in one way only: the committed state opens the write
 transaction of a block, and a block store takes part in it as a
