@@ -21,6 +21,7 @@ from carchain.sdk.oem_statement import (
     verify_oem_statement,
 )
 from carchain.sim.owner_logs import get_block_time_ms
+from carchain.sim.parallel import map_in_threads
 from carchain.sim.story_world import StoryWorld
 
 
@@ -90,13 +91,13 @@ def build_oem_statements(sw: StoryWorld, oem: str) -> OemStatements:
     quiet = [c.vehicle_id for c in cars if c.vehicle_id not in disclosed][:1]
     from_ms = int(sw.client.header(1)["time_ms"])  # the chain's first block
     until_ms = get_block_time_ms(sw.client) + 1
-    statements = [
-        build_vehicle_statement(sw, oem, vid, from_ms, until_ms) for vid in disclosed + quiet
-    ]
+    statements = map_in_threads(
+        lambda vid: build_vehicle_statement(sw, oem, vid, from_ms, until_ms), disclosed + quiet
+    )
     foreign = bool(cars) and cars[0].foreign
     return OemStatements(oem, foreign, len(events), disclosed, statements)
 
 
 def build_all_oem_statements(sw: StoryWorld) -> list[OemStatements]:
     """Return every gateway OEM's statements, in member-id order."""
-    return [build_oem_statements(sw, oem) for oem in sorted(sw.plane.gateways)]
+    return map_in_threads(lambda oem: build_oem_statements(sw, oem), sorted(sw.plane.gateways))

@@ -23,6 +23,7 @@ from carchain.sdk.bundle_block import BlockTrust
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.sim.fleet import Car, derive_owner_key
+from carchain.sim.parallel import map_in_threads
 from carchain.sim.story_consortium import AUDITOR
 from carchain.sim.story_world import StoryWorld
 
@@ -131,6 +132,5 @@ def choose_out_of_scope(sw: StoryWorld, scoped: list[str]) -> str:
 def fetch_owner_logs(sw: StoryWorld, case_ids: list[int]) -> list[OwnerLog]:
     """Return the verified logs of every scoped car and of one car outside the scopes."""
     scoped = get_scoped_vehicles(sw.client, case_ids)
-    logs = [fetch_owner_log(sw, vid, True) for vid in scoped]
-    logs.append(fetch_owner_log(sw, choose_out_of_scope(sw, scoped), False))
-    return logs
+    wanted = [(vid, True) for vid in scoped] + [(choose_out_of_scope(sw, scoped), False)]
+    return map_in_threads(lambda w: fetch_owner_log(sw, *w), wanted)
