@@ -61,6 +61,7 @@ from carchain.errors import (
     WrongOem,
 )
 from carchain.gateway.escrow_directory import EscrowDirectory, NoEscrowCommittee
+from carchain.gateway.group_commit import GroupCommitter
 from carchain.gateway.journal import Journal, NewBatch
 from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
@@ -237,6 +238,10 @@ class Ingestor:
         self.limits = limits or IngestLimits()
         self._lock = threading.Lock()
         self._key_scopes: dict[bytes, KeyScope] = {}
+        # Concurrent requests' checked uploads are stored together (one flush for all).
+        self.committer: GroupCommitter[CheckedUpload, Outcome] = GroupCommitter(
+            self._store_locked
+        )
 
     def validate_epoch_at(self, signed: SignedBatchHeader, now_ms: int) -> None:
         """Raise ``WrongEpoch`` unless the batch's epoch is current (or recent) at ``now_ms``."""
@@ -398,8 +403,7 @@ class Ingestor:
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
         checked = self.check_upload_at(raw, now_ms)
-        with self._lock:
-            (outcome,) = self._store_checked([checked])
+        (outcome,) = self.committer.submit([checked])
         if isinstance(outcome, CarchainError):
             raise outcome
         return outcome
@@ -419,8 +423,7 @@ class Ingestor:
             except CarchainError as exc:
                 checked.append(exc)
         todo = [c for c in checked if isinstance(c, CheckedUpload)]
-        with self._lock:
-            stored = iter(self._store_checked(todo))
+        stored = iter(self.committer.submit(todo) if todo else [])
         return [c if isinstance(c, CarchainError) else next(stored) for c in checked]
 
     def check_upload_at(self, raw: bytes, now_ms: int) -> CheckedUpload:
@@ -460,6 +463,11 @@ class Ingestor:
             )
         taken.add(identity)
         return envelopes
+
+    def _store_locked(self, group: Sequence[CheckedUpload]) -> list[Outcome]:
+        """Store a group (the committer's store: one at a time, under the lock)."""
+        with self._lock:
+            return self._store_checked(group)
 
     def _store_checked(self, group: Sequence[CheckedUpload]) -> list[Outcome]:
         """Check under the lock and store the group (the caller holds ``_lock``)."""

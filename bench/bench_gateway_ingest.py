@@ -1,0 +1,159 @@
+"""Gateway ingest benchmark: durable batches/s through one gateway's ``Ingestor``, with
+and without group commit, against what a million cars need.
+
+1M vehicles sending one batch a minute through 10 gateways need 1,667 batches/s per
+gateway. Here ``--threads`` request threads (as the gateway's HTTP server runs its
+handlers) each upload single sealed batches of about 4.8 KB (``POST /batches``: one
+batch a request) into the gateway's default stores (segment blob stores, the SQLite
+journal, every write flushed) for ``--seconds``, twice: with group commit
+(``gateway.group_commit``: a store takes every upload that arrived while the previous
+one flushed) and one store per request (the lock taken per upload, as before). The
+vehicle lookups come from an in-memory registry: this measures the store path, not
+the node. Prints batches/s, stores (flushes) per batch and the ratio to 1,667/s.
+
+Usage: ``PYTHONPATH=$PWD/src .venv/bin/python bench/bench_gateway_ingest.py
+[--threads T] [--seconds S] [--cars N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from carchain.core.vehicles import OwnerPeriod, Vehicle, get_current_owner_period
+from carchain.crypto.signing import SigningKey
+from carchain.data.categories import DataCategory
+from carchain.data.minimisation import Action, MinimisationPolicy, Rule
+from carchain.data.records import Telemetry
+from carchain.gateway.ingest import CheckedUpload, Ingestor, Outcome
+from carchain.gateway.journal import Journal
+from carchain.sdk.vehicle import VehicleRecorder
+from carchain.storage.namespaces import open_namespace
+
+NEED = 1_000_000 / 60 / 10  # batches/s per gateway: 1M cars, one a minute, 10 gateways
+SAMPLE_MS = 2_500  # 24 samples in a one-minute batch: about 4.8 KB sealed
+COLLECT = MinimisationPolicy("bench", {c: Rule(Action.COLLECT) for c in DataCategory})
+
+
+class Registry:
+    """The vehicles, in memory (``VehicleDirectory``)."""
+
+    def __init__(self) -> None:
+        self.vehicles: dict[str, Vehicle] = {}
+
+    def get_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
+        return self.vehicles[vehicle_id]
+
+    def get_owner_period(self, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
+        return get_current_owner_period(vehicle)
+
+
+def make_uploads(cars: int, per_car: int, custodian: bytes) -> tuple[Registry, list[bytes]]:
+    """Seal ``per_car`` one-minute batches for each of ``cars`` cars, ending now."""
+    registry, uploads = Registry(), []
+    start = int(time.time() * 1000) - per_car * 60_000 - 60_000
+    for i in range(cars):
+        vid, key, owner = f"saic:bench-{i}", SigningKey.generate(), SigningKey.generate()
+        registry.vehicles[vid] = Vehicle(vid, "saic", b"\0" * 32, key.public_key, "RX5", 2024,
+                                         owner.public_key, "active", 1)  # fmt: skip
+        rec = VehicleRecorder(vid, key, owner.public_key, custodian, COLLECT, window_ms=60_000)
+        for s in range(per_car * 60_000 // SAMPLE_MS):
+            t = start + s * SAMPLE_MS
+            for up in rec.add_at(Telemetry(t, 31.2, 121.4, 50.0, 90.0, 0.1), t):
+                uploads.append(up.body)
+        uploads += [u.body for u in rec.flush()]
+    return registry, uploads
+
+
+def open_ingestor(folder: Path, registry: Registry, custodian: bytes) -> Ingestor:
+    journal = Journal(folder / "journal.db")
+    blobs, keys = open_namespace(folder, "blobs"), open_namespace(folder, "keys")
+    return Ingestor("saic", custodian, blobs, keys, journal, registry)
+
+
+def per_request_store(ingestor: Ingestor) -> Callable[[bytes, int], object]:
+    """One store (one flush) per upload, under the ingestor's lock: no group commit."""
+
+    def process(raw: bytes, now_ms: int) -> Outcome:
+        checked: CheckedUpload = ingestor.check_upload_at(raw, now_ms)
+        (outcome,) = ingestor._store_locked([checked])
+        return outcome
+
+    return process
+
+
+def run(uploads: list[bytes], threads: int, seconds: float, ingestor: Ingestor,
+        grouped: bool) -> tuple[float, int, int]:  # fmt: skip
+    """Upload from ``threads`` threads for ``seconds``; return batches/s, batches, stores."""
+    process = ingestor.process_batch_at if grouped else per_request_store(ingestor)
+    stores = [0]
+    if not grouped:
+        inner = ingestor._store_locked
+
+        def counted(group: list[CheckedUpload]) -> list[Outcome]:
+            stores[0] += 1
+            return inner(group)
+
+        ingestor._store_locked = counted  # type: ignore[method-assign]
+    taken, lock, stop = iter(uploads), threading.Lock(), time.monotonic() + seconds
+    done = [0]
+
+    def worker() -> None:
+        while time.monotonic() < stop:
+            with lock:
+                raw = next(taken, None)
+            if raw is None:
+                return
+            process(raw, int(time.time() * 1000))
+            with lock:
+                done[0] += 1
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(worker) for _ in range(threads)]:
+            f.result()
+    elapsed = time.monotonic() - started
+    n_stores = ingestor.committer.stores if grouped else stores[0]
+    return done[0] / elapsed, done[0], n_stores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--cars", type=int, default=400)
+    parser.add_argument("--per-car", type=int, default=30, help="batches sealed per car")
+    args = parser.parse_args()
+    custodian = SigningKey.generate().public_key
+    console = Console()
+    load = os.getloadavg()[0]
+    console.print(f"sealing {args.cars * args.per_car:,} batches ...")
+    registry, uploads = make_uploads(args.cars, args.per_car, custodian)
+    size = sum(len(u) for u in uploads) / len(uploads)
+    table = Table(title=f"gateway ingest, {args.threads} threads, {size:,.0f}-byte batches")
+    for col in ("store path", "batches", "batches/s", "stores per batch", "of 1,667/s"):
+        table.add_column(col, justify="right")
+    for grouped in (True, False, True, False):
+        with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
+            ingestor = open_ingestor(Path(tmp), registry, custodian)
+            rate, n, stores = run(uploads, args.threads, args.seconds, ingestor, grouped)
+            ingestor.journal.close()
+        name = "group commit" if grouped else "a store per request"
+        table.add_row(name, f"{n:,}", f"{rate:,.0f}", f"{stores / max(n, 1):.3f}",
+                      f"{rate / NEED:.2f}")  # fmt: skip
+    console.print(table)
+    console.print(f"{os.cpu_count()} CPUs, load average {load:.1f} before, "
+                  f"{os.getloadavg()[0]:.1f} after")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
