@@ -26,6 +26,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["--seconds", "0.05", "--rounds", "1", "--files", "200"],
             "files per 10^6",
         ),
+        (
+            "bench_gateway_ingest.py",
+            ["--seconds", "0.2", "--cars", "4", "--per-car", "3", "--threads", "4"],
+            "group commit",
+        ),
     ],
 )
 def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:

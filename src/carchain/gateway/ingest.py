@@ -239,9 +239,7 @@ class Ingestor:
         self._lock = threading.Lock()
         self._key_scopes: dict[bytes, KeyScope] = {}
         # Concurrent requests' checked uploads are stored together (one flush for all).
-        self.committer: GroupCommitter[CheckedUpload, Outcome] = GroupCommitter(
-            self._store_locked
-        )
+        self.committer: GroupCommitter[CheckedUpload, Outcome] = GroupCommitter(self._store_locked)
 
     def validate_epoch_at(self, signed: SignedBatchHeader, now_ms: int) -> None:
         """Raise ``WrongEpoch`` unless the batch's epoch is current (or recent) at ``now_ms``."""
