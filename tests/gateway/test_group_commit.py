@@ -10,7 +10,9 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from carchain.errors import ReplayedBatch
+import pytest
+
+from carchain.errors import CarchainError, NodeUnavailable, ReplayedBatch
 from carchain.gateway.group_commit import GroupCommitter
 from carchain.gateway.ingest import Receipt
 from tests.dataplane import NOW_MS, IngestRig, wait_for
@@ -49,7 +51,7 @@ def run_held(
         for future in [first, *rest]:
             try:
                 outcomes.append(future.result(30))
-            except OSError as exc:
+            except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
@@ -69,8 +71,38 @@ def test_a_failing_store_fails_its_group_only_and_the_committer_goes_on() -> Non
     committer = GroupCommitter(store)
     outcomes = run_held(store, committer, [["b"], ["d"]])
     assert outcomes[0] == ["A"]
-    assert all(isinstance(o, OSError) for o in outcomes[1:])  # b shared d's store
+    # b shared d's store: its leader gets the OSError, the other an error of its own
+    kinds = sorted(type(o).__name__ for o in outcomes[1:])
+    assert kinds == ["NodeUnavailable", "OSError"]
+    assert outcomes[1] is not outcomes[2]
     assert committer.submit(["z"]) == ["Z"]
+
+
+def test_a_store_answering_another_count_fails_its_group() -> None:
+    committer: GroupCommitter[str, str] = GroupCommitter(lambda items: ["only one"])
+    with pytest.raises(NodeUnavailable, match="answered 1 of 2"):
+        committer.submit(["x", "y"])
+    assert committer.submit(["z"]) == ["only one"]
+
+
+def test_an_unexpected_error_checking_one_upload_fails_it_alone(
+    rig: IngestRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cars = [rig.car(f"saic:veh-{i}") for i in range(3)]
+    raws = [c.upload().body for c in cars]
+    check = rig.ingestor._check_locked
+
+    def buggy(c, taken, pending):  # type: ignore[no-untyped-def]
+        if c.signed.header.vehicle_id == "saic:veh-1":
+            raise KeyError("a bug on this upload's data")
+        return check(c, taken, pending)
+
+    monkeypatch.setattr(rig.ingestor, "_check_locked", buggy)
+    outcomes = rig.ingestor.process_batches_at(raws, NOW_MS)
+    assert isinstance(outcomes[0], Receipt) and isinstance(outcomes[2], Receipt)
+    assert isinstance(outcomes[1], CarchainError) and "KeyError" in outcomes[1].message
+    assert "bug" not in outcomes[1].message  # the class only, never the data
+    assert rig.ingestor.journal.count_batches() == (2, 0)
 
 
 def test_a_group_is_capped_and_every_leader_waits_for_its_own_items() -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,18 @@ def test_counts_follow_batches_anchors_and_confirmations(tmp_path: Path) -> None
     hashes = [new_batch(i).header_hash for i in range(5, 8)]
     journal.release_anchor(3, adopted=anchor(3, 3, height=12), header_hashes=tuple(hashes))
     assert journal.count_batches() == (8, 8) and journal.count_anchors() == 2
+    assert all(kept == counted for kept, counted in journal.recount().values())
+
+
+def test_a_committed_anchor_is_neither_released_nor_unconfirmed(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    journal.add_batches([new_batch(i) for i in range(3)])
+    anchor_unanchored(journal, 1)
+    journal.confirm_anchor(1, 4)
+    journal.release_anchor(1)  # only an unconfirmed anchor is dropped
+    assert journal.count_batches() == (3, 3) and journal.get_unanchored(10) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        journal.confirm_anchor(1, 0)
     assert all(kept == counted for kept, counted in journal.recount().values())
 
 

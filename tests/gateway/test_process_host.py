@@ -97,6 +97,9 @@ from pathlib import Path
 from carchain.gateway.process_host import GatewayHost, GatewaySpec
 from carchain.crypto.signing import SigningKey
 host = GatewayHost()
+if sys.argv[6] == "waiting":  # killed before its gateway's spec came
+    print(host.process.pid, "-", flush=True)
+    threading.Event().wait()
 spec = GatewaySpec(Path(sys.argv[1]), "saic", bytes.fromhex(sys.argv[2]),
                    bytes.fromhex(sys.argv[3]), sys.argv[4], 0.05, bytes.fromhex(sys.argv[5]))
 url = host.start_gateway(spec)
@@ -113,12 +116,13 @@ def _has_ended(pid: int) -> bool:
     return state in ("Z", "X")  # a zombie has ended (its new parent may not reap it)
 
 
-def test_a_host_whose_parent_is_killed_stops_its_gateway(
-    hosted: tuple[list[GatewayHost], EmbeddedNode], tmp_path: Path
+@pytest.mark.parametrize("when", ["serving", "waiting"])
+def test_a_host_whose_parent_is_killed_ends(
+    hosted: tuple[list[GatewayHost], EmbeddedNode], tmp_path: Path, when: str
 ) -> None:
     _, node = hosted
     args = [str(tmp_path / "orphan"), seeded_key("saic").seed().hex(), CUSTODIAN.public_key.hex(),
-            node.url, CUSTODIAN.seed().hex()]  # fmt: skip
+            node.url, CUSTODIAN.seed().hex(), when]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(carchain.__file__).parents[1])}
     parent = subprocess.Popen(
         [sys.executable, "-c", _ORPHAN_SCRIPT, *args], stdout=subprocess.PIPE, text=True, env=env
@@ -126,10 +130,18 @@ def test_a_host_whose_parent_is_killed_stops_its_gateway(
     try:
         assert parent.stdout is not None
         pid_text, url = parent.stdout.readline().split()
-        assert httpx.get(url + "/status", timeout=5).status_code == 200
+        if when == "serving":
+            assert httpx.get(url + "/status", timeout=5).status_code == 200
     finally:
         parent.kill()  # SIGKILL by its pid: no clean-up runs in it
         parent.wait(30)
     wait_for(lambda: _has_ended(int(pid_text)), what="the orphaned host to end")
-    with pytest.raises(httpx.TransportError):
-        httpx.get(url + "/status", timeout=2)
+    if when == "serving":
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/status", timeout=2)
+
+
+def test_a_spec_never_shows_its_seeds(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "http://127.0.0.1:1")
+    assert spec.oem_seed.hex() not in repr(spec) and "oem_seed" not in repr(spec)
+    assert spec.custodian_seed is not None and spec.custodian_seed.hex() not in repr(spec)

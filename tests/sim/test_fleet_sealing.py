@@ -79,3 +79,12 @@ def test_records_reach_the_workers_unchanged(world: FleetWorld) -> None:
     from carchain.sim.fleet_sealing import _records_decoder
 
     assert _records_decoder.decode(encode_records(world.records)) == world.records
+
+
+def test_a_failing_block_drops_the_sealing_jobs_not_started() -> None:
+    futures = []
+    with pytest.raises(RuntimeError, match="a gateway failed"), open_sealers() as pool:
+        futures = [pool.submit(sum, range(200_000)) for _ in range(400)]
+        raise RuntimeError("a gateway failed")
+    assert all(f.done() for f in futures)
+    assert any(f.cancelled() for f in futures)  # not all 400 ran to the end

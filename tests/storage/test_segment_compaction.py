@@ -90,3 +90,34 @@ def test_any_sequence_matches_a_dictionary(
     reopened = SegmentBlobStore(root, fsync=False, max_segment_size=800)
     assert {d: reopened.get(d) for d in reopened.iter_digests()} == model
     assert len(read_all_segments(root)) == sum(r.size for r in reopened.index.get_segments())
+
+
+def test_a_compacted_segment_is_zeroed_before_its_file_is_removed(tmp_path: Path) -> None:
+    """A blob compaction moved leaves no copy in the old file's freed blocks: a hard link
+    to the old segment (its inode outlives the unlink) reads back as zeros only."""
+    store = SegmentBlobStore(tmp_path / "store", max_segment_size=10_000)
+    blobs = fill(store, 10)
+    for blob in blobs[:7]:
+        store.delete(hashlib.sha256(blob).digest())
+    (first,) = list_segment_files(tmp_path / "store").values()
+    keep = tmp_path / "kept-inode"
+    keep.hardlink_to(first)
+    assert blobs[9] in keep.read_bytes()
+    assert store.compact(0.5) == 1
+    assert not first.exists()
+    old = keep.read_bytes()
+    assert old and old == b"\0" * len(old)  # the moved live blobs too
+    assert store.get(hashlib.sha256(blobs[9]).digest()) == blobs[9]
+
+
+def test_a_crashed_tail_is_zeroed_before_it_is_cut(tmp_path: Path) -> None:
+    from carchain.storage.segment_files import truncate_to, zero_from
+
+    path = tmp_path / "1.seg"
+    path.write_bytes(b"live" + b"secret-key-bytes")
+    assert zero_from(path, 4, fsync=True) == 20
+    assert path.read_bytes() == b"live" + b"\0" * 16  # what truncate_to does before it cuts
+    path.write_bytes(b"live" + b"secret-key-bytes")
+    truncate_to(path, 4, fsync=True)
+    assert path.read_bytes() == b"live"
+    assert zero_from(tmp_path / "absent.seg", 0, fsync=True) == 0

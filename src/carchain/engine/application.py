@@ -186,7 +186,7 @@ class Application:
         """Return the stateless-valid envelope, checking each distinct tx once."""
         verdict = self._stateless.get_verdict(raw, tx_hash, self.chain_id)
         if isinstance(verdict, CarchainError):
-            raise verdict
+            raise verdict.with_traceback(None)  # a cached error: its traceback starts here
         return verdict
 
     def start_stateless(self, raws: Sequence[bytes]) -> VerdictBatch:

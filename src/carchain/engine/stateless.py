@@ -79,31 +79,31 @@ class VerdictBatch:
 
 
 class StatelessCache:
-    """Verdicts by transaction hash, each entry kept with the bytes it was computed for:
-    a lookup with other bytes under the same hash is a miss, never that entry's verdict."""
+    """Verdicts by transaction hash (``compute_tx_hash`` of the bytes, as every caller
+    computes it: the hash names the bytes, so no entry keeps them; an invalid upload of
+    64 KiB then costs the cache a small error, not its bytes)."""
 
     def __init__(self, size: int = STATELESS_CACHE_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[bytes, tuple[bytes, Verdict]] = OrderedDict()
+        self._entries: OrderedDict[bytes, Verdict] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
 
     def get_verdict(self, raw: bytes, tx_hash: bytes, chain_id: str) -> Verdict:
         """Return ``raw``'s verdict, computing it here if it is not cached."""
-        entry = self._entries.get(tx_hash)
-        if entry is not None and entry[0] == raw:
-            return entry[1]
+        cached = self._entries.get(tx_hash)
+        if cached is not None:
+            return cached
         verdict = compute_verdict(raw, chain_id)
         self.store(raw, tx_hash, verdict)
         return verdict
 
     def is_cached(self, raw: bytes, tx_hash: bytes) -> bool:
         """Return whether ``raw``'s verdict is cached."""
-        entry = self._entries.get(tx_hash)
-        return entry is not None and entry[0] == raw
+        return tx_hash in self._entries
 
     def store(self, raw: bytes, tx_hash: bytes, verdict: Verdict) -> None:
         """Cache ``raw``'s verdict, dropping the oldest entry when full."""
-        self._entries[tx_hash] = (raw, verdict)
+        self._entries[tx_hash] = verdict
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from carchain.errors import CarchainError, NodeUnavailable, make_error
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 MAX_UPLOADS = 2048  # a store's uploads at most (one journal transaction)
@@ -62,7 +64,7 @@ class GroupCommitter(Generic[In, Out]):
                     break
                 self._busy = True
                 group = self._take_group()
-            self._run(group)
+            self._run(group, ticket)
         if ticket.error is not None:
             raise ticket.error
         return ticket.results
@@ -83,17 +85,27 @@ class GroupCommitter(Generic[In, Out]):
         group, self._queue = self._queue[:taken], self._queue[taken:]
         return group
 
-    def _run(self, group: list[_Ticket[In, Out]]) -> None:
-        """Store ``group`` as one, hand each ticket its results, let the next leader on."""
+    def _run(self, group: list[_Ticket[In, Out]], own: _Ticket[In, Out]) -> None:
+        """Store ``group`` as one, hand each ticket its results, let the next leader on.
+
+        If the store raises, the leader's own request gets the exception and every
+        other request of the group an error of its own (a copy, or ``NodeUnavailable``):
+        one exception object raised in many threads would grow one traceback in all. An
+        interrupt (not an ``Exception``) goes on in the leader's thread."""
         try:
-            results = self._store([item for t in group for item in t.items])
+            items = [item for t in group for item in t.items]
+            results = self._store(items)
+            if len(results) != len(items):
+                raise NodeUnavailable(f"the store answered {len(results)} of {len(items)}")
             at = 0
             for ticket in group:
                 ticket.results = results[at : at + len(ticket.items)]
                 at += len(ticket.items)
         except BaseException as exc:  # every request of the group fails as the store did
             for ticket in group:
-                ticket.error = exc
+                ticket.error = exc if ticket is own else _copy_failure(exc)
+            if not isinstance(exc, Exception):
+                raise
         finally:
             with self._cond:
                 self.stores += 1
@@ -101,3 +113,10 @@ class GroupCommitter(Generic[In, Out]):
                     ticket.done = True
                 self._busy = False
                 self._cond.notify_all()
+
+
+def _copy_failure(exc: BaseException) -> BaseException:
+    """Return an error of its own for a request whose group's store raised ``exc``."""
+    if isinstance(exc, CarchainError):
+        return make_error(exc.code, exc.message, exc.to_json_fields())
+    return NodeUnavailable(f"the store of this upload's group failed: {type(exc).__name__}")

@@ -14,6 +14,7 @@ written ciphertext first (fsynced), journal row last, and only then acknowledged
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -69,6 +70,8 @@ from carchain.storage.blobstore import BlobStore
 
 MAX_SCOPE_ROWS = 1_000_000
 MAX_TIME_MS = 2**63 - 1
+
+log = logging.getLogger("carchain.gateway.ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +481,11 @@ class Ingestor:
                 envelopes |= self._check_locked(c, taken, envelopes)
             except CarchainError as exc:
                 outcomes.append(exc)
+                continue
+            except Exception as exc:  # a bug on one upload's data fails it, not its group
+                name = type(exc).__name__  # the class only: a message may quote data
+                log.error("ingest check failed unexpectedly: %s", name)
+                outcomes.append(CarchainError(f"unexpected {name}"))
                 continue
             outcomes.append(None)
             accepted.append(c)

@@ -341,16 +341,20 @@ class Journal(SharedConnection):
         manifest, in leaf order) that no anchor covers: they are on chain already.
         """
         with self._tx() as conn:
-            conn.execute("DELETE FROM anchors WHERE seq = ? AND height = 0", (seq,))
-            conn.execute(
-                "UPDATE batches SET anchor_seq = NULL, anchor_index = NULL WHERE anchor_seq = ?",
-                (seq,),
-            )
+            dropped = conn.execute("DELETE FROM anchors WHERE seq = ? AND height = 0", (seq,))
+            if dropped.rowcount:  # a committed anchor keeps its batches
+                conn.execute(
+                    "UPDATE batches SET anchor_seq = NULL, anchor_index = NULL "
+                    "WHERE anchor_seq = ?",
+                    (seq,),
+                )
             if adopted is not None:
                 _insert_anchor(conn, adopted, header_hashes)
 
     def confirm_anchor(self, seq: int, height: int) -> None:
-        """Mark an anchor as committed on chain at ``height``."""
+        """Mark an anchor as committed on chain at ``height`` (a height, at least 1)."""
+        if height < 1:
+            raise ValueError("an anchor is committed at a height of at least 1")
         with self._tx() as conn:
             row = conn.execute("SELECT height FROM anchors WHERE seq = ?", (seq,)).fetchone()
             conn.execute("UPDATE anchors SET height = ? WHERE seq = ?", (height, seq))

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,11 @@ class GatewaySpec:
 
     data_dir: Path
     oem: str
-    oem_seed: bytes
+    oem_seed: bytes = field(repr=False)  # never in a log line or a traceback's locals
     custodian_public_key: bytes
     node_url: str
     anchor_interval_s: float = 0.1
-    custodian_seed: bytes | None = None
+    custodian_seed: bytes | None = field(default=None, repr=False)
 
 
 def _open_gateway(spec: GatewaySpec) -> EmbeddedGateway:
@@ -81,8 +81,13 @@ def _run_gateway(spec: GatewaySpec, conn: Connection, parent: int) -> None:
         gateway.stop()
 
 
-def _host_main(conn: Connection, parent: int) -> None:
-    """The host process: wait for a spec (``None``: end unused), run its gateway."""
+def _host_main(conn: Connection, parent_end: Connection, parent: int) -> None:
+    """The host process: wait for a spec (``None``: end unused), run its gateway; end
+    when the parent is gone, whether it waits for its spec or serves."""
+    parent_end.close()  # the parent's end, inherited by the fork: ours is ``conn``
+    while not conn.poll(_PARENT_POLL_S):
+        if os.getppid() != parent:
+            return
     try:
         spec = conn.recv()
     except EOFError:
@@ -99,7 +104,7 @@ class GatewayHost:
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_host_main, args=(child, os.getpid()), name="carchain-gateway-host",
+            target=_host_main, args=(child, self._conn, os.getpid()), name="carchain-gateway-host",
             daemon=True,
         )  # fmt: skip
         self.process.start()

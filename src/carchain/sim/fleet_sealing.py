@@ -21,6 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import msgspec
@@ -207,13 +208,21 @@ def upload_job(job: UploadJob) -> list[CarUploads]:
     return out
 
 
-def open_sealers() -> ProcessPoolExecutor:
-    """Return the sealing worker processes, already started: forked now, so call it
+@contextmanager
+def open_sealers() -> Iterator[ProcessPoolExecutor]:
+    """Yield the sealing worker processes, already started: forked now, so call it
     while this process runs no other thread (before the node and the gateways start);
-    a forked worker starts at once, where a spawned one re-imports the whole program."""
+    a forked worker starts at once, where a spawned one re-imports the whole program.
+    When the block fails, the jobs not started yet are dropped (no car goes on sealing
+    and uploading to gateways already stopped); the workers end either way."""
     pool = ProcessPoolExecutor(SEAL_WORKERS, mp_context=multiprocessing.get_context("fork"))
-    pool.submit(int).result()  # a fork pool starts every worker on its first task
-    return pool
+    try:
+        pool.submit(int).result()  # a fork pool starts every worker on its first task
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _make_jobs(

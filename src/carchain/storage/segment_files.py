@@ -78,19 +78,44 @@ def zero_at(path: Path, location: Location, fsync: bool) -> None:
         os.close(fd)
 
 
-def truncate_to(path: Path, size: int, fsync: bool) -> None:
-    """Cut ``path`` back to ``size`` bytes if it is longer (the tail of a crashed write)."""
+def zero_from(path: Path, start: int, fsync: bool) -> int:
+    """Overwrite ``path``'s bytes from ``start`` to its end with zeros, durably if
+    ``fsync``; return the file's size (0 if there is no file). Freeing blocks (a
+    truncation, an unlink) does not erase them: what may hold a key is zeroed first."""
     try:
         fd = os.open(path, os.O_WRONLY)
     except FileNotFoundError:
-        return  # never written
+        return 0
     try:
-        if os.fstat(fd).st_size > size:
-            os.ftruncate(fd, size)
-            if fsync:
-                os.fsync(fd)
+        size = os.fstat(fd).st_size
+        offset = start
+        while offset < size:
+            offset += os.pwrite(fd, memoryview(_ZEROS)[: min(len(_ZEROS), size - offset)], offset)
+        if fsync and start < size:
+            os.fsync(fd)
+        return size
     finally:
         os.close(fd)
+
+
+def truncate_to(path: Path, size: int, fsync: bool) -> None:
+    """Cut ``path`` back to ``size`` bytes if it is longer (the tail of a crashed write),
+    its bytes past ``size`` zeroed first."""
+    if zero_from(path, size, fsync) <= size:
+        return  # never written, or nothing past ``size``
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_file(path: Path, fsync: bool) -> None:
+    """Zero a segment file's bytes, then unlink it (the caller flushes the folder)."""
+    zero_from(path, 0, fsync)
+    path.unlink(missing_ok=True)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -119,6 +144,7 @@ class SegmentWriter:
         if fd is None:
             path = get_segment_path(self.root, segment)
             if segment in self._new:  # a file left by a crashed rollover holds nothing live
+                zero_from(path, 0, fsync=True)  # but maybe keys: zeroed before freed
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             else:
                 fd = os.open(path, os.O_RDWR)

@@ -41,6 +41,7 @@ from carchain.storage.segment_files import (
     get_segment_path,
     list_segment_files,
     read_at,
+    remove_file,
     truncate_to,
     zero_at,
 )
@@ -103,13 +104,15 @@ class SegmentBlobStore:
         known = {s.id for s in self.index.get_segments()}
         orphans = [p for i, p in list_segment_files(self.root).items() if i not in known]
         for path in orphans:
-            path.unlink(missing_ok=True)
+            remove_file(path, self.fsync)
         if orphans and self.fsync:
             fsync_dir(self.root)
 
     def remove_segment(self, segment: int) -> None:
-        """Remove a retired segment's file, durably, then forget it."""
-        get_segment_path(self.root, segment).unlink(missing_ok=True)
+        """Remove a retired segment's file, durably, then forget it: its bytes are zeroed
+        first (compaction moved its live blobs; a key envelope among them must not stay
+        on disk in the freed blocks once a later ``delete`` zeroes its new copy)."""
+        remove_file(get_segment_path(self.root, segment), self.fsync)
         if self.fsync:
             fsync_dir(self.root)
         self.index.drop_segment(segment)
