@@ -29,6 +29,15 @@ STYLE = (
 )
 
 
+def group_by_place(inv: Investigation) -> dict[tuple[float, float], list[str]]:
+    """Return the witnesses' ids by position (to ~1 m): cars seen at one place get one
+    marker and one label listing them all, not labels drawn over each other."""
+    places: dict[tuple[float, float], list[str]] = {}
+    for w in inv.witnesses:
+        places.setdefault((round(w.lon, 5), round(w.lat, 5)), []).append(w.vehicle_id)
+    return {place: sorted(ids) for place, ids in places.items()}
+
+
 def _draw_map(ax: Any, inv: Investigation, cars: list[CrashCarReconstruction]) -> None:
     for colour, car in zip(COLOURS, cars, strict=False):
         if car.track:
@@ -37,10 +46,10 @@ def _draw_map(ax: Any, inv: Investigation, cars: list[CrashCarReconstruction]) -
             ax.plot(lons, lats, "-o", color=colour, markersize=3, label=car.vehicle_id)
             ax.annotate("", (lons[-1], lats[-1]), (lons[0], lats[0]),
                         arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.4})  # fmt: skip
-    for w in inv.witnesses:
-        ax.plot(w.lon, w.lat, "^", color="#7d3c98", markersize=6)
-        ax.annotate(w.vehicle_id, (w.lon, w.lat), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")  # fmt: skip
+    for (lon, lat), ids in group_by_place(inv).items():
+        ax.plot(lon, lat, "^", color="#7d3c98", markersize=6)
+        ax.annotate("\n".join(ids), (lon, lat), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points", va="bottom")  # fmt: skip
     ends = [car.track[-1] for car in cars if car.track]
     if ends:
         ax.plot(ends[0][2], ends[0][1], "X", color="black", markersize=12, label="crash")
