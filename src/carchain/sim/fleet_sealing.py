@@ -253,11 +253,7 @@ def seal_fleet(
     """Yield ``(car index, its uploads)`` for every car, in order, sealed in ``pool``'s
     worker processes (``open_sealers``) in batches of whole ``window_ms`` from ``origin_ms``."""
     jobs = _make_jobs(seed, cars, records, custodians, escrow, window_ms, origin_ms)
-    index = 0
-    for sealed in pool.map(seal_job, jobs):
-        for ups in sealed:
-            yield index, ups
-            index += 1
+    yield from enumerate(ups for sealed in pool.map(seal_job, jobs) for ups in sealed)
 
 
 def upload_fleet(
@@ -275,8 +271,5 @@ def upload_fleet(
     are stored by its OEM's gateway (``gateways``: OEM to URL): sealed and uploaded by
     the cars in ``pool``'s worker processes (``upload_job``)."""
     jobs = _make_jobs(seed, cars, records, custodians, escrow, window_ms, origin_ms)
-    index = 0
-    for sent in pool.map(upload_job, (UploadJob(job, gateways) for job in jobs)):
-        for car in sent:
-            yield index, car
-            index += 1
+    sent = pool.map(upload_job, (UploadJob(job, gateways) for job in jobs))
+    yield from enumerate(car for chunk in sent for car in chunk)
