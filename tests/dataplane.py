@@ -307,7 +307,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A live node + SAIC gateway (registry re-read for every batch), one car registered."""
+    """A live node + SAIC gateway (registry view strict), one car registered."""
     tmp = tmp_path_factory.mktemp("world")
     genesis = make_genesis()
     custodian = seeded_key("custodian/saic")
@@ -317,7 +317,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gw = EmbeddedGateway(
             tmp / "gateway", "saic", seeded_key("saic"), custodian.public_key, node.url, 0.05
         )
-        gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
+        gw.gateway.registry.strict = True
         gw.start()
         gclient = GatewayClient(gw.url, signer=seeded_key("saic"))  # reads as the OEM
         w = World(node, client, gw, gclient, oem, custodian, {})

@@ -31,6 +31,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["--seconds", "0.2", "--cars", "4", "--per-car", "3", "--threads", "4"],
             "group commit",
         ),
+        (
+            "bench_registry_view.py",
+            ["--seconds", "0.2", "--cars", "20", "--threads", "2"],
+            "registry view",
+        ),
     ],
 )
 def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:

@@ -181,5 +181,5 @@ def test_invalid_status_against_a_lying_gateway(world: World, tmp_path: Path) ->
 
 @pytest.fixture(autouse=True)
 def _gateway_reads_chain_each_batch(world: World) -> None:
-    """The module's world re-reads the registry for every batch (registrations are new)."""
-    world.gateway.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
+    """The module's gateway syncs its registry view after every upload arrives (strict)."""
+    world.gateway.gateway.registry.strict = True

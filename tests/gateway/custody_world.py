@@ -95,7 +95,7 @@ class CustodyWorld(World):
             self.tmp / "gateway", "saic", seeded_key("saic"), self.custodian.public_key,
             self.node_url, 0.05, custodian_key=self.custodian,
         )  # fmt: skip
-        gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
+        gw.gateway.registry.strict = True
         gw.start()
         self.gateway = gw
         self.gclient = GatewayClient(gw.url, signer=seeded_key("saic"))

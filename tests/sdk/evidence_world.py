@@ -258,7 +258,7 @@ def case_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaseWorld]:
             client = Client(node.url)
             custodian = seeded_key("custodian/saic").public_key
             gw = EmbeddedGateway(tmp / "gw", "saic", seeded_key("saic"), custodian, node.url, 0.05)
-            gw.gateway.ingestor.directory.max_age_s = 0  # type: ignore[attr-defined]
+            gw.gateway.registry.strict = True
             gw.start()
             gclient = GatewayClient(gw.url, signer=seeded_key("saic"))
             try:

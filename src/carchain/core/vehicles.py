@@ -54,6 +54,14 @@ from carchain.errors import (
 )
 
 STORE = "vehicles"
+# Every transaction that writes a vehicle record or its owner history emits one of these
+# (with ``vehicle_id``): a follower of the chain's events sees every change of the registry.
+VEHICLE_EVENT_TYPES = (
+    "vehicle_registered",
+    "vehicle_transferred",
+    "vehicle_key_rotated",
+    "vehicle_revoked",
+)
 MIN_MODEL_YEAR = 1990
 MAX_MODEL_YEAR = 2100
 TRANSFER_DOMAIN = b"carchain/vehicle-transfer/v1\x00"

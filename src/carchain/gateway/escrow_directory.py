@@ -4,7 +4,7 @@ The committee in force for an epoch is fixed once the chain has reached that epo
 (a change takes effect from the next UTC day), and the gateway accepts only
 current and recent epochs, so a short cache is safe; the vehicle-OEM seat's key
 (the OEM's registered escrow key, else its member key) may change, so it is
-cached as briefly as the vehicle registry is (``ChainDirectory``).
+cached briefly (``max_age_s``, default 1 s).
 """
 
 from __future__ import annotations

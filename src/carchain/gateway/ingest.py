@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,9 +24,6 @@ from typing import Protocol
 from carchain.core.vehicles import (
     OwnerPeriod,
     Vehicle,
-    get_first_owner_period,
-    get_owner_period_of,
-    get_vehicle,
     is_active_vehicle,
 )
 from carchain.data.batches import (
@@ -64,8 +60,6 @@ from carchain.errors import (
 from carchain.gateway.escrow_directory import EscrowDirectory, NoEscrowCommittee
 from carchain.gateway.group_commit import GroupCommitter
 from carchain.gateway.journal import Journal, NewBatch
-from carchain.sdk.chainview import ChainView
-from carchain.sdk.client import Client
 from carchain.storage.blobstore import BlobStore
 
 MAX_SCOPE_ROWS = 1_000_000
@@ -143,43 +137,6 @@ class VehicleDirectory(Protocol):
         Times before the registration belong to the first owner (the car may
         record before its registration block, e.g. at the factory).
         """
-
-
-class ChainDirectory:
-    """Looks vehicles up in a node's committed state.
-
-    A record read less than ``max_age_s`` ago is reused, but only for a batch
-    that ended before the read: a batch's owner check always sees every
-    transfer committed by the time the batch was complete. ``max_age_s=0``
-    reads the chain for every batch.
-    """
-
-    def __init__(self, client: Client, max_age_s: float = 1.0) -> None:
-        self.client = client
-        self.view = ChainView(client)
-        self.max_age_s = max_age_s
-        self._cache: dict[str, tuple[float, int, Vehicle]] = {}
-
-    def get_vehicle(self, vehicle_id: str, not_before_ms: int = 0) -> Vehicle:
-        """Return the committed vehicle record or raise ``NotFound``."""
-        now = time.monotonic()
-        hit = self._cache.get(vehicle_id)
-        if hit is not None and now - hit[0] < self.max_age_s and hit[1] > not_before_ms:
-            return hit[2]
-        read_ms = int(time.time() * 1000)
-        vehicle = get_vehicle(self.view, vehicle_id)
-        if self.max_age_s > 0:
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[vehicle_id] = (now, read_ms, vehicle)
-        return vehicle
-
-    def get_owner_period(self, vehicle: Vehicle, time_ms: int) -> OwnerPeriod:
-        """Return the ownership period holding ``time_ms`` (history read from the chain)."""
-        try:
-            return get_owner_period_of(self.view, vehicle, time_ms)
-        except NotFound:
-            return get_first_owner_period(self.view, vehicle)
 
 
 def validate_key_since(signed: SignedBatchHeader, vehicle: Vehicle) -> None:

@@ -47,6 +47,17 @@ class GatewayStatusOut(BaseModel):
     anchor_last_error_ms: int
     anchor_failing_since_ms: int
     anchor_retry_in_s: float
+    registry_height: int = Field(
+        description="Height up to which the vehicle registry view applied every vehicle event."
+    )
+    registry_cached: int = Field(description="Vehicle records the view holds in memory.")
+    registry_hits: int = Field(description="Lookups answered from memory.")
+    registry_reads: int = Field(
+        description="Lookups read from the node (first use or after a change)."
+    )
+    registry_syncs: int = Field(
+        description="Syncs with the node's height (shared by many uploads)."
+    )
     custody: str = Field(description="`ok`, `failing` or `off (...)`.")
     custody_errors: int | None = None
     custody_errors_total: int | None = None

@@ -27,8 +27,9 @@ from carchain.gateway.custody import (
 )
 from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.escrow_directory import ChainEscrowDirectory
-from carchain.gateway.ingest import ChainDirectory, IngestLimits, Ingestor, Outcome, Receipt
+from carchain.gateway.ingest import IngestLimits, Ingestor, Outcome, Receipt
 from carchain.gateway.journal import Journal
+from carchain.gateway.registry_view import RegistryView
 from carchain.gateway.v2x_relay import ReportRelay
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -106,7 +107,7 @@ class Gateway:
         *,
         limits: IngestLimits | None = None,
         anchor_interval_s: float = 0.2,
-        registry_max_age_s: float = 1.0,
+        escrow_max_age_s: float = 1.0,
         fsync: bool = True,
         custodian_key: SigningKey | None = None,
     ) -> None:
@@ -119,15 +120,16 @@ class Gateway:
         self.blobs = open_namespace(data_dir, "blobs", fsync=fsync)
         self.keys = open_namespace(data_dir, "keys", fsync=fsync)
         self.journal = Journal(data_dir / "journal.db")
+        self.registry = RegistryView(self.client)
         self.ingestor = Ingestor(
             oem,
             custodian,
             self.blobs,
             self.keys,
             self.journal,
-            ChainDirectory(self.client, registry_max_age_s),
+            self.registry,
             limits,
-            escrow=ChainEscrowDirectory(ChainView(self.client), registry_max_age_s),
+            escrow=ChainEscrowDirectory(ChainView(self.client), escrow_max_age_s),
         )
         self.signing_lock = threading.Lock()
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
@@ -229,6 +231,7 @@ class Gateway:
             "unanchored": total - anchored,
             "anchors": self.journal.count_anchors(),
             **self.health.to_dict(),
+            **self.registry.to_dict(),
             **self.get_custody_status(),
         }
 
