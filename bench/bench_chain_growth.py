@@ -95,6 +95,16 @@ def count_state_rows(conn: sqlite3.Connection) -> dict[str, int]:
     return out
 
 
+def measure_block_row(conn: sqlite3.Connection, height: int) -> dict[str, float]:
+    """Return the stored bytes of one block's header, transactions and results."""
+    row = conn.execute(
+        "SELECT length(header), length(txs), length(results) FROM blocks WHERE height = ?",
+        (height,),
+    ).fetchone()
+    names = ("(stored header)", "(stored transactions)", "(stored results)")
+    return {name: float(n) for name, n in zip(names, row, strict=True)}
+
+
 def measure_files(folder: Path) -> int:
     """Return the bytes of every file in ``folder`` (database and WAL)."""
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
@@ -133,11 +143,13 @@ def run(
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     after, files_after = measure_tables(path), measure_files(folder)
     rows_after = count_state_rows(db.conn)
+    stored = measure_block_row(db.conn, blocks)
     db.close()
     grown = blocks - warmup
     out = {name: (after[name] - before.get(name, 0)) / grown for name in after}
     out["(files on disk)"] = (files_after - files_before) / grown
     out["(transactions' own bytes)"] = tx_bytes / blocks
+    out.update(stored)
     rows = {k: (n - rows_before.get(k, 0)) / grown for k, n in rows_after.items()}
     return out, {k: v for k, v in rows.items() if v}
 
