@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import msgspec
 
 from carchain.core.types import TxResult
-from carchain.errors import StorageCorrupted
+from carchain.storage.block_codec import compute_list_length, decode_list, encode_list
 from carchain.storage.blocks import Block, BlockHeader, compute_block_hash
 from carchain.storage.database import Database, find_tx_location, write_tx_index
 from carchain.storage.ports import CommitParticipant, WriteTransaction
@@ -38,8 +38,8 @@ class BlockStore:
                 h.height,
                 compute_block_hash(h),
                 _enc.encode(h),
-                _enc.encode(block.txs),
-                _enc.encode(block.results),
+                encode_list(block.txs),
+                encode_list(block.results),
             ),
         )
         write_tx_index(conn, h.height, tx_hashes)
@@ -57,7 +57,9 @@ class BlockStore:
         if row is None:
             return None
         return Block(
-            _header_dec.decode(row[0]), _txs_dec.decode(row[1]), _results_dec.decode(row[2])
+            _header_dec.decode(row[0]),
+            decode_list(bytes(row[1]), _txs_dec, height),
+            decode_list(bytes(row[2]), _results_dec, height),
         )
 
     def get_header(self, height: int) -> BlockHeader | None:
@@ -70,31 +72,20 @@ class BlockStore:
     def get_header_and_tx_count(self, height: int) -> tuple[BlockHeader, int] | None:
         """Return the header at ``height`` and its number of transactions, or ``None``.
 
-        The count is the length prefix of the encoded transaction list: a header read
-        never decodes (or copies out of SQLite) a block's transactions.
+        The count is the length prefix of the stored transaction list (kept in clear
+        by ``block_codec``): a header read never inflates (or copies out of SQLite) a
+        block's transactions.
         """
         row = self.db.conn.execute(
-            "SELECT header, substr(txs, 1, 5) FROM blocks WHERE height = ?", (height,)
+            "SELECT header, substr(txs, 1, 6) FROM blocks WHERE height = ?", (height,)
         ).fetchone()
         if row is None:
             return None
-        return _header_dec.decode(row[0]), compute_array_length(bytes(row[1]), height)
+        return _header_dec.decode(row[0]), compute_list_length(bytes(row[1]), height)
 
     def get_tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return ``(height, position)`` of a committed transaction, or ``None``."""
         return find_tx_location(self.db.conn, tx_hash)
-
-
-def compute_array_length(prefix: bytes, height: int) -> int:
-    """Return the length of the msgpack array whose first bytes are ``prefix`` (the
-    stored transactions of block ``height``); ``StorageCorrupted`` if it is none."""
-    tag = prefix[0] if prefix else -1
-    if 0x90 <= tag <= 0x9F:  # fixarray: up to 15 elements
-        return tag & 0x0F
-    size = {0xDC: 2, 0xDD: 4}.get(tag, 0)  # array 16, array 32: a big-endian length
-    if size and len(prefix) > size:
-        return int.from_bytes(prefix[1 : 1 + size], "big")
-    raise StorageCorrupted("stored block transactions are not a list", height=height)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ with the state. It holds
 what the node API serves without asking CometBFT: CometBFT's block hash, time,
 proposer, transactions, their results, and the app hash CometBFT's header of
 that height carries — the state *before* the block (header ``H`` commits to the
-state after block ``H-1``).
+state after block ``H-1``). Transactions and results are stored deflated
+(``storage/block_codec.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import msgspec
 
 from carchain.core.types import TxResult
+from carchain.storage.block_codec import decode_list, encode_list
 from carchain.storage.database import Database, find_tx_location, write_tx_index
 from carchain.storage.ports import CommitParticipant, WriteTransaction
 
@@ -27,7 +29,6 @@ CREATE TABLE IF NOT EXISTS abci_blocks (
 );
 """
 
-_enc = msgspec.msgpack.Encoder()
 _txs_dec = msgspec.msgpack.Decoder(list[bytes])
 _results_dec = msgspec.msgpack.Decoder(list[TxResult])
 
@@ -71,8 +72,8 @@ class BlockLog:
                 block.proposer,
                 block.header_app_hash,
                 block.app_hash,
-                _enc.encode(block.txs),
-                _enc.encode(block.results),
+                encode_list(block.txs),
+                encode_list(block.results),
             ),
         )
         write_tx_index(conn, block.height, tx_hashes)
@@ -93,8 +94,8 @@ class BlockLog:
             bytes(row[3]),
             bytes(row[4]),
             bytes(row[5]),
-            _txs_dec.decode(row[6]),
-            _results_dec.decode(row[7]),
+            decode_list(bytes(row[6]), _txs_dec, height),
+            decode_list(bytes(row[7]), _results_dec, height),
         )
 
     def get_header_app_hash(self, height: int) -> bytes | None:
