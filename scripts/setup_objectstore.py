@@ -4,9 +4,10 @@ The pinned SeaweedFS module is built with the machine's Go from the Go module
 proxy into ``.tools/bin/weed`` (idempotent: nothing happens when that binary
 reports the pinned version and commit). ``go install module@version`` refuses
 this module (its go.mod has replace directives), so the module's source is
-downloaded into the Go module cache, copied to a temporary folder and built
-there with ``go build`` (``-trimpath``, so a later build reuses the compiled
-packages from Go's build cache whatever the folder).
+downloaded into the Go module cache, copied to a temporary folder (the cache is
+read-only and the build writes go.sum) and built there with ``go build``; its
+dependencies, compiled from the module cache, are reused from Go's build cache
+by a later build.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def install_weed() -> None:
         subprocess.run(["chmod", "-R", "u+w", str(work)], check=True)
         built = Path(tmp) / "weed"
         subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", f"-X {VERSION_VAR}={COMMIT}",
+            [go, "build", "-ldflags", f"-X {VERSION_VAR}={COMMIT}",
              "-o", str(built), "./weed"],
             cwd=work, env=env, check=True,
         )  # fmt: skip

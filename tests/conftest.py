@@ -33,8 +33,9 @@ from carchain.engine.solo import SoloEngine
 from carchain.sdk.transactions import build_tx
 from carchain.sdk.vin import compute_vin_with_check_digit
 from carchain.storage.database import Database
-from carchain.storage.local_s3 import LocalS3, find_weed
-from carchain.storage.s3_location import S3Location
+from tests.objectstore import env_credentials, failing_s3, objectstore
+
+__all__ = ["env_credentials", "failing_s3", "objectstore"]  # fixtures for every test folder
 
 CHAIN_ID = "carchain-test"
 GENESIS_TIME_MS = 1_700_000_000_000
@@ -307,56 +308,3 @@ def restore_logging() -> Iterator[None]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
-
-
-@dataclass(frozen=True)
-class ObjectStore:
-    """A running SeaweedFS S3 server and the 0600 credentials file boto3 reads its key from."""
-
-    endpoint_url: str
-    credentials_file: Path
-    server: LocalS3
-
-    def make_location(self, label: str) -> S3Location:
-        """Return a location with a prefix of its own (tests share one bucket)."""
-        return S3Location(self.endpoint_url, "carchain-test", f"t/{label}")
-
-
-def require_weed() -> Path:
-    """Return the SeaweedFS binary; skip without it, but fail in CI (which installs it)."""
-    binary = find_weed()
-    if binary is None:
-        message = "SeaweedFS (weed) is missing: run `make setup-objectstore`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
-
-
-@pytest.fixture(scope="session")
-def objectstore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
-    """One ``weed server -s3`` on loopback for the session, stopped by its pid at the end.
-
-    Its access key goes into a 0600 shared credentials file that
-    ``AWS_SHARED_CREDENTIALS_FILE`` names (the AWS key variables are cleared), so
-    the stores take it through boto3's own chain, as a deployed gateway does."""
-    binary = require_weed()
-    folder = tmp_path_factory.mktemp("objectstore")
-    server = LocalS3(binary, folder / "weed")
-    credentials = folder / "credentials"
-    fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"[default]\naws_access_key_id = {server.access_key}\n"
-                f"aws_secret_access_key = {server.secret_key}\n")  # fmt: skip
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                     "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):  # fmt: skip
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-        mp.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        server.start()
-        try:
-            yield ObjectStore(server.endpoint_url, credentials, server)
-        finally:
-            server.stop()

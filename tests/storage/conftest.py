@@ -21,7 +21,7 @@ from carchain.storage.ports import BlobStore
 from carchain.storage.s3_blobs import S3BlobStore
 from carchain.storage.segment_files import get_segment_path
 from carchain.storage.segments import SegmentBlobStore
-from tests.conftest import ObjectStore
+from tests.objectstore import ObjectStore
 
 
 class Backend(Protocol):

@@ -30,7 +30,7 @@ from carchain.storage.s3_blobs import S3BlobStore
 from carchain.storage.s3_location import S3Location
 from carchain.storage.segments import SegmentBlobStore
 from carchain.storage.statestore import BlockOverlay, StateStore
-from tests.conftest import ObjectStore
+from tests.objectstore import ObjectStore
 
 
 def as_committed_state(db: Database) -> CommittedState[BlockOverlay]:

@@ -8,11 +8,8 @@ Its contract with the other blob stores is in test_blob_contract.py.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,7 @@ from carchain.errors import GatewayConfigError, StorageCorrupted, StorageUnavail
 from carchain.storage.local_s3 import find_free_ports
 from carchain.storage.s3_blobs import MIB, S3BlobStore
 from carchain.storage.s3_location import S3Location
-from tests.conftest import ObjectStore
+from tests.objectstore import ObjectStore
 
 
 @pytest.fixture
@@ -95,16 +92,6 @@ def test_a_missing_bucket_is_created_on_open_or_refused(objectstore: ObjectStore
     store.close()
 
 
-@pytest.fixture
-def env_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Credentials from the AWS environment variables (and no credentials file)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "carchain-env")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
 def test_invalid_no_credentials_at_all_is_storage_unavailable(
     env_credentials: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,37 +111,6 @@ def test_invalid_nothing_listening_is_storage_unavailable(env_credentials: None)
     assert caught.value.fields["operation"] == "head_bucket"
     assert caught.value.fields["reason"] == "EndpointConnectionError"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
-
-
-class _Failing(http.server.BaseHTTPRequestHandler):
-    """An S3 endpoint whose bucket exists but which answers every other request 503."""
-
-    def _answer(self) -> None:
-        ok = self.command == "HEAD" and self.path.rstrip("/").count("/") == 1
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_HEAD = do_GET = do_PUT = do_DELETE = do_POST = _answer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def failing_s3() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def test_invalid_server_errors_are_storage_unavailable(

@@ -157,6 +157,7 @@ class EmbeddedGateway:
         node_url: str,
         anchor_interval_s: float = 0.1,
         custodian_key: SigningKey | None = None,
+        s3: S3Location | None = None,
     ) -> None:
         self.gateway = Gateway(
             data_dir,
@@ -166,6 +167,7 @@ class EmbeddedGateway:
             node_url,
             anchor_interval_s=anchor_interval_s,
             custodian_key=custodian_key,
+            s3=s3,
         )
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -2,7 +2,8 @@
 
 ``weed server -s3`` runs SeaweedFS's master, volume server, filer and S3 gateway
 in one process. Everything binds 127.0.0.1 on free ports (the unused Iceberg and
-Lance endpoints are off), the data lives in one folder, and the S3 gateway
+Lance endpoints are off; SeaweedFS also makes Unix sockets for its gRPC in /tmp,
+removed on stop), the data lives in one folder, and the S3 gateway
 accepts one access key, written to a 0600 identity file there. ``LocalS3`` starts
 it in its own process group, waits (polling, with a deadline) until an object can
 be written, and stops it by its pid: SIGTERM, then SIGKILL.
@@ -14,6 +15,7 @@ object store instead (docs/deployment.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -114,6 +116,7 @@ class LocalS3:
         return [
             str(self.binary), "server", "-s3", f"-ip={HOST}", f"-ip.bind={HOST}",
             f"-dir={store}", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            "-volume.preStopSeconds=0",
             *ports, "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={identity}",
             f"-filer.localSocket={self.data_dir / 'filer.sock'}",
             f"-s3.localSocket={self.data_dir / 's3.sock'}",
@@ -181,19 +184,25 @@ class LocalS3:
             raise ClientError({"Error": {"Code": "ProbeMismatch"}}, "GetObject")
         s3.delete_object(Bucket=PROBE_BUCKET, Key="probe")
 
-    def stop(self) -> None:
-        """Stop the server by its pid (its process group): SIGTERM, wait, then SIGKILL."""
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop the server by its pid (its process group): SIGTERM, wait ``grace_s``, then
+        SIGKILL (its filer may spend 15 s flushing its own metadata log, which a test
+        store does not need); remove the gRPC sockets it made in /tmp for our ports."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(20)
-        except ProcessLookupError:
-            proc.wait(20)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(20)
+            except ProcessLookupError:
+                proc.wait(20)
+        for name in ("master", "volume", "filer", "s3"):
+            sock = Path(f"/tmp/seaweedfs-{name}-grpc-{self.ports[name + '.port.grpc']}.sock")
+            with contextlib.suppress(OSError):
+                if sock.is_socket():
+                    sock.unlink()
 
     def remove_data(self) -> None:
         """Delete the data folder (after ``stop``)."""

@@ -25,15 +25,18 @@ import contextlib
 import io
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import boto3
+import botocore.session
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import Loader
 
 from carchain.crypto.hashing import compute_sha256
 from carchain.errors import GatewayConfigError, NotFound, StorageCorrupted, StorageUnavailable
@@ -49,6 +52,22 @@ MIN_PART_SIZE = 5 * MIB  # S3's smallest part (all but the last)
 DEFAULT_WORKERS = 8
 _HEX_NAME = re.compile(r"^[0-9a-f]{64}$")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+_SESSION_LOCK = threading.Lock()
+_LOADERS: list[Loader] = []
+
+
+def _make_session() -> boto3.session.Session:
+    """Return a new boto3 session (so credentials are resolved afresh) that shares the
+    process's botocore loader: it caches the parsed S3 service model, so a client
+    costs milliseconds instead of most of a second."""
+    core = botocore.session.get_session()
+    if _LOADERS:
+        core.register_component("data_loader", _LOADERS[0])
+    else:
+        _LOADERS.append(core.get_component("data_loader"))
+    return boto3.session.Session(botocore_session=core)
 
 
 def get_credentials_file() -> Path:
@@ -85,10 +104,11 @@ def make_s3_client(location: S3Location, max_connections: int = DEFAULT_WORKERS)
         response_checksum_validation="when_required",
     )
     try:
-        session = boto3.session.Session()
-        return session.client(
-            "s3", endpoint_url=location.endpoint_url, region_name=location.region, config=config
-        )
+        with _SESSION_LOCK:  # a session makes clients one at a time; clients are thread-safe
+            return _make_session().client(
+                "s3", endpoint_url=location.endpoint_url, region_name=location.region,
+                config=config,
+            )  # fmt: skip
     except BotoCoreError as exc:
         raise StorageUnavailable(
             "cannot create the S3 client", reason=type(exc).__name__,
