@@ -5,7 +5,11 @@ names only where the store is (never its credentials)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,15 +17,32 @@ from pathlib import Path
 
 import pytest
 
+from carchain.core.vehicles import RegisterVehicle
 from carchain.data.batches import decode_submitted
-from carchain.errors import GatewayConfigError, StorageUnavailable
+from carchain.errors import CarchainError, GatewayConfigError, StorageUnavailable
 from carchain.gateway.ingest import IngestLimits, Ingestor
 from carchain.gateway.journal import Journal
 from carchain.gateway.server import GatewayConfig, get_config_path, load_config, save_config
+from carchain.sdk.account import Account
+from carchain.sdk.client import Client
+from carchain.sdk.gateway_client import GatewayClient
+from carchain.sdk.keystore import save_key
+from carchain.sdk.vin import compute_vin_commitment
+from carchain.sim.embedded import EmbeddedNode, find_free_port
 from carchain.storage.s3_blobs import S3BlobStore
 from carchain.storage.s3_location import S3Location
-from tests.conftest import seeded_key
-from tests.dataplane import NOW_MS, FakeDirectory, IngestRig, World, make_records, open_world
+from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
+from tests.dataplane import (
+    NOW_MS,
+    FakeDirectory,
+    IngestRig,
+    World,
+    make_car,
+    make_records,
+    open_world,
+    wait_for,
+)
+from tests.gateway.test_gateway_cli import PASSPHRASE, carchain
 from tests.objectstore import ObjectStore
 
 
@@ -123,3 +144,66 @@ def test_invalid_s3_settings_are_refused_on_save_and_on_load(
     path.write_text(json.dumps(json.loads(path.read_text()) | s3))  # edited by hand
     with pytest.raises(GatewayConfigError):
         load_config(tmp_path / "home")
+
+
+@pytest.mark.objectstore
+@pytest.mark.timeout(180)
+def test_gateway_init_and_start_on_s3_from_the_command_line(
+    objectstore: ObjectStore, tmp_path: Path, processes: Processes
+) -> None:
+    """An operator's path: ``gateway init --s3-*`` then ``gateway start``, the key in the
+    0600 credentials file only; a batch lands in the bucket and is anchored."""
+    genesis = make_genesis()
+    keyring = tmp_path / "keys"
+    custodian = seeded_key("custodian/saic")
+    car = make_car("saic:s3-1", custodian)
+    save_key(keyring / "saic.json", seeded_key("saic"), PASSPHRASE, n=2**10)
+    save_key(keyring / "custodian.json", custodian, PASSPHRASE, n=2**10)
+    env = dict(os.environ, CARCHAIN_PASSPHRASE=PASSPHRASE, CARCHAIN_KEYRING=str(keyring))
+    location = objectstore.make_location("cli-" + uuid.uuid4().hex[:8])
+    with EmbeddedNode(tmp_path / "node", genesis, block_interval_ms=50) as node:
+        with Client(node.url) as client:
+            Account(client, seeded_key("saic"), genesis.chain_id).send(
+                RegisterVehicle(car.vehicle_id, compute_vin_commitment(make_vin("s3"), VIN_SALT),
+                                car.key.public_key, "RX5", 2024, car.owner.public_key)
+            )  # fmt: skip
+        home, port = tmp_path / "gateway", find_free_port()
+        base = ["gateway", "init", "--home", str(home), "--oem", "saic", "--key", "saic",
+                "--custodian-key", "custodian", "--node", node.url,
+                "--port", str(port)]  # fmt: skip
+        refused = carchain(*base, "--s3-bucket", location.bucket, env=env)  # no endpoint
+        assert refused.returncode == 1 and "S3 endpoint" in refused.stderr
+        init = carchain(
+            *base, "--s3-endpoint", location.endpoint_url, "--s3-bucket", location.bucket,
+            "--s3-prefix", location.prefix, env=env,
+        )  # fmt: skip
+        assert init.returncode == 0, init.stderr
+        saved = (home / "gateway.json").read_text()
+        assert objectstore.server.secret_key not in saved
+        assert objectstore.server.access_key not in saved
+        log = tmp_path / "gateway.log"
+        with log.open("wb") as sink:
+            processes.start(
+                [sys.executable, "-m", "carchain.cli.main", "gateway", "start", "--home",
+                 str(home)], env=env, stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        gc = GatewayClient(f"http://127.0.0.1:{port}")
+        wait_for(lambda: _answers(gc), 60, "gateway")
+        upload = car.upload(start_ms=int(time.time() * 1000) - 600_000)
+        gc.submit(upload.body)
+        wait_for(lambda: gc.status()["unanchored"] == 0, 60, "anchoring")
+        gc.close()
+    store = S3BlobStore(location, "blobs")
+    ciphertext = decode_submitted(upload.body).ciphertext
+    assert store.get(hashlib.sha256(ciphertext).digest()) == ciphertext
+    store.close()
+    assert not (home / "data" / "blobs").exists()
+    assert objectstore.server.secret_key not in log.read_text()
+
+
+def _answers(gc: GatewayClient) -> bool:
+    try:
+        gc.status()
+        return True
+    except CarchainError:
+        return False
