@@ -146,7 +146,11 @@ class S3BlobStore:
             multipart_chunksize=max(MIN_PART_SIZE, multipart_threshold // 2),
             use_threads=False,  # parallel across blobs (put_many_hashed), not within one
         )
-        self.ensure_bucket(create_bucket)
+        try:
+            self.ensure_bucket(create_bucket)
+        except BaseException:
+            self.close()
+            raise
 
     def ensure_bucket(self, create: bool) -> None:
         """Check the bucket exists; create it when missing and ``create`` (else refuse)."""
