@@ -1,19 +1,20 @@
 # carchain: two commands.
 #   make run   - set up (idempotent) and run the demo on the embedded node (no Go needed)
-#   make test  - set up everything (incl. CometBFT for network tests and chromium for the
-#                explorer's browser tests), lint, type-check,
+#   make test  - set up everything (incl. CometBFT for network tests, SeaweedFS for the S3
+#                blob store's tests and chromium for the explorer's browser tests), lint,
+#                type-check,
 #                check the import contract (pyproject's [tool.importlinter]), test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
 
-.PHONY: run test setup setup-network setup-browser lint
+.PHONY: run test setup setup-network setup-objectstore setup-browser lint
 
 run: setup
 	$(BIN)/carchain demo
 
-test: setup setup-network setup-browser lint
+test: setup setup-network setup-objectstore setup-browser lint
 	$(BIN)/pytest
 
 setup: $(STAMP)
@@ -26,6 +27,10 @@ $(STAMP): pyproject.toml
 
 setup-network: setup
 	$(BIN)/python scripts/setup_network.py
+
+# SeaweedFS for the S3 blob store's tests (built once with Go into .tools/bin).
+setup-objectstore: setup
+	$(BIN)/python scripts/setup_objectstore.py
 
 # Debian's chromium for the explorer's browser tests (apt-get, only when missing).
 setup-browser: setup

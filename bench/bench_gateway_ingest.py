@@ -11,18 +11,26 @@ one flushed) and one store per request (the lock taken per upload, as before). T
 vehicle lookups come from an in-memory registry: this measures the store path, not
 the node. Prints batches/s, stores (flushes) per batch and the ratio to 1,667/s.
 
+``--stores fs,seaweedfs`` (the default) runs the same pair of paths a second time
+with the blob namespaces in S3 (``S3BlobStore``) on a SeaweedFS server this script
+starts on loopback (``weed server -s3``, built by ``make setup-objectstore``; its
+data folder on the same disk; stopped by its pid at the end); the journal stays
+in SQLite on the local disk either way.
+
 Usage: ``PYTHONPATH=$PWD/src .venv/bin/python bench/bench_gateway_ingest.py
-[--threads T] [--seconds S] [--cars N]``.
+[--threads T] [--seconds S] [--cars N] [--stores fs,seaweedfs]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,10 +45,13 @@ from carchain.data.records import Telemetry
 from carchain.gateway.ingest import CheckedUpload, Ingestor, Outcome
 from carchain.gateway.journal import Journal
 from carchain.sdk.vehicle import VehicleRecorder
+from carchain.storage.local_s3 import LocalS3, find_weed
 from carchain.storage.namespaces import open_namespace
+from carchain.storage.s3_location import S3Location
 
 NEED = 1_000_000 / 60 / 10  # batches/s per gateway: 1M cars, one a minute, 10 gateways
 SAMPLE_MS = 2_500  # 24 samples in a one-minute batch: about 4.8 KB sealed
+STORE_NAMES = {"fs": "segment files", "seaweedfs": "S3 (SeaweedFS)"}
 COLLECT = MinimisationPolicy("bench", {c: Rule(Action.COLLECT) for c in DataCategory})
 
 
@@ -74,10 +85,25 @@ def make_uploads(cars: int, per_car: int, custodian: bytes) -> tuple[Registry, l
     return registry, uploads
 
 
-def open_ingestor(folder: Path, registry: Registry, custodian: bytes) -> Ingestor:
+def open_ingestor(
+    folder: Path, registry: Registry, custodian: bytes, s3: S3Location | None = None
+) -> Ingestor:
     journal = Journal(folder / "journal.db")
-    blobs, keys = open_namespace(folder, "blobs"), open_namespace(folder, "keys")
+    blobs = open_namespace(folder, "blobs", s3=s3)
+    keys = open_namespace(folder, "keys", s3=s3)
     return Ingestor("saic", custodian, blobs, keys, journal, registry)
+
+
+@contextlib.contextmanager
+def seaweedfs(folder: Path) -> Iterator[str]:
+    """Run a SeaweedFS S3 server on loopback; yield its endpoint (its key in the env)."""
+    binary = find_weed()
+    if binary is None:
+        sys.exit("SeaweedFS (weed) is missing: run `make setup-objectstore`")
+    with LocalS3(binary, folder) as server:
+        os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
+        os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
+        yield server.endpoint_url
 
 
 def per_request_store(ingestor: Ingestor) -> Callable[[bytes, int], object]:
@@ -132,24 +158,44 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--cars", type=int, default=400)
     parser.add_argument("--per-car", type=int, default=30, help="batches sealed per car")
+    parser.add_argument("--stores", default="fs,seaweedfs", help="fs and/or seaweedfs")
     args = parser.parse_args()
     custodian = SigningKey.generate().public_key
-    console = Console()
+    console = Console(width=120)  # one line a row, also in a narrow terminal or a pipe
     load = os.getloadavg()[0]
     console.print(f"sealing {args.cars * args.per_car:,} batches ...")
     registry, uploads = make_uploads(args.cars, args.per_car, custodian)
     size = sum(len(u) for u in uploads) / len(uploads)
     table = Table(title=f"gateway ingest, {args.threads} threads, {size:,.0f}-byte batches")
-    for col in ("store path", "batches", "batches/s", "stores per batch", "of 1,667/s"):
+    for col in (
+        "blob store",
+        "store path",
+        "batches",
+        "batches/s",
+        "stores per batch",
+        "of 1,667/s",
+    ):
         table.add_column(col, justify="right")
-    for grouped in (True, False, True, False):
-        with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
-            ingestor = open_ingestor(Path(tmp), registry, custodian)
-            rate, n, stores = run(uploads, args.threads, args.seconds, ingestor, grouped)
+    stores = args.stores.split(",")
+    if not set(stores) <= {"fs", "seaweedfs"}:
+        sys.exit("--stores takes fs and/or seaweedfs")
+    with contextlib.ExitStack() as stack:
+        tmp_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-gw-")))
+        endpoint = ""
+        if "seaweedfs" in stores:
+            endpoint = stack.enter_context(seaweedfs(tmp_root / "weed"))
+        runs = [(store, grouped) for store in stores for grouped in (True, False, True, False)]
+        for i, (store, grouped) in enumerate(runs):
+            folder = tmp_root / f"run{i}"
+            s3 = S3Location(endpoint, "bench", f"run{i}") if store == "seaweedfs" else None
+            ingestor = open_ingestor(folder, registry, custodian, s3)
+            rate, n, n_stores = run(uploads, args.threads, args.seconds, ingestor, grouped)
             ingestor.journal.close()
-        name = "group commit" if grouped else "a store per request"
-        table.add_row(name, f"{n:,}", f"{rate:,.0f}", f"{stores / max(n, 1):.3f}",
-                      f"{rate / NEED:.2f}")  # fmt: skip
+            for ns in (ingestor.blobs, ingestor.keys):
+                ns.close()  # type: ignore[attr-defined]
+            path = "group commit" if grouped else "a store per request"
+            table.add_row(STORE_NAMES[store], path, f"{n:,}", f"{rate:,.0f}",
+                          f"{n_stores / max(n, 1):.3f}", f"{rate / NEED:.2f}")  # fmt: skip
     console.print(table)
     console.print(f"{os.cpu_count()} CPUs, load average {load:.1f} before, "
                   f"{os.getloadavg()[0]:.1f} after")  # fmt: skip

@@ -33,6 +33,9 @@ from carchain.engine.solo import SoloEngine
 from carchain.sdk.transactions import build_tx
 from carchain.sdk.vin import compute_vin_with_check_digit
 from carchain.storage.database import Database
+from tests.objectstore import env_credentials, failing_s3, objectstore
+
+__all__ = ["env_credentials", "failing_s3", "objectstore"]  # fixtures for every test folder
 
 CHAIN_ID = "carchain-test"
 GENESIS_TIME_MS = 1_700_000_000_000

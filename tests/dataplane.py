@@ -6,6 +6,7 @@ each directory that uses them (tests/gateway, tests/sdk, tests/docs)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from carchain.sdk.vehicle import Upload, VehicleRecorder
 from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode
 from carchain.storage.blobstore import FileBlobStore
+from carchain.storage.s3_location import S3Location
 from tests.conftest import VIN_SALT, make_genesis, make_vin, seeded_key
 
 DAY_MS = 86_400_000
@@ -305,18 +307,19 @@ class World:
         wait_for(lambda: self.gclient.status()["unanchored"] == 0, what="anchoring")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A live node + SAIC gateway (registry view strict), one car registered."""
-    tmp = tmp_path_factory.mktemp("world")
+@contextlib.contextmanager
+def open_world(tmp: Path, s3: S3Location | None = None) -> Iterator[World]:
+    """A live node + SAIC gateway (its blobs in ``s3`` if given; registry view strict),
+    one car registered."""
     genesis = make_genesis()
     custodian = seeded_key("custodian/saic")
     with EmbeddedNode(tmp / "node", genesis, block_interval_ms=50) as node:
         client = Client(node.url)
         oem = Account(client, seeded_key("saic"), genesis.chain_id)
         gw = EmbeddedGateway(
-            tmp / "gateway", "saic", seeded_key("saic"), custodian.public_key, node.url, 0.05
-        )
+            tmp / "gateway", "saic", seeded_key("saic"), custodian.public_key, node.url, 0.05,
+            s3=s3,
+        )  # fmt: skip
         gw.gateway.registry.strict = True
         gw.start()
         gclient = GatewayClient(gw.url, signer=seeded_key("saic"))  # reads as the OEM
@@ -328,6 +331,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             gclient.close()
             gw.stop()
             client.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A live node + SAIC gateway (registry view strict), one car registered."""
+    with open_world(tmp_path_factory.mktemp("world")) as w:
+        yield w
 
 
 def anchored_edr(world: World, car_id: str) -> tuple[dict[str, OpenedSegment], int, dict[str, Any]]:

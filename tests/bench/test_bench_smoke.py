@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.objectstore import require_weed
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -28,7 +30,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ),
         (
             "bench_gateway_ingest.py",
-            ["--seconds", "0.2", "--cars", "4", "--per-car", "3", "--threads", "4"],
+            ["--seconds", "0.2", "--cars", "4", "--per-car", "3", "--threads", "4",
+             "--stores", "fs"],
             "group commit",
         ),
         (
@@ -37,7 +40,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             "registry view",
         ),
     ],
-)
+)  # fmt: skip
 def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:
     out = subprocess.run(
         [sys.executable, str(BENCH / script), *args],
@@ -48,3 +51,11 @@ def test_bench_smoke_run(script: str, args: list[str], expect: str) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert expect in out.stdout
+
+
+@pytest.mark.objectstore
+def test_bench_gateway_ingest_on_seaweedfs_smoke_run() -> None:
+    """The ingest bench's S3 rows: it starts (and stops) its own SeaweedFS."""
+    require_weed()
+    args = ["--seconds", "0.2", "--cars", "4", "--per-car", "3", "--threads", "4"]
+    test_bench_smoke_run("bench_gateway_ingest.py", [*args, "--stores", "seaweedfs"], "SeaweedFS")

@@ -26,8 +26,11 @@ from carchain.storage.ports import (
     TxIndex,
     WriteTransaction,
 )
+from carchain.storage.s3_blobs import S3BlobStore
+from carchain.storage.s3_location import S3Location
 from carchain.storage.segments import SegmentBlobStore
 from carchain.storage.statestore import BlockOverlay, StateStore
+from tests.objectstore import ObjectStore
 
 
 def as_committed_state(db: Database) -> CommittedState[BlockOverlay]:
@@ -52,6 +55,10 @@ def as_blob_store(root: Path) -> BlobStore:
 
 def as_segment_blob_store(root: Path) -> BlobStore:
     return SegmentBlobStore(root, fsync=False)
+
+
+def as_s3_blob_store(location: S3Location) -> BlobStore:
+    return S3BlobStore(location, "blobs")
 
 
 def _block(height: int, app_hash: bytes) -> Block:
@@ -94,3 +101,9 @@ def test_failed_participant_aborts_the_state_commit(tmp_path: Path) -> None:
     assert StateStore(db).height == 0  # neither the state nor the block was kept
     assert reader.get_height() == 0
     db.close()
+
+
+@pytest.mark.objectstore
+def test_the_s3_store_answers_through_its_port(objectstore: ObjectStore) -> None:
+    blobs = as_s3_blob_store(objectstore.make_location("ports"))
+    assert blobs.get(blobs.put(b"x")) == b"x"

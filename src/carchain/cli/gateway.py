@@ -60,6 +60,17 @@ def init(
             "requests and carries out erasures by itself.",
         ),
     ] = False,
+    s3_endpoint: Annotated[
+        str,
+        typer.Option(
+            help="Keep the blobs in this S3-compatible store (URL; default: the home's "
+            "data/ folder). Credentials: the AWS_* environment variables or a 0600 "
+            "credentials file, never the config."
+        ),
+    ] = "",
+    s3_bucket: Annotated[str, typer.Option(help="S3 bucket (created if missing).")] = "",
+    s3_prefix: Annotated[str, typer.Option(help="Key prefix in the bucket.")] = "carchain",
+    s3_region: Annotated[str, typer.Option(help="S3 region.")] = "us-east-1",
 ) -> None:
     """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
 
@@ -84,6 +95,10 @@ def init(
             node_url=node,
             api_port=port,
             custodian_key_file=str(key_path(keyring, custodian_key).resolve()) if custody else "",
+            s3_endpoint=s3_endpoint,
+            s3_bucket=s3_bucket,
+            s3_prefix=s3_prefix,
+            s3_region=s3_region,
         ),
     )
     console.print(f"[green]initialised[/green] gateway home {home} for {oem}")

@@ -86,6 +86,7 @@ from carchain.errors.node import (
     NotReady,
     ProtosMissing,
     StorageCorrupted,
+    StorageUnavailable,
 )
 from carchain.errors.proof import (
     InsufficientTrust,
@@ -312,6 +313,7 @@ __all__ = [
     "StaleProof",
     "StateError",
     "StorageCorrupted",
+    "StorageUnavailable",
     "TooManyGrants",
     "TooManySubscribers",
     "TransactionError",

@@ -47,6 +47,10 @@ class GatewayConfigError(InvalidGenesis):
     abci_code = 67
     http_status = 500
     path: str | None
+    endpoint: str | None
+    bucket: str | None
+    prefix: str | None
+    region: str | None
 
 
 class GatewayNotConfigured(NodeError):
@@ -74,6 +78,20 @@ class StorageCorrupted(NodeError):
     level: int | None
     state: int | None
     store: str | None
+
+
+class StorageUnavailable(NodeError):
+    """The blob store's backend (an S3-compatible object store) did not do what was asked:
+    unreachable, refused the credentials, or failed; nothing is assumed stored."""
+
+    code = "storage_unavailable"
+    abci_code = 59
+    http_status = 503
+    operation: str | None
+    reason: str | None
+    status: int | None
+    bucket: str | None
+    endpoint: str | None
 
 
 class NetworkError(NodeError):

@@ -20,6 +20,7 @@ from carchain.netaddr import validate_loopback
 from carchain.node.server import announce_when_started
 from carchain.sdk.keystore import load_key
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
+from carchain.storage.s3_location import S3Location
 
 DEFAULT_GATEWAY_PORT = 8710
 
@@ -44,6 +45,20 @@ class GatewayConfig:
     anchor_interval_ms: int = 200
     # The custodian's encrypted signing key file ("": the custody service is off).
     custodian_key_file: str = ""
+    # An S3-compatible store for the blobs ("": the filesystem under the home's data/).
+    # Only where: the credentials come from the AWS environment or credentials file.
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = "carchain"
+    s3_region: str = "us-east-1"
+
+    def get_s3_location(self) -> S3Location | None:
+        """Return the S3 location of the blobs, ``None`` for the filesystem store."""
+        if not self.s3_endpoint:
+            if self.s3_bucket:
+                raise GatewayConfigError("an S3 bucket needs an S3 endpoint (s3_endpoint)")
+            return None
+        return S3Location(self.s3_endpoint, self.s3_bucket, self.s3_prefix, self.s3_region)
 
 
 def get_config_path(home: Path) -> Path:
@@ -54,6 +69,7 @@ def get_config_path(home: Path) -> Path:
 def save_config(home: Path, config: GatewayConfig) -> None:
     """Write a new gateway home; refuse to overwrite one."""
     validate_loopback(config.api_host)
+    config.get_s3_location()
     path = get_config_path(home)
     if path.exists():
         raise GatewayConfigError("gateway home already initialised", path=str(home))
@@ -70,6 +86,7 @@ def load_config(home: Path) -> GatewayConfig:
     except (OSError, ValueError, TypeError) as exc:
         raise GatewayConfigError(f"cannot read gateway config in {home}: {exc}") from exc
     validate_loopback(cfg.api_host)
+    cfg.get_s3_location()
     return cfg
 
 
@@ -89,6 +106,7 @@ def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
         cfg.node_url,
         anchor_interval_s=cfg.anchor_interval_ms / 1000,
         custodian_key=custodian_key,
+        s3=cfg.get_s3_location(),
     )
     return gw, cfg
 
@@ -139,6 +157,7 @@ class EmbeddedGateway:
         node_url: str,
         anchor_interval_s: float = 0.1,
         custodian_key: SigningKey | None = None,
+        s3: S3Location | None = None,
     ) -> None:
         self.gateway = Gateway(
             data_dir,
@@ -148,6 +167,7 @@ class EmbeddedGateway:
             node_url,
             anchor_interval_s=anchor_interval_s,
             custodian_key=custodian_key,
+            s3=s3,
         )
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"

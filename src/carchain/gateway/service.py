@@ -36,6 +36,7 @@ from carchain.sdk.chainview import ChainView
 from carchain.sdk.client import Client
 from carchain.storage.blobstore import make_private_dir
 from carchain.storage.namespaces import open_namespace
+from carchain.storage.s3_location import S3Location
 from carchain.telemetry.gateway import GatewayMetrics
 
 log = logging.getLogger("carchain.gateway")
@@ -95,7 +96,10 @@ class CustodyHealth(AnchoringHealth):
 
 
 class Gateway:
-    """One OEM's ingest gateway over a data folder and a node."""
+    """One OEM's ingest gateway over a data folder and a node.
+
+    With ``s3`` the blob namespaces live in that S3-compatible bucket instead of
+    ``data_dir`` (the journal stays in ``data_dir``)."""
 
     def __init__(
         self,
@@ -110,6 +114,7 @@ class Gateway:
         escrow_max_age_s: float = 1.0,
         fsync: bool = True,
         custodian_key: SigningKey | None = None,
+        s3: S3Location | None = None,
     ) -> None:
         if custodian_key is not None and custodian_key.public_key != custodian:
             raise GatewayConfigError("the custodian key file does not hold the custodian key")
@@ -117,8 +122,8 @@ class Gateway:
         self.client = Client(node_url)
         make_private_dir(data_dir)
         # Separate namespaces: ciphertexts and manifests, and sealed category keys.
-        self.blobs = open_namespace(data_dir, "blobs", fsync=fsync)
-        self.keys = open_namespace(data_dir, "keys", fsync=fsync)
+        self.blobs = open_namespace(data_dir, "blobs", fsync=fsync, s3=s3)
+        self.keys = open_namespace(data_dir, "keys", fsync=fsync, s3=s3)
         self.journal = Journal(data_dir / "journal.db")
         self.registry = RegistryView(self.client)
         self.ingestor = Ingestor(
@@ -134,8 +139,8 @@ class Gateway:
         self.signing_lock = threading.Lock()
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
         # Release packages and erasure tombstones the custody service made.
-        self.releases = open_namespace(data_dir, "releases", fsync=fsync)
-        self.tombstones = open_namespace(data_dir, "tombstones", fsync=fsync)
+        self.releases = open_namespace(data_dir, "releases", fsync=fsync, s3=s3)
+        self.tombstones = open_namespace(data_dir, "tombstones", fsync=fsync, s3=s3)
         self.custody = self._make_custody(oem_key, custodian, custodian_key, data_dir)
         self.reports = ReportRelay(self.client, oem_key, self.signing_lock, self.oem)
         self.custody_health = CustodyHealth()

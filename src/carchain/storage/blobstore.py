@@ -11,9 +11,10 @@ Blobs of different kinds live in separate stores (namespaces), each its own
 root: a reference that must name a key envelope is looked up only among
 envelopes, so a ciphertext crafted to decode as an envelope is never taken for
 one (``storage.namespaces.open_namespace``, which also picks the layout: new
-namespaces are ``segments.SegmentBlobStore``s, without a file per blob). An
-object-store backend (S3, OSS, MinIO) implements the same five methods:
-addresses are plain hex names and nothing relies on a filesystem.
+namespaces are ``segments.SegmentBlobStore``s, without a file per blob). The
+object-store backend (``s3_blobs.S3BlobStore``: SeaweedFS, MinIO, Ceph, a cloud
+bucket) implements the same methods: addresses are plain hex names and nothing
+relies on a filesystem.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Each port is a ``typing.Protocol``; the embedded implementations are SQLite
 (``StateStore``, ``BlockStore``, the ABCI ``BlockLog``) and files
-(``SegmentBlobStore``; ``FileBlobStore`` for the older layout). A scale-out
-backend (PostgreSQL for the index, S3 for blobs) implements the same methods.
+(``SegmentBlobStore``; ``FileBlobStore`` for the older layout); ``S3BlobStore``
+(``storage/s3_blobs.py``) keeps blobs in an S3-compatible object store. A
+scale-out index (PostgreSQL) would implement the same methods.
 ``tests/storage/test_ports.py`` holds typed assignments of every implementation
 to its port, which ``mypy`` checks.
 
