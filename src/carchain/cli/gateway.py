@@ -60,12 +60,23 @@ def init(
             "requests and carries out erasures by itself.",
         ),
     ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder (default <home>/data). Instances of one OEM that share the "
+            "ingest point at the same one; the one holding the anchoring lease anchors."
+        ),
+    ] = None,
+    instance_id: Annotated[
+        str, typer.Option(help="This instance's id in the anchoring lease (default: derived).")
+    ] = "",
 ) -> None:
     """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
 
     The node must be reachable: the key must be the active member key of ``--oem``
     (the only key whose anchors the chain accepts for it). With ``--custody`` the
     config also names the custodian's encrypted key file (``custodian_key_file``).
+    Several homes (one per instance, each its own port) may name one ``--data-dir``.
     """
     from carchain.gateway.auth import validate_gateway_key
     from carchain.gateway.server import GatewayConfig, save_config
@@ -84,6 +95,8 @@ def init(
             node_url=node,
             api_port=port,
             custodian_key_file=str(key_path(keyring, custodian_key).resolve()) if custody else "",
+            data_dir=str(data_dir.resolve()) if data_dir is not None else "",
+            instance_id=instance_id,
         ),
     )
     console.print(f"[green]initialised[/green] gateway home {home} for {oem}")
