@@ -218,8 +218,10 @@ class Gateway:
 
     def _step_anchoring(self) -> object:
         """Run an anchoring step under the lease; ``None`` if idle or standing by."""
+        if self.lease.current() is None:  # a standby: not even the signing lock
+            return None
         with self.signing_lock:
-            fence = self.lease.current()
+            fence = self.lease.current()  # again: the wait for the lock may have been long
             self.anchorer.fence = fence
             if fence is None:
                 return None
