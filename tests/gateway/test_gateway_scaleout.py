@@ -183,6 +183,11 @@ def test_three_instances_lose_nothing_and_anchor_nothing_twice_when_one_is_kille
         acked_at_kill = len(fleet.acked)
         hosts[killed].process.join(30)
         assert not hosts[killed].process.is_alive()
+        killed_at = time.monotonic()
+        if victim == "leader":  # a survivor takes the lease over once it expires
+            watcher = fleet.clients[fleet.alive[0]]
+            wait_for(lambda: watcher.status()["lease_holder"] != f"gw-{killed}", 60, "takeover")
+            print(f"lease taken over {time.monotonic() - killed_at:.2f} s after the kill")
         for d in drivers:
             d.join(180)
         assert not any(d.is_alive() for d in drivers)
