@@ -216,7 +216,7 @@ class Gateway:
             return False
         return self.custody.step()
 
-    def _step_anchoring(self) -> object:
+    def _step_anchoring(self) -> AnchorOutcome | None:
         """Run an anchoring step under the lease; ``None`` if idle or standing by."""
         if self.lease.current() is None:  # a standby: not even the signing lock
             return None
