@@ -102,6 +102,48 @@ def test_gateway_commands_end_to_end(tmp_path: Path, processes: Processes) -> No
 
         status = carchain("gateway", "status", "--gateway", url, env=env)
         assert status.returncode == 0 and "anchored: 1" in status.stdout
+        assert "lease_holder: " in status.stdout and "role: " in status.stdout
+
+        # A second instance of the OEM's ingest on the same data folder: it stands by.
+        port2, home2 = find_free_port(), tmp_path / "gateway-2"
+        init2 = carchain(
+            "gateway", "init", "--home", str(home2), "--oem", "saic", "--key", "saic",
+            "--custodian-key", "custodian", "--node", node.url, "--port", str(port2),
+            "--data-dir", str(home / "data"), "--instance-id", "saic-2", env=env,
+        )  # fmt: skip
+        assert init2.returncode == 0, init2.stderr
+        processes.start(
+            [sys.executable, "-m", "carchain.cli.main", "gateway", "start", "--home", str(home2)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        gc2 = GatewayClient(f"http://127.0.0.1:{port2}")
+        gc = GatewayClient(url)
+
+        def second_up() -> bool:
+            try:
+                gc2.status()
+                return True
+            except CarchainError:
+                return False
+
+        wait_for(second_up, 60, "second gateway instance")
+        first_doc, second_doc = gc.status(), gc2.status()
+        assert second_doc["instance"] == "saic-2" != first_doc["instance"]
+        # The first keeps renewing the lease it took: the second finds it held.
+        assert second_doc["lease_holder"] == first_doc["lease_holder"] == first_doc["instance"]
+        assert second_doc["role"] == "standby" and second_doc["lease_epoch"] >= 1
+        later = [u for t, r in make_records(10, int(time.time() * 1000) - 30_000)
+                 for u in rec.add_at(r, t)] + rec.flush()  # fmt: skip
+        gc2.submit(later[0].body)  # the standby ingests; the leader anchors it
+        wait_for(lambda: gc.status()["anchored"] == 2, 60, "anchoring via the leader")
+        assert gc2.status()["unanchored"] == 0
+        gc.close()
+        gc2.close()
+        status2 = carchain("gateway", "status", "--gateway", f"http://127.0.0.1:{port2}", env=env)
+        assert status2.returncode == 0 and "instance: saic-2" in status2.stdout
+        assert "lease_holder: " + first_doc["instance"] in status2.stdout
         listed = carchain(
             "gateway",
             "batches",

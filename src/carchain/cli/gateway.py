@@ -71,12 +71,23 @@ def init(
     s3_bucket: Annotated[str, typer.Option(help="S3 bucket (created if missing).")] = "",
     s3_prefix: Annotated[str, typer.Option(help="Key prefix in the bucket.")] = "carchain",
     s3_region: Annotated[str, typer.Option(help="S3 region.")] = "us-east-1",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data folder (default <home>/data). Instances of one OEM that share the "
+            "ingest point at the same one; the one holding the anchoring lease anchors."
+        ),
+    ] = None,
+    instance_id: Annotated[
+        str, typer.Option(help="This instance's id in the anchoring lease (default: derived).")
+    ] = "",
 ) -> None:
     """Create a gateway home: config naming the encrypted OEM key file and the custodian key.
 
     The node must be reachable: the key must be the active member key of ``--oem``
     (the only key whose anchors the chain accepts for it). With ``--custody`` the
     config also names the custodian's encrypted key file (``custodian_key_file``).
+    Several homes (one per instance, each its own port) may name one ``--data-dir``.
     """
     from carchain.gateway.auth import validate_gateway_key
     from carchain.gateway.server import GatewayConfig, save_config
@@ -99,6 +110,8 @@ def init(
             s3_bucket=s3_bucket,
             s3_prefix=s3_prefix,
             s3_region=s3_region,
+            data_dir=str(data_dir.resolve()) if data_dir is not None else "",
+            instance_id=instance_id,
         ),
     )
     console.print(f"[green]initialised[/green] gateway home {home} for {oem}")

@@ -203,3 +203,14 @@ class EvidenceHashMismatch(DataPlaneError):
     abci_code = 271
     http_status = 422
     report_seq: int | None
+
+
+class LeaseLost(DataPlaneError):
+    """A gateway instance wrote anchoring state under a lease it no longer holds (another
+    instance of the same OEM took it): the write is refused, the instance stands by."""
+
+    code = "lease_lost"
+    abci_code = 331
+    http_status = 503
+    holder: str | None
+    epoch: int | None

@@ -19,6 +19,13 @@ sequence number (a journal restored from an older backup, two gateways on one
 OEM key), the row's batches go back to unanchored and are anchored at chain
 head + 1; when that other anchor is one we built (its manifest is in our blob
 store), it is recorded with its batches instead, so none goes out twice.
+
+Several instances of one OEM's gateway share the journal; only the holder of the
+anchoring lease runs the steps (``lease``): the gateway sets ``fence`` to the lease
+it holds before each step, every journal write of the step names it and is refused
+(``LeaseLost``) if another instance took the lease, and the fence is checked again
+just before a transaction is sent. An instance that takes the lease over settles
+the previous holder's unconfirmed anchor by the rules above.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from carchain.errors import (
     NotFound,
 )
 from carchain.gateway.journal import AnchorRow, BatchRow, Journal
+from carchain.gateway.lease import Fence
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
 from carchain.storage.blobstore import BlobStore
@@ -110,6 +118,8 @@ class Anchorer:
         self.stale_pending_s = stale_pending_s
         self._proof_cache: dict[int, list[MerkleProof]] = {}
         self._pending_since: tuple[bytes, float] | None = None
+        # The lease the steps run under (``None``: a lone gateway, no lease checked).
+        self.fence: Fence | None = None
 
     def get_chain_head(self) -> AnchorHead:
         """Return this OEM's latest anchor head on chain."""
@@ -148,7 +158,7 @@ class Anchorer:
         self.account.resync()
         tx = self.account.build(body)
         row = AnchorRow(body, tx, compute_tx_hash(tx), height=0)
-        self.journal.add_anchor(row, [r.header_hash for r in rows])
+        self.journal.add_anchor(row, [r.header_hash for r in rows], self.fence)
         return row
 
     def _settle(self, row: AnchorRow) -> AnchorOutcome | None:
@@ -169,6 +179,7 @@ class Anchorer:
         if state == "pending" and not self._is_stale_pending(row.tx_hash):
             return None
         self._pending_since = None
+        self.journal.validate_fence(self.fence)
         try:
             self.account.client.submit(row.tx, "commit", self.commit_timeout_s)
         except InvalidNonce:
@@ -186,7 +197,7 @@ class Anchorer:
         return self._confirm(row, committed)
 
     def _confirm(self, row: AnchorRow, committed: Anchor) -> AnchorOutcome:
-        self.journal.confirm_anchor(row.body.seq, committed.height)
+        self.journal.confirm_anchor(row.body.seq, committed.height, self.fence)
         return AnchorOutcome(row.body.seq, row.body.batch_count, committed.height)
 
     def _release_conflicting(self, row: AnchorRow, committed: Anchor) -> None:
@@ -201,11 +212,11 @@ class Anchorer:
         )
         adopted = self._find_adoptable(committed)
         if adopted is None:
-            self.journal.release_anchor(row.body.seq)
+            self.journal.release_anchor(row.body.seq, fence=self.fence)
             return
         anchor_row, headers = adopted
         hashes = tuple(compute_header_hash(h) for h in headers)
-        self.journal.release_anchor(row.body.seq, anchor_row, hashes)
+        self.journal.release_anchor(row.body.seq, anchor_row, hashes, self.fence)
 
     def _find_adoptable(self, committed: Anchor) -> tuple[AnchorRow, list[bytes]] | None:
         """Return the chain's anchor as a journal row and its manifest's headers, if its
@@ -249,7 +260,7 @@ class Anchorer:
     def _resign(self, row: AnchorRow) -> None:
         self.account.resync()
         tx = self.account.build(row.body)
-        self.journal.replace_anchor_tx(row.body.seq, tx, compute_tx_hash(tx))
+        self.journal.replace_anchor_tx(row.body.seq, tx, compute_tx_hash(tx), self.fence)
 
     def get_batch_proof(self, batch: BatchRow) -> tuple[AnchorRow, MerkleProof]:
         """Return the committed anchor covering ``batch`` and the batch's proof to its root."""

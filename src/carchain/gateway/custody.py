@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 import msgspec
@@ -57,7 +58,9 @@ class LockedAccount(Account):
     """An account whose sends hold a lock shared with the anchoring loop (one OEM key,
     one nonce sequence: the two loops never sign with the same nonce)."""
 
-    def __init__(self, client: Client, key: SigningKey, lock: threading.Lock) -> None:
+    def __init__(
+        self, client: Client, key: SigningKey, lock: AbstractContextManager[object]
+    ) -> None:
         super().__init__(client, key)
         self.lock = lock
 

@@ -7,6 +7,14 @@ batches are written in one transaction before the anchor transaction is sent,
 so after a restart the same batches go out under the same anchor sequence
 number, which the chain accepts once.
 
+Several gateway instances of one OEM on one host may share the journal (WAL works
+across processes of one machine; each write is a ``BEGIN IMMEDIATE`` transaction
+and waits up to ``busy_timeout`` for another's). Each ingests; only the holder of
+the anchoring lease (``lease``) writes anchors, and every anchor write names the
+lease ``Fence`` it was made under and is refused (``LeaseLost``) in its own
+transaction if that fence no longer holds the lease. Each anchor row records the
+lease epoch that built or last re-signed it (``epoch``; 0 without a lease).
+
 The database holds metadata (which vehicle uploaded when): it is created 0600
 in a 0700 folder before SQLite opens it, and SQLite gives its ``-wal`` and
 ``-shm`` files the database's mode.
@@ -23,6 +31,18 @@ from pathlib import Path
 import msgspec
 
 from carchain.core.anchors import SubmitAnchor
+from carchain.errors import LeaseLost
+from carchain.gateway.lease import (
+    LEASE_SCHEMA,
+    Fence,
+    LeaseState,
+    acquire_lease,
+    check_fence,
+    get_lease_optional,
+    give_up_lease,
+    now_ms,
+    renew_lease,
+)
 from carchain.storage.blobstore import FILE_MODE, make_private_dir
 from carchain.storage.database import SharedConnection
 
@@ -145,20 +165,29 @@ def _anchor(row: tuple[object, ...]) -> AnchorRow:
 
 def _insert_anchor(
     conn: sqlite3.Connection, anchor: AnchorRow, header_hashes: Sequence[bytes]
-) -> None:
+) -> int:
     """Record ``anchor`` and assign to it the batches among ``header_hashes`` (leaf order)
-    that no anchor covers yet."""
+    that no anchor covers yet; return how many it assigned."""
     conn.execute(
         f"INSERT INTO anchors ({_ANCHOR_COLUMNS}) VALUES ({_MARKS})",
         (*msgspec.structs.astuple(anchor.body), anchor.tx, anchor.tx_hash, anchor.height),
     )
+    before = conn.total_changes
     conn.executemany(
         "UPDATE batches SET anchor_seq = ?, anchor_index = ? "
         "WHERE header_hash = ? AND anchor_seq IS NULL",
         [(anchor.body.seq, i, h) for i, h in enumerate(header_hashes)],
     )
+    assigned = conn.total_changes - before
     if anchor.height > 0:  # an anchor adopted from the chain: committed already
         _count_confirmed(conn, anchor.body.seq)
+    return assigned
+
+
+def _set_epoch(conn: sqlite3.Connection, seq: int, fence: Fence | None) -> None:
+    """Record on anchor ``seq`` the lease epoch it is written under (none: left as is)."""
+    if fence is not None:
+        conn.execute("UPDATE anchors SET epoch = ? WHERE seq = ?", (fence.epoch, seq))
 
 
 def _add_to_counters(conn: sqlite3.Connection, **deltas: int) -> None:
@@ -187,8 +216,17 @@ class Journal(SharedConnection):
     def __init__(self, path: Path) -> None:
         make_private_dir(path.parent)
         _create_private_file(path)
-        super().__init__(path, _SCHEMA)
+        super().__init__(path, _SCHEMA + LEASE_SCHEMA)
+        self._add_anchor_epochs()
         self._init_counters()
+
+    def _add_anchor_epochs(self) -> None:
+        """Give a journal of an older version the anchors' ``epoch`` column (0: built
+        without a lease)."""
+        with self._tx() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(anchors)")}
+            if "epoch" not in columns:
+                conn.execute("ALTER TABLE anchors ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
 
     def _init_counters(self) -> None:
         """Write the counters once, from the tables (a journal of an older version has
@@ -318,21 +356,37 @@ class Journal(SharedConnection):
 
     # --- anchors ---------------------------------------------------------------------
 
-    def add_anchor(self, anchor: AnchorRow, header_hashes: list[bytes]) -> None:
-        """Record a built anchor and assign its batches to it, atomically."""
+    def add_anchor(
+        self, anchor: AnchorRow, header_hashes: list[bytes], fence: Fence | None = None
+    ) -> None:
+        """Record a built anchor and assign its batches to it, atomically: refused
+        (``LeaseLost``, nothing written) unless ``fence`` still holds the lease, or if
+        any of the batches is no longer unanchored (another anchorer took it)."""
         with self._tx() as conn:
-            _insert_anchor(conn, anchor, header_hashes)
+            self._check_fence(conn, fence)
+            assigned = _insert_anchor(conn, anchor, header_hashes)
+            if assigned != len(header_hashes):
+                raise LeaseLost("another anchor covers some of these batches already")
+            _set_epoch(conn, anchor.body.seq, fence)
 
-    def replace_anchor_tx(self, seq: int, tx: bytes, tx_hash: bytes) -> None:
+    def replace_anchor_tx(
+        self, seq: int, tx: bytes, tx_hash: bytes, fence: Fence | None = None
+    ) -> None:
         """Swap the transaction of an unconfirmed anchor (same body, fresh nonce)."""
         with self._tx() as conn:
+            self._check_fence(conn, fence)
             conn.execute(
                 "UPDATE anchors SET tx = ?, tx_hash = ? WHERE seq = ? AND height = 0",
                 (tx, tx_hash, seq),
             )
+            _set_epoch(conn, seq, fence)
 
     def release_anchor(
-        self, seq: int, adopted: AnchorRow | None = None, header_hashes: tuple[bytes, ...] = ()
+        self,
+        seq: int,
+        adopted: AnchorRow | None = None,
+        header_hashes: tuple[bytes, ...] = (),
+        fence: Fence | None = None,
     ) -> None:
         """Drop unconfirmed anchor ``seq`` and return its batches to unanchored, atomically.
 
@@ -341,6 +395,7 @@ class Journal(SharedConnection):
         manifest, in leaf order) that no anchor covers: they are on chain already.
         """
         with self._tx() as conn:
+            self._check_fence(conn, fence)
             dropped = conn.execute("DELETE FROM anchors WHERE seq = ? AND height = 0", (seq,))
             if dropped.rowcount:  # a committed anchor keeps its batches
                 conn.execute(
@@ -350,16 +405,57 @@ class Journal(SharedConnection):
                 )
             if adopted is not None:
                 _insert_anchor(conn, adopted, header_hashes)
+                _set_epoch(conn, seq, fence)
 
-    def confirm_anchor(self, seq: int, height: int) -> None:
+    def confirm_anchor(self, seq: int, height: int, fence: Fence | None = None) -> None:
         """Mark an anchor as committed on chain at ``height`` (a height, at least 1)."""
         if height < 1:
             raise ValueError("an anchor is committed at a height of at least 1")
         with self._tx() as conn:
+            self._check_fence(conn, fence)
             row = conn.execute("SELECT height FROM anchors WHERE seq = ?", (seq,)).fetchone()
             conn.execute("UPDATE anchors SET height = ? WHERE seq = ?", (height, seq))
             if row is not None and row[0] == 0 and height > 0:
                 _count_confirmed(conn, seq)
+
+    def get_anchor_epoch(self, seq: int) -> int | None:
+        """Return the lease epoch anchor ``seq`` was built or last re-signed under (0:
+        without a lease), or ``None`` if there is no such anchor."""
+        with self._lock:
+            row = self._conn.execute("SELECT epoch FROM anchors WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else int(row[0])
+
+    # --- the anchoring lease ---------------------------------------------------------
+
+    @staticmethod
+    def _check_fence(conn: sqlite3.Connection, fence: Fence | None) -> None:
+        if fence is not None:
+            check_fence(conn, fence, now_ms())
+
+    def validate_fence(self, fence: Fence | None) -> None:
+        """Raise ``LeaseLost`` unless ``fence`` (if any) holds the lease right now."""
+        with self._lock:
+            self._check_fence(self._conn, fence)
+
+    def acquire_lease(self, holder: str, at_ms: int, ttl_ms: int) -> Fence | None:
+        """Take the anchoring lease if nobody holds it (``lease.acquire_lease``)."""
+        with self._tx() as conn:
+            return acquire_lease(conn, holder, at_ms, ttl_ms)
+
+    def renew_lease(self, fence: Fence, at_ms: int, ttl_ms: int) -> bool:
+        """Renew the anchoring lease ``fence`` holds (``lease.renew_lease``)."""
+        with self._tx() as conn:
+            return renew_lease(conn, fence, at_ms, ttl_ms)
+
+    def give_up_lease(self, fence: Fence) -> None:
+        """Expire the lease now if ``fence`` holds it (``lease.give_up_lease``)."""
+        with self._tx() as conn:
+            give_up_lease(conn, fence)
+
+    def get_lease_optional(self) -> LeaseState | None:
+        """Return the anchoring lease row, or ``None`` if nobody ever took it."""
+        with self._lock:
+            return get_lease_optional(self._conn)
 
     def get_anchor_optional(self, seq: int) -> AnchorRow | None:
         """Return an anchor by sequence number, or ``None``."""

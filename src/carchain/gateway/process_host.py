@@ -30,6 +30,7 @@ from typing import Any
 
 from carchain.crypto.signing import SigningKey
 from carchain.errors import CarchainError, NodeUnavailable, make_error
+from carchain.gateway.lease import DEFAULT_LEASE_TTL_S
 from carchain.gateway.server import EmbeddedGateway
 
 START_TIMEOUT_S = 60.0
@@ -49,6 +50,8 @@ class GatewaySpec:
     node_url: str
     anchor_interval_s: float = 0.1
     custodian_seed: bytes | None = field(default=None, repr=False)
+    instance_id: str = ""  # "": derived (``lease_keeper.make_instance_id``)
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
 
 
 def _open_gateway(spec: GatewaySpec) -> EmbeddedGateway:
@@ -57,6 +60,7 @@ def _open_gateway(spec: GatewaySpec) -> EmbeddedGateway:
     gateway = EmbeddedGateway(
         spec.data_dir, spec.oem, SigningKey.from_seed(spec.oem_seed),
         spec.custodian_public_key, spec.node_url, spec.anchor_interval_s, custodian,
+        instance_id=spec.instance_id, lease_ttl_s=spec.lease_ttl_s,
     )  # fmt: skip
     try:
         gateway.start()

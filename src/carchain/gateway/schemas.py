@@ -58,6 +58,12 @@ class GatewayStatusOut(BaseModel):
     registry_syncs: int = Field(
         description="Syncs with the node's height (shared by many uploads)."
     )
+
+    instance: str = Field(description="This gateway instance's id in the anchoring lease.")
+    role: str = Field(description="`leader` (holds the lease: anchors) or `standby`.")
+    lease_holder: str = Field(description="The instance holding the lease (empty: never taken).")
+    lease_epoch: int = Field(description="The lease's epoch (fencing token), 0 if never taken.")
+    lease_expires_ms: int = Field(description="When the lease expires unrenewed (ms).")
     custody: str = Field(description="`ok`, `failing` or `off (...)`.")
     custody_errors: int | None = None
     custody_errors_total: int | None = None

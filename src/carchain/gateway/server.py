@@ -15,6 +15,7 @@ import uvicorn
 from carchain.crypto.signing import SigningKey
 from carchain.errors import GatewayConfigError
 from carchain.gateway.app import create_gateway_app
+from carchain.gateway.lease import DEFAULT_LEASE_TTL_S
 from carchain.gateway.service import Gateway
 from carchain.netaddr import validate_loopback
 from carchain.node.server import announce_when_started
@@ -60,6 +61,15 @@ class GatewayConfig:
             return None
         return S3Location(self.s3_endpoint, self.s3_bucket, self.s3_prefix, self.s3_region)
 
+    # The data folder (blob stores, journal; "": ``<home>/data``). The instances of one
+    # OEM that scale its ingest out point at the same one (``gateway.lease``).
+    data_dir: str = ""
+    # This instance's id in the anchoring lease ("": host, pid and a random tag).
+    instance_id: str = ""
+    # How long the anchoring lease lasts unrenewed: a killed leader's successor takes
+    # over after at most this long.
+    lease_ttl_ms: int = 5000
+
 
 def get_config_path(home: Path) -> Path:
     """Return the config file of a gateway home."""
@@ -79,6 +89,11 @@ def save_config(home: Path, config: GatewayConfig) -> None:
         f.write(json.dumps(asdict(config), indent=2))
 
 
+def get_data_dir(home: Path, config: GatewayConfig) -> Path:
+    """Return the data folder of a gateway home (``data_dir``, or ``<home>/data``)."""
+    return Path(config.data_dir) if config.data_dir else home / "data"
+
+
 def load_config(home: Path) -> GatewayConfig:
     """Read a gateway home's config."""
     try:
@@ -87,6 +102,9 @@ def load_config(home: Path) -> GatewayConfig:
         raise GatewayConfigError(f"cannot read gateway config in {home}: {exc}") from exc
     validate_loopback(cfg.api_host)
     cfg.get_s3_location()
+
+    if cfg.lease_ttl_ms < 1:
+        raise GatewayConfigError("lease_ttl_ms is at least 1", path=str(home))
     return cfg
 
 
@@ -99,7 +117,7 @@ def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
     if cfg.custodian_key_file:
         custodian_key = load_key(Path(cfg.custodian_key_file), passphrase)
     gw = Gateway(
-        home / "data",
+        get_data_dir(home, cfg),
         cfg.oem,
         key,
         bytes.fromhex(cfg.custodian_public_key),
@@ -107,6 +125,8 @@ def open_gateway(home: Path, passphrase: str) -> tuple[Gateway, GatewayConfig]:
         anchor_interval_s=cfg.anchor_interval_ms / 1000,
         custodian_key=custodian_key,
         s3=cfg.get_s3_location(),
+        instance_id=cfg.instance_id,
+        lease_ttl_s=cfg.lease_ttl_ms / 1000,
     )
     return gw, cfg
 
@@ -158,6 +178,9 @@ class EmbeddedGateway:
         anchor_interval_s: float = 0.1,
         custodian_key: SigningKey | None = None,
         s3: S3Location | None = None,
+        *,
+        instance_id: str = "",
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.gateway = Gateway(
             data_dir,
@@ -168,6 +191,8 @@ class EmbeddedGateway:
             anchor_interval_s=anchor_interval_s,
             custodian_key=custodian_key,
             s3=s3,
+            instance_id=instance_id,
+            lease_ttl_s=lease_ttl_s,
         )
         self.port = find_free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -1,5 +1,9 @@
 """A running gateway: blob store, journal, ingest and the anchoring loop.
 
+Several instances of one OEM's gateway may share one data folder (``lease``): all
+of them ingest, and the one that holds the anchoring lease runs the anchoring and
+custody loops; the others stand by and take the lease over when it expires.
+
 The loop backs off when a step fails (doubling from the anchor interval up to
 ``MAX_BACKOFF_S``) and keeps the failure visible in ``status()``: consecutive
 errors, the last one, and since when anchoring fails.
@@ -15,21 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carchain.crypto.signing import SigningKey
-from carchain.errors import CarchainError, GatewayConfigError
-from carchain.gateway.anchoring import Anchorer
+from carchain.errors import CarchainError, GatewayConfigError, LeaseLost
+from carchain.gateway.anchoring import Anchorer, AnchorOutcome
 from carchain.gateway.auth import ReadAccess, RequestAuthenticator, validate_gateway_key
 from carchain.gateway.case_access import BlockReads, CaseReadDecisions
 from carchain.gateway.custody import (
     CustodyService,
     LockedAccount,
     compute_loop_failure,
-    run_custody_loop,
+    run_step_loop,
 )
 from carchain.gateway.custody_journal import CustodyJournal
 from carchain.gateway.escrow_directory import ChainEscrowDirectory
 from carchain.gateway.ingest import IngestLimits, Ingestor, Outcome, Receipt
 from carchain.gateway.journal import Journal
+from carchain.gateway.lease import DEFAULT_LEASE_TTL_S
+from carchain.gateway.lease_keeper import LeaseKeeper, make_instance_id
 from carchain.gateway.registry_view import RegistryView
+from carchain.gateway.signing_lock import SigningLock
 from carchain.gateway.v2x_relay import ReportRelay
 from carchain.sdk.account import Account
 from carchain.sdk.chainview import ChainView
@@ -115,6 +122,8 @@ class Gateway:
         fsync: bool = True,
         custodian_key: SigningKey | None = None,
         s3: S3Location | None = None,
+        instance_id: str = "",
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         if custodian_key is not None and custodian_key.public_key != custodian:
             raise GatewayConfigError("the custodian key file does not hold the custodian key")
@@ -136,7 +145,8 @@ class Gateway:
             limits,
             escrow=ChainEscrowDirectory(ChainView(self.client), escrow_max_age_s),
         )
-        self.signing_lock = threading.Lock()
+        self.signing_lock = SigningLock(data_dir / "signing.lock")
+        self.lease = LeaseKeeper(self.journal, instance_id or make_instance_id(), lease_ttl_s)
         self.anchorer = Anchorer(oem, Account(self.client, oem_key), self.journal, self.blobs)
         # Release packages and erasure tombstones the custody service made.
         self.releases = open_namespace(data_dir, "releases", fsync=fsync, s3=s3)
@@ -189,23 +199,49 @@ class Gateway:
         validate_gateway_key(ChainView(self.client), self.oem_key, self.oem)
 
     def start_anchoring(self) -> None:
-        """Run the anchoring loop in a background thread."""
+        """Run the lease keeper and the anchoring and custody loops in background
+        threads (the loops work only while this instance holds the lease)."""
+        self.lease.start()
         self._thread = threading.Thread(target=self._loop, name="carchain-anchor", daemon=True)
         self._thread.start()
         if self.custody is not None:
             self._custody_thread = threading.Thread(
-                target=run_custody_loop,
-                args=(self.custody, self.custody_health, self._stop, self.anchor_interval_s),
+                target=run_step_loop,
+                args=(
+                    self._step_custody, "custody", self.custody_health, self._stop,
+                    self.anchor_interval_s,
+                ),
                 name="carchain-custody",
                 daemon=True,
-            )
+            )  # fmt: skip
             self._custody_thread.start()
+
+    def _step_custody(self) -> bool:
+        """Run a custody round if this instance holds the lease (it signs with the OEM key
+        and moves the shared custody cursor: one instance does it)."""
+        if self.custody is None or self.lease.current() is None:
+            return False
+        return self.custody.step()
+
+    def _step_anchoring(self) -> AnchorOutcome | None:
+        """Run an anchoring step under the lease; ``None`` if idle or standing by."""
+        if self.lease.current() is None:  # a standby: not even the signing lock
+            return None
+        with self.signing_lock:
+            fence = self.lease.current()  # again: the wait for the lock may have been long
+            self.anchorer.fence = fence
+            if fence is None:
+                return None
+            try:
+                return self.anchorer.step()
+            except LeaseLost:
+                log.info("anchoring lease lost mid-step: standing by")
+                return None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                with self.signing_lock:
-                    outcome = self.anchorer.step()
+                outcome = self._step_anchoring()
             except Exception as raised:
                 exc = compute_loop_failure(raised)
                 delay = self.health.record_failure(
@@ -221,10 +257,10 @@ class Gateway:
                 self._stop.wait(delay)
                 continue
             self.health.record_success()
-            if outcome is None:
-                self._stop.wait(self.anchor_interval_s)
-            else:
+            if isinstance(outcome, AnchorOutcome):
                 self.metrics.record_anchor(outcome.batch_count)
+            else:
+                self._stop.wait(self.anchor_interval_s)
 
     def status(self) -> dict[str, object]:
         """Return counts of accepted, anchored and pending batches and of anchors."""
@@ -237,7 +273,20 @@ class Gateway:
             "anchors": self.journal.count_anchors(),
             **self.health.to_dict(),
             **self.registry.to_dict(),
+            **self.get_lease_status(),
             **self.get_custody_status(),
+        }
+
+    def get_lease_status(self) -> dict[str, object]:
+        """Return which instance this is, whether it anchors (``leader``) or stands by
+        (``standby``), and who holds the anchoring lease, its epoch and expiry."""
+        state = self.journal.get_lease_optional()
+        return {
+            "instance": self.lease.holder,
+            "role": "leader" if self.lease.current() is not None else "standby",
+            "lease_holder": "" if state is None else state.holder,
+            "lease_epoch": 0 if state is None else state.epoch,
+            "lease_expires_ms": 0 if state is None else state.expires_ms,
         }
 
     def is_anchoring(self) -> bool:
@@ -258,6 +307,8 @@ class Gateway:
             self._thread.join(30)
         if self._custody_thread is not None:
             self._custody_thread.join(30)
+        self.lease.stop()
+        self.signing_lock.close()
         if self.custody is not None:
             self.custody.custody.close()
         self.journal.close()

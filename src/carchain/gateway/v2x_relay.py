@@ -15,9 +15,9 @@ it anyone could have the OEM sign and store any number of reports under made-up
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
@@ -95,7 +95,7 @@ class ReportRelay:
         self,
         client: Client,
         oem_key: SigningKey,
-        lock: threading.Lock,
+        lock: AbstractContextManager[object],
         oem: str,
         now_s: Callable[[], int] = lambda: int(time.time()),
     ) -> None:
