@@ -9,13 +9,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | $(PYTHON) -c "import hashlib,sys;print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:12])")
 
-.PHONY: run test setup setup-network setup-objectstore setup-browser lint
+.PHONY: run test test-setup setup setup-network setup-objectstore setup-browser lint
 
 run: setup
 	$(BIN)/carchain demo
 
-test: setup setup-network setup-objectstore setup-browser lint
+# The SeaweedFS build (minutes, once) runs beside the rest of the setup and the lint.
+test:
+	$(MAKE) -j2 setup-objectstore test-setup
 	$(BIN)/pytest
+
+test-setup: setup setup-network setup-browser lint
 
 setup: $(STAMP)
 
@@ -29,8 +33,8 @@ setup-network: setup
 	$(BIN)/python scripts/setup_network.py
 
 # SeaweedFS for the S3 blob store's tests (built once with Go into .tools/bin).
-setup-objectstore: setup
-	$(BIN)/python scripts/setup_objectstore.py
+setup-objectstore:
+	$(PYTHON) scripts/setup_objectstore.py
 
 # Debian's chromium for the explorer's browser tests (apt-get, only when missing).
 setup-browser: setup
