@@ -182,6 +182,7 @@ from carchain.errors.transport import (
     AbciSequenceError,
     ApiError,
     ConsensusUnavailable,
+    IndexUnavailable,
     NodeUnavailable,
     TransportError,
 )
@@ -239,6 +240,7 @@ __all__ = [
     "HeightUnavailable",
     "HoldNotInForce",
     "HomeLocked",
+    "IndexUnavailable",
     "InsufficientTrust",
     "InvalidBatch",
     "InvalidBody",
