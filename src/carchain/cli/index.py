@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from carchain.cli.common import DEFAULT_NODE, CarchainTyper, NodeOpt, client, console
+from carchain.cli import common
+from carchain.cli.common import DEFAULT_NODE, CarchainTyper, NodeOpt, console
 
 app = CarchainTyper(help="The PostgreSQL audit index (unproven audit queries at scale).")
 
@@ -49,7 +50,7 @@ def run(
     try:
         if from_height is not None:
             store.rewind(from_height - 1)
-        with client(node) as c:
+        with common.client(node) as c:
             try:
                 cursor = run_indexer(HttpSource(c), store, follow, batch, poll, show)
             except KeyboardInterrupt:
