@@ -27,10 +27,20 @@ def map_pg_errors(action: str) -> Iterator[None]:
     """Turn a driver error into ``IndexUnavailable`` (the DSN never goes into it)."""
     try:
         yield
+    except psycopg.ProgrammingError as exc:
+        # libpq's DSN parse errors quote the DSN's words, which may be a password's.
+        if str(exc).startswith("invalid dsn") or str(exc).startswith("missing"):
+            message = f"index {action} failed: the DSN does not parse (libpq key=value or URI)"
+            raise IndexUnavailable(message, reason="invalid_dsn") from None
+        raise _unavailable(action, exc) from exc
     except psycopg.Error as exc:
-        reason = type(exc).__name__
-        detail = str(exc).splitlines()[0] if str(exc) else reason
-        raise IndexUnavailable(f"index {action} failed: {detail[:200]}", reason=reason) from exc
+        raise _unavailable(action, exc) from exc
+
+
+def _unavailable(action: str, exc: psycopg.Error) -> IndexUnavailable:
+    reason = type(exc).__name__
+    detail = str(exc).splitlines()[0] if str(exc) else reason
+    return IndexUnavailable(f"index {action} failed: {detail[:200]}", reason=reason)
 
 
 def connect(dsn: str) -> psycopg.Connection[Any]:
