@@ -127,6 +127,8 @@ def test_oem_page_of_a_vehicle_without_entries_is_empty(api: TestClient) -> None
         ("/index/members/saic/access-log", {"before": -1}),
         ("/index/events", {"before": "1:2"}),
         ("/index/events", {"limit": 0}),
+        ("/index/vehicles/saic:%001/access-log", {}),
+        ("/index/events", {"type": "a\x00b"}),
     ],
 )
 def test_bad_input_is_a_typed_400(api: TestClient, path: str, params: dict[str, Any]) -> None:

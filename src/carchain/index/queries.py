@@ -66,6 +66,9 @@ class AuditIndex:
 
     def _fetch(self, query: str, params: tuple[Any, ...]) -> tuple[int, list[tuple[Any, ...]]]:
         """Return the indexed height and the query's rows, read in one snapshot."""
+        if any(isinstance(p, str) and "\x00" in p for p in params):
+            # PostgreSQL text holds no NUL; no id on chain has one either.
+            raise ApiError("parameters must not contain NUL characters")
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
