@@ -180,10 +180,10 @@ DEMO_QUERY = {
 }
 
 
-def test_demo_answers_conform(live: tuple[FastAPI, Any]) -> None:
+def test_demo_answers_conform(live: tuple[FastAPI, Any, bool]) -> None:
     """Every GET operation, asked about the demo's data, answers as documented; the
     registry reads answer 200 with their content."""
-    app, schema = live
+    app, schema, indexed = live
     statuses = {}
     with TestClient(app):
         for result in schema.get_all_operations():
@@ -197,10 +197,14 @@ def test_demo_answers_conform(live: tuple[FastAPI, Any]) -> None:
                 path_parameters={n: DEMO_PATH[n] for n in names},
                 query=DEMO_QUERY.get(op.path, {}),
             )
-            statuses[op.path] = case.call_and_validate(checks=compute_checks(op.path)).status_code
+            checks = compute_checks(op.path, indexed)
+            statuses[op.path] = case.call_and_validate(checks=checks).status_code
     for path in ("/status", "/blocks/{height}", "/members", "/members/{member_id}", "/vehicles",
                  "/vehicles/{vehicle_id}", "/proposals/{proposal_id}", "/state/{store}",
                  "/vehicles/{vehicle_id}/access-log", "/members/{oem}/access-log",
                  "/transparency", "/vehicles/{vehicle_id}/consents"):  # fmt: skip
         assert statuses[path] == 200, (path, statuses)
     assert statuses[NOT_READY_PATH] == 503, statuses
+    index_paths = [p for p in statuses if p.startswith(INDEX_PREFIX)]
+    assert len(index_paths) == 4
+    assert {statuses[p] for p in index_paths} == ({200} if indexed else {503}), statuses
