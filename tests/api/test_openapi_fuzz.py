@@ -6,6 +6,7 @@ body), and invalid input is refused with a 4xx. Streaming endpoints
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,11 +28,16 @@ from schemathesis.specs.openapi.checks import (
 
 from carchain.api.app import create_app
 from carchain.core import governance as gov
+from carchain.index.follower import run_indexer
+from carchain.index.queries import AuditIndex
+from carchain.index.source import BackendSource
+from carchain.index.store import IndexStore
 from carchain.node.solo_node import SoloNode
 from carchain.sdk.transactions import build_tx
 from carchain.storage.database import Database
 from tests.conftest import CHAIN_ID, make_genesis, seeded_key
 from tests.core.test_vehicles import register_body
+from tests.postgres_cluster import find_pg_bin, run_cluster
 
 MAX_EXAMPLES = 10  # per operation, valid input
 MAX_NEGATIVE_EXAMPLES = 5  # per operation, invalid input (keeps the file well under 60 s)
@@ -47,11 +53,32 @@ STREAMING = "text/event-stream"
 # `not_ready` (tests/api/test_ops_routes.py covers both answers): there, and only there,
 # a 5xx is the right answer; its body is still checked against the document.
 NOT_READY_PATH = "/ready"
+# The /index routes answer from a PostgreSQL audit index (tests/postgres_cluster.py starts
+# one); only on a machine without the server binary do they answer their documented 503.
+INDEX_PREFIX = "/index/"
 
 
-def compute_checks(path: str) -> list[Any]:
-    """Return the checks for an operation (all of them, except a 5xx on /ready)."""
-    return [c for c in CHECKS if path != NOT_READY_PATH or c is not not_a_server_error]
+def compute_checks(path: str, indexed: bool = True) -> list[Any]:
+    """Return the checks for an operation (all of them, except a 5xx on /ready, and on
+    /index routes when no PostgreSQL server could be started)."""
+    may_503 = path == NOT_READY_PATH or (not indexed and path.startswith(INDEX_PREFIX))
+    return [c for c in CHECKS if not may_503 or c is not not_a_server_error]
+
+
+def start_index(stack: contextlib.ExitStack, node: SoloNode) -> AuditIndex | None:
+    """Return a reader of an index of ``node`` on a throwaway server, or ``None`` without one."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        return None
+    dsn = stack.enter_context(run_cluster(bin_dir))
+    store = IndexStore.open(dsn)
+    try:
+        run_indexer(BackendSource(node), store, follow=False)
+    finally:
+        store.close()
+    reader = AuditIndex(dsn)
+    stack.callback(reader.close)
+    return reader
 
 
 def build_demo_node(tmp: Path) -> tuple[SoloNode, Database]:
@@ -70,15 +97,15 @@ def build_demo_node(tmp: Path) -> tuple[SoloNode, Database]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, Any]]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, Any, bool]]:
     node, db = build_demo_node(tmp_path_factory.mktemp("fuzz"))
-    app = create_app(node)
-    schema = schemathesis.openapi.from_dict(app.openapi())
-    schema.app = app
-    try:
-        yield app, schema
-    finally:
-        db.close()
+    with contextlib.ExitStack() as stack:
+        stack.callback(db.close)
+        reader = start_index(stack, node)
+        app = create_app(node, None, reader)
+        schema = schemathesis.openapi.from_dict(app.openapi())
+        schema.app = app
+        yield app, schema, reader is not None
 
 
 def is_streaming(operation: Any) -> bool:
@@ -104,8 +131,10 @@ def compute_operation_labels() -> list[str]:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("label", compute_operation_labels())
-def test_operation_conforms(live: tuple[FastAPI, Any], label: str, mode: GenerationMode) -> None:
-    app, schema = live
+def test_operation_conforms(
+    live: tuple[FastAPI, Any, bool], label: str, mode: GenerationMode
+) -> None:
+    app, schema, indexed = live
     method, path = label.split(" ", 1)
     operation = schema[path][method]
     if is_streaming(operation):
@@ -123,7 +152,7 @@ def test_operation_conforms(live: tuple[FastAPI, Any], label: str, mode: Generat
     )
     @given(strategy)
     def run(case: Any) -> None:
-        case.call_and_validate(checks=compute_checks(path))
+        case.call_and_validate(checks=compute_checks(path, indexed))
 
     with TestClient(app):
         run()
@@ -151,10 +180,10 @@ DEMO_QUERY = {
 }
 
 
-def test_demo_answers_conform(live: tuple[FastAPI, Any]) -> None:
+def test_demo_answers_conform(live: tuple[FastAPI, Any, bool]) -> None:
     """Every GET operation, asked about the demo's data, answers as documented; the
     registry reads answer 200 with their content."""
-    app, schema = live
+    app, schema, indexed = live
     statuses = {}
     with TestClient(app):
         for result in schema.get_all_operations():
@@ -168,10 +197,14 @@ def test_demo_answers_conform(live: tuple[FastAPI, Any]) -> None:
                 path_parameters={n: DEMO_PATH[n] for n in names},
                 query=DEMO_QUERY.get(op.path, {}),
             )
-            statuses[op.path] = case.call_and_validate(checks=compute_checks(op.path)).status_code
+            checks = compute_checks(op.path, indexed)
+            statuses[op.path] = case.call_and_validate(checks=checks).status_code
     for path in ("/status", "/blocks/{height}", "/members", "/members/{member_id}", "/vehicles",
                  "/vehicles/{vehicle_id}", "/proposals/{proposal_id}", "/state/{store}",
                  "/vehicles/{vehicle_id}/access-log", "/members/{oem}/access-log",
                  "/transparency", "/vehicles/{vehicle_id}/consents"):  # fmt: skip
         assert statuses[path] == 200, (path, statuses)
     assert statuses[NOT_READY_PATH] == 503, statuses
+    index_paths = [p for p in statuses if p.startswith(INDEX_PREFIX)]
+    assert len(index_paths) == 4
+    assert {statuses[p] for p in index_paths} == ({200} if indexed else {503}), statuses

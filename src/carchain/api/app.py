@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from carchain.api import docs, errors, openapi_document
 from carchain.api.metrics import get_chain_metrics, install_metrics
 from carchain.api.routes import (
     access_log,
+    audit_index,
     case_views,
     cases,
     chain,
@@ -28,10 +30,16 @@ from carchain.api.routes import (
 )
 from carchain.node.backend import NodeBackend
 
+if TYPE_CHECKING:  # the reader imports psycopg, loaded only when an index is used
+    from carchain.index.queries import AuditIndex
 
-def create_app(backend: NodeBackend, reports_dir: Path | None = None) -> FastAPI:
+
+def create_app(
+    backend: NodeBackend, reports_dir: Path | None = None, index_reader: AuditIndex | None = None
+) -> FastAPI:
     """Return the API app serving ``backend`` (and the published reports of
-    ``reports_dir``, a node home's ``reports/`` folder, when given)."""
+    ``reports_dir``, a node home's ``reports/`` folder, when given; the ``/index``
+    audit routes from ``index_reader``, a PostgreSQL index reader, when given)."""
     app = FastAPI(
         title="carchain node API",
         version=__version__,
@@ -40,6 +48,7 @@ def create_app(backend: NodeBackend, reports_dir: Path | None = None) -> FastAPI
         redoc_url=None,
     )
     app.state.backend = backend
+    app.state.audit_index = index_reader
     errors.register(app)
     chain_metrics = get_chain_metrics(backend)
     install_metrics(app, *(() if chain_metrics is None else (chain_metrics.registry,)))
@@ -52,6 +61,7 @@ def create_app(backend: NodeBackend, reports_dir: Path | None = None) -> FastAPI
         explorer_data,
         ops,
         events,
+        audit_index,
     ):  # fmt: skip
         routes.register(app)
     reports.register(app, reports_dir)

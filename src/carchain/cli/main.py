@@ -18,6 +18,7 @@ from carchain.cli import (
     events,
     evidence,
     gateway,
+    index,
     keys,
     member,
     network,
@@ -70,6 +71,7 @@ app.add_typer(proposal.app, name="proposal")
 app.add_typer(tx.app, name="tx")
 app.add_typer(vehicle.app, name="vehicle")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(index.app, name="index")
 app.add_typer(car.app, name="car")
 app.add_typer(erasure.app, name="erasure")
 app.add_typer(erasure.hold_app, name="hold")

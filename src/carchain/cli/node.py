@@ -124,6 +124,14 @@ def start(
         typer.Option("--state-versions", min=1, help="Override the kept heights (config.json)."),
     ] = None,
     log_format: LogFormatOpt = "text",
+    index_dsn: Annotated[
+        str,
+        typer.Option(
+            "--index-dsn",
+            envvar="CARCHAIN_INDEX_DSN",
+            help="Serve the /index audit routes from this PostgreSQL index (carchain index run).",
+        ),
+    ] = "",
 ) -> None:
     """Start the embedded node and its API on loopback (Ctrl-C to stop)."""
     from carchain.api.app import create_app
@@ -138,7 +146,12 @@ def start(
     check_port_free(port or nh.load_config().api_port)
     setup_logging(log_format)  # only once it will serve: a refused start changes nothing
     reports = nh.path / REPORTS_FOLDER
-    run_node(nh, lambda backend: create_app(backend, reports), port, state_versions)
+    reader = None
+    if index_dsn:
+        from carchain.index.queries import AuditIndex
+
+        reader = AuditIndex(index_dsn)
+    run_node(nh, lambda backend: create_app(backend, reports, reader), port, state_versions)
 
 
 @node_app.command("wait")

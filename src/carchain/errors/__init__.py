@@ -184,6 +184,7 @@ from carchain.errors.transport import (
     AbciSequenceError,
     ApiError,
     ConsensusUnavailable,
+    IndexUnavailable,
     NodeUnavailable,
     TransportError,
 )
@@ -241,6 +242,7 @@ __all__ = [
     "HeightUnavailable",
     "HoldNotInForce",
     "HomeLocked",
+    "IndexUnavailable",
     "InsufficientTrust",
     "InvalidBatch",
     "InvalidBody",

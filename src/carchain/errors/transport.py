@@ -55,6 +55,16 @@ class NodeUnavailable(TransportError):
     http_status = 503
 
 
+class IndexUnavailable(TransportError):
+    """The audit index (PostgreSQL) did not answer, refused the connection or the DSN,
+    or is not configured for this API."""
+
+    code = "index_unavailable"
+    abci_code = 341
+    http_status = 503
+    reason: str | None
+
+
 class ApiError(TransportError):
     """A request the API itself refuses (bad path parameter, bad encoding)."""
 
