@@ -8,8 +8,12 @@ batch a request) into the gateway's default stores (segment blob stores, the SQL
 journal, every write flushed) for ``--seconds``, twice: with group commit
 (``gateway.group_commit``: a store takes every upload that arrived while the previous
 one flushed) and one store per request (the lock taken per upload, as before). The
-vehicle lookups come from an in-memory registry: this measures the store path, not
-the node. Prints batches/s, stores (flushes) per batch and the ratio to 1,667/s.
+vehicle lookups come from the gateway's registry view (``RegistryView``) over an
+embedded node (in this process, its API on 127.0.0.1) where the cars are registered
+(``--registry chain``, the default; each run starts with a view that has read every
+car once, the steady state: a car's later batches need no node read), or from a plain dictionary
+(``--registry memory``: the store path alone). Prints batches/s, stores (flushes) per
+batch and the ratio to 1,667/s.
 
 ``--stores fs,seaweedfs`` (the default) runs the same pair of paths a second time
 with the blob namespaces in S3 (``S3BlobStore``) on a SeaweedFS server this script
@@ -42,16 +46,23 @@ from carchain.crypto.signing import SigningKey
 from carchain.data.categories import DataCategory
 from carchain.data.minimisation import Action, MinimisationPolicy, Rule
 from carchain.data.records import Telemetry
-from carchain.gateway.ingest import CheckedUpload, Ingestor, Outcome
+from carchain.gateway.ingest import CheckedUpload, Ingestor, Outcome, VehicleDirectory
 from carchain.gateway.journal import Journal
+from carchain.gateway.registry_view import RegistryView
+from carchain.sdk.client import Client
 from carchain.sdk.vehicle import VehicleRecorder
+from carchain.sim.embedded import EmbeddedNode
 from carchain.storage.local_s3 import LocalS3, find_weed
 from carchain.storage.namespaces import open_namespace
 from carchain.storage.s3_location import S3Location
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_registry_view import make_genesis, register_vehicles
+
 NEED = 1_000_000 / 60 / 10  # batches/s per gateway: 1M cars, one a minute, 10 gateways
 SAMPLE_MS = 2_500  # 24 samples in a one-minute batch: about 4.8 KB sealed
 STORE_NAMES = {"fs": "segment files", "seaweedfs": "S3 (SeaweedFS)"}
+REGISTRIES = {"chain": "registry view over a node", "memory": "memory"}
 COLLECT = MinimisationPolicy("bench", {c: Rule(Action.COLLECT) for c in DataCategory})
 
 
@@ -86,7 +97,7 @@ def make_uploads(cars: int, per_car: int, custodian: bytes) -> tuple[Registry, l
 
 
 def open_ingestor(
-    folder: Path, registry: Registry, custodian: bytes, s3: S3Location | None = None
+    folder: Path, registry: VehicleDirectory, custodian: bytes, s3: S3Location | None = None
 ) -> Ingestor:
     journal = Journal(folder / "journal.db")
     blobs = open_namespace(folder, "blobs", s3=s3)
@@ -104,6 +115,28 @@ def seaweedfs(folder: Path) -> Iterator[str]:
         os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
         os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
         yield server.endpoint_url
+
+
+@contextlib.contextmanager
+def open_chain(home: Path, registry: Registry) -> Iterator[Client]:
+    """Run an embedded node with the registry's cars registered; yield its client."""
+    with EmbeddedNode(home, make_genesis(), block_interval_ms=200) as node:
+        client = Client(node.url)
+        cars = [(v.vehicle_id, v.public_key, v.owner) for v in registry.vehicles.values()]
+        register_vehicles(client, cars)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def warm_view(client: Client, registry: Registry) -> RegistryView:
+    """Return a registry view that has read every car once (the steady state of a
+    gateway that has seen each car's first batch)."""
+    view = RegistryView(client)
+    for vid in registry.vehicles:
+        view.get_vehicle(vid)
+    return view
 
 
 def per_request_store(ingestor: Ingestor) -> Callable[[bytes, int], object]:
@@ -159,6 +192,7 @@ def main() -> None:
     parser.add_argument("--cars", type=int, default=400)
     parser.add_argument("--per-car", type=int, default=30, help="batches sealed per car")
     parser.add_argument("--stores", default="fs,seaweedfs", help="fs and/or seaweedfs")
+    parser.add_argument("--registry", default="chain", choices=("chain", "memory"))
     args = parser.parse_args()
     custodian = SigningKey.generate().public_key
     console = Console(width=120)  # one line a row, also in a narrow terminal or a pipe
@@ -166,7 +200,8 @@ def main() -> None:
     console.print(f"sealing {args.cars * args.per_car:,} batches ...")
     registry, uploads = make_uploads(args.cars, args.per_car, custodian)
     size = sum(len(u) for u in uploads) / len(uploads)
-    table = Table(title=f"gateway ingest, {args.threads} threads, {size:,.0f}-byte batches")
+    title = f"gateway ingest, {args.threads} threads, {size:,.0f}-byte batches"
+    table = Table(title=f"{title}, vehicles from the {REGISTRIES[args.registry]}")
     for col in (
         "blob store",
         "store path",
@@ -181,14 +216,17 @@ def main() -> None:
         sys.exit("--stores takes fs and/or seaweedfs")
     with contextlib.ExitStack() as stack:
         tmp_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-gw-")))
-        endpoint = ""
+        endpoint, client = "", None
+        if args.registry == "chain":
+            client = stack.enter_context(open_chain(tmp_root / "node", registry))
         if "seaweedfs" in stores:
             endpoint = stack.enter_context(seaweedfs(tmp_root / "weed"))
         runs = [(store, grouped) for store in stores for grouped in (True, False, True, False)]
         for i, (store, grouped) in enumerate(runs):
             folder = tmp_root / f"run{i}"
             s3 = S3Location(endpoint, "bench", f"run{i}") if store == "seaweedfs" else None
-            ingestor = open_ingestor(folder, registry, custodian, s3)
+            view: VehicleDirectory = registry if client is None else warm_view(client, registry)
+            ingestor = open_ingestor(folder, view, custodian, s3)
             rate, n, n_stores = run(uploads, args.threads, args.seconds, ingestor, grouped)
             ingestor.journal.close()
             for ns in (ingestor.blobs, ingestor.keys):

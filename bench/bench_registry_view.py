@@ -52,17 +52,15 @@ def make_genesis() -> Genesis:
     return Genesis(CHAIN_ID, int(time.time() * 1000) - 60_000, GovernanceParams(2, 3, 5), [member])
 
 
-def register_cars(client: Client, cars: int) -> list[str]:
-    """Register ``cars`` vehicles through the node's API; return their ids once committed."""
-    ids = [f"{OEM}:bench-{i}" for i in range(cars)]
-    owner = SigningKey.from_seed(b"\x03" * 32).public_key
+def register_vehicles(client: Client, cars: list[tuple[str, bytes, bytes]]) -> None:
+    """Register ``(vehicle id, public key, owner)`` through the node's API, as the OEM;
+    return once all are committed."""
     nonce = client.nonce(OEM_KEY.public_key)  # the last one used
-    for start in range(0, cars, REGISTER_CHUNK):
+    for start in range(0, len(cars), REGISTER_CHUNK):
         txs = []
-        for vid in ids[start : start + REGISTER_CHUNK]:
-            key = SigningKey.generate().public_key
-            body = RegisterVehicle(vid, os.urandom(32), key, "RX5", 2024, owner)
+        for vid, key, owner in cars[start : start + REGISTER_CHUNK]:
             nonce += 1
+            body = RegisterVehicle(vid, os.urandom(32), key, "RX5", 2024, owner)
             txs.append(build_tx(CHAIN_ID, OEM_KEY, nonce, body))
         verdicts = client.submit_batch(txs)
         if verdicts["accepted"] != len(txs):
@@ -72,6 +70,13 @@ def register_cars(client: Client, cars: int) -> list[str]:
         if time.monotonic() > deadline:
             raise SystemExit("registrations did not commit in 120 s")
         time.sleep(0.05)
+
+
+def register_cars(client: Client, cars: int) -> list[str]:
+    """Register ``cars`` vehicles with fresh keys; return their ids once committed."""
+    ids = [f"{OEM}:bench-{i}" for i in range(cars)]
+    owner = SigningKey.from_seed(b"\x03" * 32).public_key
+    register_vehicles(client, [(v, SigningKey.generate().public_key, owner) for v in ids])
     return ids
 
 
