@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from carchain.storage import s3_blobs
 from carchain.storage.local_s3 import LocalS3, find_weed
 from carchain.storage.s3_location import S3Location
 
@@ -103,7 +104,9 @@ class _Failing(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def failing_s3() -> Iterator[str]:
+def failing_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An S3 endpoint failing every request with 503 (retried twice, not six times)."""
+    monkeypatch.setattr(s3_blobs, "MAX_ATTEMPTS", 2)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from carchain.errors import GatewayConfigError, StorageCorrupted, StorageUnavailable
+from carchain.storage import s3_blobs
 from carchain.storage.local_s3 import find_free_ports
 from carchain.storage.s3_blobs import MIB, S3BlobStore
 from carchain.storage.s3_location import S3Location
@@ -103,7 +104,10 @@ def test_invalid_no_credentials_at_all_is_storage_unavailable(
     assert caught.value.fields["reason"] == "NoCredentialsError"
 
 
-def test_invalid_nothing_listening_is_storage_unavailable(env_credentials: None) -> None:
+def test_invalid_nothing_listening_is_storage_unavailable(
+    env_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3_blobs, "MAX_ATTEMPTS", 2)
     (port,) = find_free_ports(1)
     location = S3Location(f"http://127.0.0.1:{port}", "carchain-test")
     with pytest.raises(StorageUnavailable) as caught:

@@ -88,13 +88,20 @@ def validate_credentials_file(path: Path) -> None:
         )
 
 
+# Attempts per request (boto3's standard mode: exponential backoff with jitter on 5xx,
+# throttling and connection errors): a store that is busy or growing a new bucket's
+# volumes (SeaweedFS answers InternalError meanwhile) gets about 30 s before a
+# request fails with ``StorageUnavailable``.
+MAX_ATTEMPTS = 6
+
+
 def make_s3_client(location: S3Location, max_connections: int = DEFAULT_WORKERS) -> S3Client:
     """Return a boto3 S3 client for ``location``: path-style addressing, bounded retries,
     credentials from boto3's chain (never from carchain's config)."""
     validate_credentials_file(get_credentials_file())
     config = Config(
         s3={"addressing_style": "path"},
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
         max_pool_connections=max_connections,
