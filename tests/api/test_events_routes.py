@@ -247,7 +247,8 @@ def test_a_stream_reads_its_block_budget_then_ends_with_its_cursor(chain: StepNo
     assert frames == [SseFrame("3:1:0", '{"reason":"block_budget"}', "resume")]
     frames = chain.frames(headers={"Last-Event-ID": "3:1:0"}, types="nomatch")
     assert frames == [SseFrame("6:1:0", '{"reason":"block_budget"}', "resume")]
-    assert chain.frames(headers={"Last-Event-ID": "9:1:0"}, types="nomatch") == []  # done
+    done = chain.frames(headers={"Last-Event-ID": "9:1:0"}, types="nomatch")
+    assert done == [SseFrame("10:1:0", '{"reason":"caught_up"}', "end")]  # complete
     frames = chain.frames(from_height=1)  # the events of blocks 1-3, then the cursor
     assert ids(frames) == [f"1:{i}:{e}" for i in range(3) for e in (0, 1)] + [
         f"{h}:0:{e}" for h in (2, 3) for e in (0, 1)

@@ -152,6 +152,7 @@ class ScriptedNode:
         self.read_height: int | None = None  # the height a read reports (default: height)
         self.events_log: list[StreamEvent] = []
         self.event_requests: list[int | None] = []
+        self.events_error: Exception | None = None
 
     def status(self) -> dict[str, Any]:
         return {"height": self.height}
@@ -175,7 +176,12 @@ class ScriptedNode:
         follow: bool = True,
     ) -> Iterator[StreamEvent]:
         self.event_requests.append(from_height)
-        return iter([e for e in self.events_log if e.height >= (from_height or 1)])
+        if self.events_error is not None:
+            raise self.events_error
+        wanted = set(types)
+        return iter(
+            [e for e in self.events_log if e.height >= (from_height or 1) and e.type in wanted]
+        )
 
     def add_event(self, height: int, vehicle_id: str) -> None:
         eid = f"{height}:0:1"
@@ -256,3 +262,108 @@ def test_concurrent_lookups_share_syncs() -> None:
     # 320 lookups each needing a sync begun after it: far fewer syncs than lookups.
     assert view.counts["syncs"] < 320 // 2
     assert view.counts["hits"] + view.counts["reads"] == 320
+
+
+def cached(view: RegistryView) -> object:
+    return view.to_dict()["registry_cached"]
+
+
+def test_a_stream_that_fails_mid_sync_makes_the_view_forget_not_guess() -> None:
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0)
+    view.get_vehicle("saic:a")
+    node.height, node.events_error = 11, NodeUnavailable("stream cut")
+    node.records["saic:a"] = make_vehicle("saic:a", VehicleStatus.REVOKED)
+    assert view.get_vehicle("saic:a", now_ms()).status == VehicleStatus.REVOKED
+    assert view.counts["resets"] == 2 and view.height == 11  # the first sync, then this
+
+
+def test_a_node_whose_height_went_down_resets_the_view() -> None:
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0)
+    view.get_vehicle("saic:a")
+    node.height = 4  # a restored or replaced node: its chain is not the one we followed
+    node.records["saic:a"] = make_vehicle("saic:a", VehicleStatus.REVOKED)
+    assert view.get_vehicle("saic:a", now_ms()).status == VehicleStatus.REVOKED
+    assert view.height == 4 and node.event_requests == []
+
+
+def test_a_long_gap_is_not_replayed_the_view_resets() -> None:
+    from carchain.gateway.registry_view import MAX_REPLAY_BLOCKS
+
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0)
+    view.get_vehicle("saic:a")
+    node.height = 10 + MAX_REPLAY_BLOCKS + 1
+    view.sync()
+    assert node.event_requests == [] and cached(view) == 0
+    node.height += 5
+    view.sync()  # a short gap again: replayed
+    assert node.event_requests == [10 + MAX_REPLAY_BLOCKS + 2]
+
+
+def test_a_read_from_below_the_synced_height_is_refused() -> None:
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0)
+    view.sync()
+    node.read_height = 9  # a lagging replica behind the view's height (10)
+    with pytest.raises(NodeUnavailable):
+        view.get_vehicle("saic:a")
+    assert cached(view) == 0
+
+
+def test_a_backdated_batch_still_sees_changes_older_than_max_lag() -> None:
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0, max_lag_s=0)
+    view.get_vehicle("saic:a")
+    node.height = 11
+    node.add_event(11, "saic:a")
+    node.records["saic:a"] = make_vehicle("saic:a", VehicleStatus.REVOKED)
+    # The batch ended an hour ago, before the last sync: max_lag still forces a new one.
+    old = now_ms() - 3_600_000
+    assert view.get_vehicle("saic:a", old).status == VehicleStatus.REVOKED
+
+
+def test_a_step_of_the_wall_clock_back_does_not_freeze_the_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from carchain.gateway import registry_view
+
+    node = ScriptedNode()
+    node.records["saic:a"] = make_vehicle("saic:a")
+    view = RegistryView(node, sync_interval_s=0)
+    view.get_vehicle("saic:a", now_ms())
+    real = time.time
+    monkeypatch.setattr(registry_view.time, "time", lambda: real() - 60)  # NTP steps back
+    node.height = 11
+    node.add_event(11, "saic:a")
+    node.records["saic:a"] = make_vehicle("saic:a", VehicleStatus.REVOKED)
+    stepped_now_ms = int((real() - 60) * 1000)
+    assert view.get_vehicle("saic:a", stepped_now_ms).status == VehicleStatus.REVOKED
+
+
+def test_other_oems_records_are_answered_not_kept() -> None:
+    node = ScriptedNode()
+    node.records["geely:x"] = make_vehicle("geely:x")  # make_vehicle's oem is saic
+    node.records["geely:x"] = msgspec_replace(node.records["geely:x"], oem="geely")
+    view = RegistryView(node, oem="saic", sync_interval_s=3600)
+    assert view.get_vehicle("geely:x").oem == "geely"
+    assert cached(view) == 0
+
+
+def test_a_status_without_a_height_is_a_typed_error() -> None:
+    node = ScriptedNode()
+    node.status = lambda: {"height": "ten"}  # type: ignore[method-assign]
+    with pytest.raises(NodeUnavailable):
+        RegistryView(node).get_vehicle("saic:a")
+
+
+def msgspec_replace(vehicle: Vehicle, **changes: object) -> Vehicle:
+    import msgspec
+
+    return msgspec.structs.replace(vehicle, **changes)

@@ -88,6 +88,9 @@ EV = (
 )
 
 
+END = b'id: 9:1:0\nevent: end\ndata: {"reason":"caught_up"}\n\n'
+
+
 def frame(event_id: str) -> bytes:
     h, i, e = event_id.split(":")
     doc = EV.replace(b'"ID"', f'"{event_id}"'.encode())
@@ -156,13 +159,34 @@ def test_a_resume_frame_is_continued_after_its_cursor_even_without_follow() -> N
     bodies: list[bytes | Exception] = [
         frame("1:0:0") + resume,
         frame("2:0:0") + b'event: resume\ndata: {"reason":"lifetime"}\n\n' + frame("2:0:1"),
-        frame("2:0:0") + frame("3:0:0"),  # caught up: the stream ends, so does the iterator
+        frame("2:0:0") + frame("3:0:0") + END,  # caught up: the stream ends, so does the iterator
     ]
     with scripted(bodies, seen) as http:
         got = [e.id for e in iterate_events(http, {}, follow=False, max_retries=0)]
     assert got == ["1:0:0", "2:0:0", "3:0:0"]
     assert [r.headers.get("last-event-id") for r in seen] == [None, "1:3:0", "2:0:0"]
     assert not bodies
+
+
+def test_a_follow_false_stream_cut_short_is_resumed_not_taken_as_complete() -> None:
+    seen: list[httpx.Request] = []
+    bodies: list[bytes | Exception] = [
+        frame("1:0:0"),  # ends cleanly but without ``end``: a node shutting down mid-stream
+        b": heartbeat\nid: 1:1:0\n\n",  # again without ``end``: no progress but the cursor
+        frame("2:0:0") + END,
+    ]
+    with scripted(bodies, seen) as http:
+        got = [e.id for e in iterate_events(http, {}, follow=False, max_retries=1)]
+    assert got == ["1:0:0", "2:0:0"]
+    assert [r.headers.get("last-event-id") for r in seen] == [None, "1:0:0", "1:1:0"]
+
+
+def test_a_follow_false_stream_that_never_completes_is_reported() -> None:
+    seen: list[httpx.Request] = []
+    bodies: list[bytes | Exception] = [frame("1:0:0"), b"", b""]
+    with scripted(bodies, seen) as http, pytest.raises(NodeUnavailable):
+        list(iterate_events(http, {}, follow=False, max_retries=1))
+    assert len(seen) == 3
 
 
 def test_a_node_that_keeps_sending_resume_without_progress_is_reported() -> None:

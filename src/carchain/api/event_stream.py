@@ -43,6 +43,7 @@ SEND_TIMEOUT_S = 30.0  # a client that reads nothing for this long loses its str
 MAX_STREAM_LIFETIME_S = 3600.0  # a stream then ends with its cursor; the client resumes
 BLOCK_BUDGET = 1000  # blocks one connection reads; then it ends with its cursor
 RESUME_EVENT = "resume"  # the frame that ends a stream the client should continue
+END_EVENT = "end"  # the frame that ends a ``follow=false`` stream read to the committed height
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,14 @@ def make_resume_frame(cursor: EventPosition | None, reason: str) -> ServerSentEv
     return ServerSentEvent(data, event=RESUME_EVENT, id=None if cursor is None else cursor.to_id())
 
 
+def make_end_frame(cursor: EventPosition | None) -> ServerSentEvent:
+    """Return the frame that ends a ``follow=false`` stream once it has read every
+    committed block: an ``end`` event whose id is the cursor. A stream that ends
+    without it was cut short (a node shutting down, a proxy) and must be resumed."""
+    data = json.dumps({"reason": "caught_up"}, separators=(",", ":"))
+    return ServerSentEvent(data, event=END_EVENT, id=None if cursor is None else cursor.to_id())
+
+
 async def wait_or_stop(stop: asyncio.Event, timeout_s: float) -> None:
     """Return after ``timeout_s``, or as soon as ``stop`` is set."""
     with contextlib.suppress(TimeoutError):
@@ -292,6 +301,7 @@ async def generate_events(
             return
         block = await step_stream(backend, state, follow, streams, slot.stopped)
         if block is False:
+            yield make_end_frame(state.cursor)
             return
         if isinstance(block, BlockView):
             end = compute_block_end(block)

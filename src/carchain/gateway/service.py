@@ -134,7 +134,7 @@ class Gateway:
         self.blobs = open_namespace(data_dir, "blobs", fsync=fsync, s3=s3)
         self.keys = open_namespace(data_dir, "keys", fsync=fsync, s3=s3)
         self.journal = Journal(data_dir / "journal.db")
-        self.registry = RegistryView(self.client)
+        self.registry = RegistryView(self.client, oem=oem)
         self.ingestor = Ingestor(
             oem,
             custodian,

@@ -33,6 +33,7 @@ from carchain.sdk.http import compute_response_error
 DEFAULT_READ_TIMEOUT_S = 60.0  # the node sends a heartbeat every 15 s while idle
 DEFAULT_MAX_RETRIES = 5
 RESUME_EVENT = "resume"  # the node ended this connection early: continue from its id
+END_EVENT = "end"  # a ``follow=false`` stream read every committed block: it is complete
 RETRYABLE = (TooManySubscribers, NodeUnavailable)
 
 
@@ -134,6 +135,7 @@ class EventCursor:
     last_id: str | None = None
     position: EventPosition | None = None
     resume: bool = False  # the node ended the last connection early (``resume`` frame)
+    ended: bool = False  # the node ended a ``follow=false`` stream complete (``end`` frame)
 
     def advance(self, frame_id: str) -> bool:
         """Move to ``frame_id`` if it lies after the cursor; return whether it did."""
@@ -162,10 +164,11 @@ def read_stream(
                 raise BusyNode(error)
             raise error
         for frame in parse_sse(resp.iter_lines()):
-            if frame.event == RESUME_EVENT:
+            if frame.event in (RESUME_EVENT, END_EVENT):
                 if frame.id is not None:
                     cursor.advance(frame.id)
-                cursor.resume = True
+                cursor.resume = frame.event == RESUME_EVENT
+                cursor.ended = frame.event == END_EVENT
                 return
             if frame.id is None or not cursor.advance(frame.id):
                 continue
@@ -194,7 +197,7 @@ def iterate_events(
             for event in read_stream(http, query, cursor, read_timeout_s):
                 delivered, failures = True, 0
                 yield event
-            if not follow and not cursor.resume:
+            if not follow and cursor.ended:
                 return
             # The node ended a followed stream (a restart, a shutdown) or this
             # connection early (``resume``): go on after the cursor.

@@ -183,7 +183,8 @@ async def stream_events(
 
     The stream starts after `Last-Event-ID` (a reconnect: no gap, no duplicate),
     else at `from_height`, else at the next block (`follow=true`) or block 1. With
-    `follow=false` it ends once it has read the committed blocks. While idle it sends
+    `follow=false` it ends once it has read the committed blocks, with an `end` event
+    whose `id` is the cursor (a stream ending without it was cut short). While idle it sends
     a `: heartbeat` comment every 15 s whose `id` is the cursor (the last block read
     in full, `H:T:0`), so a reconnect does not read those blocks again. A connection
     reads at most 1000 blocks and lasts at most 1 h: it then ends with a `resume`
