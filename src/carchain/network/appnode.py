@@ -12,6 +12,10 @@ stops on SIGTERM/SIGINT or when a consensus request fails (status 2).
 ABCI is served at ``ADDRESS``, else ``abci_address`` of ``node.json``, else
 (older homes) ``tcp://127.0.0.1:<abci_port>``.
 
+``CARCHAIN_ABCI_PROFILE=<path>`` makes it time its ABCI phases in CPU seconds and
+write them to ``<path>`` as JSON when it stops (``carchain.engine.abci.profile``;
+the network benchmark prints them).
+
 ``CARCHAIN_CRASH_BEFORE_COMMIT=<height>`` makes the process SIGKILL itself
 after executing that block and before committing it: the fault tests use it to
 crash a node in the middle of a block.
@@ -35,6 +39,7 @@ import uvicorn
 from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.blocklog import DecidedBlock
+from carchain.engine.abci.profile import PROFILE_ENV, PhaseProfile
 from carchain.engine.abci.server import AbciServer
 from carchain.engine.application import Application
 from carchain.errors import CarchainError, HomeLocked, StorageCorrupted
@@ -122,7 +127,9 @@ async def serve(
     cfg = json.loads((app_home / "node.json").read_text())
     address = get_abci_address(cfg, abci_override)
     db, adapter = open_adapter(app_home, get_state_versions(cfg, state_versions))
-    abci = AbciServer(adapter, address)
+    profile_path = os.environ.get(PROFILE_ENV)
+    profile = PhaseProfile() if profile_path else None
+    abci = AbciServer(adapter, address, profile)
     rpc = CometRpc(f"http://{HOST}:{int(cfg['rpc_port'])}")
     backend = CometBackend(adapter, rpc)
     backend.bind_loop(asyncio.get_running_loop())
@@ -151,6 +158,8 @@ async def serve(
             await api_task
         await rpc.aclose()
         db.close()
+        if profile is not None and profile_path:
+            profile.save(Path(profile_path))
 
 
 async def _announce(api: uvicorn.Server, url: str, app_home: Path) -> None:
