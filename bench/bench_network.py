@@ -48,6 +48,7 @@ from carchain.core.vehicles import RegisterVehicle
 from carchain.crypto.signing import SigningKey
 from carchain.engine.abci.profile import HANDLING_PHASES, PHASES, PROFILE_ENV
 from carchain.network import localnet, processes
+from carchain.network.appnode import GC_ENV
 from carchain.network.cometconfig import TUNING, TomlValue
 from carchain.network.layout import NetworkLayout, NodeLayout
 from carchain.sdk.transactions import build_tx
@@ -430,17 +431,22 @@ class Options:
     method: str
     tuning: dict[str, dict[str, TomlValue]]
     profile: bool
+    python_gc: str
 
 
-def make_starter(app: str, profiles: list[Path]) -> Callable[[NetworkLayout, NodeLayout], object]:
+def make_starter(
+    app: str, profiles: list[Path], python_gc: str = "tuned"
+) -> Callable[[NetworkLayout, NodeLayout], object]:
     """Return what starts one node's application: ``abci-cli kvstore``, or carchain's app
-    process (writing its ABCI profile to ``profiles[index]`` if profiles are given)."""
+    process (writing its ABCI profile to ``profiles[index]`` if profiles are given; its
+    garbage collector tuned, or CPython's default with ``python_gc`` ``default``)."""
     if app == "kvstore":
         abci_cli = find_abci_cli()
         return lambda layout, node: start_kvstore(abci_cli, layout, node)
 
     def start_carchain(layout: NetworkLayout, node: NodeLayout) -> object:
         env = dict(os.environ)
+        env[GC_ENV] = python_gc
         if profiles:
             env[PROFILE_ENV] = str(profiles[node.index])
         return localnet.start_app(layout, node, env)
@@ -463,7 +469,7 @@ def run_app(app: str, opts: Options, tmp: Path) -> AppResult:
     profiles = [home / f"{n.name}.profile.json" for n in layout.nodes]
     if app == "kvstore":
         prepare_kvstore(layout)
-    starter = make_starter(app, profiles if opts.profile else [])
+    starter = make_starter(app, profiles if opts.profile else [], opts.python_gc)
     result = AppResult(app)
     try:
         start_network(layout, starter)
@@ -533,6 +539,9 @@ def print_profile(result: AppResult) -> None:
         label = f"codec: {phase}" if phase not in HANDLING_PHASES else phase
         print(format_profile_row(label, cpu, total, reqs, txs, committed))
     print(format_profile_row("rest of process", total - accounted, total, 0, 0, committed))
+    gc_cpu = sum(float(p.get("gc", {}).get("cpu_s", 0.0)) for p in result.profiles)
+    gc_runs = sum(int(p.get("gc", {}).get("runs", 0)) for p in result.profiles)
+    print(format_profile_row("of all: Python GC", gc_cpu, total, gc_runs, 0, committed))
 
 
 def format_profile_row(
@@ -560,6 +569,13 @@ def parse_options() -> Options:
     parser.add_argument("--timeout-commit", default="200ms", help="CometBFT timeout_commit")
     parser.add_argument("--flush-throttle", default="", help="CometBFT p2p flush_throttle_timeout")
     parser.add_argument("--no-profile", action="store_true", help="no ABCI phase profile")
+    parser.add_argument(
+        "--python-gc",
+        default="tuned",
+        choices=["tuned", "default"],
+        help="carchain's app processes: frozen start-up objects and rarer collections "
+        "(tuned), or CPython's default collector",
+    )
     args = parser.parse_args()
     tuning = {k: dict(v) for k, v in TUNING.items()}
     tuning["consensus"]["timeout_commit"] = args.timeout_commit
@@ -570,7 +586,7 @@ def parse_options() -> Options:
         parser.error("--apps takes carchain, kvstore or both")
     rates = [int(r) for r in args.rates.split(",")]
     return Options(apps, args.validators, rates, args.seconds, args.method, tuning,
-                   not args.no_profile)  # fmt: skip
+                   not args.no_profile, args.python_gc)  # fmt: skip
 
 
 def main() -> None:
@@ -585,7 +601,7 @@ def main() -> None:
     print(
         f"{opts.validators} validators on loopback; {CLIENTS} clients, JSON-RPC batches of "
         f"{BATCH} ({opts.method}); timeout_commit {opts.tuning['consensus']['timeout_commit']}; "
-        f"{opts.seconds:g} s per rate"
+        f"{opts.seconds:g} s per rate; carchain's Python GC {opts.python_gc}"
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="carchain-bench-net-") as tmp:

@@ -3,13 +3,16 @@
 With ``CARCHAIN_ABCI_PROFILE=<path>`` set, the application process's ABCI server
 times, in CPU seconds of its thread, the decoding of each request, its handling
 (by phase: new CheckTx, recheck, PrepareProposal, ProcessProposal, FinalizeBlock,
-Commit, the rest) and the encoding of its response, and writes the totals with
-the process's CPU time as JSON to ``<path>`` when it stops. Without it the
-server's clock is a constant and nothing is recorded.
+Commit, the rest) and the encoding of its response, and the time Python's cyclic
+garbage collector ran (``watch_gc``: it runs inside the phases, so it is part of
+theirs too), and writes the totals with the process's CPU time as JSON to
+``<path>`` when it stops. Without it the server's clock is a constant and
+nothing is recorded.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -61,6 +64,25 @@ class PhaseProfile:
         self.requests = dict.fromkeys(PHASES, 0)
         self.txs = dict.fromkeys(HANDLING_PHASES, 0)
         self._process_start = time.process_time()
+        self.gc_seconds = 0.0
+        self.gc_runs = 0
+        self._gc_started = 0.0
+
+    def watch_gc(self) -> None:
+        """Time every run of the cyclic garbage collector from now on (``unwatch_gc`` stops)."""
+        gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        """Stop timing the garbage collector."""
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = self.clock()
+        else:
+            self.gc_seconds += self.clock() - self._gc_started
+            self.gc_runs += 1
 
     def record(
         self, kind: str, request: Any, decode_s: float, handle_s: float, encode_s: float
@@ -75,10 +97,12 @@ class PhaseProfile:
             self.requests[name] += 1
 
     def to_json(self) -> dict[str, Any]:
-        """Return the totals: per phase seconds, requests and block transactions; and the
-        process's CPU seconds (every thread) since the profile began."""
+        """Return the totals: per phase seconds, requests and block transactions; the
+        garbage collector's seconds and runs; and the process's CPU seconds (every
+        thread) since the profile began."""
         return {
             "process_cpu_s": time.process_time() - self._process_start,
+            "gc": {"cpu_s": self.gc_seconds, "runs": self.gc_runs},
             "phases": {
                 p: {
                     "cpu_s": self.seconds[p],
