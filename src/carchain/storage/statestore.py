@@ -132,10 +132,8 @@ class StateStore:
         kept exact by updating it on every commit.
         """
         ck = (store, key)
-        try:
+        if ck in self._values:  # a miss raises no KeyError: no exception to allocate
             return self._values[ck]
-        except KeyError:
-            pass
         row = self._conn.execute("SELECT value FROM kv WHERE store = ? AND key = ?", ck).fetchone()
         value = None if row is None or not row[0] else bytes(row[0])
         if len(self._values) >= _VALUE_CACHE_LIMIT:
