@@ -33,5 +33,5 @@ def test_both_applications_run_and_the_ratio_is_printed() -> None:
         submitted, send_failed, committed, failed = (int(x) for x in row[1:5])
         assert submitted > 0 and send_failed == failed == 0 and committed == submitted
     assert any(line.startswith("ratio") for line in lines)
-    phases = {line.split()[0] for line in lines}
+    phases = {line.split()[0] for line in lines if line.strip()}
     assert {"check_tx", "recheck", "finalize_block", "commit", "codec:"} <= phases
