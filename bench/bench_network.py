@@ -13,14 +13,16 @@ of the block that holds the transaction.
 
 At the end it prints, for each application, the best committed rate at
 p99 < 2 s and the saturation rate (best committed rate), and carchain's ratio
-to the kvstore of both; the CPU seconds the application and the CometBFT
-processes used; and, from the application processes' ABCI profile
-(``CARCHAIN_ABCI_PROFILE``), where carchain's CPU went: CheckTx, recheck,
-PrepareProposal, ProcessProposal, FinalizeBlock, Commit, the ABCI codec.
+to the kvstore of both (``--repeat N`` alternates the applications N times and
+takes each one's best round: on a shared machine that round had the most CPU);
+the CPU seconds the application and the CometBFT processes used; and, from the
+application processes' ABCI profile (``CARCHAIN_ABCI_PROFILE``), where carchain's
+CPU went: CheckTx, recheck, PrepareProposal, ProcessProposal, FinalizeBlock, Commit,
+the ABCI codec.
 Every process it starts is stopped by pid at the end.
 
     .venv/bin/python bench/bench_network.py [--apps carchain,kvstore] [--validators 4]
-        [--rates 500,1000,1500,2000] [--seconds 20]
+        [--rates 500,1000,1500,2000] [--seconds 20] [--repeat 1] [--python-gc tuned]
 """
 
 from __future__ import annotations
@@ -432,6 +434,7 @@ class Options:
     tuning: dict[str, dict[str, TomlValue]]
     profile: bool
     python_gc: str
+    repeat: int = 1
 
 
 def make_starter(
@@ -461,7 +464,7 @@ def run_app(app: str, opts: Options, tmp: Path) -> AppResult:
         GenesisMember(m, f"Bench OEM {m[-2:]}", ["oem"], k.public_key.hex())
         for m, k in keys.items()
     ]
-    home = tmp / app
+    home = tmp / f"{app}-{len(list(tmp.iterdir()))}"
     layout = localnet.create_network(
         home, opts.validators, tuning=opts.tuning, extra_members=extra
     ).layout
@@ -513,11 +516,21 @@ def print_summary(results: list[AppResult]) -> None:
     for r in results:
         print(f"{r.app:<12} {r.rate_at_p99:>18.0f} {r.saturation:>16.0f} "
               f"{r.app_cpu_s:>10.1f} {r.comet_cpu_s:>15.1f}")  # fmt: skip
-    by_app = {r.app: r for r in results}
-    if "carchain" in by_app and "kvstore" in by_app:
-        c, k = by_app["carchain"], by_app["kvstore"]
-        print(f"{'ratio':<12} {format_ratio(c.rate_at_p99, k.rate_at_p99):>18} "
-              f"{format_ratio(c.saturation, k.saturation):>16}   (carchain / kvstore)")  # fmt: skip
+    best = compute_best(results)
+    if "carchain" in best and "kvstore" in best:
+        (cp, cs), (kp, ks) = best["carchain"], best["kvstore"]
+        print(f"{'ratio':<12} {format_ratio(cp, kp):>18} {format_ratio(cs, ks):>16}   "
+              "(carchain / kvstore; the best of each application's rounds)")  # fmt: skip
+
+
+def compute_best(results: list[AppResult]) -> dict[str, tuple[float, float]]:
+    """Return each application's best rate at p99 < 2 s and best saturation rate over
+    its rounds (``--repeat``: on a shared machine the best round had the most CPU)."""
+    best: dict[str, tuple[float, float]] = {}
+    for r in results:
+        p99, sat = best.get(r.app, (0.0, 0.0))
+        best[r.app] = (max(p99, r.rate_at_p99), max(sat, r.saturation))
+    return best
 
 
 def print_profile(result: AppResult) -> None:
@@ -570,6 +583,9 @@ def parse_options() -> Options:
     parser.add_argument("--flush-throttle", default="", help="CometBFT p2p flush_throttle_timeout")
     parser.add_argument("--no-profile", action="store_true", help="no ABCI phase profile")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the applications, alternating"
+    )
+    parser.add_argument(
         "--python-gc",
         default="tuned",
         choices=["tuned", "default"],
@@ -586,7 +602,7 @@ def parse_options() -> Options:
         parser.error("--apps takes carchain, kvstore or both")
     rates = [int(r) for r in args.rates.split(",")]
     return Options(apps, args.validators, rates, args.seconds, args.method, tuning,
-                   not args.no_profile, args.python_gc)  # fmt: skip
+                   not args.no_profile, args.python_gc, max(1, args.repeat))  # fmt: skip
 
 
 def main() -> None:
@@ -605,8 +621,9 @@ def main() -> None:
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="carchain-bench-net-") as tmp:
-        for app in opts.apps:
-            results.append(run_app(app, opts, Path(tmp)))
+        for _ in range(opts.repeat):
+            for app in opts.apps:
+                results.append(run_app(app, opts, Path(tmp)))
     print_summary(results)
     for r in results:
         print_profile(r)

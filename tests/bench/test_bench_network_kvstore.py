@@ -108,3 +108,21 @@ def test_missing_abci_cli_exits_with_the_setup_hint(
     monkeypatch.setenv(bench.ABCI_CLI_ENV, str(tmp_path / "abci-cli"))
     with pytest.raises(SystemExit, match=re.escape("make setup-network")):
         bench.find_abci_cli()
+
+
+def test_repeated_rounds_take_each_applications_best(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rounds = [
+        bench.AppResult("carchain", [_run(bench, 400, 3000, 2.5), _run(bench, 800, 5000, 3.0)]),
+        bench.AppResult("kvstore", [_run(bench, 400, 4000, 0.5), _run(bench, 800, 8000, 1.0)]),
+        bench.AppResult("carchain", [_run(bench, 400, 4000, 1.0), _run(bench, 800, 4500, 3.0)]),
+        bench.AppResult("kvstore", [_run(bench, 400, 4000, 0.5), _run(bench, 800, 6000, 2.5)]),
+    ]
+    best = bench.compute_best(rounds)
+    assert best == {"carchain": (400, 500), "kvstore": (800, 800)}
+    bench.print_summary(rounds)
+    out = capsys.readouterr().out.splitlines()
+    assert sum(1 for line in out if line.startswith(("carchain", "kvstore"))) == 4
+    ratio = [line for line in out if line.startswith("ratio")]
+    assert ratio[0].split()[1:3] == ["0.50", "0.62"]
