@@ -2,7 +2,10 @@
 
 1. The pinned CometBFT binary, built with the machine's Go from the Go module
    proxy into ``.tools/bin``.
-2. The Python protobuf classes of the ABCI protocol, generated with grpcio-tools
+2. CometBFT's ``abci-cli`` of that same module version, also into ``.tools/bin``:
+   its ``kvstore`` is the reference application ``bench/bench_network.py`` runs
+   over the ABCI socket beside carchain's.
+3. The Python protobuf classes of the ABCI protocol, generated with grpcio-tools
    from the ``.proto`` files of that same module version in the Go module cache,
    into the git-ignored ``generated/`` folder. Nothing of CometBFT is committed.
 """
@@ -23,6 +26,7 @@ GENERATED = ROOT / "generated"
 COMETBFT_MODULE = "github.com/cometbft/cometbft"
 COMETBFT_VERSION = "v0.38.26"
 COMETBFT = BIN / "cometbft"
+ABCI_CLI = BIN / "abci-cli"
 GOGOPROTO_MODULE = "github.com/cosmos/gogoproto"
 # The proto packages the ABCI server and the light client use.
 PROTO_DIRS = ("tendermint/abci", "tendermint/crypto", "tendermint/types", "tendermint/version")
@@ -66,6 +70,39 @@ def install_cometbft() -> None:
     got = installed_version()
     if got != want:
         sys.exit(f"setup: cometbft reports version {got!r}, expected {want}")
+
+
+def built_module_version(binary: Path, module: str = COMETBFT_MODULE) -> str | None:
+    """Return the version of ``module`` a Go binary was built from (``go version -m``)."""
+    go = shutil.which("go")
+    if go is None or not binary.exists():
+        return None
+    out = subprocess.run([go, "version", "-m", str(binary)], capture_output=True, text=True)
+    match = re.search(rf"^\s*mod\s+{re.escape(module)}\s+(v\S+)", out.stdout, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def install_abci_cli(bin_dir: Path = BIN) -> Path:
+    """Build the pinned CometBFT's ``abci-cli`` into ``bin_dir`` unless it is already there
+    (built from the same module version); return its path."""
+    binary = bin_dir / "abci-cli"
+    if built_module_version(binary) == COMETBFT_VERSION:
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        sys.exit("setup: Go is needed to build abci-cli for the network benchmark")
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(bin_dir), GOFLAGS="-mod=mod", GOTOOLCHAIN="auto")
+    print(f"setup: building abci-cli {COMETBFT_VERSION} (once; about a minute)", flush=True)
+    subprocess.run(
+        [go, "install", f"{COMETBFT_MODULE}/abci/cmd/abci-cli@{COMETBFT_VERSION}"],
+        check=True,
+        env=env,
+    )
+    got = built_module_version(binary)
+    if got != COMETBFT_VERSION:
+        sys.exit(f"setup: abci-cli was built from {got!r}, expected {COMETBFT_VERSION}")
+    return binary
 
 
 def module_dir(modcache: Path, module: str, version: str) -> Path:
@@ -122,6 +159,7 @@ def generate_protos() -> None:
 def main() -> None:
     """Install everything the network tests need."""
     install_cometbft()
+    install_abci_cli()
     generate_protos()
 
 

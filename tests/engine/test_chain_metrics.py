@@ -3,6 +3,7 @@ and Commit latencies, transactions by type and result, height and block interval
 
 from __future__ import annotations
 
+from carchain.core.transactions import decode_envelope
 from carchain.telemetry.chain import ChainMetrics
 from tests.conftest import Chain
 from tests.core.test_vehicles import register_body
@@ -45,3 +46,18 @@ def test_each_application_has_its_own_registry(chain: Chain) -> None:
     assert other.registry is not chain.app.metrics.registry
     chain.send("saic", register_body("saic:e2"))
     assert sample(other, "carchain_txs_total", type="vehicle.register", result="ok") == 0
+
+
+def test_a_block_counts_each_type_and_result_once_per_transaction(chain: Chain) -> None:
+    first = chain.build("saic", register_body("saic:b1"))
+    n = decode_envelope(first).nonce
+    raws = [first] + [
+        chain.build("saic", register_body(f"saic:b{i + 1}"), nonce=n + i) for i in (1, 2)
+    ]
+    raws.append(chain.build("saic", register_body("saic:b1"), nonce=n + 3))  # id taken: fails
+    results = chain.include(*raws)
+    assert [r.code == 0 for r in results] == [True, True, True, False]
+    m = chain.app.metrics
+    assert sample(m, "carchain_txs_total", type="vehicle.register", result="ok") == 3
+    failed = results[3].error_code
+    assert sample(m, "carchain_txs_total", type="vehicle.register", result=failed) == 1

@@ -166,3 +166,27 @@ def test_tampered_value_is_refused_when_proven(tmp_path: Path) -> None:
     with pytest.raises(StorageCorrupted):
         state.prove("members", b"a")
     state.prove("members", b"b")
+
+
+def test_leaf_positions_are_read_in_batches_as_one_by_one(state: StateStore) -> None:
+    commit(state, 1, **{f"k{i:04d}": b"v" for i in range(0, 1200, 2)})  # the even keys
+    asked = [f"k{i:04d}".encode() for i in range(1200)] + [b"never"]
+    state.get("members", b"k0001")  # known absent: not even asked for
+    batch = state.get_leaf_indexes("members", asked)
+    one_by_one = {k: state.get_leaf_index("members", k) for k in asked}
+    assert batch == {k: i for k, i in one_by_one.items() if i is not None}
+    assert len(batch) == 600 and sorted(batch.values()) == list(range(600))
+    assert state.get_leaf_indexes("members", []) == {}
+
+
+def test_new_and_rewritten_keys_get_the_leaves_they_always_did(tmp_path: Path) -> None:
+    """Rewrites keep their leaf, new keys take the next ones in first-write order (the
+    positions the app hash commits to, the same on every node)."""
+    state = StateStore(Database(tmp_path / "a.db"))
+    commit(state, 1, **{f"k{i:04d}": b"1" for i in range(700)})
+    overlay = state.begin_block()
+    for i in (1500, 3, 1501, 699, 1502):
+        overlay.set("members", f"k{i:04d}".encode(), b"2")
+    overlay.compute_app_hash()
+    leaves = {k.decode(): overlay.leaf_index[("members", k)] for _, k in overlay.writes}
+    assert leaves == {"k1500": 700, "k0003": 3, "k1501": 701, "k0699": 699, "k1502": 702}

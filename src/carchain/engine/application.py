@@ -10,6 +10,7 @@ verifies each signature once; a batch's are checked on a small thread pool
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -118,11 +119,15 @@ class _Pending:
 
 
 def _record_block(metrics: ChainMetrics, pending: _Pending) -> None:
-    """Count a committed block's transactions by type and result, and its height and time."""
+    """Count a committed block's transactions by type and result (one counter update per
+    type and result, not per transaction), and its height and time."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
     for item, result in zip(pending.items, pending.result.tx_results, strict=False):
         tx_type = item.type if isinstance(item, Envelope) else INVALID_TYPE
         failed = result.code != OK_RESULT_CODE
-        metrics.record_tx(tx_type, (result.error_code or FAILED_RESULT) if failed else "")
+        counts[tx_type, (result.error_code or FAILED_RESULT) if failed else ""] += 1
+    for (tx_type, error_code), n in counts.items():
+        metrics.record_tx(tx_type, error_code, n)
     metrics.record_commit(pending.ctx.height, pending.ctx.time_ms)
 
 

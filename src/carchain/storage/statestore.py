@@ -23,6 +23,7 @@ from carchain.storage.ports import CommitParticipant, StateVersion
 _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
 _TOMBSTONE = b""
+_LEAF_QUERY_KEYS = 500  # keys per leaf-position query (SQLite allows 32,766 parameters)
 _STORE_PROOF_CACHE_LIMIT = 64
 # Proofs of each store root under an app hash: a page of N state proofs at one
 # height re-derived them N times (half of an access-log page's cost). Keyed by the
@@ -132,10 +133,8 @@ class StateStore:
         kept exact by updating it on every commit.
         """
         ck = (store, key)
-        try:
+        if ck in self._values:  # a miss raises no KeyError: no exception to allocate
             return self._values[ck]
-        except KeyError:
-            pass
         row = self._conn.execute("SELECT value FROM kv WHERE store = ? AND key = ?", ck).fetchone()
         value = None if row is None or not row[0] else bytes(row[0])
         if len(self._values) >= _VALUE_CACHE_LIMIT:
@@ -162,6 +161,20 @@ class StateStore:
             "SELECT leaf FROM kv WHERE store = ? AND key = ?", (store, key)
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def get_leaf_indexes(self, store: str, keys: Sequence[bytes]) -> dict[bytes, int]:
+        """Return the leaf positions of those ``keys`` that were ever written (one query
+        per ``_LEAF_QUERY_KEYS`` keys instead of one per key)."""
+        found: dict[bytes, int] = {}
+        asked = [k for k in keys if (store, k) not in self._absent]
+        for i in range(0, len(asked), _LEAF_QUERY_KEYS):
+            chunk = asked[i : i + _LEAF_QUERY_KEYS]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT key, leaf FROM kv WHERE store = ? AND key IN ({marks})", (store, *chunk)
+            )
+            found.update((bytes(k), int(leaf)) for k, leaf in rows)
+        return found
 
     def iterate(
         self, store: str, prefix: bytes, limit: int, after: bytes = b""
@@ -367,10 +380,19 @@ class BlockOverlay:
         if self.app_hash is not None:
             return self.app_hash
         dirty: dict[str, dict[int, bytes]] = {}
+        unknown: dict[str, list[bytes]] = {}
+        for store, key in self.writes:
+            if (store, key) not in self.leaf_index:
+                unknown.setdefault(store, []).append(key)
+        known = {
+            (store, key): idx
+            for store, keys in unknown.items()
+            for key, idx in self.base.get_leaf_indexes(store, keys).items()
+        }
         for (store, key), value in self.writes.items():
             idx = self.leaf_index.get((store, key))
             if idx is None:
-                idx = self.base.get_leaf_index(store, key)
+                idx = known.get((store, key))
                 if idx is None:
                     idx = self.sizes[store]
                     self.sizes[store] = idx + 1

@@ -51,9 +51,10 @@ class ChainMetrics:
         )  # fmt: skip
         self._last_block_time_ms: int | None = None
 
-    def record_tx(self, tx_type: str, error_code: str) -> None:
-        """Count one executed transaction (``error_code`` empty: it succeeded)."""
-        self.txs.labels(type=tx_type or INVALID_TYPE, result=error_code or OK_RESULT).inc()
+    def record_tx(self, tx_type: str, error_code: str, count: int = 1) -> None:
+        """Count ``count`` executed transactions of one type and result (``error_code``
+        empty: they succeeded)."""
+        self.txs.labels(type=tx_type or INVALID_TYPE, result=error_code or OK_RESULT).inc(count)
 
     def record_commit(self, height: int, time_ms: int) -> None:
         """Record a committed block: the height and the interval since the previous block."""

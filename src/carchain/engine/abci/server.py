@@ -36,6 +36,7 @@ from carchain.engine.abci.adapter import AbciAdapter
 from carchain.engine.abci.address import AbciAddress, parse_abci_address
 from carchain.engine.abci.connections import Connection, ConnectionTable
 from carchain.engine.abci.peer import validate_peer_uid
+from carchain.engine.abci.profile import PhaseProfile, no_clock
 from carchain.engine.abci.wire import FrameReader, encode_frame
 from carchain.errors import AbciConnectionRefused, AbciProtocolError, ConfigError
 from carchain.privatefs import validate_private_dir
@@ -47,7 +48,9 @@ WRITE_HIGH_WATER = 1 << 20
 class AbciServer:
     """Serves one ``AbciAdapter`` on a Unix socket (default) or a loopback TCP port."""
 
-    def __init__(self, adapter: AbciAdapter, address: str | AbciAddress) -> None:
+    def __init__(
+        self, adapter: AbciAdapter, address: str | AbciAddress, profile: PhaseProfile | None = None
+    ) -> None:
         self.address = parse_abci_address(address) if isinstance(address, str) else address
         self.adapter = adapter
         self.port = self.address.port
@@ -59,6 +62,9 @@ class AbciServer:
         self._server: asyncio.Server | None = None
         self._fatal: asyncio.Future[None] | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        # CPU time per phase (benchmarks only); without a profile the clock is a constant.
+        self.profile = profile
+        self._clock = profile.clock if profile is not None else no_clock
 
     async def start(self) -> None:
         """Start listening; the socket is bound (mode 0600) when this returns."""
@@ -142,7 +148,9 @@ class AbciServer:
                 raw = await frames.read_frame()
                 if raw is None:
                     return
+                t0 = self._clock()
                 kind, request = self._decode(raw)
+                t1 = self._clock()
                 if kind == "flush":
                     out += self._flush
                     writer.write(bytes(out))
@@ -160,7 +168,10 @@ class AbciServer:
                     self._reply_exception(writer, f"{kind} failed")
                     self._stop_fatally(exc)
                     return
+                t2 = self._clock()
                 out += encode_frame(response.SerializeToString())
+                if self.profile is not None:
+                    self.profile.record(kind, request, t1 - t0, t2 - t1, self._clock() - t2)
                 if len(out) > WRITE_HIGH_WATER:
                     writer.write(bytes(out))
                     out.clear()
