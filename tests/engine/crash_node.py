@@ -1,6 +1,6 @@
 """A solo node that commits blocks forever, for the crash-recovery test.
 
-Usage: python crash_node.py DB_PATH TXS_PER_BLOCK
+Usage: python crash_node.py DB_PATH TXS_PER_BLOCK [CHECKPOINT_COMMITS]
 
 It opens (or initialises) the chain in DB_PATH and then, block after block,
 signs vehicle registrations, submits them and commits a block. After each
@@ -9,6 +9,8 @@ commit has returned (so the block is durable) it prints one JSON line:
 of a block it prints ``{"phase": name}`` (``finalize``, ``commit``, and
 ``block``, the last from inside the SQLite transaction, after the state rows and
 before the block row), so the test can SIGKILL it in the middle of any step.
+With CHECKPOINT_COMMITS the database's WAL checkpoints run every that many
+commits, and each one first prints ``{"phase": "checkpoint"}`` from its thread.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def main() -> None:
     path, per_block = Path(sys.argv[1]), int(sys.argv[2])
     chain = open_chain(path)
     _announce_phases(chain)
+    if len(sys.argv) > 3:
+        _announce_checkpoints(chain, int(sys.argv[3]))
     print(json.dumps({"ready": chain.engine.height}), flush=True)
     while True:
         height = chain.engine.height + 1
@@ -80,6 +84,22 @@ def _announce_phases(chain: Chain) -> None:
     app.finalize_block = on_finalize  # type: ignore[method-assign]
     app.commit = on_commit  # type: ignore[method-assign]
     blocks.write_block = on_write_block  # type: ignore[method-assign]
+
+
+def _announce_checkpoints(chain: Chain, every_commits: int) -> None:
+    checkpointer = chain.db.checkpointer
+    assert checkpointer is not None
+    checkpointer.every_commits = every_commits
+    wait = checkpointer._wait
+
+    def on_wait() -> bool:
+        due = wait()
+        if due:
+            sys.stdout.write(json.dumps({"phase": "checkpoint"}) + "\n")
+            sys.stdout.flush()
+        return due
+
+    checkpointer._wait = on_wait  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
