@@ -221,10 +221,11 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="store_true", help="with --vehicles: also the storage from before"
     )
+    parser.add_argument("--block-txs", type=int, default=1_000, help="with --vehicles")
     args = parser.parse_args()
     if args.vehicles:
         sizes = [int(float(v)) for v in args.vehicles.split(",")]
-        main_scale(sizes, args.blocks, args.repeat, args.compare)
+        main_scale(sizes, args.blocks, args.repeat, args.compare, args.block_txs)
         return
 
     keys = make_keys()
@@ -281,7 +282,7 @@ def main() -> None:
         profile_solo(txs, genesis, 25)
 
 
-def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool) -> None:
+def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool, block_txs: int) -> None:
     """Grow one ledger through ``sizes``, measure at each, print one table."""
     console = Console(width=140)
     keys = make_keys()
@@ -296,9 +297,10 @@ def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool) -> Non
             blocks,
             lambda m: console.print(m, style="dim"),
             compare,
+            block_txs,
         )
     table = Table(
-        title=f"carchain ledger at scale: blocks of {ledger_scale.BLOCK_TXS:,}, "
+        title=f"carchain ledger at scale: blocks of {block_txs:,}, "
         f"{blocks} blocks per measure; raw PyNaCl verify {sodium:,.0f} /s (one core)"
     )
     for col in (
@@ -306,17 +308,17 @@ def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool) -> Non
         "storage",
         "measure",
         "committed tx/s",
-        "ratio to raw verify",
-        "commit ms / block",
-        "written / block",
-        "main-thread CPU / tx",
+        "/ raw verify",
+        "commit ms/block",
+        "written/block",
+        "main CPU/tx",
     ):
         table.add_column(col, justify="right")
     for row in rows:
         named = (
-            ("register, one core", row.register),
-            ("register, pool (2 cores)", row.pooled),
-            ("rotate_key, one core", row.rotate),
+            ("register", row.register),
+            ("register, pool", row.pooled),
+            ("rotate_key", row.rotate),
         )
         for k, (name, m) in enumerate(named):
             table.add_row(
@@ -329,8 +331,8 @@ def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool) -> Non
                 f"{m.bytes_per_block / 2**20:.2f} MiB",
                 f"{m.cpu_us:,.0f} µs",
             )
-        table.add_row("", "", "rotate / register", f"{row.rotate.rate / row.register.rate:.2f}")
-        table.add_row("", "", "database size", f"{row.db_bytes / 2**20:,.0f} MiB", end_section=True)
+        table.add_row("", "", "rotate/register", f"{row.rotate.rate / row.register.rate:.2f}")
+        table.add_row("", "", "db size", f"{row.db_bytes / 2**20:,.0f} MiB", end_section=True)
     console.print(table)
     console.print(
         f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, "

@@ -109,13 +109,14 @@ class Ledger:
         keys: dict[str, SigningKey],
         legacy: bool = False,
         page_size: int = 4096,
+        block_txs: int = BLOCK_TXS,
     ) -> None:
         self.keys = keys
         self.oems = list(keys)
         self.chain_id = genesis.chain_id
         self.folder = folder
         self.legacy = legacy
-        self.layout = "before" if legacy else f"after, {page_size // 1024} KiB pages"
+        self.layout = "before" if legacy else f"after {page_size // 1024}K"
         self.db = Database(
             folder / "state.db", checkpoint_commits=0 if legacy else 32, page_size=page_size
         )
@@ -125,7 +126,8 @@ class Ledger:
             state._nodes = ClearAllCache(statestore._NODE_CACHE_LIMIT)
             state._values = ClearAllCache(statestore._VALUE_CACHE_LIMIT)
         self.app.init_chain(genesis)
-        self.engine = SoloEngine(self.app, SoloConfig(max_block_txs=BLOCK_TXS))
+        self.block_txs = block_txs
+        self.engine = SoloEngine(self.app, SoloConfig(max_block_txs=block_txs))
         self.nonces = dict.fromkeys(keys, 0)
         self.vehicles = 0  # registered so far, numbered 0 .. vehicles - 1
         self.rotated: set[int] = set()
@@ -286,13 +288,13 @@ def run_pooled(ledger: Ledger, txs: list[bytes]) -> int:
     """As ``run_one_core``, the signatures checked on the engine's pool a batch ahead."""
     previous = apply_switch_interval()
     try:
-        return _run_pooled(ledger.engine, txs)
+        return _run_pooled(ledger.engine, txs, ledger.block_txs)
     finally:
         sys.setswitchinterval(previous)
 
 
-def _run_pooled(engine: SoloEngine, txs: list[bytes]) -> int:
-    batches = [txs[i : i + BLOCK_TXS] for i in range(0, len(txs), BLOCK_TXS)]
+def _run_pooled(engine: SoloEngine, txs: list[bytes], block_txs: int) -> int:
+    batches = [txs[i : i + block_txs] for i in range(0, len(txs), block_txs)]
     started = [engine.start_checks(batches[0])]
     ok = blocks = 0
     for k, raws in enumerate(batches):
@@ -342,6 +344,7 @@ def run_sizes(
     blocks: int,
     report: Callable[[str], None],
     compare: bool = False,
+    block_txs: int = BLOCK_TXS,
 ) -> list[SizeRow]:
     """Grow the ledger(s) through ``sizes`` and measure at each; return the rows."""
     ledgers = []
@@ -349,7 +352,7 @@ def run_sizes(
     for k, (legacy, page_size) in enumerate(layouts):
         sub = folder / f"ledger{k}"
         sub.mkdir()
-        ledgers.append(Ledger(sub, genesis, keys, legacy, page_size))
+        ledgers.append(Ledger(sub, genesis, keys, legacy, page_size, block_txs))
     rngs = [random.Random(14) for _ in ledgers]
     rows = []
     try:
@@ -386,7 +389,7 @@ def run_sizes(
 
 def measure_kind(ledger: Ledger, kind: str, blocks: int, rng: random.Random) -> Measure:
     """Measure ``blocks`` blocks of one kind: register, pooled (register on the pool), rotate."""
-    n = blocks * BLOCK_TXS
+    n = blocks * ledger.block_txs
     if kind == "rotate":
         return measure(ledger, ledger.presign_rotations(n, rng), run_one_core)
     run = run_pooled if kind == "pooled" else run_one_core
