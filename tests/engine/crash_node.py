@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,15 @@ from carchain.core.transactions import compute_tx_hash
 from tests.conftest import Chain, open_chain
 from tests.core.test_vehicles import register_body
 
+_out = threading.Lock()  # the checkpoint thread reports too: one whole line at a time
+
+
+def emit(line: dict[str, Any]) -> None:
+    """Write one JSON line to stdout and flush it."""
+    with _out:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
 
 def main() -> None:
     """Commit blocks until killed."""
@@ -35,7 +45,7 @@ def main() -> None:
     _announce_phases(chain)
     if len(sys.argv) > 3:
         _announce_checkpoints(chain, int(sys.argv[3]))
-    print(json.dumps({"ready": chain.engine.height}), flush=True)
+    emit({"ready": chain.engine.height})
     while True:
         height = chain.engine.height + 1
         raws = [
@@ -58,7 +68,7 @@ def main() -> None:
             "app_hash": block.header.app_hash.hex(),
             "txs": [compute_tx_hash(t).hex() for t in raws],
         }
-        print(json.dumps(line), flush=True)
+        emit(line)
 
 
 def _announce_phases(chain: Chain) -> None:
@@ -66,8 +76,7 @@ def _announce_phases(chain: Chain) -> None:
     finalize, commit, write_block = app.finalize_block, app.commit, blocks.write_block
 
     def announce(name: str) -> None:
-        sys.stdout.write(json.dumps({"phase": name}) + "\n")
-        sys.stdout.flush()
+        emit({"phase": name})
 
     def on_finalize(*args: Any, **kwargs: Any) -> Any:
         announce("finalize")
@@ -95,8 +104,7 @@ def _announce_checkpoints(chain: Chain, every_commits: int) -> None:
     def on_wait() -> bool:
         due = wait()
         if due:
-            sys.stdout.write(json.dumps({"phase": "checkpoint"}) + "\n")
-            sys.stdout.flush()
+            emit({"phase": "checkpoint"})
         return due
 
     checkpointer._wait = on_wait  # type: ignore[method-assign]
