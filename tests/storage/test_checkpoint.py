@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from carchain.storage.checkpoint import Checkpointer
-from carchain.storage.database import Database
+from carchain.storage.database import WAL_SIZE_LIMIT, Database
 
 DEADLINE_S = 30.0
 BIG = b"x" * 3000  # a value per page: a transaction of these crosses SQLite's 1,000 pages
@@ -73,6 +73,16 @@ def test_zero_keeps_sqlite_s_automatic_checkpoints(tmp_path: Path) -> None:
     db.close()
     db = Database(tmp_path / "state.db")
     assert db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert db.conn.execute("PRAGMA journal_size_limit").fetchone()[0] == WAL_SIZE_LIMIT
+    db.close()
+
+
+def test_a_new_file_takes_the_page_size_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db", page_size=1024)
+    assert db.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
+    db.close()
+    db = Database(tmp_path / "state.db", page_size=4096)
+    assert db.conn.execute("PRAGMA page_size").fetchone()[0] == 1024
     db.close()
 
 

@@ -13,6 +13,7 @@ from carchain.storage.checkpoint import DEFAULT_CHECKPOINT_COMMITS, Checkpointer
 from carchain.storage.ports import WriteTransaction
 
 DEFAULT_PAGE_SIZE = 4096
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -82,6 +83,8 @@ class Database:
         self.checkpointer: Checkpointer | None = None
         if wal and checkpoint_commits:
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            # A WAL that grew past this (a big block) shrinks back at its next reset.
+            self.conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self.checkpointer = Checkpointer(self.path, checkpoint_commits)
         self.conn.executescript(SCHEMA)
         self._add_write_heights()
