@@ -26,7 +26,8 @@ scale (``ledger_scale.py``): one database grown through the sizes in one run, an
 at each, B blocks of 1,000 registrations (one core, then the two-core pool) and
 of 1,000 key rotations of random existing vehicles: committed tx/s, commit ms
 per block, bytes written per block, each rate's ratio to the raw PyNaCl verify
-rate measured in the same run.
+rate measured in the same run. ``--compare`` measures beside it the storage
+policies from before issue 14 and 1 KiB pages; ``--block-txs`` sets the block size.
 """
 
 from __future__ import annotations
