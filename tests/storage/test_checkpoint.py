@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from carchain.storage.checkpoint import Checkpointer
+from carchain.storage.checkpoint import MAX_CATCH_UP_ROUNDS, Checkpointer
 from carchain.storage.database import WAL_SIZE_LIMIT, Database
 
 DEADLINE_S = 30.0
@@ -50,6 +50,49 @@ def test_commits_stay_in_the_wal_until_the_interval_then_reach_the_file(tmp_path
     assert db.checkpointer.checkpoints == 1
     assert rows_in_file_alone(path, tmp_path) == 1_520
     db.close()
+
+
+def test_a_wal_copied_whole_starts_over_at_the_next_commit(tmp_path: Path) -> None:
+    db = Database(tmp_path / "state.db", checkpoint_commits=2)
+    assert db.checkpointer is not None
+    for i in range(60):  # back to back: checkpoints run while the next commits write
+        commit_rows(db, i * 50, 50)
+    commit_rows(db, 5_000, 1)
+    assert db.checkpointer.wait_idle(DEADLINE_S)
+    db.checkpointer.request()  # what the next due checkpoint does between two commits
+    assert db.checkpointer.wait_idle(DEADLINE_S)
+    commit_rows(db, 5_001, 1)
+    frames = db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    assert frames <= 10  # the WAL starts over, it does not grow by 3,000 pages each round
+    db.close()
+
+
+class FakeCheckpointConnection:
+    """Answers ``wal_checkpoint`` with (busy, frames in the WAL, frames copied) in turn."""
+
+    def __init__(self, answers: list[tuple[int, int, int]]) -> None:
+        self.answers = answers
+        self.calls = 0
+
+    def execute(self, sql: str) -> FakeCheckpointConnection:
+        assert sql == "PRAGMA wal_checkpoint(PASSIVE)"
+        self.calls += 1
+        return self
+
+    def fetchone(self) -> tuple[int, int, int]:
+        return self.answers[self.calls - 1]
+
+
+def test_a_checkpoint_runs_again_until_the_commits_made_meanwhile_are_copied() -> None:
+    conn = FakeCheckpointConnection([(0, 100, 80), (0, 130, 120), (0, 130, 130), (0, 9, 0)])
+    assert Checkpointer._checkpoint(conn)  # type: ignore[arg-type]
+    assert conn.calls == 3
+
+
+def test_catching_up_stops_after_its_rounds() -> None:
+    conn = FakeCheckpointConnection([(0, 100 + i, i) for i in range(20)])
+    assert Checkpointer._checkpoint(conn)  # type: ignore[arg-type]
+    assert conn.calls == MAX_CATCH_UP_ROUNDS
 
 
 def test_close_stops_the_thread_and_folds_the_wal_in(tmp_path: Path) -> None:

@@ -22,6 +22,11 @@ import sqlite3
 import threading
 
 DEFAULT_CHECKPOINT_COMMITS = 32
+# A checkpoint copies the frames that were there when it started; the commits made
+# meanwhile are copied by running again at once, up to this many times, so the
+# WAL is fully copied between two commits and the next one starts it over (else,
+# under steady commits, it would never restart and only grow).
+MAX_CATCH_UP_ROUNDS = 8
 
 
 class Checkpointer:
@@ -81,11 +86,7 @@ class Checkpointer:
         try:
             conn.execute("PRAGMA synchronous=FULL")
             while self._wait():
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    done = True
-                except sqlite3.Error:
-                    done = False
+                done = self._checkpoint(conn)
                 with self._cond:
                     self._running = False
                     self.checkpoints += done
@@ -93,6 +94,18 @@ class Checkpointer:
                     self._cond.notify_all()
         finally:
             conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> bool:
+        """Copy the WAL until all of it is copied (or the rounds run out); return success."""
+        try:
+            for _ in range(MAX_CATCH_UP_ROUNDS):
+                _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if copied >= frames:
+                    break
+        except sqlite3.Error:
+            return False
+        return True
 
     def _wait(self) -> bool:
         """Block until a checkpoint is due (True, the count reset) or the stop (False)."""
