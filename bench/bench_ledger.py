@@ -20,6 +20,14 @@ One run, one table:
 Usage: ``.venv/bin/python bench/bench_ledger.py [--txs N] [--repeat R] [--profile]``.
 Each measure is the best of R runs (default 2), because the machine is shared.
 ``--profile`` also runs the solo path once under cProfile and prints the top costs.
+
+``--vehicles 10000,100000,1000000 [--blocks B]`` measures instead the ledger at
+scale (``ledger_scale.py``): one database grown through the sizes in one run, and
+at each, B blocks of 1,000 registrations (one core, then the two-core pool) and
+of 1,000 key rotations of random existing vehicles: committed tx/s, commit ms
+per block, bytes written per block, each rate's ratio to the raw PyNaCl verify
+rate measured in the same run. ``--compare`` measures beside it the storage
+policies from before issue 14 and 1 KiB pages; ``--block-txs`` sets the block size.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ from carchain.engine.stateless import apply_switch_interval
 from carchain.sdk.transactions import build_tx
 from carchain.storage.blocks import Block
 from carchain.storage.database import Database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ledger_scale
 
 CHAIN_ID = "carchain-bench"
 OEMS = ("saic", "geely", "vw-china", "byd")
@@ -204,7 +215,19 @@ def main() -> None:
     parser.add_argument("--txs", type=int, default=20_000, help="transactions to commit")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measure; best counts")
     parser.add_argument("--profile", action="store_true", help="also profile the solo path")
+    parser.add_argument(
+        "--vehicles", default="", help="measure at these existing vehicle counts, e.g. 1e4,1e5"
+    )
+    parser.add_argument("--blocks", type=int, default=5, help="measured blocks per size")
+    parser.add_argument(
+        "--compare", action="store_true", help="with --vehicles: also the storage from before"
+    )
+    parser.add_argument("--block-txs", type=int, default=1_000, help="with --vehicles")
     args = parser.parse_args()
+    if args.vehicles:
+        sizes = [int(float(v)) for v in args.vehicles.split(",")]
+        main_scale(sizes, args.blocks, args.repeat, args.compare, args.block_txs)
+        return
 
     keys = make_keys()
     genesis = make_genesis(keys)
@@ -258,6 +281,64 @@ def main() -> None:
     )
     if args.profile:
         profile_solo(txs, genesis, 25)
+
+
+def main_scale(sizes: list[int], blocks: int, repeat: int, compare: bool, block_txs: int) -> None:
+    """Grow one ledger through ``sizes``, measure at each, print one table."""
+    console = Console(width=140)
+    keys = make_keys()
+    genesis = make_genesis(keys)
+    _, sodium, _ = measure_verify(presign(keys, 5_000), repeat)
+    with tempfile.TemporaryDirectory(prefix="carchain-bench-") as tmp:
+        rows = ledger_scale.run_sizes(
+            Path(tmp),
+            genesis,
+            keys,
+            sizes,
+            blocks,
+            lambda m: console.print(m, style="dim"),
+            compare,
+            block_txs,
+        )
+    table = Table(
+        title=f"carchain ledger at scale: blocks of {block_txs:,}, "
+        f"{blocks} blocks per measure; raw PyNaCl verify {sodium:,.0f} /s (one core)"
+    )
+    for col in (
+        "vehicles",
+        "storage",
+        "measure",
+        "committed tx/s",
+        "/ raw verify",
+        "commit ms/block",
+        "written/block",
+        "main CPU/tx",
+    ):
+        table.add_column(col, justify="right")
+    for row in rows:
+        named = (
+            ("register", row.register),
+            ("register, pool", row.pooled),
+            ("rotate_key", row.rotate),
+        )
+        for k, (name, m) in enumerate(named):
+            table.add_row(
+                f"{row.vehicles:,}" if k == 0 else "",
+                row.layout if k == 0 else "",
+                name,
+                f"{m.rate:,.0f}",
+                f"{m.rate / sodium:.2f}",
+                f"{m.commit_ms:.1f}",
+                f"{m.bytes_per_block / 2**20:.2f} MiB",
+                f"{m.cpu_us:,.0f} µs",
+            )
+        table.add_row("", "", "rotate/register", f"{row.rotate.rate / row.register.rate:.2f}")
+        table.add_row("", "", "db size", f"{row.db_bytes / 2**20:,.0f} MiB", end_section=True)
+    console.print(table)
+    console.print(
+        f"machine: {os.cpu_count()} cpus, python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ("bench_ingest.py", ["--seconds", "0.02", "--fleets", "30"], "escrowed 3 of 4"),
         ("bench_access.py", ["--round-trips", "5", "--fill", "200"], "round trips"),
         ("bench_ledger.py", ["--txs", "200", "--repeat", "1"], "tx/s"),
+        (
+            "bench_ledger.py",
+            ["--vehicles", "300,600", "--blocks", "1", "--block-txs", "50", "--compare"],
+            "rotate/register",
+        ),
         ("bench_state_window.py", ["1", "--blocks", "20", "--updates", "5"], "window"),
         ("bench_case.py", ["--vehicles", "2", "--days", "2"], "shares/s"),
         ("bench_v2x.py", ["--messages", "100", "--repeat", "1"], "msgs/s"),

@@ -1,6 +1,6 @@
 """A solo node that commits blocks forever, for the crash-recovery test.
 
-Usage: python crash_node.py DB_PATH TXS_PER_BLOCK
+Usage: python crash_node.py DB_PATH TXS_PER_BLOCK [CHECKPOINT_COMMITS]
 
 It opens (or initialises) the chain in DB_PATH and then, block after block,
 signs vehicle registrations, submits them and commits a block. After each
@@ -9,12 +9,15 @@ commit has returned (so the block is durable) it prints one JSON line:
 of a block it prints ``{"phase": name}`` (``finalize``, ``commit``, and
 ``block``, the last from inside the SQLite transaction, after the state rows and
 before the block row), so the test can SIGKILL it in the middle of any step.
+With CHECKPOINT_COMMITS the database's WAL checkpoints run every that many
+commits, and each one first prints ``{"phase": "checkpoint"}`` from its thread.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +28,24 @@ from carchain.core.transactions import compute_tx_hash
 from tests.conftest import Chain, open_chain
 from tests.core.test_vehicles import register_body
 
+_out = threading.Lock()  # the checkpoint thread reports too: one whole line at a time
+
+
+def emit(line: dict[str, Any]) -> None:
+    """Write one JSON line to stdout and flush it."""
+    with _out:
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+
 
 def main() -> None:
     """Commit blocks until killed."""
     path, per_block = Path(sys.argv[1]), int(sys.argv[2])
     chain = open_chain(path)
     _announce_phases(chain)
-    print(json.dumps({"ready": chain.engine.height}), flush=True)
+    if len(sys.argv) > 3:
+        _announce_checkpoints(chain, int(sys.argv[3]))
+    emit({"ready": chain.engine.height})
     while True:
         height = chain.engine.height + 1
         raws = [
@@ -54,7 +68,7 @@ def main() -> None:
             "app_hash": block.header.app_hash.hex(),
             "txs": [compute_tx_hash(t).hex() for t in raws],
         }
-        print(json.dumps(line), flush=True)
+        emit(line)
 
 
 def _announce_phases(chain: Chain) -> None:
@@ -62,8 +76,7 @@ def _announce_phases(chain: Chain) -> None:
     finalize, commit, write_block = app.finalize_block, app.commit, blocks.write_block
 
     def announce(name: str) -> None:
-        sys.stdout.write(json.dumps({"phase": name}) + "\n")
-        sys.stdout.flush()
+        emit({"phase": name})
 
     def on_finalize(*args: Any, **kwargs: Any) -> Any:
         announce("finalize")
@@ -80,6 +93,21 @@ def _announce_phases(chain: Chain) -> None:
     app.finalize_block = on_finalize  # type: ignore[method-assign]
     app.commit = on_commit  # type: ignore[method-assign]
     blocks.write_block = on_write_block  # type: ignore[method-assign]
+
+
+def _announce_checkpoints(chain: Chain, every_commits: int) -> None:
+    checkpointer = chain.db.checkpointer
+    assert checkpointer is not None
+    checkpointer.every_commits = every_commits
+    wait = checkpointer._wait
+
+    def on_wait() -> bool:
+        due = wait()
+        if due:
+            emit({"phase": "checkpoint"})
+        return due
+
+    checkpointer._wait = on_wait  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -127,14 +127,50 @@ KILL_POINTS = [
 def test_kill_minus_nine_at_varied_points(
     tmp_path: Path, processes: Processes, per_block: int
 ) -> None:
+    run_kill_rounds(tmp_path, processes, [str(per_block)], KILL_POINTS)
+
+
+# A checkpoint after every commit runs on its thread beside the next block: kill
+# while one is under way, and between commits with checkpoints still due.
+CHECKPOINT_KILL_POINTS = [
+    (1, "checkpoint"),
+    (2, "checkpoint"),
+    (1, "commit"),
+    (3, "checkpoint"),
+    (2, "after"),
+    (1, "checkpoint"),
+]
+
+
+def test_kill_minus_nine_during_wal_checkpoints(tmp_path: Path, processes: Processes) -> None:
+    run_kill_rounds(tmp_path, processes, ["40", "1"], CHECKPOINT_KILL_POINTS)
+
+
+def test_kill_minus_nine_before_any_checkpoint_recovers_from_the_wal(
+    tmp_path: Path, processes: Processes
+) -> None:
+    # No checkpoint ever runs: every block since genesis is only in the WAL when killed.
+    rounds = [(3, "after"), (2, "block"), (2, "after")]
+    run_kill_rounds(tmp_path, processes, ["40", "100000"], rounds, wal_holds_blocks=True)
+
+
+def run_kill_rounds(
+    tmp_path: Path,
+    processes: Processes,
+    args: list[str],
+    kill_points: list[tuple[int, str]],
+    wal_holds_blocks: bool = False,
+) -> None:
+    """Start ``crash_node.py`` with ``args``, kill it at each point, check the recovery
+    each time, and that the surviving history replays to the same app hashes."""
     db_path = tmp_path / "node.db"
     open_chain(db_path).db.close()  # genesis
     committed: dict[str, int] = {}
     last: dict[str, Any] | None = None
     outcomes = []
-    for round_no, (blocks_first, phase) in enumerate(KILL_POINTS):
+    for round_no, (blocks_first, phase) in enumerate(kill_points):
         proc = processes.start(
-            [sys.executable, str(SCRIPT), str(db_path), str(per_block)],
+            [sys.executable, str(SCRIPT), str(db_path), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -159,6 +195,8 @@ def test_kill_minus_nine_at_varied_points(
             for tx in line["txs"]:
                 committed[tx] = line["height"]
             last = line
+        if wal_holds_blocks:
+            assert db_path.with_name(db_path.name + "-wal").stat().st_size > 0
         height = check_recovered(db_path, committed, last)
         outcomes.append(height - (last["height"] if last else 0))
         if height and (last is None or height > last["height"]):
@@ -170,7 +208,7 @@ def test_kill_minus_nine_at_varied_points(
     engine = SoloEngine(Application(db))
     stored = [engine.blocks.get_header(h).app_hash for h in range(1, engine.height + 1)]  # type: ignore[union-attr]
     db.close()
-    assert len(stored) >= 10
+    assert len(stored) >= len(kill_points)
     assert replay(db_path, tmp_path) == stored
 
 

@@ -55,12 +55,12 @@ class GatewayStatusOut(BaseModel):
     registry_reads: int = Field(
         description="Lookups read from the node (first use or after a change)."
     )
+    registry_syncs: int = Field(
+        description="Syncs with the node's height (shared by many uploads)."
+    )
     registry_resets: int = Field(
         description="Times the view forgot every record (node height down, long gap, "
         "stream refused)."
-    )
-    registry_syncs: int = Field(
-        description="Syncs with the node's height (shared by many uploads)."
     )
 
     instance: str = Field(description="This gateway instance's id in the anchoring lease.")

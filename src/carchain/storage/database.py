@@ -9,7 +9,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from carchain.storage.checkpoint import DEFAULT_CHECKPOINT_COMMITS, Checkpointer
 from carchain.storage.ports import WriteTransaction
+
+DEFAULT_PAGE_SIZE = 4096
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -56,14 +60,32 @@ class Database:
     A commit is durable once ``transaction()`` returns: state, commitment nodes,
     their history and the block go in together or not at all, so a kill -9 at any moment leaves
     the last committed block intact and nothing half-applied.
+
+    The WAL is copied into the database file by a ``Checkpointer`` on its own thread
+    every ``checkpoint_commits`` commits, not by SQLite inside the commit that
+    crosses its page threshold (``storage/checkpoint.py``); ``checkpoint_commits=0``
+    keeps SQLite's automatic checkpoints (the behaviour before, for comparisons).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        checkpoint_commits: int = DEFAULT_CHECKPOINT_COMMITS,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
         self.path = str(path)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        # Only a new file takes it (SQLite ignores it once the file has pages).
+        self.conn.execute(f"PRAGMA page_size={int(page_size)}")
+        wal = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA cache_size=-65536")
+        self.checkpointer: Checkpointer | None = None
+        if wal and checkpoint_commits:
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
+            # A WAL that grew past this (a big block) shrinks back at its next reset.
+            self.conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            self.checkpointer = Checkpointer(self.path, checkpoint_commits)
         self.conn.executescript(SCHEMA)
         self._add_write_heights()
 
@@ -79,7 +101,14 @@ class Database:
 
     def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """Run the block inside one atomic, durable write transaction."""
-        return run_transaction(self.conn)
+        return self._commit()
+
+    @contextmanager
+    def _commit(self) -> Iterator[sqlite3.Connection]:
+        with run_transaction(self.conn) as conn:
+            yield conn
+        if self.checkpointer is not None:
+            self.checkpointer.note_commit()
 
     def get_meta(self, name: str) -> bytes | None:
         """Return a metadata value or ``None``."""
@@ -87,7 +116,9 @@ class Database:
         return None if row is None else bytes(row[0])
 
     def close(self) -> None:
-        """Close the connection."""
+        """Stop the checkpoints and close the connection (SQLite then folds the WAL in)."""
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.conn.close()
 
 

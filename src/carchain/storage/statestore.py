@@ -17,11 +17,16 @@ from carchain.crypto.merkle import (
 from carchain.errors import HeightUnavailable, NotFound, StorageCorrupted
 from carchain.storage import commitment, history
 from carchain.storage.database import Database
+from carchain.storage.generational_cache import GenerationalCache
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState
 from carchain.storage.ports import CommitParticipant, StateVersion
 
+# Generational caches (half dropped at a time, never all): the node cache keeps the
+# tree's hot upper levels and a block's recent paths; the value cache holds each
+# key's committed value with its leaf, or that it has no row.
 _NODE_CACHE_LIMIT = 2_000_000
 _VALUE_CACHE_LIMIT = 500_000
+_NO_ROW: tuple[bytes | None, int | None] = (None, None)
 _TOMBSTONE = b""
 _LEAF_QUERY_KEYS = 500  # keys per leaf-position query (SQLite allows 32,766 parameters)
 _STORE_PROOF_CACHE_LIMIT = 64
@@ -109,9 +114,13 @@ class StateStore:
         self.db = db
         self.versions = versions
         self._conn: sqlite3.Connection = db.conn
-        self._nodes: dict[tuple[str, int, int], bytes] = {}
-        self._values: dict[tuple[str, bytes], bytes | None] = {}
-        self._absent: set[tuple[str, bytes]] = set()
+        self._nodes: GenerationalCache[tuple[str, int, int], bytes] = GenerationalCache(
+            _NODE_CACHE_LIMIT
+        )
+        # (store, key) -> (committed value or None if deleted, leaf); _NO_ROW if absent.
+        self._values: GenerationalCache[tuple[str, bytes], tuple[bytes | None, int | None]] = (
+            GenerationalCache(_VALUE_CACHE_LIMIT)
+        )
         self.sizes: dict[str, int] = {s: 0 for s in STORES}
         for store in STORES:
             raw = db.get_meta(f"size/{store}")
@@ -132,18 +141,20 @@ class StateStore:
         Reads go through a bounded cache of committed values (absent keys too),
         kept exact by updating it on every commit.
         """
+        return self._read_row(store, key)[0]
+
+    def _read_row(self, store: str, key: bytes) -> tuple[bytes | None, int | None]:
+        """Return the key's committed ``(value or None, leaf or None)``, cached."""
         ck = (store, key)
-        if ck in self._values:  # a miss raises no KeyError: no exception to allocate
-            return self._values[ck]
-        row = self._conn.execute("SELECT value FROM kv WHERE store = ? AND key = ?", ck).fetchone()
-        value = None if row is None or not row[0] else bytes(row[0])
-        if len(self._values) >= _VALUE_CACHE_LIMIT:
-            self._values.clear()
-            self._absent.clear()
-        if row is None:
-            self._absent.add(ck)
-        self._values[ck] = value
-        return value
+        cached = self._values.get(ck)
+        if cached is not None:
+            return cached
+        row = self._conn.execute(
+            "SELECT value, leaf FROM kv WHERE store = ? AND key = ?", ck
+        ).fetchone()
+        entry = _NO_ROW if row is None else (bytes(row[0]) or None, int(row[1]))
+        self._values.put(ck, entry)
+        return entry
 
     def set(self, store: str, key: bytes, value: bytes) -> None:
         """Committed state is read-only; write through a ``BlockOverlay``."""
@@ -155,18 +166,19 @@ class StateStore:
 
     def get_leaf_index(self, store: str, key: bytes) -> int | None:
         """Return the key's leaf position, or ``None`` if it was never written."""
-        if (store, key) in self._absent:
-            return None
-        row = self._conn.execute(
-            "SELECT leaf FROM kv WHERE store = ? AND key = ?", (store, key)
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return self._read_row(store, key)[1]
 
     def get_leaf_indexes(self, store: str, keys: Sequence[bytes]) -> dict[bytes, int]:
         """Return the leaf positions of those ``keys`` that were ever written (one query
         per ``_LEAF_QUERY_KEYS`` keys instead of one per key)."""
         found: dict[bytes, int] = {}
-        asked = [k for k in keys if (store, k) not in self._absent]
+        asked = []
+        for k in keys:
+            cached = self._values.get((store, k))
+            if cached is None:
+                asked.append(k)
+            elif cached[1] is not None:
+                found[k] = cached[1]
         for i in range(0, len(asked), _LEAF_QUERY_KEYS):
             chunk = asked[i : i + _LEAF_QUERY_KEYS]
             marks = ",".join("?" * len(chunk))
@@ -206,9 +218,7 @@ class StateStore:
         if row is None:
             raise StorageCorrupted("commitment node missing", store=store, level=level, idx=idx)
         h = bytes(row[0])
-        if len(self._nodes) >= _NODE_CACHE_LIMIT:
-            self._nodes.clear()
-        self._nodes[k] = h
+        self._nodes.put(k, h)
         return h
 
     def compute_store_root(self, store: str) -> bytes:
@@ -306,15 +316,9 @@ class StateStore:
             history.prune_history(conn, history.compute_oldest_height(height, self.versions))
             for participant in also or ():
                 participant.write_in(conn)
-        if len(self._nodes) + len(overlay.nodes) >= _NODE_CACHE_LIMIT:
-            self._nodes.clear()
-        self._nodes.update(overlay.nodes)
-        if len(self._values) + len(overlay.writes) >= _VALUE_CACHE_LIMIT:
-            self._values.clear()
-            self._absent.clear()
-        for ck, value in overlay.writes.items():
-            self._values[ck] = value or None
-            self._absent.discard(ck)
+        self._nodes.update(overlay.nodes.items())
+        leaf_index = overlay.leaf_index
+        self._values.update((ck, (v or None, leaf_index[ck])) for ck, v in overlay.writes.items())
         self.sizes = dict(overlay.sizes)
         self.roots = dict(overlay.roots)
         self.height = height
