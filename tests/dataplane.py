@@ -260,6 +260,22 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0, what: str =
         time.sleep(0.02)
 
 
+def register_cars(client: Client, cars: list[Car]) -> None:
+    """Register ``cars`` as SAIC (its first transactions: sync mode, then wait for all)."""
+    oem = Account(client, seeded_key("saic"))
+    for car in cars:
+        body = RegisterVehicle(
+            car.vehicle_id,
+            compute_vin_commitment(make_vin(car.vehicle_id), VIN_SALT),
+            car.key.public_key,
+            "RX5",
+            2024,
+            car.owner.public_key,
+        )
+        oem.send(body, "sync")
+    wait_for(lambda: client.nonce(seeded_key("saic").public_key) == len(cars), 30)
+
+
 @dataclass
 class World:
     """A live embedded node with registered cars and SAIC's embedded gateway."""

@@ -15,22 +15,19 @@ import msgspec
 import pytest
 
 from carchain.core.anchors import Anchor, AnchorHead, compute_anchor_key, compute_head_key
-from carchain.core.vehicles import RegisterVehicle
 from carchain.data.batches import compute_header_hash
 from carchain.errors import CarchainError, ReplayedBatch
 from carchain.gateway.anchoring import compute_gateway_root, decode_manifest
 from carchain.gateway.server import GatewayConfig, save_config
-from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.keystore import save_key
 from carchain.sdk.vehicle import Upload
-from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode, find_free_port
 from carchain.storage.namespaces import open_namespace
 from carchain.storage.segments import SegmentBlobStore
-from tests.conftest import VIN_SALT, Processes, make_genesis, make_vin, seeded_key
-from tests.dataplane import Car, make_car, make_records, wait_for
+from tests.conftest import Processes, make_genesis, seeded_key
+from tests.dataplane import Car, make_car, make_records, register_cars, wait_for
 
 PASSPHRASE = "crash-test-passphrase"
 
@@ -118,21 +115,8 @@ def test_sigkill_loses_no_acknowledged_batch_and_anchors_none_twice(
     custodian = seeded_key("custodian/saic")
     with EmbeddedNode(tmp_path / "node", genesis, block_interval_ms=50) as node:
         client = Client(node.url)
-        oem = Account(client, seeded_key("saic"), genesis.chain_id)
         cars = [make_car(f"saic:crash-{i}", custodian) for i in range(8)]
-        for car in cars:
-            oem.send(
-                RegisterVehicle(
-                    car.vehicle_id,
-                    compute_vin_commitment(make_vin(car.vehicle_id), VIN_SALT),
-                    car.key.public_key,
-                    "RX5",
-                    2024,
-                    car.owner.public_key,
-                ),
-                "sync",
-            )
-        wait_for(lambda: client.nonce(seeded_key("saic").public_key) == len(cars), 30)
+        register_cars(client, cars)
 
         keyring = tmp_path / "keys"
         save_key(keyring / "saic.json", seeded_key("saic"), PASSPHRASE, n=2**10)

@@ -15,21 +15,18 @@ import msgspec
 import pytest
 
 from carchain.core.anchors import Anchor, AnchorHead, compute_anchor_key, compute_head_key
-from carchain.core.vehicles import RegisterVehicle
 from carchain.data.batches import compute_header_hash
 from carchain.errors import CarchainError, ReplayedBatch
 from carchain.gateway.anchoring import compute_gateway_root, decode_manifest
 from carchain.gateway.journal import Journal
 from carchain.gateway.process_host import GatewayHost, GatewaySpec, open_gateway_hosts
-from carchain.sdk.account import Account
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.vehicle import Upload
-from carchain.sdk.vin import compute_vin_commitment
 from carchain.sim.embedded import EmbeddedNode
 from carchain.storage.namespaces import open_namespace
-from tests.conftest import VIN_SALT, make_genesis, make_vin, seeded_key
-from tests.dataplane import Car, make_car, make_records, wait_for
+from tests.conftest import make_genesis, seeded_key
+from tests.dataplane import Car, make_car, make_records, register_cars, wait_for
 
 CUSTODIAN = seeded_key("custodian/saic")
 INSTANCES = 3
@@ -47,23 +44,10 @@ def world(tmp_path: Path) -> Iterator[tuple[list[GatewayHost], EmbeddedNode]]:
         yield hosts, node
 
 
-def register_cars(node_url: str, count: int) -> list[Car]:
+def register_scale_cars(node_url: str, count: int) -> list[Car]:
     cars = [make_car(f"saic:scale-{i}", CUSTODIAN) for i in range(count)]
     with Client(node_url) as client:
-        oem = Account(client, seeded_key("saic"))
-        for car in cars:
-            oem.send(
-                RegisterVehicle(
-                    car.vehicle_id,
-                    compute_vin_commitment(make_vin(car.vehicle_id), VIN_SALT),
-                    car.key.public_key,
-                    "RX5",
-                    2024,
-                    car.owner.public_key,
-                ),
-                "sync",
-            )
-        wait_for(lambda: client.nonce(seeded_key("saic").public_key) == count, 30)
+        register_cars(client, cars)
     return cars
 
 
@@ -143,7 +127,7 @@ def test_three_instances_lose_nothing_and_anchor_nothing_twice_when_one_is_kille
 ) -> None:
     hosts, node = world
     data_dir = tmp_path / "gateway-data"  # one data folder for the three instances
-    cars = register_cars(node.url, 8)
+    cars = register_scale_cars(node.url, 8)
     urls = [
         host.start_gateway(
             GatewaySpec(
