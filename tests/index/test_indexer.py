@@ -159,18 +159,24 @@ def test_rerunning_the_same_heights_changes_nothing(
     store.rewind(5)
     run_indexer(source, store, follow=False)
     assert dump(pg_dsn) == first
-    # Writing a run's rows twice over the same heights replaces them.
+    # A run starts right after the cursor: one over heights already held (a second
+    # writer's) is refused and changes nothing; re-indexing goes through rewind.
     rows = IndexRows()
     for b in all_blocks(log_chain)[:3]:
         compute_block_rows(b, rows)
-    store.write_run(1, 3, rows)
+    with pytest.raises(IndexUnavailable) as refused:
+        store.write_run(1, 3, rows)
+    assert refused.value.fields["reason"] == "cursor_moved"
+    assert dump(pg_dsn) == first
+    store.rewind(0)
     store.write_run(1, 3, rows)
     again = dump(pg_dsn)
-    for table in ("blocks", "transactions", "events"):
-        assert again[table] == first[table]
-    # ... and an empty run over a height deletes what was there.
+    assert again["blocks"] == [r for r in first["blocks"] if r[0] <= 3]
+    # ... and an empty run over a height leaves nothing of it.
+    store.rewind(0)
     store.write_run(1, 1, IndexRows())
     assert [r for r in dump(pg_dsn)["blocks"] if r[0] == 1] == []
+    assert store.get_cursor() == 1
 
 
 def test_caught_up_indexer_writes_nothing(log_chain: LogChain, store: IndexStore) -> None:
@@ -282,6 +288,8 @@ def test_a_bad_dsn_or_absent_server_is_a_typed_error(dsn: str) -> None:
         "host=/nonexistent-carchain user=u password=s3cret-pw dbname=d",
         "host=/nonexistent-carchain password=s3cret pw dbname=d",  # unquoted space: no parse
         "postgresql://u:s3cret-pw@/d?host=/nonexistent-carchain",
+        "postgresql://u:s3%zzcret@localhost/db",  # libpq quoted the bad token (a review)
+        "postgresql://u:s3cret@[::1/db",  # and the whole URI
     ],
 )
 def test_the_error_names_no_password(dsn: str) -> None:

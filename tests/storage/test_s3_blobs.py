@@ -178,10 +178,30 @@ def test_invalid_credentials_file_readable_by_others_is_refused(
         ("http://127.0.0.1:9000", "carchain", "p/../q", "us-east-1"),
         ("http://127.0.0.1:9000", "carchain", "", "us-east-1"),
         ("http://127.0.0.1:9000", "carchain", "p", "US East"),
+        ("s3://AKIAKEY:s3cret@host", "carchain", "p", "us-east-1"),  # a review: quoted back
+        ("AKIAKEY:s3cret@host", "carchain", "p", "us-east-1"),
+        ("http://AKIAKEY:s3cret@", "carchain", "p", "us-east-1"),
+        ("http://[::1", "carchain", "p", "us-east-1"),  # urlsplit raised a raw ValueError
     ],
 )
 def test_invalid_locations_are_refused(
     endpoint: str, bucket: str, prefix: str, region: str
 ) -> None:
-    with pytest.raises(GatewayConfigError):
+    with pytest.raises(GatewayConfigError) as refused:
         S3Location(endpoint, bucket, prefix, region)
+    assert "s3cret" not in str(refused.value.to_dict())
+
+
+@pytest.mark.objectstore
+def test_key_envelopes_refuse_a_versioned_bucket_blobs_do_not(objectstore: ObjectStore) -> None:
+    name = "carchain-v" + uuid.uuid4().hex[:12]
+    location = S3Location(objectstore.endpoint_url, name)
+    blobs = S3BlobStore(location, "blobs")
+    blobs.client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    # A delete there only adds a marker: an erased key envelope would stay readable.
+    with pytest.raises(GatewayConfigError) as refused:
+        S3BlobStore(location, "keys")
+    assert refused.value.fields["versioning"] == "Enabled"
+    tombstones = S3BlobStore(location, "tombstones")  # not shredded: versions allowed
+    tombstones.close()
+    blobs.close()

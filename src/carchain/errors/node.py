@@ -51,6 +51,7 @@ class GatewayConfigError(InvalidGenesis):
     bucket: str | None
     prefix: str | None
     region: str | None
+    versioning: str | None
 
 
 class GatewayNotConfigured(NodeError):

@@ -63,6 +63,7 @@ from carchain.gateway.journal import Journal, NewBatch
 from carchain.storage.blobstore import BlobStore
 
 MAX_SCOPE_ROWS = 1_000_000
+ERASED = "a category key of this vehicle's day was erased: its data is not accepted"
 MAX_TIME_MS = 2**63 - 1
 
 log = logging.getLogger("carchain.gateway.ingest")
@@ -353,10 +354,7 @@ class Ingestor:
         h = signed.header
         cats = [s.category for s in h.segments]
         if self.journal.is_shredded(h.vehicle_id, cats, h.start_ms, h.end_ms):
-            raise InvalidKeyEnvelope(
-                "a category key of this vehicle's day was erased: its data is not accepted",
-                vehicle_id=h.vehicle_id,
-            )
+            raise InvalidKeyEnvelope(ERASED, vehicle_id=h.vehicle_id)
 
     def process_batch_at(self, raw: bytes, now_ms: int) -> Receipt:
         """Validate an uploaded batch at time ``now_ms``, store it and return its receipt."""
@@ -452,8 +450,28 @@ class Ingestor:
         )
         self.keys.put_many_hashed([(ref, raw) for ref, (raw, _) in envelopes.items()])
         self._remember_scopes({ref: scope for ref, (_, scope) in envelopes.items()})
-        receipts = iter(self._record(accepted))
+        recorded = self._record(accepted)
+        self._forget_erased_envelopes(accepted, recorded, set(envelopes))
+        receipts = iter(recorded)
         return [o if o is not None else next(receipts) for o in outcomes]
+
+    def _forget_erased_envelopes(
+        self, accepted: Sequence[CheckedUpload], recorded: Sequence[Outcome], stored: set[bytes]
+    ) -> None:
+        """Delete the envelopes this group stored for batches the journal then refused
+        because another gateway instance erased their window meanwhile (its scan ran
+        before they were recorded, so it could not find them). Windows are whole days
+        of one owner, as epoch keys are, so such an envelope serves no kept batch."""
+        for c, outcome in zip(accepted, recorded, strict=True):
+            if not isinstance(outcome, InvalidKeyEnvelope):  # refused by _record: erased
+                continue
+            h = c.signed.header
+            erased = [s.category for s in h.segments if self.journal.is_shredded(
+                h.vehicle_id, [s.category], h.start_ms, h.end_ms)]  # fmt: skip
+            for segment in h.segments:
+                if segment.category in erased and segment.key_ref in stored:
+                    self._key_scopes.pop(segment.key_ref, None)
+                    self.keys.delete(segment.key_ref)
 
     def _remember_scopes(self, scopes: dict[bytes, KeyScope]) -> None:
         """Keep the scopes of envelopes just stored (as a later read of them would)."""
@@ -465,11 +483,17 @@ class Ingestor:
         """Add the accepted batches to the journal in one transaction; return receipts
         (a batch whose identity the journal already has: ``ReplayedBatch``)."""
         rows = [compute_new_batch(c) for c in accepted]
+        cats = [[s.category for s in c.signed.header.segments] for c in accepted]
         try:
-            received = self.journal.add_batches(rows)
+            received = self.journal.add_unerased_batches(rows, cats)
         except sqlite3.IntegrityError:
             if len(rows) == 1:
                 vid = rows[0].vehicle_id
                 return [ReplayedBatch("batch already received", vehicle_id=vid)]
             return [o for c in accepted for o in self._record([c])]
-        return [Receipt(r.header_hash, n) for r, n in zip(rows, received, strict=True)]
+        return [
+            Receipt(r.header_hash, n)
+            if n is not None
+            else InvalidKeyEnvelope(ERASED, vehicle_id=r.vehicle_id)
+            for r, n in zip(rows, received, strict=True)
+        ]

@@ -203,6 +203,20 @@ def _count_confirmed(conn: sqlite3.Connection, seq: int) -> None:
     _add_to_counters(conn, anchors=1, anchored=int(covered[0]))
 
 
+def _is_shredded_in(
+    conn: sqlite3.Connection, vehicle_id: str, categories: Sequence[str], start_ms: int,
+    end_ms: int,
+) -> bool:  # fmt: skip
+    """Return whether an erased window of the vehicle covers a category and a time."""
+    marks = ", ".join("?" for _ in categories)
+    row = conn.execute(
+        "SELECT 1 FROM shredded_windows WHERE vehicle_id = ? "
+        f"AND category IN ({marks}) AND first_ms <= ? AND last_ms >= ? LIMIT 1",
+        (vehicle_id, *categories, end_ms, start_ms),
+    ).fetchone()
+    return row is not None
+
+
 def _create_private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -280,9 +294,22 @@ class Journal(SharedConnection):
         """Record accepted batches durably in one transaction (one commit, one WAL sync);
         return their receipt numbers in order. Raises ``sqlite3.IntegrityError`` (and
         records none) if any batch identity is already there."""
-        received = []
+        return [n for n in self.add_unerased_batches(rows, [[] for _ in rows]) if n is not None]
+
+    def add_unerased_batches(
+        self, rows: Sequence[NewBatch], categories: Sequence[Sequence[str]]
+    ) -> list[int | None]:
+        """Record the batches as ``add_batches`` does, except those that fall in an
+        erased window of one of their ``categories`` (``None`` in their place): the
+        check is made in the same transaction as the insert, so a window recorded by
+        another process (``add_shredded_window``) either precedes it and refuses the
+        batch, or follows it and its scan finds the batch."""
+        received: list[int | None] = []
         with self._tx() as conn:
-            for row in rows:
+            for row, cats in zip(rows, categories, strict=True):
+                if cats and _is_shredded_in(conn, row.vehicle_id, cats, row.start_ms, row.end_ms):
+                    received.append(None)
+                    continue
                 cur = conn.execute(
                     "INSERT INTO batches (header_hash, vehicle_id, epoch, seq, start_ms, "
                     "end_ms, record_count, ciphertext_size, header) "
@@ -290,7 +317,7 @@ class Journal(SharedConnection):
                     msgspec.structs.astuple(row),
                 )
                 received.append(int(cur.lastrowid or 0))
-            _add_to_counters(conn, batches=len(rows))
+            _add_to_counters(conn, batches=sum(n is not None for n in received))
         return received
 
     def get_batch_optional(self, header_hash: bytes) -> BatchRow | None:
@@ -341,14 +368,8 @@ class Journal(SharedConnection):
     ) -> bool:
         """Return whether the key of any of ``categories`` of the vehicle at any time of
         ``[start_ms, end_ms]`` was erased."""
-        marks = ", ".join("?" for _ in categories)
         with self._lock:
-            row = self._conn.execute(
-                "SELECT 1 FROM shredded_windows WHERE vehicle_id = ? "
-                f"AND category IN ({marks}) AND first_ms <= ? AND last_ms >= ? LIMIT 1",
-                (vehicle_id, *categories, end_ms, start_ms),
-            ).fetchone()
-        return row is not None
+            return _is_shredded_in(self._conn, vehicle_id, categories, start_ms, end_ms)
 
     def count_batches(self) -> tuple[int, int]:
         """Return ``(accepted, anchored on chain)`` batch counts (kept, not counted)."""

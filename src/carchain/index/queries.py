@@ -21,6 +21,7 @@ _ACCESS_COLUMNS = (
     "vehicle_id, seq, oem, oem_seq, kind, height, time_ms, actor, actor_member, ref, "
     "categories, detail"
 )
+LOCK_WAIT_S = 5.0  # a reader waits this long for the connection, then answers 503 busy
 _EVENT_COLUMNS = "height, tx_index, event_index, tx_hash, time_ms, type, vehicle_id, attributes"
 
 
@@ -69,7 +70,9 @@ class AuditIndex:
         if any(isinstance(p, str) and "\x00" in p for p in params):
             # PostgreSQL text holds no NUL; no id on chain has one either.
             raise ApiError("parameters must not contain NUL characters")
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            raise IndexUnavailable("the audit index is busy", reason="busy")
+        try:
             try:
                 if self._conn is None or self._conn.closed:
                     self._conn = connect(self._dsn)
@@ -83,6 +86,8 @@ class AuditIndex:
                     self._conn.close()
                 self._conn = None
                 raise
+        finally:
+            self._lock.release()
         return (0 if cur is None else int(cur[0])), rows
 
     def get_vehicle_page(self, vehicle_id: str, before: int | None, limit: int) -> dict[str, Any]:

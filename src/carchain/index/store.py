@@ -1,9 +1,18 @@
 """The audit index in PostgreSQL: connect, create the tables, write runs of heights.
 
-A run of heights is written in ONE transaction: its rows are deleted by height
-first (re-indexing a height replaces it, never duplicates it), then copied in with
-``COPY`` (one statement per table, whatever the row count), then the cursor is set.
-A crash or a kill before the commit leaves the previous cursor and rows intact.
+A run of heights is written in ONE transaction, right after the cursor: the cursor
+row is locked and must be the height before the run (a second writer, or a run
+over heights already held, is refused with ``IndexUnavailable`` reason
+``cursor_moved``: re-index with ``rewind``), its rows are deleted by height (so a
+run never duplicates one), copied in with ``COPY`` (one statement per table,
+whatever the row count), then the cursor is set. A crash or a kill before the
+commit leaves the previous cursor and rows intact.
+
+Errors never carry libpq's text: its DSN parse errors quote the DSN (a password),
+and its other messages name users, hosts and sockets. They name the failed action
+and the driver's error class only. Every statement has a time limit
+(``statement_timeout``, ``lock_timeout``): a locked table (``VACUUM FULL``, a
+migration) gives ``index_unavailable``, not a request that hangs.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from carchain.index.rows import IndexRows, Row
 from carchain.index.schema import COLUMNS, DDL, HEIGHT_TABLES, SCHEMA_VERSION
 
 CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_MS = 3_000  # a page query; a writer's COPY of a run gets WRITE_TIMEOUT_MS
+WRITE_TIMEOUT_MS = 600_000
+LOCK_TIMEOUT_MS = 2_000
 
 
 @contextmanager
@@ -27,26 +39,23 @@ def map_pg_errors(action: str) -> Iterator[None]:
     """Turn a driver error into ``IndexUnavailable`` (the DSN never goes into it)."""
     try:
         yield
-    except psycopg.ProgrammingError as exc:
-        # libpq's DSN parse errors quote the DSN's words, which may be a password's.
-        if str(exc).startswith("invalid dsn") or str(exc).startswith("missing"):
-            message = f"index {action} failed: the DSN does not parse (libpq key=value or URI)"
-            raise IndexUnavailable(message, reason="invalid_dsn") from None
-        raise _unavailable(action, exc) from exc
     except psycopg.Error as exc:
-        raise _unavailable(action, exc) from exc
+        raise IndexUnavailable(f"index {action} failed", reason=type(exc).__name__) from None
 
 
-def _unavailable(action: str, exc: psycopg.Error) -> IndexUnavailable:
-    reason = type(exc).__name__
-    detail = str(exc).splitlines()[0] if str(exc) else reason
-    return IndexUnavailable(f"index {action} failed: {detail[:200]}", reason=reason)
-
-
-def connect(dsn: str) -> psycopg.Connection[Any]:
-    """Open a connection to the index (``IndexUnavailable`` when it cannot)."""
+def connect(dsn: str, statement_timeout_ms: int = READ_TIMEOUT_MS) -> psycopg.Connection[Any]:
+    """Open a connection to the index (``IndexUnavailable`` when it cannot), every
+    statement limited to ``statement_timeout_ms`` and every lock wait to 2 s."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        message = "index connection failed: the DSN does not parse (libpq key=value or URI)"
+        raise IndexUnavailable(message, reason="invalid_dsn") from None
+    options = f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={LOCK_TIMEOUT_MS}"
     with map_pg_errors("connection"):
-        return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+        return psycopg.connect(
+            dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True, options=options
+        )
 
 
 class IndexStore:
@@ -59,7 +68,7 @@ class IndexStore:
     @classmethod
     def open(cls, dsn: str) -> IndexStore:
         """Connect to ``dsn`` and create the tables when missing."""
-        store = cls(connect(dsn))
+        store = cls(connect(dsn, WRITE_TIMEOUT_MS))
         store.create_schema()
         return store
 
@@ -100,6 +109,14 @@ class IndexStore:
         """Replace heights ``first..last`` with ``rows`` and move the cursor to ``last``,
         in one transaction."""
         with map_pg_errors("write"), self.conn.transaction():
+            row = self._execute("SELECT height FROM index_cursor WHERE id = 1 FOR UPDATE")
+            cursor = row.fetchone()
+            if cursor is None or int(cursor[0]) != first - 1:
+                raise IndexUnavailable(
+                    "the index cursor is not the height before this run: another writer, "
+                    "or heights already held (rewind to re-index them)",
+                    reason="cursor_moved",
+                )
             self._delete_from(first, last)
             for table, table_rows in rows.tables().items():
                 if table_rows:

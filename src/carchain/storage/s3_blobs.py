@@ -88,6 +88,9 @@ def validate_credentials_file(path: Path) -> None:
         )
 
 
+# Namespaces whose deletes must destroy: crypto-shredding deletes key envelopes.
+SHREDDED_NAMESPACES = ("keys",)
+
 # Attempts per request (boto3's standard mode: exponential backoff with jitter on 5xx,
 # throttling and connection errors): a store that is busy or growing a new bucket's
 # volumes (SeaweedFS answers InternalError meanwhile) gets about 30 s before a
@@ -155,6 +158,8 @@ class S3BlobStore:
         )
         try:
             self.ensure_bucket(create_bucket)
+            if namespace in SHREDDED_NAMESPACES:
+                self.validate_unversioned()
         except BaseException:
             self.close()
             raise
@@ -180,6 +185,20 @@ class S3BlobStore:
             except ClientError as exc:  # another gateway created it in between
                 if _get_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                     raise
+
+    def validate_unversioned(self) -> None:
+        """Refuse a bucket that keeps object versions (``GatewayConfigError``): there a
+        delete only adds a marker and the old version of a key envelope stays readable,
+        so crypto-shredding would not shred."""
+        with self._translate("get_bucket_versioning"):
+            status = self.client.get_bucket_versioning(Bucket=self.location.bucket).get("Status")
+        if status in ("Enabled", "Suspended"):
+            raise GatewayConfigError(
+                "the S3 bucket keeps object versions: a deleted key envelope would stay "
+                "readable; keep key envelopes in an unversioned bucket",
+                bucket=self.location.bucket,
+                versioning=status,
+            )
 
     def _create_bucket(self) -> None:
         region = self.location.region

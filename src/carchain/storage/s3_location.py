@@ -42,11 +42,19 @@ class S3Location:
 
 def validate_location(location: S3Location) -> None:
     """Refuse an endpoint that is not a plain http(s) URL, or a bad bucket, prefix or region."""
-    parts = urlsplit(location.endpoint_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # The endpoint is never quoted back: a mistyped one may hold a key (``user:secret@``).
+    if "@" in location.endpoint_url:
         raise GatewayConfigError(
-            "the S3 endpoint is an http(s) URL", endpoint=location.endpoint_url
+            "the S3 endpoint URL carries no credentials (they come from the AWS "
+            "environment variables or credentials file)"
         )
+    try:
+        parts = urlsplit(location.endpoint_url)
+        host = parts.hostname
+    except ValueError:
+        raise GatewayConfigError("the S3 endpoint is not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise GatewayConfigError("the S3 endpoint is an http(s) URL with a host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise GatewayConfigError(
             "the S3 endpoint URL carries no credentials, query or fragment (credentials "
