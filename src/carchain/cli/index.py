@@ -1,7 +1,8 @@
 """``carchain index``: keep a PostgreSQL audit index of a node's chain.
 
 ``carchain index run --dsn DSN`` reads committed blocks and access-log entries from
-the node (``--node``, over HTTP; access-log pages proven by the SDK) from the
+the node (``--node``, over HTTP; access-log pages checked against that node's own
+headers: point it at a node you trust) from the
 index's cursor up to the node's height and ends; ``--follow`` keeps following.
 ``--from-height H`` re-indexes from ``H`` (rows of heights ``H`` and up replaced).
 Give the DSN in ``CARCHAIN_INDEX_DSN`` rather than on the command line when it
