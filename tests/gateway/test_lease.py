@@ -198,3 +198,19 @@ def test_the_keeper_stops_believing_before_the_others_see_the_lease_expire(
 
 def test_instance_ids_are_distinct() -> None:
     assert len({make_instance_id() for _ in range(20)}) == 20
+
+
+@pytest.mark.parametrize("ttl_ms", [0, 10, 999, 600_001])
+def test_invalid_lease_ttl_in_gateway_json_is_refused(tmp_path: Path, ttl_ms: int) -> None:
+    import json
+
+    from carchain.errors import GatewayConfigError
+    from carchain.gateway.server import GatewayConfig, get_config_path, load_config, save_config
+
+    save_config(tmp_path / "home", GatewayConfig("saic", "k.json", "00" * 32, "http://127.0.0.1:1"))
+    path = get_config_path(tmp_path / "home")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"lease_ttl_ms": ttl_ms}))
+    with pytest.raises(GatewayConfigError):
+        load_config(tmp_path / "home")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"lease_ttl_ms": 1_000}))
+    assert load_config(tmp_path / "home").lease_ttl_ms == 1_000

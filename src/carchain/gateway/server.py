@@ -33,6 +33,10 @@ def find_free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+MIN_LEASE_TTL_MS = 1_000
+MAX_LEASE_TTL_MS = 600_000
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """What a gateway home's ``gateway.json`` holds (no secrets: the key file is encrypted)."""
@@ -103,8 +107,12 @@ def load_config(home: Path) -> GatewayConfig:
     validate_loopback(cfg.api_host)
     cfg.get_s3_location()
 
-    if cfg.lease_ttl_ms < 1:
-        raise GatewayConfigError("lease_ttl_ms is at least 1", path=str(home))
+    if not MIN_LEASE_TTL_MS <= cfg.lease_ttl_ms <= MAX_LEASE_TTL_MS:
+        raise GatewayConfigError(
+            f"lease_ttl_ms is {MIN_LEASE_TTL_MS} to {MAX_LEASE_TTL_MS} (a shorter lease "
+            "spins its keeper and lapses inside one commit wait)",
+            path=str(home),
+        )
     return cfg
 
 
