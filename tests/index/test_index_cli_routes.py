@@ -62,6 +62,11 @@ def test_index_run_then_status_then_rerun(chain: LogChain, pg_dsn: str) -> None:
     try:
         assert store.conn.execute("SELECT count(*) FROM access_log").fetchone() == (5,)
         assert store.conn.execute("SELECT count(*) FROM blocks").fetchone() == (height,)
+        # A height the node does not hold: refused before anything is dropped (a review).
+        out = cli("index", "run", "--dsn", pg_dsn, "--from-height", str(height + 50), code=1)
+        assert out.startswith("error ")
+        assert store.conn.execute("SELECT count(*) FROM blocks").fetchone() == (height,)
+        assert store.get_cursor() == height
     finally:
         store.close()
 

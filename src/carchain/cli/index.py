@@ -49,9 +49,10 @@ def run(
 
     store = IndexStore.open(dsn)
     try:
-        if from_height is not None:
-            store.rewind(from_height - 1)
         with common.client(node) as c:
+            if from_height is not None:
+                c.header(from_height)  # the node holds it (else its typed error): then drop
+                store.rewind(from_height - 1)
             try:
                 cursor = run_indexer(HttpSource(c), store, follow, batch, poll, show)
             except KeyboardInterrupt:
