@@ -86,16 +86,21 @@ def env_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 class _Failing(http.server.BaseHTTPRequestHandler):
-    """An S3 endpoint whose bucket exists but which answers every other request 503."""
+    """An S3 endpoint whose bucket exists (unversioned) but which answers every other
+    request 503."""
 
     def _answer(self) -> None:
-        ok = self.command == "HEAD" and self.path.rstrip("/").count("/") == 1
+        bucket_only = self.path.split("?")[0].rstrip("/").count("/") == 1
+        ok = bucket_only and self.command == "HEAD"
+        versioning = bucket_only and self.command == "GET" and "versioning" in self.path
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Length", "0")
+        body = b"<VersioningConfiguration/>" if versioning else b""
+        self.send_response(200 if ok or versioning else 503)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     do_HEAD = do_GET = do_PUT = do_DELETE = do_POST = _answer
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 WEED_ENV = "CARCHAIN_WEED"
+MAX_VOLUMES = 300  # sparse files, not preallocated: 64 MiB at most each
 HOST = "127.0.0.1"
 PROBE_BUCKET = "carchain-probe"
 # The ports ``weed server`` opens with -s3: each service's HTTP port and its gRPC port.
@@ -115,7 +116,9 @@ class LocalS3:
         ports = [f"-{flag}={port}" for flag, port in self.ports.items()]
         return [
             str(self.binary), "server", "-s3", f"-ip={HOST}", f"-ip.bind={HOST}",
-            f"-dir={store}", "-master.volumeSizeLimitMB=64", "-volume.max=16",
+            # Each bucket is a collection that grows 7 volumes at its first write: room
+            # for about 40 buckets (16 gave two, then InternalError on every put).
+            f"-dir={store}", "-master.volumeSizeLimitMB=64", f"-volume.max={MAX_VOLUMES}",
             "-volume.preStopSeconds=0",
             *ports, "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={identity}",
             f"-filer.localSocket={self.data_dir / 'filer.sock'}",
