@@ -40,6 +40,32 @@ GatewayOpt = Annotated[
 ]
 
 
+CustodyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--custody/--no-custody",
+        help="Run the custody service: the gateway unlocks the custodian key file "
+        "(encrypted, same passphrase as the OEM key) and releases keys for approved "
+        "requests and carries out erasures by itself.",
+    ),
+]
+S3EndpointOpt = Annotated[
+    str,
+    typer.Option(
+        help="Keep the blobs in this S3-compatible store (URL; default: the home's "
+        "data/ folder). Credentials: the AWS_* environment variables or a 0600 "
+        "credentials file, never the config."
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Data folder (default <home>/data). Instances of one OEM that share the "
+        "ingest point at the same one; the one holding the anchoring lease anchors."
+    ),
+]
+
+
 @app.command("init")
 def init(
     home: HomeOpt,
@@ -51,33 +77,12 @@ def init(
     node: NodeOpt = DEFAULT_NODE,
     port: Annotated[int, typer.Option(help="API port (loopback).")] = 8710,
     keyring: KeyringOpt = DEFAULT_KEYRING,
-    custody: Annotated[
-        bool,
-        typer.Option(
-            "--custody/--no-custody",
-            help="Run the custody service: the gateway unlocks the custodian key file "
-            "(encrypted, same passphrase as the OEM key) and releases keys for approved "
-            "requests and carries out erasures by itself.",
-        ),
-    ] = False,
-    s3_endpoint: Annotated[
-        str,
-        typer.Option(
-            help="Keep the blobs in this S3-compatible store (URL; default: the home's "
-            "data/ folder). Credentials: the AWS_* environment variables or a 0600 "
-            "credentials file, never the config."
-        ),
-    ] = "",
+    custody: CustodyOpt = False,
+    s3_endpoint: S3EndpointOpt = "",
     s3_bucket: Annotated[str, typer.Option(help="S3 bucket (created if missing).")] = "",
     s3_prefix: Annotated[str, typer.Option(help="Key prefix in the bucket.")] = "carchain",
     s3_region: Annotated[str, typer.Option(help="S3 region.")] = "us-east-1",
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Data folder (default <home>/data). Instances of one OEM that share the "
-            "ingest point at the same one; the one holding the anchoring lease anchors."
-        ),
-    ] = None,
+    data_dir: DataDirOpt = None,
     instance_id: Annotated[
         str, typer.Option(help="This instance's id in the anchoring lease (default: derived).")
     ] = "",
