@@ -45,13 +45,7 @@ from carchain.engine.solo import SoloConfig, SoloEngine
 from carchain.engine.stateless import apply_switch_interval
 from carchain.sdk.transactions import build_tx, compute_tx_type, sign_rotation_consent
 from carchain.storage import statestore
-from carchain.storage.blocks import (
-    Block,
-    BlockHeader,
-    compute_block_hash,
-    compute_results_hash,
-    compute_tx_root,
-)
+from carchain.storage.blocks import Block, build_header
 from carchain.storage.database import Database
 
 BLOCK_TXS = 1_000
@@ -196,16 +190,7 @@ class Ledger:
         result = core_block.process_block(overlay, ctx, envs)
         if any(r.code != 0 for r in result.tx_results):
             raise SystemExit("a bulk registration failed")
-        header = BlockHeader(
-            chain_id=ctx.chain_id,
-            height=ctx.height,
-            time_ms=ctx.time_ms,
-            prev_hash=compute_block_hash(prev) if prev else b"",
-            tx_root=compute_tx_root(txs),
-            results_hash=compute_results_hash(result.tx_results),
-            app_hash=overlay.compute_app_hash(),
-            proposer=ctx.proposer,
-        )
+        header = build_header(ctx, prev, txs, result.tx_results, overlay.compute_app_hash())
         hashes = [hashlib.sha256(t).digest() for t in txs]
         staged = engine.blocks.stage_block(Block(header, txs, result.tx_results), hashes)
         app.state.commit(overlay, ctx.height, [staged])

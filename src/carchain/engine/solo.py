@@ -21,13 +21,7 @@ from carchain.errors import (
     InvalidNonce,
     StorageCorrupted,
 )
-from carchain.storage.blocks import (
-    Block,
-    BlockHeader,
-    compute_block_hash,
-    compute_results_hash,
-    compute_tx_root,
-)
+from carchain.storage.blocks import Block, BlockHeader, build_header
 from carchain.storage.blockstore import BlockStore
 
 CommitListener = Callable[[Block, list[bytes]], None]
@@ -140,16 +134,7 @@ class SoloEngine:
         time_ms = max(now_ms, prev.time_ms + 1) if prev else now_ms
         ctx = BlockContext(self.app.chain_id, self.height + 1, time_ms, self.config.proposer)
         fin = self.app.finalize_block(ctx, txs)
-        header = BlockHeader(
-            chain_id=ctx.chain_id,
-            height=ctx.height,
-            time_ms=ctx.time_ms,
-            prev_hash=compute_block_hash(prev) if prev else b"",
-            tx_root=compute_tx_root(txs),
-            results_hash=compute_results_hash(fin.tx_results),
-            app_hash=fin.app_hash,
-            proposer=ctx.proposer,
-        )
+        header = build_header(ctx, prev, txs, fin.tx_results, fin.app_hash)
         block = Block(header, txs, fin.tx_results)
 
         # When the block is the oldest part of the mempool, every transaction of it

@@ -21,6 +21,8 @@ _ACCESS_COLUMNS = (
     "vehicle_id, seq, oem, oem_seq, kind, height, time_ms, actor, actor_member, ref, "
     "categories, detail"
 )
+_VEHICLE_LOG = ("vehicle_id", "seq")  # (owner column, seq column): constants, never input
+_OEM_LOG = ("oem", "oem_seq")
 LOCK_WAIT_S = 5.0  # a reader waits this long for the connection, then answers 503 busy
 _EVENT_COLUMNS = "height, tx_index, event_index, tx_hash, time_ms, type, vehicle_id, attributes"
 
@@ -92,25 +94,25 @@ class AuditIndex:
 
     def get_vehicle_page(self, vehicle_id: str, before: int | None, limit: int) -> dict[str, Any]:
         """Return a vehicle's access-log entries (seq below ``before``), newest first."""
-        validate_limit(limit)
-        query = (
-            f"SELECT {_ACCESS_COLUMNS} FROM access_log WHERE vehicle_id = %s AND seq < %s "
-            "ORDER BY seq DESC LIMIT %s"
-        )
-        height, rows = self._fetch(query, (vehicle_id, _top(before), limit))
-        entries = [_access_entry(r) for r in rows]
-        return _page(height, entries, [e["seq"] for e in entries], limit)
+        return self._get_log_page(_VEHICLE_LOG, vehicle_id, before, limit)
 
     def get_oem_page(self, oem: str, before: int | None, limit: int) -> dict[str, Any]:
         """Return an OEM's access-log entries (OEM seq below ``before``), newest first."""
+        return self._get_log_page(_OEM_LOG, oem, before, limit)
+
+    def _get_log_page(
+        self, log: tuple[str, str], owner: str, before: int | None, limit: int
+    ) -> dict[str, Any]:
+        """Return one log's page: ``log`` names its owner column and its seq column."""
         validate_limit(limit)
+        owner_column, seq_column = log
         query = (
-            f"SELECT {_ACCESS_COLUMNS} FROM access_log WHERE oem = %s AND oem_seq < %s "
-            "ORDER BY oem_seq DESC LIMIT %s"
+            f"SELECT {_ACCESS_COLUMNS} FROM access_log WHERE {owner_column} = %s "
+            f"AND {seq_column} < %s ORDER BY {seq_column} DESC LIMIT %s"
         )
-        height, rows = self._fetch(query, (oem, _top(before), limit))
+        height, rows = self._fetch(query, (owner, _top(before), limit))
         entries = [_access_entry(r) for r in rows]
-        return _page(height, entries, [e["oem_seq"] for e in entries], limit)
+        return _page(height, entries, [e[seq_column] for e in entries], limit)
 
     def get_actor_page(
         self, actor_member: str, since_ms: int, until_ms: int, limit: int

@@ -6,7 +6,7 @@ import hashlib
 
 import msgspec
 
-from carchain.core.types import TxResult
+from carchain.core.types import BlockContext, TxResult
 from carchain.crypto.hashing import compute_tagged_hash
 from carchain.crypto.merkle import compute_merkle_root
 
@@ -50,3 +50,23 @@ def compute_tx_root(txs: list[bytes]) -> bytes:
 def compute_results_hash(results: list[TxResult]) -> bytes:
     """Return the RFC 6962 root over the encoded (code, error code) of each result."""
     return compute_merkle_root([_enc.encode((r.code, r.error_code)) for r in results])
+
+
+def build_header(
+    ctx: BlockContext,
+    prev: BlockHeader | None,
+    txs: list[bytes],
+    results: list[TxResult],
+    app_hash: bytes,
+) -> BlockHeader:
+    """Return the header of the block ``ctx`` makes of ``txs`` after ``prev``."""
+    return BlockHeader(
+        chain_id=ctx.chain_id,
+        height=ctx.height,
+        time_ms=ctx.time_ms,
+        prev_hash=compute_block_hash(prev) if prev else b"",
+        tx_root=compute_tx_root(txs),
+        results_hash=compute_results_hash(results),
+        app_hash=app_hash,
+        proposer=ctx.proposer,
+    )
