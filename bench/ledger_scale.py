@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ from carchain.core.vehicles import RegisterVehicle, RotateVehicleKey
 from carchain.crypto.signing import SigningKey
 from carchain.engine.application import Application
 from carchain.engine.solo import SoloConfig, SoloEngine
-from carchain.engine.stateless import apply_switch_interval
 from carchain.sdk.transactions import build_tx, compute_tx_type, sign_rotation_consent
 from carchain.storage import statestore
 from carchain.storage.blocks import Block, build_header
@@ -270,12 +268,10 @@ def run_one_core(ledger: Ledger, txs: list[bytes]) -> int:
 
 
 def run_pooled(ledger: Ledger, txs: list[bytes]) -> int:
-    """As ``run_one_core``, the signatures checked on the engine's pool a batch ahead."""
-    previous = apply_switch_interval()
-    try:
-        return _run_pooled(ledger.engine, txs, ledger.block_txs)
-    finally:
-        sys.setswitchinterval(previous)
+    """As ``run_one_core``, the signatures checked in the engine's worker process a batch
+    ahead (the worker started before the clock)."""
+    ledger.engine.app.warm_stateless_pool()
+    return _run_pooled(ledger.engine, txs, ledger.block_txs)
 
 
 def _run_pooled(engine: SoloEngine, txs: list[bytes], block_txs: int) -> int:

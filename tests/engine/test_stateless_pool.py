@@ -1,11 +1,18 @@
-"""Signatures of a batch checked on the thread pool (issue 14): the same verdicts,
+"""Signatures of a batch checked in the worker process (issue 14): the same verdicts,
 blocks and app hashes as checking them one by one, and a cache that never hands a
 transaction another one's verdict."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 import traceback
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import msgspec
@@ -14,7 +21,7 @@ import pytest
 from carchain.core.transactions import Envelope, compute_tx_hash
 from carchain.engine import stateless
 from carchain.engine.stateless import StatelessCache
-from carchain.errors import InvalidNonce, InvalidSignature
+from carchain.errors import CarchainError, InvalidNonce, InvalidSignature
 from tests.conftest import CHAIN_ID, Chain, open_chain
 from tests.core.test_vehicles import register_body
 
@@ -121,10 +128,81 @@ def test_invalid_pooled_verdict_is_keyed_by_its_own_bytes(chain: Chain) -> None:
     cache.close()
 
 
-def test_switch_interval_is_set_and_the_previous_returned() -> None:
-    before = sys.getswitchinterval()
+def test_a_dead_worker_costs_the_overlap_not_a_verdict(chain: Chain) -> None:
+    """The worker killed mid-run: the batch's chunks are checked inline, with the same
+    verdicts (the broken signature still refused), and the next batch gets a new worker."""
+    raws = make_batch(chain, 2 * stateless.CHUNK)
+    cache = chain.app._stateless
+    chain.app.warm_stateless_pool()
+    assert cache._pool is not None
+    for pid in list(cache._pool._processes):  # the worker processes this test started
+        os.kill(pid, signal.SIGKILL)
+    got = chain.engine.submit_many(raws)
+    assert got[BAD].error_code == InvalidSignature.code
+    assert all(r.ok for r in got[:BAD])
+    later = [chain.build("saic", register_body(f"saic:late{i}")) for i in range(64)]
+    cache._entries.clear()
+    assert all(
+        r.code == 0 or r.error_code == InvalidNonce.code for r in chain.engine.submit_many(later)
+    )
+    assert cache._pool is not None and all(p.is_alive() for p in cache._pool._processes.values())
+    chain.app.close_stateless_pool()
+
+
+def test_the_worker_leaves_with_its_parent(tmp_path: Path) -> None:
+    """A node killed with SIGKILL leaves no signature worker behind."""
+    script = (
+        "import sys; from carchain.engine.stateless import StatelessCache\n"
+        "c = StatelessCache(); c.warm().result()\n"
+        "print(*c._pool._processes, flush=True); sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
-        assert stateless.apply_switch_interval() == before
-        assert sys.getswitchinterval() == pytest.approx(stateless.SWITCH_INTERVAL_S)
+        assert proc.stdout is not None
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert workers
     finally:
-        sys.setswitchinterval(before)
+        proc.kill()
+        proc.wait()
+    for pid in workers:
+        wait_until_gone(pid)
+
+
+def wait_until_gone(pid: int, timeout_s: float = 10.0) -> None:
+    """Wait until ``pid`` has exited (a zombie counts as gone); fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        threading.Event().wait(0.05)
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"worker {pid} outlived its parent")
+
+
+def test_a_chunk_the_worker_failed_is_checked_inline(chain: Chain) -> None:
+    raws = make_batch(chain, 2 * stateless.CHUNK)
+    failed: Future[bytes] = Future()
+    failed.set_exception(BrokenProcessPool("worker died"))
+    hashes = [compute_tx_hash(r) for r in raws]
+    batch = stateless.VerdictBatch(CHAIN_ID, list(range(len(raws))), raws, hashes, [failed] * 3)
+    verdicts = [v for _, _, _, v in batch.iterate()]
+    assert len(verdicts) == len(raws)
+    assert isinstance(verdicts[BAD], InvalidSignature)
+    assert all(isinstance(v, Envelope) for i, v in enumerate(verdicts) if i != BAD)
+
+
+def test_the_worker_vouches_for_the_signature_only(chain: Chain) -> None:
+    """A transaction the worker passed is still checked for everything else here."""
+    raw = chain.build("saic", register_body())
+    assert isinstance(stateless.compute_verdict_after(raw, CHAIN_ID, True), Envelope)
+    wrong_chain = stateless.compute_verdict_after(raw, "another-chain", True)
+    assert isinstance(wrong_chain, CarchainError) and not isinstance(wrong_chain, Envelope)
+    assert isinstance(
+        stateless.compute_verdict_after(break_signature(raw), CHAIN_ID, False), InvalidSignature
+    )

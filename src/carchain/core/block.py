@@ -39,11 +39,18 @@ from carchain.errors import CarchainError, UnknownTransactionType
 
 def validate_stateless(raw: bytes, chain_id: str) -> Envelope:
     """Return the envelope if its bytes alone are acceptable; raise a typed error if not."""
+    env = validate_envelope_form(raw, chain_id)
+    verify_signature(env.signer, compute_envelope_signing_bytes(env), env.signature)
+    return env
+
+
+def validate_envelope_form(raw: bytes, chain_id: str) -> Envelope:
+    """Return the decoded envelope if it is of this chain and a known type (every
+    stateless check but the signature's); raise a typed error if not."""
     env = decode_envelope(raw)
     validate_chain_id(env, chain_id)
     if env.type not in TX_TYPES:
         raise UnknownTransactionType("unknown transaction type", type=env.type[:64])
-    verify_signature(env.signer, compute_envelope_signing_bytes(env), env.signature)
     return env
 
 

@@ -4,7 +4,7 @@ finalize_block, commit, query — the ABCI 2.0 method set, in plain Python types
 The solo engine calls it in-process; the ABCI server translates protobuf
 messages to these calls one for one. Stateless checks (decoding, signature) are
 cached by transaction hash between check_tx and finalize_block, so a node
-verifies each signature once; a batch's are checked on a small thread pool
+verifies each signature once; a batch's are checked in a worker process
 (``engine/stateless.py``).
 """
 
@@ -195,7 +195,7 @@ class Application:
         return verdict
 
     def start_stateless(self, raws: Sequence[bytes]) -> VerdictBatch:
-        """Start the stateless checks of the uncached ``raws`` on the thread pool and
+        """Start the stateless checks of the uncached ``raws`` in the worker process and
         return at once (the caller's thread may execute a block meanwhile)."""
         return self._stateless.start(raws, self.chain_id)
 
@@ -204,8 +204,12 @@ class Application:
         (``check_tx`` of that transaction then finds its verdict cached)."""
         return self._stateless.collect(batch)
 
+    def warm_stateless_pool(self) -> None:
+        """Start the stateless checks' worker processes and wait until one answers."""
+        self._stateless.warm().result()
+
     def close_stateless_pool(self) -> None:
-        """Stop the stateless checks' worker threads."""
+        """Stop the stateless checks' worker processes."""
         self._stateless.close()
 
     def check_tx(self, raw: bytes, recheck: bool = False) -> CheckTxResult:

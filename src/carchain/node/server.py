@@ -9,7 +9,6 @@ from dataclasses import replace
 import uvicorn
 
 from carchain.engine.solo import SoloConfig
-from carchain.engine.stateless import apply_switch_interval
 from carchain.node.backend import ApiFactory
 from carchain.node.home import NodeHome, validate_config, validate_loopback
 from carchain.node.solo_node import SoloNode
@@ -57,7 +56,6 @@ async def serve(node: SoloNode, host: str, port: int, make_api: ApiFactory, home
     """Serve the API that ``make_api`` builds over ``node`` and produce blocks until
     interrupted (SIGINT/SIGTERM); print where it listens once it does."""
     validate_loopback(host)
-    apply_switch_interval()  # the engine's signature workers get the GIL back sooner
     config = uvicorn.Config(
         make_api(node),
         host=host,

@@ -139,7 +139,7 @@ class SoloNode:
 
     async def submit_batch(self, raws: list[bytes]) -> list[SubmitResult]:
         """Check ``raws`` in order (sync mode): their signatures are verified on the
-        engine's thread pool while the loop goes on (a block may be produced
+        engine's worker process while the loop goes on (a block may be produced
         meanwhile), then they are admitted one after the other, none in between."""
         batch = self.engine.start_checks(raws)
         if batch.chunks:
