@@ -25,6 +25,8 @@ MAX_AUNTS = 100
 
 def encode_uvarint(n: int) -> bytes:
     """Return ``n`` as an unsigned LEB128 varint (Go's ``binary.PutUvarint``)."""
+    if 0 <= n < 0x80:  # every state key's length: one byte
+        return bytes((n,))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)

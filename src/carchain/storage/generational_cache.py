@@ -54,9 +54,12 @@ class GenerationalCache(Generic[K, V]):
             self._old, self._young = young, {}
 
     def update(self, items: Iterable[tuple[K, V]]) -> None:
-        """Cache every ``(key, value)`` pair."""
-        for key, value in items:
-            self.put(key, value)
+        """Cache every ``(key, value)`` pair (one block's writes: the young half may pass
+        its limit by that many before it turns old)."""
+        young = self._young
+        young.update(items)
+        if len(young) >= self._half:
+            self._old, self._young = young, {}
 
     def discard(self, key: K) -> None:
         """Forget ``key`` if cached."""

@@ -19,6 +19,7 @@ from carchain.storage import commitment, history
 from carchain.storage.database import Database
 from carchain.storage.generational_cache import GenerationalCache
 from carchain.storage.history import DEFAULT_STATE_VERSIONS, PastState
+from carchain.storage.key_filter import StoreKeys
 from carchain.storage.ports import CommitParticipant, StateVersion
 
 # Generational caches (half dropped at a time, never all): the node cache keeps the
@@ -126,6 +127,7 @@ class StateStore:
             raw = db.get_meta(f"size/{store}")
             if raw is not None:
                 self.sizes[store] = int.from_bytes(raw, "big")
+        self.keys = StoreKeys(self._conn, db.path, sum(self.sizes.values()))
         raw_h = db.get_meta("height")
         self.height = 0 if raw_h is None else int.from_bytes(raw_h, "big")
         self.app_hash = db.get_meta("app_hash") or b""
@@ -149,6 +151,8 @@ class StateStore:
         cached = self._values.get(ck)
         if cached is not None:
             return cached
+        if not self.keys.may_contain(store, key):
+            return _NO_ROW
         row = self._conn.execute(
             "SELECT value, leaf FROM kv WHERE store = ? AND key = ?", ck
         ).fetchone()
@@ -176,7 +180,8 @@ class StateStore:
         for k in keys:
             cached = self._values.get((store, k))
             if cached is None:
-                asked.append(k)
+                if self.keys.may_contain(store, k):
+                    asked.append(k)
             elif cached[1] is not None:
                 found[k] = cached[1]
         for i in range(0, len(asked), _LEAF_QUERY_KEYS):
@@ -318,6 +323,8 @@ class StateStore:
                 participant.write_in(conn)
         self._nodes.update(overlay.nodes.items())
         leaf_index = overlay.leaf_index
+        sizes = self.sizes
+        self.keys.add_many(ck for ck in overlay.writes if leaf_index[ck] >= sizes[ck[0]])
         self._values.update((ck, (v or None, leaf_index[ck])) for ck, v in overlay.writes.items())
         self.sizes = dict(overlay.sizes)
         self.roots = dict(overlay.roots)
