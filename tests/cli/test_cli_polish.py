@@ -48,6 +48,9 @@ def get_click_command(path: str) -> click.Command:
 @pytest.fixture(scope="module")
 def chain(cli: Cli) -> dict[str, str]:
     """A vehicle registered with ``--owner`` as a key name, and one proposal."""
+    salt_file = cli.keyring.parent / "p1.salt"
+    salt_file.write_text("old")
+    salt_file.chmod(0o644)  # a file already there: --salt-out must not keep its mode
     out = cli.run(
         "vehicle", "register", "--key", "saic", "--vehicle-id", "saic:p1", "--vin", VIN,
         "--public-key", cli.pk("newcomer"), "--owner", "owner1", "--model", "M", "--year", "2024",
@@ -58,7 +61,8 @@ def chain(cli: Cli) -> dict[str, str]:
         "member", "propose", "add", "--key", "saic", "--member-id", "ping-an",
         "--roles", "insurer", "--public-key", cli.pk("owner2"),
     )  # fmt: skip
-    salt = (cli.keyring.parent / "p1.salt").read_text().strip()
+    assert salt_file.stat().st_mode & 0o777 == 0o600
+    salt = salt_file.read_text().strip()
     return {"salt": salt}
 
 

@@ -192,6 +192,10 @@ def test_untrusted_block_and_no_trust_are_refused(chain: LogChain) -> None:
         lambda d: d.update(size="7"),
         lambda d: d["events"].append("x"),
         lambda d: d.update(signature="zz"),
+        # Past msgpack's integers: refused, not an OverflowError from the signed bytes.
+        lambda d: d.update(size=2**70),
+        lambda d: d["events"][0].update(seq=2**64),
+        lambda d: d.update(to_seq=-1),
     ],
 )
 def test_malformed_export_is_one_typed_error(chain: LogChain, mutate: Callable[[Any], Any]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from carchain.errors import InvalidEventFilter, NodeUnavailable, NotFound, TooManySubscribers
 from carchain.sdk.client import Client
-from carchain.sdk.events import SseFrame, iterate_events, parse_sse
+from carchain.sdk.events import SseFrame, iterate_events, iterate_lines, parse_sse
 from tests.events_node import get_streams, register_live, run_live_node
 
 
@@ -196,3 +196,47 @@ def test_a_node_that_keeps_sending_resume_without_progress_is_reported() -> None
     with scripted(bodies, seen) as http, pytest.raises(NodeUnavailable):
         list(iterate_events(http, {}, follow=False, max_retries=1))
     assert len(seen) == 3
+
+
+def test_lines_split_on_every_sse_line_end_across_chunks() -> None:
+    chunks = ["id: 1\r", "\ndata: a\rdata: b\n", "\n", "data: c\r"]
+    assert list(iterate_lines(iter(chunks))) == ["id: 1", "data: a", "data: b", "", "data: c"]
+
+
+def endless(prefix: bytes, piece: bytes) -> httpx.Client:
+    """Return a client whose ``/events`` answer is ``prefix`` then ``piece`` forever."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        def chunks() -> Iterator[bytes]:
+            yield prefix
+            while True:
+                yield piece
+
+        return httpx.Response(200, content=chunks(), headers={"content-type": "text/event-stream"})
+
+    return httpx.Client(base_url="http://node", transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    ("piece", "what"),
+    [
+        (b"x" * 65536, "line"),  # one line that never ends
+        (b"data: " + b"y" * 4096 + b"\n", "frame"),  # one frame whose data never ends
+    ],
+)
+def test_a_stream_that_never_ends_its_line_or_frame_is_refused(piece: bytes, what: str) -> None:
+    # A hostile node's stream grew the client's buffer without bound (httpx's iter_lines
+    # keeps a line until its end; the parser kept a frame's data lines until a blank one).
+    with (
+        endless(frame("1:0:0") + b"data: ", piece) as http,
+        pytest.raises(NodeUnavailable, match=f"event-stream {what} over"),
+    ):
+        list(iterate_events(http, {}, follow=True, max_retries=0))
+
+
+def test_an_event_number_too_large_for_an_integer_is_refused() -> None:
+    # JSON's 1e400 is an infinite float: int() raised OverflowError, not a typed error.
+    seen: list[httpx.Request] = []
+    bad = frame("1:0:0").replace(b'"time_ms":1', b'"time_ms":1e400')
+    with scripted([bad], seen) as http, pytest.raises(NodeUnavailable, match="unreadable"):
+        list(iterate_events(http, {}, follow=False))

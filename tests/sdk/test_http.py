@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from collections.abc import Callable, Iterator
+
 import httpx
 import pytest
 
+from carchain.core.access import AccessRequest
 from carchain.errors import CarchainError, InvalidNonce, NodeUnavailable, NotFound
 from carchain.sdk.client import Client
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.http import HttpService
+from carchain.sdk.owner_release import get_window_batches
 
 
 def _with(service: HttpService, handler: httpx.MockTransport) -> HttpService:
@@ -120,3 +126,62 @@ def test_listing_answers_are_read() -> None:
     member = {"member_id": "saic"}
     client = _with(Client("http://127.0.0.1:1"), _answer(200, json={"members": [member]}))
     assert isinstance(client, Client) and client.members() == [member]
+
+
+def _endless(request: httpx.Request) -> httpx.Response:
+    def chunks() -> Iterator[bytes]:
+        while True:  # a hostile server's body never ends
+            yield b"x" * 65536
+
+    return httpx.Response(200, content=chunks())
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: Client("http://127.0.0.1:1"), lambda: GatewayClient("http://127.0.0.1:1")]
+)
+def test_an_endless_answer_is_refused_at_the_bound(make: Callable[[], HttpService]) -> None:
+    service = make()
+    service.max_response_bytes = 1 << 20
+    client = _with(service, httpx.MockTransport(_endless))
+    with pytest.raises(NodeUnavailable, match="over 1048576 bytes"):
+        client.status()  # type: ignore[attr-defined]
+
+
+def test_a_decompression_bomb_is_refused_by_its_decoded_size() -> None:
+    bomb = gzip.compress(b"\0" * (8 << 20))  # 8 KiB on the wire, 8 MiB decoded
+    node = _with(
+        Client("http://127.0.0.1:1"),
+        _answer(200, content=bomb, headers={"content-encoding": "gzip"}),
+    )
+    node.max_response_bytes = 1 << 20
+    assert len(bomb) < node.max_response_bytes
+    with pytest.raises(NodeUnavailable, match="over"):
+        node.status()
+
+
+def test_a_compressed_answer_within_the_bound_reads_as_usual() -> None:
+    doc = {"chain_id": "c", "height": 7}
+    body = gzip.compress(json.dumps(doc).encode())
+    headers = {"content-encoding": "gzip", "content-type": "application/json"}
+    node = _with(Client("http://127.0.0.1:1"), _answer(200, content=body, headers=headers))
+    assert node.status() == doc
+    gateway = _with(GatewayClient("http://127.0.0.1:1"), _answer(200, content=b"\1" * 1000))
+    assert gateway.ciphertext(b"\0" * 32) == b"\1" * 1000
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"NaN", b"Infinity"])
+def test_a_number_out_of_a_floats_range_makes_the_answer_unreadable(number: bytes) -> None:
+    # 1e400 decoded as an infinite float, and int() of it raised OverflowError in the
+    # SDK (the owner's release read a gateway's batch times so).
+    listing = b'{"batches": [{"header_hash": "' + b"00" * 32 + b'", "start_ms": ' + number
+    listing += b', "end_ms": 5, "categories": ["motion"]}]}'
+    gateway = _with(GatewayClient("http://127.0.0.1:1", oem="saic"), _answer(200, content=listing))
+    request = AccessRequest("saic:1", 0, b"r" * 32, "insurer1", ["motion"], 0, 10, "claims", 1,
+                            1, "approved", "", [])  # fmt: skip
+    with pytest.raises(NodeUnavailable, match="no list of batches"):
+        get_window_batches(gateway, request)  # type: ignore[arg-type]
+
+
+def test_finite_numbers_read_as_before() -> None:
+    node = _with(Client("http://127.0.0.1:1"), _answer(200, content=b'{"a": 1.5e3, "b": -2}'))
+    assert node.status() == {"a": 1500.0, "b": -2}

@@ -152,6 +152,19 @@ def test_dropped_or_edited_entry_fails(node_chain: NodeChain) -> None:
             verify_oem_statement(raw, t)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("from_ms", 2**70), ("height", 2**64), ("first_seq", -1)]
+)
+def test_statement_numbers_out_of_range_are_malformed(
+    node_chain: NodeChain, field: str, value: int
+) -> None:
+    # Past msgpack's integers a number reached the signed bytes' encoder: OverflowError.
+    run_case(node_chain, notice_delay_ms=0)
+    doc = statement(node_chain)
+    with pytest.raises(MalformedBundle):
+        verify_oem_statement(doc | {field: value}, trust(node_chain, doc))
+
+
 def test_statement_signed_by_another_key_fails(node_chain: NodeChain) -> None:
     run_case(node_chain, notice_delay_ms=0)
     with pytest.raises(Unauthorized):

@@ -22,6 +22,7 @@ from carchain.cli.common import (
     unlock,
 )
 from carchain.cli.consent import VehicleOpt, print_status
+from carchain.data.projections import compute_projection_doc
 from carchain.sdk.gateway_client import GatewayClient
 from carchain.sdk.owner_release import release_as_owner
 from carchain.sdk.requester import (
@@ -42,7 +43,7 @@ def write_segments(out: Path, segments: list[ReleasedSegment]) -> None:
     """Write each decrypted segment as ``<header hash>-<category>.json`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for s in segments:
-        doc = [{"kind": p.kind, "index": p.index, "fields": p.fields} for p in s.projections]
+        doc = [compute_projection_doc(p) for p in s.projections]
         path = out / f"{s.header_hash.hex()}-{s.category}.json"
         # Decrypted personal data: readable by this user only, also when the file was
         # there before (its old mode is not kept) and never through a planted symlink.

@@ -318,3 +318,12 @@ def parse_hex_option(value: str, what: str, size: int = 32) -> bytes:
     if len(raw) != size:
         raise typer.BadParameter(f"{what} must be {size} bytes")
     return raw
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only: 0600 also when the file was
+    there before (its old mode is not kept), never through a planted symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

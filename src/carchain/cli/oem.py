@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +34,7 @@ from carchain.cli.common import (
     key_path,
     make_text,
     unlock,
+    write_private,
 )
 from carchain.cli.verify import (
     BlockHashOpt,
@@ -162,14 +162,6 @@ def verify_releases(
         f"at quorum (app hash {audit.app_hash.hex()[:16]}…, height {audit.height})",
         soft_wrap=True,
     )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file readable by its owner only (no symlink followed)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 @app.command("statement")

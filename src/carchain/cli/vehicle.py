@@ -26,6 +26,7 @@ from carchain.cli.common import (
     resolve_public_key,
     send_body,
     unlock,
+    write_private,
 )
 from carchain.core import vehicles as veh
 from carchain.sdk.chainview import ChainView
@@ -88,8 +89,7 @@ def register(
     )
     res = send_body(node, keyring, key, body)
     if salt_out is not None:
-        salt_out.touch(mode=0o600)
-        salt_out.write_text(salt.hex() + "\n")
+        write_private(salt_out, salt.hex() + "\n")
     console.print(f"[green]registered[/green] {vehicle_id} at height {res['height']}")
     console.print(f"VIN salt (store it with the VIN, never on chain): {salt.hex()}", soft_wrap=True)
 

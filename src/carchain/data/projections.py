@@ -9,6 +9,7 @@ gives the record with the other categories' fields absent.
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,6 +56,43 @@ def compute_projections(record: Record, index: int) -> dict[str, Projection]:
             group[name] = value
     kind = get_record_kind(record)
     return {c: Projection(kind, index, groups[c]) for c in sorted(groups)}
+
+
+@functools.cache
+def get_bytes_fields(record_type: type[Record]) -> frozenset[str]:
+    """Return the names of a record kind's byte-string fields (computed once)."""
+    return frozenset(
+        f.name
+        for f in msgspec.structs.fields(record_type)
+        if f.type is bytes or bytes in typing.get_args(f.type)
+    )
+
+
+def compute_projection_doc(projection: Projection) -> dict[str, Any]:
+    """Return a projection as JSON: ``{kind, index, fields}``, byte strings as hex (JSON
+    has none: a V2X message hash or transfer would not encode at all)."""
+    fields = {k: v.hex() if isinstance(v, bytes) else v for k, v in projection.fields.items()}
+    return {"kind": projection.kind, "index": projection.index, "fields": fields}
+
+
+def parse_projection_doc(doc: Any) -> Projection:
+    """Return the projection of a ``compute_projection_doc`` document (the record kind's
+    byte-string fields from hex); ``ValueError`` if it is not one."""
+    if not isinstance(doc, dict) or set(doc) != {"kind", "index", "fields"}:
+        raise ValueError("a record must be {kind, index, fields}")
+    kind, index, fields = doc["kind"], doc["index"], doc["fields"]
+    rtype = RECORD_KINDS.get(kind) if isinstance(kind, str) else None
+    if rtype is None or type(index) is not int or not isinstance(fields, dict):
+        raise ValueError("a record's kind, index or fields are malformed")
+    hexed = get_bytes_fields(rtype)
+    return Projection(
+        kind,
+        index,
+        {
+            k: bytes.fromhex(v) if k in hexed and isinstance(v, str) else v
+            for k, v in fields.items()
+        },
+    )
 
 
 def encode_projection(projection: Projection) -> bytes:

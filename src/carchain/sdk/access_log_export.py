@@ -33,7 +33,13 @@ from carchain.sdk.access_log import (
     verify_event,
     verify_size,
 )
-from carchain.sdk.bundle_block import BlockTrust, compute_block_section_hash, verify_bundle_block
+from carchain.sdk.bundle_block import (
+    BlockTrust,
+    compute_block_section_hash,
+    validate_state_height,
+    verify_bundle_block,
+)
+from carchain.sdk.bundle_format import U63
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
 from carchain.sdk.record_proofs import build_block_section
@@ -54,7 +60,7 @@ class ProvenJson(msgspec.Struct, forbid_unknown_fields=True):
 class ExportEntry(msgspec.Struct, forbid_unknown_fields=True):
     """One event of the export: its seq and its proven record."""
 
-    seq: int
+    seq: U63
     key: str
     value: str
     proof: list[dict[str, Any]]
@@ -66,13 +72,13 @@ class AccessLogExport(msgspec.Struct, forbid_unknown_fields=True):
     format: str
     chain_id: str
     vehicle_id: str
-    height: int
-    proof_height: int
+    height: U63
+    proof_height: U63
     app_hash: str
-    size: int
+    size: U63
     size_proof: ProvenJson | None
-    from_seq: int | None
-    to_seq: int | None
+    from_seq: U63 | None
+    to_seq: U63 | None
     events: list[ExportEntry]
     vehicle: ProvenJson
     block: dict[str, Any]
@@ -249,8 +255,7 @@ def check_export_block(doc: AccessLogExport, trust: BlockTrust) -> tuple[bytes, 
         raise InvalidProof("export names another chain or height than its block", link="block")
     if block.app_hash.hex() != doc.app_hash.lower():
         raise InvalidProof("export's app hash is not its block's", link="block")
-    if doc.proof_height not in (doc.height, doc.height + 1):
-        raise InvalidProof("proof height is neither the state height nor the next")
+    validate_state_height(block, doc.height, doc.proof_height)
     return block.hash, tuple(block.trusted_by)
 
 

@@ -144,6 +144,23 @@ def validate_stated_hash(section: dict[str, Any], digest: bytes) -> None:
         raise UntrustedHeader("block header does not hash to the block's hash", link="block hash")
 
 
+def validate_state_height(block: VerifiedBlock, state_height: int, proof_height: int) -> None:
+    """Raise ``InvalidProof`` unless ``state_height`` is the state whose app hash ``block``
+    (at ``proof_height``) carries: the block's own height on solo, the one before it on
+    CometBFT (header ``H+1`` carries the app hash after block ``H``). Accepting either on
+    either engine would let a CometBFT file claim a state one block newer than it proves.
+    """
+    if block.height != proof_height:
+        raise InvalidProof("file names another proof height than its block", link="height")
+    expected = block.height - 1 if block.engine == COMETBFT else block.height
+    if state_height != expected:
+        raise InvalidProof(
+            f"a {block.engine} block {block.height} proves the state at height {expected}",
+            link="height",
+            height=state_height,
+        )
+
+
 def validate_consensus(block: VerifiedBlock) -> None:
     """On a network, raise unless >2/3 of the block's own validators signed its header."""
     if block.light_block is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -34,6 +34,10 @@ from carchain.errors import MalformedBundle
 FORMAT = "carchain/record-proof/v3"
 MAX_PROJECTIONS = 12
 MAX_HEIGHT = 2**63 - 1
+# A signed file's integers (heights, seqs, sizes, times): 0..2**63-1. Python's ints are
+# unbounded and msgpack's are not, so a larger one would reach the signature's encoder
+# as an ``OverflowError`` instead of a refusal of the file.
+U63 = Annotated[int, msgspec.Meta(ge=0, le=MAX_HEIGHT)]
 
 
 class _State(msgspec.Struct):

@@ -19,6 +19,7 @@ from typing import Any
 
 from carchain.core.vehicles import validate_vehicle_id
 from carchain.data.categories import CATEGORY_NAMES
+from carchain.data.projections import compute_projection_doc
 from carchain.errors import InvalidBody
 from carchain.sdk.officer import CaseFetch
 
@@ -61,7 +62,7 @@ def write_case_data(out: Path, fetch: CaseFetch) -> None:
             raise OSError(f"{folder} is a symlink")
         folder.mkdir(exist_ok=True, mode=0o700)
         seg = s.segment
-        doc = [{"kind": p.kind, "index": p.index, "fields": p.fields} for p in seg.projections]
+        doc = [compute_projection_doc(p) for p in seg.projections]
         write_private(
             folder / f"{seg.header_hash.hex()}-{seg.category}.json", json.dumps(doc, indent=1)
         )

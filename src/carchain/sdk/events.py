@@ -15,6 +15,7 @@ A typed error answer (a bad filter, an unknown member) is raised, not retried;
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ DEFAULT_MAX_RETRIES = 5
 RESUME_EVENT = "resume"  # the node ended this connection early: continue from its id
 END_EVENT = "end"  # a ``follow=false`` stream read every committed block: it is complete
 RETRYABLE = (TooManySubscribers, NodeUnavailable)
+# The most of one line or one frame's data the client holds: an event is a few hundred
+# bytes (a transaction at most 64 KiB), so a node's line without an end, or a frame of
+# endless ``data:`` lines, is refused instead of filling the client's memory.
+MAX_FRAME_CHARS = 1 << 20
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class BusyNode(Exception):
@@ -83,18 +89,44 @@ class SseFrame:
     event: str | None = None
 
 
-def parse_sse(lines: Iterator[str]) -> Iterator[SseFrame]:
+def iterate_lines(texts: Iterator[str], max_chars: int = MAX_FRAME_CHARS) -> Iterator[str]:
+    """Yield the lines of a stream's decoded text chunks (ended by CRLF, LF or CR, as SSE
+    says); ``NodeUnavailable`` once a line runs past ``max_chars`` without its end."""
+    buf = ""
+    for text in texts:
+        buf += text
+        start = 0
+        for m in _LINE_END.finditer(buf):
+            if m.group() == "\r" and m.end() == len(buf):
+                break  # its "\n" may be the next chunk's first character
+            yield buf[start : m.start()]
+            start = m.end()
+        buf = buf[start:]
+        if len(buf) > max_chars:
+            raise NodeUnavailable(f"the node sent an event-stream line over {max_chars} characters")
+    if buf:
+        yield buf.removesuffix("\r")
+
+
+def parse_sse(lines: Iterator[str], max_chars: int = MAX_FRAME_CHARS) -> Iterator[SseFrame]:
     """Yield the frames of an event stream's lines (WHATWG rules: ``field: value``,
-    ``:`` comments, a blank line ends a frame; a frame with only an id is yielded too)."""
+    ``:`` comments, a blank line ends a frame; a frame with only an id is yielded too);
+    ``NodeUnavailable`` for a frame whose data runs past ``max_chars``."""
     frame_id: str | None = None
     event: str | None = None
     data: list[str] = []
+    size = 0
     for line in lines:
         if line == "":
             if frame_id is not None or data or event is not None:
                 yield SseFrame(frame_id, "\n".join(data) if data else None, event)
-            frame_id, event, data = None, None, []
+            frame_id, event, data, size = None, None, [], 0
             continue
+        size += len(line)
+        if size > max_chars:
+            raise NodeUnavailable(
+                f"the node sent an event-stream frame over {max_chars} characters"
+            )
         if line.startswith(":"):
             continue
         name, _, value = line.partition(":")
@@ -121,7 +153,8 @@ def decode_event(frame: SseFrame) -> StreamEvent:
             type=str(doc["type"]),
             attributes={str(k): str(v) for k, v in dict(doc["attributes"]).items()},
         )
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as exc:
+        # OverflowError: a number as 1e400 reads as an infinite float, which int() refuses.
         raise NodeUnavailable(f"the node sent an unreadable event: {type(exc).__name__}") from exc
     if frame.id != event.id:
         raise NodeUnavailable("the node sent an event whose frame id is not its id")
@@ -163,7 +196,7 @@ def read_stream(
             if isinstance(error, RETRYABLE):
                 raise BusyNode(error)
             raise error
-        for frame in parse_sse(resp.iter_lines()):
+        for frame in parse_sse(iterate_lines(resp.iter_text())):
             if frame.event in (RESUME_EVENT, END_EVENT):
                 if frame.id is not None:
                     cursor.advance(frame.id)

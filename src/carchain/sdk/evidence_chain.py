@@ -177,7 +177,10 @@ def verify_tx_entry(entry: Any, chain: dict[int, ChainBlock], chain_id: str) -> 
     if not isinstance(entry, dict):
         raise fail(LINK_TX, "a transaction entry must be an object")
     try:
-        height, index = int(entry["height"]), int(entry["index"])
+        height, index = entry["height"], entry["index"]
+        if type(height) is not int or type(index) is not int:
+            # Not int(): a JSON 1e400 is an infinite float (OverflowError), 4.5 would be 4.
+            raise TypeError("a transaction's height and index must be integers")
         raw = bytes.fromhex(str(entry["tx"]))
         proof = MerkleProof.from_dict(entry["proof"])
     except (KeyError, TypeError, ValueError, InvalidProof) as exc:
@@ -208,4 +211,10 @@ def verify_tx_entries(entries: Any, chain: dict[int, ChainBlock], chain_id: str)
     order = [(t.height, t.index) for t in out]
     if order != sorted(set(order)):
         raise fail(LINK_TX, "transactions are not in chain order, each once")
+    # A proof's tree size is not in the header, so one leaf also "proves" at other
+    # indices (the leaf at 4 of 5 is at 1 of a 2-leaf tree with the same root): the
+    # same transaction could stand in twice, for one left out. Its hash is its identity,
+    # and a bundle holds successful transactions only, each of them once on a chain.
+    if len({t.hash for t in out}) != len(out):
+        raise fail(LINK_TX, "a transaction appears twice (under two indices)")
     return out

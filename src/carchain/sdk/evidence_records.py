@@ -37,7 +37,13 @@ from carchain.data.batches import (
     get_segment,
     verify_header_signature,
 )
-from carchain.data.projections import Projection, decode_projection, encode_projection
+from carchain.data.projections import (
+    Projection,
+    compute_projection_doc,
+    decode_projection,
+    encode_projection,
+    parse_projection_doc,
+)
 from carchain.errors import CarchainError, InvalidProof
 from carchain.sdk.bundle_format import ParsedBundle
 from carchain.sdk.chainview import ChainView
@@ -76,22 +82,16 @@ class ProvenSegment:
 
 
 def compute_record_doc(projections: list[Projection]) -> list[dict[str, Any]]:
-    """Return the decrypted-records document of a segment (as ``case fetch`` writes it)."""
-    return [{"kind": p.kind, "index": p.index, "fields": p.fields} for p in projections]
+    """Return the decrypted-records document of a segment (as ``case fetch`` writes it:
+    byte strings as hex)."""
+    return [compute_projection_doc(p) for p in projections]
 
 
 def parse_record_doc(doc: Any, category: str) -> list[Projection]:
     """Return the projections a decrypted-records document holds; ``ValueError`` if bad."""
     if not isinstance(doc, list):
         raise ValueError("a records file must be a list")
-    out = []
-    for p in doc:
-        if not isinstance(p, dict) or set(p) != {"kind", "index", "fields"}:
-            raise ValueError("a record must be {kind, index, fields}")
-        if not isinstance(p["index"], int) or not isinstance(p["fields"], dict):
-            raise ValueError("a record's index or fields are malformed")
-        out.append(Projection(str(p["kind"]), p["index"], p["fields"]))
-    return out
+    return [parse_projection_doc(p) for p in doc]
 
 
 # --- building ----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ unreachable server into ``NodeUnavailable``.
 from __future__ import annotations
 
 import functools
+import json
+import math
 import ssl
 from typing import Any, Self
 
@@ -17,11 +19,32 @@ import httpx
 from carchain.errors import CarchainError, NodeUnavailable, make_error
 
 
+def parse_finite_float(text: str) -> float:
+    """Return the JSON number ``text`` as a float; ``ValueError`` if it is not finite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def refuse_constant(name: str) -> float:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON."""
+    raise ValueError(f"not JSON: {name}")
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Return the JSON document ``raw`` with finite numbers only: a carchain service never
+    sends another, and a hostile one's ``1e400`` (an infinite float) made ``int()`` raise
+    ``OverflowError`` wherever an integer was read from the answer."""
+    return json.loads(raw, parse_float=parse_finite_float, parse_constant=refuse_constant)
+
+
 def decode_json_or_empty(resp: httpx.Response) -> Any:
     """Return the response's JSON document, or ``{}`` when the body is not JSON (or nests
-    too deep for the decoder: ``RecursionError``, which a hostile server's few kB cause)."""
+    too deep for the decoder: ``RecursionError``, which a hostile server's few kB cause;
+    or holds a number out of a float's range)."""
     try:
-        return resp.json()
+        return decode_json(resp.content)
     except (ValueError, RecursionError):
         return {}
 
@@ -63,13 +86,42 @@ def get_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# The most of one answer a client holds (decoded): far above any answer a carchain
+# service gives (a block of 64 MiB of transactions in JSON, a gateway's batch), so a
+# hostile or broken server's endless or decompression-bomb body is refused instead of
+# filling the client's memory.
+MAX_RESPONSE_BYTES = 192 * 1024 * 1024
+# Headers that describe the body as it came over the wire, not as it is held after reading.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def read_bounded(resp: httpx.Response, max_bytes: int, service: str) -> httpx.Response:
+    """Return a copy of the streamed ``resp`` with its (decoded) body read, refusing
+    with ``NodeUnavailable`` past ``max_bytes`` (``httpx.HTTPError`` as reading raises)."""
+    body = bytearray()
+    for chunk in resp.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise NodeUnavailable(f"{service} at {resp.url} sent an answer over {max_bytes} bytes")
+    headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+    return httpx.Response(
+        resp.status_code, headers=headers, content=bytes(body), request=resp.request
+    )
+
+
 class HttpService:
-    """A connection pool to one carchain HTTP service (a node's API or a gateway)."""
+    """A connection pool to one carchain HTTP service (a node's API or a gateway).
+
+    Every answer is read within ``max_response_bytes`` (``MAX_RESPONSE_BYTES``).
+    """
 
     service = "node"
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 30.0, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> None:
         self.url = url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=get_ssl_context())
 
     def close(self) -> None:
@@ -87,7 +139,8 @@ class HttpService:
     ) -> httpx.Response:
         """Return the response if its status is in ``ok``; raise its typed error otherwise."""
         try:
-            resp = self._http.request(method, path, **kw)
+            with self._http.stream(method, path, **kw) as streamed:
+                resp = read_bounded(streamed, self.max_response_bytes, self.service)
         except httpx.HTTPError as exc:
             raise NodeUnavailable(f"cannot reach {self.service} at {self.url}: {exc}") from exc
         if resp.status_code not in ok:

@@ -56,7 +56,13 @@ from carchain.errors import (
     Unauthorized,
 )
 from carchain.sdk.access_log import decode_proven
-from carchain.sdk.bundle_block import BlockTrust, compute_block_section_hash, verify_bundle_block
+from carchain.sdk.bundle_block import (
+    BlockTrust,
+    compute_block_section_hash,
+    validate_state_height,
+    verify_bundle_block,
+)
+from carchain.sdk.bundle_format import U63
 from carchain.sdk.client import Client
 from carchain.sdk.proofs import verify_state_proof
 from carchain.sdk.proven_view import ProvenView
@@ -93,16 +99,16 @@ class OemStatement(msgspec.Struct, forbid_unknown_fields=True):
     chain_id: str
     oem: str
     vehicle_id: str
-    from_ms: int
-    until_ms: int
-    height: int
-    proof_height: int
+    from_ms: U63
+    until_ms: U63
+    height: U63
+    proof_height: U63
     app_hash: str
     member: Proven
     vehicle: Proven
     log_size: Proven
-    first_seq: int | None
-    last_seq: int | None
+    first_seq: U63 | None
+    last_seq: U63 | None
     log_entries: list[Proven]
     case_count: Proven
     cases: list[StatementCase]
@@ -342,8 +348,7 @@ def check_statement_block(doc: OemStatement, trust: BlockTrust) -> tuple[bytes, 
         raise InvalidProof("statement names another chain or height than its block", link="block")
     if block.app_hash.hex() != doc.app_hash.lower():
         raise InvalidProof("statement's app hash is not its block's", link="block")
-    if doc.proof_height not in (doc.height, doc.height + 1):
-        raise InvalidProof("proof height is neither the state height nor the next", link="block")
+    validate_state_height(block, doc.height, doc.proof_height)
     if doc.until_ms > compute_covered_until_ms(block.time_ms, doc.height, doc.proof_height):
         raise InvalidProof(
             "the window reaches past the statement's block: no completeness is proven there",
